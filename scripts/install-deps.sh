@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Installs everything the build and the tests need, from Debian's packages only.
+# Idempotent: a stamp keyed on this file's contents skips the work on a warm machine.
+# The backports and deb-src entries reuse the mirror host already configured in
+# /etc/apt/sources.list.d/*.sources (or sources.list); no host name is written here.
+set -euo pipefail
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+
+stamp_dir="${SPICE_RS_CACHE:-$HOME/.cache/spice-rs}"
+stamp="$stamp_dir/deps-$(sha256sum "$0" | cut -c1-16).stamp"
+if [ -f "$stamp" ]; then exit 0; fi
+mkdir -p "$stamp_dir"
+
+# The Debian mirror URI already configured on this machine.
+debian_uri() {
+    local f uri
+    for f in /etc/apt/sources.list.d/*.sources; do
+        [ -f "$f" ] || continue
+        uri=$(awk '/^URIs:/ {print $2}' "$f" | grep -v -- '-security' | head -n1 || true)
+        if [ -n "$uri" ]; then echo "$uri"; return; fi
+    done
+    if [ -f /etc/apt/sources.list ]; then
+        awk '$1=="deb" && $3 ~ /^bookworm$/ {print $2; exit}' /etc/apt/sources.list
+    fi
+}
+
+uri=$(debian_uri)
+if [ -z "$uri" ]; then
+    echo "install-deps: no Debian mirror found in the apt sources" >&2
+    exit 1
+fi
+
+extra=/etc/apt/sources.list.d/spice-rs.sources
+want=$(cat <<SRC
+Types: deb deb-src
+URIs: $uri
+Suites: bookworm-backports
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb-src
+URIs: $uri
+Suites: bookworm
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+)
+if [ ! -f "$extra" ] || [ "$(cat "$extra")" != "$want" ]; then
+    echo "$want" | $SUDO tee "$extra" >/dev/null
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+
+# QEMU 10 and the pieces that must come from backports with it.
+BPO_PKGS=(
+    qemu-system-x86 qemu-system-modules-spice qemu-system-gui
+)
+PKGS=(
+    # build
+    build-essential pkg-config cpio xz-utils zstd
+    libspice-protocol-dev libspice-server-dev libspice-server1
+    # the guest
+    busybox-static
+    # the client and the harness
+    python3-gi gir1.2-spiceclientglib-2.0 gir1.2-spiceclientgtk-3.0 spice-client-gtk
+    python3-pil xvfb
+    # tooling
+    valgrind ovmf seabios ipxe-qemu
+)
+$SUDO apt-get install -y -qq --no-install-recommends -t bookworm-backports "${BPO_PKGS[@]}"
+$SUDO apt-get install -y -qq --no-install-recommends "${PKGS[@]}"
+
+touch "$stamp"
