@@ -66,7 +66,10 @@ PKGS=(
     busybox-static
     # the client and the harness
     python3-gi gir1.2-spiceclientglib-2.0 gir1.2-spiceclientgtk-3.0 spice-client-gtk
-    python3-pil xvfb
+    python3-pil xvfb python3-pytest
+    # test media: the guest's video clip is decoded on the host with GStreamer
+    gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+    gstreamer1.0-libav
     # tooling
     valgrind ovmf seabios ipxe-qemu
 )

@@ -1,0 +1,63 @@
+# spice-rs — libspice-server.so.1 in Rust.
+#   make            build the library into build/lib/ (with its symlinks) and the headers
+#   make test       install what the tests need, build, run every test
+#   make demo       boot the demo guest in QEMU with this library, print the spice:// URL
+#   make install PREFIX=/usr/local
+
+PREFIX ?= /usr/local
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+CARGO ?= cargo
+SONAME := libspice-server.so.1
+REALNAME := libspice-server.so.1.15.1
+BUILD := build
+LIB := $(BUILD)/lib
+
+.PHONY: all lib deps test unit abi e2e lint demo install clean
+
+all: lib
+
+lib:
+	$(CARGO) build --release --locked
+	mkdir -p $(LIB) $(BUILD)/pkgconfig
+	cp target/release/libspice_server.so $(LIB)/$(REALNAME).tmp
+	mv -f $(LIB)/$(REALNAME).tmp $(LIB)/$(REALNAME)
+	ln -sf $(REALNAME) $(LIB)/$(SONAME)
+	ln -sf $(SONAME) $(LIB)/libspice-server.so
+	sed -e 's|@PREFIX@|$(CURDIR)|g' -e 's|@LIBDIR@|$(CURDIR)/$(LIB)|g' \
+	    -e 's|@INCLUDEDIR@|$(CURDIR)/include|g' data/spice-server.pc.in > $(BUILD)/pkgconfig/spice-server.pc
+
+deps:
+	bash scripts/install-deps.sh
+
+test: deps lint unit lib abi e2e
+
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+
+unit:
+	$(CARGO) test --locked
+
+abi: lib
+	bash tests/abi/run.sh
+	bash tests/abi/symbols.sh $(LIB)/$(SONAME)
+
+e2e: lib
+	bash tests/e2e/run.sh
+
+demo: deps lib
+	bash tests/e2e/demo.sh
+
+install: lib
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)/spice-server
+	install -m 755 $(LIB)/$(REALNAME) $(DESTDIR)$(LIBDIR)/$(REALNAME)
+	ln -sf $(REALNAME) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libspice-server.so
+	install -m 644 include/spice-server/*.h $(DESTDIR)$(INCLUDEDIR)/spice-server/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
+	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' data/spice-server.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/spice-server.pc
+
+clean:
+	$(CARGO) clean
+	rm -rf $(BUILD) include/spice-server

@@ -1,0 +1,221 @@
+//! Safe handle on QEMU's `SpiceCoreInterface` (timers, fd watches, channel events).
+//!
+//! QEMU's implementation is its main loop: every function here may only be called while
+//! QEMU holds its global lock, i.e. inside a QEMU→library call or inside a watch/timer
+//! callback QEMU dispatched. Code on our own threads reaches it through
+//! `server::mainloop::MainLoop`, never directly.
+
+use super::abi;
+use std::ffi::c_void;
+use std::os::fd::RawFd;
+
+/// Watch event bits (`SPICE_WATCH_EVENT_*`).
+pub const WATCH_READ: i32 = 1;
+
+/// A copy of the function table QEMU passed to `spice_server_init`.
+#[derive(Clone, Copy)]
+pub struct CoreInterface {
+    table: abi::SpiceCoreInterface,
+}
+
+// SAFETY: the table holds plain function pointers into QEMU; calling them is governed by
+// the BQL contract documented on this module, not by which thread holds the copy.
+unsafe impl Send for CoreInterface {}
+// SAFETY: as above; the table is never mutated after construction.
+unsafe impl Sync for CoreInterface {}
+
+/// Callback signature for fd watches, as QEMU calls it.
+pub type WatchCallback = unsafe extern "C" fn(fd: i32, event: i32, opaque: *mut c_void);
+
+/// A registered fd watch (owned; removed with `CoreInterface::watch_remove`).
+pub struct Watch(*mut abi::SpiceWatch);
+
+// SAFETY: the pointer is an opaque token; it is only passed back to QEMU under the BQL.
+unsafe impl Send for Watch {}
+
+impl CoreInterface {
+    /// Copies the table, checking what spice-server checks: interface major 1 and the
+    /// callbacks this library needs.
+    ///
+    /// # Safety
+    /// `core` must be null or point to a valid `SpiceCoreInterface`.
+    pub unsafe fn from_raw(core: *const abi::SpiceCoreInterface) -> Result<CoreInterface, String> {
+        // SAFETY: the caller guarantees validity when non-null.
+        let Some(table) = (unsafe { core.as_ref() }) else {
+            return Err("core interface is NULL".into());
+        };
+        if table.base.major_version != 1 {
+            return Err(format!(
+                "bad core interface version {}",
+                table.base.major_version
+            ));
+        }
+        if table.watch_add.is_none() || table.watch_remove.is_none() {
+            return Err("core interface lacks fd watches".into());
+        }
+        Ok(CoreInterface { table: *table })
+    }
+
+    /// Registers a read watch on `fd`. Must run under the BQL.
+    pub fn watch_add_read(
+        &self,
+        fd: RawFd,
+        callback: WatchCallback,
+        opaque: *mut c_void,
+    ) -> Option<Watch> {
+        let add = self.table.watch_add?;
+        // SAFETY: `add` is QEMU's watch_add; we hold the BQL per this module's contract,
+        // and `opaque` stays valid until `watch_remove` (the caller's obligation).
+        let watch = unsafe { add(fd, WATCH_READ, Some(callback), opaque) };
+        (!watch.is_null()).then_some(Watch(watch))
+    }
+
+    /// Unregisters a watch. Must run under the BQL.
+    pub fn watch_remove(&self, watch: Watch) {
+        if let Some(remove) = self.table.watch_remove {
+            // SAFETY: `watch` came from this table's watch_add and is removed once.
+            unsafe { remove(watch.0) }
+        }
+    }
+
+    /// Reports a channel event to QEMU. Must run under the BQL. `info` must stay valid
+    /// and unchanged from INITIALIZED until after DISCONNECTED has been reported.
+    pub fn channel_event(&self, event: i32, info: &mut abi::SpiceChannelEventInfo) {
+        if let Some(report) = self.table.channel_event {
+            // SAFETY: QEMU's channel_event; `info` is a live, exclusively borrowed struct.
+            unsafe { report(event, info) }
+        }
+    }
+}
+
+/// The `SpiceChannelEventInfo` of one connection, at a stable heap address (QEMU keeps
+/// the pointer from INITIALIZED until DISCONNECTED).
+pub struct EventInfo(Box<abi::SpiceChannelEventInfo>);
+
+// SAFETY: plain data; only handed to QEMU on its main loop.
+unsafe impl Send for EventInfo {}
+
+/// Writes `addr` into a `sockaddr_storage`; returns the length used.
+fn store_sockaddr(
+    addr: &std::net::SocketAddr,
+    out: &mut libc::sockaddr_storage,
+) -> libc::socklen_t {
+    match addr {
+        std::net::SocketAddr::V4(a) => {
+            let sin = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: a.port().to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from_ne_bytes(a.ip().octets()),
+                },
+                sin_zero: [0; 8],
+            };
+            // SAFETY: sockaddr_storage is large and aligned enough for any sockaddr.
+            unsafe { std::ptr::write((out as *mut libc::sockaddr_storage).cast(), sin) };
+            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t
+        }
+        std::net::SocketAddr::V6(a) => {
+            let sin6 = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: a.port().to_be(),
+                sin6_flowinfo: a.flowinfo(),
+                sin6_addr: libc::in6_addr {
+                    s6_addr: a.ip().octets(),
+                },
+                sin6_scope_id: a.scope_id(),
+            };
+            // SAFETY: as above.
+            unsafe { std::ptr::write((out as *mut libc::sockaddr_storage).cast(), sin6) };
+            std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t
+        }
+    }
+}
+
+impl EventInfo {
+    /// Filled like spice-server fills it: the extended addresses, plus the deprecated
+    /// fixed-size ones where they fit (IPv4).
+    pub fn new(endpoints: crate::net::stream::Endpoints) -> EventInfo {
+        // SAFETY: the struct is plain integers and byte arrays; all-zero is valid.
+        let mut info: Box<abi::SpiceChannelEventInfo> = Box::new(unsafe { std::mem::zeroed() });
+        info.flags = 2; // SPICE_CHANNEL_EVENT_FLAG_ADDR_EXT
+        if let Some(local) = endpoints.local {
+            info.llen_ext = store_sockaddr(&local, &mut info.laddr_ext);
+        }
+        if let Some(peer) = endpoints.peer {
+            info.plen_ext = store_sockaddr(&peer, &mut info.paddr_ext);
+        }
+        EventInfo(info)
+    }
+
+    pub fn set_channel(&mut self, connection_id: u32, channel_type: u8, channel_id: u8) {
+        self.0.connection_id = connection_id as i32;
+        self.0.r#type = i32::from(channel_type);
+        self.0.id = i32::from(channel_id);
+    }
+
+    pub fn as_mut(&mut self) -> &mut abi::SpiceChannelEventInfo {
+        &mut self.0
+    }
+}
+
+/// Takes ownership of a connected socket QEMU handed us.
+///
+/// # Safety
+/// `fd` must be an open socket the caller gives up.
+pub unsafe fn adopt_socket(fd: i32) -> Option<crate::net::stream::Stream> {
+    use std::os::fd::FromRawFd;
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: ownership transfer per the contract.
+    let socket = unsafe { std::net::TcpStream::from_raw_fd(fd) };
+    // A UNIX socket also comes through here (QEMU's add_client on a unix chardev).
+    if socket.peer_addr().is_err() && socket.local_addr().is_err() {
+        use std::os::fd::IntoRawFd;
+        let fd = socket.into_raw_fd();
+        // SAFETY: same fd, re-wrapped as the type it really is.
+        let unix = unsafe { std::os::unix::net::UnixStream::from_raw_fd(fd) };
+        unix.set_nonblocking(true).ok()?;
+        return Some(crate::net::stream::Stream::Unix(
+            mio::net::UnixStream::from_std(unix),
+        ));
+    }
+    socket.set_nonblocking(true).ok()?;
+    Some(crate::net::stream::Stream::Tcp(
+        mio::net::TcpStream::from_std(socket),
+    ))
+}
+
+/// Takes ownership of any fd (closed when dropped).
+///
+/// # Safety
+/// `fd` must be an open fd the caller gives up, or negative.
+pub unsafe fn adopt_fd(fd: i32) -> Option<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: ownership transfer per the contract.
+    (fd >= 0).then(|| unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}
+
+/// A NUL-terminated copy in malloc'ed memory, for strings C code frees.
+pub fn malloc_string(text: &str) -> *const std::ffi::c_char {
+    let bytes = text.as_bytes();
+    // SAFETY: we allocate len+1 bytes, copy, and terminate; NULL is passed on.
+    unsafe {
+        let p = libc::malloc(bytes.len() + 1) as *mut u8;
+        if p.is_null() {
+            return std::ptr::null();
+        }
+        std::ptr::copy_nonoverlapping(bytes.as_ptr(), p, bytes.len());
+        *p.add(bytes.len()) = 0;
+        p as *const std::ffi::c_char
+    }
+}
+
+/// Frees a string from `malloc_string`.
+///
+/// # Safety
+/// `p` must be NULL or come from `malloc_string`, freed once.
+pub unsafe fn free_string(p: *const std::ffi::c_char) {
+    // SAFETY: per the contract it was malloc'ed.
+    unsafe { libc::free(p as *mut libc::c_void) }
+}

@@ -1,0 +1,310 @@
+//! Registered interface instances and the `st` pointer each one carries.
+//!
+//! QEMU embeds every instance in its own structs and gives its `st` field to the
+//! library. We store a `Box<InstanceState>` there: that is how
+//! `spice_server_remove_interface(sin)` (no server argument) and every `spice_qxl_*`
+//! call find their way back.
+
+use super::abi::{
+    QXLInstance, QXLInterface, SpiceBaseInstance, SpiceCharDeviceInstance, SpiceKbdInstance,
+    SpiceMigrateInstance, SpiceMigrateInterface,
+};
+use super::qxl_device::QxlDevice;
+use super::string;
+use crate::server::config::{ImageCompression, StreamingVideo};
+use crate::server::interfaces::{InstanceId, Kind};
+use crate::server::Server;
+use crate::worker::WorkerHandle;
+use parking_lot::Mutex;
+use std::ffi::c_void;
+use std::sync::{Arc, Weak};
+
+/// Per-QXL-instance state behind `QXLInstance.st`.
+pub struct QxlState {
+    pub worker: Arc<WorkerHandle>,
+    device: QxlDevice,
+    info: Mutex<DeviceInfo>,
+}
+
+/// What `spice_qxl_set_device_info` reported (sent to clients by the main channel).
+#[derive(Debug, Default, Clone)]
+pub struct DeviceInfo {
+    pub address: Option<String>,
+    pub display_id_start: u32,
+    pub display_id_count: u32,
+    pub max_monitors: u32,
+}
+
+impl QxlState {
+    pub fn set_device_info(&self, address: Option<String>, start: u32, count: u32) {
+        let mut info = self.info.lock();
+        info.address = address;
+        info.display_id_start = start;
+        info.display_id_count = count;
+        info.max_monitors = count.max(1);
+    }
+
+    pub fn set_max_monitors(&self, max: u32) {
+        self.info.lock().max_monitors = max;
+    }
+
+    /// Completes a request on the caller's thread (`gl_draw_async` without a scanout).
+    pub fn complete_inline(&self, cookie: u64) {
+        self.device.async_complete_now(cookie);
+    }
+}
+
+struct InstanceState {
+    server: Weak<Mutex<Server>>,
+    qxl: Option<QxlState>,
+}
+
+/// Address of the instance's `st` field.
+///
+/// # Safety
+/// `sin` must point to a live instance of `kind`'s C type.
+unsafe fn st_field(sin: *mut SpiceBaseInstance, kind: Kind) -> *mut *mut c_void {
+    // SAFETY: the caller guarantees the concrete type; we only form a field address.
+    unsafe {
+        match kind {
+            Kind::Qxl => std::ptr::addr_of_mut!((*sin.cast::<QXLInstance>()).st).cast(),
+            Kind::CharDevice => {
+                std::ptr::addr_of_mut!((*sin.cast::<SpiceCharDeviceInstance>()).st).cast()
+            }
+            // keyboard, mouse, tablet, playback, record and migration instances are all
+            // `{ SpiceBaseInstance base; <state> *st; }`.
+            _ => std::ptr::addr_of_mut!((*sin.cast::<SpiceKbdInstance>()).st).cast(),
+        }
+    }
+}
+
+/// Reads `sif->type`, major and minor.
+///
+/// # Safety
+/// `sin` must be NULL or point to a live instance whose `sif` is NULL or valid.
+unsafe fn describe(sin: *mut SpiceBaseInstance) -> Option<(String, u32, u32)> {
+    // SAFETY: forwarded contract.
+    let sif = unsafe { sin.as_ref()?.sif.as_ref()? };
+    // SAFETY: `type` is a C string in QEMU's static interface table.
+    let name = unsafe { string(sif.r#type) }?;
+    Some((name, sif.major_version, sif.minor_version))
+}
+
+/// The compression level hint QEMU's QXL device exposes to the guest (spice's rule).
+fn compression_level(server: &Server) -> i32 {
+    let c = &server.config;
+    if c.streaming_video != StreamingVideo::Off || c.image_compression != ImageCompression::Quic {
+        0
+    } else {
+        1
+    }
+}
+
+/// `spice_server_add_interface`.
+///
+/// # Safety
+/// `sin` must be NULL or a live instance that QEMU keeps valid while registered.
+pub unsafe fn add(server: &Arc<Mutex<Server>>, sin: *mut SpiceBaseInstance) -> i32 {
+    // SAFETY: forwarded contract.
+    let Some((name, major, minor)) = (unsafe { describe(sin) }) else {
+        crate::log_warn!("spice_server_add_interface: NULL instance or interface");
+        return -1;
+    };
+    let Some(kind) = Kind::from_type(&name) else {
+        // spice-server ignores unknown types and reports success.
+        crate::log_warn!("spice_server_add_interface: unknown interface type '{name}' ignored");
+        return 0;
+    };
+    if !kind.accepts(major, minor) {
+        let (a, b) = kind.version();
+        crate::log_warn!("{name} interface {major}.{minor} not supported (this library: {a}.{b})");
+        return -1;
+    }
+    let id = InstanceId(sin as usize);
+    let mut srv = server.lock();
+    if let Err(e) = srv.check_add(kind, id) {
+        crate::log_warn!("spice_server_add_interface: {e}");
+        // Char device setup failures are only logged by spice-server.
+        return if kind == Kind::CharDevice { 0 } else { -1 };
+    }
+    let qxl = if kind == Kind::Qxl {
+        // SAFETY: a "qxl" instance is a QXLInstance whose interface is a QXLInterface.
+        match unsafe { start_qxl(&mut srv, sin.cast::<QXLInstance>(), id) } {
+            Ok(state) => Some(state),
+            Err(e) => {
+                crate::log_warn!("spice_server_add_interface: {e}");
+                return -1;
+            }
+        }
+    } else {
+        srv.register(kind, id);
+        None
+    };
+    let state = Box::new(InstanceState {
+        server: Arc::downgrade(server),
+        qxl,
+    });
+    // SAFETY: `sin` is a live instance of `kind`; `st` is ours to set.
+    unsafe { *st_field(sin, kind) = Box::into_raw(state).cast() };
+    0
+}
+
+/// Creates the worker for a QXL instance, the way spice-server does: get_init_info,
+/// then attached_worker and set_compression_level, all on the caller's thread.
+///
+/// # Safety
+/// `qxl` must point to a live QXLInstance with a valid QXLInterface.
+unsafe fn start_qxl(
+    srv: &mut Server,
+    qxl: *mut QXLInstance,
+    id: InstanceId,
+) -> Result<QxlState, String> {
+    // SAFETY: forwarded contract.
+    let (qxl_id, table) = unsafe { ((*qxl).id, *(*qxl).base.sif.cast::<QXLInterface>()) };
+    srv.check_qxl_id(qxl_id).map_err(|e| e.to_string())?;
+    let device = QxlDevice::new(qxl, table).ok_or("QXL interface lacks required callbacks")?;
+    let layout = device.init_layout();
+    let worker = Arc::new(
+        WorkerHandle::spawn(qxl_id, device.clone(), layout)
+            .map_err(|e| format!("cannot start QXL worker: {e}"))?,
+    );
+    device.attached_worker();
+    device.set_compression_level(compression_level(srv));
+    srv.add_worker(id, worker.clone());
+    Ok(QxlState {
+        worker,
+        device,
+        info: Mutex::new(DeviceInfo::default()),
+    })
+}
+
+/// `spice_server_remove_interface`.
+///
+/// # Safety
+/// `sin` must be NULL or an instance previously passed to `add`.
+pub unsafe fn remove(sin: *mut SpiceBaseInstance) -> i32 {
+    // SAFETY: forwarded contract.
+    let Some((name, _, _)) = (unsafe { describe(sin) }) else {
+        return -1;
+    };
+    let Some(kind) = Kind::from_type(&name) else {
+        return -1;
+    };
+    // SAFETY: `sin` is a live instance of `kind`.
+    let field = unsafe { st_field(sin, kind) };
+    // SAFETY: reading the pointer field of a live instance.
+    let raw = unsafe { *field } as *mut InstanceState;
+    if raw.is_null() {
+        crate::log_warn!("spice_server_remove_interface: {name} instance is not registered");
+        return -1;
+    }
+    // SAFETY: `raw` is the Box we stored in `add`; we clear the field so it is freed once.
+    let state = unsafe {
+        *field = std::ptr::null_mut();
+        Box::from_raw(raw)
+    };
+    if let Some(server) = state.server.upgrade() {
+        if let Err(e) = server.lock().unregister(InstanceId(sin as usize)) {
+            crate::log_warn!("spice_server_remove_interface: {e}");
+        }
+    }
+    0
+}
+
+/// Frees the `st` of an instance still registered when the server is destroyed.
+///
+/// # Safety
+/// `id` must be an instance address registered with `add` and still valid.
+pub unsafe fn forget(kind: Kind, id: InstanceId) {
+    // SAFETY: forwarded contract.
+    let field = unsafe { st_field(id.0 as *mut SpiceBaseInstance, kind) };
+    // SAFETY: the field holds our Box or NULL; cleared so it is freed once.
+    unsafe {
+        let raw = *field as *mut InstanceState;
+        *field = std::ptr::null_mut();
+        if !raw.is_null() {
+            drop(Box::from_raw(raw));
+        }
+    }
+}
+
+/// The state of a registered QXL instance.
+///
+/// # Safety
+/// `qxl` must be NULL or a live QXLInstance.
+pub unsafe fn qxl_state<'a>(qxl: *mut QXLInstance) -> Option<&'a QxlState> {
+    // SAFETY: forwarded contract; `st` is NULL or our InstanceState.
+    let state = unsafe { ((*qxl.as_ref()?).st as *const InstanceState).as_ref()? };
+    state.qxl.as_ref()
+}
+
+/// Runs `body` on the server an input/audio instance belongs to.
+///
+/// # Safety
+/// `sin` must be NULL or a live `{ base, st }` instance registered with `add`.
+pub unsafe fn with_instance_server(
+    function: &str,
+    sin: *mut SpiceBaseInstance,
+    body: impl FnOnce(&mut Server),
+) {
+    if sin.is_null() {
+        return;
+    }
+    // SAFETY: forwarded contract; the layout is `{ base, st }`.
+    let raw = unsafe { *st_field(sin, Kind::Keyboard) } as *const InstanceState;
+    // SAFETY: NULL or our InstanceState.
+    let Some(state) = (unsafe { raw.as_ref() }) else {
+        crate::log_warn!("{function}: instance is not registered");
+        return;
+    };
+    if let Some(server) = state.server.upgrade() {
+        super::guard(function, (), || body(&mut server.lock()));
+    }
+}
+
+/// Calls the migration interface's `migrate_connect_complete` / `migrate_end_complete`.
+///
+/// # Safety
+/// `s` must be NULL or a live server; QEMU's lock must be held.
+unsafe fn call_migration(s: *mut super::abi::SpiceServer, end: bool) {
+    // SAFETY: forwarded contract.
+    let Some(handle) = (unsafe { super::server(s) }) else {
+        return;
+    };
+    let instance = handle
+        .server
+        .lock()
+        .registered()
+        .into_iter()
+        .find(|(k, _)| *k == Kind::Migration);
+    let Some((_, id)) = instance else {
+        return;
+    };
+    let sin = id.0 as *mut SpiceMigrateInstance;
+    // SAFETY: a registered migration instance and its interface table are live.
+    unsafe {
+        let table = &*(*sin).base.sif.cast::<SpiceMigrateInterface>();
+        let callback = if end {
+            table.migrate_end_complete
+        } else {
+            table.migrate_connect_complete
+        };
+        if let Some(f) = callback {
+            f(sin);
+        }
+    }
+}
+
+/// # Safety
+/// As for `call_migration`.
+pub unsafe fn migration_connect_complete(s: *mut super::abi::SpiceServer) {
+    // SAFETY: forwarded contract.
+    unsafe { call_migration(s, false) }
+}
+
+/// # Safety
+/// As for `call_migration`.
+pub unsafe fn migration_end_complete(s: *mut super::abi::SpiceServer) {
+    // SAFETY: forwarded contract.
+    unsafe { call_migration(s, true) }
+}

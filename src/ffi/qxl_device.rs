@@ -1,0 +1,161 @@
+//! QEMU's `QXLInterface` callbacks behind the worker's safe `Device` trait.
+//!
+//! The worker-side callbacks (`get_command`, `release_resource`, `async_complete`, …)
+//! are written by QEMU for a foreign thread without its global lock; the others
+//! (`get_init_info`, `attached_worker`, `set_compression_level`) are called from
+//! `spice_server_add_interface`, on QEMU's thread.
+
+use super::abi::{
+    QXLCommandExt, QXLDevInitInfo, QXLInstance, QXLInterface, QXLRect, QXLReleaseInfo,
+    QXLReleaseInfoExt,
+};
+use crate::qxl::memslot::Layout;
+use crate::worker::{Command, Device, Rect};
+
+#[derive(Clone)]
+pub struct QxlDevice {
+    instance: *mut QXLInstance,
+    table: QXLInterface,
+}
+
+// SAFETY: QEMU's QXL callbacks are designed to be called from the spice worker thread;
+// the instance pointer stays valid while the instance is registered, and the worker is
+// joined before `spice_server_remove_interface` returns.
+unsafe impl Send for QxlDevice {}
+// SAFETY: as above; the only cross-thread use is `async_complete_now` under QEMU's lock.
+unsafe impl Sync for QxlDevice {}
+
+impl QxlDevice {
+    /// Checks that the callbacks the worker relies on exist.
+    pub fn new(instance: *mut QXLInstance, table: QXLInterface) -> Option<QxlDevice> {
+        let t = &table;
+        let complete = t.get_init_info.is_some()
+            && t.get_command.is_some()
+            && t.req_cmd_notification.is_some()
+            && t.release_resource.is_some()
+            && t.get_cursor_command.is_some()
+            && t.req_cursor_notification.is_some();
+        complete.then_some(QxlDevice { instance, table })
+    }
+
+    /// The memslot layout the device announces (`get_init_info`).
+    pub fn init_layout(&self) -> Layout {
+        let mut info = QXLDevInitInfo::default();
+        if let Some(f) = self.table.get_init_info {
+            // SAFETY: QEMU's callback fills the struct we own.
+            unsafe { f(self.instance, &mut info) };
+        }
+        Layout {
+            groups: info.num_memslots_groups,
+            slots: info.num_memslots,
+            gen_bits: info.memslot_gen_bits,
+            id_bits: info.memslot_id_bits,
+        }
+    }
+
+    pub fn attached_worker(&self) {
+        if let Some(f) = self.table.attached_worker {
+            // SAFETY: called from add_interface on QEMU's thread, as QEMU expects.
+            unsafe { f(self.instance) };
+        }
+    }
+
+    pub fn set_compression_level(&self, level: i32) {
+        if let Some(f) = self.table.set_compression_level {
+            // SAFETY: as above.
+            unsafe { f(self.instance, level) };
+        }
+    }
+
+    /// `async_complete` on the calling thread.
+    pub fn async_complete_now(&self, cookie: u64) {
+        if let Some(f) = self.table.async_complete {
+            // SAFETY: QEMU accepts completions from any thread (it uses its own locks).
+            unsafe { f(self.instance, cookie) };
+        }
+    }
+
+    fn fetch(
+        &self,
+        f: Option<unsafe extern "C" fn(*mut QXLInstance, *mut QXLCommandExt) -> i32>,
+    ) -> Option<Command> {
+        let f = f?;
+        let mut ext = QXLCommandExt::default();
+        // SAFETY: QEMU fills the QXLCommandExt we own; worker-thread callback.
+        if unsafe { f(self.instance, &mut ext) } == 0 {
+            return None;
+        }
+        let cmd = ext.cmd;
+        Some(Command {
+            data: cmd.data,
+            kind: cmd.type_,
+            group: ext.group_id,
+            flags: ext.flags,
+        })
+    }
+}
+
+impl Device for QxlDevice {
+    fn get_command(&mut self) -> Option<Command> {
+        self.fetch(self.table.get_command)
+    }
+
+    fn req_cmd_notification(&mut self) -> bool {
+        // SAFETY: worker-thread callback, checked present in `new`.
+        self.table
+            .req_cmd_notification
+            .is_none_or(|f| unsafe { f(self.instance) } != 0)
+    }
+
+    fn get_cursor_command(&mut self) -> Option<Command> {
+        self.fetch(self.table.get_cursor_command)
+    }
+
+    fn req_cursor_notification(&mut self) -> bool {
+        // SAFETY: worker-thread callback, checked present in `new`.
+        self.table
+            .req_cursor_notification
+            .is_none_or(|f| unsafe { f(self.instance) } != 0)
+    }
+
+    fn release_resource(&mut self, info_address: u64, group: u32) {
+        let Some(f) = self.table.release_resource else {
+            return;
+        };
+        let ext = QXLReleaseInfoExt {
+            info: info_address as usize as *mut QXLReleaseInfo,
+            group_id: group,
+        };
+        // SAFETY: `info` is the translated, bounds-checked address of the command's
+        // release info, which is what QEMU expects back.
+        unsafe { f(self.instance, ext) };
+    }
+
+    fn async_complete(&mut self, cookie: u64) {
+        self.async_complete_now(cookie);
+    }
+
+    fn update_area_complete(&mut self, surface_id: u32, rects: &[Rect]) {
+        let Some(f) = self.table.update_area_complete else {
+            return;
+        };
+        let mut raw: Vec<QXLRect> = rects
+            .iter()
+            .map(|r| QXLRect {
+                top: r.top,
+                left: r.left,
+                bottom: r.bottom,
+                right: r.right,
+            })
+            .collect();
+        // SAFETY: QEMU copies the rects during the call.
+        unsafe {
+            f(
+                self.instance,
+                surface_id,
+                raw.as_mut_ptr(),
+                raw.len() as u32,
+            )
+        };
+    }
+}

@@ -1,0 +1,108 @@
+//! Spice ticket authentication: a fresh RSA-1024 key per link; the client encrypts its
+//! password (NUL-terminated) with RSA-OAEP (SHA-1) and sends the 128-byte ciphertext.
+
+use crate::proto::link::PUBKEY_BYTES;
+use openssl::pkey::{PKey, Private};
+use openssl::rsa::{Padding, Rsa};
+
+/// Bytes of the encrypted ticket (the RSA-1024 modulus size).
+pub const TICKET_BYTES: usize = 128;
+
+pub struct TicketKey {
+    key: PKey<Private>,
+    public_der: [u8; PUBKEY_BYTES],
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthError {
+    Crypto(String),
+    BadCiphertext,
+}
+
+impl TicketKey {
+    pub fn generate() -> Result<TicketKey, AuthError> {
+        let err = |e: openssl::error::ErrorStack| AuthError::Crypto(e.to_string());
+        let rsa = Rsa::generate(1024).map_err(err)?;
+        let key = PKey::from_rsa(rsa).map_err(err)?;
+        let der = key.public_key_to_der().map_err(err)?;
+        let public_der: [u8; PUBKEY_BYTES] = der
+            .as_slice()
+            .try_into()
+            .map_err(|_| AuthError::Crypto(format!("public key is {} bytes", der.len())))?;
+        Ok(TicketKey { key, public_der })
+    }
+
+    /// DER SubjectPublicKeyInfo, as `SpiceLinkReply.pub_key` carries it.
+    pub fn public_der(&self) -> &[u8; PUBKEY_BYTES] {
+        &self.public_der
+    }
+
+    /// The password the client sent (bytes before the first NUL).
+    pub fn decrypt(&self, ciphertext: &[u8]) -> Result<Vec<u8>, AuthError> {
+        let rsa = self
+            .key
+            .rsa()
+            .map_err(|e| AuthError::Crypto(e.to_string()))?;
+        let mut out = vec![0u8; rsa.size() as usize];
+        let n = rsa
+            .private_decrypt(ciphertext, &mut out, Padding::PKCS1_OAEP)
+            .map_err(|_| AuthError::BadCiphertext)?;
+        out.truncate(n);
+        if let Some(nul) = out.iter().position(|&b| b == 0) {
+            out.truncate(nul);
+        }
+        Ok(out)
+    }
+}
+
+/// Constant-time comparison, so the reply time says nothing about the password.
+pub fn password_matches(given: &[u8], expected: &[u8]) -> bool {
+    if given.len() != expected.len() {
+        return false;
+    }
+    given
+        .iter()
+        .zip(expected)
+        .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+        == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openssl::pkey::Public;
+
+    fn encrypt(der: &[u8], plain: &[u8]) -> Vec<u8> {
+        let public: PKey<Public> = PKey::public_key_from_der(der).unwrap();
+        let rsa = public.rsa().unwrap();
+        let mut out = vec![0u8; rsa.size() as usize];
+        let n = rsa
+            .public_encrypt(plain, &mut out, Padding::PKCS1_OAEP)
+            .unwrap();
+        out.truncate(n);
+        out
+    }
+
+    #[test]
+    fn round_trip_like_spice_gtk() {
+        let key = TicketKey::generate().unwrap();
+        assert_eq!(key.public_der().len(), 162);
+        let ct = encrypt(key.public_der(), b"s3cret\0");
+        assert_eq!(ct.len(), TICKET_BYTES);
+        assert_eq!(key.decrypt(&ct).unwrap(), b"s3cret");
+    }
+
+    #[test]
+    fn garbage_is_refused() {
+        let key = TicketKey::generate().unwrap();
+        assert_eq!(key.decrypt(&[7u8; 128]), Err(AuthError::BadCiphertext));
+        assert_eq!(key.decrypt(&[7u8; 3]), Err(AuthError::BadCiphertext));
+    }
+
+    #[test]
+    fn comparison() {
+        assert!(password_matches(b"abc", b"abc"));
+        assert!(!password_matches(b"abc", b"abd"));
+        assert!(!password_matches(b"ab", b"abc"));
+    }
+}

@@ -1,0 +1,30 @@
+//! The one place that reads guest (or QEMU-owned) memory.
+//!
+//! Addresses reaching this module have been checked by `MemSlots::translate` to lie in
+//! memory QEMU mapped for the device. Reads copy out once, so a guest changing the
+//! memory afterwards cannot change what we validated.
+
+use super::memslot::{MemError, MemSlots};
+
+/// Copies `len` bytes at guest address `address` of `group`.
+pub fn read_bytes(
+    slots: &MemSlots,
+    group: u32,
+    address: u64,
+    len: usize,
+) -> Result<Vec<u8>, MemError> {
+    let host = slots.translate(group, address, len as u64)?;
+    let mut out = vec![0u8; len];
+    // SAFETY: `translate` checked [host, host+len) lies inside a slot QEMU registered as
+    // mapped device memory that stays mapped while the slot exists (QEMU removes slots
+    // only through us, on this same worker thread). A volatile-free byte copy is fine:
+    // the guest may race with us, but we only ever use the copy.
+    unsafe { std::ptr::copy_nonoverlapping(host as usize as *const u8, out.as_mut_ptr(), len) };
+    Ok(out)
+}
+
+/// Host address of the `QXLReleaseInfo` at the start of a command, checked to be mapped;
+/// QEMU's `release_resource` wants exactly this pointer.
+pub fn release_info_address(slots: &MemSlots, group: u32, command: u64) -> Result<u64, MemError> {
+    slots.translate(group, command, 8)
+}

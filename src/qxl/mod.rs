@@ -1,0 +1,5 @@
+//! Guest memory and QXL commands: everything the guest hands us is checked here
+//! before anything reads it.
+
+pub mod guest;
+pub mod memslot;

@@ -1,0 +1,458 @@
+//! What the `spice_server_set_*` calls configure, validated the way spice-server 0.15
+//! validates it. Pure data: no sockets, no threads.
+
+use crate::video::codecs::CodecList;
+use std::net::IpAddr;
+use std::time::Instant;
+
+/// Longest ticket the link protocol can carry (`SPICE_MAX_PASSWORD_LENGTH`).
+pub const MAX_PASSWORD_LENGTH: usize = 60;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigError {
+    PortOutOfRange(i32),
+    PasswordTooLong,
+    TlsIncomplete,
+    InvalidValue { what: &'static str, value: i32 },
+    UnknownChannel(String),
+    NoUsableCodec(String),
+    Unsupported(&'static str),
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConfigError::PortOutOfRange(p) => write!(f, "port {p} is out of range 0..65535"),
+            ConfigError::PasswordTooLong => {
+                write!(f, "ticket longer than {MAX_PASSWORD_LENGTH} bytes")
+            }
+            ConfigError::TlsIncomplete => write!(f, "TLS needs a port, a CA, a cert and a key"),
+            ConfigError::InvalidValue { what, value } => write!(f, "invalid {what}: {value}"),
+            ConfigError::UnknownChannel(name) => write!(f, "unknown channel name '{name}'"),
+            ConfigError::NoUsableCodec(list) => write!(f, "no usable video codec in '{list}'"),
+            ConfigError::Unsupported(what) => write!(f, "{what} is not supported"),
+        }
+    }
+}
+
+/// Which address family the listening socket uses (`SPICE_ADDR_FLAG_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AddrFamily {
+    #[default]
+    Any,
+    Ipv4Only,
+    Ipv6Only,
+    /// `addr` is a filesystem path for a UNIX socket.
+    Unix,
+}
+
+impl AddrFamily {
+    /// Maps the C flags word. spice-server warns on anything else and keeps `Any`.
+    pub fn from_flags(flags: i32) -> Option<AddrFamily> {
+        match flags {
+            0 => Some(AddrFamily::Any),
+            1 => Some(AddrFamily::Ipv4Only),
+            2 => Some(AddrFamily::Ipv6Only),
+            4 => Some(AddrFamily::Unix),
+            _ => None,
+        }
+    }
+}
+
+/// `SpiceImageCompression` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageCompression {
+    Off = 1,
+    AutoGlz = 2,
+    AutoLz = 3,
+    Quic = 4,
+    Glz = 5,
+    Lz = 6,
+    Lz4 = 7,
+}
+
+impl ImageCompression {
+    pub fn from_c(value: i32) -> Option<ImageCompression> {
+        Some(match value {
+            1 => ImageCompression::Off,
+            2 => ImageCompression::AutoGlz,
+            3 => ImageCompression::AutoLz,
+            4 => ImageCompression::Quic,
+            5 => ImageCompression::Glz,
+            6 => ImageCompression::Lz,
+            7 => ImageCompression::Lz4,
+            _ => return None,
+        })
+    }
+}
+
+/// `spice_wan_compression_t`: when JPEG / zlib-over-GLZ are used on WAN links.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WanCompression {
+    Auto = 1,
+    Always = 2,
+    Never = 3,
+}
+
+impl WanCompression {
+    pub fn from_c(value: i32) -> Option<WanCompression> {
+        match value {
+            1 => Some(WanCompression::Auto),
+            2 => Some(WanCompression::Always),
+            3 => Some(WanCompression::Never),
+            _ => None,
+        }
+    }
+}
+
+/// `SPICE_STREAM_VIDEO_*`: which screen updates may become video streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamingVideo {
+    Off = 1,
+    All = 2,
+    Filter = 3,
+}
+
+impl StreamingVideo {
+    pub fn from_c(value: i32) -> Option<StreamingVideo> {
+        match value {
+            1 => Some(StreamingVideo::Off),
+            2 => Some(StreamingVideo::All),
+            3 => Some(StreamingVideo::Filter),
+            _ => None,
+        }
+    }
+}
+
+/// The ticket a client must present, and until when it is valid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ticket {
+    pub password: String,
+    /// `None` = never expires.
+    pub expires: Option<Instant>,
+}
+
+impl Ticket {
+    pub fn is_valid_at(&self, now: Instant) -> bool {
+        self.expires.is_none_or(|t| now < t)
+    }
+}
+
+/// Client authentication policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Auth {
+    /// `disable-ticketing=on`: anyone may connect.
+    None,
+    /// Spice's RSA ticket. Without a ticket set, nobody can log in (spice-server's default).
+    Ticket(Option<Ticket>),
+}
+
+/// TLS files, as handed over by QEMU (`spice_server_set_tls`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TlsConfig {
+    pub port: u16,
+    pub ca_cert_file: String,
+    pub certs_file: String,
+    pub private_key_file: String,
+    pub key_password: Option<String>,
+    pub dh_key_file: Option<String>,
+    pub ciphersuite: Option<String>,
+}
+
+/// `SPICE_CHANNEL_SECURITY_*` bits.
+pub const SECURITY_NONE: i32 = 1;
+pub const SECURITY_SSL: i32 = 2;
+
+/// SPICE channel type numbers by the names `tls-channel=` accepts.
+pub fn channel_type_by_name(name: &str) -> Option<u8> {
+    Some(match name {
+        "main" => 1,
+        "display" => 2,
+        "inputs" => 3,
+        "cursor" => 4,
+        "playback" => 5,
+        "record" => 6,
+        "tunnel" => 7,
+        "smartcard" => 8,
+        "usbredir" => 9,
+        "port" => 10,
+        "webdav" => 11,
+        _ => return None,
+    })
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub port: Option<u16>,
+    pub addr: String,
+    pub family: AddrFamily,
+    pub listen_fd: Option<i32>,
+    pub tls: Option<TlsConfig>,
+    pub auth: Auth,
+    pub sasl_appname: Option<String>,
+    pub exit_on_disconnect: bool,
+    pub image_compression: ImageCompression,
+    pub jpeg: WanCompression,
+    pub zlib_glz: WanCompression,
+    pub streaming_video: StreamingVideo,
+    pub video_codecs: CodecList,
+    pub playback_compression: bool,
+    pub agent_mouse: bool,
+    pub agent_copypaste: bool,
+    pub agent_file_xfer: bool,
+    pub seamless_migration: bool,
+    pub name: Option<String>,
+    pub uuid: Option<[u8; 16]>,
+    pub default_security: i32,
+    /// Per channel type overrides of `default_security`.
+    pub channel_security: Vec<(u8, i32)>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            port: None,
+            addr: String::new(),
+            family: AddrFamily::Any,
+            listen_fd: None,
+            tls: None,
+            auth: Auth::Ticket(None),
+            sasl_appname: None,
+            exit_on_disconnect: false,
+            image_compression: ImageCompression::AutoGlz,
+            jpeg: WanCompression::Auto,
+            zlib_glz: WanCompression::Auto,
+            streaming_video: StreamingVideo::Filter,
+            video_codecs: CodecList::default(),
+            playback_compression: true,
+            agent_mouse: true,
+            agent_copypaste: true,
+            agent_file_xfer: true,
+            seamless_migration: false,
+            name: None,
+            uuid: None,
+            default_security: SECURITY_NONE | SECURITY_SSL,
+            channel_security: Vec::new(),
+        }
+    }
+}
+
+impl ServerConfig {
+    /// `spice_server_set_port`: 0 means "no plain port".
+    pub fn set_port(&mut self, port: i32) -> Result<(), ConfigError> {
+        let port = u16::try_from(port).map_err(|_| ConfigError::PortOutOfRange(port))?;
+        self.port = (port != 0).then_some(port);
+        Ok(())
+    }
+
+    /// `spice_server_set_addr`. Unknown flags keep the family, as spice-server does.
+    pub fn set_addr(&mut self, addr: &str, flags: i32) {
+        self.addr = addr.to_owned();
+        match AddrFamily::from_flags(flags) {
+            Some(AddrFamily::Any) => {}
+            Some(family) => self.family = family,
+            None => crate::log_warn!("unknown address flag: {flags:#x}"),
+        }
+    }
+
+    /// `spice_server_set_ticket`. `lifetime` seconds, 0 = forever; no password = expired.
+    pub fn set_ticket(
+        &mut self,
+        password: Option<&str>,
+        lifetime_s: i32,
+        now: Instant,
+    ) -> Result<(), ConfigError> {
+        let ticket = match password {
+            Some(p) if p.len() > MAX_PASSWORD_LENGTH => return Err(ConfigError::PasswordTooLong),
+            Some(p) => Ticket {
+                password: p.to_owned(),
+                expires: (lifetime_s != 0).then(|| {
+                    now + std::time::Duration::from_secs(u64::from(lifetime_s.max(0) as u32))
+                }),
+            },
+            None => Ticket {
+                password: String::new(),
+                expires: Some(now),
+            },
+        };
+        self.auth = Auth::Ticket(Some(ticket));
+        Ok(())
+    }
+
+    pub fn set_noauth(&mut self) {
+        self.auth = Auth::None;
+    }
+
+    /// `spice_server_set_tls`; the caller has already refused missing CA/cert/key files.
+    pub fn set_tls(&mut self, port: i32, tls: TlsConfig) -> Result<(), ConfigError> {
+        if port == 0 {
+            return Err(ConfigError::TlsIncomplete);
+        }
+        let port = u16::try_from(port).map_err(|_| ConfigError::PortOutOfRange(port))?;
+        self.tls = Some(TlsConfig { port, ..tls });
+        Ok(())
+    }
+
+    /// `spice_server_set_channel_security`: `None` sets the default for every channel.
+    pub fn set_channel_security(
+        &mut self,
+        channel: Option<&str>,
+        security: i32,
+    ) -> Result<(), ConfigError> {
+        let Some(name) = channel else {
+            self.default_security = security;
+            return Ok(());
+        };
+        // Smartcard is refused as spice-server does when built without it.
+        let kind = channel_type_by_name(name)
+            .filter(|&t| t != 8)
+            .ok_or_else(|| ConfigError::UnknownChannel(name.to_owned()))?;
+        self.channel_security.retain(|&(t, _)| t != kind);
+        self.channel_security.push((kind, security));
+        Ok(())
+    }
+
+    /// The security bits in force for one channel type.
+    pub fn security_for(&self, channel_type: u8) -> i32 {
+        self.channel_security
+            .iter()
+            .find(|&&(t, _)| t == channel_type)
+            .map_or(self.default_security, |&(_, s)| s)
+    }
+
+    pub fn set_image_compression(&mut self, value: i32) -> Result<(), ConfigError> {
+        self.image_compression =
+            ImageCompression::from_c(value).ok_or(ConfigError::InvalidValue {
+                what: "image compression",
+                value,
+            })?;
+        Ok(())
+    }
+
+    pub fn set_wan(
+        slot: &mut WanCompression,
+        what: &'static str,
+        value: i32,
+    ) -> Result<(), ConfigError> {
+        *slot = WanCompression::from_c(value).ok_or(ConfigError::InvalidValue { what, value })?;
+        Ok(())
+    }
+
+    pub fn set_streaming_video(&mut self, value: i32) -> Result<(), ConfigError> {
+        self.streaming_video = StreamingVideo::from_c(value).ok_or(ConfigError::InvalidValue {
+            what: "streaming video mode",
+            value,
+        })?;
+        Ok(())
+    }
+
+    pub fn set_video_codecs(&mut self, text: &str) -> Result<(), ConfigError> {
+        let list = CodecList::parse(text);
+        if list.is_empty() {
+            return Err(ConfigError::NoUsableCodec(text.to_owned()));
+        }
+        self.video_codecs = list;
+        Ok(())
+    }
+
+    /// The IP address to bind, or `None` for "all addresses".
+    pub fn bind_ip(&self) -> Option<IpAddr> {
+        self.addr.parse().ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn defaults_match_spice_server() {
+        let c = ServerConfig::default();
+        assert_eq!(c.auth, Auth::Ticket(None));
+        assert_eq!(c.streaming_video, StreamingVideo::Filter);
+        assert_eq!(c.image_compression, ImageCompression::AutoGlz);
+        assert_eq!(c.default_security, 3);
+        assert!(c.agent_mouse && c.playback_compression);
+    }
+
+    #[test]
+    fn port_range_is_checked() {
+        let mut c = ServerConfig::default();
+        assert_eq!(c.set_port(-1), Err(ConfigError::PortOutOfRange(-1)));
+        assert_eq!(c.set_port(65536), Err(ConfigError::PortOutOfRange(65536)));
+        c.set_port(5930).unwrap();
+        assert_eq!(c.port, Some(5930));
+        c.set_port(0).unwrap();
+        assert_eq!(c.port, None);
+    }
+
+    #[test]
+    fn ticket_lifetime_and_expiry() {
+        let mut c = ServerConfig::default();
+        let now = Instant::now();
+        c.set_ticket(Some("secret"), 0, now).unwrap();
+        let Auth::Ticket(Some(t)) = &c.auth else {
+            panic!("ticket not set")
+        };
+        assert!(t.is_valid_at(now + Duration::from_secs(1_000_000)));
+
+        c.set_ticket(Some("secret"), 10, now).unwrap();
+        let Auth::Ticket(Some(t)) = &c.auth else {
+            panic!("ticket not set")
+        };
+        assert!(t.is_valid_at(now + Duration::from_secs(9)));
+        assert!(!t.is_valid_at(now + Duration::from_secs(10)));
+
+        c.set_ticket(None, 1, now).unwrap();
+        let Auth::Ticket(Some(t)) = &c.auth else {
+            panic!("ticket not set")
+        };
+        assert!(!t.is_valid_at(now));
+
+        let long = "x".repeat(61);
+        assert_eq!(
+            c.set_ticket(Some(&long), 0, now),
+            Err(ConfigError::PasswordTooLong)
+        );
+    }
+
+    #[test]
+    fn enum_setters_reject_invalid_values() {
+        let mut c = ServerConfig::default();
+        assert!(c.set_streaming_video(0).is_err());
+        assert!(c.set_streaming_video(4).is_err());
+        c.set_streaming_video(1).unwrap();
+        assert_eq!(c.streaming_video, StreamingVideo::Off);
+        assert!(c.set_image_compression(0).is_err());
+        assert!(c.set_image_compression(8).is_err());
+        c.set_image_compression(7).unwrap();
+        assert!(ServerConfig::set_wan(&mut c.jpeg, "jpeg", 0).is_err());
+        ServerConfig::set_wan(&mut c.jpeg, "jpeg", 3).unwrap();
+        assert_eq!(c.jpeg, WanCompression::Never);
+    }
+
+    #[test]
+    fn channel_security_by_name() {
+        let mut c = ServerConfig::default();
+        c.set_channel_security(Some("display"), SECURITY_SSL)
+            .unwrap();
+        assert_eq!(c.security_for(2), SECURITY_SSL);
+        assert_eq!(c.security_for(1), 3);
+        assert!(c.set_channel_security(Some("bogus"), 1).is_err());
+        c.set_channel_security(None, SECURITY_NONE).unwrap();
+        assert_eq!(c.security_for(1), SECURITY_NONE);
+    }
+
+    #[test]
+    fn addr_flags() {
+        let mut c = ServerConfig::default();
+        c.set_addr("127.0.0.1", 1);
+        assert_eq!(c.family, AddrFamily::Ipv4Only);
+        assert_eq!(c.bind_ip(), Some("127.0.0.1".parse().unwrap()));
+        c.set_addr("/tmp/s.sock", 4);
+        assert_eq!(c.family, AddrFamily::Unix);
+        c.set_addr("", 99);
+        assert_eq!(c.family, AddrFamily::Unix);
+    }
+}

@@ -1,0 +1,230 @@
+//! The SpiceServer object: configuration, lifecycle, registered interfaces.
+//!
+//! Every method runs on a QEMU thread holding QEMU's global lock (the C API's contract);
+//! the object is still behind a mutex so nothing unsound can happen if a caller breaks
+//! that contract.
+
+pub mod config;
+pub mod interfaces;
+pub mod mainloop;
+pub mod session;
+
+use crate::ffi::core::CoreInterface;
+use crate::net::listener;
+use crate::net::reactor::{Command, Reactor};
+use crate::net::stream::Stream;
+use crate::worker::{Msg, WorkerHandle};
+use config::ServerConfig;
+use interfaces::{InstanceId, InterfaceError, Kind, Registry};
+use mainloop::MainLoop;
+use session::Session;
+use std::sync::Arc;
+
+#[derive(Debug)]
+pub enum InitError {
+    AlreadyInitialized,
+    Core(String),
+    Listen(std::io::Error),
+}
+
+impl std::fmt::Display for InitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            InitError::AlreadyInitialized => write!(f, "server already initialized"),
+            InitError::Core(e) => write!(f, "{e}"),
+            InitError::Listen(e) => write!(f, "cannot listen: {e}"),
+        }
+    }
+}
+
+/// What exists between `spice_server_init` and destroy.
+struct Running {
+    mainloop: MainLoop,
+    reactor: Reactor,
+}
+
+pub struct Server {
+    pub config: ServerConfig,
+    registry: Registry,
+    workers: Vec<(InstanceId, Arc<WorkerHandle>)>,
+    vm_running: bool,
+    running: Option<Running>,
+    /// Keyboard LEDs as the guest last set them (`spice_server_kbd_leds`).
+    pub kbd_leds: u8,
+    /// Set by the char-device wakeup path when the playback/record rates are set.
+    pub playback_rate: u32,
+    pub record_rate: u32,
+    /// Where clients should follow a live migration (`client_migrate_info`).
+    migration_target: Option<MigrationTarget>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationTarget {
+    pub host: String,
+    pub port: Option<u16>,
+    pub tls_port: Option<u16>,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Server::new()
+    }
+}
+
+impl Server {
+    pub fn new() -> Server {
+        Server {
+            config: ServerConfig::default(),
+            registry: Registry::default(),
+            workers: Vec::new(),
+            // spice-server starts "running": a QXL added before vm_start starts at once.
+            vm_running: true,
+            running: None,
+            kbd_leds: 0,
+            playback_rate: 48_000,
+            record_rate: 48_000,
+            migration_target: None,
+        }
+    }
+
+    /// `spice_server_init`: opens the listening sockets and starts the reactor.
+    pub fn init(&mut self, core: CoreInterface) -> Result<(), InitError> {
+        if self.running.is_some() {
+            return Err(InitError::AlreadyInitialized);
+        }
+        let mut listeners = Vec::new();
+        listeners.extend(listener::open_plain(&self.config).map_err(InitError::Listen)?);
+        listeners.extend(listener::open_tls(&self.config).map_err(InitError::Listen)?);
+        let mainloop = MainLoop::start(core).map_err(|e| InitError::Core(e.to_string()))?;
+        let session = Arc::new(Session::new(mainloop.handle()));
+        let reactor = Reactor::start(listeners, session).map_err(InitError::Listen)?;
+        self.running = Some(Running { mainloop, reactor });
+        Ok(())
+    }
+
+    pub fn is_initialized(&self) -> bool {
+        self.running.is_some()
+    }
+
+    /// `spice_server_add_client`: a connected socket from QEMU.
+    pub fn add_client(&mut self, stream: Stream) -> bool {
+        match &self.running {
+            Some(r) => {
+                r.reactor.send(Command::AddClient(stream));
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn check_add(&self, kind: Kind, id: InstanceId) -> Result<(), InterfaceError> {
+        self.registry.check_add(kind, id)
+    }
+
+    pub fn register(&mut self, kind: Kind, id: InstanceId) {
+        self.registry.add(kind, id);
+    }
+
+    pub fn check_qxl_id(&self, qxl_id: i32) -> Result<(), InterfaceError> {
+        if qxl_id < 0 {
+            return Err(InterfaceError::NegativeQxlId(qxl_id));
+        }
+        if self.workers.iter().any(|(_, w)| w.id == qxl_id) {
+            return Err(InterfaceError::DuplicateQxlId(qxl_id));
+        }
+        Ok(())
+    }
+
+    pub fn add_worker(&mut self, id: InstanceId, worker: Arc<WorkerHandle>) {
+        if self.vm_running {
+            worker.post(Msg::Start);
+        }
+        self.registry.add(Kind::Qxl, id);
+        self.workers.push((id, worker));
+    }
+
+    /// Unregisters an instance; a QXL worker is stopped and joined.
+    pub fn unregister(&mut self, id: InstanceId) -> Result<Kind, InterfaceError> {
+        let kind = self
+            .registry
+            .remove(id)
+            .ok_or(InterfaceError::NotRegistered)?;
+        if let Some(pos) = self.workers.iter().position(|(i, _)| *i == id) {
+            let (_, worker) = self.workers.remove(pos);
+            worker.shutdown();
+        }
+        Ok(kind)
+    }
+
+    pub fn registered(&self) -> Vec<(Kind, InstanceId)> {
+        self.registry.all()
+    }
+
+    pub fn vm_start(&mut self) {
+        self.vm_running = true;
+        for (_, w) in &self.workers {
+            w.post(Msg::Start);
+        }
+    }
+
+    /// Synchronous: when it returns no worker calls into the device any more.
+    pub fn vm_stop(&mut self) {
+        self.vm_running = false;
+        for (_, w) in &self.workers {
+            w.call(Msg::Stop);
+        }
+    }
+
+    /// Stores (or, with `host` None, clears) the migration target; -1 when unusable, as
+    /// spice-server answers a target with neither port.
+    pub fn set_migration_target(&mut self, host: Option<String>, port: i32, tls_port: i32) -> i32 {
+        let port = u16::try_from(port).ok();
+        let tls_port = u16::try_from(tls_port).ok();
+        self.migration_target = match host {
+            Some(host) if port.is_some() || tls_port.is_some() => Some(MigrationTarget {
+                host,
+                port,
+                tls_port,
+            }),
+            _ => None,
+        };
+        if self.migration_target.is_some() {
+            0
+        } else {
+            -1
+        }
+    }
+
+    pub fn has_migration_target(&self) -> bool {
+        self.migration_target.is_some()
+    }
+
+    /// Clients with a main channel (none until the protocol layer links them).
+    pub fn num_clients(&self) -> usize {
+        0
+    }
+
+    pub fn is_server_mouse(&self) -> bool {
+        true
+    }
+
+    /// Stops every thread and closes every socket; QEMU's lock must be held (the main
+    /// loop watch is removed through QEMU).
+    pub fn shutdown(&mut self) -> Vec<(Kind, InstanceId)> {
+        for (_, worker) in self.workers.drain(..) {
+            worker.shutdown();
+        }
+        if let Some(Running {
+            mut mainloop,
+            reactor,
+        }) = self.running.take()
+        {
+            reactor.shutdown();
+            // Delivers the DISCONNECTED events the reactor queued while closing.
+            mainloop.stop();
+        }
+        let left = self.registry.all();
+        self.registry = Registry::default();
+        left
+    }
+}

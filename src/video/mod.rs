@@ -1,0 +1,3 @@
+//! Video: stream detection, the encode pipeline and the encoders.
+
+pub mod codecs;

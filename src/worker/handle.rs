@@ -1,0 +1,157 @@
+//! The QEMU side of a worker: the request queue and the thread.
+
+use super::{Device, Rect, Worker};
+use crate::qxl::memslot::{Layout, Slot};
+use crossbeam_channel::{bounded, unbounded, Sender};
+use parking_lot::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+/// How a request reports completion.
+pub enum Done {
+    /// The caller blocks until the worker acks.
+    Sync(Sender<()>),
+    /// `async_complete(cookie)` on the worker, exactly once.
+    Async(u64),
+    /// Nothing to report.
+    None,
+}
+
+/// A primary surface as QEMU describes it (`QXLDevSurfaceCreate`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PrimarySurface {
+    pub width: u32,
+    pub height: u32,
+    pub stride: i32,
+    pub format: u32,
+    pub mouse_mode: u32,
+    pub flags: u32,
+    pub mem: u64,
+    pub group: u32,
+}
+
+pub enum Msg {
+    Wakeup,
+    Oom,
+    Start,
+    Stop(Done),
+    AddMemslot {
+        group: u32,
+        slot: u32,
+        value: Slot,
+        done: Done,
+    },
+    DelMemslot {
+        group: u32,
+        slot: u32,
+    },
+    ResetMemslots,
+    CreatePrimary {
+        surface: PrimarySurface,
+        done: Done,
+    },
+    DestroyPrimary {
+        done: Done,
+    },
+    DestroySurfaces {
+        done: Done,
+    },
+    DestroySurfaceWait {
+        surface_id: u32,
+        done: Done,
+    },
+    UpdateArea {
+        surface_id: u32,
+        area: Rect,
+        done: Done,
+    },
+    FlushSurfaces {
+        done: Done,
+    },
+    ResetImageCache {
+        done: Done,
+    },
+    ResetCursor {
+        done: Done,
+    },
+    MonitorsConfig {
+        done: Done,
+    },
+    Loadvm {
+        done: Done,
+    },
+    DriverUnload,
+    /// Only completes `done` (a malformed request still owes QEMU its cookie).
+    Nop {
+        done: Done,
+    },
+    Shutdown,
+}
+
+/// What the library keeps per QXL instance.
+pub struct WorkerHandle {
+    pub id: i32,
+    requests: Sender<Msg>,
+    /// Coalesces wakeups: QEMU's simple display calls wakeup ~33 times a second.
+    wakeup_pending: Arc<AtomicBool>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl WorkerHandle {
+    pub fn spawn<D: Device + 'static>(
+        id: i32,
+        device: D,
+        layout: Layout,
+    ) -> std::io::Result<WorkerHandle> {
+        let (requests, inbox) = unbounded();
+        let wakeup_pending = Arc::new(AtomicBool::new(false));
+        let pending = wakeup_pending.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("spice-qxl-{id}"))
+            .spawn(move || {
+                crate::ffi::thread::block_async_signals();
+                Worker::new(device, layout, inbox, pending).run();
+            })?;
+        Ok(WorkerHandle {
+            id,
+            requests,
+            wakeup_pending,
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    /// Queues a request that completes on its own (async cookie or nothing).
+    pub fn post(&self, msg: Msg) {
+        if self.requests.send(msg).is_err() {
+            crate::log_warn!("QXL worker {} is gone; request dropped", self.id);
+        }
+    }
+
+    pub fn wakeup(&self) {
+        if !self.wakeup_pending.swap(true, Ordering::AcqRel) {
+            self.post(Msg::Wakeup);
+        }
+    }
+
+    /// Queues a request and waits until the worker has carried it out.
+    pub fn call(&self, make: impl FnOnce(Done) -> Msg) {
+        let (ack, done) = bounded(1);
+        if self.requests.send(make(Done::Sync(ack))).is_err() {
+            crate::log_warn!("QXL worker {} is gone; request dropped", self.id);
+            return;
+        }
+        // An error means the worker died; QEMU must not hang on it.
+        let _ = done.recv();
+    }
+
+    /// Stops the thread and waits for it.
+    pub fn shutdown(&self) {
+        let _ = self.requests.send(Msg::Shutdown);
+        if let Some(thread) = self.thread.lock().take() {
+            if thread.join().is_err() {
+                crate::log_error!("QXL worker {} panicked", self.id);
+            }
+        }
+    }
+}

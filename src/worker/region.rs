@@ -1,0 +1,182 @@
+//! Damage tracking: a small set of rectangles that only grows coarser, never longer than
+//! a fixed bound, so a client that falls behind costs memory proportional to the screen,
+//! not to the number of updates it missed.
+
+/// An axis-aligned rectangle, `left <= x < right`, `top <= y < bottom`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Area {
+    pub left: u32,
+    pub top: u32,
+    pub right: u32,
+    pub bottom: u32,
+}
+
+impl Area {
+    pub fn new(left: u32, top: u32, right: u32, bottom: u32) -> Area {
+        Area {
+            left,
+            top,
+            right,
+            bottom,
+        }
+    }
+
+    pub fn width(&self) -> u32 {
+        self.right.saturating_sub(self.left)
+    }
+
+    pub fn height(&self) -> u32 {
+        self.bottom.saturating_sub(self.top)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.width() == 0 || self.height() == 0
+    }
+
+    pub fn pixels(&self) -> u64 {
+        u64::from(self.width()) * u64::from(self.height())
+    }
+
+    pub fn union(&self, o: &Area) -> Area {
+        Area::new(
+            self.left.min(o.left),
+            self.top.min(o.top),
+            self.right.max(o.right),
+            self.bottom.max(o.bottom),
+        )
+    }
+
+    pub fn intersect(&self, o: &Area) -> Area {
+        let a = Area::new(
+            self.left.max(o.left),
+            self.top.max(o.top),
+            self.right.min(o.right),
+            self.bottom.min(o.bottom),
+        );
+        if a.is_empty() {
+            Area::default()
+        } else {
+            a
+        }
+    }
+
+    fn touches(&self, o: &Area) -> bool {
+        self.left <= o.right && o.left <= self.right && self.top <= o.bottom && o.top <= self.bottom
+    }
+}
+
+/// Most rectangles a region keeps before merging the closest pair.
+pub const MAX_RECTS: usize = 32;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Region {
+    rects: Vec<Area>,
+}
+
+impl Region {
+    pub fn is_empty(&self) -> bool {
+        self.rects.is_empty()
+    }
+
+    pub fn rects(&self) -> &[Area] {
+        &self.rects
+    }
+
+    pub fn clear(&mut self) {
+        self.rects.clear();
+    }
+
+    /// Adds an area, merging it with rectangles it overlaps or touches.
+    pub fn add(&mut self, area: Area) {
+        if area.is_empty() {
+            return;
+        }
+        let mut merged = area;
+        loop {
+            let before = self.rects.len();
+            self.rects.retain(|r| {
+                if r.touches(&merged) {
+                    merged = merged.union(r);
+                    false
+                } else {
+                    true
+                }
+            });
+            if self.rects.len() == before {
+                break;
+            }
+        }
+        self.rects.push(merged);
+        while self.rects.len() > MAX_RECTS {
+            self.merge_cheapest_pair();
+        }
+    }
+
+    /// Merges the two rectangles whose union wastes the fewest pixels.
+    fn merge_cheapest_pair(&mut self) {
+        let mut best = (0, 1, u64::MAX);
+        for i in 0..self.rects.len() {
+            for j in i + 1..self.rects.len() {
+                let (a, b) = (self.rects[i], self.rects[j]);
+                let waste = a.union(&b).pixels().saturating_sub(a.pixels() + b.pixels());
+                if waste < best.2 {
+                    best = (i, j, waste);
+                }
+            }
+        }
+        let b = self.rects.swap_remove(best.1);
+        let a = self.rects.swap_remove(best.0);
+        self.add(a.union(&b));
+    }
+
+    /// Removes and returns everything.
+    pub fn take(&mut self) -> Vec<Area> {
+        std::mem::take(&mut self.rects)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overlapping_and_touching_areas_merge() {
+        let mut r = Region::default();
+        r.add(Area::new(0, 0, 10, 10));
+        r.add(Area::new(10, 0, 20, 10));
+        assert_eq!(r.rects(), &[Area::new(0, 0, 20, 10)]);
+        r.add(Area::new(100, 100, 110, 110));
+        assert_eq!(r.rects().len(), 2);
+        r.add(Area::new(5, 5, 105, 105));
+        assert_eq!(r.rects(), &[Area::new(0, 0, 110, 110)]);
+    }
+
+    #[test]
+    fn region_size_is_bounded() {
+        let mut r = Region::default();
+        for i in 0..1000u32 {
+            let x = (i % 40) * 50;
+            let y = (i / 40) * 50;
+            r.add(Area::new(x, y, x + 10, y + 10));
+        }
+        assert!(r.rects().len() <= MAX_RECTS);
+        // Every added area is still covered.
+        for i in 0..1000u32 {
+            let (x, y) = ((i % 40) * 50, (i / 40) * 50);
+            assert!(r
+                .rects()
+                .iter()
+                .any(|a| a.left <= x && a.top <= y && a.right >= x + 10 && a.bottom >= y + 10));
+        }
+    }
+
+    #[test]
+    fn empty_areas_are_ignored() {
+        let mut r = Region::default();
+        r.add(Area::new(5, 5, 5, 10));
+        assert!(r.is_empty());
+        assert!(Area::new(0, 0, 10, 10)
+            .intersect(&Area::new(20, 20, 30, 30))
+            .is_empty());
+    }
+}

@@ -1,0 +1,297 @@
+//! What a display channel shows: the primary surface's pixels as the server knows
+//! them, plus, per connected client, the region it has not been sent yet.
+//!
+//! The worker draws into it; display channel clients (on the reactor thread) take their
+//! damage and read pixels out. Keeping damage as a bounded region instead of a queue of
+//! updates means a slow client costs no more memory than one screen, and always gets the
+//! newest pixels.
+
+use super::region::{Area, Region};
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Bytes per pixel of the only format the primary surface uses here (32-bit xRGB).
+pub const BYTES_PER_PIXEL: usize = 4;
+/// Largest primary surface accepted (beyond any real monitor; bounds memory).
+pub const MAX_DIMENSION: u32 = 16384;
+
+/// A BGRX framebuffer, rows top-down, stride = width * 4.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Framebuffer {
+    pub width: u32,
+    pub height: u32,
+    pub pixels: Vec<u8>,
+}
+
+impl Framebuffer {
+    pub fn new(width: u32, height: u32) -> Option<Framebuffer> {
+        if width == 0 || height == 0 || width > MAX_DIMENSION || height > MAX_DIMENSION {
+            return None;
+        }
+        Some(Framebuffer {
+            width,
+            height,
+            pixels: vec![0; width as usize * height as usize * BYTES_PER_PIXEL],
+        })
+    }
+
+    pub fn stride(&self) -> usize {
+        self.width as usize * BYTES_PER_PIXEL
+    }
+
+    pub fn bounds(&self) -> Area {
+        Area::new(0, 0, self.width, self.height)
+    }
+
+    /// Copies `src` rows (each `src_stride` bytes apart, top-down) into `dest`, clipped to
+    /// the surface. `src` must hold `dest.height()` rows of `dest.width()` pixels.
+    pub fn blit(&mut self, dest: Area, src: &[u8], src_stride: usize) -> Area {
+        let clipped = dest.intersect(&self.bounds());
+        if clipped.is_empty() {
+            return clipped;
+        }
+        let row_bytes = clipped.width() as usize * BYTES_PER_PIXEL;
+        let skip_x = (clipped.left - dest.left) as usize * BYTES_PER_PIXEL;
+        let skip_y = (clipped.top - dest.top) as usize;
+        let stride = self.stride();
+        for row in 0..clipped.height() as usize {
+            let s = (skip_y + row) * src_stride + skip_x;
+            let Some(src_row) = src.get(s..s + row_bytes) else {
+                break;
+            };
+            let d = (clipped.top as usize + row) * stride + clipped.left as usize * BYTES_PER_PIXEL;
+            self.pixels[d..d + row_bytes].copy_from_slice(src_row);
+        }
+        clipped
+    }
+
+    /// The pixels of `area` (inside the surface), packed rows.
+    pub fn read(&self, area: Area) -> Vec<u8> {
+        let area = area.intersect(&self.bounds());
+        let row_bytes = area.width() as usize * BYTES_PER_PIXEL;
+        let mut out = Vec::with_capacity(row_bytes * area.height() as usize);
+        for y in area.top..area.bottom {
+            let start = y as usize * self.stride() + area.left as usize * BYTES_PER_PIXEL;
+            out.extend_from_slice(&self.pixels[start..start + row_bytes]);
+        }
+        out
+    }
+}
+
+/// Identifies one display channel client within a screen.
+pub type ViewerId = u64;
+
+#[derive(Default)]
+struct State {
+    /// Bumped whenever the primary surface is created or destroyed.
+    generation: u64,
+    surface: Option<Framebuffer>,
+    pending: HashMap<ViewerId, Region>,
+}
+
+/// Called after damage is added (wakes the reactor).
+pub type Notify = Arc<dyn Fn() + Send + Sync>;
+
+#[derive(Clone, Default)]
+pub struct Screen {
+    state: Arc<Mutex<State>>,
+    notify: Arc<Mutex<Option<Notify>>>,
+}
+
+/// What a viewer must send next.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Update {
+    Nothing,
+    /// The surface changed: (re)create it at this size; everything is damaged.
+    NewSurface {
+        generation: u64,
+        width: u32,
+        height: u32,
+    },
+    SurfaceGone {
+        generation: u64,
+    },
+    /// Pixels of damaged areas.
+    Draw(Vec<(Area, Vec<u8>)>),
+}
+
+impl Screen {
+    pub fn set_notify(&self, notify: Notify) {
+        *self.notify.lock() = Some(notify);
+    }
+
+    fn wake(&self) {
+        let notify = self.notify.lock().clone();
+        if let Some(n) = notify {
+            n();
+        }
+    }
+
+    pub fn create_surface(&self, width: u32, height: u32) -> bool {
+        let Some(fb) = Framebuffer::new(width, height) else {
+            return false;
+        };
+        {
+            let mut s = self.state.lock();
+            s.generation += 1;
+            s.surface = Some(fb);
+            let all = Area::new(0, 0, width, height);
+            for region in s.pending.values_mut() {
+                region.clear();
+                region.add(all);
+            }
+        }
+        self.wake();
+        true
+    }
+
+    pub fn destroy_surface(&self) {
+        {
+            let mut s = self.state.lock();
+            if s.surface.take().is_some() {
+                s.generation += 1;
+            }
+            s.pending.values_mut().for_each(Region::clear);
+        }
+        self.wake();
+    }
+
+    /// Draws `src` at `dest` and marks the result damaged for every viewer.
+    pub fn draw(&self, dest: Area, src: &[u8], src_stride: usize) {
+        {
+            let mut s = self.state.lock();
+            let State {
+                surface, pending, ..
+            } = &mut *s;
+            let Some(fb) = surface.as_mut() else {
+                return;
+            };
+            let drawn = fb.blit(dest, src, src_stride);
+            if drawn.is_empty() {
+                return;
+            }
+            pending.values_mut().for_each(|r| r.add(drawn));
+        }
+        self.wake();
+    }
+
+    pub fn size(&self) -> Option<(u32, u32)> {
+        self.state
+            .lock()
+            .surface
+            .as_ref()
+            .map(|f| (f.width, f.height))
+    }
+
+    pub fn add_viewer(&self, viewer: ViewerId) {
+        let mut s = self.state.lock();
+        let mut region = Region::default();
+        if let Some(fb) = &s.surface {
+            region.add(fb.bounds());
+        }
+        s.pending.insert(viewer, region);
+    }
+
+    pub fn remove_viewer(&self, viewer: ViewerId) {
+        self.state.lock().pending.remove(&viewer);
+    }
+
+    /// The next thing `viewer` must send, given the surface generation it last saw.
+    pub fn next_update(&self, viewer: ViewerId, seen_generation: u64) -> Update {
+        let mut s = self.state.lock();
+        if s.generation != seen_generation {
+            return match &s.surface {
+                Some(fb) => Update::NewSurface {
+                    generation: s.generation,
+                    width: fb.width,
+                    height: fb.height,
+                },
+                None => Update::SurfaceGone {
+                    generation: s.generation,
+                },
+            };
+        }
+        let State {
+            surface, pending, ..
+        } = &mut *s;
+        let (Some(fb), Some(region)) = (surface.as_ref(), pending.get_mut(&viewer)) else {
+            return Update::Nothing;
+        };
+        if region.is_empty() {
+            return Update::Nothing;
+        }
+        let areas = region.take();
+        Update::Draw(areas.into_iter().map(|a| (a, fb.read(a))).collect())
+    }
+
+    /// A copy of the whole surface (tests, update_area).
+    pub fn snapshot(&self) -> Option<Framebuffer> {
+        self.state.lock().surface.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blit_clips_to_the_surface() {
+        let mut fb = Framebuffer::new(4, 4).unwrap();
+        let src = vec![0xAB; 3 * 3 * 4];
+        let drawn = fb.blit(Area::new(2, 2, 5, 5), &src, 12);
+        assert_eq!(drawn, Area::new(2, 2, 4, 4));
+        assert_eq!(fb.read(Area::new(2, 2, 4, 4)), vec![0xAB; 16]);
+        assert_eq!(fb.read(Area::new(0, 0, 2, 2)), vec![0; 16]);
+    }
+
+    #[test]
+    fn short_source_draws_what_it_has() {
+        let mut fb = Framebuffer::new(4, 4).unwrap();
+        fb.blit(Area::new(0, 0, 4, 4), &[1u8; 16], 16);
+        assert_eq!(fb.read(Area::new(0, 0, 4, 1)), vec![1; 16]);
+        assert_eq!(fb.read(Area::new(0, 1, 4, 2)), vec![0; 16]);
+    }
+
+    #[test]
+    fn refuses_absurd_surfaces() {
+        assert!(Framebuffer::new(0, 10).is_none());
+        assert!(Framebuffer::new(MAX_DIMENSION + 1, 10).is_none());
+    }
+
+    #[test]
+    fn viewer_sees_surface_then_damage_then_nothing() {
+        let screen = Screen::default();
+        screen.add_viewer(1);
+        assert!(screen.create_surface(8, 8));
+        let Update::NewSurface {
+            generation,
+            width: 8,
+            height: 8,
+        } = screen.next_update(1, 0)
+        else {
+            panic!("expected a new surface")
+        };
+        // Creating the surface damaged all of it.
+        let Update::Draw(parts) = screen.next_update(1, generation) else {
+            panic!()
+        };
+        assert_eq!(parts.len(), 1);
+        assert_eq!(parts[0].0, Area::new(0, 0, 8, 8));
+        assert_eq!(screen.next_update(1, generation), Update::Nothing);
+        screen.draw(Area::new(1, 1, 3, 3), &[9u8; 16], 8);
+        screen.draw(Area::new(2, 2, 4, 4), &[9u8; 16], 8);
+        let Update::Draw(parts) = screen.next_update(1, generation) else {
+            panic!()
+        };
+        assert_eq!(
+            parts.iter().map(|p| p.0).collect::<Vec<_>>(),
+            vec![Area::new(1, 1, 4, 4)]
+        );
+        screen.destroy_surface();
+        assert!(matches!(
+            screen.next_update(1, generation),
+            Update::SurfaceGone { .. }
+        ));
+    }
+}

@@ -1,0 +1,215 @@
+use super::*;
+use crate::qxl::memslot::Slot;
+use crossbeam_channel::{bounded, unbounded, Sender};
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+/// A device whose rings are plain queues and whose callbacks are recorded.
+#[derive(Default)]
+struct FakeDevice {
+    commands: VecDeque<Command>,
+    cursor: VecDeque<Command>,
+    log: Arc<parking_lot::Mutex<Vec<String>>>,
+}
+
+impl Device for FakeDevice {
+    fn get_command(&mut self) -> Option<Command> {
+        self.commands.pop_front()
+    }
+    fn req_cmd_notification(&mut self) -> bool {
+        true
+    }
+    fn get_cursor_command(&mut self) -> Option<Command> {
+        self.cursor.pop_front()
+    }
+    fn req_cursor_notification(&mut self) -> bool {
+        true
+    }
+    fn release_resource(&mut self, info_address: u64, group: u32) {
+        self.log
+            .lock()
+            .push(format!("release {info_address:#x} g{group}"));
+    }
+    fn async_complete(&mut self, cookie: u64) {
+        self.log.lock().push(format!("complete {cookie}"));
+    }
+    fn update_area_complete(&mut self, surface_id: u32, rects: &[Rect]) {
+        self.log.lock().push(format!(
+            "update_area_complete {surface_id} n={}",
+            rects.len()
+        ));
+    }
+}
+
+fn layout() -> Layout {
+    Layout {
+        groups: 2,
+        slots: 8,
+        gen_bits: 8,
+        id_bits: 8,
+    }
+}
+
+fn host_slot() -> Slot {
+    Slot {
+        generation: 0,
+        virt_start: 0,
+        virt_end: u64::MAX,
+        addr_delta: 0,
+    }
+}
+
+fn worker(device: FakeDevice) -> (Worker<FakeDevice>, Sender<Msg>) {
+    let (tx, rx) = unbounded();
+    (
+        Worker::new(device, layout(), rx, Arc::new(AtomicBool::new(false))),
+        tx,
+    )
+}
+
+fn draw(data: u64, group: u32) -> Command {
+    Command {
+        data,
+        kind: command_type::DRAW,
+        group,
+        flags: 0,
+    }
+}
+
+#[test]
+fn releases_every_valid_command_once_and_rejects_bad_ones() {
+    let mut device = FakeDevice::default();
+    device
+        .commands
+        .extend([draw(0x1000, 0), draw(0x2000, 0), draw(5 << 56, 1)]);
+    device.cursor.push_back(Command {
+        data: 0x3000,
+        kind: command_type::CURSOR,
+        group: 0,
+        flags: 0,
+    });
+    let log = device.log.clone();
+    let (mut w, tx) = worker(device);
+    tx.send(Msg::AddMemslot {
+        group: 0,
+        slot: 0,
+        value: host_slot(),
+        done: Done::None,
+    })
+    .unwrap();
+    tx.send(Msg::Start).unwrap();
+    tx.send(Msg::Shutdown).unwrap();
+    // Start is handled, rings drained, then Shutdown ends the loop.
+    w.run();
+    let log = log.lock();
+    assert_eq!(
+        *log,
+        vec![
+            "release 0x1000 g0",
+            "release 0x3000 g0",
+            "release 0x2000 g0"
+        ]
+    );
+    assert_eq!(w.stats.rejected, 1, "the group-1 command has no slot");
+}
+
+#[test]
+fn nothing_is_taken_from_the_rings_while_stopped() {
+    let mut device = FakeDevice::default();
+    device.commands.push_back(draw(0x1000, 0));
+    let (mut w, tx) = worker(device);
+    tx.send(Msg::AddMemslot {
+        group: 0,
+        slot: 0,
+        value: host_slot(),
+        done: Done::None,
+    })
+    .unwrap();
+    tx.send(Msg::Wakeup).unwrap();
+    tx.send(Msg::Shutdown).unwrap();
+    w.run();
+    assert_eq!(w.stats.commands, 0);
+}
+
+#[test]
+fn async_requests_complete_exactly_once_and_sync_ones_ack() {
+    let device = FakeDevice::default();
+    let log = device.log.clone();
+    let (mut w, tx) = worker(device);
+    let (ack, acked) = bounded(1);
+    tx.send(Msg::UpdateArea {
+        surface_id: 0,
+        area: Rect::default(),
+        done: Done::Async(7),
+    })
+    .unwrap();
+    tx.send(Msg::FlushSurfaces {
+        done: Done::Async(8),
+    })
+    .unwrap();
+    tx.send(Msg::DestroySurfaces {
+        done: Done::Sync(ack),
+    })
+    .unwrap();
+    tx.send(Msg::Shutdown).unwrap();
+    w.run();
+    assert_eq!(
+        *log.lock(),
+        vec!["update_area_complete 0 n=1", "complete 7", "complete 8"]
+    );
+    assert!(acked.try_recv().is_ok());
+}
+
+#[test]
+fn primary_surface_follows_create_and_destroy() {
+    let (mut w, tx) = worker(FakeDevice::default());
+    let surface = PrimarySurface {
+        width: 640,
+        height: 480,
+        stride: -2560,
+        format: 32,
+        mouse_mode: 1,
+        flags: 0,
+        mem: 0x1000,
+        group: 0,
+    };
+    tx.send(Msg::CreatePrimary {
+        surface,
+        done: Done::None,
+    })
+    .unwrap();
+    tx.send(Msg::Shutdown).unwrap();
+    w.run();
+    assert_eq!(w.primary(), Some(&surface));
+    tx.send(Msg::DestroyPrimary { done: Done::None }).unwrap();
+    tx.send(Msg::Shutdown).unwrap();
+    w.run();
+    assert_eq!(w.primary(), None);
+}
+
+#[test]
+fn a_handle_survives_a_dead_worker() {
+    struct Panicky;
+    impl Device for Panicky {
+        fn get_command(&mut self) -> Option<Command> {
+            panic!("device exploded")
+        }
+        fn req_cmd_notification(&mut self) -> bool {
+            true
+        }
+        fn get_cursor_command(&mut self) -> Option<Command> {
+            None
+        }
+        fn req_cursor_notification(&mut self) -> bool {
+            true
+        }
+        fn release_resource(&mut self, _: u64, _: u32) {}
+        fn async_complete(&mut self, _: u64) {}
+        fn update_area_complete(&mut self, _: u32, _: &[Rect]) {}
+    }
+    let handle = WorkerHandle::spawn(0, Panicky, layout()).unwrap();
+    handle.post(Msg::Start);
+    // The sync call must return even though the worker thread died.
+    handle.call(|done| Msg::ResetCursor { done });
+    handle.shutdown();
+}
