@@ -2,7 +2,11 @@
 //! No I/O here; the reactor feeds bytes in and writes what comes out.
 
 pub mod caps;
+pub mod cursor;
+pub mod display;
 pub mod frame;
+pub mod inputs;
 pub mod link;
+pub mod main;
 pub mod msg;
 pub mod wire;

@@ -1,5 +1,6 @@
 //! Guest memory and QXL commands: everything the guest hands us is checked here
 //! before anything reads it.
 
+pub mod command;
 pub mod guest;
 pub mod memslot;

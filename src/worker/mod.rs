@@ -7,6 +7,7 @@
 
 mod device;
 mod handle;
+pub mod pointer;
 pub mod region;
 pub mod screen;
 

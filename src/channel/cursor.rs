@@ -1,0 +1,105 @@
+//! The cursor channel: the guest's pointer shape and position.
+
+use super::{AckWindow, Channel, ChannelError, Outbox, ACK_WINDOW};
+use crate::proto::cursor::{self as wire, Shape};
+use crate::proto::display::set_ack;
+use crate::proto::msg::{base, cursor as m};
+use crate::qxl::command::CursorShape;
+use crate::worker::pointer::{CursorState, Pointer};
+
+pub struct CursorChannel {
+    pointer: Pointer,
+    shape_seen: u64,
+    move_seen: u64,
+}
+
+fn wire_shape(s: &CursorShape) -> Shape {
+    Shape {
+        unique: 0,
+        width: s.width,
+        height: s.height,
+        hot_x: s.hot_x,
+        hot_y: s.hot_y,
+        pixels: s.pixels.clone(),
+    }
+}
+
+impl CursorChannel {
+    pub fn new(pointer: Pointer) -> CursorChannel {
+        CursorChannel { pointer, shape_seen: 0, move_seen: 0 }
+    }
+
+    fn seen(&mut self, s: &CursorState) {
+        self.shape_seen = s.shape_generation;
+        self.move_seen = s.move_generation;
+    }
+}
+
+impl Channel for CursorChannel {
+    fn start(&mut self, out: &mut Outbox) {
+        out.ack = Some(AckWindow::new(ACK_WINDOW));
+        out.push(base::SET_ACK, &set_ack(1, ACK_WINDOW));
+        let s = self.pointer.snapshot();
+        let shape = s.shape.as_deref().map(wire_shape);
+        out.push(m::INIT, &wire::init(s.x, s.y, s.visible, shape.as_ref()));
+        self.seen(&s);
+    }
+
+    fn on_message(&mut self, msg_type: u16, _body: &[u8], _out: &mut Outbox) -> Result<(), ChannelError> {
+        Err(ChannelError::BadMessage { msg_type, reason: "the cursor channel takes no messages" })
+    }
+
+    fn produce(&mut self, out: &mut Outbox) {
+        if !out.has_room() {
+            return;
+        }
+        let s = self.pointer.snapshot();
+        if s.shape_generation != self.shape_seen {
+            if s.visible {
+                let shape = s.shape.as_deref().map(wire_shape);
+                out.push(m::SET, &wire::set(s.x, s.y, true, shape.as_ref()));
+            } else {
+                out.push(m::HIDE, &[]);
+            }
+        } else if s.move_generation != self.move_seen {
+            out.push(m::MOVE, &wire::move_to(s.x, s.y));
+        }
+        self.seen(&s);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::frame::{Deframer, HeaderKind};
+    use crate::qxl::command::CursorCommand;
+
+    fn types(out: &mut Outbox) -> Vec<u16> {
+        let mut d = Deframer::new(HeaderKind::Mini, 1 << 20);
+        d.push(out.unwritten());
+        let n = out.pending();
+        out.consumed(n);
+        std::iter::from_fn(|| d.next_message().unwrap()).map(|m| m.msg_type).collect()
+    }
+
+    #[test]
+    fn init_then_only_the_latest_change() {
+        let pointer = Pointer::default();
+        let mut ch = CursorChannel::new(pointer.clone());
+        let mut out = Outbox::new(HeaderKind::Mini);
+        ch.start(&mut out);
+        assert_eq!(types(&mut out), vec![base::SET_ACK, m::INIT]);
+        let shape = CursorShape { unique: 1, width: 1, height: 1, hot_x: 0, hot_y: 0, pixels: vec![0; 4] };
+        pointer.apply(CursorCommand::Set { x: 1, y: 1, visible: true, shape: Some(shape) });
+        pointer.apply(CursorCommand::Move { x: 2, y: 2 });
+        ch.produce(&mut out);
+        assert_eq!(types(&mut out), vec![m::SET]);
+        pointer.apply(CursorCommand::Move { x: 3, y: 3 });
+        ch.produce(&mut out);
+        assert_eq!(types(&mut out), vec![m::MOVE]);
+        pointer.apply(CursorCommand::Hide);
+        ch.produce(&mut out);
+        ch.produce(&mut out);
+        assert_eq!(types(&mut out), vec![m::HIDE]);
+    }
+}

@@ -1,0 +1,219 @@
+//! The display channel: the primary surface and its damage, sent as draw-copy images
+//! (LZ4 when the client can decode it, raw otherwise).
+
+use super::{malformed, AckWindow, Channel, ChannelError, Outbox, ACK_WINDOW};
+use crate::proto::caps::Caps;
+use crate::proto::display::{self as wire, DisplayInit, ImageData, Rect};
+use crate::proto::msg::{base, display as m};
+use crate::worker::region::Area;
+use crate::worker::screen::{Screen, Update, ViewerId};
+
+/// Raw bytes per draw message; larger damage is split into bands so one message never
+/// holds a whole 4K frame.
+const MAX_BAND_BYTES: usize = 512 * 1024;
+/// Images smaller than this go raw: compressing them gains nothing.
+const MIN_COMPRESS_BYTES: usize = 256;
+
+pub struct DisplayChannel {
+    screen: Screen,
+    viewer: ViewerId,
+    caps: Caps,
+    initialized: bool,
+    generation: u64,
+    has_surface: bool,
+    /// MARK is due after the first full picture of a surface.
+    mark_due: bool,
+    next_image_id: u64,
+    max_monitors: u16,
+}
+
+impl DisplayChannel {
+    pub fn new(screen: Screen, viewer: ViewerId, client_caps: Caps, max_monitors: u16) -> DisplayChannel {
+        DisplayChannel {
+            screen,
+            viewer,
+            caps: client_caps,
+            initialized: false,
+            generation: 0,
+            has_surface: false,
+            mark_due: false,
+            next_image_id: 1,
+            max_monitors,
+        }
+    }
+
+    fn draw(&mut self, area: Area, pixels: &[u8], out: &mut Outbox) {
+        let row = area.width() as usize * 4;
+        if row == 0 {
+            return;
+        }
+        let rows_per_band = (MAX_BAND_BYTES / row).max(1);
+        for (band, chunk) in pixels.chunks(rows_per_band * row).enumerate() {
+            let top = area.top + (band * rows_per_band) as u32;
+            let dest = Rect {
+                top: top as i32,
+                left: area.left as i32,
+                bottom: (top + (chunk.len() / row) as u32) as i32,
+                right: area.right as i32,
+            };
+            let id = self.next_image_id;
+            self.next_image_id += 1;
+            let body = if self.caps.has(m::CAP_LZ4_COMPRESSION) && chunk.len() >= MIN_COMPRESS_BYTES {
+                let payload = wire::lz4_payload(chunk);
+                if payload.len() < chunk.len() {
+                    wire::draw_copy(0, dest, id, ImageData::Lz4(&payload))
+                } else {
+                    wire::draw_copy(0, dest, id, ImageData::Raw(chunk))
+                }
+            } else {
+                wire::draw_copy(0, dest, id, ImageData::Raw(chunk))
+            };
+            out.push(m::DRAW_COPY, &body);
+        }
+    }
+}
+
+impl Channel for DisplayChannel {
+    fn start(&mut self, out: &mut Outbox) {
+        out.ack = Some(AckWindow::new(ACK_WINDOW));
+        out.push(base::SET_ACK, &wire::set_ack(1, ACK_WINDOW));
+    }
+
+    fn on_message(&mut self, msg_type: u16, body: &[u8], out: &mut Outbox) -> Result<(), ChannelError> {
+        match msg_type {
+            m::C_INIT => {
+                DisplayInit::parse(body).map_err(malformed(msg_type))?;
+                if !self.initialized {
+                    self.initialized = true;
+                    self.screen.add_viewer(self.viewer);
+                    out.push(m::INVAL_ALL_PALETTES, &[]);
+                }
+            }
+            // Preferences and reports matter once streams and codecs exist.
+            m::C_STREAM_REPORT | m::C_PREFERRED_COMPRESSION | m::C_PREFERRED_VIDEO_CODEC_TYPE | m::C_GL_DRAW_DONE => {}
+            _ => return Err(ChannelError::BadMessage { msg_type, reason: "unknown display message" }),
+        }
+        Ok(())
+    }
+
+    fn produce(&mut self, out: &mut Outbox) {
+        if !self.initialized {
+            return;
+        }
+        while out.has_room() {
+            match self.screen.next_update(self.viewer, self.generation) {
+                Update::Nothing => break,
+                Update::NewSurface { generation, width, height } => {
+                    if self.has_surface {
+                        out.push(m::SURFACE_DESTROY, &wire::surface_destroy(0));
+                    }
+                    self.generation = generation;
+                    self.has_surface = true;
+                    self.mark_due = true;
+                    out.push(m::SURFACE_CREATE, &wire::surface_create(0, width, height, true));
+                    if self.caps.has(m::CAP_MONITORS_CONFIG) {
+                        out.push(m::MONITORS_CONFIG, &wire::monitors_config(width, height, self.max_monitors));
+                    }
+                }
+                Update::SurfaceGone { generation } => {
+                    self.generation = generation;
+                    if self.has_surface {
+                        out.push(m::SURFACE_DESTROY, &wire::surface_destroy(0));
+                        self.has_surface = false;
+                    }
+                }
+                Update::Draw(parts) => {
+                    for (area, pixels) in parts {
+                        self.draw(area, &pixels, out);
+                    }
+                    if self.mark_due {
+                        self.mark_due = false;
+                        out.push(m::MARK, &[]);
+                    }
+                }
+            }
+        }
+    }
+
+    fn closed(&mut self) {
+        self.screen.remove_viewer(self.viewer);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::frame::{Deframer, HeaderKind, Message};
+
+    fn drain(out: &mut Outbox) -> Vec<Message> {
+        let mut d = Deframer::new(HeaderKind::Mini, 64 << 20);
+        d.push(out.unwritten());
+        let n = out.pending();
+        out.consumed(n);
+        std::iter::from_fn(|| d.next_message().unwrap()).collect()
+    }
+
+    fn types(msgs: &[Message]) -> Vec<u16> {
+        msgs.iter().map(|m| m.msg_type).collect()
+    }
+
+    fn init_body() -> Vec<u8> {
+        let mut w = crate::proto::wire::Writer::new();
+        w.u8(1).u64(1 << 20).u8(1).i32(1 << 20);
+        w.into_inner()
+    }
+
+    #[test]
+    fn nothing_before_init_then_surface_picture_and_mark() {
+        let screen = Screen::default();
+        screen.create_surface(64, 48);
+        let caps = Caps::from_bits(&[m::CAP_MONITORS_CONFIG, m::CAP_LZ4_COMPRESSION]);
+        let mut ch = DisplayChannel::new(screen.clone(), 1, caps, 1);
+        let mut out = Outbox::new(HeaderKind::Mini);
+        ch.start(&mut out);
+        ch.produce(&mut out);
+        assert_eq!(types(&drain(&mut out)), vec![base::SET_ACK]);
+        ch.on_message(m::C_INIT, &init_body(), &mut out).unwrap();
+        ch.produce(&mut out);
+        let msgs = drain(&mut out);
+        assert_eq!(
+            types(&msgs),
+            vec![m::INVAL_ALL_PALETTES, m::SURFACE_CREATE, m::MONITORS_CONFIG, m::DRAW_COPY, m::MARK]
+        );
+        // A black 64x48 surface compresses: the image is LZ4.
+        assert_eq!(msgs[3].body[57 + 8], wire::IMAGE_TYPE_LZ4);
+        screen.draw(Area::new(0, 0, 2, 2), &[7u8; 16], 8);
+        ch.produce(&mut out);
+        let msgs = drain(&mut out);
+        assert_eq!(types(&msgs), vec![m::DRAW_COPY]);
+        assert_eq!(msgs[0].body[57 + 8], wire::IMAGE_TYPE_BITMAP, "16 bytes go raw");
+    }
+
+    #[test]
+    fn big_damage_is_split_into_bands() {
+        let screen = Screen::default();
+        screen.create_surface(1024, 1024);
+        let mut ch = DisplayChannel::new(screen, 1, Caps::default(), 1);
+        let mut out = Outbox::new(HeaderKind::Mini);
+        ch.on_message(m::C_INIT, &init_body(), &mut out).unwrap();
+        ch.produce(&mut out);
+        let draws = drain(&mut out).iter().filter(|m| m.msg_type == m::DRAW_COPY).count();
+        assert_eq!(draws, 8, "4 MiB of raw pixels in 512 KiB bands");
+    }
+
+    #[test]
+    fn a_closed_ack_window_stops_production() {
+        let screen = Screen::default();
+        screen.create_surface(8, 8);
+        let mut ch = DisplayChannel::new(screen.clone(), 1, Caps::default(), 1);
+        let mut out = Outbox::new(HeaderKind::Mini);
+        ch.start(&mut out);
+        ch.on_message(m::C_INIT, &init_body(), &mut out).unwrap();
+        for i in 0..100u8 {
+            screen.draw(Area::new(0, 0, 1, 1), &[i; 4], 4);
+            ch.produce(&mut out);
+        }
+        let sent = drain(&mut out).len();
+        assert!(sent <= 2 * ACK_WINDOW as usize + 4, "sent {sent} messages without acks");
+    }
+}

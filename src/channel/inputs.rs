@@ -1,0 +1,246 @@
+//! The inputs channel: keyboard and mouse from the client onto QEMU's input devices.
+
+use super::{malformed, Channel, ChannelError, Outbox};
+use crate::proto::inputs::{self as wire, InputMessage, BUTTON_DOWN, BUTTON_UP};
+use crate::proto::msg::inputs as m;
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+/// Where input goes (QEMU's keyboard, mouse and tablet, reached on QEMU's main loop).
+/// Buttons are already in QEMU's layout.
+pub trait InputSink: Send + Sync {
+    fn scancodes(&self, bytes: Vec<u8>);
+    fn mouse_motion(&self, dx: i32, dy: i32, dz: i32, buttons: u32);
+    fn mouse_buttons(&self, buttons: u32);
+    fn tablet_position(&self, x: i32, y: i32, buttons: u32);
+    fn tablet_wheel(&self, dz: i32, buttons: u32);
+    fn tablet_buttons(&self, buttons: u32);
+    /// Keyboard LEDs as the guest set them, and a counter bumped on every change.
+    fn leds(&self) -> (u8, u64);
+}
+
+/// `SPICE_MOUSE_MODE_CLIENT`, shared with the main channel.
+pub const MOUSE_MODE_CLIENT: u32 = 2;
+
+/// Lock keys: (LED bit, scancode).
+const LOCKS: [(u16, u8); 3] = [(1, 0x46), (2, 0x45), (4, 0x3a)];
+
+pub struct InputsChannel {
+    sink: Arc<dyn InputSink>,
+    mouse_mode: Arc<AtomicU32>,
+    motions: u32,
+    leds_seen: u64,
+    /// Keys held down (scancode, with 0xE0 prefix as 0x100), released on disconnect.
+    pressed: BTreeSet<u16>,
+    extended: bool,
+}
+
+impl InputsChannel {
+    pub fn new(sink: Arc<dyn InputSink>, mouse_mode: Arc<AtomicU32>) -> InputsChannel {
+        InputsChannel { sink, mouse_mode, motions: 0, leds_seen: 0, pressed: BTreeSet::new(), extended: false }
+    }
+
+    fn client_mode(&self) -> bool {
+        self.mouse_mode.load(Ordering::Relaxed) == MOUSE_MODE_CLIENT
+    }
+
+    /// Remembers which keys are down so they can be released if the client vanishes.
+    fn track(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            match b {
+                0xe0 => {
+                    self.extended = true;
+                    continue;
+                }
+                0xe1 => {}
+                _ => {
+                    let key = u16::from(b & 0x7f) | if self.extended { 0x100 } else { 0 };
+                    if b & 0x80 == 0 {
+                        self.pressed.insert(key);
+                    } else {
+                        self.pressed.remove(&key);
+                    }
+                }
+            }
+            self.extended = false;
+        }
+    }
+
+    fn keys(&mut self, bytes: Vec<u8>) {
+        if bytes.is_empty() {
+            return;
+        }
+        self.track(&bytes);
+        self.sink.scancodes(bytes);
+    }
+
+    fn motion_ack(&mut self, out: &mut Outbox) {
+        self.motions += 1;
+        if self.motions % m::MOTION_ACK_BUNCH == 0 {
+            out.push(m::MOUSE_MOTION_ACK, &[]);
+        }
+    }
+}
+
+impl Channel for InputsChannel {
+    fn start(&mut self, out: &mut Outbox) {
+        let (leds, generation) = self.sink.leds();
+        self.leds_seen = generation;
+        out.push(m::INIT, &wire::modifiers(u16::from(leds)));
+    }
+
+    fn on_message(&mut self, msg_type: u16, body: &[u8], out: &mut Outbox) -> Result<(), ChannelError> {
+        let Some(msg) = wire::parse(msg_type, body).map_err(malformed(msg_type))? else {
+            return Err(ChannelError::BadMessage { msg_type, reason: "unknown inputs message" });
+        };
+        match msg {
+            InputMessage::Key { code } => self.keys(wire::key_bytes(code)),
+            InputMessage::Scancodes(bytes) => self.keys(bytes),
+            InputMessage::Modifiers(wanted) => {
+                let (leds, _) = self.sink.leds();
+                for (bit, scancode) in LOCKS {
+                    let held = self.pressed.contains(&u16::from(scancode));
+                    if (u16::from(leds) ^ wanted) & bit != 0 && !held {
+                        self.sink.scancodes(vec![scancode, scancode | 0x80]);
+                    }
+                }
+            }
+            InputMessage::Motion { dx, dy, buttons } => {
+                if !self.client_mode() {
+                    self.sink.mouse_motion(dx, dy, 0, wire::local_buttons(buttons));
+                }
+                self.motion_ack(out);
+            }
+            InputMessage::Position { x, y, buttons, .. } => {
+                if self.client_mode() {
+                    let (x, y) = (x.min(i32::MAX as u32) as i32, y.min(i32::MAX as u32) as i32);
+                    self.sink.tablet_position(x, y, wire::local_buttons(buttons));
+                }
+                self.motion_ack(out);
+            }
+            InputMessage::Press { button, buttons } => {
+                let dz = match button {
+                    BUTTON_UP => -1,
+                    BUTTON_DOWN => 1,
+                    _ => 0,
+                };
+                let b = wire::local_buttons(buttons);
+                match (self.client_mode(), dz) {
+                    (true, 0) => self.sink.tablet_buttons(b),
+                    (true, dz) => self.sink.tablet_wheel(dz, b),
+                    (false, dz) => self.sink.mouse_motion(0, 0, dz, b),
+                }
+            }
+            InputMessage::Release { buttons, .. } => {
+                let b = wire::local_buttons(buttons);
+                if self.client_mode() {
+                    self.sink.tablet_buttons(b);
+                } else {
+                    self.sink.mouse_buttons(b);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn produce(&mut self, out: &mut Outbox) {
+        let (leds, generation) = self.sink.leds();
+        if generation != self.leds_seen {
+            self.leds_seen = generation;
+            out.push(m::KEY_MODIFIERS, &wire::modifiers(u16::from(leds)));
+        }
+    }
+
+    fn closed(&mut self) {
+        // A client that vanished with keys down must not leave them stuck in the guest.
+        let mut release = Vec::new();
+        for key in std::mem::take(&mut self.pressed) {
+            if key & 0x100 != 0 {
+                release.push(0xe0);
+            }
+            release.push((key & 0x7f) as u8 | 0x80);
+        }
+        if !release.is_empty() {
+            self.sink.scancodes(release);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::frame::HeaderKind;
+    use crate::proto::wire::Writer;
+    use parking_lot::Mutex;
+
+    #[derive(Default)]
+    struct Recorder(Mutex<Vec<String>>);
+
+    impl InputSink for Recorder {
+        fn scancodes(&self, bytes: Vec<u8>) {
+            self.0.lock().push(format!("keys {bytes:02x?}"));
+        }
+        fn mouse_motion(&self, dx: i32, dy: i32, dz: i32, buttons: u32) {
+            self.0.lock().push(format!("motion {dx} {dy} {dz} {buttons}"));
+        }
+        fn mouse_buttons(&self, buttons: u32) {
+            self.0.lock().push(format!("buttons {buttons}"));
+        }
+        fn tablet_position(&self, x: i32, y: i32, buttons: u32) {
+            self.0.lock().push(format!("position {x} {y} {buttons}"));
+        }
+        fn tablet_wheel(&self, dz: i32, buttons: u32) {
+            self.0.lock().push(format!("wheel {dz} {buttons}"));
+        }
+        fn tablet_buttons(&self, buttons: u32) {
+            self.0.lock().push(format!("tbuttons {buttons}"));
+        }
+        fn leds(&self) -> (u8, u64) {
+            (0, 0)
+        }
+    }
+
+    fn channel() -> (InputsChannel, Arc<Recorder>, Outbox) {
+        let rec = Arc::new(Recorder::default());
+        let ch = InputsChannel::new(rec.clone(), Arc::new(AtomicU32::new(1)));
+        (ch, rec, Outbox::new(HeaderKind::Mini))
+    }
+
+    #[test]
+    fn extended_key_and_release_on_disconnect() {
+        let (mut ch, rec, mut out) = channel();
+        ch.on_message(m::C_KEY_DOWN, &0x48e0u32.to_le_bytes(), &mut out).unwrap();
+        ch.on_message(m::C_KEY_DOWN, &0x1du32.to_le_bytes(), &mut out).unwrap();
+        ch.closed();
+        assert_eq!(*rec.0.lock(), vec!["keys [e0, 48]", "keys [1d]", "keys [9d, e0, c8]"]);
+    }
+
+    #[test]
+    fn every_fourth_motion_is_acked() {
+        let (mut ch, rec, mut out) = channel();
+        let mut w = Writer::new();
+        w.i32(1).i32(-1).u16(4);
+        let body = w.into_inner();
+        for _ in 0..8 {
+            ch.on_message(m::C_MOUSE_MOTION, &body, &mut out).unwrap();
+        }
+        assert_eq!(out.pending(), 2 * 6, "two empty MOUSE_MOTION_ACKs");
+        assert_eq!(rec.0.lock()[0], "motion 1 -1 0 2");
+    }
+
+    #[test]
+    fn wheel_is_dz_in_server_mode() {
+        let (mut ch, rec, mut out) = channel();
+        ch.on_message(m::C_MOUSE_PRESS, &[BUTTON_DOWN, 0, 0], &mut out).unwrap();
+        ch.on_message(m::C_MOUSE_RELEASE, &[1, 0, 0], &mut out).unwrap();
+        assert_eq!(*rec.0.lock(), vec!["motion 0 0 1 0", "buttons 0"]);
+    }
+
+    #[test]
+    fn unknown_or_short_messages_close_the_channel() {
+        let (mut ch, _, mut out) = channel();
+        assert!(ch.on_message(200, &[], &mut out).is_err());
+        assert!(ch.on_message(m::C_KEY_DOWN, &[1], &mut out).is_err());
+    }
+}

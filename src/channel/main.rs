@@ -1,0 +1,234 @@
+//! The main channel: session setup, the channel list, mouse modes, pings, and the
+//! (not yet connected) agent.
+
+use super::{malformed, Channel, ChannelError, Outbox};
+use crate::proto::caps::Caps;
+use crate::proto::main::{self as wire, MOUSE_MODE_CLIENT, MOUSE_MODE_SERVER};
+use crate::proto::msg::main as m;
+use parking_lot::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+/// Mouse modes: the client may use CLIENT (absolute) mode only while QEMU has a tablet.
+pub struct Mouse {
+    state: Mutex<MouseState>,
+    /// The current mode, read by the inputs channel on every event.
+    pub current: Arc<AtomicU32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct MouseState {
+    tablet: bool,
+    generation: u64,
+}
+
+impl Default for Mouse {
+    fn default() -> Self {
+        Mouse {
+            state: Mutex::new(MouseState { tablet: false, generation: 0 }),
+            current: Arc::new(AtomicU32::new(MOUSE_MODE_SERVER)),
+        }
+    }
+}
+
+impl Mouse {
+    pub fn supported(&self) -> u32 {
+        if self.state.lock().tablet {
+            MOUSE_MODE_SERVER | MOUSE_MODE_CLIENT
+        } else {
+            MOUSE_MODE_SERVER
+        }
+    }
+
+    pub fn current(&self) -> u32 {
+        self.current.load(Ordering::Relaxed)
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.state.lock().generation
+    }
+
+    /// A tablet appeared or went away; CLIENT mode falls back to SERVER without one.
+    pub fn set_tablet(&self, present: bool) {
+        let mut s = self.state.lock();
+        s.tablet = present;
+        if !present {
+            self.current.store(MOUSE_MODE_SERVER, Ordering::Relaxed);
+        }
+        s.generation += 1;
+    }
+
+    /// A client asked for `mode`; honoured when supported.
+    pub fn request(&self, mode: u32) {
+        let mut s = self.state.lock();
+        let allowed = mode == MOUSE_MODE_SERVER || (mode == MOUSE_MODE_CLIENT && s.tablet);
+        if allowed {
+            self.current.store(mode, Ordering::Relaxed);
+        } else {
+            crate::log_info!("mouse mode {mode} refused (no tablet)");
+        }
+        s.generation += 1;
+    }
+}
+
+/// What the main channel tells a client about the server.
+#[derive(Clone)]
+pub struct MainInfo {
+    pub session_id: u32,
+    pub display_channels: u32,
+    pub ram_hint: u32,
+    pub name: Option<String>,
+    pub uuid: Option<[u8; 16]>,
+    /// The channels to list, computed when the client asks.
+    pub channels: Arc<dyn Fn() -> Vec<(u8, u8)> + Send + Sync>,
+}
+
+/// Agent tokens the server grants a client (`REDS_AGENT_WINDOW_SIZE`).
+const AGENT_TOKENS: u32 = 10;
+/// What `multi_media_time` lags behind real time in spice-server, in ms.
+const MM_TIME_LATENCY: u32 = 400;
+
+pub struct MainChannel {
+    info: MainInfo,
+    caps: Caps,
+    mouse: Arc<Mouse>,
+    mouse_seen: u64,
+    started: std::time::Instant,
+}
+
+impl MainChannel {
+    pub fn new(info: MainInfo, client_caps: Caps, mouse: Arc<Mouse>) -> MainChannel {
+        MainChannel { info, caps: client_caps, mouse, mouse_seen: 0, started: std::time::Instant::now() }
+    }
+
+    fn mm_time(&self) -> u32 {
+        (self.started.elapsed().as_millis() as u32).wrapping_sub(MM_TIME_LATENCY)
+    }
+
+    fn push_mouse_mode(&mut self, out: &mut Outbox) {
+        self.mouse_seen = self.mouse.generation();
+        out.push(m::MOUSE_MODE, &wire::mouse_mode(self.mouse.supported(), self.mouse.current()));
+    }
+}
+
+impl Channel for MainChannel {
+    fn max_body(&self) -> usize {
+        // Agent data comes in pieces of at most 2048 bytes.
+        4096 + 11 * 2048
+    }
+
+    fn start(&mut self, out: &mut Outbox) {
+        self.mouse_seen = self.mouse.generation();
+        let init = wire::Init {
+            session_id: self.info.session_id,
+            display_channels_hint: self.info.display_channels,
+            supported_mouse_modes: self.mouse.supported(),
+            current_mouse_mode: self.mouse.current(),
+            agent_connected: false,
+            agent_tokens: AGENT_TOKENS,
+            multi_media_time: self.mm_time(),
+            ram_hint: self.info.ram_hint,
+        };
+        out.push(m::INIT, &init.encode());
+        if self.caps.has(m::CAP_NAME_AND_UUID) {
+            if let Some(name) = &self.info.name {
+                out.push(m::NAME, &wire::name(name));
+            }
+            if let Some(uuid) = &self.info.uuid {
+                out.push(m::UUID, uuid);
+            }
+        }
+    }
+
+    fn on_message(&mut self, msg_type: u16, body: &[u8], out: &mut Outbox) -> Result<(), ChannelError> {
+        match msg_type {
+            m::C_ATTACH_CHANNELS => out.push(m::CHANNELS_LIST, &wire::channels_list(&(self.info.channels)())),
+            m::C_MOUSE_MODE_REQUEST => {
+                let mode = wire::parse_mouse_mode_request(body).map_err(malformed(msg_type))?;
+                self.mouse.request(mode);
+                self.push_mouse_mode(out);
+            }
+            // No agent is attached yet: its messages are accepted and dropped.
+            m::C_AGENT_START | m::C_AGENT_TOKEN => {
+                wire::parse_u32(body).map_err(malformed(msg_type))?;
+            }
+            m::C_AGENT_DATA => {}
+            // Migration answers and client info need nothing from a server that is not
+            // migrating.
+            m::C_CLIENT_INFO
+            | m::C_MIGRATE_CONNECTED
+            | m::C_MIGRATE_CONNECT_ERROR
+            | m::C_MIGRATE_END
+            | m::C_MIGRATE_DST_DO_SEAMLESS
+            | m::C_MIGRATE_CONNECTED_SEAMLESS
+            | m::C_QUALITY_INDICATOR => {}
+            _ => return Err(ChannelError::BadMessage { msg_type, reason: "unknown main message" }),
+        }
+        Ok(())
+    }
+
+    fn produce(&mut self, out: &mut Outbox) {
+        if self.mouse.generation() != self.mouse_seen {
+            self.push_mouse_mode(out);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::frame::{Deframer, HeaderKind};
+
+    fn channel(mouse: Arc<Mouse>) -> MainChannel {
+        let info = MainInfo {
+            session_id: 42,
+            display_channels: 1,
+            ram_hint: 0,
+            name: Some("vm".into()),
+            uuid: Some([1; 16]),
+            channels: Arc::new(|| vec![(2, 0), (3, 0), (4, 0)]),
+        };
+        MainChannel::new(info, Caps::from_bits(&[m::CAP_NAME_AND_UUID]), mouse)
+    }
+
+    fn drain(out: &mut Outbox) -> Vec<u16> {
+        let mut d = Deframer::new(HeaderKind::Mini, 1 << 20);
+        d.push(out.unwritten());
+        let n = out.pending();
+        out.consumed(n);
+        std::iter::from_fn(|| d.next_message().unwrap()).map(|m| m.msg_type).collect()
+    }
+
+    #[test]
+    fn start_sends_init_name_uuid_then_list_on_attach() {
+        let mut ch = channel(Arc::default());
+        let mut out = Outbox::new(HeaderKind::Mini);
+        ch.start(&mut out);
+        assert_eq!(drain(&mut out), vec![m::INIT, m::NAME, m::UUID]);
+        ch.on_message(m::C_ATTACH_CHANNELS, &[], &mut out).unwrap();
+        assert_eq!(drain(&mut out), vec![m::CHANNELS_LIST]);
+    }
+
+    #[test]
+    fn client_mode_needs_a_tablet() {
+        let mouse = Arc::new(Mouse::default());
+        let mut ch = channel(mouse.clone());
+        let mut out = Outbox::new(HeaderKind::Mini);
+        ch.on_message(m::C_MOUSE_MODE_REQUEST, &[2, 0], &mut out).unwrap();
+        assert_eq!(mouse.current(), MOUSE_MODE_SERVER);
+        mouse.set_tablet(true);
+        ch.produce(&mut out);
+        ch.on_message(m::C_MOUSE_MODE_REQUEST, &[2, 0], &mut out).unwrap();
+        assert_eq!(mouse.current(), MOUSE_MODE_CLIENT);
+        assert_eq!(drain(&mut out), vec![m::MOUSE_MODE, m::MOUSE_MODE, m::MOUSE_MODE]);
+        mouse.set_tablet(false);
+        assert_eq!(mouse.current(), MOUSE_MODE_SERVER);
+    }
+
+    #[test]
+    fn unknown_message_is_an_error() {
+        let mut ch = channel(Arc::default());
+        let mut out = Outbox::new(HeaderKind::Mini);
+        assert!(ch.on_message(999, &[], &mut out).is_err());
+    }
+}

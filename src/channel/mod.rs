@@ -1,0 +1,186 @@
+//! Channel logic: one state machine per SPICE channel, fed decoded messages and writing
+//! encoded ones into an `Outbox`. No sockets here (the reactor owns them) and no QEMU
+//! calls (input reaches QEMU through `InputSink`, which runs on QEMU's main loop).
+
+pub mod cursor;
+pub mod display;
+pub mod inputs;
+pub mod main;
+
+use crate::proto::frame::{self, HeaderKind};
+use crate::proto::msg::base;
+use crate::proto::wire::Truncated;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChannelError {
+    /// A message the channel does not know or cannot parse: spice-server disconnects.
+    BadMessage { msg_type: u16, reason: &'static str },
+}
+
+impl std::fmt::Display for ChannelError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ChannelError::BadMessage { msg_type, reason } => write!(f, "message {msg_type}: {reason}"),
+        }
+    }
+}
+
+pub(crate) fn malformed(msg_type: u16) -> impl FnOnce(Truncated) -> ChannelError {
+    move |_| ChannelError::BadMessage { msg_type, reason: "malformed" }
+}
+
+/// The ack window graphics channels use: the client acks every `window` messages, and
+/// the server stops producing once `2 * window` are unacked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AckWindow {
+    pub window: u32,
+    unacked: u32,
+}
+
+/// `NARROW_CLIENT_ACK_WINDOW`.
+pub const ACK_WINDOW: u32 = 20;
+
+impl AckWindow {
+    pub fn new(window: u32) -> AckWindow {
+        AckWindow { window, unacked: 0 }
+    }
+
+    pub fn open(&self) -> bool {
+        self.unacked < 2 * self.window
+    }
+
+    fn sent(&mut self) {
+        self.unacked = self.unacked.saturating_add(1);
+    }
+
+    fn acked(&mut self) {
+        self.unacked = self.unacked.saturating_sub(self.window);
+    }
+}
+
+/// Encoded messages waiting for the socket.
+pub struct Outbox {
+    header: HeaderKind,
+    serial: u64,
+    bytes: Vec<u8>,
+    written: usize,
+    pub ack: Option<AckWindow>,
+}
+
+/// Past this many queued bytes channels stop producing (the screen keeps the damage).
+pub const OUTBOX_HIGH_WATER: usize = 4 << 20;
+
+impl Outbox {
+    pub fn new(header: HeaderKind) -> Outbox {
+        Outbox { header, serial: 0, bytes: Vec::new(), written: 0, ack: None }
+    }
+
+    pub fn push(&mut self, msg_type: u16, body: &[u8]) {
+        self.serial += 1;
+        frame::encode(self.header, self.serial, msg_type, body, &mut self.bytes);
+        if let Some(ack) = &mut self.ack {
+            ack.sent();
+        }
+    }
+
+    /// True when a channel may queue more optional output now.
+    pub fn has_room(&self) -> bool {
+        self.pending() < OUTBOX_HIGH_WATER && self.ack.is_none_or(|a| a.open())
+    }
+
+    pub fn pending(&self) -> usize {
+        self.bytes.len() - self.written
+    }
+
+    /// Bytes not yet written.
+    pub fn unwritten(&self) -> &[u8] {
+        &self.bytes[self.written..]
+    }
+
+    pub fn consumed(&mut self, n: usize) {
+        self.written += n;
+        if self.written == self.bytes.len() {
+            self.bytes.clear();
+            self.written = 0;
+        } else if self.written > (1 << 20) && self.written * 2 > self.bytes.len() {
+            self.bytes.drain(..self.written);
+            self.written = 0;
+        }
+    }
+}
+
+/// What a channel does with each message.
+pub trait Channel: Send {
+    /// Largest message body accepted from the client.
+    fn max_body(&self) -> usize {
+        4096
+    }
+
+    /// Messages queued right after the link succeeded.
+    fn start(&mut self, out: &mut Outbox);
+
+    /// A channel-specific message (base messages are handled before this).
+    fn on_message(&mut self, msg_type: u16, body: &[u8], out: &mut Outbox) -> Result<(), ChannelError>;
+
+    /// Called when the channel was woken or its output drained: queue what is due.
+    fn produce(&mut self, _out: &mut Outbox) {}
+
+    /// The connection is gone.
+    fn closed(&mut self) {}
+}
+
+/// Handles the messages every channel shares. Returns `false` for a channel message.
+pub fn handle_base(msg_type: u16, body: &[u8], out: &mut Outbox) -> Result<bool, ChannelError> {
+    match msg_type {
+        base::C_ACK_SYNC => {
+            crate::proto::main::parse_u32(body).map_err(malformed(msg_type))?;
+            if let Some(ack) = &mut out.ack {
+                ack.unacked = 0;
+            }
+        }
+        base::C_ACK => {
+            if let Some(ack) = &mut out.ack {
+                ack.acked();
+            }
+        }
+        base::C_PONG | base::C_DISCONNECTING | base::C_MIGRATE_FLUSH_MARK | base::C_MIGRATE_DATA => {}
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ack_window_closes_and_reopens() {
+        let mut out = Outbox::new(HeaderKind::Mini);
+        out.ack = Some(AckWindow::new(2));
+        for _ in 0..4 {
+            assert!(out.has_room());
+            out.push(1, &[]);
+        }
+        assert!(!out.has_room());
+        handle_base(base::C_ACK, &[], &mut out).unwrap();
+        assert!(out.has_room());
+    }
+
+    #[test]
+    fn outbox_tracks_partial_writes() {
+        let mut out = Outbox::new(HeaderKind::Mini);
+        out.push(7, &[1, 2, 3]);
+        assert_eq!(out.pending(), 9);
+        out.consumed(4);
+        assert_eq!(out.unwritten(), &[0, 0, 1, 2, 3]);
+        out.consumed(5);
+        assert_eq!(out.pending(), 0);
+    }
+
+    #[test]
+    fn unknown_messages_are_not_base_messages() {
+        let mut out = Outbox::new(HeaderKind::Mini);
+        assert_eq!(handle_base(101, &[], &mut out), Ok(false));
+        assert!(handle_base(base::C_ACK_SYNC, &[1], &mut out).is_err());
+    }
+}

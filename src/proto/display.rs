@@ -1,0 +1,173 @@
+//! Display channel messages (`spice.proto` channel DisplayChannel).
+
+use super::wire::{Reader, Truncated, Writer};
+
+/// `SPICE_SURFACE_FMT_32_xRGB`.
+pub const SURFACE_FMT_32_XRGB: u32 = 32;
+/// `SPICE_SURFACE_FLAGS_PRIMARY`.
+pub const SURFACE_FLAGS_PRIMARY: u32 = 1;
+/// `SPICE_ROPD_OP_PUT`.
+pub const ROPD_OP_PUT: u16 = 8;
+
+/// `SpiceImageType`.
+pub const IMAGE_TYPE_BITMAP: u8 = 0;
+pub const IMAGE_TYPE_LZ4: u8 = 109;
+/// `SPICE_BITMAP_FMT_32BIT` (BGRX).
+pub const BITMAP_FMT_32BIT: u8 = 8;
+/// `SPICE_BITMAP_FLAGS_TOP_DOWN`.
+pub const BITMAP_FLAGS_TOP_DOWN: u8 = 4;
+
+/// A rectangle as the protocol orders it: top, left, bottom, right.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Rect {
+    pub top: i32,
+    pub left: i32,
+    pub bottom: i32,
+    pub right: i32,
+}
+
+fn rect(w: &mut Writer, r: Rect) {
+    w.i32(r.top).i32(r.left).i32(r.bottom).i32(r.right);
+}
+
+/// `SURFACE_CREATE`: u32 id, u32 width, u32 height, u32 format, u32 flags.
+pub fn surface_create(id: u32, width: u32, height: u32, primary: bool) -> Vec<u8> {
+    let mut w = Writer::new();
+    w.u32(id).u32(width).u32(height).u32(SURFACE_FMT_32_XRGB);
+    w.u32(if primary { SURFACE_FLAGS_PRIMARY } else { 0 });
+    w.into_inner()
+}
+
+/// `SURFACE_DESTROY`: u32 id.
+pub fn surface_destroy(id: u32) -> Vec<u8> {
+    let mut w = Writer::new();
+    w.u32(id);
+    w.into_inner()
+}
+
+/// `MONITORS_CONFIG`: u16 count, u16 max_allowed, heads {u32 id, surface_id, x, y, width,
+/// height, flags}.
+pub fn monitors_config(width: u32, height: u32, max_allowed: u16) -> Vec<u8> {
+    let mut w = Writer::new();
+    w.u16(1).u16(max_allowed.max(1));
+    w.u32(0).u32(0).u32(0).u32(0).u32(width).u32(height).u32(0);
+    w.into_inner()
+}
+
+/// How the pixels of a `DRAW_COPY` travel.
+pub enum ImageData<'a> {
+    /// Raw BGRX rows, top-down, packed.
+    Raw(&'a [u8]),
+    /// `LZ4` image payload (top-down flag, format, then BE-length-prefixed blocks).
+    Lz4(&'a [u8]),
+}
+
+/// Encodes the LZ4 image payload spice-gtk decodes: u8 top_down, u8 bitmap format, then
+/// one `[u32 big-endian length][LZ4 block]`.
+pub fn lz4_payload(pixels: &[u8]) -> Vec<u8> {
+    let block = lz4_flex::block::compress(pixels);
+    let mut out = Vec::with_capacity(block.len() + 6);
+    out.push(1);
+    out.push(BITMAP_FMT_32BIT);
+    out.extend_from_slice(&(block.len() as u32).to_be_bytes());
+    out.extend_from_slice(&block);
+    out
+}
+
+/// Size of DisplayBase (u32 surface, Rect box, u8 clip NONE) + the fixed DRAW_COPY fields.
+const DRAW_COPY_FIXED: u32 = 4 + 16 + 1 + 4 + 16 + 2 + 1 + 1 + 8 + 4;
+
+/// `DRAW_COPY` of a whole image at `dest` on `surface_id`, no clip, no mask.
+pub fn draw_copy(surface_id: u32, dest: Rect, image_id: u64, data: ImageData<'_>) -> Vec<u8> {
+    let width = (dest.right - dest.left) as u32;
+    let height = (dest.bottom - dest.top) as u32;
+    let mut w = Writer::new();
+    w.u32(surface_id);
+    rect(&mut w, dest);
+    w.u8(0); // clip type NONE
+    w.u32(DRAW_COPY_FIXED); // src_bitmap: the image follows the fixed part
+    rect(&mut w, Rect { top: 0, left: 0, bottom: height as i32, right: width as i32 });
+    w.u16(ROPD_OP_PUT).u8(0); // rop, scale mode
+    w.u8(0).i32(0).i32(0).u32(0); // mask: flags, pos, no bitmap
+    debug_assert_eq!(w.len() as u32, DRAW_COPY_FIXED);
+    // Image descriptor: u64 id, u8 type, u8 flags, u32 width, u32 height.
+    w.u64(image_id);
+    match data {
+        ImageData::Raw(pixels) => {
+            w.u8(IMAGE_TYPE_BITMAP).u8(0).u32(width).u32(height);
+            // Bitmap: u8 format, u8 flags, u32 x, u32 y, u32 stride, u32 palette ptr, data.
+            w.u8(BITMAP_FMT_32BIT).u8(BITMAP_FLAGS_TOP_DOWN);
+            w.u32(width).u32(height).u32(width * 4).u32(0);
+            w.bytes(pixels);
+        }
+        ImageData::Lz4(payload) => {
+            w.u8(IMAGE_TYPE_LZ4).u8(0).u32(width).u32(height);
+            w.u32(payload.len() as u32).bytes(payload);
+        }
+    }
+    w.into_inner()
+}
+
+/// `SET_ACK`: u32 generation, u32 window.
+pub fn set_ack(generation: u32, window: u32) -> Vec<u8> {
+    let mut w = Writer::new();
+    w.u32(generation).u32(window);
+    w.into_inner()
+}
+
+/// Client's `DISPLAY_INIT`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DisplayInit {
+    pub pixmap_cache_id: u8,
+    pub pixmap_cache_size: i64,
+    pub glz_dictionary_id: u8,
+    pub glz_window_size: i32,
+}
+
+impl DisplayInit {
+    pub fn parse(body: &[u8]) -> Result<DisplayInit, Truncated> {
+        let mut r = Reader::new(body);
+        Ok(DisplayInit {
+            pixmap_cache_id: r.u8()?,
+            pixmap_cache_size: r.u64()? as i64,
+            glz_dictionary_id: r.u8()?,
+            glz_window_size: r.i32()?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_draw_copy_matches_the_documented_layout() {
+        let pixels = vec![0x11u8; 2 * 2 * 4];
+        let body = draw_copy(0, Rect { top: 1, left: 2, bottom: 3, right: 4 }, 5, ImageData::Raw(&pixels));
+        assert_eq!(body.len(), 57 + 18 + 18 + 16);
+        assert_eq!(&body[21..25], &57u32.to_le_bytes());
+        assert_eq!(body[57 + 8], IMAGE_TYPE_BITMAP);
+        assert_eq!(body[57 + 18], BITMAP_FMT_32BIT);
+        assert_eq!(body[57 + 19], BITMAP_FLAGS_TOP_DOWN);
+        assert_eq!(&body[57 + 28..57 + 32], &8u32.to_le_bytes(), "stride");
+    }
+
+    #[test]
+    fn lz4_payload_decodes_back() {
+        let pixels: Vec<u8> = (0..4096u32).map(|i| (i / 7) as u8).collect();
+        let p = lz4_payload(&pixels);
+        assert_eq!(&p[..2], &[1, BITMAP_FMT_32BIT]);
+        let len = u32::from_be_bytes([p[2], p[3], p[4], p[5]]) as usize;
+        assert_eq!(p.len(), 6 + len);
+        assert_eq!(lz4_flex::block::decompress(&p[6..], pixels.len()).unwrap(), pixels);
+    }
+
+    #[test]
+    fn display_init_parse() {
+        let mut w = Writer::new();
+        w.u8(1).u64(20_971_520).u8(1).i32(3_145_728);
+        let init = DisplayInit::parse(&w.into_inner()).unwrap();
+        assert_eq!(init.pixmap_cache_size, 20_971_520);
+        assert!(DisplayInit::parse(&[1, 2]).is_err());
+    }
+}
