@@ -26,7 +26,11 @@ fn wire_shape(s: &CursorShape) -> Shape {
 
 impl CursorChannel {
     pub fn new(pointer: Pointer) -> CursorChannel {
-        CursorChannel { pointer, shape_seen: 0, move_seen: 0 }
+        CursorChannel {
+            pointer,
+            shape_seen: 0,
+            move_seen: 0,
+        }
     }
 
     fn seen(&mut self, s: &CursorState) {
@@ -45,8 +49,16 @@ impl Channel for CursorChannel {
         self.seen(&s);
     }
 
-    fn on_message(&mut self, msg_type: u16, _body: &[u8], _out: &mut Outbox) -> Result<(), ChannelError> {
-        Err(ChannelError::BadMessage { msg_type, reason: "the cursor channel takes no messages" })
+    fn on_message(
+        &mut self,
+        msg_type: u16,
+        _body: &[u8],
+        _out: &mut Outbox,
+    ) -> Result<(), ChannelError> {
+        Err(ChannelError::BadMessage {
+            msg_type,
+            reason: "the cursor channel takes no messages",
+        })
     }
 
     fn produce(&mut self, out: &mut Outbox) {
@@ -79,7 +91,9 @@ mod tests {
         d.push(out.unwritten());
         let n = out.pending();
         out.consumed(n);
-        std::iter::from_fn(|| d.next_message().unwrap()).map(|m| m.msg_type).collect()
+        std::iter::from_fn(|| d.next_message().unwrap())
+            .map(|m| m.msg_type)
+            .collect()
     }
 
     #[test]
@@ -89,8 +103,20 @@ mod tests {
         let mut out = Outbox::new(HeaderKind::Mini);
         ch.start(&mut out);
         assert_eq!(types(&mut out), vec![base::SET_ACK, m::INIT]);
-        let shape = CursorShape { unique: 1, width: 1, height: 1, hot_x: 0, hot_y: 0, pixels: vec![0; 4] };
-        pointer.apply(CursorCommand::Set { x: 1, y: 1, visible: true, shape: Some(shape) });
+        let shape = CursorShape {
+            unique: 1,
+            width: 1,
+            height: 1,
+            hot_x: 0,
+            hot_y: 0,
+            pixels: vec![0; 4],
+        };
+        pointer.apply(CursorCommand::Set {
+            x: 1,
+            y: 1,
+            visible: true,
+            shape: Some(shape),
+        });
         pointer.apply(CursorCommand::Move { x: 2, y: 2 });
         ch.produce(&mut out);
         assert_eq!(types(&mut out), vec![m::SET]);

@@ -28,7 +28,12 @@ pub struct DisplayChannel {
 }
 
 impl DisplayChannel {
-    pub fn new(screen: Screen, viewer: ViewerId, client_caps: Caps, max_monitors: u16) -> DisplayChannel {
+    pub fn new(
+        screen: Screen,
+        viewer: ViewerId,
+        client_caps: Caps,
+        max_monitors: u16,
+    ) -> DisplayChannel {
         DisplayChannel {
             screen,
             viewer,
@@ -58,7 +63,8 @@ impl DisplayChannel {
             };
             let id = self.next_image_id;
             self.next_image_id += 1;
-            let body = if self.caps.has(m::CAP_LZ4_COMPRESSION) && chunk.len() >= MIN_COMPRESS_BYTES {
+            let body = if self.caps.has(m::CAP_LZ4_COMPRESSION) && chunk.len() >= MIN_COMPRESS_BYTES
+            {
                 let payload = wire::lz4_payload(chunk);
                 if payload.len() < chunk.len() {
                     wire::draw_copy(0, dest, id, ImageData::Lz4(&payload))
@@ -79,7 +85,12 @@ impl Channel for DisplayChannel {
         out.push(base::SET_ACK, &wire::set_ack(1, ACK_WINDOW));
     }
 
-    fn on_message(&mut self, msg_type: u16, body: &[u8], out: &mut Outbox) -> Result<(), ChannelError> {
+    fn on_message(
+        &mut self,
+        msg_type: u16,
+        body: &[u8],
+        out: &mut Outbox,
+    ) -> Result<(), ChannelError> {
         match msg_type {
             m::C_INIT => {
                 DisplayInit::parse(body).map_err(malformed(msg_type))?;
@@ -90,8 +101,16 @@ impl Channel for DisplayChannel {
                 }
             }
             // Preferences and reports matter once streams and codecs exist.
-            m::C_STREAM_REPORT | m::C_PREFERRED_COMPRESSION | m::C_PREFERRED_VIDEO_CODEC_TYPE | m::C_GL_DRAW_DONE => {}
-            _ => return Err(ChannelError::BadMessage { msg_type, reason: "unknown display message" }),
+            m::C_STREAM_REPORT
+            | m::C_PREFERRED_COMPRESSION
+            | m::C_PREFERRED_VIDEO_CODEC_TYPE
+            | m::C_GL_DRAW_DONE => {}
+            _ => {
+                return Err(ChannelError::BadMessage {
+                    msg_type,
+                    reason: "unknown display message",
+                })
+            }
         }
         Ok(())
     }
@@ -103,16 +122,26 @@ impl Channel for DisplayChannel {
         while out.has_room() {
             match self.screen.next_update(self.viewer, self.generation) {
                 Update::Nothing => break,
-                Update::NewSurface { generation, width, height } => {
+                Update::NewSurface {
+                    generation,
+                    width,
+                    height,
+                } => {
                     if self.has_surface {
                         out.push(m::SURFACE_DESTROY, &wire::surface_destroy(0));
                     }
                     self.generation = generation;
                     self.has_surface = true;
                     self.mark_due = true;
-                    out.push(m::SURFACE_CREATE, &wire::surface_create(0, width, height, true));
+                    out.push(
+                        m::SURFACE_CREATE,
+                        &wire::surface_create(0, width, height, true),
+                    );
                     if self.caps.has(m::CAP_MONITORS_CONFIG) {
-                        out.push(m::MONITORS_CONFIG, &wire::monitors_config(width, height, self.max_monitors));
+                        out.push(
+                            m::MONITORS_CONFIG,
+                            &wire::monitors_config(width, height, self.max_monitors),
+                        );
                     }
                 }
                 Update::SurfaceGone { generation } => {
@@ -178,7 +207,13 @@ mod tests {
         let msgs = drain(&mut out);
         assert_eq!(
             types(&msgs),
-            vec![m::INVAL_ALL_PALETTES, m::SURFACE_CREATE, m::MONITORS_CONFIG, m::DRAW_COPY, m::MARK]
+            vec![
+                m::INVAL_ALL_PALETTES,
+                m::SURFACE_CREATE,
+                m::MONITORS_CONFIG,
+                m::DRAW_COPY,
+                m::MARK
+            ]
         );
         // A black 64x48 surface compresses: the image is LZ4.
         assert_eq!(msgs[3].body[57 + 8], wire::IMAGE_TYPE_LZ4);
@@ -186,7 +221,11 @@ mod tests {
         ch.produce(&mut out);
         let msgs = drain(&mut out);
         assert_eq!(types(&msgs), vec![m::DRAW_COPY]);
-        assert_eq!(msgs[0].body[57 + 8], wire::IMAGE_TYPE_BITMAP, "16 bytes go raw");
+        assert_eq!(
+            msgs[0].body[57 + 8],
+            wire::IMAGE_TYPE_BITMAP,
+            "16 bytes go raw"
+        );
     }
 
     #[test]
@@ -197,7 +236,10 @@ mod tests {
         let mut out = Outbox::new(HeaderKind::Mini);
         ch.on_message(m::C_INIT, &init_body(), &mut out).unwrap();
         ch.produce(&mut out);
-        let draws = drain(&mut out).iter().filter(|m| m.msg_type == m::DRAW_COPY).count();
+        let draws = drain(&mut out)
+            .iter()
+            .filter(|m| m.msg_type == m::DRAW_COPY)
+            .count();
         assert_eq!(draws, 8, "4 MiB of raw pixels in 512 KiB bands");
     }
 
@@ -214,6 +256,9 @@ mod tests {
             ch.produce(&mut out);
         }
         let sent = drain(&mut out).len();
-        assert!(sent <= 2 * ACK_WINDOW as usize + 4, "sent {sent} messages without acks");
+        assert!(
+            sent <= 2 * ACK_WINDOW as usize + 4,
+            "sent {sent} messages without acks"
+        );
     }
 }

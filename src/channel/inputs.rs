@@ -38,7 +38,14 @@ pub struct InputsChannel {
 
 impl InputsChannel {
     pub fn new(sink: Arc<dyn InputSink>, mouse_mode: Arc<AtomicU32>) -> InputsChannel {
-        InputsChannel { sink, mouse_mode, motions: 0, leds_seen: 0, pressed: BTreeSet::new(), extended: false }
+        InputsChannel {
+            sink,
+            mouse_mode,
+            motions: 0,
+            leds_seen: 0,
+            pressed: BTreeSet::new(),
+            extended: false,
+        }
     }
 
     fn client_mode(&self) -> bool {
@@ -77,7 +84,7 @@ impl InputsChannel {
 
     fn motion_ack(&mut self, out: &mut Outbox) {
         self.motions += 1;
-        if self.motions % m::MOTION_ACK_BUNCH == 0 {
+        if self.motions.is_multiple_of(m::MOTION_ACK_BUNCH) {
             out.push(m::MOUSE_MOTION_ACK, &[]);
         }
     }
@@ -90,9 +97,17 @@ impl Channel for InputsChannel {
         out.push(m::INIT, &wire::modifiers(u16::from(leds)));
     }
 
-    fn on_message(&mut self, msg_type: u16, body: &[u8], out: &mut Outbox) -> Result<(), ChannelError> {
+    fn on_message(
+        &mut self,
+        msg_type: u16,
+        body: &[u8],
+        out: &mut Outbox,
+    ) -> Result<(), ChannelError> {
         let Some(msg) = wire::parse(msg_type, body).map_err(malformed(msg_type))? else {
-            return Err(ChannelError::BadMessage { msg_type, reason: "unknown inputs message" });
+            return Err(ChannelError::BadMessage {
+                msg_type,
+                reason: "unknown inputs message",
+            });
         };
         match msg {
             InputMessage::Key { code } => self.keys(wire::key_bytes(code)),
@@ -108,14 +123,16 @@ impl Channel for InputsChannel {
             }
             InputMessage::Motion { dx, dy, buttons } => {
                 if !self.client_mode() {
-                    self.sink.mouse_motion(dx, dy, 0, wire::local_buttons(buttons));
+                    self.sink
+                        .mouse_motion(dx, dy, 0, wire::local_buttons(buttons));
                 }
                 self.motion_ack(out);
             }
             InputMessage::Position { x, y, buttons, .. } => {
                 if self.client_mode() {
                     let (x, y) = (x.min(i32::MAX as u32) as i32, y.min(i32::MAX as u32) as i32);
-                    self.sink.tablet_position(x, y, wire::local_buttons(buttons));
+                    self.sink
+                        .tablet_position(x, y, wire::local_buttons(buttons));
                 }
                 self.motion_ack(out);
             }
@@ -182,7 +199,9 @@ mod tests {
             self.0.lock().push(format!("keys {bytes:02x?}"));
         }
         fn mouse_motion(&self, dx: i32, dy: i32, dz: i32, buttons: u32) {
-            self.0.lock().push(format!("motion {dx} {dy} {dz} {buttons}"));
+            self.0
+                .lock()
+                .push(format!("motion {dx} {dy} {dz} {buttons}"));
         }
         fn mouse_buttons(&self, buttons: u32) {
             self.0.lock().push(format!("buttons {buttons}"));
@@ -210,10 +229,15 @@ mod tests {
     #[test]
     fn extended_key_and_release_on_disconnect() {
         let (mut ch, rec, mut out) = channel();
-        ch.on_message(m::C_KEY_DOWN, &0x48e0u32.to_le_bytes(), &mut out).unwrap();
-        ch.on_message(m::C_KEY_DOWN, &0x1du32.to_le_bytes(), &mut out).unwrap();
+        ch.on_message(m::C_KEY_DOWN, &0x48e0u32.to_le_bytes(), &mut out)
+            .unwrap();
+        ch.on_message(m::C_KEY_DOWN, &0x1du32.to_le_bytes(), &mut out)
+            .unwrap();
         ch.closed();
-        assert_eq!(*rec.0.lock(), vec!["keys [e0, 48]", "keys [1d]", "keys [9d, e0, c8]"]);
+        assert_eq!(
+            *rec.0.lock(),
+            vec!["keys [e0, 48]", "keys [1d]", "keys [9d, e0, c8]"]
+        );
     }
 
     #[test]
@@ -232,8 +256,10 @@ mod tests {
     #[test]
     fn wheel_is_dz_in_server_mode() {
         let (mut ch, rec, mut out) = channel();
-        ch.on_message(m::C_MOUSE_PRESS, &[BUTTON_DOWN, 0, 0], &mut out).unwrap();
-        ch.on_message(m::C_MOUSE_RELEASE, &[1, 0, 0], &mut out).unwrap();
+        ch.on_message(m::C_MOUSE_PRESS, &[BUTTON_DOWN, 0, 0], &mut out)
+            .unwrap();
+        ch.on_message(m::C_MOUSE_RELEASE, &[1, 0, 0], &mut out)
+            .unwrap();
         assert_eq!(*rec.0.lock(), vec!["motion 0 0 1 0", "buttons 0"]);
     }
 

@@ -25,7 +25,10 @@ struct MouseState {
 impl Default for Mouse {
     fn default() -> Self {
         Mouse {
-            state: Mutex::new(MouseState { tablet: false, generation: 0 }),
+            state: Mutex::new(MouseState {
+                tablet: false,
+                generation: 0,
+            }),
             current: Arc::new(AtomicU32::new(MOUSE_MODE_SERVER)),
         }
     }
@@ -98,7 +101,13 @@ pub struct MainChannel {
 
 impl MainChannel {
     pub fn new(info: MainInfo, client_caps: Caps, mouse: Arc<Mouse>) -> MainChannel {
-        MainChannel { info, caps: client_caps, mouse, mouse_seen: 0, started: std::time::Instant::now() }
+        MainChannel {
+            info,
+            caps: client_caps,
+            mouse,
+            mouse_seen: 0,
+            started: std::time::Instant::now(),
+        }
     }
 
     fn mm_time(&self) -> u32 {
@@ -107,7 +116,10 @@ impl MainChannel {
 
     fn push_mouse_mode(&mut self, out: &mut Outbox) {
         self.mouse_seen = self.mouse.generation();
-        out.push(m::MOUSE_MODE, &wire::mouse_mode(self.mouse.supported(), self.mouse.current()));
+        out.push(
+            m::MOUSE_MODE,
+            &wire::mouse_mode(self.mouse.supported(), self.mouse.current()),
+        );
     }
 }
 
@@ -140,9 +152,17 @@ impl Channel for MainChannel {
         }
     }
 
-    fn on_message(&mut self, msg_type: u16, body: &[u8], out: &mut Outbox) -> Result<(), ChannelError> {
+    fn on_message(
+        &mut self,
+        msg_type: u16,
+        body: &[u8],
+        out: &mut Outbox,
+    ) -> Result<(), ChannelError> {
         match msg_type {
-            m::C_ATTACH_CHANNELS => out.push(m::CHANNELS_LIST, &wire::channels_list(&(self.info.channels)())),
+            m::C_ATTACH_CHANNELS => out.push(
+                m::CHANNELS_LIST,
+                &wire::channels_list(&(self.info.channels)()),
+            ),
             m::C_MOUSE_MODE_REQUEST => {
                 let mode = wire::parse_mouse_mode_request(body).map_err(malformed(msg_type))?;
                 self.mouse.request(mode);
@@ -162,7 +182,12 @@ impl Channel for MainChannel {
             | m::C_MIGRATE_DST_DO_SEAMLESS
             | m::C_MIGRATE_CONNECTED_SEAMLESS
             | m::C_QUALITY_INDICATOR => {}
-            _ => return Err(ChannelError::BadMessage { msg_type, reason: "unknown main message" }),
+            _ => {
+                return Err(ChannelError::BadMessage {
+                    msg_type,
+                    reason: "unknown main message",
+                })
+            }
         }
         Ok(())
     }
@@ -196,7 +221,9 @@ mod tests {
         d.push(out.unwritten());
         let n = out.pending();
         out.consumed(n);
-        std::iter::from_fn(|| d.next_message().unwrap()).map(|m| m.msg_type).collect()
+        std::iter::from_fn(|| d.next_message().unwrap())
+            .map(|m| m.msg_type)
+            .collect()
     }
 
     #[test]
@@ -214,13 +241,18 @@ mod tests {
         let mouse = Arc::new(Mouse::default());
         let mut ch = channel(mouse.clone());
         let mut out = Outbox::new(HeaderKind::Mini);
-        ch.on_message(m::C_MOUSE_MODE_REQUEST, &[2, 0], &mut out).unwrap();
+        ch.on_message(m::C_MOUSE_MODE_REQUEST, &[2, 0], &mut out)
+            .unwrap();
         assert_eq!(mouse.current(), MOUSE_MODE_SERVER);
         mouse.set_tablet(true);
         ch.produce(&mut out);
-        ch.on_message(m::C_MOUSE_MODE_REQUEST, &[2, 0], &mut out).unwrap();
+        ch.on_message(m::C_MOUSE_MODE_REQUEST, &[2, 0], &mut out)
+            .unwrap();
         assert_eq!(mouse.current(), MOUSE_MODE_CLIENT);
-        assert_eq!(drain(&mut out), vec![m::MOUSE_MODE, m::MOUSE_MODE, m::MOUSE_MODE]);
+        assert_eq!(
+            drain(&mut out),
+            vec![m::MOUSE_MODE, m::MOUSE_MODE, m::MOUSE_MODE]
+        );
         mouse.set_tablet(false);
         assert_eq!(mouse.current(), MOUSE_MODE_SERVER);
     }

@@ -20,13 +20,18 @@ pub enum ChannelError {
 impl std::fmt::Display for ChannelError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ChannelError::BadMessage { msg_type, reason } => write!(f, "message {msg_type}: {reason}"),
+            ChannelError::BadMessage { msg_type, reason } => {
+                write!(f, "message {msg_type}: {reason}")
+            }
         }
     }
 }
 
 pub(crate) fn malformed(msg_type: u16) -> impl FnOnce(Truncated) -> ChannelError {
-    move |_| ChannelError::BadMessage { msg_type, reason: "malformed" }
+    move |_| ChannelError::BadMessage {
+        msg_type,
+        reason: "malformed",
+    }
 }
 
 /// The ack window graphics channels use: the client acks every `window` messages, and
@@ -72,7 +77,13 @@ pub const OUTBOX_HIGH_WATER: usize = 4 << 20;
 
 impl Outbox {
     pub fn new(header: HeaderKind) -> Outbox {
-        Outbox { header, serial: 0, bytes: Vec::new(), written: 0, ack: None }
+        Outbox {
+            header,
+            serial: 0,
+            bytes: Vec::new(),
+            written: 0,
+            ack: None,
+        }
     }
 
     pub fn push(&mut self, msg_type: u16, body: &[u8]) {
@@ -120,7 +131,12 @@ pub trait Channel: Send {
     fn start(&mut self, out: &mut Outbox);
 
     /// A channel-specific message (base messages are handled before this).
-    fn on_message(&mut self, msg_type: u16, body: &[u8], out: &mut Outbox) -> Result<(), ChannelError>;
+    fn on_message(
+        &mut self,
+        msg_type: u16,
+        body: &[u8],
+        out: &mut Outbox,
+    ) -> Result<(), ChannelError>;
 
     /// Called when the channel was woken or its output drained: queue what is due.
     fn produce(&mut self, _out: &mut Outbox) {}
@@ -143,7 +159,10 @@ pub fn handle_base(msg_type: u16, body: &[u8], out: &mut Outbox) -> Result<bool,
                 ack.acked();
             }
         }
-        base::C_PONG | base::C_DISCONNECTING | base::C_MIGRATE_FLUSH_MARK | base::C_MIGRATE_DATA => {}
+        base::C_PONG
+        | base::C_DISCONNECTING
+        | base::C_MIGRATE_FLUSH_MARK
+        | base::C_MIGRATE_DATA => {}
         _ => return Ok(false),
     }
     Ok(true)

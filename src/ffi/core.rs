@@ -57,7 +57,10 @@ impl CoreInterface {
     }
 
     /// Registers a read watch on `fd`. Must run under the BQL.
-    pub fn watch_add_read(
+    ///
+    /// # Safety
+    /// `opaque` must stay valid for `callback` until the watch is removed.
+    pub unsafe fn watch_add_read(
         &self,
         fd: RawFd,
         callback: WatchCallback,
@@ -153,7 +156,7 @@ impl EventInfo {
         self.0.id = i32::from(channel_id);
     }
 
-    pub fn as_mut(&mut self) -> &mut abi::SpiceChannelEventInfo {
+    pub fn raw_mut(&mut self) -> &mut abi::SpiceChannelEventInfo {
         &mut self.0
     }
 }

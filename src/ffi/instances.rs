@@ -234,7 +234,7 @@ pub unsafe fn forget(kind: Kind, id: InstanceId) {
 /// `qxl` must be NULL or a live QXLInstance.
 pub unsafe fn qxl_state<'a>(qxl: *mut QXLInstance) -> Option<&'a QxlState> {
     // SAFETY: forwarded contract; `st` is NULL or our InstanceState.
-    let state = unsafe { ((*qxl.as_ref()?).st as *const InstanceState).as_ref()? };
+    let state = unsafe { (qxl.as_ref()?.st as *const InstanceState).as_ref()? };
     state.qxl.as_ref()
 }
 

@@ -22,9 +22,12 @@ unsafe extern "C" fn mainloop_ready(_fd: i32, _event: i32, opaque: *mut c_void) 
 /// Registers the main loop wakeup watch; keeps one `Arc` reference alive for QEMU.
 pub fn watch_mainloop(inner: &Arc<Inner>) -> Option<Watch> {
     let opaque = Arc::into_raw(inner.clone()) as *mut c_void;
-    let watch = inner
-        .core_ref()
-        .watch_add_read(inner.wake_fd(), mainloop_ready, opaque);
+    // SAFETY: `opaque` is an Arc reference kept alive until `unwatch_mainloop`.
+    let watch = unsafe {
+        inner
+            .core_ref()
+            .watch_add_read(inner.wake_fd(), mainloop_ready, opaque)
+    };
     if watch.is_none() {
         // SAFETY: QEMU did not take the pointer; reclaim the reference we leaked.
         drop(unsafe { Arc::from_raw(opaque as *const Inner) });

@@ -36,7 +36,11 @@ fn cursor(w: &mut Writer, shape: Option<&Shape>) {
 /// Cursor.
 pub fn init(x: i16, y: i16, visible: bool, shape: Option<&Shape>) -> Vec<u8> {
     let mut w = Writer::new();
-    w.u16(x as u16).u16(y as u16).u16(0).u16(0).u8(u8::from(visible));
+    w.u16(x as u16)
+        .u16(y as u16)
+        .u16(0)
+        .u16(0)
+        .u8(u8::from(visible));
     cursor(&mut w, shape);
     w.into_inner()
 }
@@ -62,8 +66,18 @@ mod tests {
 
     #[test]
     fn layouts() {
-        assert_eq!(init(1, 2, true, None), vec![1, 0, 2, 0, 0, 0, 0, 0, 1, 1, 0]);
-        let shape = Shape { unique: 0, width: 1, height: 1, hot_x: 0, hot_y: 0, pixels: vec![1, 2, 3, 4] };
+        assert_eq!(
+            init(1, 2, true, None),
+            vec![1, 0, 2, 0, 0, 0, 0, 0, 1, 1, 0]
+        );
+        let shape = Shape {
+            unique: 0,
+            width: 1,
+            height: 1,
+            hot_x: 0,
+            hot_y: 0,
+            pixels: vec![1, 2, 3, 4],
+        };
         let s = set(0, 0, true, Some(&shape));
         assert_eq!(s.len(), 5 + 2 + 17 + 4);
         assert_eq!(move_to(-1, 3), vec![0xff, 0xff, 3, 0]);

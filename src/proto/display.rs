@@ -86,7 +86,15 @@ pub fn draw_copy(surface_id: u32, dest: Rect, image_id: u64, data: ImageData<'_>
     rect(&mut w, dest);
     w.u8(0); // clip type NONE
     w.u32(DRAW_COPY_FIXED); // src_bitmap: the image follows the fixed part
-    rect(&mut w, Rect { top: 0, left: 0, bottom: height as i32, right: width as i32 });
+    rect(
+        &mut w,
+        Rect {
+            top: 0,
+            left: 0,
+            bottom: height as i32,
+            right: width as i32,
+        },
+    );
     w.u16(ROPD_OP_PUT).u8(0); // rop, scale mode
     w.u8(0).i32(0).i32(0).u32(0); // mask: flags, pos, no bitmap
     debug_assert_eq!(w.len() as u32, DRAW_COPY_FIXED);
@@ -143,7 +151,17 @@ mod tests {
     #[test]
     fn raw_draw_copy_matches_the_documented_layout() {
         let pixels = vec![0x11u8; 2 * 2 * 4];
-        let body = draw_copy(0, Rect { top: 1, left: 2, bottom: 3, right: 4 }, 5, ImageData::Raw(&pixels));
+        let body = draw_copy(
+            0,
+            Rect {
+                top: 1,
+                left: 2,
+                bottom: 3,
+                right: 4,
+            },
+            5,
+            ImageData::Raw(&pixels),
+        );
         assert_eq!(body.len(), 57 + 18 + 18 + 16);
         assert_eq!(&body[21..25], &57u32.to_le_bytes());
         assert_eq!(body[57 + 8], IMAGE_TYPE_BITMAP);
@@ -159,7 +177,10 @@ mod tests {
         assert_eq!(&p[..2], &[1, BITMAP_FMT_32BIT]);
         let len = u32::from_be_bytes([p[2], p[3], p[4], p[5]]) as usize;
         assert_eq!(p.len(), 6 + len);
-        assert_eq!(lz4_flex::block::decompress(&p[6..], pixels.len()).unwrap(), pixels);
+        assert_eq!(
+            lz4_flex::block::decompress(&p[6..], pixels.len()).unwrap(),
+            pixels
+        );
     }
 
     #[test]

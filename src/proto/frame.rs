@@ -9,7 +9,7 @@ pub enum HeaderKind {
 }
 
 impl HeaderKind {
-    pub const fn len(self) -> usize {
+    pub const fn header_len(self) -> usize {
         match self {
             HeaderKind::Mini => 6,
             HeaderKind::Full => 18,
@@ -80,7 +80,7 @@ impl Deframer {
 
     /// The next complete message, if any.
     pub fn next_message(&mut self) -> Result<Option<Message>, TooLarge> {
-        let hl = self.kind.len();
+        let hl = self.kind.header_len();
         if self.buf.len() < hl {
             return Ok(None);
         }

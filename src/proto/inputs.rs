@@ -7,15 +7,32 @@ use super::wire::{Reader, Truncated, Writer};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InputMessage {
     /// `KEY_DOWN`/`KEY_UP`: up to 4 set-1 scancode bytes packed LSB first.
-    Key { code: u32 },
+    Key {
+        code: u32,
+    },
     /// `KEY_SCANCODE`: raw set-1 scancode bytes.
     Scancodes(Vec<u8>),
     /// `KEY_MODIFIERS`: the client's lock-key state.
     Modifiers(u16),
-    Motion { dx: i32, dy: i32, buttons: u16 },
-    Position { x: u32, y: u32, buttons: u16, display: u8 },
-    Press { button: u8, buttons: u16 },
-    Release { button: u8, buttons: u16 },
+    Motion {
+        dx: i32,
+        dy: i32,
+        buttons: u16,
+    },
+    Position {
+        x: u32,
+        y: u32,
+        buttons: u16,
+        display: u8,
+    },
+    Press {
+        button: u8,
+        buttons: u16,
+    },
+    Release {
+        button: u8,
+        buttons: u16,
+    },
 }
 
 /// Largest KEY_SCANCODE payload accepted (a real client sends a few bytes).
@@ -32,10 +49,25 @@ pub fn parse(msg_type: u16, body: &[u8]) -> Result<Option<InputMessage>, Truncat
             InputMessage::Scancodes(body.to_vec())
         }
         m::C_KEY_MODIFIERS => InputMessage::Modifiers(r.u16()?),
-        m::C_MOUSE_MOTION => InputMessage::Motion { dx: r.i32()?, dy: r.i32()?, buttons: r.u16()? },
-        m::C_MOUSE_POSITION => InputMessage::Position { x: r.u32()?, y: r.u32()?, buttons: r.u16()?, display: r.u8()? },
-        m::C_MOUSE_PRESS => InputMessage::Press { button: r.u8()?, buttons: r.u16()? },
-        m::C_MOUSE_RELEASE => InputMessage::Release { button: r.u8()?, buttons: r.u16()? },
+        m::C_MOUSE_MOTION => InputMessage::Motion {
+            dx: r.i32()?,
+            dy: r.i32()?,
+            buttons: r.u16()?,
+        },
+        m::C_MOUSE_POSITION => InputMessage::Position {
+            x: r.u32()?,
+            y: r.u32()?,
+            buttons: r.u16()?,
+            display: r.u8()?,
+        },
+        m::C_MOUSE_PRESS => InputMessage::Press {
+            button: r.u8()?,
+            buttons: r.u16()?,
+        },
+        m::C_MOUSE_RELEASE => InputMessage::Release {
+            button: r.u8()?,
+            buttons: r.u16()?,
+        },
         _ => return Ok(None),
     }))
 }
@@ -49,7 +81,10 @@ pub fn modifiers(leds: u16) -> Vec<u8> {
 
 /// Scancode bytes of a KEY_DOWN/KEY_UP code (non-zero bytes, LSB first).
 pub fn key_bytes(code: u32) -> Vec<u8> {
-    code.to_le_bytes().into_iter().take_while(|&b| b != 0).collect()
+    code.to_le_bytes()
+        .into_iter()
+        .take_while(|&b| b != 0)
+        .collect()
 }
 
 /// Protocol button mask → QEMU's: left stays, middle (bit 1) → bit 2, right (bit 2) →
@@ -89,7 +124,11 @@ mod tests {
         w.i32(-3).i32(4).u16(1);
         assert_eq!(
             parse(m::C_MOUSE_MOTION, &w.into_inner()),
-            Ok(Some(InputMessage::Motion { dx: -3, dy: 4, buttons: 1 }))
+            Ok(Some(InputMessage::Motion {
+                dx: -3,
+                dy: 4,
+                buttons: 1
+            }))
         );
         assert!(parse(m::C_MOUSE_MOTION, &[0; 9]).is_err());
         assert_eq!(parse(999, &[]), Ok(None));

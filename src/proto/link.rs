@@ -118,6 +118,26 @@ impl LinkMess {
     }
 }
 
+/// Encodes header + a successful `SpiceLinkReply`: the ticket key and our caps.
+pub fn encode_link_reply(
+    public_key: &[u8; PUBKEY_BYTES],
+    common_caps: &[u32],
+    channel_caps: &[u32],
+) -> Vec<u8> {
+    let fixed = 4 + PUBKEY_BYTES + 12;
+    let size = fixed + 4 * (common_caps.len() + channel_caps.len());
+    let mut out = LinkHeader::encode(size as u32).to_vec();
+    out.extend_from_slice(&(LinkError::Ok as u32).to_le_bytes());
+    out.extend_from_slice(public_key);
+    out.extend_from_slice(&(common_caps.len() as u32).to_le_bytes());
+    out.extend_from_slice(&(channel_caps.len() as u32).to_le_bytes());
+    out.extend_from_slice(&(fixed as u32).to_le_bytes());
+    for cap in common_caps.iter().chain(channel_caps) {
+        out.extend_from_slice(&cap.to_le_bytes());
+    }
+    out
+}
+
 /// Encodes header + `SpiceLinkReply` carrying only an error (no key, no caps).
 pub fn encode_link_error(error: LinkError) -> Vec<u8> {
     // error u32, pub_key[162], num_common_caps u32, num_channel_caps u32, caps_offset u32
@@ -181,6 +201,17 @@ mod tests {
             Err(LinkError::InvalidData)
         );
         assert_eq!(LinkMess::parse(&[0; 5]), Err(LinkError::InvalidData));
+    }
+
+    #[test]
+    fn ok_reply_layout() {
+        let r = encode_link_reply(&[7; PUBKEY_BYTES], &[0xb], &[0x12]);
+        assert_eq!(r.len(), 16 + 178 + 8);
+        assert_eq!(&r[16..20], &[0, 0, 0, 0]);
+        assert_eq!(r[20], 7);
+        let caps_offset = u32::from_le_bytes([r[190], r[191], r[192], r[193]]);
+        assert_eq!(caps_offset, 178);
+        assert_eq!(&r[194..198], &[0xb, 0, 0, 0]);
     }
 
     #[test]

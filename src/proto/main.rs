@@ -23,8 +23,10 @@ impl Init {
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer::new();
         w.u32(self.session_id).u32(self.display_channels_hint);
-        w.u32(self.supported_mouse_modes).u32(self.current_mouse_mode);
-        w.u32(u32::from(self.agent_connected)).u32(self.agent_tokens);
+        w.u32(self.supported_mouse_modes)
+            .u32(self.current_mouse_mode);
+        w.u32(u32::from(self.agent_connected))
+            .u32(self.agent_tokens);
         w.u32(self.multi_media_time).u32(self.ram_hint);
         w.into_inner()
     }
@@ -101,7 +103,10 @@ mod tests {
 
     #[test]
     fn list_and_name() {
-        assert_eq!(channels_list(&[(2, 0), (3, 0)]), vec![2, 0, 0, 0, 2, 0, 3, 0]);
+        assert_eq!(
+            channels_list(&[(2, 0), (3, 0)]),
+            vec![2, 0, 0, 0, 2, 0, 3, 0]
+        );
         assert_eq!(name("vm"), vec![3, 0, 0, 0, b'v', b'm', 0]);
         assert_eq!(ping(1, 2, 3).len(), 15);
         assert_eq!(parse_mouse_mode_request(&[2, 0]), Ok(2));

@@ -62,7 +62,12 @@ pub struct QxlRect {
 
 impl QxlRect {
     fn at(b: &[u8], o: usize) -> QxlRect {
-        QxlRect { top: i32_at(b, o), left: i32_at(b, o + 4), bottom: i32_at(b, o + 8), right: i32_at(b, o + 12) }
+        QxlRect {
+            top: i32_at(b, o),
+            left: i32_at(b, o + 4),
+            bottom: i32_at(b, o + 8),
+            right: i32_at(b, o + 12),
+        }
     }
 
     pub fn width(&self) -> i64 {
@@ -102,11 +107,20 @@ pub struct Drawable {
     pub copy: Option<(u64, QxlRect)>,
 }
 
-pub fn parse_drawable(mem: &dyn GuestMemory, group: u32, address: u64) -> Result<Drawable, ParseError> {
+pub fn parse_drawable(
+    mem: &dyn GuestMemory,
+    group: u32,
+    address: u64,
+) -> Result<Drawable, ParseError> {
     let b = mem.read(group, address, DRAWABLE_SIZE)?;
     let draw_type = b[13];
     let copy = (draw_type == DRAW_COPY).then(|| (u64_at(&b, 123), QxlRect::at(&b, 131)));
-    Ok(Drawable { surface_id: u32_at(&b, 8), draw_type, bbox: QxlRect::at(&b, 31), copy })
+    Ok(Drawable {
+        surface_id: u32_at(&b, 8),
+        draw_type,
+        bbox: QxlRect::at(&b, 31),
+        copy,
+    })
 }
 
 /// A 32-bit bitmap copied out of guest memory, rows top-down, stride = width * 4.
@@ -118,7 +132,12 @@ pub struct Bitmap {
 }
 
 /// Reads `len` bytes of a chunk list starting at the chunk at `address`.
-fn read_chunks(mem: &dyn GuestMemory, group: u32, address: u64, len: usize) -> Result<Vec<u8>, ParseError> {
+fn read_chunks(
+    mem: &dyn GuestMemory,
+    group: u32,
+    address: u64,
+    len: usize,
+) -> Result<Vec<u8>, ParseError> {
     let mut out = Vec::with_capacity(len);
     let mut next = address;
     for _ in 0..MAX_CHUNKS {
@@ -127,7 +146,9 @@ fn read_chunks(mem: &dyn GuestMemory, group: u32, address: u64, len: usize) -> R
         }
         let header = mem.read(group, next, CHUNK_HEADER)?;
         let size = (u32_at(&header, 0) as usize).min(len - out.len());
-        let data_address = next.checked_add(CHUNK_HEADER as u64).ok_or(ParseError::Invalid("chunk address"))?;
+        let data_address = next
+            .checked_add(CHUNK_HEADER as u64)
+            .ok_or(ParseError::Invalid("chunk address"))?;
         out.extend(mem.read(group, data_address, size)?);
         next = u64_at(&header, 12);
     }
@@ -156,7 +177,9 @@ pub fn parse_bitmap(mem: &dyn GuestMemory, group: u32, address: u64) -> Result<B
     if stride < row {
         return Err(ParseError::Invalid("bitmap stride"));
     }
-    let total = stride.checked_mul(height as usize).ok_or(ParseError::Invalid("bitmap size"))?;
+    let total = stride
+        .checked_mul(height as usize)
+        .ok_or(ParseError::Invalid("bitmap size"))?;
     let data_address = u64_at(&b, 40);
     let raw = if flags & BITMAP_DIRECT != 0 {
         mem.read(group, data_address, total)?
@@ -165,10 +188,18 @@ pub fn parse_bitmap(mem: &dyn GuestMemory, group: u32, address: u64) -> Result<B
     };
     let mut pixels = Vec::with_capacity(row * height as usize);
     for y in 0..height as usize {
-        let src_row = if flags & BITMAP_TOP_DOWN != 0 { y } else { height as usize - 1 - y };
+        let src_row = if flags & BITMAP_TOP_DOWN != 0 {
+            y
+        } else {
+            height as usize - 1 - y
+        };
         pixels.extend_from_slice(&raw[src_row * stride..src_row * stride + row]);
     }
-    Ok(Bitmap { width, height, pixels })
+    Ok(Bitmap {
+        width,
+        height,
+        pixels,
+    })
 }
 
 /// `QXL_CURSOR_*` command types.
@@ -182,8 +213,16 @@ pub mod cursor_cmd {
 /// A parsed `QXLCursorCmd`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CursorCommand {
-    Set { x: i16, y: i16, visible: bool, shape: Option<CursorShape> },
-    Move { x: i16, y: i16 },
+    Set {
+        x: i16,
+        y: i16,
+        visible: bool,
+        shape: Option<CursorShape>,
+    },
+    Move {
+        x: i16,
+        y: i16,
+    },
     Hide,
     Trail,
 }
@@ -204,7 +243,11 @@ const MAX_CURSOR_SIDE: u16 = 512;
 const CURSOR_CMD_SIZE: usize = 22;
 const CURSOR_HEADER_SIZE: usize = 22;
 
-pub fn parse_cursor(mem: &dyn GuestMemory, group: u32, address: u64) -> Result<CursorCommand, ParseError> {
+pub fn parse_cursor(
+    mem: &dyn GuestMemory,
+    group: u32,
+    address: u64,
+) -> Result<CursorCommand, ParseError> {
     let b = mem.read(group, address, CURSOR_CMD_SIZE)?;
     let (x, y) = (u16_at(&b, 9) as i16, u16_at(&b, 11) as i16);
     Ok(match b[8] {
@@ -214,7 +257,12 @@ pub fn parse_cursor(mem: &dyn GuestMemory, group: u32, address: u64) -> Result<C
                 Err(ParseError::Unsupported(_)) => None,
                 Err(e) => return Err(e),
             };
-            CursorCommand::Set { x, y, visible: b[13] != 0, shape }
+            CursorCommand::Set {
+                x,
+                y,
+                visible: b[13] != 0,
+                shape,
+            }
         }
         cursor_cmd::MOVE => CursorCommand::Move { x, y },
         cursor_cmd::HIDE => CursorCommand::Hide,
@@ -223,7 +271,11 @@ pub fn parse_cursor(mem: &dyn GuestMemory, group: u32, address: u64) -> Result<C
     })
 }
 
-fn parse_cursor_shape(mem: &dyn GuestMemory, group: u32, address: u64) -> Result<CursorShape, ParseError> {
+fn parse_cursor_shape(
+    mem: &dyn GuestMemory,
+    group: u32,
+    address: u64,
+) -> Result<CursorShape, ParseError> {
     let h = mem.read(group, address, CURSOR_HEADER_SIZE)?;
     if u16_at(&h, 8) != 0 {
         return Err(ParseError::Unsupported("cursor type"));
@@ -234,7 +286,14 @@ fn parse_cursor_shape(mem: &dyn GuestMemory, group: u32, address: u64) -> Result
     }
     let len = width as usize * height as usize * 4;
     let pixels = read_chunks(mem, group, address + CURSOR_HEADER_SIZE as u64, len)?;
-    Ok(CursorShape { unique: u64_at(&h, 0), width, height, hot_x: u16_at(&h, 14), hot_y: u16_at(&h, 16), pixels })
+    Ok(CursorShape {
+        unique: u64_at(&h, 0),
+        width,
+        height,
+        hot_x: u16_at(&h, 14),
+        hot_y: u16_at(&h, 16),
+        pixels,
+    })
 }
 
 #[cfg(test)]
@@ -248,7 +307,10 @@ mod tests {
 
     impl GuestMemory for FakeMemory {
         fn read(&self, _group: u32, address: u64, len: usize) -> Result<Vec<u8>, MemError> {
-            let out = MemError::OutOfSlot { address, size: len as u64 };
+            let out = MemError::OutOfSlot {
+                address,
+                size: len as u64,
+            };
             let (start, bytes) = self.0.range(..=address).next_back().ok_or(out)?;
             let off = (address - start) as usize;
             bytes.get(off..off + len).map(<[u8]>::to_vec).ok_or(out)
@@ -292,7 +354,10 @@ mod tests {
         m.0.insert(a, b);
         m.0.insert(0x2000, chunk(4, 0x3000, &[1, 1, 1, 1]));
         m.0.insert(0x3000, chunk(4, 0, &[2, 2, 2, 2]));
-        assert_eq!(parse_bitmap(&m, 0, 0x1000).unwrap().pixels, vec![2, 2, 2, 2, 1, 1, 1, 1]);
+        assert_eq!(
+            parse_bitmap(&m, 0, 0x1000).unwrap().pixels,
+            vec![2, 2, 2, 2, 1, 1, 1, 1]
+        );
     }
 
     #[test]
@@ -302,7 +367,10 @@ mod tests {
         m.0.insert(a, b);
         // An empty chunk pointing at itself never delivers the data.
         m.0.insert(0x2000, chunk(0, 0x2000, &[]));
-        assert_eq!(parse_bitmap(&m, 0, 0x1000), Err(ParseError::Invalid("bitmap shorter than its size")));
+        assert_eq!(
+            parse_bitmap(&m, 0, 0x1000),
+            Err(ParseError::Invalid("bitmap shorter than its size"))
+        );
     }
 
     #[test]
@@ -310,12 +378,21 @@ mod tests {
         let mut m = FakeMemory::default();
         let (a, b) = image(0x1000, MAX_IMAGE_SIDE + 1, 1, BITMAP_DIRECT, 0x2000);
         m.0.insert(a, b);
-        assert_eq!(parse_bitmap(&m, 0, 0x1000), Err(ParseError::Invalid("bitmap size")));
+        assert_eq!(
+            parse_bitmap(&m, 0, 0x1000),
+            Err(ParseError::Invalid("bitmap size"))
+        );
         let (a, mut b) = image(0x5000, 1, 1, BITMAP_DIRECT, 0x2000);
         b[18] = 5;
         m.0.insert(a, b);
-        assert_eq!(parse_bitmap(&m, 0, 0x5000), Err(ParseError::Unsupported("bitmap format")));
-        assert!(matches!(parse_bitmap(&m, 0, 0x9_0000), Err(ParseError::Memory(_))));
+        assert_eq!(
+            parse_bitmap(&m, 0, 0x5000),
+            Err(ParseError::Unsupported("bitmap format"))
+        );
+        assert!(matches!(
+            parse_bitmap(&m, 0, 0x9_0000),
+            Err(ParseError::Memory(_))
+        ));
     }
 
     #[test]
@@ -329,7 +406,18 @@ mod tests {
         m.0.insert(0x100, d);
         let drawable = parse_drawable(&m, 0, 0x100).unwrap();
         assert_eq!(drawable.bbox.top, 10);
-        assert_eq!(drawable.copy, Some((0x1000, QxlRect { top: 0, left: 0, bottom: 0, right: 7 })));
+        assert_eq!(
+            drawable.copy,
+            Some((
+                0x1000,
+                QxlRect {
+                    top: 0,
+                    left: 0,
+                    bottom: 0,
+                    right: 7
+                }
+            ))
+        );
     }
 
     #[test]
@@ -348,7 +436,13 @@ mod tests {
         let mut m = FakeMemory::default();
         m.0.insert(0x100, cmd);
         m.0.insert(0x2000, raw);
-        let CursorCommand::Set { x: 5, visible: true, shape: Some(s), .. } = parse_cursor(&m, 0, 0x100).unwrap() else {
+        let CursorCommand::Set {
+            x: 5,
+            visible: true,
+            shape: Some(s),
+            ..
+        } = parse_cursor(&m, 0, 0x100).unwrap()
+        else {
             panic!("expected a cursor set")
         };
         assert_eq!(s.pixels, vec![9, 9, 9, 9]);

@@ -35,7 +35,7 @@ impl ConnectionEvents for Session {
         let infos = self.infos.clone();
         self.mainloop.post(Box::new(move |core| {
             let mut info = EventInfo::new(endpoints);
-            core.channel_event(CHANNEL_EVENT_CONNECTED, info.as_mut());
+            core.channel_event(CHANNEL_EVENT_CONNECTED, info.raw_mut());
             infos.lock().insert(id, info);
         }));
     }
@@ -46,7 +46,7 @@ impl ConnectionEvents for Session {
             let Some(mut info) = infos.lock().remove(&id) else {
                 return;
             };
-            core.channel_event(CHANNEL_EVENT_DISCONNECTED, info.as_mut());
+            core.channel_event(CHANNEL_EVENT_DISCONNECTED, info.raw_mut());
         }));
     }
 

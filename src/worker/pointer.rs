@@ -34,7 +34,12 @@ impl Pointer {
         {
             let mut s = self.state.lock();
             match command {
-                CursorCommand::Set { x, y, visible, shape } => {
+                CursorCommand::Set {
+                    x,
+                    y,
+                    visible,
+                    shape,
+                } => {
                     s.x = x;
                     s.y = y;
                     s.visible = visible;
@@ -67,7 +72,10 @@ impl Pointer {
     pub fn reset(&self) {
         let mut s = self.state.lock();
         let generation = s.shape_generation + 1;
-        *s = CursorState { shape_generation: generation, ..CursorState::default() };
+        *s = CursorState {
+            shape_generation: generation,
+            ..CursorState::default()
+        };
     }
 
     pub fn snapshot(&self) -> CursorState {
@@ -82,7 +90,12 @@ mod tests {
     #[test]
     fn moves_and_sets_bump_their_generations() {
         let p = Pointer::default();
-        p.apply(CursorCommand::Set { x: 1, y: 2, visible: true, shape: None });
+        p.apply(CursorCommand::Set {
+            x: 1,
+            y: 2,
+            visible: true,
+            shape: None,
+        });
         let a = p.snapshot();
         assert_eq!((a.x, a.y, a.visible, a.shape_generation), (1, 2, true, 1));
         p.apply(CursorCommand::Move { x: 5, y: 6 });
