@@ -12,7 +12,10 @@ fn main() {
     let script = out.join("spice-server.map");
     std::fs::write(&script, symbols::version_script()).expect("write version script");
     println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libspice-server.so.1");
-    println!("cargo:rustc-cdylib-link-arg=-Wl,--version-script={}", script.display());
+    println!(
+        "cargo:rustc-cdylib-link-arg=-Wl,--version-script={}",
+        script.display()
+    );
     println!("cargo:rerun-if-changed=build_support/symbols.rs");
     headers::generate();
 }
