@@ -94,6 +94,11 @@ impl Outbox {
         }
     }
 
+    /// Queues bytes that are not a framed message (the link result).
+    pub fn push_raw(&mut self, bytes: &[u8]) {
+        self.bytes.extend_from_slice(bytes);
+    }
+
     /// True when a channel may queue more optional output now.
     pub fn has_room(&self) -> bool {
         self.pending() < OUTBOX_HIGH_WATER && self.ack.is_none_or(|a| a.open())

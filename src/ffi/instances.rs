@@ -13,8 +13,9 @@ use super::qxl_device::QxlDevice;
 use super::string;
 use crate::server::config::{ImageCompression, StreamingVideo};
 use crate::server::interfaces::{InstanceId, Kind};
+use crate::server::session::DisplaySource;
 use crate::server::Server;
-use crate::worker::WorkerHandle;
+use crate::worker::{Outputs, WorkerHandle};
 use parking_lot::Mutex;
 use std::ffi::c_void;
 use std::sync::{Arc, Weak};
@@ -138,6 +139,16 @@ pub unsafe fn add(server: &Arc<Mutex<Server>>, sin: *mut SpiceBaseInstance) -> i
         }
     } else {
         srv.register(kind, id);
+        let mut inputs = srv.session.inputs.lock();
+        match kind {
+            Kind::Keyboard => inputs.keyboard = Some(id.0),
+            Kind::Mouse => inputs.mouse = Some(id.0),
+            _ => {}
+        }
+        drop(inputs);
+        if kind == Kind::Tablet {
+            srv.session.set_tablet(Some(id.0));
+        }
         None
     };
     let state = Box::new(InstanceState {
@@ -163,11 +174,22 @@ unsafe fn start_qxl(
     let (qxl_id, table) = unsafe { ((*qxl).id, *(*qxl).base.sif.cast::<QXLInterface>()) };
     srv.check_qxl_id(qxl_id).map_err(|e| e.to_string())?;
     let device = QxlDevice::new(qxl, table).ok_or("QXL interface lacks required callbacks")?;
-    let layout = device.init_layout();
+    let (layout, ram_size) = device.init_layout();
+    let outputs = Outputs::default();
+    let wake = srv.session.waker();
+    outputs.screen.set_notify(wake.clone());
+    outputs.pointer.set_notify(wake);
     let worker = Arc::new(
-        WorkerHandle::spawn(qxl_id, device.clone(), layout)
+        WorkerHandle::spawn(qxl_id, device.clone(), layout, outputs.clone())
             .map_err(|e| format!("cannot start QXL worker: {e}"))?,
     );
+    srv.session.add_display(DisplaySource {
+        id: u8::try_from(qxl_id).unwrap_or(u8::MAX),
+        screen: outputs.screen,
+        pointer: outputs.pointer,
+        max_monitors: 1,
+        ram_hint: ram_size,
+    });
     device.attached_worker();
     device.set_compression_level(compression_level(srv));
     srv.add_worker(id, worker.clone());
@@ -204,8 +226,20 @@ pub unsafe fn remove(sin: *mut SpiceBaseInstance) -> i32 {
         Box::from_raw(raw)
     };
     if let Some(server) = state.server.upgrade() {
-        if let Err(e) = server.lock().unregister(InstanceId(sin as usize)) {
+        let mut srv = server.lock();
+        if let Err(e) = srv.unregister(InstanceId(sin as usize)) {
             crate::log_warn!("spice_server_remove_interface: {e}");
+        }
+        match kind {
+            Kind::Keyboard => srv.session.inputs.lock().keyboard = None,
+            Kind::Mouse => srv.session.inputs.lock().mouse = None,
+            Kind::Tablet => srv.session.set_tablet(None),
+            Kind::Qxl => {
+                if let Some(q) = &state.qxl {
+                    srv.session.remove_display(q.worker.id as u8);
+                }
+            }
+            _ => {}
         }
     }
     0

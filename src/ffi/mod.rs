@@ -10,6 +10,7 @@ mod symver;
 pub mod abi;
 pub mod api;
 pub mod core;
+pub mod input;
 pub mod instances;
 pub mod qxl_device;
 pub mod thread;
@@ -75,5 +76,11 @@ where
         crate::log_warn!("{function}: NULL server");
         return fallback;
     };
-    guard(function, fallback, || body(&mut handle.server.lock()))
+    guard(function, fallback, || {
+        let mut server = handle.server.lock();
+        let r = body(&mut server);
+        // Setters change what clients are checked against; keep the session current.
+        server.sync_session();
+        r
+    })
 }

@@ -38,19 +38,20 @@ impl QxlDevice {
         complete.then_some(QxlDevice { instance, table })
     }
 
-    /// The memslot layout the device announces (`get_init_info`).
-    pub fn init_layout(&self) -> Layout {
+    /// The memslot layout and RAM size the device announces (`get_init_info`).
+    pub fn init_layout(&self) -> (Layout, u32) {
         let mut info = QXLDevInitInfo::default();
         if let Some(f) = self.table.get_init_info {
             // SAFETY: QEMU's callback fills the struct we own.
             unsafe { f(self.instance, &mut info) };
         }
-        Layout {
+        let layout = Layout {
             groups: info.num_memslots_groups,
             slots: info.num_memslots,
             gen_bits: info.memslot_gen_bits,
             id_bits: info.memslot_id_bits,
-        }
+        };
+        (layout, info.qxl_ram_size)
     }
 
     pub fn attached_worker(&self) {

@@ -1,16 +1,22 @@
 //! The reactor: one thread that owns the listening sockets and every client socket.
 //!
-//! It never calls QEMU; connection lifecycle events go to a `ConnectionEvents`
-//! implementation that forwards them to QEMU's main loop.
+//! It reads, links, feeds channel state machines and writes their output. It never
+//! calls QEMU: lifecycle events and input go through the `Hub`, which forwards them to
+//! QEMU's main loop.
 
-use super::link::LinkReader;
+use super::link::{result, Link, ServerCaps, Step};
 use super::listener::Listener;
 use super::stream::{Endpoints, Stream};
-use crate::proto::link::{encode_link_error, LinkError, LinkMess};
+use crate::channel::{handle_base, Channel, Outbox};
+use crate::proto::caps::{common, Caps};
+use crate::proto::frame::{Deframer, HeaderKind};
+use crate::proto::link::{LinkError, LinkMess};
+use crate::proto::msg::channel as channel_type;
 use crossbeam_channel::{Receiver, Sender};
 use mio::{Events, Interest, Poll, Token, Waker};
 use std::collections::HashMap;
 use std::io::{self, ErrorKind, Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -18,28 +24,41 @@ use std::time::{Duration, Instant};
 /// More simultaneous connections than any real session needs; beyond it new ones are
 /// refused so a hostile peer cannot exhaust QEMU's file descriptors.
 pub const MAX_CONNECTIONS: usize = 256;
-/// A client that has not finished its link request by then is dropped.
+/// A client that has not finished linking by then is dropped.
 pub const LINK_TIMEOUT: Duration = Duration::from_secs(30);
 
 const WAKER: Token = Token(0);
 const FIRST_LISTENER: usize = 1;
 const FIRST_CONNECTION: usize = 16;
 
-/// What the reactor reports about connections.
-pub trait ConnectionEvents: Send + Sync + 'static {
-    fn connected(&self, id: u64, endpoints: Endpoints);
-    fn disconnected(&self, id: u64);
-    /// A complete link request; returns the answer to send before closing.
-    fn link_request(&self, id: u64, request: &LinkMess) -> LinkError;
+/// A linked channel, as the hub hands it back.
+pub struct Opened {
+    pub channel: Box<dyn Channel>,
+    /// The client session (main channel connection id) it belongs to.
+    pub session_id: u32,
+}
+
+/// The server side the reactor reports to.
+pub trait Hub: Send + Sync + 'static {
+    fn connected(&self, conn: u64, endpoints: Endpoints);
+    fn disconnected(&self, conn: u64);
+    /// May this channel be linked at all, and with which caps?
+    fn check_link(&self, request: &LinkMess) -> Result<ServerCaps, LinkError>;
+    /// Checks the password and creates the channel (`channel_event` INITIALIZED).
+    fn open(&self, conn: u64, request: &LinkMess, password: &[u8]) -> Result<Opened, LinkError>;
+    /// Gives the hub the function that wakes the reactor to produce output.
+    fn set_wake(&self, wake: Arc<dyn Fn() + Send + Sync>);
 }
 
 pub enum Command {
     /// A socket QEMU handed us (`spice_server_add_client`).
     AddClient(Stream),
+    /// Close every client connection (`disconnect_if_connected`).
+    DisconnectAll,
     Shutdown,
 }
 
-/// Handle owned by the server; dropping it without `shutdown` leaks the thread.
+/// Handle owned by the server; `shutdown` joins the thread.
 pub struct Reactor {
     commands: Sender<Command>,
     waker: Arc<Waker>,
@@ -47,27 +66,34 @@ pub struct Reactor {
 }
 
 impl Reactor {
-    pub fn start(
-        listeners: Vec<Listener>,
-        events: Arc<dyn ConnectionEvents>,
-    ) -> io::Result<Reactor> {
+    pub fn start(listeners: Vec<Listener>, hub: Arc<dyn Hub>) -> io::Result<Reactor> {
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let produce = Arc::new(AtomicBool::new(false));
+        {
+            let (waker, produce) = (waker.clone(), produce.clone());
+            hub.set_wake(Arc::new(move || {
+                if !produce.swap(true, Ordering::AcqRel) {
+                    let _ = waker.wake();
+                }
+            }));
+        }
         let (commands, inbox) = crossbeam_channel::unbounded();
         let mut state = State {
             poll,
             listeners: Vec::new(),
             connections: HashMap::new(),
             next_token: FIRST_CONNECTION,
-            events,
+            hub,
             inbox,
+            produce,
         };
         for (i, l) in listeners.into_iter().enumerate() {
+            let token = Token(FIRST_LISTENER + i);
             let mut l = match l {
                 Listener::Tcp(l) => MioListener::Tcp(mio::net::TcpListener::from_std(l)),
                 Listener::Unix(l) => MioListener::Unix(mio::net::UnixListener::from_std(l)),
             };
-            let token = Token(FIRST_LISTENER + i);
             match &mut l {
                 MioListener::Tcp(l) => {
                     state
@@ -131,13 +157,19 @@ impl MioListener {
     }
 }
 
+struct Linked {
+    deframer: Deframer,
+    outbox: Outbox,
+    channel: Box<dyn Channel>,
+    session_id: u32,
+    channel_type: u8,
+}
+
 enum Phase {
-    Linking(LinkReader),
+    Linking(Box<Link>, Vec<u8>),
     /// Sending the final answer, then closing.
-    Closing {
-        out: Vec<u8>,
-        sent: usize,
-    },
+    Closing(Vec<u8>),
+    Open(Box<Linked>),
 }
 
 struct Connection {
@@ -145,6 +177,7 @@ struct Connection {
     stream: Stream,
     phase: Phase,
     since: Instant,
+    writable_interest: bool,
 }
 
 struct State {
@@ -152,18 +185,22 @@ struct State {
     listeners: Vec<MioListener>,
     connections: HashMap<Token, Connection>,
     next_token: usize,
-    events: Arc<dyn ConnectionEvents>,
+    hub: Arc<dyn Hub>,
     inbox: Receiver<Command>,
+    produce: Arc<AtomicBool>,
 }
 
-enum Progress {
-    Open,
-    Closed,
+/// What servicing a connection decided.
+enum Outcome {
+    Keep,
+    Close,
+    /// A main channel of this session opened: other sessions' connections must go.
+    MainOpened(u32),
 }
 
 impl State {
     fn run(&mut self) {
-        let mut events = Events::with_capacity(128);
+        let mut events = Events::with_capacity(256);
         loop {
             if let Err(e) = self.poll.poll(&mut events, Some(Duration::from_secs(1))) {
                 if e.kind() != ErrorKind::Interrupted {
@@ -181,6 +218,12 @@ impl State {
             if !self.drain_commands() {
                 break;
             }
+            if self.produce.swap(false, Ordering::AcqRel) {
+                let tokens: Vec<Token> = self.connections.keys().copied().collect();
+                for token in tokens {
+                    self.service(token);
+                }
+            }
             self.expire_slow_links();
         }
         let tokens: Vec<Token> = self.connections.keys().copied().collect();
@@ -194,6 +237,10 @@ impl State {
         while let Ok(command) = self.inbox.try_recv() {
             match command {
                 Command::AddClient(stream) => self.adopt(stream),
+                Command::DisconnectAll => {
+                    let tokens: Vec<Token> = self.connections.keys().copied().collect();
+                    tokens.into_iter().for_each(|t| self.close(t));
+                }
                 Command::Shutdown => return false,
             }
         }
@@ -232,39 +279,63 @@ impl State {
             return;
         }
         let id = token.0 as u64;
-        self.events.connected(id, stream.endpoints());
-        self.connections.insert(
-            token,
-            Connection {
-                id,
-                stream,
-                phase: Phase::Linking(LinkReader::default()),
-                since: Instant::now(),
-            },
-        );
+        self.hub.connected(id, stream.endpoints());
+        let conn = Connection {
+            id,
+            stream,
+            phase: Phase::Linking(Box::default(), Vec::new()),
+            since: Instant::now(),
+            writable_interest: false,
+        };
+        self.connections.insert(token, conn);
     }
 
     fn service(&mut self, token: Token) {
         let Some(conn) = self.connections.get_mut(&token) else {
             return;
         };
-        let progress = match conn.advance(&*self.events) {
-            Ok(p) => p,
+        let outcome = match conn.advance(&*self.hub) {
+            Ok(o) => o,
             Err(e) => {
                 crate::log_info!("connection {} closed: {e}", conn.id);
-                Progress::Closed
+                Outcome::Close
             }
         };
-        match progress {
-            Progress::Closed => self.close(token),
-            Progress::Open => {
-                if let Phase::Closing { .. } = conn.phase {
-                    let _ = self.poll.registry().reregister(
-                        &mut conn.stream,
-                        token,
-                        Interest::WRITABLE,
-                    );
-                }
+        match outcome {
+            Outcome::Close => self.close(token),
+            Outcome::Keep => self.update_interest(token),
+            Outcome::MainOpened(session) => {
+                self.update_interest(token);
+                // One client at a time, as spice-server without SPICE_DEBUG_ALLOW_MC.
+                let others: Vec<Token> = self
+                    .connections
+                    .iter()
+                    .filter(|(_, c)| matches!(&c.phase, Phase::Open(l) if l.session_id != session))
+                    .map(|(t, _)| *t)
+                    .collect();
+                others.into_iter().for_each(|t| self.close(t));
+            }
+        }
+    }
+
+    fn update_interest(&mut self, token: Token) {
+        let Some(conn) = self.connections.get_mut(&token) else {
+            return;
+        };
+        let want_write = conn.pending_output() > 0;
+        if want_write != conn.writable_interest {
+            let interest = if want_write {
+                Interest::READABLE | Interest::WRITABLE
+            } else {
+                Interest::READABLE
+            };
+            if self
+                .poll
+                .registry()
+                .reregister(&mut conn.stream, token, interest)
+                .is_ok()
+            {
+                conn.writable_interest = want_write;
             }
         }
     }
@@ -274,62 +345,220 @@ impl State {
         let slow: Vec<Token> = self
             .connections
             .iter()
-            .filter(|(_, c)| now.duration_since(c.since) > LINK_TIMEOUT)
+            .filter(|(_, c)| {
+                !matches!(c.phase, Phase::Open(_)) && now.duration_since(c.since) > LINK_TIMEOUT
+            })
             .map(|(t, _)| *t)
             .collect();
         for token in slow {
-            crate::log_warn!("client did not finish its link request in time");
+            crate::log_warn!("client did not finish linking in time");
             self.close(token);
         }
     }
 
     fn close(&mut self, token: Token) {
-        if let Some(mut conn) = self.connections.remove(&token) {
-            let _ = self.poll.registry().deregister(&mut conn.stream);
-            self.events.disconnected(conn.id);
+        let Some(mut conn) = self.connections.remove(&token) else {
+            return;
+        };
+        let _ = self.poll.registry().deregister(&mut conn.stream);
+        let mut main_of = None;
+        if let Phase::Open(linked) = &mut conn.phase {
+            linked.channel.closed();
+            if linked.channel_type == channel_type::MAIN {
+                main_of = Some(linked.session_id);
+            }
+        }
+        self.hub.disconnected(conn.id);
+        // The main channel going away ends the client's whole session.
+        if let Some(session) = main_of {
+            let rest: Vec<Token> = self
+                .connections
+                .iter()
+                .filter(|(_, c)| matches!(&c.phase, Phase::Open(l) if l.session_id == session))
+                .map(|(t, _)| *t)
+                .collect();
+            rest.into_iter().for_each(|t| self.close(t));
         }
     }
 }
 
+fn would_block(e: &io::Error) -> bool {
+    e.kind() == ErrorKind::WouldBlock
+}
+
 impl Connection {
-    fn advance(&mut self, events: &dyn ConnectionEvents) -> io::Result<Progress> {
+    fn pending_output(&self) -> usize {
+        match &self.phase {
+            Phase::Linking(_, out) | Phase::Closing(out) => out.len(),
+            Phase::Open(l) => l.outbox.pending(),
+        }
+    }
+
+    /// Writes what is queued; Ok(true) when everything went out.
+    fn flush(&mut self) -> io::Result<bool> {
         loop {
+            let buf: &[u8] = match &self.phase {
+                Phase::Linking(_, out) | Phase::Closing(out) => out,
+                Phase::Open(l) => l.outbox.unwritten(),
+            };
+            if buf.is_empty() {
+                return Ok(true);
+            }
+            let n = match self.stream.write(buf) {
+                Ok(0) => return Err(io::Error::new(ErrorKind::WriteZero, "peer closed")),
+                Ok(n) => n,
+                Err(e) if would_block(&e) => return Ok(false),
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
             match &mut self.phase {
-                Phase::Linking(reader) => {
-                    let mut buf = [0u8; 512];
-                    let want = reader.wanted().min(buf.len());
-                    let n = match self.stream.read(&mut buf[..want]) {
-                        Ok(0) => return Ok(Progress::Closed),
-                        Ok(n) => n,
-                        Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(Progress::Open),
-                        Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                        Err(e) => return Err(e),
-                    };
-                    let answer = match reader.feed(&buf[..n]) {
-                        Ok(None) => continue,
-                        Ok(Some(request)) => events.link_request(self.id, &request),
-                        Err(error) => {
-                            crate::log_warn!("bad link request from a client: {error:?}");
-                            error
-                        }
-                    };
-                    self.phase = Phase::Closing {
-                        out: encode_link_error(answer),
-                        sent: 0,
-                    };
+                Phase::Linking(_, out) | Phase::Closing(out) => {
+                    out.drain(..n);
                 }
-                Phase::Closing { out, sent } => {
-                    match self.stream.write(&out[*sent..]) {
-                        Ok(n) => *sent += n,
-                        Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(Progress::Open),
-                        Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                        Err(e) => return Err(e),
+                Phase::Open(l) => l.outbox.consumed(n),
+            }
+        }
+    }
+
+    /// Reads, handles and writes until the socket would block (or the connection ends).
+    fn advance(&mut self, hub: &dyn Hub) -> io::Result<Outcome> {
+        let mut outcome = Outcome::Keep;
+        loop {
+            let flushed = self.flush()?;
+            let step = match &self.phase {
+                Phase::Closing(_) => {
+                    return Ok(if flushed {
+                        Outcome::Close
+                    } else {
+                        Outcome::Keep
+                    })
+                }
+                Phase::Linking(..) => self.advance_linking(hub)?,
+                Phase::Open(_) => self.advance_open()?,
+            };
+            match step {
+                Some(Outcome::MainOpened(session)) => outcome = Outcome::MainOpened(session),
+                Some(Outcome::Close) => return Ok(Outcome::Close),
+                Some(Outcome::Keep) => return Ok(outcome),
+                None => {}
+            }
+        }
+    }
+
+    /// One read of the link handshake. `Some(Keep)` = wait for more input.
+    fn advance_linking(&mut self, hub: &dyn Hub) -> io::Result<Option<Outcome>> {
+        let Phase::Linking(link, out) = &mut self.phase else {
+            return Ok(None);
+        };
+        let mut buf = [0u8; 512];
+        let want = link.wanted().min(buf.len());
+        let n = match self.stream.read(&mut buf[..want]) {
+            Ok(0) => return Ok(Some(Outcome::Close)),
+            Ok(n) => n,
+            Err(e) if would_block(&e) => return Ok(Some(Outcome::Keep)),
+            Err(e) if e.kind() == ErrorKind::Interrupted => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        match link.feed(&buf[..n], |r| hub.check_link(r)) {
+            Step::Continue => {}
+            Step::Send(bytes) => out.extend(bytes),
+            Step::Fail(bytes) => {
+                out.extend(bytes);
+                self.phase = Phase::Closing(std::mem::take(out));
+            }
+            Step::Authenticate(password) => {
+                let request = link
+                    .request()
+                    .cloned()
+                    .ok_or_else(|| io::Error::other("link without request"))?;
+                match hub.open(self.id, &request, &password) {
+                    Err(e) => {
+                        out.extend(result(e));
+                        self.phase = Phase::Closing(std::mem::take(out));
                     }
-                    if *sent == out.len() {
-                        return Ok(Progress::Closed);
+                    Ok(opened) => {
+                        out.extend(result(LinkError::Ok));
+                        let linked = start_channel(&request, opened, std::mem::take(out));
+                        let main = (linked.channel_type == channel_type::MAIN)
+                            .then_some(linked.session_id);
+                        self.phase = Phase::Open(Box::new(linked));
+                        if let Some(session) = main {
+                            return Ok(Some(Outcome::MainOpened(session)));
+                        }
                     }
                 }
             }
         }
+        Ok(None)
+    }
+
+    /// Produces output, then one read of channel messages.
+    fn advance_open(&mut self) -> io::Result<Option<Outcome>> {
+        if let Phase::Open(linked) = &mut self.phase {
+            linked.channel.produce(&mut linked.outbox);
+        }
+        self.flush()?;
+        let mut buf = [0u8; 16384];
+        let n = match self.stream.read(&mut buf) {
+            Ok(0) => return Ok(Some(Outcome::Close)),
+            Ok(n) => n,
+            Err(e) if would_block(&e) => return Ok(Some(Outcome::Keep)),
+            Err(e) if e.kind() == ErrorKind::Interrupted => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let Phase::Open(linked) = &mut self.phase else {
+            return Ok(None);
+        };
+        linked.deframer.push(&buf[..n]);
+        loop {
+            let msg = match linked.deframer.next_message() {
+                Ok(Some(m)) => m,
+                Ok(None) => return Ok(None),
+                Err(e) => {
+                    crate::log_warn!(
+                        "client sent a {}-byte message of type {}: closing",
+                        e.size,
+                        e.msg_type
+                    );
+                    return Ok(Some(Outcome::Close));
+                }
+            };
+            let handled =
+                handle_base(msg.msg_type, &msg.body, &mut linked.outbox).and_then(|base| {
+                    if base {
+                        Ok(())
+                    } else {
+                        linked
+                            .channel
+                            .on_message(msg.msg_type, &msg.body, &mut linked.outbox)
+                    }
+                });
+            if let Err(e) = handled {
+                crate::log_warn!("channel type {} closed: {e}", linked.channel_type);
+                return Ok(Some(Outcome::Close));
+            }
+        }
+    }
+}
+
+fn start_channel(request: &LinkMess, opened: Opened, link_result: Vec<u8>) -> Linked {
+    let mini = Caps(request.common_caps.clone()).has(common::MINI_HEADER);
+    let header = if mini {
+        HeaderKind::Mini
+    } else {
+        HeaderKind::Full
+    };
+    let mut channel = opened.channel;
+    let mut outbox = Outbox::new(header);
+    // The link result must precede the first message: it goes out through the
+    // outbox as raw bytes (it is not a framed message).
+    outbox.push_raw(&link_result);
+    channel.start(&mut outbox);
+    Linked {
+        deframer: Deframer::new(header, channel.max_body()),
+        outbox,
+        channel,
+        session_id: opened.session_id,
+        channel_type: request.channel_type,
     }
 }

@@ -28,3 +28,29 @@ pub fn read_bytes(
 pub fn release_info_address(slots: &MemSlots, group: u32, command: u64) -> Result<u64, MemError> {
     slots.translate(group, command, 8)
 }
+
+/// Guest memory as the command parser reads it: through the slots, copied out once.
+pub struct SlotMemory<'a>(pub &'a MemSlots);
+
+impl super::command::GuestMemory for SlotMemory<'_> {
+    fn read(&self, group: u32, address: u64, len: usize) -> Result<Vec<u8>, MemError> {
+        read_bytes(self.0, group, address, len)
+    }
+}
+
+/// Writes `data` to guest address `address` of `group` (rendering a surface back into
+/// the guest's memory for `update_area`).
+pub fn write_bytes(
+    slots: &MemSlots,
+    group: u32,
+    address: u64,
+    data: &[u8],
+) -> Result<(), MemError> {
+    let host = slots.translate(group, address, data.len() as u64)?;
+    // SAFETY: `translate` checked [host, host+len) lies inside a slot QEMU registered as
+    // mapped device memory, which QEMU keeps mapped while the slot exists; the guest may
+    // read concurrently, which only means it sees a partly updated surface, as with any
+    // device writing its framebuffer.
+    unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), host as usize as *mut u8, data.len()) };
+    Ok(())
+}

@@ -6,16 +6,32 @@
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MemError {
+    /// Address 0: a NULL pointer, never valid even where a slot covers it.
+    Null,
     BadGroup(u32),
-    BadSlot { group: u32, slot: u32 },
-    EmptySlot { group: u32, slot: u32 },
-    StaleGeneration { slot: u32, expected: u32, got: u32 },
-    OutOfSlot { address: u64, size: u64 },
+    BadSlot {
+        group: u32,
+        slot: u32,
+    },
+    EmptySlot {
+        group: u32,
+        slot: u32,
+    },
+    StaleGeneration {
+        slot: u32,
+        expected: u32,
+        got: u32,
+    },
+    OutOfSlot {
+        address: u64,
+        size: u64,
+    },
 }
 
 impl std::fmt::Display for MemError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            MemError::Null => write!(f, "NULL address"),
             MemError::BadGroup(g) => write!(f, "memslot group {g} does not exist"),
             MemError::BadSlot { group, slot } => {
                 write!(f, "slot {slot} out of range in group {group}")
@@ -111,6 +127,9 @@ impl MemSlots {
     /// Host address of `size` bytes at guest address `address` in `group`, checked to
     /// lie entirely inside one valid slot of the current generation.
     pub fn translate(&self, group: u32, address: u64, size: u64) -> Result<u64, MemError> {
+        if address == 0 {
+            return Err(MemError::Null);
+        }
         let Layout {
             gen_bits, id_bits, ..
         } = self.layout;
@@ -237,7 +256,8 @@ mod tests {
             m.translate(1, guest_addr(9, 0, 0), 1),
             Err(MemError::BadSlot { .. })
         ));
-        assert!(matches!(m.translate(5, 0, 1), Err(MemError::BadGroup(5))));
+        assert!(matches!(m.translate(5, 1, 1), Err(MemError::BadGroup(5))));
+        assert_eq!(m.translate(0, 0, 1), Err(MemError::Null));
         assert!(matches!(
             m.translate(1, guest_addr(1, 3, 0), u64::MAX),
             Err(MemError::OutOfSlot { .. })

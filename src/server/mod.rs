@@ -45,12 +45,12 @@ struct Running {
 
 pub struct Server {
     pub config: ServerConfig,
+    /// What clients see; shared with the reactor and the workers.
+    pub session: Arc<Session>,
     registry: Registry,
     workers: Vec<(InstanceId, Arc<WorkerHandle>)>,
     vm_running: bool,
     running: Option<Running>,
-    /// Keyboard LEDs as the guest last set them (`spice_server_kbd_leds`).
-    pub kbd_leds: u8,
     /// Set by the char-device wakeup path when the playback/record rates are set.
     pub playback_rate: u32,
     pub record_rate: u32,
@@ -75,12 +75,12 @@ impl Server {
     pub fn new() -> Server {
         Server {
             config: ServerConfig::default(),
+            session: Arc::new(Session::default()),
             registry: Registry::default(),
             workers: Vec::new(),
             // spice-server starts "running": a QXL added before vm_start starts at once.
             vm_running: true,
             running: None,
-            kbd_leds: 0,
             playback_rate: 48_000,
             record_rate: 48_000,
             migration_target: None,
@@ -96,8 +96,10 @@ impl Server {
         listeners.extend(listener::open_plain(&self.config).map_err(InitError::Listen)?);
         listeners.extend(listener::open_tls(&self.config).map_err(InitError::Listen)?);
         let mainloop = MainLoop::start(core).map_err(|e| InitError::Core(e.to_string()))?;
-        let session = Arc::new(Session::new(mainloop.handle()));
-        let reactor = Reactor::start(listeners, session).map_err(InitError::Listen)?;
+        self.session.attach_mainloop(mainloop.handle());
+        self.sync_session();
+        let reactor =
+            Reactor::start(listeners, Arc::new(self.session.clone())).map_err(InitError::Listen)?;
         self.running = Some(Running { mainloop, reactor });
         Ok(())
     }
@@ -199,13 +201,30 @@ impl Server {
         self.migration_target.is_some()
     }
 
-    /// Clients with a main channel (none until the protocol layer links them).
+    /// Copies what the link and main channel need from the configuration.
+    pub fn sync_session(&self) {
+        *self.session.auth.lock() = self.config.auth.clone();
+        *self.session.identity.lock() = (self.config.name.clone(), self.config.uuid);
+        *self.session.security.lock() = (
+            self.config.default_security,
+            self.config.channel_security.clone(),
+        );
+    }
+
+    /// Clients with a main channel.
     pub fn num_clients(&self) -> usize {
-        0
+        self.session.client_count()
+    }
+
+    /// Closes every client connection (`set_ticket` with `disconnect_if_connected`).
+    pub fn disconnect_clients(&self) {
+        if let Some(r) = &self.running {
+            r.reactor.send(Command::DisconnectAll);
+        }
     }
 
     pub fn is_server_mouse(&self) -> bool {
-        true
+        self.session.mouse.current() != crate::proto::main::MOUSE_MODE_CLIENT
     }
 
     /// Stops every thread and closes every socket; QEMU's lock must be held (the main

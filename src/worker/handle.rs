@@ -1,6 +1,6 @@
 //! The QEMU side of a worker: the request queue and the thread.
 
-use super::{Device, Rect, Worker};
+use super::{Device, Outputs, Rect, Worker};
 use crate::qxl::memslot::{Layout, Slot};
 use crossbeam_channel::{bounded, unbounded, Sender};
 use parking_lot::Mutex;
@@ -103,6 +103,7 @@ impl WorkerHandle {
         id: i32,
         device: D,
         layout: Layout,
+        outputs: Outputs,
     ) -> std::io::Result<WorkerHandle> {
         let (requests, inbox) = unbounded();
         let wakeup_pending = Arc::new(AtomicBool::new(false));
@@ -111,7 +112,7 @@ impl WorkerHandle {
             .name(format!("spice-qxl-{id}"))
             .spawn(move || {
                 crate::ffi::thread::block_async_signals();
-                Worker::new(device, layout, inbox, pending).run();
+                Worker::new(device, layout, inbox, pending, outputs).run();
             })?;
         Ok(WorkerHandle {
             id,

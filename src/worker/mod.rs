@@ -14,9 +14,13 @@ pub mod screen;
 pub use device::{Command, Device, Rect, CLIENT_CAPS_BYTES};
 pub use handle::{Done, Msg, PrimarySurface, WorkerHandle};
 
-use crate::qxl::guest;
+use crate::qxl::command::{self, ParseError, QxlRect};
+use crate::qxl::guest::{self, SlotMemory};
 use crate::qxl::memslot::{Layout, MemSlots};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
+use pointer::Pointer;
+use region::Area;
+use screen::Screen;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,7 +50,16 @@ pub struct Worker<D: Device> {
     rings_dirty: bool,
     /// Shared with `WorkerHandle::wakeup`, which skips queueing while this is set.
     wakeup_pending: Arc<AtomicBool>,
+    /// What the display and cursor channels show.
+    outputs: Outputs,
     pub stats: Stats,
+}
+
+/// The state the worker draws into, shared with the channels.
+#[derive(Clone, Default)]
+pub struct Outputs {
+    pub screen: Screen,
+    pub pointer: Pointer,
 }
 
 /// Counters a test (or a debug log) can read.
@@ -64,6 +77,7 @@ impl<D: Device> Worker<D> {
         layout: Layout,
         inbox: Receiver<Msg>,
         wakeup_pending: Arc<AtomicBool>,
+        outputs: Outputs,
     ) -> Worker<D> {
         Worker {
             device,
@@ -73,6 +87,7 @@ impl<D: Device> Worker<D> {
             primary: None,
             rings_dirty: false,
             wakeup_pending,
+            outputs,
             stats: Stats::default(),
         }
     }
@@ -150,9 +165,13 @@ impl<D: Device> Worker<D> {
         }
     }
 
-    /// Handles one ring entry. Until the display channel consumes them, commands are
-    /// released right away so the guest (and QEMU's update queue) never backs up.
+    /// Handles one ring entry: its effect is copied into the screen or pointer state,
+    /// then the command is released at once so the guest (and QEMU's update queue) never
+    /// backs up.
     fn process(&mut self, cmd: Command) {
+        if let Err(e) = self.apply(&cmd) {
+            crate::log_debug!("QXL command of type {} not applied: {e}", cmd.kind);
+        }
         match guest::release_info_address(&self.slots, cmd.group, cmd.data) {
             Ok(info) => {
                 self.device.release_resource(info, cmd.group);
@@ -161,6 +180,102 @@ impl<D: Device> Worker<D> {
             Err(e) => {
                 self.stats.rejected += 1;
                 crate::log_warn!("QXL command of type {} rejected: {e}", cmd.kind);
+            }
+        }
+    }
+
+    fn apply(&mut self, cmd: &Command) -> Result<(), ParseError> {
+        let mem = SlotMemory(&self.slots);
+        match cmd.kind {
+            command_type::DRAW => {
+                let drawable = command::parse_drawable(&mem, cmd.group, cmd.data)?;
+                let Some((image, src_area)) = drawable.copy else {
+                    return Err(ParseError::Unsupported(
+                        "draw type (only copies are rendered yet)",
+                    ));
+                };
+                if drawable.surface_id != 0 {
+                    return Err(ParseError::Unsupported("off-screen surface"));
+                }
+                let bitmap = command::parse_bitmap(&mem, cmd.group, image)?;
+                self.draw_copy(drawable.bbox, src_area, &bitmap);
+            }
+            command_type::CURSOR => {
+                let cursor = command::parse_cursor(&mem, cmd.group, cmd.data)?;
+                self.outputs.pointer.apply(cursor);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Copies `src_area` of `bitmap` to `bbox` on the primary surface (same size only:
+    /// scaled copies come with the QXL path).
+    fn draw_copy(&mut self, bbox: QxlRect, src_area: QxlRect, bitmap: &command::Bitmap) {
+        if bbox.width() != src_area.width() || bbox.height() != src_area.height() {
+            crate::log_debug!("scaled draw copy skipped");
+            return;
+        }
+        let fits = src_area.left >= 0
+            && src_area.top >= 0
+            && src_area.right as i64 <= i64::from(bitmap.width)
+            && src_area.bottom as i64 <= i64::from(bitmap.height)
+            && bbox.left >= 0
+            && bbox.top >= 0
+            && bbox.width() > 0
+            && bbox.height() > 0;
+        if !fits {
+            crate::log_warn!("draw copy outside its image or surface rejected");
+            return;
+        }
+        let stride = bitmap.width as usize * 4;
+        let offset = src_area.top as usize * stride + src_area.left as usize * 4;
+        let dest = Area::new(
+            bbox.left as u32,
+            bbox.top as u32,
+            bbox.right as u32,
+            bbox.bottom as u32,
+        );
+        self.outputs
+            .screen
+            .draw(dest, &bitmap.pixels[offset..], stride);
+    }
+
+    /// Writes what the screen shows into the guest's primary surface memory, so QEMU
+    /// (screendump, VNC) and the guest read back correct pixels.
+    fn render_primary(&mut self, area: Rect) {
+        let Some(p) = self.primary else {
+            return;
+        };
+        if p.format != 32 {
+            return;
+        }
+        let wanted = Area::new(
+            area.left.max(0) as u32,
+            area.top.max(0) as u32,
+            area.right.max(0) as u32,
+            area.bottom.max(0) as u32,
+        );
+        let Some((clipped, pixels)) = self.outputs.screen.read_area(wanted) else {
+            return;
+        };
+        let pitch = u64::from(p.stride.unsigned_abs());
+        let row = clipped.width() as usize * 4;
+        if pitch < u64::from(p.width) * 4 {
+            return;
+        }
+        for (i, line) in pixels.chunks(row).enumerate() {
+            let y = u64::from(clipped.top) + i as u64;
+            // A negative stride means the surface is stored bottom-up.
+            let row_index = if p.stride < 0 {
+                u64::from(p.height) - 1 - y
+            } else {
+                y
+            };
+            let address = p.mem + row_index * pitch + u64::from(clipped.left) * 4;
+            if let Err(e) = guest::write_bytes(&self.slots, p.group, address, line) {
+                crate::log_warn!("cannot render into the primary surface: {e}");
+                return;
             }
         }
     }
@@ -208,11 +323,27 @@ impl<D: Device> Worker<D> {
             }
             Msg::ResetMemslots => self.slots.reset(),
             Msg::CreatePrimary { surface, done } => {
+                if !self
+                    .outputs
+                    .screen
+                    .create_surface(surface.width, surface.height)
+                {
+                    crate::log_warn!(
+                        "primary surface {}x{} refused",
+                        surface.width,
+                        surface.height
+                    );
+                }
                 self.primary = Some(surface);
                 self.finish(done);
             }
             Msg::DestroyPrimary { done } | Msg::DestroySurfaces { done } => {
+                self.outputs.screen.destroy_surface();
                 self.primary = None;
+                self.finish(done);
+            }
+            Msg::ResetCursor { done } => {
+                self.outputs.pointer.reset();
                 self.finish(done);
             }
             Msg::UpdateArea {
@@ -220,6 +351,9 @@ impl<D: Device> Worker<D> {
                 area,
                 done,
             } => {
+                if surface_id == 0 {
+                    self.render_primary(area);
+                }
                 if let Done::Async(_) = done {
                     self.device.update_area_complete(surface_id, &[area]);
                 }
@@ -228,7 +362,6 @@ impl<D: Device> Worker<D> {
             Msg::DestroySurfaceWait { done, .. }
             | Msg::FlushSurfaces { done }
             | Msg::ResetImageCache { done }
-            | Msg::ResetCursor { done }
             | Msg::MonitorsConfig { done }
             | Msg::Loadvm { done }
             | Msg::Nop { done } => self.finish(done),

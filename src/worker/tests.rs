@@ -62,7 +62,13 @@ fn host_slot() -> Slot {
 fn worker(device: FakeDevice) -> (Worker<FakeDevice>, Sender<Msg>) {
     let (tx, rx) = unbounded();
     (
-        Worker::new(device, layout(), rx, Arc::new(AtomicBool::new(false))),
+        Worker::new(
+            device,
+            layout(),
+            rx,
+            Arc::new(AtomicBool::new(false)),
+            Outputs::default(),
+        ),
         tx,
     )
 }
@@ -76,14 +82,30 @@ fn draw(data: u64, group: u32) -> Command {
     }
 }
 
+/// A zeroed command record in host memory (group 0 addresses are host pointers).
+fn record(len: usize, kind_at: Option<(usize, u8)>) -> Box<[u8]> {
+    let mut b = vec![0u8; len].into_boxed_slice();
+    if let Some((at, v)) = kind_at {
+        b[at] = v;
+    }
+    b
+}
+
+fn addr(b: &[u8]) -> u64 {
+    b.as_ptr() as u64
+}
+
 #[test]
 fn releases_every_valid_command_once_and_rejects_bad_ones() {
+    // A NOP drawable (type 0) and a cursor HIDE (type 2 at offset 8).
+    let (d1, d2) = (record(191, None), record(191, None));
+    let hide = record(22, Some((8, 2)));
     let mut device = FakeDevice::default();
     device
         .commands
-        .extend([draw(0x1000, 0), draw(0x2000, 0), draw(5 << 56, 1)]);
+        .extend([draw(addr(&d1), 0), draw(addr(&d2), 0), draw(5 << 56, 1)]);
     device.cursor.push_back(Command {
-        data: 0x3000,
+        data: addr(&hide),
         kind: command_type::CURSOR,
         group: 0,
         flags: 0,
@@ -101,22 +123,18 @@ fn releases_every_valid_command_once_and_rejects_bad_ones() {
     tx.send(Msg::Shutdown).unwrap();
     // Start is handled, rings drained, then Shutdown ends the loop.
     w.run();
-    let log = log.lock();
-    assert_eq!(
-        *log,
-        vec![
-            "release 0x1000 g0",
-            "release 0x3000 g0",
-            "release 0x2000 g0"
-        ]
-    );
+    let expected: Vec<String> = [addr(&d1), addr(&hide), addr(&d2)]
+        .iter()
+        .map(|a| format!("release {a:#x} g0"))
+        .collect();
+    assert_eq!(*log.lock(), expected);
     assert_eq!(w.stats.rejected, 1, "the group-1 command has no slot");
 }
 
 #[test]
 fn nothing_is_taken_from_the_rings_while_stopped() {
     let mut device = FakeDevice::default();
-    device.commands.push_back(draw(0x1000, 0));
+    device.commands.push_back(draw(0x1000, 0)); // never read: the VM is stopped
     let (mut w, tx) = worker(device);
     tx.send(Msg::AddMemslot {
         group: 0,
@@ -207,7 +225,7 @@ fn a_handle_survives_a_dead_worker() {
         fn async_complete(&mut self, _: u64) {}
         fn update_area_complete(&mut self, _: u32, _: &[Rect]) {}
     }
-    let handle = WorkerHandle::spawn(0, Panicky, layout()).unwrap();
+    let handle = WorkerHandle::spawn(0, Panicky, layout(), Outputs::default()).unwrap();
     handle.post(Msg::Start);
     // The sync call must return even though the worker thread died.
     handle.call(|done| Msg::ResetCursor { done });

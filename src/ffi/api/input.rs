@@ -10,7 +10,7 @@ pub unsafe extern "C" fn spice_server_kbd_leds(sin: *mut SpiceKbdInstance, leds:
     // SAFETY: `sin` is NULL or the keyboard QEMU registered.
     unsafe {
         instances::with_instance_server("spice_server_kbd_leds", sin.cast(), |srv| {
-            srv.kbd_leds = (leds & 0x7) as u8;
+            srv.session.set_leds((leds & 0x7) as u8);
         })
     };
     0

@@ -214,7 +214,7 @@ pub unsafe extern "C" fn spice_server_set_ticket(
                     return ERR;
                 }
                 if disconnect_if_connected != 0 {
-                    crate::log_info!("spice_server_set_ticket: disconnecting clients");
+                    srv.disconnect_clients();
                 }
             }
             let now = Instant::now();
