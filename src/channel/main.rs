@@ -4,7 +4,7 @@
 use super::{malformed, Channel, ChannelError, Outbox};
 use crate::proto::caps::Caps;
 use crate::proto::main::{self as wire, MOUSE_MODE_CLIENT, MOUSE_MODE_SERVER};
-use crate::proto::msg::main as m;
+use crate::proto::msg::{base, main as m};
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -91,23 +91,48 @@ const AGENT_TOKENS: u32 = 10;
 /// What `multi_media_time` lags behind real time in spice-server, in ms.
 const MM_TIME_LATENCY: u32 = 400;
 
+/// What the network test measured (spice-server's main channel net test).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NetStats {
+    pub latency_us: Option<u64>,
+    pub bits_per_second: Option<u64>,
+}
+
+/// Bytes of padding in the third ping (`NET_TEST_BYTES`).
+const NET_TEST_BYTES: usize = 1024 * 250;
+/// Ping ids of the network test: two for latency, one carrying the padding.
+const NET_TEST_PINGS: [u32; 3] = [1, 2, 3];
+
 pub struct MainChannel {
     info: MainInfo,
     caps: Caps,
     mouse: Arc<Mouse>,
     mouse_seen: u64,
     started: std::time::Instant,
+    net: Arc<Mutex<NetStats>>,
+    latencies: Vec<u64>,
 }
 
 impl MainChannel {
-    pub fn new(info: MainInfo, client_caps: Caps, mouse: Arc<Mouse>) -> MainChannel {
+    pub fn new(
+        info: MainInfo,
+        client_caps: Caps,
+        mouse: Arc<Mouse>,
+        net: Arc<Mutex<NetStats>>,
+    ) -> MainChannel {
         MainChannel {
             info,
             caps: client_caps,
             mouse,
             mouse_seen: 0,
             started: std::time::Instant::now(),
+            net,
+            latencies: Vec::new(),
         }
+    }
+
+    fn now_us(&self) -> u64 {
+        self.started.elapsed().as_micros() as u64
     }
 
     fn mm_time(&self) -> u32 {
@@ -142,6 +167,11 @@ impl Channel for MainChannel {
             ram_hint: self.info.ram_hint,
         };
         out.push(m::INIT, &init.encode());
+        // The network test: latency from two empty pings, bandwidth from a padded one.
+        for id in NET_TEST_PINGS {
+            let padding = if id == 3 { NET_TEST_BYTES } else { 0 };
+            out.push(base::PING, &wire::ping(id, self.now_us(), padding));
+        }
         if self.caps.has(m::CAP_NAME_AND_UUID) {
             if let Some(name) = &self.info.name {
                 out.push(m::NAME, &wire::name(name));
@@ -173,15 +203,14 @@ impl Channel for MainChannel {
                 wire::parse_u32(body).map_err(malformed(msg_type))?;
             }
             m::C_AGENT_DATA => {}
-            // Migration answers and client info need nothing from a server that is not
-            // migrating.
-            m::C_CLIENT_INFO
-            | m::C_MIGRATE_CONNECTED
+            // Migration answers need nothing from a server that is not migrating.
+            // (CLIENT_INFO and QUALITY_INDICATOR are unknown to spice-server too: they
+            // close the channel like any unknown message.)
+            m::C_MIGRATE_CONNECTED
             | m::C_MIGRATE_CONNECT_ERROR
             | m::C_MIGRATE_END
             | m::C_MIGRATE_DST_DO_SEAMLESS
-            | m::C_MIGRATE_CONNECTED_SEAMLESS
-            | m::C_QUALITY_INDICATOR => {}
+            | m::C_MIGRATE_CONNECTED_SEAMLESS => {}
             _ => {
                 return Err(ChannelError::BadMessage {
                     msg_type,
@@ -195,6 +224,27 @@ impl Channel for MainChannel {
     fn produce(&mut self, out: &mut Outbox) {
         if self.mouse.generation() != self.mouse_seen {
             self.push_mouse_mode(out);
+        }
+    }
+
+    fn on_pong(&mut self, id: u32, timestamp: u64) {
+        let Some(rtt) = self.now_us().checked_sub(timestamp) else {
+            return;
+        };
+        let latency = |l: &[u64]| l.iter().copied().min();
+        match id {
+            1 | 2 => {
+                self.latencies.push(rtt);
+                self.net.lock().latency_us = latency(&self.latencies);
+            }
+            3 => {
+                let min_rtt = latency(&self.latencies).unwrap_or(0);
+                let transfer = rtt.saturating_sub(min_rtt).max(1);
+                let bps = (NET_TEST_BYTES as u64 * 8 * 1_000_000) / transfer;
+                self.net.lock().bits_per_second = Some(bps);
+                crate::log_info!("network test: latency {min_rtt} us, {} kbit/s", bps / 1000);
+            }
+            _ => {}
         }
     }
 }
@@ -213,7 +263,12 @@ mod tests {
             uuid: Some([1; 16]),
             channels: Arc::new(|| vec![(2, 0), (3, 0), (4, 0)]),
         };
-        MainChannel::new(info, Caps::from_bits(&[m::CAP_NAME_AND_UUID]), mouse)
+        MainChannel::new(
+            info,
+            Caps::from_bits(&[m::CAP_NAME_AND_UUID]),
+            mouse,
+            Arc::default(),
+        )
     }
 
     fn drain(out: &mut Outbox) -> Vec<u16> {
@@ -231,7 +286,11 @@ mod tests {
         let mut ch = channel(Arc::default());
         let mut out = Outbox::new(HeaderKind::Mini);
         ch.start(&mut out);
-        assert_eq!(drain(&mut out), vec![m::INIT, m::NAME, m::UUID]);
+        let ping = base::PING;
+        assert_eq!(
+            drain(&mut out),
+            vec![m::INIT, ping, ping, ping, m::NAME, m::UUID]
+        );
         ch.on_message(m::C_ATTACH_CHANNELS, &[], &mut out).unwrap();
         assert_eq!(drain(&mut out), vec![m::CHANNELS_LIST]);
     }
@@ -255,6 +314,19 @@ mod tests {
         );
         mouse.set_tablet(false);
         assert_eq!(mouse.current(), MOUSE_MODE_SERVER);
+    }
+
+    #[test]
+    fn pongs_give_latency_and_bandwidth() {
+        let net: Arc<Mutex<NetStats>> = Arc::default();
+        let info = channel(Arc::default()).info;
+        let mut ch = MainChannel::new(info, Caps::default(), Arc::default(), net.clone());
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        ch.on_pong(1, 1000);
+        ch.on_pong(3, 0);
+        let n = *net.lock();
+        assert!(n.latency_us.is_some_and(|l| l >= 3000));
+        assert!(n.bits_per_second.is_some());
     }
 
     #[test]

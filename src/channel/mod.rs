@@ -146,11 +146,15 @@ pub trait Channel: Send {
     /// Called when the channel was woken or its output drained: queue what is due.
     fn produce(&mut self, _out: &mut Outbox) {}
 
+    /// The client answered one of our PINGs.
+    fn on_pong(&mut self, _id: u32, _timestamp: u64) {}
+
     /// The connection is gone.
     fn closed(&mut self) {}
 }
 
-/// Handles the messages every channel shares. Returns `false` for a channel message.
+/// Handles the messages every channel shares (PONG goes to `Channel::on_pong`).
+/// Returns `false` for a channel message.
 pub fn handle_base(msg_type: u16, body: &[u8], out: &mut Outbox) -> Result<bool, ChannelError> {
     match msg_type {
         base::C_ACK_SYNC => {

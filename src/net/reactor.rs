@@ -523,6 +523,13 @@ impl Connection {
                     return Ok(Some(Outcome::Close));
                 }
             };
+            if msg.msg_type == crate::proto::msg::base::C_PONG {
+                match crate::proto::main::parse_pong(&msg.body) {
+                    Ok((id, timestamp)) => linked.channel.on_pong(id, timestamp),
+                    Err(_) => return Ok(Some(Outcome::Close)),
+                }
+                continue;
+            }
             let handled =
                 handle_base(msg.msg_type, &msg.body, &mut linked.outbox).and_then(|base| {
                     if base {

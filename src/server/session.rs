@@ -7,7 +7,7 @@ use super::mainloop::MainLoopHandle;
 use crate::channel::cursor::CursorChannel;
 use crate::channel::display::DisplayChannel;
 use crate::channel::inputs::{InputSink, InputsChannel};
-use crate::channel::main::{MainChannel, MainInfo, Mouse};
+use crate::channel::main::{MainChannel, MainInfo, Mouse, NetStats};
 use crate::channel::Channel;
 use crate::ffi::core::EventInfo;
 use crate::ffi::input::{self, TabletCall};
@@ -68,6 +68,8 @@ pub struct Session {
     pub security: Mutex<(i32, Vec<(u8, i32)>)>,
     displays: Mutex<Vec<DisplaySource>>,
     pub mouse: Arc<Mouse>,
+    /// The last client's measured link (for rate control).
+    pub net: Arc<Mutex<NetStats>>,
     pub inputs: Arc<Mutex<InputInstances>>,
     leds: Mutex<(u8, u64)>,
     clients: Mutex<Clients>,
@@ -86,6 +88,7 @@ impl Default for Session {
             security: Mutex::new((3, Vec::new())),
             displays: Mutex::default(),
             mouse: Arc::default(),
+            net: Arc::default(),
             inputs: Arc::default(),
             leds: Mutex::new((0, 0)),
             clients: Mutex::default(),
@@ -231,8 +234,12 @@ impl Session {
             uuid,
             channels: Arc::new(move || this.upgrade().map(|s| s.channels()).unwrap_or_default()),
         };
-        let channel =
-            MainChannel::new(info, Caps(request.channel_caps.clone()), self.mouse.clone());
+        let channel = MainChannel::new(
+            info,
+            Caps(request.channel_caps.clone()),
+            self.mouse.clone(),
+            self.net.clone(),
+        );
         Opened {
             channel: Box::new(channel),
             session_id,
