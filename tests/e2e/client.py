@@ -1,0 +1,339 @@
+"""Headless SPICE client for the e2e tests, built on spice-gtk (SpiceClientGLib 2.0).
+
+spice-gtk needs a GLib main loop and is not thread safe, so the client runs in a
+worker subprocess (this file with --worker, always Debian's /usr/bin/python3,
+which sees python3-gi) and the test talks to it with JSON lines over stdin/stdout.
+A crash in spice-gtk therefore shows up as a dead worker, not a dead pytest.
+
+    c = SpiceClient()
+    c.connect("127.0.0.1", port, password=None, timeout=30)   # waits for the primary surface
+    w, h, rgb = c.screenshot()
+    c.key_press_release(0x1e)          # 'a' (set-1 scancode); extended: 0xE048 or 0x148
+    c.mouse_position(100, 200); c.mouse_button(1, True)
+    c.events()                         # [(channel, event name), ...], e.g. SPICE_CHANNEL_ERROR_AUTH
+    c.close()
+
+Scancodes: spice-gtk takes PC XT set-1 codes and writes an 0xE0-prefixed key as
+0x100 | code (up arrow 0x148, right ctrl 0x11d); 0xE0xx given here is converted.
+"""
+import json
+import os
+import subprocess
+import sys
+import time
+
+PY = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+
+# SPICE mouse buttons (spice/enums.h) and their button-state masks
+BUTTON_LEFT, BUTTON_MIDDLE, BUTTON_RIGHT, BUTTON_UP, BUTTON_DOWN = 1, 2, 3, 4, 5
+_BUTTON_MASK = {1: 1, 2: 2, 3: 4}
+
+
+def decode_stamp(shot, x0=0, y0=0):
+    """Reads the video workload's frame stamp (tests/guest/workload.c) from a screenshot
+    (width, height, RGB bytes) at the video region's top-left; None if absent."""
+    w, h, rgb = shot
+
+    def level(b):  # mean luma of the block's centre 8x16 pixels
+        tot = 0
+        for y in range(y0 + 8, y0 + 24):
+            for x in range(x0 + b * 16 + 4, x0 + b * 16 + 12):
+                i = (y * w + x) * 3
+                tot += rgb[i] + rgb[i + 1] + rgb[i + 2]
+        return tot / (16 * 8 * 3)
+
+    if x0 + 18 * 16 > w or y0 + 32 > h:
+        return None
+    white, black = level(0), level(1)
+    if white - black < 128:  # lossy codecs blur it, but the reference blocks stay apart
+        return None
+    mid = (white + black) / 2
+    n = 0
+    for b in range(2, 18):
+        n = (n << 1) | (level(b) > mid)
+    return n
+
+
+class ClientError(Exception):
+    pass
+
+
+def spice_scancode(code):
+    """0xE0xx (set-1 with prefix) -> spice-gtk's 0x1xx; plain codes unchanged."""
+    if code & 0xFF00 == 0xE000:
+        return 0x100 | (code & 0xFF)
+    return code
+
+
+class SpiceClient:
+    def __init__(self, log_path=None):
+        self.log = open(log_path, "ab") if log_path else subprocess.DEVNULL
+        self.proc = subprocess.Popen([PY, os.path.abspath(__file__), "--worker"],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=self.log, bufsize=0)
+        self.buttons = 0
+
+    def _call(self, cmd, **args):
+        if self.proc.poll() is not None:
+            raise ClientError(f"client worker died (exit {self.proc.returncode})")
+        args["cmd"] = cmd
+        self.proc.stdin.write(json.dumps(args).encode() + b"\n")
+        line = self.proc.stdout.readline()
+        if not line:
+            raise ClientError(f"client worker died during {cmd} (exit {self.proc.wait()})")
+        r = json.loads(line)
+        if not r.get("ok"):
+            raise ClientError(f"{cmd}: {r.get('error')}")
+        return r
+
+    # ------------------------------------------------------------ connection
+    def connect(self, host, port, password=None, timeout=30, wait_primary=True):
+        """Connects; with wait_primary, waits for the display's primary surface.
+        Raises ClientError on a channel error (e.g. SPICE_CHANNEL_ERROR_AUTH) or timeout."""
+        self._call("connect", host=host, port=int(port), password=password)
+        if wait_primary:
+            self.wait(lambda s: s["primary"] is not None, timeout, "primary surface")
+        return self
+
+    def state(self):
+        return self._call("state")
+
+    def wait(self, pred, timeout, what):
+        deadline = time.monotonic() + timeout
+        while True:
+            s = self.state()
+            if pred(s):
+                return s
+            errs = [e for e in s["events"] if "ERROR" in e[1]]
+            if errs:
+                raise ClientError(f"channel error while waiting for {what}: {errs}")
+            if time.monotonic() > deadline:
+                raise ClientError(f"timeout waiting for {what}; state {s}")
+            time.sleep(0.05)
+
+    def wait_event(self, name, timeout=15):
+        """Waits for a channel event by name (e.g. 'SPICE_CHANNEL_ERROR_AUTH'), no raise on errors."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ev = self.events()
+            if any(e[1] == name for e in ev):
+                return ev
+            time.sleep(0.05)
+        raise ClientError(f"no {name} event; events {self.events()}")
+
+    def events(self):
+        return [tuple(e) for e in self.state()["events"]]
+
+    def wait_inputs(self, timeout=15):
+        return self.wait(lambda s: s["inputs"], timeout, "inputs channel")
+
+    def wait_quiet(self, quiet=0.5, timeout=15):
+        """Waits until no display update arrived for `quiet` seconds."""
+        return self.wait(lambda s: s["primary"] is not None and s["since_update"] >= quiet,
+                         timeout, "display to settle")
+
+    # ------------------------------------------------------------ display
+    def screenshot(self):
+        """The client's primary surface as (width, height, RGB bytes)."""
+        import tempfile
+        with tempfile.NamedTemporaryFile(suffix=".rgb") as f:
+            r = self._call("screenshot", path=f.name)
+            with open(f.name, "rb") as g:
+                data = g.read()
+        return r["width"], r["height"], data
+
+    def screenshot_image(self):
+        from PIL import Image
+        w, h, data = self.screenshot()
+        return Image.frombytes("RGB", (w, h), data)
+
+    # ------------------------------------------------------------ input
+    def key_press(self, code):
+        self._call("key", code=spice_scancode(code), action="press")
+
+    def key_release(self, code):
+        self._call("key", code=spice_scancode(code), action="release")
+
+    def key_press_release(self, code):
+        self._call("key", code=spice_scancode(code), action="press_release")
+
+    def mouse_motion(self, dx, dy):
+        self._call("motion", dx=dx, dy=dy, buttons=self.buttons)
+
+    def mouse_position(self, x, y, display=0):
+        self._call("position", x=x, y=y, display=display, buttons=self.buttons)
+
+    def mouse_button(self, button, pressed):
+        mask = _BUTTON_MASK.get(button, 0)
+        self.buttons = (self.buttons | mask) if pressed else (self.buttons & ~mask)
+        self._call("button", button=button, pressed=pressed, buttons=self.buttons)
+
+    def close(self):
+        if self.proc.poll() is None:
+            try:
+                self._call("quit")
+            except ClientError:
+                pass
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+# ======================================================================= worker
+def worker():
+    import ctypes
+
+    import gi
+    gi.require_version("SpiceClientGLib", "2.0")
+    from gi.repository import GLib, GObject
+    from gi.repository import SpiceClientGLib as Spice
+
+    st = {"session": None, "display": None, "inputs": None, "main": None,
+          "primary": None, "events": [], "last_update": None, "updates": 0}
+
+    class _Primary(ctypes.Structure):  # SpiceDisplayPrimary (channel-display.h)
+        _fields_ = [("format", ctypes.c_int), ("width", ctypes.c_int), ("height", ctypes.c_int),
+                    ("stride", ctypes.c_int), ("shmid", ctypes.c_int),
+                    ("data", ctypes.c_void_p), ("marked", ctypes.c_int)]
+
+    _lib = ctypes.CDLL("libspice-client-glib-2.0.so.8")
+    _get_primary = _lib.spice_display_channel_get_primary
+    _get_primary.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.POINTER(_Primary)]
+    _get_primary.restype = ctypes.c_int
+    ctypes.pythonapi.PyCapsule_GetPointer.restype = ctypes.c_void_p
+    ctypes.pythonapi.PyCapsule_GetPointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
+
+    def _gptr(obj):  # the C GObject* behind a PyGObject wrapper
+        return ctypes.pythonapi.PyCapsule_GetPointer(obj.__gpointer__, None)
+
+    def chan_name(ch):
+        return f"{Spice.Channel.type_to_string(ch.get_property('channel-type'))}:{ch.get_property('channel-id')}"
+
+    def on_event(ch, event):
+        st["events"].append((chan_name(ch), event.value_name))
+
+    def on_primary_create(ch, fmt, width, height, stride, shmid, imgdata):
+        st["primary"] = {"format": int(fmt), "width": width, "height": height, "stride": stride}
+        st["last_update"] = time.monotonic()
+
+    def on_primary_destroy(ch):
+        st["primary"] = None
+
+    def on_invalidate(ch, x, y, w, h):
+        st["last_update"] = time.monotonic()
+        st["updates"] += 1
+
+    def on_channel_new(session, ch):
+        GObject.Object.connect(ch, "channel-event", on_event)
+        if isinstance(ch, Spice.MainChannel):
+            st["main"] = ch
+            return  # the session connects the main channel itself
+        if isinstance(ch, Spice.DisplayChannel):
+            if st["display"] is None:
+                st["display"] = ch
+                GObject.Object.connect(ch, "display-primary-create", on_primary_create)
+                GObject.Object.connect(ch, "display-primary-destroy", on_primary_destroy)
+                GObject.Object.connect(ch, "display-invalidate", on_invalidate)
+        elif isinstance(ch, Spice.InputsChannel):
+            st["inputs"] = ch
+        ch.connect()  # spice_channel_connect (shadows GObject.connect)
+
+    def screenshot(path):
+        from PIL import Image
+        # spice_display_channel_get_primary fills a caller-allocated struct whose data
+        # pointer PyGObject cannot expose: call it through ctypes.
+        prim = _Primary()
+        if not _get_primary(_gptr(st["display"]), 0, ctypes.byref(prim)) or not prim.data:
+            raise RuntimeError("no primary surface")
+        w, h, stride = prim.width, prim.height, prim.stride
+        raw = ctypes.string_at(prim.data, stride * h)
+        fmt = prim.format
+        # SpiceSurfaceFmt: 32_xRGB=32, 32_ARGB=96 (BGRA in memory), 16_555=16, 16_565=80
+        rawmode = {32: "BGRX", 96: "BGRX", 16: "BGR;15", 80: "BGR;16"}.get(int(fmt))
+        if rawmode is None:
+            raise RuntimeError(f"unsupported surface format {fmt}")
+        img = Image.frombuffer("RGB", (w, h), raw, "raw", rawmode, stride, 1)
+        with open(path, "wb") as f:
+            f.write(img.tobytes())
+        return {"width": w, "height": h, "format": int(fmt)}
+
+    def handle(req):
+        cmd = req["cmd"]
+        if cmd == "connect":
+            s = Spice.Session()
+            s.set_property("host", req["host"])
+            s.set_property("port", str(req["port"]))
+            if req.get("password") is not None:
+                s.set_property("password", req["password"])
+            GObject.Object.connect(s, "channel-new", on_channel_new)
+            st["session"] = s
+            if not s.connect():
+                raise RuntimeError("spice_session_connect failed")
+            return {}
+        if cmd == "state":
+            lu = st["last_update"]
+            return {"primary": st["primary"], "events": st["events"],
+                    "inputs": st["inputs"] is not None and any(
+                        e == ("inputs:0", "SPICE_CHANNEL_OPENED") for e in st["events"]),
+                    "updates": st["updates"],
+                    "since_update": None if lu is None else time.monotonic() - lu,
+                    "mouse_mode": st["main"].get_property("mouse-mode") if st["main"] else None}
+        if cmd == "screenshot":
+            return screenshot(req["path"])
+        inp = st["inputs"]
+        if cmd in ("key", "motion", "position", "button") and inp is None:
+            raise RuntimeError("no inputs channel")
+        if cmd == "key":
+            getattr(inp, {"press": "key_press", "release": "key_release",
+                          "press_release": "key_press_and_release"}[req["action"]])(req["code"])
+            return {}
+        if cmd == "motion":
+            inp.motion(req["dx"], req["dy"], req["buttons"])
+            return {}
+        if cmd == "position":
+            inp.position(req["x"], req["y"], req["display"], req["buttons"])
+            return {}
+        if cmd == "button":
+            (inp.button_press if req["pressed"] else inp.button_release)(req["button"], req["buttons"])
+            return {}
+        if cmd == "quit":
+            if st["session"]:
+                st["session"].disconnect()
+            GLib.timeout_add(100, loop.quit)
+            return {}
+        raise RuntimeError(f"unknown command {cmd}")
+
+    buf = b""
+
+    def on_stdin(fd, cond):
+        nonlocal buf
+        data = os.read(fd, 65536)
+        if not data:
+            loop.quit()
+            return False
+        buf += data
+        while b"\n" in buf:
+            line, buf = buf.split(b"\n", 1)
+            try:
+                r = handle(json.loads(line))
+                r["ok"] = True
+            except Exception as e:  # report, keep serving
+                r = {"ok": False, "error": f"{type(e).__name__}: {e}"}
+            os.write(1, json.dumps(r).encode() + b"\n")
+        return True
+
+    loop = GLib.MainLoop()
+    GLib.io_add_watch(0, GLib.IO_IN | GLib.IO_HUP, on_stdin)
+    loop.run()
+
+
+if __name__ == "__main__" and "--worker" in sys.argv:
+    worker()

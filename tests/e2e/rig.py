@@ -1,0 +1,380 @@
+"""QEMU test rig for spice-rs end-to-end tests.
+
+Starts Debian's qemu-system-x86_64 with the test guest (tests/guest/build.sh),
+a SPICE server on a free localhost port and a QMP socket, with either our
+libspice-server.so.1 (lib="ours": SPICE_RS_LIB_DIR, default <repo>/build/lib,
+put in LD_LIBRARY_PATH) or Debian's C library (lib="c").
+
+    with Rig(display="qxl", workload="desktop") as rig:
+        rig.wait_serial(r"workload desktop running")
+        rig.qmp.execute("query-spice")
+
+The process's mapped libspice-server is checked after start (rig.mapped_lib).
+Logs (qemu stdout/stderr, serial, command line) go to rig.dir.
+"""
+import json
+import os
+import re
+import shlex
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+GUEST_DIR = Path(os.environ.get("SPICE_RS_GUEST_DIR", REPO / "build" / "guest"))
+CACHE = Path(os.environ.get("SPICE_RS_CACHE", Path.home() / ".cache" / "spice-rs"))
+QEMU = os.environ.get("SPICE_RS_QEMU", "qemu-system-x86_64")
+
+
+def lib_dir():
+    return Path(os.environ.get("SPICE_RS_LIB_DIR", REPO / "build" / "lib")).resolve()
+
+
+def default_lib():
+    """Which library the tests use by default: SPICE_RS_E2E_LIB=c|ours (default ours)."""
+    return os.environ.get("SPICE_RS_E2E_LIB", "ours")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def kvm_works():
+    """KVM cannot boot Linux on some hosts (nested/limited): probe once, cache the answer.
+    SPICE_RS_ACCEL=tcg|kvm overrides."""
+    forced = os.environ.get("SPICE_RS_ACCEL")
+    if forced:
+        return forced == "kvm"
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        return False
+    ver = subprocess.run([QEMU, "--version"], capture_output=True, text=True).stdout.split("\n")[0]
+    key = re.sub(r"[^A-Za-z0-9.]+", "_", f"{os.uname().release}-{ver}")
+    stamp = CACHE / f"kvm-probe-{key}"
+    if stamp.exists():
+        return stamp.read_text().strip() == "yes"
+    ok = False
+    kernel, initrd = GUEST_DIR / "vmlinuz", GUEST_DIR / "initrd.img"
+    if kernel.exists():
+        log = CACHE / "kvm-probe.log"
+        CACHE.mkdir(parents=True, exist_ok=True)
+        try:
+            subprocess.run([QEMU, "-accel", "kvm", "-m", "256", "-nodefaults", "-display", "none",
+                            "-no-reboot", "-serial", f"file:{log}", "-kernel", str(kernel),
+                            "-initrd", str(initrd), "-append",
+                            "console=ttyS0 panic=-1 workload=console poweroff_after=0"],
+                           timeout=20, capture_output=True)
+            ok = "SPICE-RS-GUEST: booted" in log.read_text(errors="replace")
+        except (subprocess.TimeoutExpired, OSError):
+            ok = False
+        CACHE.mkdir(parents=True, exist_ok=True)
+        stamp.write_text("yes\n" if ok else "no\n")
+    return ok
+
+
+class QMPError(Exception):
+    pass
+
+
+class QMP:
+    """Minimal QMP client: greeting, qmp_capabilities, execute, events."""
+
+    def __init__(self, path, timeout=30):
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.sock = socket.socket(socket.AF_UNIX)
+                self.sock.connect(str(path))
+                break
+            except OSError:
+                self.sock.close()
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        self.sock.settimeout(timeout)
+        self.f = self.sock.makefile("rwb")
+        self.events = []
+        self.greeting = self._read()
+        self.execute("qmp_capabilities")
+
+    def _read(self):
+        line = self.f.readline()
+        if not line:
+            raise QMPError("QMP connection closed")
+        return json.loads(line)
+
+    def execute(self, cmd, **args):
+        msg = {"execute": cmd}
+        if args:
+            msg["arguments"] = args
+        self.f.write(json.dumps(msg).encode() + b"\n")
+        self.f.flush()
+        while True:
+            r = self._read()
+            if "event" in r:
+                self.events.append(r)
+            elif "error" in r:
+                raise QMPError(f"{cmd}: {r['error']}")
+            elif "return" in r:
+                return r["return"]
+
+    def close(self):
+        try:
+            self.f.close()
+            self.sock.close()
+        except OSError:
+            pass
+
+
+class Rig:
+    DISPLAYS = {
+        "std": ["-vga", "std"],
+        "qxl": ["-vga", "qxl"],
+        "virtio": ["-vga", "none", "-device", "virtio-vga"],
+        "bochs": ["-vga", "none", "-device", "bochs-display"],
+    }
+
+    def __init__(self, display="std", workload="desktop", lib=None, workdir=None, mem=384,
+                 poweroff_after=None, append="", password=None, spice_opts=None,
+                 usb_tablet=False, video_disk=None, extra_args=(), guest_dir=None):
+        self.display = display
+        self.workload = workload
+        self.lib = lib or default_lib()
+        self.mem = mem
+        self.poweroff_after = poweroff_after
+        self.append = append
+        self.password = password
+        self.spice_opts = dict(spice_opts or {})
+        self.usb_tablet = usb_tablet
+        self.video_disk = (workload == "video") if video_disk is None else video_disk
+        self.extra_args = list(extra_args)
+        self.guest_dir = Path(guest_dir or GUEST_DIR)
+        if workdir is None:
+            import tempfile
+            workdir = tempfile.mkdtemp(prefix=f"spice-rs-{display}-")
+        self.dir = Path(workdir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.serial_path = self.dir / "serial.log"
+        self.stderr_path = self.dir / "qemu-stderr.log"
+        self.qmp_path = self.dir / "qmp.sock"
+        self.port = None
+        self.proc = None
+        self.qmp = None
+        self.mapped_lib = None
+        self.returncode = None
+        self.started_at = None
+        self.accel = None
+
+    # ----------------------------------------------------------------- start
+    def argv(self):
+        kernel, initrd = self.guest_dir / "vmlinuz", self.guest_dir / "initrd.img"
+        if not kernel.exists():
+            raise FileNotFoundError(f"{kernel} missing: run tests/guest/build.sh {self.guest_dir}")
+        self.accel = "kvm" if kvm_works() else "tcg,thread=multi"
+        self.port = free_port()
+        spice = {"port": self.port, "addr": "127.0.0.1"}
+        if self.password is not None:
+            spice["password-secret"] = "spicepw"
+        else:
+            spice["disable-ticketing"] = "on"
+        spice.update(self.spice_opts)
+        cmdline = ["console=ttyS0", "panic=-1", "consoleblank=0", "video=1024x768",
+                   f"workload={self.workload}"]
+        if self.poweroff_after is not None:
+            cmdline.append(f"poweroff_after={self.poweroff_after}")
+        if self.append:
+            cmdline.append(self.append)
+        a = [QEMU, "-accel", self.accel, "-m", str(self.mem), "-smp", "1", "-nodefaults",
+             "-no-reboot", "-display", "none",
+             "-serial", f"file:{self.serial_path}",
+             "-qmp", f"unix:{self.qmp_path},server=on,wait=off",
+             "-kernel", str(kernel), "-initrd", str(initrd), "-append", " ".join(cmdline)]
+        if self.password is not None:
+            a += ["-object", f"secret,id=spicepw,data={self.password}"]
+        a += ["-spice", ",".join(f"{k}={v}" for k, v in spice.items())]
+        a += self.DISPLAYS[self.display]
+        if self.usb_tablet:
+            a += ["-device", "qemu-xhci", "-device", "usb-tablet"]
+        disk = self.guest_dir / "video.img"
+        if self.video_disk and disk.exists():
+            a += ["-drive", f"file={disk},if=virtio,format=raw,readonly=on"]
+        return a + self.extra_args
+
+    def env(self):
+        env = dict(os.environ)
+        env.pop("LD_PRELOAD", None)
+        if self.lib == "ours":
+            d = str(lib_dir())
+            env["LD_LIBRARY_PATH"] = d + (":" + env["LD_LIBRARY_PATH"] if env.get("LD_LIBRARY_PATH") else "")
+        elif self.lib == "c":
+            env.pop("LD_LIBRARY_PATH", None)
+        else:
+            raise ValueError(f"lib must be 'ours' or 'c', not {self.lib!r}")
+        return env
+
+    def start(self, qmp_timeout=30):
+        argv = self.argv()
+        for p in (self.qmp_path, self.serial_path):  # stale files from an earlier run
+            if p.exists():
+                p.unlink()
+        (self.dir / "cmdline.txt").write_text(
+            (f"LD_LIBRARY_PATH={lib_dir()} " if self.lib == "ours" else "") + shlex.join(argv) + "\n")
+        self.started_at = time.monotonic()
+        self.proc = subprocess.Popen(argv, env=self.env(), stdin=subprocess.DEVNULL,
+                                     stdout=open(self.stderr_path, "ab"), stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        try:
+            self.qmp = QMP(self.qmp_path, timeout=qmp_timeout)
+        except Exception:
+            self.stop()
+            raise RuntimeError(f"QEMU did not open QMP (exit {self.proc.returncode}):\n{self.tail()}")
+        self.mapped_lib = self.find_mapped_lib()
+        return self
+
+    def find_mapped_lib(self):
+        """The libspice-server.so.1 file the QEMU process actually mapped (or None)."""
+        # ui-spice-core.so is loaded at startup with -spice, so the library is mapped by
+        # the time QMP answers.
+        try:
+            for line in Path(f"/proc/{self.proc.pid}/maps").read_text().splitlines():
+                parts = line.split(None, 5)
+                if len(parts) == 6 and "libspice-server.so" in parts[5]:
+                    return os.path.realpath(parts[5].strip())
+        except OSError:
+            pass
+        return None
+
+    # ----------------------------------------------------------------- serial
+    def serial(self):
+        try:
+            return self.serial_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def wait_serial(self, pattern, timeout=60, start=0):
+        """Waits for a regex on the serial log (from offset start); returns the match.
+        Raises TimeoutError (or RuntimeError if QEMU exited)."""
+        rx = re.compile(pattern, re.M)
+        deadline = time.monotonic() + timeout
+        while True:
+            m = rx.search(self.serial(), start)
+            if m:
+                return m
+            if self.proc.poll() is not None:
+                m = rx.search(self.serial(), start)
+                if m:
+                    return m
+                raise RuntimeError(f"QEMU exited ({self.proc.returncode}) before /{pattern}/")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no /{pattern}/ on serial after {timeout}s")
+            time.sleep(0.05)
+
+    def guest_panicked(self):
+        return "Kernel panic" in self.serial()
+
+    # ----------------------------------------------------------------- stop
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def wait_exit(self, timeout=60):
+        """Waits for QEMU to exit by itself (e.g. guest poweroff); returns the exit status
+        (negative = killed by that signal), or None on timeout."""
+        try:
+            self.returncode = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        if self.qmp:
+            self.qmp.close()
+        return self.returncode
+
+    def stop(self, timeout=15):
+        """QMP quit, then SIGTERM, then SIGKILL. Returns the exit status."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None and self.qmp is not None:
+            try:
+                self.qmp.execute("quit")
+            except Exception:
+                pass
+        for sig in (None, signal.SIGTERM, signal.SIGKILL):
+            if sig is not None and self.proc.poll() is None:
+                self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        if self.qmp:
+            self.qmp.close()
+        self.returncode = self.proc.returncode
+        return self.returncode
+
+    def crashed(self):
+        """True when QEMU exited with a signal or a non-zero status."""
+        return self.returncode is not None and self.returncode != 0
+
+    def tail(self, n=40):
+        out = []
+        for p in (self.stderr_path, self.serial_path):
+            try:
+                lines = p.read_text(errors="replace").splitlines()
+            except FileNotFoundError:
+                lines = ["(missing)"]
+            out.append(f"--- {p} (last {n} lines) ---")
+            out += lines[-n:]
+        return "\n".join(out)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+# --------------------------------------------------------------- screendump
+def screendump(rig, path):
+    """QMP screendump to PNG; returns a PIL RGB image."""
+    from PIL import Image
+    path = Path(path)
+    if path.exists():
+        path.unlink()
+    rig.qmp.execute("screendump", filename=str(path), format="png")
+    # screendump can complete asynchronously (qxl renders first): wait for the file.
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            img = Image.open(path)
+            img.load()
+            return img.convert("RGB")
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def compare_images(a, b, diff_path=None):
+    """Pixel-exact comparison of two PIL images (or (w, h, rgb bytes) tuples).
+    Returns the number of differing pixels (size mismatch = all pixels of the larger).
+    Saves a diff image (differences in red over a dimmed a) to diff_path if they differ."""
+    from PIL import Image, ImageChops
+    a, b = (to_image(x) for x in (a, b))
+    if a.size != b.size:
+        return max(a.size[0] * a.size[1], b.size[0] * b.size[1])
+    d = ImageChops.difference(a, b).convert("L").point(lambda v: 255 if v else 0)
+    n = d.histogram()[255]
+    if n and diff_path:
+        base = Image.eval(a, lambda v: v // 3)
+        red = Image.new("RGB", a.size, (255, 0, 0))
+        Image.composite(red, base, d).save(diff_path)
+    return n
+
+
+def to_image(x):
+    from PIL import Image
+    if isinstance(x, tuple):
+        w, h, data = x
+        return Image.frombytes("RGB", (w, h), data)
+    return x.convert("RGB")

@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# Builds a tiny bootable test guest from Debian packages only:
+#   OUTDIR/vmlinuz     the kernel linux-image-amd64 depends on (apt-get download, dpkg-deb -x)
+#   OUTDIR/initrd.img  gzip cpio: busybox-static, /init, the display/input modules, workload
+#   OUTDIR/video.img   raw disk (virtio-blk) holding the decoded video clip (see workload.c)
+# Everything is built once into a cache dir keyed on the inputs; OUTDIR gets symlinks,
+# so a warm machine does no work.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+out=${1:?usage: build.sh OUTDIR}
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+
+# Video clip parameters (frames are decoded on the host, raw BGR, into video.img).
+CLIP=usr/share/doc/opencv-doc/examples/data/Megamind.avi
+VW=640 VH=360 VFRAMES=240
+
+kpkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+[ -n "$kpkg" ] || { echo "build.sh: cannot resolve the kernel package (apt-get update?)" >&2; exit 1; }
+kver=$(apt-cache policy "$kpkg" | awk '/Candidate:/ {print $2}')
+bbver=$(dpkg-query -W -f '${Version}' busybox-static 2>/dev/null || echo none)
+
+key=$(cat "$here/build.sh" "$here/workload.c" "$here/init" | sha256sum | cut -c1-12)
+key="$key-$(echo "$kpkg $kver $bbver $VW $VH $VFRAMES" | sha256sum | cut -c1-8)"
+cache="${SPICE_RS_CACHE:-$HOME/.cache/spice-rs}/guest-$key"
+
+link_out() {
+    for f in vmlinuz initrd.img video.img; do
+        [ -e "$cache/$f" ] && ln -sfn "$cache/$f" "$out/$f"
+    done
+    echo "guest: $out (cache $cache)"
+}
+if [ -f "$cache/done" ]; then link_out; exit 0; fi
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$cache"
+cd "$work"
+
+# --- kernel + modules -------------------------------------------------------
+echo "guest: fetching $kpkg $kver"
+apt-get download -q "$kpkg" >/dev/null 2>&1 || apt-get download "$kpkg"
+dpkg-deb -x "$kpkg"_*.deb k
+kmodver=$(ls k/lib/modules | head -n1)
+kmods=k/lib/modules/$kmodver
+cp k/boot/vmlinuz-* "$cache/vmlinuz.tmp"
+
+# The kernel package ships no modules.dep (depmod runs at install): make one.
+busybox depmod -b k "$kmodver"
+
+# Root modules; their dependencies come from modules.dep.
+# display: qxl, bochs (-vga std and bochs-display), virtio-gpu (virtio-vga)
+# input: evdev (PS/2 atkbd/i8042 are built in), psmouse, usb tablet (xhci + usbhid)
+# disk: virtio_blk (the video clip)
+roots="qxl bochs virtio-gpu virtio_pci virtio_blk evdev psmouse xhci-pci usbhid hid-generic"
+declare -A want=()
+resolve() { # $1 = path relative to $kmods
+    local m=$1 dep
+    [ -n "${want[$m]:-}" ] && return
+    want[$m]=1
+    for dep in $(awk -v m="$m:" '$1==m {for (i=2;i<=NF;i++) print $i}' "$kmods/modules.dep"); do
+        resolve "$dep"
+    done
+}
+for r in $roots; do
+    p=$(awk -v r="/$r.ko" '{f=$1; sub(":$","",f)} substr(f, length(f)-length(r)+1)==r || substr(f, length(f)-length(r)-2)==r".xz" || substr(f, length(f)-length(r)-3)==r".zst" {print f; exit}' "$kmods/modules.dep")
+    [ -n "$p" ] || { echo "build.sh: module $r not found" >&2; exit 1; }
+    resolve "$p"
+done
+
+root=$work/root
+mkdir -p "$root"/{bin,sbin,proc,sys,dev,tmp,run,mnt,etc}
+rm_=$root/lib/modules/$kmodver
+for m in "${!want[@]}"; do
+    mkdir -p "$rm_/$(dirname "$m")"
+    case "$m" in
+        # busybox insmod reads plain .ko only: decompress on the host.
+        *.ko.xz)  xz -dc "$kmods/$m" > "$rm_/${m%.xz}" ;;
+        *.ko.zst) zstd -qdc "$kmods/$m" > "$rm_/${m%.zst}" ;;
+        *)        cp "$kmods/$m" "$rm_/$m" ;;
+    esac
+done
+cp "$kmods"/modules.builtin "$kmods"/modules.order "$rm_/" 2>/dev/null || true
+busybox depmod -b "$root" "$kmodver"
+echo "guest: ${#want[@]} modules"
+
+# --- userland -----------------------------------------------------------------
+bb=$(dpkg -L busybox-static 2>/dev/null | grep -m1 -E '/bin/busybox$' || true)
+if [ -z "$bb" ]; then
+    apt-get download -q busybox-static >/dev/null 2>&1
+    dpkg-deb -x busybox-static_*.deb bbx
+    bb=$work/bbx/bin/busybox
+fi
+cp "$bb" "$root/bin/busybox"
+ln -s busybox "$root/bin/sh"
+install -m755 "$here/init" "$root/init"
+gcc -static -O2 -Wall -o "$root/bin/workload" "$here/workload.c"
+strip "$root/bin/workload"
+(cd "$root" && find . -print0 | cpio --null -o -H newc --quiet | gzip -6) > "$cache/initrd.img.tmp"
+
+# --- video clip ------------------------------------------------------------
+# Header (4096 bytes, text): "SPRSVID1 <w> <h> <frames> BGR\n", then raw BGR frames.
+if apt-get download -q opencv-doc >/dev/null 2>&1 && dpkg-deb -x opencv-doc_*.deb ocv \
+   && gst-launch-1.0 -q filesrc location="ocv/$CLIP" ! avidemux name=m m.video_0 ! decodebin \
+        ! videoconvert ! videoscale ! "video/x-raw,format=BGR,width=$VW,height=$VH" \
+        ! filesink location=frames.raw; then
+    fsz=$((VW * VH * 3))
+    n=$(( $(stat -c %s frames.raw) / fsz ))
+    [ "$n" -gt "$VFRAMES" ] && n=$VFRAMES
+    { printf 'SPRSVID1 %d %d %d BGR\n' "$VW" "$VH" "$n"; head -c 4096 /dev/zero; } | head -c 4096 > "$cache/video.img.tmp"
+    head -c $((n * fsz)) frames.raw >> "$cache/video.img.tmp"
+    truncate -s %512 "$cache/video.img.tmp"   # whole sectors for virtio-blk
+    mv "$cache/video.img.tmp" "$cache/video.img"
+    echo "guest: video clip $n frames ${VW}x${VH}"
+else
+    echo "guest: WARNING no video clip (opencv-doc/gstreamer missing); the guest will draw synthetic frames" >&2
+fi
+
+mv "$cache/vmlinuz.tmp" "$cache/vmlinuz"
+mv "$cache/initrd.img.tmp" "$cache/initrd.img"
+echo "$kpkg $kver" > "$cache/done"
+link_out

@@ -1,0 +1,447 @@
+/*
+ * spice-rs test guest workload: draws on /dev/fb0 and reports input events.
+ *
+ *   workload console|desktop|video      (argv[1], else workload= on /proc/cmdline)
+ *   kernel cmdline: fps=30  video_rect=full|WxH+X+Y  video_dev=/dev/vda
+ *
+ * Serial-log lines (stdout is the console = ttyS0), stable, for the harness:
+ *   SPICE-RS-GUEST: fb0 WxH bpp=N stride=S
+ *   SPICE-RS-GUEST: workload <mode> running
+ *   SPICE-RS-GUEST: input eventN name=<name>
+ *   SPICE-RS-INPUT: key code=30 value=1        (value 0 release, 1 press, 2 repeat)
+ *   SPICE-RS-INPUT: btn code=272 value=1       (BTN_LEFT=272 RIGHT=273 MIDDLE=274)
+ *   SPICE-RS-INPUT: rel x=5 y=-3               (summed per SYN_REPORT)
+ *   SPICE-RS-INPUT: wheel value=-1
+ *   SPICE-RS-INPUT: abs x=123 y=456            (device units, 0..32767 for usb-tablet)
+ *   SPICE-RS-VIDEO: frame=N fps=F              (once per second)
+ *
+ * Video frame stamp (for latency measurements): at the top-left corner of the
+ * video region, a row of 18 blocks, each 16x32 pixels: block 0 white, block 1
+ * black (reference levels), then blocks 2..17 = the 16-bit frame counter, MSB
+ * first, white = 1, black = 0. The counter counts frames shown (mod 65536).
+ *
+ * Video source: a raw disk (virtio-blk, /dev/vda) with a 4096-byte text header
+ * "SPRSVID1 <w> <h> <frames> BGR\n" followed by raw BGR frames; without it,
+ * synthetic moving bars are drawn.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fb.h>
+#include <linux/input.h>
+#include <linux/kd.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---------------------------------------------------------------- cmdline */
+static char cmdline[4096];
+
+static const char *arg(const char *key, const char *def)
+{
+    static char val[256];
+    size_t kl = strlen(key);
+    for (char *p = cmdline; *p;) {
+        while (*p == ' ') p++;
+        if (!strncmp(p, key, kl) && p[kl] == '=') {
+            size_t n = strcspn(p + kl + 1, " \n");
+            if (n >= sizeof val) n = sizeof val - 1;
+            memcpy(val, p + kl + 1, n);
+            val[n] = 0;
+            return val;
+        }
+        p += strcspn(p, " ");
+    }
+    return def;
+}
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* --------------------------------------------------------------- framebuffer */
+static struct {
+    uint8_t *mem;
+    int w, h, bpp, stride;
+    struct fb_var_screeninfo v;
+    int std32; /* 32bpp with red at 16, green 8, blue 0: fast path */
+} fb;
+
+static int fb_open(void)
+{
+    struct fb_fix_screeninfo f;
+    int fd = open("/dev/fb0", O_RDWR);
+    if (fd < 0 || ioctl(fd, FBIOGET_VSCREENINFO, &fb.v) < 0 || ioctl(fd, FBIOGET_FSCREENINFO, &f) < 0) {
+        printf("SPICE-RS-GUEST: no usable /dev/fb0 (%s)\n", strerror(errno));
+        return -1;
+    }
+    fb.w = fb.v.xres;
+    fb.h = fb.v.yres;
+    fb.bpp = fb.v.bits_per_pixel;
+    fb.stride = f.line_length;
+    size_t len = (size_t)f.line_length * fb.v.yres_virtual;
+    if (len > f.smem_len && f.smem_len) len = f.smem_len;
+    fb.mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (fb.mem == MAP_FAILED) {
+        printf("SPICE-RS-GUEST: fb mmap failed (%s)\n", strerror(errno));
+        return -1;
+    }
+    /* Show the first page (drivers may have panned). */
+    fb.v.xoffset = fb.v.yoffset = 0;
+    ioctl(fd, FBIOPAN_DISPLAY, &fb.v);
+    fb.std32 = fb.bpp == 32 && fb.v.red.offset == 16 && fb.v.green.offset == 8 && fb.v.blue.offset == 0;
+    printf("SPICE-RS-GUEST: fb0 %dx%d bpp=%d stride=%d rgb=%d/%d/%d\n", fb.w, fb.h, fb.bpp, fb.stride,
+           fb.v.red.offset, fb.v.green.offset, fb.v.blue.offset);
+    if (fb.bpp != 32 && fb.bpp != 16) {
+        printf("SPICE-RS-GUEST: unsupported bpp %d\n", fb.bpp);
+        return -1;
+    }
+    return 0;
+}
+
+static inline uint32_t pack(unsigned r, unsigned g, unsigned b)
+{
+    if (fb.std32) return (r << 16) | (g << 8) | b;
+    return ((r >> (8 - fb.v.red.length)) << fb.v.red.offset) |
+           ((g >> (8 - fb.v.green.length)) << fb.v.green.offset) |
+           ((b >> (8 - fb.v.blue.length)) << fb.v.blue.offset);
+}
+
+static inline void putpx(uint8_t *row, int x, uint32_t px)
+{
+    if (fb.bpp == 32) ((uint32_t *)row)[x] = px;
+    else ((uint16_t *)row)[x] = (uint16_t)px;
+}
+
+static void fill(int x, int y, int w, int h, uint32_t rgb)
+{
+    if (x < 0) { w += x; x = 0; }
+    if (y < 0) { h += y; y = 0; }
+    if (x + w > fb.w) w = fb.w - x;
+    if (y + h > fb.h) h = fb.h - y;
+    if (w <= 0 || h <= 0) return;
+    uint32_t px = pack(rgb >> 16, (rgb >> 8) & 255, rgb & 255);
+    for (int j = y; j < y + h; j++) {
+        uint8_t *row = fb.mem + (size_t)j * fb.stride;
+        for (int i = x; i < x + w; i++) putpx(row, i, px);
+    }
+}
+
+/* 3x5 digits, for the clock */
+static const uint16_t digit3x5[10] = {0x7b6f, 0x2492, 0x73e7, 0x73cf, 0x5bc9,
+                                      0x79cf, 0x79ef, 0x7249, 0x7bef, 0x7bcf};
+
+static void draw_digit(int x, int y, int d, int s, uint32_t fg)
+{
+    for (int r = 0; r < 5; r++)
+        for (int c = 0; c < 3; c++)
+            if (digit3x5[d] & (1 << (14 - (r * 3 + c)))) fill(x + c * s, y + r * s, s, s, fg);
+}
+
+/* Text-like content: rows of "words" made of glyph-sized blocks. */
+static uint32_t rng = 12345;
+static unsigned rnd(void) { rng = rng * 1103515245 + 12345; return (rng >> 16) & 0x7fff; }
+
+static void draw_text_block(int x, int y, int w, int h, uint32_t fg)
+{
+    for (int ly = y + 6; ly + 8 <= y + h - 4; ly += 14) {
+        int lx = x + 8;
+        int end = x + w - 8 - (int)(rnd() % (w / 3 + 1));
+        while (lx < end) {
+            int word = 2 + rnd() % 8;
+            for (int k = 0; k < word && lx + 6 <= end; k++, lx += 7) {
+                /* a glyph: a few strokes inside 6x8 */
+                int g = rnd();
+                fill(lx, ly + (g & 1), 6, 1, fg);
+                fill(lx + (g >> 1) % 5, ly, 1 + ((g >> 4) & 1), 8, fg);
+                if (g & 0x40) fill(lx, ly + 7, 6, 1, fg);
+                if (g & 0x80) fill(lx, ly + 3, 5, 1, fg);
+            }
+            lx += 7;
+        }
+    }
+}
+
+static void draw_window(int x, int y, int w, int h, const char *seed, uint32_t title)
+{
+    (void)seed;
+    fill(x + 4, y + 4, w, h, 0x303030);            /* shadow */
+    fill(x, y, w, h, 0xc0c0c0);                    /* frame */
+    fill(x + 2, y + 2, w - 4, 22, title);          /* title bar */
+    draw_text_block(x + 2, y + 2, w / 2, 22, 0xffffff);
+    fill(x + w - 22, y + 5, 16, 16, 0xd04040);     /* close box */
+    fill(x + 2, y + 26, w - 4, h - 28, 0xffffff);  /* body */
+    draw_text_block(x + 2, y + 26, w - 4, h - 28, 0x202020);
+}
+
+static void draw_desktop(void)
+{
+    fill(0, 0, fb.w, fb.h, 0x2a6f8f);
+    fill(0, 0, fb.w, 28, 0x202428);              /* top bar */
+    draw_text_block(0, 0, 300, 28, 0xe0e0e0);
+    draw_window(fb.w / 16, fb.h / 8, fb.w / 2, fb.h / 2, "a", 0x2050a0);
+    draw_window(fb.w / 3, fb.h / 3, fb.w / 2, fb.h / 2, "b", 0x208040);
+    draw_window(fb.w * 5 / 8, fb.h / 10, fb.w / 3, fb.h / 4, "c", 0x804080);
+    fill(0, fb.h - 32, fb.w, 32, 0x202428);      /* task bar */
+    for (int i = 0; i < 5; i++) fill(8 + i * 40, fb.h - 28, 32, 24, 0x506070 + i * 0x101010);
+}
+
+static void draw_clock(unsigned sec)
+{
+    static const uint32_t colors[] = {0xff4040, 0x40ff40, 0x4040ff, 0xffff40};
+    int x = fb.w - 110, y = 2;
+    fill(x, y, 24, 24, colors[sec % 4]);          /* the element that changes each second */
+    fill(x + 30, y, 76, 24, 0x202428);
+    unsigned v = sec % 10000;
+    for (int i = 3; i >= 0; i--, v /= 10) draw_digit(x + 32 + i * 18, y + 2, v % 10, 4, 0xffffff);
+}
+
+/* ------------------------------------------------------------------- input */
+#define MAXDEV 16
+static struct indev {
+    int fd;
+    char node[32];
+    int rx, ry, relp, ax, ay, absp;
+} devs[MAXDEV];
+static int ndev;
+
+static void scan_inputs(void)
+{
+    DIR *d = opendir("/dev/input");
+    struct dirent *e;
+    if (!d) return;
+    while ((e = readdir(d)) && ndev < MAXDEV) {
+        if (strncmp(e->d_name, "event", 5)) continue;
+        int known = 0;
+        for (int i = 0; i < ndev; i++) known |= !strcmp(devs[i].node, e->d_name);
+        if (known) continue;
+        char path[64], name[128] = "?";
+        snprintf(path, sizeof path, "/dev/input/%.40s", e->d_name);
+        int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0) continue;
+        ioctl(fd, EVIOCGNAME(sizeof name - 1), name);
+        memset(&devs[ndev], 0, sizeof devs[ndev]);
+        devs[ndev].fd = fd;
+        snprintf(devs[ndev].node, sizeof devs[ndev].node, "%.20s", e->d_name);
+        ndev++;
+        printf("SPICE-RS-GUEST: input %s name=%s\n", e->d_name, name);
+    }
+    closedir(d);
+}
+
+static void handle(struct indev *d, const struct input_event *ev)
+{
+    switch (ev->type) {
+    case EV_KEY:
+        if (ev->code >= BTN_MISC && ev->code < KEY_OK)
+            printf("SPICE-RS-INPUT: btn code=%d value=%d\n", ev->code, ev->value);
+        else
+            printf("SPICE-RS-INPUT: key code=%d value=%d\n", ev->code, ev->value);
+        break;
+    case EV_REL:
+        if (ev->code == REL_X) { d->rx += ev->value; d->relp = 1; }
+        else if (ev->code == REL_Y) { d->ry += ev->value; d->relp = 1; }
+        else if (ev->code == REL_WHEEL) printf("SPICE-RS-INPUT: wheel value=%d\n", ev->value);
+        break;
+    case EV_ABS:
+        if (ev->code == ABS_X) { d->ax = ev->value; d->absp = 1; }
+        else if (ev->code == ABS_Y) { d->ay = ev->value; d->absp = 1; }
+        break;
+    case EV_SYN:
+        if (d->relp) printf("SPICE-RS-INPUT: rel x=%d y=%d\n", d->rx, d->ry);
+        if (d->absp) printf("SPICE-RS-INPUT: abs x=%d y=%d\n", d->ax, d->ay);
+        d->rx = d->ry = d->relp = d->absp = 0;
+        break;
+    }
+}
+
+/* Waits up to timeout_ms for input, reports everything available. */
+static void poll_inputs(int timeout_ms)
+{
+    struct pollfd p[MAXDEV];
+    if (timeout_ms < 0) timeout_ms = 0;
+    for (int i = 0; i < ndev; i++) p[i] = (struct pollfd){.fd = devs[i].fd, .events = POLLIN};
+    if (ndev == 0) { usleep(timeout_ms * 1000); return; }
+    if (poll(p, ndev, timeout_ms) <= 0) return;
+    for (int i = 0; i < ndev; i++) {
+        if (!(p[i].revents & POLLIN)) continue;
+        struct input_event ev[64];
+        ssize_t n;
+        while ((n = read(devs[i].fd, ev, sizeof ev)) > 0)
+            for (size_t k = 0; k < n / sizeof ev[0]; k++) handle(&devs[i], &ev[k]);
+    }
+}
+
+/* Sleeps until the deadline while serving input; rescans devices each second
+ * (the usb tablet can appear after the workload started). */
+static void wait_until(double deadline)
+{
+    static double next_scan;
+    double t;
+    while ((t = now()) < deadline) {
+        if (t >= next_scan) { scan_inputs(); next_scan = t + 1; }
+        poll_inputs((int)((deadline - t) * 1000) + 1);
+    }
+    poll_inputs(0);
+}
+
+static void graphics_mode(void)
+{
+    /* Keep fbcon (text, cursor) off the framebuffer we draw on. */
+    int tty = open("/dev/tty0", O_RDWR);
+    if (tty >= 0 && ioctl(tty, KDSETMODE, KD_GRAPHICS) < 0)
+        printf("SPICE-RS-GUEST: KD_GRAPHICS failed (%s)\n", strerror(errno));
+}
+
+/* ------------------------------------------------------------------- modes */
+static void run_console(void)
+{
+    FILE *tty = fopen("/dev/tty0", "w");
+    if (tty) {
+        fprintf(tty, "\033[?25l\033[2J\033[H"); /* hide cursor, clear */
+        for (int i = 1; i <= 20; i++)
+            fprintf(tty, "spice-rs console workload line %02d: the quick brown fox jumps over the lazy dog 0123456789\n", i);
+        fflush(tty);
+    }
+    printf("SPICE-RS-GUEST: workload console running\n");
+    for (double t = now();; t += 1) wait_until(t + 1);
+}
+
+static void run_desktop(void)
+{
+    if (fb_open() < 0) { run_console(); return; }
+    graphics_mode();
+    draw_desktop();
+    draw_clock(0);
+    printf("SPICE-RS-GUEST: workload desktop running\n");
+    double t0 = now();
+    for (unsigned s = 1;; s++) {
+        wait_until(t0 + s);
+        draw_clock(s);
+    }
+}
+
+/* Writes the frame-number stamp into one composed row (row y of the region), so the
+ * stamp lands together with the frame's pixels and never shows the previous frame. */
+static void stamp_row(uint8_t *line, int w, int y, unsigned n)
+{
+    if (y >= 32) return;
+    uint32_t white = pack(255, 255, 255), black = pack(0, 0, 0);
+    for (int b = 0; b < 18 && (b + 1) * 16 <= w; b++) {
+        int bit = b == 0 ? 1 : b == 1 ? 0 : (n >> (17 - b)) & 1;
+        for (int x = b * 16; x < b * 16 + 16; x++) putpx(line, x, bit ? white : black);
+    }
+}
+
+static void run_video(void)
+{
+    if (fb_open() < 0) { run_console(); return; }
+    graphics_mode();
+    double fps = atof(arg("fps", "30"));
+    if (fps <= 0) fps = 30;
+    int rw = fb.w, rh = fb.h, rx = 0, ry = 0;
+    const char *rect = arg("video_rect", "full");
+    if (strcmp(rect, "full") && sscanf(rect, "%dx%d+%d+%d", &rw, &rh, &rx, &ry) != 4) {
+        printf("SPICE-RS-GUEST: bad video_rect=%s, using full\n", rect);
+        rw = fb.w; rh = fb.h; rx = ry = 0;
+    }
+    if (rx < 0) rx = 0;
+    if (ry < 0) ry = 0;
+    if (rx + rw > fb.w) rw = fb.w - rx;
+    if (ry + rh > fb.h) rh = fb.h - ry;
+
+    /* The clip: mmap the raw disk (page cache keeps it after the first loop). */
+    int sw = 320, sh = 180, nframes = 0;
+    const uint8_t *clip = NULL;
+    const char *dev = arg("video_dev", "/dev/vda");
+    int fd = open(dev, O_RDONLY);
+    char hdr[4096] = {0};
+    if (fd >= 0 && pread(fd, hdr, sizeof hdr - 1, 0) > 0 &&
+        sscanf(hdr, "SPRSVID1 %d %d %d BGR", &sw, &sh, &nframes) == 3 && nframes > 0) {
+        size_t len = 4096 + (size_t)sw * sh * 3 * nframes;
+        void *m = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+        if (m != MAP_FAILED) clip = (const uint8_t *)m + 4096;
+    }
+    if (!clip) { sw = 320; sh = 180; nframes = 0; printf("SPICE-RS-GUEST: no clip on %s, synthetic frames\n", dev); }
+    printf("SPICE-RS-GUEST: video %dx%d frames=%d -> %dx%d+%d+%d fps=%.1f\n", sw, sh, nframes, rw, rh, rx, ry, fps);
+
+    fill(0, 0, fb.w, fb.h, 0x101010);
+    int *xmap = malloc(sizeof(int) * rw);
+    uint8_t *line = malloc((size_t)rw * 4);
+    uint8_t *synth = clip ? NULL : malloc((size_t)sw * sh * 3);
+    for (int x = 0; x < rw; x++) xmap[x] = (int)((long)x * sw / rw) * 3;
+    printf("SPICE-RS-GUEST: workload video running\n");
+
+    double t0 = now(), next = t0, period = 1.0 / fps, last_report = t0;
+    unsigned shown = 0, shown_at_report = 0;
+    for (;;) {
+        const uint8_t *src;
+        if (clip) {
+            src = clip + (size_t)(shown % nframes) * sw * sh * 3;
+        } else { /* synthetic: moving diagonal bars */
+            for (int y = 0; y < sh; y++)
+                for (int x = 0; x < sw; x++) {
+                    uint8_t *p = synth + ((size_t)y * sw + x) * 3;
+                    p[0] = (uint8_t)(x + shown * 4); p[1] = (uint8_t)(y * 2 + shown); p[2] = (uint8_t)((x + y + shown * 8) & 0x80 ? 220 : 40);
+                }
+            src = synth;
+        }
+        int bpp = fb.bpp / 8;
+        for (int y = 0; y < rh; y++) {
+            const uint8_t *srow = src + (size_t)((long)y * sh / rh) * sw * 3;
+            if (fb.std32) {
+                uint32_t *l = (uint32_t *)line;
+                for (int x = 0; x < rw; x++) {
+                    const uint8_t *p = srow + xmap[x];
+                    l[x] = p[0] | (p[1] << 8) | (p[2] << 16);
+                }
+            } else {
+                for (int x = 0; x < rw; x++) {
+                    const uint8_t *p = srow + xmap[x];
+                    putpx(line, x, pack(p[2], p[1], p[0]));
+                }
+            }
+            stamp_row(line, rw, y, shown & 0xffff);
+            memcpy(fb.mem + (size_t)(ry + y) * fb.stride + (size_t)rx * bpp, line, (size_t)rw * bpp);
+        }
+        shown++;
+
+        double t = now();
+        if (t - last_report >= 1.0) {
+            printf("SPICE-RS-VIDEO: frame=%u fps=%.1f\n", shown, (shown - shown_at_report) / (t - last_report));
+            last_report = t;
+            shown_at_report = shown;
+        }
+        next += period;
+        if (next < t - period) next = t; /* too slow: do not accumulate debt */
+        wait_until(next);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    int fd = open("/proc/cmdline", O_RDONLY);
+    if (fd >= 0) {
+        ssize_t n = read(fd, cmdline, sizeof cmdline - 1);
+        if (n > 0) cmdline[n] = 0;
+        close(fd);
+    }
+    const char *mode = argc > 1 ? argv[1] : arg("workload", "console");
+    scan_inputs();
+    if (!strcmp(mode, "desktop")) run_desktop();
+    else if (!strcmp(mode, "video")) run_video();
+    else run_console();
+    return 0;
+}
