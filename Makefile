@@ -13,7 +13,7 @@ REALNAME := libspice-server.so.1.15.1
 BUILD := build
 LIB := $(BUILD)/lib
 
-.PHONY: all lib deps test unit abi e2e lint demo install clean
+.PHONY: all lib tools deps test unit abi e2e lint demo install clean
 
 all: lib
 
@@ -26,6 +26,10 @@ lib:
 	ln -sf $(SONAME) $(LIB)/libspice-server.so
 	sed -e 's|@PREFIX@|$(CURDIR)|g' -e 's|@LIBDIR@|$(CURDIR)/$(LIB)|g' \
 	    -e 's|@INCLUDEDIR@|$(CURDIR)/include|g' data/spice-server.pc.in > $(BUILD)/pkgconfig/spice-server.pc
+
+# Test programs (the hostile client the robustness tests drive).
+tools:
+	$(CARGO) build --release --locked --examples
 
 deps:
 	bash scripts/install-deps.sh
@@ -43,7 +47,7 @@ abi: lib
 	bash tests/abi/run.sh
 	bash tests/abi/symbols.sh $(LIB)/$(SONAME)
 
-e2e: lib
+e2e: lib tools
 	bash tests/e2e/run.sh
 
 demo: deps lib
