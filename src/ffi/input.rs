@@ -5,6 +5,11 @@
 //! only while that instance is registered: the callers read the registration under the
 //! same lock, so it cannot be removed underneath them.
 
+use crate::channel::inputs::InputSink;
+use crate::server::session::{InputInstances, Session};
+use parking_lot::Mutex;
+use std::sync::{Arc, Weak};
+
 use super::abi::{
     SpiceKbdInstance, SpiceKbdInterface, SpiceMouseInstance, SpiceMouseInterface,
     SpiceTabletInstance, SpiceTabletInterface,
@@ -88,5 +93,94 @@ pub unsafe fn tablet(tablet: usize, call: TabletCall) {
                 }
             }
         }
+    }
+}
+
+/// Input from the inputs channel, delivered to QEMU's devices on its main loop.
+pub struct QemuInputs {
+    session: Weak<Session>,
+}
+
+impl QemuInputs {
+    pub fn new(session: Weak<Session>) -> QemuInputs {
+        QemuInputs { session }
+    }
+
+    fn with(
+        &self,
+        f: impl FnOnce(InputInstances, Option<(u32, u32)>, &Arc<Mutex<InputInstances>>) + Send + 'static,
+    ) {
+        let Some(session) = self.session.upgrade() else {
+            return;
+        };
+        let instances = session.inputs.clone();
+        let size = session.primary_size();
+        session.on_main_loop(move |_core| {
+            let current = *instances.lock();
+            f(current, size, &instances);
+        });
+    }
+
+    fn tablet(&self, call: TabletCall) {
+        self.with(move |i, size, shared| {
+            let Some(instance) = i.tablet else {
+                return;
+            };
+            // The tablet maps positions onto the guest's screen size: keep it current.
+            if let Some((w, h)) = size {
+                if i.tablet_size != Some((w, h)) {
+                    // SAFETY: read under QEMU's lock from the registry; still registered.
+                    unsafe { tablet(instance, TabletCall::LogicalSize(w as i32, h as i32)) };
+                    shared.lock().tablet_size = Some((w, h));
+                }
+            }
+            // SAFETY: as above.
+            unsafe { tablet(instance, call) };
+        });
+    }
+}
+
+impl InputSink for QemuInputs {
+    fn scancodes(&self, bytes: Vec<u8>) {
+        self.with(move |i, _, _| {
+            if let Some(kbd) = i.keyboard {
+                // SAFETY: the keyboard is registered (checked under QEMU's lock).
+                unsafe { kbd_push(kbd, &bytes) };
+            }
+        });
+    }
+
+    fn mouse_motion(&self, dx: i32, dy: i32, dz: i32, buttons: u32) {
+        self.with(move |i, _, _| {
+            if let Some(mouse) = i.mouse {
+                // SAFETY: the mouse is registered (checked under QEMU's lock).
+                unsafe { mouse_motion(mouse, dx, dy, dz, buttons) };
+            }
+        });
+    }
+
+    fn mouse_buttons(&self, buttons: u32) {
+        self.with(move |i, _, _| {
+            if let Some(mouse) = i.mouse {
+                // SAFETY: as above.
+                unsafe { mouse_buttons(mouse, buttons) };
+            }
+        });
+    }
+
+    fn tablet_position(&self, x: i32, y: i32, buttons: u32) {
+        self.tablet(TabletCall::Position(x, y, buttons));
+    }
+
+    fn tablet_wheel(&self, dz: i32, buttons: u32) {
+        self.tablet(TabletCall::Wheel(dz, buttons));
+    }
+
+    fn tablet_buttons(&self, buttons: u32) {
+        self.tablet(TabletCall::Buttons(buttons));
+    }
+
+    fn leds(&self) -> (u8, u64) {
+        self.session.upgrade().map_or((0, 0), |s| *s.leds.lock())
     }
 }

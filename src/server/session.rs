@@ -6,11 +6,11 @@ use super::config::Auth;
 use super::mainloop::MainLoopHandle;
 use crate::channel::cursor::CursorChannel;
 use crate::channel::display::DisplayChannel;
-use crate::channel::inputs::{InputSink, InputsChannel};
+use crate::channel::inputs::InputsChannel;
 use crate::channel::main::{MainChannel, MainInfo, Mouse, NetStats};
 use crate::channel::Channel;
 use crate::ffi::core::EventInfo;
-use crate::ffi::input::{self, TabletCall};
+use crate::ffi::input::QemuInputs;
 use crate::net::auth::password_matches;
 use crate::net::link::ServerCaps;
 use crate::net::reactor::{Hub, Opened};
@@ -71,7 +71,7 @@ pub struct Session {
     /// The last client's measured link (for rate control).
     pub net: Arc<Mutex<NetStats>>,
     pub inputs: Arc<Mutex<InputInstances>>,
-    leds: Mutex<(u8, u64)>,
+    pub(crate) leds: Mutex<(u8, u64)>,
     clients: Mutex<Clients>,
     client_count: AtomicUsize,
     next_viewer: AtomicU64,
@@ -105,7 +105,10 @@ impl Session {
     }
 
     /// Queues work for QEMU's main loop (dropped before `spice_server_init`).
-    fn on_main_loop(&self, job: impl FnOnce(&crate::ffi::core::CoreInterface) + Send + 'static) {
+    pub(crate) fn on_main_loop(
+        &self,
+        job: impl FnOnce(&crate::ffi::core::CoreInterface) + Send + 'static,
+    ) {
         match self.mainloop.get() {
             Some(m) => m.post(Box::new(job)),
             None => crate::log_debug!("main loop not attached; event dropped"),
@@ -162,7 +165,7 @@ impl Session {
         self.wake();
     }
 
-    fn primary_size(&self) -> Option<(u32, u32)> {
+    pub(crate) fn primary_size(&self) -> Option<(u32, u32)> {
         self.displays.lock().first().and_then(|d| d.screen.size())
     }
 
@@ -350,9 +353,7 @@ impl Hub for Arc<Session> {
                     }
                 }
                 ch::INPUTS => {
-                    let sink = Arc::new(QemuInputs {
-                        session: Arc::downgrade(self),
-                    });
+                    let sink = Arc::new(QemuInputs::new(Arc::downgrade(self)));
                     Box::new(InputsChannel::new(sink, self.mouse.current.clone()))
                 }
                 _ => return Err(LinkError::ChannelNotAvailable),
@@ -383,90 +384,5 @@ impl Hub for Arc<Session> {
 
     fn set_wake(&self, wake: Arc<dyn Fn() + Send + Sync>) {
         *self.wake.lock() = Some(wake);
-    }
-}
-
-/// Input from the inputs channel, delivered to QEMU's devices on its main loop.
-struct QemuInputs {
-    session: std::sync::Weak<Session>,
-}
-
-impl QemuInputs {
-    fn with(
-        &self,
-        f: impl FnOnce(InputInstances, Option<(u32, u32)>, &Arc<Mutex<InputInstances>>) + Send + 'static,
-    ) {
-        let Some(session) = self.session.upgrade() else {
-            return;
-        };
-        let instances = session.inputs.clone();
-        let size = session.primary_size();
-        session.on_main_loop(move |_core| {
-            let current = *instances.lock();
-            f(current, size, &instances);
-        });
-    }
-
-    fn tablet(&self, call: TabletCall) {
-        self.with(move |i, size, shared| {
-            let Some(tablet) = i.tablet else {
-                return;
-            };
-            // The tablet maps positions onto the guest's screen size: keep it current.
-            if let Some((w, h)) = size {
-                if i.tablet_size != Some((w, h)) {
-                    // SAFETY: read under QEMU's lock from the registry; still registered.
-                    unsafe { input::tablet(tablet, TabletCall::LogicalSize(w as i32, h as i32)) };
-                    shared.lock().tablet_size = Some((w, h));
-                }
-            }
-            // SAFETY: as above.
-            unsafe { input::tablet(tablet, call) };
-        });
-    }
-}
-
-impl InputSink for QemuInputs {
-    fn scancodes(&self, bytes: Vec<u8>) {
-        self.with(move |i, _, _| {
-            if let Some(kbd) = i.keyboard {
-                // SAFETY: the keyboard is registered (checked under QEMU's lock).
-                unsafe { input::kbd_push(kbd, &bytes) };
-            }
-        });
-    }
-
-    fn mouse_motion(&self, dx: i32, dy: i32, dz: i32, buttons: u32) {
-        self.with(move |i, _, _| {
-            if let Some(mouse) = i.mouse {
-                // SAFETY: the mouse is registered (checked under QEMU's lock).
-                unsafe { input::mouse_motion(mouse, dx, dy, dz, buttons) };
-            }
-        });
-    }
-
-    fn mouse_buttons(&self, buttons: u32) {
-        self.with(move |i, _, _| {
-            if let Some(mouse) = i.mouse {
-                // SAFETY: as above.
-                unsafe { input::mouse_buttons(mouse, buttons) };
-            }
-        });
-    }
-
-    fn tablet_position(&self, x: i32, y: i32, buttons: u32) {
-        self.tablet(TabletCall::Position(x, y, buttons));
-    }
-
-    fn tablet_wheel(&self, dz: i32, buttons: u32) {
-        self.tablet(TabletCall::Wheel(dz, buttons));
-    }
-
-    fn tablet_buttons(&self, buttons: u32) {
-        self.tablet(TabletCall::Buttons(buttons));
-    }
-
-    fn leds(&self) -> (u8, u64) {
-        self.session.upgrade().map_or((0, 0), |s| *s.leds.lock())
     }
 }
