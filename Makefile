@@ -13,7 +13,7 @@ REALNAME := libspice-server.so.1.15.1
 BUILD := build
 LIB := $(BUILD)/lib
 
-.PHONY: all lib tools deps test unit abi e2e lint demo install clean
+.PHONY: all lib tools deps test unit abi lifecycle e2e lint demo install clean
 
 all: lib
 
@@ -34,7 +34,7 @@ tools:
 deps:
 	bash scripts/install-deps.sh
 
-test: deps lint unit lib abi e2e
+test: deps lint unit lib abi lifecycle e2e
 
 lint:
 	$(CARGO) fmt --check
@@ -46,6 +46,10 @@ unit:
 abi: lib
 	bash tests/abi/run.sh
 	bash tests/abi/symbols.sh $(LIB)/$(SONAME)
+
+# create/init/destroy cycles under valgrind: no leak, threads joined, fds closed.
+lifecycle: lib
+	bash tests/lifecycle/run.sh $(LIB)
 
 e2e: lib tools
 	bash tests/e2e/run.sh
