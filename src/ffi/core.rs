@@ -222,3 +222,25 @@ pub unsafe fn free_string(p: *const std::ffi::c_char) {
     // SAFETY: per the contract it was malloc'ed.
     unsafe { libc::free(p as *mut libc::c_void) }
 }
+
+/// Takes ownership of a listening socket (`spice_server_set_listen_socket_fd`).
+///
+/// # Safety
+/// `fd` must be an open listening socket the caller gives up.
+pub unsafe fn adopt_listener(fd: i32) -> Option<crate::net::listener::Listener> {
+    use std::os::fd::FromRawFd;
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: ownership transfer per the contract.
+    let listener = unsafe { std::net::TcpListener::from_raw_fd(fd) };
+    if listener.local_addr().is_err() {
+        use std::os::fd::IntoRawFd;
+        // SAFETY: the same fd, re-wrapped as the UNIX socket it is.
+        let unix = unsafe { std::os::unix::net::UnixListener::from_raw_fd(listener.into_raw_fd()) };
+        unix.set_nonblocking(true).ok()?;
+        return Some(crate::net::listener::Listener::Unix(unix));
+    }
+    listener.set_nonblocking(true).ok()?;
+    Some(crate::net::listener::Listener::Tcp(listener))
+}

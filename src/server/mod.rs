@@ -88,12 +88,23 @@ impl Server {
     }
 
     /// `spice_server_init`: opens the listening sockets and starts the reactor.
-    pub fn init(&mut self, core: CoreInterface) -> Result<(), InitError> {
+    /// `adopted`: the listening socket QEMU passed with `set_listen_socket_fd`, which
+    /// replaces the one `set_port`/`set_addr` would open.
+    pub fn init(
+        &mut self,
+        core: CoreInterface,
+        adopted: Option<listener::Listener>,
+    ) -> Result<(), InitError> {
         if self.running.is_some() {
             return Err(InitError::AlreadyInitialized);
         }
         let mut listeners = Vec::new();
-        listeners.extend(listener::open_plain(&self.config).map_err(InitError::Listen)?);
+        match adopted {
+            Some(l) => listeners.push(l),
+            None => {
+                listeners.extend(listener::open_plain(&self.config).map_err(InitError::Listen)?)
+            }
+        }
         listeners.extend(listener::open_tls(&self.config).map_err(InitError::Listen)?);
         let mainloop = MainLoop::start(core).map_err(|e| InitError::Core(e.to_string()))?;
         self.session.attach_mainloop(mainloop.handle());

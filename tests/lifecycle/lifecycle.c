@@ -3,7 +3,12 @@
  * a synchronous QXL call, vm_stop, remove interfaces, destroy.
  * Run under valgrind: nothing may be definitely lost, and afterwards the process
  * must have the threads and file descriptors it started with. */
+#include <arpa/inet.h>
 #include <dirent.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,6 +100,38 @@ static const QXLInterface qxl_if = {
     .client_monitors_config = client_monitors_config,
 };
 
+/* A listening socket on an ephemeral loopback port, as QEMU would pass one. */
+static int listening_socket(struct sockaddr_in *addr)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    socklen_t len = sizeof(*addr);
+    memset(addr, 0, sizeof(*addr));
+    addr->sin_family = AF_INET;
+    addr->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || bind(fd, (struct sockaddr *)addr, len) || listen(fd, 4) ||
+        getsockname(fd, (struct sockaddr *)addr, &len)) return -1;
+    return fd;
+}
+
+/* The server must answer a link with a bad magic by INVALID_MAGIC (2). */
+static int answers_link(const struct sockaddr_in *addr)
+{
+    unsigned char hello[16] = "XXXX", reply[20];
+    struct timeval tv = { 5, 0 };
+    int fd = socket(AF_INET, SOCK_STREAM, 0), got = 0;
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    if (connect(fd, (const struct sockaddr *)addr, sizeof(*addr)) == 0 &&
+        write(fd, hello, sizeof(hello)) == sizeof(hello)) {
+        while (got < (int)sizeof(reply)) {
+            ssize_t n = read(fd, reply + got, sizeof(reply) - got);
+            if (n <= 0) break;
+            got += n;
+        }
+    }
+    close(fd);
+    return got == (int)sizeof(reply) && memcmp(reply, "REDQ", 4) == 0 && reply[16] == 2;
+}
+
 static int cycle(int port)
 {
     SpiceKbdInstance kbd = { .base = { &kbd_if.base } };
@@ -107,16 +144,28 @@ static int cycle(int port)
                                     .mouse_mode = 1, .mem = (uintptr_t)framebuffer, .group_id = 0 };
     QXLRect area = { 0, 0, 48, 64 };
 
+    struct sockaddr_in addr;
     SpiceServer *s = spice_server_new();
     if (!s) return 1;
     spice_server_set_addr(s, "127.0.0.1", SPICE_ADDR_FLAG_IPV4_ONLY);
-    if (spice_server_set_port(s, port) != 0) return 2;
+    if (port > 0) {
+        if (spice_server_set_port(s, port) != 0) return 2;
+        memset(&addr, 0, sizeof(addr));
+        addr.sin_family = AF_INET;
+        addr.sin_port = htons(port);
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    } else {
+        /* The server takes over a listening socket and closes it on destroy. */
+        int fd = listening_socket(&addr);
+        if (fd < 0 || spice_server_set_listen_socket_fd(s, fd) != 0) return 2;
+    }
     spice_server_set_noauth(s);
     spice_server_set_name(s, "lifecycle");
     if (spice_server_set_video_codecs(s, "spice:mjpeg;gstreamer:h264") != 0) return 3;
     const char *codecs = spice_server_get_video_codecs(s);
     spice_server_free_video_codecs(s, codecs);
     if (spice_server_init(s, &core) != 0) return 4;
+    if (!answers_link(&addr)) return 10;
     if (spice_server_add_interface(s, &kbd.base) != 0) return 5;
     if (spice_server_add_interface(s, &mouse.base) != 0) return 6;
     if (spice_server_add_interface(s, &qxl.base) != 0) return 7;
@@ -142,7 +191,8 @@ int main(int argc, char **argv)
     int cycles = argc > 2 ? atoi(argv[2]) : 3;
     int fds = count_dir("/proc/self/fd"), threads = count_dir("/proc/self/task");
     for (int i = 0; i < cycles; i++) {
-        int rc = cycle(port);
+        /* Every other cycle uses a listening socket passed in by the caller. */
+        int rc = cycle(i % 2 ? 0 : port);
         if (rc) { fprintf(stderr, "cycle %d failed at step %d\n", i, rc); return 1; }
     }
     int fds_after = count_dir("/proc/self/fd"), threads_after = count_dir("/proc/self/task");

@@ -72,9 +72,15 @@ pub unsafe extern "C" fn spice_server_init(
         }
     };
     // SAFETY: `s` comes from spice_server_new.
+    let listen_fd =
+        unsafe { with_server("spice_server_init", s, None, |srv| srv.config.listen_fd) };
+    // SAFETY: an fd given to set_listen_socket_fd is a listening socket the caller
+    // hands over to us.
+    let adopted = listen_fd.and_then(|fd| unsafe { crate::ffi::core::adopt_listener(fd) });
+    // SAFETY: as above.
     unsafe {
-        with_server("spice_server_init", s, ERR, |srv| {
-            result("spice_server_init", srv.init(core))
+        with_server("spice_server_init", s, ERR, move |srv| {
+            result("spice_server_init", srv.init(core, adopted))
         })
     }
 }
