@@ -8,6 +8,7 @@
 #[macro_use]
 pub mod log;
 
+pub mod canvas;
 pub mod channel;
 pub mod ffi;
 pub mod net;

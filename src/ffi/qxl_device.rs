@@ -50,6 +50,7 @@ impl QxlDevice {
             slots: info.num_memslots,
             gen_bits: info.memslot_gen_bits,
             id_bits: info.memslot_id_bits,
+            n_surfaces: info.n_surfaces,
         };
         (layout, info.qxl_ram_size)
     }

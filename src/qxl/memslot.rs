@@ -69,6 +69,8 @@ pub struct Layout {
     pub slots: u32,
     pub gen_bits: u8,
     pub id_bits: u8,
+    /// How many surfaces the device supports (ids 0..n).
+    pub n_surfaces: u32,
 }
 
 impl Layout {
@@ -82,6 +84,7 @@ impl Layout {
             slots: self.slots.clamp(1, 256),
             gen_bits,
             id_bits,
+            n_surfaces: self.n_surfaces.clamp(1, 4096),
         }
     }
 }
@@ -189,6 +192,7 @@ mod tests {
             slots: 8,
             gen_bits: 8,
             id_bits: 8,
+            n_surfaces: 16,
         });
         // Group 0: host identity mapping, as QEMU registers it.
         m.add(

@@ -2,5 +2,9 @@
 //! before anything reads it.
 
 pub mod command;
+pub mod draw;
 pub mod guest;
+pub mod image;
 pub mod memslot;
+#[cfg(test)]
+pub mod testmem;

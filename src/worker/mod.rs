@@ -10,12 +10,16 @@ mod handle;
 pub mod pointer;
 pub mod region;
 pub mod screen;
+pub mod surfaces;
 
 pub use device::{Command, Device, Rect, CLIENT_CAPS_BYTES};
 pub use handle::{Done, Msg, PrimarySurface, WorkerHandle};
 
-use crate::qxl::command::{self, ParseError, QxlRect};
+use crate::canvas;
+use crate::qxl::command::{self, ParseError};
+use crate::qxl::draw::{self, SurfaceCommand};
 use crate::qxl::guest::{self, SlotMemory};
+use crate::qxl::image::{Image, Pixels};
 use crate::qxl::memslot::{Layout, MemSlots};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use pointer::Pointer;
@@ -24,11 +28,24 @@ use screen::Screen;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use surfaces::{GuestSurface, Surfaces};
 
 /// How many ring entries to take before looking at QEMU's requests again.
 const COMMANDS_PER_ROUND: usize = 64;
 /// Upper bound on sleeping with notifications armed (a lost wakeup costs at most this).
 const IDLE_POLL: Duration = Duration::from_millis(500);
+
+/// `QXL_COMMAND_FLAG_COMPAT`: the command uses the old (qxl-1) drawable layout.
+const COMMAND_FLAG_COMPAT: u32 = 1;
+
+/// Surface sources are resolved before rendering; the canvas never looks them up.
+struct NoSurfaces;
+
+impl canvas::Surfaces for NoSurfaces {
+    fn pixels_of(&self, _surface_id: u32) -> Option<Pixels> {
+        None
+    }
+}
 
 /// `QXL_CMD_*` ring entry types.
 pub mod command_type {
@@ -52,6 +69,8 @@ pub struct Worker<D: Device> {
     wakeup_pending: Arc<AtomicBool>,
     /// What the display and cursor channels show.
     outputs: Outputs,
+    /// Off-screen surfaces (ids 1..n).
+    surfaces: Surfaces,
     pub stats: Stats,
 }
 
@@ -87,6 +106,7 @@ impl<D: Device> Worker<D> {
             primary: None,
             rings_dirty: false,
             wakeup_pending,
+            surfaces: Surfaces::new(layout.n_surfaces),
             outputs,
             stats: Stats::default(),
         }
@@ -188,17 +208,46 @@ impl<D: Device> Worker<D> {
         let mem = SlotMemory(&self.slots);
         match cmd.kind {
             command_type::DRAW => {
-                let drawable = command::parse_drawable(&mem, cmd.group, cmd.data)?;
-                let Some((image, src_area)) = drawable.copy else {
-                    return Err(ParseError::Unsupported(
-                        "draw type (only copies are rendered yet)",
-                    ));
-                };
-                if drawable.surface_id != 0 {
-                    return Err(ParseError::Unsupported("off-screen surface"));
+                let compat = cmd.flags & COMMAND_FLAG_COMPAT != 0;
+                let mut d = draw::parse(&mem, cmd.group, cmd.data, compat)?;
+                self.resolve_surface_images(&mut d.op);
+                if d.surface_id == 0 {
+                    self.outputs
+                        .screen
+                        .modify(|fb| canvas::render(fb, &d, &NoSurfaces));
+                } else {
+                    let id = d.surface_id;
+                    let target = self
+                        .surfaces
+                        .get_mut(id)
+                        .ok_or(ParseError::Invalid("surface id"))?;
+                    canvas::render(&mut target.fb, &d, &NoSurfaces);
                 }
-                let bitmap = command::parse_bitmap(&mem, cmd.group, image)?;
-                self.draw_copy(drawable.bbox, src_area, &bitmap);
+            }
+            command_type::SURFACE => {
+                match draw::parse_surface_command(&mem, cmd.group, cmd.data)? {
+                    SurfaceCommand::Create {
+                        id,
+                        format,
+                        width,
+                        height,
+                        stride,
+                        data,
+                    } => {
+                        let guest = GuestSurface {
+                            width,
+                            height,
+                            stride,
+                            format,
+                            mem: data,
+                            group: cmd.group,
+                        };
+                        if let Err(e) = self.surfaces.create(id, guest, &self.slots) {
+                            crate::log_warn!("surface {id} not created: {e}");
+                        }
+                    }
+                    SurfaceCommand::Destroy { id } => self.surfaces.destroy(id),
+                }
             }
             command_type::CURSOR => {
                 let cursor = command::parse_cursor(&mem, cmd.group, cmd.data)?;
@@ -209,74 +258,55 @@ impl<D: Device> Worker<D> {
         Ok(())
     }
 
-    /// Copies `src_area` of `bitmap` to `bbox` on the primary surface (same size only:
-    /// scaled copies come with the QXL path).
-    fn draw_copy(&mut self, bbox: QxlRect, src_area: QxlRect, bitmap: &command::Bitmap) {
-        if bbox.width() != src_area.width() || bbox.height() != src_area.height() {
-            crate::log_debug!("scaled draw copy skipped");
-            return;
+    /// Replaces surface sources by a copy of their current pixels, so a drawing may read
+    /// any surface (itself included) while it writes its target.
+    fn resolve_surface_images(&self, op: &mut draw::Op) {
+        for image in op.images_mut() {
+            if let Image::Surface(id) = *image {
+                let pixels = if id == 0 {
+                    self.outputs.screen.with_surface(surfaces::pixels_of)
+                } else {
+                    self.surfaces.get(id).map(|s| surfaces::pixels_of(&s.fb))
+                };
+                if let Some(p) = pixels {
+                    *image = Image::Pixels(p);
+                }
+            }
         }
-        let fits = src_area.left >= 0
-            && src_area.top >= 0
-            && src_area.right as i64 <= i64::from(bitmap.width)
-            && src_area.bottom as i64 <= i64::from(bitmap.height)
-            && bbox.left >= 0
-            && bbox.top >= 0
-            && bbox.width() > 0
-            && bbox.height() > 0;
-        if !fits {
-            crate::log_warn!("draw copy outside its image or surface rejected");
-            return;
-        }
-        let stride = bitmap.width as usize * 4;
-        let offset = src_area.top as usize * stride + src_area.left as usize * 4;
-        let dest = Area::new(
-            bbox.left as u32,
-            bbox.top as u32,
-            bbox.right as u32,
-            bbox.bottom as u32,
-        );
-        self.outputs
-            .screen
-            .draw(dest, &bitmap.pixels[offset..], stride);
     }
 
-    /// Writes what the screen shows into the guest's primary surface memory, so QEMU
-    /// (screendump, VNC) and the guest read back correct pixels.
-    fn render_primary(&mut self, area: Rect) {
-        let Some(p) = self.primary else {
-            return;
-        };
-        if p.format != 32 {
-            return;
-        }
+    /// Writes what a surface shows into the guest's memory for it, so QEMU (screendump,
+    /// VNC) and the guest read back correct pixels.
+    fn render_to_guest(&mut self, surface_id: u32, area: Rect) {
         let wanted = Area::new(
             area.left.max(0) as u32,
             area.top.max(0) as u32,
             area.right.max(0) as u32,
             area.bottom.max(0) as u32,
         );
-        let Some((clipped, pixels)) = self.outputs.screen.read_area(wanted) else {
-            return;
-        };
-        let pitch = u64::from(p.stride.unsigned_abs());
-        let row = clipped.width() as usize * 4;
-        if pitch < u64::from(p.width) * 4 {
-            return;
-        }
-        for (i, line) in pixels.chunks(row).enumerate() {
-            let y = u64::from(clipped.top) + i as u64;
-            // A negative stride means the surface is stored bottom-up.
-            let row_index = if p.stride < 0 {
-                u64::from(p.height) - 1 - y
-            } else {
-                y
-            };
-            let address = p.mem + row_index * pitch + u64::from(clipped.left) * 4;
-            if let Err(e) = guest::write_bytes(&self.slots, p.group, address, line) {
-                crate::log_warn!("cannot render into the primary surface: {e}");
+        let result = if surface_id == 0 {
+            let Some(p) = self.primary else {
                 return;
-            }
+            };
+            let guest = GuestSurface {
+                width: p.width,
+                height: p.height,
+                stride: p.stride,
+                format: p.format,
+                mem: p.mem,
+                group: p.group,
+            };
+            let slots = &self.slots;
+            self.outputs
+                .screen
+                .with_surface(|fb| guest.write_back(slots, fb, wanted))
+        } else {
+            self.surfaces
+                .get(surface_id)
+                .map(|s| s.guest.write_back(&self.slots, &s.fb, wanted))
+        };
+        if let Some(Err(e)) = result {
+            crate::log_warn!("cannot render surface {surface_id} into guest memory: {e}");
         }
     }
 
@@ -351,9 +381,7 @@ impl<D: Device> Worker<D> {
                 area,
                 done,
             } => {
-                if surface_id == 0 {
-                    self.render_primary(area);
-                }
+                self.render_to_guest(surface_id, area);
                 if let Done::Async(_) = done {
                     self.device.update_area_complete(surface_id, &[area]);
                 }

@@ -225,6 +225,29 @@ impl Screen {
         Update::Draw(areas.into_iter().map(|a| (a, fb.read(a))).collect())
     }
 
+    /// Draws with `f` on the surface; the area it returns is damaged for every viewer.
+    pub fn modify(&self, f: impl FnOnce(&mut Framebuffer) -> Option<Area>) {
+        {
+            let mut s = self.state.lock();
+            let State {
+                surface, pending, ..
+            } = &mut *s;
+            let Some(fb) = surface.as_mut() else {
+                return;
+            };
+            let Some(damage) = f(fb).filter(|a| !a.is_empty()) else {
+                return;
+            };
+            pending.values_mut().for_each(|r| r.add(damage));
+        }
+        self.wake();
+    }
+
+    /// Reads the surface with `f` (None without a surface).
+    pub fn with_surface<R>(&self, f: impl FnOnce(&Framebuffer) -> R) -> Option<R> {
+        self.state.lock().surface.as_ref().map(f)
+    }
+
     /// The pixels of `area` clipped to the surface, with the clipped area.
     pub fn read_area(&self, area: Area) -> Option<(Area, Vec<u8>)> {
         let s = self.state.lock();

@@ -47,6 +47,7 @@ fn layout() -> Layout {
         slots: 8,
         gen_bits: 8,
         id_bits: 8,
+        n_surfaces: 16,
     }
 }
 

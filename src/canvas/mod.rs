@@ -1,0 +1,459 @@
+//! The software canvas: QXL drawing operations rendered into a 32-bit xRGB surface.
+//!
+//! It follows spice-common's canvas semantics (rop descriptors, ternary rops, masks,
+//! clips, patterns) so what update_area writes back into guest memory is what the C
+//! server would write. Pure: surfaces are plain byte buffers.
+
+pub mod rop;
+
+use crate::qxl::command::QxlRect;
+use crate::qxl::draw::{Brush, Draw, Glyph, Mask, Op, Source};
+use crate::qxl::image::{Image, Pixels};
+use crate::worker::region::Area;
+use crate::worker::screen::Framebuffer;
+
+/// Resolves `Image::Surface` sources to pixels (another surface's current contents).
+pub trait Surfaces {
+    fn pixels_of(&self, surface_id: u32) -> Option<Pixels>;
+}
+
+const RGB: u32 = 0x00ff_ffff;
+
+fn px(fb: &Framebuffer, x: u32, y: u32) -> u32 {
+    let o = y as usize * fb.stride() + x as usize * 4;
+    u32::from_le_bytes([
+        fb.pixels[o],
+        fb.pixels[o + 1],
+        fb.pixels[o + 2],
+        fb.pixels[o + 3],
+    ])
+}
+
+fn put(fb: &mut Framebuffer, x: u32, y: u32, v: u32) {
+    let o = y as usize * fb.stride() + x as usize * 4;
+    fb.pixels[o..o + 4].copy_from_slice(&(v & RGB).to_le_bytes());
+}
+
+fn to_area(r: &QxlRect) -> Option<Area> {
+    (r.left < r.right && r.top < r.bottom).then(|| {
+        Area::new(
+            r.left.max(0) as u32,
+            r.top.max(0) as u32,
+            r.right.max(0) as u32,
+            r.bottom.max(0) as u32,
+        )
+    })
+}
+
+/// The destination areas: bbox ∩ surface ∩ (clip rects).
+fn targets(fb: &Framebuffer, bbox: &QxlRect, clip: &Option<Vec<QxlRect>>) -> Vec<Area> {
+    let Some(b) = to_area(bbox) else {
+        return vec![];
+    };
+    let b = b.intersect(&fb.bounds());
+    if b.is_empty() {
+        return vec![];
+    }
+    match clip {
+        None => vec![b],
+        Some(rects) => rects
+            .iter()
+            .filter_map(to_area)
+            .map(|r| r.intersect(&b))
+            .filter(|a| !a.is_empty())
+            .collect(),
+    }
+}
+
+fn mask_allows(mask: &Option<Mask>, bbox: &QxlRect, x: u32, y: u32) -> bool {
+    let Some(m) = mask else {
+        return true;
+    };
+    let mx = i64::from(x) - i64::from(bbox.left) + i64::from(m.x);
+    let my = i64::from(y) - i64::from(bbox.top) + i64::from(m.y);
+    if mx < 0 || my < 0 || mx >= i64::from(m.bits.width) || my >= i64::from(m.bits.height) {
+        return m.invert;
+    }
+    let set = m.bits.get(mx as u32, my as u32) & RGB != 0;
+    set != m.invert
+}
+
+/// The brush colour at (x, y).
+fn brush_at(brush: &Brush, pattern: Option<&Pixels>, x: u32, y: u32) -> Option<u32> {
+    match brush {
+        Brush::None => None,
+        Brush::Solid(c) => Some(*c),
+        Brush::Pattern { x: ox, y: oy, .. } => {
+            let p = pattern?;
+            let tx = (i64::from(x) - i64::from(*ox)).rem_euclid(i64::from(p.width)) as u32;
+            let ty = (i64::from(y) - i64::from(*oy)).rem_euclid(i64::from(p.height)) as u32;
+            Some(p.get(tx, ty))
+        }
+    }
+}
+
+fn resolve(image: &Image, surfaces: &dyn Surfaces) -> Option<Pixels> {
+    match image {
+        Image::Pixels(p) => Some(p.clone()),
+        Image::Surface(id) => surfaces.pixels_of(*id),
+    }
+}
+
+fn pattern_of(brush: &Brush, surfaces: &dyn Surfaces) -> Option<Pixels> {
+    match brush {
+        Brush::Pattern { image, .. } => {
+            resolve(image, surfaces).filter(|p| p.width > 0 && p.height > 0)
+        }
+        _ => None,
+    }
+}
+
+/// Source pixel for destination (x, y): same-size copies are 1:1, others nearest.
+fn source_at(src: &Pixels, area: &QxlRect, bbox: &QxlRect, x: u32, y: u32) -> Option<u32> {
+    let (dw, dh) = (bbox.width(), bbox.height());
+    let (sw, sh) = (area.width(), area.height());
+    if dw <= 0 || dh <= 0 || sw <= 0 || sh <= 0 {
+        return None;
+    }
+    let dx = i64::from(x) - i64::from(bbox.left);
+    let dy = i64::from(y) - i64::from(bbox.top);
+    let sx = i64::from(area.left) + dx * sw / dw;
+    let sy = i64::from(area.top) + dy * sh / dh;
+    (sx >= 0 && sy >= 0 && sx < i64::from(src.width) && sy < i64::from(src.height))
+        .then(|| src.get(sx as u32, sy as u32))
+}
+
+/// Runs `f(x, y)` over every destination pixel the mask allows.
+fn each(fb: &Framebuffer, draw: &Draw, mask: &Option<Mask>, mut f: impl FnMut(u32, u32)) {
+    for a in targets(fb, &draw.bbox, &draw.clip) {
+        for y in a.top..a.bottom {
+            for x in a.left..a.right {
+                if mask_allows(mask, &draw.bbox, x, y) {
+                    f(x, y);
+                }
+            }
+        }
+    }
+}
+
+fn blend_channel(s: u32, d: u32, sa: u32) -> u32 {
+    // Premultiplied OVER: s + d * (1 - sa), per 8-bit channel.
+    (s + (d * (255 - sa) + 127) / 255).min(255)
+}
+
+fn over(src: u32, dst: u32, alpha: u32) -> u32 {
+    let sa = ((src >> 24) * alpha + 127) / 255;
+    let mut out = 0;
+    for shift in [0, 8, 16] {
+        let s = (((src >> shift) & 0xff) * alpha + 127) / 255;
+        out |= blend_channel(s, (dst >> shift) & 0xff, sa) << shift;
+    }
+    out
+}
+
+fn draw_glyphs(
+    fb: &mut Framebuffer,
+    draw: &Draw,
+    glyphs: &[Glyph],
+    fore: &Brush,
+    pattern: Option<&Pixels>,
+    mode: u16,
+) {
+    let areas = targets(fb, &draw.bbox, &draw.clip);
+    let inside = |x: u32, y: u32| {
+        areas
+            .iter()
+            .any(|a| x >= a.left && x < a.right && y >= a.top && y < a.bottom)
+    };
+    for g in glyphs {
+        for gy in 0..g.height {
+            for gx in 0..g.width {
+                let c = u32::from(g.coverage[(gy * g.width + gx) as usize]);
+                let (x, y) = (
+                    i64::from(g.x) + i64::from(gx),
+                    i64::from(g.y) + i64::from(gy),
+                );
+                if c == 0 || x < 0 || y < 0 || !inside(x as u32, y as u32) {
+                    continue;
+                }
+                let (x, y) = (x as u32, y as u32);
+                let Some(color) = brush_at(fore, pattern, x, y) else {
+                    continue;
+                };
+                let d = px(fb, x, y);
+                let v = if c == 255 {
+                    rop::apply(mode, color, d, true)
+                } else {
+                    over(color | 0xff00_0000, d, c)
+                };
+                put(fb, x, y, v);
+            }
+        }
+    }
+}
+
+fn draw_line(
+    fb: &mut Framebuffer,
+    draw: &Draw,
+    a: (i32, i32),
+    b: (i32, i32),
+    mut plot: impl FnMut(&mut Framebuffer, u32, u32),
+) {
+    let areas = targets(fb, &draw.bbox, &draw.clip);
+    let (mut x, mut y) = a;
+    let (dx, dy) = ((b.0 - a.0).abs(), -(b.1 - a.1).abs());
+    let (sx, sy) = (
+        if a.0 < b.0 { 1 } else { -1 },
+        if a.1 < b.1 { 1 } else { -1 },
+    );
+    let mut err = dx + dy;
+    for _ in 0..=(dx - dy).min(1 << 16) {
+        if x >= 0 && y >= 0 {
+            let (ux, uy) = (x as u32, y as u32);
+            if areas
+                .iter()
+                .any(|r| ux >= r.left && ux < r.right && uy >= r.top && uy < r.bottom)
+            {
+                plot(fb, ux, uy);
+            }
+        }
+        if (x, y) == b {
+            break;
+        }
+        let e2 = 2 * err;
+        if e2 >= dy {
+            err += dy;
+            x += sx;
+        }
+        if e2 <= dx {
+            err += dx;
+            y += sy;
+        }
+    }
+}
+
+/// Renders one drawing operation into `fb`. Returns the damaged area.
+pub fn render(fb: &mut Framebuffer, draw: &Draw, surfaces: &dyn Surfaces) -> Option<Area> {
+    let damage = targets(fb, &draw.bbox, &draw.clip)
+        .into_iter()
+        .reduce(|a, b| a.union(&b));
+    match &draw.op {
+        Op::Nop => return None,
+        Op::Fill { brush, rop, mask } => {
+            let pattern = pattern_of(brush, surfaces);
+            let mut out = vec![];
+            each(fb, draw, mask, |x, y| {
+                if let Some(c) = brush_at(brush, pattern.as_ref(), x, y) {
+                    out.push((x, y, rop::apply(*rop, c, px(fb, x, y), true)));
+                }
+            });
+            out.into_iter().for_each(|(x, y, v)| put(fb, x, y, v));
+        }
+        Op::Copy { src, rop, mask } | Op::Blend { src, rop, mask } => {
+            copy_with(fb, draw, src, mask, surfaces, |s, d| {
+                rop::apply(*rop, s, d, false)
+            });
+        }
+        Op::Opaque {
+            src,
+            brush,
+            rop,
+            mask,
+        } => {
+            let pattern = pattern_of(brush, surfaces);
+            copy_with(fb, draw, src, mask, surfaces, |s, _| s);
+            let mut out = vec![];
+            each(fb, draw, mask, |x, y| {
+                if let Some(c) = brush_at(brush, pattern.as_ref(), x, y) {
+                    out.push((x, y, rop::apply(*rop, c, px(fb, x, y), true)));
+                }
+            });
+            out.into_iter().for_each(|(x, y, v)| put(fb, x, y, v));
+        }
+        Op::Blackness { mask } | Op::Whiteness { mask } | Op::Invers { mask } => {
+            let mut out = vec![];
+            each(fb, draw, mask, |x, y| {
+                let v = match draw.op {
+                    Op::Blackness { .. } => 0,
+                    Op::Whiteness { .. } => RGB,
+                    _ => !px(fb, x, y),
+                };
+                out.push((x, y, v));
+            });
+            out.into_iter().for_each(|(x, y, v)| put(fb, x, y, v));
+        }
+        Op::CopyBits { x: sx, y: sy } => {
+            // Read everything first: source and destination may overlap (scrolling).
+            let (ox, oy) = (
+                i64::from(*sx) - i64::from(draw.bbox.left),
+                i64::from(*sy) - i64::from(draw.bbox.top),
+            );
+            let mut out = vec![];
+            each(fb, draw, &None, |x, y| {
+                let (fx, fy) = (i64::from(x) + ox, i64::from(y) + oy);
+                if fx >= 0 && fy >= 0 && fx < i64::from(fb.width) && fy < i64::from(fb.height) {
+                    out.push((x, y, px(fb, fx as u32, fy as u32)));
+                }
+            });
+            out.into_iter().for_each(|(x, y, v)| put(fb, x, y, v));
+        }
+        Op::Rop3 {
+            src,
+            brush,
+            rop3,
+            mask,
+        } => {
+            let pattern = pattern_of(brush, surfaces);
+            let pixels = resolve(&src.image, surfaces)?;
+            let mut out = vec![];
+            each(fb, draw, mask, |x, y| {
+                let s = source_at(&pixels, &src.area, &draw.bbox, x, y).unwrap_or(0);
+                let p = brush_at(brush, pattern.as_ref(), x, y).unwrap_or(0);
+                out.push((x, y, rop::ternary(*rop3, p, s, px(fb, x, y))));
+            });
+            out.into_iter().for_each(|(x, y, v)| put(fb, x, y, v));
+        }
+        Op::Transparent { src, color } => {
+            let pixels = resolve(&src.image, surfaces)?;
+            let mut out = vec![];
+            each(fb, draw, &None, |x, y| {
+                if let Some(s) = source_at(&pixels, &src.area, &draw.bbox, x, y) {
+                    if s & RGB != color & RGB {
+                        out.push((x, y, s));
+                    }
+                }
+            });
+            out.into_iter().for_each(|(x, y, v)| put(fb, x, y, v));
+        }
+        Op::AlphaBlend {
+            src,
+            alpha,
+            src_has_alpha,
+        } => {
+            let pixels = resolve(&src.image, surfaces)?;
+            let mut out = vec![];
+            each(fb, draw, &None, |x, y| {
+                if let Some(s) = source_at(&pixels, &src.area, &draw.bbox, x, y) {
+                    let s = if *src_has_alpha { s } else { s | 0xff00_0000 };
+                    out.push((x, y, over(s, px(fb, x, y), u32::from(*alpha))));
+                }
+            });
+            out.into_iter().for_each(|(x, y, v)| put(fb, x, y, v));
+        }
+        Op::Text {
+            glyphs,
+            back_area,
+            fore,
+            back,
+            fore_mode,
+            back_mode,
+        } => {
+            if *back_mode != 0 && !matches!(back, Brush::None) {
+                let back_draw = Draw {
+                    bbox: *back_area,
+                    clip: draw.clip.clone(),
+                    ..draw.clone()
+                };
+                let pattern = pattern_of(back, surfaces);
+                let mut out = vec![];
+                each(fb, &back_draw, &None, |x, y| {
+                    if let Some(c) = brush_at(back, pattern.as_ref(), x, y) {
+                        out.push((x, y, rop::apply(*back_mode, c, px(fb, x, y), true)));
+                    }
+                });
+                out.into_iter().for_each(|(x, y, v)| put(fb, x, y, v));
+            }
+            let pattern = pattern_of(fore, surfaces);
+            draw_glyphs(fb, draw, glyphs, fore, pattern.as_ref(), *fore_mode);
+        }
+        Op::Stroke {
+            subpaths,
+            brush,
+            fore_mode,
+            ..
+        } => {
+            let pattern = pattern_of(brush, surfaces);
+            for path in subpaths {
+                for pair in path.windows(2) {
+                    draw_line(fb, draw, pair[0], pair[1], |fb, x, y| {
+                        if let Some(c) = brush_at(brush, pattern.as_ref(), x, y) {
+                            let v = rop::apply(*fore_mode, c, px(fb, x, y), true);
+                            put(fb, x, y, v);
+                        }
+                    });
+                }
+            }
+        }
+        Op::Composite {
+            flags,
+            src,
+            mask,
+            src_origin,
+            mask_origin,
+        } => {
+            let s = resolve(src, surfaces)?;
+            let m = mask.as_ref().and_then(|m| resolve(m, surfaces));
+            let op = flags & 0xff;
+            let mut out = vec![];
+            each(fb, draw, &None, |x, y| {
+                let sx = i64::from(x) - i64::from(draw.bbox.left) + i64::from(src_origin.0);
+                let sy = i64::from(y) - i64::from(draw.bbox.top) + i64::from(src_origin.1);
+                let inside = |p: &Pixels, x: i64, y: i64| {
+                    x >= 0 && y >= 0 && x < i64::from(p.width) && y < i64::from(p.height)
+                };
+                let sp = if inside(&s, sx, sy) {
+                    s.get(sx as u32, sy as u32)
+                } else {
+                    0
+                };
+                let sp = if s.alpha { sp } else { sp | 0xff00_0000 };
+                let ma = match &m {
+                    None => 255,
+                    Some(m) => {
+                        let mx =
+                            i64::from(x) - i64::from(draw.bbox.left) + i64::from(mask_origin.0);
+                        let my = i64::from(y) - i64::from(draw.bbox.top) + i64::from(mask_origin.1);
+                        if inside(m, mx, my) {
+                            m.get(mx as u32, my as u32) >> 24
+                        } else {
+                            0
+                        }
+                    }
+                };
+                let d = px(fb, x, y);
+                let v = match op {
+                    0 => 0,
+                    1 => over(sp, 0, ma),
+                    2 => d,
+                    _ => over(sp, d, ma),
+                };
+                out.push((x, y, v));
+            });
+            out.into_iter().for_each(|(x, y, v)| put(fb, x, y, v));
+        }
+    }
+    damage
+}
+
+fn copy_with(
+    fb: &mut Framebuffer,
+    draw: &Draw,
+    src: &Source,
+    mask: &Option<Mask>,
+    surfaces: &dyn Surfaces,
+    combine: impl Fn(u32, u32) -> u32,
+) {
+    let Some(pixels) = resolve(&src.image, surfaces) else {
+        return;
+    };
+    let mut out = vec![];
+    each(fb, draw, mask, |x, y| {
+        if let Some(s) = source_at(&pixels, &src.area, &draw.bbox, x, y) {
+            out.push((x, y, combine(s, px(fb, x, y))));
+        }
+    });
+    out.into_iter().for_each(|(x, y, v)| put(fb, x, y, v));
+}
+
+#[cfg(test)]
+mod tests;

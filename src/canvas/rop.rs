@@ -1,0 +1,91 @@
+//! Raster operations: spice's rop descriptors (`SPICE_ROPD_*`) and ternary rop3 codes.
+
+const INVERS_SRC: u16 = 1 << 0;
+const INVERS_BRUSH: u16 = 1 << 1;
+const INVERS_DEST: u16 = 1 << 2;
+const OP_PUT: u16 = 1 << 3;
+const OP_OR: u16 = 1 << 4;
+const OP_AND: u16 = 1 << 5;
+const OP_XOR: u16 = 1 << 6;
+const OP_BLACKNESS: u16 = 1 << 7;
+const OP_WHITENESS: u16 = 1 << 8;
+const OP_INVERS: u16 = 1 << 9;
+const INVERS_RES: u16 = 1 << 10;
+
+/// Applies a rop descriptor to a source (`src`, or the brush when `src_is_brush`) and
+/// the destination. Only the colour bits matter.
+pub fn apply(desc: u16, src: u32, dst: u32, src_is_brush: bool) -> u32 {
+    let invert_src = if src_is_brush {
+        INVERS_BRUSH
+    } else {
+        INVERS_SRC
+    };
+    let s = if desc & invert_src != 0 { !src } else { src };
+    let d = if desc & INVERS_DEST != 0 { !dst } else { dst };
+    let r = if desc & OP_PUT != 0 {
+        s
+    } else if desc & OP_OR != 0 {
+        s | d
+    } else if desc & OP_AND != 0 {
+        s & d
+    } else if desc & OP_XOR != 0 {
+        s ^ d
+    } else if desc & OP_BLACKNESS != 0 {
+        0
+    } else if desc & OP_WHITENESS != 0 {
+        !0
+    } else if desc & OP_INVERS != 0 {
+        !dst
+    } else {
+        // No operation bit: the destination is left alone.
+        return dst;
+    };
+    if desc & INVERS_RES != 0 {
+        !r
+    } else {
+        r
+    }
+}
+
+/// A ternary raster operation (`rop3`): bit `(p<<2)|(s<<1)|d` of the code gives the
+/// result for pattern/brush bit p, source bit s and destination bit d.
+pub fn ternary(code: u8, p: u32, s: u32, d: u32) -> u32 {
+    let mut r = 0;
+    for i in 0..8u8 {
+        if code & (1 << i) != 0 {
+            let pp = if i & 4 != 0 { p } else { !p };
+            let ss = if i & 2 != 0 { s } else { !s };
+            let dd = if i & 1 != 0 { d } else { !d };
+            r |= pp & ss & dd;
+        }
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptors() {
+        assert_eq!(apply(OP_PUT, 0x12, 0x34, false), 0x12);
+        assert_eq!(apply(OP_PUT | INVERS_SRC, 0x12, 0x34, false) & 0xff, 0xed);
+        assert_eq!(
+            apply(OP_PUT | INVERS_SRC, 0x12, 0x34, true),
+            0x12,
+            "brush not inverted by INVERS_SRC"
+        );
+        assert_eq!(apply(OP_XOR, 0xf0, 0xff, false), 0x0f);
+        assert_eq!(apply(OP_AND | INVERS_RES, 0xf0, 0xff, false) & 0xff, 0x0f);
+        assert_eq!(apply(0, 1, 2, false), 2);
+    }
+
+    #[test]
+    fn ternary_codes() {
+        // 0xCC = SRCCOPY, 0xF0 = PATCOPY, 0x66 = SRCINVERT (s ^ d), 0x00 = black.
+        assert_eq!(ternary(0xcc, 1, 0xab, 2), 0xab);
+        assert_eq!(ternary(0xf0, 0x5a, 1, 2), 0x5a);
+        assert_eq!(ternary(0x66, 0, 0xf0, 0xff), 0x0f);
+        assert_eq!(ternary(0x00, 1, 2, 3), 0);
+    }
+}

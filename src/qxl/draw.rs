@@ -1,0 +1,522 @@
+//! `QXLDrawable` (native and compat) parsed into an owned, validated drawing operation.
+
+use super::command::{GuestMemory, ParseError, QxlRect};
+use super::image::{self, parse_image, read_chunks, u16_at, u32_at, u64_at, Image, Pixels};
+
+const NATIVE_SIZE: usize = 191;
+const COMPAT_SIZE: usize = 128;
+/// Most clip rectangles / path points / glyphs accepted in one drawable.
+const MAX_ITEMS: u32 = 65536;
+
+/// `QXL_DRAW_*`.
+pub mod kind {
+    pub const NOP: u8 = 0;
+    pub const FILL: u8 = 1;
+    pub const OPAQUE: u8 = 2;
+    pub const COPY: u8 = 3;
+    pub const COPY_BITS: u8 = 4;
+    pub const BLEND: u8 = 5;
+    pub const BLACKNESS: u8 = 6;
+    pub const WHITENESS: u8 = 7;
+    pub const INVERS: u8 = 8;
+    pub const ROP3: u8 = 9;
+    pub const STROKE: u8 = 10;
+    pub const TEXT: u8 = 11;
+    pub const TRANSPARENT: u8 = 12;
+    pub const ALPHA_BLEND: u8 = 13;
+    pub const COMPOSITE: u8 = 14;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Brush {
+    None,
+    Solid(u32),
+    Pattern { image: Image, x: i32, y: i32 },
+}
+
+/// A 1-bpp mask (`QXLQMask`): where it is 0 (1 when inverted) nothing is drawn.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mask {
+    pub invert: bool,
+    pub x: i32,
+    pub y: i32,
+    pub bits: Pixels,
+}
+
+/// A source image and the part of it to use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    pub image: Image,
+    pub area: QxlRect,
+    /// `SPICE_IMAGE_SCALE_MODE_*` when `area` and the destination differ in size.
+    pub scale_mode: u8,
+}
+
+/// One glyph of a text string, as a coverage bitmap (0..=255 per pixel).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Glyph {
+    pub x: i32,
+    pub y: i32,
+    pub width: u32,
+    pub height: u32,
+    pub coverage: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    Nop,
+    Fill {
+        brush: Brush,
+        rop: u16,
+        mask: Option<Mask>,
+    },
+    Opaque {
+        src: Source,
+        brush: Brush,
+        rop: u16,
+        mask: Option<Mask>,
+    },
+    Copy {
+        src: Source,
+        rop: u16,
+        mask: Option<Mask>,
+    },
+    Blend {
+        src: Source,
+        rop: u16,
+        mask: Option<Mask>,
+    },
+    Blackness {
+        mask: Option<Mask>,
+    },
+    Whiteness {
+        mask: Option<Mask>,
+    },
+    Invers {
+        mask: Option<Mask>,
+    },
+    CopyBits {
+        x: i32,
+        y: i32,
+    },
+    Rop3 {
+        src: Source,
+        brush: Brush,
+        rop3: u8,
+        mask: Option<Mask>,
+    },
+    Stroke {
+        subpaths: Vec<Vec<(i32, i32)>>,
+        brush: Brush,
+        fore_mode: u16,
+        width: i32,
+    },
+    Text {
+        glyphs: Vec<Glyph>,
+        back_area: QxlRect,
+        fore: Brush,
+        back: Brush,
+        fore_mode: u16,
+        back_mode: u16,
+    },
+    Transparent {
+        src: Source,
+        color: u32,
+    },
+    AlphaBlend {
+        src: Source,
+        alpha: u8,
+        src_has_alpha: bool,
+    },
+    Composite {
+        flags: u32,
+        src: Image,
+        mask: Option<Image>,
+        src_origin: (i32, i32),
+        mask_origin: (i32, i32),
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Draw {
+    pub surface_id: u32,
+    pub bbox: QxlRect,
+    /// `None`: no clip; otherwise draw only inside these rectangles.
+    pub clip: Option<Vec<QxlRect>>,
+    pub op: Op,
+}
+
+fn rect_at(b: &[u8], o: usize) -> QxlRect {
+    QxlRect {
+        top: u32_at(b, o) as i32,
+        left: u32_at(b, o + 4) as i32,
+        bottom: u32_at(b, o + 8) as i32,
+        right: u32_at(b, o + 12) as i32,
+    }
+}
+
+struct Parser<'a> {
+    mem: &'a dyn GuestMemory,
+    group: u32,
+}
+
+impl Parser<'_> {
+    fn brush(&self, b: &[u8], o: usize) -> Result<Brush, ParseError> {
+        Ok(match u32_at(b, o) {
+            0 => Brush::None,
+            1 => Brush::Solid(u32_at(b, o + 4)),
+            2 => Brush::Pattern {
+                image: parse_image(self.mem, self.group, u64_at(b, o + 4))?,
+                x: u32_at(b, o + 12) as i32,
+                y: u32_at(b, o + 16) as i32,
+            },
+            _ => return Err(ParseError::Invalid("brush type")),
+        })
+    }
+
+    fn mask(&self, b: &[u8], o: usize) -> Result<Option<Mask>, ParseError> {
+        let address = u64_at(b, o + 9);
+        if address == 0 {
+            return Ok(None);
+        }
+        let Image::Pixels(bits) = parse_image(self.mem, self.group, address)? else {
+            return Err(ParseError::Unsupported("surface as a mask"));
+        };
+        Ok(Some(Mask {
+            invert: b[o] & 1 != 0,
+            x: u32_at(b, o + 1) as i32,
+            y: u32_at(b, o + 5) as i32,
+            bits,
+        }))
+    }
+
+    fn source(
+        &self,
+        b: &[u8],
+        image_at: usize,
+        area_at: usize,
+        scale_mode: u8,
+    ) -> Result<Source, ParseError> {
+        Ok(Source {
+            image: parse_image(self.mem, self.group, u64_at(b, image_at))?,
+            area: rect_at(b, area_at),
+            scale_mode,
+        })
+    }
+
+    fn clip(&self, b: &[u8], o: usize) -> Result<Option<Vec<QxlRect>>, ParseError> {
+        if u32_at(b, o) == 0 {
+            return Ok(None);
+        }
+        let address = u64_at(b, o + 4);
+        let head = self.mem.read(self.group, address, 4)?;
+        let n = u32_at(&head, 0);
+        if n > MAX_ITEMS {
+            return Err(ParseError::Invalid("clip rectangle count"));
+        }
+        let raw = read_chunks(self.mem, self.group, address + 4, n as usize * 16)?;
+        Ok(Some(
+            (0..n as usize).map(|i| rect_at(&raw, 16 * i)).collect(),
+        ))
+    }
+
+    fn path(&self, address: u64) -> Result<Vec<Vec<(i32, i32)>>, ParseError> {
+        let head = self.mem.read(self.group, address, 4)?;
+        let size = u32_at(&head, 0) as usize;
+        if size > (MAX_ITEMS as usize) * 8 {
+            return Err(ParseError::Invalid("path size"));
+        }
+        let raw = read_chunks(self.mem, self.group, address + 4, size)?;
+        let mut subpaths = vec![];
+        let mut current: Vec<(i32, i32)> = vec![];
+        let mut at = 0;
+        while at + 8 <= raw.len() {
+            let flags = u32_at(&raw, at);
+            let count = u32_at(&raw, at + 4) as usize;
+            at += 8;
+            if count > MAX_ITEMS as usize || at + count * 8 > raw.len() {
+                return Err(ParseError::Invalid("path segment"));
+            }
+            if flags & 1 != 0 && !current.is_empty() {
+                subpaths.push(std::mem::take(&mut current));
+            }
+            for i in 0..count {
+                // 28.4 fixed point → pixels (rounded).
+                let x = (u32_at(&raw, at + 8 * i) as i32 + 8) >> 4;
+                let y = (u32_at(&raw, at + 8 * i + 4) as i32 + 8) >> 4;
+                current.push((x, y));
+            }
+            at += count * 8;
+            if flags & 8 != 0 {
+                if let Some(&first) = current.first() {
+                    current.push(first);
+                }
+            }
+            if flags & 2 != 0 {
+                subpaths.push(std::mem::take(&mut current));
+            }
+        }
+        if !current.is_empty() {
+            subpaths.push(current);
+        }
+        Ok(subpaths)
+    }
+
+    fn glyphs(&self, address: u64) -> Result<Vec<Glyph>, ParseError> {
+        let head = self.mem.read(self.group, address, 8)?;
+        let size = u32_at(&head, 0) as usize;
+        let (count, flags) = (u16_at(&head, 4), u16_at(&head, 6));
+        if size > 16 << 20 {
+            return Err(ParseError::Invalid("string size"));
+        }
+        let raw = read_chunks(self.mem, self.group, address + 8, size)?;
+        let bpp = match flags & 0x7 {
+            1 => 1,
+            2 => 4,
+            4 => 8,
+            _ => return Err(ParseError::Unsupported("glyph format")),
+        };
+        let mut glyphs = Vec::with_capacity(usize::from(count));
+        let mut at = 0;
+        for _ in 0..count {
+            if at + 20 > raw.len() {
+                return Err(ParseError::Invalid("glyph"));
+            }
+            let (rx, ry) = (u32_at(&raw, at) as i32, u32_at(&raw, at + 4) as i32);
+            let (ox, oy) = (u32_at(&raw, at + 8) as i32, u32_at(&raw, at + 12) as i32);
+            let (w, h) = (
+                u32::from(u16_at(&raw, at + 16)),
+                u32::from(u16_at(&raw, at + 18)),
+            );
+            at += 20;
+            let row = (w as usize * bpp).div_ceil(8);
+            let len = row * h as usize;
+            let data = raw
+                .get(at..at + len)
+                .ok_or(ParseError::Invalid("glyph data"))?;
+            at += len;
+            let mut coverage = Vec::with_capacity(w as usize * h as usize);
+            for y in 0..h as usize {
+                let r = &data[y * row..(y + 1) * row];
+                for x in 0..w as usize {
+                    coverage.push(match bpp {
+                        1 => 255 * ((r[x / 8] >> (7 - x % 8)) & 1),
+                        4 => ((r[x / 2] >> (4 * (1 - x % 2))) & 0xf) * 17,
+                        _ => r[x],
+                    });
+                }
+            }
+            glyphs.push(Glyph {
+                x: rx + ox,
+                y: ry + oy,
+                width: w,
+                height: h,
+                coverage,
+            });
+        }
+        Ok(glyphs)
+    }
+}
+
+/// Parses the drawable of a DRAW command. `compat`: `QXL_COMMAND_FLAG_COMPAT` (old
+/// drivers' layout: no surface ids, alpha blend without flags).
+pub fn parse(
+    mem: &dyn GuestMemory,
+    group: u32,
+    address: u64,
+    compat: bool,
+) -> Result<Draw, ParseError> {
+    let p = Parser { mem, group };
+    let b = mem.read(
+        group,
+        address,
+        if compat { COMPAT_SIZE } else { NATIVE_SIZE },
+    )?;
+    let (draw_type, surface_id, bbox_at, clip_at, u) = if compat {
+        (b[9], 0, 28, 44, 60)
+    } else {
+        (b[13], u32_at(&b, 8), 31, 47, 123)
+    };
+    let bbox = rect_at(&b, bbox_at);
+    let clip = p.clip(&b, clip_at)?;
+    let op = match draw_type {
+        kind::NOP => Op::Nop,
+        kind::FILL => Op::Fill {
+            brush: p.brush(&b, u)?,
+            rop: u16_at(&b, u + 16),
+            mask: p.mask(&b, u + 18)?,
+        },
+        kind::OPAQUE => Op::Opaque {
+            src: p.source(&b, u, u + 8, b[u + 42])?,
+            brush: p.brush(&b, u + 24)?,
+            rop: u16_at(&b, u + 40),
+            mask: p.mask(&b, u + 43)?,
+        },
+        kind::COPY | kind::BLEND => {
+            let (src, rop, mask) = (
+                p.source(&b, u, u + 8, b[u + 26])?,
+                u16_at(&b, u + 24),
+                p.mask(&b, u + 27)?,
+            );
+            if draw_type == kind::COPY {
+                Op::Copy { src, rop, mask }
+            } else {
+                Op::Blend { src, rop, mask }
+            }
+        }
+        kind::BLACKNESS => Op::Blackness {
+            mask: p.mask(&b, u)?,
+        },
+        kind::WHITENESS => Op::Whiteness {
+            mask: p.mask(&b, u)?,
+        },
+        kind::INVERS => Op::Invers {
+            mask: p.mask(&b, u)?,
+        },
+        kind::COPY_BITS => Op::CopyBits {
+            x: u32_at(&b, u) as i32,
+            y: u32_at(&b, u + 4) as i32,
+        },
+        kind::ROP3 => Op::Rop3 {
+            src: p.source(&b, u, u + 8, b[u + 41])?,
+            brush: p.brush(&b, u + 24)?,
+            rop3: b[u + 40],
+            mask: p.mask(&b, u + 42)?,
+        },
+        kind::STROKE => Op::Stroke {
+            subpaths: p.path(u64_at(&b, u))?,
+            width: u32_at(&b, u + 12) as i32,
+            brush: p.brush(&b, u + 28)?,
+            fore_mode: u16_at(&b, u + 44),
+        },
+        kind::TEXT => Op::Text {
+            glyphs: p.glyphs(u64_at(&b, u))?,
+            back_area: rect_at(&b, u + 8),
+            fore: p.brush(&b, u + 24)?,
+            back: p.brush(&b, u + 40)?,
+            fore_mode: u16_at(&b, u + 56),
+            back_mode: u16_at(&b, u + 58),
+        },
+        kind::TRANSPARENT => Op::Transparent {
+            src: p.source(&b, u, u + 8, 1)?,
+            color: u32_at(&b, u + 24),
+        },
+        kind::ALPHA_BLEND if compat => Op::AlphaBlend {
+            alpha: b[u],
+            src: p.source(&b, u + 1, u + 9, 0)?,
+            src_has_alpha: false,
+        },
+        kind::ALPHA_BLEND => {
+            let flags = u16_at(&b, u);
+            Op::AlphaBlend {
+                alpha: b[u + 2],
+                src: p.source(&b, u + 3, u + 11, 0)?,
+                src_has_alpha: flags & 2 != 0,
+            }
+        }
+        kind::COMPOSITE if !compat => {
+            if u64_at(&b, u + 12) != 0 || u64_at(&b, u + 28) != 0 {
+                return Err(ParseError::Unsupported("composite transforms"));
+            }
+            let mask_address = u64_at(&b, u + 20);
+            let point = |o: usize| {
+                (
+                    i32::from(u16_at(&b, o) as i16),
+                    i32::from(u16_at(&b, o + 2) as i16),
+                )
+            };
+            Op::Composite {
+                flags: u32_at(&b, u),
+                src: parse_image(mem, group, u64_at(&b, u + 4))?,
+                mask: if mask_address == 0 {
+                    None
+                } else {
+                    Some(parse_image(mem, group, mask_address)?)
+                },
+                src_origin: point(u + 36),
+                mask_origin: point(u + 40),
+            }
+        }
+        _ => return Err(ParseError::Invalid("draw type")),
+    };
+    Ok(Draw {
+        surface_id,
+        bbox,
+        clip,
+        op,
+    })
+}
+
+/// A `QXLSurfaceCmd`: create (format, size, stride, memory) or destroy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SurfaceCommand {
+    Create {
+        id: u32,
+        format: u32,
+        width: u32,
+        height: u32,
+        stride: i32,
+        data: u64,
+    },
+    Destroy {
+        id: u32,
+    },
+}
+
+pub fn parse_surface_command(
+    mem: &dyn GuestMemory,
+    group: u32,
+    address: u64,
+) -> Result<SurfaceCommand, ParseError> {
+    let b = mem.read(group, address, 41)?;
+    let id = u32_at(&b, 8);
+    Ok(match b[12] {
+        0 => SurfaceCommand::Create {
+            id,
+            format: u32_at(&b, 17),
+            width: u32_at(&b, 21),
+            height: u32_at(&b, 25),
+            stride: u32_at(&b, 29) as i32,
+            data: u64_at(&b, 33),
+        },
+        1 => SurfaceCommand::Destroy { id },
+        _ => return Err(ParseError::Invalid("surface command type")),
+    })
+}
+
+/// Checks a 1-bpp image is usable as a mask.
+pub fn is_bitmask(p: &Pixels) -> bool {
+    matches!(p.format, image::fmt::BIT1_LE | image::fmt::BIT1_BE)
+}
+
+impl Op {
+    /// Every image the operation reads (sources, patterns; masks are always bitmaps).
+    pub fn images_mut(&mut self) -> Vec<&mut Image> {
+        fn brush(b: &mut Brush) -> Option<&mut Image> {
+            match b {
+                Brush::Pattern { image, .. } => Some(image),
+                _ => None,
+            }
+        }
+        match self {
+            Op::Fill { brush: b, .. } => brush(b).into_iter().collect(),
+            Op::Opaque { src, brush: b, .. } | Op::Rop3 { src, brush: b, .. } => {
+                std::iter::once(&mut src.image).chain(brush(b)).collect()
+            }
+            Op::Copy { src, .. }
+            | Op::Blend { src, .. }
+            | Op::Transparent { src, .. }
+            | Op::AlphaBlend { src, .. } => {
+                vec![&mut src.image]
+            }
+            Op::Stroke { brush: b, .. } => brush(b).into_iter().collect(),
+            Op::Text { fore, back, .. } => brush(fore).into_iter().chain(brush(back)).collect(),
+            Op::Composite { src, mask, .. } => std::iter::once(src).chain(mask.as_mut()).collect(),
+            Op::Nop
+            | Op::Blackness { .. }
+            | Op::Whiteness { .. }
+            | Op::Invers { .. }
+            | Op::CopyBits { .. } => vec![],
+        }
+    }
+}

@@ -1,0 +1,332 @@
+//! QXL images (`QXLImage`) decoded into 32-bit pixels, whatever their format.
+//!
+//! Every bitmap format a guest driver may use: 1/4/8 bpp with a palette (both bit
+//! orders), 16 bpp (x1r5g5b5), 24 bpp, 32 bpp (xRGB), RGBA, and 8-bit alpha; chunked or
+//! direct data; top-down or bottom-up. An image may also name an off-screen surface.
+
+use super::command::{GuestMemory, ParseError};
+
+pub(crate) fn u16_at(b: &[u8], o: usize) -> u16 {
+    u16::from_le_bytes([b[o], b[o + 1]])
+}
+
+pub(crate) fn u32_at(b: &[u8], o: usize) -> u32 {
+    u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]])
+}
+
+pub(crate) fn u64_at(b: &[u8], o: usize) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[o..o + 8]);
+    u64::from_le_bytes(a)
+}
+
+/// Largest image side accepted.
+pub const MAX_SIDE: u32 = 16384;
+/// Largest image accepted, in pixels (a 4K screen is 8.3 Mpx).
+pub const MAX_PIXELS: u64 = 64 << 20;
+/// Chunk lists longer than this are treated as cyclic.
+const MAX_CHUNKS: usize = 65536;
+const CHUNK_HEADER: usize = 20;
+const DESCRIPTOR: usize = 18;
+const BITMAP: usize = 30;
+
+/// `SPICE_BITMAP_FMT_*`.
+pub mod fmt {
+    pub const BIT1_LE: u8 = 1;
+    pub const BIT1_BE: u8 = 2;
+    pub const BIT4_LE: u8 = 3;
+    pub const BIT4_BE: u8 = 4;
+    pub const BIT8: u8 = 5;
+    pub const BIT16: u8 = 6;
+    pub const BIT24: u8 = 7;
+    pub const BIT32: u8 = 8;
+    pub const RGBA: u8 = 9;
+    pub const BIT8_A: u8 = 10;
+}
+
+const TYPE_BITMAP: u8 = 0;
+const TYPE_SURFACE: u8 = 104;
+const BITMAP_DIRECT: u8 = 1;
+const BITMAP_TOP_DOWN: u8 = 4;
+
+/// Decoded pixels: 0xAARRGGBB, rows top-down. `alpha` says whether A is meaningful.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pixels {
+    pub width: u32,
+    pub height: u32,
+    pub data: Vec<u32>,
+    pub alpha: bool,
+    /// 1 bpp images keep their two palette colours so masks and brushes can use the
+    /// index rather than the colour.
+    pub format: u8,
+}
+
+impl Pixels {
+    pub fn get(&self, x: u32, y: u32) -> u32 {
+        self.data[(y * self.width + x) as usize]
+    }
+}
+
+/// Where a drawing operation takes its source from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Image {
+    Pixels(Pixels),
+    /// The current contents of another surface.
+    Surface(u32),
+}
+
+/// Reads `len` bytes of a chunk list starting at the chunk at `address`.
+pub fn read_chunks(
+    mem: &dyn GuestMemory,
+    group: u32,
+    address: u64,
+    len: usize,
+) -> Result<Vec<u8>, ParseError> {
+    let mut out = Vec::with_capacity(len.min(64 << 20));
+    let mut next = address;
+    for _ in 0..MAX_CHUNKS {
+        if out.len() >= len || next == 0 {
+            break;
+        }
+        let header = mem.read(group, next, CHUNK_HEADER)?;
+        let size = (u32_at(&header, 0) as usize).min(len - out.len());
+        let data_address = next
+            .checked_add(CHUNK_HEADER as u64)
+            .ok_or(ParseError::Invalid("chunk address"))?;
+        out.extend(mem.read(group, data_address, size)?);
+        next = u64_at(&header, 12);
+    }
+    if out.len() < len {
+        return Err(ParseError::Invalid("data shorter than its size"));
+    }
+    Ok(out)
+}
+
+/// Bytes per row of `width` pixels in `format`.
+pub fn row_bytes(format: u8, width: u32) -> Option<usize> {
+    let w = width as usize;
+    Some(match format {
+        fmt::BIT1_LE | fmt::BIT1_BE => w.div_ceil(8),
+        fmt::BIT4_LE | fmt::BIT4_BE => w.div_ceil(2),
+        fmt::BIT8 | fmt::BIT8_A => w,
+        fmt::BIT16 => w * 2,
+        fmt::BIT24 => w * 3,
+        fmt::BIT32 | fmt::RGBA => w * 4,
+        _ => return None,
+    })
+}
+
+fn expand5(c: u32) -> u32 {
+    (c << 3) | (c >> 2)
+}
+
+/// Converts one row of `format` pixels to ARGB.
+fn decode_row(format: u8, row: &[u8], width: u32, palette: &[u32], out: &mut Vec<u32>) {
+    let pal = |i: usize| palette.get(i).copied().unwrap_or(0) | 0xff00_0000;
+    for x in 0..width as usize {
+        let px = match format {
+            fmt::BIT1_LE => pal(((row[x / 8] >> (x % 8)) & 1) as usize),
+            fmt::BIT1_BE => pal(((row[x / 8] >> (7 - x % 8)) & 1) as usize),
+            fmt::BIT4_LE => pal(((row[x / 2] >> (4 * (x % 2))) & 0xf) as usize),
+            fmt::BIT4_BE => pal(((row[x / 2] >> (4 * (1 - x % 2))) & 0xf) as usize),
+            fmt::BIT8 => pal(row[x] as usize),
+            fmt::BIT8_A => u32::from(row[x]) << 24,
+            fmt::BIT16 => {
+                let v = u32::from(u16::from_le_bytes([row[2 * x], row[2 * x + 1]]));
+                0xff00_0000
+                    | expand5((v >> 10) & 0x1f) << 16
+                    | expand5((v >> 5) & 0x1f) << 8
+                    | expand5(v & 0x1f)
+            }
+            fmt::BIT24 => {
+                0xff00_0000
+                    | u32::from(row[3 * x + 2]) << 16
+                    | u32::from(row[3 * x + 1]) << 8
+                    | u32::from(row[3 * x])
+            }
+            fmt::BIT32 => u32_at(row, 4 * x) | 0xff00_0000,
+            _ => u32_at(row, 4 * x),
+        };
+        out.push(px);
+    }
+}
+
+fn read_palette(mem: &dyn GuestMemory, group: u32, address: u64) -> Result<Vec<u32>, ParseError> {
+    if address == 0 {
+        return Ok(Vec::new());
+    }
+    let head = mem.read(group, address, 10)?;
+    let n = usize::from(u16_at(&head, 8)).min(256);
+    let raw = mem.read(group, address + 10, n * 4)?;
+    Ok((0..n).map(|i| u32_at(&raw, 4 * i)).collect())
+}
+
+/// Parses the `QXLImage` at `address`.
+pub fn parse_image(mem: &dyn GuestMemory, group: u32, address: u64) -> Result<Image, ParseError> {
+    let d = mem.read(group, address, DESCRIPTOR)?;
+    match d[8] {
+        TYPE_SURFACE => {
+            let s = mem.read(group, address + DESCRIPTOR as u64, 4)?;
+            Ok(Image::Surface(u32_at(&s, 0)))
+        }
+        TYPE_BITMAP => {
+            parse_bitmap_body(mem, group, address + DESCRIPTOR as u64).map(Image::Pixels)
+        }
+        _ => Err(ParseError::Unsupported("compressed guest image")),
+    }
+}
+
+fn parse_bitmap_body(
+    mem: &dyn GuestMemory,
+    group: u32,
+    address: u64,
+) -> Result<Pixels, ParseError> {
+    let b = mem.read(group, address, BITMAP)?;
+    let (format, flags) = (b[0], b[1]);
+    let (width, height, stride) = (u32_at(&b, 2), u32_at(&b, 6), u32_at(&b, 10) as usize);
+    if width == 0
+        || height == 0
+        || width > MAX_SIDE
+        || height > MAX_SIDE
+        || u64::from(width) * u64::from(height) > MAX_PIXELS
+    {
+        return Err(ParseError::Invalid("bitmap size"));
+    }
+    let row = row_bytes(format, width).ok_or(ParseError::Unsupported("bitmap format"))?;
+    if stride < row {
+        return Err(ParseError::Invalid("bitmap stride"));
+    }
+    let palette = match format {
+        fmt::BIT1_LE | fmt::BIT1_BE | fmt::BIT4_LE | fmt::BIT4_BE | fmt::BIT8 => {
+            read_palette(mem, group, u64_at(&b, 14))?
+        }
+        _ => Vec::new(),
+    };
+    // The last row needs only `row` bytes, not a whole stride.
+    let total = stride
+        .checked_mul(height as usize - 1)
+        .and_then(|n| n.checked_add(row))
+        .ok_or(ParseError::Invalid("bitmap size"))?;
+    let data_address = u64_at(&b, 22);
+    let raw = if flags & BITMAP_DIRECT != 0 {
+        mem.read(group, data_address, total)?
+    } else {
+        read_chunks(mem, group, data_address, total)?
+    };
+    let mut data = Vec::with_capacity(width as usize * height as usize);
+    for y in 0..height as usize {
+        let src = if flags & BITMAP_TOP_DOWN != 0 {
+            y
+        } else {
+            height as usize - 1 - y
+        };
+        decode_row(
+            format,
+            &raw[src * stride..src * stride + row],
+            width,
+            &palette,
+            &mut data,
+        );
+    }
+    let alpha = matches!(format, fmt::RGBA | fmt::BIT8_A);
+    Ok(Pixels {
+        width,
+        height,
+        data,
+        alpha,
+        format,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_decode_to_argb() {
+        let mut out = vec![];
+        decode_row(fmt::BIT16, &[0x1f, 0x7c], 1, &[], &mut out);
+        assert_eq!(out, vec![0xffff_00ff]);
+        out.clear();
+        decode_row(fmt::BIT24, &[1, 2, 3], 1, &[], &mut out);
+        assert_eq!(out, vec![0xff03_0201]);
+        out.clear();
+        let pal = [0x000000, 0xffffff];
+        decode_row(fmt::BIT1_LE, &[0b0000_0010], 2, &pal, &mut out);
+        decode_row(fmt::BIT1_BE, &[0b0100_0000], 2, &pal, &mut out);
+        assert_eq!(
+            out,
+            vec![0xff00_0000, 0xffff_ffff, 0xff00_0000, 0xffff_ffff]
+        );
+        out.clear();
+        decode_row(fmt::BIT4_BE, &[0x12], 2, &[0, 10, 20], &mut out);
+        decode_row(fmt::BIT4_LE, &[0x12], 2, &[0, 10, 20], &mut out);
+        assert_eq!(
+            out,
+            vec![0xff00_000a, 0xff00_0014, 0xff00_0014, 0xff00_000a]
+        );
+        out.clear();
+        decode_row(fmt::RGBA, &[1, 2, 3, 0x80], 1, &[], &mut out);
+        assert_eq!(out, vec![0x8003_0201]);
+    }
+
+    #[test]
+    fn row_sizes() {
+        assert_eq!(row_bytes(fmt::BIT1_LE, 9), Some(2));
+        assert_eq!(row_bytes(fmt::BIT4_BE, 3), Some(2));
+        assert_eq!(row_bytes(fmt::BIT24, 3), Some(9));
+        assert_eq!(row_bytes(99, 3), None);
+    }
+}
+
+#[cfg(test)]
+mod memory_tests {
+    use super::*;
+    use crate::qxl::testmem::{bitmap_image, chunk, FakeMemory};
+
+    fn pixels(m: &FakeMemory) -> Result<Pixels, ParseError> {
+        match parse_image(m, 0, 0x1000)? {
+            Image::Pixels(p) => Ok(p),
+            Image::Surface(_) => panic!("not a bitmap"),
+        }
+    }
+
+    #[test]
+    fn direct_top_down_and_chunked_bottom_up() {
+        let mut m = FakeMemory::default();
+        m.0.insert(0x1000, bitmap_image(fmt::BIT32, 1 | 4, 2, 1, 8, 0x2000));
+        m.0.insert(0x2000, vec![1, 2, 3, 4, 5, 6, 7, 8]);
+        assert_eq!(pixels(&m).unwrap().data, vec![0xff03_0201, 0xff07_0605]);
+
+        let mut m = FakeMemory::default();
+        m.0.insert(0x1000, bitmap_image(fmt::BIT32, 0, 1, 2, 4, 0x2000));
+        m.0.insert(0x2000, chunk(4, 0x3000, &[1, 1, 1, 0]));
+        m.0.insert(0x3000, chunk(4, 0, &[2, 2, 2, 0]));
+        assert_eq!(pixels(&m).unwrap().data, vec![0xff02_0202, 0xff01_0101]);
+    }
+
+    #[test]
+    fn cyclic_short_absurd_and_unknown_are_rejected() {
+        let mut m = FakeMemory::default();
+        m.0.insert(0x1000, bitmap_image(fmt::BIT32, 0, 1, 2, 4, 0x2000));
+        m.0.insert(0x2000, chunk(0, 0x2000, &[]));
+        assert_eq!(
+            pixels(&m),
+            Err(ParseError::Invalid("data shorter than its size"))
+        );
+
+        m.0.insert(
+            0x1000,
+            bitmap_image(fmt::BIT32, 1, MAX_SIDE + 1, 1, 4 * (MAX_SIDE + 1), 0x2000),
+        );
+        assert_eq!(pixels(&m), Err(ParseError::Invalid("bitmap size")));
+        m.0.insert(0x1000, bitmap_image(77, 1, 1, 1, 4, 0x2000));
+        assert_eq!(pixels(&m), Err(ParseError::Unsupported("bitmap format")));
+        m.0.insert(0x1000, bitmap_image(fmt::BIT32, 1, 2, 1, 4, 0x2000));
+        assert_eq!(pixels(&m), Err(ParseError::Invalid("bitmap stride")));
+        assert!(matches!(
+            parse_image(&m, 0, 0x9_0000),
+            Err(ParseError::Memory(_))
+        ));
+    }
+}
