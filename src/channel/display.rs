@@ -25,6 +25,8 @@ pub struct DisplayChannel {
     mark_due: bool,
     next_image_id: u64,
     max_monitors: u16,
+    /// The monitors generation last sent.
+    monitors_seen: Option<u64>,
 }
 
 impl DisplayChannel {
@@ -44,7 +46,25 @@ impl DisplayChannel {
             mark_due: false,
             next_image_id: 1,
             max_monitors,
+            monitors_seen: None,
         }
+    }
+
+    /// Sends the monitor layout when it changed (the guest's, or one head covering the
+    /// surface when the guest gave none).
+    fn push_monitors(&mut self, out: &mut Outbox) {
+        if !self.caps.has(m::CAP_MONITORS_CONFIG) || !self.has_surface {
+            return;
+        }
+        let (generation, heads) = self.screen.monitors();
+        if self.monitors_seen == Some(generation) {
+            return;
+        }
+        self.monitors_seen = Some(generation);
+        out.push(
+            m::MONITORS_CONFIG,
+            &wire::monitors_config(&heads, self.max_monitors),
+        );
     }
 
     fn draw(&mut self, area: Area, pixels: &[u8], out: &mut Outbox) {
@@ -121,7 +141,10 @@ impl Channel for DisplayChannel {
         }
         while out.has_room() {
             match self.screen.next_update(self.viewer, self.generation) {
-                Update::Nothing => break,
+                Update::Nothing => {
+                    self.push_monitors(out);
+                    break;
+                }
                 Update::NewSurface {
                     generation,
                     width,
@@ -137,12 +160,8 @@ impl Channel for DisplayChannel {
                         m::SURFACE_CREATE,
                         &wire::surface_create(0, width, height, true),
                     );
-                    if self.caps.has(m::CAP_MONITORS_CONFIG) {
-                        out.push(
-                            m::MONITORS_CONFIG,
-                            &wire::monitors_config(width, height, self.max_monitors),
-                        );
-                    }
+                    self.monitors_seen = None;
+                    self.push_monitors(out);
                 }
                 Update::SurfaceGone { generation } => {
                     self.generation = generation;

@@ -45,12 +45,32 @@ pub fn surface_destroy(id: u32) -> Vec<u8> {
     w.into_inner()
 }
 
-/// `MONITORS_CONFIG`: u16 count, u16 max_allowed, heads {u32 id, surface_id, x, y, width,
-/// height, flags}.
-pub fn monitors_config(width: u32, height: u32, max_allowed: u16) -> Vec<u8> {
+/// One monitor of a display channel (`Head` in spice.proto).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Head {
+    pub id: u32,
+    pub surface_id: u32,
+    pub width: u32,
+    pub height: u32,
+    pub x: u32,
+    pub y: u32,
+    pub flags: u32,
+}
+
+/// `MONITORS_CONFIG`: u16 count, u16 max_allowed, then each head: u32 monitor_id,
+/// surface_id, width, height, x, y, flags.
+pub fn monitors_config(heads: &[Head], max_allowed: u16) -> Vec<u8> {
     let mut w = Writer::new();
-    w.u16(1).u16(max_allowed.max(1));
-    w.u32(0).u32(0).u32(0).u32(0).u32(width).u32(height).u32(0);
+    w.u16(heads.len() as u16).u16(max_allowed.max(1));
+    for h in heads {
+        w.u32(h.id)
+            .u32(h.surface_id)
+            .u32(h.width)
+            .u32(h.height)
+            .u32(h.x)
+            .u32(h.y)
+            .u32(h.flags);
+    }
     w.into_inner()
 }
 

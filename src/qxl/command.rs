@@ -54,6 +54,36 @@ impl QxlRect {
     }
 }
 
+/// Most heads a monitors config may describe (QEMU's qxl supports 64).
+const MAX_HEADS: usize = 64;
+
+/// Parses a `QXLMonitorsConfig` (u16 count, u16 max_allowed, then 28-byte heads).
+pub fn parse_monitors(
+    mem: &dyn GuestMemory,
+    group: u32,
+    address: u64,
+) -> Result<Vec<crate::proto::display::Head>, ParseError> {
+    let head = mem.read(group, address, 4)?;
+    let count = usize::from(u16_at(&head, 0));
+    if count > MAX_HEADS {
+        return Err(ParseError::Invalid("monitor count"));
+    }
+    let raw = mem.read(group, address + 4, count * 28)?;
+    let field = |i: usize, f: usize| super::image::u32_at(&raw, 28 * i + 4 * f);
+    Ok((0..count)
+        .map(|i| crate::proto::display::Head {
+            id: field(i, 0),
+            surface_id: field(i, 1),
+            width: field(i, 2),
+            height: field(i, 3),
+            x: field(i, 4),
+            y: field(i, 5),
+            flags: field(i, 6),
+        })
+        .filter(|h| h.width > 0 && h.height > 0)
+        .collect())
+}
+
 /// `QXL_CURSOR_*` command types.
 pub mod cursor_cmd {
     pub const SET: u8 = 0;
@@ -153,6 +183,26 @@ mod tests {
     use super::*;
 
     use crate::qxl::testmem::{chunk, FakeMemory};
+
+    #[test]
+    fn monitors_config_heads_and_bounds() {
+        let mut raw = vec![2, 0, 4, 0];
+        for (w, x) in [(640u32, 0u32), (800, 640)] {
+            for v in [0, 0, w, 480, x, 0, 0] {
+                raw.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+        let mut m = FakeMemory::default();
+        m.0.insert(0x100, raw);
+        let heads = parse_monitors(&m, 0, 0x100).unwrap();
+        assert_eq!(heads.len(), 2);
+        assert_eq!((heads[1].width, heads[1].x), (800, 640));
+        m.0.insert(0x400, vec![0xff, 0xff, 0, 0]);
+        assert_eq!(
+            parse_monitors(&m, 0, 0x400),
+            Err(ParseError::Invalid("monitor count"))
+        );
+    }
 
     #[test]
     fn cursor_set_with_alpha_shape() {

@@ -76,6 +76,9 @@ pub enum Msg {
         done: Done,
     },
     MonitorsConfig {
+        /// Guest address of a `QXLMonitorsConfig` and its memslot group.
+        address: u64,
+        group: u32,
         done: Done,
     },
     Loadvm {

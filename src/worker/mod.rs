@@ -390,9 +390,19 @@ impl<D: Device> Worker<D> {
             Msg::DestroySurfaceWait { done, .. }
             | Msg::FlushSurfaces { done }
             | Msg::ResetImageCache { done }
-            | Msg::MonitorsConfig { done }
             | Msg::Loadvm { done }
             | Msg::Nop { done } => self.finish(done),
+            Msg::MonitorsConfig {
+                address,
+                group,
+                done,
+            } => {
+                match command::parse_monitors(&SlotMemory(&self.slots), group, address) {
+                    Ok(heads) => self.outputs.screen.set_monitors(heads),
+                    Err(e) => crate::log_warn!("monitors config rejected: {e}"),
+                }
+                self.finish(done);
+            }
             Msg::DriverUnload => {}
             Msg::Shutdown => {}
         }

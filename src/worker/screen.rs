@@ -7,6 +7,7 @@
 //! newest pixels.
 
 use super::region::{Area, Region};
+use crate::proto::display::Head;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -86,6 +87,11 @@ pub type ViewerId = u64;
 struct State {
     /// Bumped whenever the primary surface is created or destroyed.
     generation: u64,
+    /// The guest's monitor layout (`monitors_config_async`); empty = one head covering
+    /// the surface.
+    heads: Vec<Head>,
+    /// Bumped when the layout (or the surface) changes.
+    monitors_generation: u64,
     surface: Option<Framebuffer>,
     pending: HashMap<ViewerId, Region>,
 }
@@ -135,6 +141,7 @@ impl Screen {
         {
             let mut s = self.state.lock();
             s.generation += 1;
+            s.monitors_generation += 1;
             s.surface = Some(fb);
             let all = Area::new(0, 0, width, height);
             for region in s.pending.values_mut() {
@@ -241,6 +248,36 @@ impl Screen {
             pending.values_mut().for_each(|r| r.add(damage));
         }
         self.wake();
+    }
+
+    /// Sets the guest's monitor layout.
+    pub fn set_monitors(&self, heads: Vec<Head>) {
+        {
+            let mut s = self.state.lock();
+            s.heads = heads;
+            s.monitors_generation += 1;
+        }
+        self.wake();
+    }
+
+    /// (generation, heads) of the current monitor layout.
+    pub fn monitors(&self) -> (u64, Vec<Head>) {
+        let s = self.state.lock();
+        let heads = if s.heads.is_empty() {
+            s.surface
+                .as_ref()
+                .map(|fb| {
+                    vec![Head {
+                        width: fb.width,
+                        height: fb.height,
+                        ..Head::default()
+                    }]
+                })
+                .unwrap_or_default()
+        } else {
+            s.heads.clone()
+        };
+        (s.monitors_generation, heads)
     }
 
     /// Reads the surface with `f` (None without a surface).

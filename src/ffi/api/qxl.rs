@@ -433,11 +433,12 @@ pub unsafe extern "C" fn spice_qxl_monitors_config_async(
     group_id: c_int,
     cookie: u64,
 ) {
-    let _ = (monitors_config, group_id);
     // SAFETY: QEMU passes its registered instance.
     unsafe {
         with_qxl("spice_qxl_monitors_config_async", instance, |q| {
             q.worker.post(Msg::MonitorsConfig {
+                address: monitors_config,
+                group: group_id.max(0) as u32,
                 done: Done::Async(cookie),
             })
         })
