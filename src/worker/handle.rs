@@ -81,7 +81,9 @@ pub enum Msg {
         group: u32,
         done: Done,
     },
+    /// Commands to apply without releasing them (`loadvm_commands`).
     Loadvm {
+        commands: Vec<super::Command>,
         done: Done,
     },
     DriverUnload,

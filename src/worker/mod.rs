@@ -390,7 +390,6 @@ impl<D: Device> Worker<D> {
             Msg::DestroySurfaceWait { done, .. }
             | Msg::FlushSurfaces { done }
             | Msg::ResetImageCache { done }
-            | Msg::Loadvm { done }
             | Msg::Nop { done } => self.finish(done),
             Msg::MonitorsConfig {
                 address,
@@ -400,6 +399,14 @@ impl<D: Device> Worker<D> {
                 match command::parse_monitors(&SlotMemory(&self.slots), group, address) {
                     Ok(heads) => self.outputs.screen.set_monitors(heads),
                     Err(e) => crate::log_warn!("monitors config rejected: {e}"),
+                }
+                self.finish(done);
+            }
+            Msg::Loadvm { commands, done } => {
+                for cmd in &commands {
+                    if let Err(e) = self.apply(cmd) {
+                        crate::log_warn!("loadvm command of type {} not applied: {e}", cmd.kind);
+                    }
                 }
                 self.finish(done);
             }

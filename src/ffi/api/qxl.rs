@@ -10,7 +10,7 @@ use crate::ffi::abi::{
 use crate::ffi::instances::{qxl_state, QxlState};
 use crate::ffi::{guard, string};
 use crate::qxl::memslot::Slot;
-use crate::worker::{Done, Msg, PrimarySurface, Rect};
+use crate::worker::{Command, Done, Msg, PrimarySurface, Rect};
 use std::ffi::{c_char, c_int, c_uint};
 
 /// Runs `body` with the instance's state, or logs and does nothing for an unknown one.
@@ -265,18 +265,35 @@ pub unsafe extern "C" fn spice_qxl_destroy_surface_wait(
 }
 symver!(spice_qxl_destroy_surface_wait, "SPICE_SERVER_0.8.2");
 
-/// Replayed commands after loadvm. Until surfaces are tracked they are only released.
+/// Most commands one loadvm replay may carry (QEMU sends one per surface + the cursor).
+const MAX_LOADVM_COMMANDS: u32 = 8192;
+
+/// Commands QEMU replays after loading a VM (surface creates, the cursor): applied, not
+/// released (the guest released them before the snapshot).
 #[no_mangle]
 pub unsafe extern "C" fn spice_qxl_loadvm_commands(
     instance: *mut QXLInstance,
     ext: *mut QXLCommandExt,
     count: u32,
 ) {
-    let _ = (ext, count);
+    let mut commands = Vec::new();
+    if !ext.is_null() {
+        for i in 0..count.min(MAX_LOADVM_COMMANDS) as usize {
+            // SAFETY: QEMU passes an array of `count` commands valid during the call.
+            let e = unsafe { std::ptr::read_unaligned(ext.add(i)) };
+            let cmd = e.cmd;
+            commands.push(Command {
+                data: cmd.data,
+                kind: cmd.type_,
+                group: e.group_id,
+                flags: e.flags,
+            });
+        }
+    }
     // SAFETY: QEMU passes its registered instance.
     unsafe {
         with_qxl("spice_qxl_loadvm_commands", instance, |q| {
-            q.worker.call(|done| Msg::Loadvm { done })
+            q.worker.call(|done| Msg::Loadvm { commands, done })
         })
     }
 }
