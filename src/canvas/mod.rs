@@ -18,6 +18,8 @@ pub trait Surfaces {
 }
 
 const RGB: u32 = 0x00ff_ffff;
+/// Most clip rectangles one drawing may use.
+const MAX_CLIP_RECTS: usize = 4096;
 
 fn px(fb: &Framebuffer, x: u32, y: u32) -> u32 {
     let o = y as usize * fb.stride() + x as usize * 4;
@@ -56,13 +58,52 @@ fn targets(fb: &Framebuffer, bbox: &QxlRect, clip: &Option<Vec<QxlRect>>) -> Vec
     }
     match clip {
         None => vec![b],
-        Some(rects) => rects
-            .iter()
-            .filter_map(to_area)
-            .map(|r| r.intersect(&b))
-            .filter(|a| !a.is_empty())
-            .collect(),
+        // A clip listing the same area many times would make one drawing cost
+        // millions of pixel writes; past a bound the drawing is refused.
+        Some(rects) if rects.len() > MAX_CLIP_RECTS => {
+            crate::log_warn!("drawing with {} clip rectangles refused", rects.len());
+            vec![]
+        }
+        Some(rects) => disjoint(
+            &rects
+                .iter()
+                .filter_map(to_area)
+                .map(|r| r.intersect(&b))
+                .collect::<Vec<_>>(),
+        ),
     }
+}
+
+/// The union of `areas` as non-overlapping bands, so overlapping clip rectangles never
+/// draw a pixel twice (which would undo an XOR or an invert).
+fn disjoint(areas: &[Area]) -> Vec<Area> {
+    let areas: Vec<&Area> = areas.iter().filter(|a| !a.is_empty()).collect();
+    let mut edges: Vec<u32> = areas.iter().flat_map(|a| [a.top, a.bottom]).collect();
+    edges.sort_unstable();
+    edges.dedup();
+    let mut out = vec![];
+    for band in edges.windows(2) {
+        let (top, bottom) = (band[0], band[1]);
+        let mut spans: Vec<(u32, u32)> = areas
+            .iter()
+            .filter(|a| a.top <= top && a.bottom >= bottom)
+            .map(|a| (a.left, a.right))
+            .collect();
+        spans.sort_unstable();
+        let mut merged: Vec<(u32, u32)> = vec![];
+        for (l, r) in spans {
+            match merged.last_mut() {
+                Some(last) if l <= last.1 => last.1 = last.1.max(r),
+                _ => merged.push((l, r)),
+            }
+        }
+        out.extend(
+            merged
+                .into_iter()
+                .map(|(l, r)| Area::new(l, top, r, bottom)),
+        );
+    }
+    out
 }
 
 fn mask_allows(mask: &Option<Mask>, bbox: &QxlRect, x: u32, y: u32) -> bool {

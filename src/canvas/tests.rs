@@ -109,3 +109,12 @@ fn boxes_outside_the_surface_draw_nothing() {
     let d = draw(rect(1, 1, -3, 0), Op::Whiteness { mask: None });
     assert_eq!(render(&mut fb, &d, &NoSurfaces), None);
 }
+
+#[test]
+fn overlapping_clip_rects_invert_once() {
+    let mut fb = Framebuffer::new(4, 1).unwrap();
+    let mut d = draw(rect(0, 0, 4, 1), Op::Invers { mask: None });
+    d.clip = Some(vec![rect(0, 0, 3, 1), rect(1, 0, 4, 1)]);
+    render(&mut fb, &d, &NoSurfaces);
+    assert!((0..4).all(|x| px(&fb, x, 0) == 0x00ff_ffff));
+}

@@ -7,6 +7,10 @@ const NATIVE_SIZE: usize = 191;
 const COMPAT_SIZE: usize = 128;
 /// Most clip rectangles / path points / glyphs accepted in one drawable.
 const MAX_ITEMS: u32 = 65536;
+/// Largest glyph string accepted, in bytes.
+const MAX_STRING_BYTES: usize = 1 << 20;
+/// Largest glyph accepted, in pixels.
+const MAX_GLYPH_PIXELS: u32 = 1 << 16;
 
 /// `QXL_DRAW_*`.
 pub mod kind {
@@ -266,7 +270,7 @@ impl Parser<'_> {
         let head = self.mem.read(self.group, address, 8)?;
         let size = u32_at(&head, 0) as usize;
         let (count, flags) = (u16_at(&head, 4), u16_at(&head, 6));
-        if size > 16 << 20 {
+        if size > MAX_STRING_BYTES {
             return Err(ParseError::Invalid("string size"));
         }
         let raw = read_chunks(self.mem, self.group, address + 8, size)?;
@@ -288,6 +292,9 @@ impl Parser<'_> {
                 u32::from(u16_at(&raw, at + 16)),
                 u32::from(u16_at(&raw, at + 18)),
             );
+            if w * h > MAX_GLYPH_PIXELS {
+                return Err(ParseError::Invalid("glyph size"));
+            }
             at += 20;
             let row = (w as usize * bpp).div_ceil(8);
             let len = row * h as usize;
