@@ -13,7 +13,7 @@ REALNAME := libspice-server.so.1.15.1
 BUILD := build
 LIB := $(BUILD)/lib
 
-.PHONY: all lib tools deps test unit abi lifecycle e2e lint demo install clean
+.PHONY: all lib tools deps test unit abi lifecycle fuzz e2e lint demo install clean
 
 all: lib
 
@@ -34,7 +34,7 @@ tools:
 deps:
 	bash scripts/install-deps.sh
 
-test: deps lint unit lib abi lifecycle e2e
+test: deps lint unit lib abi lifecycle fuzz e2e
 
 lint:
 	$(CARGO) fmt --check
@@ -50,6 +50,14 @@ abi: lib
 # create/init/destroy cycles under valgrind: no leak, threads joined, fds closed.
 lifecycle: lib
 	bash tests/lifecycle/run.sh $(LIB)
+
+# The QXL command parsers and the canvas under libFuzzer, for a bounded time.
+# cargo-fuzz needs unstable flags; RUSTC_BOOTSTRAP lets the stable toolchain accept them.
+FUZZ_SECONDS ?= 30
+fuzz:
+	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run qxl_command --fuzz-dir fuzz -- \
+	    -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048
 
 e2e: lib tools
 	bash tests/e2e/run.sh
