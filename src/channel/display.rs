@@ -170,7 +170,10 @@ impl Channel for DisplayChannel {
                         self.has_surface = false;
                     }
                 }
-                Update::Draw(parts) => {
+                Update::Draw { fills, parts } => {
+                    for fill in fills {
+                        out.push(m::DRAW_FILL, &wire::draw_fill(0, &fill));
+                    }
                     for (area, pixels) in parts {
                         self.draw(area, &pixels, out);
                     }
@@ -244,6 +247,64 @@ mod tests {
             msgs[0].body[57 + 8],
             wire::IMAGE_TYPE_BITMAP,
             "16 bytes go raw"
+        );
+    }
+
+    #[test]
+    fn fills_go_out_as_draw_fill_before_newer_pixels() {
+        use crate::worker::screen::Fill;
+        let screen = Screen::default();
+        screen.create_surface(8, 8);
+        let mut ch = DisplayChannel::new(screen.clone(), 1, Caps::default(), 1);
+        let mut out = Outbox::new(HeaderKind::Mini);
+        ch.on_message(m::C_INIT, &init_body(), &mut out).unwrap();
+        ch.produce(&mut out);
+        drain(&mut out);
+        let fill = Fill {
+            bbox: Area::new(0, 0, 4, 4),
+            clip: None,
+            color: 0x00ff_0000,
+        };
+        screen.fill(fill, |fb| {
+            Some(fb.blit(Area::new(0, 0, 4, 4), &[0; 64], 16))
+        });
+        screen.draw(Area::new(2, 2, 3, 3), &[1; 4], 4);
+        ch.produce(&mut out);
+        let msgs = drain(&mut out);
+        assert_eq!(types(&msgs), vec![m::DRAW_FILL, m::DRAW_COPY]);
+        // box 0,0,4,4 then clip NONE, brush SOLID red.
+        assert_eq!(msgs[0].body[20], 0);
+        assert_eq!(&msgs[0].body[21..26], &[1, 0, 0, 0xff, 0]);
+    }
+
+    #[test]
+    fn too_many_fills_become_damage() {
+        use crate::worker::screen::Fill;
+        let screen = Screen::default();
+        screen.create_surface(8, 8);
+        let mut ch = DisplayChannel::new(screen.clone(), 1, Caps::default(), 1);
+        let mut out = Outbox::new(HeaderKind::Mini);
+        ch.on_message(m::C_INIT, &init_body(), &mut out).unwrap();
+        ch.produce(&mut out);
+        drain(&mut out);
+        for i in 0..1000u32 {
+            let fill = Fill {
+                bbox: Area::new(0, 0, 1, 1),
+                clip: None,
+                color: i,
+            };
+            screen.fill(fill, |fb| {
+                Some(fb.blit(Area::new(0, 0, 1, 1), &i.to_le_bytes(), 4))
+            });
+        }
+        ch.produce(&mut out);
+        let msgs = drain(&mut out);
+        let fills = msgs.iter().filter(|m| m.msg_type == m::DRAW_FILL).count();
+        assert_eq!(fills, 256, "the queue is bounded");
+        assert_eq!(
+            msgs.last().map(|m| m.msg_type),
+            Some(m::DRAW_COPY),
+            "the rest went as pixels"
         );
     }
 

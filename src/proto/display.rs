@@ -136,6 +136,35 @@ pub fn draw_copy(surface_id: u32, dest: Rect, image_id: u64, data: ImageData<'_>
     w.into_inner()
 }
 
+fn area_rect(w: &mut Writer, a: &crate::worker::region::Area) {
+    w.i32(a.top as i32)
+        .i32(a.left as i32)
+        .i32(a.bottom as i32)
+        .i32(a.right as i32);
+}
+
+/// `DRAW_FILL` of a solid colour with `OP_PUT`: DisplayBase (u32 surface, Rect box,
+/// Clip: u8 type [+ u32 n + rects]), Brush (u8 SOLID, u32 colour), u16 rop, QMask
+/// (u8 flags, Point, u32 no bitmap).
+pub fn draw_fill(surface_id: u32, fill: &crate::worker::screen::Fill) -> Vec<u8> {
+    let mut w = Writer::new();
+    w.u32(surface_id);
+    area_rect(&mut w, &fill.bbox);
+    match &fill.clip {
+        None => {
+            w.u8(0);
+        }
+        Some(rects) => {
+            w.u8(1).u32(rects.len() as u32);
+            rects.iter().for_each(|r| area_rect(&mut w, r));
+        }
+    }
+    w.u8(1).u32(fill.color);
+    w.u16(ROPD_OP_PUT);
+    w.u8(0).i32(0).i32(0).u32(0);
+    w.into_inner()
+}
+
 /// `SET_ACK`: u32 generation, u32 window.
 pub fn set_ack(generation: u32, window: u32) -> Vec<u8> {
     let mut w = Writer::new();

@@ -24,7 +24,7 @@ use crate::qxl::memslot::{Layout, MemSlots};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use pointer::Pointer;
 use region::Area;
-use screen::Screen;
+use screen::{Fill, Screen};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,6 +45,36 @@ impl canvas::Surfaces for NoSurfaces {
     fn pixels_of(&self, _surface_id: u32) -> Option<Pixels> {
         None
     }
+}
+
+/// A drawing the client can repeat itself as an idempotent `DRAW_FILL` (solid colour,
+/// `OP_PUT`, no mask), with its box and clip in surface coordinates.
+fn forwardable_fill(d: &draw::Draw) -> Option<Fill> {
+    const OP_PUT: u16 = 1 << 3;
+    let color = match &d.op {
+        draw::Op::Fill {
+            brush: draw::Brush::Solid(c),
+            rop: OP_PUT,
+            mask: None,
+        } => *c & 0x00ff_ffff,
+        draw::Op::Blackness { mask: None } => 0,
+        draw::Op::Whiteness { mask: None } => 0x00ff_ffff,
+        _ => return None,
+    };
+    let area = |r: &command::QxlRect| {
+        (r.left < r.right && r.top < r.bottom && r.left >= 0 && r.top >= 0)
+            .then(|| Area::new(r.left as u32, r.top as u32, r.right as u32, r.bottom as u32))
+    };
+    let bbox = area(&d.bbox)?;
+    let clip = d.clip.as_ref().map(|rects| {
+        rects
+            .iter()
+            .filter_map(area)
+            .map(|a| a.intersect(&bbox))
+            .filter(|a| !a.is_empty())
+            .collect()
+    });
+    Some(Fill { bbox, clip, color })
 }
 
 /// `QXL_CMD_*` ring entry types.
@@ -212,9 +242,16 @@ impl<D: Device> Worker<D> {
                 let mut d = draw::parse(&mem, cmd.group, cmd.data, compat)?;
                 self.resolve_surface_images(&mut d.op);
                 if d.surface_id == 0 {
-                    self.outputs
-                        .screen
-                        .modify(|fb| canvas::render(fb, &d, &NoSurfaces));
+                    match forwardable_fill(&d) {
+                        Some(fill) => self
+                            .outputs
+                            .screen
+                            .fill(fill, |fb| canvas::render(fb, &d, &NoSurfaces)),
+                        None => self
+                            .outputs
+                            .screen
+                            .modify(|fb| canvas::render(fb, &d, &NoSurfaces)),
+                    }
                 } else {
                     let id = d.surface_id;
                     let target = self

@@ -80,6 +80,20 @@ impl Framebuffer {
     }
 }
 
+/// A solid colour fill the client can draw itself (`DRAW_FILL` with `OP_PUT`): far
+/// cheaper to send than its pixels. Only idempotent fills are forwarded, so sending them
+/// before any pending image of the same area is always correct.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fill {
+    pub bbox: Area,
+    /// Clip rectangles inside `bbox`, or `None` for all of it.
+    pub clip: Option<Vec<Area>>,
+    pub color: u32,
+}
+
+/// Fills queued per viewer before they are folded into plain damage.
+const MAX_QUEUED_FILLS: usize = 256;
+
 /// Identifies one display channel client within a screen.
 pub type ViewerId = u64;
 
@@ -94,6 +108,8 @@ struct State {
     monitors_generation: u64,
     surface: Option<Framebuffer>,
     pending: HashMap<ViewerId, Region>,
+    /// Solid fills to forward as DRAW_FILL, per viewer, oldest first.
+    fills: HashMap<ViewerId, Vec<Fill>>,
 }
 
 /// Called after damage is added (wakes the reactor).
@@ -119,7 +135,11 @@ pub enum Update {
         generation: u64,
     },
     /// Pixels of damaged areas.
-    Draw(Vec<(Area, Vec<u8>)>),
+    /// Fills to send first (they are older than the pixels), then damaged areas.
+    Draw {
+        fills: Vec<Fill>,
+        parts: Vec<(Area, Vec<u8>)>,
+    },
 }
 
 impl Screen {
@@ -144,6 +164,7 @@ impl Screen {
             s.monitors_generation += 1;
             s.surface = Some(fb);
             let all = Area::new(0, 0, width, height);
+            s.fills.values_mut().for_each(Vec::clear);
             for region in s.pending.values_mut() {
                 region.clear();
                 region.add(all);
@@ -160,6 +181,7 @@ impl Screen {
                 s.generation += 1;
             }
             s.pending.values_mut().for_each(Region::clear);
+            s.fills.values_mut().for_each(Vec::clear);
         }
         self.wake();
     }
@@ -198,10 +220,13 @@ impl Screen {
             region.add(fb.bounds());
         }
         s.pending.insert(viewer, region);
+        s.fills.insert(viewer, Vec::new());
     }
 
     pub fn remove_viewer(&self, viewer: ViewerId) {
-        self.state.lock().pending.remove(&viewer);
+        let mut s = self.state.lock();
+        s.pending.remove(&viewer);
+        s.fills.remove(&viewer);
     }
 
     /// The next thing `viewer` must send, given the surface generation it last saw.
@@ -220,16 +245,24 @@ impl Screen {
             };
         }
         let State {
-            surface, pending, ..
+            surface,
+            pending,
+            fills,
+            ..
         } = &mut *s;
         let (Some(fb), Some(region)) = (surface.as_ref(), pending.get_mut(&viewer)) else {
             return Update::Nothing;
         };
-        if region.is_empty() {
+        let fills = fills
+            .get_mut(&viewer)
+            .map(std::mem::take)
+            .unwrap_or_default();
+        if region.is_empty() && fills.is_empty() {
             return Update::Nothing;
         }
-        let areas = region.take();
-        Update::Draw(areas.into_iter().map(|a| (a, fb.read(a))).collect())
+        // Taken together under the lock: every fill is older than these pixels.
+        let parts = region.take().into_iter().map(|a| (a, fb.read(a))).collect();
+        Update::Draw { fills, parts }
     }
 
     /// Draws with `f` on the surface; the area it returns is damaged for every viewer.
@@ -278,6 +311,33 @@ impl Screen {
             s.heads.clone()
         };
         (s.monitors_generation, heads)
+    }
+
+    /// Draws a solid fill with `render` and queues it for viewers as a fill (or as
+    /// damage for a viewer whose queue is full).
+    pub fn fill(&self, fill: Fill, render: impl FnOnce(&mut Framebuffer) -> Option<Area>) {
+        {
+            let mut s = self.state.lock();
+            let State {
+                surface,
+                pending,
+                fills,
+                ..
+            } = &mut *s;
+            let Some(fb) = surface.as_mut() else {
+                return;
+            };
+            let Some(damage) = render(fb).filter(|a| !a.is_empty()) else {
+                return;
+            };
+            for (viewer, region) in pending.iter_mut() {
+                match fills.get_mut(viewer) {
+                    Some(queue) if queue.len() < MAX_QUEUED_FILLS => queue.push(fill.clone()),
+                    _ => region.add(damage),
+                }
+            }
+        }
+        self.wake();
     }
 
     /// Reads the surface with `f` (None without a surface).
@@ -341,7 +401,7 @@ mod tests {
             panic!("expected a new surface")
         };
         // Creating the surface damaged all of it.
-        let Update::Draw(parts) = screen.next_update(1, generation) else {
+        let Update::Draw { parts, .. } = screen.next_update(1, generation) else {
             panic!()
         };
         assert_eq!(parts.len(), 1);
@@ -349,7 +409,7 @@ mod tests {
         assert_eq!(screen.next_update(1, generation), Update::Nothing);
         screen.draw(Area::new(1, 1, 3, 3), &[9u8; 16], 8);
         screen.draw(Area::new(2, 2, 4, 4), &[9u8; 16], 8);
-        let Update::Draw(parts) = screen.next_update(1, generation) else {
+        let Update::Draw { parts, .. } = screen.next_update(1, generation) else {
             panic!()
         };
         assert_eq!(
