@@ -453,7 +453,10 @@ impl Connection {
         let mut buf = [0u8; 512];
         let want = link.wanted().min(buf.len());
         let n = match self.stream.read(&mut buf[..want]) {
-            Ok(0) => return Ok(Some(Outcome::Close)),
+            Ok(0) => {
+                crate::log_warn!("client hung up in the middle of the link handshake");
+                return Ok(Some(Outcome::Close));
+            }
             Ok(n) => n,
             Err(e) if would_block(&e) => return Ok(Some(Outcome::Keep)),
             Err(e) if e.kind() == ErrorKind::Interrupted => return Ok(None),

@@ -55,8 +55,8 @@ pub struct InputInstances {
 struct Clients {
     /// The linked client's session id (its main channel's connection id).
     current: Option<u32>,
-    /// Linked connections: reactor id → (session id, channel type).
-    linked: HashMap<u64, (u32, u8)>,
+    /// Linked connections: reactor id → (session id, channel type, channel id).
+    linked: HashMap<u64, (u32, u8, u8)>,
 }
 
 pub struct Session {
@@ -273,7 +273,7 @@ impl Hub for Arc<Session> {
     fn disconnected(&self, conn: u64) {
         {
             let mut c = self.clients.lock();
-            if let Some((session, kind)) = c.linked.remove(&conn) {
+            if let Some((session, kind, _)) = c.linked.remove(&conn) {
                 if kind == ch::MAIN && c.current == Some(session) {
                     c.current = None;
                     self.client_count.store(0, Ordering::Relaxed);
@@ -330,9 +330,26 @@ impl Hub for Arc<Session> {
         let opened = if request.channel_type == ch::MAIN {
             self.main_channel(request)
         } else {
-            let current = self.clients.lock().current;
-            if current != Some(request.connection_id) {
-                return Err(LinkError::BadConnectionId);
+            {
+                let c = self.clients.lock();
+                if c.current != Some(request.connection_id) {
+                    return Err(LinkError::BadConnectionId);
+                }
+                // One connection per channel per client, as in spice-server.
+                let wanted = (
+                    request.connection_id,
+                    request.channel_type,
+                    request.channel_id,
+                );
+                if c.linked.values().any(|linked| *linked == wanted) {
+                    crate::log_warn!(
+                        "refusing a duplicate channel {}:{} in session {}",
+                        request.channel_type,
+                        request.channel_id,
+                        request.connection_id
+                    );
+                    return Err(LinkError::ChannelNotAvailable);
+                }
             }
             let caps = Caps(request.channel_caps.clone());
             let channel: Box<dyn Channel> = match request.channel_type {
@@ -365,8 +382,10 @@ impl Hub for Arc<Session> {
         };
         {
             let mut c = self.clients.lock();
-            c.linked
-                .insert(conn, (opened.session_id, request.channel_type));
+            c.linked.insert(
+                conn,
+                (opened.session_id, request.channel_type, request.channel_id),
+            );
             if request.channel_type == ch::MAIN {
                 self.client_count.store(1, Ordering::Relaxed);
             }

@@ -11,6 +11,8 @@ A crash in spice-gtk therefore shows up as a dead worker, not a dead pytest.
     c.key_press_release(0x1e)          # 'a' (set-1 scancode); extended: 0xE048 or 0x148
     c.mouse_position(100, 200); c.mouse_button(1, True)
     c.events()                         # [(channel, event name), ...], e.g. SPICE_CHANNEL_ERROR_AUTH
+    c.state()["primaries"]             # every primary surface seen: [[width, height], ...]
+    c.disconnect(); c.connect(...)     # a new session in the same worker
     c.close()
 
 Scancodes: spice-gtk takes PC XT set-1 codes and writes an 0xE0-prefixed key as
@@ -168,6 +170,13 @@ class SpiceClient:
         self.buttons = (self.buttons | mask) if pressed else (self.buttons & ~mask)
         self._call("button", button=button, pressed=pressed, buttons=self.buttons)
 
+    def disconnect(self, wait=True, timeout=10):
+        """Disconnects the session (the worker stays, connect() again for a new one);
+        with wait, waits until spice-gtk reports every channel closed."""
+        self._call("disconnect")
+        if wait:
+            self.wait(lambda s: s["channels"] == 0, timeout, "channels to close")
+
     def close(self):
         if self.proc.poll() is None:
             try:
@@ -197,7 +206,8 @@ def worker():
     from gi.repository import SpiceClientGLib as Spice
 
     st = {"session": None, "display": None, "inputs": None, "main": None,
-          "primary": None, "events": [], "last_update": None, "updates": 0}
+          "primary": None, "events": [], "last_update": None, "updates": 0,
+          "primaries": [], "channels": set(), "gen": 0}
 
     class _Primary(ctypes.Structure):  # SpiceDisplayPrimary (channel-display.h)
         _fields_ = [("format", ctypes.c_int), ("width", ctypes.c_int), ("height", ctypes.c_int),
@@ -217,22 +227,39 @@ def worker():
     def chan_name(ch):
         return f"{Spice.Channel.type_to_string(ch.get_property('channel-type'))}:{ch.get_property('channel-id')}"
 
-    def on_event(ch, event):
-        st["events"].append((chan_name(ch), event.value_name))
+    def on_event(ch, event, gen):
+        # "channels": open channels of every session (disconnect waits for 0);
+        # "events": only the current session's (a disconnected one still reports its end)
+        if event.value_name == "SPICE_CHANNEL_OPENED":
+            st["channels"].add((gen, chan_name(ch)))
+        elif event.value_name == "SPICE_CHANNEL_CLOSED" or "ERROR" in event.value_name:
+            st["channels"].discard((gen, chan_name(ch)))
+        if gen == st["gen"]:
+            st["events"].append((chan_name(ch), event.value_name))
+
+    def current(ch):  # a signal from this session's display channel (not a closed one's)
+        return st["display"] is not None and _gptr(ch) == _gptr(st["display"])
 
     def on_primary_create(ch, fmt, width, height, stride, shmid, imgdata):
+        if not current(ch):
+            return
         st["primary"] = {"format": int(fmt), "width": width, "height": height, "stride": stride}
+        st["primaries"].append([width, height])
         st["last_update"] = time.monotonic()
 
     def on_primary_destroy(ch):
+        if not current(ch):
+            return
         st["primary"] = None
 
     def on_invalidate(ch, x, y, w, h):
+        if not current(ch):
+            return
         st["last_update"] = time.monotonic()
         st["updates"] += 1
 
     def on_channel_new(session, ch):
-        GObject.Object.connect(ch, "channel-event", on_event)
+        GObject.Object.connect(ch, "channel-event", on_event, st["gen"])
         if isinstance(ch, Spice.MainChannel):
             st["main"] = ch
             return  # the session connects the main channel itself
@@ -268,6 +295,7 @@ def worker():
     def handle(req):
         cmd = req["cmd"]
         if cmd == "connect":
+            st["gen"] += 1
             s = Spice.Session()
             s.set_property("host", req["host"])
             s.set_property("port", str(req["port"]))
@@ -283,7 +311,9 @@ def worker():
             return {"primary": st["primary"], "events": st["events"],
                     "inputs": st["inputs"] is not None and any(
                         e == ("inputs:0", "SPICE_CHANNEL_OPENED") for e in st["events"]),
-                    "updates": st["updates"],
+                    "updates": st["updates"], "primaries": st["primaries"],
+                    "channels": len(st["channels"]),
+                    "open": sorted(n for g, n in st["channels"] if g == st["gen"]),
                     "since_update": None if lu is None else time.monotonic() - lu,
                     "mouse_mode": st["main"].get_property("mouse-mode") if st["main"] else None}
         if cmd == "screenshot":
@@ -303,6 +333,12 @@ def worker():
             return {}
         if cmd == "button":
             (inp.button_press if req["pressed"] else inp.button_release)(req["button"], req["buttons"])
+            return {}
+        if cmd == "disconnect":
+            if st["session"]:
+                st["session"].disconnect()
+            st.update(session=None, display=None, inputs=None, main=None, primary=None,
+                      events=[], last_update=None, updates=0, primaries=[], gen=st["gen"] + 1)
             return {}
         if cmd == "quit":
             if st["session"]:

@@ -80,7 +80,10 @@ class QMPError(Exception):
 
 
 class QMP:
-    """Minimal QMP client: greeting, qmp_capabilities, execute, events."""
+    """Minimal QMP client: greeting, qmp_capabilities, execute, events.
+
+    Asynchronous events that arrive while waiting for a reply, or while polling with
+    poll_events/wait_event, are appended to self.events (in arrival order)."""
 
     def __init__(self, path, timeout=30):
         deadline = time.monotonic() + timeout
@@ -94,24 +97,43 @@ class QMP:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.05)
+        self.timeout = timeout
         self.sock.settimeout(timeout)
-        self.f = self.sock.makefile("rwb")
+        self.buf = b""
         self.events = []
         self.greeting = self._read()
         self.execute("qmp_capabilities")
 
+    def _readline(self, timeout):
+        """One line, or None when nothing complete arrived within timeout."""
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            self.sock.settimeout(left)
+            try:
+                chunk = self.sock.recv(65536)
+            except socket.timeout:
+                return None
+            if not chunk:
+                raise QMPError("QMP connection closed")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line
+
     def _read(self):
-        line = self.f.readline()
-        if not line:
-            raise QMPError("QMP connection closed")
+        line = self._readline(self.timeout)
+        if line is None:
+            raise QMPError(f"no QMP message within {self.timeout}s")
         return json.loads(line)
 
     def execute(self, cmd, **args):
         msg = {"execute": cmd}
         if args:
             msg["arguments"] = args
-        self.f.write(json.dumps(msg).encode() + b"\n")
-        self.f.flush()
+        self.sock.settimeout(self.timeout)
+        self.sock.sendall(json.dumps(msg).encode() + b"\n")
         while True:
             r = self._read()
             if "event" in r:
@@ -121,9 +143,33 @@ class QMP:
             elif "return" in r:
                 return r["return"]
 
+    def poll_events(self, timeout=0.0):
+        """Reads the events that arrive within timeout into self.events; returns them all."""
+        deadline = time.monotonic() + timeout
+        while True:
+            line = self._readline(max(0.0, deadline - time.monotonic()) or 0.01)
+            if line is None:
+                return self.events
+            r = json.loads(line)
+            if "event" in r:
+                self.events.append(r)
+
+    def wait_event(self, name, timeout=10, pred=None, start=0):
+        """Waits for an event called name (and matching pred(event) if given) among
+        self.events[start:]; returns it. Raises TimeoutError."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for e in self.events[start:]:
+                if e["event"] == name and (pred is None or pred(e)):
+                    return e
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no QMP event {name} within {timeout}s; saw "
+                                   f"{[e['event'] for e in self.events[start:]]}")
+            self.poll_events(min(left, 0.2))
+
     def close(self):
         try:
-            self.f.close()
             self.sock.close()
         except OSError:
             pass
@@ -139,7 +185,8 @@ class Rig:
 
     def __init__(self, display="std", workload="desktop", lib=None, workdir=None, mem=384,
                  poweroff_after=None, append="", password=None, spice_opts=None,
-                 usb_tablet=False, video_disk=None, extra_args=(), guest_dir=None):
+                 usb_tablet=False, video_disk=None, extra_args=(), guest_dir=None,
+                 video="1024x768", env_extra=None):
         self.display = display
         self.workload = workload
         self.lib = lib or default_lib()
@@ -151,6 +198,8 @@ class Rig:
         self.usb_tablet = usb_tablet
         self.video_disk = (workload == "video") if video_disk is None else video_disk
         self.extra_args = list(extra_args)
+        self.video = video  # kernel cmdline video=WxH (None: the driver's default)
+        self.env_extra = dict(env_extra or {})  # e.g. {"SPICE_RS_LOG": "info"}
         self.guest_dir = Path(guest_dir or GUEST_DIR)
         if workdir is None:
             import tempfile
@@ -181,8 +230,10 @@ class Rig:
         else:
             spice["disable-ticketing"] = "on"
         spice.update(self.spice_opts)
-        cmdline = ["console=ttyS0", "panic=-1", "consoleblank=0", "video=1024x768",
-                   f"workload={self.workload}"]
+        cmdline = ["console=ttyS0", "panic=-1", "consoleblank=0"]
+        if self.video:
+            cmdline.append(f"video={self.video}")
+        cmdline.append(f"workload={self.workload}")
         if self.poweroff_after is not None:
             cmdline.append(f"poweroff_after={self.poweroff_after}")
         if self.append:
@@ -213,6 +264,7 @@ class Rig:
             env.pop("LD_LIBRARY_PATH", None)
         else:
             raise ValueError(f"lib must be 'ours' or 'c', not {self.lib!r}")
+        env.update(self.env_extra)
         return env
 
     def start(self, qmp_timeout=30):
