@@ -20,6 +20,7 @@ fn rect(left: i32, top: i32, right: i32, bottom: i32) -> QxlRect {
 fn draw(bbox: QxlRect, op: Op) -> Draw {
     Draw {
         surface_id: 0,
+        depends_on: vec![],
         bbox,
         clip: None,
         op,

@@ -144,6 +144,8 @@ pub enum Op {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Draw {
     pub surface_id: u32,
+    /// Surfaces the drawing reads (`surfaces_dest`, -1 = unused).
+    pub depends_on: Vec<u32>,
     pub bbox: QxlRect,
     /// `None`: no clip; otherwise draw only inside these rectangles.
     pub clip: Option<Vec<QxlRect>>,
@@ -159,12 +161,26 @@ fn rect_at(b: &[u8], o: usize) -> QxlRect {
     }
 }
 
+/// `area` is a non-empty rectangle inside `image` (surfaces are checked when resolved).
+pub fn area_fits(area: &QxlRect, image: &Image) -> bool {
+    let ordered =
+        area.left >= 0 && area.top >= 0 && area.left < area.right && area.top < area.bottom;
+    match image {
+        Image::Pixels(p) => {
+            ordered && area.right as u32 <= p.width && area.bottom as u32 <= p.height
+        }
+        Image::Surface(_) => ordered,
+    }
+}
+
 struct Parser<'a> {
     mem: &'a dyn GuestMemory,
     group: u32,
 }
 
 impl Parser<'_> {
+    /// `QXLBrush`: u32 type, then a 16-byte union (u32 colour | u64 pattern image,
+    /// i32 x, i32 y): 20 bytes.
     fn brush(&self, b: &[u8], o: usize) -> Result<Brush, ParseError> {
         Ok(match u32_at(b, o) {
             0 => Brush::None,
@@ -194,6 +210,8 @@ impl Parser<'_> {
         }))
     }
 
+    /// A source image and its area, which must lie inside the image (spice-server drops
+    /// the drawing otherwise).
     fn source(
         &self,
         b: &[u8],
@@ -201,9 +219,14 @@ impl Parser<'_> {
         area_at: usize,
         scale_mode: u8,
     ) -> Result<Source, ParseError> {
+        let image = parse_image(self.mem, self.group, u64_at(b, image_at))?;
+        let area = rect_at(b, area_at);
+        if !area_fits(&area, &image) {
+            return Err(ParseError::Invalid("source area outside its image"));
+        }
         Ok(Source {
-            image: parse_image(self.mem, self.group, u64_at(b, image_at))?,
-            area: rect_at(b, area_at),
+            image,
+            area,
             scale_mode,
         })
     }
@@ -303,7 +326,8 @@ impl Parser<'_> {
                 .ok_or(ParseError::Invalid("glyph data"))?;
             at += len;
             let mut coverage = Vec::with_capacity(w as usize * h as usize);
-            for y in 0..h as usize {
+            // spice's canvas draws glyph rows bottom-up whatever the flags say.
+            for y in (0..h as usize).rev() {
                 let r = &data[y * row..(y + 1) * row];
                 for x in 0..w as usize {
                     coverage.push(match bpp {
@@ -350,14 +374,14 @@ pub fn parse(
         kind::NOP => Op::Nop,
         kind::FILL => Op::Fill {
             brush: p.brush(&b, u)?,
-            rop: u16_at(&b, u + 16),
-            mask: p.mask(&b, u + 18)?,
+            rop: u16_at(&b, u + 20),
+            mask: p.mask(&b, u + 22)?,
         },
         kind::OPAQUE => Op::Opaque {
-            src: p.source(&b, u, u + 8, b[u + 42])?,
+            src: p.source(&b, u, u + 8, b[u + 46])?,
             brush: p.brush(&b, u + 24)?,
-            rop: u16_at(&b, u + 40),
-            mask: p.mask(&b, u + 43)?,
+            rop: u16_at(&b, u + 44),
+            mask: p.mask(&b, u + 47)?,
         },
         kind::COPY | kind::BLEND => {
             let (src, rop, mask) = (
@@ -385,24 +409,24 @@ pub fn parse(
             y: u32_at(&b, u + 4) as i32,
         },
         kind::ROP3 => Op::Rop3 {
-            src: p.source(&b, u, u + 8, b[u + 41])?,
+            src: p.source(&b, u, u + 8, b[u + 45])?,
             brush: p.brush(&b, u + 24)?,
-            rop3: b[u + 40],
-            mask: p.mask(&b, u + 42)?,
+            rop3: b[u + 44],
+            mask: p.mask(&b, u + 46)?,
         },
         kind::STROKE => Op::Stroke {
             subpaths: p.path(u64_at(&b, u))?,
             width: u32_at(&b, u + 12) as i32,
             brush: p.brush(&b, u + 28)?,
-            fore_mode: u16_at(&b, u + 44),
+            fore_mode: u16_at(&b, u + 48),
         },
         kind::TEXT => Op::Text {
             glyphs: p.glyphs(u64_at(&b, u))?,
             back_area: rect_at(&b, u + 8),
             fore: p.brush(&b, u + 24)?,
-            back: p.brush(&b, u + 40)?,
-            fore_mode: u16_at(&b, u + 56),
-            back_mode: u16_at(&b, u + 58),
+            back: p.brush(&b, u + 44)?,
+            fore_mode: u16_at(&b, u + 64),
+            back_mode: u16_at(&b, u + 66),
         },
         kind::TRANSPARENT => Op::Transparent {
             src: p.source(&b, u, u + 8, 1)?,
@@ -446,8 +470,18 @@ pub fn parse(
         }
         _ => return Err(ParseError::Invalid("draw type")),
     };
+    let depends_on = if compat {
+        vec![]
+    } else {
+        (0..3)
+            .map(|i| u32_at(&b, 63 + 4 * i) as i32)
+            .filter(|&s| s != -1)
+            .map(|s| s as u32)
+            .collect()
+    };
     Ok(Draw {
         surface_id,
+        depends_on,
         bbox,
         clip,
         op,

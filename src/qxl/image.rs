@@ -82,21 +82,26 @@ pub fn read_chunks(
     address: u64,
     len: usize,
 ) -> Result<Vec<u8>, ParseError> {
+    // The chunks must hold exactly `len` bytes, as spice-server requires: a list that
+    // holds more (a cycle) or less (a short one) is refused.
     let mut out = Vec::with_capacity(len.min(64 << 20));
     let mut next = address;
     for _ in 0..MAX_CHUNKS {
-        if out.len() >= len || next == 0 {
+        if next == 0 {
             break;
         }
         let header = mem.read(group, next, CHUNK_HEADER)?;
-        let size = (u32_at(&header, 0) as usize).min(len - out.len());
+        let size = u32_at(&header, 0) as usize;
+        if size > len - out.len() {
+            return Err(ParseError::Invalid("data longer than its size"));
+        }
         let data_address = next
             .checked_add(CHUNK_HEADER as u64)
             .ok_or(ParseError::Invalid("chunk address"))?;
         out.extend(mem.read(group, data_address, size)?);
         next = u64_at(&header, 12);
     }
-    if out.len() < len {
+    if out.len() < len || next != 0 {
         return Err(ParseError::Invalid("data shorter than its size"));
     }
     Ok(out)
@@ -198,14 +203,18 @@ fn parse_bitmap_body(
     }
     let palette = match format {
         fmt::BIT1_LE | fmt::BIT1_BE | fmt::BIT4_LE | fmt::BIT4_BE | fmt::BIT8 => {
-            read_palette(mem, group, u64_at(&b, 14))?
+            let address = u64_at(&b, 14);
+            if address == 0 {
+                return Err(ParseError::Invalid("paletted bitmap without a palette"));
+            }
+            read_palette(mem, group, address)?
         }
         _ => Vec::new(),
     };
-    // The last row needs only `row` bytes, not a whole stride.
+    // A bitmap's data is exactly stride * height bytes (chunk sizes must add up to it).
     let total = stride
-        .checked_mul(height as usize - 1)
-        .and_then(|n| n.checked_add(row))
+        .checked_mul(height as usize)
+        .filter(|&n| n <= 256 << 20)
         .ok_or(ParseError::Invalid("bitmap size"))?;
     let data_address = u64_at(&b, 22);
     let raw = if flags & BITMAP_DIRECT != 0 {

@@ -30,6 +30,18 @@ use std::sync::Arc;
 use std::time::Duration;
 use surfaces::{GuestSurface, Surfaces};
 
+/// An update_area rectangle covering any surface.
+const EVERYWHERE: Rect = Rect {
+    top: 0,
+    left: 0,
+    bottom: i32::MAX,
+    right: i32::MAX,
+};
+
+/// Most commands one flush takes (a guest refilling its ring as fast as we drain it
+/// must not keep QEMU waiting forever).
+const MAX_FLUSH_COMMANDS: usize = 1 << 16;
+
 /// How many ring entries to take before looking at QEMU's requests again.
 const COMMANDS_PER_ROUND: usize = 64;
 /// Upper bound on sleeping with notifications armed (a lost wakeup costs at most this).
@@ -215,6 +227,29 @@ impl<D: Device> Worker<D> {
         }
     }
 
+    /// Takes every command the rings hold now, as spice-server does before rendering a
+    /// surface for QEMU, destroying surfaces or stopping: what QEMU reads back must
+    /// include everything the guest queued before it asked.
+    fn flush_commands(&mut self) {
+        if !self.running {
+            return;
+        }
+        for _ in 0..MAX_FLUSH_COMMANDS {
+            let Some(cmd) = self.device.get_command() else {
+                break;
+            };
+            self.stats.commands += 1;
+            self.process(cmd);
+        }
+        for _ in 0..MAX_FLUSH_COMMANDS {
+            let Some(cmd) = self.device.get_cursor_command() else {
+                break;
+            };
+            self.stats.cursor_commands += 1;
+            self.process(cmd);
+        }
+    }
+
     /// Handles one ring entry: its effect is copied into the screen or pointer state,
     /// then the command is released at once so the guest (and QEMU's update queue) never
     /// backs up.
@@ -240,6 +275,16 @@ impl<D: Device> Worker<D> {
             command_type::DRAW => {
                 let compat = cmd.flags & COMMAND_FLAG_COMPAT != 0;
                 let mut d = draw::parse(&mem, cmd.group, cmd.data, compat)?;
+                let exists = |id: u32| {
+                    if id == 0 {
+                        self.primary.is_some()
+                    } else {
+                        self.surfaces.get(id).is_some()
+                    }
+                };
+                if !d.depends_on.iter().all(|&id| exists(id)) {
+                    return Err(ParseError::Invalid("drawing depends on a missing surface"));
+                }
                 self.resolve_surface_images(&mut d.op);
                 if d.surface_id == 0 {
                     match forwardable_fill(&d) {
@@ -369,6 +414,7 @@ impl<D: Device> Worker<D> {
                 self.rings_dirty = true;
             }
             Msg::Stop(done) => {
+                self.flush_commands();
                 self.running = false;
                 self.finish(done);
             }
@@ -404,8 +450,16 @@ impl<D: Device> Worker<D> {
                 self.primary = Some(surface);
                 self.finish(done);
             }
-            Msg::DestroyPrimary { done } | Msg::DestroySurfaces { done } => {
+            Msg::DestroyPrimary { done } => {
+                self.flush_commands();
                 self.outputs.screen.destroy_surface();
+                self.primary = None;
+                self.finish(done);
+            }
+            Msg::DestroySurfaces { done } => {
+                self.flush_commands();
+                self.outputs.screen.destroy_surface();
+                self.surfaces.clear();
                 self.primary = None;
                 self.finish(done);
             }
@@ -418,16 +472,30 @@ impl<D: Device> Worker<D> {
                 area,
                 done,
             } => {
+                self.flush_commands();
                 self.render_to_guest(surface_id, area);
                 if let Done::Async(_) = done {
                     self.device.update_area_complete(surface_id, &[area]);
                 }
                 self.finish(done);
             }
-            Msg::DestroySurfaceWait { done, .. }
-            | Msg::FlushSurfaces { done }
-            | Msg::ResetImageCache { done }
-            | Msg::Nop { done } => self.finish(done),
+            Msg::DestroySurfaceWait { surface_id, done } => {
+                // The guest is about to reuse the memory: it must hold the final pixels.
+                self.flush_commands();
+                self.render_to_guest(surface_id, EVERYWHERE);
+                self.finish(done);
+            }
+            Msg::FlushSurfaces { done } => {
+                self.flush_commands();
+                self.render_to_guest(0, EVERYWHERE);
+                for id in 1..self.surfaces.count() {
+                    if self.surfaces.get(id).is_some() {
+                        self.render_to_guest(id, EVERYWHERE);
+                    }
+                }
+                self.finish(done);
+            }
+            Msg::ResetImageCache { done } | Msg::Nop { done } => self.finish(done),
             Msg::MonitorsConfig {
                 address,
                 group,

@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# Plays QEMU's qxl device (tests/qxl/standin.c) against our library and against Debian's C
+# spice-server, and compares what they render into the guest's primary surface pixel for
+# pixel. Also runs malformed-command scenarios with both.
+#
+#   tests/qxl/run.sh [OUR_LIBDIR [C_LIBDIR]]      (defaults: build/lib, /lib/x86_64-linux-gnu)
+#   QXL_ONLY="fill_solid copy_rops"  runs only these scenarios (RUN names and/or BAD names)
+#   QXL_OUT=/some/dir                keeps dumps, logs and diff images there (default: a temp dir)
+#
+# A RUN scenario passes when ours runs without crashing, releases every resource exactly once,
+# completes every async cookie exactly once and its dump equals the C server's.
+# A BAD scenario passes when ours does not crash, a valid fill sent afterwards lands, and
+# nothing is released twice. Scenarios named in known-differences.txt are reported, not fatal.
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+ours=$(cd "${1:-$root/build/lib}" 2>/dev/null && pwd) || { echo "qxl: no library dir ${1:-$root/build/lib} (run 'make lib')"; exit 2; }
+theirs=${2:-/lib/x86_64-linux-gnu}
+py=/usr/bin/python3
+[ -e "$ours/libspice-server.so.1" ] || { echo "qxl: $ours/libspice-server.so.1 missing (run 'make lib')"; exit 2; }
+[ -e "$theirs/libspice-server.so.1" ] || { echo "qxl: $theirs/libspice-server.so.1 missing (apt-get install libspice-server1)"; exit 2; }
+
+out=${QXL_OUT:-$(mktemp -d /tmp/qxl.XXXXXX)}
+mkdir -p "$out/c" "$out/ours" "$out/diff"
+standin=$out/standin
+cc -O1 -g -Wall -Wextra -o "$standin" "$here/standin.c" \
+    -I"$root/include/spice-server" $(pkg-config --cflags spice-protocol) \
+    -L"$ours" -lspice-server -lpthread || { echo "qxl: stand-in does not build"; exit 2; }
+
+declare -A known
+if [ -f "$here/known-differences.txt" ]; then
+    while read -r name reason; do
+        case "$name" in ''|'#'*) continue ;; esac
+        known[$name]=$reason
+    done < "$here/known-differences.txt"
+fi
+
+selected() {
+    [ -z "${QXL_ONLY:-}" ] && return 0
+    local n
+    for n in $QXL_ONLY; do [ "$n" = "$1" ] && return 0; done
+    return 1
+}
+
+# run LIB DIR ARGS...: runs the stand-in, prints its exit code description
+run() {
+    local lib=$1 log=$2; shift 2
+    LD_LIBRARY_PATH="$lib" timeout -k 5 120 "$standin" "$@" >"$log.out" 2>"$log.err"
+    local rc=$?
+    if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then echo "timeout"
+    elif [ $rc -gt 128 ]; then echo "signal:$((rc - 128))"
+    else echo "exit:$rc"; fi
+}
+
+pass=0; fail=0; knownc=0
+table=()
+row() { table+=("$(printf '%-24s %-34s %-34s %-9s %s' "$@")"); }
+brow() { table+=("$(printf '%-24s %-48s %-48s %s' "$@")"); }
+row scenario "C (Debian 0.15.1)" "ours" "diff-px" verdict
+# RUN columns: result, rel=released/issued, dbl=double releases, pend=async cookies never
+# completed, dc=cookies completed twice. BAD columns: exit status, fu=did the valid fill and
+# the valid copy sent after the bad command land, stray=pixels changed outside them,
+# rel=was the (last) bad command released before teardown (1/0; -1 = it has no release info)
+row -------- ----------------- ---- ------- -------
+
+verdict() { # name ok(0/1): sets $v and the counters
+    local name=$1 ok=$2
+    if [ "$ok" = 1 ]; then pass=$((pass + 1)); v="pass"
+    elif [ -n "${known[$name]+x}" ]; then knownc=$((knownc + 1)); v="known: ${known[$name]}"
+    else fail=$((fail + 1)); v="FAIL"; fi
+}
+
+summ() { # summarises a RUN log: status, released, cookies
+    local st=$1 log=$2 line
+    line=$(grep -E '^[a-z0-9_]+ released=' "$log.out" | tail -1)
+    if [ -z "$line" ]; then echo "$st no-result"; return; fi
+    local rel dbl pend dc res
+    rel=$(sed -E 's/.* released=([0-9]+\/[0-9]+).*/\1/' <<<"$line")
+    dbl=$(sed -E 's/.* double=([0-9]+).*/\1/' <<<"$line")
+    pend=$(sed -E 's/.* pending=([0-9]+).*/\1/' <<<"$line")
+    dc=$(sed -E 's/.* double_complete=([0-9]+).*/\1/' <<<"$line")
+    res=$(awk '{print $NF}' <<<"$line")
+    [ "$st" = exit:0 ] || [ "$st" = exit:1 ] || res="$st $res"
+    echo "$res rel=$rel dbl=$dbl pend=$pend dc=$dc"
+}
+
+for s in $("$standin" LIST | grep -v '^BAD '); do
+    selected "$s" || continue
+    cst=$(run "$theirs" "$out/c/$s" RUN "$s" "$out/c/$s.ppm")
+    ost=$(run "$ours" "$out/ours/$s" RUN "$s" "$out/ours/$s.ppm")
+    csum=$(summ "$cst" "$out/c/$s")
+    osum=$(summ "$ost" "$out/ours/$s")
+    if [ -s "$out/c/$s.ppm" ] && [ -s "$out/ours/$s.ppm" ] && [[ "$cst" == exit:* ]]; then
+        px=$($py "$here/compare.py" diff "$out/c/$s.ppm" "$out/ours/$s.ppm" "$out/diff/$s.png")
+    else
+        px="n/a"
+    fi
+    ok=0
+    [ "$ost" = "exit:0" ] && [ "$px" = "0" ] && [[ "$osum" == OK* ]] && ok=1
+    verdict "$s" $ok
+    row "$s" "${csum:0:34}" "${osum:0:34}" "$px" "$v"
+done
+
+badsum() { # status + the child's result line
+    local st=$1 log=$2 line
+    st=$(grep -E '^BAD [a-z0-9_]+ status=' "$log.out" | sed -E 's/.*status=//' | tail -1)
+    line=$(grep -E '^BAD [a-z0-9_]+ followup=' "$log.out" | tail -1)
+    if [ -z "$line" ]; then echo "${st:-$1}"; return; fi
+    local f fill copy stray rel
+    f=$(sed -E 's/.* followup=([A-Za-z]+).*/\1/' <<<"$line")
+    fill=$(sed -E 's/.* fill=([A-Za-z]+).*/\1/' <<<"$line")
+    copy=$(sed -E 's/.* copy=([A-Za-z]+).*/\1/' <<<"$line")
+    stray=$(sed -E 's/.* stray=([0-9]+).*/\1/' <<<"$line")
+    rel=$(sed -E 's/.* last_bad_released_before_teardown=(-?[0-9]+).*/\1/' <<<"$line")
+    echo "$st fu=$f(fill:$fill,copy:$copy) stray=$stray rel=$rel"
+}
+
+brow "" "" "" ""
+brow "bad scenario" "C (Debian 0.15.1)" "ours" verdict
+for b in $("$standin" LIST | sed -n 's/^BAD //p'); do
+    selected "$b" || continue
+    cst=$(run "$theirs" "$out/c/bad.$b" BAD "$b")
+    ost=$(run "$ours" "$out/ours/bad.$b" BAD "$b")
+    csum=$(badsum "$cst" "$out/c/bad.$b")
+    osum=$(badsum "$ost" "$out/ours/bad.$b")
+    ok=0
+    [ "$ost" = "exit:0" ] && [[ "$osum" == "exit:0 fu=ok"* ]] && ok=1
+    verdict "BAD:$b" $ok
+    brow "BAD:$b" "$csum" "$osum" "$v"
+done
+
+printf '%s\n' "${table[@]}"
+echo "dumps, logs and diff images: $out"
+echo "qxl: $pass passed, $fail failed ($knownc known differences)"
+[ "$fail" -eq 0 ]
