@@ -29,6 +29,7 @@ const MAX_CHUNKS: usize = 65536;
 const CHUNK_HEADER: usize = 20;
 const DESCRIPTOR: usize = 18;
 const BITMAP: usize = 30;
+const RGB_WHITE: u32 = 0x00ff_ffff;
 
 /// `SPICE_BITMAP_FMT_*`.
 pub mod fmt {
@@ -204,10 +205,12 @@ fn parse_bitmap_body(
     let palette = match format {
         fmt::BIT1_LE | fmt::BIT1_BE | fmt::BIT4_LE | fmt::BIT4_BE | fmt::BIT8 => {
             let address = u64_at(&b, 14);
-            if address == 0 {
-                return Err(ParseError::Invalid("paletted bitmap without a palette"));
+            match (address, format) {
+                // 1 bpp masks carry no palette: their bits are used as they are.
+                (0, fmt::BIT1_LE | fmt::BIT1_BE) => vec![0, RGB_WHITE],
+                (0, _) => return Err(ParseError::Invalid("paletted bitmap without a palette")),
+                _ => read_palette(mem, group, address)?,
             }
-            read_palette(mem, group, address)?
         }
         _ => Vec::new(),
     };

@@ -303,7 +303,9 @@ impl<D: Device> Worker<D> {
                         .surfaces
                         .get_mut(id)
                         .ok_or(ParseError::Invalid("surface id"))?;
-                    canvas::render(&mut target.fb, &d, &NoSurfaces);
+                    if let Some(damage) = canvas::render(&mut target.fb, &d, &NoSurfaces) {
+                        target.dirty.add(damage);
+                    }
                 }
             }
             command_type::SURFACE => {
@@ -379,13 +381,21 @@ impl<D: Device> Worker<D> {
                 group: p.group,
             };
             let slots = &self.slots;
-            self.outputs
-                .screen
-                .with_surface(|fb| guest.write_back(slots, fb, wanted))
+            let mut areas = self.outputs.screen.take_damage(screen::GUEST);
+            areas.push(wanted);
+            self.outputs.screen.with_surface(|fb| {
+                areas
+                    .iter()
+                    .try_for_each(|&a| guest.write_back(slots, fb, a))
+            })
         } else {
-            self.surfaces
-                .get(surface_id)
-                .map(|s| s.guest.write_back(&self.slots, &s.fb, wanted))
+            self.surfaces.get_mut(surface_id).map(|s| {
+                let mut areas = s.dirty.take();
+                areas.push(wanted);
+                areas
+                    .iter()
+                    .try_for_each(|&a| s.guest.write_back(&self.slots, &s.fb, a))
+            })
         };
         if let Some(Err(e)) = result {
             crate::log_warn!("cannot render surface {surface_id} into guest memory: {e}");

@@ -97,6 +97,11 @@ const MAX_QUEUED_FILLS: usize = 256;
 /// Identifies one display channel client within a screen.
 pub type ViewerId = u64;
 
+/// The pseudo-viewer that tracks what the guest's copy of the surface lacks: update_area
+/// writes all of it back, as spice-server's canvas (drawing straight into guest memory)
+/// leaves every rendered drawing there.
+pub const GUEST: ViewerId = ViewerId::MAX;
+
 #[derive(Default)]
 struct State {
     /// Bumped whenever the primary surface is created or destroyed.
@@ -163,6 +168,7 @@ impl Screen {
             s.generation += 1;
             s.monitors_generation += 1;
             s.surface = Some(fb);
+            s.pending.entry(GUEST).or_default();
             let all = Area::new(0, 0, width, height);
             s.fills.values_mut().for_each(Vec::clear);
             for region in s.pending.values_mut() {
@@ -281,6 +287,16 @@ impl Screen {
             pending.values_mut().for_each(|r| r.add(damage));
         }
         self.wake();
+    }
+
+    /// Takes the damage `viewer` has not seen yet.
+    pub fn take_damage(&self, viewer: ViewerId) -> Vec<Area> {
+        self.state
+            .lock()
+            .pending
+            .get_mut(&viewer)
+            .map(Region::take)
+            .unwrap_or_default()
     }
 
     /// Sets the guest's monitor layout.

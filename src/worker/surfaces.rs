@@ -109,6 +109,8 @@ impl GuestSurface {
 pub struct OffScreen {
     pub fb: Framebuffer,
     pub guest: GuestSurface,
+    /// Drawn since the guest's memory was last updated.
+    pub dirty: crate::worker::region::Region,
 }
 
 /// The off-screen surfaces of one QXL device (id 0, the primary, lives in the screen).
@@ -169,7 +171,11 @@ impl Surfaces {
         if u64::from(guest.stride.unsigned_abs()) < u64::from(guest.width) * bpp {
             return Err(SurfaceError::BadSize);
         }
-        let mut surface = OffScreen { fb, guest };
+        let mut surface = OffScreen {
+            fb,
+            guest,
+            dirty: Default::default(),
+        };
         // Validates the whole surface memory once, and keeps what the guest put there.
         let last = guest.row_address(if guest.stride < 0 {
             0
