@@ -306,7 +306,7 @@ pub fn render(fb: &mut Framebuffer, draw: &Draw, surfaces: &dyn Surfaces) -> Opt
             let mut out = vec![];
             each(fb, draw, mask, |x, y| {
                 if let Some(c) = brush_at(brush, pattern.as_ref(), x, y) {
-                    out.push((x, y, rop::apply(*rop, c, px(fb, x, y), true)));
+                    out.push((x, y, rop::apply_opaque(*rop, c, px(fb, x, y))));
                 }
             });
             out.into_iter().for_each(|(x, y, v)| put(fb, x, y, v));

@@ -20,8 +20,18 @@ pub fn apply(desc: u16, src: u32, dst: u32, src_is_brush: bool) -> u32 {
     } else {
         INVERS_SRC
     };
+    combine(desc, src, dst, invert_src, INVERS_DEST)
+}
+
+/// DRAW_OPAQUE's brush pass: the brush is the operand and the image just copied is the
+/// destination, which `INVERS_SRC` (not `INVERS_DEST`) inverts, as in spice-common.
+pub fn apply_opaque(desc: u16, brush: u32, copied: u32) -> u32 {
+    combine(desc, brush, copied, INVERS_BRUSH, INVERS_SRC)
+}
+
+fn combine(desc: u16, src: u32, dst: u32, invert_src: u16, invert_dst: u16) -> u32 {
     let s = if desc & invert_src != 0 { !src } else { src };
-    let d = if desc & INVERS_DEST != 0 { !dst } else { dst };
+    let d = if desc & invert_dst != 0 { !dst } else { dst };
     let r = if desc & OP_PUT != 0 {
         s
     } else if desc & OP_OR != 0 {
@@ -37,8 +47,8 @@ pub fn apply(desc: u16, src: u32, dst: u32, src_is_brush: bool) -> u32 {
     } else if desc & OP_INVERS != 0 {
         !dst
     } else {
-        // No operation bit: the destination is left alone.
-        return dst;
+        // No operation bit: spice-common treats the descriptor as a plain copy.
+        s
     };
     if desc & INVERS_RES != 0 {
         !r
@@ -77,7 +87,7 @@ mod tests {
         );
         assert_eq!(apply(OP_XOR, 0xf0, 0xff, false), 0x0f);
         assert_eq!(apply(OP_AND | INVERS_RES, 0xf0, 0xff, false) & 0xff, 0x0f);
-        assert_eq!(apply(0, 1, 2, false), 2);
+        assert_eq!(apply(0, 1, 2, false), 1);
     }
 
     #[test]
