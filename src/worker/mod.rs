@@ -38,6 +38,14 @@ const EVERYWHERE: Rect = Rect {
     right: i32::MAX,
 };
 
+/// The same as an area.
+const EVERYWHERE_AREA: Area = Area {
+    left: 0,
+    top: 0,
+    right: u32::MAX,
+    bottom: u32::MAX,
+};
+
 /// Most commands one flush takes (a guest refilling its ring as fast as we drain it
 /// must not keep QEMU waiting forever).
 const MAX_FLUSH_COMMANDS: usize = 1 << 16;
@@ -285,6 +293,25 @@ impl<D: Device> Worker<D> {
                 if !d.depends_on.iter().all(|&id| exists(id)) {
                     return Err(ParseError::Invalid("drawing depends on a missing surface"));
                 }
+                // spice-server drops a drawing whose box leaves its surface.
+                let size = if d.surface_id == 0 {
+                    self.primary.map(|p| (p.width, p.height))
+                } else {
+                    self.surfaces
+                        .get(d.surface_id)
+                        .map(|s| (s.fb.width, s.fb.height))
+                };
+                let Some((w, h)) = size else {
+                    return Err(ParseError::Invalid("drawing on a missing surface"));
+                };
+                let b = &d.bbox;
+                if b.left < 0
+                    || b.top < 0
+                    || b.right as i64 > i64::from(w)
+                    || b.bottom as i64 > i64::from(h)
+                {
+                    return Err(ParseError::Invalid("drawing box outside its surface"));
+                }
                 self.resolve_surface_images(&mut d.op);
                 if d.surface_id == 0 {
                     match forwardable_fill(&d) {
@@ -304,7 +331,7 @@ impl<D: Device> Worker<D> {
                         .get_mut(id)
                         .ok_or(ParseError::Invalid("surface id"))?;
                     if let Some(damage) = canvas::render(&mut target.fb, &d, &NoSurfaces) {
-                        target.dirty.add(damage);
+                        screen::note_guest(&mut target.dirty, damage);
                     }
                 }
             }
@@ -381,8 +408,7 @@ impl<D: Device> Worker<D> {
                 group: p.group,
             };
             let slots = &self.slots;
-            let mut areas = self.outputs.screen.take_damage(screen::GUEST);
-            areas.push(wanted);
+            let areas = self.outputs.screen.take_guest_damage(wanted);
             self.outputs.screen.with_surface(|fb| {
                 areas
                     .iter()
@@ -390,8 +416,7 @@ impl<D: Device> Worker<D> {
             })
         } else {
             self.surfaces.get_mut(surface_id).map(|s| {
-                let mut areas = s.dirty.take();
-                areas.push(wanted);
+                let areas = screen::take_overlapping(&mut s.dirty, wanted);
                 areas
                     .iter()
                     .try_for_each(|&a| s.guest.write_back(&self.slots, &s.fb, a))
@@ -400,6 +425,35 @@ impl<D: Device> Worker<D> {
         if let Some(Err(e)) = result {
             crate::log_warn!("cannot render surface {surface_id} into guest memory: {e}");
         }
+    }
+
+    /// Replaces the primary's pixels with what the guest's memory holds (and tells the
+    /// clients), forgetting drawings not written back yet.
+    fn reload_primary(&mut self) {
+        let Some(p) = self.primary else {
+            return;
+        };
+        let guest = GuestSurface {
+            width: p.width,
+            height: p.height,
+            stride: p.stride,
+            format: p.format,
+            mem: p.mem,
+            group: p.group,
+        };
+        let slots = &self.slots;
+        self.outputs.screen.take_guest_damage(EVERYWHERE_AREA);
+        self.outputs
+            .screen
+            .modify(|fb| match guest.read_into(slots, fb) {
+                Ok(()) => Some(fb.bounds()),
+                Err(e) => {
+                    crate::log_warn!("cannot read the primary surface back: {e}");
+                    None
+                }
+            });
+        // Reading it back is not a drawing the guest lacks.
+        self.outputs.screen.take_guest_damage(EVERYWHERE_AREA);
     }
 
     fn finish(&mut self, done: Done) {
@@ -490,9 +544,14 @@ impl<D: Device> Worker<D> {
                 self.finish(done);
             }
             Msg::DestroySurfaceWait { surface_id, done } => {
-                // The guest is about to reuse the memory: it must hold the final pixels.
+                // The guest is about to destroy the surface: like spice-server, drawings
+                // not yet in its memory are dropped, and the memory is what remains.
                 self.flush_commands();
-                self.render_to_guest(surface_id, EVERYWHERE);
+                if surface_id == 0 {
+                    self.reload_primary();
+                } else {
+                    self.surfaces.destroy(surface_id);
+                }
                 self.finish(done);
             }
             Msg::FlushSurfaces { done } => {

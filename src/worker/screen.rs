@@ -97,10 +97,40 @@ const MAX_QUEUED_FILLS: usize = 256;
 /// Identifies one display channel client within a screen.
 pub type ViewerId = u64;
 
-/// The pseudo-viewer that tracks what the guest's copy of the surface lacks: update_area
-/// writes all of it back, as spice-server's canvas (drawing straight into guest memory)
-/// leaves every rendered drawing there.
-pub const GUEST: ViewerId = ViewerId::MAX;
+/// Drawings not yet written back to the guest's memory, kept one box per drawing (up to
+/// this many; beyond, they are folded into one box).
+const MAX_GUEST_PENDING: usize = 4096;
+
+/// Of the boxes in `pending`, takes those an update of `area` must write back: the ones
+/// overlapping it, and (transitively) the ones overlapping those, as spice-server renders
+/// a drawing together with everything it was drawn over.
+/// Records a drawing not yet written back, folding everything into one box past a bound.
+pub fn note_guest(guest: &mut Vec<Area>, damage: Area) {
+    if guest.len() >= MAX_GUEST_PENDING {
+        let all = guest.drain(..).fold(damage, |a, b| a.union(&b));
+        guest.push(all);
+    } else {
+        guest.push(damage);
+    }
+}
+
+pub fn take_overlapping(pending: &mut Vec<Area>, area: Area) -> Vec<Area> {
+    let mut taken = vec![area];
+    loop {
+        let before = taken.len();
+        let mut i = 0;
+        while i < pending.len() {
+            if taken.iter().any(|t| !t.intersect(&pending[i]).is_empty()) {
+                taken.push(pending.swap_remove(i));
+            } else {
+                i += 1;
+            }
+        }
+        if taken.len() == before {
+            return taken;
+        }
+    }
+}
 
 #[derive(Default)]
 struct State {
@@ -109,6 +139,8 @@ struct State {
     /// The guest's monitor layout (`monitors_config_async`); empty = one head covering
     /// the surface.
     heads: Vec<Head>,
+    /// Drawings not yet in the guest's copy of the surface (see `take_overlapping`).
+    guest: Vec<Area>,
     /// Bumped when the layout (or the surface) changes.
     monitors_generation: u64,
     surface: Option<Framebuffer>,
@@ -168,7 +200,8 @@ impl Screen {
             s.generation += 1;
             s.monitors_generation += 1;
             s.surface = Some(fb);
-            s.pending.entry(GUEST).or_default();
+            s.guest.clear();
+            s.guest.push(Area::new(0, 0, width, height));
             let all = Area::new(0, 0, width, height);
             s.fills.values_mut().for_each(Vec::clear);
             for region in s.pending.values_mut() {
@@ -197,7 +230,10 @@ impl Screen {
         {
             let mut s = self.state.lock();
             let State {
-                surface, pending, ..
+                surface,
+                pending,
+                guest,
+                ..
             } = &mut *s;
             let Some(fb) = surface.as_mut() else {
                 return;
@@ -207,6 +243,7 @@ impl Screen {
                 return;
             }
             pending.values_mut().for_each(|r| r.add(drawn));
+            note_guest(guest, drawn);
         }
         self.wake();
     }
@@ -276,7 +313,10 @@ impl Screen {
         {
             let mut s = self.state.lock();
             let State {
-                surface, pending, ..
+                surface,
+                pending,
+                guest,
+                ..
             } = &mut *s;
             let Some(fb) = surface.as_mut() else {
                 return;
@@ -285,18 +325,14 @@ impl Screen {
                 return;
             };
             pending.values_mut().for_each(|r| r.add(damage));
+            note_guest(guest, damage);
         }
         self.wake();
     }
 
-    /// Takes the damage `viewer` has not seen yet.
-    pub fn take_damage(&self, viewer: ViewerId) -> Vec<Area> {
-        self.state
-            .lock()
-            .pending
-            .get_mut(&viewer)
-            .map(Region::take)
-            .unwrap_or_default()
+    /// Takes what an update of `area` must write back into the guest's memory.
+    pub fn take_guest_damage(&self, area: Area) -> Vec<Area> {
+        take_overlapping(&mut self.state.lock().guest, area)
     }
 
     /// Sets the guest's monitor layout.
@@ -338,6 +374,7 @@ impl Screen {
                 surface,
                 pending,
                 fills,
+                guest,
                 ..
             } = &mut *s;
             let Some(fb) = surface.as_mut() else {
@@ -346,6 +383,7 @@ impl Screen {
             let Some(damage) = render(fb).filter(|a| !a.is_empty()) else {
                 return;
             };
+            note_guest(guest, damage);
             for (viewer, region) in pending.iter_mut() {
                 match fills.get_mut(viewer) {
                     Some(queue) if queue.len() < MAX_QUEUED_FILLS => queue.push(fill.clone()),

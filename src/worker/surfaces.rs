@@ -110,7 +110,7 @@ pub struct OffScreen {
     pub fb: Framebuffer,
     pub guest: GuestSurface,
     /// Drawn since the guest's memory was last updated.
-    pub dirty: crate::worker::region::Region,
+    pub dirty: Vec<Area>,
 }
 
 /// The off-screen surfaces of one QXL device (id 0, the primary, lives in the screen).
