@@ -149,8 +149,58 @@ fn pattern_of(brush: &Brush, surfaces: &dyn Surfaces) -> Option<Pixels> {
     }
 }
 
-/// Source pixel for destination (x, y): same-size copies are 1:1, others nearest.
-fn source_at(src: &Pixels, area: &QxlRect, bbox: &QxlRect, x: u32, y: u32) -> Option<u32> {
+/// Where pixman samples for destination offset `d` when `s_len` source pixels are
+/// scaled onto `d_len` (16.16 fixed point, the pixel centre mapped through the scale).
+fn sample_pos(d: i64, s_len: i64, d_len: i64, origin: i64) -> i64 {
+    let scale = (s_len << 16) / d_len;
+    ((((d << 16) + 0x8000) * scale + 0x8000) >> 16) + (origin << 16)
+}
+
+fn pixel_or_clear(src: &Pixels, x: i64, y: i64) -> u32 {
+    if x >= 0 && y >= 0 && x < i64::from(src.width) && y < i64::from(src.height) {
+        src.get(x as u32, y as u32)
+    } else {
+        0
+    }
+}
+
+/// Bilinear filtering with pixman's 7-bit weights.
+fn bilinear(src: &Pixels, px: i64, py: i64) -> u32 {
+    let (px, py) = (px - 0x8000, py - 0x8000);
+    let (x0, y0) = (px >> 16, py >> 16);
+    let dx = ((px >> 9) & 0x7f) << 1;
+    let dy = ((py >> 9) & 0x7f) << 1;
+    let (tl, tr) = (pixel_or_clear(src, x0, y0), pixel_or_clear(src, x0 + 1, y0));
+    let (bl, br) = (
+        pixel_or_clear(src, x0, y0 + 1),
+        pixel_or_clear(src, x0 + 1, y0 + 1),
+    );
+    let dxy = dx * dy;
+    let w_tr = (dx << 8) - dxy;
+    let w_bl = (dy << 8) - dxy;
+    let w_tl = (256 * 256) - (dy << 8) - (dx << 8) + dxy;
+    let mut out = 0u32;
+    for shift in [0, 8, 16, 24] {
+        let c = |p: u32| i64::from((p >> shift) & 0xff);
+        let v = (c(tl) * w_tl + c(tr) * w_tr + c(bl) * w_bl + c(br) * dxy) >> 16;
+        out |= (v.clamp(0, 255) as u32) << shift;
+    }
+    out
+}
+
+/// `SPICE_IMAGE_SCALE_MODE_INTERPOLATE`.
+const SCALE_INTERPOLATE: u8 = 0;
+
+/// Source pixel for destination (x, y): 1:1 for same-size copies, otherwise sampled as
+/// pixman samples a scaled image (nearest or bilinear).
+fn source_at(
+    src: &Pixels,
+    area: &QxlRect,
+    bbox: &QxlRect,
+    x: u32,
+    y: u32,
+    mode: u8,
+) -> Option<u32> {
     let (dw, dh) = (bbox.width(), bbox.height());
     let (sw, sh) = (area.width(), area.height());
     if dw <= 0 || dh <= 0 || sw <= 0 || sh <= 0 {
@@ -158,10 +208,18 @@ fn source_at(src: &Pixels, area: &QxlRect, bbox: &QxlRect, x: u32, y: u32) -> Op
     }
     let dx = i64::from(x) - i64::from(bbox.left);
     let dy = i64::from(y) - i64::from(bbox.top);
-    let sx = i64::from(area.left) + dx * sw / dw;
-    let sy = i64::from(area.top) + dy * sh / dh;
-    (sx >= 0 && sy >= 0 && sx < i64::from(src.width) && sy < i64::from(src.height))
-        .then(|| src.get(sx as u32, sy as u32))
+    if sw == dw && sh == dh {
+        let (sx, sy) = (i64::from(area.left) + dx, i64::from(area.top) + dy);
+        return (sx >= 0 && sy >= 0 && sx < i64::from(src.width) && sy < i64::from(src.height))
+            .then(|| src.get(sx as u32, sy as u32));
+    }
+    let px = sample_pos(dx, sw, dw, i64::from(area.left));
+    let py = sample_pos(dy, sh, dh, i64::from(area.top));
+    Some(if mode == SCALE_INTERPOLATE {
+        bilinear(src, px, py)
+    } else {
+        pixel_or_clear(src, (px - 1) >> 16, (py - 1) >> 16)
+    })
 }
 
 /// Runs `f(x, y)` over every destination pixel the mask allows.
@@ -177,17 +235,20 @@ fn each(fb: &Framebuffer, draw: &Draw, mask: &Option<Mask>, mut f: impl FnMut(u3
     }
 }
 
-fn blend_channel(s: u32, d: u32, sa: u32) -> u32 {
-    // Premultiplied OVER: s + d * (1 - sa), per 8-bit channel.
-    (s + (d * (255 - sa) + 127) / 255).min(255)
+/// `a * b / 255`, rounded the way pixman rounds (so results match spice-common's).
+fn mul8(a: u32, b: u32) -> u32 {
+    let t = a * b + 0x80;
+    ((t >> 8) + t) >> 8
 }
 
+/// Premultiplied OVER of `src` scaled by the constant `alpha` onto an opaque `dst`.
 fn over(src: u32, dst: u32, alpha: u32) -> u32 {
-    let sa = ((src >> 24) * alpha + 127) / 255;
+    let sa = mul8(src >> 24, alpha);
     let mut out = 0;
     for shift in [0, 8, 16] {
-        let s = (((src >> shift) & 0xff) * alpha + 127) / 255;
-        out |= blend_channel(s, (dst >> shift) & 0xff, sa) << shift;
+        let s = mul8((src >> shift) & 0xff, alpha);
+        let d = mul8((dst >> shift) & 0xff, 255 - sa);
+        out |= (s + d).min(255) << shift;
     }
     out
 }
@@ -348,7 +409,8 @@ pub fn render(fb: &mut Framebuffer, draw: &Draw, surfaces: &dyn Surfaces) -> Opt
             let pixels = resolve(&src.image, surfaces)?;
             let mut out = vec![];
             each(fb, draw, mask, |x, y| {
-                let s = source_at(&pixels, &src.area, &draw.bbox, x, y).unwrap_or(0);
+                let s =
+                    source_at(&pixels, &src.area, &draw.bbox, x, y, src.scale_mode).unwrap_or(0);
                 let p = brush_at(brush, pattern.as_ref(), x, y).unwrap_or(0);
                 out.push((x, y, rop::ternary(*rop3, p, s, px(fb, x, y))));
             });
@@ -358,7 +420,7 @@ pub fn render(fb: &mut Framebuffer, draw: &Draw, surfaces: &dyn Surfaces) -> Opt
             let pixels = resolve(&src.image, surfaces)?;
             let mut out = vec![];
             each(fb, draw, &None, |x, y| {
-                if let Some(s) = source_at(&pixels, &src.area, &draw.bbox, x, y) {
+                if let Some(s) = source_at(&pixels, &src.area, &draw.bbox, x, y, src.scale_mode) {
                     if s & RGB != color & RGB {
                         out.push((x, y, s));
                     }
@@ -374,7 +436,7 @@ pub fn render(fb: &mut Framebuffer, draw: &Draw, surfaces: &dyn Surfaces) -> Opt
             let pixels = resolve(&src.image, surfaces)?;
             let mut out = vec![];
             each(fb, draw, &None, |x, y| {
-                if let Some(s) = source_at(&pixels, &src.area, &draw.bbox, x, y) {
+                if let Some(s) = source_at(&pixels, &src.area, &draw.bbox, x, y, src.scale_mode) {
                     let s = if *src_has_alpha { s } else { s | 0xff00_0000 };
                     out.push((x, y, over(s, px(fb, x, y), u32::from(*alpha))));
                 }
@@ -489,7 +551,7 @@ fn copy_with(
     };
     let mut out = vec![];
     each(fb, draw, mask, |x, y| {
-        if let Some(s) = source_at(&pixels, &src.area, &draw.bbox, x, y) {
+        if let Some(s) = source_at(&pixels, &src.area, &draw.bbox, x, y, src.scale_mode) {
             out.push((x, y, combine(s, px(fb, x, y))));
         }
     });

@@ -4,6 +4,9 @@ use super::command::{GuestMemory, ParseError, QxlRect};
 use super::image::{self, parse_image, read_chunks, u16_at, u32_at, u64_at, Image, Pixels};
 
 const NATIVE_SIZE: usize = 191;
+/// `SPICE_IMAGE_SCALE_MODE_NEAREST`: spice-common scales alpha blends and transparent
+/// copies this way whatever the drawing says.
+const SCALE_NEAREST: u8 = 1;
 const COMPAT_SIZE: usize = 128;
 /// Most clip rectangles / path points / glyphs accepted in one drawable.
 const MAX_ITEMS: u32 = 65536;
@@ -429,19 +432,19 @@ pub fn parse(
             back_mode: u16_at(&b, u + 66),
         },
         kind::TRANSPARENT => Op::Transparent {
-            src: p.source(&b, u, u + 8, 1)?,
+            src: p.source(&b, u, u + 8, SCALE_NEAREST)?,
             color: u32_at(&b, u + 24),
         },
         kind::ALPHA_BLEND if compat => Op::AlphaBlend {
             alpha: b[u],
-            src: p.source(&b, u + 1, u + 9, 0)?,
+            src: p.source(&b, u + 1, u + 9, SCALE_NEAREST)?,
             src_has_alpha: false,
         },
         kind::ALPHA_BLEND => {
             let flags = u16_at(&b, u);
             Op::AlphaBlend {
                 alpha: b[u + 2],
-                src: p.source(&b, u + 3, u + 11, 0)?,
+                src: p.source(&b, u + 3, u + 11, SCALE_NEAREST)?,
                 src_has_alpha: flags & 2 != 0,
             }
         }
