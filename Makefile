@@ -13,7 +13,7 @@ REALNAME := libspice-server.so.1.15.1
 BUILD := build
 LIB := $(BUILD)/lib
 
-.PHONY: all lib tools deps test unit abi lifecycle fuzz e2e lint demo install clean
+.PHONY: all lib tools deps test unit abi lifecycle qxl fuzz e2e lint demo install clean
 
 all: lib
 
@@ -34,7 +34,7 @@ tools:
 deps:
 	bash scripts/install-deps.sh
 
-test: deps lint unit lib abi lifecycle fuzz e2e
+test: deps lint unit lib abi lifecycle qxl fuzz e2e
 
 lint:
 	$(CARGO) fmt --check
@@ -50,6 +50,11 @@ abi: lib
 # create/init/destroy cycles under valgrind: no leak, threads joined, fds closed.
 lifecycle: lib
 	bash tests/lifecycle/run.sh $(LIB)
+
+# A C program playing QEMU's qxl device draws every QXL operation through this library and
+# through Debian's C server; the surfaces must match pixel for pixel.
+qxl: lib
+	bash tests/qxl/run.sh $(LIB)
 
 # The QXL command parsers and the canvas under libFuzzer, for a bounded time.
 # cargo-fuzz needs unstable flags; RUSTC_BOOTSTRAP lets the stable toolchain accept them.

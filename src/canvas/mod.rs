@@ -188,6 +188,62 @@ fn bilinear(src: &Pixels, px: i64, py: i64) -> u32 {
     out
 }
 
+/// Samples a composite source or mask as pixman does: the destination pixel centre,
+/// offset by the origin, through the optional affine transform, with a repeat mode.
+struct Sampler<'a> {
+    image: &'a Pixels,
+    origin: (i32, i32),
+    transform: Option<[i32; 6]>,
+    /// pixman repeat: 0 none, 1 normal, 2 pad, 3 reflect.
+    repeat: u32,
+    bilinear: bool,
+}
+
+impl Sampler<'_> {
+    fn at(&self, rx: i64, ry: i64) -> u32 {
+        let cx = ((rx + i64::from(self.origin.0)) << 16) + 0x8000;
+        let cy = ((ry + i64::from(self.origin.1)) << 16) + 0x8000;
+        let (px, py) = match self.transform {
+            None => (cx, cy),
+            Some(t) => {
+                let t: [i64; 6] = t.map(i64::from);
+                (
+                    ((t[0] * cx + t[1] * cy + 0x8000) >> 16) + t[2],
+                    ((t[3] * cx + t[4] * cy + 0x8000) >> 16) + t[5],
+                )
+            }
+        };
+        if self.bilinear {
+            return bilinear(self.image, px, py);
+        }
+        let (x, y) = ((px - 1) >> 16, (py - 1) >> 16);
+        let (w, h) = (i64::from(self.image.width), i64::from(self.image.height));
+        let wrap = |v: i64, n: i64| match self.repeat {
+            1 => Some(v.rem_euclid(n)),
+            2 => Some(v.clamp(0, n - 1)),
+            3 => {
+                let m = v.rem_euclid(2 * n);
+                Some(if m < n { m } else { 2 * n - 1 - m })
+            }
+            _ => (0..n).contains(&v).then_some(v),
+        };
+        match (wrap(x, w), wrap(y, h)) {
+            (Some(x), Some(y)) => self.image.get(x as u32, y as u32),
+            _ => 0,
+        }
+    }
+}
+
+/// pixman's ADD: saturating sum of `src` (scaled by `alpha`) and `dst`.
+fn add(src: u32, dst: u32, alpha: u32) -> u32 {
+    let mut out = 0;
+    for shift in [0, 8, 16] {
+        let s = mul8((src >> shift) & 0xff, alpha);
+        out |= (s + ((dst >> shift) & 0xff)).min(255) << shift;
+    }
+    out
+}
+
 /// `SPICE_IMAGE_SCALE_MODE_INTERPOLATE`.
 const SCALE_INTERPOLATE: u8 = 0;
 
@@ -493,41 +549,46 @@ pub fn render(fb: &mut Framebuffer, draw: &Draw, surfaces: &dyn Surfaces) -> Opt
             mask,
             src_origin,
             mask_origin,
+            src_transform,
+            mask_transform,
         } => {
             let s = resolve(src, surfaces)?;
             let m = mask.as_ref().and_then(|m| resolve(m, surfaces));
             let op = flags & 0xff;
+            let src_sampler = Sampler {
+                image: &s,
+                origin: *src_origin,
+                transform: *src_transform,
+                repeat: (flags >> 14) & 3,
+                bilinear: (flags >> 8) & 7 == 1,
+            };
             let mut out = vec![];
             each(fb, draw, &None, |x, y| {
-                let sx = i64::from(x) - i64::from(draw.bbox.left) + i64::from(src_origin.0);
-                let sy = i64::from(y) - i64::from(draw.bbox.top) + i64::from(src_origin.1);
-                let inside = |p: &Pixels, x: i64, y: i64| {
-                    x >= 0 && y >= 0 && x < i64::from(p.width) && y < i64::from(p.height)
-                };
-                let sp = if inside(&s, sx, sy) {
-                    s.get(sx as u32, sy as u32)
-                } else {
-                    0
-                };
+                let (rx, ry) = (
+                    i64::from(x) - i64::from(draw.bbox.left),
+                    i64::from(y) - i64::from(draw.bbox.top),
+                );
+                let sp = src_sampler.at(rx, ry);
                 let sp = if s.alpha { sp } else { sp | 0xff00_0000 };
                 let ma = match &m {
                     None => 255,
                     Some(m) => {
-                        let mx =
-                            i64::from(x) - i64::from(draw.bbox.left) + i64::from(mask_origin.0);
-                        let my = i64::from(y) - i64::from(draw.bbox.top) + i64::from(mask_origin.1);
-                        if inside(m, mx, my) {
-                            m.get(mx as u32, my as u32) >> 24
-                        } else {
-                            0
-                        }
+                        let mask_sampler = Sampler {
+                            image: m,
+                            origin: *mask_origin,
+                            transform: *mask_transform,
+                            repeat: (flags >> 16) & 3,
+                            bilinear: (flags >> 11) & 7 == 1,
+                        };
+                        mask_sampler.at(rx, ry) >> 24
                     }
                 };
                 let d = px(fb, x, y);
                 let v = match op {
-                    0 => 0,
-                    1 => over(sp, 0, ma),
-                    2 => d,
+                    0x00 => 0,
+                    0x01 => over(sp, 0, ma),
+                    0x02 => d,
+                    0x0c => add(sp, d, ma),
                     _ => over(sp, d, ma),
                 };
                 out.push((x, y, v));

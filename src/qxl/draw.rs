@@ -141,6 +141,9 @@ pub enum Op {
         mask: Option<Image>,
         src_origin: (i32, i32),
         mask_origin: (i32, i32),
+        /// 16.16 affine transforms (t00 t01 t02 t10 t11 t12) applied to sample positions.
+        src_transform: Option<[i32; 6]>,
+        mask_transform: Option<[i32; 6]>,
     },
 }
 
@@ -449,9 +452,15 @@ pub fn parse(
             }
         }
         kind::COMPOSITE if !compat => {
-            if u64_at(&b, u + 12) != 0 || u64_at(&b, u + 28) != 0 {
-                return Err(ParseError::Unsupported("composite transforms"));
-            }
+            let transform = |at: usize| -> Result<Option<[i32; 6]>, ParseError> {
+                let address = u64_at(&b, at);
+                if address == 0 {
+                    return Ok(None);
+                }
+                let t = mem.read(group, address, 24)?;
+                Ok(Some(std::array::from_fn(|i| u32_at(&t, 4 * i) as i32)))
+            };
+            let (src_transform, mask_transform) = (transform(u + 12)?, transform(u + 28)?);
             let mask_address = u64_at(&b, u + 20);
             let point = |o: usize| {
                 (
@@ -469,6 +478,8 @@ pub fn parse(
                 },
                 src_origin: point(u + 36),
                 mask_origin: point(u + 40),
+                src_transform,
+                mask_transform,
             }
         }
         _ => return Err(ParseError::Invalid("draw type")),
