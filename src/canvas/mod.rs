@@ -350,23 +350,27 @@ fn draw_glyphs(
     }
 }
 
+/// Most pixels one stroke may visit (a hostile path of long segments far off the surface
+/// must not keep the worker busy for minutes).
+const MAX_STROKE_STEPS: usize = 1 << 24;
+
+/// Bresenham from `a` to `b`, plotting inside `areas`; stops when `budget` runs out.
 fn draw_line(
     fb: &mut Framebuffer,
-    draw: &Draw,
+    areas: &[Area],
     a: (i32, i32),
     b: (i32, i32),
+    budget: &mut usize,
     mut plot: impl FnMut(&mut Framebuffer, u32, u32),
 ) {
-    let areas = targets(fb, &draw.bbox, &draw.clip);
-    let (mut x, mut y) = a;
-    let (dx, dy) = ((b.0 - a.0).abs(), -(b.1 - a.1).abs());
-    let (sx, sy) = (
-        if a.0 < b.0 { 1 } else { -1 },
-        if a.1 < b.1 { 1 } else { -1 },
-    );
+    let (mut x, mut y) = (i64::from(a.0), i64::from(a.1));
+    let (bx, by) = (i64::from(b.0), i64::from(b.1));
+    let (dx, dy) = ((bx - x).abs(), -(by - y).abs());
+    let (sx, sy) = (if x < bx { 1 } else { -1 }, if y < by { 1 } else { -1 });
     let mut err = dx + dy;
-    for _ in 0..=(dx - dy).min(1 << 16) {
-        if x >= 0 && y >= 0 {
+    while *budget > 0 {
+        *budget -= 1;
+        if x >= 0 && y >= 0 && x <= i64::from(u32::MAX) && y <= i64::from(u32::MAX) {
             let (ux, uy) = (x as u32, y as u32);
             if areas
                 .iter()
@@ -375,7 +379,7 @@ fn draw_line(
                 plot(fb, ux, uy);
             }
         }
-        if (x, y) == b {
+        if (x, y) == (bx, by) {
             break;
         }
         let e2 = 2 * err;
@@ -532,9 +536,11 @@ pub fn render(fb: &mut Framebuffer, draw: &Draw, surfaces: &dyn Surfaces) -> Opt
             ..
         } => {
             let pattern = pattern_of(brush, surfaces);
+            let areas = targets(fb, &draw.bbox, &draw.clip);
+            let mut budget = MAX_STROKE_STEPS;
             for path in subpaths {
                 for pair in path.windows(2) {
-                    draw_line(fb, draw, pair[0], pair[1], |fb, x, y| {
+                    draw_line(fb, &areas, pair[0], pair[1], &mut budget, |fb, x, y| {
                         if let Some(c) = brush_at(brush, pattern.as_ref(), x, y) {
                             let v = rop::apply(*fore_mode, c, px(fb, x, y), true);
                             put(fb, x, y, v);
