@@ -42,6 +42,20 @@ def test_screenshot_matches_screendump(make_rig, display, tmp_path):
         assert n == 0, f"{n} pixels differ, see {tmp_path}"
 
 
+@pytest.mark.parametrize("display", ["qxl", "std"])
+def test_console_matches_screendump(make_rig, display, tmp_path):
+    """The text console (fbcon through the guest's qxl or bochs DRM driver): on qxl this is
+    the guest-driver path, where fbcon's drawing arrives as QXL commands."""
+    rig = make_rig(display=display, workload="console")
+    rig.wait_serial(r"workload console running", timeout=60)
+    with SpiceClient(tmp_path / "client.log") as c:
+        c.connect("127.0.0.1", rig.port, timeout=30)
+        n, w, h = settled_compare(rig, c, tmp_path)
+        print(f"{display} console: lib={rig.lib} primary {w}x{h}, {n} differing pixels")
+        assert (w, h) == (1024, 768)
+        assert n == 0, f"{n} pixels differ, see {tmp_path}"
+
+
 def input_lines(rig, start):
     return re.findall(r"^SPICE-RS-INPUT: (.*)$", rig.serial()[start:], re.M)
 
