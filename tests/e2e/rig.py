@@ -181,6 +181,9 @@ class Rig:
         "qxl": ["-vga", "qxl"],
         "virtio": ["-vga", "none", "-device", "virtio-vga"],
         "bochs": ["-vga", "none", "-device", "bochs-display"],
+        # Two heads: the primary qxl-vga and a second qxl device (its own QXL instance,
+        # worker and display channel).
+        "qxl2": ["-vga", "qxl", "-device", "qxl"],
     }
 
     def __init__(self, display="std", workload="desktop", lib=None, workdir=None, mem=384,

@@ -56,6 +56,22 @@ def test_console_matches_screendump(make_rig, display, tmp_path):
         assert n == 0, f"{n} pixels differ, see {tmp_path}"
 
 
+def test_two_qxl_devices_are_two_display_channels(make_rig, tmp_path):
+    """Multi-head: each QXL device gets its own worker and its own display and cursor
+    channel; the client links both and head 0 still equals the screendump."""
+    rig = make_rig(display="qxl2", workload="desktop")
+    rig.wait_serial(r"workload desktop running", timeout=60)
+    with SpiceClient(tmp_path / "client.log") as c:
+        c.connect("127.0.0.1", rig.port, timeout=30)
+        n, w, h = settled_compare(rig, c, tmp_path)
+        chans = rig.qmp.execute("query-spice")["channels"]
+        kinds = sorted((ch["channel-type"], ch["channel-id"]) for ch in chans)
+        print(f"two heads: lib={rig.lib} channels {kinds}, head 0 {w}x{h}, {n} differing pixels")
+        assert (2, 0) in kinds and (2, 1) in kinds, kinds
+        assert (4, 0) in kinds and (4, 1) in kinds, kinds
+        assert n == 0, f"{n} pixels differ, see {tmp_path}"
+
+
 def input_lines(rig, start):
     return re.findall(r"^SPICE-RS-INPUT: (.*)$", rig.serial()[start:], re.M)
 
