@@ -264,7 +264,8 @@ def worker():
             st["main"] = ch
             return  # the session connects the main channel itself
         if isinstance(ch, Spice.DisplayChannel):
-            if st["display"] is None:
+            # Head 0: servers may list the display channels in any order.
+            if st["display"] is None and ch.get_property("channel-id") == 0:
                 st["display"] = ch
                 GObject.Object.connect(ch, "display-primary-create", on_primary_create)
                 GObject.Object.connect(ch, "display-primary-destroy", on_primary_destroy)
