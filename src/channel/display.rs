@@ -6,7 +6,7 @@ use crate::proto::caps::Caps;
 use crate::proto::display::{self as wire, DisplayInit, ImageData, Rect};
 use crate::proto::msg::{base, display as m};
 use crate::worker::region::Area;
-use crate::worker::screen::{Screen, Update, ViewerId};
+use crate::worker::screen::{Forward, Screen, Update, ViewerId};
 
 /// Raw bytes per draw message; larger damage is split into bands so one message never
 /// holds a whole 4K frame.
@@ -171,8 +171,21 @@ impl Channel for DisplayChannel {
                     }
                 }
                 Update::Draw { fills, parts } => {
-                    for fill in fills {
-                        out.push(m::DRAW_FILL, &wire::draw_fill(0, &fill));
+                    for op in fills {
+                        match op {
+                            Forward::Fill(fill) => {
+                                out.push(m::DRAW_FILL, &wire::draw_fill(0, &fill))
+                            }
+                            Forward::CopyBits {
+                                bbox,
+                                clip,
+                                src_x,
+                                src_y,
+                            } => out.push(
+                                m::COPY_BITS,
+                                &wire::copy_bits(0, &bbox, &clip, src_x, src_y),
+                            ),
+                        }
                     }
                     for (area, pixels) in parts {
                         self.draw(area, &pixels, out);
@@ -275,6 +288,38 @@ mod tests {
         // box 0,0,4,4 then clip NONE, brush SOLID red.
         assert_eq!(msgs[0].body[20], 0);
         assert_eq!(&msgs[0].body[21..26], &[1, 0, 0, 0xff, 0]);
+    }
+
+    #[test]
+    fn copy_bits_is_forwarded_only_over_an_up_to_date_source() {
+        let screen = Screen::default();
+        screen.create_surface(8, 8);
+        let mut ch = DisplayChannel::new(screen.clone(), 1, Caps::default(), 1);
+        let mut out = Outbox::new(HeaderKind::Mini);
+        ch.on_message(m::C_INIT, &init_body(), &mut out).unwrap();
+        ch.produce(&mut out);
+        drain(&mut out);
+        let op = Forward::CopyBits {
+            bbox: Area::new(0, 4, 8, 8),
+            clip: None,
+            src_x: 0,
+            src_y: 0,
+        };
+        let render = |fb: &mut crate::worker::screen::Framebuffer| {
+            Some(fb.blit(Area::new(0, 4, 8, 8), &[0; 128], 32))
+        };
+        screen.copy_bits(op.clone(), Area::new(0, 0, 8, 4), render);
+        ch.produce(&mut out);
+        assert_eq!(types(&drain(&mut out)), vec![m::COPY_BITS]);
+        // Undelivered pixels in the source: the client could not copy them.
+        screen.draw(Area::new(1, 1, 2, 2), &[9; 4], 4);
+        screen.copy_bits(op, Area::new(0, 0, 8, 4), render);
+        ch.produce(&mut out);
+        assert_eq!(
+            types(&drain(&mut out)),
+            vec![m::DRAW_COPY, m::DRAW_COPY],
+            "both areas as pixels"
+        );
     }
 
     #[test]

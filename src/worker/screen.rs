@@ -91,7 +91,21 @@ pub struct Fill {
     pub color: u32,
 }
 
-/// Fills queued per viewer before they are folded into plain damage.
+/// A drawing the client repeats itself instead of receiving its pixels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Forward {
+    Fill(Fill),
+    /// `COPY_BITS`: copy from (src_x, src_y) to `bbox` within the surface. Only queued for
+    /// a client whose copy of the source is up to date.
+    CopyBits {
+        bbox: Area,
+        clip: Option<Vec<Area>>,
+        src_x: u32,
+        src_y: u32,
+    },
+}
+
+/// Drawings queued per viewer before they are folded into plain damage.
 const MAX_QUEUED_FILLS: usize = 256;
 
 /// Identifies one display channel client within a screen.
@@ -146,7 +160,7 @@ struct State {
     surface: Option<Framebuffer>,
     pending: HashMap<ViewerId, Region>,
     /// Solid fills to forward as DRAW_FILL, per viewer, oldest first.
-    fills: HashMap<ViewerId, Vec<Fill>>,
+    fills: HashMap<ViewerId, Vec<Forward>>,
 }
 
 /// Called after damage is added (wakes the reactor).
@@ -172,9 +186,10 @@ pub enum Update {
         generation: u64,
     },
     /// Pixels of damaged areas.
-    /// Fills to send first (they are older than the pixels), then damaged areas.
+    /// Forwarded drawings to send first (they are older than the pixels), then damaged
+    /// areas.
     Draw {
-        fills: Vec<Fill>,
+        fills: Vec<Forward>,
         parts: Vec<(Area, Vec<u8>)>,
     },
 }
@@ -386,7 +401,49 @@ impl Screen {
             note_guest(guest, damage);
             for (viewer, region) in pending.iter_mut() {
                 match fills.get_mut(viewer) {
-                    Some(queue) if queue.len() < MAX_QUEUED_FILLS => queue.push(fill.clone()),
+                    Some(queue) if queue.len() < MAX_QUEUED_FILLS => {
+                        queue.push(Forward::Fill(fill.clone()))
+                    }
+                    _ => region.add(damage),
+                }
+            }
+        }
+        self.wake();
+    }
+
+    /// Renders a COPY_BITS and forwards it to viewers that hold an up-to-date copy of
+    /// `source` (others get the damage as pixels).
+    pub fn copy_bits(
+        &self,
+        op: Forward,
+        source: Area,
+        render: impl FnOnce(&mut Framebuffer) -> Option<Area>,
+    ) {
+        {
+            let mut s = self.state.lock();
+            let State {
+                surface,
+                pending,
+                fills,
+                guest,
+                ..
+            } = &mut *s;
+            let Some(fb) = surface.as_mut() else {
+                return;
+            };
+            let Some(damage) = render(fb).filter(|a| !a.is_empty()) else {
+                return;
+            };
+            note_guest(guest, damage);
+            for (viewer, region) in pending.iter_mut() {
+                let stale = region
+                    .rects()
+                    .iter()
+                    .any(|r| !r.intersect(&source).is_empty());
+                match fills.get_mut(viewer) {
+                    Some(queue) if !stale && queue.len() < MAX_QUEUED_FILLS => {
+                        queue.push(op.clone())
+                    }
                     _ => region.add(damage),
                 }
             }
