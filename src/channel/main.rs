@@ -2,6 +2,7 @@
 //! (not yet connected) agent.
 
 use super::{malformed, Channel, ChannelError, Outbox};
+use crate::proto::agent;
 use crate::proto::caps::Caps;
 use crate::proto::main::{self as wire, MOUSE_MODE_CLIENT, MOUSE_MODE_SERVER};
 use crate::proto::msg::{base, main as m};
@@ -84,6 +85,9 @@ pub struct MainInfo {
     pub uuid: Option<[u8; 16]>,
     /// The channels to list, computed when the client asks.
     pub channels: Arc<dyn Fn() -> Vec<(u8, u8)> + Send + Sync>,
+    /// Receives the client's monitor layout (a `VDAgentMonitorsConfig`), which goes to
+    /// QEMU's displays rather than to an agent.
+    pub monitors_config: Arc<dyn Fn(Vec<u8>) + Send + Sync>,
 }
 
 /// Agent tokens the server grants a client (`REDS_AGENT_WINDOW_SIZE`).
@@ -111,6 +115,7 @@ pub struct MainChannel {
     started: std::time::Instant,
     net: Arc<Mutex<NetStats>>,
     latencies: Vec<u64>,
+    agent: agent::AgentReader,
 }
 
 impl MainChannel {
@@ -128,6 +133,7 @@ impl MainChannel {
             started: std::time::Instant::now(),
             net,
             latencies: Vec::new(),
+            agent: agent::AgentReader::default(),
         }
     }
 
@@ -137,6 +143,28 @@ impl MainChannel {
 
     fn mm_time(&self) -> u32 {
         (self.started.elapsed().as_millis() as u32).wrapping_sub(MM_TIME_LATENCY)
+    }
+
+    /// Agent messages from the client: capabilities are answered, a monitors config goes
+    /// to QEMU, the rest is dropped (no guest agent is attached yet).
+    fn agent_data(&mut self, body: &[u8], out: &mut Outbox) {
+        let messages = match self.agent.push(body) {
+            Ok(m) => m,
+            Err(e) => {
+                crate::log_warn!("malformed agent data from the client: {e:?}");
+                return;
+            }
+        };
+        for msg in messages {
+            match msg.kind {
+                agent::ANNOUNCE_CAPABILITIES => {
+                    let caps = [1 << agent::CAP_MONITORS_CONFIG];
+                    out.push(m::AGENT_DATA, &agent::announce_capabilities(false, &caps));
+                }
+                agent::MONITORS_CONFIG => (self.info.monitors_config)(msg.payload),
+                other => crate::log_debug!("agent message {other} dropped: no guest agent"),
+            }
+        }
     }
 
     fn push_mouse_mode(&mut self, out: &mut Outbox) {
@@ -161,7 +189,9 @@ impl Channel for MainChannel {
             display_channels_hint: self.info.display_channels,
             supported_mouse_modes: self.mouse.supported(),
             current_mouse_mode: self.mouse.current(),
-            agent_connected: false,
+            // The server answers for the agent (monitor configs only) until a guest
+            // agent exists: spice-gtk sends its window size only to a connected agent.
+            agent_connected: true,
             agent_tokens: AGENT_TOKENS,
             multi_media_time: self.mm_time(),
             ram_hint: self.info.ram_hint,
@@ -202,7 +232,11 @@ impl Channel for MainChannel {
             m::C_AGENT_START | m::C_AGENT_TOKEN => {
                 wire::parse_u32(body).map_err(malformed(msg_type))?;
             }
-            m::C_AGENT_DATA => {}
+            m::C_AGENT_DATA => {
+                self.agent_data(body, out);
+                // Each AGENT_DATA costs the client one token: give it back.
+                out.push(m::AGENT_TOKEN, &1u32.to_le_bytes());
+            }
             // Migration answers need nothing from a server that is not migrating.
             // (CLIENT_INFO and QUALITY_INDICATOR are unknown to spice-server too: they
             // close the channel like any unknown message.)
@@ -262,6 +296,7 @@ mod tests {
             name: Some("vm".into()),
             uuid: Some([1; 16]),
             channels: Arc::new(|| vec![(2, 0), (3, 0), (4, 0)]),
+            monitors_config: Arc::new(|_| {}),
         };
         MainChannel::new(
             info,

@@ -161,3 +161,63 @@ impl Device for QxlDevice {
         };
     }
 }
+
+/// Most monitors a client may describe (QEMU's qxl handles up to 16 heads per device).
+const MAX_CLIENT_MONITORS: usize = 16;
+
+/// Checks a client's `VDAgentMonitorsConfig` (u32 count, u32 flags, 20-byte monitors,
+/// then 4-byte physical sizes when flag 2 is set) is complete, so QEMU never reads past it.
+pub fn monitors_config_is_complete(config: &[u8]) -> bool {
+    if config.len() < 8 {
+        return false;
+    }
+    let count = u32::from_le_bytes([config[0], config[1], config[2], config[3]]) as usize;
+    let flags = u32::from_le_bytes([config[4], config[5], config[6], config[7]]);
+    let per_monitor = if flags & 2 != 0 { 24 } else { 20 };
+    count <= MAX_CLIENT_MONITORS && config.len() >= 8 + count * per_monitor
+}
+
+/// Hands a client's monitor layout to a QXL instance (qxl device or simple display).
+/// Returns false when the instance cannot take one.
+///
+/// # Safety
+/// `instance` must be a registered QXL instance and QEMU's lock must be held (QEMU's
+/// callback changes device state).
+pub unsafe fn client_monitors_config(instance: usize, config: &[u8]) -> bool {
+    if !monitors_config_is_complete(config) {
+        return false;
+    }
+    let qxl = instance as *mut QXLInstance;
+    // SAFETY: per the contract the instance and its interface table are live.
+    let table = unsafe { &*(*qxl).base.sif.cast::<QXLInterface>() };
+    let Some(callback) = table.client_monitors_config else {
+        return false;
+    };
+    // An aligned copy: QEMU reads it as a `VDAgentMonitorsConfig`.
+    let mut words = vec![0u32; config.len().div_ceil(4)];
+    // SAFETY: `words` holds at least `config.len()` bytes.
+    unsafe {
+        std::ptr::copy_nonoverlapping(
+            config.as_ptr(),
+            words.as_mut_ptr().cast::<u8>(),
+            config.len(),
+        )
+    };
+    // SAFETY: a complete config (checked above) that outlives the call.
+    unsafe { callback(qxl, words.as_mut_ptr().cast()) != 0 }
+}
+
+/// Gives the client's monitor layout to each display device `(id, QXLInstance address)`.
+/// Only call from a job on QEMU's main loop with addresses just read from the session's
+/// display list: instances are added and removed under the same lock, so they are live.
+pub fn deliver_client_monitors_config(displays: &[(u8, usize)], config: &[u8]) {
+    for &(id, instance) in displays {
+        // SAFETY: per this function's contract the instance is registered and QEMU's
+        // lock is held.
+        let taken = unsafe { client_monitors_config(instance, config) };
+        crate::log_info!(
+            "client monitors config for display {id}: {}",
+            if taken { "taken" } else { "not supported" }
+        );
+    }
+}

@@ -1,6 +1,7 @@
 //! The SPICE wire format: pure functions from bytes to typed messages and back.
 //! No I/O here; the reactor feeds bytes in and writes what comes out.
 
+pub mod agent;
 pub mod caps;
 pub mod cursor;
 pub mod display;

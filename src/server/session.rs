@@ -34,6 +34,8 @@ pub const CHANNEL_EVENT_DISCONNECTED: i32 = 3;
 #[derive(Clone)]
 pub struct DisplaySource {
     pub id: u8,
+    /// The QXLInstance address (QEMU keeps it in place while registered).
+    pub instance: usize,
     pub screen: Screen,
     pub pointer: Pointer,
     pub max_monitors: u16,
@@ -140,6 +142,27 @@ impl Session {
         self.displays.lock().retain(|d| d.id != id);
     }
 
+    /// The client's monitor layout goes to every display device, on QEMU's main loop.
+    pub fn client_monitors_config(self: &Arc<Self>, config: Vec<u8>) {
+        if !crate::ffi::qxl_device::monitors_config_is_complete(&config) {
+            crate::log_warn!("client sent an incomplete monitors config");
+            return;
+        }
+        let weak = Arc::downgrade(self);
+        self.on_main_loop(move |_core| {
+            let Some(session) = weak.upgrade() else {
+                return;
+            };
+            let displays: Vec<(u8, usize)> = session
+                .displays
+                .lock()
+                .iter()
+                .map(|d| (d.id, d.instance))
+                .collect();
+            crate::ffi::qxl_device::deliver_client_monitors_config(&displays, &config);
+        });
+    }
+
     pub fn client_count(&self) -> usize {
         self.client_count.load(Ordering::Relaxed)
     }
@@ -236,6 +259,14 @@ impl Session {
             name,
             uuid,
             channels: Arc::new(move || this.upgrade().map(|s| s.channels()).unwrap_or_default()),
+            monitors_config: {
+                let weak = Arc::downgrade(self);
+                Arc::new(move |config: Vec<u8>| {
+                    if let Some(session) = weak.upgrade() {
+                        session.client_monitors_config(config);
+                    }
+                })
+            },
         };
         let channel = MainChannel::new(
             info,

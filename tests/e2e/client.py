@@ -170,6 +170,10 @@ class SpiceClient:
         self.buttons = (self.buttons | mask) if pressed else (self.buttons & ~mask)
         self._call("button", button=button, pressed=pressed, buttons=self.buttons)
 
+    def resize(self, width, height):
+        """Asks the guest for a width x height display, as a resized client window does."""
+        self._call("resize", width=width, height=height)
+
     def disconnect(self, wait=True, timeout=10):
         """Disconnects the session (the worker stays, connect() again for a new one);
         with wait, waits until spice-gtk reports every channel closed."""
@@ -334,6 +338,17 @@ def worker():
             return {}
         if cmd == "button":
             (inp.button_press if req["pressed"] else inp.button_release)(req["button"], req["buttons"])
+            return {}
+        if cmd == "resize":
+            # What remote-viewer does when its window changes size: a monitor config,
+            # sent through the agent channel (spice-gtk needs a connected agent for it).
+            main = st["main"]
+            if main is None or not main.get_property("agent-connected"):
+                raise RuntimeError("no agent connection on the main channel")
+            main.update_display_enabled(0, True, False)
+            main.update_display(0, 0, 0, req["width"], req["height"], False)
+            if not main.send_monitor_config():
+                raise RuntimeError("spice-gtk refused to send the monitor config")
             return {}
         if cmd == "disconnect":
             if st["session"]:

@@ -72,6 +72,32 @@ def test_two_qxl_devices_are_two_display_channels(make_rig, tmp_path):
         assert n == 0, f"{n} pixels differ, see {tmp_path}"
 
 
+@pytest.mark.parametrize("display", ["qxl", "virtio"])
+def test_client_resize_reaches_the_guest_driver(make_rig, display, tmp_path):
+    """A client asking for 800x600 (what remote-viewer does when its window changes size)
+    reaches the guest's display driver: the connector's preferred mode becomes 800x600.
+    (Switching to it is the job of the guest's display server; this guest has only fbcon.)"""
+    rig = make_rig(display=display, workload="desktop")
+    rig.wait_serial(r"workload desktop running", timeout=60)
+    rig.wait_serial(r"preferred mode \d+x\d+", timeout=15)
+    with SpiceClient(tmp_path / "client.log") as c:
+        c.connect("127.0.0.1", rig.port, timeout=30)
+        c.wait(lambda s: s["primary"] is not None, 15, "a primary surface")
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                c.resize(800, 600)
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        t = time.monotonic()
+        rig.wait_serial(r"preferred mode 800x600", timeout=20)
+        print(f"{display}: lib={rig.lib} guest preferred mode 800x600 "
+              f"{time.monotonic() - t:.1f}s after the client's request")
+
+
 def input_lines(rig, start):
     return re.findall(r"^SPICE-RS-INPUT: (.*)$", rig.serial()[start:], re.M)
 

@@ -283,6 +283,34 @@ static void poll_inputs(int timeout_ms)
     }
 }
 
+/* Reports the display connectors' preferred mode when it changes: a SPICE client
+ * asking for another size (its monitors config) reaches the guest's DRM driver as a
+ * hotplug with a new preferred mode. Serial line: SPICE-RS-GUEST: preferred mode WxH */
+static void report_preferred_mode(void)
+{
+    static char last[64];
+    DIR *d = opendir("/sys/class/drm");
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strncmp(e->d_name, "card", 4) || !strchr(e->d_name, '-')) continue;
+        char path[300], mode[64] = "";
+        snprintf(path, sizeof path, "/sys/class/drm/%s/modes", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        if (fgets(mode, sizeof mode, f)) mode[strcspn(mode, "\n")] = 0;
+        fclose(f);
+        if (!mode[0]) continue; /* a disconnected connector (qxl has several) */
+        if (strcmp(mode, last)) {
+            snprintf(last, sizeof last, "%s", mode);
+            printf("SPICE-RS-GUEST: preferred mode %s\n", mode);
+            fflush(stdout);
+        }
+        break;
+    }
+    closedir(d);
+}
+
 /* Sleeps until the deadline while serving input; rescans devices each second
  * (the usb tablet can appear after the workload started). */
 static void wait_until(double deadline)
@@ -290,7 +318,7 @@ static void wait_until(double deadline)
     static double next_scan;
     double t;
     while ((t = now()) < deadline) {
-        if (t >= next_scan) { scan_inputs(); next_scan = t + 1; }
+        if (t >= next_scan) { scan_inputs(); report_preferred_mode(); next_scan = t + 1; }
         poll_inputs((int)((deadline - t) * 1000) + 1);
     }
     poll_inputs(0);
