@@ -186,6 +186,7 @@ unsafe fn start_qxl(
     srv.session.add_display(DisplaySource {
         id: u8::try_from(qxl_id).unwrap_or(u8::MAX),
         instance: qxl as usize,
+        worker: worker.clone(),
         screen: outputs.screen,
         pointer: outputs.pointer,
         max_monitors: 1,

@@ -137,6 +137,19 @@ impl Device for QxlDevice {
         self.async_complete_now(cookie);
     }
 
+    fn set_client_capabilities(
+        &mut self,
+        present: bool,
+        caps: &[u8; crate::worker::CLIENT_CAPS_BYTES],
+    ) {
+        let Some(f) = self.table.set_client_capabilities else {
+            return;
+        };
+        let mut caps = *caps;
+        // SAFETY: worker-thread callback; QEMU copies the 58 bytes during the call.
+        unsafe { f(self.instance, u8::from(present), caps.as_mut_ptr()) };
+    }
+
     fn update_area_complete(&mut self, surface_id: u32, rects: &[Rect]) {
         let Some(f) = self.table.update_area_complete else {
             return;

@@ -36,6 +36,8 @@ pub struct DisplaySource {
     pub id: u8,
     /// The QXLInstance address (QEMU keeps it in place while registered).
     pub instance: usize,
+    /// The device's worker (told when display clients come and go).
+    pub worker: Arc<crate::worker::WorkerHandle>,
     pub screen: Screen,
     pub pointer: Pointer,
     pub max_monitors: u16,
@@ -281,6 +283,19 @@ impl Session {
     }
 }
 
+/// Display caps as the byte bitmap QXL devices take (bit i in byte i/8).
+fn caps_bytes(caps: &Caps) -> [u8; crate::worker::CLIENT_CAPS_BYTES] {
+    let mut out = [0u8; crate::worker::CLIENT_CAPS_BYTES];
+    for (i, word) in caps.0.iter().enumerate() {
+        for (j, b) in word.to_le_bytes().into_iter().enumerate() {
+            if let Some(slot) = out.get_mut(4 * i + j) {
+                *slot = b;
+            }
+        }
+    }
+    out
+}
+
 /// Our channel caps for a link reply.
 fn channel_caps(channel_type: u8) -> Vec<u32> {
     let bits: &[u32] = match channel_type {
@@ -304,10 +319,22 @@ impl Hub for Arc<Session> {
     fn disconnected(&self, conn: u64) {
         {
             let mut c = self.clients.lock();
-            if let Some((session, kind, _)) = c.linked.remove(&conn) {
+            if let Some((session, kind, id)) = c.linked.remove(&conn) {
                 if kind == ch::MAIN && c.current == Some(session) {
                     c.current = None;
                     self.client_count.store(0, Ordering::Relaxed);
+                }
+                let still_shown = c
+                    .linked
+                    .values()
+                    .any(|&(_, k, i)| k == ch::DISPLAY && i == id);
+                if kind == ch::DISPLAY && !still_shown {
+                    if let Some(source) = self.display(id) {
+                        source.worker.post(crate::worker::Msg::ClientPresence {
+                            present: false,
+                            caps: [0; crate::worker::CLIENT_CAPS_BYTES],
+                        });
+                    }
                 }
             }
         }
@@ -389,6 +416,10 @@ impl Hub for Arc<Session> {
                         .display(request.channel_id)
                         .ok_or(LinkError::ChannelNotAvailable)?;
                     if request.channel_type == ch::DISPLAY {
+                        source.worker.post(crate::worker::Msg::ClientPresence {
+                            present: true,
+                            caps: caps_bytes(&caps),
+                        });
                         let viewer = self.next_viewer.fetch_add(1, Ordering::Relaxed);
                         Box::new(DisplayChannel::new(
                             source.screen,

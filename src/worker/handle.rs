@@ -87,6 +87,11 @@ pub enum Msg {
         done: Done,
     },
     DriverUnload,
+    /// A display client came or went (its display caps as a byte bitmap).
+    ClientPresence {
+        present: bool,
+        caps: [u8; super::CLIENT_CAPS_BYTES],
+    },
     /// Only completes `done` (a malformed request still owes QEMU its cookie).
     Nop {
         done: Done,

@@ -627,6 +627,12 @@ impl<D: Device> Worker<D> {
                 self.finish(done);
             }
             Msg::DriverUnload => {}
+            Msg::ClientPresence { present, caps } => {
+                // QEMU only expects this while the VM runs.
+                if self.running {
+                    self.device.set_client_capabilities(present, &caps);
+                }
+            }
             Msg::Shutdown => {}
         }
     }

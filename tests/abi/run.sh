@@ -61,13 +61,16 @@ ourlib=$libdir/libspice-server.so.1
     -Wl,-z,now "${sys_libs[@]}"
 echo -n "   spice-rs headers, linked with $ourlib: "
 "$tmp/api-ours" || fail "api probe against spice-rs failed"
-ldd "$tmp/api-ours" | grep -q "$ourlib" || fail "api-ours did not load $ourlib"
+# (Captured first: with pipefail, `grep -q` closing the pipe early would fail ldd.)
+linked=$(ldd "$tmp/api-ours")
+grep -qF "$ourlib" <<<"$linked" || fail "api-ours did not load $ourlib"
 echo -n "   C headers, linked with the C library: "
 "$tmp/api-c" || fail "api probe against the C library failed"
 # Drop-in: the binary built against the C library, run on ours (as QEMU would be).
 echo -n "   C-built binary run on $ourlib: "
 LD_LIBRARY_PATH=$libdir "$tmp/api-c" || fail "C-built api probe does not run on spice-rs"
-LD_LIBRARY_PATH=$libdir ldd "$tmp/api-c" | grep -q "$ourlib" ||
+linked=$(LD_LIBRARY_PATH=$libdir ldd "$tmp/api-c")
+grep -qF "$ourlib" <<<"$linked" ||
     fail "LD_LIBRARY_PATH=$libdir did not make api-c load $ourlib"
 
 echo "== C++: <spice.h> inside extern \"C\""
