@@ -83,18 +83,9 @@ impl Channel for CursorChannel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::frame::{Deframer, HeaderKind};
+    use crate::channel::testing::drain_types;
+    use crate::proto::frame::HeaderKind;
     use crate::qxl::command::CursorCommand;
-
-    fn types(out: &mut Outbox) -> Vec<u16> {
-        let mut d = Deframer::new(HeaderKind::Mini, 1 << 20);
-        d.push(out.unwritten());
-        let n = out.pending();
-        out.consumed(n);
-        std::iter::from_fn(|| d.next_message().unwrap())
-            .map(|m| m.msg_type)
-            .collect()
-    }
 
     #[test]
     fn init_then_only_the_latest_change() {
@@ -102,7 +93,7 @@ mod tests {
         let mut ch = CursorChannel::new(pointer.clone());
         let mut out = Outbox::new(HeaderKind::Mini);
         ch.start(&mut out);
-        assert_eq!(types(&mut out), vec![base::SET_ACK, m::INIT]);
+        assert_eq!(drain_types(&mut out), vec![base::SET_ACK, m::INIT]);
         let shape = CursorShape {
             unique: 1,
             width: 1,
@@ -119,13 +110,13 @@ mod tests {
         });
         pointer.apply(CursorCommand::Move { x: 2, y: 2 });
         ch.produce(&mut out);
-        assert_eq!(types(&mut out), vec![m::SET]);
+        assert_eq!(drain_types(&mut out), vec![m::SET]);
         pointer.apply(CursorCommand::Move { x: 3, y: 3 });
         ch.produce(&mut out);
-        assert_eq!(types(&mut out), vec![m::MOVE]);
+        assert_eq!(drain_types(&mut out), vec![m::MOVE]);
         pointer.apply(CursorCommand::Hide);
         ch.produce(&mut out);
         ch.produce(&mut out);
-        assert_eq!(types(&mut out), vec![m::HIDE]);
+        assert_eq!(drain_types(&mut out), vec![m::HIDE]);
     }
 }

@@ -207,15 +207,8 @@ impl Channel for DisplayChannel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::frame::{Deframer, HeaderKind, Message};
-
-    fn drain(out: &mut Outbox) -> Vec<Message> {
-        let mut d = Deframer::new(HeaderKind::Mini, 64 << 20);
-        d.push(out.unwritten());
-        let n = out.pending();
-        out.consumed(n);
-        std::iter::from_fn(|| d.next_message().unwrap()).collect()
-    }
+    use crate::channel::testing::drain;
+    use crate::proto::frame::{HeaderKind, Message};
 
     fn types(msgs: &[Message]) -> Vec<u16> {
         msgs.iter().map(|m| m.msg_type).collect()

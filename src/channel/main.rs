@@ -286,7 +286,8 @@ impl Channel for MainChannel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::frame::{Deframer, HeaderKind};
+    use crate::channel::testing::drain_types;
+    use crate::proto::frame::HeaderKind;
 
     fn channel(mouse: Arc<Mouse>) -> MainChannel {
         let info = MainInfo {
@@ -306,16 +307,6 @@ mod tests {
         )
     }
 
-    fn drain(out: &mut Outbox) -> Vec<u16> {
-        let mut d = Deframer::new(HeaderKind::Mini, 1 << 20);
-        d.push(out.unwritten());
-        let n = out.pending();
-        out.consumed(n);
-        std::iter::from_fn(|| d.next_message().unwrap())
-            .map(|m| m.msg_type)
-            .collect()
-    }
-
     #[test]
     fn start_sends_init_name_uuid_then_list_on_attach() {
         let mut ch = channel(Arc::default());
@@ -323,11 +314,11 @@ mod tests {
         ch.start(&mut out);
         let ping = base::PING;
         assert_eq!(
-            drain(&mut out),
+            drain_types(&mut out),
             vec![m::INIT, ping, ping, ping, m::NAME, m::UUID]
         );
         ch.on_message(m::C_ATTACH_CHANNELS, &[], &mut out).unwrap();
-        assert_eq!(drain(&mut out), vec![m::CHANNELS_LIST]);
+        assert_eq!(drain_types(&mut out), vec![m::CHANNELS_LIST]);
     }
 
     #[test]
@@ -344,7 +335,7 @@ mod tests {
             .unwrap();
         assert_eq!(mouse.current(), MOUSE_MODE_CLIENT);
         assert_eq!(
-            drain(&mut out),
+            drain_types(&mut out),
             vec![m::MOUSE_MODE, m::MOUSE_MODE, m::MOUSE_MODE]
         );
         mouse.set_tablet(false);

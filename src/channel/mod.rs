@@ -177,6 +177,27 @@ pub fn handle_base(msg_type: u16, body: &[u8], out: &mut Outbox) -> Result<bool,
     Ok(true)
 }
 
+/// Test helpers shared by the channel tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::Outbox;
+    use crate::proto::frame::{Deframer, HeaderKind, Message};
+
+    /// Takes everything queued in `out` as decoded messages.
+    pub fn drain(out: &mut Outbox) -> Vec<Message> {
+        let mut d = Deframer::new(HeaderKind::Mini, 64 << 20);
+        d.push(out.unwritten());
+        let n = out.pending();
+        out.consumed(n);
+        std::iter::from_fn(|| d.next_message().unwrap()).collect()
+    }
+
+    /// Takes everything queued in `out`, as message types.
+    pub fn drain_types(out: &mut Outbox) -> Vec<u16> {
+        drain(out).iter().map(|m| m.msg_type).collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

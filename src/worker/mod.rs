@@ -438,16 +438,8 @@ impl<D: Device> Worker<D> {
             area.bottom.max(0) as u32,
         );
         let result = if surface_id == 0 {
-            let Some(p) = self.primary else {
+            let Some(guest) = self.primary_guest() else {
                 return;
-            };
-            let guest = GuestSurface {
-                width: p.width,
-                height: p.height,
-                stride: p.stride,
-                format: p.format,
-                mem: p.mem,
-                group: p.group,
             };
             let slots = &self.slots;
             let areas = self.outputs.screen.take_guest_damage(wanted);
@@ -472,16 +464,8 @@ impl<D: Device> Worker<D> {
     /// Replaces the primary's pixels with what the guest's memory holds (and tells the
     /// clients), forgetting drawings not written back yet.
     fn reload_primary(&mut self) {
-        let Some(p) = self.primary else {
+        let Some(guest) = self.primary_guest() else {
             return;
-        };
-        let guest = GuestSurface {
-            width: p.width,
-            height: p.height,
-            stride: p.stride,
-            format: p.format,
-            mem: p.mem,
-            group: p.group,
         };
         let slots = &self.slots;
         self.outputs.screen.take_guest_damage(EVERYWHERE_AREA);
@@ -496,6 +480,18 @@ impl<D: Device> Worker<D> {
             });
         // Reading it back is not a drawing the guest lacks.
         self.outputs.screen.take_guest_damage(EVERYWHERE_AREA);
+    }
+
+    /// Where the primary surface lives in guest memory.
+    fn primary_guest(&self) -> Option<GuestSurface> {
+        self.primary.map(|p| GuestSurface {
+            width: p.width,
+            height: p.height,
+            stride: p.stride,
+            format: p.format,
+            mem: p.mem,
+            group: p.group,
+        })
     }
 
     fn finish(&mut self, done: Done) {

@@ -383,32 +383,7 @@ impl Screen {
     /// Draws a solid fill with `render` and queues it for viewers as a fill (or as
     /// damage for a viewer whose queue is full).
     pub fn fill(&self, fill: Fill, render: impl FnOnce(&mut Framebuffer) -> Option<Area>) {
-        {
-            let mut s = self.state.lock();
-            let State {
-                surface,
-                pending,
-                fills,
-                guest,
-                ..
-            } = &mut *s;
-            let Some(fb) = surface.as_mut() else {
-                return;
-            };
-            let Some(damage) = render(fb).filter(|a| !a.is_empty()) else {
-                return;
-            };
-            note_guest(guest, damage);
-            for (viewer, region) in pending.iter_mut() {
-                match fills.get_mut(viewer) {
-                    Some(queue) if queue.len() < MAX_QUEUED_FILLS => {
-                        queue.push(Forward::Fill(fill.clone()))
-                    }
-                    _ => region.add(damage),
-                }
-            }
-        }
-        self.wake();
+        self.forward(Forward::Fill(fill), None, render);
     }
 
     /// Renders a COPY_BITS and forwards it to viewers that hold an up-to-date copy of
@@ -417,6 +392,17 @@ impl Screen {
         &self,
         op: Forward,
         source: Area,
+        render: impl FnOnce(&mut Framebuffer) -> Option<Area>,
+    ) {
+        self.forward(op, Some(source), render);
+    }
+
+    /// Renders `op` and queues it for each viewer whose queue has room and whose copy of
+    /// `reads` (the pixels the op reads, if any) is current; the others get damage.
+    fn forward(
+        &self,
+        op: Forward,
+        reads: Option<Area>,
         render: impl FnOnce(&mut Framebuffer) -> Option<Area>,
     ) {
         {
@@ -436,10 +422,12 @@ impl Screen {
             };
             note_guest(guest, damage);
             for (viewer, region) in pending.iter_mut() {
-                let stale = region
-                    .rects()
-                    .iter()
-                    .any(|r| !r.intersect(&source).is_empty());
+                let stale = reads.is_some_and(|source| {
+                    region
+                        .rects()
+                        .iter()
+                        .any(|r| !r.intersect(&source).is_empty())
+                });
                 match fills.get_mut(viewer) {
                     Some(queue) if !stale && queue.len() < MAX_QUEUED_FILLS => {
                         queue.push(op.clone())
