@@ -23,7 +23,7 @@ pub(crate) fn u64_at(b: &[u8], o: usize) -> u64 {
 /// Largest image side accepted.
 pub const MAX_SIDE: u32 = 16384;
 /// Largest image accepted, in pixels (a 4K screen is 8.3 Mpx).
-pub const MAX_PIXELS: u64 = 64 << 20;
+pub const MAX_PIXELS: u64 = 16 << 20;
 /// Chunk lists longer than this are treated as cyclic.
 const MAX_CHUNKS: usize = 65536;
 const CHUNK_HEADER: usize = 20;
@@ -217,7 +217,7 @@ fn parse_bitmap_body(
     // A bitmap's data is exactly stride * height bytes (chunk sizes must add up to it).
     let total = stride
         .checked_mul(height as usize)
-        .filter(|&n| n <= 256 << 20)
+        .filter(|&n| n <= 64 << 20)
         .ok_or(ParseError::Invalid("bitmap size"))?;
     let data_address = u64_at(&b, 22);
     let raw = if flags & BITMAP_DIRECT != 0 {
