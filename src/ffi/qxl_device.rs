@@ -137,6 +137,15 @@ impl Device for QxlDevice {
         self.async_complete_now(cookie);
     }
 
+    fn flush_resources(&mut self) -> i32 {
+        match self.table.flush_resources {
+            // SAFETY: worker-thread callback; only a qxl device sends the OOM notice that
+            // leads here (QEMU's simple display never does, and aborts on this callback).
+            Some(f) => unsafe { f(self.instance) },
+            None => 0,
+        }
+    }
+
     fn set_client_capabilities(
         &mut self,
         present: bool,

@@ -36,6 +36,11 @@ pub trait Device: Send {
     fn release_resource(&mut self, info_address: u64, group: u32);
     fn async_complete(&mut self, cookie: u64);
     fn update_area_complete(&mut self, surface_id: u32, rects: &[Rect]);
+    /// Pushes released resources to the guest now (after an out-of-memory notice);
+    /// returns how many were pending.
+    fn flush_resources(&mut self) -> i32 {
+        0
+    }
     /// Tells the guest whether a client is connected and what its display can render.
     fn set_client_capabilities(&mut self, _present: bool, _caps: &[u8; CLIENT_CAPS_BYTES]) {}
 }

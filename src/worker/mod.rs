@@ -510,7 +510,14 @@ impl<D: Device> Worker<D> {
                 self.wakeup_pending.store(false, Ordering::Release);
                 self.rings_dirty = true;
             }
-            Msg::Oom => self.rings_dirty = true,
+            Msg::Oom => {
+                // The guest ran out of memory waiting for releases: take what it queued
+                // (releasing it) and have the device hand the releases over now.
+                self.flush_commands();
+                let pushed = self.device.flush_resources();
+                crate::log_debug!("QXL out-of-memory notice: {pushed} releases pushed");
+                self.rings_dirty = true;
+            }
             Msg::Start => {
                 self.running = true;
                 self.rings_dirty = true;

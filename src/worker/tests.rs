@@ -33,6 +33,10 @@ impl Device for FakeDevice {
     fn async_complete(&mut self, cookie: u64) {
         self.log.lock().push(format!("complete {cookie}"));
     }
+    fn flush_resources(&mut self) -> i32 {
+        self.log.lock().push("flush_resources".into());
+        0
+    }
     fn update_area_complete(&mut self, surface_id: u32, rects: &[Rect]) {
         self.log.lock().push(format!(
             "update_area_complete {surface_id} n={}",
@@ -231,4 +235,26 @@ fn a_handle_survives_a_dead_worker() {
     // The sync call must return even though the worker thread died.
     handle.call(|done| Msg::ResetCursor { done });
     handle.shutdown();
+}
+
+#[test]
+fn out_of_memory_drains_the_ring_then_flushes_releases() {
+    let d1 = record(191, None);
+    let mut device = FakeDevice::default();
+    device.commands.push_back(draw(addr(&d1), 0));
+    let log = device.log.clone();
+    let (mut w, tx) = worker(device);
+    tx.send(Msg::AddMemslot {
+        group: 0,
+        slot: 0,
+        value: host_slot(),
+        done: Done::None,
+    })
+    .unwrap();
+    tx.send(Msg::Start).unwrap();
+    tx.send(Msg::Oom).unwrap();
+    tx.send(Msg::Shutdown).unwrap();
+    w.run();
+    let log = log.lock();
+    assert!(log.contains(&"flush_resources".to_string()), "{log:?}");
 }
