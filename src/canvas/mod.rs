@@ -354,7 +354,10 @@ fn draw_glyphs(
 /// must not keep the worker busy for minutes).
 const MAX_STROKE_STEPS: usize = 1 << 24;
 
-/// Bresenham from `a` to `b`, plotting inside `areas`; stops when `budget` runs out.
+/// A zero-width line from `a` to `b` as spice-common draws it (X11 rules): one pixel per
+/// step of the major axis, the minor axis rounded half towards the start, and the last
+/// point left out (so joined segments and closed paths touch each pixel once). Plots only
+/// inside `areas`; stops when `budget` runs out.
 fn draw_line(
     fb: &mut Framebuffer,
     areas: &[Area],
@@ -363,13 +366,32 @@ fn draw_line(
     budget: &mut usize,
     mut plot: impl FnMut(&mut Framebuffer, u32, u32),
 ) {
-    let (mut x, mut y) = (i64::from(a.0), i64::from(a.1));
-    let (bx, by) = (i64::from(b.0), i64::from(b.1));
-    let (dx, dy) = ((bx - x).abs(), -(by - y).abs());
-    let (sx, sy) = (if x < bx { 1 } else { -1 }, if y < by { 1 } else { -1 });
-    let mut err = dx + dy;
-    while *budget > 0 {
+    let (ax, ay) = (i64::from(a.0), i64::from(a.1));
+    let (dx, dy) = (i64::from(b.0) - ax, i64::from(b.1) - ay);
+    let major = dx.abs().max(dy.abs());
+    // Rounds k * minor / major half towards zero.
+    let step = |k: i64, minor: i64| -> i64 {
+        if major == 0 {
+            return 0;
+        }
+        let n = 2 * k * minor.abs() - major;
+        let v = if n <= 0 {
+            0
+        } else {
+            (n + 2 * major - 1) / (2 * major)
+        };
+        v * minor.signum()
+    };
+    for k in 0..major {
+        if *budget == 0 {
+            return;
+        }
         *budget -= 1;
+        let (x, y) = if dx.abs() >= dy.abs() {
+            (ax + k * dx.signum(), ay + step(k, dy))
+        } else {
+            (ax + step(k, dx), ay + k * dy.signum())
+        };
         if x >= 0 && y >= 0 && x <= i64::from(u32::MAX) && y <= i64::from(u32::MAX) {
             let (ux, uy) = (x as u32, y as u32);
             if areas
@@ -378,18 +400,6 @@ fn draw_line(
             {
                 plot(fb, ux, uy);
             }
-        }
-        if (x, y) == (bx, by) {
-            break;
-        }
-        let e2 = 2 * err;
-        if e2 >= dy {
-            err += dy;
-            x += sx;
-        }
-        if e2 <= dx {
-            err += dx;
-            y += sy;
         }
     }
 }
