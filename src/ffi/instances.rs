@@ -25,6 +25,8 @@ pub struct QxlState {
     pub worker: Arc<WorkerHandle>,
     device: QxlDevice,
     info: Mutex<DeviceInfo>,
+    /// Where the display channel learns how many monitors the device supports.
+    session: Arc<crate::server::session::Session>,
 }
 
 /// What `spice_qxl_set_device_info` reported (sent to clients by the main channel).
@@ -43,10 +45,13 @@ impl QxlState {
         info.display_id_start = start;
         info.display_id_count = count;
         info.max_monitors = count.max(1);
+        self.session
+            .set_max_monitors(self.worker.id, info.max_monitors);
     }
 
     pub fn set_max_monitors(&self, max: u32) {
         self.info.lock().max_monitors = max;
+        self.session.set_max_monitors(self.worker.id, max);
     }
 
     /// Completes a request on the caller's thread (`gl_draw_async` without a scanout).
@@ -199,6 +204,7 @@ unsafe fn start_qxl(
         worker,
         device,
         info: Mutex::new(DeviceInfo::default()),
+        session: srv.session.clone(),
     })
 }
 

@@ -140,6 +140,16 @@ impl Session {
         self.displays.lock().push(source);
     }
 
+    /// The monitor count a display device supports (`set_device_info`), for clients that
+    /// connect from now on.
+    pub fn set_max_monitors(&self, qxl_id: i32, max: u32) {
+        for d in self.displays.lock().iter_mut() {
+            if i32::from(d.id) == qxl_id {
+                d.max_monitors = u16::try_from(max.clamp(1, 16)).unwrap_or(16);
+            }
+        }
+    }
+
     pub fn remove_display(&self, id: u8) {
         self.displays.lock().retain(|d| d.id != id);
     }
