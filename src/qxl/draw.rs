@@ -1,7 +1,7 @@
 //! `QXLDrawable` (native and compat) parsed into an owned, validated drawing operation.
 
 use super::command::{GuestMemory, ParseError, QxlRect};
-use super::image::{self, parse_image, read_chunks, u16_at, u32_at, u64_at, Image, Pixels};
+use super::image::{parse_image, read_chunks, u16_at, u32_at, u64_at, Image, Pixels};
 
 const NATIVE_SIZE: usize = 191;
 /// `SPICE_IMAGE_SCALE_MODE_NEAREST`: spice-common scales alpha blends and transparent
@@ -537,11 +537,6 @@ pub fn parse_surface_command(
         1 => SurfaceCommand::Destroy { id },
         _ => return Err(ParseError::Invalid("surface command type")),
     })
-}
-
-/// Checks a 1-bpp image is usable as a mask.
-pub fn is_bitmask(p: &Pixels) -> bool {
-    matches!(p.format, image::fmt::BIT1_LE | image::fmt::BIT1_BE)
 }
 
 impl Op {

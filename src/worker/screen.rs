@@ -444,14 +444,6 @@ impl Screen {
         self.state.lock().surface.as_ref().map(f)
     }
 
-    /// The pixels of `area` clipped to the surface, with the clipped area.
-    pub fn read_area(&self, area: Area) -> Option<(Area, Vec<u8>)> {
-        let s = self.state.lock();
-        let fb = s.surface.as_ref()?;
-        let clipped = area.intersect(&fb.bounds());
-        (!clipped.is_empty()).then(|| (clipped, fb.read(clipped)))
-    }
-
     /// A copy of the whole surface (tests).
     pub fn snapshot(&self) -> Option<Framebuffer> {
         self.state.lock().surface.clone()
