@@ -48,8 +48,12 @@ abi: lib
 	bash tests/abi/symbols.sh $(LIB)/$(SONAME)
 
 # create/init/destroy cycles under valgrind: no leak, threads joined, fds closed.
+# Also checks `make install`: the test is built against the installed headers and .pc.
 lifecycle: lib
-	bash tests/lifecycle/run.sh $(LIB)
+	rm -rf $(BUILD)/install-test
+	$(MAKE) --no-print-directory install PREFIX=$(CURDIR)/$(BUILD)/install-test
+	PKG_CONFIG_PATH=$(CURDIR)/$(BUILD)/install-test/lib/pkgconfig \
+	    bash tests/lifecycle/run.sh $(CURDIR)/$(BUILD)/install-test/lib
 
 # A C program playing QEMU's qxl device draws every QXL operation through this library and
 # through Debian's C server; the surfaces must match pixel for pixel.
