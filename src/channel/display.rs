@@ -214,6 +214,17 @@ mod tests {
         msgs.iter().map(|m| m.msg_type).collect()
     }
 
+    /// A channel that has shown an 8x8 surface and has nothing left to send.
+    fn showing(screen: &Screen) -> (DisplayChannel, Outbox) {
+        screen.create_surface(8, 8);
+        let mut ch = DisplayChannel::new(screen.clone(), 1, Caps::default(), 1);
+        let mut out = Outbox::new(HeaderKind::Mini);
+        ch.on_message(m::C_INIT, &init_body(), &mut out).unwrap();
+        ch.produce(&mut out);
+        drain(&mut out);
+        (ch, out)
+    }
+
     fn init_body() -> Vec<u8> {
         let mut w = crate::proto::wire::Writer::new();
         w.u8(1).u64(1 << 20).u8(1).i32(1 << 20);
@@ -260,12 +271,7 @@ mod tests {
     fn fills_go_out_as_draw_fill_before_newer_pixels() {
         use crate::worker::screen::Fill;
         let screen = Screen::default();
-        screen.create_surface(8, 8);
-        let mut ch = DisplayChannel::new(screen.clone(), 1, Caps::default(), 1);
-        let mut out = Outbox::new(HeaderKind::Mini);
-        ch.on_message(m::C_INIT, &init_body(), &mut out).unwrap();
-        ch.produce(&mut out);
-        drain(&mut out);
+        let (mut ch, mut out) = showing(&screen);
         let fill = Fill {
             bbox: Area::new(0, 0, 4, 4),
             clip: None,
@@ -286,12 +292,7 @@ mod tests {
     #[test]
     fn copy_bits_is_forwarded_only_over_an_up_to_date_source() {
         let screen = Screen::default();
-        screen.create_surface(8, 8);
-        let mut ch = DisplayChannel::new(screen.clone(), 1, Caps::default(), 1);
-        let mut out = Outbox::new(HeaderKind::Mini);
-        ch.on_message(m::C_INIT, &init_body(), &mut out).unwrap();
-        ch.produce(&mut out);
-        drain(&mut out);
+        let (mut ch, mut out) = showing(&screen);
         let op = Forward::CopyBits {
             bbox: Area::new(0, 4, 8, 8),
             clip: None,
@@ -319,12 +320,7 @@ mod tests {
     fn too_many_fills_become_damage() {
         use crate::worker::screen::Fill;
         let screen = Screen::default();
-        screen.create_surface(8, 8);
-        let mut ch = DisplayChannel::new(screen.clone(), 1, Caps::default(), 1);
-        let mut out = Outbox::new(HeaderKind::Mini);
-        ch.on_message(m::C_INIT, &init_body(), &mut out).unwrap();
-        ch.produce(&mut out);
-        drain(&mut out);
+        let (mut ch, mut out) = showing(&screen);
         for i in 0..1000u32 {
             let fill = Fill {
                 bbox: Area::new(0, 0, 1, 1),

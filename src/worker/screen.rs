@@ -242,25 +242,7 @@ impl Screen {
 
     /// Draws `src` at `dest` and marks the result damaged for every viewer.
     pub fn draw(&self, dest: Area, src: &[u8], src_stride: usize) {
-        {
-            let mut s = self.state.lock();
-            let State {
-                surface,
-                pending,
-                guest,
-                ..
-            } = &mut *s;
-            let Some(fb) = surface.as_mut() else {
-                return;
-            };
-            let drawn = fb.blit(dest, src, src_stride);
-            if drawn.is_empty() {
-                return;
-            }
-            pending.values_mut().for_each(|r| r.add(drawn));
-            note_guest(guest, drawn);
-        }
-        self.wake();
+        self.modify(|fb| Some(fb.blit(dest, src, src_stride)));
     }
 
     pub fn size(&self) -> Option<(u32, u32)> {
@@ -325,24 +307,7 @@ impl Screen {
 
     /// Draws with `f` on the surface; the area it returns is damaged for every viewer.
     pub fn modify(&self, f: impl FnOnce(&mut Framebuffer) -> Option<Area>) {
-        {
-            let mut s = self.state.lock();
-            let State {
-                surface,
-                pending,
-                guest,
-                ..
-            } = &mut *s;
-            let Some(fb) = surface.as_mut() else {
-                return;
-            };
-            let Some(damage) = f(fb).filter(|a| !a.is_empty()) else {
-                return;
-            };
-            pending.values_mut().for_each(|r| r.add(damage));
-            note_guest(guest, damage);
-        }
-        self.wake();
+        self.forward(None, None, f);
     }
 
     /// Takes what an update of `area` must write back into the guest's memory.
@@ -383,7 +348,7 @@ impl Screen {
     /// Draws a solid fill with `render` and queues it for viewers as a fill (or as
     /// damage for a viewer whose queue is full).
     pub fn fill(&self, fill: Fill, render: impl FnOnce(&mut Framebuffer) -> Option<Area>) {
-        self.forward(Forward::Fill(fill), None, render);
+        self.forward(Some(Forward::Fill(fill)), None, render);
     }
 
     /// Renders a COPY_BITS and forwards it to viewers that hold an up-to-date copy of
@@ -394,14 +359,15 @@ impl Screen {
         source: Area,
         render: impl FnOnce(&mut Framebuffer) -> Option<Area>,
     ) {
-        self.forward(op, Some(source), render);
+        self.forward(Some(op), Some(source), render);
     }
 
-    /// Renders `op` and queues it for each viewer whose queue has room and whose copy of
-    /// `reads` (the pixels the op reads, if any) is current; the others get damage.
+    /// Renders with `render`; then queues `op` for each viewer whose queue has room and
+    /// whose copy of `reads` (the pixels the op reads, if any) is current, and gives the
+    /// others (all of them without an op) the damage.
     fn forward(
         &self,
-        op: Forward,
+        op: Option<Forward>,
         reads: Option<Area>,
         render: impl FnOnce(&mut Framebuffer) -> Option<Area>,
     ) {
@@ -428,8 +394,8 @@ impl Screen {
                         .iter()
                         .any(|r| !r.intersect(&source).is_empty())
                 });
-                match fills.get_mut(viewer) {
-                    Some(queue) if !stale && queue.len() < MAX_QUEUED_FILLS => {
+                match (&op, fills.get_mut(viewer)) {
+                    (Some(op), Some(queue)) if !stale && queue.len() < MAX_QUEUED_FILLS => {
                         queue.push(op.clone())
                     }
                     _ => region.add(damage),
