@@ -278,13 +278,22 @@ fn source_at(
     })
 }
 
-/// Runs `f(x, y)` over every destination pixel the mask allows.
-fn each(fb: &Framebuffer, draw: &Draw, mask: &Option<Mask>, mut f: impl FnMut(u32, u32)) {
+/// Rewrites, in place, every destination pixel the clip and mask allow:
+/// `f(x, y, current)` returns the new value, or `None` to leave the pixel alone.
+/// (Each pixel's new value depends only on its own old value and on other images.)
+fn update(
+    fb: &mut Framebuffer,
+    draw: &Draw,
+    mask: &Option<Mask>,
+    mut f: impl FnMut(u32, u32, u32) -> Option<u32>,
+) {
     for a in targets(fb, &draw.bbox, &draw.clip) {
         for y in a.top..a.bottom {
             for x in a.left..a.right {
                 if mask_allows(mask, &draw.bbox, x, y) {
-                    f(x, y);
+                    if let Some(v) = f(x, y, px(fb, x, y)) {
+                        put(fb, x, y, v);
+                    }
                 }
             }
         }
@@ -413,13 +422,9 @@ pub fn render(fb: &mut Framebuffer, draw: &Draw, surfaces: &dyn Surfaces) -> Opt
         Op::Nop => return None,
         Op::Fill { brush, rop, mask } => {
             let pattern = pattern_of(brush, surfaces);
-            let mut out = vec![];
-            each(fb, draw, mask, |x, y| {
-                if let Some(c) = brush_at(brush, pattern.as_ref(), x, y) {
-                    out.push((x, y, rop::apply(*rop, c, px(fb, x, y), true)));
-                }
+            update(fb, draw, mask, |x, y, d| {
+                brush_at(brush, pattern.as_ref(), x, y).map(|c| rop::apply(*rop, c, d, true))
             });
-            out.into_iter().for_each(|(x, y, v)| put(fb, x, y, v));
         }
         Op::Copy { src, rop, mask } | Op::Blend { src, rop, mask } => {
             copy_with(fb, draw, src, mask, surfaces, |s, d| {
@@ -434,40 +439,54 @@ pub fn render(fb: &mut Framebuffer, draw: &Draw, surfaces: &dyn Surfaces) -> Opt
         } => {
             let pattern = pattern_of(brush, surfaces);
             copy_with(fb, draw, src, mask, surfaces, |s, _| s);
-            let mut out = vec![];
-            each(fb, draw, mask, |x, y| {
-                if let Some(c) = brush_at(brush, pattern.as_ref(), x, y) {
-                    out.push((x, y, rop::apply_opaque(*rop, c, px(fb, x, y))));
-                }
+            update(fb, draw, mask, |x, y, d| {
+                brush_at(brush, pattern.as_ref(), x, y).map(|c| rop::apply_opaque(*rop, c, d))
             });
-            out.into_iter().for_each(|(x, y, v)| put(fb, x, y, v));
         }
         Op::Blackness { mask } | Op::Whiteness { mask } | Op::Invers { mask } => {
-            let mut out = vec![];
-            each(fb, draw, mask, |x, y| {
-                let v = match draw.op {
+            update(fb, draw, mask, |_, _, d| {
+                Some(match draw.op {
                     Op::Blackness { .. } => 0,
                     Op::Whiteness { .. } => RGB,
-                    _ => !px(fb, x, y),
-                };
-                out.push((x, y, v));
+                    _ => !d,
+                })
             });
-            out.into_iter().for_each(|(x, y, v)| put(fb, x, y, v));
         }
         Op::CopyBits { x: sx, y: sy } => {
-            // Read everything first: source and destination may overlap (scrolling).
+            // Source and destination may overlap (scrolling): copy from a snapshot of
+            // the source area only.
             let (ox, oy) = (
                 i64::from(*sx) - i64::from(draw.bbox.left),
                 i64::from(*sy) - i64::from(draw.bbox.top),
             );
-            let mut out = vec![];
-            each(fb, draw, &None, |x, y| {
+            let (sx, sy) = ((*sx).max(0) as u32, (*sy).max(0) as u32);
+            let source = Area::new(
+                sx,
+                sy,
+                sx.saturating_add(draw.bbox.width().clamp(0, i64::from(u32::MAX)) as u32),
+                sy.saturating_add(draw.bbox.height().clamp(0, i64::from(u32::MAX)) as u32),
+            )
+            .intersect(&fb.bounds());
+            let snapshot = fb.read(source);
+            let row = source.width() as usize;
+            update(fb, draw, &None, |x, y, _| {
                 let (fx, fy) = (i64::from(x) + ox, i64::from(y) + oy);
-                if fx >= 0 && fy >= 0 && fx < i64::from(fb.width) && fy < i64::from(fb.height) {
-                    out.push((x, y, px(fb, fx as u32, fy as u32)));
-                }
+                let inside = fx >= i64::from(source.left)
+                    && fy >= i64::from(source.top)
+                    && fx < i64::from(source.right)
+                    && fy < i64::from(source.bottom);
+                inside.then(|| {
+                    let i = 4
+                        * ((fy as usize - source.top as usize) * row
+                            + (fx as usize - source.left as usize));
+                    u32::from_le_bytes([
+                        snapshot[i],
+                        snapshot[i + 1],
+                        snapshot[i + 2],
+                        snapshot[i + 3],
+                    ])
+                })
             });
-            out.into_iter().for_each(|(x, y, v)| put(fb, x, y, v));
         }
         Op::Rop3 {
             src,
@@ -477,26 +496,19 @@ pub fn render(fb: &mut Framebuffer, draw: &Draw, surfaces: &dyn Surfaces) -> Opt
         } => {
             let pattern = pattern_of(brush, surfaces);
             let pixels = resolve(&src.image, surfaces)?;
-            let mut out = vec![];
-            each(fb, draw, mask, |x, y| {
+            update(fb, draw, mask, |x, y, d| {
                 let s =
                     source_at(&pixels, &src.area, &draw.bbox, x, y, src.scale_mode).unwrap_or(0);
                 let p = brush_at(brush, pattern.as_ref(), x, y).unwrap_or(0);
-                out.push((x, y, rop::ternary(*rop3, p, s, px(fb, x, y))));
+                Some(rop::ternary(*rop3, p, s, d))
             });
-            out.into_iter().for_each(|(x, y, v)| put(fb, x, y, v));
         }
         Op::Transparent { src, color } => {
             let pixels = resolve(&src.image, surfaces)?;
-            let mut out = vec![];
-            each(fb, draw, &None, |x, y| {
-                if let Some(s) = source_at(&pixels, &src.area, &draw.bbox, x, y, src.scale_mode) {
-                    if s & RGB != color & RGB {
-                        out.push((x, y, s));
-                    }
-                }
+            update(fb, draw, &None, |x, y, _| {
+                source_at(&pixels, &src.area, &draw.bbox, x, y, src.scale_mode)
+                    .filter(|s| s & RGB != color & RGB)
             });
-            out.into_iter().for_each(|(x, y, v)| put(fb, x, y, v));
         }
         Op::AlphaBlend {
             src,
@@ -504,14 +516,12 @@ pub fn render(fb: &mut Framebuffer, draw: &Draw, surfaces: &dyn Surfaces) -> Opt
             src_has_alpha,
         } => {
             let pixels = resolve(&src.image, surfaces)?;
-            let mut out = vec![];
-            each(fb, draw, &None, |x, y| {
-                if let Some(s) = source_at(&pixels, &src.area, &draw.bbox, x, y, src.scale_mode) {
+            update(fb, draw, &None, |x, y, d| {
+                source_at(&pixels, &src.area, &draw.bbox, x, y, src.scale_mode).map(|s| {
                     let s = if *src_has_alpha { s } else { s | 0xff00_0000 };
-                    out.push((x, y, over(s, px(fb, x, y), u32::from(*alpha))));
-                }
+                    over(s, d, u32::from(*alpha))
+                })
             });
-            out.into_iter().for_each(|(x, y, v)| put(fb, x, y, v));
         }
         Op::Text {
             glyphs,
@@ -528,13 +538,10 @@ pub fn render(fb: &mut Framebuffer, draw: &Draw, surfaces: &dyn Surfaces) -> Opt
                     ..draw.clone()
                 };
                 let pattern = pattern_of(back, surfaces);
-                let mut out = vec![];
-                each(fb, &back_draw, &None, |x, y| {
-                    if let Some(c) = brush_at(back, pattern.as_ref(), x, y) {
-                        out.push((x, y, rop::apply(*back_mode, c, px(fb, x, y), true)));
-                    }
+                update(fb, &back_draw, &None, |x, y, d| {
+                    brush_at(back, pattern.as_ref(), x, y)
+                        .map(|c| rop::apply(*back_mode, c, d, true))
                 });
-                out.into_iter().for_each(|(x, y, v)| put(fb, x, y, v));
             }
             let pattern = pattern_of(fore, surfaces);
             draw_glyphs(fb, draw, glyphs, fore, pattern.as_ref(), *fore_mode);
@@ -578,8 +585,7 @@ pub fn render(fb: &mut Framebuffer, draw: &Draw, surfaces: &dyn Surfaces) -> Opt
                 repeat: (flags >> 14) & 3,
                 bilinear: (flags >> 8) & 7 == 1,
             };
-            let mut out = vec![];
-            each(fb, draw, &None, |x, y| {
+            update(fb, draw, &None, |x, y, d| {
                 let (rx, ry) = (
                     i64::from(x) - i64::from(draw.bbox.left),
                     i64::from(y) - i64::from(draw.bbox.top),
@@ -599,17 +605,14 @@ pub fn render(fb: &mut Framebuffer, draw: &Draw, surfaces: &dyn Surfaces) -> Opt
                         mask_sampler.at(rx, ry) >> 24
                     }
                 };
-                let d = px(fb, x, y);
-                let v = match op {
+                Some(match op {
                     0x00 => 0,
                     0x01 => over(sp, 0, ma),
                     0x02 => d,
                     0x0c => add(sp, d, ma),
                     _ => over(sp, d, ma),
-                };
-                out.push((x, y, v));
+                })
             });
-            out.into_iter().for_each(|(x, y, v)| put(fb, x, y, v));
         }
     }
     damage
@@ -626,13 +629,9 @@ fn copy_with(
     let Some(pixels) = resolve(&src.image, surfaces) else {
         return;
     };
-    let mut out = vec![];
-    each(fb, draw, mask, |x, y| {
-        if let Some(s) = source_at(&pixels, &src.area, &draw.bbox, x, y, src.scale_mode) {
-            out.push((x, y, combine(s, px(fb, x, y))));
-        }
+    update(fb, draw, mask, |x, y, d| {
+        source_at(&pixels, &src.area, &draw.bbox, x, y, src.scale_mode).map(|s| combine(s, d))
     });
-    out.into_iter().for_each(|(x, y, v)| put(fb, x, y, v));
 }
 
 #[cfg(test)]
