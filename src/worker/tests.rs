@@ -64,6 +64,18 @@ fn host_slot() -> Slot {
     }
 }
 
+/// Gives the worker QEMU's host slot (group 0 addresses are host pointers).
+fn map_host_memory(tx: &Sender<Msg>) {
+    let value = host_slot();
+    tx.send(Msg::AddMemslot {
+        group: 0,
+        slot: 0,
+        value,
+        done: Done::None,
+    })
+    .unwrap();
+}
+
 fn worker(device: FakeDevice) -> (Worker<FakeDevice>, Sender<Msg>) {
     let (tx, rx) = unbounded();
     (
@@ -117,13 +129,7 @@ fn releases_every_valid_command_once_and_rejects_bad_ones() {
     });
     let log = device.log.clone();
     let (mut w, tx) = worker(device);
-    tx.send(Msg::AddMemslot {
-        group: 0,
-        slot: 0,
-        value: host_slot(),
-        done: Done::None,
-    })
-    .unwrap();
+    map_host_memory(&tx);
     tx.send(Msg::Start).unwrap();
     tx.send(Msg::Shutdown).unwrap();
     // Start is handled, rings drained, then Shutdown ends the loop.
@@ -141,13 +147,7 @@ fn nothing_is_taken_from_the_rings_while_stopped() {
     let mut device = FakeDevice::default();
     device.commands.push_back(draw(0x1000, 0)); // never read: the VM is stopped
     let (mut w, tx) = worker(device);
-    tx.send(Msg::AddMemslot {
-        group: 0,
-        slot: 0,
-        value: host_slot(),
-        done: Done::None,
-    })
-    .unwrap();
+    map_host_memory(&tx);
     tx.send(Msg::Wakeup).unwrap();
     tx.send(Msg::Shutdown).unwrap();
     w.run();
@@ -244,13 +244,7 @@ fn out_of_memory_drains_the_ring_then_flushes_releases() {
     device.commands.push_back(draw(addr(&d1), 0));
     let log = device.log.clone();
     let (mut w, tx) = worker(device);
-    tx.send(Msg::AddMemslot {
-        group: 0,
-        slot: 0,
-        value: host_slot(),
-        done: Done::None,
-    })
-    .unwrap();
+    map_host_memory(&tx);
     tx.send(Msg::Start).unwrap();
     tx.send(Msg::Oom).unwrap();
     tx.send(Msg::Shutdown).unwrap();
