@@ -5,6 +5,10 @@
  *   standin LIST                 prints the scenario names (RUN ones, then "BAD name" ones)
  *   standin RUN name out.ppm     runs one scenario, writes the primary surface as a PPM
  *   standin BAD name             runs one malformed-command scenario in a forked child
+ *   standin SERVE name out.ppm PORT
+ *                                listens on 127.0.0.1:PORT (noauth), waits for a client's
+ *                                display channel, runs the scenario as RUN does (same dump),
+ *                                prints "SERVE-DONE", then keeps serving until stdin closes
  *
  * Memory model as QEMU sets it up: group 0 = host slot 0 (identity), group 1 = one "PCI BAR"
  * slot (slot 1, generation GEN) backed by one malloc'ed region. Every command, drawable,
@@ -23,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <spice.h>
+#include <spice/enums.h>
 
 /* ------------------------------------------------------------------------------------ */
 /* Geometry and memory                                                                   */
@@ -125,7 +130,14 @@ static void watch_remove(SpiceWatch *w)
     for (int i = 0; i < MAXW; i++) if (watches[i] == w) watches[i] = NULL;
     free(w);
 }
-static void channel_event(int event, SpiceChannelEventInfo *info) { (void)event; (void)info; }
+/* SERVE mode: how many display channels finished their link (and went away again) */
+static int display_links, display_unlinks;
+static void channel_event(int event, SpiceChannelEventInfo *info)
+{
+    if (!info || info->type != SPICE_CHANNEL_DISPLAY) return;
+    if (event == SPICE_CHANNEL_EVENT_INITIALIZED) __atomic_add_fetch(&display_links, 1, __ATOMIC_SEQ_CST);
+    if (event == SPICE_CHANNEL_EVENT_DISCONNECTED) __atomic_add_fetch(&display_unlinks, 1, __ATOMIC_SEQ_CST);
+}
 
 static SpiceCoreInterface core = {
     .base = { SPICE_INTERFACE_CORE, "qxl stand-in core", SPICE_INTERFACE_CORE_MAJOR, SPICE_INTERFACE_CORE_MINOR },
@@ -392,6 +404,8 @@ static void take_snapshot(void)
     have_snapshot = 1;
 }
 
+static int serve_port; /* SERVE mode: listen on 127.0.0.1:serve_port; 0 = no socket */
+
 static void server_start(int neg)
 {
     bar = aligned_alloc(4096, BAR_SIZE);
@@ -403,6 +417,13 @@ static void server_start(int neg)
     server = spice_server_new();
     if (!server) die("spice_server_new");
     spice_server_set_noauth(server);
+    if (serve_port) {
+        spice_server_set_port(server, serve_port);
+        spice_server_set_addr(server, "127.0.0.1", 0);
+        /* QEMU's default unless -spice streaming-video= is given: every drawing reaches
+         * the client as itself, never as a video frame */
+        spice_server_set_streaming_video(server, SPICE_STREAM_VIDEO_OFF);
+    }
     if (spice_server_init(server, &core) != 0) die("spice_server_init");
     qxl.base.sif = &qxl_if.base;
     qxl.id = 0;
@@ -1720,6 +1741,8 @@ static void report_unreleased(void)
         }
 }
 
+static int report_run(const char *name, uint32_t sum);
+
 static int run_scenario(const char *name, const char *out)
 {
     const struct scenario *s = NULL;
@@ -1730,6 +1753,12 @@ static int run_scenario(const char *name, const char *out)
     update_full();
     uint32_t sum = write_ppm(out);
     server_stop();
+    return report_run(name, sum);
+}
+
+/* the RUN result line: resources released once, cookies completed once */
+static int report_run(const char *name, uint32_t sum)
+{
     pthread_mutex_lock(&lock);
     int ok = n_released == n_recs && n_double == 0 && n_foreign == 0 && n_bad_group == 0 &&
              pending_cookies() == 0 && cookie_double == 0 && cookie_foreign == 0;
@@ -1741,6 +1770,60 @@ static int run_scenario(const char *name, const char *out)
     pthread_mutex_unlock(&lock);
     fflush(stdout);
     return ok ? 0 : 1;
+}
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* 1 once stdin reached its end (what is read is discarded) */
+static int stdin_closed(void)
+{
+    struct pollfd p = { .fd = 0, .events = POLLIN };
+    if (poll(&p, 1, 0) <= 0) return 0;
+    if (p.revents & POLLNVAL) return 1;
+    char buf[256];
+    ssize_t n = read(0, buf, sizeof(buf));
+    return n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN);
+}
+
+/* SERVE: the scenario with a real client watching. The drawings are only worth checking on
+ * the client when they reach it as they happen, so nothing is drawn before a display channel
+ * has linked (and had a moment to receive the primary surface). */
+#define SERVE_WAIT_CLIENT_S 30
+#define SERVE_SETTLE_MS 300
+#define SERVE_LINGER_S 120
+static int serve_scenario(const char *name, const char *out, int port)
+{
+    const struct scenario *s = NULL;
+    for (int i = 0; i < NSC; i++) if (!strcmp(scenarios[i].name, name)) s = &scenarios[i];
+    if (!s) { fprintf(stderr, "standin: no scenario %s\n", name); return 2; }
+    if (port <= 0 || port > 65535) { fprintf(stderr, "standin: bad port %d\n", port); return 2; }
+    serve_port = port;
+    server_start(s->neg);
+    printf("SERVE-LISTENING %d\n", port);
+    double until = now_s() + SERVE_WAIT_CLIENT_S;
+    while (!__atomic_load_n(&display_links, __ATOMIC_SEQ_CST)) {
+        if (now_s() > until || stdin_closed()) {
+            printf("SERVE-NOCLIENT %s\n", name);
+            server_stop();
+            return 4;
+        }
+        pump(10);
+    }
+    for (double t = now_s() + SERVE_SETTLE_MS / 1000.0; now_s() < t;) pump(10);
+    s->fn();
+    update_full();
+    uint32_t sum = write_ppm(out);
+    printf("SERVE-DONE %s checksum=%08x display_links=%d display_unlinks=%d\n", name, sum,
+           __atomic_load_n(&display_links, __ATOMIC_SEQ_CST), __atomic_load_n(&display_unlinks, __ATOMIC_SEQ_CST));
+    until = now_s() + SERVE_LINGER_S;
+    while (!stdin_closed() && now_s() < until) pump(20);
+    server_stop();
+    return report_run(name, sum);
 }
 
 static uint32_t pat_bg(int x, int y, int w, int h) { (void)w; (void)h; return rgb(10 + x / 16, 20 + y / 16, 30); }
@@ -1819,6 +1902,7 @@ int main(int argc, char **argv)
     }
     if (argc >= 4 && !strcmp(argv[1], "RUN")) return run_scenario(argv[2], argv[3]);
     if (argc >= 3 && !strcmp(argv[1], "BAD")) return run_bad(argv[2]);
-    fprintf(stderr, "usage: %s LIST | RUN name out.ppm | BAD name\n", argv[0]);
+    if (argc >= 5 && !strcmp(argv[1], "SERVE")) return serve_scenario(argv[2], argv[3], atoi(argv[4]));
+    fprintf(stderr, "usage: %s LIST | RUN name out.ppm | BAD name | SERVE name out.ppm PORT\n", argv[0]);
     return 2;
 }
