@@ -13,7 +13,7 @@ REALNAME := libspice-server.so.1.15.1
 BUILD := build
 LIB := $(BUILD)/lib
 
-.PHONY: all lib tools deps test unit abi lifecycle qxl fuzz e2e lint demo install clean
+.PHONY: all lib tools deps test unit abi lifecycle qxl qxl-client fuzz e2e lint demo install clean
 
 all: lib
 
@@ -59,6 +59,11 @@ lifecycle: lib
 # through Debian's C server; the surfaces must match pixel for pixel.
 qxl: lib
 	bash tests/qxl/run.sh $(LIB)
+
+# The same scenarios served to a real client (spice-gtk): its picture must equal the server's
+# own rendering pixel for pixel.
+qxl-client: lib
+	/usr/bin/python3 tests/qxl/client_compare.py --lib $(LIB)
 
 # The QXL command parsers and the canvas under libFuzzer, for a bounded time.
 # cargo-fuzz needs unstable flags; RUSTC_BOOTSTRAP lets the stable toolchain accept them.

@@ -1,0 +1,311 @@
+#!/usr/bin/python3
+"""Does a real SPICE client show what the server rendered? For every RUN scenario of the QXL
+stand-in (tests/qxl/standin.c) this starts the stand-in in SERVE mode, connects spice-gtk
+(tests/e2e/client.py, one worker reused across scenarios), lets the scenario draw while the
+client watches, and compares the client's primary surface with the stand-in's dump (the
+server's own rendering, read back from guest memory after update_area) pixel for pixel.
+
+    client_compare.py [--lib DIR] [--out DIR] [--only "name name ..."]
+        --lib   the libspice-server.so.1 to serve with (default: build/lib, ours;
+                /lib/x86_64-linux-gnu is Debian's C server, used to check this test)
+        --out   keeps dumps, client screenshots, logs and diff images (default: a temp dir)
+        --only  runs only these scenarios (QXL_ONLY does the same)
+
+A scenario passes when the stand-in serves it without crashing (and releases every resource
+exactly once, as RUN checks) and the client's pixels equal the dump's. When they differ, a
+diff image (dump | client | differing pixels in white) is saved and the bounding box and the
+count of differing pixels are printed. Scenarios named in client-known-differences.txt (with
+the reason) are reported, not fatal; for another library than ours, so are its "c:" lines
+and the C server faults of known-differences.txt. A client that dies on what the server sent
+is reported for that scenario and a new one takes over.
+"""
+import argparse
+import os
+import queue
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
+from client import ClientError, SpiceClient  # noqa: E402
+
+from PIL import Image, ImageChops  # noqa: E402
+
+SETTLE_QUIET = 0.3   # s without a display update before a screenshot is taken
+SETTLE_MAX = 5.0     # s after SERVE-DONE that a differing picture may still take to change
+CONFIRM_QUIET = 0.8  # s without an update before a matching picture is taken again
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def read_list(path):
+    out = {}
+    if os.path.exists(path):
+        with open(path) as f:
+            for line in f:
+                line = line.strip()
+                if line and not line.startswith("#"):
+                    name, _, reason = line.partition(" ")
+                    out[name] = reason.strip()
+    return out
+
+
+def build_standin(lib, out):
+    """Builds the stand-in against `lib`'s libspice-server.so.1 (the soname is the same for
+    every library; LD_LIBRARY_PATH picks the one that serves)."""
+    exe = os.path.join(out, "standin")
+    inc = os.path.join(ROOT, "include", "spice-server")
+    cflags = [f"-I{inc}"] if os.path.exists(os.path.join(inc, "spice.h")) else \
+        subprocess.check_output(["pkg-config", "--cflags", "spice-server"], text=True).split()
+    cflags += subprocess.check_output(["pkg-config", "--cflags", "spice-protocol"], text=True).split()
+    subprocess.run(["cc", "-O1", "-g", "-Wall", "-Wextra", "-o", exe, os.path.join(HERE, "standin.c"),
+                    *cflags, os.path.join(lib, "libspice-server.so.1"), "-lpthread"], check=True)
+    return exe
+
+
+class Standin:
+    """One stand-in in SERVE mode; its stdout lines arrive on a queue."""
+
+    def __init__(self, exe, lib, name, dump, port, log):
+        env = dict(os.environ, LD_LIBRARY_PATH=lib)
+        self.proc = subprocess.Popen([exe, "SERVE", name, dump, str(port)], env=env,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=log, text=True)
+        self.lines = queue.Queue()
+        self.seen = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.lines.put(line.rstrip("\n"))
+        self.lines.put(None)
+
+    def expect(self, prefix, timeout):
+        """The first line starting with prefix; None if the stand-in ended or timed out."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            try:
+                line = self.lines.get(timeout=left)
+            except queue.Empty:
+                return None
+            if line is None:
+                self.lines.put(None)
+                return None
+            self.seen.append(line)
+            if line.startswith(prefix):
+                return line
+
+    def finish(self, timeout=30):
+        """Closes stdin (the stand-in stops serving); returns (status, result line)."""
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rc = self.proc.wait()
+            return "timeout", None
+        result = None
+        while True:
+            line = self.expect("", 1)
+            if line is None:
+                break
+            if " released=" in line:
+                result = line
+        status = f"signal:{-rc}" if rc < 0 else f"exit:{rc}"
+        return status, result
+
+
+def final_frame(dump_path, height):
+    """The dump's final picture: a dump with a snapshot (twice the surface's height) holds
+    the snapshot on top and the final picture below."""
+    img = Image.open(dump_path).convert("RGB")
+    w, h = img.size
+    if h == 2 * height:
+        return img.crop((0, height, w, h))
+    return img
+
+
+def difference(a, b):
+    """(count, bbox, max channel delta) of the pixels where a and b differ."""
+    d = ImageChops.difference(a, b)
+    mask = d.convert("L").point(lambda v: 255 if v else 0)
+    n = sum(1 for v in mask.getdata() if v)
+    maxdelta = max(hi for lo, hi in d.getextrema()) if n else 0
+    return n, mask.getbbox(), maxdelta, mask
+
+
+def save_diff(dump, shot, mask, path):
+    w, h = dump.size
+    img = Image.new("RGB", (w * 3 + 8, h), (255, 0, 255))
+    img.paste(dump, (0, 0))
+    img.paste(shot, (w + 4, 0))
+    img.paste(Image.merge("RGB", (mask, mask, mask)), (2 * w + 8, 0))
+    img.save(path)
+
+
+def settle_and_compare(client, dump):
+    """Screenshots once the display is quiet until the picture equals the dump or stops
+    changing. A match is taken again after a longer quiet time, so that an update arriving
+    late (and spoiling the picture) is not missed. Returns (shot, count, bbox, maxdelta,
+    mask, seconds waited)."""
+    t0 = time.monotonic()
+    prev, matched = None, False
+    while True:
+        client.wait_quiet(CONFIRM_QUIET if matched else SETTLE_QUIET, timeout=SETTLE_MAX + 10)
+        shot = client.screenshot_image()
+        if shot.size != dump.size:
+            return shot, None, None, None, None, time.monotonic() - t0
+        n, bbox, maxdelta, mask = difference(dump, shot)
+        waited = time.monotonic() - t0
+        if n == 0 and not matched:
+            matched = True
+            continue
+        if n == 0 or waited > SETTLE_MAX or (prev is not None and prev.tobytes() == shot.tobytes()
+                                             and waited > 1.0):
+            return shot, n, bbox, maxdelta, mask, waited
+        prev, matched = shot, False
+        time.sleep(0.2)
+
+
+def run_one(client, exe, lib, name, out, log):
+    """Serves one scenario to the client. Returns a dict of what was measured."""
+    dump_path = os.path.join(out, f"{name}.ppm")
+    if os.path.exists(dump_path):
+        os.unlink(dump_path)
+    r = {"name": name}
+    for _attempt in range(3):  # a port taken between free_port() and the bind: try another
+        port = free_port()
+        st = Standin(exe, lib, name, dump_path, port, log)
+        if st.expect("SERVE-LISTENING", 20):
+            break
+        r["serve"] = st.finish(5)[0]
+    else:
+        r["error"] = f"stand-in did not listen ({r.get('serve')})"
+        return r
+    t0 = time.monotonic()
+    try:
+        client.connect("127.0.0.1", port, timeout=20)
+        done = st.expect("SERVE-DONE", 60)
+        r["serve_s"] = time.monotonic() - t0
+        if done is None:
+            r["error"] = "no SERVE-DONE (" + " | ".join(st.seen[-3:]) + ")"
+        else:
+            prim = client.state()["primary"] or {"height": 0}
+            dump = final_frame(dump_path, prim["height"])
+            shot, n, bbox, maxdelta, mask, waited = settle_and_compare(client, dump)
+            r.update(settle_s=waited, diff=n, bbox=bbox, maxdelta=maxdelta)
+            if n is None:
+                r["error"] = f"client surface {shot.size[0]}x{shot.size[1]}, dump {dump.size[0]}x{dump.size[1]}"
+            elif n:
+                shot.save(os.path.join(out, f"{name}.client.png"))
+                save_diff(dump, shot, mask, os.path.join(out, "diff", f"{name}.png"))
+            r["updates"] = client.state()["updates"]
+    except ClientError as e:
+        r["error"] = f"client: {e}"[:200]
+    finally:
+        try:
+            client.disconnect(timeout=10)
+        except ClientError as e:
+            r.setdefault("error", f"client disconnect: {e}"[:200])
+        r["status"], r["result"] = st.finish()
+    return r
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--lib", default=os.path.join(ROOT, "build", "lib"))
+    ap.add_argument("--out", default=os.environ.get("QXL_OUT"))
+    ap.add_argument("--only", default=os.environ.get("QXL_ONLY", ""))
+    a = ap.parse_args()
+    lib = os.path.realpath(a.lib)
+    if not os.path.exists(os.path.join(lib, "libspice-server.so.1")):
+        print(f"client_compare: {lib}/libspice-server.so.1 missing (run 'make lib')")
+        return 2
+    ours = lib == os.path.realpath(os.path.join(ROOT, "build", "lib"))
+    out = a.out or tempfile.mkdtemp(prefix="qxl-client.")
+    os.makedirs(os.path.join(out, "diff"), exist_ok=True)
+    exe = build_standin(lib, out)
+    names = [n for n in subprocess.check_output([exe, "LIST"], text=True).split("\n")
+             if n and not n.startswith("BAD ")]
+    if a.only.split():
+        names = [n for n in names if n in a.only.split()]
+    listed = read_list(os.path.join(HERE, "client-known-differences.txt"))
+    known = {n: r for n, r in listed.items() if not n.startswith("c:")}
+    if not ours:  # the C server's own faults are no finding about the client
+        known.update({n: "C server fault: " + r for n, r in
+                      read_list(os.path.join(HERE, "known-differences.txt")).items()})
+        known.update({n[2:]: r for n, r in listed.items() if n.startswith("c:")})
+
+    which = "ours" if ours else lib
+    print(f"client_compare: {len(names)} scenarios, server library {which}, output {out}")
+    print(f"{'scenario':<24} {'stand-in':<10} {'diff-px':>7} {'bbox':<20} {'maxd':>4} "
+          f"{'upd':>4} {'settle':>6}  verdict")
+    passed, failed, knownc = 0, 0, 0
+    t_all = time.monotonic()
+    client_log = os.path.join(out, "client.log")
+    client = SpiceClient(log_path=client_log)
+    with open(os.path.join(out, "standin.log"), "ab") as log:
+        for name in names:
+            for f in (log, client.log):
+                f.write(f"==== {name}\n".encode())
+                f.flush()
+            r = run_one(client, exe, lib, name, out, log)
+            if client.proc.poll() is not None:  # what the server sent killed spice-gtk
+                r["error"] = f"the client died (exit {client.proc.returncode}, see {client_log})"
+                client.close()
+                client = SpiceClient(log_path=client_log)
+            res = r.get("result") or ""
+            released_ok = res.endswith(" OK")
+            st = r.get("status", "-")
+            stand = "ok" if st == "exit:0" and released_ok else (st if st != "exit:0" else "rel-FAIL")
+            ok = "error" not in r and r.get("diff") == 0 and stand == "ok"
+            seen = []
+            if r.get("diff"):
+                seen.append(f"diff image {out}/diff/{name}.png")
+            if "error" in r:
+                seen.append(r["error"])
+            if stand == "rel-FAIL":
+                seen.append(res)
+            seen = " [" + "; ".join(seen) + "]" if seen else ""
+            if ok:
+                passed += 1
+                verdict = "match"
+            elif name in known:
+                knownc += 1
+                verdict = "known: " + known[name][:120] + seen
+            else:
+                failed += 1
+                verdict = "FAIL" + seen
+            bbox = r.get("bbox")
+            bbox_s = "-" if not bbox else "%d,%d-%d,%d" % bbox
+            diff_s = "-" if r.get("diff") is None else str(r["diff"])
+            maxd = "-" if r.get("maxdelta") is None else str(r["maxdelta"])
+            upd = str(r.get("updates", "-"))
+            settle = "-" if "settle_s" not in r else f"{r['settle_s']:.1f}s"
+            print(f"{name:<24} {stand:<10} {diff_s:>7} {bbox_s:<20} {maxd:>4} {upd:>4} {settle:>6}  "
+                  f"{verdict[:400]}", flush=True)
+    client.close()
+    print(f"client_compare: {time.monotonic() - t_all:.0f} s; output in {out}")
+    print(f"client_compare: {which}: {passed} of {len(names)} scenarios match on the client, "
+          f"{knownc} known differences (client-known-differences.txt)")
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
