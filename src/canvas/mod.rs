@@ -530,6 +530,7 @@ pub fn render(fb: &mut Framebuffer, draw: &Draw, surfaces: &dyn Surfaces) -> Opt
             back,
             fore_mode,
             back_mode,
+            ..
         } => {
             if *back_mode != 0 && !matches!(back, Brush::None) {
                 let back_draw = Draw {

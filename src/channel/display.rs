@@ -6,7 +6,7 @@ use crate::proto::caps::Caps;
 use crate::proto::display::{self as wire, DisplayInit, ImageData, Rect};
 use crate::proto::msg::{base, display as m};
 use crate::worker::region::Area;
-use crate::worker::screen::{Forward, Screen, Update, ViewerId};
+use crate::worker::screen::{Screen, Update, ViewerId};
 
 /// Raw bytes per draw message; larger damage is split into bands so one message never
 /// holds a whole 4K frame.
@@ -170,22 +170,9 @@ impl Channel for DisplayChannel {
                         self.has_surface = false;
                     }
                 }
-                Update::Draw { fills, parts } => {
-                    for op in fills {
-                        match op {
-                            Forward::Fill(fill) => {
-                                out.push(m::DRAW_FILL, &wire::draw_fill(0, &fill))
-                            }
-                            Forward::CopyBits {
-                                bbox,
-                                clip,
-                                src_x,
-                                src_y,
-                            } => out.push(
-                                m::COPY_BITS,
-                                &wire::copy_bits(0, &bbox, &clip, src_x, src_y),
-                            ),
-                        }
+                Update::Draw { draws, parts } => {
+                    for op in draws {
+                        out.push(op.msg.msg_type, &op.msg.body);
                     }
                     for (area, pixels) in parts {
                         self.draw(area, &pixels, out);
@@ -209,6 +196,7 @@ mod tests {
     use super::*;
     use crate::channel::testing::drain;
     use crate::proto::frame::{HeaderKind, Message};
+    use crate::worker::screen::Forward;
 
     fn types(msgs: &[Message]) -> Vec<u16> {
         msgs.iter().map(|m| m.msg_type).collect()
@@ -267,47 +255,51 @@ mod tests {
         );
     }
 
+    /// A forwarded drawing of `bbox` (its body only names it).
+    fn op(msg_type: u16, bbox: Area, reads: Option<Area>, opaque: bool) -> Forward {
+        let msg = crate::proto::draw::DrawMessage {
+            msg_type,
+            body: bbox.left.to_le_bytes().to_vec(),
+        };
+        Forward {
+            msg: std::sync::Arc::new(msg),
+            bbox,
+            reads,
+            opaque,
+        }
+    }
+
+    fn paint(area: Area) -> impl FnOnce(&mut crate::worker::screen::Framebuffer) -> Option<Area> {
+        move |fb| {
+            let n = area.pixels() as usize * 4;
+            Some(fb.blit(area, &vec![7; n], area.width() as usize * 4))
+        }
+    }
+
     #[test]
-    fn fills_go_out_as_draw_fill_before_newer_pixels() {
-        use crate::worker::screen::Fill;
+    fn drawings_go_out_as_themselves_before_newer_pixels() {
         let screen = Screen::default();
         let (mut ch, mut out) = showing(&screen);
-        let fill = Fill {
-            bbox: Area::new(0, 0, 4, 4),
-            clip: None,
-            color: 0x00ff_0000,
-        };
-        screen.fill(fill, |fb| {
-            Some(fb.blit(Area::new(0, 0, 4, 4), &[0; 64], 16))
-        });
-        screen.draw(Area::new(2, 2, 3, 3), &[1; 4], 4);
+        let bbox = Area::new(0, 0, 4, 4);
+        screen.forward(Some(op(m::DRAW_INVERS, bbox, None, false)), paint(bbox));
+        screen.draw(Area::new(6, 6, 7, 7), &[1; 4], 4);
         ch.produce(&mut out);
         let msgs = drain(&mut out);
-        assert_eq!(types(&msgs), vec![m::DRAW_FILL, m::DRAW_COPY]);
-        // box 0,0,4,4 then clip NONE, brush SOLID red.
-        assert_eq!(msgs[0].body[20], 0);
-        assert_eq!(&msgs[0].body[21..26], &[1, 0, 0, 0xff, 0]);
+        assert_eq!(types(&msgs), vec![m::DRAW_INVERS, m::DRAW_COPY]);
     }
 
     #[test]
     fn copy_bits_is_forwarded_only_over_an_up_to_date_source() {
         let screen = Screen::default();
         let (mut ch, mut out) = showing(&screen);
-        let op = Forward::CopyBits {
-            bbox: Area::new(0, 4, 8, 8),
-            clip: None,
-            src_x: 0,
-            src_y: 0,
-        };
-        let render = |fb: &mut crate::worker::screen::Framebuffer| {
-            Some(fb.blit(Area::new(0, 4, 8, 8), &[0; 128], 32))
-        };
-        screen.copy_bits(op.clone(), Area::new(0, 0, 8, 4), render);
+        let dest = Area::new(0, 4, 8, 8);
+        let copy = op(m::COPY_BITS, dest, Some(Area::new(0, 0, 8, 4)), true);
+        screen.forward(Some(copy.clone()), paint(dest));
         ch.produce(&mut out);
         assert_eq!(types(&drain(&mut out)), vec![m::COPY_BITS]);
         // Undelivered pixels in the source: the client could not copy them.
         screen.draw(Area::new(1, 1, 2, 2), &[9; 4], 4);
-        screen.copy_bits(op, Area::new(0, 0, 8, 4), render);
+        screen.forward(Some(copy), paint(dest));
         ch.produce(&mut out);
         assert_eq!(
             types(&drain(&mut out)),
@@ -317,24 +309,63 @@ mod tests {
     }
 
     #[test]
-    fn too_many_fills_become_damage() {
-        use crate::worker::screen::Fill;
+    fn covered_drawings_are_not_sent() {
         let screen = Screen::default();
         let (mut ch, mut out) = showing(&screen);
-        for i in 0..1000u32 {
-            let fill = Fill {
-                bbox: Area::new(0, 0, 1, 1),
-                clip: None,
-                color: i,
-            };
-            screen.fill(fill, |fb| {
-                Some(fb.blit(Area::new(0, 0, 1, 1), &i.to_le_bytes(), 4))
-            });
+        let small = Area::new(1, 1, 3, 3);
+        let big = Area::new(0, 0, 6, 6);
+        screen.forward(Some(op(m::DRAW_INVERS, small, None, false)), paint(small));
+        screen.forward(Some(op(m::DRAW_FILL, big, None, true)), paint(big));
+        ch.produce(&mut out);
+        assert_eq!(
+            types(&drain(&mut out)),
+            vec![m::DRAW_FILL],
+            "the fill hides the invert"
+        );
+
+        // A drawing later read by a COPY_BITS must still be sent, even under a fill.
+        let source = Area::new(0, 0, 2, 2);
+        screen.forward(Some(op(m::DRAW_INVERS, source, None, false)), paint(source));
+        let copy = op(m::COPY_BITS, Area::new(4, 4, 6, 6), Some(source), true);
+        screen.forward(Some(copy.clone()), paint(Area::new(4, 4, 6, 6)));
+        let over_source = Area::new(0, 0, 3, 3);
+        screen.forward(
+            Some(op(m::DRAW_FILL, over_source, None, true)),
+            paint(over_source),
+        );
+        ch.produce(&mut out);
+        assert_eq!(
+            types(&drain(&mut out)),
+            vec![m::DRAW_INVERS, m::COPY_BITS, m::DRAW_FILL]
+        );
+        // Once the copy is hidden as well, its source is not needed either.
+        screen.forward(Some(op(m::DRAW_INVERS, source, None, false)), paint(source));
+        screen.forward(Some(copy), paint(Area::new(4, 4, 6, 6)));
+        screen.forward(Some(op(m::DRAW_FILL, big, None, true)), paint(big));
+        ch.produce(&mut out);
+        assert_eq!(types(&drain(&mut out)), vec![m::DRAW_FILL]);
+
+        // Pixels about to be sent cover a drawing too.
+        screen.forward(Some(op(m::DRAW_INVERS, small, None, false)), paint(small));
+        screen.draw(big, &[3; 6 * 6 * 4], 6 * 4);
+        ch.produce(&mut out);
+        assert_eq!(types(&drain(&mut out)), vec![m::DRAW_COPY]);
+    }
+
+    #[test]
+    fn the_queue_is_bounded_and_the_rest_become_damage() {
+        let screen = Screen::default();
+        let (mut ch, mut out) = showing(&screen);
+        for i in 0..300u32 {
+            // The first 256 fill the queue; the others land on another row as pixels.
+            let row = if i < 256 { 0 } else { 5 };
+            let at = Area::new(i % 8, row, i % 8 + 1, row + 1);
+            screen.forward(Some(op(m::DRAW_INVERS, at, None, false)), paint(at));
         }
         ch.produce(&mut out);
         let msgs = drain(&mut out);
-        let fills = msgs.iter().filter(|m| m.msg_type == m::DRAW_FILL).count();
-        assert_eq!(fills, 256, "the queue is bounded");
+        let draws = msgs.iter().filter(|m| m.msg_type == m::DRAW_INVERS).count();
+        assert_eq!(draws, 256, "the queue is bounded");
         assert_eq!(
             msgs.last().map(|m| m.msg_type),
             Some(m::DRAW_COPY),

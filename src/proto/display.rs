@@ -1,7 +1,6 @@
 //! Display channel messages (`spice.proto` channel DisplayChannel).
 
 use super::wire::{Reader, Truncated, Writer};
-use crate::worker::region::Area;
 
 /// `SPICE_SURFACE_FMT_32_xRGB`.
 pub const SURFACE_FMT_32_XRGB: u32 = 32;
@@ -134,54 +133,6 @@ pub fn draw_copy(surface_id: u32, dest: Rect, image_id: u64, data: ImageData<'_>
             w.u32(payload.len() as u32).bytes(payload);
         }
     }
-    w.into_inner()
-}
-
-/// DisplayBase: u32 surface, Rect box, Clip (u8 type [+ u32 n + rects]).
-fn display_base(w: &mut Writer, surface_id: u32, bbox: &Area, clip: &Option<Vec<Area>>) {
-    w.u32(surface_id);
-    area_rect(w, bbox);
-    match clip {
-        None => {
-            w.u8(0);
-        }
-        Some(rects) => {
-            w.u8(1).u32(rects.len() as u32);
-            rects.iter().for_each(|r| area_rect(w, r));
-        }
-    }
-}
-
-/// `COPY_BITS`: DisplayBase, then the source Point (i32 x, i32 y).
-pub fn copy_bits(
-    surface_id: u32,
-    bbox: &Area,
-    clip: &Option<Vec<Area>>,
-    src_x: u32,
-    src_y: u32,
-) -> Vec<u8> {
-    let mut w = Writer::new();
-    display_base(&mut w, surface_id, bbox, clip);
-    w.i32(src_x as i32).i32(src_y as i32);
-    w.into_inner()
-}
-
-fn area_rect(w: &mut Writer, a: &crate::worker::region::Area) {
-    w.i32(a.top as i32)
-        .i32(a.left as i32)
-        .i32(a.bottom as i32)
-        .i32(a.right as i32);
-}
-
-/// `DRAW_FILL` of a solid colour with `OP_PUT`: DisplayBase (u32 surface, Rect box,
-/// Clip: u8 type [+ u32 n + rects]), Brush (u8 SOLID, u32 colour), u16 rop, QMask
-/// (u8 flags, Point, u32 no bitmap).
-pub fn draw_fill(surface_id: u32, fill: &crate::worker::screen::Fill) -> Vec<u8> {
-    let mut w = Writer::new();
-    display_base(&mut w, surface_id, &fill.bbox, &fill.clip);
-    w.u8(1).u32(fill.color);
-    w.u16(ROPD_OP_PUT);
-    w.u8(0).i32(0).i32(0).u32(0);
     w.into_inner()
 }
 

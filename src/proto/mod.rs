@@ -5,6 +5,7 @@ pub mod agent;
 pub mod caps;
 pub mod cursor;
 pub mod display;
+pub mod draw;
 pub mod frame;
 pub mod inputs;
 pub mod link;

@@ -117,9 +117,13 @@ pub enum Op {
         brush: Brush,
         fore_mode: u16,
         width: i32,
+        /// `SPICE_LINE_FLAGS_STYLED`: dashed (the canvas draws it solid).
+        styled: bool,
     },
     Text {
         glyphs: Vec<Glyph>,
+        /// Bits per coverage value in the guest's string: 1, 4 or 8.
+        glyph_bpp: u8,
         back_area: QxlRect,
         fore: Brush,
         back: Brush,
@@ -295,7 +299,7 @@ impl Parser<'_> {
         Ok(subpaths)
     }
 
-    fn glyphs(&self, address: u64) -> Result<Vec<Glyph>, ParseError> {
+    fn glyphs(&self, address: u64) -> Result<(Vec<Glyph>, u8), ParseError> {
         let head = self.mem.read(self.group, address, 8)?;
         let size = u32_at(&head, 0) as usize;
         let (count, flags) = (u16_at(&head, 4), u16_at(&head, 6));
@@ -351,7 +355,7 @@ impl Parser<'_> {
                 coverage,
             });
         }
-        Ok(glyphs)
+        Ok((glyphs, bpp as u8))
     }
 }
 
@@ -423,17 +427,22 @@ pub fn parse(
         kind::STROKE => Op::Stroke {
             subpaths: p.path(u64_at(&b, u))?,
             width: u32_at(&b, u + 12) as i32,
+            styled: b[u + 8] & (1 << 3) != 0,
             brush: p.brush(&b, u + 28)?,
             fore_mode: u16_at(&b, u + 48),
         },
-        kind::TEXT => Op::Text {
-            glyphs: p.glyphs(u64_at(&b, u))?,
-            back_area: rect_at(&b, u + 8),
-            fore: p.brush(&b, u + 24)?,
-            back: p.brush(&b, u + 44)?,
-            fore_mode: u16_at(&b, u + 64),
-            back_mode: u16_at(&b, u + 66),
-        },
+        kind::TEXT => {
+            let (glyphs, glyph_bpp) = p.glyphs(u64_at(&b, u))?;
+            Op::Text {
+                glyphs,
+                glyph_bpp,
+                back_area: rect_at(&b, u + 8),
+                fore: p.brush(&b, u + 24)?,
+                back: p.brush(&b, u + 44)?,
+                fore_mode: u16_at(&b, u + 64),
+                back_mode: u16_at(&b, u + 66),
+            }
+        }
         kind::TRANSPARENT => Op::Transparent {
             src: p.source(&b, u, u + 8, SCALE_NEAREST)?,
             color: u32_at(&b, u + 24),

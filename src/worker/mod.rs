@@ -6,6 +6,7 @@
 //! `Device` trait; `ffi::qxl_device` implements it over QEMU's callbacks.
 
 mod device;
+mod forward;
 mod handle;
 pub mod pointer;
 pub mod region;
@@ -24,7 +25,7 @@ use crate::qxl::memslot::{Layout, MemSlots};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use pointer::Pointer;
 use region::Area;
-use screen::{Fill, Forward, Screen};
+use screen::Screen;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -65,72 +66,6 @@ impl canvas::Surfaces for NoSurfaces {
     fn pixels_of(&self, _surface_id: u32) -> Option<Pixels> {
         None
     }
-}
-
-/// A drawing the client can repeat itself as an idempotent `DRAW_FILL` (solid colour,
-/// `OP_PUT`, no mask), with its box and clip in surface coordinates.
-fn forwardable_fill(d: &draw::Draw) -> Option<Fill> {
-    const OP_PUT: u16 = 1 << 3;
-    let color = match &d.op {
-        draw::Op::Fill {
-            brush: draw::Brush::Solid(c),
-            rop: OP_PUT,
-            mask: None,
-        } => *c & 0x00ff_ffff,
-        draw::Op::Blackness { mask: None } => 0,
-        draw::Op::Whiteness { mask: None } => 0x00ff_ffff,
-        _ => return None,
-    };
-    let area = |r: &command::QxlRect| {
-        (r.left < r.right && r.top < r.bottom && r.left >= 0 && r.top >= 0)
-            .then(|| Area::new(r.left as u32, r.top as u32, r.right as u32, r.bottom as u32))
-    };
-    let bbox = area(&d.bbox)?;
-    let clip = d.clip.as_ref().map(|rects| {
-        rects
-            .iter()
-            .filter_map(area)
-            .map(|a| a.intersect(&bbox))
-            .filter(|a| !a.is_empty())
-            .collect()
-    });
-    Some(Fill { bbox, clip, color })
-}
-
-/// A COPY_BITS on the primary as the op clients can repeat, with the source area it reads.
-fn forwardable_copy_bits(d: &draw::Draw) -> Option<(Forward, Area)> {
-    let draw::Op::CopyBits { x, y } = d.op else {
-        return None;
-    };
-    let b = &d.bbox;
-    if x < 0 || y < 0 || b.left < 0 || b.top < 0 || b.right <= b.left || b.bottom <= b.top {
-        return None;
-    }
-    let bbox = Area::new(b.left as u32, b.top as u32, b.right as u32, b.bottom as u32);
-    let (sx, sy) = (x as u32, y as u32);
-    let source = Area::new(
-        sx,
-        sy,
-        sx.saturating_add(bbox.width()),
-        sy.saturating_add(bbox.height()),
-    );
-    let area = |r: &command::QxlRect| {
-        (r.left < r.right && r.top < r.bottom && r.left >= 0 && r.top >= 0)
-            .then(|| Area::new(r.left as u32, r.top as u32, r.right as u32, r.bottom as u32))
-    };
-    let clip = d
-        .clip
-        .as_ref()
-        .map(|rects| rects.iter().filter_map(area).collect());
-    Some((
-        Forward::CopyBits {
-            bbox,
-            clip,
-            src_x: sx,
-            src_y: sy,
-        },
-        source,
-    ))
 }
 
 /// `QXL_CMD_*` ring entry types.
@@ -350,22 +285,12 @@ impl<D: Device> Worker<D> {
                 }
                 self.resolve_surface_images(&mut d.op);
                 if d.surface_id == 0 {
-                    if let Some((op, source)) = forwardable_copy_bits(&d) {
-                        self.outputs
-                            .screen
-                            .copy_bits(op, source, |fb| canvas::render(fb, &d, &NoSurfaces));
-                        return Ok(());
-                    }
-                    match forwardable_fill(&d) {
-                        Some(fill) => self
-                            .outputs
-                            .screen
-                            .fill(fill, |fb| canvas::render(fb, &d, &NoSurfaces)),
-                        None => self
-                            .outputs
-                            .screen
-                            .modify(|fb| canvas::render(fb, &d, &NoSurfaces)),
-                    }
+                    let screen = &self.outputs.screen;
+                    let op = screen
+                        .has_viewers()
+                        .then(|| forward::for_client(&d))
+                        .flatten();
+                    screen.forward(op, |fb| canvas::render(fb, &d, &NoSurfaces));
                 } else {
                     let id = d.surface_id;
                     let target = self

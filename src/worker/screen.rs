@@ -8,6 +8,7 @@
 
 use super::region::{Area, Region};
 use crate::proto::display::Head;
+use crate::proto::draw::DrawMessage;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -80,33 +81,30 @@ impl Framebuffer {
     }
 }
 
-/// A solid colour fill the client can draw itself (`DRAW_FILL` with `OP_PUT`): far
-/// cheaper to send than its pixels. Only idempotent fills are forwarded, so sending them
-/// before any pending image of the same area is always correct.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Fill {
-    pub bbox: Area,
-    /// Clip rectangles inside `bbox`, or `None` for all of it.
-    pub clip: Option<Vec<Area>>,
-    pub color: u32,
-}
-
 /// A drawing the client repeats itself instead of receiving its pixels.
+///
+/// Queued drawings go out before the pixels of the viewer's damaged areas, which are
+/// read when sent and so are newer than any of them. That keeps every ordering correct:
+/// a drawing that reads its own destination where the client is stale writes only
+/// there, and those pixels are overwritten by the damage sent after it; a drawing that
+/// reads elsewhere (`reads`, COPY_BITS's source) is queued only for viewers whose copy
+/// of that area is current.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Forward {
-    Fill(Fill),
-    /// `COPY_BITS`: copy from (src_x, src_y) to `bbox` within the surface. Only queued for
-    /// a client whose copy of the source is up to date.
-    CopyBits {
-        bbox: Area,
-        clip: Option<Vec<Area>>,
-        src_x: u32,
-        src_y: u32,
-    },
+pub struct Forward {
+    pub msg: Arc<DrawMessage>,
+    /// The pixels it may write.
+    pub bbox: Area,
+    /// Surface pixels it reads besides its destination.
+    pub reads: Option<Area>,
+    /// It replaces every pixel of `bbox` without reading them, so anything older that
+    /// it covers need not be sent.
+    pub opaque: bool,
 }
 
-/// Drawings queued per viewer before they are folded into plain damage.
-const MAX_QUEUED_FILLS: usize = 256;
+/// Drawings queued per viewer before they are folded into plain damage, and the bytes
+/// they may hold.
+const MAX_QUEUED_DRAWS: usize = 256;
+const MAX_QUEUED_BYTES: usize = 16 << 20;
 
 /// Identifies one display channel client within a screen.
 pub type ViewerId = u64;
@@ -146,6 +144,47 @@ pub fn take_overlapping(pending: &mut Vec<Area>, area: Area) -> Vec<Area> {
     }
 }
 
+/// Whether `op` may join a viewer's `queue`: there is room, and the viewer's copy of
+/// what it reads is current (not in its damaged `region`).
+fn can_queue(op: &Forward, queue: &[Forward], region: &Region) -> bool {
+    let stale = op.reads.is_some_and(|source| {
+        region
+            .rects()
+            .iter()
+            .any(|r| !r.intersect(&source).is_empty())
+    });
+    let bytes: usize = queue.iter().map(|f| f.msg.body.len()).sum();
+    !stale && queue.len() < MAX_QUEUED_DRAWS && bytes + op.msg.body.len() <= MAX_QUEUED_BYTES
+}
+
+/// Drops the queued drawings nothing will show: those whose box lies inside the damage
+/// about to be sent, or inside the box of a newer opaque drawing, unless a newer
+/// drawing reads from them.
+fn skip_covered(queue: Vec<Forward>, damage: &Region) -> Vec<Forward> {
+    let mut kept = Vec::with_capacity(queue.len());
+    let mut newer_reads: Vec<Area> = vec![];
+    let mut newer_opaque: Vec<Area> = vec![];
+    for op in queue.into_iter().rev() {
+        let inside = |outer: &Area| op.bbox.intersect(outer) == op.bbox;
+        let covered = damage.rects().iter().any(inside) || newer_opaque.iter().any(inside);
+        let read_later = newer_reads
+            .iter()
+            .any(|r| !r.intersect(&op.bbox).is_empty());
+        if covered && !read_later {
+            continue;
+        }
+        if op.opaque {
+            newer_opaque.push(op.bbox);
+        }
+        if let Some(r) = op.reads {
+            newer_reads.push(r);
+        }
+        kept.push(op);
+    }
+    kept.reverse();
+    kept
+}
+
 #[derive(Default)]
 struct State {
     /// Bumped whenever the primary surface is created or destroyed.
@@ -159,8 +198,8 @@ struct State {
     monitors_generation: u64,
     surface: Option<Framebuffer>,
     pending: HashMap<ViewerId, Region>,
-    /// Solid fills to forward as DRAW_FILL, per viewer, oldest first.
-    fills: HashMap<ViewerId, Vec<Forward>>,
+    /// Drawings to forward, per viewer, oldest first.
+    draws: HashMap<ViewerId, Vec<Forward>>,
 }
 
 /// Called after damage is added (wakes the reactor).
@@ -189,7 +228,7 @@ pub enum Update {
     /// Forwarded drawings to send first (they are older than the pixels), then damaged
     /// areas.
     Draw {
-        fills: Vec<Forward>,
+        draws: Vec<Forward>,
         parts: Vec<(Area, Vec<u8>)>,
     },
 }
@@ -218,7 +257,7 @@ impl Screen {
             s.guest.clear();
             s.guest.push(Area::new(0, 0, width, height));
             let all = Area::new(0, 0, width, height);
-            s.fills.values_mut().for_each(Vec::clear);
+            s.draws.values_mut().for_each(Vec::clear);
             for region in s.pending.values_mut() {
                 region.clear();
                 region.add(all);
@@ -235,7 +274,7 @@ impl Screen {
                 s.generation += 1;
             }
             s.pending.values_mut().for_each(Region::clear);
-            s.fills.values_mut().for_each(Vec::clear);
+            s.draws.values_mut().for_each(Vec::clear);
         }
         self.wake();
     }
@@ -260,13 +299,13 @@ impl Screen {
             region.add(fb.bounds());
         }
         s.pending.insert(viewer, region);
-        s.fills.insert(viewer, Vec::new());
+        s.draws.insert(viewer, Vec::new());
     }
 
     pub fn remove_viewer(&self, viewer: ViewerId) {
         let mut s = self.state.lock();
         s.pending.remove(&viewer);
-        s.fills.remove(&viewer);
+        s.draws.remove(&viewer);
     }
 
     /// The next thing `viewer` must send, given the surface generation it last saw.
@@ -287,27 +326,28 @@ impl Screen {
         let State {
             surface,
             pending,
-            fills,
+            draws,
             ..
         } = &mut *s;
         let (Some(fb), Some(region)) = (surface.as_ref(), pending.get_mut(&viewer)) else {
             return Update::Nothing;
         };
-        let fills = fills
+        let draws = draws
             .get_mut(&viewer)
             .map(std::mem::take)
             .unwrap_or_default();
-        if region.is_empty() && fills.is_empty() {
+        if region.is_empty() && draws.is_empty() {
             return Update::Nothing;
         }
-        // Taken together under the lock: every fill is older than these pixels.
+        let draws = skip_covered(draws, region);
+        // Taken together under the lock: every drawing is older than these pixels.
         let parts = region.take().into_iter().map(|a| (a, fb.read(a))).collect();
-        Update::Draw { fills, parts }
+        Update::Draw { draws, parts }
     }
 
     /// Draws with `f` on the surface; the area it returns is damaged for every viewer.
     pub fn modify(&self, f: impl FnOnce(&mut Framebuffer) -> Option<Area>) {
-        self.forward(None, None, f);
+        self.forward(None, f);
     }
 
     /// Takes what an update of `area` must write back into the guest's memory.
@@ -345,30 +385,18 @@ impl Screen {
         (s.monitors_generation, heads)
     }
 
-    /// Draws a solid fill with `render` and queues it for viewers as a fill (or as
-    /// damage for a viewer whose queue is full).
-    pub fn fill(&self, fill: Fill, render: impl FnOnce(&mut Framebuffer) -> Option<Area>) {
-        self.forward(Some(Forward::Fill(fill)), None, render);
-    }
-
-    /// Renders a COPY_BITS and forwards it to viewers that hold an up-to-date copy of
-    /// `source` (others get the damage as pixels).
-    pub fn copy_bits(
-        &self,
-        op: Forward,
-        source: Area,
-        render: impl FnOnce(&mut Framebuffer) -> Option<Area>,
-    ) {
-        self.forward(Some(op), Some(source), render);
+    /// Whether any viewer would receive a forwarded drawing (encoding one is wasted
+    /// work otherwise).
+    pub fn has_viewers(&self) -> bool {
+        !self.state.lock().pending.is_empty()
     }
 
     /// Renders with `render`; then queues `op` for each viewer whose queue has room and
-    /// whose copy of `reads` (the pixels the op reads, if any) is current, and gives the
-    /// others (all of them without an op) the damage.
-    fn forward(
+    /// whose copy of the pixels it reads is current, and gives the others (all of them
+    /// without an op) the damage.
+    pub fn forward(
         &self,
         op: Option<Forward>,
-        reads: Option<Area>,
         render: impl FnOnce(&mut Framebuffer) -> Option<Area>,
     ) {
         {
@@ -376,7 +404,7 @@ impl Screen {
             let State {
                 surface,
                 pending,
-                fills,
+                draws,
                 guest,
                 ..
             } = &mut *s;
@@ -388,14 +416,8 @@ impl Screen {
             };
             note_guest(guest, damage);
             for (viewer, region) in pending.iter_mut() {
-                let stale = reads.is_some_and(|source| {
-                    region
-                        .rects()
-                        .iter()
-                        .any(|r| !r.intersect(&source).is_empty())
-                });
-                match (&op, fills.get_mut(viewer)) {
-                    (Some(op), Some(queue)) if !stale && queue.len() < MAX_QUEUED_FILLS => {
+                match (&op, draws.get_mut(viewer)) {
+                    (Some(op), Some(queue)) if can_queue(op, queue, region) => {
                         queue.push(op.clone())
                     }
                     _ => region.add(damage),

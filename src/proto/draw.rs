@@ -1,0 +1,475 @@
+//! A guest drawing re-encoded as the display message that carries it (`draw_fill`,
+//! `draw_opaque`, … `draw_composite`, `copy_bits` in `spice.proto`), so the client draws
+//! it itself instead of receiving its pixels.
+//!
+//! Layout rules (spice.proto marshalling): pointer fields (`Image *`, `Path *`,
+//! `String *`) are u32 offsets from the start of the message body, with the pointed-to
+//! data appended after the fixed part; `@ptr_array` elements (path segments, glyphs) are
+//! written inline one after another. Every image travels as a 32-bit bitmap (xRGB, or
+//! premultiplied ARGB when it has alpha), raw or LZ4: the client never sees the guest's
+//! 1/4/8/16/24 bpp formats, some of which its canvas cannot read (1/4 bpp LE).
+
+use super::display::{BITMAP_FLAGS_TOP_DOWN, BITMAP_FMT_32BIT, IMAGE_TYPE_BITMAP, IMAGE_TYPE_LZ4};
+use super::msg::display as m;
+use super::wire::Writer;
+use crate::qxl::command::QxlRect;
+use crate::qxl::draw::{Brush, Draw, Glyph, Op, Source};
+use crate::qxl::image::{Image, Pixels};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// `SPICE_BITMAP_FMT_RGBA` (premultiplied ARGB).
+const BITMAP_FMT_RGBA: u8 = 9;
+/// `SPICE_STRING_FLAGS_RASTER_A1/A4/A8`.
+const STRING_RASTER_A1: u8 = 1;
+const STRING_RASTER_A4: u8 = 2;
+const STRING_RASTER_A8: u8 = 4;
+/// `SPICE_PATH_BEGIN | SPICE_PATH_END`.
+const PATH_BEGIN_END: u8 = 1 | 2;
+/// `SPICE_ALPHA_FLAGS_SRC_SURFACE_HAS_ALPHA`.
+const ALPHA_SRC_HAS_ALPHA: u8 = 2;
+/// `SPICE_COMPOSITE_HAS_MASK`, `_HAS_SRC_TRANSFORM`, `_HAS_MASK_TRANSFORM`.
+const COMPOSITE_HAS_MASK: u32 = 1 << 19;
+const COMPOSITE_HAS_SRC_TRANSFORM: u32 = 1 << 20;
+const COMPOSITE_HAS_MASK_TRANSFORM: u32 = 1 << 21;
+/// `SPICE_ROPD_OP_PUT`.
+const ROPD_OP_PUT: u16 = 1 << 3;
+/// Images up to this many bytes go raw; larger ones LZ4-compressed.
+const RAW_IMAGE_MAX: usize = 2048;
+
+/// A display message ready to send: its type and body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DrawMessage {
+    pub msg_type: u16,
+    pub body: Vec<u8>,
+}
+
+/// Why a drawing is sent as pixels rather than as itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotForwardable {
+    /// The drawing has a mask (the client's canvas reads masks only as 1 bpp bitmaps,
+    /// which the parsed drawing no longer holds).
+    Mask,
+    /// It reads another surface the client does not hold.
+    SurfaceSource,
+    /// A rop3 code spice-common's canvas does not implement (it aborts on those).
+    Rop3Code,
+    /// A composite with a mask: the client's canvas ignores the mask's alpha.
+    CompositeMask,
+    /// A dashed stroke or text with a raster operation the client's canvas draws
+    /// differently from the server's (or refuses).
+    Style,
+    /// Nothing to draw.
+    Nop,
+}
+
+static NEXT_IMAGE_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Encodes `draw` (on the client's surface `surface_id`) as its display message.
+pub fn encode(surface_id: u32, draw: &Draw) -> Result<DrawMessage, NotForwardable> {
+    let mut e = Encoder::default();
+    e.base(surface_id, draw);
+    let msg_type = match &draw.op {
+        Op::Nop => return Err(NotForwardable::Nop),
+        Op::Fill { brush, rop, mask } => {
+            no_mask(mask)?;
+            e.brush(brush)?;
+            e.w.u16(*rop);
+            e.no_qmask();
+            m::DRAW_FILL
+        }
+        Op::Opaque {
+            src,
+            brush,
+            rop,
+            mask,
+        } => {
+            no_mask(mask)?;
+            e.source(src, &draw.bbox)?;
+            e.brush(brush)?;
+            e.w.u16(*rop).u8(src.scale_mode);
+            e.no_qmask();
+            m::DRAW_OPAQUE
+        }
+        Op::Copy { src, rop, mask } | Op::Blend { src, rop, mask } => {
+            no_mask(mask)?;
+            e.source(src, &draw.bbox)?;
+            e.w.u16(*rop).u8(src.scale_mode);
+            e.no_qmask();
+            if matches!(draw.op, Op::Copy { .. }) {
+                m::DRAW_COPY
+            } else {
+                m::DRAW_BLEND
+            }
+        }
+        Op::Blackness { mask } | Op::Whiteness { mask } | Op::Invers { mask } => {
+            no_mask(mask)?;
+            e.no_qmask();
+            match draw.op {
+                Op::Blackness { .. } => m::DRAW_BLACKNESS,
+                Op::Whiteness { .. } => m::DRAW_WHITENESS,
+                _ => m::DRAW_INVERS,
+            }
+        }
+        Op::CopyBits { x, y } => {
+            e.w.i32(*x).i32(*y);
+            m::COPY_BITS
+        }
+        Op::Rop3 {
+            src,
+            brush,
+            rop3,
+            mask,
+        } => {
+            no_mask(mask)?;
+            if !client_implements_rop3(*rop3) {
+                return Err(NotForwardable::Rop3Code);
+            }
+            e.source(src, &draw.bbox)?;
+            e.brush(brush)?;
+            e.w.u8(*rop3).u8(src.scale_mode);
+            e.no_qmask();
+            m::DRAW_ROP3
+        }
+        Op::Stroke {
+            subpaths,
+            brush,
+            fore_mode,
+            styled,
+            ..
+        } => {
+            if *styled {
+                return Err(NotForwardable::Style);
+            }
+            let path = e.pointer();
+            e.w.u8(0); // LineAttr flags: solid
+            e.brush(brush)?;
+            e.w.u16(*fore_mode).u16(0);
+            e.set_pointer(path);
+            e.path(subpaths);
+            m::DRAW_STROKE
+        }
+        Op::Text {
+            glyphs,
+            glyph_bpp,
+            back_area,
+            fore,
+            back,
+            fore_mode,
+            back_mode,
+        } => {
+            // The client's canvas composites glyphs OVER whatever the mode says and
+            // refuses a background with any mode but PUT.
+            if *fore_mode != ROPD_OP_PUT || (*back_mode != ROPD_OP_PUT && *back_mode != 0) {
+                return Err(NotForwardable::Style);
+            }
+            let string = e.pointer();
+            rect(&mut e.w, back_area);
+            e.brush(fore)?;
+            e.brush(back)?;
+            e.w.u16(*fore_mode).u16(*back_mode);
+            e.set_pointer(string);
+            e.string(glyphs, *glyph_bpp)?;
+            m::DRAW_TEXT
+        }
+        Op::Transparent { src, color } => {
+            e.source(src, &draw.bbox)?;
+            e.w.u32(*color).u32(*color);
+            m::DRAW_TRANSPARENT
+        }
+        Op::AlphaBlend {
+            src,
+            alpha,
+            src_has_alpha,
+        } => {
+            let flags = if *src_has_alpha {
+                ALPHA_SRC_HAS_ALPHA
+            } else {
+                0
+            };
+            e.w.u8(flags).u8(*alpha);
+            e.source(src, &draw.bbox)?;
+            m::DRAW_ALPHA_BLEND
+        }
+        Op::Composite {
+            flags,
+            src,
+            mask,
+            src_origin,
+            mask_origin,
+            src_transform,
+            mask_transform: _,
+        } => {
+            if mask.is_some() {
+                return Err(NotForwardable::CompositeMask);
+            }
+            let Image::Pixels(pixels) = src else {
+                return Err(NotForwardable::SurfaceSource);
+            };
+            let mut wire_flags = flags
+                & !(COMPOSITE_HAS_MASK
+                    | COMPOSITE_HAS_SRC_TRANSFORM
+                    | COMPOSITE_HAS_MASK_TRANSFORM);
+            if src_transform.is_some() {
+                wire_flags |= COMPOSITE_HAS_SRC_TRANSFORM;
+            }
+            e.w.u32(wire_flags);
+            let image = e.pointer();
+            if let Some(t) = src_transform {
+                t.iter().for_each(|v| {
+                    e.w.i32(*v);
+                });
+            }
+            e.w.u16(src_origin.0 as i16 as u16)
+                .u16(src_origin.1 as i16 as u16);
+            e.w.u16(mask_origin.0 as i16 as u16)
+                .u16(mask_origin.1 as i16 as u16);
+            e.queue_image(image, pixels, None);
+            m::DRAW_COMPOSITE
+        }
+    };
+    e.flush_images();
+    Ok(DrawMessage {
+        msg_type,
+        body: e.w.into_inner(),
+    })
+}
+
+/// spice-common's rop3 table covers exactly the codes that depend on all three of
+/// pattern, source and destination; the others (expressible as a ROPD) abort its canvas.
+pub fn client_implements_rop3(code: u8) -> bool {
+    let depends_on_dest = (code ^ (code >> 1)) & 0x55 != 0;
+    let depends_on_source = (code ^ (code >> 2)) & 0x33 != 0;
+    let depends_on_pattern = (code ^ (code >> 4)) & 0x0f != 0;
+    depends_on_dest && depends_on_source && depends_on_pattern
+}
+
+fn no_mask<T>(mask: &Option<T>) -> Result<(), NotForwardable> {
+    match mask {
+        Some(_) => Err(NotForwardable::Mask),
+        None => Ok(()),
+    }
+}
+
+fn rect(w: &mut Writer, r: &QxlRect) {
+    w.i32(r.top).i32(r.left).i32(r.bottom).i32(r.right);
+}
+
+/// An image whose bytes go after the fixed part, and where its pointer is.
+struct PendingImage {
+    pointer_at: usize,
+    pixels: Vec<u32>,
+    width: u32,
+    height: u32,
+    alpha: bool,
+}
+
+#[derive(Default)]
+struct Encoder {
+    w: Writer,
+    images: Vec<PendingImage>,
+}
+
+impl Encoder {
+    fn base(&mut self, surface_id: u32, draw: &Draw) {
+        self.w.u32(surface_id);
+        rect(&mut self.w, &draw.bbox);
+        match &draw.clip {
+            None => {
+                self.w.u8(0);
+            }
+            Some(rects) => {
+                self.w.u8(1).u32(rects.len() as u32);
+                rects.iter().for_each(|r| rect(&mut self.w, r));
+            }
+        }
+    }
+
+    /// Writes a placeholder pointer; returns where it is.
+    fn pointer(&mut self) -> usize {
+        let at = self.w.len();
+        self.w.u32(0);
+        at
+    }
+
+    /// Points the pointer at `at` to what is written next.
+    fn set_pointer(&mut self, at: usize) {
+        let here = self.w.len() as u32;
+        self.w.patch_u32(at, here);
+    }
+
+    fn no_qmask(&mut self) {
+        self.w.u8(0).i32(0).i32(0).u32(0);
+    }
+
+    /// `Image *src_bitmap; Rect src_area`: an unscaled source is cropped to the part the
+    /// drawing reads (a scaled one is not: interpolation reads pixels around the area).
+    fn source(&mut self, src: &Source, dest: &QxlRect) -> Result<(), NotForwardable> {
+        let Image::Pixels(pixels) = &src.image else {
+            return Err(NotForwardable::SurfaceSource);
+        };
+        let at = self.pointer();
+        let a = &src.area;
+        let crop = (a.left >= 0
+            && a.top >= 0
+            && a.right as u32 <= pixels.width
+            && a.bottom as u32 <= pixels.height
+            && a.left < a.right
+            && a.top < a.bottom
+            && a.right - a.left == dest.right - dest.left
+            && a.bottom - a.top == dest.bottom - dest.top)
+            .then_some(*a);
+        match crop {
+            Some(area) => {
+                rect(
+                    &mut self.w,
+                    &QxlRect {
+                        top: 0,
+                        left: 0,
+                        bottom: area.bottom - area.top,
+                        right: area.right - area.left,
+                    },
+                );
+                self.queue_image(at, pixels, Some(area));
+            }
+            None => {
+                rect(&mut self.w, a);
+                self.queue_image(at, pixels, None);
+            }
+        }
+        Ok(())
+    }
+
+    fn brush(&mut self, brush: &Brush) -> Result<(), NotForwardable> {
+        match brush {
+            Brush::None => {
+                self.w.u8(0);
+            }
+            Brush::Solid(color) => {
+                self.w.u8(1).u32(*color);
+            }
+            Brush::Pattern { image, x, y } => {
+                let Image::Pixels(pixels) = image else {
+                    return Err(NotForwardable::SurfaceSource);
+                };
+                self.w.u8(2);
+                let at = self.pointer();
+                self.w.i32(*x).i32(*y);
+                self.queue_image(at, pixels, None);
+            }
+        }
+        Ok(())
+    }
+
+    fn queue_image(&mut self, pointer_at: usize, pixels: &Pixels, crop: Option<QxlRect>) {
+        let (data, width, height) = match crop {
+            Some(a) => {
+                let (w, h) = ((a.right - a.left) as u32, (a.bottom - a.top) as u32);
+                let mut out = Vec::with_capacity(w as usize * h as usize);
+                for y in a.top as u32..a.bottom as u32 {
+                    let start = (y * pixels.width + a.left as u32) as usize;
+                    out.extend_from_slice(&pixels.data[start..start + w as usize]);
+                }
+                (out, w, h)
+            }
+            None => (pixels.data.clone(), pixels.width, pixels.height),
+        };
+        self.images.push(PendingImage {
+            pointer_at,
+            pixels: data,
+            width,
+            height,
+            alpha: pixels.alpha,
+        });
+    }
+
+    fn flush_images(&mut self) {
+        for image in std::mem::take(&mut self.images) {
+            self.set_pointer(image.pointer_at);
+            self.write_image(&image);
+        }
+    }
+
+    /// Image descriptor + 32-bit bitmap (raw) or LZ4 data.
+    fn write_image(&mut self, image: &PendingImage) {
+        let format = if image.alpha {
+            BITMAP_FMT_RGBA
+        } else {
+            BITMAP_FMT_32BIT
+        };
+        let bytes: Vec<u8> = image.pixels.iter().flat_map(|p| p.to_le_bytes()).collect();
+        self.w.u64(NEXT_IMAGE_ID.fetch_add(1, Ordering::Relaxed));
+        if bytes.len() <= RAW_IMAGE_MAX {
+            self.w
+                .u8(IMAGE_TYPE_BITMAP)
+                .u8(0)
+                .u32(image.width)
+                .u32(image.height);
+            self.w.u8(format).u8(BITMAP_FLAGS_TOP_DOWN);
+            self.w
+                .u32(image.width)
+                .u32(image.height)
+                .u32(image.width * 4)
+                .u32(0);
+            self.w.bytes(&bytes);
+        } else {
+            let block = lz4_flex::block::compress(&bytes);
+            self.w
+                .u8(IMAGE_TYPE_LZ4)
+                .u8(0)
+                .u32(image.width)
+                .u32(image.height);
+            self.w.u32(block.len() as u32 + 6).u8(1).u8(format);
+            self.w
+                .bytes(&(block.len() as u32).to_be_bytes())
+                .bytes(&block);
+        }
+    }
+
+    /// `Path`: u32 segment count, then each segment inline: u8 flags, u32 point count,
+    /// points as 28.4 fixed (x, y).
+    fn path(&mut self, subpaths: &[Vec<(i32, i32)>]) {
+        self.w.u32(subpaths.len() as u32);
+        for points in subpaths {
+            self.w.u8(PATH_BEGIN_END).u32(points.len() as u32);
+            for &(x, y) in points {
+                self.w.i32(x.wrapping_shl(4)).i32(y.wrapping_shl(4));
+            }
+        }
+    }
+
+    /// `String`: u16 glyph count, u8 raster flags, then each glyph inline: render_pos,
+    /// glyph_origin (Points), u16 width, u16 height, rows of `bpp`-bit coverage. The
+    /// parsed coverage is bottom-up (as spice's canvas reads the rows); the wire keeps the
+    /// guest's order.
+    fn string(&mut self, glyphs: &[Glyph], bpp: u8) -> Result<(), NotForwardable> {
+        let flags = match bpp {
+            1 => STRING_RASTER_A1,
+            4 => STRING_RASTER_A4,
+            8 => STRING_RASTER_A8,
+            _ => return Err(NotForwardable::Style),
+        };
+        self.w.u16(glyphs.len() as u16).u8(flags);
+        for g in glyphs {
+            self.w.i32(g.x).i32(g.y).i32(0).i32(0);
+            self.w.u16(g.width as u16).u16(g.height as u16);
+            let w = g.width as usize;
+            let row_bytes = (w * bpp as usize).div_ceil(8);
+            for y in (0..g.height as usize).rev() {
+                let coverage = &g.coverage[y * w..(y + 1) * w];
+                let mut row = vec![0u8; row_bytes];
+                for (x, &c) in coverage.iter().enumerate() {
+                    match bpp {
+                        1 => row[x / 8] |= u8::from(c != 0) << (7 - x % 8),
+                        4 => row[x / 2] |= (c / 17) << (4 * (1 - x % 2)),
+                        _ => row[x] = c,
+                    }
+                }
+                self.w.bytes(&row);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

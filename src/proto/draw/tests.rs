@@ -1,0 +1,288 @@
+use super::*;
+use crate::proto::wire::Reader;
+
+fn r(left: i32, top: i32, right: i32, bottom: i32) -> QxlRect {
+    QxlRect {
+        top,
+        left,
+        bottom,
+        right,
+    }
+}
+
+fn draw(op: Op) -> Draw {
+    Draw {
+        surface_id: 0,
+        depends_on: vec![],
+        bbox: r(2, 3, 6, 7),
+        clip: None,
+        op,
+    }
+}
+
+fn pixels(width: u32, height: u32) -> Pixels {
+    Pixels {
+        width,
+        height,
+        data: (0..width * height).map(|i| 0xff00_0000 | i).collect(),
+        alpha: false,
+        format: 8,
+    }
+}
+
+/// Reads DisplayBase and checks it; returns the reader after it.
+fn after_base<'a>(body: &'a [u8], clip_rects: u32) -> Reader<'a> {
+    let mut rd = Reader::new(body);
+    assert_eq!(rd.u32().unwrap(), 0, "surface id");
+    let bbox: Vec<i32> = (0..4).map(|_| rd.i32().unwrap()).collect();
+    assert_eq!(bbox, vec![3, 2, 7, 6], "top, left, bottom, right");
+    match clip_rects {
+        0 => assert_eq!(rd.u8().unwrap(), 0),
+        n => {
+            assert_eq!(rd.u8().unwrap(), 1);
+            assert_eq!(rd.u32().unwrap(), n);
+            rd.take(16 * n as usize).unwrap();
+        }
+    }
+    rd
+}
+
+#[test]
+fn solid_fill_with_clip() {
+    let mut d = draw(Op::Fill {
+        brush: Brush::Solid(0x00ff_8000),
+        rop: ROPD_OP_PUT,
+        mask: None,
+    });
+    d.clip = Some(vec![r(2, 3, 4, 5)]);
+    let msg = encode(0, &d).unwrap();
+    assert_eq!(msg.msg_type, m::DRAW_FILL);
+    let mut rd = after_base(&msg.body, 1);
+    assert_eq!(rd.u8().unwrap(), 1, "solid brush");
+    assert_eq!(rd.u32().unwrap(), 0x00ff_8000);
+    assert_eq!(rd.u16().unwrap(), ROPD_OP_PUT);
+    assert_eq!(rd.take(13).unwrap(), &[0; 13], "no mask");
+    assert!(rd.rest().is_empty());
+}
+
+#[test]
+fn unscaled_copy_sends_only_the_area_it_reads() {
+    let d = draw(Op::Copy {
+        src: Source {
+            image: Image::Pixels(pixels(10, 10)),
+            area: r(5, 5, 9, 9),
+            scale_mode: 0,
+        },
+        rop: 1 << 6, // OP_XOR
+        mask: None,
+    });
+    let msg = encode(0, &d).unwrap();
+    assert_eq!(msg.msg_type, m::DRAW_COPY);
+    let mut rd = after_base(&msg.body, 0);
+    let image_at = rd.u32().unwrap() as usize;
+    let area: Vec<i32> = (0..4).map(|_| rd.i32().unwrap()).collect();
+    assert_eq!(area, vec![0, 0, 4, 4], "cropped to the source area");
+    assert_eq!(rd.u16().unwrap(), 1 << 6);
+    rd.u8().unwrap();
+    rd.take(13).unwrap();
+    let fixed_end = msg.body.len() - rd.rest().len();
+    assert_eq!(image_at, fixed_end, "image follows the fixed part");
+    let mut img = Reader::new(&msg.body[image_at..]);
+    img.u64().unwrap();
+    assert_eq!(img.u8().unwrap(), IMAGE_TYPE_BITMAP);
+    img.u8().unwrap();
+    assert_eq!((img.u32().unwrap(), img.u32().unwrap()), (4, 4));
+    assert_eq!(img.u8().unwrap(), BITMAP_FMT_32BIT);
+    assert_eq!(img.u8().unwrap(), BITMAP_FLAGS_TOP_DOWN);
+    assert_eq!(
+        (img.u32().unwrap(), img.u32().unwrap(), img.u32().unwrap()),
+        (4, 4, 16)
+    );
+    assert_eq!(img.u32().unwrap(), 0, "no palette");
+    let first = u32::from_le_bytes(img.take(4).unwrap().try_into().unwrap());
+    assert_eq!(first, 0xff00_0000 | 55, "pixel (5, 5) of the source");
+}
+
+#[test]
+fn scaled_source_is_sent_whole_and_large_images_compressed() {
+    let d = draw(Op::Blend {
+        src: Source {
+            image: Image::Pixels(pixels(40, 40)),
+            area: r(0, 0, 20, 20),
+            scale_mode: 0,
+        },
+        rop: ROPD_OP_PUT,
+        mask: None,
+    });
+    let msg = encode(0, &d).unwrap();
+    assert_eq!(msg.msg_type, m::DRAW_BLEND);
+    let mut rd = after_base(&msg.body, 0);
+    let image_at = rd.u32().unwrap() as usize;
+    let area: Vec<i32> = (0..4).map(|_| rd.i32().unwrap()).collect();
+    assert_eq!(area, vec![0, 0, 20, 20]);
+    let mut img = Reader::new(&msg.body[image_at..]);
+    img.u64().unwrap();
+    assert_eq!(img.u8().unwrap(), IMAGE_TYPE_LZ4);
+    img.u8().unwrap();
+    assert_eq!((img.u32().unwrap(), img.u32().unwrap()), (40, 40));
+    let size = img.u32().unwrap() as usize;
+    let payload = img.take(size).unwrap();
+    assert_eq!(&payload[..2], &[1, BITMAP_FMT_32BIT]);
+    let decoded = lz4_flex::block::decompress(&payload[6..], 40 * 40 * 4).unwrap();
+    assert_eq!(&decoded[4..8], &(0xff00_0001u32).to_le_bytes());
+}
+
+#[test]
+fn masks_surfaces_and_unimplemented_rop3_codes_stay_pixels() {
+    let mask = crate::qxl::draw::Mask {
+        invert: false,
+        x: 0,
+        y: 0,
+        bits: pixels(1, 1),
+    };
+    assert_eq!(
+        encode(0, &draw(Op::Invers { mask: Some(mask) })),
+        Err(NotForwardable::Mask)
+    );
+    let src = Source {
+        image: Image::Surface(3),
+        area: r(0, 0, 4, 4),
+        scale_mode: 0,
+    };
+    assert_eq!(
+        encode(0, &draw(Op::Transparent { src, color: 0 })),
+        Err(NotForwardable::SurfaceSource)
+    );
+    let rop3 = |code| {
+        encode(
+            0,
+            &draw(Op::Rop3 {
+                src: Source {
+                    image: Image::Pixels(pixels(4, 4)),
+                    area: r(0, 0, 4, 4),
+                    scale_mode: 0,
+                },
+                brush: Brush::Solid(1),
+                rop3: code,
+                mask: None,
+            }),
+        )
+        .map(|m| m.msg_type)
+    };
+    assert_eq!(rop3(0xcc), Err(NotForwardable::Rop3Code), "SRCCOPY");
+    assert_eq!(rop3(0x5a), Err(NotForwardable::Rop3Code), "PATINVERT");
+    assert_eq!(rop3(0x01), Ok(m::DRAW_ROP3));
+    assert_eq!(rop3(0xb8), Ok(m::DRAW_ROP3));
+    let implemented = (0..=255u8).filter(|&c| client_implements_rop3(c)).count();
+    assert_eq!(implemented, 218, "spice-common's rop3.c has 218 handlers");
+}
+
+#[test]
+fn stroke_path_in_fixed_point() {
+    let d = draw(Op::Stroke {
+        subpaths: vec![vec![(2, 3), (5, 3)], vec![(4, 4), (4, 6), (2, 6)]],
+        brush: Brush::Solid(7),
+        fore_mode: ROPD_OP_PUT,
+        width: 0,
+        styled: false,
+    });
+    let msg = encode(0, &d).unwrap();
+    assert_eq!(msg.msg_type, m::DRAW_STROKE);
+    let mut rd = after_base(&msg.body, 0);
+    let path_at = rd.u32().unwrap() as usize;
+    assert_eq!(rd.u8().unwrap(), 0, "solid line");
+    assert_eq!((rd.u8().unwrap(), rd.u32().unwrap()), (1, 7));
+    assert_eq!((rd.u16().unwrap(), rd.u16().unwrap()), (ROPD_OP_PUT, 0));
+    assert_eq!(path_at, msg.body.len() - rd.rest().len());
+    let mut rd = Reader::new(&msg.body[path_at..]);
+    assert_eq!(rd.u32().unwrap(), 2, "segments");
+    assert_eq!((rd.u8().unwrap(), rd.u32().unwrap()), (PATH_BEGIN_END, 2));
+    assert_eq!((rd.i32().unwrap(), rd.i32().unwrap()), (32, 48));
+    rd.take(8).unwrap();
+    assert_eq!((rd.u8().unwrap(), rd.u32().unwrap()), (PATH_BEGIN_END, 3));
+    rd.take(24).unwrap();
+    assert!(rd.rest().is_empty());
+    let dashed = draw(Op::Stroke {
+        subpaths: vec![],
+        brush: Brush::Solid(7),
+        fore_mode: ROPD_OP_PUT,
+        width: 0,
+        styled: true,
+    });
+    assert_eq!(encode(0, &dashed), Err(NotForwardable::Style));
+}
+
+#[test]
+fn text_keeps_the_guest_raster_depth_and_row_order() {
+    // A 3x2 A1 glyph whose parsed coverage is bottom-up: wire rows are top-down again.
+    let glyph = Glyph {
+        x: 4,
+        y: 6,
+        width: 3,
+        height: 2,
+        coverage: vec![255, 0, 0, 0, 255, 255],
+    };
+    let d = draw(Op::Text {
+        glyphs: vec![glyph],
+        glyph_bpp: 1,
+        back_area: r(0, 0, 0, 0),
+        fore: Brush::Solid(0xffffff),
+        back: Brush::None,
+        fore_mode: ROPD_OP_PUT,
+        back_mode: 0,
+    });
+    let msg = encode(0, &d).unwrap();
+    assert_eq!(msg.msg_type, m::DRAW_TEXT);
+    let mut rd = after_base(&msg.body, 0);
+    let string_at = rd.u32().unwrap() as usize;
+    let mut s = Reader::new(&msg.body[string_at..]);
+    assert_eq!((s.u16().unwrap(), s.u8().unwrap()), (1, STRING_RASTER_A1));
+    let pos: Vec<i32> = (0..4).map(|_| s.i32().unwrap()).collect();
+    assert_eq!(pos, vec![4, 6, 0, 0]);
+    assert_eq!((s.u16().unwrap(), s.u16().unwrap()), (3, 2));
+    assert_eq!(s.rest(), &[0b0110_0000, 0b1000_0000]);
+    rd.take(16).unwrap();
+
+    let xor = draw(Op::Text {
+        glyphs: vec![],
+        glyph_bpp: 1,
+        back_area: r(0, 0, 0, 0),
+        fore: Brush::Solid(1),
+        back: Brush::None,
+        fore_mode: 1 << 6,
+        back_mode: 0,
+    });
+    assert_eq!(encode(0, &xor), Err(NotForwardable::Style));
+}
+
+#[test]
+fn copy_bits_and_alpha_blend_layouts() {
+    let msg = encode(0, &draw(Op::CopyBits { x: 9, y: 8 })).unwrap();
+    assert_eq!(msg.msg_type, m::COPY_BITS);
+    let mut rd = after_base(&msg.body, 0);
+    assert_eq!((rd.i32().unwrap(), rd.i32().unwrap()), (9, 8));
+
+    let mut src = pixels(4, 4);
+    src.alpha = true;
+    let msg = encode(
+        0,
+        &draw(Op::AlphaBlend {
+            src: Source {
+                image: Image::Pixels(src),
+                area: r(0, 0, 4, 4),
+                scale_mode: 1,
+            },
+            alpha: 0x80,
+            src_has_alpha: true,
+        }),
+    )
+    .unwrap();
+    assert_eq!(msg.msg_type, m::DRAW_ALPHA_BLEND);
+    let mut rd = after_base(&msg.body, 0);
+    assert_eq!(
+        (rd.u8().unwrap(), rd.u8().unwrap()),
+        (ALPHA_SRC_HAS_ALPHA, 0x80)
+    );
+    let image_at = rd.u32().unwrap() as usize;
+    assert_eq!(msg.body[image_at + 18], BITMAP_FMT_RGBA);
+}
