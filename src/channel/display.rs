@@ -27,6 +27,10 @@ pub struct DisplayChannel {
     max_monitors: u16,
     /// The monitors generation last sent.
     monitors_seen: Option<u64>,
+    /// Drawings sent as themselves, by message type, and areas sent as pixels (logged
+    /// at debug level when the channel closes).
+    sent_draws: std::collections::BTreeMap<u16, u64>,
+    sent_pixel_areas: u64,
 }
 
 impl DisplayChannel {
@@ -47,6 +51,8 @@ impl DisplayChannel {
             next_image_id: 1,
             max_monitors,
             monitors_seen: None,
+            sent_draws: Default::default(),
+            sent_pixel_areas: 0,
         }
     }
 
@@ -172,8 +178,10 @@ impl Channel for DisplayChannel {
                 }
                 Update::Draw { draws, parts } => {
                     for op in draws {
+                        *self.sent_draws.entry(op.msg.msg_type).or_default() += 1;
                         out.push(op.msg.msg_type, &op.msg.body);
                     }
+                    self.sent_pixel_areas += parts.len() as u64;
                     for (area, pixels) in parts {
                         self.draw(area, &pixels, out);
                     }
@@ -187,6 +195,12 @@ impl Channel for DisplayChannel {
     }
 
     fn closed(&mut self) {
+        crate::log_debug!(
+            "display viewer {}: sent {} areas as pixels, drawings by message type {:?}",
+            self.viewer,
+            self.sent_pixel_areas,
+            self.sent_draws
+        );
         self.screen.remove_viewer(self.viewer);
     }
 }
