@@ -14,6 +14,7 @@ pub mod ffi;
 pub mod net;
 pub mod proto;
 pub mod qxl;
+pub mod replay;
 pub mod server;
 pub mod video;
 pub mod worker;
