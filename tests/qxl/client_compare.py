@@ -20,9 +20,11 @@ and the C server faults of known-differences.txt. A client that dies on what the
 is reported for that scenario and a new one takes over.
 """
 import argparse
+import collections
 import os
 import queue
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -45,6 +47,142 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+# Display channel messages (spice/enums.h), as the per-scenario summary names them
+DISPLAY_MSGS = {101: "mode", 102: "mark", 103: "reset", 104: "copy_bits", 105: "inval_list",
+                106: "inval_pixmaps", 107: "inval_palette", 108: "inval_palettes",
+                122: "stream_create", 123: "stream_data", 124: "stream_clip",
+                125: "stream_destroy", 126: "stream_destroy_all", 302: "fill", 303: "opaque",
+                304: "copy", 305: "blend", 306: "blackness", 307: "whiteness", 308: "invers",
+                309: "rop3", 310: "stroke", 311: "text", 312: "transparent", 313: "alpha_blend",
+                314: "surface_create", 315: "surface_destroy", 316: "stream_data_sized",
+                317: "monitors_config", 318: "composite"}
+CHANNEL_DISPLAY = 2
+CAP_MINI_HEADER = 1 << 3  # SPICE_COMMON_CAP_MINI_HEADER
+
+
+class Spy:
+    """A TCP relay between the client and the server that counts the message types the
+    server sends on display channels: it shows how each drawing reached the client (as an
+    image, a fill, its own draw message...). It reads the link handshake to learn the
+    channel type and whether both sides use the mini header, then the message headers."""
+
+    def __init__(self, target_port):
+        self.target = target_port
+        self.counts = collections.Counter()
+        self.lock = threading.Lock()
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.conns = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def close(self):
+        self.sock.close()
+        for c in self.conns:
+            c.close()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            try:
+                server = socket.create_connection(("127.0.0.1", self.target))
+            except OSError:
+                client.close()
+                continue
+            self.conns += [client, server]
+            link = {"ready": threading.Event()}
+            threading.Thread(target=self._up, args=(client, server, link), daemon=True).start()
+            threading.Thread(target=self._down, args=(server, client, link), daemon=True).start()
+
+    @staticmethod
+    def _relay(src, dst):
+        try:
+            data = src.recv(65536)
+        except OSError:
+            data = b""
+        if data:
+            try:
+                dst.sendall(data)
+            except OSError:
+                data = b""
+        if not data:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+        return data
+
+    def _up(self, client, server, link):
+        """client -> server: the SpiceLinkMess names the channel and the client's caps."""
+        buf = b""
+        while True:
+            data = self._relay(client, server)
+            if not data:
+                link["ready"].set()
+                return
+            if not link["ready"].is_set():
+                buf += data
+                if len(buf) >= 16 and len(buf) >= 16 + struct.unpack_from("<I", buf, 12)[0]:
+                    ctype = buf[20]
+                    ncommon, _nchan, off = struct.unpack_from("<III", buf, 22)
+                    link["channel"] = ctype
+                    link["caps"] = struct.unpack_from("<I", buf, 16 + off)[0] if ncommon else 0
+                    link["ready"].set()
+
+    def _down(self, server, client, link):
+        """server -> client: SpiceLinkHeader + SpiceLinkReply, the link result, then messages."""
+        buf, need, phase, mini = b"", 16, "header", False
+        while True:
+            data = self._relay(server, client)
+            if not data:
+                return
+            buf += data
+            while len(buf) >= need:
+                if phase == "header":
+                    need, phase = 16 + struct.unpack_from("<I", buf, 12)[0], "reply"
+                    continue
+                if phase == "reply":
+                    reply = buf[16:need]
+                    ncommon, _nchan, off = struct.unpack_from("<III", reply, 166)
+                    server_caps = struct.unpack_from("<I", reply, off)[0] if ncommon else 0
+                    link["ready"].wait(10)
+                    if link.get("channel") != CHANNEL_DISPLAY:
+                        return self._pump(server, client)
+                    mini = bool(server_caps & link.get("caps", 0) & CAP_MINI_HEADER)
+                    buf, need, phase = buf[need:], 4, "result"
+                    continue
+                if phase == "result":
+                    buf, phase = buf[4:], "msg"
+                    need = 6 if mini else 18
+                    continue
+                if mini:
+                    mtype, size = struct.unpack_from("<HI", buf, 0)
+                    hdr = 6
+                else:
+                    mtype, size = struct.unpack_from("<HI", buf, 8)
+                    hdr = 18
+                if len(buf) < hdr + size:
+                    need = hdr + size
+                    break
+                with self.lock:
+                    self.counts[mtype] += 1
+                buf, need = buf[hdr + size:], hdr
+
+    def _pump(self, server, client):
+        while self._relay(server, client):
+            pass
+
+    def summary(self):
+        with self.lock:
+            items = sorted((k, v) for k, v in self.counts.items() if k in DISPLAY_MSGS)
+        return " ".join(f"{DISPLAY_MSGS[k]}:{v}" for k, v in items)
 
 
 def read_list(path):
@@ -198,8 +336,9 @@ def run_one(client, exe, lib, name, out, log):
         r["error"] = f"stand-in did not listen ({r.get('serve')})"
         return r
     t0 = time.monotonic()
+    spy = Spy(port)
     try:
-        client.connect("127.0.0.1", port, timeout=20)
+        client.connect("127.0.0.1", spy.port, timeout=20)
         done = st.expect("SERVE-DONE", 60)
         r["serve_s"] = time.monotonic() - t0
         if done is None:
@@ -223,6 +362,8 @@ def run_one(client, exe, lib, name, out, log):
         except ClientError as e:
             r.setdefault("error", f"client disconnect: {e}"[:200])
         r["status"], r["result"] = st.finish()
+        r["msgs"] = spy.summary()
+        spy.close()
     return r
 
 
@@ -298,7 +439,7 @@ def main():
             upd = str(r.get("updates", "-"))
             settle = "-" if "settle_s" not in r else f"{r['settle_s']:.1f}s"
             print(f"{name:<24} {stand:<10} {diff_s:>7} {bbox_s:<20} {maxd:>4} {upd:>4} {settle:>6}  "
-                  f"{verdict[:400]}", flush=True)
+                  f"{verdict[:400]}  | sent: {r.get('msgs') or '-'}", flush=True)
     client.close()
     print(f"client_compare: {time.monotonic() - t_all:.0f} s; output in {out}")
     print(f"client_compare: {which}: {passed} of {len(names)} scenarios match on the client, "
