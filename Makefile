@@ -2,6 +2,7 @@
 #   make            build the library into build/lib/ (with its symlinks) and the headers
 #   make test       install what the tests need, build, run every test
 #   make demo       boot the demo guest in QEMU with this library, print the spice:// URL
+#   make bench      this library against Debian's C server, side by side -> BENCHMARKS.md
 #   make install PREFIX=/usr/local
 
 PREFIX ?= /usr/local
@@ -75,6 +76,12 @@ fuzz:
 
 e2e: lib tools
 	bash tests/e2e/run.sh
+
+# Not part of `make test`: a benchmark, ~15 min on 2 cores. BENCH_QUICK=1 for a short
+# smoke run (results in build/bench/); other knobs in bench/run.py.
+bench: deps lib
+	tests/guest/build.sh build/guest
+	/usr/bin/python3 bench/run.py
 
 demo: deps lib
 	bash tests/e2e/demo.sh

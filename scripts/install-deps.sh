@@ -67,6 +67,8 @@ PKGS=(
     # the client and the harness
     python3-gi gir1.2-spiceclientglib-2.0 gir1.2-spiceclientgtk-3.0 spice-client-gtk
     python3-pil xvfb python3-pytest
+    # the benchmark (bench/): PSNR and its chart
+    python3-numpy python3-matplotlib
     # test media: the guest's video clip is decoded on the host with GStreamer
     gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
     gstreamer1.0-libav

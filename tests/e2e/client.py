@@ -15,6 +15,11 @@ A crash in spice-gtk therefore shows up as a dead worker, not a dead pytest.
     c.disconnect(); c.connect(...)     # a new session in the same worker
     c.close()
 
+Frame stamps (benchmarks): c.track_stamps(x0, y0) makes the worker read the video stamp
+at (x0, y0) each time the client has drawn into it and gone idle; c.stamps() returns
+(and forgets) [[monotonic time, stamp], ...] for every change seen, plus the snapshots
+asked for with c.snap(path): the raw primary surface written at such a moment.
+
 Scancodes: spice-gtk takes PC XT set-1 codes and writes an 0xE0-prefixed key as
 0x100 | code (up arrow 0x148, right ctrl 0x11d); 0xE0xx given here is converted.
 """
@@ -170,6 +175,22 @@ class SpiceClient:
         self.buttons = (self.buttons | mask) if pressed else (self.buttons & ~mask)
         self._call("button", button=button, pressed=pressed, buttons=self.buttons)
 
+    def track_stamps(self, x0, y0):
+        """Starts recording the video stamp at (x0, y0) whenever the client shows a change."""
+        self._call("track_stamps", x0=int(x0), y0=int(y0))
+
+    def stamps(self):
+        """{"stamps": [[t, n], ...], "snaps": [{"t", "n", "path", "width", "height",
+        "stride", "format"}, ...]} since the last call (t: time.monotonic(), same clock
+        as the caller's)."""
+        r = self._call("stamps")
+        return {"stamps": r["stamps"], "snaps": r["snaps"]}
+
+    def snap(self, path):
+        """Asks for the primary surface (raw bytes, as the client holds it) to be written
+        to path at the next stamp reading; it shows up in stamps()["snaps"]."""
+        self._call("snap", path=str(path))
+
     def resize(self, width, height):
         """Asks the guest for a width x height display, as a resized client window does."""
         self._call("resize", width=width, height=height)
@@ -211,7 +232,7 @@ def worker():
 
     st = {"session": None, "display": None, "inputs": None, "main": None,
           "primary": None, "events": [], "last_update": None, "updates": 0,
-          "primaries": [], "channels": set(), "gen": 0}
+          "primaries": [], "channels": set(), "gen": 0, "track": None}
 
     class _Primary(ctypes.Structure):  # SpiceDisplayPrimary (channel-display.h)
         _fields_ = [("format", ctypes.c_int), ("width", ctypes.c_int), ("height", ctypes.c_int),
@@ -261,6 +282,52 @@ def worker():
             return
         st["last_update"] = time.monotonic()
         st["updates"] += 1
+        tr = st["track"]
+        if (tr is not None and not tr["pending"] and x < tr["x0"] + 288 and x + w > tr["x0"]
+                and y < tr["y0"] + 32 and y + h > tr["y0"]):
+            # Read once the client has drawn everything it had (idle): one server update
+            # can come as many draws, and a half-drawn stamp would read as another number.
+            tr["pending"] = True
+            GLib.idle_add(read_stamp, priority=GLib.PRIORITY_LOW)
+
+    def read_stamp():
+        tr = st["track"]
+        tr["pending"] = False
+        prim = _Primary()
+        if (st["display"] is None or not _get_primary(_gptr(st["display"]), 0, ctypes.byref(prim))
+                or not prim.data or int(prim.format) not in (32, 96)):
+            return False
+        x0, y0 = tr["x0"], tr["y0"]
+        if x0 + 288 > prim.width or y0 + 32 > prim.height:
+            return False
+        # Mean luma of 3x3 samples in the middle of each 16x32 block (BGRX pixels).
+        lv = [0] * 18
+        for dy in (10, 16, 22):
+            row = ctypes.string_at(prim.data + (y0 + dy) * prim.stride + x0 * 4, 288 * 4)
+            for b in range(18):
+                for dx in (4, 8, 12):
+                    i = (b * 16 + dx) * 4
+                    lv[b] += row[i] + row[i + 1] + row[i + 2]
+        white, black = lv[0], lv[1]
+        if white - black < 128 * 27:
+            return False
+        mid = (white + black) / 2
+        n = 0
+        for b in range(2, 18):
+            n = (n << 1) | (lv[b] > mid)
+        t = time.monotonic()
+        if n != tr["last"]:
+            tr["last"] = n
+            tr["stamps"].append([t, n])
+        if tr["snap"]:
+            path = tr["snap"]
+            tr["snap"] = None
+            with open(path, "wb") as f:
+                f.write(ctypes.string_at(prim.data, prim.stride * prim.height))
+            tr["snaps"].append({"t": t, "n": n, "path": path, "width": prim.width,
+                                "height": prim.height, "stride": prim.stride,
+                                "format": int(prim.format)})
+        return False
 
     def on_channel_new(session, ch):
         GObject.Object.connect(ch, "channel-event", on_event, st["gen"])
@@ -323,6 +390,20 @@ def worker():
                     "mouse_mode": st["main"].get_property("mouse-mode") if st["main"] else None}
         if cmd == "screenshot":
             return screenshot(req["path"])
+        if cmd == "track_stamps":
+            st["track"] = {"x0": req["x0"], "y0": req["y0"], "pending": False, "last": None,
+                           "stamps": [], "snap": None, "snaps": []}
+            return {}
+        if cmd == "stamps":
+            tr = st["track"] or {"stamps": [], "snaps": []}
+            r = {"stamps": tr["stamps"], "snaps": tr["snaps"]}
+            tr["stamps"], tr["snaps"] = [], []
+            return r
+        if cmd == "snap":
+            if st["track"] is None:
+                raise RuntimeError("snap needs track_stamps first")
+            st["track"]["snap"] = req["path"]
+            return {}
         inp = st["inputs"]
         if cmd in ("key", "motion", "position", "button") and inp is None:
             raise RuntimeError("no inputs channel")

@@ -2,7 +2,7 @@
  * spice-rs test guest workload: draws on /dev/fb0 and reports input events.
  *
  *   workload console|desktop|video      (argv[1], else workload= on /proc/cmdline)
- *   kernel cmdline: fps=30  video_rect=full|WxH+X+Y  video_dev=/dev/vda
+ *   kernel cmdline: fps=30  video_rect=full|WxH+X+Y  video_dev=/dev/vda  frame_log=1
  *
  * Serial-log lines (stdout is the console = ttyS0), stable, for the harness:
  *   SPICE-RS-GUEST: fb0 WxH bpp=N stride=S
@@ -14,6 +14,8 @@
  *   SPICE-RS-INPUT: wheel value=-1
  *   SPICE-RS-INPUT: abs x=123 y=456            (device units, 0..32767 for usb-tablet)
  *   SPICE-RS-VIDEO: frame=N fps=F              (once per second)
+ *   SPICE-RS-FRAME: N                          (with frame_log=1: frame N, its stamp value,
+ *                                               is in the framebuffer; for latency benchmarks)
  *
  * Video frame stamp (for latency measurements): at the top-left corner of the
  * video region, a row of 18 blocks, each 16x32 pixels: block 0 white, block 1
@@ -377,6 +379,7 @@ static void run_video(void)
     if (fb_open() < 0) { run_console(); return; }
     graphics_mode();
     double fps = atof(arg("fps", "30"));
+    int frame_log = atoi(arg("frame_log", "0"));
     if (fps <= 0) fps = 30;
     int rw = fb.w, rh = fb.h, rx = 0, ry = 0;
     const char *rect = arg("video_rect", "full");
@@ -443,6 +446,7 @@ static void run_video(void)
             stamp_row(line, rw, y, shown & 0xffff);
             memcpy(fb.mem + (size_t)(ry + y) * fb.stride + (size_t)rx * bpp, line, (size_t)rw * bpp);
         }
+        if (frame_log) printf("SPICE-RS-FRAME: %u\n", shown & 0xffff);
         shown++;
 
         double t = now();

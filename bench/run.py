@@ -1,0 +1,263 @@
+#!/usr/bin/python3
+"""Side-by-side benchmark: this library against Debian's C spice-server (0.15).
+
+The same QEMU, the same guest workload and the same client (spice-gtk, decoding for real),
+once with LD_LIBRARY_PATH=<repo>/build/lib and once with Debian's libspice-server1, for
+each row. `make bench` runs it; results go to BENCHMARKS.md and bench/bench.png.
+
+Environment:
+  BENCH_QUICK=1         a few short rows, results in build/bench/ (development, smoke test)
+  BENCH_WARMUP=8        seconds after the client connected before measuring
+  BENCH_SECONDS=20      seconds measured per row and server
+  BENCH_FPS=30          the guest's video frame rate
+  BENCH_SNAP_EVERY=2    seconds between the client snapshots used for PSNR
+  BENCH_ONLY=REGEX      only the rows whose name matches (e.g. "qxl.*720")
+  BENCH_KEEP_SNAPS=1    keep the client snapshots (build/bench/runs/*/snap*.raw)
+  BENCH_OUT=DIR         where BENCHMARKS.md and bench.png go (default: the repo / bench/,
+                        build/bench/ in quick mode)
+"""
+import json
+import os
+import platform
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(REPO / "tests" / "e2e"))
+import measure  # noqa: E402
+import report  # noqa: E402
+from client import SpiceClient  # noqa: E402
+from rig import GUEST_DIR, QEMU, lib_dir  # noqa: E402
+
+C_LIB_DIR = "/lib/x86_64-linux-gnu"
+SPICE_OPTS = {"streaming-video": "all"}  # QEMU's default is off; video codec: the default
+
+
+@dataclass
+class Row:
+    display: str    # rig display: qxl | std
+    mode: str       # guest screen WxH (kernel video=)
+    workload: str   # video | desktop
+    rect: str = "full"  # video_rect
+
+    @property
+    def name(self):
+        what = "static desktop" if self.workload == "desktop" else (
+            "video full screen" if self.rect == "full" else f"video window {self.rect.split('+')[0]}")
+        return f"{self.display} {self.mode} {what}"
+
+
+def rows(quick):
+    if quick:
+        return [Row("qxl", "1280x720", "video"), Row("std", "1280x720", "video", "640x360+320+180"),
+                Row("qxl", "1280x720", "desktop")]
+    out = []
+    for display in ("qxl", "std"):
+        out += [Row(display, "1280x720", "video"),
+                Row(display, "1280x720", "video", "640x360+320+180"),
+                Row(display, "1920x1080", "video"),
+                Row(display, "1920x1080", "video", "960x540+480+270"),
+                Row(display, "1920x1080", "desktop")]
+    return out
+
+
+def envf(name, default):
+    return float(os.environ.get(name, default))
+
+
+class Config:
+    def __init__(self):
+        self.quick = os.environ.get("BENCH_QUICK") == "1"
+        self.warmup = envf("BENCH_WARMUP", 4 if self.quick else 8)
+        self.seconds = envf("BENCH_SECONDS", 6 if self.quick else 20)
+        self.fps = envf("BENCH_FPS", 30)
+        self.snap_every = envf("BENCH_SNAP_EVERY", 2)
+        self.only = os.environ.get("BENCH_ONLY")
+        default_out = REPO / "build" / "bench" if self.quick else None
+        self.out = Path(os.environ["BENCH_OUT"]) if os.environ.get("BENCH_OUT") else default_out
+        self.work = REPO / "build" / "bench" / "runs"
+
+    def markdown_path(self):
+        return (self.out / "BENCHMARKS.md") if self.out else REPO / "BENCHMARKS.md"
+
+    def chart_path(self):
+        return (self.out / "bench.png") if self.out else HERE / "bench.png"
+
+
+# ------------------------------------------------------------------ one run
+def run_one(row, lib, cfg, clip):
+    """Boots the guest with `lib` ("ours" | "c"), connects the client, measures; returns
+    a dict of results (see report.py for the fields)."""
+    tag = re.sub(r"[^A-Za-z0-9]+", "-", f"{row.name}-{lib}").strip("-")
+    workdir = cfg.work / tag
+    shutil.rmtree(workdir, ignore_errors=True)
+    append = f"fps={cfg.fps:g} video_rect={row.rect} frame_log=1" if row.workload == "video" else ""
+    rig = measure.BenchRig(display=row.display, workload=row.workload, lib=lib, workdir=workdir,
+                           mem=512, video=row.mode, append=append, spice_opts=SPICE_OPTS,
+                           extra_args=["-name", "bench,debug-threads=on"])  # thread names
+    client = None
+    res = {"row": row.name, "lib": lib}
+    try:
+        rig.start()
+        res["mapped_lib"] = rig.mapped_lib
+        expect = os.path.realpath(lib_dir() if lib == "ours" else C_LIB_DIR)
+        if os.path.dirname(rig.mapped_lib or "") != expect:
+            raise RuntimeError(f"QEMU mapped {rig.mapped_lib}, expected a library in {expect}")
+        rig.wait_serial(rf"workload {row.workload} running", timeout=180)
+        region = None
+        if row.workload == "video":
+            m = rig.wait_serial(r"SPICE-RS-GUEST: video \d+x\d+ frames=(\d+) -> (\d+)x(\d+)\+(\d+)\+(\d+)")
+            if int(m.group(1)) == 0:
+                raise RuntimeError("the guest found no video clip (tests/guest/build.sh)")
+            region = tuple(int(m.group(i)) for i in range(2, 6))  # w, h, x, y
+        res["region"] = region
+        client = SpiceClient(log_path=workdir / "client.log")
+        client.connect("127.0.0.1", rig.port, timeout=90)
+        if region:
+            client.track_stamps(region[2], region[3])
+        time.sleep(cfg.warmup)
+
+        # ---- the measured window
+        client.stamps()  # forget the warm-up's readings
+        w0, c0, k0 = measure.wire_bytes(rig.port), measure.cpu_ticks(rig.proc.pid), \
+            measure.cpu_ticks(client.proc.pid)
+        t0 = time.monotonic()
+        snaps_asked = 0
+        while True:
+            left = t0 + cfg.seconds - time.monotonic()
+            if left <= 0:
+                break
+            if region and snaps_asked * cfg.snap_every <= cfg.seconds - left:
+                client.snap(workdir / f"snap{snaps_asked}.raw")
+                snaps_asked += 1
+            time.sleep(min(left, 0.25))
+        t1 = time.monotonic()
+        c1, k1, w1 = measure.cpu_ticks(rig.proc.pid), measure.cpu_ticks(client.proc.pid), \
+            measure.wire_bytes(rig.port)
+        got = client.stamps() if region else {"stamps": [], "snaps": []}
+        # ----
+
+        dur = t1 - t0
+        cpu = measure.cpu_delta(c0, c1, rig.proc.pid)
+        down, up = measure.wire_delta(w0, w1)
+        res.update(seconds=dur, cpu_qemu=cpu["total"], cpu_server=cpu["server"],
+                   cpu_qemu_main=cpu["main"], cpu_threads=cpu["threads"],
+                   cpu_client=(k1["total"] - k0["total"]) / measure.CLK_TCK,
+                   wire_down=down, wire_up=up)
+        if region:
+            readings = [(t, n) for t, n in got["stamps"] if t0 <= t <= t1]
+            shown = measure.delivered(readings)
+            guest = [(t, n) for t, n in rig.frames if t0 <= t <= t1]
+            lat = measure.latencies(shown, rig.frames)
+            psnrs = [measure.psnr(s, clip, region) for s in got["snaps"]]
+            res.update(frames=len(shown), readings=len(readings), guest_frames=len(guest),
+                       latency_ms=[round(x * 1000, 1) for x in lat],
+                       psnr=[round(p, 2) for p in psnrs], snap_stamps=[s["n"] for s in got["snaps"]])
+        if not rig.alive():
+            raise RuntimeError(f"QEMU exited during the run ({rig.proc.returncode})")
+    except Exception as e:  # a failed run is a result too; the table shows it
+        res["error"] = f"{type(e).__name__}: {e}"
+        print(f"  {row.name} [{lib}] FAILED: {res['error']}\n{rig.tail(15)}", flush=True)
+    finally:
+        if client:
+            client.close()
+        rig.stop()
+        if os.environ.get("BENCH_KEEP_SNAPS") != "1":
+            for p in workdir.glob("snap*.raw"):
+                p.unlink()
+    return res
+
+
+def summary(res):
+    if "error" in res:
+        return f"{res['lib']:>4}: FAILED {res['error']}"
+    d = res["seconds"]
+    s = f"{res['lib']:>4}: QEMU CPU {100 * res['cpu_qemu'] / d:5.1f}%  server threads " \
+        f"{100 * res['cpu_server'] / d:5.1f}%  wire {res['wire_down'] / d / 1e6:6.2f} MB/s"
+    if res.get("region"):
+        f = res["frames"]
+        s += f"  fps {f / d:5.1f} (guest {res['guest_frames'] / d:4.1f})"
+        if f:
+            s += f"  CPU/frame {1000 * res['cpu_qemu'] / f:6.1f} ms (server {1000 * res['cpu_server'] / f:5.1f} ms)"
+        p, lat = res["psnr"], res["latency_ms"]
+        if p:
+            s += f"  PSNR {sum(p) / len(p):4.1f} dB"
+        if lat:
+            s += f"  latency p50 {measure.percentile(lat, 50):4.0f} ms p95 {measure.percentile(lat, 95):4.0f} ms"
+    return s
+
+
+def machine_facts():
+    model = "?"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    qemu = subprocess.run([QEMU, "--version"], capture_output=True, text=True).stdout.split("\n")[0]
+    cver = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", "libspice-server1"],
+                          capture_output=True, text=True).stdout or "?"
+    gtk = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", "libspice-client-glib-2.0-8"],
+                         capture_output=True, text=True).stdout or "?"
+    rev = subprocess.run(["git", "-C", str(REPO), "describe", "--always", "--dirty"],
+                         capture_output=True, text=True).stdout.strip() or "?"
+    return {"cores": os.cpu_count(), "cpu": model, "qemu": qemu, "kernel": platform.release(),
+            "c_server": f"libspice-server1 {cver}", "client": f"spice-gtk {gtk}", "revision": rev,
+            "date": time.strftime("%Y-%m-%d %H:%M %Z")}
+
+
+def command_line(cfg):
+    env = [f"{k}={shlex.quote(v)}" for k, v in sorted(os.environ.items()) if k.startswith("BENCH_")]
+    return " ".join(env + ["make bench"])
+
+
+def main():
+    cfg = Config()
+    todo = [r for r in rows(cfg.quick) if not cfg.only or re.search(cfg.only, r.name)]
+    clip_path = GUEST_DIR / "video.img"
+    clip = measure.Clip(clip_path) if clip_path.exists() else None
+    facts = machine_facts()
+    print(f"bench: {len(todo)} rows x 2 servers, warm-up {cfg.warmup:g} s, measured {cfg.seconds:g} s, "
+          f"guest {cfg.fps:g} fps, streaming-video=all, video codec: server default (MJPEG)\n"
+          f"bench: ours = {lib_dir()}, C = {C_LIB_DIR} ({facts['c_server']}); {facts['qemu']}",
+          flush=True)
+    results = []
+    started = time.monotonic()
+    for row in todo:
+        print(f"\n== {row.name}", flush=True)
+        pair = {}
+        for lib in ("ours", "c"):
+            r = run_one(row, lib, cfg, clip)
+            pair[lib] = r
+            print("  " + summary(r), flush=True)
+        results.append({"row": row.name, "display": row.display, "mode": row.mode,
+                        "workload": row.workload, "rect": row.rect, **pair})
+    facts["wall_seconds"] = round(time.monotonic() - started)
+    md, png = cfg.markdown_path(), cfg.chart_path()
+    md.parent.mkdir(parents=True, exist_ok=True)
+    png.parent.mkdir(parents=True, exist_ok=True)
+    raw = (cfg.out or cfg.work.parent) / "results.json"
+    raw.parent.mkdir(parents=True, exist_ok=True)
+    raw.write_text(json.dumps({"facts": facts, "config": vars(cfg) | {"out": str(cfg.out), "work": str(cfg.work)},
+                               "results": results}, indent=1))
+    chart = report.chart(results, png)
+    md.write_text(report.markdown(results, facts, cfg, command_line(cfg),
+                                  os.path.relpath(png, md.parent) if chart else None))
+    print(f"\nbench: wrote {md}" + (f", {png}" if chart else " (no chart: matplotlib missing)")
+          + f", {raw}; {facts['wall_seconds']} s in all")
+    failed = [f"{r['row']} [{lib}]" for r in results for lib in ("ours", "c") if "error" in r[lib]]
+    if failed:
+        print("bench: failed runs: " + ", ".join(failed))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
