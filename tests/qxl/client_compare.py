@@ -349,7 +349,7 @@ def run_one(client, exe, lib, name, out, log):
             shot, n, bbox, maxdelta, mask, waited = settle_and_compare(client, dump)
             r.update(settle_s=waited, diff=n, bbox=bbox, maxdelta=maxdelta)
             if n is None:
-                r["error"] = f"client surface {shot.size[0]}x{shot.size[1]}, dump {dump.size[0]}x{dump.size[1]}"
+                r["error"] = "client surface %dx%d, dump %dx%d" % (shot.size + dump.size)
             elif n:
                 shot.save(os.path.join(out, f"{name}.client.png"))
                 save_diff(dump, shot, mask, os.path.join(out, "diff", f"{name}.png"))
@@ -368,7 +368,8 @@ def run_one(client, exe, lib, name, out, log):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--lib", default=os.path.join(ROOT, "build", "lib"))
     ap.add_argument("--out", default=os.environ.get("QXL_OUT"))
     ap.add_argument("--only", default=os.environ.get("QXL_ONLY", ""))
