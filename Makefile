@@ -66,6 +66,11 @@ qxl: lib
 qxl-client: lib
 	/usr/bin/python3 tests/qxl/client_compare.py --lib $(LIB)
 
+# A real session recorded with QEMU and Debian's C server (cached) replayed through
+# spice_replay_* with this library and with Debian's: the final surfaces must match.
+replay: lib
+	bash tests/replay/run.sh $(LIB)
+
 # The QXL command parsers and the canvas under libFuzzer, for a bounded time.
 # cargo-fuzz needs unstable flags; RUSTC_BOOTSTRAP lets the stable toolchain accept them.
 FUZZ_SECONDS ?= 30
