@@ -14,7 +14,7 @@ REALNAME := libspice-server.so.1.15.1
 BUILD := build
 LIB := $(BUILD)/lib
 
-.PHONY: all lib tools deps test unit abi lifecycle qxl qxl-client fuzz e2e lint demo install clean
+.PHONY: all lib tools deps test unit abi lifecycle qxl replay qxl-client fuzz e2e lint demo install clean
 
 all: lib
 
