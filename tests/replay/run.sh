@@ -12,7 +12,7 @@
 # guest build, QEMU's and the C library's versions and this recipe, so warm runs skip it.
 #
 # Passes when both replays run to the end, replay the same number of commands, ours releases
-# nothing twice or foreign, the final surfaces are equal, and a truncated copy of the recording
+# nothing twice or foreign and at least what the C server released, the final surfaces are equal, and a truncated copy of the recording
 # ends our replay cleanly.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -85,6 +85,8 @@ fail=0
 [ "$cst" = exit:0 ] || { echo "replay: FAIL: the C library's replay did not finish ($cst, $out/c.err)"; fail=1; }
 [ "$ost" = exit:0 ] || { echo "replay: FAIL: our replay did not finish ($ost, $out/ours.err)"; fail=1; }
 [ "$(field commands c)" = "$(field commands ours)" ] || { echo "replay: FAIL: command counts differ"; fail=1; }
+crel=$(field released c); orel=$(field released ours)
+[ "${orel%%/*}" -ge "${crel%%/*}" ] 2>/dev/null || { echo "replay: FAIL: ours released ${orel:-?}, the C server ${crel:-?}"; fail=1; }
 [ "$px" = 0 ] || { echo "replay: FAIL: final surfaces differ ($px pixels, $out/diff.png)"; fail=1; }
 case "$tst" in exit:*) ;; *) echo "replay: FAIL: the cut recording crashed our replay ($tst)"; fail=1 ;; esac
 [ -n "$tcmd" ] || { echo "replay: FAIL: no result from the cut recording"; fail=1; }
