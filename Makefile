@@ -35,7 +35,7 @@ tools:
 deps:
 	bash scripts/install-deps.sh
 
-test: deps lint unit lib abi lifecycle qxl fuzz e2e
+test: deps lint unit lib abi lifecycle qxl qxl-client replay fuzz e2e
 
 lint:
 	$(CARGO) fmt --check
