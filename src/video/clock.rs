@@ -1,0 +1,169 @@
+//! The multimedia clock (`mm_time`) shared with clients, and the playout delay.
+//!
+//! spice-gtk shows each stream frame when its session clock reaches the frame's stamp,
+//! and drops frames that arrive after it. The server stamps a frame with the time it was
+//! captured and tells the client a clock running `latency` behind its own
+//! (`MULTI_MEDIA_TIME`), so a frame is shown `latency` ms after capture. spice-server
+//! keeps that at 400 ms or more and never lowers it; here it follows what the client's
+//! stream reports say about how early frames arrive: just enough margin for the jitter
+//! seen, so video and pointer stay together.
+
+use parking_lot::Mutex;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::Instant;
+
+/// Where the playout delay starts, and its bounds (ms).
+pub const START_LATENCY_MS: u32 = 80;
+pub const MIN_LATENCY_MS: u32 = 20;
+pub const MAX_LATENCY_MS: u32 = 400;
+/// How early a frame should arrive before its display time (ms): the margin kept over
+/// the measured spread of arrivals.
+const SAFETY_MARGIN_MS: i32 = 15;
+/// Reports looked at before lowering the delay (only ever lowered on a calm stretch).
+const CALM_REPORTS: usize = 6;
+
+pub struct MediaClock {
+    start: Instant,
+    latency_ms: AtomicU32,
+    /// Bumped on every latency change, so main channels re-send `MULTI_MEDIA_TIME`.
+    generation: AtomicU64,
+    delay: Mutex<PlayoutDelay>,
+}
+
+impl Default for MediaClock {
+    fn default() -> Self {
+        MediaClock {
+            start: Instant::now(),
+            latency_ms: AtomicU32::new(START_LATENCY_MS),
+            generation: AtomicU64::new(0),
+            delay: Mutex::new(PlayoutDelay::new(START_LATENCY_MS)),
+        }
+    }
+}
+
+impl MediaClock {
+    /// Server time in ms (wraps after 49 days, as the protocol's u32 does).
+    pub fn now(&self) -> u32 {
+        self.start.elapsed().as_millis() as u32
+    }
+
+    /// What the client's clock should read now.
+    pub fn client_time(&self) -> u32 {
+        self.now().wrapping_sub(self.latency())
+    }
+
+    pub fn latency(&self) -> u32 {
+        self.latency_ms.load(Ordering::Relaxed)
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// A client's stream report: `last_frame_delay` is how early (ms; negative = late)
+    /// its last frame arrived before its display time.
+    pub fn stream_report(&self, last_frame_delay: i32, drops: u32) {
+        let mut delay = self.delay.lock();
+        if let Some(new) = delay.report(last_frame_delay, drops) {
+            self.latency_ms.store(new, Ordering::Relaxed);
+            self.generation.fetch_add(1, Ordering::Release);
+            crate::log_debug!("video: playout delay now {new} ms");
+        }
+    }
+}
+
+/// The playout-delay controller: raise at once when frames come late, lower slowly
+/// when they have been early by a wide margin for a while.
+#[derive(Debug, Clone)]
+pub struct PlayoutDelay {
+    latency: u32,
+    recent_margins: Vec<i32>,
+}
+
+impl PlayoutDelay {
+    pub fn new(latency: u32) -> PlayoutDelay {
+        PlayoutDelay {
+            latency,
+            recent_margins: Vec::with_capacity(CALM_REPORTS),
+        }
+    }
+
+    /// Takes a report's margin; returns the new latency when it changes.
+    pub fn report(&mut self, margin: i32, drops: u32) -> Option<u32> {
+        let old = self.latency;
+        if margin < SAFETY_MARGIN_MS || drops > 0 {
+            // Late or nearly so: add what was missing plus the safety margin.
+            let missing = (SAFETY_MARGIN_MS - margin).max(SAFETY_MARGIN_MS);
+            self.latency =
+                (old as i32 + missing).clamp(MIN_LATENCY_MS as i32, MAX_LATENCY_MS as i32) as u32;
+            self.recent_margins.clear();
+        } else {
+            self.recent_margins.push(margin);
+            if self.recent_margins.len() >= CALM_REPORTS {
+                let least = self.recent_margins.iter().copied().min().unwrap_or(margin);
+                self.recent_margins.clear();
+                let spare = least - 2 * SAFETY_MARGIN_MS;
+                if spare > 0 {
+                    // Give back half of what was never needed.
+                    self.latency = (old as i32 - spare / 2).max(MIN_LATENCY_MS as i32) as u32;
+                }
+            }
+        }
+        (self.latency != old).then_some(self.latency)
+    }
+
+    pub fn latency(&self) -> u32 {
+        self.latency
+    }
+}
+
+/// Stream statistics kept per stream and logged at debug level when it ends.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct StreamStats {
+    pub frames_in: u64,
+    pub frames_encoded: u64,
+    pub frames_dropped: u64,
+    pub bytes: u64,
+    pub encode_us: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn late_frames_raise_the_delay_at_once() {
+        let mut d = PlayoutDelay::new(80);
+        assert_eq!(d.report(-30, 1), Some(125), "30 ms late + 15 margin");
+        assert_eq!(d.report(-1000, 5), Some(MAX_LATENCY_MS));
+    }
+
+    #[test]
+    fn early_frames_lower_it_slowly_and_never_below_the_margin() {
+        let mut d = PlayoutDelay::new(200);
+        let mut changes = 0;
+        for _ in 0..200 {
+            // Frames arrive 10 ms after capture: margin = latency - 10.
+            let margin = d.latency() as i32 - 10;
+            if d.report(margin, 0).is_some() {
+                changes += 1;
+            }
+        }
+        let settled = d.latency();
+        assert!(
+            (35..=45).contains(&settled),
+            "settles near 10 + 2 margins: {settled}"
+        );
+        assert!(changes < 15, "few steps: {changes}");
+    }
+
+    #[test]
+    fn clock_runs_latency_behind() {
+        let c = MediaClock::default();
+        let gen = c.generation();
+        assert_eq!(c.now().wrapping_sub(c.client_time()), START_LATENCY_MS);
+        c.stream_report(-50, 2);
+        assert!(c.generation() > gen);
+        assert_eq!(c.latency(), START_LATENCY_MS + 65);
+    }
+}

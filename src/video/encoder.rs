@@ -1,0 +1,51 @@
+//! What every video encoder (built-in MJPEG, GStreamer, hardware) offers the stream
+//! pipeline: BGRX frames in, one compressed frame out, or a reason it was not encoded.
+
+use super::codecs::Codec;
+use std::fmt;
+
+/// A frame copied out of the screen: BGRX rows, top-down, `width * 4` bytes each.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    pub width: u32,
+    pub height: u32,
+    pub pixels: Vec<u8>,
+    /// Server multimedia time (ms) when the pixels were captured.
+    pub mm_time: u32,
+}
+
+/// What the rate control asks of the next frame. Quality-driven encoders (MJPEG) use
+/// `quality`; bitrate-driven ones (H.264, VP8…) use `bitrate_bps`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Target {
+    /// 1..=100, as libjpeg's quality.
+    pub quality: u8,
+    pub bitrate_bps: u64,
+    pub fps: u32,
+}
+
+#[derive(Debug)]
+pub enum EncodeError {
+    /// The frame does not fit the encoder (size, format).
+    Unsupported(String),
+    /// The encoder failed; the stream should end and its area go out as pixels.
+    Failed(String),
+}
+
+impl fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EncodeError::Unsupported(why) => write!(f, "frame not supported: {why}"),
+            EncodeError::Failed(why) => write!(f, "encoder failed: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for EncodeError {}
+
+pub trait VideoEncoder: Send {
+    fn codec(&self) -> Codec;
+    /// Compresses one frame; `Ok(None)` means the encoder holds it back (it may return
+    /// it with a later call; one-in/one-out encoders never do).
+    fn encode(&mut self, frame: &Frame, target: Target) -> Result<Option<Vec<u8>>, EncodeError>;
+}
