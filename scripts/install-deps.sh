@@ -72,6 +72,8 @@ PKGS=(
     # test media: the guest's video clip is decoded on the host with GStreamer
     gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
     gstreamer1.0-libav
+    # MJPEG video streams: libjpeg-turbo's TurboJPEG API
+    libturbojpeg0-dev
     # tooling
     valgrind ovmf seabios ipxe-qemu
 )
