@@ -5,11 +5,17 @@ stand-in (tests/qxl/standin.c) this starts the stand-in in SERVE mode, connects 
 client watches, and compares the client's primary surface with the stand-in's dump (the
 server's own rendering, read back from guest memory after update_area) pixel for pixel.
 
-    client_compare.py [--lib DIR] [--out DIR] [--only "name name ..."]
+    client_compare.py [--lib DIR] [--out DIR] [--only "name name ..."] [--pace 0,2]
         --lib   the libspice-server.so.1 to serve with (default: build/lib, ours;
                 /lib/x86_64-linux-gnu is Debian's C server, used to check this test)
         --out   keeps dumps, client screenshots, logs and diff images (default: a temp dir)
         --only  runs only these scenarios (QXL_ONLY does the same)
+        --pace  every scenario runs once per value: 0 queues its commands at once as RUN does
+                (the server may merge drawings into images), 2 wakes the server and waits
+                2 ms after each command (each drawing goes out as its own message)
+
+Each row also shows which display messages the server sent (counted by a relay between
+client and server), so a row says how the drawings reached the client.
 
 A scenario passes when the stand-in serves it without crashing (and releases every resource
 exactly once, as RUN checks) and the client's pixels equal the dump's. When they differ, a
@@ -40,7 +46,7 @@ from PIL import Image, ImageChops  # noqa: E402
 
 SETTLE_QUIET = 0.3   # s without a display update before a screenshot is taken
 SETTLE_MAX = 5.0     # s after SERVE-DONE that a differing picture may still take to change
-CONFIRM_QUIET = 0.8  # s without an update before a matching picture is taken again
+CONFIRM_QUIET = 0.5  # s without an update before a matching picture is taken again
 
 
 def free_port():
@@ -213,9 +219,9 @@ def build_standin(lib, out):
 class Standin:
     """One stand-in in SERVE mode; its stdout lines arrive on a queue."""
 
-    def __init__(self, exe, lib, name, dump, port, log):
+    def __init__(self, exe, lib, name, dump, port, log, pace_ms=0):
         env = dict(os.environ, LD_LIBRARY_PATH=lib)
-        self.proc = subprocess.Popen([exe, "SERVE", name, dump, str(port)], env=env,
+        self.proc = subprocess.Popen([exe, "SERVE", name, dump, str(port), str(pace_ms)], env=env,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=log, text=True)
         self.lines = queue.Queue()
@@ -320,15 +326,15 @@ def settle_and_compare(client, dump):
         time.sleep(0.2)
 
 
-def run_one(client, exe, lib, name, out, log):
+def run_one(client, exe, lib, name, label, out, log, pace_ms):
     """Serves one scenario to the client. Returns a dict of what was measured."""
-    dump_path = os.path.join(out, f"{name}.ppm")
+    dump_path = os.path.join(out, f"{label}.ppm")
     if os.path.exists(dump_path):
         os.unlink(dump_path)
     r = {"name": name}
     for _attempt in range(3):  # a port taken between free_port() and the bind: try another
         port = free_port()
-        st = Standin(exe, lib, name, dump_path, port, log)
+        st = Standin(exe, lib, name, dump_path, port, log, pace_ms)
         if st.expect("SERVE-LISTENING", 20):
             break
         r["serve"] = st.finish(5)[0]
@@ -351,8 +357,8 @@ def run_one(client, exe, lib, name, out, log):
             if n is None:
                 r["error"] = "client surface %dx%d, dump %dx%d" % (shot.size + dump.size)
             elif n:
-                shot.save(os.path.join(out, f"{name}.client.png"))
-                save_diff(dump, shot, mask, os.path.join(out, "diff", f"{name}.png"))
+                shot.save(os.path.join(out, f"{label}.client.png"))
+                save_diff(dump, shot, mask, os.path.join(out, "diff", f"{label}.png"))
             r["updates"] = client.state()["updates"]
     except ClientError as e:
         r["error"] = f"client: {e}"[:200]
@@ -373,6 +379,11 @@ def main():
     ap.add_argument("--lib", default=os.path.join(ROOT, "build", "lib"))
     ap.add_argument("--out", default=os.environ.get("QXL_OUT"))
     ap.add_argument("--only", default=os.environ.get("QXL_ONLY", ""))
+    ap.add_argument("--pace", default="0,2", metavar="MS[,MS...]",
+                    help="runs every scenario once per value: 0 queues the scenario's commands "
+                         "as RUN does (the server may merge them), MS>0 has the stand-in wake "
+                         "the server and wait MS ms after each command, so each drawing goes "
+                         "out on its own (default 0,2)")
     a = ap.parse_args()
     lib = os.path.realpath(a.lib)
     if not os.path.exists(os.path.join(lib, "libspice-server.so.1")):
@@ -393,8 +404,11 @@ def main():
                       read_list(os.path.join(HERE, "known-differences.txt")).items()})
         known.update({n[2:]: r for n, r in listed.items() if n.startswith("c:")})
 
+    paces = [int(p) for p in a.pace.split(",") if p.strip()]
+    runs = [(n, p) for n in names for p in paces]
     which = "ours" if ours else lib
-    print(f"client_compare: {len(names)} scenarios, server library {which}, output {out}")
+    print(f"client_compare: {len(names)} scenarios x pace {paces} ms, server library {which}, "
+          f"output {out}")
     print(f"{'scenario':<24} {'stand-in':<10} {'diff-px':>7} {'bbox':<20} {'maxd':>4} "
           f"{'upd':>4} {'settle':>6}  verdict")
     passed, failed, knownc = 0, 0, 0
@@ -402,11 +416,12 @@ def main():
     client_log = os.path.join(out, "client.log")
     client = SpiceClient(log_path=client_log)
     with open(os.path.join(out, "standin.log"), "ab") as log:
-        for name in names:
+        for name, pace in runs:
+            label = name if pace == 0 else f"{name}@{pace}ms"
             for f in (log, client.log):
-                f.write(f"==== {name}\n".encode())
+                f.write(f"==== {label}\n".encode())
                 f.flush()
-            r = run_one(client, exe, lib, name, out, log)
+            r = run_one(client, exe, lib, name, label, out, log, pace)
             if client.proc.poll() is not None:  # what the server sent killed spice-gtk
                 r["error"] = f"the client died (exit {client.proc.returncode}, see {client_log})"
                 client.close()
@@ -418,7 +433,7 @@ def main():
             ok = "error" not in r and r.get("diff") == 0 and stand == "ok"
             seen = []
             if r.get("diff"):
-                seen.append(f"diff image {out}/diff/{name}.png")
+                seen.append(f"diff image {out}/diff/{label}.png")
             if "error" in r:
                 seen.append(r["error"])
             if stand == "rel-FAIL":
@@ -439,11 +454,11 @@ def main():
             maxd = "-" if r.get("maxdelta") is None else str(r["maxdelta"])
             upd = str(r.get("updates", "-"))
             settle = "-" if "settle_s" not in r else f"{r['settle_s']:.1f}s"
-            print(f"{name:<24} {stand:<10} {diff_s:>7} {bbox_s:<20} {maxd:>4} {upd:>4} {settle:>6}  "
+            print(f"{label:<24} {stand:<10} {diff_s:>7} {bbox_s:<20} {maxd:>4} {upd:>4} {settle:>6}  "
                   f"{verdict[:400]}  | sent: {r.get('msgs') or '-'}", flush=True)
     client.close()
     print(f"client_compare: {time.monotonic() - t_all:.0f} s; output in {out}")
-    print(f"client_compare: {which}: {passed} of {len(names)} scenarios match on the client, "
+    print(f"client_compare: {which}: {passed} of {len(runs)} scenario runs match on the client, "
           f"{knownc} known differences (client-known-differences.txt)")
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0

@@ -5,10 +5,12 @@
  *   standin LIST                 prints the scenario names (RUN ones, then "BAD name" ones)
  *   standin RUN name out.ppm     runs one scenario, writes the primary surface as a PPM
  *   standin BAD name             runs one malformed-command scenario in a forked child
- *   standin SERVE name out.ppm PORT
+ *   standin SERVE name out.ppm PORT [PACE_MS]
  *                                listens on 127.0.0.1:PORT (noauth), waits for a client's
  *                                display channel, runs the scenario as RUN does (same dump),
- *                                prints "SERVE-DONE", then keeps serving until stdin closes
+ *                                prints "SERVE-DONE", then keeps serving until stdin closes;
+ *                                with PACE_MS, wakes the server and waits that long after
+ *                                every command (the same commands, one at a time)
  *
  * Memory model as QEMU sets it up: group 0 = host slot 0 (identity), group 1 = one "PCI BAR"
  * slot (slot 1, generation GEN) backed by one malloc'ed region. Every command, drawable,
@@ -226,6 +228,8 @@ static int released_count(int i)
 struct queue { QXLCommandExt q[QLEN]; int head, tail; };
 static struct queue cmdq, curq;
 
+static void (*after_push)(void); /* SERVE with a pace: lets each command go out alone */
+
 static void qpush(struct queue *q, uint64_t data, uint32_t type)
 {
     pthread_mutex_lock(&lock);
@@ -237,6 +241,7 @@ static void qpush(struct queue *q, uint64_t data, uint32_t type)
     e->group_id = 1;
     e->flags = 0;
     pthread_mutex_unlock(&lock);
+    if (after_push) after_push();
 }
 static int qpop(struct queue *q, QXLCommandExt *out)
 {
@@ -1794,9 +1799,16 @@ static int stdin_closed(void)
  * the client when they reach it as they happen, so nothing is drawn before a display channel
  * has linked (and had a moment to receive the primary surface). */
 #define SERVE_WAIT_CLIENT_S 30
-#define SERVE_SETTLE_MS 300
+#define SERVE_SETTLE_MS 200
 #define SERVE_LINGER_S 120
-static int serve_scenario(const char *name, const char *out, int port)
+static int serve_pace_ms;
+static void pace(void)
+{
+    spice_qxl_wakeup(&qxl);
+    for (double t = now_s() + serve_pace_ms / 1000.0; now_s() < t;) pump(1);
+}
+
+static int serve_scenario(const char *name, const char *out, int port, int pace_ms)
 {
     const struct scenario *s = NULL;
     for (int i = 0; i < NSC; i++) if (!strcmp(scenarios[i].name, name)) s = &scenarios[i];
@@ -1815,7 +1827,10 @@ static int serve_scenario(const char *name, const char *out, int port)
         pump(10);
     }
     for (double t = now_s() + SERVE_SETTLE_MS / 1000.0; now_s() < t;) pump(10);
+    serve_pace_ms = pace_ms;
+    if (pace_ms > 0) after_push = pace;
     s->fn();
+    after_push = NULL;
     update_full();
     uint32_t sum = write_ppm(out);
     printf("SERVE-DONE %s checksum=%08x display_links=%d display_unlinks=%d\n", name, sum,
@@ -1902,7 +1917,8 @@ int main(int argc, char **argv)
     }
     if (argc >= 4 && !strcmp(argv[1], "RUN")) return run_scenario(argv[2], argv[3]);
     if (argc >= 3 && !strcmp(argv[1], "BAD")) return run_bad(argv[2]);
-    if (argc >= 5 && !strcmp(argv[1], "SERVE")) return serve_scenario(argv[2], argv[3], atoi(argv[4]));
-    fprintf(stderr, "usage: %s LIST | RUN name out.ppm | BAD name | SERVE name out.ppm PORT\n", argv[0]);
+    if (argc >= 5 && !strcmp(argv[1], "SERVE"))
+        return serve_scenario(argv[2], argv[3], atoi(argv[4]), argc >= 6 ? atoi(argv[5]) : 0);
+    fprintf(stderr, "usage: %s LIST | RUN name out.ppm | BAD name | SERVE name out.ppm PORT [PACE_MS]\n", argv[0]);
     return 2;
 }
