@@ -321,7 +321,12 @@ mod tests {
         let us = start.elapsed().as_secs_f64() * 1e6 / runs as f64;
         println!("1920x1080: {us:.0} µs per test, {} pairs", pairs / runs);
         assert!(pairs / runs >= 10_000, "enough pairs to judge");
-        // Generous: optimised builds take a fraction of this, debug builds more.
-        assert!(us < 5_000.0, "{us:.0} µs");
+        // Unoptimised test builds run this loop ~40 times slower.
+        let limit = if cfg!(debug_assertions) {
+            50_000.0
+        } else {
+            1_000.0
+        };
+        assert!(us < limit, "{us:.0} µs");
     }
 }
