@@ -18,7 +18,8 @@ Each row also shows which display messages the server sent (counted by a relay b
 client and server), so a row says how the drawings reached the client.
 
 A scenario passes when the stand-in serves it without crashing (and releases every resource
-exactly once, as RUN checks) and the client's pixels equal the dump's. When they differ, a
+exactly once, as RUN checks), the client's pixels equal the dump's, and the dump equals the
+one RUN writes without a client (a client must not change what the guest sees). When they differ, a
 diff image (dump | client | differing pixels in white) is saved and the bounding box and the
 count of differing pixels are printed. Scenarios named in client-known-differences.txt (with
 the reason) are reported, not fatal; for another library than ours, so are its "c:" lines
@@ -326,7 +327,30 @@ def settle_and_compare(client, dump):
         time.sleep(0.2)
 
 
-def run_one(client, exe, lib, name, label, out, log, pace_ms):
+def run_alone(exe, lib, name, out, log):
+    """The scenario without a client (standin RUN): the dump a client must not change."""
+    path = os.path.join(out, "run", f"{name}.ppm")
+    try:
+        subprocess.run([exe, "RUN", name, path], env=dict(os.environ, LD_LIBRARY_PATH=lib),
+                       stdout=log, stderr=log, timeout=60)
+    except subprocess.TimeoutExpired:
+        pass
+    return path if os.path.exists(path) else None
+
+
+def dumps_differ(a_path, b_path):
+    """Pixels that differ between two dumps (whole dumps, snapshot included); None if one
+    is missing, -1 if their sizes differ."""
+    if not a_path or not os.path.exists(a_path) or not os.path.exists(b_path):
+        return None
+    with open(a_path, "rb") as f, open(b_path, "rb") as g:
+        if f.read() == g.read():
+            return 0
+    a, b = Image.open(a_path).convert("RGB"), Image.open(b_path).convert("RGB")
+    return -1 if a.size != b.size else difference(a, b)[0]
+
+
+def run_one(client, exe, lib, name, label, out, log, pace_ms, alone):
     """Serves one scenario to the client. Returns a dict of what was measured."""
     dump_path = os.path.join(out, f"{label}.ppm")
     if os.path.exists(dump_path):
@@ -353,7 +377,8 @@ def run_one(client, exe, lib, name, label, out, log, pace_ms):
             prim = client.state()["primary"] or {"height": 0}
             dump = final_frame(dump_path, prim["height"])
             shot, n, bbox, maxdelta, mask, waited = settle_and_compare(client, dump)
-            r.update(settle_s=waited, diff=n, bbox=bbox, maxdelta=maxdelta)
+            r.update(settle_s=waited, diff=n, bbox=bbox, maxdelta=maxdelta,
+                     vs_run=dumps_differ(alone, dump_path))
             if n is None:
                 r["error"] = "client surface %dx%d, dump %dx%d" % (shot.size + dump.size)
             elif n:
@@ -392,6 +417,7 @@ def main():
     ours = lib == os.path.realpath(os.path.join(ROOT, "build", "lib"))
     out = a.out or tempfile.mkdtemp(prefix="qxl-client.")
     os.makedirs(os.path.join(out, "diff"), exist_ok=True)
+    os.makedirs(os.path.join(out, "run"), exist_ok=True)
     exe = build_standin(lib, out)
     names = [n for n in subprocess.check_output([exe, "LIST"], text=True).split("\n")
              if n and not n.startswith("BAD ")]
@@ -409,19 +435,24 @@ def main():
     which = "ours" if ours else lib
     print(f"client_compare: {len(names)} scenarios x pace {paces} ms, server library {which}, "
           f"output {out}")
+    # diff-px/bbox/maxd: client vs dump; =RUN: the dump equals RUN's (no client) one;
+    # upd: the client's display invalidations; settle: time from SERVE-DONE to the verdict
     print(f"{'scenario':<24} {'stand-in':<10} {'diff-px':>7} {'bbox':<20} {'maxd':>4} "
-          f"{'upd':>4} {'settle':>6}  verdict")
+          f"{'=RUN':>4} {'upd':>4} {'settle':>6}  verdict")
     passed, failed, knownc = 0, 0, 0
     t_all = time.monotonic()
     client_log = os.path.join(out, "client.log")
     client = SpiceClient(log_path=client_log)
     with open(os.path.join(out, "standin.log"), "ab") as log:
+        alone = {}
         for name, pace in runs:
             label = name if pace == 0 else f"{name}@{pace}ms"
             for f in (log, client.log):
                 f.write(f"==== {label}\n".encode())
                 f.flush()
-            r = run_one(client, exe, lib, name, label, out, log, pace)
+            if name not in alone:
+                alone[name] = run_alone(exe, lib, name, out, log)
+            r = run_one(client, exe, lib, name, label, out, log, pace, alone[name])
             if client.proc.poll() is not None:  # what the server sent killed spice-gtk
                 r["error"] = f"the client died (exit {client.proc.returncode}, see {client_log})"
                 client.close()
@@ -430,8 +461,12 @@ def main():
             released_ok = res.endswith(" OK")
             st = r.get("status", "-")
             stand = "ok" if st == "exit:0" and released_ok else (st if st != "exit:0" else "rel-FAIL")
-            ok = "error" not in r and r.get("diff") == 0 and stand == "ok"
+            ok = "error" not in r and r.get("diff") == 0 and stand == "ok" and r.get("vs_run") == 0
             seen = []
+            if r.get("vs_run"):  # the client's presence changed what the server wrote
+                seen.append(f"dump differs from RUN's (no client) in {r['vs_run']} px")
+            elif r.get("vs_run") is None and "diff" in r:
+                seen.append("RUN (no client) gave no dump")
             if r.get("diff"):
                 seen.append(f"diff image {out}/diff/{label}.png")
             if "error" in r:
@@ -453,8 +488,9 @@ def main():
             diff_s = "-" if r.get("diff") is None else str(r["diff"])
             maxd = "-" if r.get("maxdelta") is None else str(r["maxdelta"])
             upd = str(r.get("updates", "-"))
+            vs = {None: "-", 0: "yes"}.get(r.get("vs_run"), "NO")
             settle = "-" if "settle_s" not in r else f"{r['settle_s']:.1f}s"
-            print(f"{label:<24} {stand:<10} {diff_s:>7} {bbox_s:<20} {maxd:>4} {upd:>4} {settle:>6}  "
+            print(f"{label:<24} {stand:<10} {diff_s:>7} {bbox_s:<20} {maxd:>4} {vs:>4} {upd:>4} {settle:>6}  "
                   f"{verdict[:400]}  | sent: {r.get('msgs') or '-'}", flush=True)
     client.close()
     print(f"client_compare: {time.monotonic() - t_all:.0f} s; output in {out}")
