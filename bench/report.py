@@ -34,7 +34,11 @@ def wire_mbs(r):
 
 def psnr(r):
     p = r.get("psnr") if _ok(r) else None
-    return sum(p) / len(p) if p else None
+    return measure.percentile(p, 50) if p else None
+
+
+def mbs(v):
+    return f"{v:.2f}" if v >= 0.1 else f"{v:.4f}"
 
 
 def latency(r, pct=50):
@@ -60,7 +64,8 @@ def cells(r):
         _cell(r, lambda r: f"{f(fps(r), '.1f')} / {f(guest_fps(r), '.1f')}" if r.get("region") else DASH),
         _cell(r, cpu("cpu_qemu")),
         _cell(r, cpu("cpu_server")),
-        _cell(r, lambda r: f(wire_mbs(r), ".2f")),
+        _cell(r, lambda r: mbs(wire_mbs(r))),
+        _cell(r, lambda r: f(load_pct(r, "cpu_client"), ".0f")),
         _cell(r, lambda r: f(psnr(r), ".1f")),
         _cell(r, lambda r: f"{f(latency(r, 50), '.0f')} / {f(latency(r, 95), '.0f')}"
               if r.get("region") else DASH),
@@ -68,7 +73,7 @@ def cells(r):
 
 
 HEADS = ["fps delivered / guest", "QEMU CPU ms/frame (% of a core)",
-         "server threads ms/frame (% of a core)", "wire MB/s", "PSNR dB", "latency ms p50 / p95"]
+         "server threads ms/frame (% of a core)", "wire MB/s", "client CPU %", "PSNR dB", "latency ms p50 / p95"]
 
 
 def table(results):
@@ -134,11 +139,16 @@ def markdown(results, facts, cfg, command, chart_rel):
         "- **Wire.** Bytes the server sent on its TCP connections and the client acknowledged, "
         "from the kernel's tcp_info (`ss -ti`: bytes_acked) at the window's start and end; "
         "exact, and nothing sits in between client and server.",
+        "- **Client CPU.** The spice-gtk client process (receiving, decoding, drawing; the "
+        "stamp reading is a few hundred pixel reads per frame), as a share of one core.",
         "- **PSNR.** Every "
         f"{cfg.snap_every:g} s the client writes its whole surface at the moment it reads a "
         "stamp; the video region (without the stamp rows) is compared with the source frame "
-        "that stamp names, scaled as the guest scales it (mean over B, G, R; 99 = identical). "
-        "A partly updated picture counts against it, as a viewer would see it.",
+        "that stamp names, scaled as the guest scales it (over B, G, R; 99 = identical); the "
+        "table gives the median over the samples. The guest tears (its framebuffer is copied "
+        "out while it writes the next frame top to bottom), so the reference is frame N above "
+        "the row that fits best and frame N-1 below it: what the server was given. A "
+        "picture the client has only partly updated counts against it.",
         "- **Latency** (glass to glass). The guest prints `SPICE-RS-FRAME: N` on its serial "
         "console when frame N is in its framebuffer; the host time-stamps the line on arrival "
         "(serial on a socket). Latency = the moment the client first reads stamp N minus "
@@ -149,7 +159,7 @@ def markdown(results, facts, cfg, command, chart_rel):
         "its cores, so absolute numbers are this machine's; the comparison is the point.",
         "",
         "Raw numbers (every thread's CPU, each latency and PSNR sample): "
-        "`build/bench/results.json` after a run.",
+        "[bench/results.json](bench/results.json).",
         "",
     ]
     return "\n".join(out)
@@ -183,7 +193,8 @@ def chart(results, path):
         ax.invert_yaxis()
         ax.set_title(title)
         ax.grid(axis="x", alpha=0.3)
-    axes.flat[0].legend(loc="lower right", fontsize=8)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper right", fontsize=9)
     fig.suptitle("spice-rs vs C spice-server 0.15 (same QEMU, guest, client; streaming-video=all)")
     fig.tight_layout()
     fig.savefig(path, dpi=90)

@@ -3,18 +3,22 @@
 
 The same QEMU, the same guest workload and the same client (spice-gtk, decoding for real),
 once with LD_LIBRARY_PATH=<repo>/build/lib and once with Debian's libspice-server1, for
-each row. `make bench` runs it; results go to BENCHMARKS.md and bench/bench.png.
+each row. `make bench` runs it; results go to BENCHMARKS.md, bench/bench.png and
+bench/results.json (every number, per thread and per sample).
 
 Environment:
   BENCH_QUICK=1         a few short rows, results in build/bench/ (development, smoke test)
   BENCH_WARMUP=8        seconds after the client connected before measuring
   BENCH_SECONDS=20      seconds measured per row and server
   BENCH_FPS=30          the guest's video frame rate
-  BENCH_SNAP_EVERY=2    seconds between the client snapshots used for PSNR
+  BENCH_SNAP_EVERY=1    seconds between the client snapshots used for PSNR
   BENCH_ONLY=REGEX      only the rows whose name matches (e.g. "qxl.*720")
   BENCH_KEEP_SNAPS=1    keep the client snapshots (build/bench/runs/*/snap*.raw)
   BENCH_OUT=DIR         where BENCHMARKS.md and bench.png go (default: the repo / bench/,
                         build/bench/ in quick mode)
+
+bench/run.py --report results.json   writes BENCHMARKS.md and the chart again from a run's
+                                     raw results (with the same BENCH_OUT / BENCH_QUICK)
 """
 import json
 import os
@@ -79,7 +83,7 @@ class Config:
         self.warmup = envf("BENCH_WARMUP", 4 if self.quick else 8)
         self.seconds = envf("BENCH_SECONDS", 6 if self.quick else 20)
         self.fps = envf("BENCH_FPS", 30)
-        self.snap_every = envf("BENCH_SNAP_EVERY", 2)
+        self.snap_every = envf("BENCH_SNAP_EVERY", 1)
         self.only = os.environ.get("BENCH_ONLY")
         default_out = REPO / "build" / "bench" if self.quick else None
         self.out = Path(os.environ["BENCH_OUT"]) if os.environ.get("BENCH_OUT") else default_out
@@ -87,6 +91,9 @@ class Config:
 
     def markdown_path(self):
         return (self.out / "BENCHMARKS.md") if self.out else REPO / "BENCHMARKS.md"
+
+    def results_path(self):
+        return (self.out / "results.json") if self.out else HERE / "results.json"
 
     def chart_path(self):
         return (self.out / "bench.png") if self.out else HERE / "bench.png"
@@ -181,7 +188,8 @@ def summary(res):
         return f"{res['lib']:>4}: FAILED {res['error']}"
     d = res["seconds"]
     s = f"{res['lib']:>4}: QEMU CPU {100 * res['cpu_qemu'] / d:5.1f}%  server threads " \
-        f"{100 * res['cpu_server'] / d:5.1f}%  wire {res['wire_down'] / d / 1e6:6.2f} MB/s"
+        f"{100 * res['cpu_server'] / d:5.1f}%  client {100 * res['cpu_client'] / d:5.1f}%  " \
+        f"wire {res['wire_down'] / d / 1e6:6.3f} MB/s"
     if res.get("region"):
         f = res["frames"]
         s += f"  fps {f / d:5.1f} (guest {res['guest_frames'] / d:4.1f})"
@@ -189,7 +197,7 @@ def summary(res):
             s += f"  CPU/frame {1000 * res['cpu_qemu'] / f:6.1f} ms (server {1000 * res['cpu_server'] / f:5.1f} ms)"
         p, lat = res["psnr"], res["latency_ms"]
         if p:
-            s += f"  PSNR {sum(p) / len(p):4.1f} dB"
+            s += f"  PSNR {measure.percentile(p, 50):4.1f} dB (min {min(p):4.1f})"
         if lat:
             s += f"  latency p50 {measure.percentile(lat, 50):4.0f} ms p95 {measure.percentile(lat, 95):4.0f} ms"
     return s
@@ -214,11 +222,29 @@ def machine_facts():
 
 
 def command_line(cfg):
-    env = [f"{k}={shlex.quote(v)}" for k, v in sorted(os.environ.items()) if k.startswith("BENCH_")]
-    return " ".join(env + ["make bench"])
+    env = [f"{k}={shlex.quote(v)}" for k, v in sorted(os.environ.items())
+           if k.startswith(("BENCH_", "SPICE_RS_"))]
+    cmd = "make bench" if os.environ.get("MAKELEVEL") else "/usr/bin/python3 bench/run.py"
+    return " ".join(env + [cmd])
+
+
+def rerender(path):
+    """Writes BENCHMARKS.md and the chart again from a results.json (report changes)."""
+    from types import SimpleNamespace
+    data = json.loads(Path(path).read_text())
+    cfg = Config()
+    run_cfg = SimpleNamespace(**data["config"])
+    md, png = cfg.markdown_path(), cfg.chart_path()
+    chart = report.chart(data["results"], png)
+    md.write_text(report.markdown(data["results"], data["facts"], run_cfg, data["command"],
+                                  os.path.relpath(png, md.parent) if chart else None))
+    print(f"bench: wrote {md}" + (f", {png}" if chart else ""))
+    return 0
 
 
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--report":
+        return rerender(sys.argv[2])
     cfg = Config()
     todo = [r for r in rows(cfg.quick) if not cfg.only or re.search(cfg.only, r.name)]
     clip_path = GUEST_DIR / "video.img"
@@ -243,9 +269,10 @@ def main():
     md, png = cfg.markdown_path(), cfg.chart_path()
     md.parent.mkdir(parents=True, exist_ok=True)
     png.parent.mkdir(parents=True, exist_ok=True)
-    raw = (cfg.out or cfg.work.parent) / "results.json"
+    raw = cfg.results_path()
     raw.parent.mkdir(parents=True, exist_ok=True)
-    raw.write_text(json.dumps({"facts": facts, "config": vars(cfg) | {"out": str(cfg.out), "work": str(cfg.work)},
+    raw.write_text(json.dumps({"facts": facts, "command": command_line(cfg),
+                               "config": vars(cfg) | {"out": str(cfg.out), "work": str(cfg.work)},
                                "results": results}, indent=1))
     chart = report.chart(results, png)
     md.write_text(report.markdown(results, facts, cfg, command_line(cfg),
