@@ -47,6 +47,7 @@ from PIL import Image, ImageChops  # noqa: E402
 
 SETTLE_QUIET = 0.3   # s without a display update before a screenshot is taken
 SETTLE_MAX = 5.0     # s after SERVE-DONE that a differing picture may still take to change
+SETTLE_STABLE = 2.0  # s after SERVE-DONE from which an unchanged differing picture is final
 CONFIRM_QUIET = 0.5  # s without an update before a matching picture is taken again
 
 
@@ -321,7 +322,7 @@ def settle_and_compare(client, dump):
             matched = True
             continue
         if n == 0 or waited > SETTLE_MAX or (prev is not None and prev.tobytes() == shot.tobytes()
-                                             and waited > 1.0):
+                                             and waited > SETTLE_STABLE):
             return shot, n, bbox, maxdelta, mask, waited
         prev, matched = shot, False
         time.sleep(0.2)
