@@ -199,7 +199,7 @@ mod tests {
         // 8x16 character cells, 2 px line gap.
         for row in 0..h / 18 {
             for col in 0..w / 8 {
-                if rng.next() % 6 == 0 {
+                if rng.next().is_multiple_of(6) {
                     continue; // a space
                 }
                 let (x0, y0) = (col * 8 + 1, row * 18 + 3);

@@ -1,0 +1,955 @@
+//! Adaptive rate control for one video stream going to one client: how good (JPEG
+//! quality, or bitrate) and how often (frames per second) to encode, from what the
+//! pipeline sees of the link. Pure: time comes in as `now_ms`, nothing here sleeps,
+//! reads a clock or spawns.
+//!
+//! Compared with spice-server's MJPEG control (a 20..80 quality ladder climbed one rung
+//! at a time, at most 25 fps, 5 fps and a 3 s warm-up at the start):
+//! - A model of frame size against quality, scaled by the frames just encoded, tells
+//!   the best quality that fits the budget at the source frame rate, so a change is one
+//!   jump to the right place, not a walk down a ladder.
+//! - When the link falls behind (a frame replaced in the send slot, or the client says
+//!   frames come late), the budget drops straight to what the link was measured to
+//!   carry, not by a fixed step.
+//! - Upward probes wait for a quiet period, grow bolder while they succeed and back off
+//!   when they fail; small changes of content do not move the target (hysteresis).
+//! - The source frame rate (up to `max_fps`) is kept as long as quality can give way,
+//!   down to 30; only then does the frame rate fall.
+
+use super::encoder::Target;
+use std::collections::VecDeque;
+
+/// Quality ceiling: above it JPEG size grows fast for little visible gain.
+pub const MAX_QUALITY: u8 = 80;
+/// Quality before the first frame tells how big frames are.
+pub const START_QUALITY: u8 = 70;
+/// Quality is given up before frame rate down to this...
+const KEEP_FPS_QUALITY: u8 = 30;
+/// ...then frame rate down to this, then quality again down to `MIN_QUALITY`, then
+/// frame rate down to `MIN_FPS`.
+const KEEP_QUALITY_FPS: f64 = 10.0;
+const MIN_QUALITY: u8 = 10;
+const MIN_FPS: f64 = 1.0;
+const QUALITY_STEP: u8 = 5;
+const MIN_BUDGET_BPS: f64 = 64_000.0;
+
+/// Plans aim at this share of the budget: room for frames bigger than predicted. The
+/// target moves down when its predicted rate passes the budget, and up only when a
+/// plan at `UP_FILL` of it is better by `UP_FACTOR` and the last change is
+/// `UP_HOLD_MS` old: the gap keeps content noise from making quality flicker.
+const FILL: f64 = 0.9;
+const UP_FILL: f64 = 0.82;
+const UP_FACTOR: f64 = 1.1;
+const UP_HOLD_MS: u64 = 2_000;
+/// After a cut, further signals for this long belong to the same episode: frames
+/// still replaced in the send slot after a second mean the cut was not enough; late
+/// frames at the client for a while longer are the queue built before the cut draining.
+const CUT_HOLD_MS: u64 = 1_000;
+const LATE_HOLD_MS: u64 = 3_000;
+/// Share of the measured link rate the budget drops to.
+const CUT_TO_CAPACITY: f64 = 0.9;
+/// Cut when nothing measured the link: a share of what we were producing.
+const BLIND_CUT: f64 = 0.75;
+/// A frame reported later than this (ms) counts as late.
+const LATE_MS: i32 = -10;
+/// Probing: the quiet time after congestion before any probe, and how long a probe
+/// must run clean to count as a success (longer past the ceiling: a small overload
+/// takes a while to fill the socket buffer and make frames late).
+const PROBE_WAIT_MS: u64 = 2_000;
+const PROBE_CHECK_MS: u64 = 1_500;
+const PAST_CEILING_CHECK_MS: u64 = 4_000;
+/// Probes up to a budget that met congestion (the ceiling) wait this long after it,
+/// doubling while they fail, up to the cap: near the link's limit the target stays
+/// put, yet a link that got faster is found within the cap.
+const CEILING_WAIT_MS: u64 = 8_000;
+/// Share of the ceiling below which probes need no such wait.
+const NEAR_CEILING: f64 = 0.85;
+const MAX_CEILING_WAIT_MS: u64 = 20_000;
+const PROBE_GAIN_START: f64 = 1.25;
+const PROBE_GAIN_MAX: f64 = 2.0;
+/// Measurement windows.
+const WINDOW_MS: u64 = 2_000;
+const LINK_HINT_MAX_AGE_MS: u64 = 5_000;
+/// A frame that waited this long in the send slot waited for the socket.
+const SLOT_WAIT_MS: u64 = 2;
+/// How fast the frame-size model follows new frames (per frame).
+const SIZE_SMOOTHING: f64 = 0.25;
+
+/// JPEG size at a quality relative to quality 50 (libjpeg-turbo, 4:2:0, photos and
+/// video frames); linear in between. The scale comes from the frames just encoded, so
+/// only the shape matters.
+const SIZE_AT_QUALITY: [(u8, f64); 12] = [
+    (1, 0.20),
+    (10, 0.40),
+    (20, 0.58),
+    (30, 0.74),
+    (40, 0.88),
+    (50, 1.00),
+    (60, 1.14),
+    (70, 1.36),
+    (80, 1.72),
+    (90, 2.50),
+    (95, 3.40),
+    (100, 5.50),
+];
+
+fn size_factor(quality: u8) -> f64 {
+    let q = quality.clamp(1, 100);
+    for pair in SIZE_AT_QUALITY.windows(2) {
+        let ((q0, s0), (q1, s1)) = (pair[0], pair[1]);
+        if q <= q1 {
+            return s0 + (s1 - s0) * f64::from(q - q0) / f64::from(q1 - q0);
+        }
+    }
+    SIZE_AT_QUALITY[SIZE_AT_QUALITY.len() - 1].1
+}
+
+/// What happened to one stream so far, for logs and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct RateStats {
+    pub frames_captured: u64,
+    /// Captured frames not encoded because of the frame-rate limit.
+    pub frames_skipped: u64,
+    pub frames_encoded: u64,
+    /// Encoded frames replaced in the send slot before the socket took them.
+    pub frames_dropped: u64,
+    pub frames_sent: u64,
+    pub bytes_encoded: u64,
+    pub bytes_sent: u64,
+    pub client_reports: u64,
+    pub late_reports: u64,
+    /// Budget cuts on congestion, upward probes, probes that met congestion.
+    pub cuts: u32,
+    pub probes: u32,
+    pub failed_probes: u32,
+    /// Changes of the target's quality or (whole) frame rate.
+    pub target_changes: u32,
+    pub budget_bps: u64,
+    pub source_fps: f64,
+    /// The link rate measured at the last congestion, if any.
+    pub measured_link_bps: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Probe {
+    started_ms: u64,
+    budget_before: f64,
+    /// The target before the probe, restored if it fails.
+    quality_before: u8,
+    fps_before: f64,
+    past_ceiling: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct RateControl {
+    max_fps: f64,
+    budget_bps: f64,
+    quality: u8,
+    fps: f64,
+    /// Bytes of a frame at quality 50, from recent frames; None before the first.
+    size_at_50: Option<f64>,
+    next_due_ms: f64,
+    last_change_ms: u64,
+    /// Until when a cut holds against slot drops, and against late reports.
+    hold_until_ms: u64,
+    late_hold_until_ms: u64,
+    last_congestion_ms: Option<u64>,
+    /// First capture (probes wait a quiet period from there too).
+    started_ms: u64,
+    probe: Option<Probe>,
+    probe_gain: f64,
+    /// A budget that met congestion, and when.
+    ceiling: Option<(f64, u64)>,
+    ceiling_wait_ms: u64,
+    /// Capture times in the window (source frame rate).
+    captures: VecDeque<u64>,
+    /// (time, bytes) of encoded frames in the window (our production rate).
+    encoded: VecDeque<(u64, u32)>,
+    /// Encode times of frames between the encoder and the socket, oldest first.
+    in_flight: VecDeque<u64>,
+    last_sent_ms: Option<u64>,
+    /// (time, bytes, ms) of sends that had waited for the socket: the link was busy
+    /// all the time since the previous send, so bytes/ms is its rate.
+    busy_sends: VecDeque<(u64, u32, u64)>,
+    /// Sizes of sent frames no client report has counted yet, oldest first (TCP
+    /// delivers them in order, so a report's frames are the oldest ones).
+    unreported: VecDeque<u32>,
+    /// (time, bytes) the client received per report, in the window.
+    reports: VecDeque<(u64, u64)>,
+    link_hint: Option<(u64, f64)>,
+    stats: RateStats,
+}
+
+impl RateControl {
+    /// `start_bitrate_bps`: what the link is believed to carry for this stream;
+    /// `max_fps`: the highest frame rate to send (the source may be faster).
+    pub fn new(start_bitrate_bps: u64, max_fps: u32) -> RateControl {
+        let max_fps = f64::from(max_fps.max(1));
+        let budget = (start_bitrate_bps as f64).max(MIN_BUDGET_BPS);
+        RateControl {
+            max_fps,
+            budget_bps: budget,
+            quality: START_QUALITY,
+            fps: max_fps,
+            size_at_50: None,
+            next_due_ms: 0.0,
+            last_change_ms: 0,
+            hold_until_ms: 0,
+            late_hold_until_ms: 0,
+            last_congestion_ms: None,
+            started_ms: 0,
+            probe: None,
+            probe_gain: PROBE_GAIN_START,
+            ceiling: None,
+            ceiling_wait_ms: CEILING_WAIT_MS,
+            captures: VecDeque::new(),
+            encoded: VecDeque::new(),
+            in_flight: VecDeque::new(),
+            last_sent_ms: None,
+            busy_sends: VecDeque::new(),
+            unreported: VecDeque::new(),
+            reports: VecDeque::new(),
+            link_hint: None,
+            stats: RateStats {
+                budget_bps: budget as u64,
+                source_fps: max_fps,
+                ..RateStats::default()
+            },
+        }
+    }
+
+    pub fn target(&self) -> Target {
+        Target {
+            quality: self.quality,
+            bitrate_bps: (self.budget_bps * FILL) as u64,
+            fps: (self.fps.round() as u32).max(1),
+        }
+    }
+
+    pub fn stats(&self) -> RateStats {
+        self.stats
+    }
+
+    /// A new frame from the source: true when it should be encoded now, false when the
+    /// frame-rate limit skips it.
+    pub fn frame_captured(&mut self, now_ms: u64) -> bool {
+        if self.stats.frames_captured == 0 {
+            self.started_ms = now_ms;
+        }
+        self.stats.frames_captured += 1;
+        self.captures.push_back(now_ms);
+        trim(&mut self.captures, now_ms, |t| *t);
+        self.stats.source_fps = self.source_fps();
+        self.replan(now_ms);
+
+        let now = now_ms as f64;
+        let period = 1000.0 / self.fps;
+        if self.fps >= self.stats.source_fps * 0.95 {
+            // Not limiting: take every frame the source gives.
+            self.next_due_ms = now + period;
+            return true;
+        }
+        // A grid of due times one period apart; a frame up to a quarter period early
+        // still counts, so source jitter does not skip frames it should not.
+        let slack = period / 4.0;
+        if now + slack >= self.next_due_ms {
+            self.next_due_ms = (self.next_due_ms + period).max(now + period - slack);
+            true
+        } else {
+            self.stats.frames_skipped += 1;
+            false
+        }
+    }
+
+    /// A frame came out of the encoder with `bytes`, encoded at `quality`.
+    pub fn frame_encoded(&mut self, now_ms: u64, bytes: usize, quality: u8) {
+        let bytes = u32::try_from(bytes).unwrap_or(u32::MAX);
+        self.stats.frames_encoded += 1;
+        self.stats.bytes_encoded += u64::from(bytes);
+        self.encoded.push_back((now_ms, bytes));
+        trim(&mut self.encoded, now_ms, |e| e.0);
+        self.in_flight.push_back(now_ms);
+        if self.in_flight.len() > 64 {
+            self.in_flight.pop_front();
+        }
+        let sample = f64::from(bytes) / size_factor(quality);
+        self.size_at_50 = Some(match self.size_at_50 {
+            None => sample,
+            Some(s) => s + SIZE_SMOOTHING * (sample - s),
+        });
+        self.replan(now_ms);
+    }
+
+    /// The display channel handed a frame of `bytes` to the socket.
+    pub fn frame_sent(&mut self, now_ms: u64, bytes: usize) {
+        let bytes = u32::try_from(bytes).unwrap_or(u32::MAX);
+        self.stats.frames_sent += 1;
+        self.stats.bytes_sent += u64::from(bytes);
+        let encoded_at = self.in_flight.pop_front();
+        if let (Some(encoded_at), Some(last)) = (encoded_at, self.last_sent_ms) {
+            if now_ms >= encoded_at + SLOT_WAIT_MS && now_ms > last {
+                self.busy_sends.push_back((now_ms, bytes, now_ms - last));
+            }
+        }
+        trim(&mut self.busy_sends, now_ms, |b| b.0);
+        self.last_sent_ms = Some(now_ms);
+        self.unreported.push_back(bytes);
+        if self.unreported.len() > 512 {
+            self.unreported.pop_front();
+        }
+        self.replan(now_ms);
+    }
+
+    /// A frame was replaced in the send slot before the socket took it: the link is the
+    /// bottleneck.
+    pub fn frame_dropped(&mut self, now_ms: u64) {
+        self.stats.frames_dropped += 1;
+        self.in_flight.pop_front();
+        self.congestion(now_ms, false);
+    }
+
+    /// spice-gtk's `STREAM_REPORT`: frames and drops since its last report, and how early
+    /// (ms, negative = late) the last frame arrived before its display time. The
+    /// "cannot decode" report (`num_frames == 0 && num_drops == u32::MAX`) is the
+    /// caller's to act on; here it counts as nothing.
+    pub fn client_report(
+        &mut self,
+        now_ms: u64,
+        num_frames: u32,
+        num_drops: u32,
+        last_frame_delay_ms: i32,
+    ) {
+        if num_frames == 0 && num_drops == u32::MAX {
+            return;
+        }
+        self.stats.client_reports += 1;
+        let take = (num_frames as usize).min(self.unreported.len());
+        let bytes = self.unreported.drain(..take).map(u64::from).sum();
+        self.reports.push_back((now_ms, bytes));
+        trim(&mut self.reports, now_ms, |r| r.0);
+        if num_drops > 0 || last_frame_delay_ms < LATE_MS {
+            self.stats.late_reports += 1;
+            self.congestion(now_ms, true);
+        } else {
+            self.replan(now_ms);
+        }
+    }
+
+    /// A measured rate of the link to this client, when the caller has one.
+    pub fn bandwidth_bps(&mut self, now_ms: u64, bits_per_s: u64) {
+        self.link_hint = Some((now_ms, bits_per_s as f64));
+    }
+
+    fn source_fps(&self) -> f64 {
+        let n = self.captures.len();
+        let (Some(first), Some(last)) = (self.captures.front(), self.captures.back()) else {
+            return self.max_fps;
+        };
+        if n < 4 || last <= first {
+            return self.max_fps;
+        }
+        ((n - 1) as f64 * 1000.0 / (last - first) as f64).clamp(MIN_FPS, 1000.0)
+    }
+
+    /// Frame rate the plan works with: the source's, up to `max_fps`.
+    fn full_fps(&self) -> f64 {
+        self.stats.source_fps.min(self.max_fps)
+    }
+
+    fn produced_bps(&self, now_ms: u64) -> Option<f64> {
+        let first = self.encoded.front()?.0;
+        let span = now_ms.saturating_sub(first).max(500);
+        let bytes: u64 = self.encoded.iter().map(|e| u64::from(e.1)).sum();
+        Some(bytes as f64 * 8000.0 / span as f64)
+    }
+
+    /// What the link carried when it was the bottleneck: sends that waited for the
+    /// socket, else the caller's measurement, else the rate the client received frames.
+    fn link_bps(&self, now_ms: u64) -> Option<f64> {
+        let busy_ms: u64 = self.busy_sends.iter().map(|b| b.2).sum();
+        if busy_ms >= 250 {
+            let bytes: u64 = self.busy_sends.iter().map(|b| u64::from(b.1)).sum();
+            return Some(bytes as f64 * 8000.0 / busy_ms as f64);
+        }
+        let hint = self
+            .link_hint
+            .filter(|h| now_ms.saturating_sub(h.0) <= LINK_HINT_MAX_AGE_MS)
+            .map(|h| h.1);
+        let received = self.received_bps();
+        match (hint, received) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn received_bps(&self) -> Option<f64> {
+        let (first, last) = (self.reports.front()?.0, self.reports.back()?.0);
+        if self.reports.len() < 3 || last < first + 300 {
+            return None;
+        }
+        // What reports after the first counted arrived between the first and the last.
+        let bytes: u64 = self.reports.iter().skip(1).map(|r| r.1).sum();
+        Some(bytes as f64 * 8000.0 / (last - first) as f64)
+    }
+
+    /// The link fell behind: lower the budget to what it carries.
+    fn congestion(&mut self, now_ms: u64, late_report: bool) {
+        self.last_congestion_ms = Some(now_ms);
+        if let Some(probe) = self.probe.take() {
+            // The step up was too much: back to the target that ran clean, and remember
+            // the budget that did not. (If the old target was only just clean, the link
+            // will say so again and get a cut.)
+            self.stats.failed_probes += 1;
+            self.probe_gain = PROBE_GAIN_START;
+            if probe.past_ceiling {
+                self.ceiling_wait_ms = (self.ceiling_wait_ms * 2).min(MAX_CEILING_WAIT_MS);
+            }
+            self.ceiling = Some((self.budget_bps, now_ms));
+            self.set_budget(probe.budget_before);
+            self.set_target(now_ms, probe.quality_before, probe.fps_before);
+        } else {
+            if now_ms < self.hold_until_ms || (late_report && now_ms < self.late_hold_until_ms) {
+                return;
+            }
+            let produced = self.produced_bps(now_ms).unwrap_or(self.budget_bps);
+            let link = self.link_bps(now_ms);
+            let cut = match link {
+                Some(link) => (link * CUT_TO_CAPACITY).min(produced * 0.95),
+                None => produced * BLIND_CUT,
+            };
+            self.stats.measured_link_bps = link.map(|l| l as u64);
+            self.stats.cuts += 1;
+            // The link got slower (or was never measured): a new situation.
+            self.ceiling = Some((self.budget_bps.min(produced / FILL), now_ms));
+            self.ceiling_wait_ms = CEILING_WAIT_MS;
+            self.set_budget(self.budget_bps.min(cut));
+        }
+        self.hold_until_ms = now_ms + CUT_HOLD_MS;
+        self.late_hold_until_ms = now_ms + LATE_HOLD_MS;
+        self.replan(now_ms);
+    }
+
+    fn set_budget(&mut self, bps: f64) {
+        self.budget_bps = bps.max(MIN_BUDGET_BPS);
+        self.stats.budget_bps = self.budget_bps as u64;
+    }
+
+    fn predicted_bps(&self, size_at_50: f64, quality: u8, fps: f64) -> f64 {
+        size_at_50 * size_factor(quality) * fps * 8.0
+    }
+
+    /// Best quality on the ladder within `range` whose frames fit `bytes`.
+    fn best_quality(size_at_50: f64, bytes: f64, lowest: u8, highest: u8) -> Option<u8> {
+        (lowest..=highest)
+            .rev()
+            .step_by(usize::from(QUALITY_STEP))
+            .find(|q| size_at_50 * size_factor(*q) <= bytes)
+    }
+
+    /// The best (quality, fps) for a budget: full frame rate with quality down to
+    /// `KEEP_FPS_QUALITY`, then fewer frames down to `KEEP_QUALITY_FPS`, then lower
+    /// quality, then fewer frames again.
+    fn plan(&self, size_at_50: f64, budget_bps: f64) -> (u8, f64) {
+        let bytes_per_s = budget_bps / 8.0;
+        let full = self.full_fps();
+        if let Some(q) = Self::best_quality(
+            size_at_50,
+            bytes_per_s / full,
+            KEEP_FPS_QUALITY,
+            MAX_QUALITY,
+        ) {
+            return (q, full);
+        }
+        let floor = KEEP_QUALITY_FPS.min(full);
+        let fps = bytes_per_s / (size_at_50 * size_factor(KEEP_FPS_QUALITY));
+        if fps >= floor {
+            return (KEEP_FPS_QUALITY, fps.min(full));
+        }
+        if let Some(q) = Self::best_quality(
+            size_at_50,
+            bytes_per_s / floor,
+            MIN_QUALITY,
+            KEEP_FPS_QUALITY - QUALITY_STEP,
+        ) {
+            return (q, floor);
+        }
+        let fps = bytes_per_s / (size_at_50 * size_factor(MIN_QUALITY));
+        (MIN_QUALITY, fps.clamp(MIN_FPS, floor))
+    }
+
+    /// Whether a bigger budget would buy better quality or more frames.
+    fn budget_limited(&self, size_at_50: f64) -> bool {
+        self.plan(size_at_50, self.budget_bps * UP_FILL) != (MAX_QUALITY, self.full_fps())
+    }
+
+    /// Runs probes and moves the target when the budget or the frame sizes call for it.
+    fn replan(&mut self, now_ms: u64) {
+        let Some(size) = self.size_at_50 else {
+            return;
+        };
+        let probing_now = self.probe_step(now_ms, size);
+        let current = self.predicted_bps(size, self.quality, self.fps);
+        if current > self.budget_bps {
+            let (quality, fps) = self.plan(size, self.budget_bps * FILL);
+            self.set_target(now_ms, quality, fps);
+            return;
+        }
+        if !probing_now && now_ms < self.last_change_ms + UP_HOLD_MS {
+            return;
+        }
+        let (quality, fps) = self.plan(size, self.budget_bps * UP_FILL);
+        let better = self.predicted_bps(size, quality, fps) > current * UP_FACTOR
+            // The source got faster (its rate is measured as it runs).
+            || (fps > self.fps * 1.05 && quality >= self.quality);
+        if better {
+            self.set_target(now_ms, quality, fps);
+        }
+    }
+
+    /// Ends a probe that held, or starts one when the budget is what holds the target
+    /// back and the link has been quiet. Returns true when a probe starts.
+    fn probe_step(&mut self, now_ms: u64, size_at_50: f64) -> bool {
+        if let Some(probe) = self.probe {
+            let check = if probe.past_ceiling {
+                PAST_CEILING_CHECK_MS
+            } else {
+                PROBE_CHECK_MS
+            };
+            if now_ms < probe.started_ms + check {
+                return false;
+            }
+            // It held: the next probe may come at once and go further.
+            self.probe = None;
+            self.probe_gain = (1.0 + (self.probe_gain - 1.0) * 2.0).min(PROBE_GAIN_MAX);
+            if probe.past_ceiling {
+                // The link carries more than it did; find out how much from the first
+                // step again (the wait stays: the next ceiling is likely close).
+                self.ceiling = None;
+                self.probe_gain = PROBE_GAIN_START;
+            }
+        }
+        let quiet_since = self.last_congestion_ms.unwrap_or(self.started_ms) + PROBE_WAIT_MS;
+        if now_ms < quiet_since || !self.budget_limited(size_at_50) {
+            return false;
+        }
+        // A probe always moves the target, or it would prove nothing.
+        let Some(step) = self.budget_for_next_step(size_at_50) else {
+            return false;
+        };
+        let wanted = (self.budget_bps * self.probe_gain).max(step);
+        let (budget, past_ceiling) = match self.ceiling {
+            None => (wanted, false),
+            // Well below a budget that failed: go, but not near it...
+            Some((ceiling, _)) if wanted <= ceiling * NEAR_CEILING => (wanted, false),
+            Some((ceiling, _)) if step <= ceiling * NEAR_CEILING => (ceiling * NEAR_CEILING, false),
+            // ...near or past it one step, now and then.
+            Some((_, since)) if now_ms >= since + self.ceiling_wait_ms => (step, true),
+            Some(_) => return false,
+        };
+        self.probe = Some(Probe {
+            started_ms: now_ms,
+            budget_before: self.budget_bps,
+            quality_before: self.quality,
+            fps_before: self.fps,
+            past_ceiling,
+        });
+        self.set_budget(budget);
+        self.stats.probes += 1;
+        true
+    }
+
+    /// The smallest budget (in 5 % steps) for which the target would move up.
+    fn budget_for_next_step(&self, size_at_50: f64) -> Option<f64> {
+        let current = self.predicted_bps(size_at_50, self.quality, self.fps);
+        let mut budget = self.budget_bps;
+        for _ in 0..50 {
+            budget *= 1.05;
+            let (quality, fps) = self.plan(size_at_50, budget * UP_FILL);
+            if self.predicted_bps(size_at_50, quality, fps) > current * UP_FACTOR {
+                return Some(budget);
+            }
+        }
+        None
+    }
+
+    fn set_target(&mut self, now_ms: u64, quality: u8, fps: f64) {
+        let before = self.target();
+        self.quality = quality;
+        self.fps = fps;
+        if self.target().quality != before.quality || self.target().fps != before.fps {
+            self.stats.target_changes += 1;
+            self.last_change_ms = now_ms;
+        }
+    }
+}
+
+/// Drops entries older than the measurement window.
+fn trim<T>(queue: &mut VecDeque<T>, now_ms: u64, time: impl Fn(&T) -> u64) {
+    while queue
+        .front()
+        .is_some_and(|e| now_ms.saturating_sub(time(e)) > WINDOW_MS)
+    {
+        queue.pop_front();
+    }
+    while queue.len() > 512 {
+        queue.pop_front();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn size_model_is_monotonic() {
+        let mut last = 0.0;
+        for q in 1..=100 {
+            let s = size_factor(q);
+            assert!(s > last, "quality {q}");
+            last = s;
+        }
+        assert_eq!(size_factor(50), 1.0);
+        assert_eq!(size_factor(0), size_factor(1));
+    }
+
+    #[test]
+    fn starts_high_at_the_source_rate_when_the_budget_allows() {
+        let rc = RateControl::new(8_000_000, 30);
+        assert_eq!(rc.target().quality, START_QUALITY);
+        assert_eq!(rc.target().fps, 30);
+    }
+
+    #[test]
+    fn first_frame_sizes_the_quality_in_one_jump() {
+        // 2 Mbit/s for 30 fps is 8.3 kB a frame; a 40 kB frame at quality 70 is far over.
+        let mut rc = RateControl::new(2_000_000, 30);
+        for i in 0..4 {
+            assert!(rc.frame_captured(i * 33));
+        }
+        rc.frame_encoded(140, 40_000, START_QUALITY);
+        let t = rc.target();
+        let size50 = 40_000.0 / size_factor(START_QUALITY);
+        let predicted = size50 * size_factor(t.quality) * f64::from(t.fps) * 8.0;
+        println!("after one 40 kB frame at q70 on 2 Mbit/s: {t:?}, predicted {predicted:.0} bps");
+        assert!(predicted <= 2_000_000.0, "{predicted}");
+        assert!(predicted >= 1_000_000.0, "not needlessly low: {predicted}");
+        assert_eq!(rc.stats().target_changes, 1, "one jump");
+    }
+
+    #[test]
+    fn frame_pacing_follows_the_target_rate() {
+        // A 60 fps source, limited to 30.
+        let mut rc = RateControl::new(50_000_000, 30);
+        let mut taken = 0;
+        for i in 0..600u64 {
+            let now = i * 1000 / 60;
+            if rc.frame_captured(now) {
+                taken += 1;
+                rc.frame_encoded(now, 10_000, rc.target().quality);
+            }
+        }
+        println!("60 fps source, max 30: {taken} of 600 frames encoded in 10 s");
+        assert!((290..=310).contains(&taken), "{taken}");
+
+        // A jittery 24 fps source under the 30 fps cap: every frame is taken.
+        let mut rc = RateControl::new(50_000_000, 30);
+        let mut taken = 0;
+        for i in 0..240u64 {
+            let now = i * 1000 / 24 + (i * 7919 % 13);
+            if rc.frame_captured(now) {
+                taken += 1;
+                rc.frame_encoded(now, 10_000, rc.target().quality);
+            }
+        }
+        println!("jittery 24 fps source: {taken} of 240 frames encoded");
+        assert_eq!(taken, 240);
+    }
+
+    /// A link of fixed capacity behind a socket buffer and a one-frame send slot, a
+    /// client that plays frames `latency` ms after capture and reports like spice-gtk,
+    /// and content whose frame size follows its own curve (not the model's) with noise.
+    struct Sim {
+        rc: RateControl,
+        now: u64,
+        capacity_bps: f64,
+        /// Bytes of a frame at quality 50 for the current content.
+        content: f64,
+        source_fps: f64,
+        next_capture: f64,
+        slot: Option<(u64, usize)>,
+        socket_cap: usize,
+        /// Frames in the socket: (capture time, bytes left).
+        socket: VecDeque<(u64, f64)>,
+        socket_bytes: f64,
+        latency_ms: i64,
+        rng: u32,
+        report: Report,
+        /// Per second: (encoded bytes, late or dropped frames, quality, fps).
+        seconds: Vec<Second>,
+    }
+
+    #[derive(Default)]
+    struct Report {
+        frames: u32,
+        drops: u32,
+        late_in_row: u32,
+        last_ms: u64,
+    }
+
+    #[derive(Default, Clone, Copy, Debug)]
+    struct Second {
+        encoded_bytes: u64,
+        frames: u32,
+        lost: u32,
+        changes: u32,
+    }
+
+    impl Sim {
+        fn new(start_bps: u64, capacity_bps: f64) -> Sim {
+            Sim {
+                rc: RateControl::new(start_bps, 30),
+                now: 0,
+                capacity_bps,
+                content: 40_000.0,
+                source_fps: 30.0,
+                next_capture: 0.0,
+                slot: None,
+                socket_cap: 128 * 1024,
+                socket: VecDeque::new(),
+                socket_bytes: 0.0,
+                latency_ms: 150,
+                rng: 0x9e37_79b9,
+                report: Report::default(),
+                seconds: Vec::new(),
+            }
+        }
+
+        fn noise(&mut self) -> f64 {
+            self.rng ^= self.rng << 13;
+            self.rng ^= self.rng >> 17;
+            self.rng ^= self.rng << 5;
+            // ±15 %
+            0.85 + f64::from(self.rng % 1000) / 1000.0 * 0.3
+        }
+
+        /// The "real" content: size grows with quality by its own law.
+        fn frame_bytes(&mut self, quality: u8) -> usize {
+            let q = f64::from(quality);
+            let curve = 0.3 + 0.7 * (q / 50.0).powf(1.3);
+            (self.content * curve * self.noise()) as usize
+        }
+
+        fn run_for(&mut self, ms: u64) {
+            for _ in 0..ms {
+                self.tick();
+            }
+        }
+
+        fn tick(&mut self) {
+            let now = self.now;
+            if now.is_multiple_of(1000) {
+                self.seconds.push(Second {
+                    changes: self.rc.stats().target_changes,
+                    ..Second::default()
+                });
+            }
+            if now as f64 >= self.next_capture {
+                self.next_capture += 1000.0 / self.source_fps;
+                if self.rc.frame_captured(now) {
+                    let q = self.rc.target().quality;
+                    let bytes = self.frame_bytes(q);
+                    self.rc.frame_encoded(now, bytes, q);
+                    if let Some(s) = self.seconds.last_mut() {
+                        s.encoded_bytes += bytes as u64;
+                        s.frames += 1;
+                    }
+                    if self.slot.replace((now, bytes)).is_some() {
+                        self.rc.frame_dropped(now);
+                        self.lost(1);
+                    }
+                }
+            }
+            if let Some((captured, bytes)) = self.slot {
+                if self.socket_bytes + bytes as f64 <= self.socket_cap as f64
+                    || self.socket.is_empty()
+                {
+                    self.slot = None;
+                    self.socket.push_back((captured, bytes as f64));
+                    self.socket_bytes += bytes as f64;
+                    self.rc.frame_sent(now, bytes);
+                }
+            }
+            let mut budget = self.capacity_bps / 8000.0;
+            while budget > 0.0 {
+                let Some(front) = self.socket.front_mut() else {
+                    break;
+                };
+                let take = front.1.min(budget);
+                front.1 -= take;
+                budget -= take;
+                self.socket_bytes -= take;
+                if front.1 <= 0.0 {
+                    let captured = front.0;
+                    self.socket.pop_front();
+                    self.arrived(captured);
+                }
+            }
+            self.now += 1;
+        }
+
+        fn lost(&mut self, n: u32) {
+            if let Some(s) = self.seconds.last_mut() {
+                s.lost += n;
+            }
+        }
+
+        fn arrived(&mut self, captured: u64) {
+            let delay = captured as i64 + self.latency_ms - self.now as i64 - 10;
+            let r = &mut self.report;
+            r.frames += 1;
+            if delay < 0 {
+                r.drops += 1;
+                r.late_in_row += 1;
+                if let Some(s) = self.seconds.last_mut() {
+                    s.lost += 1;
+                }
+            } else {
+                r.late_in_row = 0;
+            }
+            let r = &mut self.report;
+            if r.frames >= 5 || self.now >= r.last_ms + 1000 || r.late_in_row >= 3 {
+                self.rc
+                    .client_report(self.now, r.frames, r.drops, delay as i32);
+                *r = Report {
+                    last_ms: self.now,
+                    ..Report::default()
+                };
+            }
+        }
+
+        /// First second from `from` that starts 3 s running clean (no late or dropped
+        /// frames) at a rate within the link's capacity and at least 60 % of what is
+        /// usable (the capacity, or the rate of the best target if that is less).
+        fn settled_at(&self, from: usize, to: usize, capacity_bps: f64) -> Option<usize> {
+            let best = self.content
+                * (0.3 + 0.7 * (f64::from(MAX_QUALITY) / 50.0).powf(1.3))
+                * self.source_fps
+                * 8.0;
+            let usable = capacity_bps.min(best);
+            (from..to).find(|&s| {
+                let end = (s + 3).min(to);
+                self.seconds[s..end].iter().all(|x| {
+                    let bps = x.encoded_bytes as f64 * 8.0;
+                    x.lost == 0 && bps <= capacity_bps && bps >= 0.6 * usable
+                })
+            })
+        }
+
+        fn mean_bps(&self, from: usize, to: usize) -> f64 {
+            let bytes: u64 = self.seconds[from..to].iter().map(|s| s.encoded_bytes).sum();
+            bytes as f64 * 8.0 / (to - from) as f64
+        }
+
+        fn changes(&self, from: usize, to: usize) -> u32 {
+            let end = self
+                .seconds
+                .get(to)
+                .map_or(self.rc.stats().target_changes, |s| s.changes);
+            end - self.seconds[from].changes
+        }
+
+        fn lost_frames(&self, from: usize, to: usize) -> u32 {
+            self.seconds[from..to].iter().map(|s| s.lost).sum()
+        }
+
+        fn frames(&self, from: usize, to: usize) -> u32 {
+            self.seconds[from..to].iter().map(|s| s.frames).sum()
+        }
+    }
+
+    /// Runs a fixed link for 60 s from spice-server's default start (10 Mbit/s × 0.8);
+    /// returns (settle second, changes after it, mean rate over the last 30 s, share of
+    /// frames lost after settling).
+    fn fixed_link(capacity_bps: f64) -> (usize, u32, f64, f64, Sim) {
+        let mut sim = Sim::new(8_000_000, capacity_bps);
+        sim.run_for(60_000);
+        let settled = sim.settled_at(0, 60, capacity_bps).expect("settles");
+        let changes = sim.changes(settled, 60);
+        let mean = sim.mean_bps(30, 60);
+        let lost =
+            f64::from(sim.lost_frames(settled, 60)) / f64::from(sim.frames(settled, 60).max(1));
+        (settled, changes, mean, lost, sim)
+    }
+
+    #[test]
+    fn fixed_links_converge_fast_and_stay_put() {
+        for capacity in [2e6, 10e6, 100e6] {
+            let (settled, changes, mean, lost, sim) = fixed_link(capacity);
+            let t = sim.rc.target();
+            let st = sim.rc.stats();
+            println!(
+                "{:>5.0} Mbit/s: settled after {settled} s, then {changes} target changes and \
+                 {:.1} % frames lost in {} s; last 30 s at {:.2} Mbit/s ({:.0} %), quality {} \
+                 at {} fps; probes {} (failed {}), cuts {}",
+                capacity / 1e6,
+                lost * 100.0,
+                60 - settled,
+                mean / 1e6,
+                mean / capacity * 100.0,
+                t.quality,
+                t.fps,
+                st.probes,
+                st.failed_probes,
+                st.cuts
+            );
+            assert!(settled <= 8, "settles within 8 s: {settled}");
+            assert!(mean <= capacity, "within capacity");
+            assert!(changes <= 12, "few changes after settling: {changes}");
+            assert!(lost <= 0.08, "few lost frames after settling: {lost}");
+            if capacity >= 100e6 {
+                assert_eq!(
+                    (t.quality, t.fps),
+                    (MAX_QUALITY, 30),
+                    "best quality on a fast link"
+                );
+            } else {
+                assert!(mean >= capacity * 0.5, "uses the link: {mean}");
+            }
+        }
+    }
+
+    #[test]
+    fn capacity_drop_and_recovery() {
+        let mut sim = Sim::new(8_000_000, 10e6);
+        sim.run_for(30_000);
+        let before = sim.rc.target();
+        sim.capacity_bps = 2e6;
+        sim.run_for(30_000);
+        let low = sim.rc.target();
+        sim.capacity_bps = 10e6;
+        sim.run_for(60_000);
+        let after = sim.rc.target();
+        let fall = sim.settled_at(30, 60, 2e6).expect("adapts to 2 Mbit/s") - 30;
+        let rise_rate = |s: &Second| s.encoded_bytes as f64 * 8.0 >= 0.5 * 10e6;
+        let recovered = (60..120)
+            .find(|&s| sim.seconds[s..(s + 3).min(120)].iter().all(rise_rate))
+            .expect("recovers")
+            - 60;
+        println!(
+            "10 -> 2 -> 10 Mbit/s: {before:?} -> {low:?} (clean after {fall} s, {} lost frames) \
+             -> {after:?} (back above 5 Mbit/s after {recovered} s); 2 Mbit/s phase {:.2} Mbit/s, \
+             last 30 s {:.2} Mbit/s; changes: {} / {} / {}",
+            sim.lost_frames(30, 60),
+            sim.mean_bps(35, 60) / 1e6,
+            sim.mean_bps(90, 120) / 1e6,
+            sim.changes(0, 30),
+            sim.changes(30, 60),
+            sim.changes(60, 120),
+        );
+        assert!(fall <= 5, "falls within 5 s: {fall}");
+        assert!(low.quality < before.quality || low.fps < before.fps);
+        assert!(sim.mean_bps(35, 60) <= 2e6);
+        assert!(recovered <= 35, "recovers within 35 s: {recovered}");
+        assert!(after.quality >= before.quality.saturating_sub(10) && after.fps >= before.fps);
+    }
+}
