@@ -5,8 +5,10 @@ use super::{malformed, AckWindow, Channel, ChannelError, Outbox, ACK_WINDOW};
 use crate::proto::caps::Caps;
 use crate::proto::display::{self as wire, DisplayInit, ImageData, Rect};
 use crate::proto::msg::{base, display as m};
+use crate::video::codecs::Codec;
 use crate::worker::region::Area;
 use crate::worker::screen::{Screen, Update, ViewerId};
+use crate::worker::streams::VideoUpdate;
 
 /// Raw bytes per draw message; larger damage is split into bands so one message never
 /// holds a whole 4K frame.
@@ -31,6 +33,10 @@ pub struct DisplayChannel {
     /// at debug level when the channel closes).
     sent_draws: std::collections::BTreeMap<u16, u64>,
     sent_pixel_areas: u64,
+    sent_frames: u64,
+    /// (stream id, report id) of the reports asked for.
+    report_ids: Vec<(u32, u32)>,
+    next_report_id: u32,
 }
 
 impl DisplayChannel {
@@ -53,6 +59,9 @@ impl DisplayChannel {
             monitors_seen: None,
             sent_draws: Default::default(),
             sent_pixel_areas: 0,
+            sent_frames: 0,
+            report_ids: Vec::new(),
+            next_report_id: 0,
         }
     }
 
@@ -105,6 +114,61 @@ impl DisplayChannel {
     }
 }
 
+/// `SPICE_VIDEO_CODEC_TYPE_*`.
+fn codec_type(codec: Codec) -> u8 {
+    match codec {
+        Codec::Mjpeg => 1,
+        Codec::Vp8 => 2,
+        Codec::H264 => 3,
+        Codec::Vp9 => 4,
+        Codec::H265 => 5,
+    }
+}
+
+impl DisplayChannel {
+    /// Stream messages come before drawings and pixels: a stream's end must reach the
+    /// client before the lossless pixels of its area.
+    fn produce_video(&mut self, out: &mut Outbox) {
+        for update in self.screen.next_video(self.viewer, out.has_room()) {
+            match update {
+                VideoUpdate::Create(info) => {
+                    let dest = wire::Rect {
+                        top: info.dest.top as i32,
+                        left: info.dest.left as i32,
+                        bottom: info.dest.bottom as i32,
+                        right: info.dest.right as i32,
+                    };
+                    let body = wire::stream_create(info.id, codec_type(info.codec), dest);
+                    out.push(m::STREAM_CREATE, &body);
+                    if self.caps.has(m::CAP_STREAM_REPORT) {
+                        self.next_report_id = self.next_report_id.wrapping_add(1);
+                        let unique = self.next_report_id;
+                        self.report_ids.retain(|(id, _)| *id != info.id);
+                        self.report_ids.push((info.id, unique));
+                        out.push(
+                            m::STREAM_ACTIVATE_REPORT,
+                            &wire::stream_activate_report(info.id, unique),
+                        );
+                    }
+                }
+                VideoUpdate::Frame { frame, shared } => {
+                    out.push(
+                        m::STREAM_DATA,
+                        &wire::stream_data(frame.stream, frame.mm_time, &frame.data),
+                    );
+                    let now = shared.now_ms();
+                    shared.rate.lock().frame_sent(now, frame.data.len());
+                    self.sent_frames += 1;
+                }
+                VideoUpdate::Destroy(id) => {
+                    self.report_ids.retain(|(s, _)| *s != id);
+                    out.push(m::STREAM_DESTROY, &wire::stream_destroy(id));
+                }
+            }
+        }
+    }
+}
+
 impl Channel for DisplayChannel {
     fn start(&mut self, out: &mut Outbox) {
         out.ack = Some(AckWindow::new(ACK_WINDOW));
@@ -126,11 +190,17 @@ impl Channel for DisplayChannel {
                     out.push(m::INVAL_ALL_PALETTES, &[]);
                 }
             }
-            // Preferences and reports matter once streams and codecs exist.
-            m::C_STREAM_REPORT
-            | m::C_PREFERRED_COMPRESSION
-            | m::C_PREFERRED_VIDEO_CODEC_TYPE
-            | m::C_GL_DRAW_DONE => {}
+            m::C_STREAM_REPORT => {
+                let report = wire::StreamReport::parse(body).map_err(malformed(msg_type))?;
+                if self
+                    .report_ids
+                    .contains(&(report.stream_id, report.unique_id))
+                {
+                    self.screen.stream_report(self.viewer, &report);
+                }
+            }
+            // Preferences matter once there is more than one codec to pick from.
+            m::C_PREFERRED_COMPRESSION | m::C_PREFERRED_VIDEO_CODEC_TYPE | m::C_GL_DRAW_DONE => {}
             _ => {
                 return Err(ChannelError::BadMessage {
                     msg_type,
@@ -144,6 +214,9 @@ impl Channel for DisplayChannel {
     fn produce(&mut self, out: &mut Outbox) {
         if !self.initialized {
             return;
+        }
+        if self.has_surface {
+            self.produce_video(out);
         }
         while out.has_room() {
             match self.screen.next_update(self.viewer, self.generation) {
@@ -196,9 +269,10 @@ impl Channel for DisplayChannel {
 
     fn closed(&mut self) {
         crate::log_debug!(
-            "display viewer {}: sent {} areas as pixels, drawings by message type {:?}",
+            "display viewer {}: sent {} areas as pixels, {} video frames, drawings by message type {:?}",
             self.viewer,
             self.sent_pixel_areas,
+            self.sent_frames,
             self.sent_draws
         );
         self.screen.remove_viewer(self.viewer);

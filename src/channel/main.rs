@@ -6,6 +6,7 @@ use crate::proto::agent;
 use crate::proto::caps::Caps;
 use crate::proto::main::{self as wire, MOUSE_MODE_CLIENT, MOUSE_MODE_SERVER};
 use crate::proto::msg::{base, main as m};
+use crate::video::VideoConfig;
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -92,8 +93,6 @@ pub struct MainInfo {
 
 /// Agent tokens the server grants a client (`REDS_AGENT_WINDOW_SIZE`).
 const AGENT_TOKENS: u32 = 10;
-/// What `multi_media_time` lags behind real time in spice-server, in ms.
-const MM_TIME_LATENCY: u32 = 400;
 
 /// What the network test measured (spice-server's main channel net test).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -116,6 +115,9 @@ pub struct MainChannel {
     net: Arc<Mutex<NetStats>>,
     latencies: Vec<u64>,
     agent: agent::AgentReader,
+    video: Arc<VideoConfig>,
+    /// The playout-delay generation the client's clock was last set for.
+    clock_seen: u64,
 }
 
 impl MainChannel {
@@ -124,6 +126,7 @@ impl MainChannel {
         client_caps: Caps,
         mouse: Arc<Mouse>,
         net: Arc<Mutex<NetStats>>,
+        video: Arc<VideoConfig>,
     ) -> MainChannel {
         MainChannel {
             info,
@@ -134,6 +137,8 @@ impl MainChannel {
             net,
             latencies: Vec::new(),
             agent: agent::AgentReader::default(),
+            clock_seen: video.clock.generation(),
+            video,
         }
     }
 
@@ -141,8 +146,9 @@ impl MainChannel {
         self.started.elapsed().as_micros() as u64
     }
 
+    /// The clock the client plays stream frames by: ours, minus the playout delay.
     fn mm_time(&self) -> u32 {
-        (self.started.elapsed().as_millis() as u32).wrapping_sub(MM_TIME_LATENCY)
+        self.video.clock.client_time()
     }
 
     /// Agent messages from the client: capabilities are answered, a monitors config goes
@@ -259,6 +265,13 @@ impl Channel for MainChannel {
         if self.mouse.generation() != self.mouse_seen {
             self.push_mouse_mode(out);
         }
+        let clock = self.video.clock.generation();
+        if clock != self.clock_seen {
+            self.clock_seen = clock;
+            let mut w = crate::proto::wire::Writer::new();
+            w.u32(self.mm_time());
+            out.push(m::MULTI_MEDIA_TIME, &w.into_inner());
+        }
     }
 
     fn on_pong(&mut self, id: u32, timestamp: u64) {
@@ -304,6 +317,7 @@ mod tests {
             Caps::from_bits(&[m::CAP_NAME_AND_UUID]),
             mouse,
             Arc::default(),
+            Arc::default(),
         )
     }
 
@@ -346,7 +360,13 @@ mod tests {
     fn pongs_give_latency_and_bandwidth() {
         let net: Arc<Mutex<NetStats>> = Arc::default();
         let info = channel(Arc::default()).info;
-        let mut ch = MainChannel::new(info, Caps::default(), Arc::default(), net.clone());
+        let mut ch = MainChannel::new(
+            info,
+            Caps::default(),
+            Arc::default(),
+            net.clone(),
+            Arc::default(),
+        );
         std::thread::sleep(std::time::Duration::from_millis(5));
         ch.on_pong(1, 1000);
         ch.on_pong(3, 0);

@@ -183,6 +183,7 @@ unsafe fn start_qxl(
     let outputs = Outputs::default();
     let wake = srv.session.waker();
     outputs.screen.set_notify(wake.clone());
+    outputs.screen.set_video(srv.session.video.clone());
     outputs.pointer.set_notify(wake);
     let worker = Arc::new(
         WorkerHandle::spawn(qxl_id, device.clone(), layout, outputs.clone())

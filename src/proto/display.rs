@@ -136,6 +136,86 @@ pub fn draw_copy(surface_id: u32, dest: Rect, image_id: u64, data: ImageData<'_>
     w.into_inner()
 }
 
+/// `STREAM_FLAGS_TOP_DOWN`.
+pub const STREAM_FLAGS_TOP_DOWN: u8 = 1;
+
+/// `STREAM_CREATE`: u32 surface_id, u32 id, u8 flags, u8 codec_type, u64 stamp,
+/// u32 stream_width, u32 stream_height, u32 src_width, u32 src_height, Rect dest,
+/// Clip (NONE: the whole destination shows).
+pub fn stream_create(id: u32, codec_type: u8, dest: Rect) -> Vec<u8> {
+    let (width, height) = (
+        (dest.right - dest.left) as u32,
+        (dest.bottom - dest.top) as u32,
+    );
+    let mut w = Writer::new();
+    w.u32(0)
+        .u32(id)
+        .u8(STREAM_FLAGS_TOP_DOWN)
+        .u8(codec_type)
+        .u64(0);
+    w.u32(width).u32(height).u32(width).u32(height);
+    rect(&mut w, dest);
+    w.u8(0);
+    w.into_inner()
+}
+
+/// `STREAM_DATA`: u32 id, u32 multi_media_time, u32 data_size, data.
+pub fn stream_data(id: u32, mm_time: u32, data: &[u8]) -> Vec<u8> {
+    let mut w = Writer::new();
+    w.u32(id).u32(mm_time).u32(data.len() as u32).bytes(data);
+    w.into_inner()
+}
+
+/// `STREAM_DESTROY`: u32 id.
+pub fn stream_destroy(id: u32) -> Vec<u8> {
+    let mut w = Writer::new();
+    w.u32(id);
+    w.into_inner()
+}
+
+/// `STREAM_ACTIVATE_REPORT`: u32 stream_id, u32 unique_id, u32 max_window_size,
+/// u32 timeout_ms (spice-server asks for a report every 5 frames or 1 s).
+pub fn stream_activate_report(id: u32, unique_id: u32) -> Vec<u8> {
+    let mut w = Writer::new();
+    w.u32(id).u32(unique_id).u32(5).u32(1000);
+    w.into_inner()
+}
+
+/// The client's `STREAM_REPORT`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamReport {
+    pub stream_id: u32,
+    pub unique_id: u32,
+    pub start_frame_mm_time: u32,
+    pub end_frame_mm_time: u32,
+    pub num_frames: u32,
+    pub num_drops: u32,
+    /// How early the last frame arrived before its display time (negative: late).
+    pub last_frame_delay: i32,
+    pub audio_delay: u32,
+}
+
+impl StreamReport {
+    pub fn parse(body: &[u8]) -> Result<StreamReport, Truncated> {
+        let mut r = Reader::new(body);
+        Ok(StreamReport {
+            stream_id: r.u32()?,
+            unique_id: r.u32()?,
+            start_frame_mm_time: r.u32()?,
+            end_frame_mm_time: r.u32()?,
+            num_frames: r.u32()?,
+            num_drops: r.u32()?,
+            last_frame_delay: r.i32()?,
+            audio_delay: r.u32()?,
+        })
+    }
+
+    /// `num_frames == 0 && num_drops == u32::MAX`: the client cannot decode the stream.
+    pub fn cannot_decode(&self) -> bool {
+        self.num_frames == 0 && self.num_drops == u32::MAX
+    }
+}
+
 /// `SET_ACK`: u32 generation, u32 window.
 pub fn set_ack(generation: u32, window: u32) -> Vec<u8> {
     let mut w = Writer::new();

@@ -75,6 +75,8 @@ pub struct Session {
     /// The last client's measured link (for rate control).
     pub net: Arc<Mutex<NetStats>>,
     pub inputs: Arc<Mutex<InputInstances>>,
+    /// Streaming settings and the multimedia clock, shared with every screen.
+    pub video: Arc<crate::video::VideoConfig>,
     pub(crate) leds: Mutex<(u8, u64)>,
     clients: Mutex<Clients>,
     client_count: AtomicUsize,
@@ -94,6 +96,7 @@ impl Default for Session {
             mouse: Arc::default(),
             net: Arc::default(),
             inputs: Arc::default(),
+            video: Arc::default(),
             leds: Mutex::new((0, 0)),
             clients: Mutex::default(),
             client_count: AtomicUsize::new(0),
@@ -285,6 +288,7 @@ impl Session {
             Caps(request.channel_caps.clone()),
             self.mouse.clone(),
             self.net.clone(),
+            self.video.clone(),
         );
         Opened {
             channel: Box::new(channel),

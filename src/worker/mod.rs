@@ -11,7 +11,9 @@ mod handle;
 pub mod pointer;
 pub mod region;
 pub mod screen;
+pub mod streams;
 pub mod surfaces;
+mod video;
 
 pub use device::{Command, Device, Rect, CLIENT_CAPS_BYTES};
 pub use handle::{Done, Msg, PrimarySurface, WorkerHandle};
@@ -93,6 +95,9 @@ pub struct Worker<D: Device> {
     /// Off-screen surfaces (ids 1..n).
     surfaces: Surfaces,
     pub stats: Stats,
+    video: video::Video,
+    /// How soon the video path wants to run again (None: nothing live).
+    video_wait: Option<Duration>,
 }
 
 /// The state the worker draws into, shared with the channels.
@@ -130,6 +135,8 @@ impl<D: Device> Worker<D> {
             surfaces: Surfaces::new(layout.n_surfaces),
             outputs,
             stats: Stats::default(),
+            video: video::Video::default(),
+            video_wait: None,
         }
     }
 
@@ -143,10 +150,13 @@ impl<D: Device> Worker<D> {
                     Err(crossbeam_channel::TryRecvError::Disconnected) => return,
                 }
             } else {
-                match self.inbox.recv_timeout(IDLE_POLL) {
+                let wait = self.video_wait.unwrap_or(IDLE_POLL);
+                match self.inbox.recv_timeout(wait) {
                     Ok(m) => Some(m),
                     Err(RecvTimeoutError::Timeout) => {
-                        self.rings_dirty = self.running;
+                        // A video tick is not a lost wakeup: only the long poll re-reads
+                        // the rings unasked.
+                        self.rings_dirty |= self.running && self.video_wait.is_none();
                         None
                     }
                     Err(RecvTimeoutError::Disconnected) => return,
@@ -161,6 +171,7 @@ impl<D: Device> Worker<D> {
             if self.running && self.rings_dirty {
                 self.drain_rings();
             }
+            self.video_wait = self.video.tick(&self.outputs.screen);
         }
     }
 
@@ -290,7 +301,11 @@ impl<D: Device> Worker<D> {
                         .has_viewers()
                         .then(|| forward::for_client(&d))
                         .flatten();
-                    screen.forward(op, |fb| canvas::render(fb, &d, &NoSurfaces));
+                    if let Some(damage) =
+                        screen.forward(op, |fb| canvas::render(fb, &d, &NoSurfaces))
+                    {
+                        self.video.damage(damage, &self.outputs.screen);
+                    }
                 } else {
                     let id = d.surface_id;
                     let target = self
@@ -482,16 +497,20 @@ impl<D: Device> Worker<D> {
                     );
                 }
                 self.primary = Some(surface);
+                self.video
+                    .surface_changed(self.outputs.screen.size(), &self.outputs.screen);
                 self.finish(done);
             }
             Msg::DestroyPrimary { done } => {
                 self.flush_commands();
+                self.video.surface_changed(None, &self.outputs.screen);
                 self.outputs.screen.destroy_surface();
                 self.primary = None;
                 self.finish(done);
             }
             Msg::DestroySurfaces { done } => {
                 self.flush_commands();
+                self.video.surface_changed(None, &self.outputs.screen);
                 self.outputs.screen.destroy_surface();
                 self.surfaces.clear();
                 self.primary = None;

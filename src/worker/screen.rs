@@ -7,8 +7,11 @@
 //! newest pixels.
 
 use super::region::{Area, Region};
-use crate::proto::display::Head;
+use super::streams::{subtract, StreamInfo, Streams, VideoUpdate};
+use crate::proto::display::{Head, StreamReport};
 use crate::proto::draw::DrawMessage;
+use crate::video::pipeline::EncodedFrame;
+use crate::video::VideoConfig;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -146,13 +149,16 @@ pub fn take_overlapping(pending: &mut Vec<Area>, area: Area) -> Vec<Area> {
 
 /// Whether `op` may join a viewer's `queue`: there is room, and the viewer's copy of
 /// what it reads is current (not in its damaged `region`).
-fn can_queue(op: &Forward, queue: &[Forward], region: &Region) -> bool {
-    let stale = op.reads.is_some_and(|source| {
-        region
-            .rects()
-            .iter()
-            .any(|r| !r.intersect(&source).is_empty())
-    });
+fn can_queue(op: &Forward, queue: &[Forward], region: &Region, video: &[Area]) -> bool {
+    let touches = |areas: &[Area], a: &Area| areas.iter().any(|r| !r.intersect(a).is_empty());
+    // Video areas are lossy and late on the client: nothing may read them, and what is
+    // drawn there arrives with the next frame.
+    let stale = op
+        .reads
+        .is_some_and(|source| touches(region.rects(), &source) || touches(video, &source));
+    if touches(video, &op.bbox) {
+        return false;
+    }
     let bytes: usize = queue.iter().map(|f| f.msg.body.len()).sum();
     !stale && queue.len() < MAX_QUEUED_DRAWS && bytes + op.msg.body.len() <= MAX_QUEUED_BYTES
 }
@@ -200,6 +206,8 @@ struct State {
     pending: HashMap<ViewerId, Region>,
     /// Drawings to forward, per viewer, oldest first.
     draws: HashMap<ViewerId, Vec<Forward>>,
+    streams: Streams,
+    video: Arc<VideoConfig>,
 }
 
 /// Called after damage is added (wakes the reactor).
@@ -300,12 +308,14 @@ impl Screen {
         }
         s.pending.insert(viewer, region);
         s.draws.insert(viewer, Vec::new());
+        s.streams.add_viewer(viewer);
     }
 
     pub fn remove_viewer(&self, viewer: ViewerId) {
         let mut s = self.state.lock();
         s.pending.remove(&viewer);
         s.draws.remove(&viewer);
+        s.streams.remove_viewer(viewer);
     }
 
     /// The next thing `viewer` must send, given the surface generation it last saw.
@@ -398,32 +408,129 @@ impl Screen {
         &self,
         op: Option<Forward>,
         render: impl FnOnce(&mut Framebuffer) -> Option<Area>,
-    ) {
-        {
+    ) -> Option<Area> {
+        let damage = {
             let mut s = self.state.lock();
             let State {
                 surface,
                 pending,
                 draws,
                 guest,
+                streams,
                 ..
             } = &mut *s;
-            let Some(fb) = surface.as_mut() else {
-                return;
-            };
-            let Some(damage) = render(fb).filter(|a| !a.is_empty()) else {
-                return;
-            };
+            let fb = surface.as_mut()?;
+            let damage = render(fb).filter(|a| !a.is_empty())?;
             note_guest(guest, damage);
             for (viewer, region) in pending.iter_mut() {
+                let video = streams.owned(*viewer);
                 match (&op, draws.get_mut(viewer)) {
-                    (Some(op), Some(queue)) if can_queue(op, queue, region) => {
+                    (Some(op), Some(queue)) if can_queue(op, queue, region, &video) => {
                         queue.push(op.clone())
                     }
-                    _ => region.add(damage),
+                    _ if video.is_empty() => region.add(damage),
+                    _ => subtract(damage, &video)
+                        .into_iter()
+                        .for_each(|a| region.add(a)),
+                }
+            }
+            damage
+        };
+        self.wake();
+        Some(damage)
+    }
+
+    pub fn set_video(&self, video: Arc<VideoConfig>) {
+        self.state.lock().video = video;
+    }
+
+    pub fn video(&self) -> Arc<VideoConfig> {
+        self.state.lock().video.clone()
+    }
+
+    /// A copy of `area`'s pixels (a video frame), packed rows.
+    pub fn capture(&self, area: Area) -> Option<Vec<u8>> {
+        self.state.lock().surface.as_ref().map(|fb| fb.read(area))
+    }
+
+    /// A stream now owns its area for every viewer that can take it.
+    pub fn start_stream(&self, info: StreamInfo) {
+        self.state.lock().streams.start(info);
+        self.wake();
+    }
+
+    /// Ends a stream: its viewers are told, then get its area as lossless pixels.
+    pub fn end_stream(&self, id: u32) {
+        {
+            let mut s = self.state.lock();
+            let State {
+                pending, streams, ..
+            } = &mut *s;
+            for (viewer, area) in streams.end(id) {
+                if let Some(region) = pending.get_mut(&viewer) {
+                    region.add(area);
                 }
             }
         }
+        self.wake();
+    }
+
+    /// Ids of the streams running now.
+    pub fn stream_ids(&self) -> Vec<u32> {
+        self.state
+            .lock()
+            .streams
+            .active()
+            .iter()
+            .map(|s| s.id)
+            .collect()
+    }
+
+    /// An encoded frame for the viewers of its stream.
+    pub fn deliver_frame(&self, frame: &EncodedFrame) {
+        self.state.lock().streams.deliver(frame);
+        self.wake();
+    }
+
+    /// What `viewer` must send about video before anything else; frames only when it
+    /// has `room` for them.
+    pub fn next_video(&self, viewer: ViewerId, room: bool) -> Vec<VideoUpdate> {
+        self.state.lock().streams.next(viewer, room)
+    }
+
+    /// A client's stream report: feeds the stream's rate control and the playout delay;
+    /// a client that cannot decode gets pixels from now on.
+    pub fn stream_report(&self, viewer: ViewerId, report: &StreamReport) {
+        let mut s = self.state.lock();
+        if report.cannot_decode() {
+            crate::log_warn!("display viewer {viewer} cannot decode video; sending pixels");
+            let State {
+                pending, streams, ..
+            } = &mut *s;
+            let areas = streams.refuse(viewer);
+            if let Some(region) = pending.get_mut(&viewer) {
+                areas.into_iter().for_each(|a| region.add(a));
+            }
+            drop(s);
+            self.wake();
+            return;
+        }
+        let Some(shared) = s.streams.shared(report.stream_id) else {
+            return;
+        };
+        let clock_owner = s.video.clone();
+        drop(s);
+        let now = shared.now_ms();
+        shared.rate.lock().client_report(
+            now,
+            report.num_frames,
+            report.num_drops,
+            report.last_frame_delay,
+        );
+        clock_owner
+            .clock
+            .stream_report(report.last_frame_delay, report.num_drops);
+        // The main channel may have a new clock to send.
         self.wake();
     }
 

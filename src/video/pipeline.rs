@@ -1,0 +1,234 @@
+//! One stream's encode pipeline: the worker hands captured frames to a bounded
+//! crossbeam channel, an encoder thread compresses them, and a delivery callback hands
+//! the result to the display channels.
+//!
+//! The worker never waits: the channel holds one frame, and a newer frame replaces one
+//! the encoder has not taken yet (newest wins). Dropping the pipeline closes the
+//! channel and joins the encoder thread.
+
+use super::clock::StreamStats;
+use super::encoder::{Frame, VideoEncoder};
+use super::rate::RateControl;
+use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
+use parking_lot::Mutex;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+/// A compressed frame on its way to clients.
+#[derive(Debug)]
+pub struct EncodedFrame {
+    pub stream: u32,
+    /// Capture time on the multimedia clock.
+    pub mm_time: u32,
+    pub data: Vec<u8>,
+}
+
+/// What an encoder thread reports: a frame, or that the stream cannot go on.
+pub enum Output {
+    Frame(EncodedFrame),
+    Failed(String),
+}
+
+/// Rate control and statistics shared by the worker, the encoder thread and the display
+/// channels of one stream.
+pub struct Shared {
+    pub rate: Mutex<RateControl>,
+    pub stats: Mutex<StreamStats>,
+    started: Instant,
+}
+
+impl Shared {
+    pub fn new(rate: RateControl) -> Arc<Shared> {
+        Arc::new(Shared {
+            rate: Mutex::new(rate),
+            stats: Mutex::default(),
+            started: Instant::now(),
+        })
+    }
+
+    /// Milliseconds since the stream started (the rate control's time base).
+    pub fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+}
+
+pub struct Pipeline {
+    frames: Option<Sender<Frame>>,
+    /// The other end, to take back a frame the encoder has not started.
+    stale: Receiver<Frame>,
+    thread: Option<JoinHandle<()>>,
+    pub shared: Arc<Shared>,
+}
+
+impl Pipeline {
+    pub fn start(
+        stream: u32,
+        mut encoder: Box<dyn VideoEncoder>,
+        shared: Arc<Shared>,
+        deliver: impl Fn(Output) + Send + 'static,
+    ) -> std::io::Result<Pipeline> {
+        let (tx, rx) = bounded::<Frame>(1);
+        let stale = rx.clone();
+        let state = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("spice-encode-{stream}"))
+            .spawn(move || {
+                while let Ok(frame) = rx.recv() {
+                    let target = state.rate.lock().target();
+                    let started = Instant::now();
+                    let result = encoder.encode(&frame, target);
+                    let spent = started.elapsed().as_micros() as u64;
+                    match result {
+                        Ok(Some(data)) => {
+                            let now = state.now_ms();
+                            state
+                                .rate
+                                .lock()
+                                .frame_encoded(now, data.len(), target.quality);
+                            {
+                                let mut s = state.stats.lock();
+                                s.frames_encoded += 1;
+                                s.bytes += data.len() as u64;
+                                s.encode_us += spent;
+                            }
+                            deliver(Output::Frame(EncodedFrame {
+                                stream,
+                                mm_time: frame.mm_time,
+                                data,
+                            }));
+                        }
+                        Ok(None) => {}
+                        Err(e) => {
+                            deliver(Output::Failed(e.to_string()));
+                            return;
+                        }
+                    }
+                }
+            })?;
+        Ok(Pipeline {
+            frames: Some(tx),
+            stale,
+            thread: Some(thread),
+            shared,
+        })
+    }
+
+    /// Queues a frame for encoding; returns false when it replaced one not yet taken.
+    pub fn push(&self, frame: Frame) -> bool {
+        let Some(tx) = &self.frames else {
+            return false;
+        };
+        self.shared.stats.lock().frames_in += 1;
+        let mut frame = frame;
+        let mut fresh = true;
+        loop {
+            match tx.try_send(frame) {
+                Ok(()) => return fresh,
+                Err(TrySendError::Full(back)) => {
+                    if self.stale.try_recv().is_ok() {
+                        fresh = false;
+                        self.shared.stats.lock().frames_dropped += 1;
+                    }
+                    frame = back;
+                }
+                Err(TrySendError::Disconnected(_)) => return false,
+            }
+        }
+    }
+}
+
+impl Drop for Pipeline {
+    fn drop(&mut self) {
+        self.frames = None;
+        while self.stale.try_recv().is_ok() {}
+        if let Some(t) = self.thread.take() {
+            if t.join().is_err() {
+                crate::log_error!("video: an encoder thread panicked");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::video::codecs::Codec;
+    use crate::video::encoder::{EncodeError, Target};
+    use std::sync::mpsc;
+
+    /// Encodes a frame as its first pixel byte, slowly when asked to.
+    struct Fake {
+        delay: std::time::Duration,
+        fail_on: Option<u8>,
+    }
+
+    impl VideoEncoder for Fake {
+        fn codec(&self) -> Codec {
+            Codec::Mjpeg
+        }
+        fn encode(&mut self, frame: &Frame, _t: Target) -> Result<Option<Vec<u8>>, EncodeError> {
+            std::thread::sleep(self.delay);
+            if Some(frame.pixels[0]) == self.fail_on {
+                return Err(EncodeError::Failed("broken".into()));
+            }
+            Ok(Some(vec![frame.pixels[0]]))
+        }
+    }
+
+    fn frame(n: u8) -> Frame {
+        Frame {
+            width: 1,
+            height: 1,
+            pixels: vec![n, 0, 0, 0],
+            mm_time: u32::from(n),
+        }
+    }
+
+    fn start(fake: Fake) -> (Pipeline, mpsc::Receiver<Output>) {
+        let (tx, rx) = mpsc::channel();
+        let shared = Shared::new(RateControl::new(10_000_000, 30));
+        let p = Pipeline::start(7, Box::new(fake), shared, move |o| {
+            let _ = tx.send(o);
+        })
+        .unwrap();
+        (p, rx)
+    }
+
+    #[test]
+    fn a_slow_encoder_gets_the_newest_frame_and_the_worker_never_waits() {
+        let (p, rx) = start(Fake {
+            delay: std::time::Duration::from_millis(50),
+            fail_on: None,
+        });
+        let t = Instant::now();
+        for n in 0..100 {
+            p.push(frame(n));
+        }
+        assert!(t.elapsed().as_millis() < 40, "pushing never blocks");
+        let mut got = vec![];
+        while let Ok(Output::Frame(f)) = rx.recv_timeout(std::time::Duration::from_millis(300)) {
+            got.push(f.data[0]);
+            assert_eq!(f.stream, 7);
+        }
+        assert_eq!(got.last(), Some(&99), "the newest frame is encoded");
+        assert!(got.len() <= 3, "stale frames were dropped: {got:?}");
+        let stats = *p.shared.stats.lock();
+        assert_eq!(stats.frames_in, 100);
+        assert!(stats.frames_dropped >= 97);
+    }
+
+    #[test]
+    fn a_failing_encoder_reports_and_stops() {
+        let (p, rx) = start(Fake {
+            delay: std::time::Duration::ZERO,
+            fail_on: Some(3),
+        });
+        p.push(frame(3));
+        assert!(matches!(
+            rx.recv_timeout(std::time::Duration::from_secs(2)),
+            Ok(Output::Failed(_))
+        ));
+        drop(p); // joins the finished thread
+    }
+}

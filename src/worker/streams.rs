@@ -1,0 +1,313 @@
+//! The video streams of one screen as its viewers see them: which stream each viewer
+//! has been told about, the newest encoded frame waiting for each, and which areas a
+//! viewer receives as video instead of pixels.
+//!
+//! A stream's area belongs to the stream while it lasts: drawings and damage inside it
+//! reach the viewer through the next frame (captured after them, so a late frame never
+//! paints over a newer drawing). When the stream ends the viewer is told so, and then
+//! gets the area as lossless pixels.
+
+use super::region::Area;
+use super::screen::ViewerId;
+use crate::video::codecs::Codec;
+use crate::video::pipeline::{EncodedFrame, Shared};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub struct StreamInfo {
+    pub id: u32,
+    pub dest: Area,
+    pub codec: Codec,
+    pub shared: Arc<Shared>,
+}
+
+/// What a display channel must send about video, in order.
+pub enum VideoUpdate {
+    Create(StreamInfo),
+    Frame {
+        frame: EncodedFrame,
+        shared: Arc<Shared>,
+    },
+    Destroy(u32),
+}
+
+struct ViewerStream {
+    info: StreamInfo,
+    announced: bool,
+    frame: Option<EncodedFrame>,
+    ending: bool,
+}
+
+#[derive(Default)]
+struct ViewerVideo {
+    /// The client said it cannot decode our streams: it gets pixels only.
+    refused: bool,
+    streams: Vec<ViewerStream>,
+}
+
+#[derive(Default)]
+pub struct Streams {
+    active: Vec<StreamInfo>,
+    viewers: HashMap<ViewerId, ViewerVideo>,
+}
+
+impl Streams {
+    pub fn add_viewer(&mut self, viewer: ViewerId) {
+        let streams = self.active.iter().map(fresh).collect();
+        self.viewers.insert(
+            viewer,
+            ViewerVideo {
+                refused: false,
+                streams,
+            },
+        );
+    }
+
+    pub fn remove_viewer(&mut self, viewer: ViewerId) {
+        self.viewers.remove(&viewer);
+    }
+
+    pub fn active(&self) -> &[StreamInfo] {
+        &self.active
+    }
+
+    pub fn start(&mut self, info: StreamInfo) {
+        for v in self.viewers.values_mut().filter(|v| !v.refused) {
+            v.streams.push(fresh(&info));
+        }
+        self.active.push(info);
+    }
+
+    /// Ends stream `id`; returns, per viewer, the area that must now go out as pixels.
+    pub fn end(&mut self, id: u32) -> Vec<(ViewerId, Area)> {
+        self.active.retain(|s| s.id != id);
+        let mut uncovered = vec![];
+        for (viewer, v) in &mut self.viewers {
+            for s in v
+                .streams
+                .iter_mut()
+                .filter(|s| s.info.id == id && !s.ending)
+            {
+                s.ending = true;
+                s.frame = None;
+                uncovered.push((*viewer, s.info.dest));
+            }
+        }
+        uncovered
+    }
+
+    /// A viewer cannot decode: its streams end and it gets their areas as pixels.
+    pub fn refuse(&mut self, viewer: ViewerId) -> Vec<Area> {
+        let Some(v) = self.viewers.get_mut(&viewer) else {
+            return vec![];
+        };
+        v.refused = true;
+        v.streams
+            .iter_mut()
+            .filter(|s| !s.ending)
+            .map(|s| {
+                s.ending = true;
+                s.frame = None;
+                s.info.dest
+            })
+            .collect()
+    }
+
+    /// Hands a frame to every viewer of its stream; a frame still waiting is replaced
+    /// (counted as a drop by the rate control: the network is behind).
+    pub fn deliver(&mut self, frame: &EncodedFrame) {
+        for v in self.viewers.values_mut() {
+            for s in v
+                .streams
+                .iter_mut()
+                .filter(|s| s.info.id == frame.stream && !s.ending)
+            {
+                let replaced = s.frame.replace(EncodedFrame {
+                    stream: frame.stream,
+                    mm_time: frame.mm_time,
+                    data: frame.data.clone(),
+                });
+                if replaced.is_some() {
+                    let now = s.info.shared.now_ms();
+                    s.info.shared.rate.lock().frame_dropped(now);
+                    s.info.shared.stats.lock().frames_dropped += 1;
+                }
+            }
+        }
+    }
+
+    /// The areas `viewer` receives as video.
+    pub fn owned(&self, viewer: ViewerId) -> Vec<Area> {
+        self.viewers
+            .get(&viewer)
+            .map(|v| {
+                v.streams
+                    .iter()
+                    .filter(|s| !s.ending)
+                    .map(|s| s.info.dest)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    pub fn shared(&self, id: u32) -> Option<Arc<Shared>> {
+        self.active
+            .iter()
+            .find(|s| s.id == id)
+            .map(|s| s.shared.clone())
+    }
+
+    /// What `viewer` must send now; frames are taken only when it has `room`.
+    pub fn next(&mut self, viewer: ViewerId, room: bool) -> Vec<VideoUpdate> {
+        let Some(v) = self.viewers.get_mut(&viewer) else {
+            return vec![];
+        };
+        let mut out = vec![];
+        v.streams.retain_mut(|s| {
+            if s.ending {
+                if s.announced {
+                    out.push(VideoUpdate::Destroy(s.info.id));
+                }
+                return false;
+            }
+            if !s.announced {
+                s.announced = true;
+                out.push(VideoUpdate::Create(s.info.clone()));
+            }
+            if room {
+                if let Some(frame) = s.frame.take() {
+                    out.push(VideoUpdate::Frame {
+                        frame,
+                        shared: s.info.shared.clone(),
+                    });
+                }
+            }
+            true
+        });
+        out
+    }
+}
+
+fn fresh(info: &StreamInfo) -> ViewerStream {
+    ViewerStream {
+        info: info.clone(),
+        announced: false,
+        frame: None,
+        ending: false,
+    }
+}
+
+/// `area` minus every rectangle of `holes`, as disjoint rectangles.
+pub fn subtract(area: Area, holes: &[Area]) -> Vec<Area> {
+    let mut parts = vec![area];
+    for hole in holes {
+        let mut next = Vec::with_capacity(parts.len() + 3);
+        for p in parts {
+            let cut = p.intersect(hole);
+            if cut.is_empty() {
+                next.push(p);
+                continue;
+            }
+            let pieces = [
+                Area::new(p.left, p.top, p.right, cut.top),
+                Area::new(p.left, cut.bottom, p.right, p.bottom),
+                Area::new(p.left, cut.top, cut.left, cut.bottom),
+                Area::new(cut.right, cut.top, p.right, cut.bottom),
+            ];
+            next.extend(pieces.into_iter().filter(|a| !a.is_empty()));
+        }
+        parts = next;
+    }
+    parts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::video::rate::RateControl;
+
+    fn info(id: u32, dest: Area) -> StreamInfo {
+        StreamInfo {
+            id,
+            dest,
+            codec: Codec::Mjpeg,
+            shared: Shared::new(RateControl::new(10_000_000, 30)),
+        }
+    }
+
+    fn frame(stream: u32, n: u8) -> EncodedFrame {
+        EncodedFrame {
+            stream,
+            mm_time: u32::from(n),
+            data: vec![n],
+        }
+    }
+
+    #[test]
+    fn subtract_leaves_the_frame_around_a_hole() {
+        let parts = subtract(Area::new(0, 0, 10, 10), &[Area::new(2, 2, 5, 5)]);
+        let total: u64 = parts.iter().map(Area::pixels).sum();
+        assert_eq!(total, 100 - 9);
+        assert!(parts
+            .iter()
+            .all(|p| p.intersect(&Area::new(2, 2, 5, 5)).is_empty()));
+        assert_eq!(
+            subtract(Area::new(0, 0, 4, 4), &[Area::new(0, 0, 9, 9)]),
+            vec![]
+        );
+    }
+
+    #[test]
+    fn a_viewer_hears_of_a_stream_then_gets_only_the_newest_frame_then_its_end() {
+        let mut s = Streams::default();
+        s.add_viewer(1);
+        let dest = Area::new(0, 0, 100, 100);
+        s.start(info(3, dest));
+        assert_eq!(s.owned(1), vec![dest]);
+        s.deliver(&frame(3, 1));
+        s.deliver(&frame(3, 2));
+        let kinds: Vec<String> = s
+            .next(1, true)
+            .into_iter()
+            .map(|u| match u {
+                VideoUpdate::Create(i) => format!("create {}", i.id),
+                VideoUpdate::Frame { frame, .. } => format!("frame {}", frame.data[0]),
+                VideoUpdate::Destroy(id) => format!("destroy {id}"),
+            })
+            .collect();
+        assert_eq!(kinds, vec!["create 3", "frame 2"]);
+        s.deliver(&frame(3, 3));
+        assert!(s.next(1, false).is_empty(), "no room: the frame waits");
+        assert_eq!(s.end(3), vec![(1, dest)]);
+        assert!(s.owned(1).is_empty());
+        let last = s.next(1, true);
+        assert!(
+            matches!(last.as_slice(), [VideoUpdate::Destroy(3)]),
+            "the waiting frame is dropped"
+        );
+        assert!(s.next(1, true).is_empty());
+    }
+
+    #[test]
+    fn late_viewers_join_running_streams_and_refusers_get_pixels() {
+        let mut s = Streams::default();
+        let dest = Area::new(0, 0, 50, 50);
+        s.start(info(0, dest));
+        s.add_viewer(2);
+        assert!(matches!(
+            s.next(2, true).as_slice(),
+            [VideoUpdate::Create(_)]
+        ));
+        assert_eq!(s.refuse(2), vec![dest]);
+        assert!(matches!(
+            s.next(2, true).as_slice(),
+            [VideoUpdate::Destroy(0)]
+        ));
+        s.start(info(1, dest));
+        assert!(
+            s.next(2, true).is_empty(),
+            "a refusing viewer is not offered new streams"
+        );
+    }
+}

@@ -1,0 +1,197 @@
+//! The worker's half of video: it feeds every change of the primary surface to the
+//! stream detector, starts and ends streams, and captures frames into the encode
+//! pipeline (one copy of the stream's area per frame, never waiting on the encoder).
+
+use super::region::Area;
+use super::screen::Screen;
+use super::streams::StreamInfo;
+use crate::video::codecs::Codec;
+use crate::video::detect::{Decision, Detector};
+use crate::video::encoder::{Frame, VideoEncoder};
+use crate::video::mjpeg::MjpegEncoder;
+use crate::video::picture;
+use crate::video::pipeline::{Output, Pipeline, Shared};
+use crate::video::rate::RateControl;
+use crate::video::StreamMode;
+use std::time::Duration;
+
+/// How often the detector looks at the screen (ms).
+const EVALUATE_EVERY_MS: u32 = 100;
+/// How soon the worker looks again while a stream or a candidate is live.
+pub const VIDEO_TICK: Duration = Duration::from_millis(10);
+/// The bit rate a stream starts from before the client's link is measured.
+const START_BITRATE_BPS: u64 = 20_000_000;
+/// Frame rate limit (the source rarely exceeds it; the client's display refresh does).
+const MAX_FPS: u32 = 60;
+
+struct Live {
+    id: u32,
+    dest: Area,
+    pipeline: Pipeline,
+    /// Changed since the last captured frame.
+    dirty: bool,
+}
+
+#[derive(Default)]
+pub struct Video {
+    detector: Option<Detector>,
+    live: Option<Live>,
+    next_evaluation: u32,
+    next_id: u32,
+}
+
+impl Video {
+    /// The primary surface was created (`Some(size)`) or destroyed: streams end.
+    pub fn surface_changed(&mut self, size: Option<(u32, u32)>, screen: &Screen) {
+        self.stop(screen);
+        self.detector = size.map(|(w, h)| Detector::new(w, h));
+    }
+
+    /// Something was drawn on the primary surface.
+    pub fn damage(&mut self, area: Area, screen: &Screen) {
+        let now = screen.video().clock.now();
+        if let Some(d) = &mut self.detector {
+            d.damage(area, now);
+        }
+        if let Some(live) = &mut self.live {
+            if !live.dest.intersect(&area).is_empty() {
+                live.dirty = true;
+            }
+        }
+    }
+
+    /// Runs detection and capture; returns how soon to be called again.
+    pub fn tick(&mut self, screen: &Screen) -> Option<Duration> {
+        let config = screen.video();
+        let mode = config.mode();
+        // Nobody to stream to: no encoder runs.
+        if mode == StreamMode::Off || !screen.has_viewers() {
+            self.stop(screen);
+            return None;
+        }
+        let now = config.clock.now();
+        if let Some(live) = &self.live {
+            if !screen.stream_ids().contains(&live.id) {
+                // The encoder gave up; its area already went back to pixels.
+                self.live = None;
+            }
+        }
+        if (now.wrapping_sub(self.next_evaluation) as i32) >= 0 {
+            self.next_evaluation = now.wrapping_add(EVALUATE_EVERY_MS);
+            self.evaluate(now, mode, screen);
+        }
+        let live = self.live.as_mut()?;
+        if live.dirty {
+            let shared = &live.pipeline.shared;
+            let now_ms = shared.now_ms();
+            if shared.rate.lock().frame_captured(now_ms) {
+                if let Some(pixels) = screen.capture(live.dest) {
+                    live.dirty = false;
+                    live.pipeline.push(Frame {
+                        width: live.dest.width(),
+                        height: live.dest.height(),
+                        pixels,
+                        mm_time: now,
+                    });
+                }
+            }
+        }
+        Some(VIDEO_TICK)
+    }
+
+    fn evaluate(&mut self, now: u32, mode: StreamMode, screen: &Screen) {
+        let Some(detector) = &mut self.detector else {
+            return;
+        };
+        let accept = |area: Area| {
+            mode == StreamMode::All
+                || screen.capture(area).is_some_and(|pixels| {
+                    picture::is_picture_like(
+                        &pixels,
+                        area.width(),
+                        area.height(),
+                        area.width() as usize * 4,
+                    )
+                })
+        };
+        match detector.evaluate(now, accept) {
+            Some(Decision::Start(area)) | Some(Decision::Move(area)) => {
+                self.stop(screen);
+                self.start(area, screen);
+            }
+            Some(Decision::End) => self.stop(screen),
+            None => {}
+        }
+    }
+
+    fn start(&mut self, dest: Area, screen: &Screen) {
+        let encoder: Box<dyn VideoEncoder> = match MjpegEncoder::new() {
+            Ok(e) => Box::new(e),
+            Err(e) => {
+                crate::log_warn!("video: no MJPEG encoder: {e}");
+                return;
+            }
+        };
+        let id = self.next_id;
+        self.next_id = (self.next_id + 1) % 50;
+        let shared = Shared::new(RateControl::new(START_BITRATE_BPS, MAX_FPS));
+        let sink = screen.clone();
+        let deliver = move |out: Output| match out {
+            Output::Frame(frame) => sink.deliver_frame(&frame),
+            Output::Failed(why) => {
+                crate::log_warn!("video: stream {id} stopped: {why}");
+                sink.end_stream(id);
+            }
+        };
+        let pipeline = match Pipeline::start(id, encoder, shared.clone(), deliver) {
+            Ok(p) => p,
+            Err(e) => {
+                crate::log_warn!("video: cannot start an encoder thread: {e}");
+                return;
+            }
+        };
+        crate::log_debug!(
+            "video: stream {id} starts at {}x{}+{}+{}",
+            dest.width(),
+            dest.height(),
+            dest.left,
+            dest.top
+        );
+        screen.start_stream(StreamInfo {
+            id,
+            dest,
+            codec: Codec::Mjpeg,
+            shared,
+        });
+        self.live = Some(Live {
+            id,
+            dest,
+            pipeline,
+            dirty: true,
+        });
+    }
+
+    /// Ends the live stream: the encoder thread is joined first, so no frame of it
+    /// reaches a viewer after its end.
+    pub fn stop(&mut self, screen: &Screen) {
+        let Some(live) = self.live.take() else {
+            return;
+        };
+        let shared = live.pipeline.shared.clone();
+        drop(live.pipeline);
+        screen.end_stream(live.id);
+        let stats = *shared.stats.lock();
+        let rate = shared.rate.lock().stats();
+        crate::log_debug!(
+            "video: stream {} ended after {} ms: {} frames in, {} encoded, {} dropped, {} bytes, {} us encoding per frame; rate control {:?}",
+            live.id,
+            shared.now_ms(),
+            stats.frames_in,
+            stats.frames_encoded,
+            stats.frames_dropped,
+            stats.bytes,
+            stats.encode_us / stats.frames_encoded.max(1),
+            rate
+        );
+    }
+}
