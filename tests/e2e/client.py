@@ -20,11 +20,16 @@ at (x0, y0) each time the client has drawn into it and gone idle; c.stamps() ret
 (and forgets) [[monotonic time, stamp], ...] for every change seen, plus the snapshots
 asked for with c.snap(path): the raw primary surface written at such a moment.
 
+Video streams: SpiceClient(log_path, debug=True) runs the worker with SPICE_DEBUG=1, so
+spice-gtk writes its channel debug lines to log_path; c.stream_events() counts the
+stream messages the display channel handled (created, destroyed, frames received).
+
 Scancodes: spice-gtk takes PC XT set-1 codes and writes an 0xE0-prefixed key as
 0x100 | code (up arrow 0x148, right ctrl 0x11d); 0xE0xx given here is converted.
 """
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -72,13 +77,37 @@ def spice_scancode(code):
     return code
 
 
+# spice-gtk's debug lines (channel-display.c) for the stream messages it handles
+_STREAM_LINES = {
+    "created": re.compile(r"display_handle_stream_create: id (\d+)"),
+    "destroyed": re.compile(r"display_handle_stream_destroy: id (\d+)"),
+    # one per STREAM_DATA: display_stream_stats_save logs either line
+    "frames": re.compile(r"(?:video margin: -?\d+$|stream data too late by \d+)"),
+    "late": re.compile(r"stream data too late by (\d+)"),
+    # the MJPEG decoder dropping a frame it got too late to show
+    "dropped": re.compile(r"(?:dropping a late MJPEG frame|rendering too late by)"),
+    "stats": re.compile(r"display_stream_stats_debug: id=(\d+) #in-frames=(\d+)"),
+}
+
+
 class SpiceClient:
-    def __init__(self, log_path=None):
+    def __init__(self, log_path=None, debug=False):
+        """debug: spice-gtk's debug output (SPICE_DEBUG=1) goes to log_path (a temporary
+        file if none), for stream_events()."""
+        if debug and not log_path:
+            import tempfile
+            fd, log_path = tempfile.mkstemp(prefix="spice-client-", suffix=".log")
+            os.close(fd)
+        self.log_path = log_path
         self.log = open(log_path, "ab") if log_path else subprocess.DEVNULL
+        env = dict(os.environ)
+        if debug:
+            env["SPICE_DEBUG"] = "1"
         self.proc = subprocess.Popen([PY, os.path.abspath(__file__), "--worker"],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=self.log, bufsize=0)
+                                     stderr=self.log, bufsize=0, env=env)
         self.buttons = 0
+        self.debug = debug
 
     def _call(self, cmd, **args):
         if self.proc.poll() is not None:
@@ -191,6 +220,33 @@ class SpiceClient:
         to path at the next stamp reading; it shows up in stamps()["snaps"]."""
         self._call("snap", path=str(path))
 
+    def stream_events(self):
+        """What spice-gtk's display channels did with video streams so far (needs
+        debug=True): {"created": [ids], "destroyed": [ids], "frames": STREAM_DATA messages
+        handled, "late": those that arrived after their display time, "dropped": frames the
+        MJPEG decoder dropped, "stats": [(id, frames in), ...] logged as streams ended}."""
+        if not self.debug:
+            raise ClientError("stream_events needs SpiceClient(debug=True)")
+        if self.log is not subprocess.DEVNULL:
+            self.log.flush()
+        out = {"created": [], "destroyed": [], "frames": 0, "late": 0, "dropped": 0, "stats": []}
+        with open(self.log_path, errors="replace") as f:
+            for line in f:
+                if "GSpice-DEBUG" not in line:
+                    continue
+                line = line.rstrip("\n")
+                for key, rx in _STREAM_LINES.items():
+                    m = rx.search(line)
+                    if not m:
+                        continue
+                    if key in ("created", "destroyed"):
+                        out[key].append(int(m.group(1)))
+                    elif key == "stats":
+                        out[key].append((int(m.group(1)), int(m.group(2))))
+                    else:
+                        out[key] += 1
+        return out
+
     def resize(self, width, height):
         """Asks the guest for a width x height display, as a resized client window does."""
         self._call("resize", width=width, height=height)
@@ -224,6 +280,11 @@ class SpiceClient:
 # ======================================================================= worker
 def worker():
     import ctypes
+
+    # Replies go to the original stdout; fd 1 becomes stderr, because GLib writes debug
+    # messages (SPICE_DEBUG=1) to stdout and they must not mix with the replies.
+    reply_fd = os.dup(1)
+    os.dup2(2, 1)
 
     import gi
     gi.require_version("SpiceClientGLib", "2.0")
@@ -460,7 +521,7 @@ def worker():
                 r["ok"] = True
             except Exception as e:  # report, keep serving
                 r = {"ok": False, "error": f"{type(e).__name__}: {e}"}
-            os.write(1, json.dumps(r).encode() + b"\n")
+            os.write(reply_fd, json.dumps(r).encode() + b"\n")
         return True
 
     loop = GLib.MainLoop()

@@ -3,6 +3,7 @@
  *
  *   workload console|desktop|video      (argv[1], else workload= on /proc/cmdline)
  *   kernel cmdline: fps=30  video_rect=full|WxH+X+Y  video_dev=/dev/vda  frame_log=1
+ *                   text_fps=N (desktop: rewrite the front window's text N times a second)
  *
  * Serial-log lines (stdout is the console = ttyS0), stable, for the harness:
  *   SPICE-RS-GUEST: fb0 WxH bpp=N stride=S
@@ -14,6 +15,8 @@
  *   SPICE-RS-INPUT: wheel value=-1
  *   SPICE-RS-INPUT: abs x=123 y=456            (device units, 0..32767 for usb-tablet)
  *   SPICE-RS-VIDEO: frame=N fps=F              (once per second)
+ *   SPICE-RS-VIDEO: paused frame=N             (key P pauses the video; N: the stamp shown)
+ *   SPICE-RS-VIDEO: resumed
  *   SPICE-RS-FRAME: N                          (with frame_log=1: frame N, its stamp value,
  *                                               is in the framebuffer; for latency benchmarks)
  *
@@ -242,10 +245,14 @@ static void scan_inputs(void)
     closedir(d);
 }
 
+/* Key P toggles it: the video stops changing (the e2e tests compare a still screen). */
+static int video_pause_key;
+
 static void handle(struct indev *d, const struct input_event *ev)
 {
     switch (ev->type) {
     case EV_KEY:
+        if (ev->code == KEY_P && ev->value == 1) video_pause_key = !video_pause_key;
         if (ev->code >= BTN_MISC && ev->code < KEY_OK)
             printf("SPICE-RS-INPUT: btn code=%d value=%d\n", ev->code, ev->value);
         else
@@ -355,8 +362,17 @@ static void run_desktop(void)
     draw_desktop();
     draw_clock(0);
     printf("SPICE-RS-GUEST: workload desktop running\n");
-    double t0 = now();
+    /* text_fps=N: the front window's text is rewritten N times a second, like a fast
+     * scrolling terminal: changes at video rates that are no picture. */
+    double text_fps = atof(arg("text_fps", "0"));
+    double t0 = now(), next_text = t0;
     for (unsigned s = 1;; s++) {
+        for (; text_fps > 0 && next_text < t0 + s; next_text += 1 / text_fps) {
+            wait_until(next_text);
+            int x = fb.w / 3 + 2, y = fb.h / 3 + 26, w = fb.w / 2 - 4, h = fb.h / 2 - 28;
+            fill(x, y, w, h, 0xffffff);
+            draw_text_block(x, y, w, h, 0x202020);
+        }
         wait_until(t0 + s);
         draw_clock(s);
     }
@@ -416,7 +432,18 @@ static void run_video(void)
 
     double t0 = now(), next = t0, period = 1.0 / fps, last_report = t0;
     unsigned shown = 0, shown_at_report = 0;
+    int paused = 0;
     for (;;) {
+        if (video_pause_key != paused) {
+            paused = video_pause_key;
+            if (paused) printf("SPICE-RS-VIDEO: paused frame=%u\n", (shown - 1) & 0xffff);
+            else printf("SPICE-RS-VIDEO: resumed\n");
+            next = now();
+        }
+        if (paused) {
+            wait_until(now() + 0.05);
+            continue;
+        }
         const uint8_t *src;
         if (clip) {
             src = clip + (size_t)(shown % nframes) * sw * sh * 3;
