@@ -57,6 +57,8 @@ $SUDO apt-get update -qq
 # QEMU 10 and the pieces that must come from backports with it.
 BPO_PKGS=(
     qemu-system-x86 qemu-system-modules-spice qemu-system-gui
+    # the patched QEMU (make qemu): QEMU 10 needs meson >= 1.5 and pycotap
+    meson python3-pycotap
 )
 PKGS=(
     # build
@@ -76,6 +78,9 @@ PKGS=(
     libturbojpeg0-dev
     # tooling
     valgrind ovmf seabios ipxe-qemu
+    # the patched QEMU (make qemu, scripts/build-qemu.sh)
+    ninja-build ccache python3-venv libglib2.0-dev libpixman-1-dev libslirp-dev libfdt-dev
+    zlib1g-dev
 )
 $SUDO apt-get install -y -qq --no-install-recommends -t bookworm-backports "${BPO_PKGS[@]}"
 $SUDO apt-get install -y -qq --no-install-recommends "${PKGS[@]}"
