@@ -110,6 +110,12 @@ def cpu_ticks(pid):
     return {"total": total, "threads": threads}
 
 
+def host_busy():
+    """Busy seconds of all the host's cores so far (/proc/stat: everything but idle/iowait)."""
+    f = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(f[:8]) - f[3] - f[4]) / CLK_TCK
+
+
 def is_server_thread(comm):
     """Threads the SPICE server library starts: ours are spice-reactor, spice-qxl-N (and any
     later spice-*); the C server's is "SPICE Worker". QEMU names none of its own so."""

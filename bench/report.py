@@ -90,6 +90,22 @@ def table(results):
     return "\n".join(lines)
 
 
+def others_line(results, cfg):
+    loads = [load_pct(r[lib], "cpu_others") for r in results for lib in ("ours", "c")
+             if _ok(r.get(lib)) and "cpu_others" in r[lib]]
+    if not loads:
+        return []
+    busy = [f"{r['row']} [{'spice-rs' if lib == 'ours' else 'C'}] {load_pct(r[lib], 'cpu_others'):.0f}%"
+            for r in results for lib in ("ours", "c")
+            if _ok(r.get(lib)) and r[lib].get("cpu_others", 0) / r[lib]["seconds"] > 0.25]
+    out = [f"Other processes on the machine used {min(loads):.0f}–{max(loads):.0f}% of a core "
+           f"(median {measure.percentile(loads, 50):.0f}%) during the measured windows."]
+    if busy:
+        out[0] += " Rows measured while others used more than 25% of a core (less comparable): " \
+            + ", ".join(busy) + "."
+    return out + [""]
+
+
 def markdown(results, facts, cfg, command, chart_rel):
     out = [
         "# Benchmarks: spice-rs against the C spice-server",
@@ -107,7 +123,7 @@ def markdown(results, facts, cfg, command, chart_rel):
         "",
         table(results),
         "",
-    ]
+    ] + others_line(results, cfg)
     if chart_rel:
         out += [f"![spice-rs against the C server]({chart_rel})", ""]
     out += [
@@ -156,7 +172,9 @@ def markdown(results, facts, cfg, command, chart_rel):
         "the guest kernel flushes framebuffer damage at most 20 times a second, which is in "
         "both servers' numbers.",
         "- Everything runs on the same machine: QEMU (TCG), both servers and the client share "
-        "its cores, so absolute numbers are this machine's; the comparison is the point.",
+        "its cores, so absolute numbers are this machine's; the comparison is the point. "
+        "The host's busy time (/proc/stat) minus QEMU's and the client's is what other "
+        "processes took meanwhile; it is recorded per run (`cpu_others`).",
         "",
         "Raw numbers (every thread's CPU, each latency and PSNR sample): "
         "[bench/results.json](bench/results.json).",

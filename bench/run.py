@@ -136,6 +136,7 @@ def run_one(row, lib, cfg, clip):
         client.stamps()  # forget the warm-up's readings
         w0, c0, k0 = measure.wire_bytes(rig.port), measure.cpu_ticks(rig.proc.pid), \
             measure.cpu_ticks(client.proc.pid)
+        h0 = measure.host_busy()
         t0 = time.monotonic()
         snaps_asked = 0
         while True:
@@ -147,6 +148,7 @@ def run_one(row, lib, cfg, clip):
                 snaps_asked += 1
             time.sleep(min(left, 0.25))
         t1 = time.monotonic()
+        h1 = measure.host_busy()
         c1, k1, w1 = measure.cpu_ticks(rig.proc.pid), measure.cpu_ticks(client.proc.pid), \
             measure.wire_bytes(rig.port)
         got = client.stamps() if region else {"stamps": [], "snaps": []}
@@ -159,6 +161,9 @@ def run_one(row, lib, cfg, clip):
                    cpu_qemu_main=cpu["main"], cpu_threads=cpu["threads"],
                    cpu_client=(k1["total"] - k0["total"]) / measure.CLK_TCK,
                    wire_down=down, wire_up=up)
+        # What else kept the host's cores busy meanwhile (other builds, tests): the numbers
+        # of a row with much of it are less comparable.
+        res["cpu_others"] = max(0.0, h1 - h0 - res["cpu_qemu"] - res["cpu_client"])
         if region:
             readings = [(t, n) for t, n in got["stamps"] if t0 <= t <= t1]
             shown = measure.delivered(readings)
@@ -190,6 +195,7 @@ def summary(res):
     s = f"{res['lib']:>4}: QEMU CPU {100 * res['cpu_qemu'] / d:5.1f}%  server threads " \
         f"{100 * res['cpu_server'] / d:5.1f}%  client {100 * res['cpu_client'] / d:5.1f}%  " \
         f"wire {res['wire_down'] / d / 1e6:6.3f} MB/s"
+    s += f"  others {100 * res['cpu_others'] / d:5.1f}%"
     if res.get("region"):
         f = res["frames"]
         s += f"  fps {f / d:5.1f} (guest {res['guest_frames'] / d:4.1f})"
