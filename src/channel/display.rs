@@ -114,6 +114,9 @@ impl DisplayChannel {
     }
 }
 
+/// Most bytes queued for the socket before another video frame is taken.
+const VIDEO_SEND_AHEAD: usize = 128 << 10;
+
 /// `SPICE_VIDEO_CODEC_TYPE_*`.
 fn codec_type(codec: Codec) -> u8 {
     match codec {
@@ -129,7 +132,10 @@ impl DisplayChannel {
     /// Stream messages come before drawings and pixels: a stream's end must reach the
     /// client before the lossless pixels of its area.
     fn produce_video(&mut self, out: &mut Outbox) {
-        for update in self.screen.next_video(self.viewer, out.has_room()) {
+        // A frame waits in its slot (where a newer one replaces it) rather than in the
+        // outbox: a slow link then drops frames instead of piling up latency.
+        let room = out.has_room() && out.pending() < VIDEO_SEND_AHEAD;
+        for update in self.screen.next_video(self.viewer, room) {
             match update {
                 VideoUpdate::Create(info) => {
                     let dest = wire::Rect {

@@ -182,8 +182,9 @@ impl Video {
         screen.end_stream(live.id);
         let stats = *shared.stats.lock();
         let rate = shared.rate.lock().stats();
+        // Frames are shown `latency` ms after capture (end to end) when they arrive in time.
         crate::log_debug!(
-            "video: stream {} ended after {} ms: {} frames in, {} encoded, {} dropped, {} bytes, {} us encoding per frame; rate control {:?}",
+            "video: stream {} ended after {} ms: {} frames in, {} encoded, {} dropped, {} bytes, {} us encoding per frame, end-to-end latency {} ms; rate control {:?}",
             live.id,
             shared.now_ms(),
             stats.frames_in,
@@ -191,6 +192,7 @@ impl Video {
             stats.frames_dropped,
             stats.bytes,
             stats.encode_us / stats.frames_encoded.max(1),
+            screen.video().clock.latency(),
             rate
         );
     }
