@@ -11,6 +11,7 @@ use crate::qxl::draw::{Brush, Draw, Glyph, Mask, Op, Source};
 use crate::qxl::image::{Image, Pixels};
 use crate::worker::region::Area;
 use crate::worker::screen::Framebuffer;
+use std::borrow::Cow;
 
 /// Resolves `Image::Surface` sources to pixels (another surface's current contents).
 pub trait Surfaces {
@@ -18,6 +19,8 @@ pub trait Surfaces {
 }
 
 const RGB: u32 = 0x00ff_ffff;
+/// `SPICE_ROPD_OP_PUT`.
+const OP_PUT: u16 = 1 << 3;
 /// Most clip rectangles one drawing may use.
 const MAX_CLIP_RECTS: usize = 4096;
 
@@ -133,14 +136,15 @@ fn brush_at(brush: &Brush, pattern: Option<&Pixels>, x: u32, y: u32) -> Option<u
     }
 }
 
-fn resolve(image: &Image, surfaces: &dyn Surfaces) -> Option<Pixels> {
+/// An image's pixels: borrowed when the drawing carries them (no copy per drawing).
+fn resolve<'a>(image: &'a Image, surfaces: &dyn Surfaces) -> Option<Cow<'a, Pixels>> {
     match image {
-        Image::Pixels(p) => Some(p.clone()),
-        Image::Surface(id) => surfaces.pixels_of(*id),
+        Image::Pixels(p) => Some(Cow::Borrowed(p)),
+        Image::Surface(id) => surfaces.pixels_of(*id).map(Cow::Owned),
     }
 }
 
-fn pattern_of(brush: &Brush, surfaces: &dyn Surfaces) -> Option<Pixels> {
+fn pattern_of<'a>(brush: &'a Brush, surfaces: &dyn Surfaces) -> Option<Cow<'a, Pixels>> {
     match brush {
         Brush::Pattern { image, .. } => {
             resolve(image, surfaces).filter(|p| p.width > 0 && p.height > 0)
@@ -423,8 +427,17 @@ pub fn render(fb: &mut Framebuffer, draw: &Draw, surfaces: &dyn Surfaces) -> Opt
         Op::Fill { brush, rop, mask } => {
             let pattern = pattern_of(brush, surfaces);
             update(fb, draw, mask, |x, y, d| {
-                brush_at(brush, pattern.as_ref(), x, y).map(|c| rop::apply(*rop, c, d, true))
+                brush_at(brush, pattern.as_deref(), x, y).map(|c| rop::apply(*rop, c, d, true))
             });
+        }
+        Op::Copy {
+            src,
+            rop: OP_PUT,
+            mask: None,
+        } if src.area.width() == draw.bbox.width() && src.area.height() == draw.bbox.height() => {
+            if let Some(pixels) = resolve(&src.image, surfaces) {
+                plain_copy(fb, draw, &pixels, &src.area);
+            }
         }
         Op::Copy { src, rop, mask } | Op::Blend { src, rop, mask } => {
             copy_with(fb, draw, src, mask, surfaces, |s, d| {
@@ -440,7 +453,7 @@ pub fn render(fb: &mut Framebuffer, draw: &Draw, surfaces: &dyn Surfaces) -> Opt
             let pattern = pattern_of(brush, surfaces);
             copy_with(fb, draw, src, mask, surfaces, |s, _| s);
             update(fb, draw, mask, |x, y, d| {
-                brush_at(brush, pattern.as_ref(), x, y).map(|c| rop::apply_opaque(*rop, c, d))
+                brush_at(brush, pattern.as_deref(), x, y).map(|c| rop::apply_opaque(*rop, c, d))
             });
         }
         Op::Blackness { mask } | Op::Whiteness { mask } | Op::Invers { mask } => {
@@ -499,7 +512,7 @@ pub fn render(fb: &mut Framebuffer, draw: &Draw, surfaces: &dyn Surfaces) -> Opt
             update(fb, draw, mask, |x, y, d| {
                 let s =
                     source_at(&pixels, &src.area, &draw.bbox, x, y, src.scale_mode).unwrap_or(0);
-                let p = brush_at(brush, pattern.as_ref(), x, y).unwrap_or(0);
+                let p = brush_at(brush, pattern.as_deref(), x, y).unwrap_or(0);
                 Some(rop::ternary(*rop3, p, s, d))
             });
         }
@@ -540,12 +553,12 @@ pub fn render(fb: &mut Framebuffer, draw: &Draw, surfaces: &dyn Surfaces) -> Opt
                 };
                 let pattern = pattern_of(back, surfaces);
                 update(fb, &back_draw, &None, |x, y, d| {
-                    brush_at(back, pattern.as_ref(), x, y)
+                    brush_at(back, pattern.as_deref(), x, y)
                         .map(|c| rop::apply(*back_mode, c, d, true))
                 });
             }
             let pattern = pattern_of(fore, surfaces);
-            draw_glyphs(fb, draw, glyphs, fore, pattern.as_ref(), *fore_mode);
+            draw_glyphs(fb, draw, glyphs, fore, pattern.as_deref(), *fore_mode);
         }
         Op::Stroke {
             subpaths,
@@ -559,7 +572,7 @@ pub fn render(fb: &mut Framebuffer, draw: &Draw, surfaces: &dyn Surfaces) -> Opt
             for path in subpaths {
                 for pair in path.windows(2) {
                     draw_line(fb, &areas, pair[0], pair[1], &mut budget, |fb, x, y| {
-                        if let Some(c) = brush_at(brush, pattern.as_ref(), x, y) {
+                        if let Some(c) = brush_at(brush, pattern.as_deref(), x, y) {
                             let v = rop::apply(*fore_mode, c, px(fb, x, y), true);
                             put(fb, x, y, v);
                         }
@@ -617,6 +630,37 @@ pub fn render(fb: &mut Framebuffer, draw: &Draw, surfaces: &dyn Surfaces) -> Opt
         }
     }
     damage
+}
+
+/// An unscaled `OP_PUT` copy without mask, row by row (the video and framebuffer path):
+/// the same pixels the general path writes, without its per-pixel work.
+fn plain_copy(fb: &mut Framebuffer, draw: &Draw, src: &Pixels, area: &QxlRect) {
+    let (ox, oy) = (
+        i64::from(area.left) - i64::from(draw.bbox.left),
+        i64::from(area.top) - i64::from(draw.bbox.top),
+    );
+    let stride = fb.stride();
+    for a in targets(fb, &draw.bbox, &draw.clip) {
+        // Destination columns whose source column lies inside the image.
+        let left = i64::from(a.left).max(-ox);
+        let right = i64::from(a.right).min(i64::from(src.width) - ox);
+        if left >= right {
+            continue;
+        }
+        for y in a.top..a.bottom {
+            let sy = i64::from(y) + oy;
+            if sy < 0 || sy >= i64::from(src.height) {
+                continue;
+            }
+            let start = (sy * i64::from(src.width) + left + ox) as usize;
+            let row = &src.data[start..start + (right - left) as usize];
+            let d = y as usize * stride + left as usize * 4;
+            let out = &mut fb.pixels[d..d + row.len() * 4];
+            for (o, p) in out.chunks_exact_mut(4).zip(row) {
+                o.copy_from_slice(&(p & RGB).to_le_bytes());
+            }
+        }
+    }
 }
 
 fn copy_with(

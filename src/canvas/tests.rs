@@ -119,3 +119,34 @@ fn overlapping_clip_rects_invert_once() {
     render(&mut fb, &d, &NoSurfaces);
     assert!((0..4).all(|x| px(&fb, x, 0) == 0x00ff_ffff));
 }
+
+#[test]
+fn plain_copy_writes_what_the_general_path_writes() {
+    // A source partly outside the image, a clip, an offset: the row fast path (OP_PUT)
+    // and the per-pixel path (OP_OR onto black, which equals PUT there) must agree.
+    let src = Pixels {
+        width: 5,
+        height: 4,
+        data: (0..20).map(|i| 0xff00_0000 | (i * 0x010203)).collect(),
+        alpha: false,
+        format: 8,
+    };
+    let copy = |rop| Op::Copy {
+        src: Source {
+            image: Image::Pixels(src.clone()),
+            area: rect(2, 1, 8, 5),
+            scale_mode: 1,
+        },
+        rop,
+        mask: None,
+    };
+    let mut d = draw(rect(1, 1, 7, 5), copy(8));
+    d.clip = Some(vec![rect(0, 0, 5, 3), rect(3, 3, 7, 7)]);
+    let mut fast = Framebuffer::new(8, 8).unwrap();
+    render(&mut fast, &d, &NoSurfaces);
+    d.op = copy(1 << 4); // OP_OR onto black
+    let mut slow = Framebuffer::new(8, 8).unwrap();
+    render(&mut slow, &d, &NoSurfaces);
+    assert_eq!(fast, slow);
+    assert_ne!(fast.pixels, vec![0; 8 * 8 * 4], "something was drawn");
+}
