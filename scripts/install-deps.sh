@@ -59,6 +59,9 @@ BPO_PKGS=(
     qemu-system-x86 qemu-system-modules-spice qemu-system-gui
     # the patched QEMU (make qemu): QEMU 10 needs meson >= 1.5 and pycotap
     meson python3-pycotap
+    # GStreamer encoders: libgstreamer-plugins-base1.0-dev pulls libdrm-dev, libgbm-dev
+    # and libwayland-dev, which must match the backports mesa/wayland QEMU 10 brings
+    libdrm-dev libgbm-dev libwayland-dev
 )
 PKGS=(
     # build
@@ -74,6 +77,10 @@ PKGS=(
     # test media: the guest's video clip is decoded on the host with GStreamer
     gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
     gstreamer1.0-libav
+    # GStreamer video encoders (src/video/gst): x264 (ugly), x265 and va/nvcodec (bad),
+    # libvpx and jpeg (good), avenc_mjpeg (libav)
+    libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
+    gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
     # MJPEG video streams: libjpeg-turbo's TurboJPEG API
     libturbojpeg0-dev
     # tooling

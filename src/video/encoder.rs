@@ -48,4 +48,7 @@ pub trait VideoEncoder: Send {
     /// Compresses one frame; `Ok(None)` means the encoder holds it back (it may return
     /// it with a later call; one-in/one-out encoders never do).
     fn encode(&mut self, frame: &Frame, target: Target) -> Result<Option<Vec<u8>>, EncodeError>;
+    /// Makes the next frame a key frame, one a decoder can start from (a viewer joined,
+    /// or lost the picture). Encoders whose every frame is one (MJPEG) ignore it.
+    fn request_key_frame(&mut self) {}
 }

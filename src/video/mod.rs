@@ -4,10 +4,12 @@ pub mod clock;
 pub mod codecs;
 pub mod detect;
 pub mod encoder;
+pub mod gst;
 pub mod mjpeg;
 pub mod picture;
 pub mod pipeline;
 pub mod rate;
+pub mod select;
 
 use codecs::CodecList;
 use parking_lot::Mutex;
