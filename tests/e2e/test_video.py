@@ -34,6 +34,7 @@ VIDEO_ARGS = f"fps={FPS} video_rect={REGION[0]}x{REGION[1]}+{REGION[2]}+{REGION[
 STAMP_ROWS = 32  # the frame stamp's rows at the region's top
 PSNR_BOUND = 30.0  # dB; a MJPEG frame of this clip at a sane quality is well above it
 CODEC_MJPEG = 1  # SPICE_VIDEO_CODEC_TYPE_MJPEG
+STREAM_FLAG_TOP_DOWN = 1  # SPICE_STREAM_FLAGS_TOP_DOWN
 KEY_P = 0x19  # set-1 scancode: pauses and resumes the guest's video
 
 CHANNEL_DISPLAY = 2
@@ -81,8 +82,10 @@ class WireTap:
 
     CHUNK = 16384
 
-    def __init__(self, target_port):
+    def __init__(self, target_port, keep_frames=False):
+        """keep_frames: data records also hold the frame itself (info["frame"])."""
         self.target = target_port
+        self.keep_frames = keep_frames
         self.bucket = TokenBucket()
         self.lock = threading.Lock()
         self.records = []
@@ -216,12 +219,14 @@ class WireTap:
     def _record(self, now, mtype, body):
         info = {"id": struct.unpack_from("<I", body, 4 if mtype == MSG_STREAM_CREATE else 0)[0]}
         if mtype == MSG_STREAM_CREATE:
-            info["codec"] = body[9]
+            info["flags"], info["codec"] = body[8], body[9]
             top, left, bottom, right = struct.unpack_from("<4i", body, 34)
             info["dest"] = (right - left, bottom - top, left, top)  # w, h, x, y
             info["size"] = struct.unpack_from("<II", body, 18)  # stream width, height
         elif mtype == MSG_STREAM_DATA:
             info["bytes"] = struct.unpack_from("<I", body, 8)[0]
+            if self.keep_frames:
+                info["frame"] = bytes(body[12:12 + info["bytes"]])
         elif mtype == MSG_STREAM_DATA_SIZED:
             info["bytes"] = struct.unpack_from("<I", body, 8 + 8 + 16)[0]
         with self.lock:
@@ -269,6 +274,24 @@ def region_psnr(shot, clip, n, region):
     return 99.0 if mse == 0 else min(99.0, 10 * np.log10(255.0 ** 2 / mse))
 
 
+def wire_frame_psnr(record, create, clip):
+    """(stamp, PSNR) of one STREAM_DATA frame as sent (its JPEG decoded here), against the
+    source frame its stamp names; None if it holds no readable stamp."""
+    import io
+
+    from PIL import Image
+    img = Image.open(io.BytesIO(record[3]["frame"])).convert("RGB")
+    if not create["flags"] & STREAM_FLAG_TOP_DOWN:
+        img = img.transpose(Image.FLIP_TOP_BOTTOM)
+    shot = (img.width, img.height, img.tobytes())
+    _, _, dx, dy = create["dest"]
+    rw, rh, rx, ry = REGION
+    if (img.width, img.height) != create["size"] or rx < dx or ry < dy:
+        return None
+    n = decode_stamp(shot, rx - dx, ry - dy)
+    return None if n is None else (n, region_psnr(shot, clip, n, (rw, rh, rx - dx, ry - dy)))
+
+
 # ------------------------------------------------------------------ helpers
 def clip_or_skip():
     path = GUEST_DIR / "video.img"
@@ -305,6 +328,19 @@ def wait_for(pred, timeout, what, step=0.1):
         time.sleep(step)
 
 
+def save_rgb(shot, path):
+    from PIL import Image
+    w, h, rgb = shot
+    Image.frombytes("RGB", (w, h), rgb).save(path)
+
+
+def overlap(a, b):
+    """Pixels two (w, h, x, y) rectangles share."""
+    (aw, ah, ax, ay), (bw, bh, bx, by) = a, b
+    return (max(0, min(ax + aw, bx + bw) - max(ax, bx)) *
+            max(0, min(ay + ah, by + bh) - max(ay, by)))
+
+
 def guest_fps(rig):
     got = re.findall(r"SPICE-RS-VIDEO: frame=\d+ fps=([\d.]+)", rig.serial())
     return float(got[-1]) if got else 0.0
@@ -321,6 +357,26 @@ def shown_fps(client, t0, t1):
     """Different stamps the client showed per second in [t0, t1] (needs track_stamps)."""
     got = client.stamps()["stamps"]
     return len([1 for t, _ in got if t0 <= t <= t1]) / (t1 - t0)
+
+
+def lag_frames(rig, client, tmp_path):
+    """How many frames the client's picture is behind the guest's (client screenshot
+    stamp vs the screendump's taken right after); None if a stamp is unreadable."""
+    x, y = REGION[2], REGION[3]
+    shown = decode_stamp(client.screenshot(), x, y)
+    img = screendump(rig, tmp_path / "lag.png")
+    now = decode_stamp((img.width, img.height, img.tobytes()), x, y)
+    return None if shown is None or now is None else (now - shown) % 65536
+
+
+def timeline(tap, t0, t1, step=2.0):
+    """'frames/KiB' per step seconds of stream data passed on in [t0, t1]."""
+    out, t = [], t0
+    while t + step <= t1 + 1e-6:
+        fps, size = frames_in(tap, t, t + step)
+        out.append(f"{fps * step:.0f}/{size / 1024:.0f}")
+        t += step
+    return " ".join(out)
 
 
 def rss_kib(pid):
@@ -359,7 +415,7 @@ def test_video_streams_as_mjpeg_close_to_the_source(make_rig, display, tmp_path)
     guest stops, the stream ends and the area is sent again without loss."""
     clip = clip_or_skip()
     rig = start_video(make_rig, display, "all")
-    tap = WireTap(rig.port)
+    tap = WireTap(rig.port, keep_frames=True)
     try:
         c = connect(rig, tmp_path, tap)
         t_conn = time.monotonic()
@@ -368,10 +424,9 @@ def test_video_streams_as_mjpeg_close_to_the_source(make_rig, display, tmp_path)
         print(f"{display}: lib={rig.lib} STREAM_CREATE {time.monotonic() - t_conn:.1f}s after "
               f"connecting: codec {info['codec']}, dest {info['dest']}, stream size {info['size']}")
         assert info["codec"] == CODEC_MJPEG, info
-        dw, dh, dx, dy = info["dest"]
         rw, rh, rx, ry = REGION
-        overlap = max(0, min(dx + dw, rx + rw) - max(dx, rx)) * max(0, min(dy + dh, ry + rh) - max(dy, ry))
-        assert overlap >= 0.9 * rw * rh, f"stream dest {info['dest']} vs video region {REGION}"
+        assert overlap(info["dest"], REGION) >= 0.9 * rw * rh, \
+            f"stream dest {info['dest']} does not cover the video region {REGION}"
 
         # Screenshots while the stream plays: each one's stamp names the source frame.
         time.sleep(2)
@@ -385,13 +440,27 @@ def test_video_streams_as_mjpeg_close_to_the_source(make_rig, display, tmp_path)
                 continue
             stamps.append(n)
             psnrs.append(region_psnr(shot, clip, n, REGION))
+            if psnrs[-1] < PSNR_BOUND:  # keep it for a look: client picture and the source
+                save_rgb(shot, tmp_path / f"low-{i}-client.png")
+                save_rgb((rw, rh, clip.rgb(n, rw, rh).tobytes()), tmp_path / f"low-{i}-source.png")
         t1 = time.monotonic()
         fps, size = frames_in(tap, t0, t1)
         ev = c.stream_events()
         print(f"{display}: wire {fps:.1f} frames/s, {size / 1024:.1f} KiB/frame; guest "
               f"{guest_fps(rig):.1f} fps; client: created {ev['created']}, {ev['frames']} frames "
               f"received, {ev['late']} late, {ev['dropped']} dropped by the decoder")
-        print(f"{display}: stamps {stamps}, PSNR dB {[round(p, 1) for p in psnrs]}")
+        print(f"{display}: client stamps {stamps}, PSNR dB {[round(p, 1) for p in psnrs]}")
+        # The frames as sent, decoded here: is the server's picture right (whatever the
+        # client does with it)?
+        sent = [r for r in tap.stream({"data"}, t0, t1) if r[3]["id"] == info["id"]]
+        scored = [(m[1], r) for r, m in ((r, wire_frame_psnr(r, info, clip)) for r in sent) if m]
+        wire = sorted(p for p, _ in scored)
+        worst = min(scored, key=lambda x: x[0], default=None)
+        if worst and worst[0] < PSNR_BOUND:
+            (tmp_path / "worst-wire-frame.jpg").write_bytes(worst[1][3]["frame"])
+        low = [round(p, 1) for p in wire if p < PSNR_BOUND]
+        print(f"{display}: {len(wire)} frames on the wire: PSNR dB min {wire[0]:.1f}, median "
+              f"{wire[len(wire) // 2]:.1f}, max {wire[-1]:.1f}; below {PSNR_BOUND}: {low}")
         assert ev["created"], "spice-gtk handled no STREAM_CREATE"
         assert ev["frames"] >= 20, f"spice-gtk handled only {ev['frames']} STREAM_DATA"
         assert len(set(stamps)) >= 4, f"the client's picture hardly changed: stamps {stamps}"
@@ -481,31 +550,41 @@ def test_filter_leaves_fast_text_alone(make_rig, mode, tmp_path):
 
 
 def test_slow_client(make_rig, tmp_path):
-    """A client behind a slow link (token bucket at THROTTLE bit/s): QEMU's memory stays
-    bounded, the frames reaching the client become fewer or smaller, and the rate comes
-    back once the link is fast again."""
-    THROTTLE = 2_000_000
+    """A client behind a slow link (a token bucket at a third of what the stream used
+    unthrottled, at most 2 Mbit/s): QEMU's memory stays bounded, the frames reaching the
+    client become fewer or smaller, and the rate comes back once the link is fast again."""
     clip_or_skip()
     rig = start_video(make_rig, "qxl", "all")
     tap = WireTap(rig.port)
+
+    def client_drops(before):
+        ev = c.stream_events()
+        return ev, f"{ev['late'] - before['late']} late, {ev['dropped'] - before['dropped']} dropped"
+
     try:
         c = connect(rig, tmp_path, tap)
         c.track_stamps(REGION[2], REGION[3])
         wait_for(lambda: tap.stream({"create"}), 30, "STREAM_CREATE")
-        # The clip plays once from disk into the guest's page cache (RSS grows with it):
-        # measure memory after the first loop.
-        wait_for(lambda: re.search(r"SPICE-RS-VIDEO: frame=(2[5-9]\d|[3-9]\d\d|\d{4,})",
-                                   rig.serial()), 30, "the clip's first loop")
+        time.sleep(1)
+        ev = c.stream_events()
         t0 = time.monotonic()
         time.sleep(8)
         t1 = time.monotonic()
         base_fps, base_size = frames_in(tap, t0, t1)
         base_shown = shown_fps(c, t0, t1)
+        base_lag = lag_frames(rig, c, tmp_path)
+        ev, drops = client_drops(ev)
         print(f"unthrottled: wire {base_fps:.1f} frames/s x {base_size / 1024:.1f} KiB "
               f"= {base_fps * base_size * 8 / 1e6:.2f} Mbit/s; client showed {base_shown:.1f} "
-              f"frames/s; guest {guest_fps(rig):.1f} fps")
+              f"frames/s ({drops}), {base_lag} frames behind the guest; guest "
+              f"{guest_fps(rig):.1f} fps")
 
-        tap.set_rate(THROTTLE)
+        # The clip plays once from disk into the guest's page cache, which RSS includes:
+        # memory is watched from the second loop on.
+        wait_for(lambda: re.search(r"SPICE-RS-VIDEO: frame=(2[5-9]\d|[3-9]\d\d|\d{4,}) ",
+                                   rig.serial()), 30, "the clip's second loop")
+        throttle = min(2_000_000, base_fps * base_size * 8 / 3)
+        tap.set_rate(throttle)
         ts = time.monotonic()
         rss = []
         while time.monotonic() < ts + 20:
@@ -514,31 +593,50 @@ def test_slow_client(make_rig, tmp_path):
         t2 = time.monotonic()
         slow_fps, slow_size = frames_in(tap, t2 - 10, t2)
         slow_shown = shown_fps(c, t2 - 10, t2)
-        print(f"throttled to {THROTTLE / 1e6:.1f} Mbit/s (last 10 s): wire {slow_fps:.1f} "
+        slow_lag = lag_frames(rig, c, tmp_path)
+        ev, drops = client_drops(ev)
+        print(f"throttled to {throttle / 1e6:.2f} Mbit/s (last 10 of 20 s): wire {slow_fps:.1f} "
               f"frames/s x {slow_size / 1024:.1f} KiB = {slow_fps * slow_size * 8 / 1e6:.2f} "
-              f"Mbit/s; client showed {slow_shown:.1f} frames/s")
+              f"Mbit/s; client showed {slow_shown:.1f} frames/s ({drops} in 20 s), "
+              f"{slow_lag} frames behind")
+        print(f"throttled, frames/KiB per 2 s: {timeline(tap, ts, t2)}")
         print("QEMU RSS (MiB) while throttled: " +
               " ".join(f"{t:.0f}s:{k / 1024:.0f}" for t, k in rss))
 
+        # Lifted: how long until the wire carries 70% of the unthrottled frame rate again
+        # (2 s average), then the rate over the next 4 s.
         tap.set_rate(None)
         t3 = time.monotonic()
-        time.sleep(12)
+        recovered = None
+        while recovered is None and time.monotonic() < t3 + 30:
+            time.sleep(0.5)
+            now = time.monotonic()
+            if now - t3 >= 2 and frames_in(tap, now - 2, now)[0] >= 0.7 * base_fps:
+                recovered = now - t3
         t4 = time.monotonic()
-        rec_fps, rec_size = frames_in(tap, t4 - 6, t4)
-        rec_shown = shown_fps(c, t4 - 6, t4)
-        print(f"throttle lifted (last 6 of {t4 - t3:.0f} s): wire {rec_fps:.1f} frames/s x "
-              f"{rec_size / 1024:.1f} KiB; client showed {rec_shown:.1f} frames/s; "
+        time.sleep(4)
+        t5 = time.monotonic()
+        rec_fps, rec_size = frames_in(tap, t4, t5)
+        rec_shown = shown_fps(c, t4, t5)
+        rec_lag = lag_frames(rig, c, tmp_path)
+        _, drops = client_drops(ev)
+        print(f"throttle lifted: frames/KiB per 2 s {timeline(tap, t3, t5)}; back to 70% after "
+              f"{recovered if recovered is None else round(recovered, 1)} s; then wire "
+              f"{rec_fps:.1f} frames/s x {rec_size / 1024:.1f} KiB, client showed "
+              f"{rec_shown:.1f} frames/s ({drops} since lifting), {rec_lag} frames behind; "
               f"RSS {rss_kib(rig.proc.pid) / 1024:.0f} MiB")
 
         assert rig.alive()
         growth = (max(k for _, k in rss) - rss[0][1]) / 1024
         late_growth = (max(k for t, k in rss if t >= 10) - min(k for t, k in rss if t < 10)) / 1024
-        print(f"RSS growth while throttled: {growth:.1f} MiB (second half over first {late_growth:.1f})")
+        print(f"RSS growth while throttled: {growth:.1f} MiB (second half over first "
+              f"{late_growth:.1f} MiB)")
         assert growth < 48 and late_growth < 16, "QEMU's memory grows under a slow client"
-        assert slow_fps * slow_size * 8 < THROTTLE * 1.3, "the throttle did not hold"
+        assert slow_fps * slow_size * 8 < throttle * 1.3, "the relay's throttle did not hold"
         assert slow_fps < 0.8 * base_fps or slow_size < 0.8 * base_size, \
             "neither frame rate nor frame size fell for the slow client"
-        assert rec_fps >= 0.7 * base_fps, f"rate did not recover: {rec_fps:.1f} vs {base_fps:.1f}"
+        assert recovered is not None, "the frame rate did not recover within 30 s"
+        assert rec_fps >= 0.7 * base_fps, f"rate did not hold: {rec_fps:.1f} vs {base_fps:.1f}"
         c.close()
     finally:
         tap.close()
