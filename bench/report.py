@@ -100,7 +100,10 @@ def others_line(results, cfg):
             if _ok(r.get(lib)) and r[lib].get("cpu_others", 0) / r[lib]["seconds"] > 0.25]
     out = [f"Other processes on the machine used {min(loads):.0f}–{max(loads):.0f}% of a core "
            f"(median {measure.percentile(loads, 50):.0f}%) during the measured windows."]
-    if busy:
+    if busy and len(busy) == len(loads):
+        out[0] += " Every run had more than 25% of a core taken by others: the two servers " \
+            "of a row are comparable, absolute numbers less so (results.json: cpu_others)."
+    elif busy:
         out[0] += " Rows measured while others used more than 25% of a core (less comparable): " \
             + ", ".join(busy) + "."
     return out + [""]
