@@ -5,7 +5,7 @@ use super::{malformed, AckWindow, Channel, ChannelError, Outbox, ACK_WINDOW};
 use crate::proto::caps::Caps;
 use crate::proto::display::{self as wire, DisplayInit, ImageData, Rect};
 use crate::proto::msg::{base, display as m};
-use crate::video::codecs::Codec;
+use crate::video::select;
 use crate::worker::region::Area;
 use crate::worker::screen::{Screen, Update, ViewerId};
 use crate::worker::streams::VideoUpdate;
@@ -117,17 +117,6 @@ impl DisplayChannel {
 /// Most bytes queued for the socket before another video frame is taken.
 const VIDEO_SEND_AHEAD: usize = 128 << 10;
 
-/// `SPICE_VIDEO_CODEC_TYPE_*`.
-fn codec_type(codec: Codec) -> u8 {
-    match codec {
-        Codec::Mjpeg => 1,
-        Codec::Vp8 => 2,
-        Codec::H264 => 3,
-        Codec::Vp9 => 4,
-        Codec::H265 => 5,
-    }
-}
-
 impl DisplayChannel {
     /// Stream messages come before drawings and pixels: a stream's end must reach the
     /// client before the lossless pixels of its area.
@@ -144,7 +133,7 @@ impl DisplayChannel {
                         bottom: info.dest.bottom as i32,
                         right: info.dest.right as i32,
                     };
-                    let body = wire::stream_create(info.id, codec_type(info.codec), dest);
+                    let body = wire::stream_create(info.id, select::codec_type(info.codec), dest);
                     out.push(m::STREAM_CREATE, &body);
                     if self.caps.has(m::CAP_STREAM_REPORT) {
                         self.next_report_id = self.next_report_id.wrapping_add(1);
@@ -192,7 +181,7 @@ impl Channel for DisplayChannel {
                 DisplayInit::parse(body).map_err(malformed(msg_type))?;
                 if !self.initialized {
                     self.initialized = true;
-                    self.screen.add_viewer(self.viewer);
+                    self.screen.add_viewer_with(self.viewer, self.caps.clone());
                     out.push(m::INVAL_ALL_PALETTES, &[]);
                 }
             }
@@ -205,8 +194,13 @@ impl Channel for DisplayChannel {
                     self.screen.stream_report(self.viewer, &report);
                 }
             }
-            // Preferences matter once there is more than one codec to pick from.
-            m::C_PREFERRED_COMPRESSION | m::C_PREFERRED_VIDEO_CODEC_TYPE | m::C_GL_DRAW_DONE => {}
+            m::C_PREFERRED_VIDEO_CODEC_TYPE => {
+                if let Some(preference) = select::parse_preferred_codecs(body) {
+                    self.screen.set_codec_preference(self.viewer, preference);
+                }
+            }
+            // Images always go as LZ4 or raw: there is no other compression to prefer.
+            m::C_PREFERRED_COMPRESSION | m::C_GL_DRAW_DONE => {}
             _ => {
                 return Err(ChannelError::BadMessage {
                     msg_type,

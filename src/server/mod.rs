@@ -112,6 +112,7 @@ impl Server {
         let reactor =
             Reactor::start(listeners, Arc::new(self.session.clone())).map_err(InitError::Listen)?;
         self.running = Some(Running { mainloop, reactor });
+        self.session.video.probe_encoders();
         Ok(())
     }
 
@@ -221,9 +222,13 @@ impl Server {
             config::StreamingVideo::All => crate::video::StreamMode::All,
             config::StreamingVideo::Filter => crate::video::StreamMode::Filter,
         };
-        self.session
+        let changed = self
+            .session
             .video
             .set(mode, self.config.video_codecs.clone());
+        if changed && self.running.is_some() {
+            self.session.video.probe_encoders();
+        }
         *self.session.security.lock() = (
             self.config.default_security,
             self.config.channel_security.clone(),

@@ -33,8 +33,22 @@ pub struct VideoConfig {
 }
 
 impl VideoConfig {
-    pub fn set(&self, mode: StreamMode, codecs: CodecList) {
-        *self.settings.lock() = (mode, codecs);
+    /// New settings; returns whether they changed.
+    pub fn set(&self, mode: StreamMode, codecs: CodecList) -> bool {
+        let mut settings = self.settings.lock();
+        let changed = *settings != (mode, codecs.clone());
+        *settings = (mode, codecs);
+        changed
+    }
+
+    /// When streams may use GStreamer, probes its encoders in the background, so the
+    /// first stream does not wait for them (and GStreamer never starts when streaming
+    /// is off).
+    pub fn probe_encoders(&self) {
+        let (mode, codecs) = self.settings.lock().clone();
+        if mode != StreamMode::Off {
+            gst::probe_in_background(&codecs);
+        }
     }
 
     pub fn mode(&self) -> StreamMode {

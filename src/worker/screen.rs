@@ -8,6 +8,7 @@
 
 use super::region::{Area, Region};
 use super::streams::{subtract, StreamInfo, Streams, VideoUpdate};
+use crate::proto::caps::Caps;
 use crate::proto::display::{Head, StreamReport};
 use crate::proto::draw::DrawMessage;
 use crate::video::pipeline::EncodedFrame;
@@ -301,6 +302,11 @@ impl Screen {
     }
 
     pub fn add_viewer(&self, viewer: ViewerId) {
+        self.add_viewer_with(viewer, Caps::default());
+    }
+
+    /// Adds a display client with its display caps (which codecs it decodes).
+    pub fn add_viewer_with(&self, viewer: ViewerId, caps: Caps) {
         let mut s = self.state.lock();
         let mut region = Region::default();
         if let Some(fb) = &s.surface {
@@ -308,7 +314,7 @@ impl Screen {
         }
         s.pending.insert(viewer, region);
         s.draws.insert(viewer, Vec::new());
-        s.streams.add_viewer(viewer);
+        s.streams.add_viewer(viewer, caps);
     }
 
     pub fn remove_viewer(&self, viewer: ViewerId) {
@@ -473,6 +479,22 @@ impl Screen {
             }
         }
         self.wake();
+    }
+
+    /// A client's preferred codec order: running streams end, so the next one is
+    /// chosen with it (as spice-server does).
+    pub fn set_codec_preference(&self, viewer: ViewerId, preference: Vec<u8>) {
+        let ids = {
+            let mut s = self.state.lock();
+            s.streams.set_preference(viewer, preference);
+            s.streams.active().iter().map(|i| i.id).collect::<Vec<_>>()
+        };
+        ids.into_iter().for_each(|id| self.end_stream(id));
+    }
+
+    /// The display caps and codec preference a new stream is chosen for.
+    pub fn client_codecs(&self) -> Option<(Caps, Option<Vec<u8>>)> {
+        self.state.lock().streams.client_codecs()
     }
 
     /// Ids of the streams running now.

@@ -9,6 +9,7 @@
 
 use super::region::Area;
 use super::screen::ViewerId;
+use crate::proto::caps::Caps;
 use crate::video::codecs::Codec;
 use crate::video::pipeline::{EncodedFrame, Shared};
 use std::collections::HashMap;
@@ -44,6 +45,9 @@ struct ViewerVideo {
     /// The client said it cannot decode our streams: it gets pixels only.
     refused: bool,
     streams: Vec<ViewerStream>,
+    /// Its display caps and preferred codec order (`PREFERRED_VIDEO_CODEC_TYPE`).
+    caps: Caps,
+    preference: Option<Vec<u8>>,
 }
 
 #[derive(Default)]
@@ -53,15 +57,33 @@ pub struct Streams {
 }
 
 impl Streams {
-    pub fn add_viewer(&mut self, viewer: ViewerId) {
+    pub fn add_viewer(&mut self, viewer: ViewerId, caps: Caps) {
         let streams = self.active.iter().map(fresh).collect();
         self.viewers.insert(
             viewer,
             ViewerVideo {
                 refused: false,
                 streams,
+                caps,
+                preference: None,
             },
         );
+    }
+
+    pub fn set_preference(&mut self, viewer: ViewerId, preference: Vec<u8>) {
+        if let Some(v) = self.viewers.get_mut(&viewer) {
+            v.preference = Some(preference);
+        }
+    }
+
+    /// What a new stream's codec is chosen for: the newest viewer that takes streams
+    /// (QEMU serves one client at a time).
+    pub fn client_codecs(&self) -> Option<(Caps, Option<Vec<u8>>)> {
+        self.viewers
+            .iter()
+            .filter(|(_, v)| !v.refused)
+            .max_by_key(|(id, _)| **id)
+            .map(|(_, v)| (v.caps.clone(), v.preference.clone()))
     }
 
     pub fn remove_viewer(&mut self, viewer: ViewerId) {
@@ -261,7 +283,7 @@ mod tests {
     #[test]
     fn a_viewer_hears_of_a_stream_then_gets_only_the_newest_frame_then_its_end() {
         let mut s = Streams::default();
-        s.add_viewer(1);
+        s.add_viewer(1, Caps::default());
         let dest = Area::new(0, 0, 100, 100);
         s.start(info(3, dest));
         assert_eq!(s.owned(1), vec![dest]);
@@ -294,7 +316,7 @@ mod tests {
         let mut s = Streams::default();
         let dest = Area::new(0, 0, 50, 50);
         s.start(info(0, dest));
-        s.add_viewer(2);
+        s.add_viewer(2, Caps::default());
         assert!(matches!(
             s.next(2, true).as_slice(),
             [VideoUpdate::Create(_)]

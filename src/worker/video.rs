@@ -12,6 +12,7 @@ use crate::video::mjpeg::MjpegEncoder;
 use crate::video::picture;
 use crate::video::pipeline::{Output, Pipeline, Shared};
 use crate::video::rate::RateControl;
+use crate::video::select;
 use crate::video::StreamMode;
 use std::time::Duration;
 
@@ -124,13 +125,39 @@ impl Video {
         }
     }
 
-    fn start(&mut self, dest: Area, screen: &Screen) {
-        let encoder: Box<dyn VideoEncoder> = match MjpegEncoder::new() {
-            Ok(e) => Box::new(e),
+    /// The encoder for a new stream: the server's codec list as the client takes it
+    /// (spice-server's rule), falling back to the built-in MJPEG encoder when the chosen
+    /// one does not open.
+    fn encoder(screen: &Screen) -> Option<(Codec, Box<dyn VideoEncoder>)> {
+        let (caps, preference) = screen.client_codecs()?;
+        let list = screen.video().codecs();
+        let (encoder, codec) =
+            select::choose(&list, &caps, preference.as_deref(), select::is_available)?;
+        match select::open(encoder, codec) {
+            Ok(e) => Some((codec, e)),
+            Err(e) if codec != Codec::Mjpeg => {
+                crate::log_warn!("video: {encoder:?}:{codec:?} does not open ({e}); using MJPEG");
+                let mjpeg = MjpegEncoder::new().ok()?;
+                Some((Codec::Mjpeg, Box::new(mjpeg)))
+            }
             Err(e) => {
                 crate::log_warn!("video: no MJPEG encoder: {e}");
-                return;
+                None
             }
+        }
+    }
+
+    fn start(&mut self, dest: Area, screen: &Screen) {
+        // Even sizes: 4:2:0 encoders (H.264, H.265) refuse odd ones; the odd row or
+        // column left out goes as pixels.
+        let dest = Area::new(
+            dest.left,
+            dest.top,
+            dest.right - dest.width() % 2,
+            dest.bottom - dest.height() % 2,
+        );
+        let Some((codec, encoder)) = Self::encoder(screen) else {
+            return;
         };
         let id = self.next_id;
         self.next_id = (self.next_id + 1) % 50;
@@ -151,7 +178,7 @@ impl Video {
             }
         };
         crate::log_debug!(
-            "video: stream {id} starts at {}x{}+{}+{}",
+            "video: stream {id} ({codec:?}) starts at {}x{}+{}+{}",
             dest.width(),
             dest.height(),
             dest.left,
@@ -160,7 +187,7 @@ impl Video {
         screen.start_stream(StreamInfo {
             id,
             dest,
-            codec: Codec::Mjpeg,
+            codec,
             shared,
         });
         self.live = Some(Live {

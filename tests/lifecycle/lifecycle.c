@@ -162,6 +162,9 @@ static int cycle(int port)
     spice_server_set_noauth(s);
     spice_server_set_name(s, "lifecycle");
     if (spice_server_set_video_codecs(s, "spice:mjpeg;gstreamer:h264") != 0) return 3;
+    /* As QEMU does unless told otherwise. (With streaming on, GStreamer starts and keeps
+     * its own threads for the life of the process, as with the C server.) */
+    spice_server_set_streaming_video(s, SPICE_STREAM_VIDEO_OFF);
     const char *codecs = spice_server_get_video_codecs(s);
     spice_server_free_video_codecs(s, codecs);
     if (spice_server_init(s, &core) != 0) return 4;
