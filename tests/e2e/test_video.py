@@ -7,14 +7,20 @@ see what went over the wire (STREAM_CREATE and its codec, STREAM_DATA frames and
 sizes) next to what spice-gtk did with them (its SPICE_DEBUG lines) and what it shows.
 The relay can also throttle the server-to-client direction, as a slow network would.
 
-    -spice streaming-video=all     the video becomes an MJPEG stream; the picture the
-                                   client shows is the source frame within a PSNR bound;
-                                   once the guest stops, the stream ends and the area is
-                                   sent again without loss
+    -spice streaming-video=all     on qxl and std the video becomes an MJPEG stream; the
+                                   picture the client shows, and each frame as sent (its
+                                   JPEG decoded here), is the source frame its stamp names
+                                   within a PSNR bound; once the video pauses (key P), the
+                                   stream ends and the area is sent again without loss
     -spice streaming-video=off     no stream, and the client shows exactly the guest's
-    -spice streaming-video=filter  the desktop (no picture-like content) is not streamed
+    -spice streaming-video=filter  text rewritten at video rates (desktop text_fps=25) is
+                                   not streamed; with "all" it is (the control)
     slow client                    QEMU's memory stays bounded, fewer or smaller frames
                                    reach the client, and the rate recovers afterwards
+
+Debian's C server (SPICE_RS_E2E_LIB=c) passes the qxl, off and filter tests; it fails
+the std stream test (it streams only a 32-pixel column there, after 20 s) and the slow
+client's recovery (still at 40% of the frame rate 30 s after the link is fast again).
 """
 import re
 import socket
@@ -466,7 +472,9 @@ def test_video_streams_as_mjpeg_close_to_the_source(make_rig, display, tmp_path)
         assert len(set(stamps)) >= 4, f"the client's picture hardly changed: stamps {stamps}"
         psnrs.sort()
         median = psnrs[len(psnrs) // 2]
-        assert median >= PSNR_BOUND, f"median PSNR {median:.1f} dB < {PSNR_BOUND}"
+        assert median >= PSNR_BOUND, f"the client's picture: median PSNR {median:.1f} dB"
+        assert len(wire) >= 10, f"only {len(wire)} frames with a readable stamp on the wire"
+        assert wire[len(wire) // 2] >= PSNR_BOUND, "frames as sent: median PSNR below the bound"
         assert psnrs[0] < 99, "every picture was lossless: were these really stream frames?"
 
         # The video pauses: the area goes still, the stream ends, lossless pixels follow.
