@@ -14,12 +14,16 @@ pub fn read_bytes(
     len: usize,
 ) -> Result<Vec<u8>, MemError> {
     let host = slots.translate(group, address, len as u64)?;
-    let mut out = vec![0u8; len];
+    let mut out = Vec::with_capacity(len);
     // SAFETY: `translate` checked [host, host+len) lies inside a slot QEMU registered as
     // mapped device memory that stays mapped while the slot exists (QEMU removes slots
     // only through us, on this same worker thread). A volatile-free byte copy is fine:
-    // the guest may race with us, but we only ever use the copy.
-    unsafe { std::ptr::copy_nonoverlapping(host as usize as *const u8, out.as_mut_ptr(), len) };
+    // the guest may race with us, but we only ever use the copy. The copy initialises
+    // all `len` bytes of the capacity before `set_len` exposes them (no zeroing pass).
+    unsafe {
+        std::ptr::copy_nonoverlapping(host as usize as *const u8, out.as_mut_ptr(), len);
+        out.set_len(len);
+    }
     Ok(out)
 }
 

@@ -128,32 +128,36 @@ fn expand5(c: u32) -> u32 {
 
 /// Converts one row of `format` pixels to ARGB.
 fn decode_row(format: u8, row: &[u8], width: u32, palette: &[u32], out: &mut Vec<u32>) {
+    let w = width as usize;
     let pal = |i: usize| palette.get(i).copied().unwrap_or(0) | 0xff00_0000;
-    for x in 0..width as usize {
-        let px = match format {
-            fmt::BIT1_LE => pal(((row[x / 8] >> (x % 8)) & 1) as usize),
-            fmt::BIT1_BE => pal(((row[x / 8] >> (7 - x % 8)) & 1) as usize),
-            fmt::BIT4_LE => pal(((row[x / 2] >> (4 * (x % 2))) & 0xf) as usize),
-            fmt::BIT4_BE => pal(((row[x / 2] >> (4 * (1 - x % 2))) & 0xf) as usize),
-            fmt::BIT8 => pal(row[x] as usize),
-            fmt::BIT8_A => u32::from(row[x]) << 24,
-            fmt::BIT16 => {
-                let v = u32::from(u16::from_le_bytes([row[2 * x], row[2 * x + 1]]));
-                0xff00_0000
-                    | expand5((v >> 10) & 0x1f) << 16
-                    | expand5((v >> 5) & 0x1f) << 8
-                    | expand5(v & 0x1f)
-            }
-            fmt::BIT24 => {
-                0xff00_0000
-                    | u32::from(row[3 * x + 2]) << 16
-                    | u32::from(row[3 * x + 1]) << 8
-                    | u32::from(row[3 * x])
-            }
-            fmt::BIT32 => u32_at(row, 4 * x) | 0xff00_0000,
-            _ => u32_at(row, 4 * x),
-        };
-        out.push(px);
+    let word = |p: &[u8]| u32::from_le_bytes([p[0], p[1], p[2], p[3]]);
+    // One loop per format (the 32-bit ones are the video path and vectorise).
+    match format {
+        fmt::BIT32 => out.extend(row.chunks_exact(4).take(w).map(|p| word(p) | 0xff00_0000)),
+        fmt::RGBA => out.extend(row.chunks_exact(4).take(w).map(word)),
+        fmt::BIT24 => {
+            out.extend(row.chunks_exact(3).take(w).map(|p| {
+                0xff00_0000 | u32::from(p[2]) << 16 | u32::from(p[1]) << 8 | u32::from(p[0])
+            }))
+        }
+        fmt::BIT16 => out.extend(row.chunks_exact(2).take(w).map(|p| {
+            let v = u32::from(u16::from_le_bytes([p[0], p[1]]));
+            0xff00_0000
+                | expand5((v >> 10) & 0x1f) << 16
+                | expand5((v >> 5) & 0x1f) << 8
+                | expand5(v & 0x1f)
+        })),
+        fmt::BIT8 => out.extend(row[..w].iter().map(|&i| pal(usize::from(i)))),
+        fmt::BIT8_A => out.extend(row[..w].iter().map(|&a| u32::from(a) << 24)),
+        fmt::BIT1_LE => out.extend((0..w).map(|x| pal(((row[x / 8] >> (x % 8)) & 1) as usize))),
+        fmt::BIT1_BE => out.extend((0..w).map(|x| pal(((row[x / 8] >> (7 - x % 8)) & 1) as usize))),
+        fmt::BIT4_LE => {
+            out.extend((0..w).map(|x| pal(((row[x / 2] >> (4 * (x % 2))) & 0xf) as usize)))
+        }
+        fmt::BIT4_BE => {
+            out.extend((0..w).map(|x| pal(((row[x / 2] >> (4 * (1 - x % 2))) & 0xf) as usize)))
+        }
+        _ => out.extend(row.chunks_exact(4).take(w).map(word)),
     }
 }
 
