@@ -3,6 +3,7 @@
 #   make test       install what the tests need, build, run every test
 #   make demo       boot the demo guest in QEMU with this library, print the spice:// URL
 #   make bench      this library against Debian's C server, side by side -> BENCHMARKS.md
+#   make qemu       QEMU 10.0.2 with qemu-patches/ (-spice video-codec=) into build/qemu/
 #   make install PREFIX=/usr/local
 
 PREFIX ?= /usr/local
@@ -14,7 +15,7 @@ REALNAME := libspice-server.so.1.15.1
 BUILD := build
 LIB := $(BUILD)/lib
 
-.PHONY: all lib tools deps test unit abi lifecycle qxl replay qxl-client fuzz e2e lint demo install clean
+.PHONY: all lib tools deps test unit abi lifecycle qxl replay qxl-client fuzz e2e lint demo install clean qemu
 
 all: lib
 
@@ -81,6 +82,11 @@ fuzz:
 
 e2e: lib tools
 	bash tests/e2e/run.sh
+
+# QEMU 10.0.2 with qemu-patches/ (-spice video-codec=), built against this library's headers
+# and spice-server.pc into build/qemu/bin/ (cached in ~/.cache/spice-rs, ccache for rebuilds).
+qemu: deps lib
+	bash scripts/build-qemu.sh $(CURDIR)/$(BUILD)/qemu
 
 # Not part of `make test`: a benchmark, ~15 min on 2 cores. BENCH_QUICK=1 for a short
 # smoke run (results in build/bench/); other knobs in bench/run.py.

@@ -87,7 +87,7 @@ PKGS=(
     valgrind ovmf seabios ipxe-qemu
     # the patched QEMU (make qemu, scripts/build-qemu.sh)
     ninja-build ccache python3-venv libglib2.0-dev libpixman-1-dev libslirp-dev libfdt-dev
-    zlib1g-dev
+    zlib1g-dev chrpath
 )
 $SUDO apt-get install -y -qq --no-install-recommends -t bookworm-backports "${BPO_PKGS[@]}"
 $SUDO apt-get install -y -qq --no-install-recommends "${PKGS[@]}"
