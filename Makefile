@@ -80,7 +80,7 @@ fuzz:
 	RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run qxl_command --fuzz-dir fuzz -- \
 	    -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048
 
-e2e: lib tools
+e2e: lib tools qemu
 	bash tests/e2e/run.sh
 
 # QEMU 10.0.2 with qemu-patches/ (-spice video-codec=), built against this library's headers

@@ -12,6 +12,9 @@ use crate::proto::caps::{common, Caps};
 use crate::proto::frame::{Deframer, HeaderKind};
 use crate::proto::link::{LinkError, LinkMess};
 use crate::proto::msg::channel as channel_type;
+
+/// Kernel send buffer of a display channel's socket (the kernel doubles it).
+const DISPLAY_SEND_QUEUE: usize = 128 << 10;
 use crossbeam_channel::{Receiver, Sender};
 use mio::{Events, Interest, Poll, Token, Waker};
 use std::collections::HashMap;
@@ -481,6 +484,9 @@ impl Connection {
                     }
                     Ok(opened) => {
                         out.extend(result(LinkError::Ok));
+                        if request.channel_type == channel_type::DISPLAY {
+                            self.stream.limit_send_queue(DISPLAY_SEND_QUEUE);
+                        }
                         let linked = start_channel(&request, opened, std::mem::take(out));
                         let main = (linked.channel_type == channel_type::MAIN)
                             .then_some(linked.session_id);

@@ -35,6 +35,18 @@ impl Stream {
     pub fn is_unix(&self) -> bool {
         matches!(self, Stream::Unix(_))
     }
+
+    /// Caps the kernel's send queue: on a slow link a display channel should drop
+    /// video frames in its own slot, not queue seconds of them in the kernel.
+    pub fn limit_send_queue(&self, bytes: usize) {
+        let set = match self {
+            Stream::Tcp(s) => socket2::SockRef::from(s).set_send_buffer_size(bytes),
+            Stream::Unix(s) => socket2::SockRef::from(s).set_send_buffer_size(bytes),
+        };
+        if let Err(e) = set {
+            crate::log_debug!("cannot limit a socket's send queue: {e}");
+        }
+    }
 }
 
 impl Read for Stream {

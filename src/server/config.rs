@@ -351,6 +351,7 @@ impl ServerConfig {
         if list.is_empty() {
             return Err(ConfigError::NoUsableCodec(text.to_owned()));
         }
+        crate::log_info!("video codecs: {list}");
         self.video_codecs = list;
         Ok(())
     }

@@ -52,6 +52,11 @@ const CUT_TO_CAPACITY: f64 = 0.9;
 const BLIND_CUT: f64 = 0.75;
 /// A frame reported later than this (ms) counts as late.
 const LATE_MS: i32 = -10;
+/// A frame this late (ms) means a queue has built up on the link: whatever the link
+/// measurement says, the rate produced must fall well below what was sent.
+const QUEUED_MS: i32 = -150;
+/// What a queued-up link's budget is cut to, as a share of the rate produced.
+const QUEUED_CUT: f64 = 0.6;
 /// Probing: the quiet time after congestion before any probe, and how long a probe
 /// must run clean to count as a success (longer past the ceiling: a small overload
 /// takes a while to fill the socket buffer and make frames late).
@@ -329,7 +334,15 @@ impl RateControl {
         trim(&mut self.reports, now_ms, |r| r.0);
         if num_drops > 0 || last_frame_delay_ms < LATE_MS {
             self.stats.late_reports += 1;
+            let free = self.probe.is_none()
+                && now_ms >= self.hold_until_ms
+                && now_ms >= self.late_hold_until_ms;
             self.congestion(now_ms, true);
+            if free && last_frame_delay_ms < QUEUED_MS {
+                let produced = self.produced_bps(now_ms).unwrap_or(self.budget_bps);
+                self.set_budget(self.budget_bps.min(produced * QUEUED_CUT));
+                self.replan(now_ms);
+            }
         } else {
             self.replan(now_ms);
         }

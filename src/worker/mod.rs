@@ -171,7 +171,8 @@ impl<D: Device> Worker<D> {
             if self.running && self.rings_dirty {
                 self.drain_rings();
             }
-            self.video_wait = self.video.tick(&self.outputs.screen);
+            let update_done = !(self.running && self.rings_dirty);
+            self.video_wait = self.video.tick(&self.outputs.screen, update_done);
         }
     }
 

@@ -11,6 +11,7 @@ use super::streams::{subtract, StreamInfo, Streams, VideoUpdate};
 use crate::proto::caps::Caps;
 use crate::proto::display::{Head, StreamReport};
 use crate::proto::draw::DrawMessage;
+use crate::video::clock::START_LATENCY_MS;
 use crate::video::pipeline::EncodedFrame;
 use crate::video::VideoConfig;
 use parking_lot::Mutex;
@@ -543,11 +544,15 @@ impl Screen {
         let clock_owner = s.video.clone();
         drop(s);
         let now = shared.now_ms();
+        // The playout delay grows to absorb late frames; the rate control must still
+        // see a frame that needed more than the starting delay as late, or a queue
+        // building up on a slow link would hide behind an ever longer delay.
+        let grown = clock_owner.clock.latency() as i32 - START_LATENCY_MS as i32;
         shared.rate.lock().client_report(
             now,
             report.num_frames,
             report.num_drops,
-            report.last_frame_delay,
+            report.last_frame_delay - grown.max(0),
         );
         clock_owner
             .clock

@@ -29,9 +29,14 @@ struct Live {
     id: u32,
     dest: Area,
     pipeline: Pipeline,
-    /// Changed since the last captured frame.
-    dirty: bool,
+    /// Changed since the last captured frame, and since when.
+    dirty: Option<u32>,
 }
+
+/// Longest a changed stream area waits for the guest's update to finish (ms): QEMU's
+/// framebuffer refresh arrives as many commands, and a frame captured halfway would
+/// mix two pictures.
+const MAX_UPDATE_WAIT_MS: u32 = 40;
 
 #[derive(Default)]
 pub struct Video {
@@ -55,14 +60,15 @@ impl Video {
             d.damage(area, now);
         }
         if let Some(live) = &mut self.live {
-            if !live.dest.intersect(&area).is_empty() {
-                live.dirty = true;
+            if !live.dest.intersect(&area).is_empty() && live.dirty.is_none() {
+                live.dirty = Some(now);
             }
         }
     }
 
-    /// Runs detection and capture; returns how soon to be called again.
-    pub fn tick(&mut self, screen: &Screen) -> Option<Duration> {
+    /// Runs detection and capture; returns how soon to be called again. `update_done`:
+    /// the guest's command ring is empty (whatever it was drawing is complete).
+    pub fn tick(&mut self, screen: &Screen, update_done: bool) -> Option<Duration> {
         let config = screen.video();
         let mode = config.mode();
         // Nobody to stream to: no encoder runs.
@@ -82,12 +88,13 @@ impl Video {
             self.evaluate(now, mode, screen);
         }
         let live = self.live.as_mut()?;
-        if live.dirty {
+        let waited = live.dirty.map(|since| now.wrapping_sub(since));
+        if waited.is_some_and(|w| update_done || w >= MAX_UPDATE_WAIT_MS) {
             let shared = &live.pipeline.shared;
             let now_ms = shared.now_ms();
             if shared.rate.lock().frame_captured(now_ms) {
                 if let Some(pixels) = screen.capture(live.dest) {
-                    live.dirty = false;
+                    live.dirty = None;
                     live.pipeline.push(Frame {
                         width: live.dest.width(),
                         height: live.dest.height(),
@@ -194,7 +201,7 @@ impl Video {
             id,
             dest,
             pipeline,
-            dirty: true,
+            dirty: Some(screen.video().clock.now()),
         });
     }
 
