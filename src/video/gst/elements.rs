@@ -126,7 +126,7 @@ fn vaapi(_threads: i64) -> Vec<(&'static str, Value<'static>)> {
 /// x264: the C server's settings (ultrafast, zerolatency, byte-stream with AUDs,
 /// sliced threads) without its periodic intra refresh, so a requested key frame is a
 /// real IDR a decoder can start from; VBV at `VBV_MS`.
-fn x264(threads: i64) -> Vec<(&'static str, Value<'static>)> {
+fn x264(_threads: i64) -> Vec<(&'static str, Value<'static>)> {
     vec![
         ("speed-preset", Text("ultrafast")),
         ("tune", Text("zerolatency")),
@@ -140,7 +140,6 @@ fn x264(threads: i64) -> Vec<(&'static str, Value<'static>)> {
         ("pass", Text("cbr")),
         ("vbv-buf-capacity", Number(VBV_MS as i64)),
         ("qp-min", Number(10)),
-        ("threads", Number(threads)),
         ("sliced-threads", Text("true")),
     ]
 }
@@ -182,7 +181,7 @@ fn vpx(threads: i64, cpu_used: i64) -> Vec<(&'static str, Value<'static>)> {
 }
 
 fn vp8(threads: i64) -> Vec<(&'static str, Value<'static>)> {
-    let mut s = vpx(threads, 12);
+    let mut s = vpx(threads, 16);
     // Token partitions let libvpx spread entropy coding over threads.
     let partitions = match threads {
         0..=1 => 0,
@@ -195,7 +194,7 @@ fn vp8(threads: i64) -> Vec<(&'static str, Value<'static>)> {
 }
 
 fn vp9(threads: i64) -> Vec<(&'static str, Value<'static>)> {
-    let mut s = vpx(threads, 8);
+    let mut s = vpx(threads, 9);
     // Row multithreading and tile columns: libvpx VP9's threads otherwise idle.
     s.push(("row-mt", Text("true")));
     s.push(("tile-columns", Number(2)));
@@ -259,7 +258,7 @@ pub static SPECS: &[Spec] = &[
         factory: "x264enc",
         codec: Codec::H264,
         family: Family::Software,
-        input: Some("I420"),
+        input: Some("NV12"),
         output: H264_OUT,
         rate: kbit("bitrate"),
         settings: x264,

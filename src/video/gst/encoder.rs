@@ -1,10 +1,14 @@
-//! One stream's GStreamer encoder: `appsrc (BGRx) ! videoconvert ! capsfilter !
-//! <encoder> ! appsink`, built on the first frame and kept while the frame size stays.
+//! One stream's GStreamer encoder: `appsrc ! videoconvert ! <encoder> ! appsink`, built
+//! on the first frame and kept while the frame size stays. Frames are converted from
+//! BGRx to the encoder's YUV format on the way into the appsrc buffer (`yuv.rs`), so
+//! `videoconvert` passes them through; it only converts for an element that wants
+//! something else.
 //! Each `encode` pushes one frame and waits (bounded) for the one compressed frame the
 //! element gives back, so it behaves like the built-in encoder: one in, one out.
 
 use super::elements::{Rate, Spec, VBV_MS};
 use super::props::{self, Value};
+use super::yuv::{self, Layout, Matrix};
 use crate::video::codecs::Codec;
 use crate::video::encoder::{EncodeError, Frame, Target, VideoEncoder};
 use gstreamer as gst;
@@ -13,8 +17,8 @@ use gstreamer_app::{AppSink, AppSrc};
 use std::time::Duration;
 
 /// The first frame also waits for the element to open (a GPU session, x265's pools).
-const FIRST_FRAME_TIMEOUT: Duration = Duration::from_secs(5);
-const FRAME_TIMEOUT: Duration = Duration::from_secs(2);
+const FIRST_FRAME_TIMEOUT: Duration = Duration::from_secs(10);
+const FRAME_TIMEOUT: Duration = Duration::from_secs(5);
 /// An element that cannot change its bit rate while encoding is restarted (with a
 /// key frame) when the target moves by more than this share.
 const RESTART_ON_RATE_CHANGE: f64 = 0.2;
@@ -27,6 +31,8 @@ struct Running {
     element: gst::Element,
     width: u32,
     height: u32,
+    /// How frames are written into appsrc buffers: `None` copies the BGRx as is.
+    convert: Option<(Matrix, Layout)>,
     /// Whether the element takes a new bit rate while encoding.
     live_rate: bool,
     /// Capture time of the first frame (ms, multimedia clock): timestamps count from it.
@@ -47,7 +53,7 @@ pub struct GstEncoder {
 }
 
 impl GstEncoder {
-    /// An encoder for `spec`; GStreamer must be initialised (`super::init`).
+    /// An encoder for `spec`; GStreamer starts (once per process) with its first frame.
     pub fn new(spec: &'static Spec) -> GstEncoder {
         let threads = std::thread::available_parallelism()
             .map(|n| n.get() as u32)
@@ -75,7 +81,55 @@ impl GstEncoder {
         EncodeError::Failed(format!("{}: {why}", self.spec.factory))
     }
 
+    /// The appsrc caps, and the conversion that produces them from BGRx.
+    fn input_caps(
+        &self,
+        width: u32,
+        height: u32,
+        fps: i32,
+    ) -> Result<(gst::Caps, Option<(Matrix, Layout)>), EncodeError> {
+        let bad = |e: gst::glib::BoolError| self.failed(format!("input caps: {e}"));
+        let Some(format) = self.spec.input else {
+            let caps = gst::Caps::builder("video/x-raw")
+                .field("format", "BGRx")
+                .field("width", width as i32)
+                .field("height", height as i32)
+                .field("framerate", gst::Fraction::new(fps, 1))
+                .build();
+            return Ok((caps, None));
+        };
+        let (video_format, nv12) = match format {
+            "NV12" => (gstreamer_video::VideoFormat::Nv12, true),
+            _ => (gstreamer_video::VideoFormat::I420, false),
+        };
+        let matrix = Matrix::for_height(height);
+        let colorimetry: gstreamer_video::VideoColorimetry = matrix
+            .colorimetry
+            .parse()
+            .map_err(|e| self.failed(format!("colorimetry: {e}")))?;
+        let info = gstreamer_video::VideoInfo::builder(video_format, width, height)
+            .fps(gst::Fraction::new(fps, 1))
+            .colorimetry(&colorimetry)
+            .build()
+            .map_err(bad)?;
+        let (offset, stride) = (info.offset(), info.stride());
+        let at = |i: usize| offset.get(i).copied().unwrap_or(0);
+        let pitch = |i: usize| stride.get(i).map_or(0, |&s| s.max(0) as usize);
+        let layout = Layout {
+            y_offset: at(0),
+            y_stride: pitch(0),
+            u_offset: at(1),
+            u_stride: pitch(1),
+            v_offset: at(2),
+            v_stride: pitch(2),
+            nv12,
+            size: info.size(),
+        };
+        Ok((info.to_caps().map_err(bad)?, Some((matrix, layout))))
+    }
+
     fn build(&self, width: u32, height: u32, target: Target) -> Result<Running, EncodeError> {
+        super::init().map_err(EncodeError::Failed)?;
         let spec = self.spec;
         let make = |factory: &str| {
             gst::ElementFactory::make(factory)
@@ -83,31 +137,19 @@ impl GstEncoder {
                 .map_err(|e| self.failed(format!("cannot create {factory}: {e}")))
         };
         let fps = target.fps.clamp(1, 240) as i32;
-        let raw = gst::Caps::builder("video/x-raw")
-            .field("format", "BGRx")
-            .field("width", width as i32)
-            .field("height", height as i32)
-            .field("framerate", gst::Fraction::new(fps, 1))
-            .build();
+        let (raw, convert) = self.input_caps(width, height, fps)?;
         let src = AppSrc::builder()
             .caps(&raw)
             .format(gst::Format::Time)
             .is_live(false)
             .block(false)
             .build();
-        let convert = make("videoconvert")?;
+        let videoconvert = make("videoconvert")?;
         let _ = props::set(
-            &convert,
+            &videoconvert,
             "n-threads",
             Value::Number(i64::from(self.threads)),
         );
-        let filter = make("capsfilter")?;
-        if let Some(format) = spec.input {
-            let caps = gst::Caps::builder("video/x-raw")
-                .field("format", format)
-                .build();
-            filter.set_property("caps", &caps);
-        }
         let element = make(spec.factory)?;
         for (name, value) in (spec.settings)(i64::from(self.threads)) {
             if let Err(why) = props::set(&element, name, value) {
@@ -126,8 +168,7 @@ impl GstEncoder {
         let pipeline = gst::Pipeline::new();
         let chain = [
             src.upcast_ref::<gst::Element>(),
-            &convert,
-            &filter,
+            &videoconvert,
             &element,
             sink.upcast_ref(),
         ];
@@ -151,6 +192,7 @@ impl GstEncoder {
             element,
             width,
             height,
+            convert,
             live_rate,
             first_mm: 0,
             last_pts_ms: None,
@@ -213,14 +255,30 @@ impl GstEncoder {
             }
         }
         r.last_pts_ms = Some(pts_ms);
-        let mut buffer = gst::Buffer::with_size(frame.pixels.len())
+        let size = r.convert.map_or(frame.pixels.len(), |(_, l)| l.size);
+        let mut buffer = gst::Buffer::with_size(size)
             .map_err(|e| EncodeError::Failed(format!("no buffer: {e}")))?;
         {
             let b = buffer
                 .get_mut()
                 .ok_or_else(|| EncodeError::Failed("buffer not writable".into()))?;
-            b.copy_from_slice(0, &frame.pixels)
-                .map_err(|_| EncodeError::Failed("buffer too small".into()))?;
+            {
+                let mut map = b
+                    .map_writable()
+                    .map_err(|e| EncodeError::Failed(format!("buffer not writable: {e}")))?;
+                let out = map.as_mut_slice();
+                match &r.convert {
+                    Some((m, l)) => yuv::convert(
+                        &frame.pixels,
+                        r.width as usize,
+                        r.height as usize,
+                        m,
+                        l,
+                        out,
+                    ),
+                    None => out.copy_from_slice(&frame.pixels),
+                }
+            }
             b.set_pts(gst::ClockTime::from_mseconds(pts_ms));
         }
         r.frames += 1;

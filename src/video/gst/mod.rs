@@ -11,6 +11,7 @@
 mod elements;
 mod encoder;
 mod props;
+mod yuv;
 
 pub use elements::Spec;
 pub use encoder::GstEncoder;
@@ -189,3 +190,5 @@ pub fn probe_in_background(list: &CodecList) {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod timing;

@@ -10,12 +10,12 @@ fn spec(factory: &str) -> &'static Spec {
     elements::spec(factory).expect("a known element")
 }
 
-fn have(factory: &str) -> bool {
+pub(super) fn have(factory: &str) -> bool {
     init().is_ok() && gst::ElementFactory::find(factory).is_some()
 }
 
 /// Video-like frame `n` of a clip: gradients, a moving disc, moving waves and grain.
-fn clip_frame(width: u32, height: u32, n: u32) -> Frame {
+pub(super) fn clip_frame(width: u32, height: u32, n: u32) -> Frame {
     let mut pixels = Vec::with_capacity(width as usize * height as usize * 4);
     let mut seed = 0x9e37_79b9_u32 ^ n.wrapping_mul(0x85eb_ca6b);
     let (cx, cy) = (
@@ -56,7 +56,7 @@ fn clip_frame(width: u32, height: u32, n: u32) -> Frame {
     }
 }
 
-fn target(kbps: u64) -> Target {
+pub(super) fn target(kbps: u64) -> Target {
     Target {
         quality: 80,
         bitrate_bps: kbps * 1000,
@@ -145,7 +145,7 @@ fn nal_types(codec: Codec, data: &[u8]) -> Vec<u8> {
     types
 }
 
-const SOFTWARE: [&str; 5] = ["x264enc", "x265enc", "vp8enc", "vp9enc", "jpegenc"];
+pub(super) const SOFTWARE: [&str; 5] = ["x264enc", "x265enc", "vp8enc", "vp9enc", "jpegenc"];
 
 #[test]
 fn every_software_codec_decodes_in_the_clients_decoder() {
@@ -379,7 +379,7 @@ fn a_broken_element_fails_quickly_and_cleanly() {
     let r = enc.encode(&clip_frame(64, 64, 0), target(500));
     println!("broken pipeline: {r:?} after {:?}", started.elapsed());
     assert!(matches!(r, Err(EncodeError::Failed(_))), "{r:?}");
-    assert!(started.elapsed() < std::time::Duration::from_secs(7));
+    assert!(started.elapsed() < std::time::Duration::from_secs(12));
     let why = test_encode(&MISSING).expect_err("no such element");
     assert!(
         why.contains("nosuchenc") && why.contains("imaginary"),
@@ -447,54 +447,106 @@ fn this_hosts_probe_falls_back_to_software() {
     assert!(enc.encode(&clip_frame(128, 96, 0), target(500)).is_ok());
 }
 
-/// Encode time per frame, release build: `cargo test --release --lib gst::tests::encode_time
-/// -- --ignored --nocapture`. The C server's numbers (720p): H.264 6.9 ms, VP8 12 ms,
-/// VP9 40 ms.
+/// Our BGRx to I420/NV12 conversion against GStreamer's `videoconvert` with the same
+/// colorimetry, at sizes whose rows GStreamer pads.
 #[test]
-#[ignore]
-fn encode_time_720p_and_1080p() {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    println!("{threads} threads");
-    let names: Vec<String> = match std::env::var("GST_ENCODERS") {
-        Ok(list) => list.split(',').map(str::to_string).collect(),
-        Err(_) => SOFTWARE.iter().map(|s| s.to_string()).collect(),
-    };
-    for name in names {
-        let Some(spec) = elements::spec(&name) else {
-            continue;
+fn the_yuv_conversion_matches_videoconvert() {
+    use super::yuv::{convert, Layout, Matrix};
+    use gstreamer_video::{VideoColorimetry, VideoFormat, VideoInfo};
+    init().expect("gstreamer");
+    for (w, h, format) in [
+        (64u32, 48u32, VideoFormat::I420),
+        (321, 241, VideoFormat::I420),
+        (322, 720, VideoFormat::Nv12),
+        (1280, 720, VideoFormat::I420),
+    ] {
+        let frame = clip_frame(w, h, 3);
+        let m = Matrix::for_height(h);
+        let colorimetry: VideoColorimetry = m.colorimetry.parse().expect("colorimetry");
+        let info = VideoInfo::builder(format, w, h)
+            .fps(gst::Fraction::new(30, 1))
+            .colorimetry(&colorimetry)
+            .build()
+            .expect("info");
+        let l = Layout {
+            y_offset: info.offset()[0],
+            y_stride: info.stride()[0] as usize,
+            u_offset: info.offset()[1],
+            u_stride: info.stride()[1] as usize,
+            v_offset: info.offset().get(2).copied().unwrap_or(0),
+            v_stride: info.stride().get(2).map_or(0, |&s| s as usize),
+            nv12: format == VideoFormat::Nv12,
+            size: info.size(),
         };
-        if !have(&name) {
-            println!("{name}: not installed");
-            continue;
+        let mut ours = vec![0u8; info.size()];
+        convert(&frame.pixels, w as usize, h as usize, &m, &l, &mut ours);
+        // The same through videoconvert.
+        let desc = format!(
+            "appsrc name=src format=time caps=video/x-raw,format=BGRx,width={w},height={h},framerate=30/1 \
+             ! videoconvert ! appsink name=sink sync=false caps=\"{}\"",
+            info.to_caps().expect("caps")
+        );
+        let pipeline = gst::parse::launch(&desc)
+            .expect("pipeline")
+            .downcast::<gst::Pipeline>()
+            .expect("a pipeline");
+        let src = pipeline
+            .by_name("src")
+            .and_then(|e| e.downcast::<gstreamer_app::AppSrc>().ok());
+        let sink = pipeline
+            .by_name("sink")
+            .and_then(|e| e.downcast::<gstreamer_app::AppSink>().ok());
+        let (src, sink) = (src.expect("appsrc"), sink.expect("appsink"));
+        pipeline.set_state(gst::State::Playing).expect("plays");
+        src.push_buffer(gst::Buffer::from_slice(frame.pixels.clone()))
+            .expect("push");
+        let sample = sink
+            .try_pull_sample(gst::ClockTime::from_seconds(5))
+            .expect("converted");
+        let theirs = sample
+            .buffer()
+            .expect("buffer")
+            .map_readable()
+            .expect("map")
+            .to_vec();
+        pipeline.set_state(gst::State::Null).expect("stops");
+        assert_eq!(theirs.len(), ours.len(), "{w}x{h} size");
+        // Compare the picture bytes only (rows' padding is undefined). Luma must agree
+        // to rounding; chroma may differ at sharp edges, where videoconvert filters for
+        // MPEG-2 chroma siting and we average each 2x2 block.
+        let chroma_w = w.div_ceil(2) as usize;
+        let chroma_h = h.div_ceil(2) as usize;
+        let planes: Vec<(usize, usize, usize, usize)> = match format {
+            VideoFormat::Nv12 => vec![
+                (l.y_offset, l.y_stride, w as usize, h as usize),
+                (l.u_offset, l.u_stride, 2 * chroma_w, chroma_h),
+            ],
+            _ => vec![
+                (l.y_offset, l.y_stride, w as usize, h as usize),
+                (l.u_offset, l.u_stride, chroma_w, chroma_h),
+                (l.v_offset, l.v_stride, chroma_w, chroma_h),
+            ],
+        };
+        let mut stats = Vec::new();
+        for (offset, stride, pw, ph) in planes {
+            let (mut worst, mut total) = (0u8, 0u64);
+            for y in 0..ph {
+                for x in 0..pw {
+                    let i = offset + y * stride + x;
+                    let d = ours[i].abs_diff(theirs[i]);
+                    worst = worst.max(d);
+                    total += u64::from(d);
+                }
+            }
+            stats.push((worst, total as f64 / (pw * ph) as f64));
         }
-        for (w, h, kbps) in [(1280u32, 720u32, 4000u64), (1920, 1080, 8000)] {
-            let frames: Vec<_> = (0..20).map(|n| clip_frame(w, h, n)).collect();
-            let mut enc = GstEncoder::new(spec);
-            // The first frames open the element and hold the key frame.
-            for f in &frames[..5] {
-                enc.encode(f, target(kbps)).expect("encodes");
-            }
-            let mut times = Vec::new();
-            let mut bytes = 0;
-            for (i, f) in frames.iter().cycle().skip(5).take(60).enumerate() {
-                let mut f = f.clone();
-                f.mm_time = (i as u32 + 5) * 33;
-                let t = Instant::now();
-                bytes += enc
-                    .encode(&f, target(kbps))
-                    .expect("encodes")
-                    .expect("frame")
-                    .len();
-                times.push(t.elapsed().as_secs_f64() * 1000.0);
-            }
-            times.sort_by(f64::total_cmp);
-            let mean = times.iter().sum::<f64>() / times.len() as f64;
-            println!(
-                "{name} {w}x{h} @ {kbps} kbit/s: mean {mean:.1} ms, median {:.1} ms, p90 {:.1} ms; {:.0} kbit/s at 30 fps",
-                times[times.len() / 2],
-                times[times.len() * 9 / 10],
-                bytes as f64 * 8.0 / 2.0 / 1000.0
-            );
+        println!(
+            "{w}x{h} {format:?} ({}): worst and mean difference per plane {stats:.2?}",
+            m.colorimetry
+        );
+        assert!(stats[0].0 <= 1, "{w}x{h}: luma {:?}", stats[0]);
+        for &(worst, mean) in &stats[1..] {
+            assert!(worst <= 24 && mean < 1.0, "{w}x{h}: chroma {stats:?}");
         }
     }
 }
