@@ -102,7 +102,10 @@ impl GstEncoder {
             "NV12" => (gstreamer_video::VideoFormat::Nv12, true),
             _ => (gstreamer_video::VideoFormat::I420, false),
         };
-        let matrix = Matrix::for_height(height);
+        let matrix = match self.spec.codec {
+            Codec::Mjpeg => Matrix::jpeg(),
+            _ => Matrix::for_height(height),
+        };
         let colorimetry: gstreamer_video::VideoColorimetry = matrix
             .colorimetry
             .parse()

@@ -4,7 +4,8 @@
 //!
 //! Limited range (16..235), with GStreamer's default matrix for the frame height
 //! (BT.601 up to 576 lines, BT.709 up to 2159, BT.2020 above), which the caps also
-//! name, so decoders without colour signalling in the bitstream (VP8) agree.
+//! name, so decoders without colour signalling in the bitstream (VP8) agree; JPEG's
+//! full-range BT.601 for JPEG, as every JPEG decoder reads it.
 
 /// Fixed-point (16 fractional bits) coefficients of one matrix.
 #[derive(Debug, Clone, Copy)]
@@ -12,6 +13,10 @@ pub struct Matrix {
     y: [i32; 3],
     u: [i32; 3],
     v: [i32; 3],
+    /// 16 for limited range, 0 for full.
+    black: i32,
+    /// Chroma's range: 16..=240 limited, 0..=255 full.
+    chroma_range: (i32, i32),
     /// The caps' `colorimetry` for it.
     pub colorimetry: &'static str,
 }
@@ -19,10 +24,13 @@ pub struct Matrix {
 const ONE: f64 = 65536.0;
 
 impl Matrix {
-    fn from_kr_kb(kr: f64, kb: f64, colorimetry: &'static str) -> Matrix {
+    fn new(kr: f64, kb: f64, full_range: bool, colorimetry: &'static str) -> Matrix {
         let kg = 1.0 - kr - kb;
-        let ys = 219.0 / 255.0;
-        let cs = 224.0 / 255.0;
+        let (ys, cs) = if full_range {
+            (1.0, 1.0)
+        } else {
+            (219.0 / 255.0, 224.0 / 255.0)
+        };
         let fix = |x: f64| (x * ONE).round() as i32;
         // U = (B - Y) / (2 (1 - Kb)), V = (R - Y) / (2 (1 - Kr)), in R, G, B order.
         let du = 2.0 * (1.0 - kb);
@@ -39,26 +47,33 @@ impl Matrix {
                 fix(-kg / dv * cs),
                 fix(-kb / dv * cs),
             ],
+            black: if full_range { 0 } else { 16 },
+            chroma_range: if full_range { (0, 255) } else { (16, 240) },
             colorimetry,
         }
     }
 
-    /// GStreamer's default for YUV of this height (`video-info.c`).
+    /// GStreamer's default for YUV of this height (`video-info.c`), limited range.
     pub fn for_height(height: u32) -> Matrix {
         if height >= 2160 {
-            Matrix::from_kr_kb(0.2627, 0.0593, "bt2020")
+            Matrix::new(0.2627, 0.0593, false, "bt2020")
         } else if height > 576 {
-            Matrix::from_kr_kb(0.2126, 0.0722, "bt709")
+            Matrix::new(0.2126, 0.0722, false, "bt709")
         } else {
-            Matrix::from_kr_kb(0.299, 0.114, "bt601")
+            Matrix::new(0.299, 0.114, false, "bt601")
         }
+    }
+
+    /// JPEG's (JFIF): BT.601, full range; what `jpegdec` assumes of every image.
+    pub fn jpeg() -> Matrix {
+        Matrix::new(0.299, 0.114, true, "1:4:0:0")
     }
 
     #[inline(always)]
     fn luma(&self, px: &[u8]) -> u8 {
         let (b, g, r) = (i32::from(px[0]), i32::from(px[1]), i32::from(px[2]));
         let y = self.y[0] * r + self.y[1] * g + self.y[2] * b;
-        (((y + (1 << 15)) >> 16) + 16) as u8
+        (((y + (1 << 15)) >> 16) + self.black).min(255) as u8
     }
 
     /// U and V from the sums of four pixels' channels.
@@ -69,7 +84,8 @@ impl Matrix {
         // Arithmetic shifts round towards minus infinity: with the half added, to nearest.
         let u = ((u + (1 << 17)) >> 18) + 128;
         let v = ((v + (1 << 17)) >> 18) + 128;
-        (u.clamp(16, 240) as u8, v.clamp(16, 240) as u8)
+        let (lo, hi) = self.chroma_range;
+        (u.clamp(lo, hi) as u8, v.clamp(lo, hi) as u8)
     }
 }
 
@@ -311,6 +327,21 @@ mod tests {
         convert(&red, 2, 2, &Matrix::for_height(720), &l, &mut out);
         assert_eq!(out[0], 63);
         assert_eq!(out[5], 240);
+    }
+
+    #[test]
+    fn jpeg_is_full_range() {
+        let m = Matrix::jpeg();
+        let l = i420(2, 2);
+        let mut out = vec![0u8; l.size];
+        convert(&[255; 16], 2, 2, &m, &l, &mut out);
+        assert_eq!(out, [255, 255, 255, 255, 128, 128]);
+        convert(&[0; 16], 2, 2, &m, &l, &mut out);
+        assert_eq!(out, [0, 0, 0, 0, 128, 128]);
+        // Pure blue: Y 29, U 255, V 107 (JFIF's equations).
+        let blue: Vec<u8> = [255u8, 0, 0, 0].repeat(4);
+        convert(&blue, 2, 2, &m, &l, &mut out);
+        assert_eq!((out[0], out[4], out[5]), (29, 255, 107));
     }
 
     #[test]
