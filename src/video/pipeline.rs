@@ -11,6 +11,7 @@ use super::encoder::{Frame, VideoEncoder};
 use super::rate::RateControl;
 use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 use parking_lot::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
@@ -35,6 +36,9 @@ pub enum Output {
 pub struct Shared {
     pub rate: Mutex<RateControl>,
     pub stats: Mutex<StreamStats>,
+    /// The next frame must be a key frame: a client joined, or an inter-coded frame it
+    /// needed was dropped before it could be sent.
+    pub key_frame_wanted: AtomicBool,
     started: Instant,
 }
 
@@ -43,6 +47,7 @@ impl Shared {
         Arc::new(Shared {
             rate: Mutex::new(rate),
             stats: Mutex::default(),
+            key_frame_wanted: AtomicBool::new(false),
             started: Instant::now(),
         })
     }
@@ -75,6 +80,9 @@ impl Pipeline {
             .name(format!("spice-encode-{stream}"))
             .spawn(move || {
                 while let Ok(frame) = rx.recv() {
+                    if state.key_frame_wanted.swap(false, Ordering::AcqRel) {
+                        encoder.request_key_frame();
+                    }
                     let target = state.rate.lock().target();
                     let started = Instant::now();
                     let result = encoder.encode(&frame, target);

@@ -13,6 +13,7 @@ use crate::proto::caps::Caps;
 use crate::video::codecs::Codec;
 use crate::video::pipeline::{EncodedFrame, Shared};
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 #[derive(Clone)]
@@ -151,6 +152,13 @@ impl Streams {
                     data: frame.data.clone(),
                 });
                 if replaced.is_some() {
+                    if s.info.codec != Codec::Mjpeg {
+                        // The frames after the dropped one refer to it: start afresh.
+                        s.info
+                            .shared
+                            .key_frame_wanted
+                            .store(true, Ordering::Release);
+                    }
                     let now = s.info.shared.now_ms();
                     s.info.shared.rate.lock().frame_dropped(now);
                     s.info.shared.stats.lock().frames_dropped += 1;
@@ -195,6 +203,11 @@ impl Streams {
             }
             if !s.announced {
                 s.announced = true;
+                // A client joining a running stream needs a key frame to start from.
+                s.info
+                    .shared
+                    .key_frame_wanted
+                    .store(true, Ordering::Release);
                 out.push(VideoUpdate::Create(s.info.clone()));
             }
             if room {
@@ -309,6 +322,28 @@ mod tests {
             "the waiting frame is dropped"
         );
         assert!(s.next(1, true).is_empty());
+    }
+
+    #[test]
+    fn inter_coded_streams_restart_from_a_key_frame_after_a_drop() {
+        let mut s = Streams::default();
+        s.add_viewer(1, Caps::default());
+        let mut h264 = info(5, Area::new(0, 0, 64, 64));
+        h264.codec = Codec::H264;
+        let shared = h264.shared.clone();
+        s.start(h264);
+        s.next(1, true);
+        assert!(
+            shared.key_frame_wanted.swap(false, Ordering::AcqRel),
+            "a new viewer starts from a key frame"
+        );
+        s.deliver(&frame(5, 1));
+        assert!(!shared.key_frame_wanted.load(Ordering::Acquire));
+        s.deliver(&frame(5, 2));
+        assert!(
+            shared.key_frame_wanted.load(Ordering::Acquire),
+            "frame 2 refers to the dropped frame 1"
+        );
     }
 
     #[test]
