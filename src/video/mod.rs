@@ -4,6 +4,7 @@ pub mod clock;
 pub mod codecs;
 pub mod detect;
 pub mod encoder;
+pub mod fallback;
 pub mod gst;
 pub mod mjpeg;
 pub mod picture;

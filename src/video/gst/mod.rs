@@ -153,7 +153,8 @@ pub fn is_available(encoder: Encoder, codec: Codec) -> bool {
     chosen_element(encoder, codec).is_some()
 }
 
-/// A new encoder for one stream.
+/// A new encoder for one stream. A hardware encoder comes with the software one for
+/// the same codec as its fallback, should it fail mid-stream.
 pub fn open(encoder: Encoder, codec: Codec) -> Result<Box<dyn VideoEncoder>, EncodeError> {
     let spec = chosen_element(encoder, codec).ok_or_else(|| {
         EncodeError::Unsupported(format!(
@@ -161,7 +162,22 @@ pub fn open(encoder: Encoder, codec: Codec) -> Result<Box<dyn VideoEncoder>, Enc
             entry_name(encoder, codec)
         ))
     })?;
-    Ok(Box::new(GstEncoder::new(spec)))
+    let primary: Box<dyn VideoEncoder> = Box::new(GstEncoder::new(spec));
+    if matches!(spec.family, elements::Family::Software) {
+        return Ok(primary);
+    }
+    let software = move || -> Result<Box<dyn VideoEncoder>, EncodeError> {
+        let spec = elements::candidates(Encoder::Gstreamer, codec)
+            .into_iter()
+            .filter(|s| matches!(s.family, elements::Family::Software))
+            .find(|s| probe(s).is_ok())
+            .ok_or_else(|| EncodeError::Failed(format!("no software {codec:?} encoder")))?;
+        Ok(Box::new(GstEncoder::new(spec)))
+    };
+    Ok(Box::new(super::fallback::WithFallback::new(
+        primary,
+        Box::new(software),
+    )))
 }
 
 /// Probes every GStreamer entry of `list` on a background thread, so the first stream
