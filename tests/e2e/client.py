@@ -88,6 +88,17 @@ _STREAM_LINES = {
     "dropped": re.compile(r"(?:dropping a late MJPEG frame|rendering too late by)"),
     "stats": re.compile(r"display_stream_stats_debug: id=(\d+) #in-frames=(\d+)"),
 }
+# The stream's playback statistics spice-gtk logs as it ends the stream
+_STREAM_END = re.compile(r"display_stream_stats_debug: id=(\d+) #in-frames=(\d+) out/in=([\d.]+) "
+                         r"#drops-on-receive=(\d+) avg-late-time\(ms\)=[\d.]+ "
+                         r"#drops-on-playback=(\d+)")
+# Failures of spice-gtk's video decoders (channel-display-gst.c, channel-display-mjpeg.c:
+# warnings and criticals, not debug lines)
+_DECODE_ERROR = re.compile(r"GStreamer error|An error occurred, stopping the video stream|"
+                           r"Disabling GStreamer video support|got an unexpected decoded buffer|"
+                           r"got a frame without a sample|Playbin has not yet initialized|"
+                           r"need more input data")
+_PIPELINE_DROPPED = re.compile(r"the GStreamer pipeline dropped (\d+) frames")
 
 
 class SpiceClient:
@@ -224,17 +235,32 @@ class SpiceClient:
         """What spice-gtk's display channels did with video streams so far (needs
         debug=True): {"created": [ids], "destroyed": [ids], "frames": STREAM_DATA messages
         handled, "late": those that arrived after their display time, "dropped": frames the
-        MJPEG decoder dropped, "stats": [(id, frames in), ...] logged as streams ended}."""
+        MJPEG decoder dropped, "stats": [(id, frames in), ...] logged as streams ended,
+        "ended": [{"id", "in", "out_ratio", "late", "playback_drops"}, ...] the same lines
+        in full, "decode_errors": [decoder warning lines], "pipeline_dropped": frames the
+        GStreamer decoder pipeline reported dropped}."""
         if not self.debug:
             raise ClientError("stream_events needs SpiceClient(debug=True)")
         if self.log is not subprocess.DEVNULL:
             self.log.flush()
-        out = {"created": [], "destroyed": [], "frames": 0, "late": 0, "dropped": 0, "stats": []}
+        out = {"created": [], "destroyed": [], "frames": 0, "late": 0, "dropped": 0, "stats": [],
+               "ended": [], "decode_errors": [], "pipeline_dropped": 0}
         with open(self.log_path, errors="replace") as f:
             for line in f:
+                line = line.rstrip("\n")
+                if _DECODE_ERROR.search(line):
+                    out["decode_errors"].append(line)
                 if "GSpice-DEBUG" not in line:
                     continue
-                line = line.rstrip("\n")
+                m = _STREAM_END.search(line)
+                if m:
+                    out["ended"].append({"id": int(m.group(1)), "in": int(m.group(2)),
+                                         "out_ratio": float(m.group(3)),
+                                         "late": int(m.group(4)),
+                                         "playback_drops": int(m.group(5))})
+                m = _PIPELINE_DROPPED.search(line)
+                if m:
+                    out["pipeline_dropped"] += int(m.group(1))
                 for key, rx in _STREAM_LINES.items():
                     m = rx.search(line)
                     if not m:
