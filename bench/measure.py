@@ -3,9 +3,11 @@
     BenchRig      the e2e Rig with the guest's serial console on a socket, every line
                   time-stamped on arrival (frame N shown: "SPICE-RS-FRAME: N")
     cpu_ticks     per-thread CPU of a process from /proc/PID/task/*/stat
+    server_side   QEMU's CPU minus its vCPU threads ("CPU n/TCG", "CPU n/KVM")
     wire_bytes    bytes on the server's TCP connections (kernel tcp_info via `ss`)
     delivered     the frames the client showed, from its stamp readings
     psnr          a client snapshot against the source frame its stamp names
+    stream_codecs the codecs spice-gtk built decoders for (its debug log)
 """
 import bisect
 import os
@@ -122,9 +124,25 @@ def is_server_thread(comm):
     return comm.lower().startswith("spice")
 
 
+VCPU_THREAD = re.compile(r"^CPU \d+/(TCG|KVM)$")  # QEMU's names with debug-threads=on
+
+
+def is_vcpu_thread(comm):
+    """QEMU's vCPU threads (-name debug-threads=on): the guest's own work, the same with
+    either server."""
+    return bool(VCPU_THREAD.match(comm))
+
+
+def server_side(cpu_qemu, threads):
+    """QEMU's CPU seconds minus its vCPU threads': what displaying the guest cost (the
+    server library with its encoders, QEMU's display code and main loop)."""
+    return cpu_qemu - sum(v for k, v in threads.items() if is_vcpu_thread(k.rsplit("#", 1)[0]))
+
+
 def cpu_delta(a, b, pid):
     """CPU seconds between two cpu_ticks snapshots: total, the server library's threads,
-    QEMU's main thread (where the C server runs its main/inputs channels), per thread."""
+    QEMU's main thread (where the C server runs its main/inputs channels), everything but
+    the vCPU threads, per thread."""
     per = {}
     for tid, (comm, t1) in b["threads"].items():
         t0 = a["threads"].get(tid, (comm, 0))[1]
@@ -132,8 +150,9 @@ def cpu_delta(a, b, pid):
         per[key] = (t1 - t0) / CLK_TCK
     server = sum(v for k, v in per.items() if is_server_thread(k.rsplit("#", 1)[0]))
     main = sum(v for k, v in per.items() if k.endswith(f"#{pid}"))
-    return {"total": (b["total"] - a["total"]) / CLK_TCK, "server": server, "main": main,
-            "threads": per}
+    total = (b["total"] - a["total"]) / CLK_TCK
+    return {"total": total, "server": server, "main": main,
+            "server_side": server_side(total, per), "threads": per}
 
 
 # ----------------------------------------------------------------------- wire
@@ -261,3 +280,29 @@ def psnr(snap, clip, region):
     old_below = np.concatenate([np.cumsum(rows[1][::-1])[::-1], [0]])  # rows >= k from N-1
     mse = float((new_above + old_below).min()) / got.size
     return 99.0 if mse == 0 else min(99.0, 10 * np.log10(255.0 ** 2 / mse))
+
+
+# -------------------------------------------------------------------- codec
+# spice-gtk's debug line for each element it puts into a stream's decoding pipeline
+_ELEMENT = re.compile(r"A new element was added to Gstreamer's pipeline \(([^)]*)\)")
+_DECODERS = [("h264", re.compile(r"h264", re.I)), ("h265", re.compile(r"h265|hevc", re.I)),
+             ("vp8", re.compile(r"vp8", re.I)), ("vp9", re.compile(r"vp9", re.I)),
+             ("mjpeg", re.compile(r"jpeg", re.I))]
+
+
+def stream_codecs(client_log, streams_created):
+    """The codecs the client decoded, from spice-gtk's debug log (SPICE_DEBUG=1): each
+    GStreamer decoding pipeline names its parser/decoder elements (avdec_h264, vp8dec...);
+    a stream without any is MJPEG, which spice-gtk decodes itself."""
+    seen = []
+    with open(client_log, errors="replace") as f:
+        for line in f:
+            m = _ELEMENT.search(line)
+            if not m:
+                continue
+            for codec, rx in _DECODERS:
+                if rx.search(m.group(1)) and codec not in seen:
+                    seen.append(codec)
+    if streams_created and not seen:
+        seen.append("mjpeg")
+    return seen

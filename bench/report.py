@@ -21,11 +21,17 @@ def guest_fps(r):
 def per_frame_ms(r, key):
     if not _ok(r) or not r.get("region") or not r["frames"]:
         return None
-    return 1000 * r[key] / r["frames"]
+    return 1000 * _value(r, key) / r["frames"]
 
 
 def load_pct(r, key):
-    return 100 * r[key] / r["seconds"] if _ok(r) else None
+    return 100 * _value(r, key) / r["seconds"] if _ok(r) else None
+
+
+def _value(r, key):
+    if key == "cpu_server_side" and key not in r:  # results from before the field
+        return measure.server_side(r["cpu_qemu"], r["cpu_threads"])
+    return r[key]
 
 
 def wire_mbs(r):
@@ -52,45 +58,99 @@ def _cell(r, fn):
     return fn(r)
 
 
-def cells(r):
-    """The row's table cells for one server."""
-    def f(v, fmt):
-        return DASH if v is None else format(v, fmt)
-
-    def cpu(key):
-        return lambda r: f"{f(per_frame_ms(r, key), '.1f')} ({f(load_pct(r, key), '.0f')}%)"
-
-    return [
-        _cell(r, lambda r: f"{f(fps(r), '.1f')} / {f(guest_fps(r), '.1f')}" if r.get("region") else DASH),
-        _cell(r, cpu("cpu_qemu")),
-        _cell(r, cpu("cpu_server")),
-        _cell(r, lambda r: mbs(wire_mbs(r))),
-        _cell(r, lambda r: f(load_pct(r, "cpu_client"), ".0f")),
-        _cell(r, lambda r: f(psnr(r), ".1f")),
-        _cell(r, lambda r: f"{f(latency(r, 50), '.0f')} / {f(latency(r, 95), '.0f')}"
-              if r.get("region") else DASH),
-    ]
+def _f(v, fmt):
+    return DASH if v is None else format(v, fmt)
 
 
-HEADS = ["fps delivered / guest", "QEMU CPU ms/frame (% of a core)",
-         "server threads ms/frame (% of a core)", "wire MB/s", "client CPU %", "PSNR dB", "latency ms p50 / p95"]
+def _cpu(key):
+    return lambda r: f"{_f(per_frame_ms(r, key), '.1f')} ({_f(load_pct(r, key), '.0f')}%)"
 
 
-def table(results):
+def _codec(r):
+    got = "+".join(r.get("stream_codecs") or []) or "no stream"
+    return f"**{got}** (wrong)" if r.get("wrong_codec") else got
+
+
+# (heading, cell of one server's result); the MJPEG table leaves out "codec decoded"
+COLUMNS = [
+    ("fps delivered / guest",
+     lambda r: f"{_f(fps(r), '.1f')} / {_f(guest_fps(r), '.1f')}" if r.get("region") else DASH),
+    ("server-side CPU ms/frame (% of a core) = QEMU minus vCPU", _cpu("cpu_server_side")),
+    ("QEMU CPU ms/frame (% of a core)", _cpu("cpu_qemu")),
+    ("server threads ms/frame (% of a core)", _cpu("cpu_server")),
+    ("wire MB/s", lambda r: mbs(wire_mbs(r))),
+    ("client CPU %", lambda r: _f(load_pct(r, "cpu_client"), ".0f")),
+    ("PSNR dB", lambda r: _f(psnr(r), ".1f")),
+    ("latency ms p50 / p95",
+     lambda r: f"{_f(latency(r, 50), '.0f')} / {_f(latency(r, 95), '.0f')}" if r.get("region") else DASH),
+    ("codec decoded", _codec),
+]
+
+
+def table(results, codecs=False):
+    cols = [c for c in COLUMNS if codecs or c[0] != "codec decoded"]
     head = ["row"]
-    for h in HEADS:
+    for h, _ in cols:
         head += [f"{h}: spice-rs", "C"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for res in results:
-        ours, c = cells(res.get("ours")), cells(res.get("c"))
         row = [res["row"]]
-        for a, b in zip(ours, c):
-            row += [a, b]
+        for _, fn in cols:
+            row += [_cell(res.get("ours"), fn), _cell(res.get("c"), fn)]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 
 
-def others_line(results, cfg):
+# ------------------------------------------------------------------ targets
+# The issue's targets for the H.264 rows, each against the C server in the same run:
+# (name, the value compared, the bound from C's value, ours <= bound?, how a value reads)
+TARGETS = [
+    ("wire bytes/s ≤ C's", wire_mbs, lambda c: c, True, lambda v: f"{mbs(v)} MB/s"),
+    ("PSNR ≥ C's", psnr, lambda c: c, False, lambda v: f"{v:.1f} dB"),  # difference in dB
+    ("fps ≥ 95% of C's", fps, lambda c: 0.95 * c, False, lambda v: f"{v:.1f} fps"),
+    ("server-side CPU/frame ≤ ½ C's", lambda r: per_frame_ms(r, "cpu_server_side"),
+     lambda c: 0.5 * c, True, lambda v: f"{v:.1f} ms"),
+]
+
+
+def target_checks(res):
+    """[(target, met: bool|None, text)] for one result row (None: not measurable)."""
+    out = []
+    ours, c = res.get("ours"), res.get("c")
+    for name, fn, bound_of, at_most, show in TARGETS:
+        a = fn(ours) if _ok(ours) else None
+        b = fn(c) if _ok(c) else None
+        if a is None or b is None:
+            out.append((name, None, "not measured"))
+            continue
+        bound = bound_of(b)
+        met = a <= bound if at_most else a >= bound
+        rel = f"{a - b:+.1f} dB" if fn is psnr else (f"{100 * (a / b - 1):+.0f}% vs C" if b else "")
+        out.append((name, met, f"{show(a)} vs {show(b)}, bound {show(bound)} ({rel})"))
+    if _ok(ours) and _ok(c) and (ours.get("wrong_codec") or c.get("wrong_codec")):
+        out.append(("same codec on both", False,
+                    f"spice-rs {_codec(ours)}, C {_codec(c)}"))
+    return out
+
+
+def targets_table(results):
+    rows = [r for r in results if r.get("codec") == "h264"]
+    if not rows:
+        return []
+    head = ["row"] + [t[0] for t in TARGETS]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for res in rows:
+        checks = dict((n, (m, t)) for n, m, t in target_checks(res))
+        cells = []
+        for name, *_ in TARGETS:
+            met, text = checks[name]
+            mark = "—" if met is None else ("**met**" if met else "**missed**")
+            cells.append(f"{mark}: {text}")
+        lines.append("| " + " | ".join([res["row"]] + cells) + " |")
+    return lines
+
+
+def others_line(results):
     loads = [load_pct(r[lib], "cpu_others") for r in results for lib in ("ours", "c")
              if _ok(r.get(lib)) and "cpu_others" in r[lib]]
     if not loads:
@@ -109,26 +169,88 @@ def others_line(results, cfg):
     return out + [""]
 
 
-def markdown(results, facts, cfg, command, chart_rel):
+def _run_line(run, rows):
+    f, cfg = run["facts"], run["config"]
+    line = (f"- `{run['command']}` on {f['date']}, revision `{f['revision']}`: "
+            f"{len(rows)} rows, {f['wall_seconds']} s in all; the guest plays its clip at "
+            f"{cfg['fps']:g} fps, each run measures {cfg['seconds']:g} s after "
+            f"{cfg['warmup']:g} s of warm-up.")
+    if f.get("codec_qemu"):
+        line += f" QEMU of the H.264/VP8/VP9 rows: {f['codec_qemu']}."
+    return line
+
+
+def _codec_choice(runs, rows):
+    vias = sorted({r[lib].get("codec_via", "client") for r in rows for lib in ("ours", "c")
+                   if r.get(lib)})
+    out = []
+    for via in vias:
+        if via == "client":
+            out.append("the client asks for it: spice-gtk's display channel sends "
+                       "PREFERRED_VIDEO_CODEC_TYPE with that one codec once it is open "
+                       "(tests/e2e/client.py `video_codecs`), on the stock QEMU, with each "
+                       "server's default codec list (both: `spice:mjpeg;gstreamer:mjpeg;"
+                       "gstreamer:h264;gstreamer:vp8;gstreamer:vp9`), which the "
+                       "client's choice reorders")
+        else:
+            out.append("the server is told: the patched QEMU (`make qemu`, Debian's 10.0.2 "
+                       "with qemu-patches/) with `-spice video-codec=gstreamer:<codec>` for "
+                       "both servers (Debian's C server takes the same list through "
+                       "spice_server_set_video_codecs); the client asks for nothing")
+    return "; ".join(out)
+
+
+def markdown(data, chart_rel, notes=None):
+    """BENCHMARKS.md from a results.json's data (bench/run.py load_results)."""
+    results, runs = data["results"], data["runs"]
+    facts = data["facts"]
+    mjpeg = [r for r in results if not r.get("codec")]
+    codecs = [r for r in results if r.get("codec")]
     out = [
         "# Benchmarks: spice-rs against the C spice-server",
         "",
-        f"Produced by `{command}` (bench/run.py) on {facts['date']}, revision `{facts['revision']}`.",
+        "Produced by bench/run.py (`make bench`):",
+        "",
+    ] + [_run_line(run, [r for r in results if r["run"] == i]) for i, run in enumerate(runs)] + [
         "",
         f"Machine: {facts['cores']} cores, {facts['cpu']}, Linux {facts['kernel']}; "
         f"{facts['qemu']} (TCG, no KVM); C server: Debian's {facts['c_server']}; client: "
-        f"{facts['client']}. The whole run took {facts['wall_seconds']} s.",
+        f"{facts['client']}.",
         "",
-        f"Both servers run with `-spice streaming-video=all` and the default video codec "
-        f"(MJPEG for both). The guest plays its clip at {cfg.fps:g} fps; each run measures "
-        f"{cfg.seconds:g} s after {cfg.warmup:g} s of warm-up. Each cell pair is "
-        "spice-rs (this library), then C (Debian's libspice-server1).",
+        "Both servers run with `-spice streaming-video=all`. Each cell pair is spice-rs "
+        "(this library), then C (Debian's libspice-server1). \"Server-side CPU\" is QEMU's "
+        "CPU minus its vCPU thread (`CPU 0/TCG`): the server library with its encoders plus "
+        "QEMU's display code, without the guest's own work.",
         "",
-        table(results),
-        "",
-    ] + others_line(results, cfg)
-    if chart_rel:
-        out += [f"![spice-rs against the C server]({chart_rel})", ""]
+    ]
+    if mjpeg:
+        out += ["## MJPEG (both servers' default codec)", "", table(mjpeg), ""] + others_line(mjpeg)
+        if chart_rel:
+            out += [f"![spice-rs against the C server]({chart_rel})", ""]
+    if codecs:
+        out += [
+            "## H.264, VP8, VP9 (GStreamer encoders on both servers)",
+            "",
+            "The same codec on both servers; how it is chosen: " + _codec_choice(runs, codecs)
+            + ". \"codec decoded\" is what spice-gtk really built a decoder for (its debug "
+            "log: avdec_h264, vp8dec, vp9dec; a stream without a GStreamer decoder is MJPEG), "
+            "so a server that fell back to another codec shows here.",
+            "",
+            table(codecs, codecs=True),
+            "",
+        ] + others_line(codecs)
+        tt = targets_table(codecs)
+        if tt:
+            out += [
+                "### Targets (H.264, same run)",
+                "",
+                "At no more than the C server's bytes per second, at no lower PSNR, at least "
+                "95% of its frame rate, at most half its server-side CPU per frame. Each cell: "
+                "spice-rs vs C, the bound, and the difference.",
+                "",
+            ] + tt + [""]
+        if notes:
+            out += [notes.rstrip(), ""]
     out += [
         "## How measured",
         "",
@@ -154,14 +276,19 @@ def markdown(results, facts, cfg, command, chart_rel):
         "library starts, found by name in /proc/PID/task/*/comm: spice-rs's `spice-reactor` "
         "and `spice-qxl-N`, the C server's `SPICE Worker`. The C server also runs its main "
         "and inputs channels on QEMU's main thread, which is not counted there (results.json "
-        "has every thread).",
+        "has every thread). \"Server-side CPU\" needs no names of the servers' threads: it is "
+        "QEMU's CPU minus the vCPU threads QEMU names `CPU n/TCG` (or `CPU n/KVM`) with "
+        "`-name debug-threads=on`, so GStreamer's and the encoders' own threads count too.",
+        "- **Codec.** In the H.264/VP8/VP9 rows the client runs with SPICE_DEBUG=1 (a few "
+        "lines a frame) and the bench reads which GStreamer decoders spice-gtk built for the "
+        "streams it got; a row whose server streamed another codec says so.",
         "- **Wire.** Bytes the server sent on its TCP connections and the client acknowledged, "
         "from the kernel's tcp_info (`ss -ti`: bytes_acked) at the window's start and end; "
         "exact, and nothing sits in between client and server.",
         "- **Client CPU.** The spice-gtk client process (receiving, decoding, drawing; the "
         "stamp reading is a few hundred pixel reads per frame), as a share of one core.",
         "- **PSNR.** Every "
-        f"{cfg.snap_every:g} s the client writes its whole surface at the moment it reads a "
+        f"{runs[-1]['config']['snap_every']:g} s the client writes its whole surface at the moment it reads a "
         "stamp; the video region (without the stamp rows) is compared with the source frame "
         "that stamp names, scaled as the guest scales it (over B, G, R; 99 = identical); the "
         "table gives the median over the samples. The guest tears (its framebuffer is copied "
@@ -196,12 +323,12 @@ def chart(results, path):
         return False
     metrics = [
         ("fps delivered", lambda r: fps(r)),
-        ("QEMU CPU ms per frame", lambda r: per_frame_ms(r, "cpu_qemu")),
+        ("server-side CPU ms per frame (QEMU minus vCPU)", lambda r: per_frame_ms(r, "cpu_server_side")),
         ("wire MB/s", wire_mbs),
         ("latency p50 ms", lambda r: latency(r, 50)),
     ]
     names = [r["row"] for r in results]
-    fig, axes = plt.subplots(2, 2, figsize=(14, 9))
+    fig, axes = plt.subplots(2, 2, figsize=(14, 3 + 0.4 * len(names)))
     for ax, (title, fn) in zip(axes.flat, metrics):
         ys = range(len(names))
         for k, (lib, label, color) in enumerate((("ours", "spice-rs", "#d0632a"),

@@ -12,7 +12,16 @@ Environment:
   BENCH_SECONDS=20      seconds measured per row and server
   BENCH_FPS=30          the guest's video frame rate
   BENCH_SNAP_EVERY=1    seconds between the client snapshots used for PSNR
-  BENCH_ONLY=REGEX      only the rows whose name matches (e.g. "qxl.*720")
+  BENCH_ONLY=REGEX      only the rows whose name matches (e.g. "qxl.*720", "H.264");
+                        BENCH_ONLY=codecs: only the H.264/VP8/VP9 rows. The results are
+                        merged into the existing results.json / BENCHMARKS.md by row name
+                        (BENCH_MERGE=0: write only this run's rows)
+  BENCH_CODEC_VIA=client  how the H.264/VP8/VP9 rows pick the codec, the same way for both
+                        servers: "client" = stock QEMU, default codec list, the client sends
+                        PREFERRED_VIDEO_CODEC_TYPE with that one codec (QEMU 10.0 has no
+                        option for it); "server" = the patched QEMU (make qemu) with
+                        -spice video-codec=gstreamer:<codec>, the client asks for nothing
+  BENCH_CODEC_DISPLAYS=qxl  displays of the codec rows (qxl,std for both: +10 min)
   BENCH_KEEP_SNAPS=1    keep the client snapshots (build/bench/runs/*/snap*.raw)
   BENCH_OUT=DIR         where BENCHMARKS.md and bench.png go (default: the repo / bench/,
                         build/bench/ in quick mode)
@@ -38,11 +47,14 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(REPO / "tests" / "e2e"))
 import measure  # noqa: E402
 import report  # noqa: E402
-from client import SpiceClient  # noqa: E402
+from client import ClientError, SpiceClient  # noqa: E402
+import rig as rig_module  # noqa: E402
 from rig import GUEST_DIR, QEMU, lib_dir  # noqa: E402
 
 C_LIB_DIR = "/lib/x86_64-linux-gnu"
 SPICE_OPTS = {"streaming-video": "all"}  # QEMU's default is off; video codec: the default
+PATCHED_QEMU = REPO / "build" / "qemu" / "bin" / "qemu-system-x86_64"
+CODECS = {"h264": "H.264", "vp8": "VP8", "vp9": "VP9"}  # the rows beyond the default MJPEG
 
 
 @dataclass
@@ -51,18 +63,19 @@ class Row:
     mode: str       # guest screen WxH (kernel video=)
     workload: str   # video | desktop
     rect: str = "full"  # video_rect
+    codec: str = None   # None: the servers' default (MJPEG); else a CODECS key
 
     @property
     def name(self):
         what = "static desktop" if self.workload == "desktop" else (
             "video full screen" if self.rect == "full" else f"video window {self.rect.split('+')[0]}")
-        return f"{self.display} {self.mode} {what}"
+        return f"{self.display} {self.mode} {what}" + (f" {CODECS[self.codec]}" if self.codec else "")
 
 
-def rows(quick):
+def rows(quick, codec_displays=("qxl",)):
     if quick:
         return [Row("qxl", "1280x720", "video"), Row("std", "1280x720", "video", "640x360+320+180"),
-                Row("qxl", "1280x720", "desktop")]
+                Row("qxl", "1280x720", "desktop"), Row("qxl", "1280x720", "video", codec="h264")]
     out = []
     for display in ("qxl", "std"):
         out += [Row(display, "1280x720", "video"),
@@ -70,7 +83,18 @@ def rows(quick):
                 Row(display, "1920x1080", "video"),
                 Row(display, "1920x1080", "video", "960x540+480+270"),
                 Row(display, "1920x1080", "desktop")]
+    for display in codec_displays:
+        for mode in ("1280x720", "1920x1080"):
+            out += [Row(display, mode, "video", codec=c) for c in CODECS]
     return out
+
+
+def selected(row, only):
+    if not only:
+        return True
+    if only == "codecs":
+        return row.codec is not None
+    return re.search(only, row.name) is not None
 
 
 def envf(name, default):
@@ -85,6 +109,12 @@ class Config:
         self.fps = envf("BENCH_FPS", 30)
         self.snap_every = envf("BENCH_SNAP_EVERY", 1)
         self.only = os.environ.get("BENCH_ONLY")
+        self.merge = os.environ.get("BENCH_MERGE", "1") == "1"
+        self.codec_via = os.environ.get("BENCH_CODEC_VIA", "client")
+        if self.codec_via not in ("client", "server"):
+            raise SystemExit(f"BENCH_CODEC_VIA={self.codec_via}: client or server")
+        self.codec_displays = tuple(
+            d for d in os.environ.get("BENCH_CODEC_DISPLAYS", "qxl").split(",") if d)
         default_out = REPO / "build" / "bench" if self.quick else None
         self.out = Path(os.environ["BENCH_OUT"]) if os.environ.get("BENCH_OUT") else default_out
         self.work = REPO / "build" / "bench" / "runs"
@@ -107,13 +137,26 @@ def run_one(row, lib, cfg, clip):
     workdir = cfg.work / tag
     shutil.rmtree(workdir, ignore_errors=True)
     append = f"fps={cfg.fps:g} video_rect={row.rect} frame_log=1" if row.workload == "video" else ""
+    spice_opts, qemu = dict(SPICE_OPTS), rig_module.QEMU
+    if row.codec and cfg.codec_via == "server":
+        spice_opts["video-codec"] = f"gstreamer:{row.codec}"
+        qemu = str(PATCHED_QEMU)
     rig = measure.BenchRig(display=row.display, workload=row.workload, lib=lib, workdir=workdir,
-                           mem=512, video=row.mode, append=append, spice_opts=SPICE_OPTS,
+                           mem=512, video=row.mode, append=append, spice_opts=spice_opts,
                            extra_args=["-name", "bench,debug-threads=on"])  # thread names
     client = None
     res = {"row": row.name, "lib": lib}
+    if row.codec:
+        res["codec_via"] = cfg.codec_via
     try:
-        rig.start()
+        if row.codec and cfg.codec_via == "server" and not PATCHED_QEMU.exists():
+            raise RuntimeError(f"BENCH_CODEC_VIA=server needs {PATCHED_QEMU} (make qemu)")
+        rig_module.QEMU = qemu  # Rig reads the module's QEMU as it starts
+        try:
+            rig.start()
+        finally:
+            rig_module.QEMU = QEMU
+        res["qemu"] = qemu
         res["mapped_lib"] = rig.mapped_lib
         expect = os.path.realpath(lib_dir() if lib == "ours" else C_LIB_DIR)
         if os.path.dirname(rig.mapped_lib or "") != expect:
@@ -126,8 +169,19 @@ def run_one(row, lib, cfg, clip):
                 raise RuntimeError("the guest found no video clip (tests/guest/build.sh)")
             region = tuple(int(m.group(i)) for i in range(2, 6))  # w, h, x, y
         res["region"] = region
-        client = SpiceClient(log_path=workdir / "client.log")
-        client.connect("127.0.0.1", rig.port, timeout=90)
+        # Codec rows: spice-gtk's debug lines tell which decoders it built (the codec
+        # that was really streamed); a few lines a frame, so no cost worth counting.
+        client = SpiceClient(log_path=workdir / "client.log", debug=bool(row.codec))
+        asked = [row.codec] if row.codec and cfg.codec_via == "client" else None
+        try:
+            client.connect("127.0.0.1", rig.port, timeout=90, video_codecs=asked)
+        except ClientError as e:
+            if "does not have capability" in str(e):
+                raise RuntimeError(
+                    "the server's display channel does not offer SPICE_DISPLAY_CAP_PREF_VIDEO_"
+                    "CODEC_TYPE, so the client cannot ask for a codec (BENCH_CODEC_VIA=server "
+                    "chooses it on the server instead)") from e
+            raise
         if region:
             client.track_stamps(region[2], region[3])
         time.sleep(cfg.warmup)
@@ -158,6 +212,7 @@ def run_one(row, lib, cfg, clip):
         cpu = measure.cpu_delta(c0, c1, rig.proc.pid)
         down, up = measure.wire_delta(w0, w1)
         res.update(seconds=dur, cpu_qemu=cpu["total"], cpu_server=cpu["server"],
+                   cpu_server_side=cpu["server_side"],
                    cpu_qemu_main=cpu["main"], cpu_threads=cpu["threads"],
                    cpu_client=(k1["total"] - k0["total"]) / measure.CLK_TCK,
                    wire_down=down, wire_up=up)
@@ -173,6 +228,14 @@ def run_one(row, lib, cfg, clip):
             res.update(frames=len(shown), readings=len(readings), guest_frames=len(guest),
                        latency_ms=[round(x * 1000, 1) for x in lat],
                        psnr=[round(p, 2) for p in psnrs], snap_stamps=[s["n"] for s in got["snaps"]])
+        if row.codec:
+            ev = client.stream_events()
+            res.update(streams_created=len(ev["created"]), decode_errors=len(ev["decode_errors"]),
+                       stream_codecs=measure.stream_codecs(workdir / "client.log", ev["created"]))
+            if res["stream_codecs"] != [row.codec]:
+                res["wrong_codec"] = True
+                print(f"  {row.name} [{lib}]: asked for {row.codec}, the client decoded "
+                      f"{res['stream_codecs'] or 'no stream'}", flush=True)
         if not rig.alive():
             raise RuntimeError(f"QEMU exited during the run ({rig.proc.returncode})")
     except Exception as e:  # a failed run is a result too; the table shows it
@@ -200,7 +263,10 @@ def summary(res):
         f = res["frames"]
         s += f"  fps {f / d:5.1f} (guest {res['guest_frames'] / d:4.1f})"
         if f:
-            s += f"  CPU/frame {1000 * res['cpu_qemu'] / f:6.1f} ms (server {1000 * res['cpu_server'] / f:5.1f} ms)"
+            s += f"  CPU/frame {1000 * res['cpu_qemu'] / f:6.1f} ms (server {1000 * res['cpu_server'] / f:5.1f} ms, " \
+                 f"QEMU-vCPU {1000 * res['cpu_server_side'] / f:5.1f} ms)"
+        if "stream_codecs" in res:
+            s += f"  codec {'+'.join(res['stream_codecs']) or 'none'}"
         p, lat = res["psnr"], res["latency_ms"]
         if p:
             s += f"  PSNR {measure.percentile(p, 50):4.1f} dB (min {min(p):4.1f})"
@@ -234,17 +300,50 @@ def command_line(cfg):
     return " ".join(env + [cmd])
 
 
+def load_results(path):
+    """A results.json, with its "runs" (older files had one run and no "runs")."""
+    data = json.loads(Path(path).read_text())
+    if "runs" not in data:
+        data["runs"] = [{"facts": data["facts"], "command": data["command"],
+                         "config": data["config"]}]
+        for r in data["results"]:
+            r["run"] = 0
+    return data
+
+
+def merge(old, new, order):
+    """new's rows replace old's of the same name; rows in `order`'s order, then the rest.
+    Runs no row refers to any more are dropped."""
+    base = len(old["runs"])
+    rows = {r["row"]: r for r in old["results"]}
+    for r in new["results"]:
+        rows[r["row"]] = dict(r, run=r["run"] + base)
+    rank = {name: i for i, name in enumerate(order)}
+    results = sorted(rows.values(), key=lambda r: rank.get(r["row"], len(rank)))
+    runs, index = [], {}
+    for r in results:
+        if r["run"] not in index:
+            index[r["run"]] = len(runs)
+            runs.append((old["runs"] + new["runs"])[r["run"]])
+        r["run"] = index[r["run"]]
+    return dict(new, runs=runs, results=results)
+
+
+def write_report(data, cfg):
+    md, png = cfg.markdown_path(), cfg.chart_path()
+    md.parent.mkdir(parents=True, exist_ok=True)
+    png.parent.mkdir(parents=True, exist_ok=True)
+    chart = report.chart(data["results"], png)
+    # Hand-written notes on the codec rows (why a target is missed), kept across runs
+    notes = HERE / "codec-notes.md"
+    notes = notes.read_text() if notes.exists() and not cfg.out else None
+    md.write_text(report.markdown(data, os.path.relpath(png, md.parent) if chart else None, notes))
+    print(f"bench: wrote {md}" + (f", {png}" if chart else " (no chart: matplotlib missing)"))
+
+
 def rerender(path):
     """Writes BENCHMARKS.md and the chart again from a results.json (report changes)."""
-    from types import SimpleNamespace
-    data = json.loads(Path(path).read_text())
-    cfg = Config()
-    run_cfg = SimpleNamespace(**data["config"])
-    md, png = cfg.markdown_path(), cfg.chart_path()
-    chart = report.chart(data["results"], png)
-    md.write_text(report.markdown(data["results"], data["facts"], run_cfg, data["command"],
-                                  os.path.relpath(png, md.parent) if chart else None))
-    print(f"bench: wrote {md}" + (f", {png}" if chart else ""))
+    write_report(load_results(path), Config())
     return 0
 
 
@@ -252,13 +351,19 @@ def main():
     if len(sys.argv) == 3 and sys.argv[1] == "--report":
         return rerender(sys.argv[2])
     cfg = Config()
-    todo = [r for r in rows(cfg.quick) if not cfg.only or re.search(cfg.only, r.name)]
+    all_rows = rows(cfg.quick, cfg.codec_displays)
+    todo = [r for r in all_rows if selected(r, cfg.only)]
     clip_path = GUEST_DIR / "video.img"
     clip = measure.Clip(clip_path) if clip_path.exists() else None
     facts = machine_facts()
+    if any(r.codec for r in todo):
+        qemu = PATCHED_QEMU if cfg.codec_via == "server" else QEMU
+        facts["codec_qemu"] = subprocess.run([str(qemu), "--version"], capture_output=True,
+                                             text=True).stdout.split("\n")[0] + f" ({qemu})"
     print(f"bench: {len(todo)} rows x 2 servers, warm-up {cfg.warmup:g} s, measured {cfg.seconds:g} s, "
-          f"guest {cfg.fps:g} fps, streaming-video=all, video codec: server default (MJPEG)\n"
-          f"bench: ours = {lib_dir()}, C = {C_LIB_DIR} ({facts['c_server']}); {facts['qemu']}",
+          f"guest {cfg.fps:g} fps, streaming-video=all, video codec: server default (MJPEG)"
+          + (f"; H.264/VP8/VP9 rows chosen by the {cfg.codec_via}" if any(r.codec for r in todo) else "")
+          + f"\nbench: ours = {lib_dir()}, C = {C_LIB_DIR} ({facts['c_server']}); {facts['qemu']}",
           flush=True)
     results = []
     started = time.monotonic()
@@ -270,21 +375,20 @@ def main():
             pair[lib] = r
             print("  " + summary(r), flush=True)
         results.append({"row": row.name, "display": row.display, "mode": row.mode,
-                        "workload": row.workload, "rect": row.rect, **pair})
+                        "workload": row.workload, "rect": row.rect, "codec": row.codec,
+                        "run": 0, **pair})
     facts["wall_seconds"] = round(time.monotonic() - started)
-    md, png = cfg.markdown_path(), cfg.chart_path()
-    md.parent.mkdir(parents=True, exist_ok=True)
-    png.parent.mkdir(parents=True, exist_ok=True)
+    run = {"facts": facts, "command": command_line(cfg),
+           "config": vars(cfg) | {"out": str(cfg.out), "work": str(cfg.work)}}
+    data = dict(run, runs=[run], results=results)
     raw = cfg.results_path()
+    if cfg.only and cfg.merge and raw.exists():
+        data = merge(load_results(raw), data, [r.name for r in all_rows])
+        print(f"\nbench: merged {len(results)} rows into {raw} ({len(data['results'])} rows)")
     raw.parent.mkdir(parents=True, exist_ok=True)
-    raw.write_text(json.dumps({"facts": facts, "command": command_line(cfg),
-                               "config": vars(cfg) | {"out": str(cfg.out), "work": str(cfg.work)},
-                               "results": results}, indent=1))
-    chart = report.chart(results, png)
-    md.write_text(report.markdown(results, facts, cfg, command_line(cfg),
-                                  os.path.relpath(png, md.parent) if chart else None))
-    print(f"\nbench: wrote {md}" + (f", {png}" if chart else " (no chart: matplotlib missing)")
-          + f", {raw}; {facts['wall_seconds']} s in all")
+    raw.write_text(json.dumps(data, indent=1))
+    write_report(data, cfg)
+    print(f"bench: {raw}; {facts['wall_seconds']} s in all")
     failed = [f"{r['row']} [{lib}]" for r in results for lib in ("ours", "c") if "error" in r[lib]]
     if failed:
         print("bench: failed runs: " + ", ".join(failed))

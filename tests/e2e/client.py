@@ -20,6 +20,10 @@ at (x0, y0) each time the client has drawn into it and gone idle; c.stamps() ret
 (and forgets) [[monotonic time, stamp], ...] for every change seen, plus the snapshots
 asked for with c.snap(path): the raw primary surface written at such a moment.
 
+Video codec: c.connect(..., video_codecs=["h264", "vp8"]) sends the display channel's
+PREFERRED_VIDEO_CODEC_TYPE with that order once it is open (spice-gtk's
+change_preferred_video_codec_types); c.state()["codec_pref"] says what was sent or why not.
+
 Video streams: SpiceClient(log_path, debug=True) runs the worker with SPICE_DEBUG=1, so
 spice-gtk writes its channel debug lines to log_path; c.stream_events() counts the
 stream messages the display channel handled (created, destroyed, frames received).
@@ -39,6 +43,8 @@ PY = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executabl
 # SPICE mouse buttons (spice/enums.h) and their button-state masks
 BUTTON_LEFT, BUTTON_MIDDLE, BUTTON_RIGHT, BUTTON_UP, BUTTON_DOWN = 1, 2, 3, 4, 5
 _BUTTON_MASK = {1: 1, 2: 2, 3: 4}
+# SpiceVideoCodecType (spice/enums.h)
+VIDEO_CODECS = {"mjpeg": 1, "vp8": 2, "h264": 3, "vp9": 4, "h265": 5}
 
 
 def decode_stamp(shot, x0=0, y0=0):
@@ -134,12 +140,24 @@ class SpiceClient:
         return r
 
     # ------------------------------------------------------------ connection
-    def connect(self, host, port, password=None, timeout=30, wait_primary=True):
+    def connect(self, host, port, password=None, timeout=30, wait_primary=True, video_codecs=None):
         """Connects; with wait_primary, waits for the display's primary surface.
+        video_codecs: codec names in the client's order of preference (VIDEO_CODECS), sent
+        as soon as the display channel is open; with wait_primary, also waits until it was.
         Raises ClientError on a channel error (e.g. SPICE_CHANNEL_ERROR_AUTH) or timeout."""
-        self._call("connect", host=host, port=int(port), password=password)
+        codecs = None
+        if video_codecs:
+            unknown = [c for c in video_codecs if c not in VIDEO_CODECS]
+            if unknown:
+                raise ClientError(f"unknown video codecs {unknown}; known: {sorted(VIDEO_CODECS)}")
+            codecs = [VIDEO_CODECS[c] for c in video_codecs]
+        self._call("connect", host=host, port=int(port), password=password, video_codecs=codecs)
         if wait_primary:
             self.wait(lambda s: s["primary"] is not None, timeout, "primary surface")
+            if codecs:
+                s = self.wait(lambda s: s["codec_pref"] is not None, timeout, "codec preference")
+                if s["codec_pref"].get("error"):
+                    raise ClientError(f"preferred video codecs: {s['codec_pref']['error']}")
         return self
 
     def state(self):
@@ -319,7 +337,8 @@ def worker():
 
     st = {"session": None, "display": None, "inputs": None, "main": None,
           "primary": None, "events": [], "last_update": None, "updates": 0,
-          "primaries": [], "channels": set(), "gen": 0, "track": None}
+          "primaries": [], "channels": set(), "gen": 0, "track": None,
+          "video_codecs": None, "codec_pref": None}
 
     class _Primary(ctypes.Structure):  # SpiceDisplayPrimary (channel-display.h)
         _fields_ = [("format", ctypes.c_int), ("width", ctypes.c_int), ("height", ctypes.c_int),
@@ -348,6 +367,31 @@ def worker():
             st["channels"].discard((gen, chan_name(ch)))
         if gen == st["gen"]:
             st["events"].append((chan_name(ch), event.value_name))
+            if (event.value_name == "SPICE_CHANNEL_OPENED" and st["video_codecs"]
+                    and current(ch)):
+                send_codec_preference(ch, st["video_codecs"])
+
+    def send_codec_preference(ch, codecs):
+        # Once open: spice-gtk checks the server's PREF_VIDEO_CODEC_TYPE cap, known then.
+        # The GIR names differ between spice-gtk versions (0.42: display_channel_...);
+        # without the list call (before 0.38) only the first choice can be sent.
+        many = [getattr(ch, n, None) for n in ("change_preferred_video_codec_types",
+                                               "display_channel_change_preferred_video_codec_types")]
+        one = [getattr(ch, n, None) for n in ("change_preferred_video_codec_type",
+                                              "display_channel_change_preferred_video_codec_type",
+                                              "display_change_preferred_video_codec_type")]
+        try:
+            many, one = [f for f in many if f], [f for f in one if f]
+            if many:
+                many[0](codecs)
+                st["codec_pref"] = {"sent": codecs}
+            elif one:
+                one[0](codecs[0])
+                st["codec_pref"] = {"sent": codecs[:1]}
+            else:
+                st["codec_pref"] = {"error": "this spice-gtk cannot send a codec preference"}
+        except Exception as e:  # GLib.Error: the server lacks the capability
+            st["codec_pref"] = {"error": f"{type(e).__name__}: {e}"}
 
     def current(ch):  # a signal from this session's display channel (not a closed one's)
         return st["display"] is not None and _gptr(ch) == _gptr(st["display"])
@@ -458,6 +502,7 @@ def worker():
             s = Spice.Session()
             s.set_property("host", req["host"])
             s.set_property("port", str(req["port"]))
+            st["video_codecs"], st["codec_pref"] = req.get("video_codecs"), None
             if req.get("password") is not None:
                 s.set_property("password", req["password"])
             GObject.Object.connect(s, "channel-new", on_channel_new)
@@ -474,6 +519,7 @@ def worker():
                     "channels": len(st["channels"]),
                     "open": sorted(n for g, n in st["channels"] if g == st["gen"]),
                     "since_update": None if lu is None else time.monotonic() - lu,
+                    "codec_pref": st["codec_pref"],
                     "mouse_mode": st["main"].get_property("mouse-mode") if st["main"] else None}
         if cmd == "screenshot":
             return screenshot(req["path"])
