@@ -511,7 +511,17 @@ impl Screen {
 
     /// An encoded frame for the viewers of its stream.
     pub fn deliver_frame(&self, frame: &EncodedFrame) {
-        self.state.lock().streams.deliver(frame);
+        {
+            let mut s = self.state.lock();
+            let State {
+                pending, streams, ..
+            } = &mut *s;
+            for (viewer, area) in streams.deliver(frame) {
+                if let Some(region) = pending.get_mut(&viewer) {
+                    region.add(area);
+                }
+            }
+        }
         self.wake();
     }
 

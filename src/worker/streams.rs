@@ -12,7 +12,10 @@ use super::screen::ViewerId;
 use crate::proto::caps::Caps;
 use crate::video::codecs::Codec;
 use crate::video::pipeline::{EncodedFrame, Shared};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+
+/// Inter-coded frames a viewer may have waiting before it leaves the stream.
+const MAX_INTER_BACKLOG: usize = 6;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -37,7 +40,9 @@ pub enum VideoUpdate {
 struct ViewerStream {
     info: StreamInfo,
     announced: bool,
-    frame: Option<EncodedFrame>,
+    /// Encoded frames waiting for room: at most one for MJPEG (a newer one replaces
+    /// it); for inter-coded streams every frame counts, up to a bound.
+    frames: VecDeque<EncodedFrame>,
     ending: bool,
 }
 
@@ -113,7 +118,7 @@ impl Streams {
                 .filter(|s| s.info.id == id && !s.ending)
             {
                 s.ending = true;
-                s.frame = None;
+                s.frames.clear();
                 uncovered.push((*viewer, s.info.dest));
             }
         }
@@ -131,40 +136,51 @@ impl Streams {
             .filter(|s| !s.ending)
             .map(|s| {
                 s.ending = true;
-                s.frame = None;
+                s.frames.clear();
                 s.info.dest
             })
             .collect()
     }
 
-    /// Hands a frame to every viewer of its stream; a frame still waiting is replaced
-    /// (counted as a drop by the rate control: the network is behind).
-    pub fn deliver(&mut self, frame: &EncodedFrame) {
-        for v in self.viewers.values_mut() {
+    /// Hands a frame to every viewer of its stream. An MJPEG frame still waiting is
+    /// replaced (a drop: the network is behind). Inter-coded frames refer to the ones
+    /// before them, so none may be dropped: they queue, and a viewer whose queue
+    /// overflows leaves the stream (returned: its area must now go out as pixels).
+    pub fn deliver(&mut self, frame: &EncodedFrame) -> Vec<(ViewerId, Area)> {
+        let mut uncovered = vec![];
+        for (viewer, v) in &mut self.viewers {
             for s in v
                 .streams
                 .iter_mut()
                 .filter(|s| s.info.id == frame.stream && !s.ending)
             {
-                let replaced = s.frame.replace(EncodedFrame {
-                    stream: frame.stream,
-                    mm_time: frame.mm_time,
-                    data: frame.data.clone(),
-                });
-                if replaced.is_some() {
-                    if s.info.codec != Codec::Mjpeg {
-                        // The frames after the dropped one refer to it: start afresh.
-                        s.info
-                            .shared
-                            .key_frame_wanted
-                            .store(true, Ordering::Release);
-                    }
+                let dropped = if s.info.codec == Codec::Mjpeg {
+                    let waiting = !s.frames.is_empty();
+                    s.frames.clear();
+                    waiting
+                } else if s.frames.len() >= MAX_INTER_BACKLOG {
+                    s.ending = true;
+                    s.frames.clear();
+                    uncovered.push((*viewer, s.info.dest));
+                    true
+                } else {
+                    false
+                };
+                if dropped {
                     let now = s.info.shared.now_ms();
                     s.info.shared.rate.lock().frame_dropped(now);
                     s.info.shared.stats.lock().frames_dropped += 1;
                 }
+                if !s.ending {
+                    s.frames.push_back(EncodedFrame {
+                        stream: frame.stream,
+                        mm_time: frame.mm_time,
+                        data: frame.data.clone(),
+                    });
+                }
             }
         }
+        uncovered
     }
 
     /// The areas `viewer` receives as video.
@@ -211,12 +227,10 @@ impl Streams {
                 out.push(VideoUpdate::Create(s.info.clone()));
             }
             if room {
-                if let Some(frame) = s.frame.take() {
-                    out.push(VideoUpdate::Frame {
-                        frame,
-                        shared: s.info.shared.clone(),
-                    });
-                }
+                out.extend(s.frames.drain(..).map(|frame| VideoUpdate::Frame {
+                    frame,
+                    shared: s.info.shared.clone(),
+                }));
             }
             true
         });
@@ -228,7 +242,7 @@ fn fresh(info: &StreamInfo) -> ViewerStream {
     ViewerStream {
         info: info.clone(),
         announced: false,
-        frame: None,
+        frames: VecDeque::new(),
         ending: false,
     }
 }
@@ -325,10 +339,11 @@ mod tests {
     }
 
     #[test]
-    fn inter_coded_streams_restart_from_a_key_frame_after_a_drop() {
+    fn inter_coded_frames_are_never_dropped_and_a_stuck_viewer_leaves() {
         let mut s = Streams::default();
         s.add_viewer(1, Caps::default());
-        let mut h264 = info(5, Area::new(0, 0, 64, 64));
+        let dest = Area::new(0, 0, 64, 64);
+        let mut h264 = info(5, dest);
         h264.codec = Codec::H264;
         let shared = h264.shared.clone();
         s.start(h264);
@@ -337,13 +352,32 @@ mod tests {
             shared.key_frame_wanted.swap(false, Ordering::AcqRel),
             "a new viewer starts from a key frame"
         );
-        s.deliver(&frame(5, 1));
-        assert!(!shared.key_frame_wanted.load(Ordering::Acquire));
-        s.deliver(&frame(5, 2));
-        assert!(
-            shared.key_frame_wanted.load(Ordering::Acquire),
-            "frame 2 refers to the dropped frame 1"
+        for n in 1..=3 {
+            assert!(s.deliver(&frame(5, n)).is_empty());
+        }
+        let sent: Vec<u8> = s
+            .next(1, true)
+            .into_iter()
+            .filter_map(|u| match u {
+                VideoUpdate::Frame { frame, .. } => Some(frame.data[0]),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(sent, vec![1, 2, 3], "every frame, in order");
+        let mut left = vec![];
+        for n in 0..=MAX_INTER_BACKLOG as u8 {
+            left.extend(s.deliver(&frame(5, n)));
+        }
+        assert_eq!(
+            left,
+            vec![(1, dest)],
+            "the stuck viewer gets pixels instead"
         );
+        assert!(s.owned(1).is_empty());
+        assert!(matches!(
+            s.next(1, true).as_slice(),
+            [VideoUpdate::Destroy(5)]
+        ));
     }
 
     #[test]
