@@ -67,8 +67,10 @@ def _cpu(key):
 
 
 def _codec(r):
-    got = "+".join(r.get("stream_codecs") or []) or "no stream"
-    return f"**{got}** (wrong)" if r.get("wrong_codec") else got
+    got = "+".join(r.get("stream_codecs") or [])
+    if not got:
+        return "**no stream** (images)"
+    return f"**{got}** (not the one asked for)" if r.get("wrong_codec") else got
 
 
 # (heading, cell of one server's result); the MJPEG table leaves out "codec decoded"
@@ -127,17 +129,23 @@ def target_checks(res):
         met = a <= bound if at_most else a >= bound
         rel = f"{a - b:+.1f} dB" if fn is psnr else (f"{100 * (a / b - 1):+.0f}% vs C" if b else "")
         out.append((name, met, f"{show(a)} vs {show(b)}, bound {show(bound)} ({rel})"))
-    if _ok(ours) and _ok(c) and (ours.get("wrong_codec") or c.get("wrong_codec")):
-        out.append(("same codec on both", False,
-                    f"spice-rs {_codec(ours)}, C {_codec(c)}"))
     return out
+
+
+def same_codec(res):
+    ours, c = res.get("ours"), res.get("c")
+    if not (_ok(ours) and _ok(c)):
+        return "—"
+    if ours.get("wrong_codec") or c.get("wrong_codec"):
+        return f"**no**: spice-rs {_codec(ours)}, C {_codec(c)}"
+    return "yes"
 
 
 def targets_table(results):
     rows = [r for r in results if r.get("codec") == "h264"]
     if not rows:
         return []
-    head = ["row"] + [t[0] for t in TARGETS]
+    head = ["row", "both streamed H.264"] + [t[0] for t in TARGETS]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for res in rows:
         checks = dict((n, (m, t)) for n, m, t in target_checks(res))
@@ -146,7 +154,7 @@ def targets_table(results):
             met, text = checks[name]
             mark = "—" if met is None else ("**met**" if met else "**missed**")
             cells.append(f"{mark}: {text}")
-        lines.append("| " + " | ".join([res["row"]] + cells) + " |")
+        lines.append("| " + " | ".join([res["row"], same_codec(res)] + cells) + " |")
     return lines
 
 
@@ -175,6 +183,8 @@ def _run_line(run, rows):
             f"{len(rows)} rows, {f['wall_seconds']} s in all; the guest plays its clip at "
             f"{cfg['fps']:g} fps, each run measures {cfg['seconds']:g} s after "
             f"{cfg['warmup']:g} s of warm-up.")
+    if f.get("ours_lib"):
+        line += f" spice-rs: {f['ours_lib']}."
     if f.get("codec_qemu"):
         line += f" QEMU of the H.264/VP8/VP9 rows: {f['codec_qemu']}."
     return line

@@ -288,8 +288,12 @@ def machine_facts():
                          capture_output=True, text=True).stdout or "?"
     rev = subprocess.run(["git", "-C", str(REPO), "describe", "--always", "--dirty"],
                          capture_output=True, text=True).stdout.strip() or "?"
+    ours = lib_dir() / "libspice-server.so.1"
+    built = time.strftime("%Y-%m-%d %H:%M %Z", time.gmtime(ours.stat().st_mtime)) \
+        if ours.exists() else "missing"
     return {"cores": os.cpu_count(), "cpu": model, "qemu": qemu, "kernel": platform.release(),
             "c_server": f"libspice-server1 {cver}", "client": f"spice-gtk {gtk}", "revision": rev,
+            "ours_lib": f"{ours.resolve()} (built {built})",
             "date": time.strftime("%Y-%m-%d %H:%M %Z")}
 
 
