@@ -6,6 +6,11 @@ once with LD_LIBRARY_PATH=<repo>/build/lib and once with Debian's libspice-serve
 each row. `make bench` runs it; results go to BENCHMARKS.md, bench/bench.png and
 bench/results.json (every number, per thread and per sample).
 
+Rows: MJPEG (both servers' default codec) on qxl and std, then H.264, VP8 and VP9 (the
+GStreamer encoders of both servers) at 720p and 1080p full screen on qxl: 32 runs of ~45 s,
+about 25 minutes on 2 cores. bench/codec-notes.md (hand-written) is appended to the codec
+section; bench/codec_check.py reads off the wire which codec each server really streams.
+
 Environment:
   BENCH_QUICK=1         a few short rows, results in build/bench/ (development, smoke test)
   BENCH_WARMUP=8        seconds after the client connected before measuring
