@@ -37,6 +37,7 @@ pub struct DisplayChannel {
     /// (stream id, report id) of the reports asked for.
     report_ids: Vec<(u32, u32)>,
     next_report_id: u32,
+    codec_preference: Option<Vec<u8>>,
 }
 
 impl DisplayChannel {
@@ -62,6 +63,7 @@ impl DisplayChannel {
             sent_frames: 0,
             report_ids: Vec::new(),
             next_report_id: 0,
+            codec_preference: None,
         }
     }
 
@@ -182,6 +184,10 @@ impl Channel for DisplayChannel {
                 if !self.initialized {
                     self.initialized = true;
                     self.screen.add_viewer_with(self.viewer, self.caps.clone());
+                    // spice-gtk may state its codec preference before its INIT.
+                    if let Some(preference) = self.codec_preference.clone() {
+                        self.screen.set_codec_preference(self.viewer, preference);
+                    }
                     out.push(m::INVAL_ALL_PALETTES, &[]);
                 }
             }
@@ -196,7 +202,11 @@ impl Channel for DisplayChannel {
             }
             m::C_PREFERRED_VIDEO_CODEC_TYPE => {
                 if let Some(preference) = select::parse_preferred_codecs(body) {
-                    self.screen.set_codec_preference(self.viewer, preference);
+                    if self.initialized {
+                        self.screen
+                            .set_codec_preference(self.viewer, preference.clone());
+                    }
+                    self.codec_preference = Some(preference);
                 }
             }
             // Images always go as LZ4 or raw: there is no other compression to prefer.

@@ -313,7 +313,11 @@ fn caps_bytes(caps: &Caps) -> [u8; crate::worker::CLIENT_CAPS_BYTES] {
 /// Our channel caps for a link reply.
 fn channel_caps(channel_type: u8) -> Vec<u32> {
     let bits: &[u32] = match channel_type {
-        ch::DISPLAY => &[display::CAP_MONITORS_CONFIG, display::CAP_PREF_COMPRESSION],
+        ch::DISPLAY => &[
+            display::CAP_MONITORS_CONFIG,
+            display::CAP_PREF_COMPRESSION,
+            display::CAP_PREF_VIDEO_CODEC_TYPE,
+        ],
         ch::INPUTS => &[inputs::CAP_KEY_SCANCODE],
         _ => &[],
     };
