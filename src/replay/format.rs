@@ -39,23 +39,8 @@ pub mod worker_msg {
     pub const DESTROY_PRIMARY_SURFACE_ASYNC: u32 = 30;
 }
 
-pub mod draw {
-    pub const NOP: u8 = 0;
-    pub const FILL: u8 = 1;
-    pub const OPAQUE: u8 = 2;
-    pub const COPY: u8 = 3;
-    pub const COPY_BITS: u8 = 4;
-    pub const BLEND: u8 = 5;
-    pub const BLACKNESS: u8 = 6;
-    pub const WHITENESS: u8 = 7;
-    pub const INVERS: u8 = 8;
-    pub const ROP3: u8 = 9;
-    pub const STROKE: u8 = 10;
-    pub const TEXT: u8 = 11;
-    pub const TRANSPARENT: u8 = 12;
-    pub const ALPHA_BLEND: u8 = 13;
-    pub const COMPOSITE: u8 = 14;
-}
+/// `QXL_DRAW_*`: the draw types, as the parser knows them.
+pub use crate::qxl::draw::kind as draw;
 
 pub const IMAGE_BITMAP: u8 = 0;
 pub const IMAGE_QUIC: u8 = 1;
