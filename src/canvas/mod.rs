@@ -26,17 +26,13 @@ const MAX_CLIP_RECTS: usize = 4096;
 
 fn px(fb: &Framebuffer, x: u32, y: u32) -> u32 {
     let o = y as usize * fb.stride() + x as usize * 4;
-    u32::from_le_bytes([
-        fb.pixels[o],
-        fb.pixels[o + 1],
-        fb.pixels[o + 2],
-        fb.pixels[o + 3],
-    ])
+    let p = fb.pixels();
+    u32::from_le_bytes([p[o], p[o + 1], p[o + 2], p[o + 3]])
 }
 
 fn put(fb: &mut Framebuffer, x: u32, y: u32, v: u32) {
     let o = y as usize * fb.stride() + x as usize * 4;
-    fb.pixels[o..o + 4].copy_from_slice(&(v & RGB).to_le_bytes());
+    fb.pixels_mut()[o..o + 4].copy_from_slice(&(v & RGB).to_le_bytes());
 }
 
 fn to_area(r: &QxlRect) -> Option<Area> {
@@ -655,7 +651,7 @@ fn plain_copy(fb: &mut Framebuffer, draw: &Draw, src: &Pixels, area: &QxlRect) {
             let start = (sy * i64::from(src.width) + left + ox) as usize;
             let row = &src.data[start..start + (right - left) as usize];
             let d = y as usize * stride + left as usize * 4;
-            let out = &mut fb.pixels[d..d + row.len() * 4];
+            let out = &mut fb.pixels_mut()[d..d + row.len() * 4];
             for (o, p) in out.chunks_exact_mut(4).zip(row) {
                 o.copy_from_slice(&(p & RGB).to_le_bytes());
             }

@@ -148,5 +148,5 @@ fn plain_copy_writes_what_the_general_path_writes() {
     let mut slow = Framebuffer::new(8, 8).unwrap();
     render(&mut slow, &d, &NoSurfaces);
     assert_eq!(fast, slow);
-    assert_ne!(fast.pixels, vec![0; 8 * 8 * 4], "something was drawn");
+    assert_ne!(fast.pixels(), vec![0; 8 * 8 * 4], "something was drawn");
 }

@@ -8,6 +8,24 @@ use super::memslot::MemError;
 /// Reads guest memory (`group`, QXL address) into an owned buffer, bounds-checked.
 pub trait GuestMemory {
     fn read(&self, group: u32, address: u64, len: usize) -> Result<Vec<u8>, MemError>;
+
+    /// Appends the `count` little-endian 32-bit words at `address` to `out` (the pixel
+    /// rows of 32-bit bitmaps: one copy, straight into the decoded image).
+    fn append_words(
+        &self,
+        group: u32,
+        address: u64,
+        count: usize,
+        out: &mut Vec<u32>,
+    ) -> Result<(), MemError> {
+        let bytes = self.read(group, address, count * 4)?;
+        out.extend(
+            bytes
+                .chunks_exact(4)
+                .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]])),
+        );
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -40,7 +40,36 @@ impl super::command::GuestMemory for SlotMemory<'_> {
     fn read(&self, group: u32, address: u64, len: usize) -> Result<Vec<u8>, MemError> {
         read_bytes(self.0, group, address, len)
     }
+
+    fn append_words(
+        &self,
+        group: u32,
+        address: u64,
+        count: usize,
+        out: &mut Vec<u32>,
+    ) -> Result<(), MemError> {
+        let len = count.checked_mul(4).ok_or(MemError::OutOfSlot {
+            address,
+            size: u64::MAX,
+        })?;
+        let host = self.0.translate(group, address, len as u64)?;
+        out.reserve(count);
+        // SAFETY: as in `read_bytes`: [host, host+len) is checked, mapped device memory.
+        // `reserve` made room for `count` more words after `out.len()`; the copy fills
+        // exactly those (any bit pattern is a valid u32; u32 words are little-endian on
+        // every target this library builds for, see the assertion below) before
+        // `set_len` exposes them. The source is plain bytes, so its alignment is free.
+        unsafe {
+            let dst = out.as_mut_ptr().add(out.len()).cast::<u8>();
+            std::ptr::copy_nonoverlapping(host as usize as *const u8, dst, len);
+            out.set_len(out.len() + count);
+        }
+        Ok(())
+    }
 }
+
+// Guest pixels are little-endian words; `append_words` copies them as they are.
+const _: () = assert!(cfg!(target_endian = "little"));
 
 /// Writes `data` to guest address `address` of `group` (rendering a surface back into
 /// the guest's memory for `update_area`).

@@ -76,16 +76,18 @@ pub enum Image {
     Surface(u32),
 }
 
-/// Reads `len` bytes of a chunk list starting at the chunk at `address`.
-pub fn read_chunks(
+/// Where the `len` bytes of a chunk list starting at the chunk at `address` lie: the
+/// (guest address, length) of each chunk's data, in order.
+fn chunk_segments(
     mem: &dyn GuestMemory,
     group: u32,
     address: u64,
     len: usize,
-) -> Result<Vec<u8>, ParseError> {
+) -> Result<Vec<(u64, usize)>, ParseError> {
     // The chunks must hold exactly `len` bytes, as spice-server requires: a list that
     // holds more (a cycle) or less (a short one) is refused.
-    let mut out = Vec::with_capacity(len.min(64 << 20));
+    let mut segments = Vec::new();
+    let mut found = 0usize;
     let mut next = address;
     for _ in 0..MAX_CHUNKS {
         if next == 0 {
@@ -93,19 +95,91 @@ pub fn read_chunks(
         }
         let header = mem.read(group, next, CHUNK_HEADER)?;
         let size = u32_at(&header, 0) as usize;
-        if size > len - out.len() {
+        if size > len - found {
             return Err(ParseError::Invalid("data longer than its size"));
         }
         let data_address = next
             .checked_add(CHUNK_HEADER as u64)
             .ok_or(ParseError::Invalid("chunk address"))?;
-        out.extend(mem.read(group, data_address, size)?);
+        if size > 0 {
+            segments.push((data_address, size));
+        }
+        found += size;
         next = u64_at(&header, 12);
     }
-    if out.len() < len || next != 0 {
+    if found < len || next != 0 {
         return Err(ParseError::Invalid("data shorter than its size"));
     }
+    Ok(segments)
+}
+
+/// Reads `len` bytes of a chunk list starting at the chunk at `address`.
+pub fn read_chunks(
+    mem: &dyn GuestMemory,
+    group: u32,
+    address: u64,
+    len: usize,
+) -> Result<Vec<u8>, ParseError> {
+    let mut out = Vec::with_capacity(len.min(64 << 20));
+    for (at, size) in chunk_segments(mem, group, address, len)? {
+        out.extend_from_slice(&mem.read(group, at, size)?);
+    }
     Ok(out)
+}
+
+/// A bitmap's data in guest memory, read a row at a time (never copied whole).
+struct GuestData<'a> {
+    mem: &'a dyn GuestMemory,
+    group: u32,
+    segments: Vec<(u64, usize)>,
+    /// Offset of each segment's first byte in the data.
+    starts: Vec<usize>,
+}
+
+impl<'a> GuestData<'a> {
+    fn new(mem: &'a dyn GuestMemory, group: u32, segments: Vec<(u64, usize)>) -> Self {
+        let starts = segments
+            .iter()
+            .scan(0, |at, &(_, size)| {
+                let start = *at;
+                *at += size;
+                Some(start)
+            })
+            .collect();
+        Self {
+            mem,
+            group,
+            segments,
+            starts,
+        }
+    }
+
+    /// The segment holding byte `offset`, and where in it that byte is.
+    fn locate(&self, offset: usize) -> (usize, usize) {
+        let i = self.starts.partition_point(|&s| s <= offset) - 1;
+        (i, offset - self.starts[i])
+    }
+
+    /// The guest address of `len` bytes at `offset` when one chunk holds them all.
+    fn contiguous(&self, offset: usize, len: usize) -> Option<u64> {
+        let (i, within) = self.locate(offset);
+        let (at, size) = self.segments[i];
+        (within + len <= size).then_some(at + within as u64)
+    }
+
+    /// Copies `len` bytes at `offset` (which may span chunks) into `out`.
+    fn gather(&self, offset: usize, len: usize, out: &mut Vec<u8>) -> Result<(), ParseError> {
+        out.clear();
+        let (mut i, mut within) = self.locate(offset);
+        while out.len() < len {
+            let (at, size) = self.segments[i];
+            let n = (size - within).min(len - out.len());
+            out.extend_from_slice(&self.mem.read(self.group, at + within as u64, n)?);
+            i += 1;
+            within = 0;
+        }
+        Ok(())
+    }
 }
 
 /// Bytes per row of `width` pixels in `format`.
@@ -224,25 +298,35 @@ fn parse_bitmap_body(
         .filter(|&n| n <= 64 << 20)
         .ok_or(ParseError::Invalid("bitmap size"))?;
     let data_address = u64_at(&b, 22);
-    let raw = if flags & BITMAP_DIRECT != 0 {
-        mem.read(group, data_address, total)?
+    let segments = if flags & BITMAP_DIRECT != 0 {
+        vec![(data_address, total)]
     } else {
-        read_chunks(mem, group, data_address, total)?
+        chunk_segments(mem, group, data_address, total)?
     };
+    let source = GuestData::new(mem, group, segments);
     let mut data = Vec::with_capacity(width as usize * height as usize);
+    let mut row_bytes = Vec::new();
     for y in 0..height as usize {
         let src = if flags & BITMAP_TOP_DOWN != 0 {
             y
         } else {
             height as usize - 1 - y
         };
-        decode_row(
-            format,
-            &raw[src * stride..src * stride + row],
-            width,
-            &palette,
-            &mut data,
-        );
+        let offset = src * stride;
+        let start = data.len();
+        match source.contiguous(offset, row) {
+            // The video path: 32-bit rows go from guest memory into the image in one copy.
+            Some(at) if matches!(format, fmt::BIT32 | fmt::RGBA) => {
+                mem.append_words(group, at, width as usize, &mut data)?;
+                if format == fmt::BIT32 {
+                    data[start..].iter_mut().for_each(|p| *p |= 0xff00_0000);
+                }
+            }
+            _ => {
+                source.gather(offset, row, &mut row_bytes)?;
+                decode_row(format, &row_bytes, width, &palette, &mut data);
+            }
+        }
     }
     let alpha = matches!(format, fmt::RGBA | fmt::BIT8_A);
     Ok(Pixels {

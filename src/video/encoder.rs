@@ -3,15 +3,51 @@
 
 use super::codecs::Codec;
 use std::fmt;
+use std::sync::Arc;
 
-/// A frame copied out of the screen: BGRX rows, top-down, `width * 4` bytes each.
+/// A frame of the screen: BGRX rows, top-down, `width * 4` bytes each, row `y` at
+/// `offset + y * stride` of `pixels`. `pixels` is either a copy of the stream's area or
+/// the screen itself, shared until the worker next draws on it (copy on write).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Frame {
     pub width: u32,
     pub height: u32,
-    pub pixels: Vec<u8>,
+    pub pixels: Arc<Vec<u8>>,
+    pub offset: usize,
+    pub stride: usize,
     /// Server multimedia time (ms) when the pixels were captured.
     pub mm_time: u32,
+}
+
+impl Frame {
+    /// A frame of packed rows.
+    pub fn packed(width: u32, height: u32, pixels: Vec<u8>, mm_time: u32) -> Frame {
+        Frame {
+            width,
+            height,
+            pixels: Arc::new(pixels),
+            offset: 0,
+            stride: width as usize * 4,
+            mm_time,
+        }
+    }
+
+    /// The bytes from the first pixel on (rows `stride` apart).
+    pub fn bytes(&self) -> &[u8] {
+        self.pixels.get(self.offset..).unwrap_or(&[])
+    }
+
+    /// Whether the rows the frame names lie inside its buffer.
+    pub fn is_complete(&self) -> bool {
+        let row = self.width as usize * 4;
+        self.width > 0
+            && self.height > 0
+            && self.stride >= row
+            && (self.height as usize - 1)
+                .checked_mul(self.stride)
+                .and_then(|n| n.checked_add(row))
+                .is_some_and(|n| n <= self.bytes().len())
+    }
 }
 
 /// What the rate control asks of the next frame. Quality-driven encoders (MJPEG) use

@@ -76,12 +76,7 @@ mod tests {
     }
 
     fn frame() -> Frame {
-        Frame {
-            width: 2,
-            height: 2,
-            pixels: vec![0; 16],
-            mm_time: 0,
-        }
+        Frame::packed(2, 2, vec![0; 16], 0)
     }
 
     const TARGET: Target = Target {

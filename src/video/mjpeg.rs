@@ -99,12 +99,11 @@ impl VideoEncoder for MjpegEncoder {
     }
 
     fn encode(&mut self, frame: &Frame, target: Target) -> Result<Option<Vec<u8>>, EncodeError> {
-        let stride = frame.width as usize * BYTES_PER_PIXEL;
         self.encode_bgrx(
-            &frame.pixels,
+            frame.bytes(),
             frame.width,
             frame.height,
-            stride,
+            frame.stride,
             target.quality,
         )
         .map(Some)
@@ -128,12 +127,7 @@ mod tests {
                 pixels.extend_from_slice(&[b, g, r, 0]);
             }
         }
-        Frame {
-            width,
-            height,
-            pixels,
-            mm_time: 0,
-        }
+        Frame::packed(width, height, pixels, 0)
     }
 
     /// Video-like content: gradients, soft shapes and grain, so the entropy coder has
@@ -149,9 +143,10 @@ mod tests {
                 let grain = (seed % 24) as i32 - 12;
                 let wave = ((x as f32 / 23.0).sin() * (y as f32 / 31.0).cos() * 60.0) as i32;
                 let i = (y * width as usize + x) * 4;
+                let pixels = std::sync::Arc::make_mut(&mut frame.pixels);
                 for c in 0..3 {
-                    let v = frame.pixels[i + c] as i32 + grain + wave;
-                    frame.pixels[i + c] = v.clamp(0, 255) as u8;
+                    let v = pixels[i + c] as i32 + grain + wave;
+                    pixels[i + c] = v.clamp(0, 255) as u8;
                 }
             }
         }
@@ -260,12 +255,7 @@ mod tests {
                 "{w}x{h}/{stride}: {r:?}"
             );
         }
-        let short = Frame {
-            width: 10,
-            height: 10,
-            pixels: vec![0; 399],
-            mm_time: 0,
-        };
+        let short = Frame::packed(10, 10, vec![0; 399], 0);
         assert!(enc.encode(&short, target(50)).is_err());
     }
 

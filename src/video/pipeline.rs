@@ -5,6 +5,10 @@
 //! The worker never waits: the channel holds one frame, and a newer frame replaces one
 //! the encoder has not taken yet (newest wins). Dropping the pipeline closes the
 //! channel and joins the encoder thread.
+//!
+//! Frame buffers go back to the worker once encoded (or dropped), so capturing a frame
+//! writes into memory already mapped and warm instead of a fresh multi-megabyte
+//! allocation each time.
 
 use super::clock::StreamStats;
 use super::encoder::{Frame, VideoEncoder};
@@ -58,10 +62,15 @@ impl Shared {
     }
 }
 
+/// Frame buffers kept for reuse: the one being encoded, one waiting, one spare.
+const SPARE_BUFFERS: usize = 3;
+
 pub struct Pipeline {
     frames: Option<Sender<Frame>>,
     /// The other end, to take back a frame the encoder has not started.
     stale: Receiver<Frame>,
+    /// Buffers of frames that were encoded or dropped, for the next captures.
+    spare: (Sender<Vec<u8>>, Receiver<Vec<u8>>),
     thread: Option<JoinHandle<()>>,
     pub shared: Arc<Shared>,
 }
@@ -75,6 +84,8 @@ impl Pipeline {
     ) -> std::io::Result<Pipeline> {
         let (tx, rx) = bounded::<Frame>(1);
         let stale = rx.clone();
+        let spare = bounded::<Vec<u8>>(SPARE_BUFFERS);
+        let give_back = spare.0.clone();
         let state = shared.clone();
         let thread = std::thread::Builder::new()
             .name(format!("spice-encode-{stream}"))
@@ -84,9 +95,14 @@ impl Pipeline {
                         encoder.request_key_frame();
                     }
                     let target = state.rate.lock().target();
+                    let frame_time = frame.mm_time;
                     let started = Instant::now();
                     let result = encoder.encode(&frame, target);
                     let spent = started.elapsed().as_micros() as u64;
+                    // A copy comes back for reuse; a shared screen goes back to the worker.
+                    if let Ok(buffer) = Arc::try_unwrap(frame.pixels) {
+                        let _ = give_back.try_send(buffer);
+                    }
                     match result {
                         Ok(Some(data)) => {
                             let now = state.now_ms();
@@ -102,7 +118,7 @@ impl Pipeline {
                             }
                             deliver(Output::Frame(EncodedFrame {
                                 stream,
-                                mm_time: frame.mm_time,
+                                mm_time: frame_time,
                                 data,
                             }));
                         }
@@ -117,9 +133,17 @@ impl Pipeline {
         Ok(Pipeline {
             frames: Some(tx),
             stale,
+            spare,
             thread: Some(thread),
             shared,
         })
+    }
+
+    /// An empty buffer to capture the next frame into (a used one when there is one).
+    pub fn buffer(&self) -> Vec<u8> {
+        let mut buffer = self.spare.1.try_recv().unwrap_or_default();
+        buffer.clear();
+        buffer
     }
 
     /// Queues a frame for encoding; returns false when it replaced one not yet taken.
@@ -134,7 +158,10 @@ impl Pipeline {
             match tx.try_send(frame) {
                 Ok(()) => return fresh,
                 Err(TrySendError::Full(back)) => {
-                    if self.stale.try_recv().is_ok() {
+                    if let Ok(dropped) = self.stale.try_recv() {
+                        if let Ok(buffer) = Arc::try_unwrap(dropped.pixels) {
+                            let _ = self.spare.0.try_send(buffer);
+                        }
                         fresh = false;
                         self.shared.stats.lock().frames_dropped += 1;
                     }
@@ -185,12 +212,7 @@ mod tests {
     }
 
     fn frame(n: u8) -> Frame {
-        Frame {
-            width: 1,
-            height: 1,
-            pixels: vec![n, 0, 0, 0],
-            mm_time: u32::from(n),
-        }
+        Frame::packed(1, 1, vec![n, 0, 0, 0], u32::from(n))
     }
 
     fn start(fake: Fake) -> (Pipeline, mpsc::Receiver<Output>) {
@@ -224,6 +246,29 @@ mod tests {
         let stats = *p.shared.stats.lock();
         assert_eq!(stats.frames_in, 100);
         assert!(stats.frames_dropped >= 97);
+    }
+
+    #[test]
+    fn frame_buffers_come_back_for_reuse() {
+        let (p, rx) = start(Fake {
+            delay: std::time::Duration::ZERO,
+            fail_on: None,
+        });
+        assert_eq!(p.buffer().capacity(), 0, "nothing to reuse yet");
+        let mut pixels = vec![1, 0, 0, 0];
+        pixels.reserve(4096);
+        let capacity = pixels.capacity();
+        let f = Frame::packed(1, 1, pixels, 1);
+        p.push(f);
+        assert!(rx.recv_timeout(std::time::Duration::from_secs(2)).is_ok());
+        let deadline = Instant::now() + std::time::Duration::from_secs(2);
+        let mut reused = p.buffer();
+        while reused.capacity() == 0 && Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            reused = p.buffer();
+        }
+        assert_eq!(reused.capacity(), capacity, "the encoded frame's buffer");
+        assert!(reused.is_empty());
     }
 
     #[test]

@@ -12,6 +12,7 @@ use crate::proto::caps::Caps;
 use crate::proto::display::{Head, StreamReport};
 use crate::proto::draw::DrawMessage;
 use crate::video::clock::START_LATENCY_MS;
+use crate::video::encoder::Frame;
 use crate::video::pipeline::EncodedFrame;
 use crate::video::VideoConfig;
 use parking_lot::Mutex;
@@ -24,11 +25,15 @@ pub const BYTES_PER_PIXEL: usize = 4;
 pub const MAX_DIMENSION: u32 = 16384;
 
 /// A BGRX framebuffer, rows top-down, stride = width * 4.
+///
+/// The pixels are shared with the video encoder for the frame it is encoding; the next
+/// drawing copies them only if the encoder still holds them (copy on write), so a
+/// captured video frame usually costs no copy at all.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Framebuffer {
     pub width: u32,
     pub height: u32,
-    pub pixels: Vec<u8>,
+    pixels: Arc<Vec<u8>>,
 }
 
 impl Framebuffer {
@@ -39,8 +44,35 @@ impl Framebuffer {
         Some(Framebuffer {
             width,
             height,
-            pixels: vec![0; width as usize * height as usize * BYTES_PER_PIXEL],
+            pixels: Arc::new(vec![0; width as usize * height as usize * BYTES_PER_PIXEL]),
         })
+    }
+
+    pub fn pixels(&self) -> &[u8] {
+        &self.pixels
+    }
+
+    /// The pixels to draw on (copied first if a video frame still holds them).
+    pub fn pixels_mut(&mut self) -> &mut [u8] {
+        Arc::make_mut(&mut self.pixels).as_mut_slice()
+    }
+
+    /// `area` as a video frame sharing this framebuffer's pixels.
+    pub fn share(&self, area: Area, mm_time: u32) -> Frame {
+        let area = area.intersect(&self.bounds());
+        Frame {
+            width: area.width(),
+            height: area.height(),
+            pixels: self.pixels.clone(),
+            offset: area.top as usize * self.stride() + area.left as usize * BYTES_PER_PIXEL,
+            stride: self.stride(),
+            mm_time,
+        }
+    }
+
+    /// Whether a frame shared earlier is still held (by the encoder or its queue).
+    pub fn is_shared(&self) -> bool {
+        Arc::strong_count(&self.pixels) > 1
     }
 
     pub fn stride(&self) -> usize {
@@ -68,21 +100,27 @@ impl Framebuffer {
                 break;
             };
             let d = (clipped.top as usize + row) * stride + clipped.left as usize * BYTES_PER_PIXEL;
-            self.pixels[d..d + row_bytes].copy_from_slice(src_row);
+            self.pixels_mut()[d..d + row_bytes].copy_from_slice(src_row);
         }
         clipped
     }
 
     /// The pixels of `area` (inside the surface), packed rows.
     pub fn read(&self, area: Area) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.read_into(area, &mut out);
+        out
+    }
+
+    /// The pixels of `area` (inside the surface), packed rows, appended to `out`.
+    pub fn read_into(&self, area: Area, out: &mut Vec<u8>) {
         let area = area.intersect(&self.bounds());
         let row_bytes = area.width() as usize * BYTES_PER_PIXEL;
-        let mut out = Vec::with_capacity(row_bytes * area.height() as usize);
+        out.reserve(row_bytes * area.height() as usize);
         for y in area.top..area.bottom {
             let start = y as usize * self.stride() + area.left as usize * BYTES_PER_PIXEL;
             out.extend_from_slice(&self.pixels[start..start + row_bytes]);
         }
-        out
     }
 }
 
@@ -460,6 +498,19 @@ impl Screen {
         self.state.lock().surface.as_ref().map(|fb| fb.read(area))
     }
 
+    /// A video frame of `area`: the screen itself, shared until the next drawing, when
+    /// the area is most of it and the previous frame was encoded already (so that
+    /// drawing will not have to copy the whole screen); else a copy into `buffer`.
+    pub fn capture_frame(&self, area: Area, mm_time: u32, mut buffer: Vec<u8>) -> Option<Frame> {
+        let state = self.state.lock();
+        let fb = state.surface.as_ref()?;
+        if !fb.is_shared() && 2 * area.pixels() >= fb.bounds().pixels() {
+            return Some(fb.share(area, mm_time));
+        }
+        fb.read_into(area, &mut buffer);
+        Some(Frame::packed(area.width(), area.height(), buffer, mm_time))
+    }
+
     /// A stream now owns its area for every viewer that can take it.
     pub fn start_stream(&self, info: StreamInfo) {
         self.state.lock().streams.start(info);
@@ -602,6 +653,52 @@ mod tests {
         fb.blit(Area::new(0, 0, 4, 4), &[1u8; 16], 16);
         assert_eq!(fb.read(Area::new(0, 0, 4, 1)), vec![1; 16]);
         assert_eq!(fb.read(Area::new(0, 1, 4, 2)), vec![0; 16]);
+    }
+
+    #[test]
+    fn a_captured_frame_keeps_its_pixels_when_the_screen_changes() {
+        let screen = Screen::default();
+        assert!(screen.create_surface(4, 4));
+        screen.draw(Area::new(0, 0, 4, 4), &[5u8; 64], 16);
+        // Most of the screen: shared, no copy.
+        let frame = screen
+            .capture_frame(Area::new(0, 1, 4, 4), 7, Vec::new())
+            .unwrap();
+        assert_eq!(
+            (frame.width, frame.height, frame.stride, frame.offset),
+            (4, 3, 16, 16)
+        );
+        assert!(frame.is_complete());
+        assert_eq!(
+            Arc::strong_count(&frame.pixels),
+            2,
+            "shared with the screen"
+        );
+        // While it is held, the next frame is a copy, so that the drawing after it
+        // copies no more than the frame's area.
+        let second = screen
+            .capture_frame(Area::new(0, 0, 4, 4), 8, Vec::new())
+            .unwrap();
+        assert_eq!(Arc::strong_count(&second.pixels), 1, "a copy");
+        assert_eq!(second.bytes(), &[5u8; 64][..]);
+        screen.draw(Area::new(0, 0, 4, 4), &[9u8; 64], 16);
+        assert_eq!(
+            frame.bytes(),
+            &[5u8; 48][..],
+            "the frame is what was captured"
+        );
+        assert_eq!(
+            screen.capture(Area::new(0, 0, 4, 4)).unwrap(),
+            vec![9u8; 64]
+        );
+        // A small area is always a copy.
+        drop(frame);
+        let small = screen
+            .capture_frame(Area::new(1, 1, 3, 3), 9, Vec::with_capacity(64))
+            .unwrap();
+        assert_eq!((small.width, small.stride), (2, 8));
+        assert_eq!(Arc::strong_count(&small.pixels), 1);
+        assert_eq!(small.bytes(), &[9u8; 16][..]);
     }
 
     #[test]

@@ -160,7 +160,7 @@ impl Surfaces {
         }
         self.destroy(id);
         let fb = Framebuffer::new(guest.width, guest.height).ok_or(SurfaceError::BadSize)?;
-        if self.bytes + fb.pixels.len() > MAX_SURFACE_BYTES {
+        if self.bytes + fb.pixels().len() > MAX_SURFACE_BYTES {
             return Err(SurfaceError::TooMuchMemory);
         }
         let bpp = if matches!(guest.format, format::RGB555 | format::RGB565) {
@@ -197,14 +197,14 @@ impl Surfaces {
         guest
             .read_into(slots, &mut surface.fb)
             .map_err(SurfaceError::Memory)?;
-        self.bytes += surface.fb.pixels.len();
+        self.bytes += surface.fb.pixels().len();
         self.list[id as usize] = Some(surface);
         Ok(())
     }
 
     pub fn destroy(&mut self, id: u32) {
         if let Some(Some(s)) = self.list.get_mut(id as usize).map(Option::take) {
-            self.bytes -= s.fb.pixels.len();
+            self.bytes -= s.fb.pixels().len();
         }
     }
 
@@ -229,7 +229,7 @@ impl Surfaces {
 /// A framebuffer's pixels as a canvas source.
 pub fn pixels_of(fb: &Framebuffer) -> Pixels {
     let data = fb
-        .pixels
+        .pixels()
         .chunks(4)
         .map(|p| u32::from_le_bytes([p[0], p[1], p[2], p[3]]) | 0xff00_0000)
         .collect();

@@ -7,7 +7,7 @@ use super::screen::Screen;
 use super::streams::StreamInfo;
 use crate::video::codecs::Codec;
 use crate::video::detect::{Decision, Detector};
-use crate::video::encoder::{Frame, VideoEncoder};
+use crate::video::encoder::VideoEncoder;
 use crate::video::mjpeg::MjpegEncoder;
 use crate::video::picture;
 use crate::video::pipeline::{Output, Pipeline, Shared};
@@ -93,14 +93,9 @@ impl Video {
             let shared = &live.pipeline.shared;
             let now_ms = shared.now_ms();
             if shared.rate.lock().frame_captured(now_ms) {
-                if let Some(pixels) = screen.capture(live.dest) {
+                if let Some(frame) = screen.capture_frame(live.dest, now, live.pipeline.buffer()) {
                     live.dirty = None;
-                    live.pipeline.push(Frame {
-                        width: live.dest.width(),
-                        height: live.dest.height(),
-                        pixels,
-                        mm_time: now,
-                    });
+                    live.pipeline.push(frame);
                 }
             }
         }

@@ -258,7 +258,8 @@ impl GstEncoder {
             }
         }
         r.last_pts_ms = Some(pts_ms);
-        let size = r.convert.map_or(frame.pixels.len(), |(_, l)| l.size);
+        let packed = r.width as usize * r.height as usize * BYTES_PER_PIXEL;
+        let size = r.convert.map_or(packed, |(_, l)| l.size);
         let mut buffer = gst::Buffer::with_size(size)
             .map_err(|e| EncodeError::Failed(format!("no buffer: {e}")))?;
         {
@@ -271,15 +272,22 @@ impl GstEncoder {
                     .map_err(|e| EncodeError::Failed(format!("buffer not writable: {e}")))?;
                 let out = map.as_mut_slice();
                 match &r.convert {
-                    Some((m, l)) => yuv::convert(
-                        &frame.pixels,
+                    Some((m, l)) => yuv::convert_strided(
+                        frame.bytes(),
+                        frame.stride,
                         r.width as usize,
                         r.height as usize,
                         m,
                         l,
                         out,
                     ),
-                    None => out.copy_from_slice(&frame.pixels),
+                    None => {
+                        let row = r.width as usize * BYTES_PER_PIXEL;
+                        let rows = frame.bytes().chunks(frame.stride);
+                        for (o, s) in out.chunks_exact_mut(row).zip(rows) {
+                            o.copy_from_slice(&s[..row]);
+                        }
+                    }
                 }
             }
             b.set_pts(gst::ClockTime::from_mseconds(pts_ms));
@@ -382,10 +390,11 @@ impl VideoEncoder for GstEncoder {
 
     fn encode(&mut self, frame: &Frame, target: Target) -> Result<Option<Vec<u8>>, EncodeError> {
         let (w, h) = (frame.width, frame.height);
-        if w == 0 || h == 0 || frame.pixels.len() != w as usize * h as usize * BYTES_PER_PIXEL {
+        if !frame.is_complete() {
             return Err(EncodeError::Unsupported(format!(
-                "{} bytes are not {w}x{h} BGRx",
-                frame.pixels.len()
+                "{} bytes with stride {} are not {w}x{h} BGRx",
+                frame.bytes().len(),
+                frame.stride
             )));
         }
         if !super::size_supported(self.spec.codec, w, h) {

@@ -76,14 +76,8 @@ fn test_encode(spec: &'static Spec) -> Result<(), String> {
         fps: 30,
     };
     for n in 0..2u32 {
-        let frame = Frame {
-            width: w,
-            height: h,
-            pixels: (0..w * h * 4)
-                .map(|i| (i / 4 % 251 + n * 16) as u8)
-                .collect(),
-            mm_time: n * 33,
-        };
+        let pixels = (0..w * h * 4).map(|i| (i / 4 % 251 + n * 16) as u8);
+        let frame = Frame::packed(w, h, pixels.collect(), n * 33);
         match enc.encode(&frame, target) {
             Ok(Some(out)) if !out.is_empty() => {}
             Ok(_) => return Err(format!("{} gave no output for a test frame", spec.factory)),

@@ -48,12 +48,7 @@ pub(super) fn clip_frame(width: u32, height: u32, n: u32) -> Frame {
             pixels.push(0);
         }
     }
-    Frame {
-        width,
-        height,
-        pixels,
-        mm_time: n * 33,
-    }
+    Frame::packed(width, height, pixels, n * 33)
 }
 
 pub(super) fn target(kbps: u64) -> Target {
@@ -342,7 +337,7 @@ fn odd_sizes_are_refused_by_h264_and_taken_by_vp8() {
     assert_eq!(decode(Codec::Vp8, &[data])[0].len(), 321 * 241 * 4);
     // A short pixel buffer is refused, not read past.
     let mut short = clip_frame(64, 64, 0);
-    short.pixels.truncate(100);
+    std::sync::Arc::make_mut(&mut short.pixels).truncate(100);
     assert!(vp8.encode(&short, target(1000)).is_err());
 }
 
@@ -479,7 +474,7 @@ fn the_yuv_conversion_matches_videoconvert() {
             size: info.size(),
         };
         let mut ours = vec![0u8; info.size()];
-        convert(&frame.pixels, w as usize, h as usize, &m, &l, &mut ours);
+        convert(frame.bytes(), w as usize, h as usize, &m, &l, &mut ours);
         // The same through videoconvert.
         let desc = format!(
             "appsrc name=src format=time caps=video/x-raw,format=BGRx,width={w},height={h},framerate=30/1 \
@@ -498,7 +493,7 @@ fn the_yuv_conversion_matches_videoconvert() {
             .and_then(|e| e.downcast::<gstreamer_app::AppSink>().ok());
         let (src, sink) = (src.expect("appsrc"), sink.expect("appsink"));
         pipeline.set_state(gst::State::Playing).expect("plays");
-        src.push_buffer(gst::Buffer::from_slice(frame.pixels.clone()))
+        src.push_buffer(gst::Buffer::from_slice(frame.bytes().to_vec()))
             .expect("push");
         let sample = sink
             .try_pull_sample(gst::ClockTime::from_seconds(5))

@@ -183,7 +183,7 @@ fn encode_time_720p_and_1080p() {
         let mut best = f64::INFINITY;
         for _ in 0..20 {
             let t = Instant::now();
-            super::yuv::convert(&frame.pixels, wu, hu, &m, &l, &mut out);
+            super::yuv::convert(frame.bytes(), wu, hu, &m, &l, &mut out);
             best = best.min(t.elapsed().as_secs_f64() * 1000.0);
         }
         println!("BGRx to I420 {w}x{h}: best {best:.2} ms");

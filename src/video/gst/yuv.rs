@@ -145,12 +145,27 @@ impl<'a> Planes<'a> {
 
 /// Converts `width`x`height` BGRx (`width * 4` bytes a row) into `dst` laid out as
 /// `l` says (nothing happens if either is too short for the picture).
+#[cfg(test)]
 pub fn convert(src: &[u8], width: usize, height: usize, m: &Matrix, l: &Layout, dst: &mut [u8]) {
+    convert_strided(src, width * 4, width, height, m, l, dst);
+}
+
+/// `convert` of rows `src_stride` bytes apart (a frame inside a larger screen).
+pub fn convert_strided(
+    src: &[u8],
+    src_stride: usize,
+    width: usize,
+    height: usize,
+    m: &Matrix,
+    l: &Layout,
+    dst: &mut [u8],
+) {
     let chroma_rows = height.div_ceil(2);
     let chroma_width = width.div_ceil(2);
     let fits = width > 0
         && height > 0
-        && src.len() >= width * 4 * height
+        && src_stride >= width * 4
+        && src.len() >= src_stride * (height - 1) + width * 4
         && dst.len() >= l.size
         && l.y_stride >= width
         && l.u_stride
@@ -180,21 +195,32 @@ pub fn convert(src: &[u8], width: usize, height: usize, m: &Matrix, l: &Layout, 
     let planes = Planes { y, u, v };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     if threads < 2 || width * height < PARALLEL_PIXELS {
-        convert_rows(src, width, height, m, l, planes, 0..chroma_rows);
+        convert_rows(src, src_stride, width, height, m, l, planes, 0..chroma_rows);
         return;
     }
     let half = chroma_rows / 2;
     let (first, second) = planes.split(half, l);
     std::thread::scope(|s| {
-        s.spawn(|| convert_rows(src, width, height, m, l, first, 0..half));
-        convert_rows(src, width, height, m, l, second, half..chroma_rows);
+        s.spawn(|| convert_rows(src, src_stride, width, height, m, l, first, 0..half));
+        convert_rows(
+            src,
+            src_stride,
+            width,
+            height,
+            m,
+            l,
+            second,
+            half..chroma_rows,
+        );
     });
 }
 
 /// Chroma rows `rows` (luma rows twice those): each 2x2 block gives four Y and one
 /// U, V. A last odd column or row counts twice in its block's average.
+#[allow(clippy::too_many_arguments)]
 fn convert_rows(
     src: &[u8],
+    src_stride: usize,
     width: usize,
     height: usize,
     m: &Matrix,
@@ -208,9 +234,9 @@ fn convert_rows(
     for (i, cy) in rows.enumerate() {
         let y0 = 2 * cy;
         let has_bottom = y0 + 1 < height;
-        let top = &src[y0 * row..][..row];
+        let top = &src[y0 * src_stride..][..row];
         let bottom = if has_bottom {
-            &src[(y0 + 1) * row..][..row]
+            &src[(y0 + 1) * src_stride..][..row]
         } else {
             top
         };
