@@ -18,8 +18,8 @@ use std::time::Duration;
 
 /// How often the detector looks at the screen (ms).
 const EVALUATE_EVERY_MS: u32 = 100;
-/// How soon the worker looks again while a stream or a candidate is live.
-pub const VIDEO_TICK: Duration = Duration::from_millis(10);
+/// How soon the worker looks again when the frame rate held a changed frame back.
+const VIDEO_TICK: Duration = Duration::from_millis(10);
 /// The bit rate a stream starts from before the client's link is measured.
 const START_BITRATE_BPS: u64 = 20_000_000;
 /// Frame rate limit (the source rarely exceeds it; the client's display refresh does).
@@ -87,18 +87,33 @@ impl Video {
             self.next_evaluation = now.wrapping_add(EVALUATE_EVERY_MS);
             self.evaluate(now, mode, screen);
         }
-        let live = self.live.as_mut()?;
-        let waited = live.dirty.map(|since| now.wrapping_sub(since));
-        if waited.is_some_and(|w| update_done || w >= MAX_UPDATE_WAIT_MS) {
-            let shared = &live.pipeline.shared;
-            let now_ms = shared.now_ms();
-            if shared.rate.lock().frame_captured(now_ms) {
-                if let Some(frame) = screen.capture_frame(live.dest, now, live.pipeline.buffer()) {
-                    live.dirty = None;
-                    live.pipeline.push(frame);
-                }
+        // Woken early by new commands anyway: sleep until the next evaluation, or until
+        // a changed stream area has waited long enough for its update to finish.
+        let until_evaluation = self
+            .next_evaluation
+            .wrapping_sub(now)
+            .clamp(1, EVALUATE_EVERY_MS);
+        let Some(live) = self.live.as_mut() else {
+            return Some(Duration::from_millis(until_evaluation.into()));
+        };
+        let Some(since) = live.dirty else {
+            return Some(Duration::from_millis(until_evaluation.into()));
+        };
+        let waited = now.wrapping_sub(since);
+        if !update_done && waited < MAX_UPDATE_WAIT_MS {
+            let wait = (MAX_UPDATE_WAIT_MS - waited).min(until_evaluation);
+            return Some(Duration::from_millis(wait.into()));
+        }
+        let shared = &live.pipeline.shared;
+        let now_ms = shared.now_ms();
+        if shared.rate.lock().frame_captured(now_ms) {
+            if let Some(frame) = screen.capture_frame(live.dest, now, live.pipeline.buffer()) {
+                live.dirty = None;
+                live.pipeline.push(frame);
+                return Some(Duration::from_millis(until_evaluation.into()));
             }
         }
+        // Held back by the frame rate: look again soon.
         Some(VIDEO_TICK)
     }
 
