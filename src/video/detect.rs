@@ -35,6 +35,13 @@ const SETTLE_MS: u32 = 250;
 pub const IDLE_END_MS: u32 = 800;
 /// Overlap (intersection over union) for two boxes to be the same place.
 const SAME_PLACE: f64 = 0.8;
+/// A live stream keeps its area while the hot box lies inside it and fills at least
+/// this part of it: a video whose dark or still parts pause, or a framebuffer updated in
+/// bands when the host is busy, must not restart its stream (each restart costs a key
+/// frame and, for GStreamer codecs, a new pipeline).
+const KEEP_INSIDE: f64 = 0.4;
+/// Part of a hot box that must lie inside the stream for it to count as inside.
+const INSIDE: f64 = 0.95;
 /// Most damage rectangles remembered for refining a candidate.
 const MAX_RECENT: usize = 512;
 
@@ -135,7 +142,7 @@ impl Detector {
                 return Some(Decision::End);
             }
             let found = self.hot_box(now)?;
-            if iou(&found, &stream) >= SAME_PLACE {
+            if iou(&found, &stream) >= SAME_PLACE || within(&found, &stream) {
                 self.candidate = None;
                 return None;
             }
@@ -241,6 +248,12 @@ impl Detector {
         }
         (count, bbox.unwrap_or_default())
     }
+}
+
+/// Whether `found` lies inside `stream` and fills enough of it to keep the stream as it is.
+fn within(found: &Area, stream: &Area) -> bool {
+    let inside = found.intersect(stream).pixels() as f64;
+    inside >= INSIDE * found.pixels() as f64 && inside >= KEEP_INSIDE * stream.pixels() as f64
 }
 
 /// How long ago (ms) `then` was at `now`; 0 for a moment not yet reached.

@@ -73,6 +73,30 @@ fn slow_updates_do_not_stream() {
 }
 
 #[test]
+fn a_stream_keeps_its_area_while_only_part_of_it_changes() {
+    // A full-screen video updated in bands (QEMU's framebuffer refresh on a busy host),
+    // or with still parts: the hot box wanders inside the stream; no restart.
+    let mut d = Detector::new(1920, 1080);
+    let full = Area::new(0, 0, 1920, 1080);
+    let (decisions, mut end) = play(&mut d, 0, 30, 33, &[full]);
+    assert_eq!(decisions.first().map(|x| x.1), Some(Decision::Start(full)));
+    for band in [
+        Area::new(0, 0, 1920, 600),
+        Area::new(0, 400, 1920, 1080),
+        Area::new(200, 100, 1700, 900),
+    ] {
+        let (decisions, e) = play(&mut d, end + 33, 30, 33, &[band]);
+        assert!(decisions.is_empty(), "{band:?}: {decisions:?}");
+        end = e;
+    }
+    assert_eq!(d.stream(), Some(full));
+    // A video window much smaller than the stream is followed.
+    let small = Area::new(600, 300, 920, 540);
+    let (decisions, _) = play(&mut d, end + 33, 40, 33, &[small]);
+    assert_eq!(decisions.last().map(|x| x.1), Some(Decision::Move(small)));
+}
+
+#[test]
 fn a_still_stream_ends_and_a_moved_one_follows() {
     let mut d = Detector::new(1280, 720);
     let a = Area::new(0, 0, 320, 240);
