@@ -246,7 +246,21 @@ impl RateControl {
         trim(&mut self.captures, now_ms, |t| *t);
         self.stats.source_fps = self.source_fps();
         self.replan(now_ms);
+        if self.due(now_ms) {
+            true
+        } else {
+            self.stats.frames_skipped += 1;
+            false
+        }
+    }
 
+    /// Whether a frame the limit held back may be encoded now (the same frame asked
+    /// again, not a new one from the source).
+    pub fn held_frame_due(&mut self, now_ms: u64) -> bool {
+        self.due(now_ms)
+    }
+
+    fn due(&mut self, now_ms: u64) -> bool {
         let now = now_ms as f64;
         let period = 1000.0 / self.fps;
         if self.fps >= self.stats.source_fps * 0.95 {
@@ -261,7 +275,6 @@ impl RateControl {
             self.next_due_ms = (self.next_due_ms + period).max(now + period - slack);
             true
         } else {
-            self.stats.frames_skipped += 1;
             false
         }
     }
@@ -676,6 +689,35 @@ mod tests {
         }
         println!("jittery 24 fps source: {taken} of 240 frames encoded");
         assert_eq!(taken, 240);
+    }
+
+    #[test]
+    fn asking_again_for_a_held_frame_is_not_a_new_source_frame() {
+        // A 60 fps source limited to 30, with the worker asking every 5 ms about the
+        // frame it holds back: the source stays 60 fps and a held frame goes once due.
+        let mut rc = RateControl::new(50_000_000, 30);
+        let mut taken = 0;
+        let mut held = false;
+        for ms in 0..10_000u64 {
+            let due = if ms * 60 % 1000 < 60 {
+                rc.frame_captured(ms)
+            } else if held && ms % 5 == 0 {
+                rc.held_frame_due(ms)
+            } else {
+                continue;
+            };
+            held = !due;
+            if due {
+                taken += 1;
+                rc.frame_encoded(ms, 10_000, rc.target().quality);
+            }
+        }
+        let fps = rc.stats().source_fps;
+        println!(
+            "60 fps source, max 30, held frames asked again: {taken} in 10 s, source {fps:.1} fps"
+        );
+        assert!((55.0..=65.0).contains(&fps), "{fps}");
+        assert!((290..=310).contains(&taken), "{taken}");
     }
 
     /// A link of fixed capacity behind a socket buffer and a one-frame send slot, a

@@ -31,6 +31,9 @@ struct Live {
     pipeline: Pipeline,
     /// Changed since the last captured frame, and since when.
     dirty: Option<u32>,
+    /// Changed since the rate control last counted a frame from the source: a frame
+    /// held back by the frame-rate limit and asked for again is not a new one.
+    uncounted: bool,
 }
 
 /// Longest a changed stream area waits for the guest's update to finish (ms): QEMU's
@@ -60,8 +63,9 @@ impl Video {
             d.damage(area, now);
         }
         if let Some(live) = &mut self.live {
-            if !live.dest.intersect(&area).is_empty() && live.dirty.is_none() {
-                live.dirty = Some(now);
+            if !live.dest.intersect(&area).is_empty() {
+                live.dirty.get_or_insert(now);
+                live.uncounted = true;
             }
         }
     }
@@ -106,7 +110,15 @@ impl Video {
         }
         let shared = &live.pipeline.shared;
         let now_ms = shared.now_ms();
-        if shared.rate.lock().frame_captured(now_ms) {
+        let due = {
+            let mut rate = shared.rate.lock();
+            if std::mem::take(&mut live.uncounted) {
+                rate.frame_captured(now_ms)
+            } else {
+                rate.held_frame_due(now_ms)
+            }
+        };
+        if due {
             if let Some(frame) = screen.capture_frame(live.dest, now, live.pipeline.buffer()) {
                 live.dirty = None;
                 live.pipeline.push(frame);
@@ -212,6 +224,7 @@ impl Video {
             dest,
             pipeline,
             dirty: Some(screen.video().clock.now()),
+            uncounted: true,
         });
     }
 
