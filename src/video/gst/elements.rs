@@ -189,14 +189,15 @@ fn vpx(threads: i64, cpu_used: i64) -> Vec<(&'static str, Value<'static>)> {
 
 fn vp8(threads: i64) -> Vec<(&'static str, Value<'static>)> {
     let mut s = vpx(threads, 16);
-    // Token partitions let libvpx spread entropy coding over threads.
+    // Token partitions let libvpx spread entropy coding over threads. The property is
+    // an enum whose nicks are the partition counts.
     let partitions = match threads {
-        0..=1 => 0,
-        2..=3 => 1,
-        4..=7 => 2,
-        _ => 3,
+        0..=1 => "1",
+        2..=3 => "2",
+        4..=7 => "4",
+        _ => "8",
     };
-    s.push(("token-partitions", Number(partitions)));
+    s.push(("token-partitions", Text(partitions)));
     s
 }
 
