@@ -21,6 +21,8 @@ use std::sync::Arc;
 
 /// Bytes per pixel of the only format the primary surface uses here (32-bit xRGB).
 pub const BYTES_PER_PIXEL: usize = 4;
+/// Most encode time (ms) a stream report's lateness is excused for.
+const MAX_ENCODE_ALLOWANCE_MS: u64 = 50;
 /// Largest primary surface accepted (beyond any real monitor; bounds memory).
 pub const MAX_DIMENSION: u32 = 16384;
 
@@ -609,11 +611,18 @@ impl Screen {
         // see a frame that needed more than the starting delay as late, or a queue
         // building up on a slow link would hide behind an ever longer delay.
         let grown = clock_owner.clock.latency() as i32 - START_LATENCY_MS as i32;
+        // Time spent encoding makes every frame that much later without any queue on the
+        // link (VP8 or 1080p H.264 take 15-25 ms here): the rate control does not count
+        // it, or a busy host would read as a slow link and starve the stream.
+        let encode_ms = {
+            let stats = shared.stats.lock();
+            (stats.encode_us / stats.frames_encoded.max(1) / 1000).min(MAX_ENCODE_ALLOWANCE_MS)
+        };
         shared.rate.lock().client_report(
             now,
             report.num_frames,
             report.num_drops,
-            report.last_frame_delay - grown.max(0),
+            report.last_frame_delay - grown.max(0) + encode_ms as i32,
         );
         clock_owner
             .clock
