@@ -22,7 +22,17 @@ const FRAME_TIMEOUT: Duration = Duration::from_secs(5);
 /// An element that cannot change its bit rate while encoding is restarted (with a
 /// key frame) when the target moves by more than this share.
 const RESTART_ON_RATE_CHANGE: f64 = 0.2;
+/// A rate change smaller than this part of the current one is not passed on.
+const IGNORED_RATE_CHANGE: f64 = 0.05;
 const BYTES_PER_PIXEL: usize = 4;
+/// Most bits a frame may take per pixel (0.1 already looks good). libvpx spends its bit
+/// rate over the time between frames' timestamps: when the host is too busy to encode
+/// every frame, each one would grow, take longer to encode and decode, and the frame
+/// rate fall further. The cap follows the frame rate actually encoded. (x264 and x265
+/// budget each frame from the caps' frame rate instead, which bounds them already.)
+const MAX_BITS_PER_PIXEL: f64 = 0.2;
+/// Smoothing of the measured time between frames.
+const INTERVAL_SMOOTHING: f64 = 0.2;
 
 struct Running {
     pipeline: gst::Pipeline,
@@ -50,6 +60,9 @@ pub struct GstEncoder {
     rate_set: Option<u64>,
     /// Whether the last frame out was a key frame.
     last_was_key: bool,
+    /// Capture time of the last frame and the smoothed time between frames (ms).
+    last_capture: Option<u32>,
+    interval_ms: Option<f64>,
 }
 
 impl GstEncoder {
@@ -65,6 +78,8 @@ impl GstEncoder {
             key_frame_wanted: false,
             rate_set: None,
             last_was_key: false,
+            last_capture: None,
+            interval_ms: None,
         }
     }
 
@@ -224,7 +239,9 @@ impl GstEncoder {
             self.rate_set = Some(wanted);
             return;
         };
-        if set == wanted {
+        // Small moves are not worth a reconfiguration (x265 starts a new key frame on
+        // each one).
+        if (wanted as f64 - set as f64).abs() <= set as f64 * IGNORED_RATE_CHANGE {
             return;
         }
         let Some(r) = &self.running else {
@@ -410,6 +427,7 @@ impl VideoEncoder for GstEncoder {
         {
             self.stop();
         }
+        let target = self.capped(target, frame);
         if self.running.is_some() {
             self.follow_rate(target);
         }
@@ -436,6 +454,34 @@ impl VideoEncoder for GstEncoder {
         self.key_frame_wanted = true;
     }
 }
+
+impl GstEncoder {
+    /// `target` with its bit rate held to `MAX_BITS_PER_PIXEL` at the frame rate the
+    /// frames really come at.
+    fn capped(&mut self, mut target: Target, frame: &Frame) -> Target {
+        if !matches!(self.spec.codec, Codec::Vp8 | Codec::Vp9) {
+            return target;
+        }
+        if let Some(last) = self.last_capture {
+            let gap = f64::from(frame.mm_time.wrapping_sub(last)).clamp(5.0, 1000.0);
+            self.interval_ms = Some(match self.interval_ms {
+                None => gap,
+                Some(i) => i + INTERVAL_SMOOTHING * (gap - i),
+            });
+        }
+        self.last_capture = Some(frame.mm_time);
+        let fps = self
+            .interval_ms
+            .map_or(f64::from(target.fps.max(1)), |i| 1000.0 / i);
+        let pixels = f64::from(frame.width) * f64::from(frame.height);
+        let ceiling = (pixels * MAX_BITS_PER_PIXEL * fps) as u64;
+        target.bitrate_bps = target.bitrate_bps.min(ceiling.max(MIN_CAPPED_BPS));
+        target
+    }
+}
+
+/// The cap never goes below this (bit/s): a tiny stream still gets a usable rate.
+const MIN_CAPPED_BPS: u64 = 200_000;
 
 /// Asks the element for a key frame with its headers on the next frame: the
 /// upstream force-key-unit event every GstVideoEncoder handles.
