@@ -210,7 +210,7 @@ def _codec_choice(runs, rows):
     return "; ".join(out)
 
 
-def markdown(data, chart_rel, notes=None):
+def markdown(data, chart_rel, notes=None, mjpeg_notes=None):
     """BENCHMARKS.md from a results.json's data (bench/run.py load_results)."""
     results, runs = data["results"], data["runs"]
     facts = data["facts"]
@@ -237,6 +237,8 @@ def markdown(data, chart_rel, notes=None):
         out += ["## MJPEG (both servers' default codec)", "", table(mjpeg), ""] + others_line(mjpeg)
         if chart_rel:
             out += [f"![spice-rs against the C server]({chart_rel})", ""]
+        if mjpeg_notes:
+            out += [mjpeg_notes.rstrip(), ""]
     if codecs:
         out += [
             "## H.264, VP8, VP9 (GStreamer encoders on both servers)",

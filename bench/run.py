@@ -8,8 +8,8 @@ bench/results.json (every number, per thread and per sample).
 
 Rows: MJPEG (both servers' default codec) on qxl and std, then H.264, VP8 and VP9 (the
 GStreamer encoders of both servers) at 720p and 1080p full screen on qxl: 32 runs of ~45 s,
-about 25 minutes on 2 cores. bench/codec-notes.md (hand-written) is appended to the codec
-section; bench/codec_check.py reads off the wire which codec each server really streams.
+about 25 minutes on 2 cores. bench/mjpeg-notes.md and bench/codec-notes.md (hand-written)
+follow the MJPEG and the codec section; bench/codec_check.py reads off the wire which codec each server really streams.
 
 Environment:
   BENCH_QUICK=1         a few short rows, results in build/bench/ (development, smoke test)
@@ -343,10 +343,12 @@ def write_report(data, cfg):
     md.parent.mkdir(parents=True, exist_ok=True)
     png.parent.mkdir(parents=True, exist_ok=True)
     chart = report.chart(data["results"], png)
-    # Hand-written notes on the codec rows (why a target is missed), kept across runs
-    notes = HERE / "codec-notes.md"
-    notes = notes.read_text() if notes.exists() and not cfg.out else None
-    md.write_text(report.markdown(data, os.path.relpath(png, md.parent) if chart else None, notes))
+    # Hand-written notes on the rows (why a target is missed), kept across runs
+    def notes(name):
+        path = HERE / name
+        return path.read_text() if path.exists() and not cfg.out else None
+    md.write_text(report.markdown(data, os.path.relpath(png, md.parent) if chart else None,
+                                  notes("codec-notes.md"), notes("mjpeg-notes.md")))
     print(f"bench: wrote {md}" + (f", {png}" if chart else " (no chart: matplotlib missing)"))
 
 
