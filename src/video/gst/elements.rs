@@ -125,11 +125,10 @@ fn vaapi(_threads: i64) -> Vec<(&'static str, Value<'static>)> {
 
 /// x264: the C server's settings (ultrafast, zerolatency, byte-stream with AUDs,
 /// sliced threads) without its periodic intra refresh, so a requested key frame is a
-/// real IDR a decoder can start from; VBV at `VBV_MS`. One core is left to the guest
-/// and the worker: on two cores x264 runs one thread, which costs ~15% less CPU per
-/// frame than slices on three threads (`video::gst::timing`: 6.1 vs 7.2 ms at 720p).
+/// real IDR a decoder can start from; VBV at `VBV_MS`. `threads` leaves a core free: on
+/// two cores x264 runs one thread, which costs ~15% less CPU per frame than slices on
+/// three threads (`video::gst::timing`: 6.1 vs 7.2 ms at 720p).
 fn x264(threads: i64) -> Vec<(&'static str, Value<'static>)> {
-    let threads = (threads - 1).max(1);
     vec![
         ("threads", Number(threads)),
         ("speed-preset", Text("ultrafast")),
@@ -166,7 +165,7 @@ fn x265(_threads: i64) -> Vec<(&'static str, Value<'static>)> {
 }
 
 /// libvpx realtime, as the C server (`deadline=1`, CBR, no lag, error resilient) but
-/// faster: `cpu-used` near the top of the realtime range and all threads; the client
+/// faster: `cpu-used` near the top of the realtime range and the free cores; the client
 /// buffer model is WebRTC's (1 s, start 0.5 s, aim 0.6 s) rather than libvpx's 6 s.
 fn vpx(threads: i64, cpu_used: i64) -> Vec<(&'static str, Value<'static>)> {
     vec![

@@ -68,9 +68,14 @@ pub struct GstEncoder {
 impl GstEncoder {
     /// An encoder for `spec`; GStreamer starts (once per process) with its first frame.
     pub fn new(spec: &'static Spec) -> GstEncoder {
+        // One core is left to the guest's vCPU and the QXL worker: encoder threads that
+        // outnumber the free cores wait on each other whenever one is descheduled (libvpx
+        // at 1080p on two cores took 170 ms a frame with two threads, x264 ~15% more CPU).
         let threads = std::thread::available_parallelism()
             .map(|n| n.get() as u32)
-            .unwrap_or(1);
+            .unwrap_or(1)
+            .saturating_sub(1)
+            .max(1);
         GstEncoder {
             spec,
             threads,
