@@ -99,10 +99,7 @@ impl Pipeline {
                     let started = Instant::now();
                     let result = encoder.encode(&frame, target);
                     let spent = started.elapsed().as_micros() as u64;
-                    // A copy comes back for reuse; a shared screen goes back to the worker.
-                    if let Ok(buffer) = Arc::try_unwrap(frame.pixels) {
-                        let _ = give_back.try_send(buffer);
-                    }
+                    recycle(&give_back, frame);
                     match result {
                         Ok(Some(data)) => {
                             let now = state.now_ms();
@@ -159,9 +156,7 @@ impl Pipeline {
                 Ok(()) => return fresh,
                 Err(TrySendError::Full(back)) => {
                     if let Ok(dropped) = self.stale.try_recv() {
-                        if let Ok(buffer) = Arc::try_unwrap(dropped.pixels) {
-                            let _ = self.spare.0.try_send(buffer);
-                        }
+                        recycle(&self.spare.0, dropped);
                         fresh = false;
                         self.shared.stats.lock().frames_dropped += 1;
                     }
@@ -170,6 +165,14 @@ impl Pipeline {
                 Err(TrySendError::Disconnected(_)) => return false,
             }
         }
+    }
+}
+
+/// Keeps a finished frame's buffer for the next capture when it was a copy (a shared
+/// screen just goes back to the worker), if there is room.
+fn recycle(spare: &Sender<Vec<u8>>, frame: Frame) {
+    if let Ok(buffer) = Arc::try_unwrap(frame.pixels) {
+        let _ = spare.try_send(buffer);
     }
 }
 

@@ -252,6 +252,17 @@ struct State {
     video: Arc<VideoConfig>,
 }
 
+impl State {
+    /// Areas that viewers no longer receive as video go out as pixels instead.
+    fn uncover(&mut self, areas: impl IntoIterator<Item = (ViewerId, Area)>) {
+        for (viewer, area) in areas {
+            if let Some(region) = self.pending.get_mut(&viewer) {
+                region.add(area);
+            }
+        }
+    }
+}
+
 /// Called after damage is added (wakes the reactor).
 pub type Notify = Arc<dyn Fn() + Send + Sync>;
 
@@ -502,13 +513,20 @@ impl Screen {
 
     /// A video frame of `area`: the screen itself, shared until the next drawing, when
     /// the area is most of it and the previous frame was encoded already (so that
-    /// drawing will not have to copy the whole screen); else a copy into `buffer`.
-    pub fn capture_frame(&self, area: Area, mm_time: u32, mut buffer: Vec<u8>) -> Option<Frame> {
+    /// drawing will not have to copy the whole screen); else a copy into the buffer
+    /// `buffer` gives (taken only then, so a reusable one is not thrown away).
+    pub fn capture_frame(
+        &self,
+        area: Area,
+        mm_time: u32,
+        buffer: impl FnOnce() -> Vec<u8>,
+    ) -> Option<Frame> {
         let state = self.state.lock();
         let fb = state.surface.as_ref()?;
         if !fb.is_shared() && 2 * area.pixels() >= fb.bounds().pixels() {
             return Some(fb.share(area, mm_time));
         }
+        let mut buffer = buffer();
         fb.read_into(area, &mut buffer);
         Some(Frame::packed(area.width(), area.height(), buffer, mm_time))
     }
@@ -523,14 +541,8 @@ impl Screen {
     pub fn end_stream(&self, id: u32) {
         {
             let mut s = self.state.lock();
-            let State {
-                pending, streams, ..
-            } = &mut *s;
-            for (viewer, area) in streams.end(id) {
-                if let Some(region) = pending.get_mut(&viewer) {
-                    region.add(area);
-                }
-            }
+            let uncovered = s.streams.end(id);
+            s.uncover(uncovered);
         }
         self.wake();
     }
@@ -566,14 +578,8 @@ impl Screen {
     pub fn deliver_frame(&self, frame: &EncodedFrame) {
         {
             let mut s = self.state.lock();
-            let State {
-                pending, streams, ..
-            } = &mut *s;
-            for (viewer, area) in streams.deliver(frame) {
-                if let Some(region) = pending.get_mut(&viewer) {
-                    region.add(area);
-                }
-            }
+            let uncovered = s.streams.deliver(frame);
+            s.uncover(uncovered);
         }
         self.wake();
     }
@@ -590,13 +596,8 @@ impl Screen {
         let mut s = self.state.lock();
         if report.cannot_decode() {
             crate::log_warn!("display viewer {viewer} cannot decode video; sending pixels");
-            let State {
-                pending, streams, ..
-            } = &mut *s;
-            let areas = streams.refuse(viewer);
-            if let Some(region) = pending.get_mut(&viewer) {
-                areas.into_iter().for_each(|a| region.add(a));
-            }
+            let areas = s.streams.refuse(viewer);
+            s.uncover(areas.into_iter().map(|a| (viewer, a)));
             drop(s);
             self.wake();
             return;
@@ -671,7 +672,7 @@ mod tests {
         screen.draw(Area::new(0, 0, 4, 4), &[5u8; 64], 16);
         // Most of the screen: shared, no copy.
         let frame = screen
-            .capture_frame(Area::new(0, 1, 4, 4), 7, Vec::new())
+            .capture_frame(Area::new(0, 1, 4, 4), 7, Vec::new)
             .unwrap();
         assert_eq!(
             (frame.width, frame.height, frame.stride, frame.offset),
@@ -686,7 +687,7 @@ mod tests {
         // While it is held, the next frame is a copy, so that the drawing after it
         // copies no more than the frame's area.
         let second = screen
-            .capture_frame(Area::new(0, 0, 4, 4), 8, Vec::new())
+            .capture_frame(Area::new(0, 0, 4, 4), 8, Vec::new)
             .unwrap();
         assert_eq!(Arc::strong_count(&second.pixels), 1, "a copy");
         assert_eq!(second.bytes(), &[5u8; 64][..]);
@@ -703,7 +704,7 @@ mod tests {
         // A small area is always a copy.
         drop(frame);
         let small = screen
-            .capture_frame(Area::new(1, 1, 3, 3), 9, Vec::with_capacity(64))
+            .capture_frame(Area::new(1, 1, 3, 3), 9, || Vec::with_capacity(64))
             .unwrap();
         assert_eq!((small.width, small.stride), (2, 8));
         assert_eq!(Arc::strong_count(&small.pixels), 1);

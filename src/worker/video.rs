@@ -119,7 +119,7 @@ impl Video {
             }
         };
         if due {
-            if let Some(frame) = screen.capture_frame(live.dest, now, live.pipeline.buffer()) {
+            if let Some(frame) = screen.capture_frame(live.dest, now, || live.pipeline.buffer()) {
                 live.dirty = None;
                 live.pipeline.push(frame);
                 return Some(Duration::from_millis(until_evaluation.into()));
