@@ -39,15 +39,21 @@ impl Frame {
 
     /// Whether the rows the frame names lie inside its buffer.
     pub fn is_complete(&self) -> bool {
-        let row = self.width as usize * 4;
-        self.width > 0
-            && self.height > 0
-            && self.stride >= row
-            && (self.height as usize - 1)
-                .checked_mul(self.stride)
-                .and_then(|n| n.checked_add(row))
-                .is_some_and(|n| n <= self.bytes().len())
+        rows_fit(self.bytes().len(), self.width, self.height, self.stride)
     }
+}
+
+/// Whether `len` bytes hold `height` rows of `width` BGRX pixels `stride` bytes apart
+/// (the last row need not be padded to the stride).
+pub fn rows_fit(len: usize, width: u32, height: u32, stride: usize) -> bool {
+    let row = width as usize * 4;
+    width > 0
+        && height > 0
+        && stride >= row
+        && (height as usize - 1)
+            .checked_mul(stride)
+            .and_then(|n| n.checked_add(row))
+            .is_some_and(|n| n <= len)
 }
 
 /// What the rate control asks of the next frame. Quality-driven encoders (MJPEG) use

@@ -6,12 +6,11 @@
 //! and one compressor and one output buffer live as long as the stream.
 
 use super::codecs::Codec;
-use super::encoder::{EncodeError, Frame, Target, VideoEncoder};
+use super::encoder::{rows_fit, EncodeError, Frame, Target, VideoEncoder};
 use turbojpeg::{Compressor, Image, OutputBuf, PixelFormat, Subsamp};
 
 /// JPEG's own limit on each dimension.
 const MAX_SIDE: u32 = 65_535;
-const BYTES_PER_PIXEL: usize = 4;
 
 pub struct MjpegEncoder {
     compressor: Compressor,
@@ -81,15 +80,12 @@ fn check_layout(len: usize, width: u32, height: u32, stride: usize) -> Result<()
             "{width}x{height} is outside JPEG's 1..={MAX_SIDE}"
         )));
     }
-    let row = width as usize * BYTES_PER_PIXEL;
-    let needed = stride
-        .checked_mul(height as usize - 1)
-        .and_then(|n| n.checked_add(row));
-    match needed {
-        Some(needed) if stride >= row && needed <= len => Ok(()),
-        _ => Err(EncodeError::Unsupported(format!(
+    if rows_fit(len, width, height, stride) {
+        Ok(())
+    } else {
+        Err(EncodeError::Unsupported(format!(
             "{len} bytes with stride {stride} do not hold {width}x{height} BGRX"
-        ))),
+        )))
     }
 }
 

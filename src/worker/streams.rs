@@ -13,11 +13,11 @@ use crate::proto::caps::Caps;
 use crate::video::codecs::Codec;
 use crate::video::pipeline::{EncodedFrame, Shared};
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 /// Inter-coded frames a viewer may have waiting before it leaves the stream.
 const MAX_INTER_BACKLOG: usize = 6;
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
 
 #[derive(Clone)]
 pub struct StreamInfo {

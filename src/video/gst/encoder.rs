@@ -31,6 +31,8 @@ const BYTES_PER_PIXEL: usize = 4;
 /// rate fall further. The cap follows the frame rate actually encoded. (x264 and x265
 /// budget each frame from the caps' frame rate instead, which bounds them already.)
 const MAX_BITS_PER_PIXEL: f64 = 0.2;
+/// The cap never goes below this (bit/s): a tiny stream still gets a usable rate.
+const MIN_CAPPED_BPS: u64 = 200_000;
 /// Smoothing of the measured time between frames.
 const INTERVAL_SMOOTHING: f64 = 0.2;
 
@@ -484,9 +486,6 @@ impl GstEncoder {
         target
     }
 }
-
-/// The cap never goes below this (bit/s): a tiny stream still gets a usable rate.
-const MIN_CAPPED_BPS: u64 = 200_000;
 
 /// Asks the element for a key frame with its headers on the next frame: the
 /// upstream force-key-unit event every GstVideoEncoder handles.
