@@ -21,6 +21,8 @@ pub const MAX_LATENCY_MS: u32 = 400;
 const SAFETY_MARGIN_MS: i32 = 15;
 /// Reports looked at before lowering the delay (only ever lowered on a calm stretch).
 const CALM_REPORTS: usize = 6;
+/// Largest lateness or earliness (ms) a report is taken at.
+const MAX_REPORTED_MS: i32 = 60_000;
 
 pub struct MediaClock {
     start: Instant,
@@ -90,6 +92,8 @@ impl PlayoutDelay {
 
     /// Takes a report's margin; returns the new latency when it changes.
     pub fn report(&mut self, margin: i32, drops: u32) -> Option<u32> {
+        // The client's number: any i32. Beyond a minute either way it says no more.
+        let margin = margin.clamp(-MAX_REPORTED_MS, MAX_REPORTED_MS);
         let old = self.latency;
         if margin < SAFETY_MARGIN_MS || drops > 0 {
             // Late or nearly so: add what was missing plus the safety margin.
@@ -136,6 +140,20 @@ mod tests {
         let mut d = PlayoutDelay::new(80);
         assert_eq!(d.report(-30, 1), Some(125), "30 ms late + 15 margin");
         assert_eq!(d.report(-1000, 5), Some(MAX_LATENCY_MS));
+    }
+
+    #[test]
+    fn absurd_reports_stay_within_the_bounds() {
+        let mut d = PlayoutDelay::new(80);
+        assert_eq!(d.report(i32::MIN, u32::MAX), Some(MAX_LATENCY_MS));
+        for _ in 0..CALM_REPORTS {
+            d.report(i32::MAX, 0);
+        }
+        assert!(
+            (MIN_LATENCY_MS..MAX_LATENCY_MS).contains(&d.latency()),
+            "{}",
+            d.latency()
+        );
     }
 
     #[test]

@@ -623,7 +623,11 @@ impl Screen {
             now,
             report.num_frames,
             report.num_drops,
-            report.last_frame_delay - grown.max(0) + encode_ms as i32,
+            // Saturating: the delay is the client's number, anything an i32 holds.
+            report
+                .last_frame_delay
+                .saturating_sub(grown.max(0))
+                .saturating_add(encode_ms as i32),
         );
         clock_owner
             .clock
