@@ -9,7 +9,8 @@ import sys
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from rig import GUEST_DIR, Rig, default_lib  # noqa: E402
+import rig as rig_module  # noqa: E402
+from rig import GUEST_DIR, PATCHED_QEMU, Rig, default_lib  # noqa: E402
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -17,6 +18,15 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     rep = outcome.get_result()
     setattr(item, "rep_" + rep.when, rep)
+
+
+@pytest.fixture
+def patched(monkeypatch):
+    """Rigs started from this fixture run the patched QEMU, under TCG unless
+    SPICE_RS_ACCEL says otherwise (no KVM probe of a new binary)."""
+    monkeypatch.setattr(rig_module, "QEMU", str(PATCHED_QEMU))
+    monkeypatch.setenv("SPICE_RS_ACCEL", os.environ.get("SPICE_RS_ACCEL", "tcg"))
+    return PATCHED_QEMU
 
 
 @pytest.fixture

@@ -26,6 +26,8 @@ REPO = Path(__file__).resolve().parents[2]
 GUEST_DIR = Path(os.environ.get("SPICE_RS_GUEST_DIR", REPO / "build" / "guest"))
 CACHE = Path(os.environ.get("SPICE_RS_CACHE", Path.home() / ".cache" / "spice-rs"))
 QEMU = os.environ.get("SPICE_RS_QEMU", "qemu-system-x86_64")
+# The QEMU `make qemu` builds (Debian's 10.0.2 with qemu-patches/), for the tests that need it.
+PATCHED_QEMU = REPO / "build" / "qemu" / "bin" / "qemu-system-x86_64"
 
 
 def lib_dir():

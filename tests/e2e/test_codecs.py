@@ -22,20 +22,17 @@ Skipped when build/qemu/bin/qemu-system-x86_64 is missing (run `make qemu`). Wit
 SPICE_RS_E2E_LIB=c the checks of our library's log lines (which element serves the
 codec, the NVENC line) are left out.
 """
-import os
 import re
 import time
 
 import pytest
 
-import rig as rig_module
-from rig import default_lib
+from rig import PATCHED_QEMU, default_lib
 from client import decode_stamp
 from test_video import (REGION, STREAM_FLAG_TOP_DOWN, VIDEO_ARGS, WireTap, clip_or_skip,
                         connect, frames_in, guest_fps, overlap, pause_video, region_psnr,
                         save_rgb, shown_fps, wait_for)
 
-PATCHED_QEMU = rig_module.REPO / "build" / "qemu" / "bin" / "qemu-system-x86_64"
 
 pytestmark = pytest.mark.skipif(
     not PATCHED_QEMU.exists(), reason=f"no patched QEMU at {PATCHED_QEMU}: run `make qemu`")
@@ -122,15 +119,6 @@ def wire_psnrs(codec, records, create, clip):
         n = decode_stamp(shot, rx - dx, ry - dy)
         out.append((n, None if n is None else region_psnr(shot, clip, n, (rw, rh, rx - dx, ry - dy))))
     return out
-
-
-@pytest.fixture
-def patched(monkeypatch):
-    """Rigs started from this fixture run the patched QEMU, under TCG unless
-    SPICE_RS_ACCEL says otherwise (no KVM probe of a new binary)."""
-    monkeypatch.setattr(rig_module, "QEMU", str(PATCHED_QEMU))
-    monkeypatch.setenv("SPICE_RS_ACCEL", os.environ.get("SPICE_RS_ACCEL", "tcg"))
-    return PATCHED_QEMU
 
 
 def client_decodes(client_log, name):

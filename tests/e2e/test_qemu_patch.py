@@ -12,20 +12,11 @@ import time
 import pytest
 
 import rig as rig_module
+from rig import PATCHED_QEMU
 
-PATCHED_QEMU = rig_module.REPO / "build" / "qemu" / "bin" / "qemu-system-x86_64"
 
 pytestmark = pytest.mark.skipif(
     not PATCHED_QEMU.exists(), reason=f"no patched QEMU at {PATCHED_QEMU}: run `make qemu`")
-
-
-@pytest.fixture
-def patched(monkeypatch):
-    """Rigs started from this fixture run the patched QEMU, under TCG unless
-    SPICE_RS_ACCEL says otherwise (no KVM probe of a new binary)."""
-    monkeypatch.setattr(rig_module, "QEMU", str(PATCHED_QEMU))
-    monkeypatch.setenv("SPICE_RS_ACCEL", os.environ.get("SPICE_RS_ACCEL", "tcg"))
-    return PATCHED_QEMU
 
 
 def stderr_of(rig):
