@@ -148,13 +148,12 @@ impl DisplayChannel {
                         );
                     }
                 }
-                VideoUpdate::Frame { frame, shared } => {
+                VideoUpdate::Frame { frame, stream } => {
                     out.push(
                         m::STREAM_DATA,
                         &wire::stream_data(frame.stream, frame.mm_time, &frame.data),
                     );
-                    let now = shared.now_ms();
-                    shared.rate.lock().frame_sent(now, frame.data.len());
+                    stream.on_sent(frame.data.len());
                     self.sent_frames += 1;
                 }
                 VideoUpdate::Destroy(id) => {

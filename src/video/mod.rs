@@ -8,9 +8,10 @@ pub mod fallback;
 pub mod gst;
 pub mod mjpeg;
 pub mod picture;
-pub mod pipeline;
+mod pipeline;
 pub mod rate;
 pub mod select;
+pub mod stream;
 
 use codecs::CodecList;
 use parking_lot::Mutex;

@@ -10,91 +10,46 @@
 //! writes into memory already mapped and warm instead of a fresh multi-megabyte
 //! allocation each time.
 
-use super::clock::StreamStats;
 use super::encoder::{Frame, VideoEncoder};
-use super::rate::RateControl;
+use super::stream::{EncodedFrame, Output, StreamHandle};
 use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
-use parking_lot::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-/// A compressed frame on its way to clients.
-#[derive(Debug)]
-pub struct EncodedFrame {
-    pub stream: u32,
-    /// Capture time on the multimedia clock.
-    pub mm_time: u32,
-    pub data: Vec<u8>,
-}
-
-/// What an encoder thread reports: a frame, or that the stream cannot go on.
-pub enum Output {
-    Frame(EncodedFrame),
-    Failed(String),
-}
-
-/// Rate control and statistics shared by the worker, the encoder thread and the display
-/// channels of one stream.
-pub struct Shared {
-    pub rate: Mutex<RateControl>,
-    pub stats: Mutex<StreamStats>,
-    /// The next frame must be a key frame: a client joined, or an inter-coded frame it
-    /// needed was dropped before it could be sent.
-    pub key_frame_wanted: AtomicBool,
-    started: Instant,
-}
-
-impl Shared {
-    pub fn new(rate: RateControl) -> Arc<Shared> {
-        Arc::new(Shared {
-            rate: Mutex::new(rate),
-            stats: Mutex::default(),
-            key_frame_wanted: AtomicBool::new(false),
-            started: Instant::now(),
-        })
-    }
-
-    /// Milliseconds since the stream started (the rate control's time base).
-    pub fn now_ms(&self) -> u64 {
-        self.started.elapsed().as_millis() as u64
-    }
-}
-
 /// Frame buffers kept for reuse: the one being encoded, one waiting, one spare.
 const SPARE_BUFFERS: usize = 3;
 
-pub struct Pipeline {
+pub(super) struct Pipeline {
     frames: Option<Sender<Frame>>,
     /// The other end, to take back a frame the encoder has not started.
     stale: Receiver<Frame>,
     /// Buffers of frames that were encoded or dropped, for the next captures.
     spare: (Sender<Vec<u8>>, Receiver<Vec<u8>>),
     thread: Option<JoinHandle<()>>,
-    pub shared: Arc<Shared>,
+    stream: StreamHandle,
 }
 
 impl Pipeline {
-    pub fn start(
+    pub(super) fn start(
         stream: u32,
         mut encoder: Box<dyn VideoEncoder>,
-        shared: Arc<Shared>,
+        handle: StreamHandle,
         deliver: impl Fn(Output) + Send + 'static,
     ) -> std::io::Result<Pipeline> {
         let (tx, rx) = bounded::<Frame>(1);
         let stale = rx.clone();
         let spare = bounded::<Vec<u8>>(SPARE_BUFFERS);
         let give_back = spare.0.clone();
-        let state = shared.clone();
+        let state = handle.clone();
         let thread = std::thread::Builder::new()
             .name(format!("spice-encode-{stream}"))
             .spawn(move || {
                 while let Ok(frame) = rx.recv() {
-                    if state.key_frame_wanted.swap(false, Ordering::AcqRel) {
+                    if state.take_key_frame_request() {
                         encoder.request_key_frame();
                     }
-                    let target = state.rate.lock().target();
+                    let target = state.target();
                     let frame_time = frame.mm_time;
                     let started = Instant::now();
                     let result = encoder.encode(&frame, target);
@@ -102,17 +57,7 @@ impl Pipeline {
                     recycle(&give_back, frame);
                     match result {
                         Ok(Some(data)) => {
-                            let now = state.now_ms();
-                            state
-                                .rate
-                                .lock()
-                                .frame_encoded(now, data.len(), target.quality);
-                            {
-                                let mut s = state.stats.lock();
-                                s.frames_encoded += 1;
-                                s.bytes += data.len() as u64;
-                                s.encode_us += spent;
-                            }
+                            state.on_encoded(data.len(), target.quality, spent);
                             deliver(Output::Frame(EncodedFrame {
                                 stream,
                                 mm_time: frame_time,
@@ -132,23 +77,23 @@ impl Pipeline {
             stale,
             spare,
             thread: Some(thread),
-            shared,
+            stream: handle,
         })
     }
 
     /// An empty buffer to capture the next frame into (a used one when there is one).
-    pub fn buffer(&self) -> Vec<u8> {
+    pub(super) fn buffer(&self) -> Vec<u8> {
         let mut buffer = self.spare.1.try_recv().unwrap_or_default();
         buffer.clear();
         buffer
     }
 
     /// Queues a frame for encoding; returns false when it replaced one not yet taken.
-    pub fn push(&self, frame: Frame) -> bool {
+    pub(super) fn push(&self, frame: Frame) -> bool {
         let Some(tx) = &self.frames else {
             return false;
         };
-        self.shared.stats.lock().frames_in += 1;
+        self.stream.on_queued();
         let mut frame = frame;
         let mut fresh = true;
         loop {
@@ -158,7 +103,7 @@ impl Pipeline {
                     if let Ok(dropped) = self.stale.try_recv() {
                         recycle(&self.spare.0, dropped);
                         fresh = false;
-                        self.shared.stats.lock().frames_dropped += 1;
+                        self.stream.on_replaced();
                     }
                     frame = back;
                 }
@@ -193,6 +138,7 @@ mod tests {
     use super::*;
     use crate::video::codecs::Codec;
     use crate::video::encoder::{EncodeError, Target};
+    use crate::video::rate::RateControl;
     use std::sync::mpsc;
 
     /// Encodes a frame as its first pixel byte, slowly when asked to.
@@ -220,8 +166,8 @@ mod tests {
 
     fn start(fake: Fake) -> (Pipeline, mpsc::Receiver<Output>) {
         let (tx, rx) = mpsc::channel();
-        let shared = Shared::new(RateControl::new(10_000_000, 30));
-        let p = Pipeline::start(7, Box::new(fake), shared, move |o| {
+        let handle = StreamHandle::new(RateControl::new(10_000_000, 30));
+        let p = Pipeline::start(7, Box::new(fake), handle, move |o| {
             let _ = tx.send(o);
         })
         .unwrap();
@@ -246,7 +192,7 @@ mod tests {
         }
         assert_eq!(got.last(), Some(&99), "the newest frame is encoded");
         assert!(got.len() <= 3, "stale frames were dropped: {got:?}");
-        let stats = *p.shared.stats.lock();
+        let stats = p.stream.stats();
         assert_eq!(stats.frames_in, 100);
         assert!(stats.frames_dropped >= 97);
     }

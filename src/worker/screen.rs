@@ -11,9 +11,8 @@ use super::streams::{subtract, StreamInfo, Streams, VideoUpdate};
 use crate::proto::caps::Caps;
 use crate::proto::display::{Head, StreamReport};
 use crate::proto::draw::DrawMessage;
-use crate::video::clock::START_LATENCY_MS;
 use crate::video::encoder::Frame;
-use crate::video::pipeline::EncodedFrame;
+use crate::video::stream::EncodedFrame;
 use crate::video::VideoConfig;
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -21,8 +20,6 @@ use std::sync::Arc;
 
 /// Bytes per pixel of the only format the primary surface uses here (32-bit xRGB).
 pub const BYTES_PER_PIXEL: usize = 4;
-/// Most encode time (ms) a stream report's lateness is excused for.
-const MAX_ENCODE_ALLOWANCE_MS: u64 = 50;
 /// Largest primary surface accepted (beyond any real monitor; bounds memory).
 pub const MAX_DIMENSION: u32 = 16384;
 
@@ -602,36 +599,12 @@ impl Screen {
             self.wake();
             return;
         }
-        let Some(shared) = s.streams.shared(report.stream_id) else {
+        let Some(stream) = s.streams.handle(report.stream_id) else {
             return;
         };
-        let clock_owner = s.video.clone();
+        let video = s.video.clone();
         drop(s);
-        let now = shared.now_ms();
-        // The playout delay grows to absorb late frames; the rate control must still
-        // see a frame that needed more than the starting delay as late, or a queue
-        // building up on a slow link would hide behind an ever longer delay.
-        let grown = clock_owner.clock.latency() as i32 - START_LATENCY_MS as i32;
-        // Time spent encoding makes every frame that much later without any queue on the
-        // link (VP8 or 1080p H.264 take 15-25 ms here): the rate control does not count
-        // it, or a busy host would read as a slow link and starve the stream.
-        let encode_ms = {
-            let stats = shared.stats.lock();
-            (stats.encode_us / stats.frames_encoded.max(1) / 1000).min(MAX_ENCODE_ALLOWANCE_MS)
-        };
-        shared.rate.lock().client_report(
-            now,
-            report.num_frames,
-            report.num_drops,
-            // Saturating: the delay is the client's number, anything an i32 holds.
-            report
-                .last_frame_delay
-                .saturating_sub(grown.max(0))
-                .saturating_add(encode_ms as i32),
-        );
-        clock_owner
-            .clock
-            .stream_report(report.last_frame_delay, report.num_drops);
+        stream.on_client_report(report, &video.clock);
         // The main channel may have a new clock to send.
         self.wake();
     }

@@ -11,10 +11,8 @@ use super::region::Area;
 use super::screen::ViewerId;
 use crate::proto::caps::Caps;
 use crate::video::codecs::Codec;
-use crate::video::pipeline::{EncodedFrame, Shared};
+use crate::video::stream::{EncodedFrame, StreamHandle};
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
 
 /// Inter-coded frames a viewer may have waiting before it leaves the stream.
 const MAX_INTER_BACKLOG: usize = 6;
@@ -24,7 +22,7 @@ pub struct StreamInfo {
     pub id: u32,
     pub dest: Area,
     pub codec: Codec,
-    pub shared: Arc<Shared>,
+    pub stream: StreamHandle,
 }
 
 /// What a display channel must send about video, in order.
@@ -32,7 +30,7 @@ pub enum VideoUpdate {
     Create(StreamInfo),
     Frame {
         frame: EncodedFrame,
-        shared: Arc<Shared>,
+        stream: StreamHandle,
     },
     Destroy(u32),
 }
@@ -167,9 +165,7 @@ impl Streams {
                     false
                 };
                 if dropped {
-                    let now = s.info.shared.now_ms();
-                    s.info.shared.rate.lock().frame_dropped(now);
-                    s.info.shared.stats.lock().frames_dropped += 1;
+                    s.info.stream.on_dropped();
                 }
                 if !s.ending {
                     s.frames.push_back(EncodedFrame {
@@ -197,11 +193,11 @@ impl Streams {
             .unwrap_or_default()
     }
 
-    pub fn shared(&self, id: u32) -> Option<Arc<Shared>> {
+    pub fn handle(&self, id: u32) -> Option<StreamHandle> {
         self.active
             .iter()
             .find(|s| s.id == id)
-            .map(|s| s.shared.clone())
+            .map(|s| s.stream.clone())
     }
 
     /// What `viewer` must send now; frames are taken only when it has `room`.
@@ -220,16 +216,13 @@ impl Streams {
             if !s.announced {
                 s.announced = true;
                 // A client joining a running stream needs a key frame to start from.
-                s.info
-                    .shared
-                    .key_frame_wanted
-                    .store(true, Ordering::Release);
+                s.info.stream.want_key_frame();
                 out.push(VideoUpdate::Create(s.info.clone()));
             }
             if room {
                 out.extend(s.frames.drain(..).map(|frame| VideoUpdate::Frame {
                     frame,
-                    shared: s.info.shared.clone(),
+                    stream: s.info.stream.clone(),
                 }));
             }
             true
@@ -274,14 +267,13 @@ pub fn subtract(area: Area, holes: &[Area]) -> Vec<Area> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::video::rate::RateControl;
 
     fn info(id: u32, dest: Area) -> StreamInfo {
         StreamInfo {
             id,
             dest,
             codec: Codec::Mjpeg,
-            shared: Shared::new(RateControl::new(10_000_000, 30)),
+            stream: StreamHandle::detached(),
         }
     }
 
@@ -345,11 +337,11 @@ mod tests {
         let dest = Area::new(0, 0, 64, 64);
         let mut h264 = info(5, dest);
         h264.codec = Codec::H264;
-        let shared = h264.shared.clone();
+        let stream = h264.stream.clone();
         s.start(h264);
         s.next(1, true);
         assert!(
-            shared.key_frame_wanted.swap(false, Ordering::AcqRel),
+            stream.key_frame_wanted(),
             "a new viewer starts from a key frame"
         );
         for n in 1..=3 {

@@ -10,9 +10,9 @@ use crate::video::detect::{Decision, Detector};
 use crate::video::encoder::VideoEncoder;
 use crate::video::mjpeg::MjpegEncoder;
 use crate::video::picture;
-use crate::video::pipeline::{Output, Pipeline, Shared};
 use crate::video::rate::RateControl;
 use crate::video::select;
+use crate::video::stream::{Output, Stream};
 use crate::video::StreamMode;
 use std::time::Duration;
 
@@ -26,9 +26,8 @@ const START_BITRATE_BPS: u64 = 20_000_000;
 const MAX_FPS: u32 = 60;
 
 struct Live {
-    id: u32,
     dest: Area,
-    pipeline: Pipeline,
+    stream: Stream,
     /// Changed since the last captured frame, and since when.
     dirty: Option<u32>,
     /// Changed since the rate control last counted a frame from the source: a frame
@@ -82,7 +81,7 @@ impl Video {
         }
         let now = config.clock.now();
         if let Some(live) = &self.live {
-            if !screen.stream_ids().contains(&live.id) {
+            if !screen.stream_ids().contains(&live.stream.id()) {
                 // The encoder gave up; its area already went back to pixels.
                 self.live = None;
             }
@@ -108,20 +107,10 @@ impl Video {
             let wait = (MAX_UPDATE_WAIT_MS - waited).min(until_evaluation);
             return Some(Duration::from_millis(wait.into()));
         }
-        let shared = &live.pipeline.shared;
-        let now_ms = shared.now_ms();
-        let due = {
-            let mut rate = shared.rate.lock();
-            if std::mem::take(&mut live.uncounted) {
-                rate.frame_captured(now_ms)
-            } else {
-                rate.held_frame_due(now_ms)
-            }
-        };
-        if due {
-            if let Some(frame) = screen.capture_frame(live.dest, now, || live.pipeline.buffer()) {
+        if live.stream.capture_due(std::mem::take(&mut live.uncounted)) {
+            if let Some(frame) = screen.capture_frame(live.dest, now, || live.stream.buffer()) {
                 live.dirty = None;
-                live.pipeline.push(frame);
+                live.stream.push(frame);
                 return Some(Duration::from_millis(until_evaluation.into()));
             }
         }
@@ -190,7 +179,6 @@ impl Video {
         };
         let id = self.next_id;
         self.next_id = (self.next_id + 1) % 50;
-        let shared = Shared::new(RateControl::new(START_BITRATE_BPS, MAX_FPS));
         let sink = screen.clone();
         let deliver = move |out: Output| match out {
             Output::Frame(frame) => sink.deliver_frame(&frame),
@@ -199,8 +187,9 @@ impl Video {
                 sink.end_stream(id);
             }
         };
-        let pipeline = match Pipeline::start(id, encoder, shared.clone(), deliver) {
-            Ok(p) => p,
+        let rate = RateControl::new(START_BITRATE_BPS, MAX_FPS);
+        let stream = match Stream::start(id, encoder, rate, deliver) {
+            Ok(s) => s,
             Err(e) => {
                 crate::log_warn!("video: cannot start an encoder thread: {e}");
                 return;
@@ -217,12 +206,11 @@ impl Video {
             id,
             dest,
             codec,
-            shared,
+            stream: stream.handle().clone(),
         });
         self.live = Some(Live {
-            id,
             dest,
-            pipeline,
+            stream,
             dirty: Some(screen.video().clock.now()),
             uncounted: true,
         });
@@ -234,16 +222,17 @@ impl Video {
         let Some(live) = self.live.take() else {
             return;
         };
-        let shared = live.pipeline.shared.clone();
-        drop(live.pipeline);
-        screen.end_stream(live.id);
-        let stats = *shared.stats.lock();
-        let rate = shared.rate.lock().stats();
+        let id = live.stream.id();
+        let handle = live.stream.handle().clone();
+        drop(live.stream);
+        screen.end_stream(id);
+        let stats = handle.stats();
+        let rate = handle.rate_stats();
         // Frames are shown `latency` ms after capture (end to end) when they arrive in time.
         crate::log_debug!(
             "video: stream {} ended after {} ms: {} frames in, {} encoded, {} dropped, {} bytes, {} us encoding per frame, end-to-end latency {} ms; rate control {:?}",
-            live.id,
-            shared.now_ms(),
+            id,
+            handle.age_ms(),
             stats.frames_in,
             stats.frames_encoded,
             stats.frames_dropped,
