@@ -10,7 +10,9 @@ pub mod log;
 
 pub mod canvas;
 pub mod channel;
+pub mod display;
 pub mod ffi;
+pub mod geometry;
 pub mod net;
 pub mod proto;
 pub mod qxl;

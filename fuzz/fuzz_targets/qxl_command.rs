@@ -10,7 +10,7 @@ use spice_server::qxl::command::{self, GuestMemory};
 use spice_server::qxl::draw;
 use spice_server::qxl::image::Pixels;
 use spice_server::qxl::memslot::MemError;
-use spice_server::worker::screen::Framebuffer;
+use spice_server::canvas::framebuffer::Framebuffer;
 
 /// The fuzz input is the guest memory at BASE..BASE+len.
 const BASE: u64 = 0x1000;

@@ -4,13 +4,15 @@
 //! clips, patterns) so what update_area writes back into guest memory is what the C
 //! server would write. Pure: surfaces are plain byte buffers.
 
+pub mod framebuffer;
 pub mod rop;
 
+use crate::geometry::Area;
 use crate::qxl::command::QxlRect;
 use crate::qxl::draw::{Brush, Draw, Glyph, Mask, Op, Source};
 use crate::qxl::image::{Image, Pixels};
-use crate::worker::region::Area;
-use crate::worker::screen::Framebuffer;
+use framebuffer::Framebuffer;
+use rop::OP_PUT;
 use std::borrow::Cow;
 
 /// Resolves `Image::Surface` sources to pixels (another surface's current contents).
@@ -19,8 +21,6 @@ pub trait Surfaces {
 }
 
 const RGB: u32 = 0x00ff_ffff;
-/// `SPICE_ROPD_OP_PUT`.
-const OP_PUT: u16 = 1 << 3;
 /// Most clip rectangles one drawing may use.
 const MAX_CLIP_RECTS: usize = 4096;
 

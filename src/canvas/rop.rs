@@ -1,9 +1,10 @@
 //! Raster operations: spice's rop descriptors (`SPICE_ROPD_*`) and ternary rop3 codes.
 
+pub use crate::proto::display::ROPD_OP_PUT as OP_PUT;
+
 const INVERS_SRC: u16 = 1 << 0;
 const INVERS_BRUSH: u16 = 1 << 1;
 const INVERS_DEST: u16 = 1 << 2;
-const OP_PUT: u16 = 1 << 3;
 const OP_OR: u16 = 1 << 4;
 const OP_AND: u16 = 1 << 5;
 const OP_XOR: u16 = 1 << 6;

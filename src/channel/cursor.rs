@@ -1,11 +1,11 @@
 //! The cursor channel: the guest's pointer shape and position.
 
 use super::{AckWindow, Channel, ChannelError, Outbox, ACK_WINDOW};
+use crate::display::pointer::{CursorState, Pointer};
 use crate::proto::cursor::{self as wire, Shape};
 use crate::proto::display::set_ack;
 use crate::proto::msg::{base, cursor as m};
 use crate::qxl::command::CursorShape;
-use crate::worker::pointer::{CursorState, Pointer};
 
 pub struct CursorChannel {
     pointer: Pointer,

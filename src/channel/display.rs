@@ -2,13 +2,13 @@
 //! (LZ4 when the client can decode it, raw otherwise).
 
 use super::{malformed, AckWindow, Channel, ChannelError, Outbox, ACK_WINDOW};
+use crate::display::streams::VideoUpdate;
+use crate::display::{Screen, Update, ViewerId};
+use crate::geometry::Area;
 use crate::proto::caps::Caps;
 use crate::proto::display::{self as wire, DisplayInit, ImageData, Rect};
 use crate::proto::msg::{base, display as m};
 use crate::video::select;
-use crate::worker::region::Area;
-use crate::worker::screen::{Screen, Update, ViewerId};
-use crate::worker::streams::VideoUpdate;
 
 /// Raw bytes per draw message; larger damage is split into bands so one message never
 /// holds a whole 4K frame.
@@ -291,9 +291,10 @@ impl Channel for DisplayChannel {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::canvas::framebuffer::Framebuffer;
     use crate::channel::testing::drain;
+    use crate::display::Forward;
     use crate::proto::frame::{HeaderKind, Message};
-    use crate::worker::screen::Forward;
 
     fn types(msgs: &[Message]) -> Vec<u16> {
         msgs.iter().map(|m| m.msg_type).collect()
@@ -354,7 +355,7 @@ mod tests {
 
     /// A forwarded drawing of `bbox` (its body only names it).
     fn op(msg_type: u16, bbox: Area, reads: Option<Area>, opaque: bool) -> Forward {
-        let msg = crate::proto::draw::DrawMessage {
+        let msg = crate::display::draw::DrawMessage {
             msg_type,
             body: bbox.left.to_le_bytes().to_vec(),
         };
@@ -366,7 +367,7 @@ mod tests {
         }
     }
 
-    fn paint(area: Area) -> impl FnOnce(&mut crate::worker::screen::Framebuffer) -> Option<Area> {
+    fn paint(area: Area) -> impl FnOnce(&mut Framebuffer) -> Option<Area> {
         move |fb| {
             let n = area.pixels() as usize * 4;
             Some(fb.blit(area, &vec![7; n], area.width() as usize * 4))

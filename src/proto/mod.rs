@@ -5,7 +5,6 @@ pub mod agent;
 pub mod caps;
 pub mod cursor;
 pub mod display;
-pub mod draw;
 pub mod frame;
 pub mod inputs;
 pub mod link;

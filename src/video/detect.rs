@@ -8,7 +8,7 @@
 //! A candidate that holds still for a moment becomes a stream; a stream ends when its
 //! area stops changing, and moves or resizes with its candidate.
 
-use crate::worker::region::Area;
+use crate::geometry::Area;
 
 /// Side of a grid cell, in pixels.
 const CELL: u32 = 16;

@@ -6,12 +6,8 @@
 //! `Device` trait; `ffi::qxl_device` implements it over QEMU's callbacks.
 
 mod device;
-mod forward;
+mod guest_damage;
 mod handle;
-pub mod pointer;
-pub mod region;
-pub mod screen;
-pub mod streams;
 pub mod surfaces;
 mod video;
 
@@ -19,15 +15,17 @@ pub use device::{Command, Device, Rect, CLIENT_CAPS_BYTES};
 pub use handle::{Done, Msg, PrimarySurface, WorkerHandle};
 
 use crate::canvas;
+use crate::display::forward;
+use crate::display::pointer::Pointer;
+use crate::display::Screen;
+use crate::geometry::Area;
 use crate::qxl::command::{self, ParseError};
 use crate::qxl::draw::{self, SurfaceCommand};
 use crate::qxl::guest::{self, SlotMemory};
 use crate::qxl::image::{Image, Pixels};
 use crate::qxl::memslot::{Layout, MemSlots};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
-use pointer::Pointer;
-use region::Area;
-use screen::Screen;
+use guest_damage::GuestDamage;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,14 +37,6 @@ const EVERYWHERE: Rect = Rect {
     left: 0,
     bottom: i32::MAX,
     right: i32::MAX,
-};
-
-/// The same as an area.
-const EVERYWHERE_AREA: Area = Area {
-    left: 0,
-    top: 0,
-    right: u32::MAX,
-    bottom: u32::MAX,
 };
 
 /// Most commands one flush takes (a guest refilling its ring as fast as we drain it
@@ -86,6 +76,8 @@ pub struct Worker<D: Device> {
     slots: MemSlots,
     running: bool,
     primary: Option<PrimarySurface>,
+    /// Drawings on the primary surface not yet in the guest's memory for it.
+    primary_dirty: GuestDamage,
     /// Set when a ring may hold commands we have not taken yet.
     rings_dirty: bool,
     /// Shared with `WorkerHandle::wakeup`, which skips queueing while this is set.
@@ -130,6 +122,7 @@ impl<D: Device> Worker<D> {
             slots: MemSlots::new(layout),
             running: false,
             primary: None,
+            primary_dirty: GuestDamage::default(),
             rings_dirty: false,
             wakeup_pending,
             surfaces: Surfaces::new(layout.n_surfaces),
@@ -305,6 +298,7 @@ impl<D: Device> Worker<D> {
                     if let Some(damage) =
                         screen.forward(op, |fb| canvas::render(fb, &d, &NoSurfaces))
                     {
+                        self.primary_dirty.note(damage);
                         self.video.damage(damage, &self.outputs.screen);
                     }
                 } else {
@@ -314,7 +308,7 @@ impl<D: Device> Worker<D> {
                         .get_mut(id)
                         .ok_or(ParseError::Invalid("surface id"))?;
                     if let Some(damage) = canvas::render(&mut target.fb, &d, &NoSurfaces) {
-                        screen::note_guest(&mut target.dirty, damage);
+                        target.dirty.note(damage);
                     }
                 }
             }
@@ -383,7 +377,7 @@ impl<D: Device> Worker<D> {
                 return;
             };
             let slots = &self.slots;
-            let areas = self.outputs.screen.take_guest_damage(wanted);
+            let areas = self.primary_dirty.take_overlapping(wanted);
             self.outputs.screen.with_surface(|fb| {
                 areas
                     .iter()
@@ -391,7 +385,7 @@ impl<D: Device> Worker<D> {
             })
         } else {
             self.surfaces.get_mut(surface_id).map(|s| {
-                let areas = screen::take_overlapping(&mut s.dirty, wanted);
+                let areas = s.dirty.take_overlapping(wanted);
                 areas
                     .iter()
                     .try_for_each(|&a| s.guest.write_back(&self.slots, &s.fb, a))
@@ -409,7 +403,6 @@ impl<D: Device> Worker<D> {
             return;
         };
         let slots = &self.slots;
-        self.outputs.screen.take_guest_damage(EVERYWHERE_AREA);
         self.outputs
             .screen
             .modify(|fb| match guest.read_into(slots, fb) {
@@ -420,7 +413,7 @@ impl<D: Device> Worker<D> {
                 }
             });
         // Reading it back is not a drawing the guest lacks.
-        self.outputs.screen.take_guest_damage(EVERYWHERE_AREA);
+        self.primary_dirty.clear();
     }
 
     /// Where the primary surface lives in guest memory.
@@ -486,11 +479,14 @@ impl<D: Device> Worker<D> {
             }
             Msg::ResetMemslots => self.slots.reset(),
             Msg::CreatePrimary { surface, done } => {
-                if !self
+                if self
                     .outputs
                     .screen
                     .create_surface(surface.width, surface.height)
                 {
+                    self.primary_dirty
+                        .reset(Area::new(0, 0, surface.width, surface.height));
+                } else {
                     crate::log_warn!(
                         "primary surface {}x{} refused",
                         surface.width,

@@ -3,11 +3,12 @@
 //! Surfaces are drawn in Rust-owned framebuffers; `update_area` copies the requested
 //! area back into the guest's surface memory, which is what QEMU and the guest read.
 
-use super::screen::Framebuffer;
+use super::guest_damage::GuestDamage;
+use crate::canvas::framebuffer::Framebuffer;
+use crate::geometry::Area;
 use crate::qxl::guest;
 use crate::qxl::image::Pixels;
 use crate::qxl::memslot::{MemError, MemSlots};
-use crate::worker::region::Area;
 
 /// `SPICE_SURFACE_FMT_*` the canvas handles.
 pub mod format {
@@ -110,7 +111,7 @@ pub struct OffScreen {
     pub fb: Framebuffer,
     pub guest: GuestSurface,
     /// Drawn since the guest's memory was last updated.
-    pub dirty: Vec<Area>,
+    pub dirty: GuestDamage,
 }
 
 /// The off-screen surfaces of one QXL device (id 0, the primary, lives in the screen).

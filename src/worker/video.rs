@@ -2,9 +2,9 @@
 //! stream detector, starts and ends streams, and captures frames into the encode
 //! pipeline (one copy of the stream's area per frame, never waiting on the encoder).
 
-use super::region::Area;
-use super::screen::Screen;
-use super::streams::StreamInfo;
+use crate::display::streams::StreamInfo;
+use crate::display::Screen;
+use crate::geometry::Area;
 use crate::video::codecs::Codec;
 use crate::video::detect::{Decision, Detector};
 use crate::video::encoder::VideoEncoder;

@@ -9,9 +9,11 @@
 //! premultiplied ARGB when it has alpha), raw or LZ4: the client never sees the guest's
 //! 1/4/8/16/24 bpp formats, some of which its canvas cannot read (1/4 bpp LE).
 
-use super::display::{BITMAP_FLAGS_TOP_DOWN, BITMAP_FMT_32BIT, IMAGE_TYPE_BITMAP, IMAGE_TYPE_LZ4};
-use super::msg::display as m;
-use super::wire::Writer;
+use crate::proto::display::{
+    BITMAP_FLAGS_TOP_DOWN, BITMAP_FMT_32BIT, IMAGE_TYPE_BITMAP, IMAGE_TYPE_LZ4, ROPD_OP_PUT,
+};
+use crate::proto::msg::display as m;
+use crate::proto::wire::Writer;
 use crate::qxl::command::QxlRect;
 use crate::qxl::draw::{Brush, Draw, Glyph, Op, Source};
 use crate::qxl::image::{Image, Pixels};
@@ -31,8 +33,6 @@ const ALPHA_SRC_HAS_ALPHA: u8 = 2;
 const COMPOSITE_HAS_MASK: u32 = 1 << 19;
 const COMPOSITE_HAS_SRC_TRANSFORM: u32 = 1 << 20;
 const COMPOSITE_HAS_MASK_TRANSFORM: u32 = 1 << 21;
-/// `SPICE_ROPD_OP_PUT`.
-const ROPD_OP_PUT: u16 = 1 << 3;
 /// Images up to this many bytes go raw; larger ones LZ4-compressed.
 const RAW_IMAGE_MAX: usize = 2048;
 

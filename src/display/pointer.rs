@@ -22,11 +22,11 @@ pub struct CursorState {
 #[derive(Clone, Default)]
 pub struct Pointer {
     state: Arc<Mutex<CursorState>>,
-    notify: Arc<Mutex<Option<super::screen::Notify>>>,
+    notify: Arc<Mutex<Option<super::Notify>>>,
 }
 
 impl Pointer {
-    pub fn set_notify(&self, notify: super::screen::Notify) {
+    pub fn set_notify(&self, notify: super::Notify) {
         *self.notify.lock() = Some(notify);
     }
 

@@ -7,8 +7,8 @@
 //! paints over a newer drawing). When the stream ends the viewer is told so, and then
 //! gets the area as lossless pixels.
 
-use super::region::Area;
-use super::screen::ViewerId;
+use super::ViewerId;
+use crate::geometry::Area;
 use crate::proto::caps::Caps;
 use crate::video::codecs::Codec;
 use crate::video::stream::{EncodedFrame, StreamHandle};
@@ -55,7 +55,7 @@ struct ViewerVideo {
 }
 
 #[derive(Default)]
-pub struct Streams {
+pub(super) struct Streams {
     active: Vec<StreamInfo>,
     viewers: HashMap<ViewerId, ViewerVideo>,
 }
@@ -240,30 +240,6 @@ fn fresh(info: &StreamInfo) -> ViewerStream {
     }
 }
 
-/// `area` minus every rectangle of `holes`, as disjoint rectangles.
-pub fn subtract(area: Area, holes: &[Area]) -> Vec<Area> {
-    let mut parts = vec![area];
-    for hole in holes {
-        let mut next = Vec::with_capacity(parts.len() + 3);
-        for p in parts {
-            let cut = p.intersect(hole);
-            if cut.is_empty() {
-                next.push(p);
-                continue;
-            }
-            let pieces = [
-                Area::new(p.left, p.top, p.right, cut.top),
-                Area::new(p.left, cut.bottom, p.right, p.bottom),
-                Area::new(p.left, cut.top, cut.left, cut.bottom),
-                Area::new(cut.right, cut.top, p.right, cut.bottom),
-            ];
-            next.extend(pieces.into_iter().filter(|a| !a.is_empty()));
-        }
-        parts = next;
-    }
-    parts
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -283,20 +259,6 @@ mod tests {
             mm_time: u32::from(n),
             data: vec![n],
         }
-    }
-
-    #[test]
-    fn subtract_leaves_the_frame_around_a_hole() {
-        let parts = subtract(Area::new(0, 0, 10, 10), &[Area::new(2, 2, 5, 5)]);
-        let total: u64 = parts.iter().map(Area::pixels).sum();
-        assert_eq!(total, 100 - 9);
-        assert!(parts
-            .iter()
-            .all(|p| p.intersect(&Area::new(2, 2, 5, 5)).is_empty()));
-        assert_eq!(
-            subtract(Area::new(0, 0, 4, 4), &[Area::new(0, 0, 9, 9)]),
-            vec![]
-        );
     }
 
     #[test]

@@ -1,20 +1,18 @@
 //! Which drawings on the primary surface go to clients as drawings rather than pixels.
 
-use super::region::Area;
-use super::screen::Forward;
-use crate::proto::draw;
+use super::draw;
+use super::Forward;
+use crate::geometry::Area;
+use crate::proto::display::ROPD_OP_PUT as OP_PUT;
 use crate::qxl::command::QxlRect;
 use crate::qxl::draw::{Brush, Draw, Op};
 use std::sync::Arc;
-
-/// `SPICE_ROPD_OP_PUT`.
-const OP_PUT: u16 = 1 << 3;
 
 /// The drawing as clients should receive it, or `None` to send its pixels instead.
 ///
 /// A plain unscaled copy of an image is sent as pixels: the damage path carries the same
 /// image and merges it with neighbouring updates (and, for video, with newer frames).
-pub fn for_client(d: &Draw) -> Option<Forward> {
+pub(crate) fn for_client(d: &Draw) -> Option<Forward> {
     if is_plain_copy(&d.op, &d.bbox) {
         return None;
     }

@@ -1,0 +1,212 @@
+//! One display client's share of the screen: the region it has not been sent yet, and
+//! the drawings queued for it to repeat itself.
+//!
+//! Keeping damage as a bounded region instead of a queue of updates means a slow client
+//! costs no more memory than one screen, and always gets the newest pixels.
+
+use crate::canvas::framebuffer::Framebuffer;
+use crate::display::draw::DrawMessage;
+use crate::geometry::{subtract, Area, Region};
+use std::sync::Arc;
+
+/// A drawing the client repeats itself instead of receiving its pixels.
+///
+/// Queued drawings go out before the pixels of the viewer's damaged areas, which are
+/// read when sent and so are newer than any of them. That keeps every ordering correct:
+/// a drawing that reads its own destination where the client is stale writes only
+/// there, and those pixels are overwritten by the damage sent after it; a drawing that
+/// reads elsewhere (`reads`, COPY_BITS's source) is queued only for viewers whose copy
+/// of that area is current.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Forward {
+    pub msg: Arc<DrawMessage>,
+    /// The pixels it may write.
+    pub bbox: Area,
+    /// Surface pixels it reads besides its destination.
+    pub reads: Option<Area>,
+    /// It replaces every pixel of `bbox` without reading them, so anything older that
+    /// it covers need not be sent.
+    pub opaque: bool,
+}
+
+/// Drawings queued per viewer before they are folded into plain damage, and the bytes
+/// they may hold.
+const MAX_QUEUED_DRAWS: usize = 256;
+const MAX_QUEUED_BYTES: usize = 16 << 20;
+
+/// What one viewer has not been sent yet.
+#[derive(Default)]
+pub(super) struct Viewer {
+    damage: Region,
+    /// Drawings to forward, oldest first.
+    queue: Vec<Forward>,
+}
+
+/// What a viewer sends next: forwarded drawings (older than the pixels), then the
+/// pixels of its damaged areas.
+pub(super) type Pending = (Vec<Forward>, Vec<(Area, Vec<u8>)>);
+
+impl Viewer {
+    /// Forgets everything queued; `all` (the whole surface, if any) is damaged.
+    pub(super) fn reset(&mut self, all: Option<Area>) {
+        self.queue.clear();
+        self.damage.clear();
+        if let Some(all) = all {
+            self.damage.add(all);
+        }
+    }
+
+    /// `damage` was drawn, by `op` when the client may repeat it; `video` are the
+    /// areas this viewer receives as video.
+    pub(super) fn drawn(&mut self, op: Option<&Forward>, damage: Area, video: &[Area]) {
+        match op {
+            Some(op) if can_queue(op, &self.queue, &self.damage, video) => {
+                self.queue.push(op.clone())
+            }
+            _ if video.is_empty() => self.damage.add(damage),
+            _ => subtract(damage, video)
+                .into_iter()
+                .for_each(|a| self.damage.add(a)),
+        }
+    }
+
+    /// `area` must go out as pixels (it is no longer sent as video).
+    pub(super) fn uncover(&mut self, area: Area) {
+        self.damage.add(area);
+    }
+
+    /// Takes what is pending, reading the damaged pixels from `fb` (so every drawing
+    /// taken is older than them); None when nothing is.
+    pub(super) fn take(&mut self, fb: &Framebuffer) -> Option<Pending> {
+        let draws = std::mem::take(&mut self.queue);
+        if self.damage.is_empty() && draws.is_empty() {
+            return None;
+        }
+        let draws = skip_covered(draws, &self.damage);
+        let parts = self
+            .damage
+            .take()
+            .into_iter()
+            .map(|a| (a, fb.read(a)))
+            .collect();
+        Some((draws, parts))
+    }
+}
+
+/// Whether `op` may join a viewer's `queue`: there is room, and the viewer's copy of
+/// what it reads is current (not in its damaged `region`).
+fn can_queue(op: &Forward, queue: &[Forward], region: &Region, video: &[Area]) -> bool {
+    let touches = |areas: &[Area], a: &Area| areas.iter().any(|r| !r.intersect(a).is_empty());
+    // Video areas are lossy and late on the client: nothing may read them, and what is
+    // drawn there arrives with the next frame.
+    let stale = op
+        .reads
+        .is_some_and(|source| touches(region.rects(), &source) || touches(video, &source));
+    if touches(video, &op.bbox) {
+        return false;
+    }
+    let bytes: usize = queue.iter().map(|f| f.msg.body.len()).sum();
+    !stale && queue.len() < MAX_QUEUED_DRAWS && bytes + op.msg.body.len() <= MAX_QUEUED_BYTES
+}
+
+/// Drops the queued drawings nothing will show: those whose box lies inside the damage
+/// about to be sent, or inside the box of a newer opaque drawing, unless a newer
+/// drawing reads from them.
+fn skip_covered(queue: Vec<Forward>, damage: &Region) -> Vec<Forward> {
+    let mut kept = Vec::with_capacity(queue.len());
+    let mut newer_reads: Vec<Area> = vec![];
+    let mut newer_opaque: Vec<Area> = vec![];
+    for op in queue.into_iter().rev() {
+        let inside = |outer: &Area| op.bbox.intersect(outer) == op.bbox;
+        let covered = damage.rects().iter().any(inside) || newer_opaque.iter().any(inside);
+        let read_later = newer_reads
+            .iter()
+            .any(|r| !r.intersect(&op.bbox).is_empty());
+        if covered && !read_later {
+            continue;
+        }
+        if op.opaque {
+            newer_opaque.push(op.bbox);
+        }
+        if let Some(r) = op.reads {
+            newer_reads.push(r);
+        }
+        kept.push(op);
+    }
+    kept.reverse();
+    kept
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(bbox: Area, reads: Option<Area>, opaque: bool) -> Forward {
+        Forward {
+            msg: Arc::new(DrawMessage {
+                msg_type: 1,
+                body: vec![0; 8],
+            }),
+            bbox,
+            reads,
+            opaque,
+        }
+    }
+
+    fn taken(v: &mut Viewer) -> (usize, Vec<Area>) {
+        let fb = Framebuffer::new(8, 8).unwrap();
+        v.take(&fb)
+            .map(|(draws, parts)| (draws.len(), parts.into_iter().map(|p| p.0).collect()))
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn a_drawing_is_queued_unless_it_reads_stale_pixels() {
+        let mut v = Viewer::default();
+        let dest = Area::new(0, 4, 8, 8);
+        let copy = op(dest, Some(Area::new(0, 0, 8, 4)), true);
+        v.drawn(Some(&copy), dest, &[]);
+        assert_eq!(taken(&mut v), (1, vec![]));
+        v.drawn(None, Area::new(1, 1, 2, 2), &[]);
+        v.drawn(Some(&copy), dest, &[]);
+        assert_eq!(
+            taken(&mut v),
+            (0, vec![Area::new(1, 1, 2, 2), dest]),
+            "its source is stale: pixels"
+        );
+        assert_eq!(taken(&mut v), (0, vec![]));
+    }
+
+    #[test]
+    fn video_areas_are_cut_out_of_damage_and_never_queued() {
+        let mut v = Viewer::default();
+        let video = [Area::new(0, 0, 4, 8)];
+        v.drawn(
+            Some(&op(Area::new(2, 0, 6, 2), None, false)),
+            Area::new(2, 0, 6, 2),
+            &video,
+        );
+        assert_eq!(taken(&mut v), (0, vec![Area::new(4, 0, 6, 2)]));
+        v.uncover(video[0]);
+        assert_eq!(taken(&mut v), (0, vec![video[0]]));
+    }
+
+    #[test]
+    fn reset_forgets_the_queue_and_damages_everything() {
+        let mut v = Viewer::default();
+        v.drawn(
+            Some(&op(Area::new(0, 0, 1, 1), None, false)),
+            Area::new(0, 0, 1, 1),
+            &[],
+        );
+        v.reset(Some(Area::new(0, 0, 8, 8)));
+        assert_eq!(taken(&mut v), (0, vec![Area::new(0, 0, 8, 8)]));
+        v.drawn(
+            Some(&op(Area::new(0, 0, 1, 1), None, false)),
+            Area::new(0, 0, 1, 1),
+            &[],
+        );
+        v.reset(None);
+        assert!(v.take(&Framebuffer::new(8, 8).unwrap()).is_none());
+    }
+}
