@@ -1,8 +1,80 @@
-//! Damage tracking: a small set of rectangles that only grows coarser, never longer than
-//! a fixed bound, so a client that falls behind costs memory proportional to the screen,
-//! not to the number of updates it missed.
+//! Rectangles and damage regions, below every other module.
+//!
+//! Two rectangle types, on purpose:
+//! - [`Rect`] is a rectangle as the guest, QEMU and the wire give it (`QXLRect`,
+//!   spice.proto's `Rect`: top, left, bottom, right, signed). It may be empty, inverted or
+//!   lie partly off its surface; whoever reads one from outside checks it before use.
+//! - [`Area`] is a checked, non-negative area of a surface (`left <= x < right`,
+//!   `top <= y < bottom`), what the canvas draws, damage tracks and viewers are sent.
+//!   Its arithmetic (union, intersection, subtraction) never meets a negative or
+//!   inverted edge.
+//!
+//! The C ABI's `#[repr(C)] QXLRect` (ffi/) converts to and from [`Rect`] at the edge.
+//!
+//! [`Region`] is damage tracking: a small set of areas that only grows coarser, never
+//! longer than a fixed bound, so a client that falls behind costs memory proportional
+//! to the screen, not to the number of updates it missed.
 
-/// An axis-aligned rectangle, `left <= x < right`, `top <= y < bottom`.
+/// A rectangle as the guest and the protocol give it (`QXLRect`, spice.proto `Rect`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Rect {
+    pub top: i32,
+    pub left: i32,
+    pub bottom: i32,
+    pub right: i32,
+}
+
+impl Rect {
+    pub fn width(&self) -> i64 {
+        i64::from(self.right) - i64::from(self.left)
+    }
+
+    pub fn height(&self) -> i64 {
+        i64::from(self.bottom) - i64::from(self.top)
+    }
+
+    /// The same rectangle as an area: None when it is empty, inverted or has a
+    /// negative edge.
+    pub fn to_area(&self) -> Option<Area> {
+        (self.left >= 0 && self.top >= 0 && self.left < self.right && self.top < self.bottom).then(
+            || {
+                Area::new(
+                    self.left as u32,
+                    self.top as u32,
+                    self.right as u32,
+                    self.bottom as u32,
+                )
+            },
+        )
+    }
+
+    /// Its part at non-negative coordinates (possibly empty); None when it is empty or
+    /// inverted to begin with.
+    pub fn clamped(&self) -> Option<Area> {
+        (self.left < self.right && self.top < self.bottom).then(|| {
+            Area::new(
+                self.left.max(0) as u32,
+                self.top.max(0) as u32,
+                self.right.max(0) as u32,
+                self.bottom.max(0) as u32,
+            )
+        })
+    }
+}
+
+impl From<Area> for Rect {
+    /// Areas are bounded by the largest surface, far inside `i32`.
+    fn from(a: Area) -> Rect {
+        Rect {
+            top: a.top as i32,
+            left: a.left as i32,
+            bottom: a.bottom as i32,
+            right: a.right as i32,
+        }
+    }
+}
+
+/// An area of a surface, `left <= x < right`, `top <= y < bottom`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Area {
     pub left: u32,
@@ -216,5 +288,21 @@ mod tests {
             subtract(Area::new(0, 0, 4, 4), &[Area::new(0, 0, 9, 9)]),
             vec![]
         );
+    }
+
+    #[test]
+    fn a_guest_rect_becomes_an_area_only_when_it_is_one() {
+        let r = |left, top, right, bottom| Rect {
+            top,
+            left,
+            bottom,
+            right,
+        };
+        assert_eq!(r(1, 2, 3, 4).to_area(), Some(Area::new(1, 2, 3, 4)));
+        assert_eq!(r(-1, 2, 3, 4).to_area(), None, "a negative edge");
+        assert_eq!(r(3, 2, 1, 4).to_area(), None, "inverted");
+        assert_eq!(r(-1, 2, 3, 4).clamped(), Some(Area::new(0, 2, 3, 4)));
+        assert_eq!(r(3, 2, 3, 4).clamped(), None, "empty");
+        assert_eq!(Rect::from(Area::new(1, 2, 3, 4)), r(1, 2, 3, 4));
     }
 }

@@ -8,7 +8,7 @@ pub mod framebuffer;
 pub mod rop;
 
 use crate::geometry::Area;
-use crate::qxl::command::QxlRect;
+use crate::geometry::Rect;
 use crate::qxl::draw::{Brush, Draw, Glyph, Mask, Op, Source};
 use crate::qxl::image::{Image, Pixels};
 use framebuffer::Framebuffer;
@@ -35,20 +35,9 @@ fn put(fb: &mut Framebuffer, x: u32, y: u32, v: u32) {
     fb.pixels_mut()[o..o + 4].copy_from_slice(&(v & RGB).to_le_bytes());
 }
 
-fn to_area(r: &QxlRect) -> Option<Area> {
-    (r.left < r.right && r.top < r.bottom).then(|| {
-        Area::new(
-            r.left.max(0) as u32,
-            r.top.max(0) as u32,
-            r.right.max(0) as u32,
-            r.bottom.max(0) as u32,
-        )
-    })
-}
-
 /// The destination areas: bbox ∩ surface ∩ (clip rects).
-fn targets(fb: &Framebuffer, bbox: &QxlRect, clip: &Option<Vec<QxlRect>>) -> Vec<Area> {
-    let Some(b) = to_area(bbox) else {
+fn targets(fb: &Framebuffer, bbox: &Rect, clip: &Option<Vec<Rect>>) -> Vec<Area> {
+    let Some(b) = bbox.clamped() else {
         return vec![];
     };
     let b = b.intersect(&fb.bounds());
@@ -66,7 +55,7 @@ fn targets(fb: &Framebuffer, bbox: &QxlRect, clip: &Option<Vec<QxlRect>>) -> Vec
         Some(rects) => disjoint(
             &rects
                 .iter()
-                .filter_map(to_area)
+                .filter_map(Rect::clamped)
                 .map(|r| r.intersect(&b))
                 .collect::<Vec<_>>(),
         ),
@@ -105,7 +94,7 @@ fn disjoint(areas: &[Area]) -> Vec<Area> {
     out
 }
 
-fn mask_allows(mask: &Option<Mask>, bbox: &QxlRect, x: u32, y: u32) -> bool {
+fn mask_allows(mask: &Option<Mask>, bbox: &Rect, x: u32, y: u32) -> bool {
     let Some(m) = mask else {
         return true;
     };
@@ -249,14 +238,7 @@ const SCALE_INTERPOLATE: u8 = 0;
 
 /// Source pixel for destination (x, y): 1:1 for same-size copies, otherwise sampled as
 /// pixman samples a scaled image (nearest or bilinear).
-fn source_at(
-    src: &Pixels,
-    area: &QxlRect,
-    bbox: &QxlRect,
-    x: u32,
-    y: u32,
-    mode: u8,
-) -> Option<u32> {
+fn source_at(src: &Pixels, area: &Rect, bbox: &Rect, x: u32, y: u32, mode: u8) -> Option<u32> {
     let (dw, dh) = (bbox.width(), bbox.height());
     let (sw, sh) = (area.width(), area.height());
     if dw <= 0 || dh <= 0 || sw <= 0 || sh <= 0 {
@@ -630,7 +612,7 @@ pub fn render(fb: &mut Framebuffer, draw: &Draw, surfaces: &dyn Surfaces) -> Opt
 
 /// An unscaled `OP_PUT` copy without mask, row by row (the video and framebuffer path):
 /// the same pixels the general path writes, without its per-pixel work.
-fn plain_copy(fb: &mut Framebuffer, draw: &Draw, src: &Pixels, area: &QxlRect) {
+fn plain_copy(fb: &mut Framebuffer, draw: &Draw, src: &Pixels, area: &Rect) {
     let (ox, oy) = (
         i64::from(area.left) - i64::from(draw.bbox.left),
         i64::from(area.top) - i64::from(draw.bbox.top),

@@ -8,8 +8,8 @@ impl Surfaces for NoSurfaces {
     }
 }
 
-fn rect(left: i32, top: i32, right: i32, bottom: i32) -> QxlRect {
-    QxlRect {
+fn rect(left: i32, top: i32, right: i32, bottom: i32) -> Rect {
+    Rect {
         top,
         left,
         bottom,
@@ -17,7 +17,7 @@ fn rect(left: i32, top: i32, right: i32, bottom: i32) -> QxlRect {
     }
 }
 
-fn draw(bbox: QxlRect, op: Op) -> Draw {
+fn draw(bbox: Rect, op: Op) -> Draw {
     Draw {
         surface_id: 0,
         depends_on: vec![],

@@ -4,9 +4,9 @@
 use super::{malformed, AckWindow, Channel, ChannelError, Outbox, ACK_WINDOW};
 use crate::display::streams::VideoUpdate;
 use crate::display::{Screen, Update, ViewerId};
-use crate::geometry::Area;
+use crate::geometry::{Area, Rect};
 use crate::proto::caps::Caps;
-use crate::proto::display::{self as wire, DisplayInit, ImageData, Rect};
+use crate::proto::display::{self as wire, DisplayInit, ImageData};
 use crate::proto::msg::{base, display as m};
 use crate::video::select;
 
@@ -129,12 +129,7 @@ impl DisplayChannel {
         for update in self.screen.next_video(self.viewer, room) {
             match update {
                 VideoUpdate::Create(info) => {
-                    let dest = wire::Rect {
-                        top: info.dest.top as i32,
-                        left: info.dest.left as i32,
-                        bottom: info.dest.bottom as i32,
-                        right: info.dest.right as i32,
-                    };
+                    let dest = Rect::from(info.dest);
                     let body = wire::stream_create(info.id, select::codec_type(info.codec), dest);
                     out.push(m::STREAM_CREATE, &body);
                     if self.caps.has(m::CAP_STREAM_REPORT) {

@@ -9,12 +9,12 @@
 //! premultiplied ARGB when it has alpha), raw or LZ4: the client never sees the guest's
 //! 1/4/8/16/24 bpp formats, some of which its canvas cannot read (1/4 bpp LE).
 
+use crate::geometry::Rect;
 use crate::proto::display::{
     BITMAP_FLAGS_TOP_DOWN, BITMAP_FMT_32BIT, IMAGE_TYPE_BITMAP, IMAGE_TYPE_LZ4, ROPD_OP_PUT,
 };
 use crate::proto::msg::display as m;
 use crate::proto::wire::Writer;
-use crate::qxl::command::QxlRect;
 use crate::qxl::draw::{Brush, Draw, Glyph, Op, Source};
 use crate::qxl::image::{Image, Pixels};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -250,7 +250,7 @@ fn no_mask<T>(mask: &Option<T>) -> Result<(), NotForwardable> {
     }
 }
 
-fn rect(w: &mut Writer, r: &QxlRect) {
+fn rect(w: &mut Writer, r: &Rect) {
     w.i32(r.top).i32(r.left).i32(r.bottom).i32(r.right);
 }
 
@@ -303,7 +303,7 @@ impl Encoder {
 
     /// `Image *src_bitmap; Rect src_area`: an unscaled source is cropped to the part the
     /// drawing reads (a scaled one is not: interpolation reads pixels around the area).
-    fn source(&mut self, src: &Source, dest: &QxlRect) -> Result<(), NotForwardable> {
+    fn source(&mut self, src: &Source, dest: &Rect) -> Result<(), NotForwardable> {
         let Image::Pixels(pixels) = &src.image else {
             return Err(NotForwardable::SurfaceSource);
         };
@@ -322,7 +322,7 @@ impl Encoder {
             Some(area) => {
                 rect(
                     &mut self.w,
-                    &QxlRect {
+                    &Rect {
                         top: 0,
                         left: 0,
                         bottom: area.bottom - area.top,
@@ -360,7 +360,7 @@ impl Encoder {
         Ok(())
     }
 
-    fn queue_image(&mut self, pointer_at: usize, pixels: &Pixels, crop: Option<QxlRect>) {
+    fn queue_image(&mut self, pointer_at: usize, pixels: &Pixels, crop: Option<Rect>) {
         let (data, width, height) = match crop {
             Some(a) => {
                 let (w, h) = ((a.right - a.left) as u32, (a.bottom - a.top) as u32);

@@ -3,8 +3,8 @@
 use super::draw;
 use super::Forward;
 use crate::geometry::Area;
+use crate::geometry::Rect;
 use crate::proto::display::ROPD_OP_PUT as OP_PUT;
-use crate::qxl::command::QxlRect;
 use crate::qxl::draw::{Brush, Draw, Op};
 use std::sync::Arc;
 
@@ -16,7 +16,7 @@ pub(crate) fn for_client(d: &Draw) -> Option<Forward> {
     if is_plain_copy(&d.op, &d.bbox) {
         return None;
     }
-    let bbox = area(&d.bbox)?;
+    let bbox = d.bbox.to_area()?;
     let reads = match d.op {
         Op::CopyBits { x, y } => {
             let (x, y) = (u32::try_from(x).ok()?, u32::try_from(y).ok()?);
@@ -49,7 +49,7 @@ pub(crate) fn for_client(d: &Draw) -> Option<Forward> {
     })
 }
 
-fn is_plain_copy(op: &Op, bbox: &QxlRect) -> bool {
+fn is_plain_copy(op: &Op, bbox: &Rect) -> bool {
     match op {
         Op::Copy {
             src,
@@ -63,11 +63,6 @@ fn is_plain_copy(op: &Op, bbox: &QxlRect) -> bool {
     }
 }
 
-fn area(r: &QxlRect) -> Option<Area> {
-    (r.left >= 0 && r.top >= 0 && r.left < r.right && r.top < r.bottom)
-        .then(|| Area::new(r.left as u32, r.top as u32, r.right as u32, r.bottom as u32))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,7 +74,7 @@ mod tests {
         Draw {
             surface_id: 0,
             depends_on: vec![],
-            bbox: QxlRect {
+            bbox: Rect {
                 top: 0,
                 left: 0,
                 bottom: 4,
@@ -100,7 +95,7 @@ mod tests {
                     alpha: false,
                     format: 8,
                 }),
-                area: QxlRect {
+                area: Rect {
                     top: 0,
                     left: 0,
                     bottom: src_size,

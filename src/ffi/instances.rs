@@ -11,10 +11,11 @@ use super::abi::{
 };
 use super::qxl_device::QxlDevice;
 use super::string;
-use crate::server::config::{ImageCompression, StreamingVideo};
+use crate::server::config::ImageCompression;
 use crate::server::interfaces::{InstanceId, Kind};
 use crate::server::session::DisplaySource;
 use crate::server::Server;
+use crate::video::StreamMode;
 use crate::worker::{Outputs, WorkerHandle};
 use parking_lot::Mutex;
 use std::ffi::c_void;
@@ -99,7 +100,7 @@ unsafe fn describe(sin: *mut SpiceBaseInstance) -> Option<(String, u32, u32)> {
 /// The compression level hint QEMU's QXL device exposes to the guest (spice's rule).
 fn compression_level(server: &Server) -> i32 {
     let c = &server.config;
-    if c.streaming_video != StreamingVideo::Off || c.image_compression != ImageCompression::Quic {
+    if c.streaming_video != StreamMode::Off || c.image_compression != ImageCompression::Quic {
         0
     } else {
         1

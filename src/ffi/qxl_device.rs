@@ -9,8 +9,9 @@ use super::abi::{
     QXLCommandExt, QXLDevInitInfo, QXLInstance, QXLInterface, QXLRect, QXLReleaseInfo,
     QXLReleaseInfoExt,
 };
+use crate::geometry::Rect;
 use crate::qxl::memslot::Layout;
-use crate::worker::{Command, Device, Rect};
+use crate::worker::{Command, Device};
 
 #[derive(Clone)]
 pub struct QxlDevice {
@@ -163,15 +164,7 @@ impl Device for QxlDevice {
         let Some(f) = self.table.update_area_complete else {
             return;
         };
-        let mut raw: Vec<QXLRect> = rects
-            .iter()
-            .map(|r| QXLRect {
-                top: r.top,
-                left: r.left,
-                bottom: r.bottom,
-                right: r.right,
-            })
-            .collect();
+        let mut raw: Vec<QXLRect> = rects.iter().map(|&r| QXLRect::from(r)).collect();
         // SAFETY: QEMU copies the rects during the call.
         unsafe {
             f(

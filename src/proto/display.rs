@@ -1,6 +1,7 @@
 //! Display channel messages (`spice.proto` channel DisplayChannel).
 
 use super::wire::{Reader, Truncated, Writer};
+use crate::geometry::Rect;
 
 /// `SPICE_SURFACE_FMT_32_xRGB`.
 pub const SURFACE_FMT_32_XRGB: u32 = 32;
@@ -17,15 +18,7 @@ pub const BITMAP_FMT_32BIT: u8 = 8;
 /// `SPICE_BITMAP_FLAGS_TOP_DOWN`.
 pub const BITMAP_FLAGS_TOP_DOWN: u8 = 4;
 
-/// A rectangle as the protocol orders it: top, left, bottom, right.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Rect {
-    pub top: i32,
-    pub left: i32,
-    pub bottom: i32,
-    pub right: i32,
-}
-
+/// spice.proto's `Rect`: top, left, bottom, right.
 fn rect(w: &mut Writer, r: Rect) {
     w.i32(r.top).i32(r.left).i32(r.bottom).i32(r.right);
 }

@@ -53,25 +53,6 @@ impl std::fmt::Display for ParseError {
 
 use super::image::{u16_at, u64_at};
 
-/// `QXLRect` (top, left, bottom, right).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct QxlRect {
-    pub top: i32,
-    pub left: i32,
-    pub bottom: i32,
-    pub right: i32,
-}
-
-impl QxlRect {
-    pub fn width(&self) -> i64 {
-        i64::from(self.right) - i64::from(self.left)
-    }
-
-    pub fn height(&self) -> i64 {
-        i64::from(self.bottom) - i64::from(self.top)
-    }
-}
-
 /// Most heads a monitors config may describe (QEMU's qxl supports 64).
 const MAX_HEADS: usize = 64;
 

@@ -1,7 +1,8 @@
 //! `QXLDrawable` (native and compat) parsed into an owned, validated drawing operation.
 
-use super::command::{GuestMemory, ParseError, QxlRect};
+use super::command::{GuestMemory, ParseError};
 use super::image::{parse_image, read_chunks, u16_at, u32_at, u64_at, Image, Pixels};
+use crate::geometry::Rect;
 
 const NATIVE_SIZE: usize = 191;
 /// `SPICE_IMAGE_SCALE_MODE_NEAREST`: spice-common scales alpha blends and transparent
@@ -54,7 +55,7 @@ pub struct Mask {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Source {
     pub image: Image,
-    pub area: QxlRect,
+    pub area: Rect,
     /// `SPICE_IMAGE_SCALE_MODE_*` when `area` and the destination differ in size.
     pub scale_mode: u8,
 }
@@ -124,7 +125,7 @@ pub enum Op {
         glyphs: Vec<Glyph>,
         /// Bits per coverage value in the guest's string: 1, 4 or 8.
         glyph_bpp: u8,
-        back_area: QxlRect,
+        back_area: Rect,
         fore: Brush,
         back: Brush,
         fore_mode: u16,
@@ -156,14 +157,14 @@ pub struct Draw {
     pub surface_id: u32,
     /// Surfaces the drawing reads (`surfaces_dest`, -1 = unused).
     pub depends_on: Vec<u32>,
-    pub bbox: QxlRect,
+    pub bbox: Rect,
     /// `None`: no clip; otherwise draw only inside these rectangles.
-    pub clip: Option<Vec<QxlRect>>,
+    pub clip: Option<Vec<Rect>>,
     pub op: Op,
 }
 
-fn rect_at(b: &[u8], o: usize) -> QxlRect {
-    QxlRect {
+fn rect_at(b: &[u8], o: usize) -> Rect {
+    Rect {
         top: u32_at(b, o) as i32,
         left: u32_at(b, o + 4) as i32,
         bottom: u32_at(b, o + 8) as i32,
@@ -172,7 +173,7 @@ fn rect_at(b: &[u8], o: usize) -> QxlRect {
 }
 
 /// `area` is a non-empty rectangle inside `image` (surfaces are checked when resolved).
-pub fn area_fits(area: &QxlRect, image: &Image) -> bool {
+pub fn area_fits(area: &Rect, image: &Image) -> bool {
     let ordered =
         area.left >= 0 && area.top >= 0 && area.left < area.right && area.top < area.bottom;
     match image {
@@ -241,7 +242,7 @@ impl Parser<'_> {
         })
     }
 
-    fn clip(&self, b: &[u8], o: usize) -> Result<Option<Vec<QxlRect>>, ParseError> {
+    fn clip(&self, b: &[u8], o: usize) -> Result<Option<Vec<Rect>>, ParseError> {
         if u32_at(b, o) == 0 {
             return Ok(None);
         }

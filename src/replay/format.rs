@@ -13,6 +13,7 @@
 //! truncated as the C reader's assignments truncate them.
 
 use super::reader::{ReplayError, Result, Scanner};
+use crate::geometry::Rect;
 use std::io::BufRead;
 
 /// Most chunks one chunk list may have (each costs a block of memory when replayed).
@@ -56,14 +57,6 @@ pub const SURFACE_KEEP_DATA: u32 = 1;
 pub const CURSOR_SET: u8 = 0;
 pub const CURSOR_MOVE: u8 = 1;
 pub const CURSOR_TRAIL: u8 = 3;
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Rect {
-    pub top: i32,
-    pub left: i32,
-    pub bottom: i32,
-    pub right: i32,
-}
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Point {

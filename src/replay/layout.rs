@@ -10,6 +10,7 @@
 
 use super::format::*;
 use super::reader::{ReplayError, Result, MAX_BLOB};
+use crate::geometry::Rect;
 
 /// A QXLPHYSICAL field at `at` in a block, to be set to the address of `offset` bytes
 /// into block `target`.

@@ -4,6 +4,7 @@ use super::format::*;
 use super::layout::{lay_out, Link};
 use super::writer::RecordWriter;
 use super::{ReplayError, Session, Step};
+use crate::geometry::Rect;
 
 fn rect(top: i32, left: i32, bottom: i32, right: i32) -> Rect {
     Rect {

@@ -2,6 +2,7 @@
 //! so tests can build recordings by hand and read them back.
 
 use super::format::*;
+use crate::geometry::Rect;
 use std::fmt::Write as _;
 
 #[derive(Default)]

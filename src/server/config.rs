@@ -2,6 +2,7 @@
 //! validates it. Pure data: no sockets, no threads.
 
 use crate::video::codecs::CodecList;
+use crate::video::StreamMode;
 use std::net::IpAddr;
 use std::time::Instant;
 
@@ -105,25 +106,6 @@ impl WanCompression {
     }
 }
 
-/// `SPICE_STREAM_VIDEO_*`: which screen updates may become video streams.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StreamingVideo {
-    Off = 1,
-    All = 2,
-    Filter = 3,
-}
-
-impl StreamingVideo {
-    pub fn from_c(value: i32) -> Option<StreamingVideo> {
-        match value {
-            1 => Some(StreamingVideo::Off),
-            2 => Some(StreamingVideo::All),
-            3 => Some(StreamingVideo::Filter),
-            _ => None,
-        }
-    }
-}
-
 /// The ticket a client must present, and until when it is valid.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ticket {
@@ -194,7 +176,7 @@ pub struct ServerConfig {
     pub image_compression: ImageCompression,
     pub jpeg: WanCompression,
     pub zlib_glz: WanCompression,
-    pub streaming_video: StreamingVideo,
+    pub streaming_video: StreamMode,
     pub video_codecs: CodecList,
     pub playback_compression: bool,
     pub agent_mouse: bool,
@@ -222,7 +204,7 @@ impl Default for ServerConfig {
             image_compression: ImageCompression::AutoGlz,
             jpeg: WanCompression::Auto,
             zlib_glz: WanCompression::Auto,
-            streaming_video: StreamingVideo::Filter,
+            streaming_video: StreamMode::Filter,
             video_codecs: CodecList::default(),
             playback_compression: true,
             agent_mouse: true,
@@ -339,7 +321,7 @@ impl ServerConfig {
     }
 
     pub fn set_streaming_video(&mut self, value: i32) -> Result<(), ConfigError> {
-        self.streaming_video = StreamingVideo::from_c(value).ok_or(ConfigError::InvalidValue {
+        self.streaming_video = StreamMode::from_c(value).ok_or(ConfigError::InvalidValue {
             what: "streaming video mode",
             value,
         })?;
@@ -371,7 +353,7 @@ mod tests {
     fn defaults_match_spice_server() {
         let c = ServerConfig::default();
         assert_eq!(c.auth, Auth::Ticket(None));
-        assert_eq!(c.streaming_video, StreamingVideo::Filter);
+        assert_eq!(c.streaming_video, StreamMode::Filter);
         assert_eq!(c.image_compression, ImageCompression::AutoGlz);
         assert_eq!(c.default_security, 3);
         assert!(c.agent_mouse && c.playback_compression);
@@ -424,7 +406,7 @@ mod tests {
         assert!(c.set_streaming_video(0).is_err());
         assert!(c.set_streaming_video(4).is_err());
         c.set_streaming_video(1).unwrap();
-        assert_eq!(c.streaming_video, StreamingVideo::Off);
+        assert_eq!(c.streaming_video, StreamMode::Off);
         assert!(c.set_image_compression(0).is_err());
         assert!(c.set_image_compression(8).is_err());
         c.set_image_compression(7).unwrap();

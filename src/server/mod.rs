@@ -217,11 +217,7 @@ impl Server {
     pub fn sync_session(&self) {
         *self.session.auth.lock() = self.config.auth.clone();
         *self.session.identity.lock() = (self.config.name.clone(), self.config.uuid);
-        let mode = match self.config.streaming_video {
-            config::StreamingVideo::Off => crate::video::StreamMode::Off,
-            config::StreamingVideo::All => crate::video::StreamMode::All,
-            config::StreamingVideo::Filter => crate::video::StreamMode::Filter,
-        };
+        let mode = self.config.streaming_video;
         let changed = self
             .session
             .video

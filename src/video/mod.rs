@@ -26,6 +26,18 @@ pub enum StreamMode {
     Filter,
 }
 
+impl StreamMode {
+    /// `SPICE_STREAM_VIDEO_OFF` (1), `_ALL` (2), `_FILTER` (3).
+    pub fn from_c(value: i32) -> Option<StreamMode> {
+        match value {
+            1 => Some(StreamMode::Off),
+            2 => Some(StreamMode::All),
+            3 => Some(StreamMode::Filter),
+            _ => None,
+        }
+    }
+}
+
 /// What every screen's video path shares: the server's settings and the clock clients
 /// play frames by.
 #[derive(Default)]

@@ -1,6 +1,8 @@
 //! What the worker needs from a QXL device (QEMU's `QXLInterface` callbacks), as a
 //! safe trait so the worker can be tested without QEMU.
 
+use crate::geometry::Rect;
+
 /// Bytes of the client capability array passed to `set_client_capabilities`.
 pub const CLIENT_CAPS_BYTES: usize = 58;
 
@@ -15,15 +17,6 @@ pub struct Command {
     pub group: u32,
     /// `QXL_COMMAND_FLAG_*`.
     pub flags: u32,
-}
-
-/// `QXLRect`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Rect {
-    pub top: i32,
-    pub left: i32,
-    pub bottom: i32,
-    pub right: i32,
 }
 
 pub trait Device: Send {

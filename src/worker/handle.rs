@@ -1,6 +1,7 @@
 //! The QEMU side of a worker: the request queue and the thread.
 
-use super::{Device, Outputs, Rect, Worker};
+use super::{Device, Outputs, Worker};
+use crate::geometry::Rect;
 use crate::qxl::memslot::{Layout, Slot};
 use crossbeam_channel::{bounded, unbounded, Sender};
 use parking_lot::Mutex;

@@ -11,14 +11,14 @@ mod handle;
 pub mod surfaces;
 mod video;
 
-pub use device::{Command, Device, Rect, CLIENT_CAPS_BYTES};
+pub use device::{Command, Device, CLIENT_CAPS_BYTES};
 pub use handle::{Done, Msg, PrimarySurface, WorkerHandle};
 
 use crate::canvas;
 use crate::display::forward;
 use crate::display::pointer::Pointer;
 use crate::display::Screen;
-use crate::geometry::Area;
+use crate::geometry::{Area, Rect};
 use crate::qxl::command::{self, ParseError};
 use crate::qxl::draw::{self, SurfaceCommand};
 use crate::qxl::guest::{self, SlotMemory};

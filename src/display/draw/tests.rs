@@ -1,8 +1,8 @@
 use super::*;
 use crate::proto::wire::Reader;
 
-fn r(left: i32, top: i32, right: i32, bottom: i32) -> QxlRect {
-    QxlRect {
+fn r(left: i32, top: i32, right: i32, bottom: i32) -> Rect {
+    Rect {
         top,
         left,
         bottom,

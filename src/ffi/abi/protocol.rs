@@ -23,6 +23,28 @@ pub struct QXLRect {
     pub right: i32,
 }
 
+impl From<QXLRect> for crate::geometry::Rect {
+    fn from(r: QXLRect) -> Self {
+        crate::geometry::Rect {
+            top: r.top,
+            left: r.left,
+            bottom: r.bottom,
+            right: r.right,
+        }
+    }
+}
+
+impl From<crate::geometry::Rect> for QXLRect {
+    fn from(r: crate::geometry::Rect) -> Self {
+        QXLRect {
+            top: r.top,
+            left: r.left,
+            bottom: r.bottom,
+            right: r.right,
+        }
+    }
+}
+
 /// One QXL ring entry (packed, 16 bytes).
 #[repr(C, packed)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -9,8 +9,9 @@ use crate::ffi::abi::{
 };
 use crate::ffi::instances::{qxl_state, QxlState};
 use crate::ffi::{guard, string};
+use crate::geometry::Rect;
 use crate::qxl::memslot::Slot;
-use crate::worker::{Command, Done, Msg, PrimarySurface, Rect};
+use crate::worker::{Command, Done, Msg, PrimarySurface};
 use std::ffi::{c_char, c_int, c_uint};
 
 /// Runs `body` with the instance's state, or logs and does nothing for an unknown one.
@@ -25,20 +26,13 @@ unsafe fn with_qxl(function: &str, qxl: *mut QXLInstance, body: impl FnOnce(&Qxl
     }
 }
 
-fn rect(r: &QXLRect) -> Rect {
-    Rect {
-        top: r.top,
-        left: r.left,
-        bottom: r.bottom,
-        right: r.right,
-    }
-}
-
 /// # Safety
 /// `area` is NULL or points to a `QXLRect`.
 unsafe fn read_rect(area: *const QXLRect) -> Rect {
     // SAFETY: forwarded contract; QXLRect is plain data.
-    unsafe { area.as_ref() }.map(rect).unwrap_or_default()
+    unsafe { area.as_ref() }
+        .map(|r| Rect::from(*r))
+        .unwrap_or_default()
 }
 
 /// # Safety
