@@ -15,6 +15,8 @@
 //! longer than a fixed bound, so a client that falls behind costs memory proportional
 //! to the screen, not to the number of updates it missed.
 
+#![deny(unsafe_code)]
+
 /// A rectangle as the guest and the protocol give it (`QXLRect`, spice.proto `Rect`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Rect {

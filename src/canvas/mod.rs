@@ -4,6 +4,8 @@
 //! clips, patterns) so what update_area writes back into guest memory is what the C
 //! server would write. Pure: surfaces are plain byte buffers.
 
+#![deny(unsafe_code)]
+
 pub mod framebuffer;
 pub mod rop;
 

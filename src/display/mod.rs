@@ -7,6 +7,8 @@
 //! thread) take their updates and read pixels out; encoder threads hand it frames.
 //! Channels depend on this module, never on the worker.
 
+#![deny(unsafe_code)]
+
 pub mod draw;
 pub mod forward;
 mod monitors;

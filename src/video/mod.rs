@@ -1,5 +1,7 @@
 //! Video: stream detection, the encode pipeline and the encoders.
 
+#![deny(unsafe_code)]
+
 pub mod clock;
 pub mod codecs;
 pub mod detect;

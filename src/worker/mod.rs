@@ -5,6 +5,8 @@
 //! here may wait for QEMU's main loop. The worker talks to the device only through the
 //! `Device` trait; `ffi::qxl_device` implements it over QEMU's callbacks.
 
+#![deny(unsafe_code)]
+
 mod device;
 mod guest_damage;
 mod handle;
