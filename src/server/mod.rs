@@ -23,6 +23,9 @@ use std::sync::Arc;
 #[derive(Debug)]
 pub enum InitError {
     AlreadyInitialized,
+    /// `tls-port=` was configured but this build has no TLS: refused rather than serving
+    /// the TLS port in clear.
+    TlsUnavailable(u16),
     Core(String),
     Listen(std::io::Error),
 }
@@ -31,6 +34,10 @@ impl std::fmt::Display for InitError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             InitError::AlreadyInitialized => write!(f, "server already initialized"),
+            InitError::TlsUnavailable(port) => write!(
+                f,
+                "TLS is not available in this build: refusing tls-port={port}"
+            ),
             InitError::Core(e) => write!(f, "{e}"),
             InitError::Listen(e) => write!(f, "cannot listen: {e}"),
         }
@@ -98,6 +105,11 @@ impl Server {
         if self.running.is_some() {
             return Err(InitError::AlreadyInitialized);
         }
+        // Fail closed before anything opens: a TLS port served in clear would hand a full
+        // session to any client that believes it is encrypted.
+        if let Some(tls) = &self.config.tls {
+            return Err(InitError::TlsUnavailable(tls.port));
+        }
         let mut listeners = Vec::new();
         match adopted {
             Some(l) => listeners.push(l),
@@ -105,7 +117,6 @@ impl Server {
                 listeners.extend(listener::open_plain(&self.config).map_err(InitError::Listen)?)
             }
         }
-        listeners.extend(listener::open_tls(&self.config).map_err(InitError::Listen)?);
         let mainloop = MainLoop::start(core).map_err(|e| InitError::Core(e.to_string()))?;
         self.session.attach_mainloop(mainloop.handle());
         self.sync_session();

@@ -11,7 +11,6 @@ use crate::channel::main::{MainChannel, MainInfo, Mouse, NetStats};
 use crate::channel::Channel;
 use crate::ffi::core::EventInfo;
 use crate::ffi::input::QemuInputs;
-use crate::net::auth::password_matches;
 use crate::net::link::ServerCaps;
 use crate::net::reactor::{Hub, Opened};
 use crate::net::stream::Endpoints;
@@ -222,23 +221,7 @@ impl Session {
     }
 
     fn authenticate(&self, password: &[u8]) -> bool {
-        match &*self.auth.lock() {
-            Auth::None => true,
-            Auth::Ticket(None) => {
-                crate::log_warn!(
-                    "Ticketing is enabled, but no password is set. please set a ticket first"
-                );
-                false
-            }
-            Auth::Ticket(Some(t)) => {
-                if !t.is_valid_at(Instant::now()) {
-                    crate::log_warn!("client refused: the ticket has expired");
-                    false
-                } else {
-                    password_matches(password, t.password.as_bytes())
-                }
-            }
-        }
+        self.auth.lock().admits(password, Instant::now())
     }
 
     fn new_session_id() -> u32 {

@@ -7,7 +7,7 @@ use crate::ffi::abi::{
 use crate::ffi::core::CoreInterface;
 use crate::ffi::{guard, instances, server, string, with_server, ServerHandle};
 use crate::server::config::{ServerConfig, TlsConfig};
-use crate::server::Server;
+use crate::server::{InitError, Server};
 use parking_lot::Mutex;
 use std::ffi::{c_char, c_int};
 use std::sync::Arc;
@@ -80,7 +80,15 @@ pub unsafe extern "C" fn spice_server_init(
     // SAFETY: as above.
     unsafe {
         with_server("spice_server_init", s, ERR, move |srv| {
-            result("spice_server_init", srv.init(core, adopted))
+            match srv.init(core, adopted) {
+                Ok(()) => OK,
+                // QEMU exits on this; one error line says why.
+                Err(e @ InitError::TlsUnavailable(_)) => {
+                    crate::log_error!("{e}");
+                    ERR
+                }
+                Err(e) => result("spice_server_init", Err(e)),
+            }
         })
     }
 }
