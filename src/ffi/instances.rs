@@ -197,6 +197,7 @@ unsafe fn start_qxl(
         pointer: outputs.pointer,
         max_monitors: 1,
         ram_hint: ram_size,
+        viewers: Arc::default(),
     });
     device.attached_worker();
     device.set_compression_level(compression_level(srv));

@@ -4,8 +4,11 @@
 //! the object is still behind a mutex so nothing unsound can happen if a caller breaks
 //! that contract.
 
+pub mod channels;
+pub mod clients;
 pub mod config;
 pub mod interfaces;
+pub mod link_policy;
 pub mod mainloop;
 pub mod session;
 
@@ -82,7 +85,7 @@ impl Server {
     pub fn new() -> Server {
         Server {
             config: ServerConfig::default(),
-            session: Arc::new(Session::default()),
+            session: Session::new(),
             registry: Registry::default(),
             workers: Vec::new(),
             // spice-server starts "running": a QXL added before vm_start starts at once.
@@ -226,7 +229,7 @@ impl Server {
 
     /// Copies what the link and main channel need from the configuration.
     pub fn sync_session(&self) {
-        *self.session.auth.lock() = self.config.auth.clone();
+        *self.session.policy.lock() = link_policy::LinkPolicy::from_config(&self.config);
         *self.session.identity.lock() = (self.config.name.clone(), self.config.uuid);
         let mode = match self.config.streaming_video {
             config::StreamingVideo::Off => crate::video::StreamMode::Off,
@@ -240,10 +243,6 @@ impl Server {
         if changed && self.running.is_some() {
             self.session.video.probe_encoders();
         }
-        *self.session.security.lock() = (
-            self.config.default_security,
-            self.config.channel_security.clone(),
-        );
     }
 
     /// Clients with a main channel.

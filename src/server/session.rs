@@ -2,19 +2,20 @@
 //! who may link, and the QEMU-facing effects of a client — `channel_event`s and input —
 //! which are always delivered on QEMU's main loop.
 
-use super::config::Auth;
+use super::channels::{ChannelKind, ChannelRegistry, OpenRequest, Opening, Provider};
+use super::clients::{Clients, LinkedChannel};
+use super::link_policy::LinkPolicy;
 use super::mainloop::MainLoopHandle;
 use crate::channel::cursor::CursorChannel;
 use crate::channel::display::DisplayChannel;
 use crate::channel::inputs::InputsChannel;
 use crate::channel::main::{MainChannel, MainInfo, Mouse, NetStats};
-use crate::channel::Channel;
 use crate::ffi::core::EventInfo;
 use crate::ffi::input::QemuInputs;
 use crate::net::link::ServerCaps;
 use crate::net::reactor::{Hub, Opened};
 use crate::net::stream::Endpoints;
-use crate::proto::caps::{common, Caps};
+use crate::proto::caps::Caps;
 use crate::proto::link::{LinkError, LinkMess};
 use crate::proto::msg::{channel as ch, display, inputs};
 use crate::worker::pointer::Pointer;
@@ -22,7 +23,7 @@ use crate::worker::screen::Screen;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Instant;
 
 pub const CHANNEL_EVENT_CONNECTED: i32 = 1;
@@ -41,6 +42,8 @@ pub struct DisplaySource {
     pub pointer: Pointer,
     pub max_monitors: u16,
     pub ram_hint: u32,
+    /// Display channels linked to it; the worker hears when the last one leaves.
+    pub viewers: Arc<AtomicUsize>,
 }
 
 /// Addresses of QEMU's input instances; read and written only under QEMU's lock.
@@ -53,22 +56,13 @@ pub struct InputInstances {
     pub tablet_size: Option<(u32, u32)>,
 }
 
-/// What the server knows about the connected client.
-#[derive(Default)]
-struct Clients {
-    /// The linked client's session id (its main channel's connection id).
-    current: Option<u32>,
-    /// Linked connections: reactor id → (session id, channel type, channel id).
-    linked: HashMap<u64, (u32, u8, u8)>,
-}
-
 pub struct Session {
     mainloop: OnceLock<MainLoopHandle>,
     infos: Arc<Mutex<HashMap<u64, EventInfo>>>,
-    pub auth: Mutex<Auth>,
+    /// Who may link what; replaced whenever the configuration changes.
+    pub policy: Mutex<LinkPolicy>,
     pub identity: Mutex<(Option<String>, Option<[u8; 16]>)>,
-    /// `(default security, per-channel overrides)`, `SPICE_CHANNEL_SECURITY_*` bits.
-    pub security: Mutex<(i32, Vec<(u8, i32)>)>,
+    channels: Mutex<ChannelRegistry>,
     displays: Mutex<Vec<DisplaySource>>,
     pub mouse: Arc<Mouse>,
     /// The last client's measured link (for rate control).
@@ -78,19 +72,19 @@ pub struct Session {
     pub video: Arc<crate::video::VideoConfig>,
     pub(crate) leds: Mutex<(u8, u64)>,
     clients: Mutex<Clients>,
-    client_count: AtomicUsize,
     next_viewer: AtomicU64,
     wake: Mutex<Option<Arc<dyn Fn() + Send + Sync>>>,
 }
 
-impl Default for Session {
-    fn default() -> Self {
-        Session {
+impl Session {
+    /// A session with the channels the server itself provides: main and inputs.
+    pub fn new() -> Arc<Session> {
+        let session = Arc::new(Session {
             mainloop: OnceLock::new(),
             infos: Arc::default(),
-            auth: Mutex::new(Auth::Ticket(None)),
+            policy: Mutex::default(),
             identity: Mutex::default(),
-            security: Mutex::new((3, Vec::new())),
+            channels: Mutex::default(),
             displays: Mutex::default(),
             mouse: Arc::default(),
             net: Arc::default(),
@@ -98,14 +92,31 @@ impl Default for Session {
             video: Arc::default(),
             leds: Mutex::new((0, 0)),
             clients: Mutex::default(),
-            client_count: AtomicUsize::new(0),
             next_viewer: AtomicU64::new(1),
             wake: Mutex::new(None),
-        }
+        });
+        let weak = Arc::downgrade(&session);
+        session.register(ChannelKind::new(
+            ch::MAIN,
+            0,
+            &[],
+            Provider::Server,
+            opener(&weak, Session::open_main),
+        ));
+        session.register(ChannelKind::new(
+            ch::INPUTS,
+            0,
+            &[inputs::CAP_KEY_SCANCODE],
+            Provider::Server,
+            opener(&weak, Session::open_inputs),
+        ));
+        session
     }
-}
 
-impl Session {
+    fn register(&self, kind: ChannelKind) {
+        self.channels.lock().register(kind);
+    }
+
     pub fn attach_mainloop(&self, handle: MainLoopHandle) {
         let _ = self.mainloop.set(handle);
     }
@@ -138,8 +149,29 @@ impl Session {
         })
     }
 
-    pub fn add_display(&self, source: DisplaySource) {
+    /// Registers a QXL instance's display and cursor channels.
+    pub fn add_display(self: &Arc<Self>, source: DisplaySource) {
+        let id = source.id;
         self.displays.lock().push(source);
+        let weak = Arc::downgrade(self);
+        self.register(ChannelKind::new(
+            ch::DISPLAY,
+            id,
+            &[
+                display::CAP_MONITORS_CONFIG,
+                display::CAP_PREF_COMPRESSION,
+                display::CAP_PREF_VIDEO_CODEC_TYPE,
+            ],
+            Provider::Device,
+            opener(&weak, Session::open_display),
+        ));
+        self.register(ChannelKind::new(
+            ch::CURSOR,
+            id,
+            &[],
+            Provider::Device,
+            opener(&weak, Session::open_cursor),
+        ));
     }
 
     /// The monitor count a display device supports (`set_device_info`), for clients that
@@ -154,6 +186,9 @@ impl Session {
 
     pub fn remove_display(&self, id: u8) {
         self.displays.lock().retain(|d| d.id != id);
+        let mut channels = self.channels.lock();
+        channels.unregister(ch::DISPLAY, id);
+        channels.unregister(ch::CURSOR, id);
     }
 
     /// The client's monitor layout goes to every display device, on QEMU's main loop.
@@ -178,7 +213,7 @@ impl Session {
     }
 
     pub fn client_count(&self) -> usize {
-        self.client_count.load(Ordering::Relaxed)
+        self.clients.lock().count()
     }
 
     /// `spice_server_kbd_leds`.
@@ -206,22 +241,8 @@ impl Session {
         self.displays.lock().first().and_then(|d| d.screen.size())
     }
 
-    fn channels(&self) -> Vec<(u8, u8)> {
-        let mut list: Vec<(u8, u8)> = Vec::new();
-        for d in self.displays.lock().iter() {
-            list.push((ch::DISPLAY, d.id));
-            list.push((ch::CURSOR, d.id));
-        }
-        list.push((ch::INPUTS, 0));
-        list
-    }
-
     fn display(&self, id: u8) -> Option<DisplaySource> {
         self.displays.lock().iter().find(|d| d.id == id).cloned()
-    }
-
-    fn authenticate(&self, password: &[u8]) -> bool {
-        self.auth.lock().admits(password, Instant::now())
     }
 
     fn new_session_id() -> u32 {
@@ -237,28 +258,23 @@ impl Session {
         }
     }
 
-    fn main_channel(self: &Arc<Self>, request: &LinkMess) -> Opened {
-        let session_id = if request.connection_id != 0 {
-            request.connection_id
-        } else {
-            Self::new_session_id()
-        };
-        {
-            let mut c = self.clients.lock();
-            c.current = Some(session_id);
-        }
+    fn open_main(self: Arc<Self>, request: &OpenRequest) -> Result<Opening, LinkError> {
         let (name, uuid) = self.identity.lock().clone();
         let displays = self.displays.lock().clone();
-        let this = Arc::downgrade(self);
+        let this = Arc::downgrade(&self);
         let info = MainInfo {
-            session_id,
+            session_id: request.session_id,
             display_channels: displays.len() as u32,
             ram_hint: displays.first().map_or(0, |d| d.ram_hint),
             name,
             uuid,
-            channels: Arc::new(move || this.upgrade().map(|s| s.channels()).unwrap_or_default()),
+            channels: Arc::new(move || {
+                this.upgrade()
+                    .map(|s| s.channels.lock().listed())
+                    .unwrap_or_default()
+            }),
             monitors_config: {
-                let weak = Arc::downgrade(self);
+                let weak = Arc::downgrade(&self);
                 Arc::new(move |config: Vec<u8>| {
                     if let Some(session) = weak.upgrade() {
                         session.client_monitors_config(config);
@@ -266,17 +282,70 @@ impl Session {
                 })
             },
         };
-        let channel = MainChannel::new(
+        Ok(Opening::new(MainChannel::new(
             info,
-            Caps(request.channel_caps.clone()),
+            request.caps.clone(),
             self.mouse.clone(),
             self.net.clone(),
             self.video.clone(),
+        )))
+    }
+
+    fn open_inputs(self: Arc<Self>, _request: &OpenRequest) -> Result<Opening, LinkError> {
+        let sink = Arc::new(QemuInputs::new(Arc::downgrade(&self)));
+        Ok(Opening::new(InputsChannel::new(
+            sink,
+            self.mouse.current.clone(),
+        )))
+    }
+
+    fn open_display(self: Arc<Self>, request: &OpenRequest) -> Result<Opening, LinkError> {
+        let source = self
+            .display(request.channel_id)
+            .ok_or(LinkError::ChannelNotAvailable)?;
+        source.worker.post(crate::worker::Msg::ClientPresence {
+            present: true,
+            caps: caps_bytes(&request.caps),
+        });
+        source.viewers.fetch_add(1, Ordering::Relaxed);
+        let viewer = self.next_viewer.fetch_add(1, Ordering::Relaxed);
+        let (viewers, worker) = (source.viewers.clone(), Arc::downgrade(&source.worker));
+        let channel = DisplayChannel::new(
+            source.screen,
+            viewer,
+            request.caps.clone(),
+            source.max_monitors,
         );
-        Opened {
-            channel: Box::new(channel),
-            session_id,
-        }
+        Ok(Opening::new(channel).on_close(move || {
+            let last = viewers.fetch_sub(1, Ordering::Relaxed) == 1;
+            // A removed device's worker is gone and needs no news.
+            if let Some(worker) = worker.upgrade().filter(|_| last) {
+                worker.post(crate::worker::Msg::ClientPresence {
+                    present: false,
+                    caps: [0; crate::worker::CLIENT_CAPS_BYTES],
+                });
+            }
+        }))
+    }
+
+    fn open_cursor(self: Arc<Self>, request: &OpenRequest) -> Result<Opening, LinkError> {
+        let source = self
+            .display(request.channel_id)
+            .ok_or(LinkError::ChannelNotAvailable)?;
+        Ok(Opening::new(CursorChannel::new(source.pointer)))
+    }
+}
+
+/// An open function that reaches the session through a weak reference (the registry
+/// lives inside the session).
+fn opener(
+    session: &Weak<Session>,
+    open: fn(Arc<Session>, &OpenRequest) -> Result<Opening, LinkError>,
+) -> impl Fn(&OpenRequest) -> Result<Opening, LinkError> + Send + Sync + 'static {
+    let session = session.clone();
+    move |request| {
+        let session = session.upgrade().ok_or(LinkError::ChannelNotAvailable)?;
+        open(session, request)
     }
 }
 
@@ -293,20 +362,6 @@ fn caps_bytes(caps: &Caps) -> [u8; crate::worker::CLIENT_CAPS_BYTES] {
     out
 }
 
-/// Our channel caps for a link reply.
-fn channel_caps(channel_type: u8) -> Vec<u32> {
-    let bits: &[u32] = match channel_type {
-        ch::DISPLAY => &[
-            display::CAP_MONITORS_CONFIG,
-            display::CAP_PREF_COMPRESSION,
-            display::CAP_PREF_VIDEO_CODEC_TYPE,
-        ],
-        ch::INPUTS => &[inputs::CAP_KEY_SCANCODE],
-        _ => &[],
-    };
-    Caps::from_bits(bits).0
-}
-
 impl Hub for Arc<Session> {
     fn connected(&self, conn: u64, endpoints: Endpoints) {
         let infos = self.infos.clone();
@@ -318,26 +373,9 @@ impl Hub for Arc<Session> {
     }
 
     fn disconnected(&self, conn: u64) {
-        {
-            let mut c = self.clients.lock();
-            if let Some((session, kind, id)) = c.linked.remove(&conn) {
-                if kind == ch::MAIN && c.current == Some(session) {
-                    c.current = None;
-                    self.client_count.store(0, Ordering::Relaxed);
-                }
-                let still_shown = c
-                    .linked
-                    .values()
-                    .any(|&(_, k, i)| k == ch::DISPLAY && i == id);
-                if kind == ch::DISPLAY && !still_shown {
-                    if let Some(source) = self.display(id) {
-                        source.worker.post(crate::worker::Msg::ClientPresence {
-                            present: false,
-                            caps: [0; crate::worker::CLIENT_CAPS_BYTES],
-                        });
-                    }
-                }
-            }
+        let gone = self.clients.lock().unlink(conn);
+        if let Some(on_close) = gone.and_then(|g| g.on_close) {
+            on_close();
         }
         let infos = self.infos.clone();
         self.on_main_loop(move |core| {
@@ -348,120 +386,74 @@ impl Hub for Arc<Session> {
     }
 
     fn check_link(&self, request: &LinkMess) -> Result<ServerCaps, LinkError> {
-        let available = match request.channel_type {
-            ch::MAIN => request.channel_id == 0,
-            ch::INPUTS => request.channel_id == 0,
-            ch::DISPLAY | ch::CURSOR => self.display(request.channel_id).is_some(),
-            _ => false,
-        };
-        if !available {
+        let caps = self
+            .channels
+            .lock()
+            .find(request.channel_type, request.channel_id)
+            .map(|kind| kind.caps.clone());
+        let Some(channel) = caps else {
             crate::log_info!(
                 "channel {}:{} is not available",
                 request.channel_type,
                 request.channel_id
             );
             return Err(LinkError::ChannelNotAvailable);
-        }
-        let (default, overrides) = self.security.lock().clone();
-        let security = overrides
-            .iter()
-            .find(|(t, _)| *t == request.channel_type)
-            .map_or(default, |(_, s)| *s);
-        if security & crate::server::config::SECURITY_NONE == 0 {
-            return Err(LinkError::NeedSecured);
-        }
-        let common = Caps::from_bits(&[
-            common::AUTH_SELECTION,
-            common::AUTH_SPICE,
-            common::MINI_HEADER,
-        ])
-        .0;
+        };
+        self.policy.lock().check_transport(request.channel_type)?;
         Ok(ServerCaps {
-            common,
-            channel: channel_caps(request.channel_type),
+            common: LinkPolicy::common_caps(),
+            channel,
         })
     }
 
     fn open(&self, conn: u64, request: &LinkMess, password: &[u8]) -> Result<Opened, LinkError> {
-        if !self.authenticate(password) {
-            return Err(LinkError::PermissionDenied);
-        }
-        let opened = if request.channel_type == ch::MAIN {
-            self.main_channel(request)
-        } else {
-            {
-                let c = self.clients.lock();
-                if c.current != Some(request.connection_id) {
-                    return Err(LinkError::BadConnectionId);
-                }
-                // One connection per channel per client, as in spice-server.
-                let wanted = (
-                    request.connection_id,
-                    request.channel_type,
-                    request.channel_id,
-                );
-                if c.linked.values().any(|linked| *linked == wanted) {
-                    crate::log_warn!(
-                        "refusing a duplicate channel {}:{} in session {}",
-                        request.channel_type,
-                        request.channel_id,
-                        request.connection_id
-                    );
-                    return Err(LinkError::ChannelNotAvailable);
-                }
-            }
-            let caps = Caps(request.channel_caps.clone());
-            let channel: Box<dyn Channel> = match request.channel_type {
-                ch::DISPLAY | ch::CURSOR => {
-                    let source = self
-                        .display(request.channel_id)
-                        .ok_or(LinkError::ChannelNotAvailable)?;
-                    if request.channel_type == ch::DISPLAY {
-                        source.worker.post(crate::worker::Msg::ClientPresence {
-                            present: true,
-                            caps: caps_bytes(&caps),
-                        });
-                        let viewer = self.next_viewer.fetch_add(1, Ordering::Relaxed);
-                        Box::new(DisplayChannel::new(
-                            source.screen,
-                            viewer,
-                            caps,
-                            source.max_monitors,
-                        ))
-                    } else {
-                        Box::new(CursorChannel::new(source.pointer))
-                    }
-                }
-                ch::INPUTS => {
-                    let sink = Arc::new(QemuInputs::new(Arc::downgrade(self)));
-                    Box::new(InputsChannel::new(sink, self.mouse.current.clone()))
-                }
-                _ => return Err(LinkError::ChannelNotAvailable),
-            };
-            Opened {
-                channel,
-                session_id: request.connection_id,
+        let policy = self.policy.lock().clone();
+        let session_id = {
+            let mut clients = self.clients.lock();
+            policy.admit(request, password, Instant::now(), &clients)?;
+            if request.channel_type == ch::MAIN {
+                let id = match request.connection_id {
+                    0 => Session::new_session_id(),
+                    id => id,
+                };
+                clients.start_session(id);
+                id
+            } else {
+                request.connection_id
             }
         };
-        {
-            let mut c = self.clients.lock();
-            c.linked.insert(
-                conn,
-                (opened.session_id, request.channel_type, request.channel_id),
-            );
-            if request.channel_type == ch::MAIN {
-                self.client_count.store(1, Ordering::Relaxed);
-            }
-        }
+        let open = self
+            .channels
+            .lock()
+            .opener(request.channel_type, request.channel_id)
+            .ok_or(LinkError::ChannelNotAvailable)?;
+        let opening = open(&OpenRequest {
+            conn,
+            session_id,
+            channel_id: request.channel_id,
+            caps: Caps(request.channel_caps.clone()),
+        })?;
+        let (kind, id) = (request.channel_type, request.channel_id);
+        self.clients.lock().link(
+            conn,
+            LinkedChannel {
+                session_id,
+                channel_type: kind,
+                channel_id: id,
+                on_close: opening.on_close,
+            },
+        );
         let infos = self.infos.clone();
-        let (session_id, kind, id) = (opened.session_id, request.channel_type, request.channel_id);
         self.on_main_loop(move |core| {
             if let Some(info) = infos.lock().get_mut(&conn) {
                 info.set_channel(session_id, kind, id);
                 core.channel_event(CHANNEL_EVENT_INITIALIZED, info.raw_mut());
             }
         });
-        Ok(opened)
+        Ok(Opened {
+            channel: opening.channel,
+            session_id,
+        })
     }
 
     fn set_wake(&self, wake: Arc<dyn Fn() + Send + Sync>) {
