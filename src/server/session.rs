@@ -4,14 +4,14 @@
 
 use super::channels::{ChannelKind, ChannelRegistry, OpenRequest, Opening, Provider};
 use super::clients::{Clients, LinkedChannel};
+use super::host::{self, ChannelEvent, Core, KeyboardDevice, MouseDevice, QxlHost, TabletDevice};
+use super::inputs::{InputDevices, InputRelay, Leds};
 use super::link_policy::LinkPolicy;
 use super::mainloop::MainLoopHandle;
 use crate::channel::cursor::CursorChannel;
 use crate::channel::display::DisplayChannel;
 use crate::channel::inputs::InputsChannel;
 use crate::channel::main::{MainChannel, MainInfo, Mouse, NetStats};
-use crate::ffi::core::EventInfo;
-use crate::ffi::input::QemuInputs;
 use crate::net::link::ServerCaps;
 use crate::net::reactor::{Hub, Opened};
 use crate::net::stream::Endpoints;
@@ -21,21 +21,16 @@ use crate::proto::msg::{channel as ch, display, inputs};
 use crate::worker::pointer::Pointer;
 use crate::worker::screen::Screen;
 use parking_lot::Mutex;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Instant;
-
-pub const CHANNEL_EVENT_CONNECTED: i32 = 1;
-pub const CHANNEL_EVENT_INITIALIZED: i32 = 2;
-pub const CHANNEL_EVENT_DISCONNECTED: i32 = 3;
 
 /// What one QXL instance shows: a display channel and a cursor channel with its id.
 #[derive(Clone)]
 pub struct DisplaySource {
     pub id: u8,
-    /// The QXLInstance address (QEMU keeps it in place while registered).
-    pub instance: usize,
+    /// The device, for the client's monitor layout.
+    pub host: Arc<dyn QxlHost>,
     /// The device's worker (told when display clients come and go).
     pub worker: Arc<crate::worker::WorkerHandle>,
     pub screen: Screen,
@@ -46,19 +41,8 @@ pub struct DisplaySource {
     pub viewers: Arc<AtomicUsize>,
 }
 
-/// Addresses of QEMU's input instances; read and written only under QEMU's lock.
-#[derive(Default, Clone, Copy)]
-pub struct InputInstances {
-    pub keyboard: Option<usize>,
-    pub mouse: Option<usize>,
-    pub tablet: Option<usize>,
-    /// The size last given to the tablet's `set_logical_size`.
-    pub tablet_size: Option<(u32, u32)>,
-}
-
 pub struct Session {
-    mainloop: OnceLock<MainLoopHandle>,
-    infos: Arc<Mutex<HashMap<u64, EventInfo>>>,
+    mainloop: Arc<OnceLock<MainLoopHandle>>,
     /// Who may link what; replaced whenever the configuration changes.
     pub policy: Mutex<LinkPolicy>,
     pub identity: Mutex<(Option<String>, Option<[u8; 16]>)>,
@@ -67,10 +51,10 @@ pub struct Session {
     pub mouse: Arc<Mouse>,
     /// The last client's measured link (for rate control).
     pub net: Arc<Mutex<NetStats>>,
-    pub inputs: Arc<Mutex<InputInstances>>,
+    inputs: Arc<Mutex<InputDevices>>,
     /// Streaming settings and the multimedia clock, shared with every screen.
     pub video: Arc<crate::video::VideoConfig>,
-    pub(crate) leds: Mutex<(u8, u64)>,
+    leds: Leds,
     clients: Mutex<Clients>,
     next_viewer: AtomicU64,
     wake: Mutex<Option<Arc<dyn Fn() + Send + Sync>>>,
@@ -80,8 +64,7 @@ impl Session {
     /// A session with the channels the server itself provides: main and inputs.
     pub fn new() -> Arc<Session> {
         let session = Arc::new(Session {
-            mainloop: OnceLock::new(),
-            infos: Arc::default(),
+            mainloop: Arc::default(),
             policy: Mutex::default(),
             identity: Mutex::default(),
             channels: Mutex::default(),
@@ -90,7 +73,7 @@ impl Session {
             net: Arc::default(),
             inputs: Arc::default(),
             video: Arc::default(),
-            leds: Mutex::new((0, 0)),
+            leds: Arc::default(),
             clients: Mutex::default(),
             next_viewer: AtomicU64::new(1),
             wake: Mutex::new(None),
@@ -122,10 +105,7 @@ impl Session {
     }
 
     /// Queues work for QEMU's main loop (dropped before `spice_server_init`).
-    pub(crate) fn on_main_loop(
-        &self,
-        job: impl FnOnce(&crate::ffi::core::CoreInterface) + Send + 'static,
-    ) {
+    pub(crate) fn on_main_loop(&self, job: impl FnOnce(&dyn Core) + Send + 'static) {
         match self.mainloop.get() {
             Some(m) => m.post(Box::new(job)),
             None => crate::log_debug!("main loop not attached; event dropped"),
@@ -193,7 +173,7 @@ impl Session {
 
     /// The client's monitor layout goes to every display device, on QEMU's main loop.
     pub fn client_monitors_config(self: &Arc<Self>, config: Vec<u8>) {
-        if !crate::ffi::qxl_device::monitors_config_is_complete(&config) {
+        if !host::monitors_config_is_complete(&config) {
             crate::log_warn!("client sent an incomplete monitors config");
             return;
         }
@@ -202,13 +182,19 @@ impl Session {
             let Some(session) = weak.upgrade() else {
                 return;
             };
-            let displays: Vec<(u8, usize)> = session
+            let displays: Vec<(u8, Arc<dyn QxlHost>)> = session
                 .displays
                 .lock()
                 .iter()
-                .map(|d| (d.id, d.instance))
+                .map(|d| (d.id, d.host.clone()))
                 .collect();
-            crate::ffi::qxl_device::deliver_client_monitors_config(&displays, &config);
+            for (id, host) in displays {
+                let taken = host.client_monitors_config(&config);
+                crate::log_info!(
+                    "client monitors config for display {id}: {}",
+                    if taken { "taken" } else { "not supported" }
+                );
+            }
         });
     }
 
@@ -226,14 +212,23 @@ impl Session {
         self.wake();
     }
 
-    pub fn set_tablet(&self, tablet: Option<usize>) {
+    pub fn set_keyboard(&self, keyboard: Option<Arc<dyn KeyboardDevice>>) {
+        self.inputs.lock().keyboard = keyboard;
+    }
+
+    pub fn set_mouse(&self, mouse: Option<Arc<dyn MouseDevice>>) {
+        self.inputs.lock().mouse = mouse;
+    }
+
+    pub fn set_tablet(&self, tablet: Option<Arc<dyn TabletDevice>>) {
+        let present = tablet.is_some();
         {
             let mut i = self.inputs.lock();
             i.tablet = tablet;
             i.tablet_size = None;
         }
         self.mouse
-            .set_tablet(tablet.is_some() && self.displays.lock().len() == 1);
+            .set_tablet(present && self.displays.lock().len() == 1);
         self.wake();
     }
 
@@ -292,7 +287,13 @@ impl Session {
     }
 
     fn open_inputs(self: Arc<Self>, _request: &OpenRequest) -> Result<Opening, LinkError> {
-        let sink = Arc::new(QemuInputs::new(Arc::downgrade(&self)));
+        let screen = Arc::downgrade(&self);
+        let sink = Arc::new(InputRelay {
+            mainloop: self.mainloop.clone(),
+            devices: self.inputs.clone(),
+            leds: self.leds.clone(),
+            screen_size: Arc::new(move || screen.upgrade().and_then(|s| s.primary_size())),
+        });
         Ok(Opening::new(InputsChannel::new(
             sink,
             self.mouse.current.clone(),
@@ -364,12 +365,7 @@ fn caps_bytes(caps: &Caps) -> [u8; crate::worker::CLIENT_CAPS_BYTES] {
 
 impl Hub for Arc<Session> {
     fn connected(&self, conn: u64, endpoints: Endpoints) {
-        let infos = self.infos.clone();
-        self.on_main_loop(move |core| {
-            let mut info = EventInfo::new(endpoints);
-            core.channel_event(CHANNEL_EVENT_CONNECTED, info.raw_mut());
-            infos.lock().insert(conn, info);
-        });
+        self.on_main_loop(move |core| core.channel_event(conn, ChannelEvent::Connected(endpoints)));
     }
 
     fn disconnected(&self, conn: u64) {
@@ -377,12 +373,7 @@ impl Hub for Arc<Session> {
         if let Some(on_close) = gone.and_then(|g| g.on_close) {
             on_close();
         }
-        let infos = self.infos.clone();
-        self.on_main_loop(move |core| {
-            if let Some(mut info) = infos.lock().remove(&conn) {
-                core.channel_event(CHANNEL_EVENT_DISCONNECTED, info.raw_mut());
-            }
-        });
+        self.on_main_loop(move |core| core.channel_event(conn, ChannelEvent::Disconnected));
     }
 
     fn check_link(&self, request: &LinkMess) -> Result<ServerCaps, LinkError> {
@@ -443,12 +434,15 @@ impl Hub for Arc<Session> {
                 on_close: opening.on_close,
             },
         );
-        let infos = self.infos.clone();
         self.on_main_loop(move |core| {
-            if let Some(info) = infos.lock().get_mut(&conn) {
-                info.set_channel(session_id, kind, id);
-                core.channel_event(CHANNEL_EVENT_INITIALIZED, info.raw_mut());
-            }
+            core.channel_event(
+                conn,
+                ChannelEvent::Initialized {
+                    session_id,
+                    channel_type: kind,
+                    channel_id: id,
+                },
+            )
         });
         Ok(Opened {
             channel: opening.channel,
@@ -458,5 +452,170 @@ impl Hub for Arc<Session> {
 
     fn set_wake(&self, wake: Arc<dyn Fn() + Send + Sync>) {
         *self.wake.lock() = Some(wake);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fake::{CoreHandle, FakeCore, FakeKeyboard, FakeQxl, FakeTablet};
+    use super::super::mainloop::MainLoop;
+    use super::*;
+    use crate::channel::inputs::InputSink;
+    use crate::channel::Outbox;
+    use crate::proto::frame::HeaderKind;
+    use crate::server::config::Auth;
+
+    /// A session with open access whose main loop runs when `core.run_main_loop()` does.
+    fn session() -> (Arc<Session>, Arc<FakeCore>, MainLoop) {
+        let session = Session::new();
+        session.policy.lock().auth = Auth::None;
+        let core = Arc::new(FakeCore::default());
+        let mainloop = MainLoop::start(Arc::new(CoreHandle(core.clone()))).unwrap();
+        session.attach_mainloop(mainloop.handle());
+        (session, core, mainloop)
+    }
+
+    fn link(connection_id: u32, channel_type: u8) -> LinkMess {
+        LinkMess {
+            connection_id,
+            channel_type,
+            channel_id: 0,
+            common_caps: vec![],
+            channel_caps: vec![],
+        }
+    }
+
+    #[test]
+    fn qemu_hears_each_connection_on_its_main_loop() {
+        let (session, core, _mainloop) = session();
+        let endpoints = Endpoints {
+            local: None,
+            peer: None,
+        };
+        session.connected(7, endpoints);
+        assert!(core.events.lock().is_empty(), "only on QEMU's main loop");
+        core.run_main_loop();
+        let main = session.open(7, &link(0, ch::MAIN), b"").unwrap();
+        assert_ne!(main.session_id, 0);
+        assert_eq!(session.client_count(), 1);
+        session.disconnected(7);
+        assert_eq!(session.client_count(), 0);
+        core.run_main_loop();
+        assert_eq!(
+            *core.events.lock(),
+            vec![
+                (7, ChannelEvent::Connected(endpoints)),
+                (
+                    7,
+                    ChannelEvent::Initialized {
+                        session_id: main.session_id,
+                        channel_type: ch::MAIN,
+                        channel_id: 0
+                    }
+                ),
+                (7, ChannelEvent::Disconnected),
+            ]
+        );
+    }
+
+    #[test]
+    fn channels_join_the_linked_client_once() {
+        let (session, _core, _mainloop) = session();
+        assert_eq!(
+            session.open(1, &link(42, ch::INPUTS), b"").err(),
+            Some(LinkError::BadConnectionId)
+        );
+        let id = session
+            .open(1, &link(42, ch::MAIN), b"")
+            .unwrap()
+            .session_id;
+        assert_eq!(id, 42, "a client's own connection id is kept");
+        assert!(session.open(2, &link(id, ch::INPUTS), b"").is_ok());
+        assert_eq!(
+            session.open(3, &link(id, ch::INPUTS), b"").err(),
+            Some(LinkError::ChannelNotAvailable)
+        );
+        session.disconnected(2);
+        assert!(session.open(3, &link(id, ch::INPUTS), b"").is_ok());
+        session.policy.lock().auth = Auth::Ticket(None);
+        assert_eq!(
+            session.open(4, &link(0, ch::MAIN), b"").err(),
+            Some(LinkError::PermissionDenied)
+        );
+    }
+
+    #[test]
+    fn keys_reach_the_keyboard_on_the_main_loop() {
+        let (session, core, _mainloop) = session();
+        let keyboard = Arc::new(FakeKeyboard::default());
+        session.set_keyboard(Some(keyboard.clone()));
+        let id = session.open(1, &link(0, ch::MAIN), b"").unwrap().session_id;
+        let mut inputs = session.open(2, &link(id, ch::INPUTS), b"").unwrap();
+        let mut out = Outbox::new(HeaderKind::Mini);
+        inputs
+            .channel
+            .on_message(inputs::C_KEY_DOWN, &0x1eu32.to_le_bytes(), &mut out)
+            .unwrap();
+        assert!(keyboard.0.lock().is_empty());
+        core.run_main_loop();
+        assert_eq!(*keyboard.0.lock(), vec![0x1e]);
+        session.set_keyboard(None);
+        inputs
+            .channel
+            .on_message(inputs::C_KEY_UP, &0x1eu32.to_le_bytes(), &mut out)
+            .unwrap();
+        core.run_main_loop();
+        assert_eq!(
+            *keyboard.0.lock(),
+            vec![0x1e],
+            "a removed keyboard hears nothing"
+        );
+    }
+
+    #[test]
+    fn the_tablet_learns_the_screen_size_once() {
+        let (session, core, _mainloop) = session();
+        let tablet = Arc::new(FakeTablet::default());
+        session.set_tablet(Some(tablet.clone()));
+        let relay = InputRelay {
+            mainloop: session.mainloop.clone(),
+            devices: session.inputs.clone(),
+            leds: session.leds.clone(),
+            screen_size: Arc::new(|| Some((800, 600))),
+        };
+        relay.tablet_position(10, 20, 1);
+        relay.tablet_buttons(0);
+        core.run_main_loop();
+        assert_eq!(
+            *tablet.0.lock(),
+            vec!["size 800x600", "position 10,20 1", "buttons 0"]
+        );
+        session.set_leds(3);
+        assert_eq!(relay.leds(), (3, 1));
+    }
+
+    #[test]
+    fn a_complete_monitors_config_goes_to_every_display() {
+        let mut server = crate::server::Server::new(|| {});
+        let (session, core, _mainloop) =
+            (server.session.clone(), Arc::new(FakeCore::default()), ());
+        let mainloop = MainLoop::start(Arc::new(CoreHandle(core.clone()))).unwrap();
+        session.attach_mainloop(mainloop.handle());
+        let qxl = Arc::new(FakeQxl::default());
+        server
+            .add_qxl(
+                crate::server::interfaces::InstanceId(1),
+                0,
+                qxl.clone(),
+                crate::server::fake::IdleDevice,
+            )
+            .unwrap();
+        let mut config = vec![1, 0, 0, 0, 0, 0, 0, 0];
+        session.client_monitors_config(config.clone());
+        config.extend([0; 20]);
+        session.client_monitors_config(config.clone());
+        core.run_main_loop();
+        assert_eq!(*qxl.monitors_configs.lock(), vec![config]);
+        server.shutdown();
     }
 }
