@@ -2,41 +2,82 @@
 //! inputs channel decodes to them on QEMU's main loop.
 
 use super::host::{KeyboardDevice, MouseDevice, TabletDevice};
-use super::mainloop::MainLoopHandle;
+use super::mainloop::MainLoopSlot;
 use crate::channel::inputs::InputSink;
 use parking_lot::Mutex;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 /// The registered devices (`spice_server_add_interface`); each is called only from a
 /// main-loop job, so never while QEMU removes it.
 #[derive(Default)]
-pub struct InputDevices {
-    pub keyboard: Option<Arc<dyn KeyboardDevice>>,
-    pub mouse: Option<Arc<dyn MouseDevice>>,
-    pub tablet: Option<Arc<dyn TabletDevice>>,
+struct InputDevices {
+    keyboard: Option<Arc<dyn KeyboardDevice>>,
+    mouse: Option<Arc<dyn MouseDevice>>,
+    tablet: Option<Arc<dyn TabletDevice>>,
     /// The size last given to the tablet's `set_logical_size`.
-    pub tablet_size: Option<(u32, u32)>,
+    tablet_size: Option<(u32, u32)>,
 }
 
 /// The guest's keyboard LEDs and a counter bumped on every change.
-pub type Leds = Arc<Mutex<(u8, u64)>>;
+type Leds = Arc<Mutex<(u8, u64)>>;
+
+/// QEMU's input side: its devices and the keyboard LEDs the guest set.
+#[derive(Default)]
+pub struct Inputs {
+    devices: Arc<Mutex<InputDevices>>,
+    leds: Leds,
+}
+
+impl Inputs {
+    pub fn set_keyboard(&self, keyboard: Option<Arc<dyn KeyboardDevice>>) {
+        self.devices.lock().keyboard = keyboard;
+    }
+
+    pub fn set_mouse(&self, mouse: Option<Arc<dyn MouseDevice>>) {
+        self.devices.lock().mouse = mouse;
+    }
+
+    pub fn set_tablet(&self, tablet: Option<Arc<dyn TabletDevice>>) {
+        let mut d = self.devices.lock();
+        d.tablet = tablet;
+        d.tablet_size = None;
+    }
+
+    /// `spice_server_kbd_leds`.
+    pub fn set_leds(&self, leds: u8) {
+        let mut l = self.leds.lock();
+        l.0 = leds;
+        l.1 += 1;
+    }
+
+    /// The sink one inputs channel delivers to. `screen_size`: the guest screen's size
+    /// now, which the tablet maps positions onto.
+    pub fn relay(
+        &self,
+        mainloop: MainLoopSlot,
+        screen_size: Arc<dyn Fn() -> Option<(u32, u32)> + Send + Sync>,
+    ) -> InputRelay {
+        InputRelay {
+            mainloop,
+            devices: self.devices.clone(),
+            leds: self.leds.clone(),
+            screen_size,
+        }
+    }
+}
 
 /// Input from one inputs channel, posted to QEMU's main loop.
 pub struct InputRelay {
-    pub(super) mainloop: Arc<OnceLock<MainLoopHandle>>,
-    pub(super) devices: Arc<Mutex<InputDevices>>,
-    pub(super) leds: Leds,
-    /// The guest screen's size now, which the tablet maps positions onto.
-    pub(super) screen_size: Arc<dyn Fn() -> Option<(u32, u32)> + Send + Sync>,
+    mainloop: MainLoopSlot,
+    devices: Arc<Mutex<InputDevices>>,
+    leds: Leds,
+    screen_size: Arc<dyn Fn() -> Option<(u32, u32)> + Send + Sync>,
 }
 
 impl InputRelay {
     fn post(&self, job: impl FnOnce(&Mutex<InputDevices>) + Send + 'static) {
         let devices = self.devices.clone();
-        match self.mainloop.get() {
-            Some(m) => m.post(Box::new(move |_core| job(&devices))),
-            None => crate::log_debug!("main loop not attached; event dropped"),
-        }
+        self.mainloop.post(move |_core| job(&devices));
     }
 
     fn tablet(&self, call: impl FnOnce(&dyn TabletDevice) + Send + 'static) {

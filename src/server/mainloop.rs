@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 use std::io::{ErrorKind, Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// Work that must run on QEMU's main loop, with its lock held.
 pub type Job = Box<dyn FnOnce(&dyn Core) + Send>;
@@ -35,6 +35,24 @@ impl MainLoopHandle {
             Ok(_) => {}
             Err(e) if e.kind() == ErrorKind::WouldBlock => {}
             Err(e) => crate::log_warn!("main loop wakeup failed: {e}"),
+        }
+    }
+}
+
+/// Where the main loop will be once `spice_server_init` ran; shared by whoever posts.
+#[derive(Clone, Default)]
+pub struct MainLoopSlot(Arc<OnceLock<MainLoopHandle>>);
+
+impl MainLoopSlot {
+    pub fn attach(&self, handle: MainLoopHandle) {
+        let _ = self.0.set(handle);
+    }
+
+    /// Queues work for QEMU's main loop (dropped before `spice_server_init`).
+    pub fn post(&self, job: impl FnOnce(&dyn Core) + Send + 'static) {
+        match self.0.get() {
+            Some(m) => m.post(Box::new(job)),
+            None => crate::log_debug!("main loop not attached; event dropped"),
         }
     }
 }

@@ -7,6 +7,7 @@
 pub mod channels;
 pub mod clients;
 pub mod config;
+pub mod displays;
 #[cfg(test)]
 mod fake;
 pub mod host;
@@ -21,10 +22,11 @@ use crate::net::reactor::{Command, Reactor};
 use crate::net::stream::Stream;
 use crate::worker::{Device, Msg, Outputs, WorkerHandle};
 use config::ServerConfig;
+use displays::DisplaySource;
 use host::{Core, KeyboardDevice, MouseDevice, QxlHost, TabletDevice};
 use interfaces::{InstanceId, InterfaceError, Kind, Registry};
 use mainloop::MainLoop;
-use session::{DisplaySource, Session};
+use session::Session;
 use std::sync::Arc;
 
 #[derive(Debug)]

@@ -1,15 +1,16 @@
 //! The client side of the server as the reactor sees it (`Hub`): which channels exist,
 //! who may link, and the QEMU-facing effects of a client — `channel_event`s and input —
-//! which are always delivered on QEMU's main loop.
+//! which are always delivered on QEMU's main loop. Each concern is its own piece
+//! (`ChannelRegistry`, `LinkPolicy`, `Clients`, `Displays`, `Inputs`); the session
+//! composes them.
 
 use super::channels::{ChannelKind, ChannelRegistry, OpenRequest, Opening, Provider};
 use super::clients::{Clients, LinkedChannel};
-use super::host::{self, ChannelEvent, Core, KeyboardDevice, MouseDevice, QxlHost, TabletDevice};
-use super::inputs::{InputDevices, InputRelay, Leds};
+use super::displays::{DisplaySource, Displays};
+use super::host::{self, ChannelEvent, KeyboardDevice, MouseDevice, TabletDevice};
+use super::inputs::Inputs;
 use super::link_policy::LinkPolicy;
-use super::mainloop::MainLoopHandle;
-use crate::channel::cursor::CursorChannel;
-use crate::channel::display::DisplayChannel;
+use super::mainloop::{MainLoopHandle, MainLoopSlot};
 use crate::channel::inputs::InputsChannel;
 use crate::channel::main::{MainChannel, MainInfo, Mouse, NetStats};
 use crate::net::link::ServerCaps;
@@ -18,45 +19,28 @@ use crate::net::stream::Endpoints;
 use crate::proto::caps::Caps;
 use crate::proto::link::{LinkError, LinkMess};
 use crate::proto::msg::{channel as ch, display, inputs};
-use crate::worker::pointer::Pointer;
-use crate::worker::screen::Screen;
 use parking_lot::Mutex;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::{Arc, Weak};
 use std::time::Instant;
 
-/// What one QXL instance shows: a display channel and a cursor channel with its id.
-#[derive(Clone)]
-pub struct DisplaySource {
-    pub id: u8,
-    /// The device, for the client's monitor layout.
-    pub host: Arc<dyn QxlHost>,
-    /// The device's worker (told when display clients come and go).
-    pub worker: Arc<crate::worker::WorkerHandle>,
-    pub screen: Screen,
-    pub pointer: Pointer,
-    pub max_monitors: u16,
-    pub ram_hint: u32,
-    /// Display channels linked to it; the worker hears when the last one leaves.
-    pub viewers: Arc<AtomicUsize>,
-}
+/// The server name and UUID the main channel announces.
+pub type Identity = (Option<String>, Option<[u8; 16]>);
 
 pub struct Session {
-    mainloop: Arc<OnceLock<MainLoopHandle>>,
+    mainloop: MainLoopSlot,
     /// Who may link what; replaced whenever the configuration changes.
     pub policy: Mutex<LinkPolicy>,
-    pub identity: Mutex<(Option<String>, Option<[u8; 16]>)>,
+    pub identity: Mutex<Identity>,
     channels: Mutex<ChannelRegistry>,
-    displays: Mutex<Vec<DisplaySource>>,
+    clients: Mutex<Clients>,
+    displays: Displays,
+    inputs: Inputs,
     pub mouse: Arc<Mouse>,
     /// The last client's measured link (for rate control).
     pub net: Arc<Mutex<NetStats>>,
-    inputs: Arc<Mutex<InputDevices>>,
     /// Streaming settings and the multimedia clock, shared with every screen.
     pub video: Arc<crate::video::VideoConfig>,
-    leds: Leds,
-    clients: Mutex<Clients>,
-    next_viewer: AtomicU64,
+    /// Wakes the reactor to produce output (set when it starts).
     wake: Mutex<Option<Arc<dyn Fn() + Send + Sync>>>,
 }
 
@@ -64,18 +48,16 @@ impl Session {
     /// A session with the channels the server itself provides: main and inputs.
     pub fn new() -> Arc<Session> {
         let session = Arc::new(Session {
-            mainloop: Arc::default(),
+            mainloop: MainLoopSlot::default(),
             policy: Mutex::default(),
             identity: Mutex::default(),
             channels: Mutex::default(),
-            displays: Mutex::default(),
+            clients: Mutex::default(),
+            displays: Displays::default(),
+            inputs: Inputs::default(),
             mouse: Arc::default(),
             net: Arc::default(),
-            inputs: Arc::default(),
             video: Arc::default(),
-            leds: Arc::default(),
-            clients: Mutex::default(),
-            next_viewer: AtomicU64::new(1),
             wake: Mutex::new(None),
         });
         let weak = Arc::downgrade(&session);
@@ -101,15 +83,7 @@ impl Session {
     }
 
     pub fn attach_mainloop(&self, handle: MainLoopHandle) {
-        let _ = self.mainloop.set(handle);
-    }
-
-    /// Queues work for QEMU's main loop (dropped before `spice_server_init`).
-    pub(crate) fn on_main_loop(&self, job: impl FnOnce(&dyn Core) + Send + 'static) {
-        match self.mainloop.get() {
-            Some(m) => m.post(Box::new(job)),
-            None => crate::log_debug!("main loop not attached; event dropped"),
-        }
+        self.mainloop.attach(handle);
     }
 
     pub fn wake(&self) {
@@ -132,7 +106,7 @@ impl Session {
     /// Registers a QXL instance's display and cursor channels.
     pub fn add_display(self: &Arc<Self>, source: DisplaySource) {
         let id = source.id;
-        self.displays.lock().push(source);
+        self.displays.add(source);
         let weak = Arc::downgrade(self);
         self.register(ChannelKind::new(
             ch::DISPLAY,
@@ -143,29 +117,24 @@ impl Session {
                 display::CAP_PREF_VIDEO_CODEC_TYPE,
             ],
             Provider::Device,
-            opener(&weak, Session::open_display),
+            opener(&weak, |s, r| s.displays.open_display(r)),
         ));
         self.register(ChannelKind::new(
             ch::CURSOR,
             id,
             &[],
             Provider::Device,
-            opener(&weak, Session::open_cursor),
+            opener(&weak, |s, r| s.displays.open_cursor(r)),
         ));
     }
 
-    /// The monitor count a display device supports (`set_device_info`), for clients that
-    /// connect from now on.
+    /// The monitor count a display device supports, for clients that connect from now on.
     pub fn set_max_monitors(&self, qxl_id: i32, max: u32) {
-        for d in self.displays.lock().iter_mut() {
-            if i32::from(d.id) == qxl_id {
-                d.max_monitors = u16::try_from(max.clamp(1, 16)).unwrap_or(16);
-            }
-        }
+        self.displays.set_max_monitors(qxl_id, max);
     }
 
     pub fn remove_display(&self, id: u8) {
-        self.displays.lock().retain(|d| d.id != id);
+        self.displays.remove(id);
         let mut channels = self.channels.lock();
         channels.unregister(ch::DISPLAY, id);
         channels.unregister(ch::CURSOR, id);
@@ -178,17 +147,11 @@ impl Session {
             return;
         }
         let weak = Arc::downgrade(self);
-        self.on_main_loop(move |_core| {
+        self.mainloop.post(move |_core| {
             let Some(session) = weak.upgrade() else {
                 return;
             };
-            let displays: Vec<(u8, Arc<dyn QxlHost>)> = session
-                .displays
-                .lock()
-                .iter()
-                .map(|d| (d.id, d.host.clone()))
-                .collect();
-            for (id, host) in displays {
+            for (id, host) in session.displays.hosts() {
                 let taken = host.client_monitors_config(&config);
                 crate::log_info!(
                     "client monitors config for display {id}: {}",
@@ -204,40 +167,24 @@ impl Session {
 
     /// `spice_server_kbd_leds`.
     pub fn set_leds(&self, leds: u8) {
-        {
-            let mut l = self.leds.lock();
-            l.0 = leds;
-            l.1 += 1;
-        }
+        self.inputs.set_leds(leds);
         self.wake();
     }
 
     pub fn set_keyboard(&self, keyboard: Option<Arc<dyn KeyboardDevice>>) {
-        self.inputs.lock().keyboard = keyboard;
+        self.inputs.set_keyboard(keyboard);
     }
 
     pub fn set_mouse(&self, mouse: Option<Arc<dyn MouseDevice>>) {
-        self.inputs.lock().mouse = mouse;
+        self.inputs.set_mouse(mouse);
     }
 
+    /// A tablet offers client mouse mode (with a single display).
     pub fn set_tablet(&self, tablet: Option<Arc<dyn TabletDevice>>) {
         let present = tablet.is_some();
-        {
-            let mut i = self.inputs.lock();
-            i.tablet = tablet;
-            i.tablet_size = None;
-        }
-        self.mouse
-            .set_tablet(present && self.displays.lock().len() == 1);
+        self.inputs.set_tablet(tablet);
+        self.mouse.set_tablet(present && self.displays.count() == 1);
         self.wake();
-    }
-
-    pub(crate) fn primary_size(&self) -> Option<(u32, u32)> {
-        self.displays.lock().first().and_then(|d| d.screen.size())
-    }
-
-    fn display(&self, id: u8) -> Option<DisplaySource> {
-        self.displays.lock().iter().find(|d| d.id == id).cloned()
     }
 
     fn new_session_id() -> u32 {
@@ -255,12 +202,11 @@ impl Session {
 
     fn open_main(self: Arc<Self>, request: &OpenRequest) -> Result<Opening, LinkError> {
         let (name, uuid) = self.identity.lock().clone();
-        let displays = self.displays.lock().clone();
         let this = Arc::downgrade(&self);
         let info = MainInfo {
             session_id: request.session_id,
-            display_channels: displays.len() as u32,
-            ram_hint: displays.first().map_or(0, |d| d.ram_hint),
+            display_channels: self.displays.count() as u32,
+            ram_hint: self.displays.ram_hint(),
             name,
             uuid,
             channels: Arc::new(move || {
@@ -288,52 +234,14 @@ impl Session {
 
     fn open_inputs(self: Arc<Self>, _request: &OpenRequest) -> Result<Opening, LinkError> {
         let screen = Arc::downgrade(&self);
-        let sink = Arc::new(InputRelay {
-            mainloop: self.mainloop.clone(),
-            devices: self.inputs.clone(),
-            leds: self.leds.clone(),
-            screen_size: Arc::new(move || screen.upgrade().and_then(|s| s.primary_size())),
-        });
+        let relay = self.inputs.relay(
+            self.mainloop.clone(),
+            Arc::new(move || screen.upgrade().and_then(|s| s.displays.primary_size())),
+        );
         Ok(Opening::new(InputsChannel::new(
-            sink,
+            Arc::new(relay),
             self.mouse.current.clone(),
         )))
-    }
-
-    fn open_display(self: Arc<Self>, request: &OpenRequest) -> Result<Opening, LinkError> {
-        let source = self
-            .display(request.channel_id)
-            .ok_or(LinkError::ChannelNotAvailable)?;
-        source.worker.post(crate::worker::Msg::ClientPresence {
-            present: true,
-            caps: caps_bytes(&request.caps),
-        });
-        source.viewers.fetch_add(1, Ordering::Relaxed);
-        let viewer = self.next_viewer.fetch_add(1, Ordering::Relaxed);
-        let (viewers, worker) = (source.viewers.clone(), Arc::downgrade(&source.worker));
-        let channel = DisplayChannel::new(
-            source.screen,
-            viewer,
-            request.caps.clone(),
-            source.max_monitors,
-        );
-        Ok(Opening::new(channel).on_close(move || {
-            let last = viewers.fetch_sub(1, Ordering::Relaxed) == 1;
-            // A removed device's worker is gone and needs no news.
-            if let Some(worker) = worker.upgrade().filter(|_| last) {
-                worker.post(crate::worker::Msg::ClientPresence {
-                    present: false,
-                    caps: [0; crate::worker::CLIENT_CAPS_BYTES],
-                });
-            }
-        }))
-    }
-
-    fn open_cursor(self: Arc<Self>, request: &OpenRequest) -> Result<Opening, LinkError> {
-        let source = self
-            .display(request.channel_id)
-            .ok_or(LinkError::ChannelNotAvailable)?;
-        Ok(Opening::new(CursorChannel::new(source.pointer)))
     }
 }
 
@@ -350,22 +258,10 @@ fn opener(
     }
 }
 
-/// Display caps as the byte bitmap QXL devices take (bit i in byte i/8).
-fn caps_bytes(caps: &Caps) -> [u8; crate::worker::CLIENT_CAPS_BYTES] {
-    let mut out = [0u8; crate::worker::CLIENT_CAPS_BYTES];
-    for (i, word) in caps.0.iter().enumerate() {
-        for (j, b) in word.to_le_bytes().into_iter().enumerate() {
-            if let Some(slot) = out.get_mut(4 * i + j) {
-                *slot = b;
-            }
-        }
-    }
-    out
-}
-
 impl Hub for Arc<Session> {
     fn connected(&self, conn: u64, endpoints: Endpoints) {
-        self.on_main_loop(move |core| core.channel_event(conn, ChannelEvent::Connected(endpoints)));
+        self.mainloop
+            .post(move |core| core.channel_event(conn, ChannelEvent::Connected(endpoints)));
     }
 
     fn disconnected(&self, conn: u64) {
@@ -373,7 +269,8 @@ impl Hub for Arc<Session> {
         if let Some(on_close) = gone.and_then(|g| g.on_close) {
             on_close();
         }
-        self.on_main_loop(move |core| core.channel_event(conn, ChannelEvent::Disconnected));
+        self.mainloop
+            .post(move |core| core.channel_event(conn, ChannelEvent::Disconnected));
     }
 
     fn check_link(&self, request: &LinkMess) -> Result<ServerCaps, LinkError> {
@@ -424,23 +321,23 @@ impl Hub for Arc<Session> {
             channel_id: request.channel_id,
             caps: Caps(request.channel_caps.clone()),
         })?;
-        let (kind, id) = (request.channel_type, request.channel_id);
+        let (channel_type, channel_id) = (request.channel_type, request.channel_id);
         self.clients.lock().link(
             conn,
             LinkedChannel {
                 session_id,
-                channel_type: kind,
-                channel_id: id,
+                channel_type,
+                channel_id,
                 on_close: opening.on_close,
             },
         );
-        self.on_main_loop(move |core| {
+        self.mainloop.post(move |core| {
             core.channel_event(
                 conn,
                 ChannelEvent::Initialized {
                     session_id,
-                    channel_type: kind,
-                    channel_id: id,
+                    channel_type,
+                    channel_id,
                 },
             )
         });
@@ -577,12 +474,9 @@ mod tests {
         let (session, core, _mainloop) = session();
         let tablet = Arc::new(FakeTablet::default());
         session.set_tablet(Some(tablet.clone()));
-        let relay = InputRelay {
-            mainloop: session.mainloop.clone(),
-            devices: session.inputs.clone(),
-            leds: session.leds.clone(),
-            screen_size: Arc::new(|| Some((800, 600))),
-        };
+        let relay = session
+            .inputs
+            .relay(session.mainloop.clone(), Arc::new(|| Some((800, 600))));
         relay.tablet_position(10, 20, 1);
         relay.tablet_buttons(0);
         core.run_main_loop();
