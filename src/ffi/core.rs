@@ -6,16 +6,25 @@
 //! `server::mainloop::MainLoop`, never directly.
 
 use super::abi;
+use crate::server::host::{ChannelEvent, Core, Watch};
+use parking_lot::Mutex;
+use std::collections::HashMap;
 use std::ffi::c_void;
 use std::os::fd::RawFd;
+
+const CHANNEL_EVENT_CONNECTED: i32 = 1;
+const CHANNEL_EVENT_INITIALIZED: i32 = 2;
+const CHANNEL_EVENT_DISCONNECTED: i32 = 3;
 
 /// Watch event bits (`SPICE_WATCH_EVENT_*`).
 pub const WATCH_READ: i32 = 1;
 
-/// A copy of the function table QEMU passed to `spice_server_init`.
-#[derive(Clone, Copy)]
+/// A copy of the function table QEMU passed to `spice_server_init`, and the event info of
+/// every connection QEMU has heard of.
 pub struct CoreInterface {
     table: abi::SpiceCoreInterface,
+    /// QEMU keeps the pointer from INITIALIZED until DISCONNECTED: one stable box each.
+    infos: Mutex<HashMap<u64, EventInfo>>,
 }
 
 // SAFETY: the table holds plain function pointers into QEMU; calling them is governed by
@@ -24,14 +33,37 @@ unsafe impl Send for CoreInterface {}
 // SAFETY: as above; the table is never mutated after construction.
 unsafe impl Sync for CoreInterface {}
 
-/// Callback signature for fd watches, as QEMU calls it.
-pub type WatchCallback = unsafe extern "C" fn(fd: i32, event: i32, opaque: *mut c_void);
+/// A registered fd watch and the callback QEMU holds a pointer to.
+struct QemuWatch {
+    watch: *mut abi::SpiceWatch,
+    remove: unsafe extern "C" fn(*mut abi::SpiceWatch),
+    ready: *mut Ready,
+}
 
-/// A registered fd watch (owned; removed with `CoreInterface::watch_remove`).
-pub struct Watch(*mut abi::SpiceWatch);
+type Ready = Box<dyn Fn() + Send + Sync>;
 
-// SAFETY: the pointer is an opaque token; it is only passed back to QEMU under the BQL.
-unsafe impl Send for Watch {}
+// SAFETY: the pointers are opaque tokens handed back to QEMU (and freed) under the BQL.
+unsafe impl Send for QemuWatch {}
+
+impl Watch for QemuWatch {
+    fn remove(self: Box<Self>) {
+        // SAFETY: `watch` came from QEMU's watch_add and is removed once; after that QEMU
+        // no longer calls `watch_ready` with `ready`, which we can free.
+        unsafe {
+            (self.remove)(self.watch);
+            drop(Box::from_raw(self.ready));
+        }
+    }
+}
+
+unsafe extern "C" fn watch_ready(_fd: i32, _event: i32, opaque: *mut c_void) {
+    // SAFETY: `opaque` is the `Ready` box `watch_read` leaked; it is freed only after
+    // QEMU removed this watch.
+    let ready = unsafe { &*(opaque as *const Ready) };
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(ready)).is_err() {
+        crate::log_error!("panic in a main loop job; the job was dropped");
+    }
+}
 
 impl CoreInterface {
     /// Copies the table, checking what spice-server checks: interface major 1 and the
@@ -53,47 +85,70 @@ impl CoreInterface {
         if table.watch_add.is_none() || table.watch_remove.is_none() {
             return Err("core interface lacks fd watches".into());
         }
-        Ok(CoreInterface { table: *table })
+        Ok(CoreInterface {
+            table: *table,
+            infos: Mutex::default(),
+        })
     }
 
-    /// Registers a read watch on `fd`. Must run under the BQL.
-    ///
-    /// # Safety
-    /// `opaque` must stay valid for `callback` until the watch is removed.
-    pub unsafe fn watch_add_read(
-        &self,
-        fd: RawFd,
-        callback: WatchCallback,
-        opaque: *mut c_void,
-    ) -> Option<Watch> {
-        let add = self.table.watch_add?;
-        // SAFETY: `add` is QEMU's watch_add; we hold the BQL per this module's contract,
-        // and `opaque` stays valid until `watch_remove` (the caller's obligation).
-        let watch = unsafe { add(fd, WATCH_READ, Some(callback), opaque) };
-        (!watch.is_null()).then_some(Watch(watch))
-    }
-
-    /// Unregisters a watch. Must run under the BQL.
-    pub fn watch_remove(&self, watch: Watch) {
-        if let Some(remove) = self.table.watch_remove {
-            // SAFETY: `watch` came from this table's watch_add and is removed once.
-            unsafe { remove(watch.0) }
+    /// Reports a channel event to QEMU. Must run under the BQL.
+    fn report(&self, event: i32, info: &mut EventInfo) {
+        if let Some(report) = self.table.channel_event {
+            // SAFETY: QEMU's channel_event; `info` is a live, exclusively borrowed struct
+            // that stays in place until after DISCONNECTED (it is boxed in `infos`).
+            unsafe { report(event, info.raw_mut()) }
         }
     }
+}
 
-    /// Reports a channel event to QEMU. Must run under the BQL. `info` must stay valid
-    /// and unchanged from INITIALIZED until after DISCONNECTED has been reported.
-    pub fn channel_event(&self, event: i32, info: &mut abi::SpiceChannelEventInfo) {
-        if let Some(report) = self.table.channel_event {
-            // SAFETY: QEMU's channel_event; `info` is a live, exclusively borrowed struct.
-            unsafe { report(event, info) }
+impl Core for CoreInterface {
+    fn watch_read(&self, fd: RawFd, ready: Ready) -> Option<Box<dyn Watch>> {
+        let (add, remove) = (self.table.watch_add?, self.table.watch_remove?);
+        let ready = Box::into_raw(Box::new(ready));
+        // SAFETY: QEMU's watch_add, under the BQL per this module's contract; `ready`
+        // stays valid until `QemuWatch::remove`.
+        let watch = unsafe { add(fd, WATCH_READ, Some(watch_ready), ready.cast()) };
+        if watch.is_null() {
+            // SAFETY: QEMU did not take the pointer; reclaim it.
+            drop(unsafe { Box::from_raw(ready) });
+            return None;
+        }
+        Some(Box::new(QemuWatch {
+            watch,
+            remove,
+            ready,
+        }))
+    }
+
+    fn channel_event(&self, conn: u64, event: ChannelEvent) {
+        match event {
+            ChannelEvent::Connected(endpoints) => {
+                let mut info = EventInfo::new(endpoints);
+                self.report(CHANNEL_EVENT_CONNECTED, &mut info);
+                self.infos.lock().insert(conn, info);
+            }
+            ChannelEvent::Initialized {
+                session_id,
+                channel_type,
+                channel_id,
+            } => {
+                if let Some(info) = self.infos.lock().get_mut(&conn) {
+                    info.set_channel(session_id, channel_type, channel_id);
+                    self.report(CHANNEL_EVENT_INITIALIZED, info);
+                }
+            }
+            ChannelEvent::Disconnected => {
+                if let Some(mut info) = self.infos.lock().remove(&conn) {
+                    self.report(CHANNEL_EVENT_DISCONNECTED, &mut info);
+                }
+            }
         }
     }
 }
 
 /// The `SpiceChannelEventInfo` of one connection, at a stable heap address (QEMU keeps
 /// the pointer from INITIALIZED until DISCONNECTED).
-pub struct EventInfo(Box<abi::SpiceChannelEventInfo>);
+struct EventInfo(Box<abi::SpiceChannelEventInfo>);
 
 // SAFETY: plain data; only handed to QEMU on its main loop.
 unsafe impl Send for EventInfo {}

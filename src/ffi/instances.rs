@@ -9,14 +9,12 @@ use super::abi::{
     QXLInstance, QXLInterface, SpiceBaseInstance, SpiceCharDeviceInstance, SpiceKbdInstance,
     SpiceMigrateInstance, SpiceMigrateInterface,
 };
+use super::input::{QemuKeyboard, QemuMouse, QemuTablet};
 use super::qxl_device::QxlDevice;
 use super::string;
-use crate::server::config::ImageCompression;
 use crate::server::interfaces::{InstanceId, Kind};
-use crate::server::session::DisplaySource;
-use crate::server::Server;
-use crate::video::StreamMode;
-use crate::worker::{Outputs, WorkerHandle};
+use crate::server::{Interface, Server};
+use crate::worker::WorkerHandle;
 use parking_lot::Mutex;
 use std::ffi::c_void;
 use std::sync::{Arc, Weak};
@@ -97,16 +95,6 @@ unsafe fn describe(sin: *mut SpiceBaseInstance) -> Option<(String, u32, u32)> {
     Some((name, sif.major_version, sif.minor_version))
 }
 
-/// The compression level hint QEMU's QXL device exposes to the guest (spice's rule).
-fn compression_level(server: &Server) -> i32 {
-    let c = &server.config;
-    if c.streaming_video != StreamMode::Off || c.image_compression != ImageCompression::Quic {
-        0
-    } else {
-        1
-    }
-}
-
 /// `spice_server_add_interface`.
 ///
 /// # Safety
@@ -144,17 +132,13 @@ pub unsafe fn add(server: &Arc<Mutex<Server>>, sin: *mut SpiceBaseInstance) -> i
             }
         }
     } else {
-        srv.register(kind, id);
-        let mut inputs = srv.session.inputs.lock();
-        match kind {
-            Kind::Keyboard => inputs.keyboard = Some(id.0),
-            Kind::Mouse => inputs.mouse = Some(id.0),
-            _ => {}
-        }
-        drop(inputs);
-        if kind == Kind::Tablet {
-            srv.session.set_tablet(Some(id.0));
-        }
+        let interface = match kind {
+            Kind::Keyboard => Interface::Keyboard(Arc::new(QemuKeyboard(sin.cast()))),
+            Kind::Mouse => Interface::Mouse(Arc::new(QemuMouse(sin.cast()))),
+            Kind::Tablet => Interface::Tablet(Arc::new(QemuTablet(sin.cast()))),
+            other => Interface::Other(other),
+        };
+        srv.add_interface(id, interface);
         None
     };
     let state = Box::new(InstanceState {
@@ -166,8 +150,7 @@ pub unsafe fn add(server: &Arc<Mutex<Server>>, sin: *mut SpiceBaseInstance) -> i
     0
 }
 
-/// Creates the worker for a QXL instance, the way spice-server does: get_init_info,
-/// then attached_worker and set_compression_level, all on the caller's thread.
+/// Hands a QXL instance to the server, which starts its worker.
 ///
 /// # Safety
 /// `qxl` must point to a live QXLInstance with a valid QXLInterface.
@@ -178,30 +161,8 @@ unsafe fn start_qxl(
 ) -> Result<QxlState, String> {
     // SAFETY: forwarded contract.
     let (qxl_id, table) = unsafe { ((*qxl).id, *(*qxl).base.sif.cast::<QXLInterface>()) };
-    srv.check_qxl_id(qxl_id).map_err(|e| e.to_string())?;
     let device = QxlDevice::new(qxl, table).ok_or("QXL interface lacks required callbacks")?;
-    let (layout, ram_size) = device.init_layout();
-    let outputs = Outputs::default();
-    let wake = srv.session.waker();
-    outputs.screen.set_notify(wake.clone());
-    outputs.screen.set_video(srv.session.video.clone());
-    outputs.pointer.set_notify(wake);
-    let worker = Arc::new(
-        WorkerHandle::spawn(qxl_id, device.clone(), layout, outputs.clone())
-            .map_err(|e| format!("cannot start QXL worker: {e}"))?,
-    );
-    srv.session.add_display(DisplaySource {
-        id: u8::try_from(qxl_id).unwrap_or(u8::MAX),
-        instance: qxl as usize,
-        worker: worker.clone(),
-        screen: outputs.screen,
-        pointer: outputs.pointer,
-        max_monitors: 1,
-        ram_hint: ram_size,
-    });
-    device.attached_worker();
-    device.set_compression_level(compression_level(srv));
-    srv.add_worker(id, worker.clone());
+    let worker = srv.add_qxl(id, qxl_id, Arc::new(device.clone()), device.clone())?;
     Ok(QxlState {
         worker,
         device,
@@ -236,20 +197,8 @@ pub unsafe fn remove(sin: *mut SpiceBaseInstance) -> i32 {
         Box::from_raw(raw)
     };
     if let Some(server) = state.server.upgrade() {
-        let mut srv = server.lock();
-        if let Err(e) = srv.unregister(InstanceId(sin as usize)) {
+        if let Err(e) = server.lock().unregister(InstanceId(sin as usize)) {
             crate::log_warn!("spice_server_remove_interface: {e}");
-        }
-        match kind {
-            Kind::Keyboard => srv.session.inputs.lock().keyboard = None,
-            Kind::Mouse => srv.session.inputs.lock().mouse = None,
-            Kind::Tablet => srv.session.set_tablet(None),
-            Kind::Qxl => {
-                if let Some(q) = &state.qxl {
-                    srv.session.remove_display(q.worker.id as u8);
-                }
-            }
-            _ => {}
         }
     }
     0

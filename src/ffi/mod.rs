@@ -14,7 +14,6 @@ pub mod input;
 pub mod instances;
 pub mod qxl_device;
 pub mod thread;
-pub mod trampolines;
 
 use crate::server::Server;
 use parking_lot::Mutex;

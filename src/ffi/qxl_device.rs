@@ -11,6 +11,7 @@ use super::abi::{
 };
 use crate::geometry::Rect;
 use crate::qxl::memslot::Layout;
+use crate::server::host::{monitors_config_is_complete, QxlHost};
 use crate::worker::{Command, Device};
 
 #[derive(Clone)]
@@ -39,37 +40,6 @@ impl QxlDevice {
         complete.then_some(QxlDevice { instance, table })
     }
 
-    /// The memslot layout and RAM size the device announces (`get_init_info`).
-    pub fn init_layout(&self) -> (Layout, u32) {
-        let mut info = QXLDevInitInfo::default();
-        if let Some(f) = self.table.get_init_info {
-            // SAFETY: QEMU's callback fills the struct we own.
-            unsafe { f(self.instance, &mut info) };
-        }
-        let layout = Layout {
-            groups: info.num_memslots_groups,
-            slots: info.num_memslots,
-            gen_bits: info.memslot_gen_bits,
-            id_bits: info.memslot_id_bits,
-            n_surfaces: info.n_surfaces,
-        };
-        (layout, info.qxl_ram_size)
-    }
-
-    pub fn attached_worker(&self) {
-        if let Some(f) = self.table.attached_worker {
-            // SAFETY: called from add_interface on QEMU's thread, as QEMU expects.
-            unsafe { f(self.instance) };
-        }
-    }
-
-    pub fn set_compression_level(&self, level: i32) {
-        if let Some(f) = self.table.set_compression_level {
-            // SAFETY: as above.
-            unsafe { f(self.instance, level) };
-        }
-    }
-
     /// `async_complete` on the calling thread.
     pub fn async_complete_now(&self, cookie: u64) {
         if let Some(f) = self.table.async_complete {
@@ -95,6 +65,44 @@ impl QxlDevice {
             group: ext.group_id,
             flags: ext.flags,
         })
+    }
+}
+
+impl QxlHost for QxlDevice {
+    fn init_info(&self) -> (Layout, u32) {
+        let mut info = QXLDevInitInfo::default();
+        if let Some(f) = self.table.get_init_info {
+            // SAFETY: QEMU's callback fills the struct we own.
+            unsafe { f(self.instance, &mut info) };
+        }
+        let layout = Layout {
+            groups: info.num_memslots_groups,
+            slots: info.num_memslots,
+            gen_bits: info.memslot_gen_bits,
+            id_bits: info.memslot_id_bits,
+            n_surfaces: info.n_surfaces,
+        };
+        (layout, info.qxl_ram_size)
+    }
+
+    fn attached_worker(&self) {
+        if let Some(f) = self.table.attached_worker {
+            // SAFETY: called from add_interface on QEMU's thread, as QEMU expects.
+            unsafe { f(self.instance) };
+        }
+    }
+
+    fn set_compression_level(&self, level: i32) {
+        if let Some(f) = self.table.set_compression_level {
+            // SAFETY: as above.
+            unsafe { f(self.instance, level) };
+        }
+    }
+
+    fn client_monitors_config(&self, config: &[u8]) -> bool {
+        // SAFETY: the server calls this from a main-loop job (QEMU's lock held) while the
+        // instance is registered: it drops the device in remove_interface, under that lock.
+        unsafe { client_monitors_config(self.instance, config) }
     }
 }
 
@@ -177,32 +185,16 @@ impl Device for QxlDevice {
     }
 }
 
-/// Most monitors a client may describe (QEMU's qxl handles up to 16 heads per device).
-const MAX_CLIENT_MONITORS: usize = 16;
-
-/// Checks a client's `VDAgentMonitorsConfig` (u32 count, u32 flags, 20-byte monitors,
-/// then 4-byte physical sizes when flag 2 is set) is complete, so QEMU never reads past it.
-pub fn monitors_config_is_complete(config: &[u8]) -> bool {
-    if config.len() < 8 {
-        return false;
-    }
-    let count = u32::from_le_bytes([config[0], config[1], config[2], config[3]]) as usize;
-    let flags = u32::from_le_bytes([config[4], config[5], config[6], config[7]]);
-    let per_monitor = if flags & 2 != 0 { 24 } else { 20 };
-    count <= MAX_CLIENT_MONITORS && config.len() >= 8 + count * per_monitor
-}
-
 /// Hands a client's monitor layout to a QXL instance (qxl device or simple display).
 /// Returns false when the instance cannot take one.
 ///
 /// # Safety
-/// `instance` must be a registered QXL instance and QEMU's lock must be held (QEMU's
+/// `qxl` must be a registered QXL instance and QEMU's lock must be held (QEMU's
 /// callback changes device state).
-pub unsafe fn client_monitors_config(instance: usize, config: &[u8]) -> bool {
+unsafe fn client_monitors_config(qxl: *mut QXLInstance, config: &[u8]) -> bool {
     if !monitors_config_is_complete(config) {
         return false;
     }
-    let qxl = instance as *mut QXLInstance;
     // SAFETY: per the contract the instance and its interface table are live.
     let table = unsafe { &*(*qxl).base.sif.cast::<QXLInterface>() };
     let Some(callback) = table.client_monitors_config else {
@@ -220,19 +212,4 @@ pub unsafe fn client_monitors_config(instance: usize, config: &[u8]) -> bool {
     };
     // SAFETY: a complete config (checked above) that outlives the call.
     unsafe { callback(qxl, words.as_mut_ptr().cast()) != 0 }
-}
-
-/// Gives the client's monitor layout to each display device `(id, QXLInstance address)`.
-/// Only call from a job on QEMU's main loop with addresses just read from the session's
-/// display list: instances are added and removed under the same lock, so they are live.
-pub fn deliver_client_monitors_config(displays: &[(u8, usize)], config: &[u8]) {
-    for &(id, instance) in displays {
-        // SAFETY: per this function's contract the instance is registered and QEMU's
-        // lock is held.
-        let taken = unsafe { client_monitors_config(instance, config) };
-        crate::log_info!(
-            "client monitors config for display {id}: {}",
-            if taken { "taken" } else { "not supported" }
-        );
-    }
 }

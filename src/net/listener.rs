@@ -53,21 +53,6 @@ pub fn open_plain(config: &ServerConfig) -> io::Result<Option<Listener>> {
     Ok(Some(Listener::Tcp(listener)))
 }
 
-/// The TLS port's listener. TLS itself is negotiated by a later layer; until then a TLS
-/// client is refused at the link stage rather than by a closed port.
-pub fn open_tls(config: &ServerConfig) -> io::Result<Option<Listener>> {
-    let Some(tls) = &config.tls else {
-        return Ok(None);
-    };
-    if config.family == AddrFamily::Unix {
-        return Ok(None);
-    }
-    let addr = resolve(&config.addr, config.family, tls.port)?;
-    let listener = TcpListener::bind(addr)?;
-    listener.set_nonblocking(true)?;
-    Ok(Some(Listener::Tcp(listener)))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

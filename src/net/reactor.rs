@@ -69,7 +69,12 @@ pub struct Reactor {
 }
 
 impl Reactor {
-    pub fn start(listeners: Vec<Listener>, hub: Arc<dyn Hub>) -> io::Result<Reactor> {
+    /// `prepare_thread` runs first on the reactor's thread.
+    pub fn start(
+        listeners: Vec<Listener>,
+        hub: Arc<dyn Hub>,
+        prepare_thread: fn(),
+    ) -> io::Result<Reactor> {
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let produce = Arc::new(AtomicBool::new(false));
@@ -116,7 +121,7 @@ impl Reactor {
         let thread = std::thread::Builder::new()
             .name("spice-reactor".into())
             .spawn(move || {
-                crate::ffi::thread::block_async_signals();
+                prepare_thread();
                 state.run();
             })?;
         Ok(Reactor {

@@ -129,6 +129,32 @@ pub enum Auth {
     Ticket(Option<Ticket>),
 }
 
+impl Auth {
+    /// Whether a client presenting `password` may link at `now`. As spice-server: with
+    /// ticketing on, no ticket, an expired one or an empty password refuses everyone.
+    pub fn admits(&self, password: &[u8], now: Instant) -> bool {
+        let ticket = match self {
+            Auth::None => return true,
+            Auth::Ticket(ticket) => ticket.as_ref(),
+        };
+        match ticket {
+            Some(t) if !t.is_valid_at(now) => {
+                crate::log_warn!("client refused: the ticket has expired");
+                false
+            }
+            Some(t) if !t.password.is_empty() => {
+                crate::net::auth::password_matches(password, t.password.as_bytes())
+            }
+            _ => {
+                crate::log_warn!(
+                    "Ticketing is enabled, but no password is set. please set a ticket first"
+                );
+                false
+            }
+        }
+    }
+}
+
 /// TLS files, as handed over by QEMU (`spice_server_set_tls`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TlsConfig {
@@ -398,6 +424,27 @@ mod tests {
             c.set_ticket(Some(&long), 0, now),
             Err(ConfigError::PasswordTooLong)
         );
+    }
+
+    #[test]
+    fn an_empty_password_admits_nobody() {
+        let now = Instant::now();
+        let mut c = ServerConfig::default();
+        assert!(!c.auth.admits(b"", now), "no ticket set");
+        c.set_ticket(Some(""), 0, now).unwrap();
+        assert!(!c.auth.admits(b"", now));
+        assert!(!c.auth.admits(b"anything", now));
+        c.set_ticket(Some("pw"), 0, now).unwrap();
+        assert!(c.auth.admits(b"pw", now));
+        assert!(!c.auth.admits(b"", now));
+        assert!(!c.auth.admits(b"pw2", now));
+        c.set_ticket(Some("pw"), 5, now).unwrap();
+        assert!(
+            !c.auth.admits(b"pw", now + Duration::from_secs(5)),
+            "expired"
+        );
+        c.set_noauth();
+        assert!(c.auth.admits(b"", now));
     }
 
     #[test]

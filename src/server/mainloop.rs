@@ -5,19 +5,19 @@
 //! poke a socketpair; a read watch registered with QEMU (under the lock, in
 //! `spice_server_init`) runs the queued jobs from QEMU's main loop.
 
-use crate::ffi::core::{CoreInterface, Watch};
+use super::host::{Core, Watch};
 use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::io::{ErrorKind, Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// Work that must run on QEMU's main loop, with its lock held.
-pub type Job = Box<dyn FnOnce(&CoreInterface) + Send>;
+pub type Job = Box<dyn FnOnce(&dyn Core) + Send>;
 
-pub struct Inner {
-    core: CoreInterface,
+struct Inner {
+    core: Arc<dyn Core>,
     jobs: Mutex<VecDeque<Job>>,
     wake_tx: UnixStream,
     wake_rx: UnixStream,
@@ -39,15 +39,33 @@ impl MainLoopHandle {
     }
 }
 
+/// Where the main loop will be once `spice_server_init` ran; shared by whoever posts.
+#[derive(Clone, Default)]
+pub struct MainLoopSlot(Arc<OnceLock<MainLoopHandle>>);
+
+impl MainLoopSlot {
+    pub fn attach(&self, handle: MainLoopHandle) {
+        let _ = self.0.set(handle);
+    }
+
+    /// Queues work for QEMU's main loop (dropped before `spice_server_init`).
+    pub fn post(&self, job: impl FnOnce(&dyn Core) + Send + 'static) {
+        match self.0.get() {
+            Some(m) => m.post(Box::new(job)),
+            None => crate::log_debug!("main loop not attached; event dropped"),
+        }
+    }
+}
+
 /// The registered watch; owned by the server, dropped under the BQL.
 pub struct MainLoop {
     handle: MainLoopHandle,
-    watch: Option<Watch>,
+    watch: Option<Box<dyn Watch>>,
 }
 
 impl MainLoop {
     /// Registers the wakeup watch. Must run under the BQL.
-    pub fn start(core: CoreInterface) -> std::io::Result<MainLoop> {
+    pub fn start(core: Arc<dyn Core>) -> std::io::Result<MainLoop> {
         let (wake_tx, wake_rx) = UnixStream::pair()?;
         wake_tx.set_nonblocking(true)?;
         wake_rx.set_nonblocking(true)?;
@@ -57,7 +75,13 @@ impl MainLoop {
             wake_tx,
             wake_rx,
         });
-        let watch = crate::ffi::trampolines::watch_mainloop(&inner)
+        let ready = {
+            let inner = inner.clone();
+            Box::new(move || run_pending(&inner))
+        };
+        let watch = inner
+            .core
+            .watch_read(inner.wake_rx.as_raw_fd(), ready)
             .ok_or_else(|| std::io::Error::other("QEMU refused the main loop watch"))?;
         Ok(MainLoop {
             handle: MainLoopHandle(inner),
@@ -67,10 +91,6 @@ impl MainLoop {
 
     pub fn handle(&self) -> MainLoopHandle {
         self.handle.clone()
-    }
-
-    pub fn core(&self) -> &CoreInterface {
-        &self.handle.0.core
     }
 
     /// Runs what is queued now; used where we already hold the BQL and must flush
@@ -84,30 +104,19 @@ impl MainLoop {
     pub fn stop(&mut self) {
         self.run_pending_now();
         if let Some(watch) = self.watch.take() {
-            self.handle.0.core.watch_remove(watch);
-            crate::ffi::trampolines::unwatch_mainloop(&self.handle.0);
+            watch.remove();
         }
     }
 }
 
-impl Inner {
-    pub fn core_ref(&self) -> &CoreInterface {
-        &self.core
-    }
-
-    pub fn wake_fd(&self) -> i32 {
-        self.wake_rx.as_raw_fd()
-    }
-}
-
 /// Called from the watch callback on QEMU's main loop.
-pub fn run_pending(inner: &Inner) {
+fn run_pending(inner: &Inner) {
     let mut buf = [0u8; 256];
     while matches!((&inner.wake_rx).read(&mut buf), Ok(n) if n > 0) {}
     loop {
         let Some(job) = inner.jobs.lock().pop_front() else {
             break;
         };
-        job(&inner.core);
+        job(&*inner.core);
     }
 }

@@ -4,17 +4,26 @@
 //! the object is still behind a mutex so nothing unsound can happen if a caller breaks
 //! that contract.
 
+pub mod channels;
+pub mod clients;
 pub mod config;
+pub mod displays;
+#[cfg(test)]
+mod fake;
+pub mod host;
+pub mod inputs;
 pub mod interfaces;
+pub mod link_policy;
 pub mod mainloop;
 pub mod session;
 
-use crate::ffi::core::CoreInterface;
 use crate::net::listener;
 use crate::net::reactor::{Command, Reactor};
 use crate::net::stream::Stream;
-use crate::worker::{Msg, WorkerHandle};
+use crate::worker::{Device, Msg, Outputs, WorkerHandle};
 use config::ServerConfig;
+use displays::DisplaySource;
+use host::{Core, KeyboardDevice, MouseDevice, QxlHost, TabletDevice};
 use interfaces::{InstanceId, InterfaceError, Kind, Registry};
 use mainloop::MainLoop;
 use session::Session;
@@ -23,6 +32,9 @@ use std::sync::Arc;
 #[derive(Debug)]
 pub enum InitError {
     AlreadyInitialized,
+    /// `tls-port=` was configured but this build has no TLS: refused rather than serving
+    /// the TLS port in clear.
+    TlsUnavailable(u16),
     Core(String),
     Listen(std::io::Error),
 }
@@ -31,6 +43,10 @@ impl std::fmt::Display for InitError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             InitError::AlreadyInitialized => write!(f, "server already initialized"),
+            InitError::TlsUnavailable(port) => write!(
+                f,
+                "TLS is not available in this build: refusing tls-port={port}"
+            ),
             InitError::Core(e) => write!(f, "{e}"),
             InitError::Listen(e) => write!(f, "cannot listen: {e}"),
         }
@@ -56,6 +72,28 @@ pub struct Server {
     pub record_rate: u32,
     /// Where clients should follow a live migration (`client_migrate_info`).
     migration_target: Option<MigrationTarget>,
+    /// Runs first on every thread we start (QEMU wants its signals kept off them).
+    prepare_thread: fn(),
+}
+
+/// An interface QEMU added, as the server keeps it.
+pub enum Interface {
+    Keyboard(Arc<dyn KeyboardDevice>),
+    Mouse(Arc<dyn MouseDevice>),
+    Tablet(Arc<dyn TabletDevice>),
+    /// Registered only (the QXL device goes through `Server::add_qxl`).
+    Other(Kind),
+}
+
+impl Interface {
+    fn kind(&self) -> Kind {
+        match self {
+            Interface::Keyboard(_) => Kind::Keyboard,
+            Interface::Mouse(_) => Kind::Mouse,
+            Interface::Tablet(_) => Kind::Tablet,
+            Interface::Other(kind) => *kind,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,17 +103,12 @@ pub struct MigrationTarget {
     pub tls_port: Option<u16>,
 }
 
-impl Default for Server {
-    fn default() -> Self {
-        Server::new()
-    }
-}
-
 impl Server {
-    pub fn new() -> Server {
+    /// `prepare_thread` runs first on every thread the server starts.
+    pub fn new(prepare_thread: fn()) -> Server {
         Server {
             config: ServerConfig::default(),
-            session: Arc::new(Session::default()),
+            session: Session::new(),
             registry: Registry::default(),
             workers: Vec::new(),
             // spice-server starts "running": a QXL added before vm_start starts at once.
@@ -84,6 +117,7 @@ impl Server {
             playback_rate: 48_000,
             record_rate: 48_000,
             migration_target: None,
+            prepare_thread,
         }
     }
 
@@ -92,11 +126,16 @@ impl Server {
     /// replaces the one `set_port`/`set_addr` would open.
     pub fn init(
         &mut self,
-        core: CoreInterface,
+        core: Arc<dyn Core>,
         adopted: Option<listener::Listener>,
     ) -> Result<(), InitError> {
         if self.running.is_some() {
             return Err(InitError::AlreadyInitialized);
+        }
+        // Fail closed before anything opens: a TLS port served in clear would hand a full
+        // session to any client that believes it is encrypted.
+        if let Some(tls) = &self.config.tls {
+            return Err(InitError::TlsUnavailable(tls.port));
         }
         let mut listeners = Vec::new();
         match adopted {
@@ -105,12 +144,15 @@ impl Server {
                 listeners.extend(listener::open_plain(&self.config).map_err(InitError::Listen)?)
             }
         }
-        listeners.extend(listener::open_tls(&self.config).map_err(InitError::Listen)?);
         let mainloop = MainLoop::start(core).map_err(|e| InitError::Core(e.to_string()))?;
         self.session.attach_mainloop(mainloop.handle());
         self.sync_session();
-        let reactor =
-            Reactor::start(listeners, Arc::new(self.session.clone())).map_err(InitError::Listen)?;
+        let reactor = Reactor::start(
+            listeners,
+            Arc::new(self.session.clone()),
+            self.prepare_thread,
+        )
+        .map_err(InitError::Listen)?;
         self.running = Some(Running { mainloop, reactor });
         self.session.video.probe_encoders();
         Ok(())
@@ -135,8 +177,64 @@ impl Server {
         self.registry.check_add(kind, id)
     }
 
-    pub fn register(&mut self, kind: Kind, id: InstanceId) {
-        self.registry.add(kind, id);
+    /// Registers an input device or an interface the server only records.
+    pub fn add_interface(&mut self, id: InstanceId, interface: Interface) {
+        self.registry.add(interface.kind(), id);
+        match interface {
+            Interface::Keyboard(k) => self.session.set_keyboard(Some(k)),
+            Interface::Mouse(m) => self.session.set_mouse(Some(m)),
+            Interface::Tablet(t) => self.session.set_tablet(Some(t)),
+            Interface::Other(_) => {}
+        }
+    }
+
+    /// Starts a QXL instance the way spice-server does: `get_init_info`, the worker, then
+    /// `attached_worker` and `set_compression_level`, all on the caller's thread. Its
+    /// display and cursor channels become linkable.
+    pub fn add_qxl(
+        &mut self,
+        id: InstanceId,
+        qxl_id: i32,
+        host: Arc<dyn QxlHost>,
+        device: impl Device + 'static,
+    ) -> Result<Arc<WorkerHandle>, String> {
+        self.check_qxl_id(qxl_id).map_err(|e| e.to_string())?;
+        let (layout, ram_size) = host.init_info();
+        let outputs = Outputs::default();
+        let wake = self.session.waker();
+        outputs.screen.set_notify(wake.clone());
+        outputs.screen.set_video(self.session.video.clone());
+        outputs.pointer.set_notify(wake);
+        let worker = Arc::new(
+            WorkerHandle::spawn(qxl_id, device, layout, outputs.clone(), self.prepare_thread)
+                .map_err(|e| format!("cannot start QXL worker: {e}"))?,
+        );
+        self.session.add_display(DisplaySource {
+            id: u8::try_from(qxl_id).unwrap_or(u8::MAX),
+            host: host.clone(),
+            worker: worker.clone(),
+            screen: outputs.screen,
+            pointer: outputs.pointer,
+            max_monitors: 1,
+            ram_hint: ram_size,
+            viewers: Arc::default(),
+        });
+        host.attached_worker();
+        host.set_compression_level(self.compression_level());
+        self.add_worker(id, worker.clone());
+        Ok(worker)
+    }
+
+    /// The compression level hint QEMU's QXL device exposes to the guest (spice's rule).
+    fn compression_level(&self) -> i32 {
+        let c = &self.config;
+        if c.streaming_video != crate::video::StreamMode::Off
+            || c.image_compression != config::ImageCompression::Quic
+        {
+            0
+        } else {
+            1
+        }
     }
 
     pub fn check_qxl_id(&self, qxl_id: i32) -> Result<(), InterfaceError> {
@@ -149,7 +247,7 @@ impl Server {
         Ok(())
     }
 
-    pub fn add_worker(&mut self, id: InstanceId, worker: Arc<WorkerHandle>) {
+    fn add_worker(&mut self, id: InstanceId, worker: Arc<WorkerHandle>) {
         if self.vm_running {
             worker.post(Msg::Start);
         }
@@ -157,7 +255,7 @@ impl Server {
         self.workers.push((id, worker));
     }
 
-    /// Unregisters an instance; a QXL worker is stopped and joined.
+    /// Unregisters an instance; a QXL worker is stopped and joined and its channels go.
     pub fn unregister(&mut self, id: InstanceId) -> Result<Kind, InterfaceError> {
         let kind = self
             .registry
@@ -166,6 +264,13 @@ impl Server {
         if let Some(pos) = self.workers.iter().position(|(i, _)| *i == id) {
             let (_, worker) = self.workers.remove(pos);
             worker.shutdown();
+            self.session.remove_display(worker.id as u8);
+        }
+        match kind {
+            Kind::Keyboard => self.session.set_keyboard(None),
+            Kind::Mouse => self.session.set_mouse(None),
+            Kind::Tablet => self.session.set_tablet(None),
+            _ => {}
         }
         Ok(kind)
     }
@@ -215,7 +320,7 @@ impl Server {
 
     /// Copies what the link and main channel need from the configuration.
     pub fn sync_session(&self) {
-        *self.session.auth.lock() = self.config.auth.clone();
+        *self.session.policy.lock() = link_policy::LinkPolicy::from_config(&self.config);
         *self.session.identity.lock() = (self.config.name.clone(), self.config.uuid);
         let mode = self.config.streaming_video;
         let changed = self
@@ -225,10 +330,6 @@ impl Server {
         if changed && self.running.is_some() {
             self.session.video.probe_encoders();
         }
-        *self.session.security.lock() = (
-            self.config.default_security,
-            self.config.channel_security.clone(),
-        );
     }
 
     /// Clients with a main channel.
@@ -265,5 +366,90 @@ impl Server {
         let left = self.registry.all();
         self.registry = Registry::default();
         left
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fake::{CoreHandle, FakeCore, FakeQxl, IdleDevice};
+    use super::*;
+    use crate::net::reactor::Hub;
+    use crate::proto::link::{LinkError, LinkMess};
+    use crate::proto::msg::channel as ch;
+
+    fn server() -> Server {
+        let mut s = Server::new(|| {});
+        s.config.set_noauth();
+        s
+    }
+
+    fn link(channel_type: u8, channel_id: u8) -> LinkMess {
+        LinkMess {
+            connection_id: 0,
+            channel_type,
+            channel_id,
+            common_caps: vec![],
+            channel_caps: vec![],
+        }
+    }
+
+    #[test]
+    fn a_tls_port_fails_init_and_opens_nothing() {
+        let mut s = server();
+        let tls = config::TlsConfig::default();
+        s.config.set_tls(5999, tls).unwrap();
+        let core = Arc::new(FakeCore::default());
+        let r = s.init(Arc::new(CoreHandle(core.clone())), None);
+        assert!(matches!(r, Err(InitError::TlsUnavailable(5999))), "{r:?}");
+        assert_eq!(
+            r.unwrap_err().to_string(),
+            "TLS is not available in this build: refusing tls-port=5999"
+        );
+        assert!(!s.is_initialized());
+        assert!(core.ready.lock().is_empty(), "no main loop watch");
+    }
+
+    #[test]
+    fn init_watches_the_main_loop_and_shutdown_removes_it() {
+        let mut s = server();
+        let core = Arc::new(FakeCore::default());
+        s.init(Arc::new(CoreHandle(core.clone())), None).unwrap();
+        assert!(s.is_initialized());
+        assert_eq!(core.ready.lock().len(), 1);
+        assert!(matches!(
+            s.init(Arc::new(CoreHandle(core.clone())), None),
+            Err(InitError::AlreadyInitialized)
+        ));
+        s.shutdown();
+        assert_eq!(*core.removed.lock(), 1);
+        assert!(!s.is_initialized());
+    }
+
+    #[test]
+    fn a_qxl_instance_brings_its_channels_and_takes_them_away() {
+        let mut s = server();
+        let qxl = Arc::new(FakeQxl::default());
+        let hub = s.session.clone();
+        assert_eq!(
+            hub.check_link(&link(ch::DISPLAY, 0)).err(),
+            Some(LinkError::ChannelNotAvailable)
+        );
+        s.add_qxl(InstanceId(1), 0, qxl.clone(), IdleDevice)
+            .unwrap();
+        assert_eq!(
+            *qxl.calls.lock(),
+            vec!["init_info", "attached_worker", "compression 0"]
+        );
+        assert!(s
+            .add_qxl(InstanceId(2), 0, qxl.clone(), IdleDevice)
+            .is_err());
+        let caps = hub.check_link(&link(ch::DISPLAY, 0)).unwrap().channel;
+        assert!(crate::proto::caps::Caps(caps).has(crate::proto::msg::display::CAP_MONITORS_CONFIG));
+        assert!(hub.check_link(&link(ch::CURSOR, 0)).is_ok());
+        assert!(hub.check_link(&link(ch::DISPLAY, 1)).is_err());
+        assert_eq!(s.unregister(InstanceId(1)), Ok(Kind::Qxl));
+        assert!(hub.check_link(&link(ch::DISPLAY, 0)).is_err());
+        assert!(hub.check_link(&link(ch::CURSOR, 0)).is_err());
+        assert!(hub.check_link(&link(ch::INPUTS, 0)).is_ok());
     }
 }

@@ -1,125 +1,89 @@
 //! The client side of the server as the reactor sees it (`Hub`): which channels exist,
 //! who may link, and the QEMU-facing effects of a client — `channel_event`s and input —
-//! which are always delivered on QEMU's main loop.
+//! which are always delivered on QEMU's main loop. Each concern is its own piece
+//! (`ChannelRegistry`, `LinkPolicy`, `Clients`, `Displays`, `Inputs`); the session
+//! composes them.
 
-use super::config::Auth;
-use super::mainloop::MainLoopHandle;
-use crate::channel::cursor::CursorChannel;
-use crate::channel::display::DisplayChannel;
+use super::channels::{ChannelKind, ChannelRegistry, OpenRequest, Opening, Provider};
+use super::clients::{Clients, LinkedChannel};
+use super::displays::{DisplaySource, Displays};
+use super::host::{self, ChannelEvent, KeyboardDevice, MouseDevice, TabletDevice};
+use super::inputs::Inputs;
+use super::link_policy::LinkPolicy;
+use super::mainloop::{MainLoopHandle, MainLoopSlot};
 use crate::channel::inputs::InputsChannel;
 use crate::channel::main::{MainChannel, MainInfo, Mouse, NetStats};
-use crate::channel::Channel;
-use crate::display::pointer::Pointer;
-use crate::display::Screen;
-use crate::ffi::core::EventInfo;
-use crate::ffi::input::QemuInputs;
-use crate::net::auth::password_matches;
 use crate::net::link::ServerCaps;
 use crate::net::reactor::{Hub, Opened};
 use crate::net::stream::Endpoints;
-use crate::proto::caps::{common, Caps};
+use crate::proto::caps::Caps;
 use crate::proto::link::{LinkError, LinkMess};
 use crate::proto::msg::{channel as ch, display, inputs};
 use parking_lot::Mutex;
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Weak};
 use std::time::Instant;
 
-pub const CHANNEL_EVENT_CONNECTED: i32 = 1;
-pub const CHANNEL_EVENT_INITIALIZED: i32 = 2;
-pub const CHANNEL_EVENT_DISCONNECTED: i32 = 3;
-
-/// What one QXL instance shows: a display channel and a cursor channel with its id.
-#[derive(Clone)]
-pub struct DisplaySource {
-    pub id: u8,
-    /// The QXLInstance address (QEMU keeps it in place while registered).
-    pub instance: usize,
-    /// The device's worker (told when display clients come and go).
-    pub worker: Arc<crate::worker::WorkerHandle>,
-    pub screen: Screen,
-    pub pointer: Pointer,
-    pub max_monitors: u16,
-    pub ram_hint: u32,
-}
-
-/// Addresses of QEMU's input instances; read and written only under QEMU's lock.
-#[derive(Default, Clone, Copy)]
-pub struct InputInstances {
-    pub keyboard: Option<usize>,
-    pub mouse: Option<usize>,
-    pub tablet: Option<usize>,
-    /// The size last given to the tablet's `set_logical_size`.
-    pub tablet_size: Option<(u32, u32)>,
-}
-
-/// What the server knows about the connected client.
-#[derive(Default)]
-struct Clients {
-    /// The linked client's session id (its main channel's connection id).
-    current: Option<u32>,
-    /// Linked connections: reactor id → (session id, channel type, channel id).
-    linked: HashMap<u64, (u32, u8, u8)>,
-}
+/// The server name and UUID the main channel announces.
+pub type Identity = (Option<String>, Option<[u8; 16]>);
 
 pub struct Session {
-    mainloop: OnceLock<MainLoopHandle>,
-    infos: Arc<Mutex<HashMap<u64, EventInfo>>>,
-    pub auth: Mutex<Auth>,
-    pub identity: Mutex<(Option<String>, Option<[u8; 16]>)>,
-    /// `(default security, per-channel overrides)`, `SPICE_CHANNEL_SECURITY_*` bits.
-    pub security: Mutex<(i32, Vec<(u8, i32)>)>,
-    displays: Mutex<Vec<DisplaySource>>,
+    mainloop: MainLoopSlot,
+    /// Who may link what; replaced whenever the configuration changes.
+    pub policy: Mutex<LinkPolicy>,
+    pub identity: Mutex<Identity>,
+    channels: Mutex<ChannelRegistry>,
+    clients: Mutex<Clients>,
+    displays: Displays,
+    inputs: Inputs,
     pub mouse: Arc<Mouse>,
     /// The last client's measured link (for rate control).
     pub net: Arc<Mutex<NetStats>>,
-    pub inputs: Arc<Mutex<InputInstances>>,
     /// Streaming settings and the multimedia clock, shared with every screen.
     pub video: Arc<crate::video::VideoConfig>,
-    pub(crate) leds: Mutex<(u8, u64)>,
-    clients: Mutex<Clients>,
-    client_count: AtomicUsize,
-    next_viewer: AtomicU64,
+    /// Wakes the reactor to produce output (set when it starts).
     wake: Mutex<Option<Arc<dyn Fn() + Send + Sync>>>,
 }
 
-impl Default for Session {
-    fn default() -> Self {
-        Session {
-            mainloop: OnceLock::new(),
-            infos: Arc::default(),
-            auth: Mutex::new(Auth::Ticket(None)),
+impl Session {
+    /// A session with the channels the server itself provides: main and inputs.
+    pub fn new() -> Arc<Session> {
+        let session = Arc::new(Session {
+            mainloop: MainLoopSlot::default(),
+            policy: Mutex::default(),
             identity: Mutex::default(),
-            security: Mutex::new((3, Vec::new())),
-            displays: Mutex::default(),
+            channels: Mutex::default(),
+            clients: Mutex::default(),
+            displays: Displays::default(),
+            inputs: Inputs::default(),
             mouse: Arc::default(),
             net: Arc::default(),
-            inputs: Arc::default(),
             video: Arc::default(),
-            leds: Mutex::new((0, 0)),
-            clients: Mutex::default(),
-            client_count: AtomicUsize::new(0),
-            next_viewer: AtomicU64::new(1),
             wake: Mutex::new(None),
-        }
+        });
+        let weak = Arc::downgrade(&session);
+        session.register(ChannelKind::new(
+            ch::MAIN,
+            0,
+            &[],
+            Provider::Server,
+            opener(&weak, Session::open_main),
+        ));
+        session.register(ChannelKind::new(
+            ch::INPUTS,
+            0,
+            &[inputs::CAP_KEY_SCANCODE],
+            Provider::Server,
+            opener(&weak, Session::open_inputs),
+        ));
+        session
     }
-}
 
-impl Session {
+    fn register(&self, kind: ChannelKind) {
+        self.channels.lock().register(kind);
+    }
+
     pub fn attach_mainloop(&self, handle: MainLoopHandle) {
-        let _ = self.mainloop.set(handle);
-    }
-
-    /// Queues work for QEMU's main loop (dropped before `spice_server_init`).
-    pub(crate) fn on_main_loop(
-        &self,
-        job: impl FnOnce(&crate::ffi::core::CoreInterface) + Send + 'static,
-    ) {
-        match self.mainloop.get() {
-            Some(m) => m.post(Box::new(job)),
-            None => crate::log_debug!("main loop not attached; event dropped"),
-        }
+        self.mainloop.attach(handle);
     }
 
     pub fn wake(&self) {
@@ -139,106 +103,88 @@ impl Session {
         })
     }
 
-    pub fn add_display(&self, source: DisplaySource) {
-        self.displays.lock().push(source);
+    /// Registers a QXL instance's display and cursor channels.
+    pub fn add_display(self: &Arc<Self>, source: DisplaySource) {
+        let id = source.id;
+        self.displays.add(source);
+        let weak = Arc::downgrade(self);
+        self.register(ChannelKind::new(
+            ch::DISPLAY,
+            id,
+            &[
+                display::CAP_MONITORS_CONFIG,
+                display::CAP_PREF_COMPRESSION,
+                display::CAP_PREF_VIDEO_CODEC_TYPE,
+            ],
+            Provider::Device,
+            opener(&weak, |s, r| s.displays.open_display(r)),
+        ));
+        self.register(ChannelKind::new(
+            ch::CURSOR,
+            id,
+            &[],
+            Provider::Device,
+            opener(&weak, |s, r| s.displays.open_cursor(r)),
+        ));
     }
 
-    /// The monitor count a display device supports (`set_device_info`), for clients that
-    /// connect from now on.
+    /// The monitor count a display device supports, for clients that connect from now on.
     pub fn set_max_monitors(&self, qxl_id: i32, max: u32) {
-        for d in self.displays.lock().iter_mut() {
-            if i32::from(d.id) == qxl_id {
-                d.max_monitors = u16::try_from(max.clamp(1, 16)).unwrap_or(16);
-            }
-        }
+        self.displays.set_max_monitors(qxl_id, max);
     }
 
     pub fn remove_display(&self, id: u8) {
-        self.displays.lock().retain(|d| d.id != id);
+        self.displays.remove(id);
+        let mut channels = self.channels.lock();
+        channels.unregister(ch::DISPLAY, id);
+        channels.unregister(ch::CURSOR, id);
     }
 
     /// The client's monitor layout goes to every display device, on QEMU's main loop.
     pub fn client_monitors_config(self: &Arc<Self>, config: Vec<u8>) {
-        if !crate::ffi::qxl_device::monitors_config_is_complete(&config) {
+        if !host::monitors_config_is_complete(&config) {
             crate::log_warn!("client sent an incomplete monitors config");
             return;
         }
         let weak = Arc::downgrade(self);
-        self.on_main_loop(move |_core| {
+        self.mainloop.post(move |_core| {
             let Some(session) = weak.upgrade() else {
                 return;
             };
-            let displays: Vec<(u8, usize)> = session
-                .displays
-                .lock()
-                .iter()
-                .map(|d| (d.id, d.instance))
-                .collect();
-            crate::ffi::qxl_device::deliver_client_monitors_config(&displays, &config);
+            for (id, host) in session.displays.hosts() {
+                let taken = host.client_monitors_config(&config);
+                crate::log_info!(
+                    "client monitors config for display {id}: {}",
+                    if taken { "taken" } else { "not supported" }
+                );
+            }
         });
     }
 
     pub fn client_count(&self) -> usize {
-        self.client_count.load(Ordering::Relaxed)
+        self.clients.lock().count()
     }
 
     /// `spice_server_kbd_leds`.
     pub fn set_leds(&self, leds: u8) {
-        {
-            let mut l = self.leds.lock();
-            l.0 = leds;
-            l.1 += 1;
-        }
+        self.inputs.set_leds(leds);
         self.wake();
     }
 
-    pub fn set_tablet(&self, tablet: Option<usize>) {
-        {
-            let mut i = self.inputs.lock();
-            i.tablet = tablet;
-            i.tablet_size = None;
-        }
-        self.mouse
-            .set_tablet(tablet.is_some() && self.displays.lock().len() == 1);
+    pub fn set_keyboard(&self, keyboard: Option<Arc<dyn KeyboardDevice>>) {
+        self.inputs.set_keyboard(keyboard);
+    }
+
+    pub fn set_mouse(&self, mouse: Option<Arc<dyn MouseDevice>>) {
+        self.inputs.set_mouse(mouse);
+    }
+
+    /// A tablet offers client mouse mode (with a single display).
+    pub fn set_tablet(&self, tablet: Option<Arc<dyn TabletDevice>>) {
+        let present = tablet.is_some();
+        self.inputs.set_tablet(tablet);
+        self.mouse.set_tablet(present && self.displays.count() == 1);
         self.wake();
-    }
-
-    pub(crate) fn primary_size(&self) -> Option<(u32, u32)> {
-        self.displays.lock().first().and_then(|d| d.screen.size())
-    }
-
-    fn channels(&self) -> Vec<(u8, u8)> {
-        let mut list: Vec<(u8, u8)> = Vec::new();
-        for d in self.displays.lock().iter() {
-            list.push((ch::DISPLAY, d.id));
-            list.push((ch::CURSOR, d.id));
-        }
-        list.push((ch::INPUTS, 0));
-        list
-    }
-
-    fn display(&self, id: u8) -> Option<DisplaySource> {
-        self.displays.lock().iter().find(|d| d.id == id).cloned()
-    }
-
-    fn authenticate(&self, password: &[u8]) -> bool {
-        match &*self.auth.lock() {
-            Auth::None => true,
-            Auth::Ticket(None) => {
-                crate::log_warn!(
-                    "Ticketing is enabled, but no password is set. please set a ticket first"
-                );
-                false
-            }
-            Auth::Ticket(Some(t)) => {
-                if !t.is_valid_at(Instant::now()) {
-                    crate::log_warn!("client refused: the ticket has expired");
-                    false
-                } else {
-                    password_matches(password, t.password.as_bytes())
-                }
-            }
-        }
     }
 
     fn new_session_id() -> u32 {
@@ -254,28 +200,22 @@ impl Session {
         }
     }
 
-    fn main_channel(self: &Arc<Self>, request: &LinkMess) -> Opened {
-        let session_id = if request.connection_id != 0 {
-            request.connection_id
-        } else {
-            Self::new_session_id()
-        };
-        {
-            let mut c = self.clients.lock();
-            c.current = Some(session_id);
-        }
+    fn open_main(self: Arc<Self>, request: &OpenRequest) -> Result<Opening, LinkError> {
         let (name, uuid) = self.identity.lock().clone();
-        let displays = self.displays.lock().clone();
-        let this = Arc::downgrade(self);
+        let this = Arc::downgrade(&self);
         let info = MainInfo {
-            session_id,
-            display_channels: displays.len() as u32,
-            ram_hint: displays.first().map_or(0, |d| d.ram_hint),
+            session_id: request.session_id,
+            display_channels: self.displays.count() as u32,
+            ram_hint: self.displays.ram_hint(),
             name,
             uuid,
-            channels: Arc::new(move || this.upgrade().map(|s| s.channels()).unwrap_or_default()),
+            channels: Arc::new(move || {
+                this.upgrade()
+                    .map(|s| s.channels.lock().listed())
+                    .unwrap_or_default()
+            }),
             monitors_config: {
-                let weak = Arc::downgrade(self);
+                let weak = Arc::downgrade(&self);
                 Arc::new(move |config: Vec<u8>| {
                     if let Some(session) = weak.upgrade() {
                         session.client_monitors_config(config);
@@ -283,205 +223,293 @@ impl Session {
                 })
             },
         };
-        let channel = MainChannel::new(
+        Ok(Opening::new(MainChannel::new(
             info,
-            Caps(request.channel_caps.clone()),
+            request.caps.clone(),
             self.mouse.clone(),
             self.net.clone(),
             self.video.clone(),
+        )))
+    }
+
+    fn open_inputs(self: Arc<Self>, _request: &OpenRequest) -> Result<Opening, LinkError> {
+        let screen = Arc::downgrade(&self);
+        let relay = self.inputs.relay(
+            self.mainloop.clone(),
+            Arc::new(move || screen.upgrade().and_then(|s| s.displays.primary_size())),
         );
-        Opened {
-            channel: Box::new(channel),
-            session_id,
-        }
+        Ok(Opening::new(InputsChannel::new(
+            Arc::new(relay),
+            self.mouse.current.clone(),
+        )))
     }
 }
 
-/// Display caps as the byte bitmap QXL devices take (bit i in byte i/8).
-fn caps_bytes(caps: &Caps) -> [u8; crate::worker::CLIENT_CAPS_BYTES] {
-    let mut out = [0u8; crate::worker::CLIENT_CAPS_BYTES];
-    for (i, word) in caps.0.iter().enumerate() {
-        for (j, b) in word.to_le_bytes().into_iter().enumerate() {
-            if let Some(slot) = out.get_mut(4 * i + j) {
-                *slot = b;
-            }
-        }
+/// An open function that reaches the session through a weak reference (the registry
+/// lives inside the session).
+fn opener(
+    session: &Weak<Session>,
+    open: fn(Arc<Session>, &OpenRequest) -> Result<Opening, LinkError>,
+) -> impl Fn(&OpenRequest) -> Result<Opening, LinkError> + Send + Sync + 'static {
+    let session = session.clone();
+    move |request| {
+        let session = session.upgrade().ok_or(LinkError::ChannelNotAvailable)?;
+        open(session, request)
     }
-    out
-}
-
-/// Our channel caps for a link reply.
-fn channel_caps(channel_type: u8) -> Vec<u32> {
-    let bits: &[u32] = match channel_type {
-        ch::DISPLAY => &[
-            display::CAP_MONITORS_CONFIG,
-            display::CAP_PREF_COMPRESSION,
-            display::CAP_PREF_VIDEO_CODEC_TYPE,
-        ],
-        ch::INPUTS => &[inputs::CAP_KEY_SCANCODE],
-        _ => &[],
-    };
-    Caps::from_bits(bits).0
 }
 
 impl Hub for Arc<Session> {
     fn connected(&self, conn: u64, endpoints: Endpoints) {
-        let infos = self.infos.clone();
-        self.on_main_loop(move |core| {
-            let mut info = EventInfo::new(endpoints);
-            core.channel_event(CHANNEL_EVENT_CONNECTED, info.raw_mut());
-            infos.lock().insert(conn, info);
-        });
+        self.mainloop
+            .post(move |core| core.channel_event(conn, ChannelEvent::Connected(endpoints)));
     }
 
     fn disconnected(&self, conn: u64) {
-        {
-            let mut c = self.clients.lock();
-            if let Some((session, kind, id)) = c.linked.remove(&conn) {
-                if kind == ch::MAIN && c.current == Some(session) {
-                    c.current = None;
-                    self.client_count.store(0, Ordering::Relaxed);
-                }
-                let still_shown = c
-                    .linked
-                    .values()
-                    .any(|&(_, k, i)| k == ch::DISPLAY && i == id);
-                if kind == ch::DISPLAY && !still_shown {
-                    if let Some(source) = self.display(id) {
-                        source.worker.post(crate::worker::Msg::ClientPresence {
-                            present: false,
-                            caps: [0; crate::worker::CLIENT_CAPS_BYTES],
-                        });
-                    }
-                }
-            }
+        let gone = self.clients.lock().unlink(conn);
+        if let Some(on_close) = gone.and_then(|g| g.on_close) {
+            on_close();
         }
-        let infos = self.infos.clone();
-        self.on_main_loop(move |core| {
-            if let Some(mut info) = infos.lock().remove(&conn) {
-                core.channel_event(CHANNEL_EVENT_DISCONNECTED, info.raw_mut());
-            }
-        });
+        self.mainloop
+            .post(move |core| core.channel_event(conn, ChannelEvent::Disconnected));
     }
 
     fn check_link(&self, request: &LinkMess) -> Result<ServerCaps, LinkError> {
-        let available = match request.channel_type {
-            ch::MAIN => request.channel_id == 0,
-            ch::INPUTS => request.channel_id == 0,
-            ch::DISPLAY | ch::CURSOR => self.display(request.channel_id).is_some(),
-            _ => false,
-        };
-        if !available {
+        let caps = self
+            .channels
+            .lock()
+            .find(request.channel_type, request.channel_id)
+            .map(|kind| kind.caps.clone());
+        let Some(channel) = caps else {
             crate::log_info!(
                 "channel {}:{} is not available",
                 request.channel_type,
                 request.channel_id
             );
             return Err(LinkError::ChannelNotAvailable);
-        }
-        let (default, overrides) = self.security.lock().clone();
-        let security = overrides
-            .iter()
-            .find(|(t, _)| *t == request.channel_type)
-            .map_or(default, |(_, s)| *s);
-        if security & crate::server::config::SECURITY_NONE == 0 {
-            return Err(LinkError::NeedSecured);
-        }
-        let common = Caps::from_bits(&[
-            common::AUTH_SELECTION,
-            common::AUTH_SPICE,
-            common::MINI_HEADER,
-        ])
-        .0;
+        };
+        self.policy.lock().check_transport(request.channel_type)?;
         Ok(ServerCaps {
-            common,
-            channel: channel_caps(request.channel_type),
+            common: LinkPolicy::common_caps(),
+            channel,
         })
     }
 
     fn open(&self, conn: u64, request: &LinkMess, password: &[u8]) -> Result<Opened, LinkError> {
-        if !self.authenticate(password) {
-            return Err(LinkError::PermissionDenied);
-        }
-        let opened = if request.channel_type == ch::MAIN {
-            self.main_channel(request)
-        } else {
-            {
-                let c = self.clients.lock();
-                if c.current != Some(request.connection_id) {
-                    return Err(LinkError::BadConnectionId);
-                }
-                // One connection per channel per client, as in spice-server.
-                let wanted = (
-                    request.connection_id,
-                    request.channel_type,
-                    request.channel_id,
-                );
-                if c.linked.values().any(|linked| *linked == wanted) {
-                    crate::log_warn!(
-                        "refusing a duplicate channel {}:{} in session {}",
-                        request.channel_type,
-                        request.channel_id,
-                        request.connection_id
-                    );
-                    return Err(LinkError::ChannelNotAvailable);
-                }
-            }
-            let caps = Caps(request.channel_caps.clone());
-            let channel: Box<dyn Channel> = match request.channel_type {
-                ch::DISPLAY | ch::CURSOR => {
-                    let source = self
-                        .display(request.channel_id)
-                        .ok_or(LinkError::ChannelNotAvailable)?;
-                    if request.channel_type == ch::DISPLAY {
-                        source.worker.post(crate::worker::Msg::ClientPresence {
-                            present: true,
-                            caps: caps_bytes(&caps),
-                        });
-                        let viewer = self.next_viewer.fetch_add(1, Ordering::Relaxed);
-                        Box::new(DisplayChannel::new(
-                            source.screen,
-                            viewer,
-                            caps,
-                            source.max_monitors,
-                        ))
-                    } else {
-                        Box::new(CursorChannel::new(source.pointer))
-                    }
-                }
-                ch::INPUTS => {
-                    let sink = Arc::new(QemuInputs::new(Arc::downgrade(self)));
-                    Box::new(InputsChannel::new(sink, self.mouse.current.clone()))
-                }
-                _ => return Err(LinkError::ChannelNotAvailable),
-            };
-            Opened {
-                channel,
-                session_id: request.connection_id,
+        let policy = self.policy.lock().clone();
+        let session_id = {
+            let mut clients = self.clients.lock();
+            policy.admit(request, password, Instant::now(), &clients)?;
+            if request.channel_type == ch::MAIN {
+                let id = match request.connection_id {
+                    0 => Session::new_session_id(),
+                    id => id,
+                };
+                clients.start_session(id);
+                id
+            } else {
+                request.connection_id
             }
         };
-        {
-            let mut c = self.clients.lock();
-            c.linked.insert(
+        let open = self
+            .channels
+            .lock()
+            .opener(request.channel_type, request.channel_id)
+            .ok_or(LinkError::ChannelNotAvailable)?;
+        let opening = open(&OpenRequest {
+            conn,
+            session_id,
+            channel_id: request.channel_id,
+            caps: Caps(request.channel_caps.clone()),
+        })?;
+        let (channel_type, channel_id) = (request.channel_type, request.channel_id);
+        self.clients.lock().link(
+            conn,
+            LinkedChannel {
+                session_id,
+                channel_type,
+                channel_id,
+                on_close: opening.on_close,
+            },
+        );
+        self.mainloop.post(move |core| {
+            core.channel_event(
                 conn,
-                (opened.session_id, request.channel_type, request.channel_id),
-            );
-            if request.channel_type == ch::MAIN {
-                self.client_count.store(1, Ordering::Relaxed);
-            }
-        }
-        let infos = self.infos.clone();
-        let (session_id, kind, id) = (opened.session_id, request.channel_type, request.channel_id);
-        self.on_main_loop(move |core| {
-            if let Some(info) = infos.lock().get_mut(&conn) {
-                info.set_channel(session_id, kind, id);
-                core.channel_event(CHANNEL_EVENT_INITIALIZED, info.raw_mut());
-            }
+                ChannelEvent::Initialized {
+                    session_id,
+                    channel_type,
+                    channel_id,
+                },
+            )
         });
-        Ok(opened)
+        Ok(Opened {
+            channel: opening.channel,
+            session_id,
+        })
     }
 
     fn set_wake(&self, wake: Arc<dyn Fn() + Send + Sync>) {
         *self.wake.lock() = Some(wake);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fake::{CoreHandle, FakeCore, FakeKeyboard, FakeQxl, FakeTablet};
+    use super::super::mainloop::MainLoop;
+    use super::*;
+    use crate::channel::inputs::InputSink;
+    use crate::channel::Outbox;
+    use crate::proto::frame::HeaderKind;
+    use crate::server::config::Auth;
+
+    /// A session with open access whose main loop runs when `core.run_main_loop()` does.
+    fn session() -> (Arc<Session>, Arc<FakeCore>, MainLoop) {
+        let session = Session::new();
+        session.policy.lock().auth = Auth::None;
+        let core = Arc::new(FakeCore::default());
+        let mainloop = MainLoop::start(Arc::new(CoreHandle(core.clone()))).unwrap();
+        session.attach_mainloop(mainloop.handle());
+        (session, core, mainloop)
+    }
+
+    fn link(connection_id: u32, channel_type: u8) -> LinkMess {
+        LinkMess {
+            connection_id,
+            channel_type,
+            channel_id: 0,
+            common_caps: vec![],
+            channel_caps: vec![],
+        }
+    }
+
+    #[test]
+    fn qemu_hears_each_connection_on_its_main_loop() {
+        let (session, core, _mainloop) = session();
+        let endpoints = Endpoints {
+            local: None,
+            peer: None,
+        };
+        session.connected(7, endpoints);
+        assert!(core.events.lock().is_empty(), "only on QEMU's main loop");
+        core.run_main_loop();
+        let main = session.open(7, &link(0, ch::MAIN), b"").unwrap();
+        assert_ne!(main.session_id, 0);
+        assert_eq!(session.client_count(), 1);
+        session.disconnected(7);
+        assert_eq!(session.client_count(), 0);
+        core.run_main_loop();
+        assert_eq!(
+            *core.events.lock(),
+            vec![
+                (7, ChannelEvent::Connected(endpoints)),
+                (
+                    7,
+                    ChannelEvent::Initialized {
+                        session_id: main.session_id,
+                        channel_type: ch::MAIN,
+                        channel_id: 0
+                    }
+                ),
+                (7, ChannelEvent::Disconnected),
+            ]
+        );
+    }
+
+    #[test]
+    fn channels_join_the_linked_client_once() {
+        let (session, _core, _mainloop) = session();
+        assert_eq!(
+            session.open(1, &link(42, ch::INPUTS), b"").err(),
+            Some(LinkError::BadConnectionId)
+        );
+        let id = session
+            .open(1, &link(42, ch::MAIN), b"")
+            .unwrap()
+            .session_id;
+        assert_eq!(id, 42, "a client's own connection id is kept");
+        assert!(session.open(2, &link(id, ch::INPUTS), b"").is_ok());
+        assert_eq!(
+            session.open(3, &link(id, ch::INPUTS), b"").err(),
+            Some(LinkError::ChannelNotAvailable)
+        );
+        session.disconnected(2);
+        assert!(session.open(3, &link(id, ch::INPUTS), b"").is_ok());
+        session.policy.lock().auth = Auth::Ticket(None);
+        assert_eq!(
+            session.open(4, &link(0, ch::MAIN), b"").err(),
+            Some(LinkError::PermissionDenied)
+        );
+    }
+
+    #[test]
+    fn keys_reach_the_keyboard_on_the_main_loop() {
+        let (session, core, _mainloop) = session();
+        let keyboard = Arc::new(FakeKeyboard::default());
+        session.set_keyboard(Some(keyboard.clone()));
+        let id = session.open(1, &link(0, ch::MAIN), b"").unwrap().session_id;
+        let mut inputs = session.open(2, &link(id, ch::INPUTS), b"").unwrap();
+        let mut out = Outbox::new(HeaderKind::Mini);
+        inputs
+            .channel
+            .on_message(inputs::C_KEY_DOWN, &0x1eu32.to_le_bytes(), &mut out)
+            .unwrap();
+        assert!(keyboard.0.lock().is_empty());
+        core.run_main_loop();
+        assert_eq!(*keyboard.0.lock(), vec![0x1e]);
+        session.set_keyboard(None);
+        inputs
+            .channel
+            .on_message(inputs::C_KEY_UP, &0x1eu32.to_le_bytes(), &mut out)
+            .unwrap();
+        core.run_main_loop();
+        assert_eq!(
+            *keyboard.0.lock(),
+            vec![0x1e],
+            "a removed keyboard hears nothing"
+        );
+    }
+
+    #[test]
+    fn the_tablet_learns_the_screen_size_once() {
+        let (session, core, _mainloop) = session();
+        let tablet = Arc::new(FakeTablet::default());
+        session.set_tablet(Some(tablet.clone()));
+        let relay = session
+            .inputs
+            .relay(session.mainloop.clone(), Arc::new(|| Some((800, 600))));
+        relay.tablet_position(10, 20, 1);
+        relay.tablet_buttons(0);
+        core.run_main_loop();
+        assert_eq!(
+            *tablet.0.lock(),
+            vec!["size 800x600", "position 10,20 1", "buttons 0"]
+        );
+        session.set_leds(3);
+        assert_eq!(relay.leds(), (3, 1));
+    }
+
+    #[test]
+    fn a_complete_monitors_config_goes_to_every_display() {
+        let mut server = crate::server::Server::new(|| {});
+        let (session, core, _mainloop) =
+            (server.session.clone(), Arc::new(FakeCore::default()), ());
+        let mainloop = MainLoop::start(Arc::new(CoreHandle(core.clone()))).unwrap();
+        session.attach_mainloop(mainloop.handle());
+        let qxl = Arc::new(FakeQxl::default());
+        server
+            .add_qxl(
+                crate::server::interfaces::InstanceId(1),
+                0,
+                qxl.clone(),
+                crate::server::fake::IdleDevice,
+            )
+            .unwrap();
+        let mut config = vec![1, 0, 0, 0, 0, 0, 0, 0];
+        session.client_monitors_config(config.clone());
+        config.extend([0; 20]);
+        session.client_monitors_config(config.clone());
+        core.run_main_loop();
+        assert_eq!(*qxl.monitors_configs.lock(), vec![config]);
+        server.shutdown();
     }
 }

@@ -115,6 +115,7 @@ impl WorkerHandle {
         device: D,
         layout: Layout,
         outputs: Outputs,
+        prepare_thread: fn(),
     ) -> std::io::Result<WorkerHandle> {
         let (requests, inbox) = unbounded();
         let wakeup_pending = Arc::new(AtomicBool::new(false));
@@ -122,7 +123,7 @@ impl WorkerHandle {
         let thread = std::thread::Builder::new()
             .name(format!("spice-qxl-{id}"))
             .spawn(move || {
-                crate::ffi::thread::block_async_signals();
+                prepare_thread();
                 Worker::new(device, layout, inbox, pending, outputs).run();
             })?;
         Ok(WorkerHandle {

@@ -3,7 +3,7 @@
 //!
 //! QEMU holds its global lock while it waits for the synchronous requests, so nothing
 //! here may wait for QEMU's main loop. The worker talks to the device only through the
-//! `Device` trait; `ffi::qxl_device` implements it over QEMU's callbacks.
+//! `Device` trait; QEMU's callbacks implement it in `ffi/`.
 
 #![deny(unsafe_code)]
 

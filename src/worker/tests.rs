@@ -230,7 +230,7 @@ fn a_handle_survives_a_dead_worker() {
         fn async_complete(&mut self, _: u64) {}
         fn update_area_complete(&mut self, _: u32, _: &[Rect]) {}
     }
-    let handle = WorkerHandle::spawn(0, Panicky, layout(), Outputs::default()).unwrap();
+    let handle = WorkerHandle::spawn(0, Panicky, layout(), Outputs::default(), || {}).unwrap();
     handle.post(Msg::Start);
     // The sync call must return even though the worker thread died.
     handle.call(|done| Msg::ResetCursor { done });

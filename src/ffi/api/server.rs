@@ -7,7 +7,7 @@ use crate::ffi::abi::{
 use crate::ffi::core::CoreInterface;
 use crate::ffi::{guard, instances, server, string, with_server, ServerHandle};
 use crate::server::config::{ServerConfig, TlsConfig};
-use crate::server::Server;
+use crate::server::{InitError, Server};
 use parking_lot::Mutex;
 use std::ffi::{c_char, c_int};
 use std::sync::Arc;
@@ -51,7 +51,9 @@ symver!(spice_server_set_compat_version, "SPICE_SERVER_0.6.1");
 pub extern "C" fn spice_server_new() -> *mut SpiceServer {
     guard("spice_server_new", std::ptr::null_mut(), || {
         let handle = Box::new(ServerHandle {
-            server: Arc::new(Mutex::new(Server::new())),
+            server: Arc::new(Mutex::new(Server::new(
+                crate::ffi::thread::block_async_signals,
+            ))),
         });
         Box::into_raw(handle) as *mut SpiceServer
     })
@@ -65,7 +67,7 @@ pub unsafe extern "C" fn spice_server_init(
 ) -> c_int {
     // SAFETY: QEMU passes its static core interface table.
     let core = match unsafe { CoreInterface::from_raw(core) } {
-        Ok(core) => core,
+        Ok(core) => Arc::new(core),
         Err(e) => {
             crate::log_warn!("spice_server_init: {e}");
             return ERR;
@@ -80,7 +82,15 @@ pub unsafe extern "C" fn spice_server_init(
     // SAFETY: as above.
     unsafe {
         with_server("spice_server_init", s, ERR, move |srv| {
-            result("spice_server_init", srv.init(core, adopted))
+            match srv.init(core, adopted) {
+                Ok(()) => OK,
+                // QEMU exits on this; one error line says why.
+                Err(e @ InitError::TlsUnavailable(_)) => {
+                    crate::log_error!("{e}");
+                    ERR
+                }
+                Err(e) => result("spice_server_init", Err(e)),
+            }
         })
     }
 }

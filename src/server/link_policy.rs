@@ -1,0 +1,224 @@
+//! Who may link which channel, as spice-server decides it: the transport a channel
+//! demands, the ticket, the session a non-main channel joins, one connection per channel
+//! per client. Pure: no sockets, no QEMU.
+
+use super::clients::Clients;
+use super::config::{Auth, ServerConfig, SECURITY_NONE, SECURITY_SSL};
+use crate::proto::caps::{common, Caps};
+use crate::proto::link::{LinkError, LinkMess};
+use crate::proto::msg::channel as ch;
+use std::time::Instant;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkPolicy {
+    pub auth: Auth,
+    /// `SPICE_CHANNEL_SECURITY_*` bits for channels without an override.
+    pub default_security: i32,
+    /// Per channel type overrides.
+    pub security: Vec<(u8, i32)>,
+}
+
+impl Default for LinkPolicy {
+    fn default() -> Self {
+        LinkPolicy {
+            auth: Auth::Ticket(None),
+            default_security: SECURITY_NONE | SECURITY_SSL,
+            security: Vec::new(),
+        }
+    }
+}
+
+impl LinkPolicy {
+    pub fn from_config(config: &ServerConfig) -> LinkPolicy {
+        LinkPolicy {
+            auth: config.auth.clone(),
+            default_security: config.default_security,
+            security: config.channel_security.clone(),
+        }
+    }
+
+    /// Our common caps for a link reply: spice tickets, selectable, and mini headers.
+    pub fn common_caps() -> Vec<u32> {
+        Caps::from_bits(&[
+            common::AUTH_SELECTION,
+            common::AUTH_SPICE,
+            common::MINI_HEADER,
+        ])
+        .0
+    }
+
+    /// Checked on the link request, over a plain socket (the only transport so far).
+    pub fn check_transport(&self, channel_type: u8) -> Result<(), LinkError> {
+        let security = self
+            .security
+            .iter()
+            .find(|(t, _)| *t == channel_type)
+            .map_or(self.default_security, |(_, s)| *s);
+        if security & SECURITY_NONE == 0 {
+            return Err(LinkError::NeedSecured);
+        }
+        Ok(())
+    }
+
+    /// Checked once the ticket arrived: the password, then (for any channel but main) that
+    /// the session is the linked client's and does not have this channel yet.
+    pub fn admit(
+        &self,
+        request: &LinkMess,
+        password: &[u8],
+        now: Instant,
+        clients: &Clients,
+    ) -> Result<(), LinkError> {
+        if !self.auth.admits(password, now) {
+            return Err(LinkError::PermissionDenied);
+        }
+        if request.channel_type == ch::MAIN {
+            return Ok(());
+        }
+        if clients.current() != Some(request.connection_id) {
+            return Err(LinkError::BadConnectionId);
+        }
+        if clients.has(
+            request.connection_id,
+            request.channel_type,
+            request.channel_id,
+        ) {
+            crate::log_warn!(
+                "refusing a duplicate channel {}:{} in session {}",
+                request.channel_type,
+                request.channel_id,
+                request.connection_id
+            );
+            return Err(LinkError::ChannelNotAvailable);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::clients::LinkedChannel;
+    use crate::server::config::Ticket;
+    use std::time::Duration;
+
+    fn request(connection_id: u32, channel_type: u8) -> LinkMess {
+        LinkMess {
+            connection_id,
+            channel_type,
+            channel_id: 0,
+            common_caps: vec![],
+            channel_caps: vec![],
+        }
+    }
+
+    fn open_access() -> LinkPolicy {
+        LinkPolicy {
+            auth: Auth::None,
+            ..LinkPolicy::default()
+        }
+    }
+
+    fn ticket(password: &str, expires: Option<Instant>) -> LinkPolicy {
+        LinkPolicy {
+            auth: Auth::Ticket(Some(Ticket {
+                password: password.into(),
+                expires,
+            })),
+            ..LinkPolicy::default()
+        }
+    }
+
+    fn admits(policy: &LinkPolicy, password: &[u8], now: Instant) -> bool {
+        policy
+            .admit(&request(0, ch::MAIN), password, now, &Clients::default())
+            .is_ok()
+    }
+
+    #[test]
+    fn security_per_channel_with_a_default() {
+        let mut p = LinkPolicy::default();
+        assert_eq!(p.check_transport(ch::DISPLAY), Ok(()));
+        p.security.push((ch::DISPLAY, SECURITY_SSL));
+        assert_eq!(p.check_transport(ch::DISPLAY), Err(LinkError::NeedSecured));
+        assert_eq!(p.check_transport(ch::MAIN), Ok(()));
+        p.default_security = SECURITY_SSL;
+        p.security = vec![(ch::INPUTS, SECURITY_NONE)];
+        assert_eq!(p.check_transport(ch::MAIN), Err(LinkError::NeedSecured));
+        assert_eq!(p.check_transport(ch::INPUTS), Ok(()));
+    }
+
+    #[test]
+    fn tickets() {
+        let now = Instant::now();
+        assert!(admits(&open_access(), b"", now), "ticketing off");
+        assert!(!admits(&LinkPolicy::default(), b"", now), "no ticket set");
+        assert!(!admits(&ticket("", None), b"", now), "empty password");
+        assert!(!admits(&ticket("", None), b"x", now), "empty password");
+        let pw = ticket("pw", Some(now + Duration::from_secs(10)));
+        assert!(admits(&pw, b"pw", now), "right");
+        assert!(!admits(&pw, b"pW", now), "wrong");
+        assert!(!admits(&pw, b"pw\0", now), "wrong length");
+        assert!(
+            !admits(&pw, b"pw", now + Duration::from_secs(10)),
+            "expired"
+        );
+        let refused =
+            LinkPolicy::default().admit(&request(0, ch::MAIN), b"", now, &Clients::default());
+        assert_eq!(refused, Err(LinkError::PermissionDenied));
+    }
+
+    #[test]
+    fn other_channels_join_the_current_session_once() {
+        let now = Instant::now();
+        let p = open_access();
+        let mut clients = Clients::default();
+        let display = request(5, ch::DISPLAY);
+        assert_eq!(
+            p.admit(&display, b"", now, &clients),
+            Err(LinkError::BadConnectionId),
+            "no session yet"
+        );
+        clients.start_session(5);
+        assert_eq!(p.admit(&display, b"", now, &clients), Ok(()));
+        assert_eq!(
+            p.admit(&request(6, ch::DISPLAY), b"", now, &clients),
+            Err(LinkError::BadConnectionId),
+            "another session"
+        );
+        clients.link(
+            9,
+            LinkedChannel {
+                session_id: 5,
+                channel_type: ch::DISPLAY,
+                channel_id: 0,
+                on_close: None,
+            },
+        );
+        assert_eq!(
+            p.admit(&display, b"", now, &clients),
+            Err(LinkError::ChannelNotAvailable),
+            "duplicate"
+        );
+        assert_eq!(p.admit(&request(5, ch::CURSOR), b"", now, &clients), Ok(()));
+        assert_eq!(
+            p.admit(&request(0, ch::MAIN), b"", now, &clients),
+            Ok(()),
+            "main starts its own session"
+        );
+    }
+
+    #[test]
+    fn auth_is_checked_before_the_session() {
+        let p = LinkPolicy::default();
+        assert_eq!(
+            p.admit(
+                &request(5, ch::DISPLAY),
+                b"",
+                Instant::now(),
+                &Clients::default()
+            ),
+            Err(LinkError::PermissionDenied)
+        );
+    }
+}
