@@ -2,9 +2,7 @@
 
 use super::{AckWindow, Channel, ChannelError, Outbox, ACK_WINDOW};
 use crate::display::pointer::{CursorState, Pointer};
-use crate::proto::cursor::{self as wire, Shape};
-use crate::proto::display::set_ack;
-use crate::proto::msg::{base, cursor as m};
+use crate::proto::cursor::{CursorMessage, Shape};
 use crate::qxl::command::CursorShape;
 
 pub struct CursorChannel {
@@ -42,10 +40,18 @@ impl CursorChannel {
 impl Channel for CursorChannel {
     fn start(&mut self, out: &mut Outbox) {
         out.ack = Some(AckWindow::new(ACK_WINDOW));
-        out.push(base::SET_ACK, &set_ack(1, ACK_WINDOW));
+        out.send(&CursorMessage::SetAck {
+            generation: 1,
+            window: ACK_WINDOW,
+        });
         let s = self.pointer.snapshot();
         let shape = s.shape.as_deref().map(wire_shape);
-        out.push(m::INIT, &wire::init(s.x, s.y, s.visible, shape.as_ref()));
+        out.send(&CursorMessage::Init {
+            x: s.x,
+            y: s.y,
+            visible: s.visible,
+            shape: shape.as_ref(),
+        });
         self.seen(&s);
     }
 
@@ -69,12 +75,17 @@ impl Channel for CursorChannel {
         if s.shape_generation != self.shape_seen {
             if s.visible {
                 let shape = s.shape.as_deref().map(wire_shape);
-                out.push(m::SET, &wire::set(s.x, s.y, true, shape.as_ref()));
+                out.send(&CursorMessage::Set {
+                    x: s.x,
+                    y: s.y,
+                    visible: true,
+                    shape: shape.as_ref(),
+                });
             } else {
-                out.push(m::HIDE, &[]);
+                out.send(&CursorMessage::Hide);
             }
         } else if s.move_generation != self.move_seen {
-            out.push(m::MOVE, &wire::move_to(s.x, s.y));
+            out.send(&CursorMessage::Move { x: s.x, y: s.y });
         }
         self.seen(&s);
     }
@@ -85,6 +96,7 @@ mod tests {
     use super::*;
     use crate::channel::testing::drain_types;
     use crate::proto::frame::HeaderKind;
+    use crate::proto::msg::{base, cursor as m};
     use crate::qxl::command::CursorCommand;
 
     #[test]

@@ -6,8 +6,8 @@ use crate::display::streams::VideoUpdate;
 use crate::display::{Screen, Update, ViewerId};
 use crate::geometry::{Area, Rect};
 use crate::proto::caps::Caps;
-use crate::proto::display::{self as wire, DisplayInit, ImageData};
-use crate::proto::msg::{base, display as m};
+use crate::proto::display::{self as wire, DisplayInit, DisplayMessage, ImageData};
+use crate::proto::msg::display as m;
 use crate::video::select;
 
 /// Raw bytes per draw message; larger damage is split into bands so one message never
@@ -78,10 +78,10 @@ impl DisplayChannel {
             return;
         }
         self.monitors_seen = Some(generation);
-        out.push(
-            m::MONITORS_CONFIG,
-            &wire::monitors_config(&heads, self.max_monitors),
-        );
+        out.send(&DisplayMessage::MonitorsConfig {
+            heads: &heads,
+            max_allowed: self.max_monitors,
+        });
     }
 
     fn draw(&mut self, area: Area, pixels: &[u8], out: &mut Outbox) {
@@ -100,18 +100,20 @@ impl DisplayChannel {
             };
             let id = self.next_image_id;
             self.next_image_id += 1;
-            let body = if self.caps.has(m::CAP_LZ4_COMPRESSION) && chunk.len() >= MIN_COMPRESS_BYTES
-            {
-                let payload = wire::lz4_payload(chunk);
-                if payload.len() < chunk.len() {
-                    wire::draw_copy(0, dest, id, ImageData::Lz4(&payload))
-                } else {
-                    wire::draw_copy(0, dest, id, ImageData::Raw(chunk))
-                }
-            } else {
-                wire::draw_copy(0, dest, id, ImageData::Raw(chunk))
+            let payload = (self.caps.has(m::CAP_LZ4_COMPRESSION)
+                && chunk.len() >= MIN_COMPRESS_BYTES)
+                .then(|| wire::lz4_payload(chunk))
+                .filter(|payload| payload.len() < chunk.len());
+            let data = match &payload {
+                Some(payload) => ImageData::Lz4(payload),
+                None => ImageData::Raw(chunk),
             };
-            out.push(m::DRAW_COPY, &body);
+            out.send(&DisplayMessage::DrawCopy {
+                surface_id: 0,
+                dest,
+                image_id: id,
+                data,
+            });
         }
     }
 }
@@ -130,30 +132,34 @@ impl DisplayChannel {
             match update {
                 VideoUpdate::Create(info) => {
                     let dest = Rect::from(info.dest);
-                    let body = wire::stream_create(info.id, select::codec_type(info.codec), dest);
-                    out.push(m::STREAM_CREATE, &body);
+                    out.send(&DisplayMessage::StreamCreate {
+                        id: info.id,
+                        codec_type: select::codec_type(info.codec),
+                        dest,
+                    });
                     if self.caps.has(m::CAP_STREAM_REPORT) {
                         self.next_report_id = self.next_report_id.wrapping_add(1);
                         let unique = self.next_report_id;
                         self.report_ids.retain(|(id, _)| *id != info.id);
                         self.report_ids.push((info.id, unique));
-                        out.push(
-                            m::STREAM_ACTIVATE_REPORT,
-                            &wire::stream_activate_report(info.id, unique),
-                        );
+                        out.send(&DisplayMessage::StreamActivateReport {
+                            id: info.id,
+                            unique_id: unique,
+                        });
                     }
                 }
                 VideoUpdate::Frame { frame, stream } => {
-                    out.push(
-                        m::STREAM_DATA,
-                        &wire::stream_data(frame.stream, frame.mm_time, &frame.data),
-                    );
+                    out.send(&DisplayMessage::StreamData {
+                        id: frame.stream,
+                        mm_time: frame.mm_time,
+                        data: &frame.data,
+                    });
                     stream.on_sent(frame.data.len());
                     self.sent_frames += 1;
                 }
                 VideoUpdate::Destroy(id) => {
                     self.report_ids.retain(|(s, _)| *s != id);
-                    out.push(m::STREAM_DESTROY, &wire::stream_destroy(id));
+                    out.send(&DisplayMessage::StreamDestroy { id });
                 }
             }
         }
@@ -163,7 +169,10 @@ impl DisplayChannel {
 impl Channel for DisplayChannel {
     fn start(&mut self, out: &mut Outbox) {
         out.ack = Some(AckWindow::new(ACK_WINDOW));
-        out.push(base::SET_ACK, &wire::set_ack(1, ACK_WINDOW));
+        out.send(&DisplayMessage::SetAck {
+            generation: 1,
+            window: ACK_WINDOW,
+        });
     }
 
     fn on_message(
@@ -182,7 +191,7 @@ impl Channel for DisplayChannel {
                     if let Some(preference) = self.codec_preference.clone() {
                         self.screen.set_codec_preference(self.viewer, preference);
                     }
-                    out.push(m::INVAL_ALL_PALETTES, &[]);
+                    out.send(&DisplayMessage::InvalAllPalettes);
                 }
             }
             m::C_STREAM_REPORT => {
@@ -234,29 +243,31 @@ impl Channel for DisplayChannel {
                     height,
                 } => {
                     if self.has_surface {
-                        out.push(m::SURFACE_DESTROY, &wire::surface_destroy(0));
+                        out.send(&DisplayMessage::SurfaceDestroy { id: 0 });
                     }
                     self.generation = generation;
                     self.has_surface = true;
                     self.mark_due = true;
-                    out.push(
-                        m::SURFACE_CREATE,
-                        &wire::surface_create(0, width, height, true),
-                    );
+                    out.send(&DisplayMessage::SurfaceCreate {
+                        id: 0,
+                        width,
+                        height,
+                        primary: true,
+                    });
                     self.monitors_seen = None;
                     self.push_monitors(out);
                 }
                 Update::SurfaceGone { generation } => {
                     self.generation = generation;
                     if self.has_surface {
-                        out.push(m::SURFACE_DESTROY, &wire::surface_destroy(0));
+                        out.send(&DisplayMessage::SurfaceDestroy { id: 0 });
                         self.has_surface = false;
                     }
                 }
                 Update::Draw { draws, parts } => {
                     for op in draws {
                         *self.sent_draws.entry(op.msg.msg_type).or_default() += 1;
-                        out.push(op.msg.msg_type, &op.msg.body);
+                        out.send(&*op.msg);
                     }
                     self.sent_pixel_areas += parts.len() as u64;
                     for (area, pixels) in parts {
@@ -264,7 +275,7 @@ impl Channel for DisplayChannel {
                     }
                     if self.mark_due {
                         self.mark_due = false;
-                        out.push(m::MARK, &[]);
+                        out.send(&DisplayMessage::Mark);
                     }
                 }
             }
@@ -290,6 +301,7 @@ mod tests {
     use crate::channel::testing::drain;
     use crate::display::Forward;
     use crate::proto::frame::{HeaderKind, Message};
+    use crate::proto::msg::base;
 
     fn types(msgs: &[Message]) -> Vec<u16> {
         msgs.iter().map(|m| m.msg_type).collect()

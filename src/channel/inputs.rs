@@ -1,7 +1,7 @@
 //! The inputs channel: keyboard and mouse from the client onto QEMU's input devices.
 
 use super::{malformed, Channel, ChannelError, Outbox};
-use crate::proto::inputs::{self as wire, InputMessage, BUTTON_DOWN, BUTTON_UP};
+use crate::proto::inputs::{self as wire, InputMessage, InputsMessage, BUTTON_DOWN, BUTTON_UP};
 use crate::proto::msg::inputs as m;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -85,7 +85,7 @@ impl InputsChannel {
     fn motion_ack(&mut self, out: &mut Outbox) {
         self.motions += 1;
         if self.motions.is_multiple_of(m::MOTION_ACK_BUNCH) {
-            out.push(m::MOUSE_MOTION_ACK, &[]);
+            out.send(&InputsMessage::MouseMotionAck);
         }
     }
 }
@@ -94,7 +94,9 @@ impl Channel for InputsChannel {
     fn start(&mut self, out: &mut Outbox) {
         let (leds, generation) = self.sink.leds();
         self.leds_seen = generation;
-        out.push(m::INIT, &wire::modifiers(u16::from(leds)));
+        out.send(&InputsMessage::Init {
+            modifiers: u16::from(leds),
+        });
     }
 
     fn on_message(
@@ -165,7 +167,9 @@ impl Channel for InputsChannel {
         let (leds, generation) = self.sink.leds();
         if generation != self.leds_seen {
             self.leds_seen = generation;
-            out.push(m::KEY_MODIFIERS, &wire::modifiers(u16::from(leds)));
+            out.send(&InputsMessage::KeyModifiers {
+                modifiers: u16::from(leds),
+            });
         }
     }
 

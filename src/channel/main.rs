@@ -4,8 +4,8 @@
 use super::{malformed, Channel, ChannelError, Outbox};
 use crate::proto::agent;
 use crate::proto::caps::Caps;
-use crate::proto::main::{self as wire, MOUSE_MODE_CLIENT, MOUSE_MODE_SERVER};
-use crate::proto::msg::{base, main as m};
+use crate::proto::main::{self as wire, MainMessage, MOUSE_MODE_CLIENT, MOUSE_MODE_SERVER};
+use crate::proto::msg::main as m;
 use crate::video::VideoConfig;
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -165,7 +165,9 @@ impl MainChannel {
             match msg.kind {
                 agent::ANNOUNCE_CAPABILITIES => {
                     let caps = [1 << agent::CAP_MONITORS_CONFIG];
-                    out.push(m::AGENT_DATA, &agent::announce_capabilities(false, &caps));
+                    out.send(&MainMessage::AgentData(&agent::announce_capabilities(
+                        false, &caps,
+                    )));
                 }
                 agent::MONITORS_CONFIG => (self.info.monitors_config)(msg.payload),
                 other => crate::log_debug!("agent message {other} dropped: no guest agent"),
@@ -175,10 +177,10 @@ impl MainChannel {
 
     fn push_mouse_mode(&mut self, out: &mut Outbox) {
         self.mouse_seen = self.mouse.generation();
-        out.push(
-            m::MOUSE_MODE,
-            &wire::mouse_mode(self.mouse.supported(), self.mouse.current()),
-        );
+        out.send(&MainMessage::MouseMode {
+            supported: self.mouse.supported(),
+            current: self.mouse.current(),
+        });
     }
 }
 
@@ -202,18 +204,22 @@ impl Channel for MainChannel {
             multi_media_time: self.mm_time(),
             ram_hint: self.info.ram_hint,
         };
-        out.push(m::INIT, &init.encode());
+        out.send(&MainMessage::Init(init));
         // The network test: latency from two empty pings, bandwidth from a padded one.
         for id in NET_TEST_PINGS {
             let padding = if id == 3 { NET_TEST_BYTES } else { 0 };
-            out.push(base::PING, &wire::ping(id, self.now_us(), padding));
+            out.send(&MainMessage::Ping {
+                id,
+                timestamp: self.now_us(),
+                padding,
+            });
         }
         if self.caps.has(m::CAP_NAME_AND_UUID) {
             if let Some(name) = &self.info.name {
-                out.push(m::NAME, &wire::name(name));
+                out.send(&MainMessage::Name(name));
             }
             if let Some(uuid) = &self.info.uuid {
-                out.push(m::UUID, uuid);
+                out.send(&MainMessage::Uuid(uuid));
             }
         }
     }
@@ -225,10 +231,9 @@ impl Channel for MainChannel {
         out: &mut Outbox,
     ) -> Result<(), ChannelError> {
         match msg_type {
-            m::C_ATTACH_CHANNELS => out.push(
-                m::CHANNELS_LIST,
-                &wire::channels_list(&(self.info.channels)()),
-            ),
+            m::C_ATTACH_CHANNELS => {
+                out.send(&MainMessage::ChannelsList(&(self.info.channels)()));
+            }
             m::C_MOUSE_MODE_REQUEST => {
                 let mode = wire::parse_mouse_mode_request(body).map_err(malformed(msg_type))?;
                 self.mouse.request(mode);
@@ -241,7 +246,7 @@ impl Channel for MainChannel {
             m::C_AGENT_DATA => {
                 self.agent_data(body, out);
                 // Each AGENT_DATA costs the client one token: give it back.
-                out.push(m::AGENT_TOKEN, &1u32.to_le_bytes());
+                out.send(&MainMessage::AgentToken(1));
             }
             // Migration answers need nothing from a server that is not migrating.
             // (CLIENT_INFO and QUALITY_INDICATOR are unknown to spice-server too: they
@@ -268,9 +273,7 @@ impl Channel for MainChannel {
         let clock = self.video.clock.generation();
         if clock != self.clock_seen {
             self.clock_seen = clock;
-            let mut w = crate::proto::wire::Writer::new();
-            w.u32(self.mm_time());
-            out.push(m::MULTI_MEDIA_TIME, &w.into_inner());
+            out.send(&MainMessage::MultiMediaTime(self.mm_time()));
         }
     }
 
@@ -301,6 +304,7 @@ mod tests {
     use super::*;
     use crate::channel::testing::drain_types;
     use crate::proto::frame::HeaderKind;
+    use crate::proto::msg::base;
 
     fn channel(mouse: Arc<Mouse>) -> MainChannel {
         let info = MainInfo {

@@ -9,7 +9,9 @@ pub mod main;
 
 use crate::proto::frame::{self, HeaderKind};
 use crate::proto::msg::base;
+use crate::proto::outgoing::ServerMessage;
 use crate::proto::wire::Truncated;
+use crate::proto::wire::Writer;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChannelError {
@@ -86,9 +88,21 @@ impl Outbox {
         }
     }
 
-    pub fn push(&mut self, msg_type: u16, body: &[u8]) {
+    /// Queues one message, framed in place.
+    pub fn send(&mut self, msg: &impl ServerMessage) {
         self.serial += 1;
-        frame::encode(self.header, self.serial, msg_type, body, &mut self.bytes);
+        frame::encode_in_place(
+            self.header,
+            self.serial,
+            msg.msg_type(),
+            &mut self.bytes,
+            |o| {
+                // The Writer takes the buffer for the body and gives it back (no copy).
+                let mut w = Writer(std::mem::take(o));
+                msg.encode_body(&mut w);
+                *o = w.into_inner();
+            },
+        );
         if let Some(ack) = &mut self.ack {
             ack.sent();
         }
@@ -202,13 +216,25 @@ pub(crate) mod testing {
 mod tests {
     use super::*;
 
+    /// A message of any type and body, for the outbox's own tests.
+    struct Raw(u16, &'static [u8]);
+
+    impl ServerMessage for Raw {
+        fn msg_type(&self) -> u16 {
+            self.0
+        }
+        fn encode_body(&self, w: &mut Writer) {
+            w.bytes(self.1);
+        }
+    }
+
     #[test]
     fn ack_window_closes_and_reopens() {
         let mut out = Outbox::new(HeaderKind::Mini);
         out.ack = Some(AckWindow::new(2));
         for _ in 0..4 {
             assert!(out.has_room());
-            out.push(1, &[]);
+            out.send(&Raw(1, &[]));
         }
         assert!(!out.has_room());
         handle_base(base::C_ACK, &[], &mut out).unwrap();
@@ -218,7 +244,7 @@ mod tests {
     #[test]
     fn outbox_tracks_partial_writes() {
         let mut out = Outbox::new(HeaderKind::Mini);
-        out.push(7, &[1, 2, 3]);
+        out.send(&Raw(7, &[1, 2, 3]));
         assert_eq!(out.pending(), 9);
         out.consumed(4);
         assert_eq!(out.unwritten(), &[0, 0, 1, 2, 3]);

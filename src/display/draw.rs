@@ -14,6 +14,7 @@ use crate::proto::display::{
     BITMAP_FLAGS_TOP_DOWN, BITMAP_FMT_32BIT, IMAGE_TYPE_BITMAP, IMAGE_TYPE_LZ4, ROPD_OP_PUT,
 };
 use crate::proto::msg::display as m;
+use crate::proto::outgoing::ServerMessage;
 use crate::proto::wire::Writer;
 use crate::qxl::draw::{Brush, Draw, Glyph, Op, Source};
 use crate::qxl::image::{Image, Pixels};
@@ -36,11 +37,22 @@ const COMPOSITE_HAS_MASK_TRANSFORM: u32 = 1 << 21;
 /// Images up to this many bytes go raw; larger ones LZ4-compressed.
 const RAW_IMAGE_MAX: usize = 2048;
 
-/// A display message ready to send: its type and body.
+/// A drawing encoded as its display message: `encode` below chooses the type and writes
+/// the body together, so the two always match.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DrawMessage {
     pub msg_type: u16,
     pub body: Vec<u8>,
+}
+
+impl ServerMessage for DrawMessage {
+    fn msg_type(&self) -> u16 {
+        self.msg_type
+    }
+
+    fn encode_body(&self, w: &mut Writer) {
+        w.bytes(&self.body);
+    }
 }
 
 /// Why a drawing is sent as pixels rather than as itself.

@@ -1,5 +1,7 @@
 //! Cursor channel messages.
 
+use super::msg::{base, cursor as m};
+use super::outgoing::{self, ServerMessage};
 use super::wire::Writer;
 
 /// `SPICE_CURSOR_FLAGS_NONE`: no shape follows.
@@ -32,44 +34,97 @@ fn cursor(w: &mut Writer, shape: Option<&Shape>) {
     }
 }
 
-/// `CURSOR_INIT`: Point16 position, u16 trail length, u16 trail frequency, u8 visible,
-/// Cursor.
-pub fn init(x: i16, y: i16, visible: bool, shape: Option<&Shape>) -> Vec<u8> {
-    let mut w = Writer::new();
-    w.u16(x as u16)
-        .u16(y as u16)
-        .u16(0)
-        .u16(0)
-        .u8(u8::from(visible));
-    cursor(&mut w, shape);
-    w.into_inner()
+/// What the cursor channel sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CursorMessage<'a> {
+    /// The ack window: u32 generation, u32 window.
+    SetAck {
+        generation: u32,
+        window: u32,
+    },
+    /// Point16 position, u16 trail length, u16 trail frequency, u8 visible, Cursor.
+    Init {
+        x: i16,
+        y: i16,
+        visible: bool,
+        shape: Option<&'a Shape>,
+    },
+    /// Point16 position, u8 visible, Cursor.
+    Set {
+        x: i16,
+        y: i16,
+        visible: bool,
+        shape: Option<&'a Shape>,
+    },
+    /// Point16 position.
+    Move {
+        x: i16,
+        y: i16,
+    },
+    Hide,
 }
 
-/// `CURSOR_SET`: Point16 position, u8 visible, Cursor.
-pub fn set(x: i16, y: i16, visible: bool, shape: Option<&Shape>) -> Vec<u8> {
-    let mut w = Writer::new();
-    w.u16(x as u16).u16(y as u16).u8(u8::from(visible));
-    cursor(&mut w, shape);
-    w.into_inner()
-}
+impl ServerMessage for CursorMessage<'_> {
+    fn msg_type(&self) -> u16 {
+        match self {
+            CursorMessage::SetAck { .. } => base::SET_ACK,
+            CursorMessage::Init { .. } => m::INIT,
+            CursorMessage::Set { .. } => m::SET,
+            CursorMessage::Move { .. } => m::MOVE,
+            CursorMessage::Hide => m::HIDE,
+        }
+    }
 
-/// `CURSOR_MOVE`: Point16 position.
-pub fn move_to(x: i16, y: i16) -> Vec<u8> {
-    let mut w = Writer::new();
-    w.u16(x as u16).u16(y as u16);
-    w.into_inner()
+    fn encode_body(&self, w: &mut Writer) {
+        match *self {
+            CursorMessage::SetAck { generation, window } => {
+                outgoing::set_ack(w, generation, window)
+            }
+            CursorMessage::Init {
+                x,
+                y,
+                visible,
+                shape,
+            } => {
+                w.u16(x as u16)
+                    .u16(y as u16)
+                    .u16(0)
+                    .u16(0)
+                    .u8(u8::from(visible));
+                cursor(w, shape);
+            }
+            CursorMessage::Set {
+                x,
+                y,
+                visible,
+                shape,
+            } => {
+                w.u16(x as u16).u16(y as u16).u8(u8::from(visible));
+                cursor(w, shape);
+            }
+            CursorMessage::Move { x, y } => {
+                w.u16(x as u16).u16(y as u16);
+            }
+            CursorMessage::Hide => {}
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proto::outgoing::body_of;
 
     #[test]
     fn layouts() {
-        assert_eq!(
-            init(1, 2, true, None),
-            vec![1, 0, 2, 0, 0, 0, 0, 0, 1, 1, 0]
-        );
+        let init = CursorMessage::Init {
+            x: 1,
+            y: 2,
+            visible: true,
+            shape: None,
+        };
+        assert_eq!(init.msg_type(), m::INIT);
+        assert_eq!(body_of(&init), vec![1, 0, 2, 0, 0, 0, 0, 0, 1, 1, 0]);
         let shape = Shape {
             unique: 0,
             width: 1,
@@ -78,8 +133,15 @@ mod tests {
             hot_y: 0,
             pixels: vec![1, 2, 3, 4],
         };
-        let s = set(0, 0, true, Some(&shape));
-        assert_eq!(s.len(), 5 + 2 + 17 + 4);
-        assert_eq!(move_to(-1, 3), vec![0xff, 0xff, 3, 0]);
+        let set = CursorMessage::Set {
+            x: 0,
+            y: 0,
+            visible: true,
+            shape: Some(&shape),
+        };
+        assert_eq!(body_of(&set).len(), 5 + 2 + 17 + 4);
+        let to = CursorMessage::Move { x: -1, y: 3 };
+        assert_eq!(body_of(&to), vec![0xff, 0xff, 3, 0]);
+        assert_eq!(body_of(&CursorMessage::Hide), Vec::<u8>::new());
     }
 }

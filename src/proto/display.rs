@@ -1,5 +1,7 @@
 //! Display channel messages (`spice.proto` channel DisplayChannel).
 
+use super::msg::{base, display as m};
+use super::outgoing::{self, ServerMessage};
 use super::wire::{Reader, Truncated, Writer};
 use crate::geometry::Rect;
 
@@ -24,18 +26,9 @@ fn rect(w: &mut Writer, r: Rect) {
 }
 
 /// `SURFACE_CREATE`: u32 id, u32 width, u32 height, u32 format, u32 flags.
-pub fn surface_create(id: u32, width: u32, height: u32, primary: bool) -> Vec<u8> {
-    let mut w = Writer::new();
+fn surface_create(w: &mut Writer, id: u32, width: u32, height: u32, primary: bool) {
     w.u32(id).u32(width).u32(height).u32(SURFACE_FMT_32_XRGB);
     w.u32(if primary { SURFACE_FLAGS_PRIMARY } else { 0 });
-    w.into_inner()
-}
-
-/// `SURFACE_DESTROY`: u32 id.
-pub fn surface_destroy(id: u32) -> Vec<u8> {
-    let mut w = Writer::new();
-    w.u32(id);
-    w.into_inner()
 }
 
 /// One monitor of a display channel (`Head` in spice.proto).
@@ -52,8 +45,7 @@ pub struct Head {
 
 /// `MONITORS_CONFIG`: u16 count, u16 max_allowed, then each head: u32 monitor_id,
 /// surface_id, width, height, x, y, flags.
-pub fn monitors_config(heads: &[Head], max_allowed: u16) -> Vec<u8> {
-    let mut w = Writer::new();
+fn monitors_config(w: &mut Writer, heads: &[Head], max_allowed: u16) {
     w.u16(heads.len() as u16).u16(max_allowed.max(1));
     for h in heads {
         w.u32(h.id)
@@ -64,10 +56,10 @@ pub fn monitors_config(heads: &[Head], max_allowed: u16) -> Vec<u8> {
             .u32(h.y)
             .u32(h.flags);
     }
-    w.into_inner()
 }
 
 /// How the pixels of a `DRAW_COPY` travel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ImageData<'a> {
     /// Raw BGRX rows, top-down, packed.
     Raw(&'a [u8]),
@@ -91,16 +83,16 @@ pub fn lz4_payload(pixels: &[u8]) -> Vec<u8> {
 const DRAW_COPY_FIXED: u32 = 4 + 16 + 1 + 4 + 16 + 2 + 1 + 1 + 8 + 4;
 
 /// `DRAW_COPY` of a whole image at `dest` on `surface_id`, no clip, no mask.
-pub fn draw_copy(surface_id: u32, dest: Rect, image_id: u64, data: ImageData<'_>) -> Vec<u8> {
+fn draw_copy(w: &mut Writer, surface_id: u32, dest: Rect, image_id: u64, data: ImageData<'_>) {
     let width = (dest.right - dest.left) as u32;
     let height = (dest.bottom - dest.top) as u32;
-    let mut w = Writer::new();
+    let start = w.len();
     w.u32(surface_id);
-    rect(&mut w, dest);
+    rect(w, dest);
     w.u8(0); // clip type NONE
     w.u32(DRAW_COPY_FIXED); // src_bitmap: the image follows the fixed part
     rect(
-        &mut w,
+        w,
         Rect {
             top: 0,
             left: 0,
@@ -110,7 +102,7 @@ pub fn draw_copy(surface_id: u32, dest: Rect, image_id: u64, data: ImageData<'_>
     );
     w.u16(ROPD_OP_PUT).u8(0); // rop, scale mode
     w.u8(0).i32(0).i32(0).u32(0); // mask: flags, pos, no bitmap
-    debug_assert_eq!(w.len() as u32, DRAW_COPY_FIXED);
+    debug_assert_eq!((w.len() - start) as u32, DRAW_COPY_FIXED);
     // Image descriptor: u64 id, u8 type, u8 flags, u32 width, u32 height.
     w.u64(image_id);
     match data {
@@ -126,7 +118,6 @@ pub fn draw_copy(surface_id: u32, dest: Rect, image_id: u64, data: ImageData<'_>
             w.u32(payload.len() as u32).bytes(payload);
         }
     }
-    w.into_inner()
 }
 
 /// `STREAM_FLAGS_TOP_DOWN`.
@@ -135,43 +126,19 @@ pub const STREAM_FLAGS_TOP_DOWN: u8 = 1;
 /// `STREAM_CREATE`: u32 surface_id, u32 id, u8 flags, u8 codec_type, u64 stamp,
 /// u32 stream_width, u32 stream_height, u32 src_width, u32 src_height, Rect dest,
 /// Clip (NONE: the whole destination shows).
-pub fn stream_create(id: u32, codec_type: u8, dest: Rect) -> Vec<u8> {
+fn stream_create(w: &mut Writer, id: u32, codec_type: u8, dest: Rect) {
     let (width, height) = (
         (dest.right - dest.left) as u32,
         (dest.bottom - dest.top) as u32,
     );
-    let mut w = Writer::new();
     w.u32(0)
         .u32(id)
         .u8(STREAM_FLAGS_TOP_DOWN)
         .u8(codec_type)
         .u64(0);
     w.u32(width).u32(height).u32(width).u32(height);
-    rect(&mut w, dest);
+    rect(w, dest);
     w.u8(0);
-    w.into_inner()
-}
-
-/// `STREAM_DATA`: u32 id, u32 multi_media_time, u32 data_size, data.
-pub fn stream_data(id: u32, mm_time: u32, data: &[u8]) -> Vec<u8> {
-    let mut w = Writer::new();
-    w.u32(id).u32(mm_time).u32(data.len() as u32).bytes(data);
-    w.into_inner()
-}
-
-/// `STREAM_DESTROY`: u32 id.
-pub fn stream_destroy(id: u32) -> Vec<u8> {
-    let mut w = Writer::new();
-    w.u32(id);
-    w.into_inner()
-}
-
-/// `STREAM_ACTIVATE_REPORT`: u32 stream_id, u32 unique_id, u32 max_window_size,
-/// u32 timeout_ms (spice-server asks for a report every 5 frames or 1 s).
-pub fn stream_activate_report(id: u32, unique_id: u32) -> Vec<u8> {
-    let mut w = Writer::new();
-    w.u32(id).u32(unique_id).u32(5).u32(1000);
-    w.into_inner()
 }
 
 /// The client's `STREAM_REPORT`.
@@ -209,13 +176,6 @@ impl StreamReport {
     }
 }
 
-/// `SET_ACK`: u32 generation, u32 window.
-pub fn set_ack(generation: u32, window: u32) -> Vec<u8> {
-    let mut w = Writer::new();
-    w.u32(generation).u32(window);
-    w.into_inner()
-}
-
 /// Client's `DISPLAY_INIT`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DisplayInit {
@@ -237,24 +197,136 @@ impl DisplayInit {
     }
 }
 
+/// What the display channel sends besides forwarded drawings (`display::draw`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DisplayMessage<'a> {
+    /// The ack window: u32 generation, u32 window.
+    SetAck {
+        generation: u32,
+        window: u32,
+    },
+    InvalAllPalettes,
+    SurfaceCreate {
+        id: u32,
+        width: u32,
+        height: u32,
+        primary: bool,
+    },
+    /// u32 id.
+    SurfaceDestroy {
+        id: u32,
+    },
+    MonitorsConfig {
+        heads: &'a [Head],
+        max_allowed: u16,
+    },
+    /// A whole image at `dest` on `surface_id`, no clip, no mask.
+    DrawCopy {
+        surface_id: u32,
+        dest: Rect,
+        image_id: u64,
+        data: ImageData<'a>,
+    },
+    StreamCreate {
+        id: u32,
+        codec_type: u8,
+        dest: Rect,
+    },
+    /// u32 stream_id, u32 unique_id, u32 max_window_size, u32 timeout_ms (spice-server
+    /// asks for a report every 5 frames or 1 s).
+    StreamActivateReport {
+        id: u32,
+        unique_id: u32,
+    },
+    /// u32 id, u32 multi_media_time, u32 data_size, data.
+    StreamData {
+        id: u32,
+        mm_time: u32,
+        data: &'a [u8],
+    },
+    /// u32 id.
+    StreamDestroy {
+        id: u32,
+    },
+    /// The first full picture of a surface is out (no body).
+    Mark,
+}
+
+impl ServerMessage for DisplayMessage<'_> {
+    fn msg_type(&self) -> u16 {
+        match self {
+            DisplayMessage::SetAck { .. } => base::SET_ACK,
+            DisplayMessage::InvalAllPalettes => m::INVAL_ALL_PALETTES,
+            DisplayMessage::SurfaceCreate { .. } => m::SURFACE_CREATE,
+            DisplayMessage::SurfaceDestroy { .. } => m::SURFACE_DESTROY,
+            DisplayMessage::MonitorsConfig { .. } => m::MONITORS_CONFIG,
+            DisplayMessage::DrawCopy { .. } => m::DRAW_COPY,
+            DisplayMessage::StreamCreate { .. } => m::STREAM_CREATE,
+            DisplayMessage::StreamActivateReport { .. } => m::STREAM_ACTIVATE_REPORT,
+            DisplayMessage::StreamData { .. } => m::STREAM_DATA,
+            DisplayMessage::StreamDestroy { .. } => m::STREAM_DESTROY,
+            DisplayMessage::Mark => m::MARK,
+        }
+    }
+
+    fn encode_body(&self, w: &mut Writer) {
+        match *self {
+            DisplayMessage::SetAck { generation, window } => {
+                outgoing::set_ack(w, generation, window)
+            }
+            DisplayMessage::InvalAllPalettes | DisplayMessage::Mark => {}
+            DisplayMessage::SurfaceCreate {
+                id,
+                width,
+                height,
+                primary,
+            } => surface_create(w, id, width, height, primary),
+            DisplayMessage::SurfaceDestroy { id } | DisplayMessage::StreamDestroy { id } => {
+                w.u32(id);
+            }
+            DisplayMessage::MonitorsConfig { heads, max_allowed } => {
+                monitors_config(w, heads, max_allowed)
+            }
+            DisplayMessage::DrawCopy {
+                surface_id,
+                dest,
+                image_id,
+                data,
+            } => draw_copy(w, surface_id, dest, image_id, data),
+            DisplayMessage::StreamCreate {
+                id,
+                codec_type,
+                dest,
+            } => stream_create(w, id, codec_type, dest),
+            DisplayMessage::StreamActivateReport { id, unique_id } => {
+                w.u32(id).u32(unique_id).u32(5).u32(1000);
+            }
+            DisplayMessage::StreamData { id, mm_time, data } => {
+                w.u32(id).u32(mm_time).u32(data.len() as u32).bytes(data);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proto::outgoing::body_of;
 
     #[test]
     fn raw_draw_copy_matches_the_documented_layout() {
         let pixels = vec![0x11u8; 2 * 2 * 4];
-        let body = draw_copy(
-            0,
-            Rect {
+        let body = body_of(&DisplayMessage::DrawCopy {
+            surface_id: 0,
+            dest: Rect {
                 top: 1,
                 left: 2,
                 bottom: 3,
                 right: 4,
             },
-            5,
-            ImageData::Raw(&pixels),
-        );
+            image_id: 5,
+            data: ImageData::Raw(&pixels),
+        });
         assert_eq!(body.len(), 57 + 18 + 18 + 16);
         assert_eq!(&body[21..25], &57u32.to_le_bytes());
         assert_eq!(body[57 + 8], IMAGE_TYPE_BITMAP);

@@ -47,8 +47,25 @@ pub struct Message {
 
 /// Appends one framed message to `out`.
 pub fn encode(kind: HeaderKind, serial: u64, msg_type: u16, body: &[u8], out: &mut Vec<u8>) {
-    kind.encode(serial, msg_type, body.len() as u32, out);
-    out.extend_from_slice(body);
+    encode_in_place(kind, serial, msg_type, out, |o| o.extend_from_slice(body));
+}
+
+/// Appends one framed message whose body `write_body` appends to `out` in place (no
+/// intermediate buffer); the header's size is filled in afterwards.
+pub fn encode_in_place(
+    kind: HeaderKind,
+    serial: u64,
+    msg_type: u16,
+    out: &mut Vec<u8>,
+    write_body: impl FnOnce(&mut Vec<u8>),
+) {
+    let header_at = out.len();
+    kind.encode(serial, msg_type, 0, out);
+    let body_at = out.len();
+    write_body(out);
+    let size = (out.len() - body_at) as u32;
+    let size_at = header_at + kind.header_len() - if kind == HeaderKind::Full { 8 } else { 4 };
+    out[size_at..size_at + 4].copy_from_slice(&size.to_le_bytes());
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,6 +143,19 @@ mod tests {
                     body: vec![1, 0]
                 }
             );
+        }
+    }
+
+    #[test]
+    fn size_is_filled_in_after_the_body() {
+        for kind in [HeaderKind::Mini, HeaderKind::Full] {
+            let mut bytes = vec![0xAA];
+            encode_in_place(kind, 5, 7, &mut bytes, |o| o.extend_from_slice(&[1, 2, 3]));
+            let mut d = Deframer::new(kind, 16);
+            d.push(&bytes[1..]);
+            let m = d.next_message().unwrap().unwrap();
+            assert_eq!((m.msg_type, m.body), (7, vec![1, 2, 3]));
+            assert_eq!(d.next_message().unwrap(), None);
         }
     }
 

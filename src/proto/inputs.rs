@@ -1,6 +1,7 @@
 //! Inputs channel messages.
 
 use super::msg::inputs as m;
+use super::outgoing::ServerMessage;
 use super::wire::{Reader, Truncated, Writer};
 
 /// What a client asked the inputs channel to do.
@@ -72,11 +73,34 @@ pub fn parse(msg_type: u16, body: &[u8]) -> Result<Option<InputMessage>, Truncat
     }))
 }
 
-/// `INPUTS_INIT` / `KEY_MODIFIERS`: u16 modifiers.
-pub fn modifiers(leds: u16) -> Vec<u8> {
-    let mut w = Writer::new();
-    w.u16(leds);
-    w.into_inner()
+/// What the inputs channel sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputsMessage {
+    /// The keyboard's lock-key LEDs when the channel opens: u16 modifiers.
+    Init { modifiers: u16 },
+    /// The LEDs changed: u16 modifiers.
+    KeyModifiers { modifiers: u16 },
+    /// Every `MOTION_ACK_BUNCH` motion messages (no body).
+    MouseMotionAck,
+}
+
+impl ServerMessage for InputsMessage {
+    fn msg_type(&self) -> u16 {
+        match self {
+            InputsMessage::Init { .. } => m::INIT,
+            InputsMessage::KeyModifiers { .. } => m::KEY_MODIFIERS,
+            InputsMessage::MouseMotionAck => m::MOUSE_MOTION_ACK,
+        }
+    }
+
+    fn encode_body(&self, w: &mut Writer) {
+        match *self {
+            InputsMessage::Init { modifiers } | InputsMessage::KeyModifiers { modifiers } => {
+                w.u16(modifiers);
+            }
+            InputsMessage::MouseMotionAck => {}
+        }
+    }
 }
 
 /// Scancode bytes of a KEY_DOWN/KEY_UP code (non-zero bytes, LSB first).

@@ -10,4 +10,5 @@ pub mod inputs;
 pub mod link;
 pub mod main;
 pub mod msg;
+pub mod outgoing;
 pub mod wire;

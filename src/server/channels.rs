@@ -138,9 +138,19 @@ mod tests {
     /// A channel that remembers what it was opened with.
     struct Probe(u8);
 
+    /// An empty message whose type says which probe sent it.
+    struct ProbeSays(u16);
+
+    impl crate::proto::outgoing::ServerMessage for ProbeSays {
+        fn msg_type(&self) -> u16 {
+            self.0
+        }
+        fn encode_body(&self, _: &mut crate::proto::wire::Writer) {}
+    }
+
     impl Channel for Probe {
         fn start(&mut self, out: &mut Outbox) {
-            out.push(u16::from(self.0), &[]);
+            out.send(&ProbeSays(u16::from(self.0)));
         }
 
         fn on_message(&mut self, _: u16, _: &[u8], _: &mut Outbox) -> Result<(), ChannelError> {
