@@ -40,10 +40,10 @@ test: deps lint unit lib abi lifecycle qxl qxl-client replay fuzz e2e
 
 lint:
 	$(CARGO) fmt --check
-	$(CARGO) clippy --locked --all-targets -- -D warnings
+	$(CARGO) clippy --locked --all-targets --all-features -- -D warnings
 
 unit:
-	$(CARGO) test --locked
+	$(CARGO) test --locked --features fuzzing
 
 abi: lib
 	bash tests/abi/run.sh

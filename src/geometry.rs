@@ -15,29 +15,27 @@
 //! longer than a fixed bound, so a client that falls behind costs memory proportional
 //! to the screen, not to the number of updates it missed.
 
-#![deny(unsafe_code)]
-
 /// A rectangle as the guest and the protocol give it (`QXLRect`, spice.proto `Rect`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Rect {
-    pub top: i32,
-    pub left: i32,
-    pub bottom: i32,
-    pub right: i32,
+pub(crate) struct Rect {
+    pub(crate) top: i32,
+    pub(crate) left: i32,
+    pub(crate) bottom: i32,
+    pub(crate) right: i32,
 }
 
 impl Rect {
-    pub fn width(&self) -> i64 {
+    pub(crate) fn width(&self) -> i64 {
         i64::from(self.right) - i64::from(self.left)
     }
 
-    pub fn height(&self) -> i64 {
+    pub(crate) fn height(&self) -> i64 {
         i64::from(self.bottom) - i64::from(self.top)
     }
 
     /// The same rectangle as an area: None when it is empty, inverted or has a
     /// negative edge.
-    pub fn to_area(&self) -> Option<Area> {
+    pub(crate) fn to_area(self) -> Option<Area> {
         (self.left >= 0 && self.top >= 0 && self.left < self.right && self.top < self.bottom).then(
             || {
                 Area::new(
@@ -52,7 +50,7 @@ impl Rect {
 
     /// Its part at non-negative coordinates (possibly empty); None when it is empty or
     /// inverted to begin with.
-    pub fn clamped(&self) -> Option<Area> {
+    pub(crate) fn clamped(&self) -> Option<Area> {
         (self.left < self.right && self.top < self.bottom).then(|| {
             Area::new(
                 self.left.max(0) as u32,
@@ -78,15 +76,15 @@ impl From<Area> for Rect {
 
 /// An area of a surface, `left <= x < right`, `top <= y < bottom`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Area {
-    pub left: u32,
-    pub top: u32,
-    pub right: u32,
-    pub bottom: u32,
+pub(crate) struct Area {
+    pub(crate) left: u32,
+    pub(crate) top: u32,
+    pub(crate) right: u32,
+    pub(crate) bottom: u32,
 }
 
 impl Area {
-    pub fn new(left: u32, top: u32, right: u32, bottom: u32) -> Area {
+    pub(crate) fn new(left: u32, top: u32, right: u32, bottom: u32) -> Area {
         Area {
             left,
             top,
@@ -95,23 +93,23 @@ impl Area {
         }
     }
 
-    pub fn width(&self) -> u32 {
+    pub(crate) fn width(&self) -> u32 {
         self.right.saturating_sub(self.left)
     }
 
-    pub fn height(&self) -> u32 {
+    pub(crate) fn height(&self) -> u32 {
         self.bottom.saturating_sub(self.top)
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.width() == 0 || self.height() == 0
     }
 
-    pub fn pixels(&self) -> u64 {
+    pub(crate) fn pixels(&self) -> u64 {
         u64::from(self.width()) * u64::from(self.height())
     }
 
-    pub fn union(&self, o: &Area) -> Area {
+    pub(crate) fn union(&self, o: &Area) -> Area {
         Area::new(
             self.left.min(o.left),
             self.top.min(o.top),
@@ -120,7 +118,7 @@ impl Area {
         )
     }
 
-    pub fn intersect(&self, o: &Area) -> Area {
+    pub(crate) fn intersect(&self, o: &Area) -> Area {
         let a = Area::new(
             self.left.max(o.left),
             self.top.max(o.top),
@@ -140,28 +138,28 @@ impl Area {
 }
 
 /// Most rectangles a region keeps before merging the closest pair.
-pub const MAX_RECTS: usize = 32;
+pub(crate) const MAX_RECTS: usize = 32;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Region {
+pub(crate) struct Region {
     rects: Vec<Area>,
 }
 
 impl Region {
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.rects.is_empty()
     }
 
-    pub fn rects(&self) -> &[Area] {
+    pub(crate) fn rects(&self) -> &[Area] {
         &self.rects
     }
 
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.rects.clear();
     }
 
     /// Adds an area, merging it with rectangles it overlaps or touches.
-    pub fn add(&mut self, area: Area) {
+    pub(crate) fn add(&mut self, area: Area) {
         if area.is_empty() {
             return;
         }
@@ -204,13 +202,13 @@ impl Region {
     }
 
     /// Removes and returns everything.
-    pub fn take(&mut self) -> Vec<Area> {
+    pub(crate) fn take(&mut self) -> Vec<Area> {
         std::mem::take(&mut self.rects)
     }
 }
 
 /// `area` minus every rectangle of `holes`, as disjoint rectangles.
-pub fn subtract(area: Area, holes: &[Area]) -> Vec<Area> {
+pub(crate) fn subtract(area: Area, holes: &[Area]) -> Vec<Area> {
     let mut parts = vec![area];
     for hole in holes {
         let mut next = Vec::with_capacity(parts.len() + 3);

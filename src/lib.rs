@@ -1,22 +1,28 @@
 //! spice-rs: libspice-server.so.1 in Rust.
 //!
-//! Where things live: `ffi` is the C boundary (the only module that trusts C),
-//! `server` the SpiceServer object, `net` the sockets and the reactor thread, `proto`
-//! the wire format, `worker` the per-QXL-device thread, `qxl` guest memory, `video` the
-//! stream encoders.
+//! The C API (`ffi`) is the library's only public interface; everything else is private
+//! to the crate. ARCHITECTURE.md says where things live and how they fit together.
+//!
+//! The floors the compiler holds: no `unsafe` outside `ffi` and the guest-memory accessor
+//! (`qxl::guest`), and no `pub` item that the crate does not export.
+#![deny(unsafe_code)]
+#![deny(unreachable_pub)]
 
 #[macro_use]
-pub mod log;
+pub(crate) mod log;
 
-pub mod canvas;
-pub mod channel;
-pub mod display;
+pub(crate) mod canvas;
+pub(crate) mod channel;
+pub(crate) mod display;
+#[allow(unsafe_code)]
 pub mod ffi;
-pub mod geometry;
-pub mod net;
-pub mod proto;
-pub mod qxl;
-pub mod replay;
-pub mod server;
-pub mod video;
-pub mod worker;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
+pub(crate) mod geometry;
+pub(crate) mod net;
+pub(crate) mod proto;
+pub(crate) mod qxl;
+pub(crate) mod replay;
+pub(crate) mod server;
+pub(crate) mod video;
+pub(crate) mod worker;

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
 #[repr(u8)]
-pub enum Level {
+pub(crate) enum Level {
     Error = 1,
     Warn = 2,
     Info = 3,
@@ -42,7 +42,7 @@ impl Level {
 }
 
 /// The environment variable that sets the level.
-pub const LEVEL_ENV: &str = "SPICE_RS_LOG";
+pub(crate) const LEVEL_ENV: &str = "SPICE_RS_LOG";
 
 static MAX_LEVEL: Lazy<AtomicU8> = Lazy::new(|| {
     let level = std::env::var(LEVEL_ENV)
@@ -52,12 +52,12 @@ static MAX_LEVEL: Lazy<AtomicU8> = Lazy::new(|| {
     AtomicU8::new(level as u8)
 });
 
-pub fn enabled(level: Level) -> bool {
+pub(crate) fn enabled(level: Level) -> bool {
     level as u8 <= MAX_LEVEL.load(Ordering::Relaxed)
 }
 
 #[doc(hidden)]
-pub fn write(level: Level, args: std::fmt::Arguments<'_>) {
+pub(crate) fn write(level: Level, args: std::fmt::Arguments<'_>) {
     if !enabled(level) {
         return;
     }

@@ -5,9 +5,9 @@ use crate::video::encoder::Frame;
 use std::sync::Arc;
 
 /// Bytes per pixel of the only format the primary surface uses here (32-bit xRGB).
-pub const BYTES_PER_PIXEL: usize = 4;
+pub(crate) const BYTES_PER_PIXEL: usize = 4;
 /// Largest primary surface accepted (beyond any real monitor; bounds memory).
-pub const MAX_DIMENSION: u32 = 16384;
+pub(crate) const MAX_DIMENSION: u32 = 16384;
 
 /// A BGRX framebuffer, rows top-down, stride = width * 4.
 ///
@@ -15,14 +15,14 @@ pub const MAX_DIMENSION: u32 = 16384;
 /// drawing copies them only if the encoder still holds them (copy on write), so a
 /// captured video frame usually costs no copy at all.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Framebuffer {
+pub(crate) struct Framebuffer {
     pub width: u32,
     pub height: u32,
     pixels: Arc<Vec<u8>>,
 }
 
 impl Framebuffer {
-    pub fn new(width: u32, height: u32) -> Option<Framebuffer> {
+    pub(crate) fn new(width: u32, height: u32) -> Option<Framebuffer> {
         if width == 0 || height == 0 || width > MAX_DIMENSION || height > MAX_DIMENSION {
             return None;
         }
@@ -33,17 +33,17 @@ impl Framebuffer {
         })
     }
 
-    pub fn pixels(&self) -> &[u8] {
+    pub(crate) fn pixels(&self) -> &[u8] {
         &self.pixels
     }
 
     /// The pixels to draw on (copied first if a video frame still holds them).
-    pub fn pixels_mut(&mut self) -> &mut [u8] {
+    pub(crate) fn pixels_mut(&mut self) -> &mut [u8] {
         Arc::make_mut(&mut self.pixels).as_mut_slice()
     }
 
     /// `area` as a video frame sharing this framebuffer's pixels.
-    pub fn share(&self, area: Area, mm_time: u32) -> Frame {
+    pub(crate) fn share(&self, area: Area, mm_time: u32) -> Frame {
         let area = area.intersect(&self.bounds());
         Frame {
             width: area.width(),
@@ -56,21 +56,21 @@ impl Framebuffer {
     }
 
     /// Whether a frame shared earlier is still held (by the encoder or its queue).
-    pub fn is_shared(&self) -> bool {
+    pub(crate) fn is_shared(&self) -> bool {
         Arc::strong_count(&self.pixels) > 1
     }
 
-    pub fn stride(&self) -> usize {
+    pub(crate) fn stride(&self) -> usize {
         self.width as usize * BYTES_PER_PIXEL
     }
 
-    pub fn bounds(&self) -> Area {
+    pub(crate) fn bounds(&self) -> Area {
         Area::new(0, 0, self.width, self.height)
     }
 
     /// Copies `src` rows (each `src_stride` bytes apart, top-down) into `dest`, clipped to
     /// the surface. `src` must hold `dest.height()` rows of `dest.width()` pixels.
-    pub fn blit(&mut self, dest: Area, src: &[u8], src_stride: usize) -> Area {
+    pub(crate) fn blit(&mut self, dest: Area, src: &[u8], src_stride: usize) -> Area {
         let clipped = dest.intersect(&self.bounds());
         if clipped.is_empty() {
             return clipped;
@@ -91,14 +91,14 @@ impl Framebuffer {
     }
 
     /// The pixels of `area` (inside the surface), packed rows.
-    pub fn read(&self, area: Area) -> Vec<u8> {
+    pub(crate) fn read(&self, area: Area) -> Vec<u8> {
         let mut out = Vec::new();
         self.read_into(area, &mut out);
         out
     }
 
     /// The pixels of `area` (inside the surface), packed rows, appended to `out`.
-    pub fn read_into(&self, area: Area, out: &mut Vec<u8>) {
+    pub(crate) fn read_into(&self, area: Area, out: &mut Vec<u8>) {
         let area = area.intersect(&self.bounds());
         let row_bytes = area.width() as usize * BYTES_PER_PIXEL;
         out.reserve(row_bytes * area.height() as usize);

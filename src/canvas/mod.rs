@@ -4,10 +4,8 @@
 //! clips, patterns) so what update_area writes back into guest memory is what the C
 //! server would write. Pure: surfaces are plain byte buffers.
 
-#![deny(unsafe_code)]
-
-pub mod framebuffer;
-pub mod rop;
+pub(crate) mod framebuffer;
+pub(crate) mod rop;
 
 use crate::geometry::Area;
 use crate::geometry::Rect;
@@ -18,7 +16,7 @@ use rop::OP_PUT;
 use std::borrow::Cow;
 
 /// Resolves `Image::Surface` sources to pixels (another surface's current contents).
-pub trait Surfaces {
+pub(crate) trait Surfaces {
     fn pixels_of(&self, surface_id: u32) -> Option<Pixels>;
 }
 
@@ -398,7 +396,7 @@ fn draw_line(
 }
 
 /// Renders one drawing operation into `fb`. Returns the damaged area.
-pub fn render(fb: &mut Framebuffer, draw: &Draw, surfaces: &dyn Surfaces) -> Option<Area> {
+pub(crate) fn render(fb: &mut Framebuffer, draw: &Draw, surfaces: &dyn Surfaces) -> Option<Area> {
     let damage = targets(fb, &draw.bbox, &draw.clip)
         .into_iter()
         .reduce(|a, b| a.union(&b));

@@ -1,6 +1,6 @@
 //! Raster operations: spice's rop descriptors (`SPICE_ROPD_*`) and ternary rop3 codes.
 
-pub use crate::proto::display::ROPD_OP_PUT as OP_PUT;
+pub(crate) use crate::proto::display::ROPD_OP_PUT as OP_PUT;
 
 const INVERS_SRC: u16 = 1 << 0;
 const INVERS_BRUSH: u16 = 1 << 1;
@@ -15,7 +15,7 @@ const INVERS_RES: u16 = 1 << 10;
 
 /// Applies a rop descriptor to a source (`src`, or the brush when `src_is_brush`) and
 /// the destination. Only the colour bits matter.
-pub fn apply(desc: u16, src: u32, dst: u32, src_is_brush: bool) -> u32 {
+pub(crate) fn apply(desc: u16, src: u32, dst: u32, src_is_brush: bool) -> u32 {
     let invert_src = if src_is_brush {
         INVERS_BRUSH
     } else {
@@ -26,7 +26,7 @@ pub fn apply(desc: u16, src: u32, dst: u32, src_is_brush: bool) -> u32 {
 
 /// DRAW_OPAQUE's brush pass: the brush is the operand and the image just copied is the
 /// destination, which `INVERS_SRC` (not `INVERS_DEST`) inverts, as in spice-common.
-pub fn apply_opaque(desc: u16, brush: u32, copied: u32) -> u32 {
+pub(crate) fn apply_opaque(desc: u16, brush: u32, copied: u32) -> u32 {
     combine(desc, brush, copied, INVERS_BRUSH, INVERS_SRC)
 }
 
@@ -60,7 +60,7 @@ fn combine(desc: u16, src: u32, dst: u32, invert_src: u16, invert_dst: u16) -> u
 
 /// A ternary raster operation (`rop3`): bit `(p<<2)|(s<<1)|d` of the code gives the
 /// result for pattern/brush bit p, source bit s and destination bit d.
-pub fn ternary(code: u8, p: u32, s: u32, d: u32) -> u32 {
+pub(crate) fn ternary(code: u8, p: u32, s: u32, d: u32) -> u32 {
     let mut r = 0;
     for i in 0..8u8 {
         if code & (1 << i) != 0 {

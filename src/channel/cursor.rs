@@ -5,7 +5,7 @@ use crate::display::pointer::{CursorState, Pointer};
 use crate::proto::cursor::{CursorMessage, Shape};
 use crate::qxl::command::CursorShape;
 
-pub struct CursorChannel {
+pub(crate) struct CursorChannel {
     pointer: Pointer,
     shape_seen: u64,
     move_seen: u64,
@@ -23,7 +23,7 @@ fn wire_shape(s: &CursorShape) -> Shape {
 }
 
 impl CursorChannel {
-    pub fn new(pointer: Pointer) -> CursorChannel {
+    pub(crate) fn new(pointer: Pointer) -> CursorChannel {
         CursorChannel {
             pointer,
             shape_seen: 0,

@@ -16,7 +16,7 @@ const MAX_BAND_BYTES: usize = 512 * 1024;
 /// Images smaller than this go raw: compressing them gains nothing.
 const MIN_COMPRESS_BYTES: usize = 256;
 
-pub struct DisplayChannel {
+pub(crate) struct DisplayChannel {
     screen: Screen,
     viewer: ViewerId,
     caps: Caps,
@@ -41,7 +41,7 @@ pub struct DisplayChannel {
 }
 
 impl DisplayChannel {
-    pub fn new(
+    pub(crate) fn new(
         screen: Screen,
         viewer: ViewerId,
         client_caps: Caps,

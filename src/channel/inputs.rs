@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 /// Where input goes (QEMU's keyboard, mouse and tablet, reached on QEMU's main loop).
 /// Buttons are already in QEMU's layout.
-pub trait InputSink: Send + Sync {
+pub(crate) trait InputSink: Send + Sync {
     fn scancodes(&self, bytes: Vec<u8>);
     fn mouse_motion(&self, dx: i32, dy: i32, dz: i32, buttons: u32);
     fn mouse_buttons(&self, buttons: u32);
@@ -21,12 +21,12 @@ pub trait InputSink: Send + Sync {
 }
 
 /// `SPICE_MOUSE_MODE_CLIENT`, shared with the main channel.
-pub const MOUSE_MODE_CLIENT: u32 = 2;
+pub(crate) const MOUSE_MODE_CLIENT: u32 = 2;
 
 /// Lock keys: (LED bit, scancode).
 const LOCKS: [(u16, u8); 3] = [(1, 0x46), (2, 0x45), (4, 0x3a)];
 
-pub struct InputsChannel {
+pub(crate) struct InputsChannel {
     sink: Arc<dyn InputSink>,
     mouse_mode: Arc<AtomicU32>,
     motions: u32,
@@ -37,7 +37,7 @@ pub struct InputsChannel {
 }
 
 impl InputsChannel {
-    pub fn new(sink: Arc<dyn InputSink>, mouse_mode: Arc<AtomicU32>) -> InputsChannel {
+    pub(crate) fn new(sink: Arc<dyn InputSink>, mouse_mode: Arc<AtomicU32>) -> InputsChannel {
         InputsChannel {
             sink,
             mouse_mode,

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 /// Mouse modes: the client may use CLIENT (absolute) mode only while QEMU has a tablet.
-pub struct Mouse {
+pub(crate) struct Mouse {
     state: Mutex<MouseState>,
     /// The current mode, read by the inputs channel on every event.
     pub current: Arc<AtomicU32>,
@@ -37,7 +37,7 @@ impl Default for Mouse {
 }
 
 impl Mouse {
-    pub fn supported(&self) -> u32 {
+    pub(crate) fn supported(&self) -> u32 {
         if self.state.lock().tablet {
             MOUSE_MODE_SERVER | MOUSE_MODE_CLIENT
         } else {
@@ -45,16 +45,16 @@ impl Mouse {
         }
     }
 
-    pub fn current(&self) -> u32 {
+    pub(crate) fn current(&self) -> u32 {
         self.current.load(Ordering::Relaxed)
     }
 
-    pub fn generation(&self) -> u64 {
+    pub(crate) fn generation(&self) -> u64 {
         self.state.lock().generation
     }
 
     /// A tablet appeared or went away; CLIENT mode falls back to SERVER without one.
-    pub fn set_tablet(&self, present: bool) {
+    pub(crate) fn set_tablet(&self, present: bool) {
         let mut s = self.state.lock();
         s.tablet = present;
         if !present {
@@ -64,7 +64,7 @@ impl Mouse {
     }
 
     /// A client asked for `mode`; honoured when supported.
-    pub fn request(&self, mode: u32) {
+    pub(crate) fn request(&self, mode: u32) {
         let mut s = self.state.lock();
         let allowed = mode == MOUSE_MODE_SERVER || (mode == MOUSE_MODE_CLIENT && s.tablet);
         if allowed {
@@ -78,7 +78,7 @@ impl Mouse {
 
 /// What the main channel tells a client about the server.
 #[derive(Clone)]
-pub struct MainInfo {
+pub(crate) struct MainInfo {
     pub session_id: u32,
     pub display_channels: u32,
     pub ram_hint: u32,
@@ -96,7 +96,7 @@ const AGENT_TOKENS: u32 = 10;
 
 /// What the network test measured (spice-server's main channel net test).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct NetStats {
+pub(crate) struct NetStats {
     pub latency_us: Option<u64>,
     pub bits_per_second: Option<u64>,
 }
@@ -106,7 +106,7 @@ const NET_TEST_BYTES: usize = 1024 * 250;
 /// Ping ids of the network test: two for latency, one carrying the padding.
 const NET_TEST_PINGS: [u32; 3] = [1, 2, 3];
 
-pub struct MainChannel {
+pub(crate) struct MainChannel {
     info: MainInfo,
     caps: Caps,
     mouse: Arc<Mouse>,
@@ -121,7 +121,7 @@ pub struct MainChannel {
 }
 
 impl MainChannel {
-    pub fn new(
+    pub(crate) fn new(
         info: MainInfo,
         client_caps: Caps,
         mouse: Arc<Mouse>,

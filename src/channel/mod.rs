@@ -2,10 +2,10 @@
 //! encoded ones into an `Outbox`. No sockets here (the reactor owns them) and no QEMU
 //! calls (input reaches QEMU through `InputSink`, which runs on QEMU's main loop).
 
-pub mod cursor;
-pub mod display;
-pub mod inputs;
-pub mod main;
+pub(crate) mod cursor;
+pub(crate) mod display;
+pub(crate) mod inputs;
+pub(crate) mod main;
 
 use crate::proto::frame::{self, HeaderKind};
 use crate::proto::msg::base;
@@ -14,7 +14,7 @@ use crate::proto::wire::Truncated;
 use crate::proto::wire::Writer;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ChannelError {
+pub(crate) enum ChannelError {
     /// A message the channel does not know or cannot parse: spice-server disconnects.
     BadMessage { msg_type: u16, reason: &'static str },
 }
@@ -39,20 +39,20 @@ pub(crate) fn malformed(msg_type: u16) -> impl FnOnce(Truncated) -> ChannelError
 /// The ack window graphics channels use: the client acks every `window` messages, and
 /// the server stops producing once `2 * window` are unacked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AckWindow {
+pub(crate) struct AckWindow {
     pub window: u32,
     unacked: u32,
 }
 
 /// `NARROW_CLIENT_ACK_WINDOW`.
-pub const ACK_WINDOW: u32 = 20;
+pub(crate) const ACK_WINDOW: u32 = 20;
 
 impl AckWindow {
-    pub fn new(window: u32) -> AckWindow {
+    pub(crate) fn new(window: u32) -> AckWindow {
         AckWindow { window, unacked: 0 }
     }
 
-    pub fn open(&self) -> bool {
+    pub(crate) fn open(&self) -> bool {
         self.unacked < 2 * self.window
     }
 
@@ -66,7 +66,7 @@ impl AckWindow {
 }
 
 /// Encoded messages waiting for the socket.
-pub struct Outbox {
+pub(crate) struct Outbox {
     header: HeaderKind,
     serial: u64,
     bytes: Vec<u8>,
@@ -75,10 +75,10 @@ pub struct Outbox {
 }
 
 /// Past this many queued bytes channels stop producing (the screen keeps the damage).
-pub const OUTBOX_HIGH_WATER: usize = 4 << 20;
+pub(crate) const OUTBOX_HIGH_WATER: usize = 4 << 20;
 
 impl Outbox {
-    pub fn new(header: HeaderKind) -> Outbox {
+    pub(crate) fn new(header: HeaderKind) -> Outbox {
         Outbox {
             header,
             serial: 0,
@@ -89,7 +89,7 @@ impl Outbox {
     }
 
     /// Queues one message, framed in place.
-    pub fn send(&mut self, msg: &impl ServerMessage) {
+    pub(crate) fn send(&mut self, msg: &impl ServerMessage) {
         self.serial += 1;
         frame::encode_in_place(
             self.header,
@@ -109,25 +109,25 @@ impl Outbox {
     }
 
     /// Queues bytes that are not a framed message (the link result).
-    pub fn push_raw(&mut self, bytes: &[u8]) {
+    pub(crate) fn push_raw(&mut self, bytes: &[u8]) {
         self.bytes.extend_from_slice(bytes);
     }
 
     /// True when a channel may queue more optional output now.
-    pub fn has_room(&self) -> bool {
+    pub(crate) fn has_room(&self) -> bool {
         self.pending() < OUTBOX_HIGH_WATER && self.ack.is_none_or(|a| a.open())
     }
 
-    pub fn pending(&self) -> usize {
+    pub(crate) fn pending(&self) -> usize {
         self.bytes.len() - self.written
     }
 
     /// Bytes not yet written.
-    pub fn unwritten(&self) -> &[u8] {
+    pub(crate) fn unwritten(&self) -> &[u8] {
         &self.bytes[self.written..]
     }
 
-    pub fn consumed(&mut self, n: usize) {
+    pub(crate) fn consumed(&mut self, n: usize) {
         self.written += n;
         if self.written == self.bytes.len() {
             self.bytes.clear();
@@ -140,7 +140,7 @@ impl Outbox {
 }
 
 /// What a channel does with each message.
-pub trait Channel: Send {
+pub(crate) trait Channel: Send {
     /// Largest message body accepted from the client.
     fn max_body(&self) -> usize {
         4096
@@ -169,7 +169,11 @@ pub trait Channel: Send {
 
 /// Handles the messages every channel shares (PONG goes to `Channel::on_pong`).
 /// Returns `false` for a channel message.
-pub fn handle_base(msg_type: u16, body: &[u8], out: &mut Outbox) -> Result<bool, ChannelError> {
+pub(crate) fn handle_base(
+    msg_type: u16,
+    body: &[u8],
+    out: &mut Outbox,
+) -> Result<bool, ChannelError> {
     match msg_type {
         base::C_ACK_SYNC => {
             crate::proto::main::parse_u32(body).map_err(malformed(msg_type))?;
@@ -198,7 +202,7 @@ pub(crate) mod testing {
     use crate::proto::frame::{Deframer, HeaderKind, Message};
 
     /// Takes everything queued in `out` as decoded messages.
-    pub fn drain(out: &mut Outbox) -> Vec<Message> {
+    pub(crate) fn drain(out: &mut Outbox) -> Vec<Message> {
         let mut d = Deframer::new(HeaderKind::Mini, 64 << 20);
         d.push(out.unwritten());
         let n = out.pending();
@@ -207,7 +211,7 @@ pub(crate) mod testing {
     }
 
     /// Takes everything queued in `out`, as message types.
-    pub fn drain_types(out: &mut Outbox) -> Vec<u16> {
+    pub(crate) fn drain_types(out: &mut Outbox) -> Vec<u16> {
         drain(out).iter().map(|m| m.msg_type).collect()
     }
 }

@@ -40,7 +40,7 @@ const RAW_IMAGE_MAX: usize = 2048;
 /// A drawing encoded as its display message: `encode` below chooses the type and writes
 /// the body together, so the two always match.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DrawMessage {
+pub(crate) struct DrawMessage {
     pub msg_type: u16,
     pub body: Vec<u8>,
 }
@@ -57,7 +57,7 @@ impl ServerMessage for DrawMessage {
 
 /// Why a drawing is sent as pixels rather than as itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NotForwardable {
+pub(crate) enum NotForwardable {
     /// The drawing has a mask (the client's canvas reads masks only as 1 bpp bitmaps,
     /// which the parsed drawing no longer holds).
     Mask,
@@ -77,7 +77,7 @@ pub enum NotForwardable {
 static NEXT_IMAGE_ID: AtomicU64 = AtomicU64::new(1);
 
 /// Encodes `draw` (on the client's surface `surface_id`) as its display message.
-pub fn encode(surface_id: u32, draw: &Draw) -> Result<DrawMessage, NotForwardable> {
+pub(crate) fn encode(surface_id: u32, draw: &Draw) -> Result<DrawMessage, NotForwardable> {
     let mut e = Encoder::default();
     e.base(surface_id, draw);
     let msg_type = match &draw.op {
@@ -248,7 +248,7 @@ pub fn encode(surface_id: u32, draw: &Draw) -> Result<DrawMessage, NotForwardabl
 
 /// spice-common's rop3 table covers exactly the codes that depend on all three of
 /// pattern, source and destination; the others (expressible as a ROPD) abort its canvas.
-pub fn client_implements_rop3(code: u8) -> bool {
+pub(crate) fn client_implements_rop3(code: u8) -> bool {
     let depends_on_dest = (code ^ (code >> 1)) & 0x55 != 0;
     let depends_on_source = (code ^ (code >> 2)) & 0x33 != 0;
     let depends_on_pattern = (code ^ (code >> 4)) & 0x0f != 0;

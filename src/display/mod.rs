@@ -7,16 +7,14 @@
 //! thread) take their updates and read pixels out; encoder threads hand it frames.
 //! Channels depend on this module, never on the worker.
 
-#![deny(unsafe_code)]
-
-pub mod draw;
-pub mod forward;
+pub(crate) mod draw;
+pub(crate) mod forward;
 mod monitors;
-pub mod pointer;
-pub mod streams;
+pub(crate) mod pointer;
+pub(crate) mod streams;
 mod viewer;
 
-pub use viewer::Forward;
+pub(crate) use viewer::Forward;
 
 use crate::canvas::framebuffer::Framebuffer;
 use crate::geometry::Area;
@@ -33,7 +31,7 @@ use streams::{StreamInfo, Streams, VideoUpdate};
 use viewer::Viewer;
 
 /// Identifies one display channel client within a screen.
-pub type ViewerId = u64;
+pub(crate) type ViewerId = u64;
 
 #[derive(Default)]
 struct State {
@@ -58,19 +56,19 @@ impl State {
 }
 
 /// Called after damage is added (wakes the reactor).
-pub type Notify = Arc<dyn Fn() + Send + Sync>;
+pub(crate) type Notify = Arc<dyn Fn() + Send + Sync>;
 
 /// The shared handle of one display: cloned into the worker, each display channel and
 /// each stream's delivery callback; every method takes the lock briefly.
 #[derive(Clone, Default)]
-pub struct Screen {
+pub(crate) struct Screen {
     state: Arc<Mutex<State>>,
     notify: Arc<Mutex<Option<Notify>>>,
 }
 
 /// What a viewer must send next.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Update {
+pub(crate) enum Update {
     Nothing,
     /// The surface changed: (re)create it at this size; everything is damaged.
     NewSurface {
@@ -90,7 +88,7 @@ pub enum Update {
 }
 
 impl Screen {
-    pub fn set_notify(&self, notify: Notify) {
+    pub(crate) fn set_notify(&self, notify: Notify) {
         *self.notify.lock() = Some(notify);
     }
 
@@ -101,7 +99,7 @@ impl Screen {
         }
     }
 
-    pub fn create_surface(&self, width: u32, height: u32) -> bool {
+    pub(crate) fn create_surface(&self, width: u32, height: u32) -> bool {
         let Some(fb) = Framebuffer::new(width, height) else {
             return false;
         };
@@ -117,7 +115,7 @@ impl Screen {
         true
     }
 
-    pub fn destroy_surface(&self) {
+    pub(crate) fn destroy_surface(&self) {
         {
             let mut s = self.state.lock();
             if s.surface.take().is_some() {
@@ -128,12 +126,13 @@ impl Screen {
         self.wake();
     }
 
+    #[cfg(test)]
     /// Draws `src` at `dest` and marks the result damaged for every viewer.
-    pub fn draw(&self, dest: Area, src: &[u8], src_stride: usize) {
+    pub(crate) fn draw(&self, dest: Area, src: &[u8], src_stride: usize) {
         self.modify(|fb| Some(fb.blit(dest, src, src_stride)));
     }
 
-    pub fn size(&self) -> Option<(u32, u32)> {
+    pub(crate) fn size(&self) -> Option<(u32, u32)> {
         self.state
             .lock()
             .surface
@@ -141,12 +140,13 @@ impl Screen {
             .map(|f| (f.width, f.height))
     }
 
-    pub fn add_viewer(&self, viewer: ViewerId) {
+    #[cfg(test)]
+    pub(crate) fn add_viewer(&self, viewer: ViewerId) {
         self.add_viewer_with(viewer, Caps::default());
     }
 
     /// Adds a display client with its display caps (which codecs it decodes).
-    pub fn add_viewer_with(&self, viewer: ViewerId, caps: Caps) {
+    pub(crate) fn add_viewer_with(&self, viewer: ViewerId, caps: Caps) {
         let mut s = self.state.lock();
         let mut v = Viewer::default();
         v.reset(s.surface.as_ref().map(Framebuffer::bounds));
@@ -154,14 +154,14 @@ impl Screen {
         s.streams.add_viewer(viewer, caps);
     }
 
-    pub fn remove_viewer(&self, viewer: ViewerId) {
+    pub(crate) fn remove_viewer(&self, viewer: ViewerId) {
         let mut s = self.state.lock();
         s.viewers.remove(&viewer);
         s.streams.remove_viewer(viewer);
     }
 
     /// The next thing `viewer` must send, given the surface generation it last saw.
-    pub fn next_update(&self, viewer: ViewerId, seen_generation: u64) -> Update {
+    pub(crate) fn next_update(&self, viewer: ViewerId, seen_generation: u64) -> Update {
         let mut s = self.state.lock();
         if s.generation != seen_generation {
             return match &s.surface {
@@ -189,32 +189,32 @@ impl Screen {
     }
 
     /// Draws with `f` on the surface; the area it returns is damaged for every viewer.
-    pub fn modify(&self, f: impl FnOnce(&mut Framebuffer) -> Option<Area>) {
+    pub(crate) fn modify(&self, f: impl FnOnce(&mut Framebuffer) -> Option<Area>) {
         self.forward(None, f);
     }
 
     /// Sets the guest's monitor layout.
-    pub fn set_monitors(&self, heads: Vec<Head>) {
+    pub(crate) fn set_monitors(&self, heads: Vec<Head>) {
         self.state.lock().monitors.set(heads);
         self.wake();
     }
 
     /// (generation, heads) of the current monitor layout.
-    pub fn monitors(&self) -> (u64, Vec<Head>) {
+    pub(crate) fn monitors(&self) -> (u64, Vec<Head>) {
         let s = self.state.lock();
         s.monitors.layout(s.surface.as_ref())
     }
 
     /// Whether any viewer would receive a forwarded drawing (encoding one is wasted
     /// work otherwise).
-    pub fn has_viewers(&self) -> bool {
+    pub(crate) fn has_viewers(&self) -> bool {
         !self.state.lock().viewers.is_empty()
     }
 
     /// Renders with `render`; then queues `op` for each viewer whose queue has room and
     /// whose copy of the pixels it reads is current, and gives the others (all of them
     /// without an op) the damage.
-    pub fn forward(
+    pub(crate) fn forward(
         &self,
         op: Option<Forward>,
         render: impl FnOnce(&mut Framebuffer) -> Option<Area>,
@@ -238,16 +238,16 @@ impl Screen {
         Some(damage)
     }
 
-    pub fn set_video(&self, video: Arc<VideoConfig>) {
+    pub(crate) fn set_video(&self, video: Arc<VideoConfig>) {
         self.state.lock().video = video;
     }
 
-    pub fn video(&self) -> Arc<VideoConfig> {
+    pub(crate) fn video(&self) -> Arc<VideoConfig> {
         self.state.lock().video.clone()
     }
 
     /// A copy of `area`'s pixels (a video frame), packed rows.
-    pub fn capture(&self, area: Area) -> Option<Vec<u8>> {
+    pub(crate) fn capture(&self, area: Area) -> Option<Vec<u8>> {
         self.state.lock().surface.as_ref().map(|fb| fb.read(area))
     }
 
@@ -255,7 +255,7 @@ impl Screen {
     /// the area is most of it and the previous frame was encoded already (so that
     /// drawing will not have to copy the whole screen); else a copy into the buffer
     /// `buffer` gives (taken only then, so a reusable one is not thrown away).
-    pub fn capture_frame(
+    pub(crate) fn capture_frame(
         &self,
         area: Area,
         mm_time: u32,
@@ -272,13 +272,13 @@ impl Screen {
     }
 
     /// A stream now owns its area for every viewer that can take it.
-    pub fn start_stream(&self, info: StreamInfo) {
+    pub(crate) fn start_stream(&self, info: StreamInfo) {
         self.state.lock().streams.start(info);
         self.wake();
     }
 
     /// Ends a stream: its viewers are told, then get its area as lossless pixels.
-    pub fn end_stream(&self, id: u32) {
+    pub(crate) fn end_stream(&self, id: u32) {
         {
             let mut s = self.state.lock();
             let uncovered = s.streams.end(id);
@@ -289,7 +289,7 @@ impl Screen {
 
     /// A client's preferred codec order: running streams end, so the next one is
     /// chosen with it (as spice-server does).
-    pub fn set_codec_preference(&self, viewer: ViewerId, preference: Vec<u8>) {
+    pub(crate) fn set_codec_preference(&self, viewer: ViewerId, preference: Vec<u8>) {
         let ids = {
             let mut s = self.state.lock();
             s.streams.set_preference(viewer, preference);
@@ -299,12 +299,12 @@ impl Screen {
     }
 
     /// The display caps and codec preference a new stream is chosen for.
-    pub fn client_codecs(&self) -> Option<(Caps, Option<Vec<u8>>)> {
+    pub(crate) fn client_codecs(&self) -> Option<(Caps, Option<Vec<u8>>)> {
         self.state.lock().streams.client_codecs()
     }
 
     /// Ids of the streams running now.
-    pub fn stream_ids(&self) -> Vec<u32> {
+    pub(crate) fn stream_ids(&self) -> Vec<u32> {
         self.state
             .lock()
             .streams
@@ -315,7 +315,7 @@ impl Screen {
     }
 
     /// An encoded frame for the viewers of its stream.
-    pub fn deliver_frame(&self, frame: &EncodedFrame) {
+    pub(crate) fn deliver_frame(&self, frame: &EncodedFrame) {
         {
             let mut s = self.state.lock();
             let uncovered = s.streams.deliver(frame);
@@ -326,13 +326,13 @@ impl Screen {
 
     /// What `viewer` must send about video before anything else; frames only when it
     /// has `room` for them.
-    pub fn next_video(&self, viewer: ViewerId, room: bool) -> Vec<VideoUpdate> {
+    pub(crate) fn next_video(&self, viewer: ViewerId, room: bool) -> Vec<VideoUpdate> {
         self.state.lock().streams.next(viewer, room)
     }
 
     /// A client's stream report: feeds the stream's rate control and the playout delay;
     /// a client that cannot decode gets pixels from now on.
-    pub fn stream_report(&self, viewer: ViewerId, report: &StreamReport) {
+    pub(crate) fn stream_report(&self, viewer: ViewerId, report: &StreamReport) {
         let mut s = self.state.lock();
         if report.cannot_decode() {
             crate::log_warn!("display viewer {viewer} cannot decode video; sending pixels");
@@ -353,13 +353,8 @@ impl Screen {
     }
 
     /// Reads the surface with `f` (None without a surface).
-    pub fn with_surface<R>(&self, f: impl FnOnce(&Framebuffer) -> R) -> Option<R> {
+    pub(crate) fn with_surface<R>(&self, f: impl FnOnce(&Framebuffer) -> R) -> Option<R> {
         self.state.lock().surface.as_ref().map(f)
-    }
-
-    /// A copy of the whole surface (tests).
-    pub fn snapshot(&self) -> Option<Framebuffer> {
-        self.state.lock().surface.clone()
     }
 }
 

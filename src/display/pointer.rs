@@ -7,7 +7,7 @@ use parking_lot::Mutex;
 use std::sync::Arc;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CursorState {
+pub(crate) struct CursorState {
     pub shape: Option<Arc<CursorShape>>,
     pub x: i16,
     pub y: i16,
@@ -20,17 +20,17 @@ pub struct CursorState {
 
 /// Shared between the worker (writer) and cursor channel clients (readers).
 #[derive(Clone, Default)]
-pub struct Pointer {
+pub(crate) struct Pointer {
     state: Arc<Mutex<CursorState>>,
     notify: Arc<Mutex<Option<super::Notify>>>,
 }
 
 impl Pointer {
-    pub fn set_notify(&self, notify: super::Notify) {
+    pub(crate) fn set_notify(&self, notify: super::Notify) {
         *self.notify.lock() = Some(notify);
     }
 
-    pub fn apply(&self, command: CursorCommand) {
+    pub(crate) fn apply(&self, command: CursorCommand) {
         {
             let mut s = self.state.lock();
             match command {
@@ -69,7 +69,7 @@ impl Pointer {
         }
     }
 
-    pub fn reset(&self) {
+    pub(crate) fn reset(&self) {
         let mut s = self.state.lock();
         let generation = s.shape_generation + 1;
         *s = CursorState {
@@ -78,7 +78,7 @@ impl Pointer {
         };
     }
 
-    pub fn snapshot(&self) -> CursorState {
+    pub(crate) fn snapshot(&self) -> CursorState {
         self.state.lock().clone()
     }
 }

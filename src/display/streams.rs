@@ -18,7 +18,7 @@ use std::collections::{HashMap, VecDeque};
 const MAX_INTER_BACKLOG: usize = 6;
 
 #[derive(Clone)]
-pub struct StreamInfo {
+pub(crate) struct StreamInfo {
     pub id: u32,
     pub dest: Area,
     pub codec: Codec,
@@ -26,7 +26,7 @@ pub struct StreamInfo {
 }
 
 /// What a display channel must send about video, in order.
-pub enum VideoUpdate {
+pub(crate) enum VideoUpdate {
     Create(StreamInfo),
     Frame {
         frame: EncodedFrame,
@@ -61,7 +61,7 @@ pub(super) struct Streams {
 }
 
 impl Streams {
-    pub fn add_viewer(&mut self, viewer: ViewerId, caps: Caps) {
+    pub(super) fn add_viewer(&mut self, viewer: ViewerId, caps: Caps) {
         let streams = self.active.iter().map(fresh).collect();
         self.viewers.insert(
             viewer,
@@ -74,7 +74,7 @@ impl Streams {
         );
     }
 
-    pub fn set_preference(&mut self, viewer: ViewerId, preference: Vec<u8>) {
+    pub(super) fn set_preference(&mut self, viewer: ViewerId, preference: Vec<u8>) {
         if let Some(v) = self.viewers.get_mut(&viewer) {
             v.preference = Some(preference);
         }
@@ -82,7 +82,7 @@ impl Streams {
 
     /// What a new stream's codec is chosen for: the newest viewer that takes streams
     /// (QEMU serves one client at a time).
-    pub fn client_codecs(&self) -> Option<(Caps, Option<Vec<u8>>)> {
+    pub(super) fn client_codecs(&self) -> Option<(Caps, Option<Vec<u8>>)> {
         self.viewers
             .iter()
             .filter(|(_, v)| !v.refused)
@@ -90,15 +90,15 @@ impl Streams {
             .map(|(_, v)| (v.caps.clone(), v.preference.clone()))
     }
 
-    pub fn remove_viewer(&mut self, viewer: ViewerId) {
+    pub(super) fn remove_viewer(&mut self, viewer: ViewerId) {
         self.viewers.remove(&viewer);
     }
 
-    pub fn active(&self) -> &[StreamInfo] {
+    pub(super) fn active(&self) -> &[StreamInfo] {
         &self.active
     }
 
-    pub fn start(&mut self, info: StreamInfo) {
+    pub(super) fn start(&mut self, info: StreamInfo) {
         for v in self.viewers.values_mut().filter(|v| !v.refused) {
             v.streams.push(fresh(&info));
         }
@@ -106,7 +106,7 @@ impl Streams {
     }
 
     /// Ends stream `id`; returns, per viewer, the area that must now go out as pixels.
-    pub fn end(&mut self, id: u32) -> Vec<(ViewerId, Area)> {
+    pub(super) fn end(&mut self, id: u32) -> Vec<(ViewerId, Area)> {
         self.active.retain(|s| s.id != id);
         let mut uncovered = vec![];
         for (viewer, v) in &mut self.viewers {
@@ -124,7 +124,7 @@ impl Streams {
     }
 
     /// A viewer cannot decode: its streams end and it gets their areas as pixels.
-    pub fn refuse(&mut self, viewer: ViewerId) -> Vec<Area> {
+    pub(super) fn refuse(&mut self, viewer: ViewerId) -> Vec<Area> {
         let Some(v) = self.viewers.get_mut(&viewer) else {
             return vec![];
         };
@@ -144,7 +144,7 @@ impl Streams {
     /// replaced (a drop: the network is behind). Inter-coded frames refer to the ones
     /// before them, so none may be dropped: they queue, and a viewer whose queue
     /// overflows leaves the stream (returned: its area must now go out as pixels).
-    pub fn deliver(&mut self, frame: &EncodedFrame) -> Vec<(ViewerId, Area)> {
+    pub(super) fn deliver(&mut self, frame: &EncodedFrame) -> Vec<(ViewerId, Area)> {
         let mut uncovered = vec![];
         for (viewer, v) in &mut self.viewers {
             for s in v
@@ -180,7 +180,7 @@ impl Streams {
     }
 
     /// The areas `viewer` receives as video.
-    pub fn owned(&self, viewer: ViewerId) -> Vec<Area> {
+    pub(super) fn owned(&self, viewer: ViewerId) -> Vec<Area> {
         self.viewers
             .get(&viewer)
             .map(|v| {
@@ -193,7 +193,7 @@ impl Streams {
             .unwrap_or_default()
     }
 
-    pub fn handle(&self, id: u32) -> Option<StreamHandle> {
+    pub(super) fn handle(&self, id: u32) -> Option<StreamHandle> {
         self.active
             .iter()
             .find(|s| s.id == id)
@@ -201,7 +201,7 @@ impl Streams {
     }
 
     /// What `viewer` must send now; frames are taken only when it has `room`.
-    pub fn next(&mut self, viewer: ViewerId, room: bool) -> Vec<VideoUpdate> {
+    pub(super) fn next(&mut self, viewer: ViewerId, room: bool) -> Vec<VideoUpdate> {
         let Some(v) = self.viewers.get_mut(&viewer) else {
             return vec![];
         };

@@ -18,7 +18,7 @@ use std::sync::Arc;
 /// reads elsewhere (`reads`, COPY_BITS's source) is queued only for viewers whose copy
 /// of that area is current.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Forward {
+pub(crate) struct Forward {
     pub msg: Arc<DrawMessage>,
     /// The pixels it may write.
     pub bbox: Area,

@@ -17,11 +17,11 @@ const CHANNEL_EVENT_INITIALIZED: i32 = 2;
 const CHANNEL_EVENT_DISCONNECTED: i32 = 3;
 
 /// Watch event bits (`SPICE_WATCH_EVENT_*`).
-pub const WATCH_READ: i32 = 1;
+pub(crate) const WATCH_READ: i32 = 1;
 
 /// A copy of the function table QEMU passed to `spice_server_init`, and the event info of
 /// every connection QEMU has heard of.
-pub struct CoreInterface {
+pub(crate) struct CoreInterface {
     table: abi::SpiceCoreInterface,
     /// QEMU keeps the pointer from INITIALIZED until DISCONNECTED: one stable box each.
     infos: Mutex<HashMap<u64, EventInfo>>,
@@ -71,7 +71,9 @@ impl CoreInterface {
     ///
     /// # Safety
     /// `core` must be null or point to a valid `SpiceCoreInterface`.
-    pub unsafe fn from_raw(core: *const abi::SpiceCoreInterface) -> Result<CoreInterface, String> {
+    pub(crate) unsafe fn from_raw(
+        core: *const abi::SpiceCoreInterface,
+    ) -> Result<CoreInterface, String> {
         // SAFETY: the caller guarantees validity when non-null.
         let Some(table) = (unsafe { core.as_ref() }) else {
             return Err("core interface is NULL".into());
@@ -192,7 +194,7 @@ fn store_sockaddr(
 impl EventInfo {
     /// Filled like spice-server fills it: the extended addresses, plus the deprecated
     /// fixed-size ones where they fit (IPv4).
-    pub fn new(endpoints: crate::net::stream::Endpoints) -> EventInfo {
+    pub(crate) fn new(endpoints: crate::net::stream::Endpoints) -> EventInfo {
         // SAFETY: the struct is plain integers and byte arrays; all-zero is valid.
         let mut info: Box<abi::SpiceChannelEventInfo> = Box::new(unsafe { std::mem::zeroed() });
         info.flags = 2; // SPICE_CHANNEL_EVENT_FLAG_ADDR_EXT
@@ -205,13 +207,13 @@ impl EventInfo {
         EventInfo(info)
     }
 
-    pub fn set_channel(&mut self, connection_id: u32, channel_type: u8, channel_id: u8) {
+    pub(crate) fn set_channel(&mut self, connection_id: u32, channel_type: u8, channel_id: u8) {
         self.0.connection_id = connection_id as i32;
         self.0.r#type = i32::from(channel_type);
         self.0.id = i32::from(channel_id);
     }
 
-    pub fn raw_mut(&mut self) -> &mut abi::SpiceChannelEventInfo {
+    pub(crate) fn raw_mut(&mut self) -> &mut abi::SpiceChannelEventInfo {
         &mut self.0
     }
 }
@@ -220,7 +222,7 @@ impl EventInfo {
 ///
 /// # Safety
 /// `fd` must be an open socket the caller gives up.
-pub unsafe fn adopt_socket(fd: i32) -> Option<crate::net::stream::Stream> {
+pub(crate) unsafe fn adopt_socket(fd: i32) -> Option<crate::net::stream::Stream> {
     use std::os::fd::FromRawFd;
     if fd < 0 {
         return None;
@@ -248,14 +250,14 @@ pub unsafe fn adopt_socket(fd: i32) -> Option<crate::net::stream::Stream> {
 ///
 /// # Safety
 /// `fd` must be an open fd the caller gives up, or negative.
-pub unsafe fn adopt_fd(fd: i32) -> Option<std::os::fd::OwnedFd> {
+pub(crate) unsafe fn adopt_fd(fd: i32) -> Option<std::os::fd::OwnedFd> {
     use std::os::fd::FromRawFd;
     // SAFETY: ownership transfer per the contract.
     (fd >= 0).then(|| unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
 }
 
 /// A NUL-terminated copy in malloc'ed memory, for strings C code frees.
-pub fn malloc_string(text: &str) -> *const std::ffi::c_char {
+pub(crate) fn malloc_string(text: &str) -> *const std::ffi::c_char {
     let bytes = text.as_bytes();
     // SAFETY: we allocate len+1 bytes, copy, and terminate; NULL is passed on.
     unsafe {
@@ -273,7 +275,7 @@ pub fn malloc_string(text: &str) -> *const std::ffi::c_char {
 ///
 /// # Safety
 /// `p` must be NULL or come from `malloc_string`, freed once.
-pub unsafe fn free_string(p: *const std::ffi::c_char) {
+pub(crate) unsafe fn free_string(p: *const std::ffi::c_char) {
     // SAFETY: per the contract it was malloc'ed.
     unsafe { libc::free(p as *mut libc::c_void) }
 }
@@ -282,7 +284,7 @@ pub unsafe fn free_string(p: *const std::ffi::c_char) {
 ///
 /// # Safety
 /// `fd` must be an open listening socket the caller gives up.
-pub unsafe fn adopt_listener(fd: i32) -> Option<crate::net::listener::Listener> {
+pub(crate) unsafe fn adopt_listener(fd: i32) -> Option<crate::net::listener::Listener> {
     use std::os::fd::FromRawFd;
     if fd < 0 {
         return None;

@@ -11,9 +11,9 @@ use super::abi::{
 };
 use crate::server::host::{KeyboardDevice, MouseDevice, TabletDevice};
 
-pub struct QemuKeyboard(pub *mut SpiceKbdInstance);
-pub struct QemuMouse(pub *mut SpiceMouseInstance);
-pub struct QemuTablet(pub *mut SpiceTabletInstance);
+pub(crate) struct QemuKeyboard(pub *mut SpiceKbdInstance);
+pub(crate) struct QemuMouse(pub *mut SpiceMouseInstance);
+pub(crate) struct QemuTablet(pub *mut SpiceTabletInstance);
 
 // SAFETY: the pointers are only dereferenced on QEMU's main loop under its lock (module
 // comment), whichever thread moved the wrapper there.

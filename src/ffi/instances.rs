@@ -20,7 +20,7 @@ use std::ffi::c_void;
 use std::sync::{Arc, Weak};
 
 /// Per-QXL-instance state behind `QXLInstance.st`.
-pub struct QxlState {
+pub(crate) struct QxlState {
     pub worker: Arc<WorkerHandle>,
     device: QxlDevice,
     info: Mutex<DeviceInfo>,
@@ -30,7 +30,7 @@ pub struct QxlState {
 
 /// What `spice_qxl_set_device_info` reported (sent to clients by the main channel).
 #[derive(Debug, Default, Clone)]
-pub struct DeviceInfo {
+pub(crate) struct DeviceInfo {
     pub address: Option<String>,
     pub display_id_start: u32,
     pub display_id_count: u32,
@@ -38,7 +38,7 @@ pub struct DeviceInfo {
 }
 
 impl QxlState {
-    pub fn set_device_info(&self, address: Option<String>, start: u32, count: u32) {
+    pub(crate) fn set_device_info(&self, address: Option<String>, start: u32, count: u32) {
         let mut info = self.info.lock();
         info.address = address;
         info.display_id_start = start;
@@ -48,13 +48,13 @@ impl QxlState {
             .set_max_monitors(self.worker.id, info.max_monitors);
     }
 
-    pub fn set_max_monitors(&self, max: u32) {
+    pub(crate) fn set_max_monitors(&self, max: u32) {
         self.info.lock().max_monitors = max;
         self.session.set_max_monitors(self.worker.id, max);
     }
 
     /// Completes a request on the caller's thread (`gl_draw_async` without a scanout).
-    pub fn complete_inline(&self, cookie: u64) {
+    pub(crate) fn complete_inline(&self, cookie: u64) {
         self.device.async_complete_now(cookie);
     }
 }
@@ -99,7 +99,7 @@ unsafe fn describe(sin: *mut SpiceBaseInstance) -> Option<(String, u32, u32)> {
 ///
 /// # Safety
 /// `sin` must be NULL or a live instance that QEMU keeps valid while registered.
-pub unsafe fn add(server: &Arc<Mutex<Server>>, sin: *mut SpiceBaseInstance) -> i32 {
+pub(crate) unsafe fn add(server: &Arc<Mutex<Server>>, sin: *mut SpiceBaseInstance) -> i32 {
     // SAFETY: forwarded contract.
     let Some((name, major, minor)) = (unsafe { describe(sin) }) else {
         crate::log_warn!("spice_server_add_interface: NULL instance or interface");
@@ -175,7 +175,7 @@ unsafe fn start_qxl(
 ///
 /// # Safety
 /// `sin` must be NULL or an instance previously passed to `add`.
-pub unsafe fn remove(sin: *mut SpiceBaseInstance) -> i32 {
+pub(crate) unsafe fn remove(sin: *mut SpiceBaseInstance) -> i32 {
     // SAFETY: forwarded contract.
     let Some((name, _, _)) = (unsafe { describe(sin) }) else {
         return -1;
@@ -208,7 +208,7 @@ pub unsafe fn remove(sin: *mut SpiceBaseInstance) -> i32 {
 ///
 /// # Safety
 /// `id` must be an instance address registered with `add` and still valid.
-pub unsafe fn forget(kind: Kind, id: InstanceId) {
+pub(crate) unsafe fn forget(kind: Kind, id: InstanceId) {
     // SAFETY: forwarded contract.
     let field = unsafe { st_field(id.0 as *mut SpiceBaseInstance, kind) };
     // SAFETY: the field holds our Box or NULL; cleared so it is freed once.
@@ -225,7 +225,7 @@ pub unsafe fn forget(kind: Kind, id: InstanceId) {
 ///
 /// # Safety
 /// `qxl` must be NULL or a live QXLInstance.
-pub unsafe fn qxl_state<'a>(qxl: *mut QXLInstance) -> Option<&'a QxlState> {
+pub(crate) unsafe fn qxl_state<'a>(qxl: *mut QXLInstance) -> Option<&'a QxlState> {
     // SAFETY: forwarded contract; `st` is NULL or our InstanceState.
     let state = unsafe { (qxl.as_ref()?.st as *const InstanceState).as_ref()? };
     state.qxl.as_ref()
@@ -235,7 +235,7 @@ pub unsafe fn qxl_state<'a>(qxl: *mut QXLInstance) -> Option<&'a QxlState> {
 ///
 /// # Safety
 /// `sin` must be NULL or a live `{ base, st }` instance registered with `add`.
-pub unsafe fn with_instance_server(
+pub(crate) unsafe fn with_instance_server(
     function: &str,
     sin: *mut SpiceBaseInstance,
     body: impl FnOnce(&mut Server),
@@ -290,14 +290,14 @@ unsafe fn call_migration(s: *mut super::abi::SpiceServer, end: bool) {
 
 /// # Safety
 /// As for `call_migration`.
-pub unsafe fn migration_connect_complete(s: *mut super::abi::SpiceServer) {
+pub(crate) unsafe fn migration_connect_complete(s: *mut super::abi::SpiceServer) {
     // SAFETY: forwarded contract.
     unsafe { call_migration(s, false) }
 }
 
 /// # Safety
 /// As for `call_migration`.
-pub unsafe fn migration_end_complete(s: *mut super::abi::SpiceServer) {
+pub(crate) unsafe fn migration_end_complete(s: *mut super::abi::SpiceServer) {
     // SAFETY: forwarded contract.
     unsafe { call_migration(s, true) }
 }

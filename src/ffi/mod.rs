@@ -9,11 +9,11 @@ mod symver;
 
 pub mod abi;
 pub mod api;
-pub mod core;
-pub mod input;
-pub mod instances;
-pub mod qxl_device;
-pub mod thread;
+pub(crate) mod core;
+pub(crate) mod input;
+pub(crate) mod instances;
+pub(crate) mod qxl_device;
+pub(crate) mod thread;
 
 use crate::server::Server;
 use parking_lot::Mutex;
@@ -21,8 +21,8 @@ use std::ffi::{c_char, CStr};
 use std::sync::Arc;
 
 /// What a `SpiceServer *` points to.
-pub struct ServerHandle {
-    pub server: Arc<Mutex<Server>>,
+pub(crate) struct ServerHandle {
+    pub(crate) server: Arc<Mutex<Server>>,
 }
 
 /// Runs `body`, turning a panic into `fallback` and one log line.

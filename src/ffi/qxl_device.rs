@@ -15,7 +15,7 @@ use crate::server::host::{monitors_config_is_complete, QxlHost};
 use crate::worker::{Command, Device};
 
 #[derive(Clone)]
-pub struct QxlDevice {
+pub(crate) struct QxlDevice {
     instance: *mut QXLInstance,
     table: QXLInterface,
 }
@@ -29,7 +29,7 @@ unsafe impl Sync for QxlDevice {}
 
 impl QxlDevice {
     /// Checks that the callbacks the worker relies on exist.
-    pub fn new(instance: *mut QXLInstance, table: QXLInterface) -> Option<QxlDevice> {
+    pub(crate) fn new(instance: *mut QXLInstance, table: QXLInterface) -> Option<QxlDevice> {
         let t = &table;
         let complete = t.get_init_info.is_some()
             && t.get_command.is_some()
@@ -41,7 +41,7 @@ impl QxlDevice {
     }
 
     /// `async_complete` on the calling thread.
-    pub fn async_complete_now(&self, cookie: u64) {
+    pub(crate) fn async_complete_now(&self, cookie: u64) {
         if let Some(f) = self.table.async_complete {
             // SAFETY: QEMU accepts completions from any thread (it uses its own locks).
             unsafe { f(self.instance, cookie) };

@@ -2,7 +2,7 @@
 
 /// Blocks asynchronous signals on the calling thread, so QEMU's SIGTERM handling and the
 /// signals it aims at its vCPU threads never land on ours (spice-server does the same).
-pub fn block_async_signals() {
+pub(crate) fn block_async_signals() {
     // SAFETY: sigset_t is plain data; sigfillset/sigdelset/pthread_sigmask only touch the
     // set we own and this thread's mask.
     unsafe {

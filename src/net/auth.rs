@@ -6,21 +6,21 @@ use openssl::pkey::{PKey, Private};
 use openssl::rsa::{Padding, Rsa};
 
 /// Bytes of the encrypted ticket (the RSA-1024 modulus size).
-pub const TICKET_BYTES: usize = 128;
+pub(crate) const TICKET_BYTES: usize = 128;
 
-pub struct TicketKey {
+pub(crate) struct TicketKey {
     key: PKey<Private>,
     public_der: [u8; PUBKEY_BYTES],
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AuthError {
+pub(crate) enum AuthError {
     Crypto(String),
     BadCiphertext,
 }
 
 impl TicketKey {
-    pub fn generate() -> Result<TicketKey, AuthError> {
+    pub(crate) fn generate() -> Result<TicketKey, AuthError> {
         let err = |e: openssl::error::ErrorStack| AuthError::Crypto(e.to_string());
         let rsa = Rsa::generate(1024).map_err(err)?;
         let key = PKey::from_rsa(rsa).map_err(err)?;
@@ -33,12 +33,12 @@ impl TicketKey {
     }
 
     /// DER SubjectPublicKeyInfo, as `SpiceLinkReply.pub_key` carries it.
-    pub fn public_der(&self) -> &[u8; PUBKEY_BYTES] {
+    pub(crate) fn public_der(&self) -> &[u8; PUBKEY_BYTES] {
         &self.public_der
     }
 
     /// The password the client sent (bytes before the first NUL).
-    pub fn decrypt(&self, ciphertext: &[u8]) -> Result<Vec<u8>, AuthError> {
+    pub(crate) fn decrypt(&self, ciphertext: &[u8]) -> Result<Vec<u8>, AuthError> {
         let rsa = self
             .key
             .rsa()
@@ -56,7 +56,7 @@ impl TicketKey {
 }
 
 /// Constant-time comparison, so the reply time says nothing about the password.
-pub fn password_matches(given: &[u8], expected: &[u8]) -> bool {
+pub(crate) fn password_matches(given: &[u8], expected: &[u8]) -> bool {
     if given.len() != expected.len() {
         return false;
     }

@@ -11,14 +11,14 @@ use crate::proto::link::{
 };
 
 #[derive(Default)]
-pub struct LinkReader {
+pub(crate) struct LinkReader {
     header: Option<LinkHeader>,
     buf: Vec<u8>,
 }
 
 impl LinkReader {
     /// How many more bytes the reader wants (never more than the link message size).
-    pub fn wanted(&self) -> usize {
+    pub(crate) fn wanted(&self) -> usize {
         match &self.header {
             None => HEADER_SIZE - self.buf.len(),
             Some(h) => h.size as usize - self.buf.len(),
@@ -26,7 +26,7 @@ impl LinkReader {
     }
 
     /// Feeds at most `wanted()` bytes. Returns the request when complete.
-    pub fn feed(&mut self, data: &[u8]) -> Result<Option<LinkMess>, LinkError> {
+    pub(crate) fn feed(&mut self, data: &[u8]) -> Result<Option<LinkMess>, LinkError> {
         debug_assert!(data.len() <= self.wanted());
         self.buf.extend_from_slice(data);
         if self.header.is_none() && self.buf.len() == HEADER_SIZE {
@@ -47,7 +47,7 @@ const MECHANISM_SPICE: u32 = 1;
 
 /// What the connection must do after feeding bytes.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Step {
+pub(crate) enum Step {
     /// Keep reading.
     Continue,
     /// Send these bytes and keep reading.
@@ -65,7 +65,7 @@ enum Phase {
     Done,
 }
 
-pub struct Link {
+pub(crate) struct Link {
     phase: Phase,
     request: Option<LinkMess>,
     key: Option<TicketKey>,
@@ -82,13 +82,13 @@ impl Default for Link {
 }
 
 /// The server's caps for a link reply: common caps and the channel's own.
-pub struct ServerCaps {
+pub(crate) struct ServerCaps {
     pub common: Vec<u32>,
     pub channel: Vec<u32>,
 }
 
 impl Link {
-    pub fn wanted(&self) -> usize {
+    pub(crate) fn wanted(&self) -> usize {
         match &self.phase {
             Phase::Request(r) => r.wanted(),
             Phase::Mechanism(b) => 4 - b.len(),
@@ -97,13 +97,13 @@ impl Link {
         }
     }
 
-    pub fn request(&self) -> Option<&LinkMess> {
+    pub(crate) fn request(&self) -> Option<&LinkMess> {
         self.request.as_ref()
     }
 
     /// Feeds at most `wanted()` bytes. `check` decides whether the request may proceed
     /// and with which caps.
-    pub fn feed(
+    pub(crate) fn feed(
         &mut self,
         data: &[u8],
         check: impl FnOnce(&LinkMess) -> Result<ServerCaps, LinkError>,
@@ -174,7 +174,7 @@ impl Link {
 }
 
 /// The bare u32 link result sent after the ticket.
-pub fn result(error: LinkError) -> Vec<u8> {
+pub(crate) fn result(error: LinkError) -> Vec<u8> {
     (error as u32).to_le_bytes().to_vec()
 }
 

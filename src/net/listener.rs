@@ -6,7 +6,7 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, ToSocketAddrs};
 use std::os::unix::fs::FileTypeExt;
 use std::os::unix::net::UnixListener;
 
-pub enum Listener {
+pub(crate) enum Listener {
     Tcp(TcpListener),
     Unix(UnixListener),
 }
@@ -33,7 +33,7 @@ fn resolve(addr: &str, family: AddrFamily, port: u16) -> io::Result<SocketAddr> 
 }
 
 /// The plain (non-TLS) listener the configuration asks for, if any.
-pub fn open_plain(config: &ServerConfig) -> io::Result<Option<Listener>> {
+pub(crate) fn open_plain(config: &ServerConfig) -> io::Result<Option<Listener>> {
     if config.family == AddrFamily::Unix {
         let path = &config.addr;
         // A stale socket file from a previous run would make bind fail.

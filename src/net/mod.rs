@@ -1,7 +1,7 @@
 //! Sockets: the listening sockets and the reactor thread that owns every connection.
 
-pub mod auth;
-pub mod link;
-pub mod listener;
-pub mod reactor;
-pub mod stream;
+pub(crate) mod auth;
+pub(crate) mod link;
+pub(crate) mod listener;
+pub(crate) mod reactor;
+pub(crate) mod stream;

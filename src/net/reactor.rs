@@ -26,23 +26,23 @@ use std::time::{Duration, Instant};
 
 /// More simultaneous connections than any real session needs; beyond it new ones are
 /// refused so a hostile peer cannot exhaust QEMU's file descriptors.
-pub const MAX_CONNECTIONS: usize = 256;
+pub(crate) const MAX_CONNECTIONS: usize = 256;
 /// A client that has not finished linking by then is dropped.
-pub const LINK_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const LINK_TIMEOUT: Duration = Duration::from_secs(30);
 
 const WAKER: Token = Token(0);
 const FIRST_LISTENER: usize = 1;
 const FIRST_CONNECTION: usize = 16;
 
 /// A linked channel, as the hub hands it back.
-pub struct Opened {
+pub(crate) struct Opened {
     pub channel: Box<dyn Channel>,
     /// The client session (main channel connection id) it belongs to.
     pub session_id: u32,
 }
 
 /// The server side the reactor reports to.
-pub trait Hub: Send + Sync + 'static {
+pub(crate) trait Hub: Send + Sync + 'static {
     fn connected(&self, conn: u64, endpoints: Endpoints);
     fn disconnected(&self, conn: u64);
     /// May this channel be linked at all, and with which caps?
@@ -53,7 +53,7 @@ pub trait Hub: Send + Sync + 'static {
     fn set_wake(&self, wake: Arc<dyn Fn() + Send + Sync>);
 }
 
-pub enum Command {
+pub(crate) enum Command {
     /// A socket QEMU handed us (`spice_server_add_client`).
     AddClient(Stream),
     /// Close every client connection (`disconnect_if_connected`).
@@ -62,7 +62,7 @@ pub enum Command {
 }
 
 /// Handle owned by the server; `shutdown` joins the thread.
-pub struct Reactor {
+pub(crate) struct Reactor {
     commands: Sender<Command>,
     waker: Arc<Waker>,
     thread: Option<JoinHandle<()>>,
@@ -70,7 +70,7 @@ pub struct Reactor {
 
 impl Reactor {
     /// `prepare_thread` runs first on the reactor's thread.
-    pub fn start(
+    pub(crate) fn start(
         listeners: Vec<Listener>,
         hub: Arc<dyn Hub>,
         prepare_thread: fn(),
@@ -131,14 +131,14 @@ impl Reactor {
         })
     }
 
-    pub fn send(&self, command: Command) {
+    pub(crate) fn send(&self, command: Command) {
         if self.commands.send(command).is_ok() {
             let _ = self.waker.wake();
         }
     }
 
     /// Stops the thread and closes every socket it owns.
-    pub fn shutdown(mut self) {
+    pub(crate) fn shutdown(mut self) {
         self.send(Command::Shutdown);
         if let Some(t) = self.thread.take() {
             if t.join().is_err() {

@@ -6,20 +6,20 @@ use mio::{Interest, Registry, Token};
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 
-pub enum Stream {
+pub(crate) enum Stream {
     Tcp(TcpStream),
     Unix(UnixStream),
 }
 
 /// Where a connection comes from and goes to (UNIX sockets have no IP addresses).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Endpoints {
+pub(crate) struct Endpoints {
     pub local: Option<SocketAddr>,
     pub peer: Option<SocketAddr>,
 }
 
 impl Stream {
-    pub fn endpoints(&self) -> Endpoints {
+    pub(crate) fn endpoints(&self) -> Endpoints {
         match self {
             Stream::Tcp(s) => Endpoints {
                 local: s.local_addr().ok(),
@@ -32,13 +32,9 @@ impl Stream {
         }
     }
 
-    pub fn is_unix(&self) -> bool {
-        matches!(self, Stream::Unix(_))
-    }
-
     /// Caps the kernel's send queue: on a slow link a display channel should drop
     /// video frames in its own slot, not queue seconds of them in the kernel.
-    pub fn limit_send_queue(&self, bytes: usize) {
+    pub(crate) fn limit_send_queue(&self, bytes: usize) {
         let set = match self {
             Stream::Tcp(s) => socket2::SockRef::from(s).set_send_buffer_size(bytes),
             Stream::Unix(s) => socket2::SockRef::from(s).set_send_buffer_size(bytes),

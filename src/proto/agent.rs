@@ -3,27 +3,27 @@
 //! across AGENT_DATA messages of at most 2048 bytes.
 
 /// `VD_AGENT_PROTOCOL`.
-pub const PROTOCOL: u32 = 1;
+pub(crate) const PROTOCOL: u32 = 1;
 /// `VD_AGENT_MONITORS_CONFIG`.
-pub const MONITORS_CONFIG: u32 = 2;
+pub(crate) const MONITORS_CONFIG: u32 = 2;
 /// `VD_AGENT_ANNOUNCE_CAPABILITIES`.
-pub const ANNOUNCE_CAPABILITIES: u32 = 6;
+pub(crate) const ANNOUNCE_CAPABILITIES: u32 = 6;
 /// `VD_AGENT_CAP_MONITORS_CONFIG`.
-pub const CAP_MONITORS_CONFIG: u32 = 1;
+pub(crate) const CAP_MONITORS_CONFIG: u32 = 1;
 
 const HEADER: usize = 20;
 /// Largest agent message accepted here (a monitors config is a few hundred bytes).
-pub const MAX_MESSAGE: usize = 64 * 1024;
+pub(crate) const MAX_MESSAGE: usize = 64 * 1024;
 
 /// A complete agent message.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AgentMessage {
+pub(crate) struct AgentMessage {
     pub kind: u32,
     pub payload: Vec<u8>,
 }
 
 /// Encodes one agent message.
-pub fn encode(kind: u32, payload: &[u8]) -> Vec<u8> {
+pub(crate) fn encode(kind: u32, payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(HEADER + payload.len());
     out.extend_from_slice(&PROTOCOL.to_le_bytes());
     out.extend_from_slice(&kind.to_le_bytes());
@@ -34,7 +34,7 @@ pub fn encode(kind: u32, payload: &[u8]) -> Vec<u8> {
 }
 
 /// `VDAgentAnnounceCapabilities`: u32 request, then capability words.
-pub fn announce_capabilities(request: bool, caps: &[u32]) -> Vec<u8> {
+pub(crate) fn announce_capabilities(request: bool, caps: &[u32]) -> Vec<u8> {
     let mut payload = u32::from(request).to_le_bytes().to_vec();
     for c in caps {
         payload.extend_from_slice(&c.to_le_bytes());
@@ -43,19 +43,19 @@ pub fn announce_capabilities(request: bool, caps: &[u32]) -> Vec<u8> {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AgentError {
+pub(crate) enum AgentError {
     BadProtocol(u32),
     TooLarge(usize),
 }
 
 /// Reassembles agent messages from AGENT_DATA pieces.
 #[derive(Default)]
-pub struct AgentReader {
+pub(crate) struct AgentReader {
     buf: Vec<u8>,
 }
 
 impl AgentReader {
-    pub fn push(&mut self, data: &[u8]) -> Result<Vec<AgentMessage>, AgentError> {
+    pub(crate) fn push(&mut self, data: &[u8]) -> Result<Vec<AgentMessage>, AgentError> {
         self.buf.extend_from_slice(data);
         let mut out = vec![];
         loop {

@@ -1,11 +1,13 @@
 //! Capability bitmaps: cap N is bit N%32 of word N/32. Unknown bits are kept, so a newer
 //! client is never refused for announcing something we do not know.
+// The whole table from spice.proto, the numbers no channel sends yet included.
+#![allow(dead_code)]
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Caps(pub Vec<u32>);
+pub(crate) struct Caps(pub Vec<u32>);
 
 impl Caps {
-    pub fn from_bits(bits: &[u32]) -> Caps {
+    pub(crate) fn from_bits(bits: &[u32]) -> Caps {
         let mut caps = Caps::default();
         for &b in bits {
             caps.set(b);
@@ -13,13 +15,13 @@ impl Caps {
         caps
     }
 
-    pub fn has(&self, bit: u32) -> bool {
+    pub(crate) fn has(&self, bit: u32) -> bool {
         self.0
             .get((bit / 32) as usize)
             .is_some_and(|w| w & (1 << (bit % 32)) != 0)
     }
 
-    pub fn set(&mut self, bit: u32) {
+    pub(crate) fn set(&mut self, bit: u32) {
         let word = (bit / 32) as usize;
         if self.0.len() <= word {
             self.0.resize(word + 1, 0);
@@ -29,11 +31,11 @@ impl Caps {
 }
 
 /// Common capabilities (`SPICE_COMMON_CAP_*`).
-pub mod common {
-    pub const AUTH_SELECTION: u32 = 0;
-    pub const AUTH_SPICE: u32 = 1;
-    pub const AUTH_SASL: u32 = 2;
-    pub const MINI_HEADER: u32 = 3;
+pub(crate) mod common {
+    pub(crate) const AUTH_SELECTION: u32 = 0;
+    pub(crate) const AUTH_SPICE: u32 = 1;
+    pub(crate) const AUTH_SASL: u32 = 2;
+    pub(crate) const MINI_HEADER: u32 = 3;
 }
 
 #[cfg(test)]

@@ -5,13 +5,13 @@ use super::outgoing::{self, ServerMessage};
 use super::wire::Writer;
 
 /// `SPICE_CURSOR_FLAGS_NONE`: no shape follows.
-pub const CURSOR_FLAGS_NONE: u16 = 1;
+pub(crate) const CURSOR_FLAGS_NONE: u16 = 1;
 /// `SPICE_CURSOR_TYPE_ALPHA`: 32-bit ARGB pixels.
-pub const CURSOR_TYPE_ALPHA: u8 = 0;
+pub(crate) const CURSOR_TYPE_ALPHA: u8 = 0;
 
 /// A cursor shape (ARGB pixels, w·h·4 bytes).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Shape {
+pub(crate) struct Shape {
     pub unique: u64,
     pub width: u16,
     pub height: u16,
@@ -36,7 +36,7 @@ fn cursor(w: &mut Writer, shape: Option<&Shape>) {
 
 /// What the cursor channel sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CursorMessage<'a> {
+pub(crate) enum CursorMessage<'a> {
     /// The ack window: u32 generation, u32 window.
     SetAck {
         generation: u32,

@@ -6,19 +6,19 @@ use super::wire::{Reader, Truncated, Writer};
 use crate::geometry::Rect;
 
 /// `SPICE_SURFACE_FMT_32_xRGB`.
-pub const SURFACE_FMT_32_XRGB: u32 = 32;
+pub(crate) const SURFACE_FMT_32_XRGB: u32 = 32;
 /// `SPICE_SURFACE_FLAGS_PRIMARY`.
-pub const SURFACE_FLAGS_PRIMARY: u32 = 1;
+pub(crate) const SURFACE_FLAGS_PRIMARY: u32 = 1;
 /// `SPICE_ROPD_OP_PUT`.
-pub const ROPD_OP_PUT: u16 = 8;
+pub(crate) const ROPD_OP_PUT: u16 = 8;
 
 /// `SpiceImageType`.
-pub const IMAGE_TYPE_BITMAP: u8 = 0;
-pub const IMAGE_TYPE_LZ4: u8 = 109;
+pub(crate) const IMAGE_TYPE_BITMAP: u8 = 0;
+pub(crate) const IMAGE_TYPE_LZ4: u8 = 109;
 /// `SPICE_BITMAP_FMT_32BIT` (BGRX).
-pub const BITMAP_FMT_32BIT: u8 = 8;
+pub(crate) const BITMAP_FMT_32BIT: u8 = 8;
 /// `SPICE_BITMAP_FLAGS_TOP_DOWN`.
-pub const BITMAP_FLAGS_TOP_DOWN: u8 = 4;
+pub(crate) const BITMAP_FLAGS_TOP_DOWN: u8 = 4;
 
 /// spice.proto's `Rect`: top, left, bottom, right.
 fn rect(w: &mut Writer, r: Rect) {
@@ -33,7 +33,7 @@ fn surface_create(w: &mut Writer, id: u32, width: u32, height: u32, primary: boo
 
 /// One monitor of a display channel (`Head` in spice.proto).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Head {
+pub(crate) struct Head {
     pub id: u32,
     pub surface_id: u32,
     pub width: u32,
@@ -60,7 +60,7 @@ fn monitors_config(w: &mut Writer, heads: &[Head], max_allowed: u16) {
 
 /// How the pixels of a `DRAW_COPY` travel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ImageData<'a> {
+pub(crate) enum ImageData<'a> {
     /// Raw BGRX rows, top-down, packed.
     Raw(&'a [u8]),
     /// `LZ4` image payload (top-down flag, format, then BE-length-prefixed blocks).
@@ -69,7 +69,7 @@ pub enum ImageData<'a> {
 
 /// Encodes the LZ4 image payload spice-gtk decodes: u8 top_down, u8 bitmap format, then
 /// one `[u32 big-endian length][LZ4 block]`.
-pub fn lz4_payload(pixels: &[u8]) -> Vec<u8> {
+pub(crate) fn lz4_payload(pixels: &[u8]) -> Vec<u8> {
     let block = lz4_flex::block::compress(pixels);
     let mut out = Vec::with_capacity(block.len() + 6);
     out.push(1);
@@ -121,7 +121,7 @@ fn draw_copy(w: &mut Writer, surface_id: u32, dest: Rect, image_id: u64, data: I
 }
 
 /// `STREAM_FLAGS_TOP_DOWN`.
-pub const STREAM_FLAGS_TOP_DOWN: u8 = 1;
+pub(crate) const STREAM_FLAGS_TOP_DOWN: u8 = 1;
 
 /// `STREAM_CREATE`: u32 surface_id, u32 id, u8 flags, u8 codec_type, u64 stamp,
 /// u32 stream_width, u32 stream_height, u32 src_width, u32 src_height, Rect dest,
@@ -143,7 +143,7 @@ fn stream_create(w: &mut Writer, id: u32, codec_type: u8, dest: Rect) {
 
 /// The client's `STREAM_REPORT`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StreamReport {
+pub(crate) struct StreamReport {
     pub stream_id: u32,
     pub unique_id: u32,
     pub start_frame_mm_time: u32,
@@ -156,7 +156,7 @@ pub struct StreamReport {
 }
 
 impl StreamReport {
-    pub fn parse(body: &[u8]) -> Result<StreamReport, Truncated> {
+    pub(crate) fn parse(body: &[u8]) -> Result<StreamReport, Truncated> {
         let mut r = Reader::new(body);
         Ok(StreamReport {
             stream_id: r.u32()?,
@@ -171,14 +171,14 @@ impl StreamReport {
     }
 
     /// `num_frames == 0 && num_drops == u32::MAX`: the client cannot decode the stream.
-    pub fn cannot_decode(&self) -> bool {
+    pub(crate) fn cannot_decode(&self) -> bool {
         self.num_frames == 0 && self.num_drops == u32::MAX
     }
 }
 
 /// Client's `DISPLAY_INIT`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DisplayInit {
+pub(crate) struct DisplayInit {
     pub pixmap_cache_id: u8,
     pub pixmap_cache_size: i64,
     pub glz_dictionary_id: u8,
@@ -186,7 +186,7 @@ pub struct DisplayInit {
 }
 
 impl DisplayInit {
-    pub fn parse(body: &[u8]) -> Result<DisplayInit, Truncated> {
+    pub(crate) fn parse(body: &[u8]) -> Result<DisplayInit, Truncated> {
         let mut r = Reader::new(body);
         Ok(DisplayInit {
             pixmap_cache_id: r.u8()?,
@@ -199,7 +199,7 @@ impl DisplayInit {
 
 /// What the display channel sends besides forwarded drawings (`display::draw`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DisplayMessage<'a> {
+pub(crate) enum DisplayMessage<'a> {
     /// The ack window: u32 generation, u32 window.
     SetAck {
         generation: u32,

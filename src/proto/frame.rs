@@ -3,13 +3,13 @@
 //! u32 sub_list) otherwise.
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HeaderKind {
+pub(crate) enum HeaderKind {
     Mini,
     Full,
 }
 
 impl HeaderKind {
-    pub const fn header_len(self) -> usize {
+    pub(crate) const fn header_len(self) -> usize {
         match self {
             HeaderKind::Mini => 6,
             HeaderKind::Full => 18,
@@ -17,7 +17,7 @@ impl HeaderKind {
     }
 
     /// Appends a header for a body of `size` bytes.
-    pub fn encode(self, serial: u64, msg_type: u16, size: u32, out: &mut Vec<u8>) {
+    pub(crate) fn encode(self, serial: u64, msg_type: u16, size: u32, out: &mut Vec<u8>) {
         if self == HeaderKind::Full {
             out.extend_from_slice(&serial.to_le_bytes());
         }
@@ -40,19 +40,20 @@ impl HeaderKind {
 
 /// One framed message.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Message {
+pub(crate) struct Message {
     pub msg_type: u16,
     pub body: Vec<u8>,
 }
 
 /// Appends one framed message to `out`.
-pub fn encode(kind: HeaderKind, serial: u64, msg_type: u16, body: &[u8], out: &mut Vec<u8>) {
+#[cfg(test)]
+pub(crate) fn encode(kind: HeaderKind, serial: u64, msg_type: u16, body: &[u8], out: &mut Vec<u8>) {
     encode_in_place(kind, serial, msg_type, out, |o| o.extend_from_slice(body));
 }
 
 /// Appends one framed message whose body `write_body` appends to `out` in place (no
 /// intermediate buffer); the header's size is filled in afterwards.
-pub fn encode_in_place(
+pub(crate) fn encode_in_place(
     kind: HeaderKind,
     serial: u64,
     msg_type: u16,
@@ -69,21 +70,21 @@ pub fn encode_in_place(
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TooLarge {
+pub(crate) struct TooLarge {
     pub msg_type: u16,
     pub size: u32,
 }
 
 /// Splits a received byte stream into messages; bodies larger than `max_body` are an
 /// error (the connection must be closed), so a client cannot make us buffer gigabytes.
-pub struct Deframer {
+pub(crate) struct Deframer {
     kind: HeaderKind,
     max_body: usize,
     buf: Vec<u8>,
 }
 
 impl Deframer {
-    pub fn new(kind: HeaderKind, max_body: usize) -> Deframer {
+    pub(crate) fn new(kind: HeaderKind, max_body: usize) -> Deframer {
         Deframer {
             kind,
             max_body,
@@ -91,12 +92,12 @@ impl Deframer {
         }
     }
 
-    pub fn push(&mut self, data: &[u8]) {
+    pub(crate) fn push(&mut self, data: &[u8]) {
         self.buf.extend_from_slice(data);
     }
 
     /// The next complete message, if any.
-    pub fn next_message(&mut self) -> Result<Option<Message>, TooLarge> {
+    pub(crate) fn next_message(&mut self) -> Result<Option<Message>, TooLarge> {
         let hl = self.kind.header_len();
         if self.buf.len() < hl {
             return Ok(None);

@@ -6,7 +6,7 @@ use super::wire::{Reader, Truncated, Writer};
 
 /// What a client asked the inputs channel to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum InputMessage {
+pub(crate) enum InputMessage {
     /// `KEY_DOWN`/`KEY_UP`: up to 4 set-1 scancode bytes packed LSB first.
     Key {
         code: u32,
@@ -37,9 +37,9 @@ pub enum InputMessage {
 }
 
 /// Largest KEY_SCANCODE payload accepted (a real client sends a few bytes).
-pub const MAX_SCANCODES: usize = 64;
+pub(crate) const MAX_SCANCODES: usize = 64;
 
-pub fn parse(msg_type: u16, body: &[u8]) -> Result<Option<InputMessage>, Truncated> {
+pub(crate) fn parse(msg_type: u16, body: &[u8]) -> Result<Option<InputMessage>, Truncated> {
     let mut r = Reader::new(body);
     Ok(Some(match msg_type {
         m::C_KEY_DOWN | m::C_KEY_UP => InputMessage::Key { code: r.u32()? },
@@ -75,7 +75,7 @@ pub fn parse(msg_type: u16, body: &[u8]) -> Result<Option<InputMessage>, Truncat
 
 /// What the inputs channel sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InputsMessage {
+pub(crate) enum InputsMessage {
     /// The keyboard's lock-key LEDs when the channel opens: u16 modifiers.
     Init { modifiers: u16 },
     /// The LEDs changed: u16 modifiers.
@@ -104,7 +104,7 @@ impl ServerMessage for InputsMessage {
 }
 
 /// Scancode bytes of a KEY_DOWN/KEY_UP code (non-zero bytes, LSB first).
-pub fn key_bytes(code: u32) -> Vec<u8> {
+pub(crate) fn key_bytes(code: u32) -> Vec<u8> {
     code.to_le_bytes()
         .into_iter()
         .take_while(|&b| b != 0)
@@ -113,14 +113,14 @@ pub fn key_bytes(code: u32) -> Vec<u8> {
 
 /// Protocol button mask → QEMU's: left stays, middle (bit 1) → bit 2, right (bit 2) →
 /// bit 1, side/extra (bits 5+) shift left by one; wheel bits are dropped.
-pub fn local_buttons(mask: u16) -> u32 {
+pub(crate) fn local_buttons(mask: u16) -> u32 {
     let m = u32::from(mask);
     (m & 1) | ((m & 2) << 1) | ((m & 4) >> 1) | ((m & 0xffe0) << 1)
 }
 
 /// Protocol button numbers for the wheel.
-pub const BUTTON_UP: u8 = 4;
-pub const BUTTON_DOWN: u8 = 5;
+pub(crate) const BUTTON_UP: u8 = 4;
+pub(crate) const BUTTON_DOWN: u8 = 5;
 
 #[cfg(test)]
 mod tests {

@@ -2,26 +2,28 @@
 //! `SpiceLinkMess`, `SpiceLinkReply`). Little-endian, packed.
 
 /// `SPICE_MAGIC`: "REDQ" read as a little-endian u32.
-pub const MAGIC: u32 = u32::from_le_bytes(*b"REDQ");
-pub const VERSION_MAJOR: u32 = 2;
-pub const VERSION_MINOR: u32 = 2;
+pub(crate) const MAGIC: u32 = u32::from_le_bytes(*b"REDQ");
+pub(crate) const VERSION_MAJOR: u32 = 2;
+pub(crate) const VERSION_MINOR: u32 = 2;
 /// `SpiceLinkHeader`: magic, major, minor, size — 4 × u32.
-pub const HEADER_SIZE: usize = 16;
+pub(crate) const HEADER_SIZE: usize = 16;
 /// The largest link message we accept; real clients send well under 100 bytes.
-pub const MAX_LINK_MESSAGE: u32 = 4096;
+pub(crate) const MAX_LINK_MESSAGE: u32 = 4096;
 /// `SPICE_TICKET_PUBKEY_BYTES`: a DER SubjectPublicKeyInfo of an RSA-1024 key.
-pub const PUBKEY_BYTES: usize = 162;
+pub(crate) const PUBKEY_BYTES: usize = 162;
 
 /// `SpiceLinkErr`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u32)]
-pub enum LinkError {
+pub(crate) enum LinkError {
     Ok = 0,
     Error = 1,
     InvalidMagic = 2,
     InvalidData = 3,
     VersionMismatch = 4,
     NeedSecured = 5,
+    // Sent once a TLS port exists (`plaintext-channel=` reached over TLS).
+    #[allow(dead_code)]
     NeedUnsecured = 6,
     PermissionDenied = 7,
     BadConnectionId = 8,
@@ -30,7 +32,7 @@ pub enum LinkError {
 
 /// A parsed `SpiceLinkHeader`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LinkHeader {
+pub(crate) struct LinkHeader {
     pub major: u32,
     pub minor: u32,
     /// Size of the message that follows.
@@ -44,7 +46,7 @@ fn u32_at(bytes: &[u8], offset: usize) -> Option<u32> {
 
 impl LinkHeader {
     /// Parses and checks a header; the error is what the client must be told.
-    pub fn parse(bytes: &[u8; HEADER_SIZE]) -> Result<LinkHeader, LinkError> {
+    pub(crate) fn parse(bytes: &[u8; HEADER_SIZE]) -> Result<LinkHeader, LinkError> {
         let field =
             |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
         if field(0) != MAGIC {
@@ -64,7 +66,7 @@ impl LinkHeader {
         Ok(header)
     }
 
-    pub fn encode(size: u32) -> [u8; HEADER_SIZE] {
+    pub(crate) fn encode(size: u32) -> [u8; HEADER_SIZE] {
         let mut out = [0u8; HEADER_SIZE];
         out[0..4].copy_from_slice(&MAGIC.to_le_bytes());
         out[4..8].copy_from_slice(&VERSION_MAJOR.to_le_bytes());
@@ -76,7 +78,7 @@ impl LinkHeader {
 
 /// A parsed `SpiceLinkMess`: which channel the client wants and its capabilities.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LinkMess {
+pub(crate) struct LinkMess {
     pub connection_id: u32,
     pub channel_type: u8,
     pub channel_id: u8,
@@ -87,9 +89,9 @@ pub struct LinkMess {
 impl LinkMess {
     /// connection_id u32, channel_type u8, channel_id u8, num_common_caps u32,
     /// num_channel_caps u32, caps_offset u32.
-    pub const FIXED_SIZE: usize = 18;
+    pub(crate) const FIXED_SIZE: usize = 18;
 
-    pub fn parse(body: &[u8]) -> Result<LinkMess, LinkError> {
+    pub(crate) fn parse(body: &[u8]) -> Result<LinkMess, LinkError> {
         let bad = LinkError::InvalidData;
         if body.len() < Self::FIXED_SIZE {
             return Err(bad);
@@ -119,7 +121,7 @@ impl LinkMess {
 }
 
 /// Encodes header + a successful `SpiceLinkReply`: the ticket key and our caps.
-pub fn encode_link_reply(
+pub(crate) fn encode_link_reply(
     public_key: &[u8; PUBKEY_BYTES],
     common_caps: &[u32],
     channel_caps: &[u32],
@@ -139,7 +141,7 @@ pub fn encode_link_reply(
 }
 
 /// Encodes header + `SpiceLinkReply` carrying only an error (no key, no caps).
-pub fn encode_link_error(error: LinkError) -> Vec<u8> {
+pub(crate) fn encode_link_error(error: LinkError) -> Vec<u8> {
     // error u32, pub_key[162], num_common_caps u32, num_channel_caps u32, caps_offset u32
     let reply_size = 4 + PUBKEY_BYTES + 12;
     let mut out = LinkHeader::encode(reply_size as u32).to_vec();

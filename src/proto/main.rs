@@ -5,12 +5,12 @@ use super::outgoing::{self, ServerMessage};
 use super::wire::{Reader, Truncated, Writer};
 
 /// `SPICE_MOUSE_MODE_*`.
-pub const MOUSE_MODE_SERVER: u32 = 1;
-pub const MOUSE_MODE_CLIENT: u32 = 2;
+pub(crate) const MOUSE_MODE_SERVER: u32 = 1;
+pub(crate) const MOUSE_MODE_CLIENT: u32 = 2;
 
 /// `MAIN_INIT`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Init {
+pub(crate) struct Init {
     pub session_id: u32,
     pub display_channels_hint: u32,
     pub supported_mouse_modes: u32,
@@ -34,7 +34,7 @@ impl Init {
 
 /// What the main channel sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MainMessage<'a> {
+pub(crate) enum MainMessage<'a> {
     Init(Init),
     /// The network test: u32 id, u64 timestamp, then `padding` zero bytes.
     Ping {
@@ -108,18 +108,18 @@ impl ServerMessage for MainMessage<'_> {
 }
 
 /// Client `PONG`: u32 id, u64 timestamp.
-pub fn parse_pong(body: &[u8]) -> Result<(u32, u64), Truncated> {
+pub(crate) fn parse_pong(body: &[u8]) -> Result<(u32, u64), Truncated> {
     let mut r = Reader::new(body);
     Ok((r.u32()?, r.u64()?))
 }
 
 /// Client `MOUSE_MODE_REQUEST`: u16 mode.
-pub fn parse_mouse_mode_request(body: &[u8]) -> Result<u32, Truncated> {
+pub(crate) fn parse_mouse_mode_request(body: &[u8]) -> Result<u32, Truncated> {
     Ok(u32::from(Reader::new(body).u16()?))
 }
 
 /// A u32 body (agent start / token, ack sync generation).
-pub fn parse_u32(body: &[u8]) -> Result<u32, Truncated> {
+pub(crate) fn parse_u32(body: &[u8]) -> Result<u32, Truncated> {
     Reader::new(body).u32()
 }
 

@@ -1,14 +1,14 @@
 //! The SPICE wire format: pure functions from bytes to typed messages and back.
 //! No I/O here; the reactor feeds bytes in and writes what comes out.
 
-pub mod agent;
-pub mod caps;
-pub mod cursor;
-pub mod display;
-pub mod frame;
-pub mod inputs;
-pub mod link;
-pub mod main;
-pub mod msg;
-pub mod outgoing;
-pub mod wire;
+pub(crate) mod agent;
+pub(crate) mod caps;
+pub(crate) mod cursor;
+pub(crate) mod display;
+pub(crate) mod frame;
+pub(crate) mod inputs;
+pub(crate) mod link;
+pub(crate) mod main;
+pub(crate) mod msg;
+pub(crate) mod outgoing;
+pub(crate) mod wire;

@@ -5,7 +5,7 @@
 use super::wire::Writer;
 
 /// One message a channel sends.
-pub trait ServerMessage {
+pub(crate) trait ServerMessage {
     /// The `SPICE_MSG_*` number.
     fn msg_type(&self) -> u16;
     /// Appends the body (everything after the data header).
@@ -25,7 +25,7 @@ pub(crate) fn ping(w: &mut Writer, id: u32, timestamp: u64, padding: usize) {
 
 /// The body of `msg` on its own.
 #[cfg(test)]
-pub fn body_of(msg: &impl ServerMessage) -> Vec<u8> {
+pub(crate) fn body_of(msg: &impl ServerMessage) -> Vec<u8> {
     let mut w = Writer::new();
     msg.encode_body(&mut w);
     w.into_inner()

@@ -2,109 +2,107 @@
 
 /// Appends fields to a message body.
 #[derive(Default, Debug, Clone)]
-pub struct Writer(pub Vec<u8>);
+pub(crate) struct Writer(pub Vec<u8>);
 
 impl Writer {
-    pub fn new() -> Writer {
+    #[cfg(test)]
+    pub(crate) fn new() -> Writer {
         Writer(Vec::new())
     }
 
-    pub fn u8(&mut self, v: u8) -> &mut Self {
+    pub(crate) fn u8(&mut self, v: u8) -> &mut Self {
         self.0.push(v);
         self
     }
 
-    pub fn u16(&mut self, v: u16) -> &mut Self {
+    pub(crate) fn u16(&mut self, v: u16) -> &mut Self {
         self.0.extend_from_slice(&v.to_le_bytes());
         self
     }
 
-    pub fn u32(&mut self, v: u32) -> &mut Self {
+    pub(crate) fn u32(&mut self, v: u32) -> &mut Self {
         self.0.extend_from_slice(&v.to_le_bytes());
         self
     }
 
-    pub fn i32(&mut self, v: i32) -> &mut Self {
+    pub(crate) fn i32(&mut self, v: i32) -> &mut Self {
         self.0.extend_from_slice(&v.to_le_bytes());
         self
     }
 
-    pub fn u64(&mut self, v: u64) -> &mut Self {
+    pub(crate) fn u64(&mut self, v: u64) -> &mut Self {
         self.0.extend_from_slice(&v.to_le_bytes());
         self
     }
 
-    pub fn bytes(&mut self, v: &[u8]) -> &mut Self {
+    pub(crate) fn bytes(&mut self, v: &[u8]) -> &mut Self {
         self.0.extend_from_slice(v);
         self
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.0.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
     /// Overwrites a u32 written earlier (pointer fields filled in once the target is known).
-    pub fn patch_u32(&mut self, at: usize, v: u32) {
+    pub(crate) fn patch_u32(&mut self, at: usize, v: u32) {
         self.0[at..at + 4].copy_from_slice(&v.to_le_bytes());
     }
 
-    pub fn into_inner(self) -> Vec<u8> {
+    pub(crate) fn into_inner(self) -> Vec<u8> {
         self.0
     }
 }
 
 /// A message body was shorter than its fixed fields, or a field is invalid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Truncated;
+pub(crate) struct Truncated;
 
 /// Reads fields from a received message body, checking every length.
-pub struct Reader<'a> {
+pub(crate) struct Reader<'a> {
     data: &'a [u8],
     pos: usize,
 }
 
 impl<'a> Reader<'a> {
-    pub fn new(data: &'a [u8]) -> Reader<'a> {
+    pub(crate) fn new(data: &'a [u8]) -> Reader<'a> {
         Reader { data, pos: 0 }
     }
 
-    pub fn take(&mut self, n: usize) -> Result<&'a [u8], Truncated> {
+    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], Truncated> {
         let end = self.pos.checked_add(n).ok_or(Truncated)?;
         let out = self.data.get(self.pos..end).ok_or(Truncated)?;
         self.pos = end;
         Ok(out)
     }
 
-    pub fn u8(&mut self) -> Result<u8, Truncated> {
+    pub(crate) fn u8(&mut self) -> Result<u8, Truncated> {
         Ok(self.take(1)?[0])
     }
 
-    pub fn u16(&mut self) -> Result<u16, Truncated> {
+    pub(crate) fn u16(&mut self) -> Result<u16, Truncated> {
         let b = self.take(2)?;
         Ok(u16::from_le_bytes([b[0], b[1]]))
     }
 
-    pub fn u32(&mut self) -> Result<u32, Truncated> {
+    pub(crate) fn u32(&mut self) -> Result<u32, Truncated> {
         let b = self.take(4)?;
         Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     }
 
-    pub fn i32(&mut self) -> Result<i32, Truncated> {
+    pub(crate) fn i32(&mut self) -> Result<i32, Truncated> {
         Ok(self.u32()? as i32)
     }
 
-    pub fn u64(&mut self) -> Result<u64, Truncated> {
+    pub(crate) fn u64(&mut self) -> Result<u64, Truncated> {
         let b = self.take(8)?;
         let mut a = [0u8; 8];
         a.copy_from_slice(b);
         Ok(u64::from_le_bytes(a))
     }
 
-    pub fn rest(&mut self) -> &'a [u8] {
+    #[cfg(test)]
+    pub(crate) fn rest(&mut self) -> &'a [u8] {
         let out = &self.data[self.pos.min(self.data.len())..];
         self.pos = self.data.len();
         out

@@ -6,7 +6,7 @@
 use super::memslot::MemError;
 
 /// Reads guest memory (`group`, QXL address) into an owned buffer, bounds-checked.
-pub trait GuestMemory {
+pub(crate) trait GuestMemory {
     fn read(&self, group: u32, address: u64, len: usize) -> Result<Vec<u8>, MemError>;
 
     /// Appends the `count` little-endian 32-bit words at `address` to `out` (the pixel
@@ -29,7 +29,7 @@ pub trait GuestMemory {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ParseError {
+pub(crate) enum ParseError {
     Memory(MemError),
     Unsupported(&'static str),
     Invalid(&'static str),
@@ -57,7 +57,7 @@ use super::image::{u16_at, u64_at};
 const MAX_HEADS: usize = 64;
 
 /// Parses a `QXLMonitorsConfig` (u16 count, u16 max_allowed, then 28-byte heads).
-pub fn parse_monitors(
+pub(crate) fn parse_monitors(
     mem: &dyn GuestMemory,
     group: u32,
     address: u64,
@@ -84,16 +84,16 @@ pub fn parse_monitors(
 }
 
 /// `QXL_CURSOR_*` command types.
-pub mod cursor_cmd {
-    pub const SET: u8 = 0;
-    pub const MOVE: u8 = 1;
-    pub const HIDE: u8 = 2;
-    pub const TRAIL: u8 = 3;
+pub(crate) mod cursor_cmd {
+    pub(crate) const SET: u8 = 0;
+    pub(crate) const MOVE: u8 = 1;
+    pub(crate) const HIDE: u8 = 2;
+    pub(crate) const TRAIL: u8 = 3;
 }
 
 /// A parsed `QXLCursorCmd`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CursorCommand {
+pub(crate) enum CursorCommand {
     Set {
         x: i16,
         y: i16,
@@ -110,7 +110,7 @@ pub enum CursorCommand {
 
 /// An ALPHA cursor shape (ARGB pixels).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CursorShape {
+pub(crate) struct CursorShape {
     pub unique: u64,
     pub width: u16,
     pub height: u16,
@@ -124,7 +124,7 @@ const MAX_CURSOR_SIDE: u16 = 512;
 const CURSOR_CMD_SIZE: usize = 22;
 const CURSOR_HEADER_SIZE: usize = 22;
 
-pub fn parse_cursor(
+pub(crate) fn parse_cursor(
     mem: &dyn GuestMemory,
     group: u32,
     address: u64,

@@ -17,26 +17,26 @@ const MAX_STRING_BYTES: usize = 1 << 20;
 const MAX_GLYPH_PIXELS: u32 = 1 << 16;
 
 /// `QXL_DRAW_*`.
-pub mod kind {
-    pub const NOP: u8 = 0;
-    pub const FILL: u8 = 1;
-    pub const OPAQUE: u8 = 2;
-    pub const COPY: u8 = 3;
-    pub const COPY_BITS: u8 = 4;
-    pub const BLEND: u8 = 5;
-    pub const BLACKNESS: u8 = 6;
-    pub const WHITENESS: u8 = 7;
-    pub const INVERS: u8 = 8;
-    pub const ROP3: u8 = 9;
-    pub const STROKE: u8 = 10;
-    pub const TEXT: u8 = 11;
-    pub const TRANSPARENT: u8 = 12;
-    pub const ALPHA_BLEND: u8 = 13;
-    pub const COMPOSITE: u8 = 14;
+pub(crate) mod kind {
+    pub(crate) const NOP: u8 = 0;
+    pub(crate) const FILL: u8 = 1;
+    pub(crate) const OPAQUE: u8 = 2;
+    pub(crate) const COPY: u8 = 3;
+    pub(crate) const COPY_BITS: u8 = 4;
+    pub(crate) const BLEND: u8 = 5;
+    pub(crate) const BLACKNESS: u8 = 6;
+    pub(crate) const WHITENESS: u8 = 7;
+    pub(crate) const INVERS: u8 = 8;
+    pub(crate) const ROP3: u8 = 9;
+    pub(crate) const STROKE: u8 = 10;
+    pub(crate) const TEXT: u8 = 11;
+    pub(crate) const TRANSPARENT: u8 = 12;
+    pub(crate) const ALPHA_BLEND: u8 = 13;
+    pub(crate) const COMPOSITE: u8 = 14;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Brush {
+pub(crate) enum Brush {
     None,
     Solid(u32),
     Pattern { image: Image, x: i32, y: i32 },
@@ -44,7 +44,7 @@ pub enum Brush {
 
 /// A 1-bpp mask (`QXLQMask`): where it is 0 (1 when inverted) nothing is drawn.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Mask {
+pub(crate) struct Mask {
     pub invert: bool,
     pub x: i32,
     pub y: i32,
@@ -53,7 +53,7 @@ pub struct Mask {
 
 /// A source image and the part of it to use.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Source {
+pub(crate) struct Source {
     pub image: Image,
     pub area: Rect,
     /// `SPICE_IMAGE_SCALE_MODE_*` when `area` and the destination differ in size.
@@ -62,7 +62,7 @@ pub struct Source {
 
 /// One glyph of a text string, as a coverage bitmap (0..=255 per pixel).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Glyph {
+pub(crate) struct Glyph {
     pub x: i32,
     pub y: i32,
     pub width: u32,
@@ -71,7 +71,7 @@ pub struct Glyph {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Op {
+pub(crate) enum Op {
     Nop,
     Fill {
         brush: Brush,
@@ -153,7 +153,7 @@ pub enum Op {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Draw {
+pub(crate) struct Draw {
     pub surface_id: u32,
     /// Surfaces the drawing reads (`surfaces_dest`, -1 = unused).
     pub depends_on: Vec<u32>,
@@ -173,7 +173,7 @@ fn rect_at(b: &[u8], o: usize) -> Rect {
 }
 
 /// `area` is a non-empty rectangle inside `image` (surfaces are checked when resolved).
-pub fn area_fits(area: &Rect, image: &Image) -> bool {
+pub(crate) fn area_fits(area: &Rect, image: &Image) -> bool {
     let ordered =
         area.left >= 0 && area.top >= 0 && area.left < area.right && area.top < area.bottom;
     match image {
@@ -362,7 +362,7 @@ impl Parser<'_> {
 
 /// Parses the drawable of a DRAW command. `compat`: `QXL_COMMAND_FLAG_COMPAT` (old
 /// drivers' layout: no surface ids, alpha blend without flags).
-pub fn parse(
+pub(crate) fn parse(
     mem: &dyn GuestMemory,
     group: u32,
     address: u64,
@@ -514,7 +514,7 @@ pub fn parse(
 
 /// A `QXLSurfaceCmd`: create (format, size, stride, memory) or destroy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SurfaceCommand {
+pub(crate) enum SurfaceCommand {
     Create {
         id: u32,
         format: u32,
@@ -528,7 +528,7 @@ pub enum SurfaceCommand {
     },
 }
 
-pub fn parse_surface_command(
+pub(crate) fn parse_surface_command(
     mem: &dyn GuestMemory,
     group: u32,
     address: u64,
@@ -551,7 +551,7 @@ pub fn parse_surface_command(
 
 impl Op {
     /// Every image the operation reads (sources, patterns; masks are always bitmaps).
-    pub fn images_mut(&mut self) -> Vec<&mut Image> {
+    pub(crate) fn images_mut(&mut self) -> Vec<&mut Image> {
         fn brush(b: &mut Brush) -> Option<&mut Image> {
             match b {
                 Brush::Pattern { image, .. } => Some(image),

@@ -7,7 +7,7 @@
 use super::memslot::{MemError, MemSlots};
 
 /// Copies `len` bytes at guest address `address` of `group`.
-pub fn read_bytes(
+pub(crate) fn read_bytes(
     slots: &MemSlots,
     group: u32,
     address: u64,
@@ -29,12 +29,16 @@ pub fn read_bytes(
 
 /// Host address of the `QXLReleaseInfo` at the start of a command, checked to be mapped;
 /// QEMU's `release_resource` wants exactly this pointer.
-pub fn release_info_address(slots: &MemSlots, group: u32, command: u64) -> Result<u64, MemError> {
+pub(crate) fn release_info_address(
+    slots: &MemSlots,
+    group: u32,
+    command: u64,
+) -> Result<u64, MemError> {
     slots.translate(group, command, 8)
 }
 
 /// Guest memory as the command parser reads it: through the slots, copied out once.
-pub struct SlotMemory<'a>(pub &'a MemSlots);
+pub(crate) struct SlotMemory<'a>(pub &'a MemSlots);
 
 impl super::command::GuestMemory for SlotMemory<'_> {
     fn read(&self, group: u32, address: u64, len: usize) -> Result<Vec<u8>, MemError> {
@@ -73,7 +77,7 @@ const _: () = assert!(cfg!(target_endian = "little"));
 
 /// Writes `data` to guest address `address` of `group` (rendering a surface back into
 /// the guest's memory for `update_area`).
-pub fn write_bytes(
+pub(crate) fn write_bytes(
     slots: &MemSlots,
     group: u32,
     address: u64,

@@ -21,9 +21,9 @@ pub(crate) fn u64_at(b: &[u8], o: usize) -> u64 {
 }
 
 /// Largest image side accepted.
-pub const MAX_SIDE: u32 = 16384;
+pub(crate) const MAX_SIDE: u32 = 16384;
 /// Largest image accepted, in pixels (a 4K screen is 8.3 Mpx).
-pub const MAX_PIXELS: u64 = 16 << 20;
+pub(crate) const MAX_PIXELS: u64 = 16 << 20;
 /// Chunk lists longer than this are treated as cyclic.
 const MAX_CHUNKS: usize = 65536;
 const CHUNK_HEADER: usize = 20;
@@ -32,17 +32,17 @@ const BITMAP: usize = 30;
 const RGB_WHITE: u32 = 0x00ff_ffff;
 
 /// `SPICE_BITMAP_FMT_*`.
-pub mod fmt {
-    pub const BIT1_LE: u8 = 1;
-    pub const BIT1_BE: u8 = 2;
-    pub const BIT4_LE: u8 = 3;
-    pub const BIT4_BE: u8 = 4;
-    pub const BIT8: u8 = 5;
-    pub const BIT16: u8 = 6;
-    pub const BIT24: u8 = 7;
-    pub const BIT32: u8 = 8;
-    pub const RGBA: u8 = 9;
-    pub const BIT8_A: u8 = 10;
+pub(crate) mod fmt {
+    pub(crate) const BIT1_LE: u8 = 1;
+    pub(crate) const BIT1_BE: u8 = 2;
+    pub(crate) const BIT4_LE: u8 = 3;
+    pub(crate) const BIT4_BE: u8 = 4;
+    pub(crate) const BIT8: u8 = 5;
+    pub(crate) const BIT16: u8 = 6;
+    pub(crate) const BIT24: u8 = 7;
+    pub(crate) const BIT32: u8 = 8;
+    pub(crate) const RGBA: u8 = 9;
+    pub(crate) const BIT8_A: u8 = 10;
 }
 
 const TYPE_BITMAP: u8 = 0;
@@ -52,7 +52,7 @@ const BITMAP_TOP_DOWN: u8 = 4;
 
 /// Decoded pixels: 0xAARRGGBB, rows top-down. `alpha` says whether A is meaningful.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Pixels {
+pub(crate) struct Pixels {
     pub width: u32,
     pub height: u32,
     pub data: Vec<u32>,
@@ -63,14 +63,14 @@ pub struct Pixels {
 }
 
 impl Pixels {
-    pub fn get(&self, x: u32, y: u32) -> u32 {
+    pub(crate) fn get(&self, x: u32, y: u32) -> u32 {
         self.data[(y * self.width + x) as usize]
     }
 }
 
 /// Where a drawing operation takes its source from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Image {
+pub(crate) enum Image {
     Pixels(Pixels),
     /// The current contents of another surface.
     Surface(u32),
@@ -114,7 +114,7 @@ fn chunk_segments(
 }
 
 /// Reads `len` bytes of a chunk list starting at the chunk at `address`.
-pub fn read_chunks(
+pub(crate) fn read_chunks(
     mem: &dyn GuestMemory,
     group: u32,
     address: u64,
@@ -183,7 +183,7 @@ impl<'a> GuestData<'a> {
 }
 
 /// Bytes per row of `width` pixels in `format`.
-pub fn row_bytes(format: u8, width: u32) -> Option<usize> {
+pub(crate) fn row_bytes(format: u8, width: u32) -> Option<usize> {
     let w = width as usize;
     Some(match format {
         fmt::BIT1_LE | fmt::BIT1_BE => w.div_ceil(8),
@@ -246,7 +246,11 @@ fn read_palette(mem: &dyn GuestMemory, group: u32, address: u64) -> Result<Vec<u
 }
 
 /// Parses the `QXLImage` at `address`.
-pub fn parse_image(mem: &dyn GuestMemory, group: u32, address: u64) -> Result<Image, ParseError> {
+pub(crate) fn parse_image(
+    mem: &dyn GuestMemory,
+    group: u32,
+    address: u64,
+) -> Result<Image, ParseError> {
     let d = mem.read(group, address, DESCRIPTOR)?;
     match d[8] {
         TYPE_SURFACE => {

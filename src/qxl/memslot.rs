@@ -5,7 +5,7 @@
 //! addresses are plain host pointers) and group 1 for the guest's PCI BARs.
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MemError {
+pub(crate) enum MemError {
     /// Address 0: a NULL pointer, never valid even where a slot covers it.
     Null,
     BadGroup(u32),
@@ -55,7 +55,7 @@ impl std::fmt::Display for MemError {
 
 /// One slot as QEMU describes it (`QXLDevMemSlot`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Slot {
+pub(crate) struct Slot {
     pub generation: u32,
     pub virt_start: u64,
     pub virt_end: u64,
@@ -64,7 +64,7 @@ pub struct Slot {
 
 /// The slot layout announced by `get_init_info`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Layout {
+pub(crate) struct Layout {
     pub groups: u32,
     pub slots: u32,
     pub gen_bits: u8,
@@ -76,7 +76,7 @@ pub struct Layout {
 impl Layout {
     /// Clamps what the device announced to sane sizes (a hostile or buggy device must
     /// not make us allocate gigabytes or shift by 64).
-    pub fn sanitized(self) -> Layout {
+    pub(crate) fn sanitized(self) -> Layout {
         let id_bits = self.id_bits.min(16);
         let gen_bits = self.gen_bits.min(16);
         Layout {
@@ -89,13 +89,13 @@ impl Layout {
     }
 }
 
-pub struct MemSlots {
+pub(crate) struct MemSlots {
     layout: Layout,
     slots: Vec<Vec<Option<Slot>>>,
 }
 
 impl MemSlots {
-    pub fn new(layout: Layout) -> MemSlots {
+    pub(crate) fn new(layout: Layout) -> MemSlots {
         let layout = layout.sanitized();
         MemSlots {
             layout,
@@ -111,17 +111,17 @@ impl MemSlots {
             .ok_or(MemError::BadSlot { group, slot })
     }
 
-    pub fn add(&mut self, group: u32, slot: u32, value: Slot) -> Result<(), MemError> {
+    pub(crate) fn add(&mut self, group: u32, slot: u32, value: Slot) -> Result<(), MemError> {
         *self.entry(group, slot)? = Some(value);
         Ok(())
     }
 
-    pub fn remove(&mut self, group: u32, slot: u32) -> Result<(), MemError> {
+    pub(crate) fn remove(&mut self, group: u32, slot: u32) -> Result<(), MemError> {
         *self.entry(group, slot)? = None;
         Ok(())
     }
 
-    pub fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         for group in &mut self.slots {
             group.iter_mut().for_each(|s| *s = None);
         }
@@ -129,7 +129,7 @@ impl MemSlots {
 
     /// Host address of `size` bytes at guest address `address` in `group`, checked to
     /// lie entirely inside one valid slot of the current generation.
-    pub fn translate(&self, group: u32, address: u64, size: u64) -> Result<u64, MemError> {
+    pub(crate) fn translate(&self, group: u32, address: u64, size: u64) -> Result<u64, MemError> {
         if address == 0 {
             return Err(MemError::Null);
         }

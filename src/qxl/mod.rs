@@ -1,10 +1,11 @@
 //! Guest memory and QXL commands: everything the guest hands us is checked here
 //! before anything reads it.
 
-pub mod command;
-pub mod draw;
-pub mod guest;
-pub mod image;
-pub mod memslot;
+pub(crate) mod command;
+pub(crate) mod draw;
+#[allow(unsafe_code)]
+pub(crate) mod guest;
+pub(crate) mod image;
+pub(crate) mod memslot;
 #[cfg(test)]
-pub mod testmem;
+pub(crate) mod testmem;

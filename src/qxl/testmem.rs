@@ -5,7 +5,7 @@ use super::memslot::MemError;
 use std::collections::BTreeMap;
 
 #[derive(Default)]
-pub struct FakeMemory(pub BTreeMap<u64, Vec<u8>>);
+pub(crate) struct FakeMemory(pub BTreeMap<u64, Vec<u8>>);
 
 impl GuestMemory for FakeMemory {
     fn read(&self, _group: u32, address: u64, len: usize) -> Result<Vec<u8>, MemError> {
@@ -20,7 +20,7 @@ impl GuestMemory for FakeMemory {
 }
 
 /// A `QXLDataChunk` header followed by `data`.
-pub fn chunk(size: u32, next: u64, data: &[u8]) -> Vec<u8> {
+pub(crate) fn chunk(size: u32, next: u64, data: &[u8]) -> Vec<u8> {
     let mut c = size.to_le_bytes().to_vec();
     c.extend_from_slice(&0u64.to_le_bytes());
     c.extend_from_slice(&next.to_le_bytes());
@@ -29,7 +29,14 @@ pub fn chunk(size: u32, next: u64, data: &[u8]) -> Vec<u8> {
 }
 
 /// A `QXLImage` of type BITMAP (descriptor + bitmap header).
-pub fn bitmap_image(format: u8, flags: u8, w: u32, h: u32, stride: u32, data: u64) -> Vec<u8> {
+pub(crate) fn bitmap_image(
+    format: u8,
+    flags: u8,
+    w: u32,
+    h: u32,
+    stride: u32,
+    data: u64,
+) -> Vec<u8> {
     let mut b = vec![0u8; 48];
     b[10..14].copy_from_slice(&w.to_le_bytes());
     b[14..18].copy_from_slice(&h.to_le_bytes());

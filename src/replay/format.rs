@@ -21,61 +21,61 @@ const MAX_CHUNKS: u32 = 1 << 16;
 /// Most palette entries (8 bpp images use 256).
 const MAX_PALETTE: u32 = u16::MAX as u32;
 
-pub mod cmd {
-    pub const DRAW: u32 = 1;
-    pub const UPDATE: u32 = 2;
-    pub const CURSOR: u32 = 3;
-    pub const MESSAGE: u32 = 4;
-    pub const SURFACE: u32 = 5;
+pub(crate) mod cmd {
+    pub(crate) const DRAW: u32 = 1;
+    pub(crate) const UPDATE: u32 = 2;
+    pub(crate) const CURSOR: u32 = 3;
+    pub(crate) const MESSAGE: u32 = 4;
+    pub(crate) const SURFACE: u32 = 5;
 }
 
 /// `RED_WORKER_MESSAGE_*` values the replay acts on (spice-server's `red-worker.h`; the
 /// recorder stores them, so they never change).
-pub mod worker_msg {
-    pub const DESTROY_SURFACES: u32 = 19;
-    pub const CREATE_PRIMARY_SURFACE: u32 = 20;
-    pub const DESTROY_PRIMARY_SURFACE: u32 = 21;
-    pub const DESTROY_SURFACES_ASYNC: u32 = 28;
-    pub const CREATE_PRIMARY_SURFACE_ASYNC: u32 = 29;
-    pub const DESTROY_PRIMARY_SURFACE_ASYNC: u32 = 30;
+pub(crate) mod worker_msg {
+    pub(crate) const DESTROY_SURFACES: u32 = 19;
+    pub(crate) const CREATE_PRIMARY_SURFACE: u32 = 20;
+    pub(crate) const DESTROY_PRIMARY_SURFACE: u32 = 21;
+    pub(crate) const DESTROY_SURFACES_ASYNC: u32 = 28;
+    pub(crate) const CREATE_PRIMARY_SURFACE_ASYNC: u32 = 29;
+    pub(crate) const DESTROY_PRIMARY_SURFACE_ASYNC: u32 = 30;
 }
 
 /// `QXL_DRAW_*`: the draw types, as the parser knows them.
-pub use crate::qxl::draw::kind as draw;
+pub(crate) use crate::qxl::draw::kind as draw;
 
-pub const IMAGE_BITMAP: u8 = 0;
-pub const IMAGE_QUIC: u8 = 1;
-pub const IMAGE_SURFACE: u8 = 104;
-pub const BITMAP_DIRECT: u8 = 1;
-pub const BRUSH_SOLID: u32 = 1;
-pub const BRUSH_PATTERN: u32 = 2;
-pub const CLIP_RECTS: u32 = 1;
-pub const LINE_STYLED: u8 = 1 << 3;
-pub const SURFACE_CREATE: u8 = 0;
-pub const SURFACE_DESTROY: u8 = 1;
-pub const SURFACE_KEEP_DATA: u32 = 1;
-pub const CURSOR_SET: u8 = 0;
-pub const CURSOR_MOVE: u8 = 1;
-pub const CURSOR_TRAIL: u8 = 3;
+pub(crate) const IMAGE_BITMAP: u8 = 0;
+pub(crate) const IMAGE_QUIC: u8 = 1;
+pub(crate) const IMAGE_SURFACE: u8 = 104;
+pub(crate) const BITMAP_DIRECT: u8 = 1;
+pub(crate) const BRUSH_SOLID: u32 = 1;
+pub(crate) const BRUSH_PATTERN: u32 = 2;
+pub(crate) const CLIP_RECTS: u32 = 1;
+pub(crate) const LINE_STYLED: u8 = 1 << 3;
+pub(crate) const SURFACE_CREATE: u8 = 0;
+pub(crate) const SURFACE_DESTROY: u8 = 1;
+pub(crate) const SURFACE_KEEP_DATA: u32 = 1;
+pub(crate) const CURSOR_SET: u8 = 0;
+pub(crate) const CURSOR_MOVE: u8 = 1;
+pub(crate) const CURSOR_TRAIL: u8 = 3;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Point {
+pub(crate) struct Point {
     pub x: i32,
     pub y: i32,
 }
 
 /// A `QXLDataChunk` list: the data of each chunk, in order (at least one).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Chunks(pub Vec<Vec<u8>>);
+pub(crate) struct Chunks(pub Vec<Vec<u8>>);
 
 impl Chunks {
-    pub fn total(&self) -> u64 {
+    pub(crate) fn total(&self) -> u64 {
         self.0.iter().map(|c| c.len() as u64).sum()
     }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ImageDescriptor {
+pub(crate) struct ImageDescriptor {
     pub id: u64,
     pub kind: u8,
     pub flags: u8,
@@ -84,20 +84,20 @@ pub struct ImageDescriptor {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Palette {
+pub(crate) struct Palette {
     pub unique: u64,
     pub entries: Vec<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BitmapData {
+pub(crate) enum BitmapData {
     /// `QXL_BITMAP_DIRECT`: one flat buffer.
     Flat(Vec<u8>),
     Chunked(Chunks),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Bitmap {
+pub(crate) struct Bitmap {
     pub format: u8,
     pub flags: u8,
     pub x: u32,
@@ -108,20 +108,20 @@ pub struct Bitmap {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ImageData {
+pub(crate) enum ImageData {
     Bitmap(Bitmap),
     Surface { surface_id: u32 },
     Quic { data_size: u32, chunks: Chunks },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Image {
+pub(crate) struct Image {
     pub descriptor: ImageDescriptor,
     pub data: ImageData,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Brush {
+pub(crate) enum Brush {
     Solid(u32),
     Pattern {
         image: Option<Image>,
@@ -132,14 +132,14 @@ pub enum Brush {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct QMask {
+pub(crate) struct QMask {
     pub flags: u8,
     pub pos: Point,
     pub bitmap: Option<Image>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Clip {
+pub(crate) enum Clip {
     Rects {
         num_rects: u32,
         chunks: Chunks,
@@ -150,7 +150,7 @@ pub enum Clip {
 
 /// The fields QXLCopy and QXLBlend share.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CopyOp {
+pub(crate) struct CopyOp {
     pub src: Option<Image>,
     pub src_area: Rect,
     pub rop_descriptor: u16,
@@ -159,7 +159,7 @@ pub struct CopyOp {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct QxlString {
+pub(crate) struct QxlString {
     pub data_size: u32,
     pub length: u16,
     pub flags: u16,
@@ -167,7 +167,7 @@ pub struct QxlString {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DrawOp {
+pub(crate) enum DrawOp {
     Nop,
     Fill {
         brush: Brush,
@@ -239,7 +239,7 @@ pub enum DrawOp {
 }
 
 impl DrawOp {
-    pub fn type_code(&self) -> u8 {
+    pub(crate) fn type_code(&self) -> u8 {
         match self {
             DrawOp::Nop => draw::NOP,
             DrawOp::Fill { .. } => draw::FILL,
@@ -261,7 +261,7 @@ impl DrawOp {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Drawable {
+pub(crate) struct Drawable {
     pub bbox: Rect,
     pub clip: Clip,
     pub effect: u8,
@@ -275,7 +275,7 @@ pub struct Drawable {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SurfaceCreate {
+pub(crate) struct SurfaceCreate {
     pub format: u32,
     pub width: u32,
     pub height: u32,
@@ -286,13 +286,13 @@ pub struct SurfaceCreate {
 
 impl SurfaceCreate {
     /// Bytes the surface's memory spans: height × |stride|.
-    pub fn size(&self) -> u64 {
+    pub(crate) fn size(&self) -> u64 {
         u64::from(self.height) * u64::from(self.stride.unsigned_abs())
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SurfaceCmd {
+pub(crate) struct SurfaceCmd {
     pub surface_id: u32,
     pub kind: u8,
     pub flags: u32,
@@ -300,7 +300,7 @@ pub struct SurfaceCmd {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CursorShape {
+pub(crate) struct CursorShape {
     pub unique: u64,
     pub kind: u16,
     pub width: u16,
@@ -312,7 +312,7 @@ pub struct CursorShape {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CursorOp {
+pub(crate) enum CursorOp {
     Set {
         position: (i16, i16),
         visible: u8,
@@ -330,13 +330,13 @@ pub enum CursorOp {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CursorCmd {
+pub(crate) struct CursorCmd {
     pub kind: u8,
     pub op: CursorOp,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UpdateCmd {
+pub(crate) struct UpdateCmd {
     pub area: Rect,
     pub update_id: u32,
     pub surface_id: u32,
@@ -344,7 +344,7 @@ pub struct UpdateCmd {
 
 /// One QXL command as the guest had queued it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Command {
+pub(crate) enum Command {
     Draw(Box<Drawable>),
     Update(UpdateCmd),
     /// `QXLMessage` text (without a terminator).
@@ -355,7 +355,7 @@ pub enum Command {
 
 impl Command {
     /// `QXL_CMD_*`.
-    pub fn type_code(&self) -> u32 {
+    pub(crate) fn type_code(&self) -> u32 {
         match self {
             Command::Draw(_) => cmd::DRAW,
             Command::Update(_) => cmd::UPDATE,
@@ -368,7 +368,7 @@ impl Command {
 
 /// `QXLDevSurfaceCreate` of a recorded `create_primary_surface` and its pixels.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PrimarySurface {
+pub(crate) struct PrimarySurface {
     pub width: u32,
     pub height: u32,
     pub stride: i32,
@@ -381,14 +381,14 @@ pub struct PrimarySurface {
 }
 
 impl PrimarySurface {
-    pub fn size(&self) -> u64 {
+    pub(crate) fn size(&self) -> u64 {
         u64::from(self.height) * u64::from(self.stride.unsigned_abs())
     }
 }
 
 /// What one `event` line introduces.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Record {
+pub(crate) enum Record {
     Command(Command),
     /// A QXL command type the recorder stores no body for (nothing to replay).
     EmptyCommand(u32),
@@ -401,13 +401,13 @@ pub enum Record {
 }
 
 /// Reads the records of one recording.
-pub struct RecordReader<R: BufRead> {
+pub(crate) struct RecordReader<R: BufRead> {
     s: Scanner<R>,
 }
 
 impl<R: BufRead> RecordReader<R> {
     /// Checks the `SPICE_REPLAY 1` header.
-    pub fn new(input: R) -> Result<Self> {
+    pub(crate) fn new(input: R) -> Result<Self> {
         let mut s = Scanner::new(input);
         s.expect("SPICE_REPLAY")?;
         let version = s.int()?;
@@ -417,12 +417,8 @@ impl<R: BufRead> RecordReader<R> {
         Ok(RecordReader { s })
     }
 
-    pub fn offset(&self) -> u64 {
-        self.s.offset()
-    }
-
     /// The next record, or None at the end of the file.
-    pub fn next_record(&mut self) -> Result<Option<Record>> {
+    pub(crate) fn next_record(&mut self) -> Result<Option<Record>> {
         if self.s.at_end()? {
             return Ok(None);
         }

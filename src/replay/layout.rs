@@ -15,21 +15,21 @@ use crate::geometry::Rect;
 /// A QXLPHYSICAL field at `at` in a block, to be set to the address of `offset` bytes
 /// into block `target`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Link {
+pub(crate) struct Link {
     pub at: usize,
     pub target: usize,
     pub offset: usize,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Block {
+pub(crate) struct Block {
     pub bytes: Vec<u8>,
     pub links: Vec<Link>,
 }
 
 /// A command ready to be materialised.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Layout {
+pub(crate) struct Layout {
     pub blocks: Vec<Block>,
     /// `QXL_CMD_*`.
     pub cmd_type: u32,
@@ -414,7 +414,7 @@ impl Builder {
 }
 
 /// Lays out `command` (surface ids already mapped to the replay's).
-pub fn lay_out(command: &Command) -> Result<Layout> {
+pub(crate) fn lay_out(command: &Command) -> Result<Layout> {
     let mut b = Builder { blocks: Vec::new() };
     let ext = b.block(24);
     debug_assert_eq!(ext, EXT);

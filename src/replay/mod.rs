@@ -13,18 +13,18 @@
 //! The C boundary (`ffi::api::replay`) copies layouts into host memory and carries out
 //! the worker calls (primary surface creation and destruction) on the QXL instance.
 
-pub mod format;
-pub mod layout;
-pub mod reader;
-pub mod surface_ids;
+pub(crate) mod format;
+pub(crate) mod layout;
+pub(crate) mod reader;
+pub(crate) mod surface_ids;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
-pub mod writer;
+pub(crate) mod writer;
 
 use format::{Command, DrawOp, Drawable, Image, ImageData, PrimarySurface, Record, SurfaceCmd};
 use layout::Layout;
-pub use reader::{ReplayError, Result};
+pub(crate) use reader::{ReplayError, Result};
 use std::io::BufRead;
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,7 +37,7 @@ const MAX_PRIMARY: u64 = reader::MAX_BLOB;
 
 /// What the replay asks its caller to do next.
 #[derive(Debug)]
-pub enum Step {
+pub(crate) enum Step {
     /// Create the primary surface (destroying the current one first, if any).
     CreatePrimary(PrimarySurface),
     DestroyPrimary,
@@ -47,7 +47,7 @@ pub enum Step {
 }
 
 /// One recording being replayed.
-pub struct Session<R: BufRead> {
+pub(crate) struct Session<R: BufRead> {
     records: format::RecordReader<R>,
     ids: Arc<SurfaceIds>,
     finished: bool,
@@ -55,7 +55,7 @@ pub struct Session<R: BufRead> {
 
 impl<R: BufRead> Session<R> {
     /// Reads the header; `nsurfaces` replay surface ids are available (at least 1).
-    pub fn new(input: R, nsurfaces: u32) -> Result<Self> {
+    pub(crate) fn new(input: R, nsurfaces: u32) -> Result<Self> {
         Ok(Session {
             records: format::RecordReader::new(input)?,
             ids: Arc::new(SurfaceIds::new(nsurfaces, SURFACE_ID_WAIT)),
@@ -64,13 +64,13 @@ impl<R: BufRead> Session<R> {
     }
 
     /// The id table, shared with whoever releases commands.
-    pub fn surface_ids(&self) -> Arc<SurfaceIds> {
+    pub(crate) fn surface_ids(&self) -> Arc<SurfaceIds> {
         self.ids.clone()
     }
 
     /// The next step, or None once the recording is over (at its end, or at the first
     /// record that cannot be read: the error is returned once, then None).
-    pub fn next_step(&mut self) -> Result<Option<Step>> {
+    pub(crate) fn next_step(&mut self) -> Result<Option<Step>> {
         if self.finished {
             return Ok(None);
         }

@@ -8,13 +8,13 @@ use std::io::{self, BufRead, Read};
 /// Longest word or number the format has; anything longer is garbage.
 const MAX_WORD: usize = 64;
 /// Largest blob accepted (a 4096x4096 32-bit surface is 64 MiB).
-pub const MAX_BLOB: u64 = 256 << 20;
+pub(crate) const MAX_BLOB: u64 = 256 << 20;
 /// Blobs are read in steps of this, so a truncated file never causes a large allocation.
 const READ_STEP: u64 = 1 << 20;
 
 /// Why a recording cannot be read further.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ReplayError {
+pub(crate) enum ReplayError {
     /// Reading the file failed.
     Io(String),
     /// The file ends inside a record (a recorder interrupted mid-write).
@@ -62,22 +62,17 @@ impl From<io::Error> for ReplayError {
     }
 }
 
-pub type Result<T> = std::result::Result<T, ReplayError>;
+pub(crate) type Result<T> = std::result::Result<T, ReplayError>;
 
 /// Reads words, numbers and blobs from a recording.
-pub struct Scanner<R: BufRead> {
+pub(crate) struct Scanner<R: BufRead> {
     input: R,
     offset: u64,
 }
 
 impl<R: BufRead> Scanner<R> {
-    pub fn new(input: R) -> Self {
+    pub(crate) fn new(input: R) -> Self {
         Scanner { input, offset: 0 }
-    }
-
-    /// Bytes consumed so far.
-    pub fn offset(&self) -> u64 {
-        self.offset
     }
 
     fn peek(&mut self) -> Result<Option<u8>> {
@@ -100,13 +95,13 @@ impl<R: BufRead> Scanner<R> {
     }
 
     /// True when only whitespace is left.
-    pub fn at_end(&mut self) -> Result<bool> {
+    pub(crate) fn at_end(&mut self) -> Result<bool> {
         self.skip_space()?;
         Ok(self.peek()?.is_none())
     }
 
     /// The next word, without consuming it (None at the end of the file).
-    pub fn peek_word(&mut self) -> Result<Option<String>> {
+    pub(crate) fn peek_word(&mut self) -> Result<Option<String>> {
         self.skip_space()?;
         let buf = self.input.fill_buf()?;
         let len = buf
@@ -152,7 +147,7 @@ impl<R: BufRead> Scanner<R> {
     }
 
     /// Consumes the word `word` or fails.
-    pub fn expect(&mut self, word: &str) -> Result<()> {
+    pub(crate) fn expect(&mut self, word: &str) -> Result<()> {
         let start = self.offset;
         let got = self.word_until(0)?;
         if got == word {
@@ -163,7 +158,7 @@ impl<R: BufRead> Scanner<R> {
     }
 
     /// A signed decimal number that fits in 64 bits.
-    pub fn int(&mut self) -> Result<i64> {
+    pub(crate) fn int(&mut self) -> Result<i64> {
         let start = self.offset;
         let w = self.word_until(b':')?;
         w.parse::<i64>()
@@ -171,7 +166,7 @@ impl<R: BufRead> Scanner<R> {
     }
 
     /// An unsigned 64-bit decimal number (`%PRIu64`).
-    pub fn u64(&mut self) -> Result<u64> {
+    pub(crate) fn u64(&mut self) -> Result<u64> {
         let start = self.offset;
         let w = self.word_until(b':')?;
         w.parse::<u64>()
@@ -180,7 +175,7 @@ impl<R: BufRead> Scanner<R> {
 
     /// A number printed from a 32-bit field with `%d` or `%u`: both spellings of the
     /// same bits are accepted, as `fscanf` does.
-    pub fn bits32(&mut self) -> Result<u32> {
+    pub(crate) fn bits32(&mut self) -> Result<u32> {
         let start = self.offset;
         let v = self.int()?;
         if (-(1i64 << 31)..(1i64 << 32)).contains(&v) {
@@ -191,7 +186,7 @@ impl<R: BufRead> Scanner<R> {
     }
 
     /// `binary <compressed> <prefix> <size>:<size bytes>` and the newline after it.
-    pub fn binary(&mut self, prefix: &str) -> Result<Vec<u8>> {
+    pub(crate) fn binary(&mut self, prefix: &str) -> Result<Vec<u8>> {
         self.expect("binary")?;
         let compressed = self.int()?;
         self.expect(prefix)?;

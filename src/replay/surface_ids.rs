@@ -8,7 +8,7 @@ use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 /// Ids are "none" as in the recording (`-1`).
-pub const NO_SURFACE: u32 = u32::MAX;
+pub(crate) const NO_SURFACE: u32 = u32::MAX;
 
 #[derive(Default)]
 struct Tables {
@@ -19,7 +19,7 @@ struct Tables {
     free: VecDeque<u32>,
 }
 
-pub struct SurfaceIds {
+pub(crate) struct SurfaceIds {
     tables: Mutex<Tables>,
     freed: Condvar,
     limit: u32,
@@ -28,7 +28,7 @@ pub struct SurfaceIds {
 
 impl SurfaceIds {
     /// `limit` replay ids (at least 1; id 0, the primary, maps to itself).
-    pub fn new(limit: u32, wait: Duration) -> Self {
+    pub(crate) fn new(limit: u32, wait: Duration) -> Self {
         let ids = SurfaceIds {
             tables: Mutex::new(Tables::default()),
             freed: Condvar::new(),
@@ -40,7 +40,7 @@ impl SurfaceIds {
     }
 
     /// The replay id of recorded id `id`. Unknown ids become 0, as in spice-server.
-    pub fn get(&self, id: u32) -> u32 {
+    pub(crate) fn get(&self, id: u32) -> u32 {
         if id == NO_SURFACE {
             return id;
         }
@@ -54,7 +54,7 @@ impl SurfaceIds {
     }
 
     /// A replay id for a surface the recording creates with id `id`.
-    pub fn create(&self, id: u32) -> Result<u32> {
+    pub(crate) fn create(&self, id: u32) -> Result<u32> {
         let mut t = self.tables.lock();
         let replay = loop {
             let candidate = match t.free.front() {
@@ -77,7 +77,7 @@ impl SurfaceIds {
     }
 
     /// Replay id `replay` is free again (its destroy command was released).
-    pub fn release(&self, replay: u32) {
+    pub(crate) fn release(&self, replay: u32) {
         let mut t = self.tables.lock();
         let Some(slot) = t.to_recorded.get_mut(replay as usize) else {
             return;

@@ -6,13 +6,13 @@ use crate::geometry::Rect;
 use std::fmt::Write as _;
 
 #[derive(Default)]
-pub struct RecordWriter {
+pub(crate) struct RecordWriter {
     pub out: Vec<u8>,
     counter: u32,
 }
 
 impl RecordWriter {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let mut w = RecordWriter::default();
         w.text("SPICE_REPLAY 1\n");
         w
@@ -44,11 +44,11 @@ impl RecordWriter {
         ));
     }
 
-    pub fn worker_call(&mut self, kind: u32) {
+    pub(crate) fn worker_call(&mut self, kind: u32) {
         self.event(1, kind);
     }
 
-    pub fn create_primary(&mut self, kind: u32, p: &PrimarySurface) {
+    pub(crate) fn create_primary(&mut self, kind: u32, p: &PrimarySurface) {
         self.event(1, kind);
         self.line(format_args!(
             "{} {} {} {}",
@@ -61,7 +61,7 @@ impl RecordWriter {
         self.binary("data", &p.data);
     }
 
-    pub fn command(&mut self, c: &Command) {
+    pub(crate) fn command(&mut self, c: &Command) {
         self.event(0, c.type_code());
         match c {
             Command::Draw(d) => self.drawable(d),

@@ -10,9 +10,7 @@ use crate::proto::msg::channel as ch;
 use std::sync::Arc;
 
 /// What opening a channel learns about the link.
-pub struct OpenRequest {
-    /// The reactor's connection id.
-    pub conn: u64,
+pub(crate) struct OpenRequest {
     /// The client session the channel joins (its main channel's connection id).
     pub session_id: u32,
     pub channel_id: u8,
@@ -21,38 +19,38 @@ pub struct OpenRequest {
 }
 
 /// A channel just opened, and what must happen when its connection ends.
-pub struct Opening {
+pub(crate) struct Opening {
     pub channel: Box<dyn Channel>,
     pub on_close: Option<Box<dyn FnOnce() + Send>>,
 }
 
 impl Opening {
-    pub fn new(channel: impl Channel + 'static) -> Opening {
+    pub(crate) fn new(channel: impl Channel + 'static) -> Opening {
         Opening {
             channel: Box::new(channel),
             on_close: None,
         }
     }
 
-    pub fn on_close(mut self, f: impl FnOnce() + Send + 'static) -> Opening {
+    pub(crate) fn on_close(mut self, f: impl FnOnce() + Send + 'static) -> Opening {
         self.on_close = Some(Box::new(f));
         self
     }
 }
 
-pub type OpenFn = Arc<dyn Fn(&OpenRequest) -> Result<Opening, LinkError> + Send + Sync>;
+pub(crate) type OpenFn = Arc<dyn Fn(&OpenRequest) -> Result<Opening, LinkError> + Send + Sync>;
 
 /// Who provides a channel. Clients are told about device channels first, in the order
 /// they were added, then about the server's own (the order clients have always seen).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Provider {
+pub(crate) enum Provider {
     Server,
     Device,
 }
 
 /// One linkable channel: its type and id, our caps for it, and how to open it.
 #[derive(Clone)]
-pub struct ChannelKind {
+pub(crate) struct ChannelKind {
     pub channel_type: u8,
     pub id: u8,
     /// Our channel caps for the link reply, as u32 words.
@@ -63,7 +61,7 @@ pub struct ChannelKind {
 
 impl ChannelKind {
     /// `cap_bits`: the `SPICE_*_CAP_*` numbers we announce.
-    pub fn new(
+    pub(crate) fn new(
         channel_type: u8,
         id: u8,
         cap_bits: &[u32],
@@ -85,13 +83,13 @@ impl ChannelKind {
 }
 
 #[derive(Default)]
-pub struct ChannelRegistry {
+pub(crate) struct ChannelRegistry {
     kinds: Vec<ChannelKind>,
 }
 
 impl ChannelRegistry {
     /// Adds a channel; false (and nothing changes) when its type and id are taken.
-    pub fn register(&mut self, kind: ChannelKind) -> bool {
+    pub(crate) fn register(&mut self, kind: ChannelKind) -> bool {
         if self.find(kind.channel_type, kind.id).is_some() {
             crate::log_warn!(
                 "channel {}:{} is already registered",
@@ -104,23 +102,23 @@ impl ChannelRegistry {
         true
     }
 
-    pub fn unregister(&mut self, channel_type: u8, id: u8) -> bool {
+    pub(crate) fn unregister(&mut self, channel_type: u8, id: u8) -> bool {
         let before = self.kinds.len();
         self.kinds.retain(|k| !k.is(channel_type, id));
         self.kinds.len() != before
     }
 
-    pub fn find(&self, channel_type: u8, id: u8) -> Option<&ChannelKind> {
+    pub(crate) fn find(&self, channel_type: u8, id: u8) -> Option<&ChannelKind> {
         self.kinds.iter().find(|k| k.is(channel_type, id))
     }
 
     /// The open function, to call without holding the registry's lock.
-    pub fn opener(&self, channel_type: u8, id: u8) -> Option<OpenFn> {
+    pub(crate) fn opener(&self, channel_type: u8, id: u8) -> Option<OpenFn> {
         self.find(channel_type, id).map(|k| k.open.clone())
     }
 
     /// What the main channel's `CHANNELS_LIST` carries: every channel but main itself.
-    pub fn listed(&self) -> Vec<(u8, u8)> {
+    pub(crate) fn listed(&self) -> Vec<(u8, u8)> {
         [Provider::Device, Provider::Server]
             .into_iter()
             .flat_map(|p| self.kinds.iter().filter(move |k| k.provider == p))
@@ -166,7 +164,6 @@ mod tests {
 
     fn request(channel_id: u8) -> OpenRequest {
         OpenRequest {
-            conn: 1,
             session_id: 7,
             channel_id,
             caps: Caps::default(),

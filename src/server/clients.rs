@@ -5,7 +5,7 @@ use crate::proto::msg::channel as ch;
 use std::collections::HashMap;
 
 /// One linked connection.
-pub struct LinkedChannel {
+pub(crate) struct LinkedChannel {
     pub session_id: u32,
     pub channel_type: u8,
     pub channel_id: u8,
@@ -14,7 +14,7 @@ pub struct LinkedChannel {
 }
 
 #[derive(Default)]
-pub struct Clients {
+pub(crate) struct Clients {
     /// The linked client's session id (its main channel's connection id).
     current: Option<u32>,
     /// Reactor connection id → what it linked.
@@ -22,21 +22,21 @@ pub struct Clients {
 }
 
 impl Clients {
-    pub fn current(&self) -> Option<u32> {
+    pub(crate) fn current(&self) -> Option<u32> {
         self.current
     }
 
     /// Clients with a main channel (one at a time, as spice-server without multi-client).
-    pub fn count(&self) -> usize {
+    pub(crate) fn count(&self) -> usize {
         usize::from(self.current.is_some())
     }
 
     /// A main channel is being opened: its session becomes the current one.
-    pub fn start_session(&mut self, session_id: u32) {
+    pub(crate) fn start_session(&mut self, session_id: u32) {
         self.current = Some(session_id);
     }
 
-    pub fn has(&self, session_id: u32, channel_type: u8, channel_id: u8) -> bool {
+    pub(crate) fn has(&self, session_id: u32, channel_type: u8, channel_id: u8) -> bool {
         self.linked.values().any(|l| {
             l.session_id == session_id
                 && l.channel_type == channel_type
@@ -44,12 +44,12 @@ impl Clients {
         })
     }
 
-    pub fn link(&mut self, conn: u64, channel: LinkedChannel) {
+    pub(crate) fn link(&mut self, conn: u64, channel: LinkedChannel) {
         self.linked.insert(conn, channel);
     }
 
     /// Forgets a connection; the current session ends with its main channel.
-    pub fn unlink(&mut self, conn: u64) -> Option<LinkedChannel> {
+    pub(crate) fn unlink(&mut self, conn: u64) -> Option<LinkedChannel> {
         let gone = self.linked.remove(&conn)?;
         if gone.channel_type == ch::MAIN && self.current == Some(gone.session_id) {
             self.current = None;

@@ -3,21 +3,19 @@
 
 use crate::video::codecs::CodecList;
 use crate::video::StreamMode;
-use std::net::IpAddr;
 use std::time::Instant;
 
 /// Longest ticket the link protocol can carry (`SPICE_MAX_PASSWORD_LENGTH`).
-pub const MAX_PASSWORD_LENGTH: usize = 60;
+pub(crate) const MAX_PASSWORD_LENGTH: usize = 60;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ConfigError {
+pub(crate) enum ConfigError {
     PortOutOfRange(i32),
     PasswordTooLong,
     TlsIncomplete,
     InvalidValue { what: &'static str, value: i32 },
     UnknownChannel(String),
     NoUsableCodec(String),
-    Unsupported(&'static str),
 }
 
 impl std::fmt::Display for ConfigError {
@@ -31,14 +29,13 @@ impl std::fmt::Display for ConfigError {
             ConfigError::InvalidValue { what, value } => write!(f, "invalid {what}: {value}"),
             ConfigError::UnknownChannel(name) => write!(f, "unknown channel name '{name}'"),
             ConfigError::NoUsableCodec(list) => write!(f, "no usable video codec in '{list}'"),
-            ConfigError::Unsupported(what) => write!(f, "{what} is not supported"),
         }
     }
 }
 
 /// Which address family the listening socket uses (`SPICE_ADDR_FLAG_*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum AddrFamily {
+pub(crate) enum AddrFamily {
     #[default]
     Any,
     Ipv4Only,
@@ -49,7 +46,7 @@ pub enum AddrFamily {
 
 impl AddrFamily {
     /// Maps the C flags word. spice-server warns on anything else and keeps `Any`.
-    pub fn from_flags(flags: i32) -> Option<AddrFamily> {
+    pub(crate) fn from_flags(flags: i32) -> Option<AddrFamily> {
         match flags {
             0 => Some(AddrFamily::Any),
             1 => Some(AddrFamily::Ipv4Only),
@@ -62,7 +59,7 @@ impl AddrFamily {
 
 /// `SpiceImageCompression` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ImageCompression {
+pub(crate) enum ImageCompression {
     Off = 1,
     AutoGlz = 2,
     AutoLz = 3,
@@ -73,7 +70,7 @@ pub enum ImageCompression {
 }
 
 impl ImageCompression {
-    pub fn from_c(value: i32) -> Option<ImageCompression> {
+    pub(crate) fn from_c(value: i32) -> Option<ImageCompression> {
         Some(match value {
             1 => ImageCompression::Off,
             2 => ImageCompression::AutoGlz,
@@ -89,14 +86,14 @@ impl ImageCompression {
 
 /// `spice_wan_compression_t`: when JPEG / zlib-over-GLZ are used on WAN links.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WanCompression {
+pub(crate) enum WanCompression {
     Auto = 1,
     Always = 2,
     Never = 3,
 }
 
 impl WanCompression {
-    pub fn from_c(value: i32) -> Option<WanCompression> {
+    pub(crate) fn from_c(value: i32) -> Option<WanCompression> {
         match value {
             1 => Some(WanCompression::Auto),
             2 => Some(WanCompression::Always),
@@ -108,21 +105,21 @@ impl WanCompression {
 
 /// The ticket a client must present, and until when it is valid.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Ticket {
+pub(crate) struct Ticket {
     pub password: String,
     /// `None` = never expires.
     pub expires: Option<Instant>,
 }
 
 impl Ticket {
-    pub fn is_valid_at(&self, now: Instant) -> bool {
+    pub(crate) fn is_valid_at(&self, now: Instant) -> bool {
         self.expires.is_none_or(|t| now < t)
     }
 }
 
 /// Client authentication policy.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Auth {
+pub(crate) enum Auth {
     /// `disable-ticketing=on`: anyone may connect.
     None,
     /// Spice's RSA ticket. Without a ticket set, nobody can log in (spice-server's default).
@@ -132,7 +129,7 @@ pub enum Auth {
 impl Auth {
     /// Whether a client presenting `password` may link at `now`. As spice-server: with
     /// ticketing on, no ticket, an expired one or an empty password refuses everyone.
-    pub fn admits(&self, password: &[u8], now: Instant) -> bool {
+    pub(crate) fn admits(&self, password: &[u8], now: Instant) -> bool {
         let ticket = match self {
             Auth::None => return true,
             Auth::Ticket(ticket) => ticket.as_ref(),
@@ -157,7 +154,7 @@ impl Auth {
 
 /// TLS files, as handed over by QEMU (`spice_server_set_tls`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct TlsConfig {
+pub(crate) struct TlsConfig {
     pub port: u16,
     pub ca_cert_file: String,
     pub certs_file: String,
@@ -168,11 +165,11 @@ pub struct TlsConfig {
 }
 
 /// `SPICE_CHANNEL_SECURITY_*` bits.
-pub const SECURITY_NONE: i32 = 1;
-pub const SECURITY_SSL: i32 = 2;
+pub(crate) const SECURITY_NONE: i32 = 1;
+pub(crate) const SECURITY_SSL: i32 = 2;
 
 /// SPICE channel type numbers by the names `tls-channel=` accepts.
-pub fn channel_type_by_name(name: &str) -> Option<u8> {
+pub(crate) fn channel_type_by_name(name: &str) -> Option<u8> {
     Some(match name {
         "main" => 1,
         "display" => 2,
@@ -190,7 +187,7 @@ pub fn channel_type_by_name(name: &str) -> Option<u8> {
 }
 
 #[derive(Debug, Clone)]
-pub struct ServerConfig {
+pub(crate) struct ServerConfig {
     pub port: Option<u16>,
     pub addr: String,
     pub family: AddrFamily,
@@ -247,14 +244,14 @@ impl Default for ServerConfig {
 
 impl ServerConfig {
     /// `spice_server_set_port`: 0 means "no plain port".
-    pub fn set_port(&mut self, port: i32) -> Result<(), ConfigError> {
+    pub(crate) fn set_port(&mut self, port: i32) -> Result<(), ConfigError> {
         let port = u16::try_from(port).map_err(|_| ConfigError::PortOutOfRange(port))?;
         self.port = (port != 0).then_some(port);
         Ok(())
     }
 
     /// `spice_server_set_addr`. Unknown flags keep the family, as spice-server does.
-    pub fn set_addr(&mut self, addr: &str, flags: i32) {
+    pub(crate) fn set_addr(&mut self, addr: &str, flags: i32) {
         self.addr = addr.to_owned();
         match AddrFamily::from_flags(flags) {
             Some(AddrFamily::Any) => {}
@@ -264,7 +261,7 @@ impl ServerConfig {
     }
 
     /// `spice_server_set_ticket`. `lifetime` seconds, 0 = forever; no password = expired.
-    pub fn set_ticket(
+    pub(crate) fn set_ticket(
         &mut self,
         password: Option<&str>,
         lifetime_s: i32,
@@ -287,12 +284,12 @@ impl ServerConfig {
         Ok(())
     }
 
-    pub fn set_noauth(&mut self) {
+    pub(crate) fn set_noauth(&mut self) {
         self.auth = Auth::None;
     }
 
     /// `spice_server_set_tls`; the caller has already refused missing CA/cert/key files.
-    pub fn set_tls(&mut self, port: i32, tls: TlsConfig) -> Result<(), ConfigError> {
+    pub(crate) fn set_tls(&mut self, port: i32, tls: TlsConfig) -> Result<(), ConfigError> {
         if port == 0 {
             return Err(ConfigError::TlsIncomplete);
         }
@@ -302,7 +299,7 @@ impl ServerConfig {
     }
 
     /// `spice_server_set_channel_security`: `None` sets the default for every channel.
-    pub fn set_channel_security(
+    pub(crate) fn set_channel_security(
         &mut self,
         channel: Option<&str>,
         security: i32,
@@ -320,15 +317,7 @@ impl ServerConfig {
         Ok(())
     }
 
-    /// The security bits in force for one channel type.
-    pub fn security_for(&self, channel_type: u8) -> i32 {
-        self.channel_security
-            .iter()
-            .find(|&&(t, _)| t == channel_type)
-            .map_or(self.default_security, |&(_, s)| s)
-    }
-
-    pub fn set_image_compression(&mut self, value: i32) -> Result<(), ConfigError> {
+    pub(crate) fn set_image_compression(&mut self, value: i32) -> Result<(), ConfigError> {
         self.image_compression =
             ImageCompression::from_c(value).ok_or(ConfigError::InvalidValue {
                 what: "image compression",
@@ -337,7 +326,7 @@ impl ServerConfig {
         Ok(())
     }
 
-    pub fn set_wan(
+    pub(crate) fn set_wan(
         slot: &mut WanCompression,
         what: &'static str,
         value: i32,
@@ -346,7 +335,7 @@ impl ServerConfig {
         Ok(())
     }
 
-    pub fn set_streaming_video(&mut self, value: i32) -> Result<(), ConfigError> {
+    pub(crate) fn set_streaming_video(&mut self, value: i32) -> Result<(), ConfigError> {
         self.streaming_video = StreamMode::from_c(value).ok_or(ConfigError::InvalidValue {
             what: "streaming video mode",
             value,
@@ -354,7 +343,7 @@ impl ServerConfig {
         Ok(())
     }
 
-    pub fn set_video_codecs(&mut self, text: &str) -> Result<(), ConfigError> {
+    pub(crate) fn set_video_codecs(&mut self, text: &str) -> Result<(), ConfigError> {
         let list = CodecList::parse(text);
         if list.is_empty() {
             return Err(ConfigError::NoUsableCodec(text.to_owned()));
@@ -362,11 +351,6 @@ impl ServerConfig {
         crate::log_info!("video codecs: {list}");
         self.video_codecs = list;
         Ok(())
-    }
-
-    /// The IP address to bind, or `None` for "all addresses".
-    pub fn bind_ip(&self) -> Option<IpAddr> {
-        self.addr.parse().ok()
     }
 }
 
@@ -467,11 +451,11 @@ mod tests {
         let mut c = ServerConfig::default();
         c.set_channel_security(Some("display"), SECURITY_SSL)
             .unwrap();
-        assert_eq!(c.security_for(2), SECURITY_SSL);
-        assert_eq!(c.security_for(1), 3);
+        assert_eq!(c.channel_security, vec![(2, SECURITY_SSL)]);
+        assert_eq!(c.default_security, 3);
         assert!(c.set_channel_security(Some("bogus"), 1).is_err());
         c.set_channel_security(None, SECURITY_NONE).unwrap();
-        assert_eq!(c.security_for(1), SECURITY_NONE);
+        assert_eq!(c.default_security, SECURITY_NONE);
     }
 
     #[test]
@@ -479,7 +463,7 @@ mod tests {
         let mut c = ServerConfig::default();
         c.set_addr("127.0.0.1", 1);
         assert_eq!(c.family, AddrFamily::Ipv4Only);
-        assert_eq!(c.bind_ip(), Some("127.0.0.1".parse().unwrap()));
+        assert_eq!(c.addr, "127.0.0.1");
         c.set_addr("/tmp/s.sock", 4);
         assert_eq!(c.family, AddrFamily::Unix);
         c.set_addr("", 99);

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 /// What one QXL instance shows: a display channel and a cursor channel with its id.
 #[derive(Clone)]
-pub struct DisplaySource {
+pub(crate) struct DisplaySource {
     pub id: u8,
     /// The device, for the client's monitor layout.
     pub host: Arc<dyn QxlHost>,
@@ -31,7 +31,7 @@ pub struct DisplaySource {
     pub viewers: Arc<AtomicUsize>,
 }
 
-pub struct Displays {
+pub(crate) struct Displays {
     list: Mutex<Vec<DisplaySource>>,
     next_viewer: AtomicU64,
 }
@@ -46,17 +46,17 @@ impl Default for Displays {
 }
 
 impl Displays {
-    pub fn add(&self, source: DisplaySource) {
+    pub(crate) fn add(&self, source: DisplaySource) {
         self.list.lock().push(source);
     }
 
-    pub fn remove(&self, id: u8) {
+    pub(crate) fn remove(&self, id: u8) {
         self.list.lock().retain(|d| d.id != id);
     }
 
     /// The monitor count a display device supports (`set_device_info`), for clients that
     /// connect from now on.
-    pub fn set_max_monitors(&self, qxl_id: i32, max: u32) {
+    pub(crate) fn set_max_monitors(&self, qxl_id: i32, max: u32) {
         for d in self.list.lock().iter_mut() {
             if i32::from(d.id) == qxl_id {
                 d.max_monitors = u16::try_from(max.clamp(1, 16)).unwrap_or(16);
@@ -64,20 +64,20 @@ impl Displays {
         }
     }
 
-    pub fn count(&self) -> usize {
+    pub(crate) fn count(&self) -> usize {
         self.list.lock().len()
     }
 
     /// The first device's RAM size, which the main channel hints to clients.
-    pub fn ram_hint(&self) -> u32 {
+    pub(crate) fn ram_hint(&self) -> u32 {
         self.list.lock().first().map_or(0, |d| d.ram_hint)
     }
 
-    pub fn primary_size(&self) -> Option<(u32, u32)> {
+    pub(crate) fn primary_size(&self) -> Option<(u32, u32)> {
         self.list.lock().first().and_then(|d| d.screen.size())
     }
 
-    pub fn hosts(&self) -> Vec<(u8, Arc<dyn QxlHost>)> {
+    pub(crate) fn hosts(&self) -> Vec<(u8, Arc<dyn QxlHost>)> {
         self.list
             .lock()
             .iter()
@@ -91,7 +91,7 @@ impl Displays {
 
     /// A display channel: the worker learns a client watches, with its caps, and again
     /// when the last one leaves.
-    pub fn open_display(&self, request: &OpenRequest) -> Result<Opening, LinkError> {
+    pub(crate) fn open_display(&self, request: &OpenRequest) -> Result<Opening, LinkError> {
         let source = self
             .get(request.channel_id)
             .ok_or(LinkError::ChannelNotAvailable)?;
@@ -120,7 +120,7 @@ impl Displays {
         }))
     }
 
-    pub fn open_cursor(&self, request: &OpenRequest) -> Result<Opening, LinkError> {
+    pub(crate) fn open_cursor(&self, request: &OpenRequest) -> Result<Opening, LinkError> {
         let source = self
             .get(request.channel_id)
             .ok_or(LinkError::ChannelNotAvailable)?;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 /// A core interface whose "main loop" runs when the test says so.
 #[derive(Default)]
-pub struct FakeCore {
+pub(super) struct FakeCore {
     pub ready: Mutex<Vec<Arc<dyn Fn() + Send + Sync>>>,
     pub events: Mutex<Vec<(u64, ChannelEvent)>>,
     pub removed: Mutex<usize>,
@@ -16,7 +16,7 @@ pub struct FakeCore {
 
 impl FakeCore {
     /// Runs every watch callback, as QEMU's main loop would when the fds are readable.
-    pub fn run_main_loop(&self) {
+    pub(super) fn run_main_loop(&self) {
         let ready = self.ready.lock().clone();
         ready.iter().for_each(|r| r());
     }
@@ -32,7 +32,7 @@ impl Watch for FakeWatch {
 }
 
 /// The `Core` the server gets: a handle on the shared fake.
-pub struct CoreHandle(pub Arc<FakeCore>);
+pub(super) struct CoreHandle(pub Arc<FakeCore>);
 
 impl Core for CoreHandle {
     fn watch_read(&self, _fd: RawFd, ready: Box<dyn Fn() + Send + Sync>) -> Option<Box<dyn Watch>> {
@@ -47,7 +47,7 @@ impl Core for CoreHandle {
 
 /// Records the scancodes it is given.
 #[derive(Default)]
-pub struct FakeKeyboard(pub Mutex<Vec<u8>>);
+pub(super) struct FakeKeyboard(pub Mutex<Vec<u8>>);
 
 impl KeyboardDevice for FakeKeyboard {
     fn push_scancode(&self, code: u8) {
@@ -57,7 +57,7 @@ impl KeyboardDevice for FakeKeyboard {
 
 /// Records what it is told, as text.
 #[derive(Default)]
-pub struct FakeTablet(pub Mutex<Vec<String>>);
+pub(super) struct FakeTablet(pub Mutex<Vec<String>>);
 
 impl TabletDevice for FakeTablet {
     fn set_logical_size(&self, width: i32, height: i32) {
@@ -79,7 +79,7 @@ impl TabletDevice for FakeTablet {
 
 /// A QXL device that takes monitor configs and records the calls made at add time.
 #[derive(Default)]
-pub struct FakeQxl {
+pub(super) struct FakeQxl {
     pub calls: Mutex<Vec<String>>,
     pub monitors_configs: Mutex<Vec<Vec<u8>>>,
 }
@@ -112,7 +112,7 @@ impl QxlHost for FakeQxl {
 }
 
 /// A worker-side device with an empty ring.
-pub struct IdleDevice;
+pub(super) struct IdleDevice;
 
 impl crate::worker::Device for IdleDevice {
     fn get_command(&mut self) -> Option<crate::worker::Command> {

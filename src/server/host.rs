@@ -12,7 +12,7 @@ use std::os::fd::RawFd;
 
 /// A connection's life as QEMU hears it (`channel_event`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ChannelEvent {
+pub(crate) enum ChannelEvent {
     Connected(Endpoints),
     Initialized {
         session_id: u32,
@@ -23,7 +23,7 @@ pub enum ChannelEvent {
 }
 
 /// QEMU's core interface (`SpiceCoreInterface`).
-pub trait Core: Send + Sync {
+pub(crate) trait Core: Send + Sync {
     /// Calls `ready` on QEMU's main loop whenever `fd` is readable, until the watch is
     /// removed. None when QEMU refuses.
     fn watch_read(&self, fd: RawFd, ready: Box<dyn Fn() + Send + Sync>) -> Option<Box<dyn Watch>>;
@@ -34,23 +34,23 @@ pub trait Core: Send + Sync {
 }
 
 /// A registered fd watch.
-pub trait Watch: Send {
+pub(crate) trait Watch: Send {
     fn remove(self: Box<Self>);
 }
 
 /// QEMU's keyboard (`SpiceKbdInterface`).
-pub trait KeyboardDevice: Send + Sync {
+pub(crate) trait KeyboardDevice: Send + Sync {
     fn push_scancode(&self, code: u8);
 }
 
 /// QEMU's relative mouse (`SpiceMouseInterface`).
-pub trait MouseDevice: Send + Sync {
+pub(crate) trait MouseDevice: Send + Sync {
     fn motion(&self, dx: i32, dy: i32, dz: i32, buttons: u32);
     fn buttons(&self, buttons: u32);
 }
 
 /// QEMU's absolute pointer (`SpiceTabletInterface`).
-pub trait TabletDevice: Send + Sync {
+pub(crate) trait TabletDevice: Send + Sync {
     fn set_logical_size(&self, width: i32, height: i32);
     fn position(&self, x: i32, y: i32, buttons: u32);
     fn wheel(&self, dz: i32, buttons: u32);
@@ -58,7 +58,7 @@ pub trait TabletDevice: Send + Sync {
 }
 
 /// A QXL instance's callbacks outside the worker (`QXLInterface`).
-pub trait QxlHost: Send + Sync {
+pub(crate) trait QxlHost: Send + Sync {
     /// The memslot layout and RAM size the device announces (`get_init_info`).
     fn init_info(&self) -> (Layout, u32);
     fn attached_worker(&self);
@@ -73,7 +73,7 @@ const MAX_CLIENT_MONITORS: usize = 16;
 
 /// Checks a client's `VDAgentMonitorsConfig` (u32 count, u32 flags, 20-byte monitors,
 /// then 4-byte physical sizes when flag 2 is set) is complete, so QEMU never reads past it.
-pub fn monitors_config_is_complete(config: &[u8]) -> bool {
+pub(crate) fn monitors_config_is_complete(config: &[u8]) -> bool {
     if config.len() < 8 {
         return false;
     }

@@ -23,28 +23,28 @@ type Leds = Arc<Mutex<(u8, u64)>>;
 
 /// QEMU's input side: its devices and the keyboard LEDs the guest set.
 #[derive(Default)]
-pub struct Inputs {
+pub(crate) struct Inputs {
     devices: Arc<Mutex<InputDevices>>,
     leds: Leds,
 }
 
 impl Inputs {
-    pub fn set_keyboard(&self, keyboard: Option<Arc<dyn KeyboardDevice>>) {
+    pub(crate) fn set_keyboard(&self, keyboard: Option<Arc<dyn KeyboardDevice>>) {
         self.devices.lock().keyboard = keyboard;
     }
 
-    pub fn set_mouse(&self, mouse: Option<Arc<dyn MouseDevice>>) {
+    pub(crate) fn set_mouse(&self, mouse: Option<Arc<dyn MouseDevice>>) {
         self.devices.lock().mouse = mouse;
     }
 
-    pub fn set_tablet(&self, tablet: Option<Arc<dyn TabletDevice>>) {
+    pub(crate) fn set_tablet(&self, tablet: Option<Arc<dyn TabletDevice>>) {
         let mut d = self.devices.lock();
         d.tablet = tablet;
         d.tablet_size = None;
     }
 
     /// `spice_server_kbd_leds`.
-    pub fn set_leds(&self, leds: u8) {
+    pub(crate) fn set_leds(&self, leds: u8) {
         let mut l = self.leds.lock();
         l.0 = leds;
         l.1 += 1;
@@ -52,7 +52,7 @@ impl Inputs {
 
     /// The sink one inputs channel delivers to. `screen_size`: the guest screen's size
     /// now, which the tablet maps positions onto.
-    pub fn relay(
+    pub(crate) fn relay(
         &self,
         mainloop: MainLoopSlot,
         screen_size: Arc<dyn Fn() -> Option<(u32, u32)> + Send + Sync>,
@@ -67,7 +67,7 @@ impl Inputs {
 }
 
 /// Input from one inputs channel, posted to QEMU's main loop.
-pub struct InputRelay {
+pub(crate) struct InputRelay {
     mainloop: MainLoopSlot,
     devices: Arc<Mutex<InputDevices>>,
     leds: Leds,

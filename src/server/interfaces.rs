@@ -2,7 +2,7 @@
 //! check spice-server applies: same major, minor not newer than ours.
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Kind {
+pub(crate) enum Kind {
     Keyboard,
     Mouse,
     Tablet,
@@ -14,7 +14,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub fn from_type(name: &str) -> Option<Kind> {
+    pub(crate) fn from_type(name: &str) -> Option<Kind> {
         Some(match name {
             "keyboard" => Kind::Keyboard,
             "mouse" => Kind::Mouse,
@@ -29,7 +29,7 @@ impl Kind {
     }
 
     /// (major, minor) this library implements, as in spice-server 0.15's headers.
-    pub fn version(self) -> (u32, u32) {
+    pub(crate) fn version(self) -> (u32, u32) {
         match self {
             Kind::Keyboard | Kind::Mouse | Kind::Tablet | Kind::Migration => (1, 1),
             Kind::Qxl => (3, 3),
@@ -40,14 +40,14 @@ impl Kind {
     }
 
     /// Only one of these may be registered at a time.
-    pub fn is_singleton(self) -> bool {
+    pub(crate) fn is_singleton(self) -> bool {
         matches!(
             self,
             Kind::Keyboard | Kind::Mouse | Kind::Tablet | Kind::Migration
         )
     }
 
-    pub fn accepts(self, major: u32, minor: u32) -> bool {
+    pub(crate) fn accepts(self, major: u32, minor: u32) -> bool {
         let (our_major, our_minor) = self.version();
         major == our_major && minor <= our_minor
     }
@@ -56,12 +56,10 @@ impl Kind {
 /// An instance QEMU registered, identified by its address (QEMU embeds instances in its
 /// own structs and never moves them while registered).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct InstanceId(pub usize);
+pub(crate) struct InstanceId(pub usize);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum InterfaceError {
-    UnknownType(String),
-    Version { kind: Kind, major: u32, minor: u32 },
+pub(crate) enum InterfaceError {
     AlreadyRegistered(Kind),
     NotRegistered,
     DuplicateQxlId(i32),
@@ -71,14 +69,6 @@ pub enum InterfaceError {
 impl std::fmt::Display for InterfaceError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            InterfaceError::UnknownType(t) => write!(f, "unknown interface type '{t}'"),
-            InterfaceError::Version { kind, major, minor } => {
-                let (a, b) = kind.version();
-                write!(
-                    f,
-                    "{kind:?} interface {major}.{minor} not supported (this library: {a}.{b})"
-                )
-            }
             InterfaceError::AlreadyRegistered(k) => {
                 write!(f, "a {k:?} interface is already registered")
             }
@@ -92,12 +82,12 @@ impl std::fmt::Display for InterfaceError {
 }
 
 #[derive(Default)]
-pub struct Registry {
+pub(crate) struct Registry {
     entries: Vec<(Kind, InstanceId)>,
 }
 
 impl Registry {
-    pub fn check_add(&self, kind: Kind, id: InstanceId) -> Result<(), InterfaceError> {
+    pub(crate) fn check_add(&self, kind: Kind, id: InstanceId) -> Result<(), InterfaceError> {
         if kind.is_singleton() && self.entries.iter().any(|(k, _)| *k == kind) {
             return Err(InterfaceError::AlreadyRegistered(kind));
         }
@@ -107,23 +97,16 @@ impl Registry {
         Ok(())
     }
 
-    pub fn add(&mut self, kind: Kind, id: InstanceId) {
+    pub(crate) fn add(&mut self, kind: Kind, id: InstanceId) {
         self.entries.push((kind, id));
     }
 
-    pub fn remove(&mut self, id: InstanceId) -> Option<Kind> {
+    pub(crate) fn remove(&mut self, id: InstanceId) -> Option<Kind> {
         let pos = self.entries.iter().position(|(_, i)| *i == id)?;
         Some(self.entries.remove(pos).0)
     }
 
-    pub fn find(&self, kind: Kind) -> impl Iterator<Item = InstanceId> + '_ {
-        self.entries
-            .iter()
-            .filter(move |(k, _)| *k == kind)
-            .map(|(_, i)| *i)
-    }
-
-    pub fn all(&self) -> Vec<(Kind, InstanceId)> {
+    pub(crate) fn all(&self) -> Vec<(Kind, InstanceId)> {
         self.entries.clone()
     }
 }

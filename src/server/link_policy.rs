@@ -10,7 +10,7 @@ use crate::proto::msg::channel as ch;
 use std::time::Instant;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LinkPolicy {
+pub(crate) struct LinkPolicy {
     pub auth: Auth,
     /// `SPICE_CHANNEL_SECURITY_*` bits for channels without an override.
     pub default_security: i32,
@@ -29,7 +29,7 @@ impl Default for LinkPolicy {
 }
 
 impl LinkPolicy {
-    pub fn from_config(config: &ServerConfig) -> LinkPolicy {
+    pub(crate) fn from_config(config: &ServerConfig) -> LinkPolicy {
         LinkPolicy {
             auth: config.auth.clone(),
             default_security: config.default_security,
@@ -38,7 +38,7 @@ impl LinkPolicy {
     }
 
     /// Our common caps for a link reply: spice tickets, selectable, and mini headers.
-    pub fn common_caps() -> Vec<u32> {
+    pub(crate) fn common_caps() -> Vec<u32> {
         Caps::from_bits(&[
             common::AUTH_SELECTION,
             common::AUTH_SPICE,
@@ -48,7 +48,7 @@ impl LinkPolicy {
     }
 
     /// Checked on the link request, over a plain socket (the only transport so far).
-    pub fn check_transport(&self, channel_type: u8) -> Result<(), LinkError> {
+    pub(crate) fn check_transport(&self, channel_type: u8) -> Result<(), LinkError> {
         let security = self
             .security
             .iter()
@@ -62,7 +62,7 @@ impl LinkPolicy {
 
     /// Checked once the ticket arrived: the password, then (for any channel but main) that
     /// the session is the linked client's and does not have this channel yet.
-    pub fn admit(
+    pub(crate) fn admit(
         &self,
         request: &LinkMess,
         password: &[u8],

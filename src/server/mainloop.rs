@@ -14,7 +14,7 @@ use std::os::unix::net::UnixStream;
 use std::sync::{Arc, OnceLock};
 
 /// Work that must run on QEMU's main loop, with its lock held.
-pub type Job = Box<dyn FnOnce(&dyn Core) + Send>;
+pub(crate) type Job = Box<dyn FnOnce(&dyn Core) + Send>;
 
 struct Inner {
     core: Arc<dyn Core>,
@@ -25,10 +25,10 @@ struct Inner {
 
 /// Cloneable handle any thread may use to queue main-loop work.
 #[derive(Clone)]
-pub struct MainLoopHandle(Arc<Inner>);
+pub(crate) struct MainLoopHandle(Arc<Inner>);
 
 impl MainLoopHandle {
-    pub fn post(&self, job: Job) {
+    pub(crate) fn post(&self, job: Job) {
         self.0.jobs.lock().push_back(job);
         // A full socket buffer already means "wake up"; nothing else can fail usefully.
         match (&self.0.wake_tx).write(&[1]) {
@@ -41,15 +41,15 @@ impl MainLoopHandle {
 
 /// Where the main loop will be once `spice_server_init` ran; shared by whoever posts.
 #[derive(Clone, Default)]
-pub struct MainLoopSlot(Arc<OnceLock<MainLoopHandle>>);
+pub(crate) struct MainLoopSlot(Arc<OnceLock<MainLoopHandle>>);
 
 impl MainLoopSlot {
-    pub fn attach(&self, handle: MainLoopHandle) {
+    pub(crate) fn attach(&self, handle: MainLoopHandle) {
         let _ = self.0.set(handle);
     }
 
     /// Queues work for QEMU's main loop (dropped before `spice_server_init`).
-    pub fn post(&self, job: impl FnOnce(&dyn Core) + Send + 'static) {
+    pub(crate) fn post(&self, job: impl FnOnce(&dyn Core) + Send + 'static) {
         match self.0.get() {
             Some(m) => m.post(Box::new(job)),
             None => crate::log_debug!("main loop not attached; event dropped"),
@@ -58,14 +58,14 @@ impl MainLoopSlot {
 }
 
 /// The registered watch; owned by the server, dropped under the BQL.
-pub struct MainLoop {
+pub(crate) struct MainLoop {
     handle: MainLoopHandle,
     watch: Option<Box<dyn Watch>>,
 }
 
 impl MainLoop {
     /// Registers the wakeup watch. Must run under the BQL.
-    pub fn start(core: Arc<dyn Core>) -> std::io::Result<MainLoop> {
+    pub(crate) fn start(core: Arc<dyn Core>) -> std::io::Result<MainLoop> {
         let (wake_tx, wake_rx) = UnixStream::pair()?;
         wake_tx.set_nonblocking(true)?;
         wake_rx.set_nonblocking(true)?;
@@ -89,19 +89,19 @@ impl MainLoop {
         })
     }
 
-    pub fn handle(&self) -> MainLoopHandle {
+    pub(crate) fn handle(&self) -> MainLoopHandle {
         self.handle.clone()
     }
 
     /// Runs what is queued now; used where we already hold the BQL and must flush
     /// (e.g. before destroy).
-    pub fn run_pending_now(&self) {
+    pub(crate) fn run_pending_now(&self) {
         run_pending(&self.handle.0);
     }
 
     /// Removes the watch. Must run under the BQL. Jobs still queued are run first so that
     /// e.g. DISCONNECTED events are not lost.
-    pub fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         self.run_pending_now();
         if let Some(watch) = self.watch.take() {
             watch.remove();

@@ -4,18 +4,18 @@
 //! the object is still behind a mutex so nothing unsound can happen if a caller breaks
 //! that contract.
 
-pub mod channels;
-pub mod clients;
-pub mod config;
-pub mod displays;
+pub(crate) mod channels;
+pub(crate) mod clients;
+pub(crate) mod config;
+pub(crate) mod displays;
 #[cfg(test)]
 mod fake;
-pub mod host;
-pub mod inputs;
-pub mod interfaces;
-pub mod link_policy;
-pub mod mainloop;
-pub mod session;
+pub(crate) mod host;
+pub(crate) mod inputs;
+pub(crate) mod interfaces;
+pub(crate) mod link_policy;
+pub(crate) mod mainloop;
+pub(crate) mod session;
 
 use crate::net::listener;
 use crate::net::reactor::{Command, Reactor};
@@ -30,7 +30,7 @@ use session::Session;
 use std::sync::Arc;
 
 #[derive(Debug)]
-pub enum InitError {
+pub(crate) enum InitError {
     AlreadyInitialized,
     /// `tls-port=` was configured but this build has no TLS: refused rather than serving
     /// the TLS port in clear.
@@ -59,7 +59,7 @@ struct Running {
     reactor: Reactor,
 }
 
-pub struct Server {
+pub(crate) struct Server {
     pub config: ServerConfig,
     /// What clients see; shared with the reactor and the workers.
     pub session: Arc<Session>,
@@ -77,7 +77,7 @@ pub struct Server {
 }
 
 /// An interface QEMU added, as the server keeps it.
-pub enum Interface {
+pub(crate) enum Interface {
     Keyboard(Arc<dyn KeyboardDevice>),
     Mouse(Arc<dyn MouseDevice>),
     Tablet(Arc<dyn TabletDevice>),
@@ -97,7 +97,7 @@ impl Interface {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MigrationTarget {
+pub(crate) struct MigrationTarget {
     pub host: String,
     pub port: Option<u16>,
     pub tls_port: Option<u16>,
@@ -105,7 +105,7 @@ pub struct MigrationTarget {
 
 impl Server {
     /// `prepare_thread` runs first on every thread the server starts.
-    pub fn new(prepare_thread: fn()) -> Server {
+    pub(crate) fn new(prepare_thread: fn()) -> Server {
         Server {
             config: ServerConfig::default(),
             session: Session::new(),
@@ -124,7 +124,7 @@ impl Server {
     /// `spice_server_init`: opens the listening sockets and starts the reactor.
     /// `adopted`: the listening socket QEMU passed with `set_listen_socket_fd`, which
     /// replaces the one `set_port`/`set_addr` would open.
-    pub fn init(
+    pub(crate) fn init(
         &mut self,
         core: Arc<dyn Core>,
         adopted: Option<listener::Listener>,
@@ -158,12 +158,13 @@ impl Server {
         Ok(())
     }
 
-    pub fn is_initialized(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_initialized(&self) -> bool {
         self.running.is_some()
     }
 
     /// `spice_server_add_client`: a connected socket from QEMU.
-    pub fn add_client(&mut self, stream: Stream) -> bool {
+    pub(crate) fn add_client(&mut self, stream: Stream) -> bool {
         match &self.running {
             Some(r) => {
                 r.reactor.send(Command::AddClient(stream));
@@ -173,12 +174,12 @@ impl Server {
         }
     }
 
-    pub fn check_add(&self, kind: Kind, id: InstanceId) -> Result<(), InterfaceError> {
+    pub(crate) fn check_add(&self, kind: Kind, id: InstanceId) -> Result<(), InterfaceError> {
         self.registry.check_add(kind, id)
     }
 
     /// Registers an input device or an interface the server only records.
-    pub fn add_interface(&mut self, id: InstanceId, interface: Interface) {
+    pub(crate) fn add_interface(&mut self, id: InstanceId, interface: Interface) {
         self.registry.add(interface.kind(), id);
         match interface {
             Interface::Keyboard(k) => self.session.set_keyboard(Some(k)),
@@ -191,7 +192,7 @@ impl Server {
     /// Starts a QXL instance the way spice-server does: `get_init_info`, the worker, then
     /// `attached_worker` and `set_compression_level`, all on the caller's thread. Its
     /// display and cursor channels become linkable.
-    pub fn add_qxl(
+    pub(crate) fn add_qxl(
         &mut self,
         id: InstanceId,
         qxl_id: i32,
@@ -237,7 +238,7 @@ impl Server {
         }
     }
 
-    pub fn check_qxl_id(&self, qxl_id: i32) -> Result<(), InterfaceError> {
+    pub(crate) fn check_qxl_id(&self, qxl_id: i32) -> Result<(), InterfaceError> {
         if qxl_id < 0 {
             return Err(InterfaceError::NegativeQxlId(qxl_id));
         }
@@ -256,7 +257,7 @@ impl Server {
     }
 
     /// Unregisters an instance; a QXL worker is stopped and joined and its channels go.
-    pub fn unregister(&mut self, id: InstanceId) -> Result<Kind, InterfaceError> {
+    pub(crate) fn unregister(&mut self, id: InstanceId) -> Result<Kind, InterfaceError> {
         let kind = self
             .registry
             .remove(id)
@@ -275,11 +276,11 @@ impl Server {
         Ok(kind)
     }
 
-    pub fn registered(&self) -> Vec<(Kind, InstanceId)> {
+    pub(crate) fn registered(&self) -> Vec<(Kind, InstanceId)> {
         self.registry.all()
     }
 
-    pub fn vm_start(&mut self) {
+    pub(crate) fn vm_start(&mut self) {
         self.vm_running = true;
         for (_, w) in &self.workers {
             w.post(Msg::Start);
@@ -287,7 +288,7 @@ impl Server {
     }
 
     /// Synchronous: when it returns no worker calls into the device any more.
-    pub fn vm_stop(&mut self) {
+    pub(crate) fn vm_stop(&mut self) {
         self.vm_running = false;
         for (_, w) in &self.workers {
             w.call(Msg::Stop);
@@ -296,7 +297,12 @@ impl Server {
 
     /// Stores (or, with `host` None, clears) the migration target; -1 when unusable, as
     /// spice-server answers a target with neither port.
-    pub fn set_migration_target(&mut self, host: Option<String>, port: i32, tls_port: i32) -> i32 {
+    pub(crate) fn set_migration_target(
+        &mut self,
+        host: Option<String>,
+        port: i32,
+        tls_port: i32,
+    ) -> i32 {
         let port = u16::try_from(port).ok();
         let tls_port = u16::try_from(tls_port).ok();
         self.migration_target = match host {
@@ -314,12 +320,12 @@ impl Server {
         }
     }
 
-    pub fn has_migration_target(&self) -> bool {
+    pub(crate) fn has_migration_target(&self) -> bool {
         self.migration_target.is_some()
     }
 
     /// Copies what the link and main channel need from the configuration.
-    pub fn sync_session(&self) {
+    pub(crate) fn sync_session(&self) {
         *self.session.policy.lock() = link_policy::LinkPolicy::from_config(&self.config);
         *self.session.identity.lock() = (self.config.name.clone(), self.config.uuid);
         let mode = self.config.streaming_video;
@@ -333,24 +339,24 @@ impl Server {
     }
 
     /// Clients with a main channel.
-    pub fn num_clients(&self) -> usize {
+    pub(crate) fn num_clients(&self) -> usize {
         self.session.client_count()
     }
 
     /// Closes every client connection (`set_ticket` with `disconnect_if_connected`).
-    pub fn disconnect_clients(&self) {
+    pub(crate) fn disconnect_clients(&self) {
         if let Some(r) = &self.running {
             r.reactor.send(Command::DisconnectAll);
         }
     }
 
-    pub fn is_server_mouse(&self) -> bool {
+    pub(crate) fn is_server_mouse(&self) -> bool {
         self.session.mouse.current() != crate::proto::main::MOUSE_MODE_CLIENT
     }
 
     /// Stops every thread and closes every socket; QEMU's lock must be held (the main
     /// loop watch is removed through QEMU).
-    pub fn shutdown(&mut self) -> Vec<(Kind, InstanceId)> {
+    pub(crate) fn shutdown(&mut self) -> Vec<(Kind, InstanceId)> {
         for (_, worker) in self.workers.drain(..) {
             worker.shutdown();
         }

@@ -24,9 +24,9 @@ use std::sync::{Arc, Weak};
 use std::time::Instant;
 
 /// The server name and UUID the main channel announces.
-pub type Identity = (Option<String>, Option<[u8; 16]>);
+pub(crate) type Identity = (Option<String>, Option<[u8; 16]>);
 
-pub struct Session {
+pub(crate) struct Session {
     mainloop: MainLoopSlot,
     /// Who may link what; replaced whenever the configuration changes.
     pub policy: Mutex<LinkPolicy>,
@@ -46,7 +46,7 @@ pub struct Session {
 
 impl Session {
     /// A session with the channels the server itself provides: main and inputs.
-    pub fn new() -> Arc<Session> {
+    pub(crate) fn new() -> Arc<Session> {
         let session = Arc::new(Session {
             mainloop: MainLoopSlot::default(),
             policy: Mutex::default(),
@@ -82,11 +82,11 @@ impl Session {
         self.channels.lock().register(kind);
     }
 
-    pub fn attach_mainloop(&self, handle: MainLoopHandle) {
+    pub(crate) fn attach_mainloop(&self, handle: MainLoopHandle) {
         self.mainloop.attach(handle);
     }
 
-    pub fn wake(&self) {
+    pub(crate) fn wake(&self) {
         let wake = self.wake.lock().clone();
         if let Some(w) = wake {
             w();
@@ -94,7 +94,7 @@ impl Session {
     }
 
     /// A wake function for screens and pointers (they outlive nothing but the session).
-    pub fn waker(self: &Arc<Self>) -> Arc<dyn Fn() + Send + Sync> {
+    pub(crate) fn waker(self: &Arc<Self>) -> Arc<dyn Fn() + Send + Sync> {
         let weak = Arc::downgrade(self);
         Arc::new(move || {
             if let Some(s) = weak.upgrade() {
@@ -104,7 +104,7 @@ impl Session {
     }
 
     /// Registers a QXL instance's display and cursor channels.
-    pub fn add_display(self: &Arc<Self>, source: DisplaySource) {
+    pub(crate) fn add_display(self: &Arc<Self>, source: DisplaySource) {
         let id = source.id;
         self.displays.add(source);
         let weak = Arc::downgrade(self);
@@ -129,11 +129,11 @@ impl Session {
     }
 
     /// The monitor count a display device supports, for clients that connect from now on.
-    pub fn set_max_monitors(&self, qxl_id: i32, max: u32) {
+    pub(crate) fn set_max_monitors(&self, qxl_id: i32, max: u32) {
         self.displays.set_max_monitors(qxl_id, max);
     }
 
-    pub fn remove_display(&self, id: u8) {
+    pub(crate) fn remove_display(&self, id: u8) {
         self.displays.remove(id);
         let mut channels = self.channels.lock();
         channels.unregister(ch::DISPLAY, id);
@@ -141,7 +141,7 @@ impl Session {
     }
 
     /// The client's monitor layout goes to every display device, on QEMU's main loop.
-    pub fn client_monitors_config(self: &Arc<Self>, config: Vec<u8>) {
+    pub(crate) fn client_monitors_config(self: &Arc<Self>, config: Vec<u8>) {
         if !host::monitors_config_is_complete(&config) {
             crate::log_warn!("client sent an incomplete monitors config");
             return;
@@ -161,26 +161,26 @@ impl Session {
         });
     }
 
-    pub fn client_count(&self) -> usize {
+    pub(crate) fn client_count(&self) -> usize {
         self.clients.lock().count()
     }
 
     /// `spice_server_kbd_leds`.
-    pub fn set_leds(&self, leds: u8) {
+    pub(crate) fn set_leds(&self, leds: u8) {
         self.inputs.set_leds(leds);
         self.wake();
     }
 
-    pub fn set_keyboard(&self, keyboard: Option<Arc<dyn KeyboardDevice>>) {
+    pub(crate) fn set_keyboard(&self, keyboard: Option<Arc<dyn KeyboardDevice>>) {
         self.inputs.set_keyboard(keyboard);
     }
 
-    pub fn set_mouse(&self, mouse: Option<Arc<dyn MouseDevice>>) {
+    pub(crate) fn set_mouse(&self, mouse: Option<Arc<dyn MouseDevice>>) {
         self.inputs.set_mouse(mouse);
     }
 
     /// A tablet offers client mouse mode (with a single display).
-    pub fn set_tablet(&self, tablet: Option<Arc<dyn TabletDevice>>) {
+    pub(crate) fn set_tablet(&self, tablet: Option<Arc<dyn TabletDevice>>) {
         let present = tablet.is_some();
         self.inputs.set_tablet(tablet);
         self.mouse.set_tablet(present && self.displays.count() == 1);
@@ -316,7 +316,6 @@ impl Hub for Arc<Session> {
             .opener(request.channel_type, request.channel_id)
             .ok_or(LinkError::ChannelNotAvailable)?;
         let opening = open(&OpenRequest {
-            conn,
             session_id,
             channel_id: request.channel_id,
             caps: Caps(request.channel_caps.clone()),

@@ -13,9 +13,9 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Instant;
 
 /// Where the playout delay starts, and its bounds (ms).
-pub const START_LATENCY_MS: u32 = 80;
-pub const MIN_LATENCY_MS: u32 = 20;
-pub const MAX_LATENCY_MS: u32 = 400;
+pub(crate) const START_LATENCY_MS: u32 = 80;
+pub(crate) const MIN_LATENCY_MS: u32 = 20;
+pub(crate) const MAX_LATENCY_MS: u32 = 400;
 /// How early a frame should arrive before its display time (ms): the margin kept over
 /// the measured spread of arrivals.
 const SAFETY_MARGIN_MS: i32 = 15;
@@ -24,7 +24,7 @@ const CALM_REPORTS: usize = 6;
 /// Largest lateness or earliness (ms) a report is taken at.
 const MAX_REPORTED_MS: i32 = 60_000;
 
-pub struct MediaClock {
+pub(crate) struct MediaClock {
     start: Instant,
     latency_ms: AtomicU32,
     /// Bumped on every latency change, so main channels re-send `MULTI_MEDIA_TIME`.
@@ -45,26 +45,26 @@ impl Default for MediaClock {
 
 impl MediaClock {
     /// Server time in ms (wraps after 49 days, as the protocol's u32 does).
-    pub fn now(&self) -> u32 {
+    pub(crate) fn now(&self) -> u32 {
         self.start.elapsed().as_millis() as u32
     }
 
     /// What the client's clock should read now.
-    pub fn client_time(&self) -> u32 {
+    pub(crate) fn client_time(&self) -> u32 {
         self.now().wrapping_sub(self.latency())
     }
 
-    pub fn latency(&self) -> u32 {
+    pub(crate) fn latency(&self) -> u32 {
         self.latency_ms.load(Ordering::Relaxed)
     }
 
-    pub fn generation(&self) -> u64 {
+    pub(crate) fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
     }
 
     /// A client's stream report: `last_frame_delay` is how early (ms; negative = late)
     /// its last frame arrived before its display time.
-    pub fn stream_report(&self, last_frame_delay: i32, drops: u32) {
+    pub(crate) fn stream_report(&self, last_frame_delay: i32, drops: u32) {
         let mut delay = self.delay.lock();
         if let Some(new) = delay.report(last_frame_delay, drops) {
             self.latency_ms.store(new, Ordering::Relaxed);
@@ -77,13 +77,13 @@ impl MediaClock {
 /// The playout-delay controller: raise at once when frames come late, lower slowly
 /// when they have been early by a wide margin for a while.
 #[derive(Debug, Clone)]
-pub struct PlayoutDelay {
+pub(crate) struct PlayoutDelay {
     latency: u32,
     recent_margins: Vec<i32>,
 }
 
 impl PlayoutDelay {
-    pub fn new(latency: u32) -> PlayoutDelay {
+    pub(crate) fn new(latency: u32) -> PlayoutDelay {
         PlayoutDelay {
             latency,
             recent_margins: Vec::with_capacity(CALM_REPORTS),
@@ -91,7 +91,7 @@ impl PlayoutDelay {
     }
 
     /// Takes a report's margin; returns the new latency when it changes.
-    pub fn report(&mut self, margin: i32, drops: u32) -> Option<u32> {
+    pub(crate) fn report(&mut self, margin: i32, drops: u32) -> Option<u32> {
         // The client's number: any i32. Beyond a minute either way it says no more.
         let margin = margin.clamp(-MAX_REPORTED_MS, MAX_REPORTED_MS);
         let old = self.latency;
@@ -116,14 +116,15 @@ impl PlayoutDelay {
         (self.latency != old).then_some(self.latency)
     }
 
-    pub fn latency(&self) -> u32 {
+    #[cfg(test)]
+    pub(crate) fn latency(&self) -> u32 {
         self.latency
     }
 }
 
 /// Stream statistics kept per stream and logged at debug level when it ends.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct StreamStats {
+pub(crate) struct StreamStats {
     pub frames_in: u64,
     pub frames_encoded: u64,
     pub frames_dropped: u64,

@@ -7,7 +7,7 @@
 use std::fmt;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Encoder {
+pub(crate) enum Encoder {
     /// The built-in encoder (MJPEG only).
     Spice,
     /// GStreamer; picks the best element this host really has.
@@ -19,7 +19,7 @@ pub enum Encoder {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Codec {
+pub(crate) enum Codec {
     Mjpeg,
     Vp8,
     H264,
@@ -73,17 +73,17 @@ impl Codec {
 
 /// One `encoder:codec` entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CodecChoice {
+pub(crate) struct CodecChoice {
     pub encoder: Encoder,
     pub codec: Codec,
 }
 
 /// spice-server's default list.
-pub const DEFAULT_CODECS: &str =
+pub(crate) const DEFAULT_CODECS: &str =
     "spice:mjpeg;gstreamer:mjpeg;gstreamer:h264;gstreamer:vp8;gstreamer:vp9";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CodecList(Vec<CodecChoice>);
+pub(crate) struct CodecList(Vec<CodecChoice>);
 
 impl Default for CodecList {
     fn default() -> Self {
@@ -98,7 +98,7 @@ fn is_name(text: &str) -> bool {
 impl CodecList {
     /// Parses a list; bad entries are skipped with one warning each, as spice-server does.
     /// The result may be empty: the caller then keeps its previous list and reports failure.
-    pub fn parse(text: &str) -> CodecList {
+    pub(crate) fn parse(text: &str) -> CodecList {
         let text = if text == "auto" { DEFAULT_CODECS } else { text };
         let mut list = Vec::new();
         for entry in text.split(';').filter(|e| !e.is_empty()) {
@@ -118,11 +118,11 @@ impl CodecList {
         CodecList(list)
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
-    pub fn choices(&self) -> &[CodecChoice] {
+    pub(crate) fn choices(&self) -> &[CodecChoice] {
         &self.0
     }
 }

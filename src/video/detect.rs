@@ -32,7 +32,7 @@ const MIN_DENSITY: f64 = 0.5;
 /// How long a candidate must hold still before it streams (ms).
 const SETTLE_MS: u32 = 250;
 /// A stream whose area has not changed for this long ends (ms).
-pub const IDLE_END_MS: u32 = 800;
+pub(crate) const IDLE_END_MS: u32 = 800;
 /// Overlap (intersection over union) for two boxes to be the same place.
 const SAME_PLACE: f64 = 0.8;
 /// A live stream keeps its area while the hot box lies inside it and fills at least
@@ -56,14 +56,14 @@ struct Cell {
 
 /// What the detector decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
+pub(crate) enum Decision {
     Start(Area),
     /// The stream's area moved or changed size.
     Move(Area),
     End,
 }
 
-pub struct Detector {
+pub(crate) struct Detector {
     width: u32,
     height: u32,
     cols: u32,
@@ -86,7 +86,7 @@ fn iou(a: &Area, b: &Area) -> f64 {
 }
 
 impl Detector {
-    pub fn new(width: u32, height: u32) -> Detector {
+    pub(crate) fn new(width: u32, height: u32) -> Detector {
         let (cols, rows) = (width.div_ceil(CELL), height.div_ceil(CELL));
         Detector {
             width,
@@ -101,12 +101,13 @@ impl Detector {
         }
     }
 
-    pub fn stream(&self) -> Option<Area> {
+    #[cfg(test)]
+    pub(crate) fn stream(&self) -> Option<Area> {
         self.stream
     }
 
     /// Records that `area` changed at `now` (ms).
-    pub fn damage(&mut self, area: Area, now: u32) {
+    pub(crate) fn damage(&mut self, area: Area, now: u32) {
         let area = area.intersect(&Area::new(0, 0, self.width, self.height));
         if area.is_empty() {
             return;
@@ -133,7 +134,11 @@ impl Detector {
 
     /// Looks at the last window; call a few times a second. `accept` is asked whether a
     /// new candidate area may stream (the `filter` mode's content test).
-    pub fn evaluate(&mut self, now: u32, accept: impl FnOnce(Area) -> bool) -> Option<Decision> {
+    pub(crate) fn evaluate(
+        &mut self,
+        now: u32,
+        accept: impl FnOnce(Area) -> bool,
+    ) -> Option<Decision> {
         self.recent.retain(|(t, _)| age(now, *t) <= WINDOW_MS);
         if let Some(stream) = self.stream {
             if age(now, self.last_stream_change) >= IDLE_END_MS {

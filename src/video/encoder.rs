@@ -9,7 +9,7 @@ use std::sync::Arc;
 /// `offset + y * stride` of `pixels`. `pixels` is either a copy of the stream's area or
 /// the screen itself, shared until the worker next draws on it (copy on write).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Frame {
+pub(crate) struct Frame {
     pub width: u32,
     pub height: u32,
     pub pixels: Arc<Vec<u8>>,
@@ -21,7 +21,7 @@ pub struct Frame {
 
 impl Frame {
     /// A frame of packed rows.
-    pub fn packed(width: u32, height: u32, pixels: Vec<u8>, mm_time: u32) -> Frame {
+    pub(crate) fn packed(width: u32, height: u32, pixels: Vec<u8>, mm_time: u32) -> Frame {
         Frame {
             width,
             height,
@@ -33,19 +33,19 @@ impl Frame {
     }
 
     /// The bytes from the first pixel on (rows `stride` apart).
-    pub fn bytes(&self) -> &[u8] {
+    pub(crate) fn bytes(&self) -> &[u8] {
         self.pixels.get(self.offset..).unwrap_or(&[])
     }
 
     /// Whether the rows the frame names lie inside its buffer.
-    pub fn is_complete(&self) -> bool {
+    pub(crate) fn is_complete(&self) -> bool {
         rows_fit(self.bytes().len(), self.width, self.height, self.stride)
     }
 }
 
 /// Whether `len` bytes hold `height` rows of `width` BGRX pixels `stride` bytes apart
 /// (the last row need not be padded to the stride).
-pub fn rows_fit(len: usize, width: u32, height: u32, stride: usize) -> bool {
+pub(crate) fn rows_fit(len: usize, width: u32, height: u32, stride: usize) -> bool {
     let row = width as usize * 4;
     width > 0
         && height > 0
@@ -59,7 +59,7 @@ pub fn rows_fit(len: usize, width: u32, height: u32, stride: usize) -> bool {
 /// What the rate control asks of the next frame. Quality-driven encoders (MJPEG) use
 /// `quality`; bitrate-driven ones (H.264, VP8…) use `bitrate_bps`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Target {
+pub(crate) struct Target {
     /// 1..=100, as libjpeg's quality.
     pub quality: u8,
     pub bitrate_bps: u64,
@@ -67,7 +67,7 @@ pub struct Target {
 }
 
 #[derive(Debug)]
-pub enum EncodeError {
+pub(crate) enum EncodeError {
     /// The frame does not fit the encoder (size, format).
     Unsupported(String),
     /// The encoder failed; the stream should end and its area go out as pixels.
@@ -85,7 +85,7 @@ impl fmt::Display for EncodeError {
 
 impl std::error::Error for EncodeError {}
 
-pub trait VideoEncoder: Send {
+pub(crate) trait VideoEncoder: Send {
     fn codec(&self) -> Codec;
     /// Compresses one frame; `Ok(None)` means the encoder holds it back (it may return
     /// it with a later call; one-in/one-out encoders never do).

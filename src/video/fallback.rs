@@ -5,15 +5,15 @@
 use super::codecs::Codec;
 use super::encoder::{EncodeError, Frame, Target, VideoEncoder};
 
-pub type Opener = Box<dyn FnOnce() -> Result<Box<dyn VideoEncoder>, EncodeError> + Send>;
+pub(crate) type Opener = Box<dyn FnOnce() -> Result<Box<dyn VideoEncoder>, EncodeError> + Send>;
 
-pub struct WithFallback {
+pub(crate) struct WithFallback {
     current: Box<dyn VideoEncoder>,
     fallback: Option<Opener>,
 }
 
 impl WithFallback {
-    pub fn new(primary: Box<dyn VideoEncoder>, fallback: Opener) -> WithFallback {
+    pub(crate) fn new(primary: Box<dyn VideoEncoder>, fallback: Opener) -> WithFallback {
         WithFallback {
             current: primary,
             fallback: Some(fallback),

@@ -12,7 +12,7 @@ use turbojpeg::{Compressor, Image, OutputBuf, PixelFormat, Subsamp};
 /// JPEG's own limit on each dimension.
 const MAX_SIDE: u32 = 65_535;
 
-pub struct MjpegEncoder {
+pub(crate) struct MjpegEncoder {
     compressor: Compressor,
     /// Output buffer, grown to the worst case of the largest frame seen, so libjpeg-turbo
     /// never reallocates while writing.
@@ -21,7 +21,7 @@ pub struct MjpegEncoder {
 }
 
 impl MjpegEncoder {
-    pub fn new() -> Result<MjpegEncoder, EncodeError> {
+    pub(crate) fn new() -> Result<MjpegEncoder, EncodeError> {
         let mut compressor = Compressor::new().map_err(|e| EncodeError::Failed(e.to_string()))?;
         compressor.set_subsamp(Subsamp::Sub2x2);
         let quality = 70;
@@ -34,7 +34,7 @@ impl MjpegEncoder {
     }
 
     /// Compresses BGRX pixels laid out with `stride` bytes per row (top row first).
-    pub fn encode_bgrx(
+    pub(crate) fn encode_bgrx(
         &mut self,
         pixels: &[u8],
         width: u32,

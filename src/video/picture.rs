@@ -23,7 +23,7 @@ const PICTURE_THRESHOLD: f32 = 0.1;
 
 /// How the sampled neighbour pairs of an area fell out.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct PictureScore {
+pub(crate) struct PictureScore {
     pub identical: u32,
     pub contrasting: u32,
     pub similar: u32,
@@ -33,18 +33,18 @@ pub struct PictureScore {
 }
 
 impl PictureScore {
-    pub fn pairs(&self) -> u32 {
+    pub(crate) fn pairs(&self) -> u32 {
         self.identical + self.contrasting + self.similar
     }
 
-    pub fn is_picture_like(&self) -> bool {
+    pub(crate) fn is_picture_like(&self) -> bool {
         self.pairs() > 0 && self.score > PICTURE_THRESHOLD
     }
 }
 
 /// Scores a BGRX area (`stride` bytes per row). `None` when the buffer does not hold the
 /// area or the area is too small to have neighbour pairs.
-pub fn picture_score(
+pub(crate) fn picture_score(
     pixels: &[u8],
     width: u32,
     height: u32,
@@ -92,7 +92,7 @@ pub fn picture_score(
 
 /// True for photos and video, false for text, UI, terminals and flat fills (and for
 /// areas too small to judge).
-pub fn is_picture_like(pixels: &[u8], width: u32, height: u32, stride: usize) -> bool {
+pub(crate) fn is_picture_like(pixels: &[u8], width: u32, height: u32, stride: usize) -> bool {
     picture_score(pixels, width, height, stride).is_some_and(|s| s.is_picture_like())
 }
 

@@ -20,9 +20,9 @@ use super::encoder::Target;
 use std::collections::VecDeque;
 
 /// Quality ceiling: above it JPEG size grows fast for little visible gain.
-pub const MAX_QUALITY: u8 = 80;
+pub(crate) const MAX_QUALITY: u8 = 80;
 /// Quality before the first frame tells how big frames are.
-pub const START_QUALITY: u8 = 70;
+pub(crate) const START_QUALITY: u8 = 70;
 /// Quality is given up before frame rate down to this...
 const KEEP_FPS_QUALITY: u8 = 30;
 /// ...then frame rate down to this, then quality again down to `MIN_QUALITY`, then
@@ -111,7 +111,7 @@ fn size_factor(quality: u8) -> f64 {
 
 /// What happened to one stream so far, for logs and tests.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct RateStats {
+pub(crate) struct RateStats {
     pub frames_captured: u64,
     /// Captured frames not encoded because of the frame-rate limit.
     pub frames_skipped: u64,
@@ -146,7 +146,7 @@ struct Probe {
 }
 
 #[derive(Debug, Clone)]
-pub struct RateControl {
+pub(crate) struct RateControl {
     max_fps: f64,
     budget_bps: f64,
     quality: u8,
@@ -188,7 +188,7 @@ pub struct RateControl {
 impl RateControl {
     /// `start_bitrate_bps`: what the link is believed to carry for this stream;
     /// `max_fps`: the highest frame rate to send (the source may be faster).
-    pub fn new(start_bitrate_bps: u64, max_fps: u32) -> RateControl {
+    pub(crate) fn new(start_bitrate_bps: u64, max_fps: u32) -> RateControl {
         let max_fps = f64::from(max_fps.max(1));
         let budget = (start_bitrate_bps as f64).max(MIN_BUDGET_BPS);
         RateControl {
@@ -223,7 +223,7 @@ impl RateControl {
         }
     }
 
-    pub fn target(&self) -> Target {
+    pub(crate) fn target(&self) -> Target {
         Target {
             quality: self.quality,
             bitrate_bps: (self.budget_bps * FILL) as u64,
@@ -231,13 +231,13 @@ impl RateControl {
         }
     }
 
-    pub fn stats(&self) -> RateStats {
+    pub(crate) fn stats(&self) -> RateStats {
         self.stats
     }
 
     /// A new frame from the source: true when it should be encoded now, false when the
     /// frame-rate limit skips it.
-    pub fn frame_captured(&mut self, now_ms: u64) -> bool {
+    pub(crate) fn frame_captured(&mut self, now_ms: u64) -> bool {
         if self.stats.frames_captured == 0 {
             self.started_ms = now_ms;
         }
@@ -256,7 +256,7 @@ impl RateControl {
 
     /// Whether a frame the limit held back may be encoded now (the same frame asked
     /// again, not a new one from the source).
-    pub fn held_frame_due(&mut self, now_ms: u64) -> bool {
+    pub(crate) fn held_frame_due(&mut self, now_ms: u64) -> bool {
         self.due(now_ms)
     }
 
@@ -280,7 +280,7 @@ impl RateControl {
     }
 
     /// A frame came out of the encoder with `bytes`, encoded at `quality`.
-    pub fn frame_encoded(&mut self, now_ms: u64, bytes: usize, quality: u8) {
+    pub(crate) fn frame_encoded(&mut self, now_ms: u64, bytes: usize, quality: u8) {
         let bytes = u32::try_from(bytes).unwrap_or(u32::MAX);
         self.stats.frames_encoded += 1;
         self.stats.bytes_encoded += u64::from(bytes);
@@ -299,7 +299,7 @@ impl RateControl {
     }
 
     /// The display channel handed a frame of `bytes` to the socket.
-    pub fn frame_sent(&mut self, now_ms: u64, bytes: usize) {
+    pub(crate) fn frame_sent(&mut self, now_ms: u64, bytes: usize) {
         let bytes = u32::try_from(bytes).unwrap_or(u32::MAX);
         self.stats.frames_sent += 1;
         self.stats.bytes_sent += u64::from(bytes);
@@ -320,7 +320,7 @@ impl RateControl {
 
     /// A frame was replaced in the send slot before the socket took it: the link is the
     /// bottleneck.
-    pub fn frame_dropped(&mut self, now_ms: u64) {
+    pub(crate) fn frame_dropped(&mut self, now_ms: u64) {
         self.stats.frames_dropped += 1;
         self.in_flight.pop_front();
         self.congestion(now_ms, false);
@@ -330,7 +330,7 @@ impl RateControl {
     /// (ms, negative = late) the last frame arrived before its display time. The
     /// "cannot decode" report (`num_frames == 0 && num_drops == u32::MAX`) is the
     /// caller's to act on; here it counts as nothing.
-    pub fn client_report(
+    pub(crate) fn client_report(
         &mut self,
         now_ms: u64,
         num_frames: u32,
@@ -359,11 +359,6 @@ impl RateControl {
         } else {
             self.replan(now_ms);
         }
-    }
-
-    /// A measured rate of the link to this client, when the caller has one.
-    pub fn bandwidth_bps(&mut self, now_ms: u64, bits_per_s: u64) {
-        self.link_hint = Some((now_ms, bits_per_s as f64));
     }
 
     fn source_fps(&self) -> f64 {

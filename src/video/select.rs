@@ -10,7 +10,7 @@ use crate::proto::caps::Caps;
 use crate::proto::msg::display as m;
 
 /// `SpiceVideoCodecType` on the wire.
-pub fn codec_type(codec: Codec) -> u8 {
+pub(crate) fn codec_type(codec: Codec) -> u8 {
     match codec {
         Codec::Mjpeg => 1,
         Codec::Vp8 => 2,
@@ -33,7 +33,7 @@ fn decode_cap(codec: Codec) -> u32 {
 
 /// Whether a client with `caps` can decode `codec`. Clients without `MULTI_CODEC`
 /// predate the codec caps and decode MJPEG only.
-pub fn client_decodes(caps: &Caps, codec: Codec) -> bool {
+pub(crate) fn client_decodes(caps: &Caps, codec: Codec) -> bool {
     if caps.has(m::CAP_MULTI_CODEC) {
         caps.has(decode_cap(codec))
     } else {
@@ -45,7 +45,7 @@ pub fn client_decodes(caps: &Caps, codec: Codec) -> bool {
 /// sent; `None` when it is cut short or lists nothing (spice-server then keeps the
 /// client's previous preference). Unknown types and repeats stay in the list;
 /// [`rank`] ignores them.
-pub fn parse_preferred_codecs(body: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn parse_preferred_codecs(body: &[u8]) -> Option<Vec<u8>> {
     let (&count, rest) = body.split_first()?;
     if count == 0 {
         return None;
@@ -78,7 +78,7 @@ fn rank(preference: &[u8], codec: Codec) -> u32 {
 /// `available(encoder, codec)` says whether this host can run that encoder now (the
 /// GStreamer probe, see [`is_available`]); it is asked in preference order and only
 /// for codecs the client decodes.
-pub fn choose(
+pub(crate) fn choose(
     server: &CodecList,
     client_caps: &Caps,
     client_preference: Option<&[u8]>,
@@ -101,7 +101,7 @@ pub fn choose(
 
 /// Whether this host can run `encoder` for `codec`: the built-in encoder does MJPEG
 /// only; the GStreamer ones are probed once per process (see `gst::is_available`).
-pub fn is_available(encoder: Encoder, codec: Codec) -> bool {
+pub(crate) fn is_available(encoder: Encoder, codec: Codec) -> bool {
     match encoder {
         Encoder::Spice => codec == Codec::Mjpeg,
         _ => super::gst::is_available(encoder, codec),
@@ -109,7 +109,7 @@ pub fn is_available(encoder: Encoder, codec: Codec) -> bool {
 }
 
 /// Opens the encoder [`choose`] picked, for one stream.
-pub fn open(encoder: Encoder, codec: Codec) -> Result<Box<dyn VideoEncoder>, EncodeError> {
+pub(crate) fn open(encoder: Encoder, codec: Codec) -> Result<Box<dyn VideoEncoder>, EncodeError> {
     match (encoder, codec) {
         (Encoder::Spice, Codec::Mjpeg) => Ok(Box::new(super::mjpeg::MjpegEncoder::new()?)),
         (Encoder::Spice, other) => Err(EncodeError::Unsupported(format!(

@@ -26,7 +26,7 @@ const MAX_ENCODE_ALLOWANCE_MS: u64 = 50;
 
 /// A compressed frame on its way to clients.
 #[derive(Debug)]
-pub struct EncodedFrame {
+pub(crate) struct EncodedFrame {
     pub stream: u32,
     /// Capture time on the multimedia clock.
     pub mm_time: u32,
@@ -34,7 +34,7 @@ pub struct EncodedFrame {
 }
 
 /// What an encoder thread reports: a frame, or that the stream cannot go on.
-pub enum Output {
+pub(crate) enum Output {
     Frame(EncodedFrame),
     Failed(String),
 }
@@ -52,7 +52,7 @@ struct State {
 /// A viewer's (and the encoder thread's) view of a stream: reports go in, statistics
 /// come out.
 #[derive(Clone)]
-pub struct StreamHandle(Arc<State>);
+pub(crate) struct StreamHandle(Arc<State>);
 
 impl StreamHandle {
     pub(super) fn new(rate: RateControl) -> StreamHandle {
@@ -65,18 +65,18 @@ impl StreamHandle {
     }
 
     /// Milliseconds since the stream started (the rate control's time base).
-    pub fn age_ms(&self) -> u64 {
+    pub(crate) fn age_ms(&self) -> u64 {
         self.0.started.elapsed().as_millis() as u64
     }
 
     /// The display channel handed a frame of `bytes` to the socket.
-    pub fn on_sent(&self, bytes: usize) {
+    pub(crate) fn on_sent(&self, bytes: usize) {
         let now = self.age_ms();
         self.0.rate.lock().frame_sent(now, bytes);
     }
 
     /// An encoded frame was dropped before a viewer could send it (its link is behind).
-    pub fn on_dropped(&self) {
+    pub(crate) fn on_dropped(&self) {
         let now = self.age_ms();
         self.0.rate.lock().frame_dropped(now);
         self.0.stats.lock().frames_dropped += 1;
@@ -84,7 +84,7 @@ impl StreamHandle {
 
     /// A client's `STREAM_REPORT` (not the "cannot decode" one): feeds the rate control
     /// and the playout delay of `clock`.
-    pub fn on_client_report(&self, report: &StreamReport, clock: &MediaClock) {
+    pub(crate) fn on_client_report(&self, report: &StreamReport, clock: &MediaClock) {
         let now = self.age_ms();
         // The playout delay grows to absorb late frames; the rate control must still
         // see a frame that needed more than the starting delay as late, or a queue
@@ -111,15 +111,15 @@ impl StreamHandle {
     }
 
     /// The next frame encoded must be a key frame (a client joined the stream).
-    pub fn want_key_frame(&self) {
+    pub(crate) fn want_key_frame(&self) {
         self.0.key_frame_wanted.store(true, Ordering::Release);
     }
 
-    pub fn stats(&self) -> StreamStats {
+    pub(crate) fn stats(&self) -> StreamStats {
         *self.0.stats.lock()
     }
 
-    pub fn rate_stats(&self) -> RateStats {
+    pub(crate) fn rate_stats(&self) -> RateStats {
         self.0.rate.lock().stats()
     }
 
@@ -166,7 +166,7 @@ impl StreamHandle {
 }
 
 /// The worker's handle of one stream: it owns the encoder thread.
-pub struct Stream {
+pub(crate) struct Stream {
     id: u32,
     pipeline: Pipeline,
     handle: StreamHandle,
@@ -174,7 +174,7 @@ pub struct Stream {
 
 impl Stream {
     /// Starts stream `id`'s encoder thread; `deliver` gets what it produces.
-    pub fn start(
+    pub(crate) fn start(
         id: u32,
         encoder: Box<dyn VideoEncoder>,
         rate: RateControl,
@@ -189,19 +189,19 @@ impl Stream {
         })
     }
 
-    pub fn id(&self) -> u32 {
+    pub(crate) fn id(&self) -> u32 {
         self.id
     }
 
     /// A handle for viewers.
-    pub fn handle(&self) -> &StreamHandle {
+    pub(crate) fn handle(&self) -> &StreamHandle {
         &self.handle
     }
 
     /// Whether a frame should be captured now. `new_content`: the source changed since
     /// the rate control last counted a frame (else it is a frame the frame-rate limit
     /// held back, asked for again).
-    pub fn capture_due(&self, new_content: bool) -> bool {
+    pub(crate) fn capture_due(&self, new_content: bool) -> bool {
         let now = self.handle.age_ms();
         let mut rate = self.handle.0.rate.lock();
         if new_content {
@@ -212,13 +212,13 @@ impl Stream {
     }
 
     /// An empty buffer to capture the next frame into (a used one when there is one).
-    pub fn buffer(&self) -> Vec<u8> {
+    pub(crate) fn buffer(&self) -> Vec<u8> {
         self.pipeline.buffer()
     }
 
     /// Queues a captured frame for encoding, never waiting; returns false when it
     /// replaced one the encoder had not taken yet.
-    pub fn push(&self, frame: Frame) -> bool {
+    pub(crate) fn push(&self, frame: Frame) -> bool {
         self.pipeline.push(frame)
     }
 }

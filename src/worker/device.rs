@@ -4,11 +4,11 @@
 use crate::geometry::Rect;
 
 /// Bytes of the client capability array passed to `set_client_capabilities`.
-pub const CLIENT_CAPS_BYTES: usize = 58;
+pub(crate) const CLIENT_CAPS_BYTES: usize = 58;
 
 /// One ring entry (`QXLCommandExt`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Command {
+pub(crate) struct Command {
     /// Guest "physical" address of the command structure.
     pub data: u64,
     /// `QXL_CMD_*`.
@@ -19,7 +19,7 @@ pub struct Command {
     pub flags: u32,
 }
 
-pub trait Device: Send {
+pub(crate) trait Device: Send {
     fn get_command(&mut self) -> Option<Command>;
     /// True when the device will wake us for new commands; false if some arrived.
     fn req_cmd_notification(&mut self) -> bool;

@@ -8,12 +8,12 @@ use crate::geometry::Area;
 const MAX_PENDING: usize = 4096;
 
 #[derive(Debug, Default)]
-pub struct GuestDamage(Vec<Area>);
+pub(crate) struct GuestDamage(Vec<Area>);
 
 impl GuestDamage {
     /// Records a drawing not yet written back, folding everything into one box past a
     /// bound.
-    pub fn note(&mut self, damage: Area) {
+    pub(crate) fn note(&mut self, damage: Area) {
         let pending = &mut self.0;
         if pending.len() >= MAX_PENDING {
             let all = pending.drain(..).fold(damage, |a, b| a.union(&b));
@@ -25,7 +25,7 @@ impl GuestDamage {
 
     /// Takes what an update of `area` must write back: `area` itself, the boxes
     /// overlapping it, and (transitively) the ones overlapping those.
-    pub fn take_overlapping(&mut self, area: Area) -> Vec<Area> {
+    pub(crate) fn take_overlapping(&mut self, area: Area) -> Vec<Area> {
         let pending = &mut self.0;
         let mut taken = vec![area];
         loop {
@@ -45,12 +45,12 @@ impl GuestDamage {
     }
 
     /// Everything is written back (or no longer the guest's to get).
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.0.clear();
     }
 
     /// A new surface: all of it is still to be written back.
-    pub fn reset(&mut self, all: Area) {
+    pub(crate) fn reset(&mut self, all: Area) {
         self.0.clear();
         self.0.push(all);
     }

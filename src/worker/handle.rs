@@ -10,18 +10,19 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 /// How a request reports completion.
-pub enum Done {
+pub(crate) enum Done {
     /// The caller blocks until the worker acks.
     Sync(Sender<()>),
     /// `async_complete(cookie)` on the worker, exactly once.
     Async(u64),
-    /// Nothing to report.
+    /// Nothing to report (tests).
+    #[cfg(test)]
     None,
 }
 
 /// A primary surface as QEMU describes it (`QXLDevSurfaceCreate`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PrimarySurface {
+pub(crate) struct PrimarySurface {
     pub width: u32,
     pub height: u32,
     pub stride: i32,
@@ -32,7 +33,7 @@ pub struct PrimarySurface {
     pub group: u32,
 }
 
-pub enum Msg {
+pub(crate) enum Msg {
     Wakeup,
     Oom,
     Start,
@@ -101,7 +102,7 @@ pub enum Msg {
 }
 
 /// What the library keeps per QXL instance.
-pub struct WorkerHandle {
+pub(crate) struct WorkerHandle {
     pub id: i32,
     requests: Sender<Msg>,
     /// Coalesces wakeups: QEMU's simple display calls wakeup ~33 times a second.
@@ -110,7 +111,7 @@ pub struct WorkerHandle {
 }
 
 impl WorkerHandle {
-    pub fn spawn<D: Device + 'static>(
+    pub(crate) fn spawn<D: Device + 'static>(
         id: i32,
         device: D,
         layout: Layout,
@@ -135,20 +136,20 @@ impl WorkerHandle {
     }
 
     /// Queues a request that completes on its own (async cookie or nothing).
-    pub fn post(&self, msg: Msg) {
+    pub(crate) fn post(&self, msg: Msg) {
         if self.requests.send(msg).is_err() {
             crate::log_warn!("QXL worker {} is gone; request dropped", self.id);
         }
     }
 
-    pub fn wakeup(&self) {
+    pub(crate) fn wakeup(&self) {
         if !self.wakeup_pending.swap(true, Ordering::AcqRel) {
             self.post(Msg::Wakeup);
         }
     }
 
     /// Queues a request and waits until the worker has carried it out.
-    pub fn call(&self, make: impl FnOnce(Done) -> Msg) {
+    pub(crate) fn call(&self, make: impl FnOnce(Done) -> Msg) {
         let (ack, done) = bounded(1);
         if self.requests.send(make(Done::Sync(ack))).is_err() {
             crate::log_warn!("QXL worker {} is gone; request dropped", self.id);
@@ -159,7 +160,7 @@ impl WorkerHandle {
     }
 
     /// Stops the thread and waits for it.
-    pub fn shutdown(&self) {
+    pub(crate) fn shutdown(&self) {
         let _ = self.requests.send(Msg::Shutdown);
         if let Some(thread) = self.thread.lock().take() {
             if thread.join().is_err() {

@@ -5,16 +5,14 @@
 //! here may wait for QEMU's main loop. The worker talks to the device only through the
 //! `Device` trait; QEMU's callbacks implement it in `ffi/`.
 
-#![deny(unsafe_code)]
-
 mod device;
 mod guest_damage;
 mod handle;
-pub mod surfaces;
+pub(crate) mod surfaces;
 mod video;
 
-pub use device::{Command, Device, CLIENT_CAPS_BYTES};
-pub use handle::{Done, Msg, PrimarySurface, WorkerHandle};
+pub(crate) use device::{Command, Device, CLIENT_CAPS_BYTES};
+pub(crate) use handle::{Done, Msg, PrimarySurface, WorkerHandle};
 
 use crate::canvas;
 use crate::display::forward;
@@ -62,17 +60,18 @@ impl canvas::Surfaces for NoSurfaces {
     }
 }
 
-/// `QXL_CMD_*` ring entry types.
-pub mod command_type {
-    pub const NOP: u32 = 0;
-    pub const DRAW: u32 = 1;
-    pub const UPDATE: u32 = 2;
-    pub const CURSOR: u32 = 3;
-    pub const MESSAGE: u32 = 4;
-    pub const SURFACE: u32 = 5;
+/// `QXL_CMD_*` ring entry types (the whole table; NOP, UPDATE and MESSAGE are skipped).
+#[allow(dead_code)]
+pub(crate) mod command_type {
+    pub(crate) const NOP: u32 = 0;
+    pub(crate) const DRAW: u32 = 1;
+    pub(crate) const UPDATE: u32 = 2;
+    pub(crate) const CURSOR: u32 = 3;
+    pub(crate) const MESSAGE: u32 = 4;
+    pub(crate) const SURFACE: u32 = 5;
 }
 
-pub struct Worker<D: Device> {
+pub(crate) struct Worker<D: Device> {
     device: D,
     inbox: Receiver<Msg>,
     slots: MemSlots,
@@ -96,14 +95,14 @@ pub struct Worker<D: Device> {
 
 /// The state the worker draws into, shared with the channels.
 #[derive(Clone, Default)]
-pub struct Outputs {
+pub(crate) struct Outputs {
     pub screen: Screen,
     pub pointer: Pointer,
 }
 
 /// Counters a test (or a debug log) can read.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Stats {
+pub(crate) struct Stats {
     pub commands: u64,
     pub cursor_commands: u64,
     pub released: u64,
@@ -111,7 +110,7 @@ pub struct Stats {
 }
 
 impl<D: Device> Worker<D> {
-    pub fn new(
+    pub(crate) fn new(
         device: D,
         layout: Layout,
         inbox: Receiver<Msg>,
@@ -136,7 +135,7 @@ impl<D: Device> Worker<D> {
     }
 
     /// Runs until `Msg::Shutdown` or until every sender is gone.
-    pub fn run(&mut self) {
+    pub(crate) fn run(&mut self) {
         loop {
             let next = if self.running && self.rings_dirty {
                 match self.inbox.try_recv() {
@@ -436,6 +435,7 @@ impl<D: Device> Worker<D> {
                 let _ = ack.send(());
             }
             Done::Async(cookie) => self.device.async_complete(cookie),
+            #[cfg(test)]
             Done::None => {}
         }
     }
@@ -583,7 +583,8 @@ impl<D: Device> Worker<D> {
         }
     }
 
-    pub fn primary(&self) -> Option<&PrimarySurface> {
+    #[cfg(test)]
+    pub(crate) fn primary(&self) -> Option<&PrimarySurface> {
         self.primary.as_ref()
     }
 }

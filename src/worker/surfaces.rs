@@ -11,20 +11,20 @@ use crate::qxl::image::Pixels;
 use crate::qxl::memslot::{MemError, MemSlots};
 
 /// `SPICE_SURFACE_FMT_*` the canvas handles.
-pub mod format {
-    pub const XRGB32: u32 = 32;
-    pub const ARGB32: u32 = 96;
-    pub const RGB555: u32 = 16;
-    pub const RGB565: u32 = 80;
+pub(crate) mod format {
+    pub(crate) const XRGB32: u32 = 32;
+    pub(crate) const ARGB32: u32 = 96;
+    pub(crate) const RGB555: u32 = 16;
+    pub(crate) const RGB565: u32 = 80;
 }
 
 /// Most off-screen surface memory kept at once (a hostile guest cannot make us
 /// allocate more than this).
-pub const MAX_SURFACE_BYTES: usize = 512 << 20;
+pub(crate) const MAX_SURFACE_BYTES: usize = 512 << 20;
 
 /// Where a surface lives in guest memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct GuestSurface {
+pub(crate) struct GuestSurface {
     pub width: u32,
     pub height: u32,
     pub stride: i32,
@@ -54,7 +54,7 @@ impl GuestSurface {
     }
 
     /// Copies `area` of `fb` into the guest's memory for this surface.
-    pub fn write_back(
+    pub(crate) fn write_back(
         &self,
         slots: &MemSlots,
         fb: &Framebuffer,
@@ -94,7 +94,7 @@ impl GuestSurface {
     }
 
     /// Reads the guest's current pixels (a surface created over existing data).
-    pub fn read_into(&self, slots: &MemSlots, fb: &mut Framebuffer) -> Result<(), MemError> {
+    pub(crate) fn read_into(&self, slots: &MemSlots, fb: &mut Framebuffer) -> Result<(), MemError> {
         if !matches!(self.format, format::XRGB32 | format::ARGB32) {
             return Ok(());
         }
@@ -107,7 +107,7 @@ impl GuestSurface {
     }
 }
 
-pub struct OffScreen {
+pub(crate) struct OffScreen {
     pub fb: Framebuffer,
     pub guest: GuestSurface,
     /// Drawn since the guest's memory was last updated.
@@ -115,13 +115,13 @@ pub struct OffScreen {
 }
 
 /// The off-screen surfaces of one QXL device (id 0, the primary, lives in the screen).
-pub struct Surfaces {
+pub(crate) struct Surfaces {
     list: Vec<Option<OffScreen>>,
     bytes: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SurfaceError {
+pub(crate) enum SurfaceError {
     BadId(u32),
     BadSize,
     TooMuchMemory,
@@ -142,7 +142,7 @@ impl std::fmt::Display for SurfaceError {
 }
 
 impl Surfaces {
-    pub fn new(count: u32) -> Surfaces {
+    pub(crate) fn new(count: u32) -> Surfaces {
         let count = count.clamp(1, 4096) as usize;
         Surfaces {
             list: (0..count).map(|_| None).collect(),
@@ -150,7 +150,7 @@ impl Surfaces {
         }
     }
 
-    pub fn create(
+    pub(crate) fn create(
         &mut self,
         id: u32,
         guest: GuestSurface,
@@ -203,32 +203,32 @@ impl Surfaces {
         Ok(())
     }
 
-    pub fn destroy(&mut self, id: u32) {
+    pub(crate) fn destroy(&mut self, id: u32) {
         if let Some(Some(s)) = self.list.get_mut(id as usize).map(Option::take) {
             self.bytes -= s.fb.pixels().len();
         }
     }
 
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.list.iter_mut().for_each(|s| *s = None);
         self.bytes = 0;
     }
 
-    pub fn get(&self, id: u32) -> Option<&OffScreen> {
+    pub(crate) fn get(&self, id: u32) -> Option<&OffScreen> {
         self.list.get(id as usize)?.as_ref()
     }
 
-    pub fn get_mut(&mut self, id: u32) -> Option<&mut OffScreen> {
+    pub(crate) fn get_mut(&mut self, id: u32) -> Option<&mut OffScreen> {
         self.list.get_mut(id as usize)?.as_mut()
     }
 
-    pub fn count(&self) -> u32 {
+    pub(crate) fn count(&self) -> u32 {
         self.list.len() as u32
     }
 }
 
 /// A framebuffer's pixels as a canvas source.
-pub fn pixels_of(fb: &Framebuffer) -> Pixels {
+pub(crate) fn pixels_of(fb: &Framebuffer) -> Pixels {
     let data = fb
         .pixels()
         .chunks(4)

@@ -41,7 +41,7 @@ struct Live {
 const MAX_UPDATE_WAIT_MS: u32 = 40;
 
 #[derive(Default)]
-pub struct Video {
+pub(super) struct Video {
     detector: Option<Detector>,
     live: Option<Live>,
     next_evaluation: u32,
@@ -50,13 +50,13 @@ pub struct Video {
 
 impl Video {
     /// The primary surface was created (`Some(size)`) or destroyed: streams end.
-    pub fn surface_changed(&mut self, size: Option<(u32, u32)>, screen: &Screen) {
+    pub(super) fn surface_changed(&mut self, size: Option<(u32, u32)>, screen: &Screen) {
         self.stop(screen);
         self.detector = size.map(|(w, h)| Detector::new(w, h));
     }
 
     /// Something was drawn on the primary surface.
-    pub fn damage(&mut self, area: Area, screen: &Screen) {
+    pub(super) fn damage(&mut self, area: Area, screen: &Screen) {
         let now = screen.video().clock.now();
         if let Some(d) = &mut self.detector {
             d.damage(area, now);
@@ -71,7 +71,7 @@ impl Video {
 
     /// Runs detection and capture; returns how soon to be called again. `update_done`:
     /// the guest's command ring is empty (whatever it was drawing is complete).
-    pub fn tick(&mut self, screen: &Screen, update_done: bool) -> Option<Duration> {
+    pub(super) fn tick(&mut self, screen: &Screen, update_done: bool) -> Option<Duration> {
         let config = screen.video();
         let mode = config.mode();
         // Nobody to stream to: no encoder runs.
@@ -218,7 +218,7 @@ impl Video {
 
     /// Ends the live stream: the encoder thread is joined first, so no frame of it
     /// reaches a viewer after its end.
-    pub fn stop(&mut self, screen: &Screen) {
+    pub(super) fn stop(&mut self, screen: &Screen) {
         let Some(live) = self.live.take() else {
             return;
         };

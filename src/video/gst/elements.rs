@@ -13,13 +13,13 @@ use crate::video::codecs::{Codec, Encoder};
 /// bit rate by this much (ms of the bit rate). Long enough for a key frame to be
 /// ~7 average frames at 30 fps, short enough that a frame never queues much longer
 /// than the link needs for it.
-pub const VBV_MS: u64 = 250;
+pub(super) const VBV_MS: u64 = 250;
 /// Key frames come on request (stream start, new viewer); this periodic one only
 /// bounds how long a damaged picture could last.
-pub const KEY_FRAME_EVERY: i64 = 600;
+pub(super) const KEY_FRAME_EVERY: i64 = 600;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Family {
+pub(crate) enum Family {
     Software,
     Nvenc,
     Vaapi,
@@ -27,7 +27,7 @@ pub enum Family {
 
 /// How the rate control's target reaches the element.
 #[derive(Debug, Clone, Copy)]
-pub enum Rate {
+pub(crate) enum Rate {
     /// `property` in kbit/s (`kbit`) or bit/s; `vbv_kbit` (if any) follows it with a
     /// buffer of `VBV_MS`, and `max_kbit` (if any) caps the peak at the target.
     Bitrate {
@@ -42,7 +42,7 @@ pub enum Rate {
     BitrateAtStart(&'static str),
 }
 
-pub struct Spec {
+pub(crate) struct Spec {
     pub factory: &'static str,
     pub codec: Codec,
     pub family: Family,
@@ -220,7 +220,7 @@ fn none(_threads: i64) -> Vec<(&'static str, Value<'static>)> {
 
 /// Every element, hardware first within a codec: `gstreamer:<codec>` takes the first
 /// that works on this host.
-pub static SPECS: &[Spec] = &[
+pub(super) static SPECS: &[Spec] = &[
     Spec {
         factory: "nvh264enc",
         codec: Codec::H264,
@@ -375,7 +375,7 @@ pub static SPECS: &[Spec] = &[
 
 /// The elements `encoder:codec` may use, in the order to try them. `nvenc` and
 /// `vaapi` force that hardware; `gstreamer` takes any, hardware first.
-pub fn candidates(encoder: Encoder, codec: Codec) -> Vec<&'static Spec> {
+pub(super) fn candidates(encoder: Encoder, codec: Codec) -> Vec<&'static Spec> {
     let family = match encoder {
         Encoder::Spice => return Vec::new(),
         Encoder::Gstreamer => None,
@@ -390,7 +390,7 @@ pub fn candidates(encoder: Encoder, codec: Codec) -> Vec<&'static Spec> {
 
 /// The element named `factory`, if we know it.
 #[cfg(test)]
-pub fn spec(factory: &str) -> Option<&'static Spec> {
+pub(super) fn spec(factory: &str) -> Option<&'static Spec> {
     SPECS.iter().find(|s| s.factory == factory)
 }
 

@@ -53,7 +53,7 @@ struct Running {
     frames: u64,
 }
 
-pub struct GstEncoder {
+pub(crate) struct GstEncoder {
     spec: &'static Spec,
     threads: u32,
     running: Option<Running>,
@@ -69,7 +69,7 @@ pub struct GstEncoder {
 
 impl GstEncoder {
     /// An encoder for `spec`; GStreamer starts (once per process) with its first frame.
-    pub fn new(spec: &'static Spec) -> GstEncoder {
+    pub(crate) fn new(spec: &'static Spec) -> GstEncoder {
         // One core is left to the guest's vCPU and the QXL worker: encoder threads that
         // outnumber the free cores wait on each other whenever one is descheduled (libvpx
         // at 1080p on two cores took 170 ms a frame with two threads, x264 ~15% more CPU).
@@ -90,12 +90,9 @@ impl GstEncoder {
         }
     }
 
-    pub fn element_name(&self) -> &'static str {
-        self.spec.factory
-    }
-
+    #[cfg(test)]
     /// Whether the last frame returned was a key frame (one a decoder can start from).
-    pub fn last_was_key_frame(&self) -> bool {
+    pub(crate) fn last_was_key_frame(&self) -> bool {
         self.last_was_key
     }
 

@@ -13,8 +13,8 @@ mod encoder;
 mod props;
 mod yuv;
 
-pub use elements::Spec;
-pub use encoder::GstEncoder;
+pub(crate) use elements::Spec;
+pub(crate) use encoder::GstEncoder;
 
 use crate::video::codecs::{Codec, CodecList, Encoder};
 use crate::video::encoder::{EncodeError, Frame, Target, VideoEncoder};
@@ -26,19 +26,14 @@ use std::collections::HashMap;
 static INIT: OnceCell<Result<(), String>> = OnceCell::new();
 
 /// Initialises GStreamer once; the error is kept and returned to every later caller.
-pub fn init() -> Result<(), String> {
+pub(crate) fn init() -> Result<(), String> {
     INIT.get_or_init(|| gst::init().map_err(|e| format!("GStreamer does not start: {e}")))
         .clone()
 }
 
-/// Whether GStreamer has been initialised in this process (by us or anyone).
-pub fn initialised() -> bool {
-    INIT.get().is_some()
-}
-
 /// Whether a frame of `width`x`height` can go to `codec`: H.264 and H.265 encoders
 /// (x264, x265, NVENC, VA-API) refuse odd sizes of 4:2:0 pictures.
-pub fn size_supported(codec: Codec, width: u32, height: u32) -> bool {
+pub(crate) fn size_supported(codec: Codec, width: u32, height: u32) -> bool {
     match codec {
         Codec::H264 | Codec::H265 => width.is_multiple_of(2) && height.is_multiple_of(2),
         Codec::Mjpeg | Codec::Vp8 | Codec::Vp9 => true,
@@ -88,7 +83,7 @@ fn test_encode(spec: &'static Spec) -> Result<(), String> {
 }
 
 /// `spec`'s test encode, run once per process.
-pub fn probe(spec: &'static Spec) -> Result<(), String> {
+pub(crate) fn probe(spec: &'static Spec) -> Result<(), String> {
     if let Some(known) = PROBED.lock().get(spec.factory) {
         return known.clone();
     }
@@ -113,7 +108,7 @@ fn first_working(
 }
 
 /// The element serving `encoder:codec` on this host, decided on first use.
-pub fn chosen_element(encoder: Encoder, codec: Codec) -> Option<&'static Spec> {
+pub(crate) fn chosen_element(encoder: Encoder, codec: Codec) -> Option<&'static Spec> {
     if encoder == Encoder::Spice {
         return None;
     }
@@ -143,13 +138,13 @@ pub fn chosen_element(encoder: Encoder, codec: Codec) -> Option<&'static Spec> {
 }
 
 /// Whether `encoder:codec` works on this host (probed once, see the module comment).
-pub fn is_available(encoder: Encoder, codec: Codec) -> bool {
+pub(crate) fn is_available(encoder: Encoder, codec: Codec) -> bool {
     chosen_element(encoder, codec).is_some()
 }
 
 /// A new encoder for one stream. A hardware encoder comes with the software one for
 /// the same codec as its fallback, should it fail mid-stream.
-pub fn open(encoder: Encoder, codec: Codec) -> Result<Box<dyn VideoEncoder>, EncodeError> {
+pub(crate) fn open(encoder: Encoder, codec: Codec) -> Result<Box<dyn VideoEncoder>, EncodeError> {
     let spec = chosen_element(encoder, codec).ok_or_else(|| {
         EncodeError::Unsupported(format!(
             "{} is not available on this host",
@@ -176,7 +171,7 @@ pub fn open(encoder: Encoder, codec: Codec) -> Result<Box<dyn VideoEncoder>, Enc
 
 /// Probes every GStreamer entry of `list` on a background thread, so the first stream
 /// does not wait for GStreamer to start and the elements to be tried.
-pub fn probe_in_background(list: &CodecList) {
+pub(crate) fn probe_in_background(list: &CodecList) {
     let entries: Vec<_> = list
         .choices()
         .iter()

@@ -9,7 +9,7 @@ use gstreamer::prelude::*;
 
 /// A property value as the element tables write them.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Value<'a> {
+pub(crate) enum Value<'a> {
     /// Enum/flags nick, boolean or anything `gst_value_deserialize` reads. Several
     /// `|`-free choices may be given as `a,b`: the first the element knows is used.
     Text(&'a str),
@@ -22,7 +22,7 @@ fn writable_now(pspec: &glib::ParamSpec) -> bool {
 }
 
 /// Whether the element applies a change of `name` while it is encoding.
-pub fn changeable_while_playing(element: &gst::Element, name: &str) -> bool {
+pub(super) fn changeable_while_playing(element: &gst::Element, name: &str) -> bool {
     element
         .find_property(name)
         .is_some_and(|p| p.flags().contains(gst::PARAM_FLAG_MUTABLE_PLAYING))
@@ -73,7 +73,7 @@ fn text_value(pspec: &glib::ParamSpec, text: &str) -> Option<glib::Value> {
 
 /// Sets `name` to `value`; an error says why it was not set (the element is left as it
 /// was).
-pub fn set(element: &gst::Element, name: &str, value: Value<'_>) -> Result<(), String> {
+pub(super) fn set(element: &gst::Element, name: &str, value: Value<'_>) -> Result<(), String> {
     let pspec = element
         .find_property(name)
         .ok_or_else(|| format!("{} has no property {name}", element_factory(element)))?;
@@ -94,7 +94,7 @@ pub fn set(element: &gst::Element, name: &str, value: Value<'_>) -> Result<(), S
 }
 
 /// The element's factory name, for messages.
-pub fn element_factory(element: &gst::Element) -> String {
+pub(super) fn element_factory(element: &gst::Element) -> String {
     element
         .factory()
         .map(|f| f.name().to_string())

@@ -9,7 +9,7 @@
 
 /// Fixed-point (16 fractional bits) coefficients of one matrix.
 #[derive(Debug, Clone, Copy)]
-pub struct Matrix {
+pub(super) struct Matrix {
     y: [i32; 3],
     u: [i32; 3],
     v: [i32; 3],
@@ -54,7 +54,7 @@ impl Matrix {
     }
 
     /// GStreamer's default for YUV of this height (`video-info.c`), limited range.
-    pub fn for_height(height: u32) -> Matrix {
+    pub(super) fn for_height(height: u32) -> Matrix {
         if height >= 2160 {
             Matrix::new(0.2627, 0.0593, false, "bt2020")
         } else if height > 576 {
@@ -65,7 +65,7 @@ impl Matrix {
     }
 
     /// JPEG's (JFIF): BT.601, full range; what `jpegdec` assumes of every image.
-    pub fn jpeg() -> Matrix {
+    pub(super) fn jpeg() -> Matrix {
         Matrix::new(0.299, 0.114, true, "1:4:0:0")
     }
 
@@ -91,7 +91,7 @@ impl Matrix {
 
 /// Where the planes go in the destination (GStreamer's layout for the format).
 #[derive(Debug, Clone, Copy)]
-pub struct Layout {
+pub(super) struct Layout {
     pub y_offset: usize,
     pub y_stride: usize,
     /// NV12: the interleaved UV plane; I420: U.
@@ -146,12 +146,19 @@ impl<'a> Planes<'a> {
 /// Converts `width`x`height` BGRx (`width * 4` bytes a row) into `dst` laid out as
 /// `l` says (nothing happens if either is too short for the picture).
 #[cfg(test)]
-pub fn convert(src: &[u8], width: usize, height: usize, m: &Matrix, l: &Layout, dst: &mut [u8]) {
+pub(super) fn convert(
+    src: &[u8],
+    width: usize,
+    height: usize,
+    m: &Matrix,
+    l: &Layout,
+    dst: &mut [u8],
+) {
     convert_strided(src, width * 4, width, height, m, l, dst);
 }
 
 /// `convert` of rows `src_stride` bytes apart (a frame inside a larger screen).
-pub fn convert_strided(
+pub(super) fn convert_strided(
     src: &[u8],
     src_stride: usize,
     width: usize,

@@ -11,7 +11,7 @@ use std::ptr::NonNull;
 const ALIGN: usize = 16;
 
 /// One zero-initialised allocation, owned through a raw pointer only.
-pub struct HostBlock {
+pub(super) struct HostBlock {
     ptr: NonNull<u8>,
     len: usize,
 }
@@ -24,7 +24,7 @@ unsafe impl Sync for HostBlock {}
 
 impl HostBlock {
     /// A copy of `bytes` (at least 1 byte long, so every block has its own address).
-    pub fn new(bytes: &[u8]) -> Option<HostBlock> {
+    pub(super) fn new(bytes: &[u8]) -> Option<HostBlock> {
         let len = bytes.len().max(1);
         let layout = AllocLayout::from_size_align(len, ALIGN).ok()?;
         // SAFETY: `layout` has a non-zero size.
@@ -34,7 +34,7 @@ impl HostBlock {
         Some(HostBlock { ptr, len })
     }
 
-    pub fn address(&self) -> u64 {
+    pub(super) fn address(&self) -> u64 {
         self.ptr.as_ptr() as u64
     }
 
@@ -59,7 +59,7 @@ impl Drop for HostBlock {
 }
 
 /// A command in host memory: block 0 is its `QXLCommandExt`.
-pub struct HostCommand {
+pub(super) struct HostCommand {
     blocks: Vec<HostBlock>,
     /// Replay surface id to free once the server released this (destroy) command.
     pub frees_surface: Option<u32>,
@@ -68,7 +68,7 @@ pub struct HostCommand {
 impl HostCommand {
     /// Copies `layout` out and resolves its links; None if memory ran out or a link
     /// does not fit (a bug in the layout, never worth writing out of bounds for).
-    pub fn materialise(layout: &Layout) -> Option<HostCommand> {
+    pub(super) fn materialise(layout: &Layout) -> Option<HostCommand> {
         let mut blocks = layout
             .blocks
             .iter()
@@ -94,7 +94,7 @@ impl HostCommand {
     }
 
     /// Address of the `QXLCommandExt` handed to the caller.
-    pub fn address(&self) -> u64 {
+    pub(super) fn address(&self) -> u64 {
         self.blocks.first().map_or(0, HostBlock::address)
     }
 }
