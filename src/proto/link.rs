@@ -87,6 +87,18 @@ pub(crate) struct LinkMess {
 }
 
 impl LinkMess {
+    /// A request for channel 0 of `channel_type` in session `connection_id`, no caps.
+    #[cfg(test)]
+    pub(crate) fn plain(connection_id: u32, channel_type: u8) -> LinkMess {
+        LinkMess {
+            connection_id,
+            channel_type,
+            channel_id: 0,
+            common_caps: vec![],
+            channel_caps: vec![],
+        }
+    }
+
     /// connection_id u32, channel_type u8, channel_id u8, num_common_caps u32,
     /// num_channel_caps u32, caps_offset u32.
     pub(crate) const FIXED_SIZE: usize = 18;

@@ -103,13 +103,7 @@ mod tests {
     use std::time::Duration;
 
     fn request(connection_id: u32, channel_type: u8) -> LinkMess {
-        LinkMess {
-            connection_id,
-            channel_type,
-            channel_id: 0,
-            common_caps: vec![],
-            channel_caps: vec![],
-        }
+        LinkMess::plain(connection_id, channel_type)
     }
 
     fn open_access() -> LinkPolicy {
