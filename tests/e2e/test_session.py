@@ -205,9 +205,14 @@ def test_inputs_modifiers_rel_mouse_wheel(make_rig, tmp_path):
 
         # wheel: up and down are SPICE buttons 4/5
         start = len(rig.serial())
+        # A click at a time, as a hand scrolls: while a busy TCG guest has not read its
+        # PS/2 queue, QEMU folds wheel steps into one pending delta, so an up and a down
+        # sent back to back can cancel out (a full-load run of make test saw up, up and no
+        # down).
         for b in (BUTTON_UP, BUTTON_UP, BUTTON_DOWN):
             c.mouse_button(b, True)
             c.mouse_button(b, False)
+            time.sleep(0.2)
         got = wait_lines(rig, start, lambda g: len([l for l in g if l.startswith("wheel")]) >= 3)
         wheel = [l for l in got if l.startswith("wheel")]
         print(f"wheel up, up, down: guest saw {wheel}; all {got}")
