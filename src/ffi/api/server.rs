@@ -11,7 +11,6 @@ use crate::server::{InitError, Server};
 use parking_lot::Mutex;
 use std::ffi::{c_char, c_int};
 use std::sync::Arc;
-use std::time::Instant;
 
 const OK: c_int = 0;
 const ERR: c_int = -1;
@@ -225,18 +224,14 @@ pub unsafe extern "C" fn spice_server_set_ticket(
     // SAFETY: `s` comes from spice_server_new.
     unsafe {
         with_server("spice_server_set_ticket", s, ERR, |srv| {
-            if srv.num_clients() > 0 {
-                if fail_if_connected != 0 {
-                    return ERR;
-                }
-                if disconnect_if_connected != 0 {
-                    srv.disconnect_clients();
-                }
-            }
-            let now = Instant::now();
             result(
                 "spice_server_set_ticket",
-                srv.config.set_ticket(password.as_deref(), lifetime, now),
+                srv.set_ticket(
+                    password.as_deref(),
+                    lifetime,
+                    fail_if_connected != 0,
+                    disconnect_if_connected != 0,
+                ),
             )
         })
     }
@@ -293,7 +288,6 @@ pub unsafe extern "C" fn spice_server_add_client(
     socket: c_int,
     skip_auth: c_int,
 ) -> c_int {
-    let _ = skip_auth;
     // SAFETY: QEMU hands over ownership of a connected socket.
     let Some(stream) = (unsafe { crate::ffi::core::adopt_socket(socket) }) else {
         return ERR;
@@ -301,7 +295,7 @@ pub unsafe extern "C" fn spice_server_add_client(
     // SAFETY: `s` comes from spice_server_new.
     unsafe {
         with_server("spice_server_add_client", s, ERR, move |srv| {
-            if srv.add_client(stream) {
+            if srv.add_client(stream, skip_auth != 0) {
                 OK
             } else {
                 ERR
