@@ -32,15 +32,26 @@ fn resolve(addr: &str, family: AddrFamily, port: u16) -> io::Result<SocketAddr> 
         .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("no address for '{addr}'")))
 }
 
+/// A UNIX listener at `path` (`-spice unix=on,addr=...`), as reds.c: a leading '@' names
+/// a Linux abstract socket (no file). Otherwise a stale socket file from a previous run is
+/// replaced; unlike reds.c, which unlinks whatever the path names, any other kind of file
+/// is left alone and the bind fails. The file stays after shutdown, as in C.
+fn open_unix(path: &str) -> io::Result<UnixListener> {
+    if let Some(name) = path.strip_prefix('@') {
+        use std::os::linux::net::SocketAddrExt;
+        let addr = std::os::unix::net::SocketAddr::from_abstract_name(name)?;
+        return UnixListener::bind_addr(&addr);
+    }
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket()) {
+        std::fs::remove_file(path)?;
+    }
+    UnixListener::bind(path)
+}
+
 /// The plain (non-TLS) listener the configuration asks for, if any.
 pub(crate) fn open_plain(config: &ServerConfig) -> io::Result<Option<Listener>> {
     if config.family == AddrFamily::Unix {
-        let path = &config.addr;
-        // A stale socket file from a previous run would make bind fail.
-        if std::fs::metadata(path).is_ok_and(|m| m.file_type().is_socket()) {
-            std::fs::remove_file(path)?;
-        }
-        let listener = UnixListener::bind(path)?;
+        let listener = open_unix(&config.addr)?;
         listener.set_nonblocking(true)?;
         return Ok(Some(Listener::Unix(listener)));
     }
@@ -101,6 +112,39 @@ mod tests {
             let l = open_plain(&c).unwrap();
             assert!(matches!(l, Some(Listener::Unix(_))));
         }
+        std::fs::remove_file(&path).unwrap();
+        std::fs::write(&path, b"not a socket").unwrap();
+        assert!(
+            open_plain(&c).is_err(),
+            "another kind of file is left alone"
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), b"not a socket");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_at_sign_names_an_abstract_socket() {
+        use std::os::linux::net::SocketAddrExt;
+        use std::os::unix::net::{SocketAddr, UnixStream};
+        let name = format!("spice-rs-test-{}", std::process::id());
+        let mut c = ServerConfig::default();
+        c.set_addr(&format!("@{name}"), 4);
+        let Some(Listener::Unix(l)) = open_plain(&c).unwrap() else {
+            panic!("no UNIX listener")
+        };
+        assert!(
+            !std::path::Path::new(&format!("@{name}")).exists(),
+            "no file"
+        );
+        let addr = SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+        UnixStream::connect_addr(&addr).unwrap();
+        l.set_nonblocking(false).unwrap();
+        assert!(l.accept().is_ok(), "a client reaches it by name");
+        assert!(
+            open_plain(&c).is_err(),
+            "the name is taken while it listens"
+        );
+        drop(l);
+        assert!(open_plain(&c).is_ok(), "and free again once closed");
     }
 }

@@ -47,15 +47,26 @@ pub(crate) trait Hub: Send + Sync + 'static {
     fn disconnected(&self, conn: u64);
     /// May this channel be linked at all, and with which caps?
     fn check_link(&self, request: &LinkMess) -> Result<ServerCaps, LinkError>;
-    /// Checks the password and creates the channel (`channel_event` INITIALIZED).
-    fn open(&self, conn: u64, request: &LinkMess, password: &[u8]) -> Result<Opened, LinkError>;
+    /// Checks the password (unless the host vouched for the client: `skip_auth`) and
+    /// creates the channel (`channel_event` INITIALIZED).
+    fn open(
+        &self,
+        conn: u64,
+        request: &LinkMess,
+        password: &[u8],
+        skip_auth: bool,
+    ) -> Result<Opened, LinkError>;
     /// Gives the hub the function that wakes the reactor to produce output.
     fn set_wake(&self, wake: Arc<dyn Fn() + Send + Sync>);
 }
 
 pub(crate) enum Command {
-    /// A socket QEMU handed us (`spice_server_add_client`).
-    AddClient(Stream),
+    /// A socket QEMU handed us (`spice_server_add_client`); with `skip_auth` its client
+    /// links without a ticket.
+    AddClient {
+        stream: Stream,
+        skip_auth: bool,
+    },
     /// Close every client connection (`disconnect_if_connected`).
     DisconnectAll,
     Shutdown,
@@ -183,6 +194,8 @@ enum Phase {
 struct Connection {
     id: u64,
     stream: Stream,
+    /// QEMU vouched for this client (`add_client` with `skip_auth`): no ticket check.
+    skip_auth: bool,
     phase: Phase,
     since: Instant,
     writable_interest: bool,
@@ -244,7 +257,7 @@ impl State {
     fn drain_commands(&mut self) -> bool {
         while let Ok(command) = self.inbox.try_recv() {
             match command {
-                Command::AddClient(stream) => self.adopt(stream),
+                Command::AddClient { stream, skip_auth } => self.adopt(stream, skip_auth),
                 Command::DisconnectAll => {
                     let tokens: Vec<Token> = self.connections.keys().copied().collect();
                     tokens.into_iter().for_each(|t| self.close(t));
@@ -261,7 +274,7 @@ impl State {
                 return;
             };
             match listener.accept() {
-                Ok(stream) => self.adopt(stream),
+                Ok(stream) => self.adopt(stream, false),
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
                 Err(e) => {
                     crate::log_warn!("accept failed: {e}");
@@ -271,7 +284,7 @@ impl State {
         }
     }
 
-    fn adopt(&mut self, mut stream: Stream) {
+    fn adopt(&mut self, mut stream: Stream, skip_auth: bool) {
         if self.connections.len() >= MAX_CONNECTIONS {
             crate::log_warn!("refusing a connection: {MAX_CONNECTIONS} already open");
             return;
@@ -291,6 +304,7 @@ impl State {
         let conn = Connection {
             id,
             stream,
+            skip_auth,
             phase: Phase::Linking(Box::default(), Vec::new()),
             since: Instant::now(),
             writable_interest: false,
@@ -482,7 +496,7 @@ impl Connection {
                     .request()
                     .cloned()
                     .ok_or_else(|| io::Error::other("link without request"))?;
-                match hub.open(self.id, &request, &password) {
+                match hub.open(self.id, &request, &password, self.skip_auth) {
                     Err(e) => {
                         out.extend(result(e));
                         self.phase = Phase::Closing(std::mem::take(out));

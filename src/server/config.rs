@@ -12,8 +12,13 @@ pub(crate) const MAX_PASSWORD_LENGTH: usize = 60;
 pub(crate) enum ConfigError {
     PortOutOfRange(i32),
     PasswordTooLong,
+    /// `set_ticket` with `fail_if_connected` while a client is connected.
+    ClientConnected,
     TlsIncomplete,
-    InvalidValue { what: &'static str, value: i32 },
+    InvalidValue {
+        what: &'static str,
+        value: i32,
+    },
     UnknownChannel(String),
     NoUsableCodec(String),
 }
@@ -24,6 +29,9 @@ impl std::fmt::Display for ConfigError {
             ConfigError::PortOutOfRange(p) => write!(f, "port {p} is out of range 0..65535"),
             ConfigError::PasswordTooLong => {
                 write!(f, "ticket longer than {MAX_PASSWORD_LENGTH} bytes")
+            }
+            ConfigError::ClientConnected => {
+                write!(f, "a client is connected: the ticket is left unchanged")
             }
             ConfigError::TlsIncomplete => write!(f, "TLS needs a port, a CA, a cert and a key"),
             ConfigError::InvalidValue { what, value } => write!(f, "invalid {what}: {value}"),
@@ -260,28 +268,36 @@ impl ServerConfig {
         }
     }
 
-    /// `spice_server_set_ticket`. `lifetime` seconds, 0 = forever; no password = expired.
+    /// `spice_server_set_ticket`'s effect on the ticket, as reds.c: ticketing turns on;
+    /// `lifetime` seconds from now (0 = forever, negative = already expired); no password
+    /// clears it and expires at once. A password too long is refused after ticketing and
+    /// the expiry were already set, keeping the old password (an empty one after
+    /// `set_noauth`, which admits nobody): fail closed, as C.
     pub(crate) fn set_ticket(
         &mut self,
         password: Option<&str>,
         lifetime_s: i32,
         now: Instant,
     ) -> Result<(), ConfigError> {
-        let ticket = match password {
-            Some(p) if p.len() > MAX_PASSWORD_LENGTH => return Err(ConfigError::PasswordTooLong),
-            Some(p) => Ticket {
-                password: p.to_owned(),
-                expires: (lifetime_s != 0).then(|| {
-                    now + std::time::Duration::from_secs(u64::from(lifetime_s.max(0) as u32))
-                }),
-            },
-            None => Ticket {
-                password: String::new(),
-                expires: Some(now),
-            },
+        let seconds = std::time::Duration::from_secs(u64::from(lifetime_s.unsigned_abs()));
+        let expires = match lifetime_s {
+            0 => None,
+            1.. => Some(now + seconds),
+            _ => Some(now.checked_sub(seconds).unwrap_or(now)),
         };
-        self.auth = Auth::Ticket(Some(ticket));
-        Ok(())
+        let old = match &self.auth {
+            Auth::Ticket(Some(t)) => t.password.clone(),
+            _ => String::new(),
+        };
+        let (password, expires, result) = match password {
+            Some(p) if p.len() > MAX_PASSWORD_LENGTH => {
+                (old, expires, Err(ConfigError::PasswordTooLong))
+            }
+            Some(p) => (p.to_owned(), expires, Ok(())),
+            None => (String::new(), Some(now), Ok(())),
+        };
+        self.auth = Auth::Ticket(Some(Ticket { password, expires }));
+        result
     }
 
     pub(crate) fn set_noauth(&mut self) {
@@ -403,11 +419,33 @@ mod tests {
         };
         assert!(!t.is_valid_at(now));
 
+        c.set_ticket(Some("secret"), -5, now).unwrap();
+        let Auth::Ticket(Some(t)) = &c.auth else {
+            panic!("ticket not set")
+        };
+        assert!(!t.is_valid_at(now), "a negative lifetime is already over");
+    }
+
+    #[test]
+    fn a_password_too_long_is_refused_but_ticketing_turns_on() {
+        let now = Instant::now();
         let long = "x".repeat(61);
+        let mut c = ServerConfig::default();
+        c.set_ticket(Some("old"), 0, now).unwrap();
         assert_eq!(
-            c.set_ticket(Some(&long), 0, now),
+            c.set_ticket(Some(&long), 10, now),
             Err(ConfigError::PasswordTooLong)
         );
+        assert!(c.auth.admits(b"old", now), "the old password stays");
+        assert!(!c.auth.admits(long.as_bytes(), now));
+        assert!(
+            !c.auth.admits(b"old", now + Duration::from_secs(10)),
+            "with the new lifetime"
+        );
+        c.set_noauth();
+        assert!(c.set_ticket(Some(&long), 0, now).is_err());
+        assert!(!c.auth.admits(b"", now), "ticketing is on: nobody gets in");
+        assert!(c.set_ticket(Some(&"y".repeat(60)), 0, now).is_ok());
     }
 
     #[test]

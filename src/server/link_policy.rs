@@ -62,14 +62,18 @@ impl LinkPolicy {
 
     /// Checked once the ticket arrived: the password, then (for any channel but main) that
     /// the session is the linked client's and does not have this channel yet.
+    /// `skip_auth`: QEMU handed the socket over vouching for its client
+    /// (`spice_server_add_client(.., skip_auth)`, QMP `add_client skipauth=true`), so the
+    /// ticket is not checked, as reds.c skips it; the session rules still apply.
     pub(crate) fn admit(
         &self,
         request: &LinkMess,
         password: &[u8],
+        skip_auth: bool,
         now: Instant,
         clients: &Clients,
     ) -> Result<(), LinkError> {
-        if !self.auth.admits(password, now) {
+        if !skip_auth && !self.auth.admits(password, now) {
             return Err(LinkError::PermissionDenied);
         }
         if request.channel_type == ch::MAIN {
@@ -125,7 +129,13 @@ mod tests {
 
     fn admits(policy: &LinkPolicy, password: &[u8], now: Instant) -> bool {
         policy
-            .admit(&request(0, ch::MAIN), password, now, &Clients::default())
+            .admit(
+                &request(0, ch::MAIN),
+                password,
+                false,
+                now,
+                &Clients::default(),
+            )
             .is_ok()
     }
 
@@ -157,8 +167,13 @@ mod tests {
             !admits(&pw, b"pw", now + Duration::from_secs(10)),
             "expired"
         );
-        let refused =
-            LinkPolicy::default().admit(&request(0, ch::MAIN), b"", now, &Clients::default());
+        let refused = LinkPolicy::default().admit(
+            &request(0, ch::MAIN),
+            b"",
+            false,
+            now,
+            &Clients::default(),
+        );
         assert_eq!(refused, Err(LinkError::PermissionDenied));
     }
 
@@ -169,14 +184,14 @@ mod tests {
         let mut clients = Clients::default();
         let display = request(5, ch::DISPLAY);
         assert_eq!(
-            p.admit(&display, b"", now, &clients),
+            p.admit(&display, b"", false, now, &clients),
             Err(LinkError::BadConnectionId),
             "no session yet"
         );
         clients.start_session(5);
-        assert_eq!(p.admit(&display, b"", now, &clients), Ok(()));
+        assert_eq!(p.admit(&display, b"", false, now, &clients), Ok(()));
         assert_eq!(
-            p.admit(&request(6, ch::DISPLAY), b"", now, &clients),
+            p.admit(&request(6, ch::DISPLAY), b"", false, now, &clients),
             Err(LinkError::BadConnectionId),
             "another session"
         );
@@ -190,13 +205,16 @@ mod tests {
             },
         );
         assert_eq!(
-            p.admit(&display, b"", now, &clients),
+            p.admit(&display, b"", false, now, &clients),
             Err(LinkError::ChannelNotAvailable),
             "duplicate"
         );
-        assert_eq!(p.admit(&request(5, ch::CURSOR), b"", now, &clients), Ok(()));
         assert_eq!(
-            p.admit(&request(0, ch::MAIN), b"", now, &clients),
+            p.admit(&request(5, ch::CURSOR), b"", false, now, &clients),
+            Ok(())
+        );
+        assert_eq!(
+            p.admit(&request(0, ch::MAIN), b"", false, now, &clients),
             Ok(()),
             "main starts its own session"
         );
@@ -209,10 +227,45 @@ mod tests {
             p.admit(
                 &request(5, ch::DISPLAY),
                 b"",
+                false,
                 Instant::now(),
                 &Clients::default()
             ),
             Err(LinkError::PermissionDenied)
+        );
+    }
+
+    #[test]
+    fn a_client_the_host_vouches_for_skips_only_the_ticket() {
+        let now = Instant::now();
+        let expired = ticket("pw", Some(now));
+        let none = &Clients::default();
+        for policy in [LinkPolicy::default(), ticket("", None), expired.clone()] {
+            assert_eq!(
+                policy.admit(&request(0, ch::MAIN), b"", false, now, none),
+                Err(LinkError::PermissionDenied)
+            );
+            assert_eq!(
+                policy.admit(&request(0, ch::MAIN), b"wrong", true, now, none),
+                Ok(()),
+                "{policy:?}"
+            );
+        }
+        assert_eq!(
+            expired.admit(&request(5, ch::DISPLAY), b"", true, now, none),
+            Err(LinkError::BadConnectionId),
+            "the session rules still apply"
+        );
+        let mut clients = Clients::default();
+        clients.start_session(5);
+        assert_eq!(
+            expired.admit(&request(5, ch::DISPLAY), b"", true, now, &clients),
+            Ok(())
+        );
+        assert_eq!(
+            expired.admit(&request(5, ch::DISPLAY), b"pw", false, now, &clients),
+            Err(LinkError::PermissionDenied),
+            "the same session's channel over a normal socket still needs the ticket"
         );
     }
 }

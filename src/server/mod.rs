@@ -163,11 +163,13 @@ impl Server {
         self.running.is_some()
     }
 
-    /// `spice_server_add_client`: a connected socket from QEMU.
-    pub(crate) fn add_client(&mut self, stream: Stream) -> bool {
+    /// `spice_server_add_client`: a connected socket from QEMU. With `skip_auth` (QMP
+    /// `add_client skipauth=true`, virt-manager's local console) its client links without
+    /// a ticket.
+    pub(crate) fn add_client(&mut self, stream: Stream, skip_auth: bool) -> bool {
         match &self.running {
             Some(r) => {
-                r.reactor.send(Command::AddClient(stream));
+                r.reactor.send(Command::AddClient { stream, skip_auth });
                 true
             }
             None => false,
@@ -343,6 +345,28 @@ impl Server {
         self.session.client_count()
     }
 
+    /// `spice_server_set_ticket`, as reds.c: with a client connected, `fail_if_connected`
+    /// refuses and changes nothing, `disconnect_if_connected` drops it; so does turning
+    /// ticketing on after `set_noauth` (a client let in without a ticket must not stay).
+    pub(crate) fn set_ticket(
+        &mut self,
+        password: Option<&str>,
+        lifetime_s: i32,
+        fail_if_connected: bool,
+        disconnect_if_connected: bool,
+    ) -> Result<(), config::ConfigError> {
+        if self.num_clients() > 0 {
+            if fail_if_connected {
+                return Err(config::ConfigError::ClientConnected);
+            }
+            if disconnect_if_connected || self.config.auth == config::Auth::None {
+                self.disconnect_clients();
+            }
+        }
+        self.config
+            .set_ticket(password, lifetime_s, std::time::Instant::now())
+    }
+
     /// Closes every client connection (`set_ticket` with `disconnect_if_connected`).
     pub(crate) fn disconnect_clients(&self) {
         if let Some(r) = &self.running {
@@ -397,6 +421,35 @@ mod tests {
             common_caps: vec![],
             channel_caps: vec![],
         }
+    }
+
+    #[test]
+    fn set_ticket_with_a_client_connected() {
+        let mut s = server();
+        let hub = s.session.clone();
+        assert!(
+            s.set_ticket(Some("a"), 0, true, false).is_ok(),
+            "no client yet"
+        );
+        s.sync_session();
+        assert!(hub.open(1, &link(ch::MAIN, 0), b"a", false).is_ok());
+        assert_eq!(s.num_clients(), 1);
+        assert_eq!(
+            s.set_ticket(Some("b"), 0, true, true),
+            Err(config::ConfigError::ClientConnected)
+        );
+        s.sync_session();
+        assert!(
+            hub.open(2, &link(ch::MAIN, 0), b"a", false).is_ok(),
+            "fail_if_connected changed nothing"
+        );
+        assert!(s.set_ticket(Some("b"), 0, false, false).is_ok());
+        s.sync_session();
+        assert_eq!(
+            hub.open(3, &link(ch::MAIN, 0), b"a", false).err(),
+            Some(LinkError::PermissionDenied)
+        );
+        assert!(hub.open(3, &link(ch::MAIN, 0), b"b", false).is_ok());
     }
 
     #[test]

@@ -294,11 +294,17 @@ impl Hub for Arc<Session> {
         })
     }
 
-    fn open(&self, conn: u64, request: &LinkMess, password: &[u8]) -> Result<Opened, LinkError> {
+    fn open(
+        &self,
+        conn: u64,
+        request: &LinkMess,
+        password: &[u8],
+        skip_auth: bool,
+    ) -> Result<Opened, LinkError> {
         let policy = self.policy.lock().clone();
         let session_id = {
             let mut clients = self.clients.lock();
-            policy.admit(request, password, Instant::now(), &clients)?;
+            policy.admit(request, password, skip_auth, Instant::now(), &clients)?;
             if request.channel_type == ch::MAIN {
                 let id = match request.connection_id {
                     0 => Session::new_session_id(),
@@ -385,7 +391,7 @@ mod tests {
         session.connected(7, endpoints);
         assert!(core.events.lock().is_empty(), "only on QEMU's main loop");
         core.run_main_loop();
-        let main = session.open(7, &link(0, ch::MAIN), b"").unwrap();
+        let main = session.open(7, &link(0, ch::MAIN), b"", false).unwrap();
         assert_ne!(main.session_id, 0);
         assert_eq!(session.client_count(), 1);
         session.disconnected(7);
@@ -412,26 +418,28 @@ mod tests {
     fn channels_join_the_linked_client_once() {
         let (session, _core, _mainloop) = session();
         assert_eq!(
-            session.open(1, &link(42, ch::INPUTS), b"").err(),
+            session.open(1, &link(42, ch::INPUTS), b"", false).err(),
             Some(LinkError::BadConnectionId)
         );
         let id = session
-            .open(1, &link(42, ch::MAIN), b"")
+            .open(1, &link(42, ch::MAIN), b"", false)
             .unwrap()
             .session_id;
         assert_eq!(id, 42, "a client's own connection id is kept");
-        assert!(session.open(2, &link(id, ch::INPUTS), b"").is_ok());
+        assert!(session.open(2, &link(id, ch::INPUTS), b"", false).is_ok());
         assert_eq!(
-            session.open(3, &link(id, ch::INPUTS), b"").err(),
+            session.open(3, &link(id, ch::INPUTS), b"", false).err(),
             Some(LinkError::ChannelNotAvailable)
         );
         session.disconnected(2);
-        assert!(session.open(3, &link(id, ch::INPUTS), b"").is_ok());
+        assert!(session.open(3, &link(id, ch::INPUTS), b"", false).is_ok());
         session.policy.lock().auth = Auth::Ticket(None);
         assert_eq!(
-            session.open(4, &link(0, ch::MAIN), b"").err(),
+            session.open(4, &link(0, ch::MAIN), b"", false).err(),
             Some(LinkError::PermissionDenied)
         );
+        let vouched = session.open(4, &link(0, ch::MAIN), b"", true);
+        assert!(vouched.is_ok(), "a client QEMU vouched for needs no ticket");
     }
 
     #[test]
@@ -439,8 +447,11 @@ mod tests {
         let (session, core, _mainloop) = session();
         let keyboard = Arc::new(FakeKeyboard::default());
         session.set_keyboard(Some(keyboard.clone()));
-        let id = session.open(1, &link(0, ch::MAIN), b"").unwrap().session_id;
-        let mut inputs = session.open(2, &link(id, ch::INPUTS), b"").unwrap();
+        let id = session
+            .open(1, &link(0, ch::MAIN), b"", false)
+            .unwrap()
+            .session_id;
+        let mut inputs = session.open(2, &link(id, ch::INPUTS), b"", false).unwrap();
         let mut out = Outbox::new(HeaderKind::Mini);
         inputs
             .channel

@@ -140,8 +140,13 @@ class SpiceClient:
         return r
 
     # ------------------------------------------------------------ connection
-    def connect(self, host, port, password=None, timeout=30, wait_primary=True, video_codecs=None):
+    def connect(self, host, port, password=None, timeout=30, wait_primary=True, video_codecs=None,
+                unix_path=None, fd_qmp=None, skipauth=False):
         """Connects; with wait_primary, waits for the display's primary surface.
+        unix_path: through that UNIX socket instead of host:port (SpiceSession "unix-path").
+        fd_qmp: as virt-manager's local console, every channel through a socketpair whose
+        other end the worker hands to QEMU over the QMP socket at fd_qmp (getfd +
+        add_client with skipauth); host and port are then unused.
         video_codecs: codec names in the client's order of preference (VIDEO_CODECS), sent
         as soon as the display channel is open; with wait_primary, also waits until it was.
         Raises ClientError on a channel error (e.g. SPICE_CHANNEL_ERROR_AUTH) or timeout."""
@@ -151,7 +156,9 @@ class SpiceClient:
             if unknown:
                 raise ClientError(f"unknown video codecs {unknown}; known: {sorted(VIDEO_CODECS)}")
             codecs = [VIDEO_CODECS[c] for c in video_codecs]
-        self._call("connect", host=host, port=int(port), password=password, video_codecs=codecs)
+        self._call("connect", host=host, port=int(port), password=password, video_codecs=codecs,
+                   unix_path=unix_path and str(unix_path), fd_qmp=fd_qmp and str(fd_qmp),
+                   skipauth=skipauth)
         if wait_primary:
             self.wait(lambda s: s["primary"] is not None, timeout, "primary surface")
             if codecs:
@@ -460,8 +467,26 @@ def worker():
                                 "format": int(prim.format)})
         return False
 
+    def on_open_fd(ch, with_tls):
+        # spice-gtk asks for a socket per channel; QEMU gets the other end (add_client).
+        import socket
+        ours, theirs = socket.socketpair()
+        try:
+            st["fd_qmp"].add_spice_client(theirs.fileno(), skipauth=st["skipauth"],
+                                          name=f"spice-{chan_name(ch)}")
+            st["fd_clients"].append(chan_name(ch))
+        except Exception as e:  # noqa: BLE001 (reported through state())
+            st["fd_errors"].append(f"{chan_name(ch)}: {e}")
+            ours.close()
+            return
+        finally:
+            theirs.close()
+        ch.open_fd(ours.detach())  # the channel's GSocket owns it now
+
     def on_channel_new(session, ch):
         GObject.Object.connect(ch, "channel-event", on_event, st["gen"])
+        if st.get("fd_qmp") is not None and st.get("fd_gen") == st["gen"]:
+            GObject.Object.connect(ch, "open-fd", on_open_fd)
         if isinstance(ch, Spice.MainChannel):
             st["main"] = ch
             return  # the session connects the main channel itself
@@ -500,13 +525,26 @@ def worker():
         if cmd == "connect":
             st["gen"] += 1
             s = Spice.Session()
-            s.set_property("host", req["host"])
-            s.set_property("port", str(req["port"]))
+            if req.get("unix_path"):
+                s.set_property("unix-path", req["unix_path"])
+            else:
+                s.set_property("host", req["host"])
+                s.set_property("port", str(req["port"]))
             st["video_codecs"], st["codec_pref"] = req.get("video_codecs"), None
             if req.get("password") is not None:
                 s.set_property("password", req["password"])
             GObject.Object.connect(s, "channel-new", on_channel_new)
             st["session"] = s
+            if req.get("fd_qmp"):
+                import rig  # this file's directory is on sys.path
+                if st.get("fd_qmp_path") != req["fd_qmp"]:
+                    st["fd_qmp"] = rig.QMP(req["fd_qmp"])
+                    st["fd_qmp_path"] = req["fd_qmp"]
+                st.update(fd_gen=st["gen"], skipauth=bool(req.get("skipauth")),
+                          fd_clients=[], fd_errors=[])
+                if not s.open_fd(-1):  # -1: the main channel asks for its fd (open-fd)
+                    raise RuntimeError("spice_session_open_fd failed")
+                return {}
             if not s.connect():
                 raise RuntimeError("spice_session_connect failed")
             return {}
@@ -520,6 +558,7 @@ def worker():
                     "open": sorted(n for g, n in st["channels"] if g == st["gen"]),
                     "since_update": None if lu is None else time.monotonic() - lu,
                     "codec_pref": st["codec_pref"],
+                    "fd_clients": st.get("fd_clients", []), "fd_errors": st.get("fd_errors", []),
                     "mouse_mode": st["main"].get_property("mouse-mode") if st["main"] else None}
         if cmd == "screenshot":
             return screenshot(req["path"])

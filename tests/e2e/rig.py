@@ -145,6 +145,34 @@ class QMP:
             elif "return" in r:
                 return r["return"]
 
+    def execute_with_fd(self, cmd, fd, **args):
+        """execute(), with fd passed alongside the command (SCM_RIGHTS), as QMP `getfd`
+        and `add-fd` take it."""
+        import array
+        msg = {"execute": cmd}
+        if args:
+            msg["arguments"] = args
+        self.sock.settimeout(self.timeout)
+        data = json.dumps(msg).encode() + b"\n"
+        fds = array.array("i", [fd])
+        sent = self.sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
+        if sent < len(data):
+            self.sock.sendall(data[sent:])
+        while True:
+            r = self._read()
+            if "event" in r:
+                self.events.append(r)
+            elif "error" in r:
+                raise QMPError(f"{cmd}: {r['error']}")
+            elif "return" in r:
+                return r["return"]
+
+    def add_spice_client(self, fd, skipauth=False, name="spice-client"):
+        """Hands a connected socket to QEMU's SPICE server (QMP getfd + add_client), as
+        virt-manager/libvirt open a local console. QEMU gets a duplicate of fd."""
+        self.execute_with_fd("getfd", fd, fdname=name)
+        return self.execute("add_client", protocol="spice", fdname=name, skipauth=skipauth)
+
     def poll_events(self, timeout=0.0):
         """Reads the events that arrive within timeout into self.events; returns them all."""
         deadline = time.monotonic() + timeout
@@ -235,6 +263,7 @@ class Rig:
         else:
             spice["disable-ticketing"] = "on"
         spice.update(self.spice_opts)
+        spice = {k: v for k, v in spice.items() if v is not None}  # None drops a default
         cmdline = ["console=ttyS0", "panic=-1", "consoleblank=0"]
         if self.video:
             cmdline.append(f"video={self.video}")

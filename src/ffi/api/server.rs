@@ -11,7 +11,6 @@ use crate::server::{InitError, Server};
 use parking_lot::Mutex;
 use std::ffi::{c_char, c_int};
 use std::sync::Arc;
-use std::time::Instant;
 
 const OK: c_int = 0;
 const ERR: c_int = -1;
@@ -225,18 +224,14 @@ pub unsafe extern "C" fn spice_server_set_ticket(
     // SAFETY: `s` comes from spice_server_new.
     unsafe {
         with_server("spice_server_set_ticket", s, ERR, |srv| {
-            if srv.num_clients() > 0 {
-                if fail_if_connected != 0 {
-                    return ERR;
-                }
-                if disconnect_if_connected != 0 {
-                    srv.disconnect_clients();
-                }
-            }
-            let now = Instant::now();
             result(
                 "spice_server_set_ticket",
-                srv.config.set_ticket(password.as_deref(), lifetime, now),
+                srv.set_ticket(
+                    password.as_deref(),
+                    lifetime,
+                    fail_if_connected != 0,
+                    disconnect_if_connected != 0,
+                ),
             )
         })
     }
@@ -287,27 +282,43 @@ pub unsafe extern "C" fn spice_server_set_tls(
 }
 symver!(spice_server_set_tls, "SPICE_SERVER_0.6.0");
 
+/// On -1 the socket stays the caller's (QEMU's `add_client` closes it then, as reds.c
+/// expects): we work on a duplicate and close the original only once we own the client.
 #[no_mangle]
 pub unsafe extern "C" fn spice_server_add_client(
     s: *mut SpiceServer,
     socket: c_int,
     skip_auth: c_int,
 ) -> c_int {
-    let _ = skip_auth;
-    // SAFETY: QEMU hands over ownership of a connected socket.
-    let Some(stream) = (unsafe { crate::ffi::core::adopt_socket(socket) }) else {
+    use std::os::fd::{BorrowedFd, FromRawFd, IntoRawFd, OwnedFd};
+    if socket < 0 {
+        return ERR;
+    }
+    // SAFETY: `socket` is an open fd the caller owns for the duration of this call.
+    let copy = match unsafe { BorrowedFd::borrow_raw(socket) }.try_clone_to_owned() {
+        Ok(fd) => fd,
+        Err(e) => {
+            crate::log_warn!("spice_server_add_client: {e}");
+            return ERR;
+        }
+    };
+    // SAFETY: `copy` is our own fd; adopting it hands it to the stream.
+    let Some(stream) = (unsafe { crate::ffi::core::adopt_socket(copy.into_raw_fd()) }) else {
         return ERR;
     };
     // SAFETY: `s` comes from spice_server_new.
-    unsafe {
-        with_server("spice_server_add_client", s, ERR, move |srv| {
-            if srv.add_client(stream) {
-                OK
-            } else {
-                ERR
-            }
+    let added = unsafe {
+        with_server("spice_server_add_client", s, false, move |srv| {
+            srv.add_client(stream, skip_auth != 0)
         })
+    };
+    if !added {
+        return ERR;
     }
+    // SAFETY: the client is ours now (we hold a duplicate): the caller's fd is ours to
+    // close, and QEMU does not touch it after success.
+    drop(unsafe { OwnedFd::from_raw_fd(socket) });
+    OK
 }
 symver!(spice_server_add_client, "SPICE_SERVER_0.10.1");
 
@@ -661,3 +672,27 @@ pub unsafe extern "C" fn spice_server_get_num_clients(s: *mut SpiceServer) -> c_
     }
 }
 symver!(spice_server_get_num_clients, "SPICE_SERVER_0.10.0");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsRawFd;
+
+    fn is_open(fd: c_int) -> bool {
+        // SAFETY: F_GETFD only reads the descriptor's flags.
+        unsafe { libc::fcntl(fd, libc::F_GETFD) != -1 }
+    }
+
+    #[test]
+    fn a_refused_client_socket_stays_the_callers() {
+        let (ours, _peer) = std::os::unix::net::UnixStream::pair().unwrap();
+        let s = spice_server_new();
+        // SAFETY: a server from spice_server_new and an open socket; not initialized, so
+        // the client is refused.
+        let r = unsafe { spice_server_add_client(s, ours.as_raw_fd(), 1) };
+        assert_eq!(r, ERR);
+        assert!(is_open(ours.as_raw_fd()), "closing it is the caller's job");
+        // SAFETY: as above; a closed-on-error fd would make this a double close.
+        unsafe { spice_server_destroy(s) };
+    }
+}
