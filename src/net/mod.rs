@@ -5,3 +5,4 @@ pub(crate) mod link;
 pub(crate) mod listener;
 pub(crate) mod reactor;
 pub(crate) mod stream;
+pub(crate) mod tls;

@@ -7,6 +7,7 @@
 use super::link::{result, Link, ServerCaps, Step};
 use super::listener::Listener;
 use super::stream::{Endpoints, Stream};
+use super::tls::TlsAcceptor;
 use crate::channel::{handle_base, Channel, Outbox};
 use crate::proto::caps::{common, Caps};
 use crate::proto::frame::{Deframer, HeaderKind};
@@ -45,8 +46,8 @@ pub(crate) struct Opened {
 pub(crate) trait Hub: Send + Sync + 'static {
     fn connected(&self, conn: u64, endpoints: Endpoints);
     fn disconnected(&self, conn: u64);
-    /// May this channel be linked at all, and with which caps?
-    fn check_link(&self, request: &LinkMess) -> Result<ServerCaps, LinkError>;
+    /// May this channel be linked at all (over TLS if `tls`), and with which caps?
+    fn check_link(&self, request: &LinkMess, tls: bool) -> Result<ServerCaps, LinkError>;
     /// Checks the password and creates the channel (`channel_event` INITIALIZED).
     fn open(&self, conn: u64, request: &LinkMess, password: &[u8]) -> Result<Opened, LinkError>;
     /// Gives the hub the function that wakes the reactor to produce output.
@@ -101,9 +102,12 @@ impl Reactor {
             let mut l = match l {
                 Listener::Tcp(l) => MioListener::Tcp(mio::net::TcpListener::from_std(l)),
                 Listener::Unix(l) => MioListener::Unix(mio::net::UnixListener::from_std(l)),
+                Listener::Tls(l, acceptor) => {
+                    MioListener::Tls(mio::net::TcpListener::from_std(l), acceptor)
+                }
             };
             match &mut l {
-                MioListener::Tcp(l) => {
+                MioListener::Tcp(l) | MioListener::Tls(l, _) => {
                     state
                         .poll
                         .registry()
@@ -151,6 +155,7 @@ impl Reactor {
 enum MioListener {
     Tcp(mio::net::TcpListener),
     Unix(mio::net::UnixListener),
+    Tls(mio::net::TcpListener, TlsAcceptor),
 }
 
 impl MioListener {
@@ -161,6 +166,11 @@ impl MioListener {
                 Stream::Tcp(s)
             }),
             MioListener::Unix(l) => l.accept().map(|(s, _)| Stream::Unix(s)),
+            MioListener::Tls(l, acceptor) => {
+                let (s, _) = l.accept()?;
+                let _ = s.set_nodelay(true);
+                Ok(Stream::Tls(Box::new(acceptor.accept(s)?)))
+            }
         }
     }
 }
@@ -278,11 +288,8 @@ impl State {
         }
         let token = Token(self.next_token);
         self.next_token += 1;
-        if let Err(e) = self
-            .poll
-            .registry()
-            .register(&mut stream, token, Interest::READABLE)
-        {
+        let interest = base_interest(&stream);
+        if let Err(e) = self.poll.registry().register(&mut stream, token, interest) {
             crate::log_warn!("cannot watch a new connection: {e}");
             return;
         }
@@ -293,7 +300,7 @@ impl State {
             stream,
             phase: Phase::Linking(Box::default(), Vec::new()),
             since: Instant::now(),
-            writable_interest: false,
+            writable_interest: interest.is_writable(),
         };
         self.connections.insert(token, conn);
     }
@@ -330,7 +337,7 @@ impl State {
         let Some(conn) = self.connections.get_mut(&token) else {
             return;
         };
-        let want_write = conn.pending_output() > 0;
+        let want_write = conn.pending_output() > 0 || conn.stream.is_tls();
         if want_write != conn.writable_interest {
             let interest = if want_write {
                 Interest::READABLE | Interest::WRITABLE
@@ -387,6 +394,18 @@ impl State {
                 .collect();
             rest.into_iter().for_each(|t| self.close(t));
         }
+    }
+}
+
+/// What a new connection is watched for. A TLS stream is watched both ways for its whole
+/// life: OpenSSL may need to write to make progress on a read (the handshake, TLS 1.3
+/// tickets and key updates) and to read to make progress on a write. Edge-triggered, an
+/// idle writable socket costs no wake-ups.
+fn base_interest(stream: &Stream) -> Interest {
+    if stream.is_tls() {
+        Interest::READABLE | Interest::WRITABLE
+    } else {
+        Interest::READABLE
     }
 }
 
@@ -455,6 +474,7 @@ impl Connection {
 
     /// One read of the link handshake. `Some(Keep)` = wait for more input.
     fn advance_linking(&mut self, hub: &dyn Hub) -> io::Result<Option<Outcome>> {
+        let tls = self.stream.is_tls();
         let Phase::Linking(link, out) = &mut self.phase else {
             return Ok(None);
         };
@@ -470,7 +490,7 @@ impl Connection {
             Err(e) if e.kind() == ErrorKind::Interrupted => return Ok(None),
             Err(e) => return Err(e),
         };
-        match link.feed(&buf[..n], |r| hub.check_link(r)) {
+        match link.feed(&buf[..n], |r| hub.check_link(r, tls)) {
             Step::Continue => {}
             Step::Send(bytes) => out.extend(bytes),
             Step::Fail(bytes) => {

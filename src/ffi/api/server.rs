@@ -6,6 +6,7 @@ use crate::ffi::abi::{
 };
 use crate::ffi::core::CoreInterface;
 use crate::ffi::{guard, instances, server, string, with_server, ServerHandle};
+use crate::net::stream::Stream;
 use crate::server::config::{ServerConfig, TlsConfig};
 use crate::server::{InitError, Server};
 use parking_lot::Mutex;
@@ -85,7 +86,7 @@ pub unsafe extern "C" fn spice_server_init(
             match srv.init(core, adopted) {
                 Ok(()) => OK,
                 // QEMU exits on this; one error line says why.
-                Err(e @ InitError::TlsUnavailable(_)) => {
+                Err(e @ InitError::Tls(_)) => {
                     crate::log_error!("{e}");
                     ERR
                 }
@@ -311,18 +312,32 @@ pub unsafe extern "C" fn spice_server_add_client(
 }
 symver!(spice_server_add_client, "SPICE_SERVER_0.10.1");
 
-/// TLS is not built in yet: the socket is closed and -1 returned.
+/// A connected TCP socket that starts with a TLS handshake (QMP `add_client tls=true`).
 #[no_mangle]
 pub unsafe extern "C" fn spice_server_add_ssl_client(
     s: *mut SpiceServer,
     socket: c_int,
     skip_auth: c_int,
 ) -> c_int {
-    let _ = (s, skip_auth);
-    crate::log_warn!("spice_server_add_ssl_client: TLS is not supported by this build");
-    // SAFETY: we were handed ownership of the socket; adopting it closes it on drop.
-    drop(unsafe { crate::ffi::core::adopt_socket(socket) });
-    ERR
+    let _ = skip_auth;
+    // SAFETY: QEMU hands over ownership of a connected socket (closed on drop if refused).
+    let Some(stream) = (unsafe { crate::ffi::core::adopt_socket(socket) }) else {
+        return ERR;
+    };
+    let Stream::Tcp(socket) = stream else {
+        crate::log_warn!("spice_server_add_ssl_client: TLS needs a TCP socket");
+        return ERR;
+    };
+    // SAFETY: `s` comes from spice_server_new.
+    unsafe {
+        with_server("spice_server_add_ssl_client", s, ERR, move |srv| {
+            if srv.add_ssl_client(socket) {
+                OK
+            } else {
+                ERR
+            }
+        })
+    }
 }
 symver!(spice_server_add_ssl_client, "SPICE_SERVER_0.10.1");
 
