@@ -6,6 +6,7 @@
 
 use super::link::{result, Link, ServerCaps, Step};
 use super::listener::Listener;
+use super::records::MessageBoundaries;
 use super::stream::{Endpoints, Stream};
 use super::tls::TlsAcceptor;
 use crate::channel::{handle_base, Channel, Outbox};
@@ -181,6 +182,7 @@ struct Linked {
     channel: Box<dyn Channel>,
     session_id: u32,
     channel_type: u8,
+    header: HeaderKind,
 }
 
 enum Phase {
@@ -196,6 +198,8 @@ struct Connection {
     phase: Phase,
     since: Instant,
     writable_interest: bool,
+    /// TLS once linked: writes end at message boundaries (see `records.rs`).
+    boundaries: Option<MessageBoundaries>,
 }
 
 struct State {
@@ -301,6 +305,7 @@ impl State {
             phase: Phase::Linking(Box::default(), Vec::new()),
             since: Instant::now(),
             writable_interest: interest.is_writable(),
+            boundaries: None,
         };
         self.connections.insert(token, conn);
     }
@@ -431,7 +436,11 @@ impl Connection {
             if buf.is_empty() {
                 return Ok(true);
             }
-            let n = match self.stream.write(buf) {
+            let limit = match (&self.phase, &mut self.boundaries) {
+                (Phase::Open(_), Some(b)) => b.limit(buf),
+                _ => buf.len(),
+            };
+            let n = match self.stream.write(&buf[..limit]) {
                 Ok(0) => return Err(io::Error::new(ErrorKind::WriteZero, "peer closed")),
                 Ok(n) => n,
                 Err(e) if would_block(&e) => return Ok(false),
@@ -442,7 +451,12 @@ impl Connection {
                 Phase::Linking(_, out) | Phase::Closing(out) => {
                     out.drain(..n);
                 }
-                Phase::Open(l) => l.outbox.consumed(n),
+                Phase::Open(l) => {
+                    l.outbox.consumed(n);
+                    if let Some(b) = &mut self.boundaries {
+                        b.wrote(n);
+                    }
+                }
             }
         }
     }
@@ -512,7 +526,12 @@ impl Connection {
                         if request.channel_type == channel_type::DISPLAY {
                             self.stream.limit_send_queue(DISPLAY_SEND_QUEUE);
                         }
-                        let linked = start_channel(&request, opened, std::mem::take(out));
+                        let link_result = std::mem::take(out);
+                        let linked = start_channel(&request, opened, &link_result);
+                        if self.stream.is_tls() {
+                            self.boundaries =
+                                Some(MessageBoundaries::new(linked.header, link_result.len()));
+                        }
                         let main = (linked.channel_type == channel_type::MAIN)
                             .then_some(linked.session_id);
                         self.phase = Phase::Open(Box::new(linked));
@@ -582,7 +601,7 @@ impl Connection {
     }
 }
 
-fn start_channel(request: &LinkMess, opened: Opened, link_result: Vec<u8>) -> Linked {
+fn start_channel(request: &LinkMess, opened: Opened, link_result: &[u8]) -> Linked {
     let mini = Caps(request.common_caps.clone()).has(common::MINI_HEADER);
     let header = if mini {
         HeaderKind::Mini
@@ -593,7 +612,7 @@ fn start_channel(request: &LinkMess, opened: Opened, link_result: Vec<u8>) -> Li
     let mut outbox = Outbox::new(header);
     // The link result must precede the first message: it goes out through the
     // outbox as raw bytes (it is not a framed message).
-    outbox.push_raw(&link_result);
+    outbox.push_raw(link_result);
     channel.start(&mut outbox);
     Linked {
         deframer: Deframer::new(header, channel.max_body()),
@@ -601,5 +620,6 @@ fn start_channel(request: &LinkMess, opened: Opened, link_result: Vec<u8>) -> Li
         channel,
         session_id: opened.session_id,
         channel_type: request.channel_type,
+        header,
     }
 }

@@ -140,8 +140,11 @@ class SpiceClient:
         return r
 
     # ------------------------------------------------------------ connection
-    def connect(self, host, port, password=None, timeout=30, wait_primary=True, video_codecs=None):
+    def connect(self, host, port, password=None, timeout=30, wait_primary=True, video_codecs=None,
+                tls=None):
         """Connects; with wait_primary, waits for the display's primary surface.
+        port None: no plain port (TLS only). tls: {"port", "ca_file", "subject" (checks the
+        certificate's subject instead of the host name), "secure_channels": [names]}.
         video_codecs: codec names in the client's order of preference (VIDEO_CODECS), sent
         as soon as the display channel is open; with wait_primary, also waits until it was.
         Raises ClientError on a channel error (e.g. SPICE_CHANNEL_ERROR_AUTH) or timeout."""
@@ -151,7 +154,8 @@ class SpiceClient:
             if unknown:
                 raise ClientError(f"unknown video codecs {unknown}; known: {sorted(VIDEO_CODECS)}")
             codecs = [VIDEO_CODECS[c] for c in video_codecs]
-        self._call("connect", host=host, port=int(port), password=password, video_codecs=codecs)
+        self._call("connect", host=host, port=None if port is None else int(port),
+                   password=password, video_codecs=codecs, tls=tls)
         if wait_primary:
             self.wait(lambda s: s["primary"] is not None, timeout, "primary surface")
             if codecs:
@@ -501,7 +505,17 @@ def worker():
             st["gen"] += 1
             s = Spice.Session()
             s.set_property("host", req["host"])
-            s.set_property("port", str(req["port"]))
+            if req["port"] is not None:
+                s.set_property("port", str(req["port"]))
+            tls = req.get("tls")
+            if tls:
+                s.set_property("tls-port", str(tls["port"]))
+                s.set_property("ca-file", tls["ca_file"])
+                if tls.get("subject"):
+                    s.set_property("cert-subject", tls["subject"])
+                    s.set_property("verify", Spice.SessionVerify.SUBJECT)
+                if tls.get("secure_channels"):
+                    s.set_property("secure-channels", tls["secure_channels"])
             st["video_codecs"], st["codec_pref"] = req.get("video_codecs"), None
             if req.get("password") is not None:
                 s.set_property("password", req["password"])
