@@ -32,15 +32,27 @@ impl std::fmt::Display for TlsSetupError {
     }
 }
 
-/// OpenSSL's error queue as one line (it can hold several entries).
-fn describe(e: impl std::fmt::Display) -> String {
-    e.to_string().replace('\n', "; ")
+/// OpenSSL's error queue as one short line: each distinct reason once.
+fn describe(e: &openssl::error::ErrorStack) -> String {
+    let mut reasons: Vec<String> = Vec::new();
+    for error in e.errors() {
+        let reason = error
+            .reason()
+            .map_or_else(|| format!("error {:#x}", error.code()), str::to_owned);
+        if !reasons.contains(&reason) {
+            reasons.push(reason);
+        }
+    }
+    if reasons.is_empty() {
+        return "unknown OpenSSL error".into();
+    }
+    reasons.join(", ")
 }
 
 impl TlsAcceptor {
     pub(crate) fn new(config: &TlsConfig) -> Result<TlsAcceptor, TlsSetupError> {
         let fail = |what: String| {
-            move |e: openssl::error::ErrorStack| TlsSetupError(format!("{what}: {}", describe(e)))
+            move |e: openssl::error::ErrorStack| TlsSetupError(format!("{what}: {}", describe(&e)))
         };
         let mut b = SslContextBuilder::new(SslMethod::tls_server())
             .map_err(fail("cannot create a TLS context".into()))?;
@@ -118,7 +130,7 @@ fn load_private_key(config: &TlsConfig) -> Result<PKey<openssl::pkey::Private>, 
     key.map_err(|e| {
         TlsSetupError(format!(
             "cannot load the TLS private key {file} (wrong password?): {}",
-            describe(e)
+            describe(&e)
         ))
     })
 }
@@ -170,10 +182,16 @@ impl TlsStream {
                     _ => Err(ErrorKind::WouldBlock.into()),
                 }
             }
-            Err(e) => Err(io::Error::new(
-                ErrorKind::ConnectionAborted,
-                format!("TLS handshake failed: {}", describe(e)),
-            )),
+            Err(e) => {
+                let why = match e.ssl_error() {
+                    Some(stack) => describe(stack),
+                    None => e.to_string(),
+                };
+                Err(io::Error::new(
+                    ErrorKind::ConnectionAborted,
+                    format!("TLS handshake failed: {why}"),
+                ))
+            }
         }
     }
 }

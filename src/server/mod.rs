@@ -185,17 +185,12 @@ impl Server {
         let Some(running) = &self.running else {
             return false;
         };
-        let Some(acceptor) = &running.tls else {
+        let Some(acceptor) = running.tls.clone() else {
             crate::log_warn!("spice_server_add_ssl_client: TLS is not configured (tls-port=)");
             return false;
         };
         match acceptor.accept(socket) {
-            Ok(stream) => {
-                running
-                    .reactor
-                    .send(Command::AddClient(Stream::Tls(Box::new(stream))));
-                true
-            }
+            Ok(stream) => self.add_client(Stream::Tls(Box::new(stream))),
             Err(e) => {
                 crate::log_warn!("spice_server_add_ssl_client: {e}");
                 false
@@ -450,6 +445,21 @@ mod tests {
         assert!(!line.contains('\n'), "one log line: {line}");
         assert!(!s.is_initialized());
         assert!(core.ready.lock().is_empty(), "no main loop watch");
+    }
+
+    #[test]
+    fn an_ssl_client_needs_a_tls_port() {
+        let mut s = server();
+        let core = Arc::new(FakeCore::default());
+        s.init(Arc::new(CoreHandle(core.clone())), None).unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let socket = mio::net::TcpStream::from_std(client);
+        assert!(
+            !s.add_ssl_client(socket),
+            "no TLS context without tls-port="
+        );
+        s.shutdown();
     }
 
     #[test]

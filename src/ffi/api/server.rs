@@ -313,31 +313,47 @@ pub unsafe extern "C" fn spice_server_add_client(
 symver!(spice_server_add_client, "SPICE_SERVER_0.10.1");
 
 /// A connected TCP socket that starts with a TLS handshake (QMP `add_client tls=true`).
+/// On -1 the socket stays the caller's (QEMU closes it then): we work on a duplicate and
+/// close the original only once we own the client.
 #[no_mangle]
 pub unsafe extern "C" fn spice_server_add_ssl_client(
     s: *mut SpiceServer,
     socket: c_int,
     skip_auth: c_int,
 ) -> c_int {
+    use std::os::fd::{BorrowedFd, FromRawFd, IntoRawFd, OwnedFd};
+    // TODO(merge with branch `local`): pass skip_auth through Server::add_client's flag.
     let _ = skip_auth;
-    // SAFETY: QEMU hands over ownership of a connected socket (closed on drop if refused).
-    let Some(stream) = (unsafe { crate::ffi::core::adopt_socket(socket) }) else {
+    if socket < 0 {
         return ERR;
+    }
+    // SAFETY: `socket` is an open fd the caller owns for the duration of this call.
+    let copy = match unsafe { BorrowedFd::borrow_raw(socket) }.try_clone_to_owned() {
+        Ok(fd) => fd,
+        Err(e) => {
+            crate::log_warn!("spice_server_add_ssl_client: {e}");
+            return ERR;
+        }
     };
-    let Stream::Tcp(socket) = stream else {
+    // SAFETY: `copy` is our own fd; adopting it hands it to the stream.
+    let Some(Stream::Tcp(tcp)) = (unsafe { crate::ffi::core::adopt_socket(copy.into_raw_fd()) })
+    else {
         crate::log_warn!("spice_server_add_ssl_client: TLS needs a TCP socket");
         return ERR;
     };
     // SAFETY: `s` comes from spice_server_new.
-    unsafe {
-        with_server("spice_server_add_ssl_client", s, ERR, move |srv| {
-            if srv.add_ssl_client(socket) {
-                OK
-            } else {
-                ERR
-            }
+    let added = unsafe {
+        with_server("spice_server_add_ssl_client", s, false, move |srv| {
+            srv.add_ssl_client(tcp)
         })
+    };
+    if !added {
+        return ERR;
     }
+    // SAFETY: the client is ours now (we hold a duplicate); QEMU does not touch the fd
+    // after success.
+    drop(unsafe { OwnedFd::from_raw_fd(socket) });
+    OK
 }
 symver!(spice_server_add_ssl_client, "SPICE_SERVER_0.10.1");
 
