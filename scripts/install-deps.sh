@@ -88,6 +88,8 @@ PKGS=(
     # the patched QEMU (make qemu, scripts/build-qemu.sh)
     ninja-build ccache python3-venv libglib2.0-dev libpixman-1-dev libslirp-dev libfdt-dev
     zlib1g-dev chrpath
+    # TLS tests (tests/e2e/test_tls.py makes its CA with the CLI) and the TLS port scan
+    openssl sslscan
 )
 $SUDO apt-get install -y -qq --no-install-recommends -t bookworm-backports "${BPO_PKGS[@]}"
 $SUDO apt-get install -y -qq --no-install-recommends "${PKGS[@]}"

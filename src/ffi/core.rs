@@ -198,6 +198,9 @@ impl EventInfo {
         // SAFETY: the struct is plain integers and byte arrays; all-zero is valid.
         let mut info: Box<abi::SpiceChannelEventInfo> = Box::new(unsafe { std::mem::zeroed() });
         info.flags = 2; // SPICE_CHANNEL_EVENT_FLAG_ADDR_EXT
+        if endpoints.tls {
+            info.flags |= 1; // SPICE_CHANNEL_EVENT_FLAG_TLS
+        }
         if let Some(local) = endpoints.local {
             info.llen_ext = store_sockaddr(&local, &mut info.laddr_ext);
         }

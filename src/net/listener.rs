@@ -1,5 +1,6 @@
 //! Opens the listening sockets `spice_server_init` must provide.
 
+use super::tls::TlsAcceptor;
 use crate::server::config::{AddrFamily, ServerConfig};
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, ToSocketAddrs};
@@ -9,6 +10,8 @@ use std::os::unix::net::UnixListener;
 pub(crate) enum Listener {
     Tcp(TcpListener),
     Unix(UnixListener),
+    /// The tls-port: accepted sockets start with a TLS handshake.
+    Tls(TcpListener, TlsAcceptor),
 }
 
 /// Resolves `addr` (empty = every address) for `family` and `port`.
@@ -62,6 +65,27 @@ pub(crate) fn open_plain(config: &ServerConfig) -> io::Result<Option<Listener>> 
     let listener = TcpListener::bind(addr)?;
     listener.set_nonblocking(true)?;
     Ok(Some(Listener::Tcp(listener)))
+}
+
+/// The TLS listener (`tls-port=`), if configured. It binds the same address as the plain
+/// port (a UNIX socket address has no TLS port).
+pub(crate) fn open_tls(
+    config: &ServerConfig,
+    acceptor: Option<TlsAcceptor>,
+) -> io::Result<Option<Listener>> {
+    let (Some(tls), Some(acceptor)) = (&config.tls, acceptor) else {
+        return Ok(None);
+    };
+    if config.family == AddrFamily::Unix {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "a UNIX socket address has no TLS port",
+        ));
+    }
+    let addr = resolve(&config.addr, config.family, tls.port)?;
+    let listener = TcpListener::bind(addr)?;
+    listener.set_nonblocking(true)?;
+    Ok(Some(Listener::Tls(listener, acceptor)))
 }
 
 #[cfg(test)]

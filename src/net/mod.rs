@@ -4,4 +4,6 @@ pub(crate) mod auth;
 pub(crate) mod link;
 pub(crate) mod listener;
 pub(crate) mod reactor;
+pub(crate) mod records;
 pub(crate) mod stream;
+pub(crate) mod tls;

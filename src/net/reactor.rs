@@ -6,7 +6,9 @@
 
 use super::link::{result, Link, ServerCaps, Step};
 use super::listener::Listener;
+use super::records::MessageBoundaries;
 use super::stream::{Endpoints, Stream};
+use super::tls::TlsAcceptor;
 use crate::channel::{handle_base, Channel, Outbox};
 use crate::proto::caps::{common, Caps};
 use crate::proto::frame::{Deframer, HeaderKind};
@@ -45,8 +47,8 @@ pub(crate) struct Opened {
 pub(crate) trait Hub: Send + Sync + 'static {
     fn connected(&self, conn: u64, endpoints: Endpoints);
     fn disconnected(&self, conn: u64);
-    /// May this channel be linked at all, and with which caps?
-    fn check_link(&self, request: &LinkMess) -> Result<ServerCaps, LinkError>;
+    /// May this channel be linked at all (over TLS if `tls`), and with which caps?
+    fn check_link(&self, request: &LinkMess, tls: bool) -> Result<ServerCaps, LinkError>;
     /// Checks the password (unless the host vouched for the client: `skip_auth`) and
     /// creates the channel (`channel_event` INITIALIZED).
     fn open(
@@ -112,9 +114,12 @@ impl Reactor {
             let mut l = match l {
                 Listener::Tcp(l) => MioListener::Tcp(mio::net::TcpListener::from_std(l)),
                 Listener::Unix(l) => MioListener::Unix(mio::net::UnixListener::from_std(l)),
+                Listener::Tls(l, acceptor) => {
+                    MioListener::Tls(mio::net::TcpListener::from_std(l), acceptor)
+                }
             };
             match &mut l {
-                MioListener::Tcp(l) => {
+                MioListener::Tcp(l) | MioListener::Tls(l, _) => {
                     state
                         .poll
                         .registry()
@@ -162,6 +167,7 @@ impl Reactor {
 enum MioListener {
     Tcp(mio::net::TcpListener),
     Unix(mio::net::UnixListener),
+    Tls(mio::net::TcpListener, TlsAcceptor),
 }
 
 impl MioListener {
@@ -172,6 +178,11 @@ impl MioListener {
                 Stream::Tcp(s)
             }),
             MioListener::Unix(l) => l.accept().map(|(s, _)| Stream::Unix(s)),
+            MioListener::Tls(l, acceptor) => {
+                let (s, _) = l.accept()?;
+                let _ = s.set_nodelay(true);
+                Ok(Stream::Tls(Box::new(acceptor.accept(s)?)))
+            }
         }
     }
 }
@@ -182,6 +193,7 @@ struct Linked {
     channel: Box<dyn Channel>,
     session_id: u32,
     channel_type: u8,
+    header: HeaderKind,
 }
 
 enum Phase {
@@ -199,6 +211,8 @@ struct Connection {
     phase: Phase,
     since: Instant,
     writable_interest: bool,
+    /// TLS once linked: writes end at message boundaries (see `records.rs`).
+    boundaries: Option<MessageBoundaries>,
 }
 
 struct State {
@@ -291,11 +305,8 @@ impl State {
         }
         let token = Token(self.next_token);
         self.next_token += 1;
-        if let Err(e) = self
-            .poll
-            .registry()
-            .register(&mut stream, token, Interest::READABLE)
-        {
+        let interest = base_interest(&stream);
+        if let Err(e) = self.poll.registry().register(&mut stream, token, interest) {
             crate::log_warn!("cannot watch a new connection: {e}");
             return;
         }
@@ -307,7 +318,8 @@ impl State {
             skip_auth,
             phase: Phase::Linking(Box::default(), Vec::new()),
             since: Instant::now(),
-            writable_interest: false,
+            writable_interest: interest.is_writable(),
+            boundaries: None,
         };
         self.connections.insert(token, conn);
     }
@@ -344,7 +356,7 @@ impl State {
         let Some(conn) = self.connections.get_mut(&token) else {
             return;
         };
-        let want_write = conn.pending_output() > 0;
+        let want_write = conn.pending_output() > 0 || conn.stream.is_tls();
         if want_write != conn.writable_interest {
             let interest = if want_write {
                 Interest::READABLE | Interest::WRITABLE
@@ -404,6 +416,18 @@ impl State {
     }
 }
 
+/// What a new connection is watched for. A TLS stream is watched both ways for its whole
+/// life: OpenSSL may need to write to make progress on a read (the handshake, TLS 1.3
+/// tickets and key updates) and to read to make progress on a write. Edge-triggered, an
+/// idle writable socket costs no wake-ups.
+fn base_interest(stream: &Stream) -> Interest {
+    if stream.is_tls() {
+        Interest::READABLE | Interest::WRITABLE
+    } else {
+        Interest::READABLE
+    }
+}
+
 fn would_block(e: &io::Error) -> bool {
     e.kind() == ErrorKind::WouldBlock
 }
@@ -426,7 +450,11 @@ impl Connection {
             if buf.is_empty() {
                 return Ok(true);
             }
-            let n = match self.stream.write(buf) {
+            let limit = match (&self.phase, &mut self.boundaries) {
+                (Phase::Open(_), Some(b)) => b.limit(buf),
+                _ => buf.len(),
+            };
+            let n = match self.stream.write(&buf[..limit]) {
                 Ok(0) => return Err(io::Error::new(ErrorKind::WriteZero, "peer closed")),
                 Ok(n) => n,
                 Err(e) if would_block(&e) => return Ok(false),
@@ -437,7 +465,12 @@ impl Connection {
                 Phase::Linking(_, out) | Phase::Closing(out) => {
                     out.drain(..n);
                 }
-                Phase::Open(l) => l.outbox.consumed(n),
+                Phase::Open(l) => {
+                    l.outbox.consumed(n);
+                    if let Some(b) = &mut self.boundaries {
+                        b.wrote(n);
+                    }
+                }
             }
         }
     }
@@ -469,6 +502,7 @@ impl Connection {
 
     /// One read of the link handshake. `Some(Keep)` = wait for more input.
     fn advance_linking(&mut self, hub: &dyn Hub) -> io::Result<Option<Outcome>> {
+        let tls = self.stream.is_tls();
         let Phase::Linking(link, out) = &mut self.phase else {
             return Ok(None);
         };
@@ -484,7 +518,7 @@ impl Connection {
             Err(e) if e.kind() == ErrorKind::Interrupted => return Ok(None),
             Err(e) => return Err(e),
         };
-        match link.feed(&buf[..n], |r| hub.check_link(r)) {
+        match link.feed(&buf[..n], |r| hub.check_link(r, tls)) {
             Step::Continue => {}
             Step::Send(bytes) => out.extend(bytes),
             Step::Fail(bytes) => {
@@ -506,7 +540,12 @@ impl Connection {
                         if request.channel_type == channel_type::DISPLAY {
                             self.stream.limit_send_queue(DISPLAY_SEND_QUEUE);
                         }
-                        let linked = start_channel(&request, opened, std::mem::take(out));
+                        let link_result = std::mem::take(out);
+                        let linked = start_channel(&request, opened, &link_result);
+                        if self.stream.is_tls() {
+                            self.boundaries =
+                                Some(MessageBoundaries::new(linked.header, link_result.len()));
+                        }
                         let main = (linked.channel_type == channel_type::MAIN)
                             .then_some(linked.session_id);
                         self.phase = Phase::Open(Box::new(linked));
@@ -576,7 +615,7 @@ impl Connection {
     }
 }
 
-fn start_channel(request: &LinkMess, opened: Opened, link_result: Vec<u8>) -> Linked {
+fn start_channel(request: &LinkMess, opened: Opened, link_result: &[u8]) -> Linked {
     let mini = Caps(request.common_caps.clone()).has(common::MINI_HEADER);
     let header = if mini {
         HeaderKind::Mini
@@ -587,7 +626,7 @@ fn start_channel(request: &LinkMess, opened: Opened, link_result: Vec<u8>) -> Li
     let mut outbox = Outbox::new(header);
     // The link result must precede the first message: it goes out through the
     // outbox as raw bytes (it is not a framed message).
-    outbox.push_raw(&link_result);
+    outbox.push_raw(link_result);
     channel.start(&mut outbox);
     Linked {
         deframer: Deframer::new(header, channel.max_body()),
@@ -595,5 +634,6 @@ fn start_channel(request: &LinkMess, opened: Opened, link_result: Vec<u8>) -> Li
         channel,
         session_id: opened.session_id,
         channel_type: request.channel_type,
+        header,
     }
 }

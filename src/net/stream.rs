@@ -1,5 +1,6 @@
-//! One type for TCP and UNIX client sockets.
+//! One type for TCP, UNIX and TLS client sockets.
 
+use super::tls::TlsStream;
 use mio::event::Source;
 use mio::net::{TcpStream, UnixStream};
 use mio::{Interest, Registry, Token};
@@ -9,6 +10,8 @@ use std::net::SocketAddr;
 pub(crate) enum Stream {
     Tcp(TcpStream),
     Unix(UnixStream),
+    /// TLS over TCP; the handshake runs on first read or write.
+    Tls(Box<TlsStream>),
 }
 
 /// Where a connection comes from and goes to (UNIX sockets have no IP addresses).
@@ -16,6 +19,8 @@ pub(crate) enum Stream {
 pub(crate) struct Endpoints {
     pub local: Option<SocketAddr>,
     pub peer: Option<SocketAddr>,
+    /// Arrived over TLS (`SPICE_CHANNEL_EVENT_FLAG_TLS`, QMP's "tls": true).
+    pub tls: bool,
 }
 
 impl Stream {
@@ -24,12 +29,23 @@ impl Stream {
             Stream::Tcp(s) => Endpoints {
                 local: s.local_addr().ok(),
                 peer: s.peer_addr().ok(),
+                tls: false,
             },
             Stream::Unix(_) => Endpoints {
                 local: None,
                 peer: None,
+                tls: false,
+            },
+            Stream::Tls(s) => Endpoints {
+                local: s.socket().local_addr().ok(),
+                peer: s.socket().peer_addr().ok(),
+                tls: true,
             },
         }
+    }
+
+    pub(crate) fn is_tls(&self) -> bool {
+        matches!(self, Stream::Tls(_))
     }
 
     /// Caps the kernel's send queue: on a slow link a display channel should drop
@@ -38,6 +54,7 @@ impl Stream {
         let set = match self {
             Stream::Tcp(s) => socket2::SockRef::from(s).set_send_buffer_size(bytes),
             Stream::Unix(s) => socket2::SockRef::from(s).set_send_buffer_size(bytes),
+            Stream::Tls(s) => socket2::SockRef::from(s.socket()).set_send_buffer_size(bytes),
         };
         if let Err(e) = set {
             crate::log_debug!("cannot limit a socket's send queue: {e}");
@@ -50,6 +67,7 @@ impl Read for Stream {
         match self {
             Stream::Tcp(s) => s.read(buf),
             Stream::Unix(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf),
         }
     }
 }
@@ -59,6 +77,7 @@ impl Write for Stream {
         match self {
             Stream::Tcp(s) => s.write(buf),
             Stream::Unix(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
         }
     }
 
@@ -72,6 +91,7 @@ impl Source for Stream {
         match self {
             Stream::Tcp(s) => s.register(r, t, i),
             Stream::Unix(s) => s.register(r, t, i),
+            Stream::Tls(s) => s.socket_mut().register(r, t, i),
         }
     }
 
@@ -79,6 +99,7 @@ impl Source for Stream {
         match self {
             Stream::Tcp(s) => s.reregister(r, t, i),
             Stream::Unix(s) => s.reregister(r, t, i),
+            Stream::Tls(s) => s.socket_mut().reregister(r, t, i),
         }
     }
 
@@ -86,6 +107,7 @@ impl Source for Stream {
         match self {
             Stream::Tcp(s) => s.deregister(r),
             Stream::Unix(s) => s.deregister(r),
+            Stream::Tls(s) => s.socket_mut().deregister(r),
         }
     }
 }

@@ -47,17 +47,30 @@ impl LinkPolicy {
         .0
     }
 
-    /// Checked on the link request, over a plain socket (the only transport so far).
-    pub(crate) fn check_transport(&self, channel_type: u8) -> Result<(), LinkError> {
+    /// Checked on the link request: may this channel be linked over the transport it
+    /// arrived on? As spice-server's `reds_security_check`: a TLS link needs the channel's
+    /// SSL bit, a plain one its NONE bit; the refusal tells the client which port to use.
+    pub(crate) fn check_transport(&self, channel_type: u8, tls: bool) -> Result<(), LinkError> {
         let security = self
             .security
             .iter()
             .find(|(t, _)| *t == channel_type)
             .map_or(self.default_security, |(_, s)| *s);
-        if security & SECURITY_NONE == 0 {
-            return Err(LinkError::NeedSecured);
+        match (
+            tls,
+            security & SECURITY_SSL != 0,
+            security & SECURITY_NONE != 0,
+        ) {
+            (true, true, _) | (false, _, true) => Ok(()),
+            (true, false, _) => {
+                crate::log_warn!("channel type {channel_type} must not be encrypted");
+                Err(LinkError::NeedUnsecured)
+            }
+            (false, _, false) => {
+                crate::log_warn!("channel type {channel_type} must be encrypted");
+                Err(LinkError::NeedSecured)
+            }
         }
-        Ok(())
     }
 
     /// Checked once the ticket arrived: the password, then (for any channel but main) that
@@ -139,17 +152,54 @@ mod tests {
             .is_ok()
     }
 
+    const PLAIN: bool = false;
+    const TLS: bool = true;
+
     #[test]
     fn security_per_channel_with_a_default() {
         let mut p = LinkPolicy::default();
-        assert_eq!(p.check_transport(ch::DISPLAY), Ok(()));
+        assert_eq!(p.check_transport(ch::DISPLAY, PLAIN), Ok(()));
+        assert_eq!(
+            p.check_transport(ch::DISPLAY, TLS),
+            Ok(()),
+            "default: either"
+        );
         p.security.push((ch::DISPLAY, SECURITY_SSL));
-        assert_eq!(p.check_transport(ch::DISPLAY), Err(LinkError::NeedSecured));
-        assert_eq!(p.check_transport(ch::MAIN), Ok(()));
+        assert_eq!(
+            p.check_transport(ch::DISPLAY, PLAIN),
+            Err(LinkError::NeedSecured)
+        );
+        assert_eq!(p.check_transport(ch::DISPLAY, TLS), Ok(()));
+        assert_eq!(p.check_transport(ch::MAIN, PLAIN), Ok(()));
         p.default_security = SECURITY_SSL;
         p.security = vec![(ch::INPUTS, SECURITY_NONE)];
-        assert_eq!(p.check_transport(ch::MAIN), Err(LinkError::NeedSecured));
-        assert_eq!(p.check_transport(ch::INPUTS), Ok(()));
+        assert_eq!(
+            p.check_transport(ch::MAIN, PLAIN),
+            Err(LinkError::NeedSecured)
+        );
+        assert_eq!(p.check_transport(ch::MAIN, TLS), Ok(()));
+        assert_eq!(p.check_transport(ch::INPUTS, PLAIN), Ok(()));
+        assert_eq!(
+            p.check_transport(ch::INPUTS, TLS),
+            Err(LinkError::NeedUnsecured),
+            "plaintext-channel=inputs refuses TLS"
+        );
+    }
+
+    #[test]
+    fn a_channel_with_no_security_bit_is_refused_both_ways() {
+        let p = LinkPolicy {
+            security: vec![(ch::CURSOR, 0)],
+            ..LinkPolicy::default()
+        };
+        assert_eq!(
+            p.check_transport(ch::CURSOR, PLAIN),
+            Err(LinkError::NeedSecured)
+        );
+        assert_eq!(
+            p.check_transport(ch::CURSOR, TLS),
+            Err(LinkError::NeedUnsecured)
+        );
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub(crate) mod session;
 use crate::net::listener;
 use crate::net::reactor::{Command, Reactor};
 use crate::net::stream::Stream;
+use crate::net::tls::{TlsAcceptor, TlsSetupError};
 use crate::worker::{Device, Msg, Outputs, WorkerHandle};
 use config::ServerConfig;
 use displays::DisplaySource;
@@ -32,9 +33,9 @@ use std::sync::Arc;
 #[derive(Debug)]
 pub(crate) enum InitError {
     AlreadyInitialized,
-    /// `tls-port=` was configured but this build has no TLS: refused rather than serving
-    /// the TLS port in clear.
-    TlsUnavailable(u16),
+    /// The TLS certificates, key or settings cannot be used (QEMU exits, as with the C
+    /// server): never serve the TLS port in clear or half configured.
+    Tls(TlsSetupError),
     Core(String),
     Listen(std::io::Error),
 }
@@ -43,10 +44,7 @@ impl std::fmt::Display for InitError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             InitError::AlreadyInitialized => write!(f, "server already initialized"),
-            InitError::TlsUnavailable(port) => write!(
-                f,
-                "TLS is not available in this build: refusing tls-port={port}"
-            ),
+            InitError::Tls(e) => write!(f, "{e}"),
             InitError::Core(e) => write!(f, "{e}"),
             InitError::Listen(e) => write!(f, "cannot listen: {e}"),
         }
@@ -57,6 +55,8 @@ impl std::fmt::Display for InitError {
 struct Running {
     mainloop: MainLoop,
     reactor: Reactor,
+    /// The TLS context, for `spice_server_add_ssl_client` (None without `tls-port=`).
+    tls: Option<TlsAcceptor>,
 }
 
 pub(crate) struct Server {
@@ -132,11 +132,11 @@ impl Server {
         if self.running.is_some() {
             return Err(InitError::AlreadyInitialized);
         }
-        // Fail closed before anything opens: a TLS port served in clear would hand a full
-        // session to any client that believes it is encrypted.
-        if let Some(tls) = &self.config.tls {
-            return Err(InitError::TlsUnavailable(tls.port));
-        }
+        // Certificates and key load before anything opens: when they cannot, init fails.
+        let tls = match &self.config.tls {
+            Some(config) => Some(TlsAcceptor::new(config).map_err(InitError::Tls)?),
+            None => None,
+        };
         let mut listeners = Vec::new();
         match adopted {
             Some(l) => listeners.push(l),
@@ -144,6 +144,7 @@ impl Server {
                 listeners.extend(listener::open_plain(&self.config).map_err(InitError::Listen)?)
             }
         }
+        listeners.extend(listener::open_tls(&self.config, tls.clone()).map_err(InitError::Listen)?);
         let mainloop = MainLoop::start(core).map_err(|e| InitError::Core(e.to_string()))?;
         self.session.attach_mainloop(mainloop.handle());
         self.sync_session();
@@ -153,7 +154,11 @@ impl Server {
             self.prepare_thread,
         )
         .map_err(InitError::Listen)?;
-        self.running = Some(Running { mainloop, reactor });
+        self.running = Some(Running {
+            mainloop,
+            reactor,
+            tls,
+        });
         self.session.video.probe_encoders();
         Ok(())
     }
@@ -173,6 +178,26 @@ impl Server {
                 true
             }
             None => false,
+        }
+    }
+
+    /// `spice_server_add_ssl_client`: a connected TCP socket from QEMU that starts with a
+    /// TLS handshake (`skip_auth` as for `add_client`). Refused without `tls-port=` (no
+    /// TLS context), as spice-server does.
+    pub(crate) fn add_ssl_client(&mut self, socket: mio::net::TcpStream, skip_auth: bool) -> bool {
+        let Some(running) = &self.running else {
+            return false;
+        };
+        let Some(acceptor) = running.tls.clone() else {
+            crate::log_warn!("spice_server_add_ssl_client: TLS is not configured (tls-port=)");
+            return false;
+        };
+        match acceptor.accept(socket) {
+            Ok(stream) => self.add_client(Stream::Tls(Box::new(stream)), skip_auth),
+            Err(e) => {
+                crate::log_warn!("spice_server_add_ssl_client: {e}");
+                false
+            }
         }
     }
 
@@ -387,6 +412,7 @@ impl Server {
         if let Some(Running {
             mut mainloop,
             reactor,
+            ..
         }) = self.running.take()
         {
             reactor.shutdown();
@@ -453,19 +479,41 @@ mod tests {
     }
 
     #[test]
-    fn a_tls_port_fails_init_and_opens_nothing() {
+    fn tls_files_that_do_not_load_fail_init_and_open_nothing() {
         let mut s = server();
-        let tls = config::TlsConfig::default();
+        let tls = config::TlsConfig {
+            ca_cert_file: "/nonexistent/ca-cert.pem".into(),
+            certs_file: "/nonexistent/server-cert.pem".into(),
+            private_key_file: "/nonexistent/server-key.pem".into(),
+            ..Default::default()
+        };
         s.config.set_tls(5999, tls).unwrap();
         let core = Arc::new(FakeCore::default());
         let r = s.init(Arc::new(CoreHandle(core.clone())), None);
-        assert!(matches!(r, Err(InitError::TlsUnavailable(5999))), "{r:?}");
-        assert_eq!(
-            r.unwrap_err().to_string(),
-            "TLS is not available in this build: refusing tls-port=5999"
+        assert!(matches!(r, Err(InitError::Tls(_))), "{r:?}");
+        let line = r.unwrap_err().to_string();
+        assert!(
+            line.starts_with("cannot load the TLS certificates from /nonexistent/server-cert.pem"),
+            "{line}"
         );
+        assert!(!line.contains('\n'), "one log line: {line}");
         assert!(!s.is_initialized());
         assert!(core.ready.lock().is_empty(), "no main loop watch");
+    }
+
+    #[test]
+    fn an_ssl_client_needs_a_tls_port() {
+        let mut s = server();
+        let core = Arc::new(FakeCore::default());
+        s.init(Arc::new(CoreHandle(core.clone())), None).unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let socket = mio::net::TcpStream::from_std(client);
+        assert!(
+            !s.add_ssl_client(socket, false),
+            "no TLS context without tls-port="
+        );
+        s.shutdown();
     }
 
     #[test]
@@ -490,7 +538,7 @@ mod tests {
         let qxl = Arc::new(FakeQxl::default());
         let hub = s.session.clone();
         assert_eq!(
-            hub.check_link(&link(ch::DISPLAY, 0)).err(),
+            hub.check_link(&link(ch::DISPLAY, 0), false).err(),
             Some(LinkError::ChannelNotAvailable)
         );
         s.add_qxl(InstanceId(1), 0, qxl.clone(), IdleDevice)
@@ -502,13 +550,16 @@ mod tests {
         assert!(s
             .add_qxl(InstanceId(2), 0, qxl.clone(), IdleDevice)
             .is_err());
-        let caps = hub.check_link(&link(ch::DISPLAY, 0)).unwrap().channel;
+        let caps = hub
+            .check_link(&link(ch::DISPLAY, 0), false)
+            .unwrap()
+            .channel;
         assert!(crate::proto::caps::Caps(caps).has(crate::proto::msg::display::CAP_MONITORS_CONFIG));
-        assert!(hub.check_link(&link(ch::CURSOR, 0)).is_ok());
-        assert!(hub.check_link(&link(ch::DISPLAY, 1)).is_err());
+        assert!(hub.check_link(&link(ch::CURSOR, 0), false).is_ok());
+        assert!(hub.check_link(&link(ch::DISPLAY, 1), false).is_err());
         assert_eq!(s.unregister(InstanceId(1)), Ok(Kind::Qxl));
-        assert!(hub.check_link(&link(ch::DISPLAY, 0)).is_err());
-        assert!(hub.check_link(&link(ch::CURSOR, 0)).is_err());
-        assert!(hub.check_link(&link(ch::INPUTS, 0)).is_ok());
+        assert!(hub.check_link(&link(ch::DISPLAY, 0), false).is_err());
+        assert!(hub.check_link(&link(ch::CURSOR, 0), false).is_err());
+        assert!(hub.check_link(&link(ch::INPUTS, 0), false).is_ok());
     }
 }

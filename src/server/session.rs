@@ -273,7 +273,7 @@ impl Hub for Arc<Session> {
             .post(move |core| core.channel_event(conn, ChannelEvent::Disconnected));
     }
 
-    fn check_link(&self, request: &LinkMess) -> Result<ServerCaps, LinkError> {
+    fn check_link(&self, request: &LinkMess, tls: bool) -> Result<ServerCaps, LinkError> {
         let caps = self
             .channels
             .lock()
@@ -287,7 +287,9 @@ impl Hub for Arc<Session> {
             );
             return Err(LinkError::ChannelNotAvailable);
         };
-        self.policy.lock().check_transport(request.channel_type)?;
+        self.policy
+            .lock()
+            .check_transport(request.channel_type, tls)?;
         Ok(ServerCaps {
             common: LinkPolicy::common_caps(),
             channel,
@@ -387,6 +389,7 @@ mod tests {
         let endpoints = Endpoints {
             local: None,
             peer: None,
+            tls: false,
         };
         session.connected(7, endpoints);
         assert!(core.events.lock().is_empty(), "only on QEMU's main loop");

@@ -141,8 +141,10 @@ class SpiceClient:
 
     # ------------------------------------------------------------ connection
     def connect(self, host, port, password=None, timeout=30, wait_primary=True, video_codecs=None,
-                unix_path=None, fd_qmp=None, skipauth=False):
+                unix_path=None, fd_qmp=None, skipauth=False, tls=None):
         """Connects; with wait_primary, waits for the display's primary surface.
+        port None: no plain port (TLS only). tls: {"port", "ca_file", "subject" (checks the
+        certificate's subject instead of the host name), "secure_channels": [names]}.
         unix_path: through that UNIX socket instead of host:port (SpiceSession "unix-path").
         fd_qmp: as virt-manager's local console, every channel through a socketpair whose
         other end the worker hands to QEMU over the QMP socket at fd_qmp (getfd +
@@ -156,7 +158,8 @@ class SpiceClient:
             if unknown:
                 raise ClientError(f"unknown video codecs {unknown}; known: {sorted(VIDEO_CODECS)}")
             codecs = [VIDEO_CODECS[c] for c in video_codecs]
-        self._call("connect", host=host, port=int(port), password=password, video_codecs=codecs,
+        self._call("connect", host=host, port=None if port is None else int(port),
+                   password=password, video_codecs=codecs, tls=tls,
                    unix_path=unix_path and str(unix_path), fd_qmp=fd_qmp and str(fd_qmp),
                    skipauth=skipauth)
         if wait_primary:
@@ -529,7 +532,17 @@ def worker():
                 s.set_property("unix-path", req["unix_path"])
             else:
                 s.set_property("host", req["host"])
-                s.set_property("port", str(req["port"]))
+                if req["port"] is not None:
+                    s.set_property("port", str(req["port"]))
+            tls = req.get("tls")
+            if tls:
+                s.set_property("tls-port", str(tls["port"]))
+                s.set_property("ca-file", tls["ca_file"])
+                if tls.get("subject"):
+                    s.set_property("cert-subject", tls["subject"])
+                    s.set_property("verify", Spice.SessionVerify.SUBJECT)
+                if tls.get("secure_channels"):
+                    s.set_property("secure-channels", tls["secure_channels"])
             st["video_codecs"], st["codec_pref"] = req.get("video_codecs"), None
             if req.get("password") is not None:
                 s.set_property("password", req["password"])

@@ -6,6 +6,7 @@ use crate::ffi::abi::{
 };
 use crate::ffi::core::CoreInterface;
 use crate::ffi::{guard, instances, server, string, with_server, ServerHandle};
+use crate::net::stream::Stream;
 use crate::server::config::{ServerConfig, TlsConfig};
 use crate::server::{InitError, Server};
 use parking_lot::Mutex;
@@ -84,7 +85,7 @@ pub unsafe extern "C" fn spice_server_init(
             match srv.init(core, adopted) {
                 Ok(()) => OK,
                 // QEMU exits on this; one error line says why.
-                Err(e @ InitError::TlsUnavailable(_)) => {
+                Err(e @ InitError::Tls(_)) => {
                     crate::log_error!("{e}");
                     ERR
                 }
@@ -322,18 +323,46 @@ pub unsafe extern "C" fn spice_server_add_client(
 }
 symver!(spice_server_add_client, "SPICE_SERVER_0.10.1");
 
-/// TLS is not built in yet: the socket is closed and -1 returned.
+/// A connected TCP socket that starts with a TLS handshake (QMP `add_client tls=true`).
+/// On -1 the socket stays the caller's (QEMU closes it then): we work on a duplicate and
+/// close the original only once we own the client.
 #[no_mangle]
 pub unsafe extern "C" fn spice_server_add_ssl_client(
     s: *mut SpiceServer,
     socket: c_int,
     skip_auth: c_int,
 ) -> c_int {
-    let _ = (s, skip_auth);
-    crate::log_warn!("spice_server_add_ssl_client: TLS is not supported by this build");
-    // SAFETY: we were handed ownership of the socket; adopting it closes it on drop.
-    drop(unsafe { crate::ffi::core::adopt_socket(socket) });
-    ERR
+    use std::os::fd::{BorrowedFd, FromRawFd, IntoRawFd, OwnedFd};
+    if socket < 0 {
+        return ERR;
+    }
+    // SAFETY: `socket` is an open fd the caller owns for the duration of this call.
+    let copy = match unsafe { BorrowedFd::borrow_raw(socket) }.try_clone_to_owned() {
+        Ok(fd) => fd,
+        Err(e) => {
+            crate::log_warn!("spice_server_add_ssl_client: {e}");
+            return ERR;
+        }
+    };
+    // SAFETY: `copy` is our own fd; adopting it hands it to the stream.
+    let Some(Stream::Tcp(tcp)) = (unsafe { crate::ffi::core::adopt_socket(copy.into_raw_fd()) })
+    else {
+        crate::log_warn!("spice_server_add_ssl_client: TLS needs a TCP socket");
+        return ERR;
+    };
+    // SAFETY: `s` comes from spice_server_new.
+    let added = unsafe {
+        with_server("spice_server_add_ssl_client", s, false, move |srv| {
+            srv.add_ssl_client(tcp, skip_auth != 0)
+        })
+    };
+    if !added {
+        return ERR;
+    }
+    // SAFETY: the client is ours now (we hold a duplicate); QEMU does not touch the fd
+    // after success.
+    drop(unsafe { OwnedFd::from_raw_fd(socket) });
+    OK
 }
 symver!(spice_server_add_ssl_client, "SPICE_SERVER_0.10.1");
 
