@@ -7,7 +7,7 @@
 use super::link::{result, Link, ServerCaps, Step};
 use super::listener::Listener;
 use super::stream::{Endpoints, Stream};
-use crate::channel::{handle_base, Channel, Outbox};
+use crate::channel::{handle_base, Channel, Outbox, OUTBOX_HIGH_WATER};
 use crate::proto::caps::{common, Caps};
 use crate::proto::frame::{Deframer, HeaderKind};
 use crate::proto::link::{LinkError, LinkMess};
@@ -29,6 +29,17 @@ use std::time::{Duration, Instant};
 pub(crate) const MAX_CONNECTIONS: usize = 256;
 /// A client that has not finished linking by then is dropped.
 pub(crate) const LINK_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Past this much unsent output the reactor stops reading a connection's input until the
+/// client has read some: replies (ATTACH_CHANNELS, pings, mouse modes...) then cannot pile
+/// up in QEMU's memory while a client sends requests and never reads. Channels stop
+/// producing optional output at `OUTBOX_HIGH_WATER`, and the largest message they queue
+/// past that check (a 512 KiB pixel band, one video frame) fits in the headroom, so a
+/// client that reads never has its input paused.
+pub(crate) const OUTPUT_CAP: usize = OUTBOX_HIGH_WATER + (2 << 20);
+/// Bytes read from one connection per reactor turn, so one fast sender cannot keep the
+/// reactor from other clients, link timeouts and shutdown.
+pub(crate) const READ_BUDGET: usize = 256 << 10;
 
 const WAKER: Token = Token(0);
 const FIRST_LISTENER: usize = 1;
@@ -95,6 +106,7 @@ impl Reactor {
             hub,
             inbox,
             produce,
+            unfinished: Vec::new(),
         };
         for (i, l) in listeners.into_iter().enumerate() {
             let token = Token(FIRST_LISTENER + i);
@@ -186,6 +198,8 @@ struct Connection {
     phase: Phase,
     since: Instant,
     writable_interest: bool,
+    /// Bytes this connection may still read in this turn (`READ_BUDGET` per turn).
+    read_budget: usize,
 }
 
 struct State {
@@ -196,6 +210,8 @@ struct State {
     hub: Arc<dyn Hub>,
     inbox: Receiver<Command>,
     produce: Arc<AtomicBool>,
+    /// Connections that used up their read budget with input left: serviced next turn.
+    unfinished: Vec<Token>,
 }
 
 /// What servicing a connection decided.
@@ -210,7 +226,12 @@ impl State {
     fn run(&mut self) {
         let mut events = Events::with_capacity(256);
         loop {
-            if let Err(e) = self.poll.poll(&mut events, Some(Duration::from_secs(1))) {
+            let timeout = if self.unfinished.is_empty() {
+                Duration::from_secs(1)
+            } else {
+                Duration::ZERO
+            };
+            if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() != ErrorKind::Interrupted {
                     crate::log_error!("reactor poll failed: {e}");
                     break;
@@ -223,6 +244,7 @@ impl State {
                     token => self.service(token),
                 }
             }
+            self.service_unfinished();
             if !self.drain_commands() {
                 break;
             }
@@ -294,6 +316,7 @@ impl State {
             phase: Phase::Linking(Box::default(), Vec::new()),
             since: Instant::now(),
             writable_interest: false,
+            read_budget: READ_BUDGET,
         };
         self.connections.insert(token, conn);
     }
@@ -309,6 +332,9 @@ impl State {
                 Outcome::Close
             }
         };
+        if conn.read_budget == 0 && !self.unfinished.contains(&token) {
+            self.unfinished.push(token);
+        }
         match outcome {
             Outcome::Close => self.close(token),
             Outcome::Keep => self.update_interest(token),
@@ -323,6 +349,17 @@ impl State {
                     .collect();
                 others.into_iter().for_each(|t| self.close(t));
             }
+        }
+    }
+
+    /// Gives every connection a fresh read budget and services again those that stopped
+    /// on theirs last turn (their socket may not signal again: mio is edge-triggered).
+    fn service_unfinished(&mut self) {
+        for conn in self.connections.values_mut() {
+            conn.read_budget = READ_BUDGET;
+        }
+        for token in std::mem::take(&mut self.unfinished) {
+            self.service(token);
         }
     }
 
@@ -395,6 +432,22 @@ fn would_block(e: &io::Error) -> bool {
 }
 
 impl Connection {
+    /// Reads into `buf` within this turn's budget. `Ok(None)` when the budget is spent.
+    fn read_budgeted(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        if self.read_budget == 0 {
+            return Ok(None);
+        }
+        let want = buf.len().min(self.read_budget);
+        let n = self.stream.read(&mut buf[..want])?;
+        self.read_budget -= n;
+        Ok(Some(n))
+    }
+
+    /// True while the client leaves too much of our output unread: its input waits.
+    fn output_over_cap(&self) -> bool {
+        self.pending_output() > OUTPUT_CAP
+    }
+
     fn pending_output(&self) -> usize {
         match &self.phase {
             Phase::Linking(_, out) | Phase::Closing(out) => out.len(),
@@ -455,20 +508,24 @@ impl Connection {
 
     /// One read of the link handshake. `Some(Keep)` = wait for more input.
     fn advance_linking(&mut self, hub: &dyn Hub) -> io::Result<Option<Outcome>> {
-        let Phase::Linking(link, out) = &mut self.phase else {
+        let Phase::Linking(link, _) = &self.phase else {
             return Ok(None);
         };
         let mut buf = [0u8; 512];
         let want = link.wanted().min(buf.len());
-        let n = match self.stream.read(&mut buf[..want]) {
-            Ok(0) => {
+        let n = match self.read_budgeted(&mut buf[..want]) {
+            Ok(None) => return Ok(Some(Outcome::Keep)),
+            Ok(Some(0)) => {
                 crate::log_warn!("client hung up in the middle of the link handshake");
                 return Ok(Some(Outcome::Close));
             }
-            Ok(n) => n,
+            Ok(Some(n)) => n,
             Err(e) if would_block(&e) => return Ok(Some(Outcome::Keep)),
             Err(e) if e.kind() == ErrorKind::Interrupted => return Ok(None),
             Err(e) => return Err(e),
+        };
+        let Phase::Linking(link, out) = &mut self.phase else {
+            return Ok(None);
         };
         match link.feed(&buf[..n], |r| hub.check_link(r)) {
             Step::Continue => {}
@@ -512,10 +569,14 @@ impl Connection {
             linked.channel.produce(&mut linked.outbox);
         }
         self.flush()?;
+        if self.output_over_cap() {
+            return Ok(Some(Outcome::Keep));
+        }
         let mut buf = [0u8; 16384];
-        let n = match self.stream.read(&mut buf) {
-            Ok(0) => return Ok(Some(Outcome::Close)),
-            Ok(n) => n,
+        let n = match self.read_budgeted(&mut buf) {
+            Ok(None) => return Ok(Some(Outcome::Keep)),
+            Ok(Some(0)) => return Ok(Some(Outcome::Close)),
+            Ok(Some(n)) => n,
             Err(e) if would_block(&e) => return Ok(Some(Outcome::Keep)),
             Err(e) if e.kind() == ErrorKind::Interrupted => return Ok(None),
             Err(e) => return Err(e),
@@ -583,3 +644,7 @@ fn start_channel(request: &LinkMess, opened: Opened, link_result: Vec<u8>) -> Li
         channel_type: request.channel_type,
     }
 }
+
+#[cfg(test)]
+#[path = "reactor_tests.rs"]
+mod tests;

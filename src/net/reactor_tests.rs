@@ -1,0 +1,143 @@
+//! The reactor's per-connection limits, on a real socket pair with a fake channel.
+
+use super::*;
+use crate::channel::ChannelError;
+use crate::proto::outgoing::ServerMessage;
+use crate::proto::wire::Writer;
+use std::sync::atomic::AtomicUsize;
+
+/// A reply of `REPLY_BODY` bytes to every message, like ATTACH_CHANNELS' channel list.
+const REPLY_BODY: usize = 64;
+const MSG_TYPE: u16 = 104;
+
+struct Reply;
+
+impl ServerMessage for Reply {
+    fn msg_type(&self) -> u16 {
+        MSG_TYPE
+    }
+    fn encode_body(&self, w: &mut Writer) {
+        w.bytes(&[0xab; REPLY_BODY]);
+    }
+}
+
+/// Answers every message and counts them.
+struct Echo(Arc<AtomicUsize>);
+
+impl Channel for Echo {
+    fn start(&mut self, _: &mut Outbox) {}
+    fn on_message(&mut self, _: u16, _: &[u8], out: &mut Outbox) -> Result<(), ChannelError> {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        out.send(&Reply);
+        Ok(())
+    }
+}
+
+/// An open connection served by `Echo`, and the client's end of its socket.
+fn open_connection() -> (Connection, std::os::unix::net::UnixStream, Arc<AtomicUsize>) {
+    let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+    ours.set_nonblocking(true).unwrap();
+    theirs.set_nonblocking(true).unwrap();
+    let handled = Arc::new(AtomicUsize::new(0));
+    let linked = Linked {
+        deframer: Deframer::new(HeaderKind::Mini, 4096),
+        outbox: Outbox::new(HeaderKind::Mini),
+        channel: Box::new(Echo(handled.clone())),
+        session_id: 1,
+        channel_type: channel_type::MAIN,
+    };
+    let conn = Connection {
+        id: 1,
+        stream: Stream::Unix(mio::net::UnixStream::from_std(ours)),
+        phase: Phase::Open(Box::new(linked)),
+        since: Instant::now(),
+        writable_interest: false,
+        read_budget: READ_BUDGET,
+    };
+    (conn, theirs, handled)
+}
+
+/// A header-only message (ATTACH_CHANNELS has no body).
+fn request() -> [u8; 6] {
+    let mut m = [0u8; 6];
+    m[..2].copy_from_slice(&MSG_TYPE.to_le_bytes());
+    m
+}
+
+/// Writes requests until the socket is full; returns the bytes written.
+fn flood(client: &mut std::os::unix::net::UnixStream) -> usize {
+    let chunk: Vec<u8> = request().repeat(2048);
+    let mut sent = 0;
+    loop {
+        match client.write(&chunk) {
+            Ok(n) => sent += n,
+            Err(e) if would_block(&e) => return sent,
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+struct NoHub;
+
+impl Hub for NoHub {
+    fn connected(&self, _: u64, _: Endpoints) {}
+    fn disconnected(&self, _: u64) {}
+    fn check_link(&self, _: &LinkMess) -> Result<ServerCaps, LinkError> {
+        Err(LinkError::Error)
+    }
+    fn open(&self, _: u64, _: &LinkMess, _: &[u8]) -> Result<Opened, LinkError> {
+        Err(LinkError::Error)
+    }
+    fn set_wake(&self, _: Arc<dyn Fn() + Send + Sync>) {}
+}
+
+/// Reply bytes one 16 KiB read of header-only requests can add past the cap.
+const ONE_READ_OF_REPLIES: usize = (16384 / 6 + 1) * (REPLY_BODY + 6);
+
+#[test]
+fn a_client_that_never_reads_stops_being_read() {
+    let (mut conn, mut client, handled) = open_connection();
+    let mut sent = 0;
+    for _ in 0..2000 {
+        sent += flood(&mut client);
+        conn.read_budget = READ_BUDGET;
+        assert!(matches!(conn.advance(&NoHub), Ok(Outcome::Keep)));
+        assert!(
+            conn.pending_output() <= OUTPUT_CAP + ONE_READ_OF_REPLIES,
+            "{} bytes of output queued",
+            conn.pending_output()
+        );
+    }
+    let answered = handled.load(Ordering::Relaxed);
+    // The cap was reached, the rest of the flood waits in the kernel.
+    assert!(conn.output_over_cap());
+    assert!(
+        answered * 6 < sent,
+        "{answered} handled of {} sent",
+        sent / 6
+    );
+
+    // Once the client reads, its requests are served again.
+    let mut buf = vec![0u8; 1 << 20];
+    for _ in 0..64 {
+        while client.read(&mut buf).is_ok_and(|n| n > 0) {}
+        conn.read_budget = READ_BUDGET;
+        conn.advance(&NoHub).unwrap();
+    }
+    assert!(handled.load(Ordering::Relaxed) > answered);
+}
+
+#[test]
+fn one_turn_reads_at_most_the_budget() {
+    let (mut conn, mut client, handled) = open_connection();
+    let sent = flood(&mut client);
+    let budget = 6 * 1000;
+    assert!(sent > budget, "socket took only {sent} bytes");
+    conn.read_budget = budget;
+    assert!(matches!(conn.advance(&NoHub), Ok(Outcome::Keep)));
+    assert_eq!(handled.load(Ordering::Relaxed), budget / 6);
+    assert_eq!(conn.read_budget, 0, "the rest waits for the next turn");
+    conn.read_budget = budget;
+    conn.advance(&NoHub).unwrap();
+    assert_eq!(handled.load(Ordering::Relaxed), 2 * budget / 6);
+}
