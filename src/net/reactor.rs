@@ -4,6 +4,7 @@
 //! calls QEMU: lifecycle events and input go through the `Hub`, which forwards them to
 //! QEMU's main loop.
 
+use super::auth::KeyPool;
 use super::link::{result, Link, ServerCaps, Step};
 use super::listener::Listener;
 use super::stream::{Endpoints, Stream};
@@ -19,6 +20,7 @@ use crossbeam_channel::{Receiver, Sender};
 use mio::{Events, Interest, Poll, Token, Waker};
 use std::collections::HashMap;
 use std::io::{self, ErrorKind, Read, Write};
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -29,6 +31,10 @@ use std::time::{Duration, Instant};
 pub(crate) const MAX_CONNECTIONS: usize = 256;
 /// A client that has not finished linking by then is dropped.
 pub(crate) const LINK_TIMEOUT: Duration = Duration::from_secs(30);
+/// Connections one source address may have in the link handshake at once; past it the
+/// oldest of them is dropped, so a slowloris from one address cannot take the slots
+/// (`MAX_CONNECTIONS`) of everyone else. A session links at most 8 channels at once.
+pub(crate) const MAX_UNLINKED_PER_SOURCE: usize = 16;
 
 /// Past this much unsent output the reactor stops reading a connection's input until the
 /// client has read some: replies (ATTACH_CHANNELS, pings, mouse modes...) then cannot pile
@@ -77,6 +83,8 @@ pub(crate) struct Reactor {
     commands: Sender<Command>,
     waker: Arc<Waker>,
     thread: Option<JoinHandle<()>>,
+    /// Makes the links' ticket keys ahead; ends when the reactor's state is gone.
+    keygen: Option<JoinHandle<()>>,
 }
 
 impl Reactor {
@@ -98,6 +106,7 @@ impl Reactor {
             }));
         }
         let (commands, inbox) = crossbeam_channel::unbounded();
+        let (keys, keygen) = KeyPool::start(prepare_thread)?;
         let mut state = State {
             poll,
             listeners: Vec::new(),
@@ -107,6 +116,7 @@ impl Reactor {
             inbox,
             produce,
             unfinished: Vec::new(),
+            keys,
         };
         for (i, l) in listeners.into_iter().enumerate() {
             let token = Token(FIRST_LISTENER + i);
@@ -140,6 +150,7 @@ impl Reactor {
             commands,
             waker,
             thread: Some(thread),
+            keygen: Some(keygen),
         })
     }
 
@@ -156,6 +167,9 @@ impl Reactor {
             if t.join().is_err() {
                 crate::log_error!("the reactor thread panicked");
             }
+        }
+        if let Some(t) = self.keygen.take() {
+            let _ = t.join();
         }
     }
 }
@@ -200,6 +214,8 @@ struct Connection {
     writable_interest: bool,
     /// Bytes this connection may still read in this turn (`READ_BUDGET` per turn).
     read_budget: usize,
+    /// The peer's address, for the per-source limits (none for UNIX sockets).
+    source: Option<IpAddr>,
 }
 
 struct State {
@@ -212,6 +228,7 @@ struct State {
     produce: Arc<AtomicBool>,
     /// Connections that used up their read budget with input left: serviced next turn.
     unfinished: Vec<Token>,
+    keys: KeyPool,
 }
 
 /// What servicing a connection decided.
@@ -294,6 +311,8 @@ impl State {
     }
 
     fn adopt(&mut self, mut stream: Stream) {
+        let source = stream.endpoints().peer.map(|a| a.ip());
+        self.make_room_for(source);
         if self.connections.len() >= MAX_CONNECTIONS {
             crate::log_warn!("refusing a connection: {MAX_CONNECTIONS} already open");
             return;
@@ -313,10 +332,11 @@ impl State {
         let conn = Connection {
             id,
             stream,
-            phase: Phase::Linking(Box::default(), Vec::new()),
+            phase: Phase::Linking(Box::new(Link::with_keys(self.keys.clone())), Vec::new()),
             since: Instant::now(),
             writable_interest: false,
             read_budget: READ_BUDGET,
+            source,
         };
         self.connections.insert(token, conn);
     }
@@ -349,6 +369,37 @@ impl State {
                     .collect();
                 others.into_iter().for_each(|t| self.close(t));
             }
+        }
+    }
+
+    /// Before a connection from `source` is adopted: drops the oldest unlinked connection
+    /// of that source when it has `MAX_UNLINKED_PER_SOURCE` already, and when every slot
+    /// is taken, the oldest unlinked connection of the source holding the most.
+    fn make_room_for(&mut self, source: Option<IpAddr>) {
+        let mut unlinked: HashMap<Option<IpAddr>, Vec<(Instant, Token)>> = HashMap::new();
+        for (token, c) in &self.connections {
+            if !matches!(c.phase, Phase::Open(_)) {
+                unlinked
+                    .entry(c.source)
+                    .or_default()
+                    .push((c.since, *token));
+            }
+        }
+        let oldest = |list: &Vec<(Instant, Token)>| list.iter().min().map(|&(_, t)| t);
+        let mut victim = None;
+        if let Some(list) = unlinked.get(&source) {
+            if source.is_some() && list.len() >= MAX_UNLINKED_PER_SOURCE {
+                crate::log_info!(
+                    "too many connections linking from {source:?}: dropping the oldest"
+                );
+                victim = oldest(list);
+            }
+        }
+        if victim.is_none() && self.connections.len() >= MAX_CONNECTIONS {
+            victim = unlinked.values().max_by_key(|l| l.len()).and_then(oldest);
+        }
+        if let Some(token) = victim {
+            self.close(token);
         }
     }
 

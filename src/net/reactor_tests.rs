@@ -53,6 +53,7 @@ fn open_connection() -> (Connection, std::os::unix::net::UnixStream, Arc<AtomicU
         since: Instant::now(),
         writable_interest: false,
         read_budget: READ_BUDGET,
+        source: None,
     };
     (conn, theirs, handled)
 }
@@ -140,4 +141,104 @@ fn one_turn_reads_at_most_the_budget() {
     conn.read_budget = budget;
     conn.advance(&NoHub).unwrap();
     assert_eq!(handled.load(Ordering::Relaxed), 2 * budget / 6);
+}
+
+/// A reactor state with no listeners, as the thread would run it.
+fn state() -> State {
+    let (_, inbox) = crossbeam_channel::unbounded();
+    let (keys, _keygen) = KeyPool::start(|| {}).unwrap();
+    State {
+        poll: Poll::new().unwrap(),
+        listeners: Vec::new(),
+        connections: HashMap::new(),
+        next_token: FIRST_CONNECTION,
+        hub: Arc::new(NoHub),
+        inbox,
+        produce: Arc::new(AtomicBool::new(false)),
+        unfinished: Vec::new(),
+        keys,
+    }
+}
+
+/// A TCP connection to `listener` from the loopback address `source`, as accepted.
+fn connect_from(listener: &std::net::TcpListener, source: &str) -> (Stream, std::net::TcpStream) {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    let from: std::net::SocketAddr = format!("{source}:0").parse().unwrap();
+    socket.bind(&from.into()).unwrap();
+    socket
+        .connect(&listener.local_addr().unwrap().into())
+        .unwrap();
+    let (accepted, _) = listener.accept().unwrap();
+    accepted.set_nonblocking(true).unwrap();
+    (
+        Stream::Tcp(mio::net::TcpStream::from_std(accepted)),
+        socket.into(),
+    )
+}
+
+fn linking_from(state: &State, source: &str) -> Vec<u64> {
+    let ip: IpAddr = source.parse().unwrap();
+    let mut ids: Vec<u64> = state
+        .connections
+        .values()
+        .filter(|c| c.source == Some(ip) && matches!(c.phase, Phase::Linking(..)))
+        .map(|c| c.id)
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[test]
+fn one_address_cannot_take_every_link_slot() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut state = state();
+    let mut clients = Vec::new();
+    let good = connect_from(&listener, "127.0.0.3");
+    state.adopt(good.0);
+    let good_id = state.connections.values().next().unwrap().id;
+    for _ in 0..MAX_UNLINKED_PER_SOURCE + 10 {
+        let (stream, client) = connect_from(&listener, "127.0.0.2");
+        state.adopt(stream);
+        clients.push(client);
+    }
+    let attacker = linking_from(&state, "127.0.0.2");
+    assert_eq!(attacker.len(), MAX_UNLINKED_PER_SOURCE);
+    // The oldest were dropped: what is left are the newest ids.
+    assert_eq!(attacker[0], good_id + 11);
+    assert_eq!(linking_from(&state, "127.0.0.3"), vec![good_id]);
+}
+
+#[test]
+fn when_every_slot_is_taken_the_biggest_source_yields() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut state = state();
+    let mut clients = Vec::new();
+    let sources: Vec<String> = (0..MAX_CONNECTIONS)
+        .map(|i| format!("127.0.{}.{}", 1 + i / 200, 2 + i % 200))
+        .collect();
+    // Each address below the per-source limit, and together every slot taken.
+    for source in sources.iter().take(MAX_CONNECTIONS - 3) {
+        let (stream, client) = connect_from(&listener, source);
+        state.adopt(stream);
+        clients.push(client);
+    }
+    for _ in 0..3 {
+        let (stream, client) = connect_from(&listener, "127.0.0.2");
+        state.adopt(stream);
+        clients.push(client);
+    }
+    assert_eq!(state.connections.len(), MAX_CONNECTIONS);
+    let (stream, _good) = connect_from(&listener, "127.9.9.9");
+    state.adopt(stream);
+    assert_eq!(state.connections.len(), MAX_CONNECTIONS);
+    assert_eq!(
+        linking_from(&state, "127.9.9.9").len(),
+        1,
+        "the newcomer got a slot"
+    );
+    assert_eq!(
+        linking_from(&state, "127.0.0.2").len(),
+        2,
+        "127.0.0.2 had 3, gave one"
+    );
 }

@@ -343,3 +343,30 @@ def test_flood_without_reading(make_rig, hostile, tmp_path):
     if rig.lib == "ours":
         assert peak - before < FLOOD_RSS_BOUND_KIB, \
             f"QEMU RSS grew {(peak - before) // 1024} MiB under the flood"
+
+
+SLOWLORIS_CONNECTIONS = 300  # more than the server's 256 connection slots
+
+
+def test_slowloris_from_one_address(make_rig, hostile, tmp_path):
+    """One address opens more half-linked connections than the server has slots and
+    holds them: a client from another address still links (and quickly: the ticket key
+    is made ahead, off the reactor thread)."""
+    rig = make_rig(display="std", workload="desktop")
+    rig.wait_serial(r"workload desktop running", timeout=60)
+    idle = sorted(link_reply_seconds(hostile, rig.port, "127.0.0.3") for _ in range(5))
+    argv = [str(hostile), f"{HOST}:{rig.port}", f"slowloris:{SLOWLORIS_CONNECTIONS}:12"]
+    attacker = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, env=dict(os.environ, HOSTILE_SOURCE="127.0.0.2"))
+    time.sleep(4)
+    during = sorted(link_reply_seconds(hostile, rig.port, "127.0.0.3") for _ in range(5))
+    with SpiceClient(tmp_path / "good.log") as good:  # spice-gtk, from 127.0.0.1
+        t = time.monotonic()
+        good.connect(HOST, rig.port, timeout=20)
+        connect_s = time.monotonic() - t
+    out = attacker.communicate(timeout=60)[0].strip()
+    print(f"lib={rig.lib} link reply (median of 5): idle {idle[2] * 1000:.1f} ms, during the "
+          f"slowloris {during[2] * 1000:.1f} ms; spice-gtk connected in {connect_s:.1f}s; "
+          f"attacker: '{out}'")
+    assert rig.alive(), "QEMU died"
+    assert max(during) < LINK_REPLY_BOUND_S, during
