@@ -345,10 +345,17 @@ impl State {
         let Some(conn) = self.connections.get_mut(&token) else {
             return;
         };
-        let outcome = match conn.advance(&*self.hub) {
-            Ok(o) => o,
-            Err(e) => {
+        let hub = &*self.hub;
+        let advanced = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| conn.advance(hub)));
+        let outcome = match advanced {
+            Ok(Ok(o)) => o,
+            Ok(Err(e)) => {
                 crate::log_info!("connection {} closed: {e}", conn.id);
+                Outcome::Close
+            }
+            // A channel's bug ends its connection, not the reactor (and SPICE with it).
+            Err(_) => {
+                crate::log_error!("connection {} closed: its channel panicked", conn.id);
                 Outcome::Close
             }
         };

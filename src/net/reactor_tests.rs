@@ -242,3 +242,39 @@ fn when_every_slot_is_taken_the_biggest_source_yields() {
         "127.0.0.2 had 3, gave one"
     );
 }
+
+/// Panics when asked to produce.
+struct Broken;
+
+impl Channel for Broken {
+    fn start(&mut self, _: &mut Outbox) {}
+    fn on_message(&mut self, _: u16, _: &[u8], _: &mut Outbox) -> Result<(), ChannelError> {
+        Ok(())
+    }
+    fn produce(&mut self, _: &mut Outbox) {
+        panic!("produce exploded")
+    }
+}
+
+#[test]
+fn a_panicking_channel_closes_its_connection_not_the_reactor() {
+    let mut state = state();
+    let (mut broken, _client, _) = open_connection();
+    if let Phase::Open(linked) = &mut broken.phase {
+        linked.channel = Box::new(Broken);
+    }
+    let (mut healthy, _client2, _) = open_connection();
+    if let Phase::Open(linked) = &mut healthy.phase {
+        linked.session_id = 2; // not closed with the broken main channel's session
+    }
+    state.connections.insert(Token(FIRST_CONNECTION), broken);
+    state
+        .connections
+        .insert(Token(FIRST_CONNECTION + 1), healthy);
+    state.service(Token(FIRST_CONNECTION));
+    state.service(Token(FIRST_CONNECTION + 1));
+    assert_eq!(
+        state.connections.keys().copied().collect::<Vec<_>>(),
+        vec![Token(FIRST_CONNECTION + 1)]
+    );
+}
