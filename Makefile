@@ -72,13 +72,18 @@ qxl-client: lib
 replay: lib
 	bash tests/replay/run.sh $(LIB)
 
-# The QXL command parsers and the canvas under libFuzzer, for a bounded time.
+# The QXL command parsers and the canvas, and the link handshake, under libFuzzer, each for
+# a bounded time (FUZZ_SECONDS in all, split across the targets).
 # cargo-fuzz needs unstable flags; RUSTC_BOOTSTRAP lets the stable toolchain accept them.
-FUZZ_SECONDS ?= 30
+FUZZ_SECONDS ?= 40
+FUZZ_TARGETS := qxl_command link
 fuzz:
 	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
-	RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run qxl_command --fuzz-dir fuzz -- \
-	    -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048
+	for t in $(FUZZ_TARGETS); do \
+	    RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run $$t --fuzz-dir fuzz -- \
+	        -max_total_time=$$(( $(FUZZ_SECONDS) / $(words $(FUZZ_TARGETS)) )) -rss_limit_mb=2048 \
+	        || exit 1; \
+	done
 
 e2e: lib tools qemu
 	bash tests/e2e/run.sh

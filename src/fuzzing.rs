@@ -50,6 +50,36 @@ pub fn qxl_command(data: &[u8]) {
     let _ = command::parse_monitors(&mem, 0, BASE);
 }
 
+/// Arbitrary bytes from a client through the link handshake (header, `SpiceLinkMess`
+/// and its caps), fed in the pieces the reactor would read. The first byte says whether
+/// the hub refuses the request (cheap) or accepts it (a key is made, then the
+/// mechanism and ticket phases see the rest).
+pub fn link(data: &[u8]) {
+    use crate::net::link::{Link, ServerCaps, Step};
+    use crate::proto::link::LinkError;
+    let Some((&accept, mut rest)) = data.split_first() else {
+        return;
+    };
+    let mut link = Link::default();
+    while !rest.is_empty() && link.wanted() > 0 {
+        let n = link.wanted().min(rest.len()).min(512);
+        let step = link.feed(&rest[..n], |_| {
+            if accept & 1 == 1 {
+                Ok(ServerCaps {
+                    common: vec![0xb],
+                    channel: vec![],
+                })
+            } else {
+                Err(LinkError::ChannelNotAvailable)
+            }
+        });
+        rest = &rest[n..];
+        if matches!(step, Step::Fail(_) | Step::Authenticate(_)) {
+            return;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     /// The harness itself runs on hostile bytes without panicking.
@@ -60,6 +90,18 @@ mod tests {
                 .map(|i| (i.wrapping_mul(2_654_435_761) ^ seed.wrapping_mul(40_503)) as u8)
                 .collect();
             super::qxl_command(&data);
+        }
+    }
+
+    #[test]
+    fn link_survives_arbitrary_bytes() {
+        for seed in 0u32..32 {
+            let mut data: Vec<u8> = (0..600u32)
+                .map(|i| (i.wrapping_mul(2_654_435_761) ^ seed.wrapping_mul(40_503)) as u8)
+                .collect();
+            data[0] = 0;
+            data[1..5].copy_from_slice(b"REDQ");
+            super::link(&data);
         }
     }
 }

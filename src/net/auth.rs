@@ -4,6 +4,7 @@
 use crate::proto::link::PUBKEY_BYTES;
 use openssl::pkey::{PKey, Private};
 use openssl::rsa::{Padding, Rsa};
+use std::thread::JoinHandle;
 
 /// Bytes of the encrypted ticket (the RSA-1024 modulus size).
 pub(crate) const TICKET_BYTES: usize = 128;
@@ -55,6 +56,49 @@ impl TicketKey {
     }
 }
 
+/// Fresh ticket keys made ahead on a helper thread: RSA-1024 generation takes milliseconds,
+/// which the reactor must not spend per link. Every link still gets its own key, as with
+/// spice-server; the pool only moves the work off the reactor thread.
+#[derive(Clone)]
+pub(crate) struct KeyPool(crossbeam_channel::Receiver<TicketKey>);
+
+/// Keys kept ready: enough for the links of a few sessions opening at once.
+const POOL_KEYS: usize = 8;
+
+impl KeyPool {
+    /// Starts the thread that keeps the pool full; it ends once every `KeyPool` is gone.
+    pub(crate) fn start(prepare_thread: fn()) -> std::io::Result<(KeyPool, JoinHandle<()>)> {
+        let (tx, rx) = crossbeam_channel::bounded(POOL_KEYS);
+        let thread = std::thread::Builder::new()
+            .name("spice-keygen".into())
+            .spawn(move || {
+                prepare_thread();
+                loop {
+                    match TicketKey::generate() {
+                        Ok(key) => {
+                            if tx.send(key).is_err() {
+                                return;
+                            }
+                        }
+                        Err(e) => {
+                            crate::log_error!("cannot make a ticket key: {e:?}");
+                            return;
+                        }
+                    }
+                }
+            })?;
+        Ok((KeyPool(rx), thread))
+    }
+
+    /// A key never handed out before; made here only when the pool ran dry.
+    pub(crate) fn take(&self) -> Result<TicketKey, AuthError> {
+        match self.0.try_recv() {
+            Ok(key) => Ok(key),
+            Err(_) => TicketKey::generate(),
+        }
+    }
+}
+
 /// Constant-time comparison, so the reply time says nothing about the password.
 pub(crate) fn password_matches(given: &[u8], expected: &[u8]) -> bool {
     if given.len() != expected.len() {
@@ -97,6 +141,31 @@ mod tests {
         let key = TicketKey::generate().unwrap();
         assert_eq!(key.decrypt(&[7u8; 128]), Err(AuthError::BadCiphertext));
         assert_eq!(key.decrypt(&[7u8; 3]), Err(AuthError::BadCiphertext));
+    }
+
+    #[test]
+    fn the_pool_hands_out_distinct_keys_made_ahead() {
+        let (pool, thread) = KeyPool::start(|| {}).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while pool.0.len() < POOL_KEYS && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert_eq!(pool.0.len(), POOL_KEYS, "the helper thread fills the pool");
+        let t = std::time::Instant::now();
+        let keys: Vec<TicketKey> = (0..POOL_KEYS).map(|_| pool.take().unwrap()).collect();
+        let taken = t.elapsed();
+        let mut ders: Vec<_> = keys.iter().map(|k| *k.public_der()).collect();
+        ders.sort();
+        ders.dedup();
+        assert_eq!(ders.len(), POOL_KEYS, "every link gets its own key");
+        let t = std::time::Instant::now();
+        TicketKey::generate().unwrap();
+        println!(
+            "{POOL_KEYS} keys from the pool in {taken:?}; one generated in {:?}",
+            t.elapsed()
+        );
+        drop(pool);
+        thread.join().unwrap();
     }
 
     #[test]

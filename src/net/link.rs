@@ -4,7 +4,7 @@
 //! request → (hub checks it) → reply with a fresh RSA key → auth mechanism (when the
 //! client can select) → encrypted ticket → result.
 
-use super::auth::{TicketKey, TICKET_BYTES};
+use super::auth::{KeyPool, TicketKey, TICKET_BYTES};
 use crate::proto::caps::{common, Caps};
 use crate::proto::link::{
     encode_link_error, encode_link_reply, LinkError, LinkHeader, LinkMess, HEADER_SIZE,
@@ -69,6 +69,8 @@ pub(crate) struct Link {
     phase: Phase,
     request: Option<LinkMess>,
     key: Option<TicketKey>,
+    /// Where the ticket key comes from (none: generated when the request arrives).
+    keys: Option<KeyPool>,
 }
 
 impl Default for Link {
@@ -77,6 +79,7 @@ impl Default for Link {
             phase: Phase::Request(LinkReader::default()),
             request: None,
             key: None,
+            keys: None,
         }
     }
 }
@@ -88,6 +91,14 @@ pub(crate) struct ServerCaps {
 }
 
 impl Link {
+    /// A link whose ticket key comes from `keys`, made ahead off the reactor thread.
+    pub(crate) fn with_keys(keys: KeyPool) -> Link {
+        Link {
+            keys: Some(keys),
+            ..Link::default()
+        }
+    }
+
     pub(crate) fn wanted(&self) -> usize {
         match &self.phase {
             Phase::Request(r) => r.wanted(),
@@ -120,7 +131,11 @@ impl Link {
                         Ok(caps) => caps,
                         Err(e) => return Step::Fail(encode_link_error(e)),
                     };
-                    let key = match TicketKey::generate() {
+                    let key = match self
+                        .keys
+                        .as_ref()
+                        .map_or_else(TicketKey::generate, KeyPool::take)
+                    {
                         Ok(k) => k,
                         Err(e) => {
                             crate::log_error!("cannot make a ticket key: {e:?}");

@@ -4,12 +4,13 @@
 //! calls QEMU: lifecycle events and input go through the `Hub`, which forwards them to
 //! QEMU's main loop.
 
+use super::auth::KeyPool;
 use super::link::{result, Link, ServerCaps, Step};
 use super::listener::Listener;
 use super::records::MessageBoundaries;
 use super::stream::{Endpoints, Stream};
 use super::tls::TlsAcceptor;
-use crate::channel::{handle_base, Channel, Outbox};
+use crate::channel::{handle_base, Channel, Outbox, OUTBOX_HIGH_WATER};
 use crate::proto::caps::{common, Caps};
 use crate::proto::frame::{Deframer, HeaderKind};
 use crate::proto::link::{LinkError, LinkMess};
@@ -21,6 +22,7 @@ use crossbeam_channel::{Receiver, Sender};
 use mio::{Events, Interest, Poll, Token, Waker};
 use std::collections::HashMap;
 use std::io::{self, ErrorKind, Read, Write};
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -31,6 +33,21 @@ use std::time::{Duration, Instant};
 pub(crate) const MAX_CONNECTIONS: usize = 256;
 /// A client that has not finished linking by then is dropped.
 pub(crate) const LINK_TIMEOUT: Duration = Duration::from_secs(30);
+/// Connections one source address may have in the link handshake at once; past it the
+/// oldest of them is dropped, so a slowloris from one address cannot take the slots
+/// (`MAX_CONNECTIONS`) of everyone else. A session links at most 8 channels at once.
+pub(crate) const MAX_UNLINKED_PER_SOURCE: usize = 16;
+
+/// Past this much unsent output the reactor stops reading a connection's input until the
+/// client has read some: replies (ATTACH_CHANNELS, pings, mouse modes...) then cannot pile
+/// up in QEMU's memory while a client sends requests and never reads. Channels stop
+/// producing optional output at `OUTBOX_HIGH_WATER`, and the largest message they queue
+/// past that check (a 512 KiB pixel band, one video frame) fits in the headroom, so a
+/// client that reads never has its input paused.
+pub(crate) const OUTPUT_CAP: usize = OUTBOX_HIGH_WATER + (2 << 20);
+/// Bytes read from one connection per reactor turn, so one fast sender cannot keep the
+/// reactor from other clients, link timeouts and shutdown.
+pub(crate) const READ_BUDGET: usize = 256 << 10;
 
 const WAKER: Token = Token(0);
 const FIRST_LISTENER: usize = 1;
@@ -79,6 +96,8 @@ pub(crate) struct Reactor {
     commands: Sender<Command>,
     waker: Arc<Waker>,
     thread: Option<JoinHandle<()>>,
+    /// Makes the links' ticket keys ahead; ends when the reactor's state is gone.
+    keygen: Option<JoinHandle<()>>,
 }
 
 impl Reactor {
@@ -100,6 +119,7 @@ impl Reactor {
             }));
         }
         let (commands, inbox) = crossbeam_channel::unbounded();
+        let (keys, keygen) = KeyPool::start(prepare_thread)?;
         let mut state = State {
             poll,
             listeners: Vec::new(),
@@ -108,6 +128,8 @@ impl Reactor {
             hub,
             inbox,
             produce,
+            unfinished: Vec::new(),
+            keys,
         };
         for (i, l) in listeners.into_iter().enumerate() {
             let token = Token(FIRST_LISTENER + i);
@@ -144,6 +166,7 @@ impl Reactor {
             commands,
             waker,
             thread: Some(thread),
+            keygen: Some(keygen),
         })
     }
 
@@ -160,6 +183,9 @@ impl Reactor {
             if t.join().is_err() {
                 crate::log_error!("the reactor thread panicked");
             }
+        }
+        if let Some(t) = self.keygen.take() {
+            let _ = t.join();
         }
     }
 }
@@ -213,6 +239,10 @@ struct Connection {
     writable_interest: bool,
     /// TLS once linked: writes end at message boundaries (see `records.rs`).
     boundaries: Option<MessageBoundaries>,
+    /// Bytes this connection may still read in this turn (`READ_BUDGET` per turn).
+    read_budget: usize,
+    /// The peer's address, for the per-source limits (none for UNIX sockets).
+    source: Option<IpAddr>,
 }
 
 struct State {
@@ -223,6 +253,9 @@ struct State {
     hub: Arc<dyn Hub>,
     inbox: Receiver<Command>,
     produce: Arc<AtomicBool>,
+    /// Connections that used up their read budget with input left: serviced next turn.
+    unfinished: Vec<Token>,
+    keys: KeyPool,
 }
 
 /// What servicing a connection decided.
@@ -237,7 +270,12 @@ impl State {
     fn run(&mut self) {
         let mut events = Events::with_capacity(256);
         loop {
-            if let Err(e) = self.poll.poll(&mut events, Some(Duration::from_secs(1))) {
+            let timeout = if self.unfinished.is_empty() {
+                Duration::from_secs(1)
+            } else {
+                Duration::ZERO
+            };
+            if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() != ErrorKind::Interrupted {
                     crate::log_error!("reactor poll failed: {e}");
                     break;
@@ -250,6 +288,7 @@ impl State {
                     token => self.service(token),
                 }
             }
+            self.service_unfinished();
             if !self.drain_commands() {
                 break;
             }
@@ -299,6 +338,8 @@ impl State {
     }
 
     fn adopt(&mut self, mut stream: Stream, skip_auth: bool) {
+        let source = stream.endpoints().peer.map(|a| a.ip());
+        self.make_room_for(source);
         if self.connections.len() >= MAX_CONNECTIONS {
             crate::log_warn!("refusing a connection: {MAX_CONNECTIONS} already open");
             return;
@@ -316,10 +357,12 @@ impl State {
             id,
             stream,
             skip_auth,
-            phase: Phase::Linking(Box::default(), Vec::new()),
+            phase: Phase::Linking(Box::new(Link::with_keys(self.keys.clone())), Vec::new()),
             since: Instant::now(),
             writable_interest: interest.is_writable(),
             boundaries: None,
+            read_budget: READ_BUDGET,
+            source,
         };
         self.connections.insert(token, conn);
     }
@@ -328,13 +371,23 @@ impl State {
         let Some(conn) = self.connections.get_mut(&token) else {
             return;
         };
-        let outcome = match conn.advance(&*self.hub) {
-            Ok(o) => o,
-            Err(e) => {
+        let hub = &*self.hub;
+        let advanced = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| conn.advance(hub)));
+        let outcome = match advanced {
+            Ok(Ok(o)) => o,
+            Ok(Err(e)) => {
                 crate::log_info!("connection {} closed: {e}", conn.id);
                 Outcome::Close
             }
+            // A channel's bug ends its connection, not the reactor (and SPICE with it).
+            Err(_) => {
+                crate::log_error!("connection {} closed: its channel panicked", conn.id);
+                Outcome::Close
+            }
         };
+        if conn.read_budget == 0 && !self.unfinished.contains(&token) {
+            self.unfinished.push(token);
+        }
         match outcome {
             Outcome::Close => self.close(token),
             Outcome::Keep => self.update_interest(token),
@@ -349,6 +402,48 @@ impl State {
                     .collect();
                 others.into_iter().for_each(|t| self.close(t));
             }
+        }
+    }
+
+    /// Before a connection from `source` is adopted: drops the oldest unlinked connection
+    /// of that source when it has `MAX_UNLINKED_PER_SOURCE` already, and when every slot
+    /// is taken, the oldest unlinked connection of the source holding the most.
+    fn make_room_for(&mut self, source: Option<IpAddr>) {
+        let mut unlinked: HashMap<Option<IpAddr>, Vec<(Instant, Token)>> = HashMap::new();
+        for (token, c) in &self.connections {
+            if !matches!(c.phase, Phase::Open(_)) {
+                unlinked
+                    .entry(c.source)
+                    .or_default()
+                    .push((c.since, *token));
+            }
+        }
+        let oldest = |list: &Vec<(Instant, Token)>| list.iter().min().map(|&(_, t)| t);
+        let mut victim = None;
+        if let Some(list) = unlinked.get(&source) {
+            if source.is_some() && list.len() >= MAX_UNLINKED_PER_SOURCE {
+                crate::log_info!(
+                    "too many connections linking from {source:?}: dropping the oldest"
+                );
+                victim = oldest(list);
+            }
+        }
+        if victim.is_none() && self.connections.len() >= MAX_CONNECTIONS {
+            victim = unlinked.values().max_by_key(|l| l.len()).and_then(oldest);
+        }
+        if let Some(token) = victim {
+            self.close(token);
+        }
+    }
+
+    /// Gives every connection a fresh read budget and services again those that stopped
+    /// on theirs last turn (their socket may not signal again: mio is edge-triggered).
+    fn service_unfinished(&mut self) {
+        for conn in self.connections.values_mut() {
+            conn.read_budget = READ_BUDGET;
+        }
+        for token in std::mem::take(&mut self.unfinished) {
+            self.service(token);
         }
     }
 
@@ -433,6 +528,22 @@ fn would_block(e: &io::Error) -> bool {
 }
 
 impl Connection {
+    /// Reads into `buf` within this turn's budget. `Ok(None)` when the budget is spent.
+    fn read_budgeted(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        if self.read_budget == 0 {
+            return Ok(None);
+        }
+        let want = buf.len().min(self.read_budget);
+        let n = self.stream.read(&mut buf[..want])?;
+        self.read_budget -= n;
+        Ok(Some(n))
+    }
+
+    /// True while the client leaves too much of our output unread: its input waits.
+    fn output_over_cap(&self) -> bool {
+        self.pending_output() > OUTPUT_CAP
+    }
+
     fn pending_output(&self) -> usize {
         match &self.phase {
             Phase::Linking(_, out) | Phase::Closing(out) => out.len(),
@@ -503,20 +614,24 @@ impl Connection {
     /// One read of the link handshake. `Some(Keep)` = wait for more input.
     fn advance_linking(&mut self, hub: &dyn Hub) -> io::Result<Option<Outcome>> {
         let tls = self.stream.is_tls();
-        let Phase::Linking(link, out) = &mut self.phase else {
+        let Phase::Linking(link, _) = &self.phase else {
             return Ok(None);
         };
         let mut buf = [0u8; 512];
         let want = link.wanted().min(buf.len());
-        let n = match self.stream.read(&mut buf[..want]) {
-            Ok(0) => {
+        let n = match self.read_budgeted(&mut buf[..want]) {
+            Ok(None) => return Ok(Some(Outcome::Keep)),
+            Ok(Some(0)) => {
                 crate::log_warn!("client hung up in the middle of the link handshake");
                 return Ok(Some(Outcome::Close));
             }
-            Ok(n) => n,
+            Ok(Some(n)) => n,
             Err(e) if would_block(&e) => return Ok(Some(Outcome::Keep)),
             Err(e) if e.kind() == ErrorKind::Interrupted => return Ok(None),
             Err(e) => return Err(e),
+        };
+        let Phase::Linking(link, out) = &mut self.phase else {
+            return Ok(None);
         };
         match link.feed(&buf[..n], |r| hub.check_link(r, tls)) {
             Step::Continue => {}
@@ -565,10 +680,14 @@ impl Connection {
             linked.channel.produce(&mut linked.outbox);
         }
         self.flush()?;
+        if self.output_over_cap() {
+            return Ok(Some(Outcome::Keep));
+        }
         let mut buf = [0u8; 16384];
-        let n = match self.stream.read(&mut buf) {
-            Ok(0) => return Ok(Some(Outcome::Close)),
-            Ok(n) => n,
+        let n = match self.read_budgeted(&mut buf) {
+            Ok(None) => return Ok(Some(Outcome::Keep)),
+            Ok(Some(0)) => return Ok(Some(Outcome::Close)),
+            Ok(Some(n)) => n,
             Err(e) if would_block(&e) => return Ok(Some(Outcome::Keep)),
             Err(e) if e.kind() == ErrorKind::Interrupted => return Ok(None),
             Err(e) => return Err(e),
@@ -637,3 +756,7 @@ fn start_channel(request: &LinkMess, opened: Opened, link_result: &[u8]) -> Link
         header,
     }
 }
+
+#[cfg(test)]
+#[path = "reactor_tests.rs"]
+mod tests;

@@ -2,7 +2,7 @@
 //! inputs channel decodes to them on QEMU's main loop.
 
 use super::host::{KeyboardDevice, MouseDevice, TabletDevice};
-use super::mainloop::MainLoopSlot;
+use super::mainloop::{MainLoopSlot, Urgency};
 use crate::channel::inputs::InputSink;
 use parking_lot::Mutex;
 use std::sync::Arc;
@@ -76,13 +76,17 @@ pub(crate) struct InputRelay {
 
 impl InputRelay {
     fn post(&self, job: impl FnOnce(&Mutex<InputDevices>) + Send + 'static) {
-        let devices = self.devices.clone();
-        self.mainloop.post(move |_core| job(&devices));
+        self.post_as(Urgency::Input, job);
     }
 
-    fn tablet(&self, call: impl FnOnce(&dyn TabletDevice) + Send + 'static) {
+    fn post_as(&self, urgency: Urgency, job: impl FnOnce(&Mutex<InputDevices>) + Send + 'static) {
+        let devices = self.devices.clone();
+        self.mainloop.post_as(urgency, move |_core| job(&devices));
+    }
+
+    fn tablet(&self, urgency: Urgency, call: impl FnOnce(&dyn TabletDevice) + Send + 'static) {
         let size = (self.screen_size)();
-        self.post(move |devices| {
+        self.post_as(urgency, move |devices| {
             let (tablet, resize) = {
                 let mut d = devices.lock();
                 let Some(tablet) = d.tablet.clone() else {
@@ -114,7 +118,7 @@ impl InputSink for InputRelay {
     }
 
     fn mouse_motion(&self, dx: i32, dy: i32, dz: i32, buttons: u32) {
-        self.post(move |devices| {
+        self.post_as(Urgency::Motion, move |devices| {
             let mouse = devices.lock().mouse.clone();
             if let Some(mouse) = mouse {
                 mouse.motion(dx, dy, dz, buttons);
@@ -132,15 +136,15 @@ impl InputSink for InputRelay {
     }
 
     fn tablet_position(&self, x: i32, y: i32, buttons: u32) {
-        self.tablet(move |t| t.position(x, y, buttons));
+        self.tablet(Urgency::Motion, move |t| t.position(x, y, buttons));
     }
 
     fn tablet_wheel(&self, dz: i32, buttons: u32) {
-        self.tablet(move |t| t.wheel(dz, buttons));
+        self.tablet(Urgency::Input, move |t| t.wheel(dz, buttons));
     }
 
     fn tablet_buttons(&self, buttons: u32) {
-        self.tablet(move |t| t.buttons(buttons));
+        self.tablet(Urgency::Input, move |t| t.buttons(buttons));
     }
 
     fn leds(&self) -> (u8, u64) {

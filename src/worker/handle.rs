@@ -101,6 +101,32 @@ pub(crate) enum Msg {
     Shutdown,
 }
 
+impl Msg {
+    /// The async cookie this request owes QEMU, if any.
+    pub(crate) fn async_cookie(&self) -> Option<u64> {
+        let done = match self {
+            Msg::Stop(done)
+            | Msg::AddMemslot { done, .. }
+            | Msg::CreatePrimary { done, .. }
+            | Msg::DestroyPrimary { done }
+            | Msg::DestroySurfaces { done }
+            | Msg::DestroySurfaceWait { done, .. }
+            | Msg::UpdateArea { done, .. }
+            | Msg::FlushSurfaces { done }
+            | Msg::ResetImageCache { done }
+            | Msg::ResetCursor { done }
+            | Msg::MonitorsConfig { done, .. }
+            | Msg::Loadvm { done, .. }
+            | Msg::Nop { done } => done,
+            _ => return None,
+        };
+        match done {
+            Done::Async(cookie) => Some(*cookie),
+            _ => None,
+        }
+    }
+}
+
 /// What the library keeps per QXL instance.
 pub(crate) struct WorkerHandle {
     pub id: i32,

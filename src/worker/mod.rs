@@ -91,6 +91,9 @@ pub(crate) struct Worker<D: Device> {
     video: video::Video,
     /// How soon the video path wants to run again (None: nothing live).
     video_wait: Option<Duration>,
+    /// The last async cookie completed, so a request that panics after completing its
+    /// cookie is not completed twice.
+    last_completed: Option<u64>,
 }
 
 /// The state the worker draws into, shared with the channels.
@@ -131,6 +134,7 @@ impl<D: Device> Worker<D> {
             stats: Stats::default(),
             video: video::Video::default(),
             video_wait: None,
+            last_completed: None,
         }
     }
 
@@ -162,19 +166,42 @@ impl<D: Device> Worker<D> {
                 }
                 self.handle_guarded(msg);
             }
-            if self.running && self.rings_dirty {
-                self.drain_rings();
+            if self.running
+                && self.rings_dirty
+                && !self.contain("draining the rings", Self::drain_rings)
+            {
+                // Retried at the next wakeup, not in a hot loop.
+                self.rings_dirty = false;
             }
             let update_done = !(self.running && self.rings_dirty);
-            self.video_wait = self.video.tick(&self.outputs.screen, update_done);
+            let mut wait = None;
+            self.contain("the video tick", |w| {
+                wait = w.video.tick(&w.outputs.screen, update_done);
+            });
+            self.video_wait = wait;
         }
     }
 
+    /// Handles one request; a panic drops it but still completes its async cookie, so
+    /// QEMU never waits forever (a sync caller is released when its sender drops).
     fn handle_guarded(&mut self, msg: Msg) {
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.handle(msg)));
-        if outcome.is_err() {
-            crate::log_error!("QXL worker: a request panicked and was dropped");
+        let cookie = msg.async_cookie();
+        self.last_completed = None;
+        if !self.contain("a request", |w| w.handle(msg)) {
+            if let Some(cookie) = cookie.filter(|&c| self.last_completed != Some(c)) {
+                self.device.async_complete(cookie);
+            }
         }
+    }
+
+    /// Runs `work`, containing a panic (logged): false when it panicked. The worker's
+    /// state stays usable: each command is released as it is taken (`process`).
+    fn contain(&mut self, what: &str, work: impl FnOnce(&mut Self)) -> bool {
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(self)));
+        if outcome.is_err() {
+            crate::log_error!("QXL worker: {what} panicked and was dropped");
+        }
+        outcome.is_ok()
     }
 
     /// Takes up to a round of commands from both rings; arms notifications when empty.
@@ -239,8 +266,12 @@ impl<D: Device> Worker<D> {
     /// then the command is released at once so the guest (and QEMU's update queue) never
     /// backs up.
     fn process(&mut self, cmd: Command) {
-        if let Err(e) = self.apply(&cmd) {
-            crate::log_debug!("QXL command of type {} not applied: {e}", cmd.kind);
+        let mut applied = Ok(());
+        // A panic while applying still releases what the guest handed over.
+        if self.contain("a QXL command", |w| applied = w.apply(&cmd)) {
+            if let Err(e) = applied {
+                crate::log_debug!("QXL command of type {} not applied: {e}", cmd.kind);
+            }
         }
         match guest::release_info_address(&self.slots, cmd.group, cmd.data) {
             Ok(info) => {
@@ -434,7 +465,10 @@ impl<D: Device> Worker<D> {
             Done::Sync(ack) => {
                 let _ = ack.send(());
             }
-            Done::Async(cookie) => self.device.async_complete(cookie),
+            Done::Async(cookie) => {
+                self.last_completed = Some(cookie);
+                self.device.async_complete(cookie);
+            }
             #[cfg(test)]
             Done::None => {}
         }

@@ -252,3 +252,77 @@ fn out_of_memory_drains_the_ring_then_flushes_releases() {
     let log = log.lock();
     assert!(log.contains(&"flush_resources".to_string()), "{log:?}");
 }
+
+/// A device whose ring read panics the first `panics` times.
+struct Flaky {
+    inner: FakeDevice,
+    panics: usize,
+}
+
+impl Device for Flaky {
+    fn get_command(&mut self) -> Option<Command> {
+        if self.panics > 0 {
+            self.panics -= 1;
+            panic!("ring read exploded");
+        }
+        self.inner.get_command()
+    }
+    fn req_cmd_notification(&mut self) -> bool {
+        true
+    }
+    fn get_cursor_command(&mut self) -> Option<Command> {
+        self.inner.get_cursor_command()
+    }
+    fn req_cursor_notification(&mut self) -> bool {
+        true
+    }
+    fn release_resource(&mut self, info: u64, group: u32) {
+        self.inner.release_resource(info, group)
+    }
+    fn async_complete(&mut self, cookie: u64) {
+        self.inner.async_complete(cookie)
+    }
+    fn update_area_complete(&mut self, surface_id: u32, rects: &[Rect]) {
+        self.inner.update_area_complete(surface_id, rects)
+    }
+}
+
+#[test]
+fn a_panic_completes_the_cookie_and_the_worker_carries_on() {
+    let d1 = record(191, None);
+    let inner = FakeDevice::default();
+    let log = inner.log.clone();
+    // Stop flushes the rings (panic 1), the next drain panics too (panic 2).
+    let device = Flaky { inner, panics: 2 };
+    let (tx, rx) = unbounded();
+    let mut w = Worker::new(
+        device,
+        layout(),
+        rx,
+        Arc::new(AtomicBool::new(false)),
+        Outputs::default(),
+    );
+    map_host_memory(&tx);
+    tx.send(Msg::Start).unwrap();
+    tx.send(Msg::Stop(Done::Async(7))).unwrap();
+    tx.send(Msg::Start).unwrap();
+    tx.send(Msg::Wakeup).unwrap();
+    let handle = std::thread::spawn(move || {
+        w.run();
+        w
+    });
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    // After the panics, requests are still served.
+    tx.send(Msg::Loadvm {
+        commands: vec![draw(addr(&d1), 0)],
+        done: Done::Async(8),
+    })
+    .unwrap();
+    tx.send(Msg::Shutdown).unwrap();
+    let w = handle.join().expect("the worker thread survived");
+    let log = log.lock();
+    assert!(log.contains(&"complete 7".to_string()), "{log:?}");
+    assert!(log.contains(&"complete 8".to_string()), "{log:?}");
+    assert_eq!(log.iter().filter(|l| l.as_str() == "complete 7").count(), 1);
+    assert!(w.running, "the worker keeps running after a panic");
+}
