@@ -29,11 +29,7 @@ impl MessageBoundaries {
     pub(crate) fn limit(&mut self, unwritten: &[u8]) -> usize {
         if self.left == 0 {
             let header_len = self.header.header_len();
-            // The body size follows the type (and, in the full header, the serial).
-            let size_at = match self.header {
-                HeaderKind::Mini => 2,
-                HeaderKind::Full => 10,
-            };
+            let size_at = self.header.size_offset();
             let Some(size) = unwritten
                 .get(size_at..size_at + 4)
                 .and_then(|b| b.try_into().ok())

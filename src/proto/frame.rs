@@ -16,6 +16,15 @@ impl HeaderKind {
         }
     }
 
+    /// Where the body size sits in the header (after the type, and in the full header
+    /// after the serial too).
+    pub(crate) const fn size_offset(self) -> usize {
+        match self {
+            HeaderKind::Mini => 2,
+            HeaderKind::Full => 10,
+        }
+    }
+
     /// Appends a header for a body of `size` bytes.
     pub(crate) fn encode(self, serial: u64, msg_type: u16, size: u32, out: &mut Vec<u8>) {
         if self == HeaderKind::Full {
@@ -65,7 +74,7 @@ pub(crate) fn encode_in_place(
     let body_at = out.len();
     write_body(out);
     let size = (out.len() - body_at) as u32;
-    let size_at = header_at + kind.header_len() - if kind == HeaderKind::Full { 8 } else { 4 };
+    let size_at = header_at + kind.size_offset();
     out[size_at..size_at + 4].copy_from_slice(&size.to_le_bytes());
 }
 
