@@ -54,6 +54,7 @@ fn open_connection() -> (Connection, std::os::unix::net::UnixStream, Arc<AtomicU
         since: Instant::now(),
         skip_auth: false,
         writable_interest: false,
+        sniffed: true,
         boundaries: None,
         read_budget: READ_BUDGET,
         source: None,
