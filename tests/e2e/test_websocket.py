@@ -93,3 +93,134 @@ def test_html5_tls_websocket(make_rig, tmp_path):
         assert tls and all(tls.values()), tls
         assert {1, 2, 3} <= {t for t, _ in tls}, tls
     assert rig.alive()
+
+
+# ------------------------------------------------------------ the wire, by hand
+import base64  # noqa: E402
+import hashlib  # noqa: E402
+import os  # noqa: E402
+import socket  # noqa: E402
+import struct  # noqa: E402
+
+GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+def ws_connect(port, protocol="binary", extra=""):
+    """Opens a WebSocket to the SPICE port; returns (socket, HTTP answer, expected accept)."""
+    key = base64.b64encode(os.urandom(16)).decode()
+    proto = f"Sec-WebSocket-Protocol: {protocol}\r\n" if protocol else ""
+    req = (f"GET /websockify HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+           f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+           f"{proto}{extra}\r\n")
+    s = socket.create_connection(("127.0.0.1", port), timeout=15)
+    s.sendall(req.encode())
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        chunk = s.recv(1)
+        if not chunk:
+            break
+        answer += chunk
+    accept = base64.b64encode(hashlib.sha1((key + GUID).encode()).digest()).decode()
+    return s, answer.decode(errors="replace"), accept
+
+
+def frame(opcode, payload, fin=True):
+    mask = os.urandom(4)
+    head = bytes([(0x80 if fin else 0) | opcode])
+    n = len(payload)
+    if n < 126:
+        head += bytes([0x80 | n])
+    else:
+        head += bytes([0x80 | 126]) + struct.pack(">H", n)
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def recv_exact(s, n):
+    data = b""
+    while len(data) < n:
+        chunk = s.recv(n - len(data))
+        if not chunk:
+            raise EOFError(f"closed after {len(data)} of {n} bytes")
+        data += chunk
+    return data
+
+
+def read_frame(s):
+    """(fin, opcode, payload, masked) of one server frame."""
+    b0, b1 = recv_exact(s, 2)
+    n = b1 & 0x7F
+    if n == 126:
+        n = struct.unpack(">H", recv_exact(s, 2))[0]
+    elif n == 127:
+        n = struct.unpack(">Q", recv_exact(s, 8))[0]
+    mask = recv_exact(s, 4) if b1 & 0x80 else None
+    return bool(b0 & 0x80), b0 & 0x0F, recv_exact(s, n), mask is not None
+
+
+def link_message(channel_type=1):
+    body = struct.pack("<IBBIII", 0, channel_type, 0, 1, 0, 18) + struct.pack("<I", 0b1011)
+    return b"REDQ" + struct.pack("<III", 2, 2, len(body)) + body
+
+
+def test_websocket_wire(make_rig, tmp_path):
+    """By hand: the 101 answer (accept key, "binary"), a link message split over a binary
+    frame and a continuation with a ping between them, the link reply in unmasked binary
+    frames, the pong, and a close answered by a close. Then what is refused."""
+    rig = make_rig(display="std", workload="desktop")
+    s, answer, accept = ws_connect(rig.port)
+    head = answer.split("\r\n")
+    msg = link_message()
+    s.sendall(frame(0x2, msg[:10], fin=False) + frame(0x9, b"ping!") + frame(0x0, msg[10:]))
+    data, pongs, frames = b"", [], []
+    while len(data) < 16 or len(data) < 16 + struct.unpack_from("<I", data, 12)[0]:
+        fin, op, payload, masked = read_frame(s)
+        frames.append((fin, op, len(payload), masked))
+        if op == 0xA:
+            pongs.append(payload)
+        else:
+            data += payload
+    error = struct.unpack_from("<I", data, 16)[0]
+    s.sendall(frame(0x8, struct.pack(">H", 1000)))
+    closing = read_frame(s)
+    s.close()
+    print(f"lib={rig.lib} answer {head[0]!r}, headers {head[1:-2]}; server frames "
+          f"(fin, opcode, length, masked) {frames}; link error {error}; pongs {pongs}; "
+          f"close answer {closing}")
+    assert head[0] == "HTTP/1.1 101 Switching Protocols"
+    assert f"Sec-WebSocket-Accept: {accept}" in head
+    assert "Sec-WebSocket-Protocol: binary" in head
+    assert data[:4] == b"REDQ" and error == 0
+    assert all(op in (0x2, 0xA) and fin and not masked for fin, op, _, masked in frames)
+    assert pongs == [b"ping!"]
+    # A close is answered by a close: we echo the status code (RFC 6455 5.5.1's usual
+    # answer), spice-server sends an empty one (also allowed).
+    assert closing[1] == 0x8
+    echoed = struct.pack(">H", 1000)
+    assert closing[2] in ((echoed,) if rig.lib == "ours" else (b"", echoed))
+
+    # Refused: another subprotocol (both servers refuse: we answer HTTP 400, spice-server
+    # a SPICE link error), and after a good upgrade, an unmasked frame (we close with
+    # 1002; spice-server reads it as data: its link then waits for more).
+    s, answer, _ = ws_connect(rig.port, protocol="base64")
+    s.close()
+    refused_protocol = answer.split("\r\n")[0] if answer.startswith("HTTP") else answer[:4]
+    s, answer, _ = ws_connect(rig.port)
+    s.sendall(b"\x82\x04" + b"REDQ")
+    try:
+        s.settimeout(5)
+        unmasked = read_frame(s)
+    except (socket.timeout, EOFError, ConnectionError) as e:
+        unmasked = repr(e)
+    s.close()
+    print(f"lib={rig.lib} subprotocol base64: {refused_protocol!r}; unmasked frame: {unmasked}")
+    assert "101" not in refused_protocol
+    if rig.lib == "ours":
+        assert refused_protocol == "HTTP/1.1 400 Bad Request"
+        assert unmasked[1] == 0x8 and unmasked[2] == struct.pack(">H", 1002), unmasked
+    # The server is fine after all that: spice-html5-like clients still link.
+    s, answer, _ = ws_connect(rig.port)
+    s.sendall(frame(0x2, link_message()))
+    fin, op, payload, _ = read_frame(s)
+    s.close()
+    assert answer.startswith("HTTP/1.1 101") and op == 0x2 and payload[:4] == b"REDQ"
+    assert rig.alive()
