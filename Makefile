@@ -76,7 +76,7 @@ replay: lib
 # a bounded time (FUZZ_SECONDS in all, split across the targets).
 # cargo-fuzz needs unstable flags; RUSTC_BOOTSTRAP lets the stable toolchain accept them.
 FUZZ_SECONDS ?= 40
-FUZZ_TARGETS := qxl_command link
+FUZZ_TARGETS := qxl_command link websocket
 fuzz:
 	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
 	for t in $(FUZZ_TARGETS); do \

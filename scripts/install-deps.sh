@@ -90,6 +90,8 @@ PKGS=(
     zlib1g-dev chrpath
     # TLS tests (tests/e2e/test_tls.py makes its CA with the CLI) and the TLS port scan
     openssl sslscan
+    # WebSocket tests (tests/e2e/test_websocket.py): spice-html5 in headless chromium
+    spice-html5 chromium chromium-driver python3-selenium
 )
 $SUDO apt-get install -y -qq --no-install-recommends -t bookworm-backports "${BPO_PKGS[@]}"
 $SUDO apt-get install -y -qq --no-install-recommends "${PKGS[@]}"

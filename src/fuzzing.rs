@@ -80,6 +80,55 @@ pub fn link(data: &[u8]) {
     }
 }
 
+/// Arbitrary client bytes on a WebSocket connection: the upgrade request parser, then
+/// the frame decoder fed in pieces and read in sizes the first byte chooses, then a
+/// round trip (a masked frame of the input decodes back to it). Checks that the decoder
+/// always makes progress, stays within its buffers and owes at most a pong and a close.
+pub fn websocket(data: &[u8]) {
+    use crate::net::websocket::frames::{client_frame, Decoder};
+    use crate::net::websocket::handshake::{self, Upgrade, MAX_REQUEST};
+    let Some((&shape, rest)) = data.split_first() else {
+        return;
+    };
+    match handshake::parse(rest) {
+        Upgrade::Accept { consumed, reply } => {
+            assert!(consumed <= rest.len() && reply.starts_with(b"HTTP/1.1 101 "));
+        }
+        Upgrade::Incomplete => assert!(rest.len() < MAX_REQUEST),
+        Upgrade::Refuse { reply, .. } => assert!(reply.starts_with(b"HTTP/1.1 4")),
+    }
+    let piece = usize::from(shape >> 4) * 37 + 1;
+    let read = usize::from((shape >> 1) & 7) * 700 + 1;
+    let mut decoder = Decoder::default();
+    let mut out = vec![0u8; read];
+    'pieces: for chunk in rest.chunks(piece) {
+        let mut at = 0;
+        while at < chunk.len() {
+            match decoder.decode(&chunk[at..], &mut out) {
+                Ok(d) => {
+                    assert!(d.consumed <= chunk.len() - at && d.produced <= out.len());
+                    if d.consumed == 0 {
+                        assert!(decoder.peer_closed(), "no progress");
+                        break 'pieces;
+                    }
+                    at += d.consumed;
+                }
+                Err(violation) => {
+                    let _ = (violation.close_code(), violation.to_string());
+                    break 'pieces;
+                }
+            }
+            assert!(decoder.replies().len() <= 2 * (2 + 125));
+        }
+    }
+    let mask = [shape, shape ^ 0x5a, shape.rotate_left(3), !shape];
+    let frame = client_frame(true, 2, mask, rest);
+    let mut round = Decoder::default();
+    let mut back = vec![0u8; rest.len() + 1];
+    let d = round.decode(&frame, &mut back).expect("our own frame");
+    assert_eq!((d.consumed, &back[..d.produced]), (frame.len(), rest));
+}
+
 #[cfg(test)]
 mod tests {
     /// The harness itself runs on hostile bytes without panicking.
@@ -102,6 +151,22 @@ mod tests {
             data[0] = 0;
             data[1..5].copy_from_slice(b"REDQ");
             super::link(&data);
+        }
+    }
+
+    #[test]
+    fn websocket_survives_arbitrary_bytes() {
+        let request = b"GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+            Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+        for seed in 0u32..64 {
+            let noise = (0..3000u32)
+                .map(|i| (i.wrapping_mul(2_654_435_761) ^ seed.wrapping_mul(40_503)) as u8);
+            let mut data = vec![seed as u8];
+            if seed % 2 == 0 {
+                data.extend_from_slice(request);
+            }
+            data.extend(noise);
+            super::websocket(&data);
         }
     }
 }

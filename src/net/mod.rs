@@ -7,3 +7,4 @@ pub(crate) mod reactor;
 pub(crate) mod records;
 pub(crate) mod stream;
 pub(crate) mod tls;
+pub(crate) mod websocket;

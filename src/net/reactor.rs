@@ -10,6 +10,7 @@ use super::listener::Listener;
 use super::records::MessageBoundaries;
 use super::stream::{Endpoints, Stream};
 use super::tls::TlsAcceptor;
+use super::websocket::{self, WebSocket};
 use crate::channel::{handle_base, Channel, Outbox, OUTBOX_HIGH_WATER};
 use crate::proto::caps::{common, Caps};
 use crate::proto::frame::{Deframer, HeaderKind};
@@ -237,7 +238,9 @@ struct Connection {
     phase: Phase,
     since: Instant,
     writable_interest: bool,
-    /// TLS once linked: writes end at message boundaries (see `records.rs`).
+    /// The first bytes were looked at: a `GET` makes this a WebSocket connection.
+    sniffed: bool,
+    /// TLS or WebSocket once linked: writes end at message boundaries (`records.rs`).
     boundaries: Option<MessageBoundaries>,
     /// Bytes this connection may still read in this turn (`READ_BUDGET` per turn).
     read_budget: usize,
@@ -264,6 +267,8 @@ enum Outcome {
     Close,
     /// A main channel of this session opened: other sessions' connections must go.
     MainOpened(u32),
+    /// The first bytes (given) start an HTTP request: speak WebSocket from here on.
+    WebSocket(Vec<u8>),
 }
 
 impl State {
@@ -360,6 +365,7 @@ impl State {
             phase: Phase::Linking(Box::new(Link::with_keys(self.keys.clone())), Vec::new()),
             since: Instant::now(),
             writable_interest: interest.is_writable(),
+            sniffed: false,
             boundaries: None,
             read_budget: READ_BUDGET,
             source,
@@ -391,6 +397,15 @@ impl State {
         match outcome {
             Outcome::Close => self.close(token),
             Outcome::Keep => self.update_interest(token),
+            Outcome::WebSocket(request_start) => {
+                if let Some(mut conn) = self.connections.remove(&token) {
+                    // Same socket, same registration: only the framing changes.
+                    conn.stream =
+                        Stream::WebSocket(Box::new(WebSocket::new(conn.stream, &request_start)));
+                    self.connections.insert(token, conn);
+                    self.service(token);
+                }
+            }
             Outcome::MainOpened(session) => {
                 self.update_interest(token);
                 // One client at a time, as spice-server without SPICE_DEBUG_ALLOW_MC.
@@ -451,7 +466,8 @@ impl State {
         let Some(conn) = self.connections.get_mut(&token) else {
             return;
         };
-        let want_write = conn.pending_output() > 0 || conn.stream.is_tls();
+        let want_write =
+            conn.pending_output() > 0 || conn.stream.is_tls() || conn.stream.buffered_output();
         if want_write != conn.writable_interest {
             let interest = if want_write {
                 Interest::READABLE | Interest::WRITABLE
@@ -559,7 +575,12 @@ impl Connection {
                 Phase::Open(l) => l.outbox.unwritten(),
             };
             if buf.is_empty() {
-                return Ok(true);
+                // What the transport holds back (WebSocket frame starts, pongs).
+                return match self.stream.flush() {
+                    Ok(()) => Ok(true),
+                    Err(e) if would_block(&e) => Ok(false),
+                    Err(e) => Err(e),
+                };
             }
             let limit = match (&self.phase, &mut self.boundaries) {
                 (Phase::Open(_), Some(b)) => b.limit(buf),
@@ -604,6 +625,7 @@ impl Connection {
             };
             match step {
                 Some(Outcome::MainOpened(session)) => outcome = Outcome::MainOpened(session),
+                Some(Outcome::WebSocket(start)) => return Ok(Outcome::WebSocket(start)),
                 Some(Outcome::Close) => return Ok(Outcome::Close),
                 Some(Outcome::Keep) => return Ok(outcome),
                 None => {}
@@ -630,6 +652,12 @@ impl Connection {
             Err(e) if e.kind() == ErrorKind::Interrupted => return Ok(None),
             Err(e) => return Err(e),
         };
+        if !std::mem::replace(&mut self.sniffed, true)
+            && !self.stream.is_websocket()
+            && websocket::looks_like_http(&buf[..n])
+        {
+            return Ok(Some(Outcome::WebSocket(buf[..n].to_vec())));
+        }
         let Phase::Linking(link, out) = &mut self.phase else {
             return Ok(None);
         };
@@ -657,7 +685,7 @@ impl Connection {
                         }
                         let link_result = std::mem::take(out);
                         let linked = start_channel(&request, opened, &link_result);
-                        if self.stream.is_tls() {
+                        if self.stream.is_tls() || self.stream.is_websocket() {
                             self.boundaries =
                                 Some(MessageBoundaries::new(linked.header, link_result.len()));
                         }

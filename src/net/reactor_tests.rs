@@ -54,6 +54,7 @@ fn open_connection() -> (Connection, std::os::unix::net::UnixStream, Arc<AtomicU
         since: Instant::now(),
         skip_auth: false,
         writable_interest: false,
+        sniffed: true,
         boundaries: None,
         read_budget: READ_BUDGET,
         source: None,
@@ -279,5 +280,57 @@ fn a_panicking_channel_closes_its_connection_not_the_reactor() {
     assert_eq!(
         state.connections.keys().copied().collect::<Vec<_>>(),
         vec![Token(FIRST_CONNECTION + 1)]
+    );
+}
+
+#[test]
+fn a_get_in_the_linking_phase_links_over_websocket() {
+    use crate::net::websocket::frames::client_frame;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut state = state();
+    let (stream, mut ws_client) = connect_from(&listener, "127.0.0.1");
+    state.adopt(stream, false);
+    let (stream, mut spice_client) = connect_from(&listener, "127.0.0.1");
+    state.adopt(stream, false);
+    // SpiceLinkHeader (version 2.2, 22 bytes follow), then SpiceLinkMess: session 0, main
+    // channel 0, one common cap word at offset 18.
+    let mut link = b"REDQ".to_vec();
+    for v in [2u32, 2, 22, 0] {
+        link.extend(v.to_le_bytes());
+    }
+    link.extend([1, 0]);
+    for v in [1u32, 0, 18, 0xb] {
+        link.extend(v.to_le_bytes());
+    }
+    let request = b"GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+        Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    ws_client.write_all(request).unwrap();
+    ws_client
+        .write_all(&client_frame(true, 2, [9, 8, 7, 6], &link))
+        .unwrap();
+    spice_client.write_all(&link).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let tokens: Vec<Token> = state.connections.keys().copied().collect();
+    for token in tokens {
+        state.service(token);
+    }
+    // Both got the hub's refusal (NoHub) and were closed: the same link reply, framed or not.
+    assert!(state.connections.is_empty());
+    let mut plain = Vec::new();
+    spice_client.read_to_end(&mut plain).unwrap();
+    let mut answer = Vec::new();
+    ws_client.read_to_end(&mut answer).unwrap();
+    let end = answer.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let text = String::from_utf8_lossy(&answer[..end]);
+    assert!(text.starts_with("HTTP/1.1 101 "), "{text}");
+    assert!(text.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
+    assert_eq!(&plain[..4], b"REDQ");
+    let mut framed = Vec::new();
+    crate::net::websocket::frames::data_header(plain.len(), &mut framed);
+    framed.extend_from_slice(&plain);
+    assert_eq!(
+        answer[end..],
+        framed,
+        "the same reply inside one binary frame"
     );
 }

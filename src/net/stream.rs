@@ -1,6 +1,7 @@
-//! One type for TCP, UNIX and TLS client sockets.
+//! One type for TCP, UNIX and TLS client sockets, and WebSocket over any of them.
 
 use super::tls::TlsStream;
+use super::websocket::WebSocket;
 use mio::event::Source;
 use mio::net::{TcpStream, UnixStream};
 use mio::{Interest, Registry, Token};
@@ -12,6 +13,8 @@ pub(crate) enum Stream {
     Unix(UnixStream),
     /// TLS over TCP; the handshake runs on first read or write.
     Tls(Box<TlsStream>),
+    /// WebSocket framing over one of the others; the upgrade runs on first read.
+    WebSocket(Box<WebSocket>),
 }
 
 /// Where a connection comes from and goes to (UNIX sockets have no IP addresses).
@@ -41,11 +44,29 @@ impl Stream {
                 peer: s.socket().peer_addr().ok(),
                 tls: true,
             },
+            Stream::WebSocket(s) => s.inner().endpoints(),
         }
     }
 
     pub(crate) fn is_tls(&self) -> bool {
-        matches!(self, Stream::Tls(_))
+        match self {
+            Stream::Tls(_) => true,
+            Stream::WebSocket(s) => s.inner().is_tls(),
+            _ => false,
+        }
+    }
+
+    pub(crate) fn is_websocket(&self) -> bool {
+        matches!(self, Stream::WebSocket(_))
+    }
+
+    /// Bytes the transport itself still has to send (`Write::flush` sends them): the
+    /// reactor must watch for writability even with nothing of its own to write.
+    pub(crate) fn buffered_output(&self) -> bool {
+        match self {
+            Stream::WebSocket(s) => s.buffered_output(),
+            _ => false,
+        }
     }
 
     /// Caps the kernel's send queue: on a slow link a display channel should drop
@@ -55,6 +76,7 @@ impl Stream {
             Stream::Tcp(s) => socket2::SockRef::from(s).set_send_buffer_size(bytes),
             Stream::Unix(s) => socket2::SockRef::from(s).set_send_buffer_size(bytes),
             Stream::Tls(s) => socket2::SockRef::from(s.socket()).set_send_buffer_size(bytes),
+            Stream::WebSocket(s) => return s.inner().limit_send_queue(bytes),
         };
         if let Err(e) = set {
             crate::log_debug!("cannot limit a socket's send queue: {e}");
@@ -68,6 +90,7 @@ impl Read for Stream {
             Stream::Tcp(s) => s.read(buf),
             Stream::Unix(s) => s.read(buf),
             Stream::Tls(s) => s.read(buf),
+            Stream::WebSocket(s) => s.read(buf),
         }
     }
 }
@@ -78,11 +101,15 @@ impl Write for Stream {
             Stream::Tcp(s) => s.write(buf),
             Stream::Unix(s) => s.write(buf),
             Stream::Tls(s) => s.write(buf),
+            Stream::WebSocket(s) => s.write(buf),
         }
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+        match self {
+            Stream::WebSocket(s) => s.flush(),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -92,6 +119,7 @@ impl Source for Stream {
             Stream::Tcp(s) => s.register(r, t, i),
             Stream::Unix(s) => s.register(r, t, i),
             Stream::Tls(s) => s.socket_mut().register(r, t, i),
+            Stream::WebSocket(s) => s.inner_mut().register(r, t, i),
         }
     }
 
@@ -100,6 +128,7 @@ impl Source for Stream {
             Stream::Tcp(s) => s.reregister(r, t, i),
             Stream::Unix(s) => s.reregister(r, t, i),
             Stream::Tls(s) => s.socket_mut().reregister(r, t, i),
+            Stream::WebSocket(s) => s.inner_mut().reregister(r, t, i),
         }
     }
 
@@ -108,6 +137,7 @@ impl Source for Stream {
             Stream::Tcp(s) => s.deregister(r),
             Stream::Unix(s) => s.deregister(r),
             Stream::Tls(s) => s.socket_mut().deregister(r),
+            Stream::WebSocket(s) => s.inner_mut().deregister(r),
         }
     }
 }
