@@ -388,6 +388,10 @@ fn draw_line(
 
 /// Renders one drawing operation into `fb`. Returns the damaged area.
 pub(crate) fn render(fb: &mut Framebuffer, draw: &Draw, surfaces: &dyn Surfaces) -> Option<Area> {
+    if fb.make_unique().is_err() {
+        crate::log_warn!("drawing dropped: no host memory to copy the surface a video frame holds");
+        return None;
+    }
     let damage = Some(targets(fb, &draw.bbox, &draw.clip).extents()).filter(|a| !a.is_empty());
     match &draw.op {
         Op::Nop => return None,
