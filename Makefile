@@ -72,11 +72,12 @@ qxl-client: lib
 replay: lib
 	bash tests/replay/run.sh $(LIB)
 
-# The QXL command parsers and the canvas, and the link handshake, under libFuzzer, each for
-# a bounded time (FUZZ_SECONDS in all, split across the targets).
+# The QXL command parsers and the canvas, the link handshake and every channel's client
+# messages, under libFuzzer, each for a bounded time (FUZZ_SECONDS in all, split across
+# the targets).
 # cargo-fuzz needs unstable flags; RUSTC_BOOTSTRAP lets the stable toolchain accept them.
-FUZZ_SECONDS ?= 40
-FUZZ_TARGETS := qxl_command link websocket
+FUZZ_SECONDS ?= 70
+FUZZ_TARGETS := qxl_command link websocket main_channel display_channel inputs_channel cursor_channel
 fuzz:
 	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
 	for t in $(FUZZ_TARGETS); do \

@@ -129,6 +129,218 @@ pub fn websocket(data: &[u8]) {
     assert_eq!((d.consumed, &back[..d.produced]), (frame.len(), rest));
 }
 
+/// What the fuzz input asks between client messages.
+mod op {
+    /// Let the channel queue what is due (`Channel::produce`), as a reactor wake does.
+    pub(super) const PRODUCE: u8 = 1;
+    /// Something changes on the server's side (the screen, the pointer, the mouse).
+    pub(super) const WORLD: u8 = 2;
+    /// The client reads everything queued.
+    pub(super) const READ: u8 = 4;
+}
+
+/// A channel fed as the reactor feeds it: the fuzz input is `caps: u32`, then records of
+/// `op: u8, type: u16, len: u16, body` (see [`op`]). Each record's message goes where
+/// the reactor sends it (PONG to `on_pong`, base messages to `handle_base`, the rest to
+/// `on_message`); an error ends the run as the reactor closes the connection. `world`
+/// applies a server-side change described by the record's body.
+fn drive(
+    data: &[u8],
+    open: impl FnOnce(crate::proto::caps::Caps) -> Box<dyn crate::channel::Channel>,
+    mut world: impl FnMut(&[u8]),
+) {
+    use crate::channel::{handle_base, Outbox, OUTBOX_HIGH_WATER};
+    use crate::proto::frame::HeaderKind;
+    use crate::proto::msg::base;
+    let Some((caps, mut rest)) = data.split_first_chunk::<4>() else {
+        return;
+    };
+    let mut ch = open(crate::proto::caps::Caps(vec![u32::from_le_bytes(*caps)]));
+    let mut out = Outbox::new(HeaderKind::Mini);
+    ch.start(&mut out);
+    while let Some((head, tail)) = rest.split_first_chunk::<5>() {
+        let op = head[0];
+        let msg_type = u16::from_le_bytes([head[1], head[2]]);
+        let len = usize::from(u16::from_le_bytes([head[3], head[4]]))
+            .min(tail.len())
+            .min(ch.max_body());
+        let (body, tail) = tail.split_at(len);
+        rest = tail;
+        if op & op::WORLD != 0 {
+            world(body);
+        } else if msg_type == base::C_PONG {
+            match crate::proto::main::parse_pong(body) {
+                Ok((id, timestamp)) => ch.on_pong(id, timestamp),
+                Err(_) => break,
+            }
+        } else {
+            let handled = handle_base(msg_type, body, &mut out).and_then(|base| {
+                if base {
+                    Ok(())
+                } else {
+                    ch.on_message(msg_type, body, &mut out)
+                }
+            });
+            if handled.is_err() {
+                break;
+            }
+        }
+        if op & op::PRODUCE != 0 && out.has_room() {
+            ch.produce(&mut out);
+        }
+        // A client that never reads is the reactor's business (it stops reading and
+        // closes); here it only bounds the harness's memory.
+        if op & op::READ != 0 || out.pending() > 4 * OUTBOX_HIGH_WATER {
+            out.consumed(out.pending());
+        }
+    }
+    ch.produce(&mut out);
+    ch.closed();
+}
+
+fn u16_at(b: &[u8], i: usize) -> u16 {
+    u16::from_le_bytes([
+        b.get(i).copied().unwrap_or(0),
+        b.get(i + 1).copied().unwrap_or(0),
+    ])
+}
+
+/// Client messages on the main channel (attach, mouse modes, agent data and tokens,
+/// pings, migration), with the tablet coming and going.
+pub fn main_channel(data: &[u8]) {
+    use crate::channel::main::{MainChannel, MainInfo, Mouse};
+    use std::sync::Arc;
+    let mouse = Arc::new(Mouse::default());
+    let m = mouse.clone();
+    drive(
+        data,
+        |caps| {
+            let info = MainInfo {
+                session_id: 1,
+                display_channels: 1,
+                ram_hint: 0,
+                name: Some("fuzz".into()),
+                uuid: Some([7; 16]),
+                channels: Arc::new(|| vec![(2, 0), (3, 0), (4, 0)]),
+                monitors_config: Arc::new(|_| {}),
+            };
+            Box::new(MainChannel::new(
+                info,
+                caps,
+                m,
+                Arc::default(),
+                Arc::default(),
+            ))
+        },
+        |body| mouse.set_tablet(body.first().is_some_and(|b| b & 1 == 1)),
+    );
+}
+
+/// Client messages on a display channel (init, stream reports, preferred codecs and
+/// compression, GL draw done), while the screen is created, drawn on and destroyed.
+pub fn display_channel(data: &[u8]) {
+    use crate::channel::display::DisplayChannel;
+    use crate::display::Screen;
+    use crate::geometry::Area;
+    let screen = Screen::default();
+    screen.create_surface(64, 48);
+    let s = screen.clone();
+    drive(
+        data,
+        |caps| Box::new(DisplayChannel::new(s, 1, caps, 1)),
+        |body| match body.first().map(|b| b % 3) {
+            Some(0) => {
+                screen.create_surface(
+                    u32::from(u16_at(body, 1) % 256) + 1,
+                    u32::from(u16_at(body, 3) % 256) + 1,
+                );
+            }
+            Some(1) => screen.destroy_surface(),
+            _ => {
+                let (x, y) = (
+                    u32::from(u16_at(body, 1) % 300),
+                    u32::from(u16_at(body, 3) % 300),
+                );
+                let (w, h) = (u32::from(body.len() as u8 % 32) + 1, 2);
+                let pixels = vec![0x5a; (w * h * 4) as usize];
+                screen.modify(|fb| {
+                    Some(fb.blit(Area::new(x, y, x + w, y + h), &pixels, w as usize * 4))
+                });
+            }
+        },
+    );
+}
+
+/// Client messages on the inputs channel (keys, scancodes, motion, position, buttons,
+/// modifiers) into a sink that drops them.
+pub fn inputs_channel(data: &[u8]) {
+    use crate::channel::inputs::{InputSink, InputsChannel};
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::Arc;
+    struct Nowhere;
+    impl InputSink for Nowhere {
+        fn scancodes(&self, _: Vec<u8>) {}
+        fn mouse_motion(&self, _: i32, _: i32, _: i32, _: u32) {}
+        fn mouse_buttons(&self, _: u32) {}
+        fn tablet_position(&self, _: i32, _: i32, _: u32) {}
+        fn tablet_wheel(&self, _: i32, _: u32) {}
+        fn tablet_buttons(&self, _: u32) {}
+        fn leds(&self) -> (u8, u64) {
+            (0, 0)
+        }
+    }
+    let mode = Arc::new(AtomicU32::new(1));
+    let m = mode.clone();
+    drive(
+        data,
+        |_| Box::new(InputsChannel::new(Arc::new(Nowhere), m)),
+        |body| {
+            mode.store(
+                u32::from(body.first().copied().unwrap_or(1)),
+                Ordering::Relaxed,
+            )
+        },
+    );
+}
+
+/// Client messages on the cursor channel while the guest's pointer changes shape, moves
+/// and hides.
+pub fn cursor_channel(data: &[u8]) {
+    use crate::channel::cursor::CursorChannel;
+    use crate::display::pointer::Pointer;
+    use crate::qxl::command::{CursorCommand, CursorShape};
+    let pointer = Pointer::default();
+    let p = pointer.clone();
+    drive(
+        data,
+        |_| Box::new(CursorChannel::new(p)),
+        |body| {
+            let (x, y) = (u16_at(body, 1) as i16, u16_at(body, 3) as i16);
+            pointer.apply(match body.first().map(|b| b % 4) {
+                Some(0) => {
+                    let (w, h) = (u16_at(body, 5) % 64, u16_at(body, 7) % 64);
+                    CursorCommand::Set {
+                        x,
+                        y,
+                        visible: true,
+                        shape: Some(CursorShape {
+                            unique: u64::from(u16_at(body, 9)),
+                            width: w,
+                            height: h,
+                            hot_x: u16_at(body, 11),
+                            hot_y: u16_at(body, 13),
+                            pixels: vec![0x80; usize::from(w) * usize::from(h) * 4],
+                        }),
+                    }
+                }
+                Some(1) => CursorCommand::Move { x, y },
+                Some(2) => CursorCommand::Hide,
+                _ => CursorCommand::Trail,
+            });
+        },
+    );
+}
+
 #[cfg(test)]
 mod tests {
     /// The harness itself runs on hostile bytes without panicking.
@@ -167,6 +379,38 @@ mod tests {
             }
             data.extend(noise);
             super::websocket(&data);
+        }
+    }
+
+    /// Pseudo-random records for the channel harnesses.
+    fn records(seed: u32) -> Vec<u8> {
+        let mut data = vec![0xff, 0xff, 0xff, 0xff];
+        let mut x = seed.wrapping_mul(2_654_435_761) | 1;
+        for _ in 0..200 {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            let len = (x >> 24) as u16 % 40;
+            let msg_type = [
+                1, 2, 3, 4, 5, 6, 101, 102, 103, 104, 105, 106, 107, 108, 109, 110, 111, 112, 113,
+                114, 115,
+            ][(x % 21) as usize];
+            data.push((x >> 8) as u8 & 7);
+            data.extend_from_slice(&(msg_type as u16).to_le_bytes());
+            data.extend_from_slice(&len.to_le_bytes());
+            data.extend((0..len).map(|i| (x >> (i % 24)) as u8));
+        }
+        data
+    }
+
+    #[test]
+    fn channels_survive_arbitrary_messages() {
+        for seed in 0..32 {
+            let data = records(seed);
+            super::main_channel(&data);
+            super::display_channel(&data);
+            super::inputs_channel(&data);
+            super::cursor_channel(&data);
         }
     }
 }

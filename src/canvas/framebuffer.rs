@@ -2,7 +2,16 @@
 
 use crate::geometry::Area;
 use crate::video::encoder::Frame;
+use std::collections::TryReserveError;
 use std::sync::Arc;
+
+/// `len` zero bytes, or an error when the host cannot provide them.
+pub(crate) fn zeroed(len: usize) -> Result<Vec<u8>, TryReserveError> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(len)?;
+    v.resize(len, 0);
+    Ok(v)
+}
 
 /// Bytes per pixel of the only format the primary surface uses here (32-bit xRGB).
 pub(crate) const BYTES_PER_PIXEL: usize = 4;
@@ -22,15 +31,35 @@ pub(crate) struct Framebuffer {
 }
 
 impl Framebuffer {
+    /// A black framebuffer; None when the size is absurd or the host has no memory for
+    /// it (the guest chooses the size: failing must not abort QEMU).
     pub(crate) fn new(width: u32, height: u32) -> Option<Framebuffer> {
         if width == 0 || height == 0 || width > MAX_DIMENSION || height > MAX_DIMENSION {
             return None;
         }
+        let pixels = zeroed(Self::bytes_for(width, height)).ok()?;
         Some(Framebuffer {
             width,
             height,
-            pixels: Arc::new(vec![0; width as usize * height as usize * BYTES_PER_PIXEL]),
+            pixels: Arc::new(pixels),
         })
+    }
+
+    /// The bytes a `width` x `height` framebuffer takes.
+    pub(crate) fn bytes_for(width: u32, height: u32) -> usize {
+        width as usize * height as usize * BYTES_PER_PIXEL
+    }
+
+    /// Makes the pixels this framebuffer's own (copying them if a video frame still holds
+    /// them), failing instead of aborting when the host has no memory for the copy.
+    pub(crate) fn make_unique(&mut self) -> Result<(), TryReserveError> {
+        if Arc::get_mut(&mut self.pixels).is_none() {
+            let mut copy = Vec::new();
+            copy.try_reserve_exact(self.pixels.len())?;
+            copy.extend_from_slice(&self.pixels);
+            self.pixels = Arc::new(copy);
+        }
+        Ok(())
     }
 
     pub(crate) fn pixels(&self) -> &[u8] {
@@ -129,6 +158,20 @@ mod tests {
         fb.blit(Area::new(0, 0, 4, 4), &[1u8; 16], 16);
         assert_eq!(fb.read(Area::new(0, 0, 4, 1)), vec![1; 16]);
         assert_eq!(fb.read(Area::new(0, 1, 4, 2)), vec![0; 16]);
+    }
+
+    #[test]
+    fn a_shared_framebuffer_is_copied_once_before_drawing() {
+        let mut fb = Framebuffer::new(2, 2).unwrap();
+        let frame = fb.share(fb.bounds(), 0);
+        fb.make_unique().unwrap();
+        assert!(!fb.is_shared());
+        fb.pixels_mut()[0] = 9;
+        assert_eq!(frame.pixels[0], 0, "the frame keeps what it captured");
+        assert!(
+            zeroed(usize::MAX).is_err(),
+            "an impossible size fails, not aborts"
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! clips, patterns) so what update_area writes back into guest memory is what the C
 //! server would write. Pure: surfaces are plain byte buffers.
 
+mod clip;
 pub(crate) mod framebuffer;
 pub(crate) mod rop;
 
@@ -11,6 +12,7 @@ use crate::geometry::Area;
 use crate::geometry::Rect;
 use crate::qxl::draw::{Brush, Draw, Glyph, Mask, Op, Source};
 use crate::qxl::image::{Image, Pixels};
+use clip::Clip;
 use framebuffer::Framebuffer;
 use rop::OP_PUT;
 use std::borrow::Cow;
@@ -24,74 +26,38 @@ const RGB: u32 = 0x00ff_ffff;
 /// Most clip rectangles one drawing may use.
 const MAX_CLIP_RECTS: usize = 4096;
 
-fn px(fb: &Framebuffer, x: u32, y: u32) -> u32 {
-    let o = y as usize * fb.stride() + x as usize * 4;
-    let p = fb.pixels();
-    u32::from_le_bytes([p[o], p[o + 1], p[o + 2], p[o + 3]])
+/// The pixel at byte offset `o` of a framebuffer's pixels (borrowed once per drawing:
+/// `pixels_mut` per pixel would cost more than the pixel).
+fn get_at(pixels: &[u8], o: usize) -> u32 {
+    u32::from_le_bytes([pixels[o], pixels[o + 1], pixels[o + 2], pixels[o + 3]])
 }
 
-fn put(fb: &mut Framebuffer, x: u32, y: u32, v: u32) {
-    let o = y as usize * fb.stride() + x as usize * 4;
-    fb.pixels_mut()[o..o + 4].copy_from_slice(&(v & RGB).to_le_bytes());
+fn put_at(pixels: &mut [u8], o: usize, v: u32) {
+    pixels[o..o + 4].copy_from_slice(&(v & RGB).to_le_bytes());
 }
 
-/// The destination areas: bbox ∩ surface ∩ (clip rects).
-fn targets(fb: &Framebuffer, bbox: &Rect, clip: &Option<Vec<Rect>>) -> Vec<Area> {
+/// Where a drawing may draw: bbox ∩ surface ∩ (clip rects). Empty when the clip is
+/// refused.
+fn targets(fb: &Framebuffer, bbox: &Rect, clip: &Option<Vec<Rect>>) -> Clip {
     let Some(b) = bbox.clamped() else {
-        return vec![];
+        return Clip::default();
     };
     let b = b.intersect(&fb.bounds());
-    if b.is_empty() {
-        return vec![];
-    }
     match clip {
-        None => vec![b],
         // A clip listing the same area many times would make one drawing cost
         // millions of pixel writes; past a bound the drawing is refused.
         Some(rects) if rects.len() > MAX_CLIP_RECTS => {
             crate::log_warn!("drawing with {} clip rectangles refused", rects.len());
-            vec![]
+            Clip::default()
         }
-        Some(rects) => disjoint(
-            &rects
-                .iter()
-                .filter_map(Rect::clamped)
-                .map(|r| r.intersect(&b))
-                .collect::<Vec<_>>(),
-        ),
+        _ => Clip::new(b, clip.as_deref()).unwrap_or_else(|_| {
+            crate::log_warn!(
+                "drawing refused: its clip splits into more than {} spans",
+                clip::MAX_SPANS
+            );
+            Clip::default()
+        }),
     }
-}
-
-/// The union of `areas` as non-overlapping bands, so overlapping clip rectangles never
-/// draw a pixel twice (which would undo an XOR or an invert).
-fn disjoint(areas: &[Area]) -> Vec<Area> {
-    let areas: Vec<&Area> = areas.iter().filter(|a| !a.is_empty()).collect();
-    let mut edges: Vec<u32> = areas.iter().flat_map(|a| [a.top, a.bottom]).collect();
-    edges.sort_unstable();
-    edges.dedup();
-    let mut out = vec![];
-    for band in edges.windows(2) {
-        let (top, bottom) = (band[0], band[1]);
-        let mut spans: Vec<(u32, u32)> = areas
-            .iter()
-            .filter(|a| a.top <= top && a.bottom >= bottom)
-            .map(|a| (a.left, a.right))
-            .collect();
-        spans.sort_unstable();
-        let mut merged: Vec<(u32, u32)> = vec![];
-        for (l, r) in spans {
-            match merged.last_mut() {
-                Some(last) if l <= last.1 => last.1 = last.1.max(r),
-                _ => merged.push((l, r)),
-            }
-        }
-        out.extend(
-            merged
-                .into_iter()
-                .map(|(l, r)| Area::new(l, top, r, bottom)),
-        );
-    }
-    out
 }
 
 fn mask_allows(mask: &Option<Mask>, bbox: &Rect, x: u32, y: u32) -> bool {
@@ -269,12 +235,16 @@ fn update(
     mask: &Option<Mask>,
     mut f: impl FnMut(u32, u32, u32) -> Option<u32>,
 ) {
-    for a in targets(fb, &draw.bbox, &draw.clip) {
+    let clip = targets(fb, &draw.bbox, &draw.clip);
+    let stride = fb.stride();
+    let pixels = fb.pixels_mut();
+    for a in clip.areas() {
         for y in a.top..a.bottom {
             for x in a.left..a.right {
                 if mask_allows(mask, &draw.bbox, x, y) {
-                    if let Some(v) = f(x, y, px(fb, x, y)) {
-                        put(fb, x, y, v);
+                    let o = y as usize * stride + x as usize * 4;
+                    if let Some(v) = f(x, y, get_at(pixels, o)) {
+                        put_at(pixels, o, v);
                     }
                 }
             }
@@ -300,6 +270,9 @@ fn over(src: u32, dst: u32, alpha: u32) -> u32 {
     out
 }
 
+/// Most glyph pixels one text drawing may visit (the parser's limits allow 8 Mi).
+const MAX_GLYPH_PIXELS: u64 = 1 << 24;
+
 fn draw_glyphs(
     fb: &mut Framebuffer,
     draw: &Draw,
@@ -308,34 +281,55 @@ fn draw_glyphs(
     pattern: Option<&Pixels>,
     mode: u16,
 ) {
-    let areas = targets(fb, &draw.bbox, &draw.clip);
-    let inside = |x: u32, y: u32| {
-        areas
-            .iter()
-            .any(|a| x >= a.left && x < a.right && y >= a.top && y < a.bottom)
-    };
-    for g in glyphs {
-        for gy in 0..g.height {
-            for gx in 0..g.width {
-                let c = u32::from(g.coverage[(gy * g.width + gx) as usize]);
-                let (x, y) = (
-                    i64::from(g.x) + i64::from(gx),
-                    i64::from(g.y) + i64::from(gy),
-                );
-                if c == 0 || x < 0 || y < 0 || !inside(x as u32, y as u32) {
-                    continue;
+    let clip = targets(fb, &draw.bbox, &draw.clip);
+    let e = clip.extents();
+    if e.is_empty() {
+        return;
+    }
+    let stride = fb.stride();
+    let pixels = fb.pixels_mut();
+    let mut budget = MAX_GLYPH_PIXELS;
+    for (n, g) in glyphs.iter().enumerate() {
+        let cost = u64::from(g.width) * u64::from(g.height);
+        if cost > budget {
+            crate::log_warn!(
+                "text drawing cut after {n} of {} glyphs: over {MAX_GLYPH_PIXELS} glyph pixels",
+                glyphs.len()
+            );
+            return;
+        }
+        budget -= cost;
+        // The glyph's columns and rows on the clip's extents.
+        let (x0, y0) = (i64::from(g.x), i64::from(g.y));
+        let left = x0.max(i64::from(e.left));
+        let right = (x0 + i64::from(g.width)).min(i64::from(e.right));
+        let top = y0.max(i64::from(e.top));
+        let bottom = (y0 + i64::from(g.height)).min(i64::from(e.bottom));
+        if left >= right || top >= bottom {
+            continue;
+        }
+        for y in top..bottom {
+            let row = (y - y0) as usize * g.width as usize;
+            for (l, r) in clip.row_between(y as u32, left as u32, right as u32) {
+                let start = row + (i64::from(l) - x0) as usize;
+                let coverage = &g.coverage[start..start + (r - l) as usize];
+                for (x, &c) in (l..r).zip(coverage) {
+                    if c == 0 {
+                        continue;
+                    }
+                    let c = u32::from(c);
+                    let Some(color) = brush_at(fore, pattern, x, y as u32) else {
+                        continue;
+                    };
+                    let o = y as usize * stride + x as usize * 4;
+                    let d = get_at(pixels, o);
+                    let v = if c == 255 {
+                        rop::apply(mode, color, d, true)
+                    } else {
+                        over(color | 0xff00_0000, d, c)
+                    };
+                    put_at(pixels, o, v);
                 }
-                let (x, y) = (x as u32, y as u32);
-                let Some(color) = brush_at(fore, pattern, x, y) else {
-                    continue;
-                };
-                let d = px(fb, x, y);
-                let v = if c == 255 {
-                    rop::apply(mode, color, d, true)
-                } else {
-                    over(color | 0xff00_0000, d, c)
-                };
-                put(fb, x, y, v);
             }
         }
     }
@@ -348,15 +342,14 @@ const MAX_STROKE_STEPS: usize = 1 << 24;
 /// A zero-width line from `a` to `b` as spice-common draws it (X11 rules): one pixel per
 /// step of the major axis, the minor axis rounded half towards the start, and the last
 /// point left out (so joined segments and closed paths touch each pixel once). Plots only
-/// inside `areas`; stops when `budget` runs out.
+/// inside the clip. False when `budget` ran out before the line's end.
 fn draw_line(
-    fb: &mut Framebuffer,
-    areas: &[Area],
+    clip: &mut clip::Probe,
     a: (i32, i32),
     b: (i32, i32),
     budget: &mut usize,
-    mut plot: impl FnMut(&mut Framebuffer, u32, u32),
-) {
+    mut plot: impl FnMut(u32, u32),
+) -> bool {
     let (ax, ay) = (i64::from(a.0), i64::from(a.1));
     let (dx, dy) = (i64::from(b.0) - ax, i64::from(b.1) - ay);
     let major = dx.abs().max(dy.abs());
@@ -375,7 +368,7 @@ fn draw_line(
     };
     for k in 0..major {
         if *budget == 0 {
-            return;
+            return false;
         }
         *budget -= 1;
         let (x, y) = if dx.abs() >= dy.abs() {
@@ -385,21 +378,21 @@ fn draw_line(
         };
         if x >= 0 && y >= 0 && x <= i64::from(u32::MAX) && y <= i64::from(u32::MAX) {
             let (ux, uy) = (x as u32, y as u32);
-            if areas
-                .iter()
-                .any(|r| ux >= r.left && ux < r.right && uy >= r.top && uy < r.bottom)
-            {
-                plot(fb, ux, uy);
+            if clip.contains(ux, uy) {
+                plot(ux, uy);
             }
         }
     }
+    true
 }
 
 /// Renders one drawing operation into `fb`. Returns the damaged area.
 pub(crate) fn render(fb: &mut Framebuffer, draw: &Draw, surfaces: &dyn Surfaces) -> Option<Area> {
-    let damage = targets(fb, &draw.bbox, &draw.clip)
-        .into_iter()
-        .reduce(|a, b| a.union(&b));
+    if fb.make_unique().is_err() {
+        crate::log_warn!("drawing dropped: no host memory to copy the surface a video frame holds");
+        return None;
+    }
+    let damage = Some(targets(fb, &draw.bbox, &draw.clip).extents()).filter(|a| !a.is_empty());
     match &draw.op {
         Op::Nop => return None,
         Op::Fill { brush, rop, mask } => {
@@ -545,16 +538,29 @@ pub(crate) fn render(fb: &mut Framebuffer, draw: &Draw, surfaces: &dyn Surfaces)
             ..
         } => {
             let pattern = pattern_of(brush, surfaces);
-            let areas = targets(fb, &draw.bbox, &draw.clip);
+            let clip = targets(fb, &draw.bbox, &draw.clip);
+            if clip.is_empty() {
+                return None;
+            }
+            let mut probe = clip.probe();
             let mut budget = MAX_STROKE_STEPS;
+            let stride = fb.stride();
+            let pixels = fb.pixels_mut();
             for path in subpaths {
                 for pair in path.windows(2) {
-                    draw_line(fb, &areas, pair[0], pair[1], &mut budget, |fb, x, y| {
+                    let whole = draw_line(&mut probe, pair[0], pair[1], &mut budget, |x, y| {
                         if let Some(c) = brush_at(brush, pattern.as_deref(), x, y) {
-                            let v = rop::apply(*fore_mode, c, px(fb, x, y), true);
-                            put(fb, x, y, v);
+                            let o = y as usize * stride + x as usize * 4;
+                            let v = rop::apply(*fore_mode, c, get_at(pixels, o), true);
+                            put_at(pixels, o, v);
                         }
                     });
+                    if !whole {
+                        crate::log_warn!(
+                            "stroke cut: over {MAX_STROKE_STEPS} pixels along its path"
+                        );
+                        return damage;
+                    }
                 }
             }
         }
@@ -618,7 +624,7 @@ fn plain_copy(fb: &mut Framebuffer, draw: &Draw, src: &Pixels, area: &Rect) {
         i64::from(area.top) - i64::from(draw.bbox.top),
     );
     let stride = fb.stride();
-    for a in targets(fb, &draw.bbox, &draw.clip) {
+    for a in targets(fb, &draw.bbox, &draw.clip).areas() {
         // Destination columns whose source column lies inside the image.
         let left = i64::from(a.left).max(-ox);
         let right = i64::from(a.right).min(i64::from(src.width) - ox);

@@ -1,6 +1,15 @@
 use super::*;
 use crate::qxl::draw::Source;
 
+fn px(fb: &Framebuffer, x: u32, y: u32) -> u32 {
+    get_at(fb.pixels(), y as usize * fb.stride() + x as usize * 4)
+}
+
+fn put(fb: &mut Framebuffer, x: u32, y: u32, v: u32) {
+    let o = y as usize * fb.stride() + x as usize * 4;
+    put_at(fb.pixels_mut(), o, v);
+}
+
 struct NoSurfaces;
 impl Surfaces for NoSurfaces {
     fn pixels_of(&self, _: u32) -> Option<Pixels> {
@@ -149,4 +158,175 @@ fn plain_copy_writes_what_the_general_path_writes() {
     render(&mut slow, &d, &NoSurfaces);
     assert_eq!(fast, slow);
     assert_ne!(fast.pixels(), vec![0; 8 * 8 * 4], "something was drawn");
+}
+
+/// 4096 small clip rectangles (the most a drawing may carry), tops staggered column by
+/// column so that no two neighbours share a band.
+fn costly_clip() -> Vec<Rect> {
+    (0..4096)
+        .map(|i| {
+            let (c, r) = (i % 64, i / 64);
+            let top = 12 * r + c % 5;
+            rect(16 * c, top, 16 * c + 9, top + 7)
+        })
+        .collect()
+}
+
+/// Which pixels of a `w` x `h` surface the rectangles cover, row by row.
+fn covered(rects: &[Rect], w: i32, h: i32) -> Vec<bool> {
+    let mut grid = vec![false; (w * h) as usize];
+    for r in rects {
+        for y in r.top.max(0)..r.bottom.min(h) {
+            for x in r.left.max(0)..r.right.min(w) {
+                grid[(y * w + x) as usize] = true;
+            }
+        }
+    }
+    grid
+}
+
+#[test]
+fn a_megabyte_of_glyphs_under_4096_clip_rects_is_quick_and_exact() {
+    // What a 1 MiB A1 string holds at most: 127 glyphs of 256x256 pixels.
+    let glyphs: Vec<Glyph> = (0..127)
+        .map(|i| Glyph {
+            x: (i * 29) % 900 - 100,
+            y: (i * 17) % 700 - 100,
+            width: 256,
+            height: 256,
+            coverage: (0..256 * 256)
+                .map(|p| {
+                    if (p * 7 + i as usize).is_multiple_of(61) {
+                        255
+                    } else {
+                        0
+                    }
+                })
+                .collect(),
+        })
+        .collect();
+    let (w, h) = (1024, 768);
+    let mut d = draw(
+        rect(0, 0, w, h),
+        Op::Text {
+            glyphs: glyphs.clone(),
+            glyph_bpp: 1,
+            back_area: rect(0, 0, 0, 0),
+            fore: Brush::Solid(0x00ff_ff00),
+            back: Brush::None,
+            fore_mode: 8,
+            back_mode: 0,
+        },
+    );
+    let clip = costly_clip();
+    d.clip = Some(clip.clone());
+    let inside = covered(&clip, w, h);
+    let mut inked = vec![false; (w * h) as usize];
+    for g in &glyphs {
+        for (i, _) in g.coverage.iter().enumerate().filter(|(_, c)| **c != 0) {
+            let (x, y) = (g.x + (i % 256) as i32, g.y + (i / 256) as i32);
+            if (0..w).contains(&x) && (0..h).contains(&y) {
+                inked[(y * w + x) as usize] = true;
+            }
+        }
+    }
+    let mut fb = Framebuffer::new(w as u32, h as u32).unwrap();
+    let started = std::time::Instant::now();
+    render(&mut fb, &d, &NoSurfaces);
+    let took = started.elapsed();
+    // Unoptimised test builds are slow, so the bound is generous: before clipping by
+    // region this took minutes.
+    eprintln!("1 MiB of glyphs under 4096 clip rectangles: {took:?}");
+    assert!(took.as_secs() < 10, "text took {took:?}");
+    for y in 0..h {
+        for x in 0..w {
+            let i = (y * w + x) as usize;
+            let want = if inked[i] && inside[i] {
+                0x00ff_ff00
+            } else {
+                0
+            };
+            assert_eq!(px(&fb, x as u32, y as u32), want, "({x}, {y})");
+        }
+    }
+}
+
+#[test]
+fn a_long_stroke_under_4096_clip_rects_is_quick_and_stays_in_the_clip() {
+    let (w, h) = (1024, 768);
+    let points: Vec<(i32, i32)> = (0..65535).map(|i| ((i * 37) % w, (i * 91) % h)).collect();
+    let stroke = |clip: Option<Vec<Rect>>| {
+        let mut d = draw(
+            rect(0, 0, w, h),
+            Op::Stroke {
+                subpaths: vec![points.clone()],
+                brush: Brush::Solid(0x0000_ffff),
+                fore_mode: 8,
+                width: 1,
+                styled: false,
+            },
+        );
+        d.clip = clip;
+        let mut fb = Framebuffer::new(w as u32, h as u32).unwrap();
+        let started = std::time::Instant::now();
+        render(&mut fb, &d, &NoSurfaces);
+        (fb, started.elapsed())
+    };
+    let clip = costly_clip();
+    let (clipped, took) = stroke(Some(clip.clone()));
+    eprintln!("65535-point stroke under 4096 clip rectangles: {took:?}");
+    assert!(took.as_secs() < 10, "stroke took {took:?}");
+    // The clipped stroke is the unclipped one seen through the clip.
+    let (whole, _) = stroke(None);
+    let inside = covered(&clip, w, h);
+    let mut drawn = 0;
+    for y in 0..h as u32 {
+        for x in 0..w as u32 {
+            let seen = inside[(y * w as u32 + x) as usize];
+            let want = if seen { px(&whole, x, y) } else { 0 };
+            assert_eq!(px(&clipped, x, y), want, "({x}, {y})");
+            drawn += u32::from(want != 0);
+        }
+    }
+    assert!(
+        drawn > 10_000,
+        "the stroke shows through the clip ({drawn} pixels)"
+    );
+}
+
+#[test]
+fn a_stroke_past_its_budget_is_cut() {
+    // Segments far off the surface, longer together than the budget: the stroke ends
+    // early instead of walking them all.
+    let far: Vec<(i32, i32)> = (0..64)
+        .map(|i| {
+            if i % 2 == 0 {
+                (-1 << 30, 5)
+            } else {
+                (1 << 30, 5)
+            }
+        })
+        .chain([(0, 0), (3, 0)])
+        .collect();
+    let d = draw(
+        rect(0, 0, 4, 4),
+        Op::Stroke {
+            subpaths: vec![far],
+            brush: Brush::Solid(0x00ff_ffff),
+            fore_mode: 8,
+            width: 1,
+            styled: false,
+        },
+    );
+    let mut fb = Framebuffer::new(4, 4).unwrap();
+    let started = std::time::Instant::now();
+    render(&mut fb, &d, &NoSurfaces);
+    let took = started.elapsed();
+    eprintln!("a stroke to its budget: {took:?}");
+    assert!(took.as_secs() < 10);
+    assert_eq!(
+        px(&fb, 0, 0),
+        0,
+        "the segment after the budget is not drawn"
+    );
 }

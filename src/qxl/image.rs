@@ -26,6 +26,8 @@ pub(crate) const MAX_SIDE: u32 = 16384;
 pub(crate) const MAX_PIXELS: u64 = 16 << 20;
 /// Chunk lists longer than this are treated as cyclic.
 const MAX_CHUNKS: usize = 65536;
+/// The host refused memory for what the guest sent: the command fails, QEMU carries on.
+pub(crate) const NO_MEMORY: ParseError = ParseError::Invalid("no host memory for it");
 const CHUNK_HEADER: usize = 20;
 const DESCRIPTOR: usize = 18;
 const BITMAP: usize = 30;
@@ -120,8 +122,11 @@ pub(crate) fn read_chunks(
     address: u64,
     len: usize,
 ) -> Result<Vec<u8>, ParseError> {
-    let mut out = Vec::with_capacity(len.min(64 << 20));
-    for (at, size) in chunk_segments(mem, group, address, len)? {
+    let segments = chunk_segments(mem, group, address, len)?;
+    let mut out = Vec::new();
+    out.try_reserve_exact(segments.iter().map(|s| s.1).sum())
+        .map_err(|_| NO_MEMORY)?;
+    for (at, size) in segments {
         out.extend_from_slice(&mem.read(group, at, size)?);
     }
     Ok(out)
@@ -308,7 +313,9 @@ fn parse_bitmap_body(
         chunk_segments(mem, group, data_address, total)?
     };
     let source = GuestData::new(mem, group, segments);
-    let mut data = Vec::with_capacity(width as usize * height as usize);
+    let mut data = Vec::new();
+    data.try_reserve_exact(width as usize * height as usize)
+        .map_err(|_| NO_MEMORY)?;
     let mut row_bytes = Vec::new();
     for y in 0..height as usize {
         let src = if flags & BITMAP_TOP_DOWN != 0 {

@@ -13,6 +13,8 @@
 use super::encoder::{Frame, VideoEncoder};
 use super::stream::{EncodedFrame, Output, StreamHandle};
 use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
+use std::any::Any;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
@@ -46,14 +48,29 @@ impl Pipeline {
             .name(format!("spice-encode-{stream}"))
             .spawn(move || {
                 while let Ok(frame) = rx.recv() {
-                    if state.take_key_frame_request() {
-                        encoder.request_key_frame();
-                    }
                     let target = state.target();
                     let frame_time = frame.mm_time;
                     let started = Instant::now();
-                    let result = encoder.encode(&frame, target);
+                    // An encoder (GStreamer, libjpeg) that panics ends this stream, not
+                    // the thread silently: the worker hears `Failed` and sends pixels.
+                    let result = catch_unwind(AssertUnwindSafe(|| {
+                        if state.take_key_frame_request() {
+                            encoder.request_key_frame();
+                        }
+                        encoder.encode(&frame, target)
+                    }));
                     let spent = started.elapsed().as_micros() as u64;
+                    let result = match result {
+                        Ok(result) => result,
+                        Err(panic) => {
+                            let why = panic_message(panic.as_ref());
+                            crate::log_error!("video: stream {stream}'s encoder panicked: {why}");
+                            deliver(Output::Failed(format!("encoder panicked: {why}")));
+                            // Its state is unknown: dropping it may panic too.
+                            let _ = catch_unwind(AssertUnwindSafe(move || drop(encoder)));
+                            return;
+                        }
+                    };
                     recycle(&give_back, frame);
                     match result {
                         Ok(Some(data)) => {
@@ -93,6 +110,11 @@ impl Pipeline {
         let Some(tx) = &self.frames else {
             return false;
         };
+        // An encoder that failed or panicked takes no more frames (the worker is about
+        // to hear `Failed` and end the stream).
+        if self.thread.as_ref().is_none_or(JoinHandle::is_finished) {
+            return false;
+        }
         self.stream.on_queued();
         let mut frame = frame;
         let mut fresh = true;
@@ -111,6 +133,14 @@ impl Pipeline {
             }
         }
     }
+}
+
+fn panic_message(panic: &(dyn Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
 }
 
 /// Keeps a finished frame's buffer for the next capture when it was a copy (a shared
@@ -145,6 +175,7 @@ mod tests {
     struct Fake {
         delay: std::time::Duration,
         fail_on: Option<u8>,
+        panic_on: Option<u8>,
     }
 
     impl VideoEncoder for Fake {
@@ -155,6 +186,9 @@ mod tests {
             std::thread::sleep(self.delay);
             if Some(frame.pixels[0]) == self.fail_on {
                 return Err(EncodeError::Failed("broken".into()));
+            }
+            if Some(frame.pixels[0]) == self.panic_on {
+                panic!("encoder bug");
             }
             Ok(Some(vec![frame.pixels[0]]))
         }
@@ -179,6 +213,7 @@ mod tests {
         let (p, rx) = start(Fake {
             delay: std::time::Duration::from_millis(50),
             fail_on: None,
+            panic_on: None,
         });
         let t = Instant::now();
         for n in 0..100 {
@@ -202,6 +237,7 @@ mod tests {
         let (p, rx) = start(Fake {
             delay: std::time::Duration::ZERO,
             fail_on: None,
+            panic_on: None,
         });
         assert_eq!(p.buffer().capacity(), 0, "nothing to reuse yet");
         let mut pixels = vec![1, 0, 0, 0];
@@ -225,6 +261,7 @@ mod tests {
         let (p, rx) = start(Fake {
             delay: std::time::Duration::ZERO,
             fail_on: Some(3),
+            panic_on: None,
         });
         p.push(frame(3));
         assert!(matches!(
@@ -232,5 +269,34 @@ mod tests {
             Ok(Output::Failed(_))
         ));
         drop(p); // joins the finished thread
+    }
+
+    #[test]
+    fn a_panicking_encoder_reports_failure_and_its_thread_ends_cleanly() {
+        let (mut p, rx) = start(Fake {
+            delay: std::time::Duration::ZERO,
+            fail_on: None,
+            panic_on: Some(2),
+        });
+        p.push(frame(1));
+        assert!(matches!(
+            rx.recv_timeout(std::time::Duration::from_secs(2)),
+            Ok(Output::Frame(_))
+        ));
+        p.push(frame(2));
+        match rx.recv_timeout(std::time::Duration::from_secs(2)) {
+            Ok(Output::Failed(why)) => assert!(why.contains("encoder bug"), "{why}"),
+            other => panic!("expected Failed, got {:?}", other.map(|_| ())),
+        }
+        // The thread ends on its own; a frame the worker pushes before it hears is
+        // refused at once.
+        let deadline = Instant::now() + std::time::Duration::from_secs(2);
+        while !p.thread.as_ref().is_some_and(JoinHandle::is_finished) {
+            assert!(Instant::now() < deadline, "the encoder thread ends");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(!p.push(frame(4)), "a dead pipeline takes no frames");
+        let thread = p.thread.take().unwrap();
+        assert!(thread.join().is_ok(), "the panic stayed inside the thread");
     }
 }

@@ -320,7 +320,7 @@ impl<D: Device> Worker<D> {
                 {
                     return Err(ParseError::Invalid("drawing box outside its surface"));
                 }
-                self.resolve_surface_images(&mut d.op);
+                self.resolve_surface_images(&mut d.op)?;
                 if d.surface_id == 0 {
                     let screen = &self.outputs.screen;
                     let op = screen
@@ -379,20 +379,37 @@ impl<D: Device> Worker<D> {
     }
 
     /// Replaces surface sources by a copy of their current pixels, so a drawing may read
-    /// any surface (itself included) while it writes its target.
-    fn resolve_surface_images(&self, op: &mut draw::Op) {
+    /// any surface (itself included) while it writes its target. The copies count
+    /// against the surface budget; past it, or when the host has no memory for one, the
+    /// drawing is refused.
+    fn resolve_surface_images(&self, op: &mut draw::Op) -> Result<(), ParseError> {
+        let mut budget = self.surfaces.room();
         for image in op.images_mut() {
             if let Image::Surface(id) = *image {
+                let size = if id == 0 {
+                    self.outputs.screen.with_surface(|fb| fb.pixels().len())
+                } else {
+                    self.surfaces.get(id).map(|s| s.fb.pixels().len())
+                };
+                let Some(size) = size else { continue };
+                budget = budget.checked_sub(size).ok_or(ParseError::Invalid(
+                    "surface copies over the surface budget",
+                ))?;
                 let pixels = if id == 0 {
                     self.outputs.screen.with_surface(surfaces::pixels_of)
                 } else {
                     self.surfaces.get(id).map(|s| surfaces::pixels_of(&s.fb))
                 };
-                if let Some(p) = pixels {
-                    *image = Image::Pixels(p);
+                match pixels {
+                    Some(Some(p)) => *image = Image::Pixels(p),
+                    Some(None) => {
+                        return Err(ParseError::Invalid("no host memory to copy a surface"))
+                    }
+                    None => {}
                 }
             }
         }
+        Ok(())
     }
 
     /// Writes what a surface shows into the guest's memory for it, so QEMU (screendump,

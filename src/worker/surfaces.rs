@@ -4,7 +4,7 @@
 //! area back into the guest's surface memory, which is what QEMU and the guest read.
 
 use super::guest_damage::GuestDamage;
-use crate::canvas::framebuffer::Framebuffer;
+use crate::canvas::framebuffer::{Framebuffer, MAX_DIMENSION};
 use crate::geometry::Area;
 use crate::qxl::guest;
 use crate::qxl::image::Pixels;
@@ -18,9 +18,12 @@ pub(crate) mod format {
     pub(crate) const RGB565: u32 = 80;
 }
 
-/// Most off-screen surface memory kept at once (a hostile guest cannot make us
-/// allocate more than this).
-pub(crate) const MAX_SURFACE_BYTES: usize = 512 << 20;
+/// Most host memory one worker spends on guest surfaces besides the primary: the
+/// off-screen surfaces it keeps plus the copies one drawing takes of surfaces it reads.
+/// The C server draws surfaces in guest memory; we copy them, so a guest creating
+/// surfaces (many over the same guest memory) must meet a bound. 256 MiB holds the
+/// whole video memory of QEMU's default qxl (64 MiB) several times over.
+pub(crate) const MAX_SURFACE_BYTES: usize = 256 << 20;
 
 /// Where a surface lives in guest memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,6 +121,8 @@ pub(crate) struct OffScreen {
 pub(crate) struct Surfaces {
     list: Vec<Option<OffScreen>>,
     bytes: usize,
+    /// Most bytes for surfaces and the copies of one drawing (`MAX_SURFACE_BYTES`).
+    budget: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,6 +130,8 @@ pub(crate) enum SurfaceError {
     BadId(u32),
     BadSize,
     TooMuchMemory,
+    /// The host refused the allocation.
+    OutOfMemory,
     Memory(MemError),
 }
 
@@ -133,9 +140,8 @@ impl std::fmt::Display for SurfaceError {
         match self {
             SurfaceError::BadId(id) => write!(f, "surface id {id} out of range"),
             SurfaceError::BadSize => write!(f, "bad surface size or stride"),
-            SurfaceError::TooMuchMemory => {
-                write!(f, "off-screen surfaces over {MAX_SURFACE_BYTES} bytes")
-            }
+            SurfaceError::TooMuchMemory => write!(f, "off-screen surfaces over their budget"),
+            SurfaceError::OutOfMemory => write!(f, "no host memory for it"),
             SurfaceError::Memory(e) => write!(f, "{e}"),
         }
     }
@@ -147,6 +153,7 @@ impl Surfaces {
         Surfaces {
             list: (0..count).map(|_| None).collect(),
             bytes: 0,
+            budget: MAX_SURFACE_BYTES,
         }
     }
 
@@ -160,10 +167,15 @@ impl Surfaces {
             return Err(SurfaceError::BadId(id));
         }
         self.destroy(id);
-        let fb = Framebuffer::new(guest.width, guest.height).ok_or(SurfaceError::BadSize)?;
-        if self.bytes + fb.pixels().len() > MAX_SURFACE_BYTES {
+        let (w, h) = (guest.width, guest.height);
+        if w == 0 || h == 0 || w > MAX_DIMENSION || h > MAX_DIMENSION {
+            return Err(SurfaceError::BadSize);
+        }
+        // Counted before anything is allocated.
+        if self.bytes + Framebuffer::bytes_for(w, h) > self.budget {
             return Err(SurfaceError::TooMuchMemory);
         }
+        let fb = Framebuffer::new(w, h).ok_or(SurfaceError::OutOfMemory)?;
         let bpp = if matches!(guest.format, format::RGB555 | format::RGB565) {
             2
         } else {
@@ -225,20 +237,33 @@ impl Surfaces {
     pub(crate) fn count(&self) -> u32 {
         self.list.len() as u32
     }
+
+    /// Host bytes a drawing may still spend on copies of surfaces it reads.
+    pub(crate) fn room(&self) -> usize {
+        self.budget.saturating_sub(self.bytes)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn set_budget(&mut self, bytes: usize) {
+        self.budget = bytes;
+    }
 }
 
-/// A framebuffer's pixels as a canvas source.
-pub(crate) fn pixels_of(fb: &Framebuffer) -> Pixels {
-    let data = fb
-        .pixels()
-        .chunks(4)
-        .map(|p| u32::from_le_bytes([p[0], p[1], p[2], p[3]]) | 0xff00_0000)
-        .collect();
-    Pixels {
+/// A framebuffer's pixels as a canvas source; None when the host has no memory for the
+/// copy.
+pub(crate) fn pixels_of(fb: &Framebuffer) -> Option<Pixels> {
+    let mut data = Vec::new();
+    data.try_reserve_exact(fb.pixels().len() / 4).ok()?;
+    data.extend(
+        fb.pixels()
+            .chunks(4)
+            .map(|p| u32::from_le_bytes([p[0], p[1], p[2], p[3]]) | 0xff00_0000),
+    );
+    Some(Pixels {
         width: fb.width,
         height: fb.height,
         data,
         alpha: false,
         format: 8,
-    }
+    })
 }

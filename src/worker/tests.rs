@@ -1,4 +1,5 @@
 use super::*;
+use crate::canvas::framebuffer::Framebuffer;
 use crate::qxl::memslot::Slot;
 use crossbeam_channel::{bounded, unbounded, Sender};
 use std::collections::VecDeque;
@@ -325,4 +326,91 @@ fn a_panic_completes_the_cookie_and_the_worker_carries_on() {
     assert!(log.contains(&"complete 8".to_string()), "{log:?}");
     assert_eq!(log.iter().filter(|l| l.as_str() == "complete 7").count(), 1);
     assert!(w.running, "the worker keeps running after a panic");
+}
+
+/// A `QXLSurfaceCmd` creating surface `id`, `side` x `side` xRGB over host memory `mem`.
+fn surface_create(id: u32, side: u32, mem: u64) -> Box<[u8]> {
+    let mut b = record(41, None);
+    b[8..12].copy_from_slice(&id.to_le_bytes());
+    b[17..21].copy_from_slice(&32u32.to_le_bytes());
+    b[21..25].copy_from_slice(&side.to_le_bytes());
+    b[25..29].copy_from_slice(&side.to_le_bytes());
+    b[29..33].copy_from_slice(&(4 * side).to_le_bytes());
+    b[33..41].copy_from_slice(&mem.to_le_bytes());
+    b
+}
+
+/// A native `QXLDrawable` filling `(0, 0, side, side)` of surface 0 with `color`.
+fn solid_fill(side: i32, color: u32) -> Box<[u8]> {
+    let mut b = record(191, Some((13, 1)));
+    // bbox: top, left, bottom, right
+    b[39..43].copy_from_slice(&side.to_le_bytes());
+    b[43..47].copy_from_slice(&side.to_le_bytes());
+    b[123..127].copy_from_slice(&1u32.to_le_bytes()); // solid brush
+    b[127..131].copy_from_slice(&color.to_le_bytes());
+    b[143..145].copy_from_slice(&8u16.to_le_bytes()); // SPICE_ROPD_OP_PUT
+    b
+}
+
+#[test]
+fn surfaces_past_the_budget_are_refused_and_the_primary_still_draws() {
+    // Every off-screen surface lies over the same guest memory, as a hostile guest may
+    // place them: only the budget bounds what they cost the host.
+    const SIDE: u32 = 64;
+    let guest = vec![0u8; (SIDE * SIDE * 4) as usize];
+    let creates: Vec<Box<[u8]>> = (1..=8)
+        .map(|id| surface_create(id, SIDE, addr(&guest)))
+        .collect();
+    let primary_mem = vec![0u8; (SIDE * SIDE * 4) as usize];
+    let fill = solid_fill(SIDE as i32, 0x0012_3456);
+    let mut device = FakeDevice::default();
+    device.commands.extend(creates.iter().map(|c| Command {
+        data: addr(c),
+        kind: command_type::SURFACE,
+        group: 0,
+        flags: 0,
+    }));
+    device.commands.push_back(draw(addr(&fill), 0));
+    let log = device.log.clone();
+    let (mut w, tx) = worker(device);
+    w.surfaces
+        .set_budget(3 * Framebuffer::bytes_for(SIDE, SIDE));
+    map_host_memory(&tx);
+    let surface = PrimarySurface {
+        width: SIDE,
+        height: SIDE,
+        stride: 4 * SIDE as i32,
+        format: 32,
+        mouse_mode: 1,
+        flags: 0,
+        mem: addr(&primary_mem),
+        group: 0,
+    };
+    tx.send(Msg::CreatePrimary {
+        surface,
+        done: Done::None,
+    })
+    .unwrap();
+    tx.send(Msg::Start).unwrap();
+    tx.send(Msg::Shutdown).unwrap();
+    w.run();
+    let kept: Vec<u32> = (1..=8).filter(|&id| w.surfaces.get(id).is_some()).collect();
+    assert_eq!(kept, [1, 2, 3], "the surfaces past the budget are refused");
+    let color = w
+        .outputs
+        .screen
+        .with_surface(|fb| fb.pixels()[..4].to_vec());
+    assert_eq!(
+        color,
+        Some(vec![0x56, 0x34, 0x12, 0]),
+        "the primary still draws"
+    );
+    assert_eq!(
+        log.lock()
+            .iter()
+            .filter(|l| l.starts_with("release"))
+            .count(),
+        9,
+        "refused commands are released too"
+    );
 }

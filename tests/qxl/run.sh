@@ -9,6 +9,8 @@
 #
 # A RUN scenario passes when ours runs without crashing, releases every resource exactly once,
 # completes every async cookie exactly once and its dump equals the C server's.
+# A costly_* scenario (a valid but expensive drawing) must also finish within
+# QXL_COSTLY_LIMIT seconds (default 5) with ours; both servers' times are printed.
 # A BAD scenario passes when ours does not crash, a valid fill sent afterwards lands, and
 # nothing is released twice. Scenarios named in known-differences.txt are reported, not fatal.
 set -uo pipefail
@@ -62,6 +64,9 @@ run() {
 
 pass=0; fail=0; knownc=0; openc=0
 table=()
+times=()
+costly_limit=${QXL_COSTLY_LIMIT:-5}
+runtime() { grep -E '^[a-z0-9_]+ released=' "$1.out" | tail -1 | sed -nE 's/.* time=([0-9.]+) .*/\1/p'; }
 row() { table+=("$(printf '%-24s %-34s %-34s %-9s %s' "$@")"); }
 brow() { table+=("$(printf '%-24s %-48s %-48s %s' "$@")"); }
 row scenario "C (Debian 0.15.1)" "ours" "diff-px" verdict
@@ -106,6 +111,11 @@ for s in $("$standin" LIST | grep -v '^BAD '); do
     fi
     ok=0
     [ "$ost" = "exit:0" ] && [ "$px" = "0" ] && [[ "$osum" == OK* ]] && ok=1
+    if [[ "$s" == costly_* ]]; then
+        ct=$(runtime "$out/c/$s"); ot=$(runtime "$out/ours/$s")
+        times+=("$(printf '%-24s C %8ss   ours %8ss   (limit %ss)' "$s" "${ct:-?}" "${ot:-?}" "$costly_limit")")
+        awk -v t="${ot:-999999}" -v l="$costly_limit" 'BEGIN { exit !(t <= l) }' || { ok=0; osum="slow ${ot:-?}s $osum"; }
+    fi
     verdict "$s" $ok
     row "$s" "${csum:0:34}" "${osum:0:34}" "$px" "$v"
 done
@@ -139,6 +149,11 @@ for b in $("$standin" LIST | sed -n 's/^BAD //p'); do
 done
 
 printf '%s\n' "${table[@]}"
+if [ ${#times[@]} -gt 0 ]; then
+    echo
+    echo "expensive drawings: from the first command to update_area's return"
+    printf '%s\n' "${times[@]}"
+fi
 echo "dumps, logs and diff images: $out"
 echo "qxl: $openc open differences (tests/qxl/open.txt), $knownc known C server faults"
 echo "qxl: $pass passed, $fail failed"

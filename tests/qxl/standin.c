@@ -1393,6 +1393,86 @@ static void sc_many(void)
     }
 }
 
+/* Valid but expensive drawings (issue 11): each clipped by 4096 small rectangles, the
+ * most a drawing may carry. `staggered` shifts the rectangles' tops column by column, so
+ * no two neighbours share a band. The RUN line's time= is what a guest (and QEMU, whose
+ * update_area waits under its global lock) waits for the drawing. */
+#define COSTLY_COLS 64
+#define COSTLY_RECTS (COSTLY_COLS * 64)
+static void costly_clip(QXLDrawable *d, int staggered)
+{
+    static QXLRect rs[COSTLY_RECTS];
+    for (int i = 0; i < COSTLY_RECTS; i++) {
+        int c = i % COSTLY_COLS, r = i / COSTLY_COLS;
+        int top = 3 * r + (staggered ? c % 3 : 0);
+        rs[i] = R(4 * c, top, 4 * c + 3, top + 2);
+    }
+    clip_rects(d, rs, COSTLY_RECTS);
+}
+
+/* a glyph string of just under 1 MiB (the most a string may hold): 127 glyphs of 256x256
+ * A1 pixels, each a different dense pattern, spread over (and past) the surface */
+static void costly_text(int staggered)
+{
+    background();
+    enum { GW = 256, GH = 256, ROWB = GW / 8, N = 127 };
+    size_t gsize = sizeof(QXLRasterGlyph) + (size_t)ROWB * GH;
+    size_t total = gsize * N;
+    QXLString *s = galloc(sizeof(QXLString) + total);
+    s->data_size = (uint32_t)total;
+    s->length = N;
+    s->flags = SPICE_STRING_FLAGS_RASTER_A1 | SPICE_STRING_FLAGS_RASTER_TOP_DOWN;
+    s->chunk.data_size = (uint32_t)total;
+    for (int i = 0; i < N; i++) {
+        QXLRasterGlyph *g = (QXLRasterGlyph *)(s->chunk.data + gsize * i);
+        g->render_pos.x = (i * 29) % 220 - 120;
+        g->render_pos.y = (i * 17) % 160 - 100 + GH;
+        g->glyph_origin.x = 0;
+        g->glyph_origin.y = -GH;
+        g->width = GW;
+        g->height = GH;
+        memset(g->data, 0, (size_t)ROWB * GH);
+        for (int y = 0; y < GH; y++)
+            for (int x = 0; x < GW; x++)
+                if ((x * 7 + y * 13 + i * 5) % 4 != 0) g->data[y * ROWB + x / 8] |= (uint8_t)(0x80 >> (x % 8));
+    }
+    QXLDrawable *d = mk_draw(0, QXL_DRAW_TEXT, R(0, 0, W, H), QXL_EFFECT_BLEND);
+    d->u.text.str = phys(s);
+    d->u.text.back_area = R(0, 0, 0, 0);
+    solid(&d->u.text.fore_brush, rgb(255, 255, 0));
+    solid(&d->u.text.back_brush, 0);
+    d->u.text.fore_mode = SPICE_ROPD_OP_PUT;
+    d->u.text.back_mode = 0;
+    costly_clip(d, staggered);
+    push_draw(d, "costly-text");
+}
+
+/* a 65535-point polyline zigzagging across the surface (about 5 million pixels) */
+static void costly_stroke(int staggered)
+{
+    background();
+    enum { N = 65535 };
+    static int pts[N][2];
+    for (int i = 0; i < N; i++) {
+        pts[i][0] = (i * 37) % W;
+        pts[i][1] = (i * 91) % H;
+    }
+    QXLDrawable *d = mk_draw(0, QXL_DRAW_STROKE, R(0, 0, W, H), QXL_EFFECT_BLEND);
+    d->u.stroke.path = phys(mk_path(pts, N, QXL_PATH_BEGIN | QXL_PATH_END));
+    d->u.stroke.attr.flags = 0;
+    d->u.stroke.attr.width = 1 << 4;
+    solid(&d->u.stroke.brush, rgb(0, 255, 255));
+    d->u.stroke.fore_mode = SPICE_ROPD_OP_PUT;
+    d->u.stroke.back_mode = SPICE_ROPD_OP_PUT;
+    costly_clip(d, staggered);
+    push_draw(d, "costly-stroke");
+}
+
+static void sc_costly_text(void) { costly_text(0); }
+static void sc_costly_text_staggered(void) { costly_text(1); }
+static void sc_costly_stroke(void) { costly_stroke(0); }
+static void sc_costly_stroke_staggered(void) { costly_stroke(1); }
+
 struct scenario { const char *name; void (*fn)(void); int neg; };
 static const struct scenario scenarios[] = {
     { "fill_solid", sc_fill_solid, 0 },
@@ -1443,6 +1523,10 @@ static const struct scenario scenarios[] = {
     { "update_cmd", sc_update_cmd, 0 },
     { "overlap", sc_overlap, 0 },
     { "many", sc_many, 0 },
+    { "costly_text", sc_costly_text, 0 },
+    { "costly_text_staggered", sc_costly_text_staggered, 0 },
+    { "costly_stroke", sc_costly_stroke, 0 },
+    { "costly_stroke_staggered", sc_costly_stroke_staggered, 0 },
 };
 #define NSC (int)(sizeof(scenarios) / sizeof(scenarios[0]))
 
@@ -1747,6 +1831,8 @@ static void report_unreleased(void)
 }
 
 static int report_run(const char *name, uint32_t sum);
+static double now_s(void);
+static double run_seconds; /* the scenario's drawings, from the first push to update_area's return */
 
 static int run_scenario(const char *name, const char *out)
 {
@@ -1754,8 +1840,13 @@ static int run_scenario(const char *name, const char *out)
     for (int i = 0; i < NSC; i++) if (!strcmp(scenarios[i].name, name)) s = &scenarios[i];
     if (!s) { fprintf(stderr, "standin: no scenario %s\n", name); return 2; }
     server_start(s->neg);
+    /* timed scenarios start once the server's own start-up work (threads, keys) is done */
+    if (!strncmp(name, "costly_", 7))
+        for (double t = now_s() + 1.0; now_s() < t;) pump(10);
+    double t0 = now_s();
     s->fn();
     update_full();
+    run_seconds = now_s() - t0;
     uint32_t sum = write_ppm(out);
     server_stop();
     return report_run(name, sum);
@@ -1768,9 +1859,9 @@ static int report_run(const char *name, uint32_t sum)
     int ok = n_released == n_recs && n_double == 0 && n_foreign == 0 && n_bad_group == 0 &&
              pending_cookies() == 0 && cookie_double == 0 && cookie_foreign == 0;
     printf("%s released=%d/%d double=%d foreign=%d cookies=%d pending=%d double_complete=%d "
-           "update_complete=%d notify_update=%d fetched=%d cursor_fetched=%d checksum=%08x %s\n",
+           "update_complete=%d notify_update=%d fetched=%d cursor_fetched=%d time=%.3f checksum=%08x %s\n",
            name, n_released, n_recs, n_double, n_foreign, n_cookies, pending_cookies(), cookie_double,
-           n_update_complete, n_notify_update, n_fetched, n_cursor_fetched, sum, ok ? "OK" : "FAIL");
+           n_update_complete, n_notify_update, n_fetched, n_cursor_fetched, run_seconds, sum, ok ? "OK" : "FAIL");
     if (!ok) report_unreleased();
     pthread_mutex_unlock(&lock);
     fflush(stdout);
