@@ -90,6 +90,9 @@ PKGS=(
     zlib1g-dev chrpath
     # TLS tests (tests/e2e/test_tls.py makes its CA with the CLI) and the TLS port scan
     openssl sslscan
+    # SASL (src/ffi/sasl.rs links libsasl2; SCRAM/DIGEST plugins; saslpasswd2 for the
+    # tests' sasldb)
+    libsasl2-dev libsasl2-modules libsasl2-modules-db sasl2-bin
 )
 $SUDO apt-get install -y -qq --no-install-recommends -t bookworm-backports "${BPO_PKGS[@]}"
 $SUDO apt-get install -y -qq --no-install-recommends "${PKGS[@]}"

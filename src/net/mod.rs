@@ -5,5 +5,6 @@ pub(crate) mod link;
 pub(crate) mod listener;
 pub(crate) mod reactor;
 pub(crate) mod records;
+pub(crate) mod sasl;
 pub(crate) mod stream;
 pub(crate) mod tls;
