@@ -92,6 +92,9 @@ PKGS=(
     openssl sslscan
     # WebSocket tests (tests/e2e/test_websocket.py): spice-html5 in headless chromium
     spice-html5 chromium chromium-driver python3-selenium
+    # SASL (src/ffi/sasl.rs links libsasl2; SCRAM/DIGEST plugins; saslpasswd2 for the
+    # tests' sasldb)
+    libsasl2-dev libsasl2-modules libsasl2-modules-db sasl2-bin
 )
 $SUDO apt-get install -y -qq --no-install-recommends -t bookworm-backports "${BPO_PKGS[@]}"
 $SUDO apt-get install -y -qq --no-install-recommends "${PKGS[@]}"

@@ -68,6 +68,7 @@ pub fn link(data: &[u8]) {
                 Ok(ServerCaps {
                     common: vec![0xb],
                     channel: vec![],
+                    sasl: accept & 2 == 2,
                 })
             } else {
                 Err(LinkError::ChannelNotAvailable)

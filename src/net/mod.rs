@@ -5,6 +5,7 @@ pub(crate) mod link;
 pub(crate) mod listener;
 pub(crate) mod reactor;
 pub(crate) mod records;
+pub(crate) mod sasl;
 pub(crate) mod stream;
 pub(crate) mod tls;
 pub(crate) mod websocket;

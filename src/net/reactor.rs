@@ -8,6 +8,7 @@ use super::auth::KeyPool;
 use super::link::{result, Link, ServerCaps, Step};
 use super::listener::Listener;
 use super::records::MessageBoundaries;
+use super::sasl::SecurityLayer;
 use super::stream::{Endpoints, Stream};
 use super::tls::TlsAcceptor;
 use super::websocket::{self, WebSocket};
@@ -246,6 +247,8 @@ struct Connection {
     read_budget: usize,
     /// The peer's address, for the per-source limits (none for UNIX sockets).
     source: Option<IpAddr>,
+    /// The SASL security layer every byte goes through once SASL negotiated one.
+    sasl_layer: Option<Box<SecurityLayer>>,
 }
 
 struct State {
@@ -362,13 +365,17 @@ impl State {
             id,
             stream,
             skip_auth,
-            phase: Phase::Linking(Box::new(Link::with_keys(self.keys.clone())), Vec::new()),
+            phase: Phase::Linking(
+                Box::new(Link::with_keys(self.keys.clone()).vouched(skip_auth)),
+                Vec::new(),
+            ),
             since: Instant::now(),
             writable_interest: interest.is_writable(),
             sniffed: false,
             boundaries: None,
             read_budget: READ_BUDGET,
             source,
+            sasl_layer: None,
         };
         self.connections.insert(token, conn);
     }
@@ -550,7 +557,10 @@ impl Connection {
             return Ok(None);
         }
         let want = buf.len().min(self.read_budget);
-        let n = self.stream.read(&mut buf[..want])?;
+        let n = match &mut self.sasl_layer {
+            Some(layer) => layer.read(&mut self.stream, &mut buf[..want])?,
+            None => self.stream.read(&mut buf[..want])?,
+        };
         self.read_budget -= n;
         Ok(Some(n))
     }
@@ -561,14 +571,21 @@ impl Connection {
     }
 
     fn pending_output(&self) -> usize {
-        match &self.phase {
-            Phase::Linking(_, out) | Phase::Closing(out) => out.len(),
-            Phase::Open(l) => l.outbox.pending(),
-        }
+        let layer = self.sasl_layer.as_ref().map_or(0, |l| l.pending());
+        layer
+            + match &self.phase {
+                Phase::Linking(_, out) | Phase::Closing(out) => out.len(),
+                Phase::Open(l) => l.outbox.pending(),
+            }
     }
 
     /// Writes what is queued; Ok(true) when everything went out.
     fn flush(&mut self) -> io::Result<bool> {
+        if let Some(layer) = &mut self.sasl_layer {
+            if !layer.flush(&mut self.stream)? {
+                return Ok(false);
+            }
+        }
         loop {
             let buf: &[u8] = match &self.phase {
                 Phase::Linking(_, out) | Phase::Closing(out) => out,
@@ -586,7 +603,11 @@ impl Connection {
                 (Phase::Open(_), Some(b)) => b.limit(buf),
                 _ => buf.len(),
             };
-            let n = match self.stream.write(&buf[..limit]) {
+            let written = match &mut self.sasl_layer {
+                Some(layer) => layer.write(&mut self.stream, &buf[..limit]),
+                None => self.stream.write(&buf[..limit]),
+            };
+            let n = match written {
                 Ok(0) => return Err(io::Error::new(ErrorKind::WriteZero, "peer closed")),
                 Ok(n) => n,
                 Err(e) if would_block(&e) => return Ok(false),
@@ -661,8 +682,27 @@ impl Connection {
         let Phase::Linking(link, out) = &mut self.phase else {
             return Ok(None);
         };
-        match link.feed(&buf[..n], |r| hub.check_link(r, tls)) {
-            Step::Continue => {}
+        let mut step = link.feed(&buf[..n], |r| hub.check_link(r, tls));
+        if step == Step::StartSasl {
+            let ends = self.stream.endpoints();
+            let tls_bits = self.stream.tls_bits();
+            let backend = super::sasl::new_backend(ends.local, ends.peer, tls_bits);
+            step = link.start_sasl(backend, tls_bits.is_none());
+        }
+        let mut skip_ticket = self.skip_auth;
+        if let Step::SaslAccepted(bytes) = step {
+            // The answer to the last step goes out as it is; the layer wraps the rest.
+            out.extend(bytes);
+            let first = std::mem::take(out);
+            match link.take_security_layer(first.clone()) {
+                Some(layer) => self.sasl_layer = Some(Box::new(layer)),
+                None => *out = first,
+            }
+            skip_ticket = true;
+            step = Step::Authenticate(Vec::new());
+        }
+        match step {
+            Step::Continue | Step::StartSasl | Step::SaslAccepted(_) => {}
             Step::Send(bytes) => out.extend(bytes),
             Step::Fail(bytes) => {
                 out.extend(bytes);
@@ -673,7 +713,7 @@ impl Connection {
                     .request()
                     .cloned()
                     .ok_or_else(|| io::Error::other("link without request"))?;
-                match hub.open(self.id, &request, &password, self.skip_auth) {
+                match hub.open(self.id, &request, &password, skip_ticket) {
                     Err(e) => {
                         out.extend(result(e));
                         self.phase = Phase::Closing(std::mem::take(out));

@@ -58,6 +58,7 @@ fn open_connection() -> (Connection, std::os::unix::net::UnixStream, Arc<AtomicU
         boundaries: None,
         read_budget: READ_BUDGET,
         source: None,
+        sasl_layer: None,
     };
     (conn, theirs, handled)
 }

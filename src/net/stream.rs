@@ -69,6 +69,14 @@ impl Stream {
         }
     }
 
+    /// TLS: the cipher's secret bits (SASL's external SSF).
+    pub(crate) fn tls_bits(&self) -> Option<u32> {
+        match self {
+            Stream::Tls(s) => Some(s.cipher_bits()),
+            _ => None,
+        }
+    }
+
     /// Caps the kernel's send queue: on a slow link a display channel should drop
     /// video frames in its own slot, not queue seconds of them in the kernel.
     pub(crate) fn limit_send_queue(&self, bytes: usize) {

@@ -150,6 +150,12 @@ impl TlsStream {
         self.inner.get_mut()
     }
 
+    /// The cipher's secret bits, SASL's external SSF (`SSL_get_cipher_bits`).
+    pub(crate) fn cipher_bits(&self) -> u32 {
+        let bits = self.inner.ssl().current_cipher().map(|c| c.bits().secret);
+        bits.map_or(0, |b| u32::try_from(b).unwrap_or(0))
+    }
+
     #[cfg(test)]
     pub(crate) fn session_reused(&self) -> bool {
         self.inner.ssl().session_reused()

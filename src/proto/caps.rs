@@ -28,6 +28,12 @@ impl Caps {
         }
         self.0[word] |= 1 << (bit % 32);
     }
+
+    pub(crate) fn clear(&mut self, bit: u32) {
+        if let Some(w) = self.0.get_mut((bit / 32) as usize) {
+            *w &= !(1 << (bit % 32));
+        }
+    }
 }
 
 /// Common capabilities (`SPICE_COMMON_CAP_*`).

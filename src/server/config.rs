@@ -202,6 +202,9 @@ pub(crate) struct ServerConfig {
     pub listen_fd: Option<i32>,
     pub tls: Option<TlsConfig>,
     pub auth: Auth,
+    /// `spice_server_set_sasl`: SASL replaces the ticket.
+    pub sasl: bool,
+    /// `spice_server_set_sasl_appname`: names libsasl2's config file (QEMU: "qemu").
     pub sasl_appname: Option<String>,
     pub exit_on_disconnect: bool,
     pub image_compression: ImageCompression,
@@ -230,6 +233,7 @@ impl Default for ServerConfig {
             listen_fd: None,
             tls: None,
             auth: Auth::Ticket(None),
+            sasl: false,
             sasl_appname: None,
             exit_on_disconnect: false,
             image_compression: ImageCompression::AutoGlz,

@@ -12,6 +12,8 @@ use std::time::Instant;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct LinkPolicy {
     pub auth: Auth,
+    /// SASL authenticates instead of the ticket (`spice_server_set_sasl`).
+    pub sasl: bool,
     /// `SPICE_CHANNEL_SECURITY_*` bits for channels without an override.
     pub default_security: i32,
     /// Per channel type overrides.
@@ -22,6 +24,7 @@ impl Default for LinkPolicy {
     fn default() -> Self {
         LinkPolicy {
             auth: Auth::Ticket(None),
+            sasl: false,
             default_security: SECURITY_NONE | SECURITY_SSL,
             security: Vec::new(),
         }
@@ -32,6 +35,7 @@ impl LinkPolicy {
     pub(crate) fn from_config(config: &ServerConfig) -> LinkPolicy {
         LinkPolicy {
             auth: config.auth.clone(),
+            sasl: config.sasl,
             default_security: config.default_security,
             security: config.channel_security.clone(),
         }
@@ -76,8 +80,9 @@ impl LinkPolicy {
     /// Checked once the ticket arrived: the password, then (for any channel but main) that
     /// the session is the linked client's and does not have this channel yet.
     /// `skip_auth`: QEMU handed the socket over vouching for its client
-    /// (`spice_server_add_client(.., skip_auth)`, QMP `add_client skipauth=true`), so the
-    /// ticket is not checked, as reds.c skips it; the session rules still apply.
+    /// (`spice_server_add_client(.., skip_auth)`, QMP `add_client skipauth=true`), or SASL
+    /// authenticated it, so the ticket is not checked, as reds.c skips it; the session
+    /// rules still apply.
     pub(crate) fn admit(
         &self,
         request: &LinkMess,

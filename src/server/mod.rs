@@ -38,6 +38,8 @@ pub(crate) enum InitError {
     Tls(TlsSetupError),
     Core(String),
     Listen(std::io::Error),
+    /// `sasl_server_init` failed (spice-server stops there too).
+    Sasl(String),
 }
 
 impl std::fmt::Display for InitError {
@@ -47,6 +49,7 @@ impl std::fmt::Display for InitError {
             InitError::Tls(e) => write!(f, "{e}"),
             InitError::Core(e) => write!(f, "{e}"),
             InitError::Listen(e) => write!(f, "cannot listen: {e}"),
+            InitError::Sasl(e) => write!(f, "Failed to initialize SASL auth: {e}"),
         }
     }
 }
@@ -137,6 +140,9 @@ impl Server {
             Some(config) => Some(TlsAcceptor::new(config).map_err(InitError::Tls)?),
             None => None,
         };
+        if self.config.sasl {
+            crate::net::sasl::init(self.config.sasl_appname.as_deref()).map_err(InitError::Sasl)?;
+        }
         let mut listeners = Vec::new();
         match adopted {
             Some(l) => listeners.push(l),

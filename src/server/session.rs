@@ -287,12 +287,12 @@ impl Hub for Arc<Session> {
             );
             return Err(LinkError::ChannelNotAvailable);
         };
-        self.policy
-            .lock()
-            .check_transport(request.channel_type, tls)?;
+        let policy = self.policy.lock();
+        policy.check_transport(request.channel_type, tls)?;
         Ok(ServerCaps {
             common: LinkPolicy::common_caps(),
             channel,
+            sasl: policy.sasl,
         })
     }
 

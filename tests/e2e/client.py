@@ -141,7 +141,7 @@ class SpiceClient:
 
     # ------------------------------------------------------------ connection
     def connect(self, host, port, password=None, timeout=30, wait_primary=True, video_codecs=None,
-                unix_path=None, fd_qmp=None, skipauth=False, tls=None):
+                unix_path=None, fd_qmp=None, skipauth=False, tls=None, username=None):
         """Connects; with wait_primary, waits for the display's primary surface.
         port None: no plain port (TLS only). tls: {"port", "ca_file", "subject" (checks the
         certificate's subject instead of the host name), "secure_channels": [names]}.
@@ -151,6 +151,7 @@ class SpiceClient:
         add_client with skipauth); host and port are then unused.
         video_codecs: codec names in the client's order of preference (VIDEO_CODECS), sent
         as soon as the display channel is open; with wait_primary, also waits until it was.
+        username: SpiceSession "username" (SASL, with password).
         Raises ClientError on a channel error (e.g. SPICE_CHANNEL_ERROR_AUTH) or timeout."""
         codecs = None
         if video_codecs:
@@ -161,7 +162,7 @@ class SpiceClient:
         self._call("connect", host=host, port=None if port is None else int(port),
                    password=password, video_codecs=codecs, tls=tls,
                    unix_path=unix_path and str(unix_path), fd_qmp=fd_qmp and str(fd_qmp),
-                   skipauth=skipauth)
+                   skipauth=skipauth, username=username)
         if wait_primary:
             self.wait(lambda s: s["primary"] is not None, timeout, "primary surface")
             if codecs:
@@ -546,6 +547,8 @@ def worker():
             st["video_codecs"], st["codec_pref"] = req.get("video_codecs"), None
             if req.get("password") is not None:
                 s.set_property("password", req["password"])
+            if req.get("username") is not None:
+                s.set_property("username", req["username"])
             GObject.Object.connect(s, "channel-new", on_channel_new)
             st["session"] = s
             if req.get("fd_qmp"):
