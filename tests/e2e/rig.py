@@ -136,14 +136,7 @@ class QMP:
             msg["arguments"] = args
         self.sock.settimeout(self.timeout)
         self.sock.sendall(json.dumps(msg).encode() + b"\n")
-        while True:
-            r = self._read()
-            if "event" in r:
-                self.events.append(r)
-            elif "error" in r:
-                raise QMPError(f"{cmd}: {r['error']}")
-            elif "return" in r:
-                return r["return"]
+        return self._reply(cmd)
 
     def execute_with_fd(self, cmd, fd, **args):
         """execute(), with fd passed alongside the command (SCM_RIGHTS), as QMP `getfd`
@@ -158,6 +151,10 @@ class QMP:
         sent = self.sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
         if sent < len(data):
             self.sock.sendall(data[sent:])
+        return self._reply(cmd)
+
+    def _reply(self, cmd):
+        """The answer to `cmd`, keeping the events that arrive before it."""
         while True:
             r = self._read()
             if "event" in r:
