@@ -38,6 +38,9 @@ FPS = 25
 REGION = (640, 360, 192, 204)  # w, h, x, y: the clip's own size, centred on 1024x768
 VIDEO_ARGS = f"fps={FPS} video_rect={REGION[0]}x{REGION[1]}+{REGION[2]}+{REGION[3]}"
 STAMP_ROWS = 32  # the frame stamp's rows at the region's top
+# s: a link that got fast again is found by probes, which wait up to 20 s past a budget
+# that failed (video/rate.rs) and then double their step; machine load slows the rest.
+RECOVERY_S = 45
 PSNR_BOUND = 30.0  # dB; a MJPEG frame of this clip at a sane quality is well above it
 CODEC_MJPEG = 1  # SPICE_VIDEO_CODEC_TYPE_MJPEG
 STREAM_FLAG_TOP_DOWN = 1  # SPICE_STREAM_FLAGS_TOP_DOWN
@@ -613,26 +616,27 @@ def test_slow_client(make_rig, tmp_path):
         print("QEMU RSS (MiB) while throttled: " +
               " ".join(f"{t:.0f}s:{k / 1024:.0f}" for t, k in rss))
 
-        # Lifted: how long until the wire carries 70% of the unthrottled frame rate again
-        # (2 s average), then the rate over the next 4 s.
+        # Lifted: how long until the wire carries 70% of the unthrottled frame rate over a
+        # whole 4 s window. The first seconds flush what the relay held back, a burst that
+        # says nothing of the rate, so a shorter window could count it as recovery.
         tap.set_rate(None)
         t3 = time.monotonic()
+        window = 4.0
         recovered = None
-        while recovered is None and time.monotonic() < t3 + 30:
+        while recovered is None and time.monotonic() < t3 + RECOVERY_S:
             time.sleep(0.5)
             now = time.monotonic()
-            if now - t3 >= 2 and frames_in(tap, now - 2, now)[0] >= 0.7 * base_fps:
+            if now - t3 >= window + 2 and frames_in(tap, now - window, now)[0] >= 0.7 * base_fps:
                 recovered = now - t3
-        t4 = time.monotonic()
-        time.sleep(4)
         t5 = time.monotonic()
+        t4 = t5 - window
         rec_fps, rec_size = frames_in(tap, t4, t5)
         rec_shown = shown_fps(c, t4, t5)
         rec_lag = lag_frames(rig, c, tmp_path)
         _, drops = client_drops(ev)
-        print(f"throttle lifted: frames/KiB per 2 s {timeline(tap, t3, t5)}; back to 70% after "
-              f"{recovered if recovered is None else round(recovered, 1)} s; then wire "
-              f"{rec_fps:.1f} frames/s x {rec_size / 1024:.1f} KiB, client showed "
+        print(f"throttle lifted: frames/KiB per 2 s {timeline(tap, t3, t5)}; 70% held for "
+              f"{window:.0f} s after {recovered if recovered is None else round(recovered, 1)} s; "
+              f"then wire {rec_fps:.1f} frames/s x {rec_size / 1024:.1f} KiB, client showed "
               f"{rec_shown:.1f} frames/s ({drops} since lifting), {rec_lag} frames behind; "
               f"RSS {rss_kib(rig.proc.pid) / 1024:.0f} MiB")
 
@@ -645,8 +649,8 @@ def test_slow_client(make_rig, tmp_path):
         assert slow_fps * slow_size * 8 < throttle * 1.3, "the relay's throttle did not hold"
         assert slow_fps < 0.8 * base_fps or slow_size < 0.8 * base_size, \
             "neither frame rate nor frame size fell for the slow client"
-        assert recovered is not None, "the frame rate did not recover within 30 s"
-        assert rec_fps >= 0.7 * base_fps, f"rate did not hold: {rec_fps:.1f} vs {base_fps:.1f}"
+        assert recovered is not None, \
+            f"the frame rate did not recover within {RECOVERY_S} s: {rec_fps:.1f} vs {base_fps:.1f}"
         c.close()
     finally:
         tap.close()
