@@ -214,8 +214,9 @@ def markdown(data, chart_rel, notes=None, mjpeg_notes=None):
     """BENCHMARKS.md from a results.json's data (bench/run.py load_results)."""
     results, runs = data["results"], data["runs"]
     facts = data["facts"]
-    mjpeg = [r for r in results if not r.get("codec")]
+    mjpeg = [r for r in results if not r.get("codec") and not r.get("tls")]
     codecs = [r for r in results if r.get("codec")]
+    tls = [r for r in results if r.get("tls") and not r.get("codec")]
     out = [
         "# Benchmarks: spice-rs against the C spice-server",
         "",
@@ -263,6 +264,29 @@ def markdown(data, chart_rel, notes=None, mjpeg_notes=None):
             ] + tt + [""]
         if notes:
             out += [notes.rstrip(), ""]
+    if tls:
+        out += [
+            "## Over TLS (MJPEG)",
+            "",
+            "`tls-port=` only (no plain port) with `x509-dir=` (a 2048-bit RSA test CA and "
+            "server key), the client checking the CA and the certificate's subject. Wire bytes "
+            "are TCP payload, so the TLS records' overhead counts.",
+            "",
+            table(tls),
+            "",
+        ] + others_line(tls)
+    ct = connect_table(results)
+    if ct:
+        out += [
+            "## Time to the first picture",
+            "",
+            "From the client opening its first socket (spice-gtk `spice_session_connect`) to "
+            "its first drawing: the main channel's link, the display channel's (and, over TLS, "
+            "each one's handshake: spice-gtk resumes no TLS session), the first image. One "
+            "connection per row and server, so single samples: a row's spread says how much "
+            "the machine's load moves it.",
+            "",
+        ] + ct + [""]
     out += [
         "## How measured",
         "",
@@ -323,6 +347,22 @@ def markdown(data, chart_rel, notes=None, mjpeg_notes=None):
         "",
     ]
     return "\n".join(out)
+
+
+def connect_table(results):
+    """Time to the first drawing per row (ms), spice-rs and C; [] if not measured."""
+    rows = [r for r in results
+            if any(_ok(r.get(lib)) and "first_frame_ms" in r[lib] for lib in ("ours", "c"))]
+    if not rows:
+        return []
+
+    def cell(r):
+        if r is not None and "error" in r:
+            return "failed"
+        return _f(r.get("first_frame_ms") if r else None, ".0f")
+    lines = ["| row | first picture ms: spice-rs | C |", "|---|---|---|"]
+    lines += [f"| {r['row']} | {cell(r.get('ours'))} | {cell(r.get('c'))} |" for r in rows]
+    return lines
 
 
 def chart(results, path):

@@ -6,9 +6,10 @@ once with LD_LIBRARY_PATH=<repo>/build/lib and once with Debian's libspice-serve
 each row. `make bench` runs it; results go to BENCHMARKS.md, bench/bench.png and
 bench/results.json (every number, per thread and per sample).
 
-Rows: MJPEG (both servers' default codec) on qxl and std, then H.264, VP8 and VP9 (the
-GStreamer encoders of both servers) at 720p and 1080p full screen on qxl: 32 runs of ~45 s,
-about 25 minutes on 2 cores. bench/mjpeg-notes.md and bench/codec-notes.md (hand-written)
+Rows: MJPEG (both servers' default codec) on qxl and std, then 720p qxl video and desktop
+over TLS, then H.264, VP8 and VP9 (the GStreamer encoders of both servers) at 720p and 1080p
+full screen on qxl: 36 runs of ~45 s, about 28 minutes on 2 cores. Every run also times the
+client's connection to its first picture. bench/mjpeg-notes.md and bench/codec-notes.md (hand-written)
 follow the MJPEG and the codec section; bench/codec_check.py reads off the wire which codec each server really streams.
 
 Environment:
@@ -54,7 +55,8 @@ import measure  # noqa: E402
 import report  # noqa: E402
 from client import ClientError, SpiceClient  # noqa: E402
 import rig as rig_module  # noqa: E402
-from rig import GUEST_DIR, QEMU, lib_dir  # noqa: E402
+from rig import GUEST_DIR, QEMU, free_port, lib_dir  # noqa: E402
+from test_tls import SUBJECT as TLS_SUBJECT, make_x509_dir  # noqa: E402
 
 C_LIB_DIR = "/lib/x86_64-linux-gnu"
 SPICE_OPTS = {"streaming-video": "all"}  # QEMU's default is off; video codec: the default
@@ -69,18 +71,21 @@ class Row:
     workload: str   # video | desktop
     rect: str = "full"  # video_rect
     codec: str = None   # None: the servers' default (MJPEG); else a CODECS key
+    tls: bool = False   # TLS only (tls-port=, no port=), the client checking a test CA
 
     @property
     def name(self):
         what = "static desktop" if self.workload == "desktop" else (
             "video full screen" if self.rect == "full" else f"video window {self.rect.split('+')[0]}")
-        return f"{self.display} {self.mode} {what}" + (f" {CODECS[self.codec]}" if self.codec else "")
+        return (f"{self.display} {self.mode} {what}" + (f" {CODECS[self.codec]}" if self.codec else "")
+                + (" over TLS" if self.tls else ""))
 
 
 def rows(quick, codec_displays=("qxl",)):
     if quick:
         return [Row("qxl", "1280x720", "video"), Row("std", "1280x720", "video", "640x360+320+180"),
-                Row("qxl", "1280x720", "desktop"), Row("qxl", "1280x720", "video", codec="h264")]
+                Row("qxl", "1280x720", "desktop"), Row("qxl", "1280x720", "video", codec="h264"),
+                Row("qxl", "1280x720", "video", tls=True)]
     out = []
     for display in ("qxl", "std"):
         out += [Row(display, "1280x720", "video"),
@@ -88,6 +93,7 @@ def rows(quick, codec_displays=("qxl",)):
                 Row(display, "1920x1080", "video"),
                 Row(display, "1920x1080", "video", "960x540+480+270"),
                 Row(display, "1920x1080", "desktop")]
+    out += [Row("qxl", "1280x720", "video", tls=True), Row("qxl", "1280x720", "desktop", tls=True)]
     for display in codec_displays:
         for mode in ("1280x720", "1920x1080"):
             out += [Row(display, mode, "video", codec=c) for c in CODECS]
@@ -146,6 +152,13 @@ def run_one(row, lib, cfg, clip):
     if row.codec and cfg.codec_via == "server":
         spice_opts["video-codec"] = f"gstreamer:{row.codec}"
         qemu = str(PATCHED_QEMU)
+    tls = None
+    if row.tls:
+        x509 = cfg.work / "x509"
+        if not (x509 / "server-key.pem").exists():
+            make_x509_dir(x509)
+        tls = {"port": free_port(), "ca_file": str(x509 / "ca-cert.pem"), "subject": TLS_SUBJECT}
+        spice_opts.update({"port": 0, "tls-port": tls["port"], "x509-dir": str(x509)})
     rig = measure.BenchRig(display=row.display, workload=row.workload, lib=lib, workdir=workdir,
                            mem=512, video=row.mode, append=append, spice_opts=spice_opts,
                            extra_args=["-name", "bench,debug-threads=on"])  # thread names
@@ -179,7 +192,8 @@ def run_one(row, lib, cfg, clip):
         client = SpiceClient(log_path=workdir / "client.log", debug=bool(row.codec))
         asked = [row.codec] if row.codec and cfg.codec_via == "client" else None
         try:
-            client.connect("127.0.0.1", rig.port, timeout=90, video_codecs=asked)
+            client.connect("127.0.0.1", None if tls else rig.port, timeout=90,
+                           video_codecs=asked, tls=tls)
         except ClientError as e:
             if "does not have capability" in str(e):
                 raise RuntimeError(
@@ -187,13 +201,18 @@ def run_one(row, lib, cfg, clip):
                     "CODEC_TYPE, so the client cannot ask for a codec (BENCH_CODEC_VIA=server "
                     "chooses it on the server instead)") from e
             raise
+        # From the client opening its first socket to its first drawing: links (main,
+        # then display, cursor, inputs...), TLS handshakes, the first image.
+        first = client.wait(lambda s: s["first_frame_s"] is not None, 30, "first drawing")
+        res["first_frame_ms"] = round(first["first_frame_s"] * 1000, 1)
+        port = tls["port"] if tls else rig.port
         if region:
             client.track_stamps(region[2], region[3])
         time.sleep(cfg.warmup)
 
         # ---- the measured window
         client.stamps()  # forget the warm-up's readings
-        w0, c0, k0 = measure.wire_bytes(rig.port), measure.cpu_ticks(rig.proc.pid), \
+        w0, c0, k0 = measure.wire_bytes(port), measure.cpu_ticks(rig.proc.pid), \
             measure.cpu_ticks(client.proc.pid)
         h0 = measure.host_busy()
         t0 = time.monotonic()
@@ -209,7 +228,7 @@ def run_one(row, lib, cfg, clip):
         t1 = time.monotonic()
         h1 = measure.host_busy()
         c1, k1, w1 = measure.cpu_ticks(rig.proc.pid), measure.cpu_ticks(client.proc.pid), \
-            measure.wire_bytes(rig.port)
+            measure.wire_bytes(port)
         got = client.stamps() if region else {"stamps": [], "snaps": []}
         # ----
 
@@ -263,7 +282,7 @@ def summary(res):
     s = f"{res['lib']:>4}: QEMU CPU {100 * res['cpu_qemu'] / d:5.1f}%  server threads " \
         f"{100 * res['cpu_server'] / d:5.1f}%  client {100 * res['cpu_client'] / d:5.1f}%  " \
         f"wire {res['wire_down'] / d / 1e6:6.3f} MB/s"
-    s += f"  others {100 * res['cpu_others'] / d:5.1f}%"
+    s += f"  others {100 * res['cpu_others'] / d:5.1f}%  first drawing {res['first_frame_ms']:.0f} ms"
     if res.get("region"):
         f = res["frames"]
         s += f"  fps {f / d:5.1f} (guest {res['guest_frames'] / d:4.1f})"
@@ -387,6 +406,7 @@ def main():
             print("  " + summary(r), flush=True)
         results.append({"row": row.name, "display": row.display, "mode": row.mode,
                         "workload": row.workload, "rect": row.rect, "codec": row.codec,
+                        "tls": row.tls,
                         "run": 0, **pair})
     facts["wall_seconds"] = round(time.monotonic() - started)
     run = {"facts": facts, "command": command_line(cfg),
@@ -397,6 +417,8 @@ def main():
         data = merge(load_results(raw), data, [r.name for r in all_rows])
         print(f"\nbench: merged {len(results)} rows into {raw} ({len(data['results'])} rows)")
     raw.parent.mkdir(parents=True, exist_ok=True)
+    # Reports name files relative to the repository, never where this clone happens to be.
+    data = json.loads(json.dumps(data).replace(json.dumps(str(REPO) + "/")[1:-1], ""))
     raw.write_text(json.dumps(data, indent=1))
     write_report(data, cfg)
     print(f"bench: {raw}; {facts['wall_seconds']} s in all")

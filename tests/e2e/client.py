@@ -349,7 +349,8 @@ def worker():
     st = {"session": None, "display": None, "inputs": None, "main": None,
           "primary": None, "events": [], "last_update": None, "updates": 0,
           "primaries": [], "channels": set(), "gen": 0, "track": None,
-          "video_codecs": None, "codec_pref": None}
+          "video_codecs": None, "codec_pref": None,
+          "connect_at": None, "first_update_at": None}
 
     class _Primary(ctypes.Structure):  # SpiceDisplayPrimary (channel-display.h)
         _fields_ = [("format", ctypes.c_int), ("width", ctypes.c_int), ("height", ctypes.c_int),
@@ -423,6 +424,8 @@ def worker():
         if not current(ch):
             return
         st["last_update"] = time.monotonic()
+        if st["first_update_at"] is None:
+            st["first_update_at"] = st["last_update"]
         st["updates"] += 1
         tr = st["track"]
         if (tr is not None and not tr["pending"] and x < tr["x0"] + 288 and x + w > tr["x0"]
@@ -551,6 +554,8 @@ def worker():
                 s.set_property("username", req["username"])
             GObject.Object.connect(s, "channel-new", on_channel_new)
             st["session"] = s
+            # Taken just before the session opens its first socket (the first SYN).
+            st["connect_at"], st["first_update_at"] = time.monotonic(), None
             if req.get("fd_qmp"):
                 import rig  # this file's directory is on sys.path
                 if st.get("fd_qmp_path") != req["fd_qmp"]:
@@ -574,6 +579,8 @@ def worker():
                     "open": sorted(n for g, n in st["channels"] if g == st["gen"]),
                     "since_update": None if lu is None else time.monotonic() - lu,
                     "codec_pref": st["codec_pref"],
+                    "first_frame_s": None if st["first_update_at"] is None
+                    else st["first_update_at"] - st["connect_at"],
                     "fd_clients": st.get("fd_clients", []), "fd_errors": st.get("fd_errors", []),
                     "mouse_mode": st["main"].get_property("mouse-mode") if st["main"] else None}
         if cmd == "screenshot":
