@@ -68,6 +68,21 @@ pub(crate) trait QxlHost: Send + Sync {
     fn client_monitors_config(&self, config: &[u8]) -> bool;
 }
 
+/// A guest char device's callbacks (`SpiceCharDeviceInterface`): the vdagent port,
+/// `spicevmc` (usbredir, smartcard) and `spiceport` chardevs. Main loop / global lock
+/// only, or re-entrantly inside QEMU's own `spice_server_char_device_wakeup` call.
+#[allow(dead_code)] // wired with the char devices (issue 12, in progress)
+pub(crate) trait CharDeviceHost: Send + Sync {
+    /// A client attached to (true) or left (false) the device's channel.
+    fn state(&self, connected: bool);
+    /// Client → guest bytes; returns how many the device took now (may be 0).
+    fn write(&self, data: &[u8]) -> usize;
+    /// Guest → client bytes into `buf`; 0 when the guest has nothing staged.
+    fn read(&self, buf: &mut [u8]) -> usize;
+    /// A port event from the client (`SPICE_PORT_EVENT_BREAK`).
+    fn event(&self, event: u8);
+}
+
 /// Most monitors a client may describe (QEMU's qxl handles up to 16 heads per device).
 const MAX_CLIENT_MONITORS: usize = 16;
 

@@ -5,6 +5,7 @@
 //! that contract.
 
 pub(crate) mod channels;
+pub(crate) mod char_device;
 pub(crate) mod clients;
 pub(crate) mod config;
 pub(crate) mod displays;
