@@ -59,7 +59,7 @@ pub(crate) trait DeviceSink: Send + Sync {
     /// and 0 stops reading until the sink calls `GuestPort::resume_reading`.
     fn room(&self) -> usize;
     /// Bytes read from the guest (never more than `room` said).
-    fn from_guest(&self, data: &[u8]);
+    fn received(&self, data: &[u8]);
     /// Every byte queued with `GuestPort::to_guest(.., tag)` was taken by the device.
     fn written(&self, _tag: u64) {}
     /// The guest side opened (true) or closed (false) the port (`spice_server_port_event`).
