@@ -9,9 +9,11 @@ use super::abi::{
     QXLInstance, QXLInterface, SpiceBaseInstance, SpiceCharDeviceInstance, SpiceKbdInstance,
     SpiceMigrateInstance, SpiceMigrateInterface,
 };
+use super::char_device::QemuCharDevice;
 use super::input::{QemuKeyboard, QemuMouse, QemuTablet};
 use super::qxl_device::QxlDevice;
 use super::string;
+use crate::server::char_device::{CharDevice, DeviceKind};
 use crate::server::interfaces::{InstanceId, Kind};
 use crate::server::{Interface, Server};
 use crate::worker::WorkerHandle;
@@ -62,6 +64,7 @@ impl QxlState {
 struct InstanceState {
     server: Weak<Mutex<Server>>,
     qxl: Option<QxlState>,
+    char_device: Option<Arc<CharDevice>>,
 }
 
 /// Address of the instance's `st` field.
@@ -122,6 +125,7 @@ pub(crate) unsafe fn add(server: &Arc<Mutex<Server>>, sin: *mut SpiceBaseInstanc
         // Char device setup failures are only logged by spice-server.
         return if kind == Kind::CharDevice { 0 } else { -1 };
     }
+    let mut char_device = None;
     let qxl = if kind == Kind::Qxl {
         // SAFETY: a "qxl" instance is a QXLInstance whose interface is a QXLInterface.
         match unsafe { start_qxl(&mut srv, sin.cast::<QXLInstance>(), id) } {
@@ -131,6 +135,16 @@ pub(crate) unsafe fn add(server: &Arc<Mutex<Server>>, sin: *mut SpiceBaseInstanc
                 return -1;
             }
         }
+    } else if kind == Kind::CharDevice {
+        let sin = sin.cast::<SpiceCharDeviceInstance>();
+        // SAFETY: a "char_device" instance is a SpiceCharDeviceInstance.
+        let Some(device_kind) = (unsafe { char_device_kind(sin) }) else {
+            // spice-server logs and reports success for a subtype it does not serve.
+            return 0;
+        };
+        let host = Arc::new(QemuCharDevice(sin));
+        char_device = Some(srv.add_char_device(id, host, device_kind));
+        None
     } else {
         let interface = match kind {
             Kind::Keyboard => Interface::Keyboard(Arc::new(QemuKeyboard(sin.cast()))),
@@ -144,10 +158,28 @@ pub(crate) unsafe fn add(server: &Arc<Mutex<Server>>, sin: *mut SpiceBaseInstanc
     let state = Box::new(InstanceState {
         server: Arc::downgrade(server),
         qxl,
+        char_device,
     });
     // SAFETY: `sin` is a live instance of `kind`; `st` is ours to set.
     unsafe { *st_field(sin, kind) = Box::into_raw(state).cast() };
     0
+}
+
+/// What a char device instance serves, from its subtype and port name.
+///
+/// # Safety
+/// `sin` must point to a live SpiceCharDeviceInstance.
+unsafe fn char_device_kind(sin: *mut SpiceCharDeviceInstance) -> Option<DeviceKind> {
+    // SAFETY: forwarded contract; the strings are NULL or NUL-terminated (QEMU's).
+    let (subtype, portname) = unsafe { (string((*sin).subtype), string((*sin).portname)) };
+    let subtype = subtype.unwrap_or_default();
+    let kind = DeviceKind::from_subtype(&subtype, portname.as_deref());
+    if kind.is_none() {
+        crate::log_warn!(
+            "char device subtype '{subtype}' (port {portname:?}) is not served: ignored"
+        );
+    }
+    kind
 }
 
 /// Hands a QXL instance to the server, which starts its worker.
@@ -229,6 +261,16 @@ pub(crate) unsafe fn qxl_state<'a>(qxl: *mut QXLInstance) -> Option<&'a QxlState
     // SAFETY: forwarded contract; `st` is NULL or our InstanceState.
     let state = unsafe { (qxl.as_ref()?.st as *const InstanceState).as_ref()? };
     state.qxl.as_ref()
+}
+
+/// The device behind a registered char device instance.
+///
+/// # Safety
+/// `sin` must be NULL or a live SpiceCharDeviceInstance.
+pub(crate) unsafe fn char_device(sin: *mut SpiceCharDeviceInstance) -> Option<Arc<CharDevice>> {
+    // SAFETY: forwarded contract; `st` is NULL or our InstanceState.
+    let state = unsafe { (sin.as_ref()?.st as *const InstanceState).as_ref()? };
+    state.char_device.clone()
 }
 
 /// Runs `body` on the server an input/audio instance belongs to.

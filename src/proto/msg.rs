@@ -147,4 +147,8 @@ pub(crate) mod channel {
     pub(crate) const CURSOR: u8 = 4;
     pub(crate) const PLAYBACK: u8 = 5;
     pub(crate) const RECORD: u8 = 6;
+    pub(crate) const SMARTCARD: u8 = 8;
+    pub(crate) const USBREDIR: u8 = 9;
+    pub(crate) const PORT: u8 = 10;
+    pub(crate) const WEBDAV: u8 = 11;
 }

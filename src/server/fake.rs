@@ -131,3 +131,43 @@ impl crate::worker::Device for IdleDevice {
     fn async_complete(&mut self, _cookie: u64) {}
     fn update_area_complete(&mut self, _surface_id: u32, _rects: &[crate::geometry::Rect]) {}
 }
+
+/// A guest char device: stages guest bytes for `read`, takes client bytes up to `space`.
+#[derive(Default)]
+pub(crate) struct FakeCharDevice {
+    pub staged: Mutex<Vec<u8>>,
+    pub written: Mutex<Vec<u8>>,
+    /// Bytes `write` still takes (the guest's free buffer).
+    pub space: Mutex<usize>,
+    pub states: Mutex<Vec<bool>>,
+    pub events: Mutex<Vec<u8>>,
+    /// `read` calls, including those that returned nothing.
+    pub reads: Mutex<usize>,
+}
+
+impl super::host::CharDeviceHost for FakeCharDevice {
+    fn state(&self, connected: bool) {
+        self.states.lock().push(connected);
+    }
+
+    fn write(&self, data: &[u8]) -> usize {
+        let mut space = self.space.lock();
+        let n = data.len().min(*space);
+        *space -= n;
+        self.written.lock().extend_from_slice(&data[..n]);
+        n
+    }
+
+    fn read(&self, buf: &mut [u8]) -> usize {
+        *self.reads.lock() += 1;
+        let mut staged = self.staged.lock();
+        let n = buf.len().min(staged.len());
+        buf[..n].copy_from_slice(&staged[..n]);
+        staged.drain(..n);
+        n
+    }
+
+    fn event(&self, event: u8) {
+        self.events.lock().push(event);
+    }
+}

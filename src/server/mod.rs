@@ -23,9 +23,10 @@ use crate::net::reactor::{Command, Reactor};
 use crate::net::stream::Stream;
 use crate::net::tls::{TlsAcceptor, TlsSetupError};
 use crate::worker::{Device, Msg, Outputs, WorkerHandle};
+use char_device::{CharDevice, DeviceKind};
 use config::ServerConfig;
 use displays::DisplaySource;
-use host::{Core, KeyboardDevice, MouseDevice, QxlHost, TabletDevice};
+use host::{CharDeviceHost, Core, KeyboardDevice, MouseDevice, QxlHost, TabletDevice};
 use interfaces::{InstanceId, InterfaceError, Kind, Registry};
 use mainloop::MainLoop;
 use session::Session;
@@ -223,6 +224,19 @@ impl Server {
         }
     }
 
+    /// Serves a guest char device: the agent on the main channel, or a channel of its own.
+    pub(crate) fn add_char_device(
+        &mut self,
+        id: InstanceId,
+        host: Arc<dyn CharDeviceHost>,
+        kind: DeviceKind,
+    ) -> Arc<CharDevice> {
+        self.registry.add(Kind::CharDevice, id);
+        let device = CharDevice::new(kind, host, self.session.mainloop());
+        self.session.add_char_device(id, device.clone());
+        device
+    }
+
     /// Starts a QXL instance the way spice-server does: `get_init_info`, the worker, then
     /// `attached_worker` and `set_compression_level`, all on the caller's thread. Its
     /// display and cursor channels become linkable.
@@ -305,6 +319,7 @@ impl Server {
             Kind::Keyboard => self.session.set_keyboard(None),
             Kind::Mouse => self.session.set_mouse(None),
             Kind::Tablet => self.session.set_tablet(None),
+            Kind::CharDevice => self.session.remove_char_device(id),
             _ => {}
         }
         Ok(kind)

@@ -5,10 +5,12 @@
 //! composes them.
 
 use super::channels::{ChannelKind, ChannelRegistry, OpenRequest, Opening, Provider};
+use super::char_device::{CharDevice, DeviceKind};
 use super::clients::{Clients, LinkedChannel};
 use super::displays::{DisplaySource, Displays};
 use super::host::{self, ChannelEvent, KeyboardDevice, MouseDevice, TabletDevice};
 use super::inputs::Inputs;
+use super::interfaces::InstanceId;
 use super::link_policy::LinkPolicy;
 use super::mainloop::{MainLoopHandle, MainLoopSlot};
 use crate::channel::inputs::InputsChannel;
@@ -42,6 +44,15 @@ pub(crate) struct Session {
     pub video: Arc<crate::video::VideoConfig>,
     /// Wakes the reactor to produce output (set when it starts).
     wake: Mutex<Option<Arc<dyn Fn() + Send + Sync>>>,
+    /// The guest char devices QEMU added, and the channel each one is served on.
+    devices: Mutex<Vec<ServedDevice>>,
+}
+
+struct ServedDevice {
+    instance: InstanceId,
+    device: Arc<CharDevice>,
+    /// (type, id) of its channel; None for the agent (served on the main channel).
+    channel: Option<(u8, u8)>,
 }
 
 impl Session {
@@ -59,6 +70,7 @@ impl Session {
             net: Arc::default(),
             video: Arc::default(),
             wake: Mutex::new(None),
+            devices: Mutex::default(),
         });
         let weak = Arc::downgrade(&session);
         session.register(ChannelKind::new(
@@ -84,6 +96,54 @@ impl Session {
 
     pub(crate) fn attach_mainloop(&self, handle: MainLoopHandle) {
         self.mainloop.attach(handle);
+    }
+
+    /// Where jobs for QEMU's main loop go.
+    pub(crate) fn mainloop(&self) -> MainLoopSlot {
+        self.mainloop.clone()
+    }
+
+    /// Serves a char device QEMU added: its channel becomes linkable (the agent joins
+    /// the main channel instead).
+    pub(crate) fn add_char_device(self: &Arc<Self>, instance: InstanceId, device: Arc<CharDevice>) {
+        let mut devices = self.devices.lock();
+        let channel = match &device.kind {
+            DeviceKind::Agent => None,
+            kind => {
+                let channel_type = device_channel_type(kind);
+                let taken = |id: u8| {
+                    devices
+                        .iter()
+                        .any(|d| d.channel == Some((channel_type, id)))
+                };
+                let Some(id) = (0..=u8::MAX).find(|id| !taken(*id)) else {
+                    crate::log_warn!("too many {kind:?} devices: this one is not served");
+                    return;
+                };
+                Some((channel_type, id))
+            }
+        };
+        crate::log_info!("char device {:?} added (channel {channel:?})", device.kind);
+        devices.push(ServedDevice {
+            instance,
+            device,
+            channel,
+        });
+    }
+
+    /// QEMU removed a char device: its channel goes and it is never called again.
+    pub(crate) fn remove_char_device(&self, instance: InstanceId) {
+        let served = {
+            let mut devices = self.devices.lock();
+            let Some(pos) = devices.iter().position(|d| d.instance == instance) else {
+                return;
+            };
+            devices.remove(pos)
+        };
+        if let Some((channel_type, id)) = served.channel {
+            self.channels.lock().unregister(channel_type, id);
+        }
+        served.device.remove();
     }
 
     pub(crate) fn wake(&self) {
@@ -242,6 +302,17 @@ impl Session {
             Arc::new(relay),
             self.mouse.current.clone(),
         )))
+    }
+}
+
+/// The channel a (non-agent) char device is served on.
+fn device_channel_type(kind: &DeviceKind) -> u8 {
+    match kind {
+        DeviceKind::Agent => ch::MAIN,
+        DeviceKind::Usbredir => ch::USBREDIR,
+        DeviceKind::Smartcard => ch::SMARTCARD,
+        DeviceKind::Webdav => ch::WEBDAV,
+        DeviceKind::Port(_) => ch::PORT,
     }
 }
 

@@ -1,6 +1,7 @@
 //! `spice-char.h`: guest char devices (vdagent, usbredir, spiceport).
 
 use crate::ffi::abi::SpiceCharDeviceInstance;
+use crate::ffi::{guard, instances};
 use std::ffi::c_char;
 
 /// A NULL-terminated array of C strings that lives forever.
@@ -10,8 +11,8 @@ struct StaticNames([*const c_char; 3]);
 // SAFETY: the pointers refer to 'static, immutable string literals.
 unsafe impl Sync for StaticNames {}
 
-/// The `-chardev spicevmc,name=` values this server accepts (no smartcard support, as a
-/// spice-server built without libcacard).
+/// The `-chardev spicevmc,name=` values this server accepts (smartcard joins when its
+/// channel exists).
 static SUBTYPES: StaticNames =
     StaticNames([c"vdagent".as_ptr(), c"usbredir".as_ptr(), std::ptr::null()]);
 
@@ -25,16 +26,22 @@ symver!(
     "SPICE_SERVER_0.6.0"
 );
 
-/// No client channel is attached to any char device yet, so guest data stays queued
-/// in QEMU (it retries) and there is nothing to write to the guest.
+/// QEMU staged guest bytes (read them before returning) or its frontend can take more.
 #[no_mangle]
 pub unsafe extern "C" fn spice_server_char_device_wakeup(sin: *mut SpiceCharDeviceInstance) {
-    let _ = sin;
+    // SAFETY: QEMU passes NULL or an instance it registered with `add_interface`.
+    if let Some(device) = unsafe { instances::char_device(sin) } {
+        guard("spice_server_char_device_wakeup", (), || device.wakeup());
+    }
 }
 symver!(spice_server_char_device_wakeup, "SPICE_SERVER_0.6.0");
 
+/// The guest opened (`SPICE_PORT_EVENT_OPENED`) or closed its end of a spiceport.
 #[no_mangle]
 pub unsafe extern "C" fn spice_server_port_event(sin: *mut SpiceCharDeviceInstance, event: u8) {
-    let _ = (sin, event);
+    // SAFETY: as above.
+    if let Some(device) = unsafe { instances::char_device(sin) } {
+        guard("spice_server_port_event", (), || device.port_event(event));
+    }
 }
 symver!(spice_server_port_event, "SPICE_SERVER_0.12.2");

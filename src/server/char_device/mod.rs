@@ -11,9 +11,12 @@
 //! device holds of the channel side (called on QEMU's thread; it must only queue and
 //! wake the reactor, never block).
 
-// Until the devices are wired to QEMU (issue 12, in progress).
+// The channel sides (agent hub, spicevmc channels) are being wired (issue 12).
 #![allow(dead_code)]
 
+mod device;
+
+pub(crate) use device::CharDevice;
 use std::sync::Arc;
 
 /// What a char device serves, from its `subtype` and `portname`.
@@ -35,9 +38,6 @@ pub(crate) enum DeviceKind {
 pub(crate) const WEBDAV_PORT_NAME: &str = "org.spice-space.webdav.0";
 
 impl DeviceKind {
-    /// The `-chardev spicevmc,name=` values QEMU may create (Debian's C library's list).
-    pub(crate) const SPICEVMC_SUBTYPES: [&'static str; 3] = ["vdagent", "smartcard", "usbredir"];
-
     /// None for a subtype this server does not serve (QEMU only passes the ones
     /// `spice_server_char_device_recognized_subtypes` lists, and "port").
     pub(crate) fn from_subtype(subtype: &str, portname: Option<&str>) -> Option<DeviceKind> {
