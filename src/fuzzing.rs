@@ -223,7 +223,7 @@ pub fn main_channel(data: &[u8]) {
                 name: Some("fuzz".into()),
                 uuid: Some([7; 16]),
                 channels: Arc::new(|| vec![(2, 0), (3, 0), (4, 0)]),
-                monitors_config: Arc::new(|_| {}),
+                agent: crate::agent::AgentHub::new(Arc::new(|| {})),
             };
             Box::new(MainChannel::new(
                 info,

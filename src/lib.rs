@@ -11,6 +11,7 @@
 #[macro_use]
 pub(crate) mod log;
 
+pub(crate) mod agent;
 pub(crate) mod canvas;
 pub(crate) mod channel;
 pub(crate) mod display;

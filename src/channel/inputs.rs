@@ -18,7 +18,20 @@ pub(crate) trait InputSink: Send + Sync {
     fn tablet_buttons(&self, buttons: u32);
     /// Keyboard LEDs as the guest set them, and a counter bumped on every change.
     fn leds(&self) -> (u8, u64);
+    /// A client-mode mouse state for the guest agent (buttons in the agent's layout);
+    /// false when no agent takes the mouse (the tablet does).
+    fn agent_mouse(&self, _x: u32, _y: u32, _buttons: u32, _display_id: u8) -> bool {
+        false
+    }
 }
+
+/// SPICE button state to `VDAgentMouseState.buttons` (one bit higher).
+fn agent_buttons(buttons: u32) -> u32 {
+    buttons << 1
+}
+/// `VD_AGENT_UBUTTON_MASK`, `VD_AGENT_DBUTTON_MASK`.
+const AGENT_WHEEL_UP: u32 = 1 << 4;
+const AGENT_WHEEL_DOWN: u32 = 1 << 5;
 
 /// `SPICE_MOUSE_MODE_CLIENT`, shared with the main channel.
 pub(crate) const MOUSE_MODE_CLIENT: u32 = 2;
@@ -34,6 +47,8 @@ pub(crate) struct InputsChannel {
     /// Keys held down (scancode, with 0xE0 prefix as 0x100), released on disconnect.
     pressed: BTreeSet<u16>,
     extended: bool,
+    /// The last client-mode position (x, y, display), for button events to the agent.
+    position: (u32, u32, u8),
 }
 
 impl InputsChannel {
@@ -45,6 +60,7 @@ impl InputsChannel {
             leds_seen: 0,
             pressed: BTreeSet::new(),
             extended: false,
+            position: (0, 0, 0),
         }
     }
 
@@ -80,6 +96,12 @@ impl InputsChannel {
         }
         self.track(&bytes);
         self.sink.scancodes(bytes);
+    }
+
+    /// In client mode, a button change goes to the agent at the last position.
+    fn buttons_to_agent(&self, buttons: u32) -> bool {
+        let (x, y, display) = self.position;
+        self.client_mode() && self.sink.agent_mouse(x, y, buttons, display)
     }
 
     fn motion_ack(&mut self, out: &mut Outbox) {
@@ -130,8 +152,18 @@ impl Channel for InputsChannel {
                 }
                 self.motion_ack(out);
             }
-            InputMessage::Position { x, y, buttons, .. } => {
-                if self.client_mode() {
+            InputMessage::Position {
+                x,
+                y,
+                buttons,
+                display,
+            } => {
+                self.position = (x, y, display);
+                let to_agent = self.client_mode()
+                    && self
+                        .sink
+                        .agent_mouse(x, y, agent_buttons(u32::from(buttons)), display);
+                if self.client_mode() && !to_agent {
                     let (x, y) = (x.min(i32::MAX as u32) as i32, y.min(i32::MAX as u32) as i32);
                     self.sink
                         .tablet_position(x, y, wire::local_buttons(buttons));
@@ -145,6 +177,14 @@ impl Channel for InputsChannel {
                     _ => 0,
                 };
                 let b = wire::local_buttons(buttons);
+                let wheel = match dz {
+                    -1 => AGENT_WHEEL_UP,
+                    1 => AGENT_WHEEL_DOWN,
+                    _ => 0,
+                };
+                if self.buttons_to_agent(agent_buttons(u32::from(buttons)) | wheel) {
+                    return Ok(());
+                }
                 match (self.client_mode(), dz) {
                     (true, 0) => self.sink.tablet_buttons(b),
                     (true, dz) => self.sink.tablet_wheel(dz, b),
@@ -152,6 +192,9 @@ impl Channel for InputsChannel {
                 }
             }
             InputMessage::Release { buttons, .. } => {
+                if self.buttons_to_agent(agent_buttons(u32::from(buttons))) {
+                    return Ok(());
+                }
                 let b = wire::local_buttons(buttons);
                 if self.client_mode() {
                     self.sink.tablet_buttons(b);

@@ -1,8 +1,8 @@
 //! The main channel: session setup, the channel list, mouse modes, pings, and the
-//! (not yet connected) agent.
+//! guest agent (through the server's `AgentHub`).
 
 use super::{malformed, Channel, ChannelError, Outbox};
-use crate::proto::agent;
+use crate::agent::{AgentClient, AgentHub};
 use crate::proto::caps::Caps;
 use crate::proto::main::{self as wire, MainMessage, MOUSE_MODE_CLIENT, MOUSE_MODE_SERVER};
 use crate::proto::msg::main as m;
@@ -11,7 +11,8 @@ use parking_lot::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
-/// Mouse modes: the client may use CLIENT (absolute) mode only while QEMU has a tablet.
+/// Mouse modes: the client may use CLIENT (absolute) mode only while QEMU has a tablet
+/// or an agent takes the mouse (agent-mouse on).
 pub(crate) struct Mouse {
     state: Mutex<MouseState>,
     /// The current mode, read by the inputs channel on every event.
@@ -21,6 +22,7 @@ pub(crate) struct Mouse {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct MouseState {
     tablet: bool,
+    agent: bool,
     generation: u64,
 }
 
@@ -29,6 +31,7 @@ impl Default for Mouse {
         Mouse {
             state: Mutex::new(MouseState {
                 tablet: false,
+                agent: false,
                 generation: 0,
             }),
             current: Arc::new(AtomicU32::new(MOUSE_MODE_SERVER)),
@@ -38,7 +41,7 @@ impl Default for Mouse {
 
 impl Mouse {
     pub(crate) fn supported(&self) -> u32 {
-        if self.state.lock().tablet {
+        if self.state.lock().client_allowed() {
             MOUSE_MODE_SERVER | MOUSE_MODE_CLIENT
         } else {
             MOUSE_MODE_SERVER
@@ -55,9 +58,18 @@ impl Mouse {
 
     /// A tablet appeared or went away; CLIENT mode falls back to SERVER without one.
     pub(crate) fn set_tablet(&self, present: bool) {
+        self.set(|s| s.tablet = present);
+    }
+
+    /// An agent that takes the mouse came or went.
+    pub(crate) fn set_agent(&self, present: bool) {
+        self.set(|s| s.agent = present);
+    }
+
+    fn set(&self, change: impl FnOnce(&mut MouseState)) {
         let mut s = self.state.lock();
-        s.tablet = present;
-        if !present {
+        change(&mut s);
+        if !s.client_allowed() {
             self.current.store(MOUSE_MODE_SERVER, Ordering::Relaxed);
         }
         s.generation += 1;
@@ -66,13 +78,20 @@ impl Mouse {
     /// A client asked for `mode`; honoured when supported.
     pub(crate) fn request(&self, mode: u32) {
         let mut s = self.state.lock();
-        let allowed = mode == MOUSE_MODE_SERVER || (mode == MOUSE_MODE_CLIENT && s.tablet);
+        let allowed =
+            mode == MOUSE_MODE_SERVER || (mode == MOUSE_MODE_CLIENT && s.client_allowed());
         if allowed {
             self.current.store(mode, Ordering::Relaxed);
         } else {
-            crate::log_info!("mouse mode {mode} refused (no tablet)");
+            crate::log_info!("mouse mode {mode} refused (no tablet, no agent)");
         }
         s.generation += 1;
+    }
+}
+
+impl MouseState {
+    fn client_allowed(&self) -> bool {
+        self.tablet || self.agent
     }
 }
 
@@ -86,13 +105,9 @@ pub(crate) struct MainInfo {
     pub uuid: Option<[u8; 16]>,
     /// The channels to list, computed when the client asks.
     pub channels: Arc<dyn Fn() -> Vec<(u8, u8)> + Send + Sync>,
-    /// Receives the client's monitor layout (a `VDAgentMonitorsConfig`), which goes to
-    /// QEMU's displays rather than to an agent.
-    pub monitors_config: Arc<dyn Fn(Vec<u8>) + Send + Sync>,
+    /// The guest agent, shared by every client.
+    pub agent: Arc<AgentHub>,
 }
-
-/// Agent tokens the server grants a client (`REDS_AGENT_WINDOW_SIZE`).
-const AGENT_TOKENS: u32 = 10;
 
 /// What the network test measured (spice-server's main channel net test).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -114,7 +129,7 @@ pub(crate) struct MainChannel {
     started: std::time::Instant,
     net: Arc<Mutex<NetStats>>,
     latencies: Vec<u64>,
-    agent: agent::AgentReader,
+    agent: AgentClient,
     video: Arc<VideoConfig>,
     /// The playout-delay generation the client's clock was last set for.
     clock_seen: u64,
@@ -129,16 +144,18 @@ impl MainChannel {
         video: Arc<VideoConfig>,
     ) -> MainChannel {
         MainChannel {
-            info,
-            caps: client_caps,
+            caps: client_caps.clone(),
             mouse,
             mouse_seen: 0,
             started: std::time::Instant::now(),
             net,
             latencies: Vec::new(),
-            agent: agent::AgentReader::default(),
+            agent: info
+                .agent
+                .join(client_caps.has(m::CAP_AGENT_CONNECTED_TOKENS)),
             clock_seen: video.clock.generation(),
             video,
+            info,
         }
     }
 
@@ -149,30 +166,6 @@ impl MainChannel {
     /// The clock the client plays stream frames by: ours, minus the playout delay.
     fn mm_time(&self) -> u32 {
         self.video.clock.client_time()
-    }
-
-    /// Agent messages from the client: capabilities are answered, a monitors config goes
-    /// to QEMU, the rest is dropped (no guest agent is attached yet).
-    fn agent_data(&mut self, body: &[u8], out: &mut Outbox) {
-        let messages = match self.agent.push(body) {
-            Ok(m) => m,
-            Err(e) => {
-                crate::log_warn!("malformed agent data from the client: {e:?}");
-                return;
-            }
-        };
-        for msg in messages {
-            match msg.kind {
-                agent::ANNOUNCE_CAPABILITIES => {
-                    let caps = [1 << agent::CAP_MONITORS_CONFIG];
-                    out.send(&MainMessage::AgentData(&agent::announce_capabilities(
-                        false, &caps,
-                    )));
-                }
-                agent::MONITORS_CONFIG => (self.info.monitors_config)(msg.payload),
-                other => crate::log_debug!("agent message {other} dropped: no guest agent"),
-            }
-        }
     }
 
     fn push_mouse_mode(&mut self, out: &mut Outbox) {
@@ -192,15 +185,16 @@ impl Channel for MainChannel {
 
     fn start(&mut self, out: &mut Outbox) {
         self.mouse_seen = self.mouse.generation();
+        let (agent_connected, agent_tokens) = self.agent.init();
         let init = wire::Init {
             session_id: self.info.session_id,
             display_channels_hint: self.info.display_channels,
             supported_mouse_modes: self.mouse.supported(),
             current_mouse_mode: self.mouse.current(),
-            // The server answers for the agent (monitor configs only) until a guest
-            // agent exists: spice-gtk sends its window size only to a connected agent.
-            agent_connected: true,
-            agent_tokens: AGENT_TOKENS,
+            // Without a guest agent the hub answers for one (monitor configs only):
+            // spice-gtk sends its window size only to a connected agent.
+            agent_connected,
+            agent_tokens,
             multi_media_time: self.mm_time(),
             ram_hint: self.info.ram_hint,
         };
@@ -239,14 +233,24 @@ impl Channel for MainChannel {
                 self.mouse.request(mode);
                 self.push_mouse_mode(out);
             }
-            // No agent is attached yet: its messages are accepted and dropped.
-            m::C_AGENT_START | m::C_AGENT_TOKEN => {
-                wire::parse_u32(body).map_err(malformed(msg_type))?;
+            m::C_AGENT_START => {
+                let tokens = wire::parse_u32(body).map_err(malformed(msg_type))?;
+                self.agent.start(tokens);
+            }
+            m::C_AGENT_TOKEN => {
+                let tokens = wire::parse_u32(body).map_err(malformed(msg_type))?;
+                self.agent.tokens(tokens);
             }
             m::C_AGENT_DATA => {
-                self.agent_data(body, out);
-                // Each AGENT_DATA costs the client one token: give it back.
-                out.send(&MainMessage::AgentToken(1));
+                if let Err(reason) = self.agent.data(body) {
+                    crate::log_warn!("main channel: {reason}: client dropped");
+                    return Err(ChannelError::BadMessage {
+                        msg_type,
+                        reason: "agent data breaks the protocol",
+                    });
+                }
+                // Tokens given back and answers go out with the next produce.
+                self.agent.produce(out);
             }
             // Migration answers need nothing from a server that is not migrating.
             // (CLIENT_INFO and QUALITY_INDICATOR are unknown to spice-server too: they
@@ -270,6 +274,7 @@ impl Channel for MainChannel {
         if self.mouse.generation() != self.mouse_seen {
             self.push_mouse_mode(out);
         }
+        self.agent.produce(out);
         let clock = self.video.clock.generation();
         if clock != self.clock_seen {
             self.clock_seen = clock;
@@ -314,7 +319,7 @@ mod tests {
             name: Some("vm".into()),
             uuid: Some([1; 16]),
             channels: Arc::new(|| vec![(2, 0), (3, 0), (4, 0)]),
-            monitors_config: Arc::new(|_| {}),
+            agent: AgentHub::new(Arc::new(|| {})),
         };
         MainChannel::new(
             info,

@@ -42,6 +42,12 @@ pub(crate) struct DeviceInfo {
 impl QxlState {
     pub(crate) fn set_device_info(&self, address: Option<String>, start: u32, count: u32) {
         let mut info = self.info.lock();
+        self.session.agent().set_device_info(
+            self.worker.id as u32,
+            address.clone().unwrap_or_default(),
+            start,
+            count,
+        );
         info.address = address;
         info.display_id_start = start;
         info.display_id_count = count;

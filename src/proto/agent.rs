@@ -4,14 +4,42 @@
 
 /// `VD_AGENT_PROTOCOL`.
 pub(crate) const PROTOCOL: u32 = 1;
-/// `VD_AGENT_MONITORS_CONFIG`.
-pub(crate) const MONITORS_CONFIG: u32 = 2;
-/// `VD_AGENT_ANNOUNCE_CAPABILITIES`.
-pub(crate) const ANNOUNCE_CAPABILITIES: u32 = 6;
-/// `VD_AGENT_CAP_MONITORS_CONFIG`.
-pub(crate) const CAP_MONITORS_CONFIG: u32 = 1;
+/// `VD_AGENT_MAX_DATA_SIZE`: the most one AGENT_DATA (or one device read) carries.
+pub(crate) const MAX_DATA_SIZE: usize = 2048;
 
-const HEADER: usize = 20;
+// Message types (`VD_AGENT_*`).
+pub(crate) const MOUSE_STATE: u32 = 1;
+pub(crate) const MONITORS_CONFIG: u32 = 2;
+pub(crate) const CLIPBOARD: u32 = 4;
+pub(crate) const ANNOUNCE_CAPABILITIES: u32 = 6;
+pub(crate) const CLIPBOARD_GRAB: u32 = 7;
+pub(crate) const CLIPBOARD_REQUEST: u32 = 8;
+pub(crate) const CLIPBOARD_RELEASE: u32 = 9;
+pub(crate) const FILE_XFER_START: u32 = 10;
+pub(crate) const FILE_XFER_STATUS: u32 = 11;
+pub(crate) const FILE_XFER_DATA: u32 = 12;
+pub(crate) const CLIENT_DISCONNECTED: u32 = 13;
+pub(crate) const GRAPHICS_DEVICE_INFO: u32 = 16;
+
+// Capability bits (`VD_AGENT_CAP_*`).
+pub(crate) const CAP_MONITORS_CONFIG: u32 = 1;
+pub(crate) const CAP_CLIPBOARD: u32 = 3;
+pub(crate) const CAP_CLIPBOARD_BY_DEMAND: u32 = 5;
+pub(crate) const CAP_CLIPBOARD_SELECTION: u32 = 6;
+pub(crate) const CAP_FILE_XFER_DISABLED: u32 = 13;
+pub(crate) const CAP_GRAPHICS_DEVICE_INFO: u32 = 15;
+
+/// `VD_AGENT_FILE_XFER_STATUS_DISABLED`.
+pub(crate) const FILE_XFER_STATUS_DISABLED: u32 = 7;
+
+/// `VDIChunkHeader.port`: chunks to and from the client, and the server's own.
+pub(crate) const PORT_CLIENT: u32 = 1;
+pub(crate) const PORT_SERVER: u32 = 2;
+/// `VDIChunkHeader`: u32 port, u32 size.
+pub(crate) const CHUNK_HEADER: usize = 8;
+
+/// `VDAgentMessage`: u32 protocol, u32 type, u64 opaque, u32 size.
+pub(crate) const HEADER: usize = 20;
 /// Largest agent message accepted here (a monitors config is a few hundred bytes).
 pub(crate) const MAX_MESSAGE: usize = 64 * 1024;
 
@@ -31,6 +59,62 @@ pub(crate) fn encode(kind: u32, payload: &[u8]) -> Vec<u8> {
     out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
     out.extend_from_slice(payload);
     out
+}
+
+/// The header of a message: (protocol, type, size), or None if `bytes` is shorter.
+pub(crate) fn header(bytes: &[u8]) -> Option<(u32, u32, u32)> {
+    let word = |o: usize| Some(u32::from_le_bytes(bytes.get(o..o + 4)?.try_into().ok()?));
+    Some((word(0)?, word(4)?, word(16)?))
+}
+
+/// A `VDIChunkHeader` followed by `data`.
+pub(crate) fn chunk(port: u32, data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(CHUNK_HEADER + data.len());
+    out.extend_from_slice(&port.to_le_bytes());
+    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    out.extend_from_slice(data);
+    out
+}
+
+/// `VDAgentMouseState`: u32 x, u32 y, u32 buttons (agent layout), u8 display id.
+pub(crate) fn mouse_state(x: u32, y: u32, buttons: u32, display_id: u8) -> Vec<u8> {
+    let mut p = Vec::with_capacity(13);
+    p.extend_from_slice(&x.to_le_bytes());
+    p.extend_from_slice(&y.to_le_bytes());
+    p.extend_from_slice(&buttons.to_le_bytes());
+    p.push(display_id);
+    encode(MOUSE_STATE, &p)
+}
+
+/// `VDAgentFileXferStatusMessage` without detail data.
+pub(crate) fn file_xfer_status(id: u32, result: u32) -> Vec<u8> {
+    let mut p = id.to_le_bytes().to_vec();
+    p.extend_from_slice(&result.to_le_bytes());
+    encode(FILE_XFER_STATUS, &p)
+}
+
+/// One display output of a graphics device, as `VDAgentDeviceDisplayInfo` names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DisplayInfo {
+    pub channel_id: u32,
+    pub monitor_id: u32,
+    pub device_display_id: u32,
+    pub address: String,
+}
+
+/// `VDAgentGraphicsDeviceInfo`: u32 count, then per display u32 channel id, u32 monitor
+/// id, u32 device display id, u32 address length (with its NUL), the address and a NUL.
+pub(crate) fn graphics_device_info(displays: &[DisplayInfo]) -> Vec<u8> {
+    let mut p = (displays.len() as u32).to_le_bytes().to_vec();
+    for d in displays {
+        for word in [d.channel_id, d.monitor_id, d.device_display_id] {
+            p.extend_from_slice(&word.to_le_bytes());
+        }
+        p.extend_from_slice(&(d.address.len() as u32 + 1).to_le_bytes());
+        p.extend_from_slice(d.address.as_bytes());
+        p.push(0);
+    }
+    encode(GRAPHICS_DEVICE_INFO, &p)
 }
 
 /// `VDAgentAnnounceCapabilities`: u32 request, then capability words.

@@ -57,6 +57,12 @@ pub(crate) enum MainMessage<'a> {
     AgentData(&'a [u8]),
     /// Tokens given back to the client for its agent messages.
     AgentToken(u32),
+    /// An agent is there (clients without AGENT_CONNECTED_TOKENS).
+    AgentConnected,
+    /// An agent is there, and the client's window starts again at this many tokens.
+    AgentConnectedTokens(u32),
+    /// The agent went: u32 error code (`SPICE_LINK_ERR_OK`).
+    AgentDisconnected,
 }
 
 impl ServerMessage for MainMessage<'_> {
@@ -71,6 +77,9 @@ impl ServerMessage for MainMessage<'_> {
             MainMessage::MultiMediaTime(_) => m::MULTI_MEDIA_TIME,
             MainMessage::AgentData(_) => m::AGENT_DATA,
             MainMessage::AgentToken(_) => m::AGENT_TOKEN,
+            MainMessage::AgentConnected => m::AGENT_CONNECTED,
+            MainMessage::AgentConnectedTokens(_) => m::AGENT_CONNECTED_TOKENS,
+            MainMessage::AgentDisconnected => m::AGENT_DISCONNECTED,
         }
     }
 
@@ -97,8 +106,14 @@ impl ServerMessage for MainMessage<'_> {
             MainMessage::MouseMode { supported, current } => {
                 w.u16(supported as u16).u16(current as u16);
             }
-            MainMessage::MultiMediaTime(time) | MainMessage::AgentToken(time) => {
+            MainMessage::MultiMediaTime(time)
+            | MainMessage::AgentToken(time)
+            | MainMessage::AgentConnectedTokens(time) => {
                 w.u32(time);
+            }
+            MainMessage::AgentConnected => {}
+            MainMessage::AgentDisconnected => {
+                w.u32(0);
             }
             MainMessage::AgentData(data) => {
                 w.bytes(data);

@@ -62,6 +62,7 @@ impl Inputs {
             devices: self.devices.clone(),
             leds: self.leds.clone(),
             screen_size,
+            agent: None,
         }
     }
 }
@@ -72,9 +73,16 @@ pub(crate) struct InputRelay {
     devices: Arc<Mutex<InputDevices>>,
     leds: Leds,
     screen_size: Arc<dyn Fn() -> Option<(u32, u32)> + Send + Sync>,
+    /// Client-mode mouse goes to the guest agent when it takes it (agent-mouse).
+    agent: Option<Arc<crate::agent::AgentHub>>,
 }
 
 impl InputRelay {
+    pub(crate) fn with_agent(mut self, agent: Arc<crate::agent::AgentHub>) -> InputRelay {
+        self.agent = Some(agent);
+        self
+    }
+
     fn post(&self, job: impl FnOnce(&Mutex<InputDevices>) + Send + 'static) {
         self.post_as(Urgency::Input, job);
     }
@@ -145,6 +153,12 @@ impl InputSink for InputRelay {
 
     fn tablet_buttons(&self, buttons: u32) {
         self.tablet(Urgency::Input, move |t| t.buttons(buttons));
+    }
+
+    fn agent_mouse(&self, x: u32, y: u32, buttons: u32, display_id: u8) -> bool {
+        self.agent
+            .as_ref()
+            .is_some_and(|a| a.mouse_state(x, y, buttons, display_id))
     }
 
     fn leds(&self) -> (u8, u64) {

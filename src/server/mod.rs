@@ -377,6 +377,11 @@ impl Server {
     pub(crate) fn sync_session(&self) {
         *self.session.policy.lock() = link_policy::LinkPolicy::from_config(&self.config);
         *self.session.identity.lock() = (self.config.name.clone(), self.config.uuid);
+        self.session.agent().set_flags(
+            self.config.agent_mouse,
+            self.config.agent_copypaste,
+            self.config.agent_file_xfer,
+        );
         let mode = self.config.streaming_video;
         let changed = self
             .session

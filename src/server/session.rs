@@ -13,6 +13,7 @@ use super::inputs::Inputs;
 use super::interfaces::InstanceId;
 use super::link_policy::LinkPolicy;
 use super::mainloop::{MainLoopHandle, MainLoopSlot};
+use crate::agent::AgentHub;
 use crate::channel::inputs::InputsChannel;
 use crate::channel::main::{MainChannel, MainInfo, Mouse, NetStats};
 use crate::net::link::ServerCaps;
@@ -46,6 +47,8 @@ pub(crate) struct Session {
     wake: Mutex<Option<Arc<dyn Fn() + Send + Sync>>>,
     /// The guest char devices QEMU added, and the channel each one is served on.
     devices: Mutex<Vec<ServedDevice>>,
+    /// The guest agent, served on every client's main channel.
+    agent: Arc<AgentHub>,
 }
 
 struct ServedDevice {
@@ -58,7 +61,7 @@ struct ServedDevice {
 impl Session {
     /// A session with the channels the server itself provides: main and inputs.
     pub(crate) fn new() -> Arc<Session> {
-        let session = Arc::new(Session {
+        let session = Arc::new_cyclic(|me: &Weak<Session>| Session {
             mainloop: MainLoopSlot::default(),
             policy: Mutex::default(),
             identity: Mutex::default(),
@@ -71,8 +74,25 @@ impl Session {
             video: Arc::default(),
             wake: Mutex::new(None),
             devices: Mutex::default(),
+            agent: {
+                let me = me.clone();
+                AgentHub::new(Arc::new(move || {
+                    if let Some(s) = me.upgrade() {
+                        s.wake();
+                    }
+                }))
+            },
         });
         let weak = Arc::downgrade(&session);
+        let (w, m) = (weak.clone(), session.mouse.clone());
+        session.agent.set_monitors_handler(Arc::new(move |config| {
+            if let Some(s) = w.upgrade() {
+                s.client_monitors_config(config);
+            }
+        }));
+        session
+            .agent
+            .set_mouse_listener(Arc::new(move |present| m.set_agent(present)));
         session.register(ChannelKind::new(
             ch::MAIN,
             0,
@@ -124,6 +144,10 @@ impl Session {
             }
         };
         crate::log_info!("char device {:?} added (channel {channel:?})", device.kind);
+        if device.kind == DeviceKind::Agent {
+            // Its removal reaches the hub through the sink's `detached`.
+            self.agent.attach_device(device.clone());
+        }
         devices.push(ServedDevice {
             instance,
             device,
@@ -144,6 +168,11 @@ impl Session {
             self.channels.lock().unregister(channel_type, id);
         }
         served.device.remove();
+    }
+
+    /// The guest agent: the vdagent char device attaches to it.
+    pub(crate) fn agent(&self) -> &Arc<AgentHub> {
+        &self.agent
     }
 
     pub(crate) fn wake(&self) {
@@ -200,7 +229,8 @@ impl Session {
         channels.unregister(ch::CURSOR, id);
     }
 
-    /// The client's monitor layout goes to every display device, on QEMU's main loop.
+    /// The client's monitor layout goes to every display device, on QEMU's main loop;
+    /// to the guest agent if none takes it.
     pub(crate) fn client_monitors_config(self: &Arc<Self>, config: Vec<u8>) {
         if !host::monitors_config_is_complete(&config) {
             crate::log_warn!("client sent an incomplete monitors config");
@@ -211,12 +241,17 @@ impl Session {
             let Some(session) = weak.upgrade() else {
                 return;
             };
+            let mut any_taken = false;
             for (id, host) in session.displays.hosts() {
                 let taken = host.client_monitors_config(&config);
+                any_taken |= taken;
                 crate::log_info!(
                     "client monitors config for display {id}: {}",
                     if taken { "taken" } else { "not supported" }
                 );
+            }
+            if !any_taken {
+                session.agent.forward_monitors_config(config);
             }
         });
     }
@@ -274,14 +309,7 @@ impl Session {
                     .map(|s| s.channels.lock().listed())
                     .unwrap_or_default()
             }),
-            monitors_config: {
-                let weak = Arc::downgrade(&self);
-                Arc::new(move |config: Vec<u8>| {
-                    if let Some(session) = weak.upgrade() {
-                        session.client_monitors_config(config);
-                    }
-                })
-            },
+            agent: self.agent.clone(),
         };
         Ok(Opening::new(MainChannel::new(
             info,
@@ -294,10 +322,13 @@ impl Session {
 
     fn open_inputs(self: Arc<Self>, _request: &OpenRequest) -> Result<Opening, LinkError> {
         let screen = Arc::downgrade(&self);
-        let relay = self.inputs.relay(
-            self.mainloop.clone(),
-            Arc::new(move || screen.upgrade().and_then(|s| s.displays.primary_size())),
-        );
+        let relay = self
+            .inputs
+            .relay(
+                self.mainloop.clone(),
+                Arc::new(move || screen.upgrade().and_then(|s| s.displays.primary_size())),
+            )
+            .with_agent(self.agent.clone());
         Ok(Opening::new(InputsChannel::new(
             Arc::new(relay),
             self.mouse.current.clone(),
