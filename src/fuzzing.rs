@@ -342,6 +342,121 @@ pub fn cursor_channel(data: &[u8]) {
     );
 }
 
+/// The guest agent hub between a hostile guest agent and two hostile clients: device
+/// bytes (chunks that lie about their size, bad ports), client AGENT_DATA pieces, tokens
+/// both ways, the device taking its queue, attach and detach, mouse states. Records of
+/// (op, len, bytes). Nothing may panic, and what the hub queues stays bounded.
+pub fn agent(data: &[u8]) {
+    use crate::agent::AgentHub;
+    use crate::channel::Outbox;
+    use crate::proto::frame::HeaderKind;
+    use crate::server::char_device::{DeviceSink, GuestPort};
+    use parking_lot::Mutex;
+    use std::sync::Arc;
+
+    #[derive(Default)]
+    struct Port {
+        sink: Mutex<Option<Arc<dyn DeviceSink>>>,
+        queued: Mutex<Vec<(usize, u64)>>,
+    }
+    impl GuestPort for Port {
+        fn attach(&self, sink: Option<Arc<dyn DeviceSink>>) {
+            *self.sink.lock() = sink;
+        }
+        fn to_guest(&self, data: Vec<u8>, tag: u64) {
+            self.queued.lock().push((data.len(), tag));
+        }
+        fn queued_to_guest(&self) -> usize {
+            self.queued.lock().iter().map(|(n, _)| n).sum()
+        }
+        fn resume_reading(&self) {}
+        fn set_client_connected(&self, _: bool) {}
+        fn send_event(&self, _: u8) {}
+    }
+
+    let hub = AgentHub::new(Arc::new(|| {}));
+    hub.set_monitors_handler(Arc::new(|_| {}));
+    let port = Arc::new(Port::default());
+    hub.attach_device(port.clone());
+    let mut clients = [Some(hub.join(true)), Some(hub.join(false))];
+    let mut outs = [Outbox::new(HeaderKind::Mini), Outbox::new(HeaderKind::Mini)];
+    let mut rest = data;
+    while let [op, len, tail @ ..] = rest {
+        let n = usize::from(*len).min(tail.len());
+        let (bytes, next) = tail.split_at(n);
+        rest = next;
+        let who = usize::from(op >> 7);
+        match op & 0x7 {
+            0 => {
+                let sink = port.sink.lock().clone();
+                if let Some(sink) = sink {
+                    let take = sink.room().min(bytes.len());
+                    sink.received(&bytes[..take]);
+                }
+            }
+            1 => {
+                // Pieces up to 2048 bytes: repeat the record's bytes.
+                let size = usize::from(bytes.first().copied().unwrap_or(0)) * 9;
+                let piece: Vec<u8> = bytes.iter().copied().cycle().take(size).collect();
+                if let Some(c) = &clients[who] {
+                    if c.data(if piece.is_empty() { bytes } else { &piece })
+                        .is_err()
+                    {
+                        clients[who] = None;
+                    }
+                }
+            }
+            2 => {
+                let queued = std::mem::take(&mut *port.queued.lock());
+                let sink = port.sink.lock().clone();
+                for (_, tag) in queued {
+                    if let Some(sink) = &sink {
+                        sink.written(tag);
+                    }
+                }
+            }
+            3 => {
+                if let Some(c) = &clients[who] {
+                    c.produce(&mut outs[who]);
+                }
+                let pending = outs[who].pending();
+                outs[who].consumed(pending);
+            }
+            4 => {
+                let tokens = u32::from(bytes.first().copied().unwrap_or(0));
+                if let Some(c) = &clients[who] {
+                    if op & 0x40 == 0 {
+                        c.tokens(tokens);
+                    } else {
+                        c.start(tokens);
+                    }
+                }
+            }
+            5 => {
+                if op & 0x40 == 0 {
+                    hub.detach_device();
+                } else {
+                    hub.attach_device(port.clone());
+                }
+            }
+            6 => {
+                hub.mouse_state(u32::from(*len), 7, u32::from(*op), 0);
+            }
+            _ => {
+                clients[who] = if op & 0x40 == 0 {
+                    None
+                } else {
+                    Some(hub.join(op & 0x20 != 0))
+                };
+            }
+        }
+        assert!(
+            port.queued_to_guest() < 16 << 20,
+            "the device queue stays bounded"
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     /// The harness itself runs on hostile bytes without panicking.
@@ -352,6 +467,16 @@ mod tests {
                 .map(|i| (i.wrapping_mul(2_654_435_761) ^ seed.wrapping_mul(40_503)) as u8)
                 .collect();
             super::qxl_command(&data);
+        }
+    }
+
+    #[test]
+    fn agent_survives_arbitrary_records() {
+        for seed in 0u32..64 {
+            let data: Vec<u8> = (0..4000u32)
+                .map(|i| (i.wrapping_mul(2_654_435_761) ^ seed.wrapping_mul(40_503)) as u8)
+                .collect();
+            super::agent(&data);
         }
     }
 

@@ -686,6 +686,9 @@ impl State {
         let Some(c) = self.clients.get_mut(&id) else {
             return Ok(());
         };
+        if piece.len() > MAX_DATA_SIZE {
+            return Err(format!("an agent data piece of {} bytes", piece.len()));
+        }
         if !connected || c.cut {
             // Nobody to write to: the hub answers for the agent.
             c.give_back += 1;

@@ -239,7 +239,7 @@ mod tests {
     use parking_lot::Mutex;
 
     #[derive(Default)]
-    struct Recorder(Mutex<Vec<String>>);
+    struct Recorder(Mutex<Vec<String>>, bool);
 
     impl InputSink for Recorder {
         fn scancodes(&self, bytes: Vec<u8>) {
@@ -264,6 +264,14 @@ mod tests {
         }
         fn leds(&self) -> (u8, u64) {
             (0, 0)
+        }
+        fn agent_mouse(&self, x: u32, y: u32, buttons: u32, display: u8) -> bool {
+            if self.1 {
+                self.0
+                    .lock()
+                    .push(format!("agent {x} {y} {buttons:#x} {display}"));
+            }
+            self.1
         }
     }
 
@@ -308,6 +316,29 @@ mod tests {
         ch.on_message(m::C_MOUSE_RELEASE, &[1, 0, 0], &mut out)
             .unwrap();
         assert_eq!(*rec.0.lock(), vec!["motion 0 0 1 0", "buttons 0"]);
+    }
+
+    #[test]
+    fn client_mode_goes_to_the_agent_when_it_takes_the_mouse() {
+        let rec = Arc::new(Recorder(Mutex::default(), true));
+        let mut ch = InputsChannel::new(rec.clone(), Arc::new(AtomicU32::new(MOUSE_MODE_CLIENT)));
+        let mut out = Outbox::new(HeaderKind::Mini);
+        let mut w = Writer::new();
+        w.u32(100).u32(50).u16(1).u8(1);
+        ch.on_message(m::C_MOUSE_POSITION, &w.into_inner(), &mut out)
+            .unwrap();
+        ch.on_message(m::C_MOUSE_PRESS, &[BUTTON_UP, 0, 0], &mut out)
+            .unwrap();
+        ch.on_message(m::C_MOUSE_RELEASE, &[1, 0, 0], &mut out)
+            .unwrap();
+        assert_eq!(
+            *rec.0.lock(),
+            vec![
+                "agent 100 50 0x2 1",
+                "agent 100 50 0x10 1",
+                "agent 100 50 0x0 1"
+            ]
+        );
     }
 
     #[test]

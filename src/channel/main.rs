@@ -363,6 +363,31 @@ mod tests {
         );
         mouse.set_tablet(false);
         assert_eq!(mouse.current(), MOUSE_MODE_SERVER);
+        mouse.set_agent(true);
+        mouse.request(MOUSE_MODE_CLIENT);
+        assert_eq!(
+            mouse.current(),
+            MOUSE_MODE_CLIENT,
+            "an agent takes the mouse"
+        );
+        mouse.set_agent(false);
+        assert_eq!(mouse.current(), MOUSE_MODE_SERVER);
+    }
+
+    #[test]
+    fn agent_data_without_an_agent_is_answered_and_tokens_come_back() {
+        let mut ch = channel(Arc::default());
+        let mut out = Outbox::new(HeaderKind::Mini);
+        ch.on_message(m::C_AGENT_START, &(!0u32).to_le_bytes(), &mut out)
+            .unwrap();
+        let caps = crate::proto::agent::announce_capabilities(true, &[0]);
+        ch.on_message(m::C_AGENT_DATA, &caps, &mut out).unwrap();
+        assert_eq!(drain_types(&mut out), vec![m::AGENT_DATA, m::AGENT_TOKEN]);
+        assert!(
+            ch.on_message(m::C_AGENT_DATA, &[0; 2049], &mut out)
+                .is_err(),
+            "more than VD_AGENT_MAX_DATA_SIZE drops the client, agent or not"
+        );
     }
 
     #[test]
