@@ -342,6 +342,59 @@ pub fn cursor_channel(data: &[u8]) {
     );
 }
 
+/// Client messages on a spicevmc port channel (data, LZ4 data, port events) while the
+/// guest writes, opens and closes the port and takes (or leaves) the client's bytes.
+pub fn spicevmc_channel(data: &[u8]) {
+    use crate::channel::spicevmc::{VmcChannel, VmcDevice};
+    use crate::server::char_device::{DeviceSink, GuestPort};
+    use parking_lot::Mutex;
+    use std::sync::Arc;
+    /// A device that keeps count of what it holds for the guest.
+    #[derive(Default)]
+    struct Port(Mutex<Vec<(usize, u64)>>);
+    impl GuestPort for Port {
+        fn attach(&self, _: Option<Arc<dyn DeviceSink>>) {}
+        fn to_guest(&self, data: Vec<u8>, tag: u64) {
+            self.0.lock().push((data.len(), tag));
+        }
+        fn queued_to_guest(&self) -> usize {
+            self.0.lock().iter().map(|(n, _)| n).sum()
+        }
+        fn resume_reading(&self) {}
+        fn set_client_connected(&self, _: bool) {}
+        fn send_event(&self, _: u8) {}
+    }
+    let device = VmcDevice::new(Arc::new(|| {}));
+    let port = Arc::new(Port::default());
+    if !device.claim() {
+        return;
+    }
+    let (d, p) = (device.clone(), port.clone());
+    drive(
+        data,
+        |caps| {
+            let lz4 = caps.has(crate::proto::msg::spicevmc::CAP_DATA_COMPRESS_LZ4);
+            Box::new(VmcChannel::new(d, p, Some("org.example.fuzz".into()), lz4))
+        },
+        |body| match body.first().map(|b| b % 4) {
+            Some(0) => {
+                let n = device.room().min(body.len());
+                device.received(&body[..n]);
+            }
+            Some(1) => device.guest_event(body.len() % 2 == 0),
+            Some(2) => {
+                let taken = std::mem::take(&mut *port.0.lock());
+                taken.into_iter().for_each(|(_, tag)| device.written(tag));
+            }
+            _ => {
+                let n = device.room();
+                device.received(&vec![0x42; n.min(64 << 10)]);
+            }
+        },
+    );
+    assert!(port.queued_to_guest() <= 64 << 20);
+}
+
 #[cfg(test)]
 mod tests {
     /// The harness itself runs on hostile bytes without panicking.

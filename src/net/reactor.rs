@@ -745,11 +745,21 @@ impl Connection {
     /// Produces output, then one read of channel messages.
     fn advance_open(&mut self) -> io::Result<Option<Outcome>> {
         if let Phase::Open(linked) = &mut self.phase {
+            if linked.channel.finished() {
+                return Ok(Some(Outcome::Close));
+            }
             linked.channel.produce(&mut linked.outbox);
         }
         self.flush()?;
         if self.output_over_cap() {
             return Ok(Some(Outcome::Keep));
+        }
+        // A channel whose device is full leaves the client's bytes in the socket; it
+        // wakes the reactor when it takes input again (edge-triggered: nothing else would).
+        if let Phase::Open(linked) = &mut self.phase {
+            if !linked.channel.wants_input() {
+                return Ok(Some(Outcome::Keep));
+            }
         }
         let mut buf = [0u8; 16384];
         let n = match self.read_budgeted(&mut buf) {

@@ -11,4 +11,5 @@ pub(crate) mod link;
 pub(crate) mod main;
 pub(crate) mod msg;
 pub(crate) mod outgoing;
+pub(crate) mod spicevmc;
 pub(crate) mod wire;
