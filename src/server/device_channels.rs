@@ -2,9 +2,6 @@
 //! `spicevmc_device_connect`): usbredir, port and webdav devices become spicevmc
 //! channels that one client at a time may link.
 
-// Called by `Session::add_char_device` once the char device wiring lands (issue 12).
-#![allow(dead_code)]
-
 use super::channels::{ChannelKind, Opening, Provider};
 use super::char_device::{DeviceKind, GuestPort};
 use crate::channel::spicevmc::{VmcChannel, VmcDevice};
