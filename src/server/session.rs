@@ -132,17 +132,6 @@ impl Session {
             }
         };
         crate::log_info!("char device {:?} added (channel {channel:?})", device.kind);
-        let served = channel.and_then(|(_, id)| {
-            super::device_channels::channel_kind(&device.kind, id, device.clone(), self.waker())
-        });
-        let channel = match served {
-            Some(kind) => {
-                let at = (kind.channel_type, kind.id);
-                self.register(kind);
-                Some(at)
-            }
-            None => channel,
-        };
         devices.push(ServedDevice {
             instance,
             device,
