@@ -6,8 +6,10 @@ the same session) carrying usbredir_peer: the usb-host side of the usbredir prot
 playing a full-speed HID mouse. QEMU's usb-redir device on a qemu-xhci controller is the
 other end. What the user would see is the guest kernel's log on the serial console: the
 device enumerated (its descriptors and strings read through our control-transfer
-answers), hid-generic bound to it (its report descriptor read), and "USB disconnect"
-when the client unplugs it or goes away.
+answers), hid-generic bound to it (its report descriptor read), the mouse reports the
+client sends on the interrupt endpoint reaching the guest's input layer (the guest
+workload prints each button and motion it reads from the new event device), and "USB
+disconnect" when the client unplugs it or goes away.
 
 Validated against Debian's C server (SPICE_RS_E2E_LIB=c)."""
 import re
@@ -28,12 +30,14 @@ SERIAL = rf"SerialNumber: {re.escape(usb.SERIAL)}"
 # hid-generic names the device "<manufacturer> <product>" once it read the report descriptor.
 HID_BOUND = rf"input.*: USB HID v1\.11 Mouse \[{re.escape(usb.MANUFACTURER)} {re.escape(usb.PRODUCT)}\]"
 NEW_DEVICE = r"usb (\d+-[\d.]+): new full-speed USB device number (\d+) using xhci_hcd"
+OPENED = rf"SPICE-RS-GUEST: input (event\d+) name={re.escape(usb.MANUFACTURER + ' ' + usb.PRODUCT)}\r?$"
+BURST = 100  # motion reports sent at once; QEMU buffers up to 1000 per interrupt endpoint
 
 
 def plug(rig, peer, timeout=60):
     """connect_device, then waits for the guest to enumerate and bind the device.
     Returns (usb path, device number, seconds to "New USB device found", seconds to the
-    HID driver bound)."""
+    HID driver bound, serial log offset before the plug)."""
     start = len(rig.serial())
     peer.connect_device()
     t0 = time.monotonic()
@@ -44,7 +48,38 @@ def plug(rig, peer, timeout=60):
     rig.wait_serial(SERIAL, timeout=10, start=start)
     rig.wait_serial(HID_BOUND, timeout=timeout, start=start)
     t_bound = time.monotonic() - t0
-    return new.group(1), new.group(2), t_found, t_bound
+    return new.group(1), new.group(2), t_found, t_bound, start
+
+
+def reports_reach_guest(rig, peer, since):
+    """Once the guest opened the mouse (the workload rescans /dev/input each second), a
+    click and a move, then a burst of BURST one-pixel moves, sent as interrupt reports.
+    Returns (seconds to the click's line, seconds until the whole burst was read)."""
+    rig.wait_serial(OPENED, timeout=30, start=since)
+    assert peer.receiving.wait(15), "QEMU never started interrupt receiving on the mouse"
+    start = len(rig.serial())
+    t0 = time.monotonic()
+    peer.interrupt_in(bytes([0x01, 0, 0]))                     # left button down
+    rig.wait_serial(r"SPICE-RS-INPUT: btn code=272 value=1", timeout=10, start=start)
+    t_click = time.monotonic() - t0
+    peer.interrupt_in(bytes([0x00, 0, 0]))                     # up
+    peer.interrupt_in(bytes([0x00, 5, (-3) & 0xFF]))           # move right 5, up 3
+    rig.wait_serial(r"SPICE-RS-INPUT: btn code=272 value=0", timeout=10, start=start)
+    rig.wait_serial(r"SPICE-RS-INPUT: rel x=5 y=-3", timeout=10, start=start)
+    start = len(rig.serial())
+    t0 = time.monotonic()
+    for _ in range(BURST):
+        peer.interrupt_in(bytes([0x00, 1, 2]))
+    deadline = time.monotonic() + 30
+    while True:
+        moves = re.findall(r"^SPICE-RS-INPUT: rel x=(-?\d+) y=(-?\d+)", rig.serial()[start:], re.M)
+        sx, sy = sum(int(x) for x, _ in moves), sum(int(y) for _, y in moves)
+        if (sx, sy) == (BURST, 2 * BURST) or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert (sx, sy) == (BURST, 2 * BURST), \
+        f"the guest read a motion of {sx},{sy} from {BURST} reports of 1,2 ({len(moves)} lines)"
+    return t_click, time.monotonic() - t0
 
 
 def unplugged(rig, path, number, start, timeout=30):
@@ -69,9 +104,10 @@ def test_usbredir_device_enumerates_and_goes_away(make_rig, tmp_path):
         peer.hello()
 
         # 1. Plugged by the client: enumerated, strings read, HID driver bound.
-        path, number, t_found, t_bound = plug(rig, peer)
+        path, number, t_found, t_bound, since = plug(rig, peer)
         assert peer.configured.is_set(), "the guest never set a configuration"
         assert peer.configuration == 1
+        t_click, t_burst = reports_reach_guest(rig, peer, since)
 
         # 2. Unplugged by the client (device_disconnect): the guest sees it go.
         start = len(rig.serial())
@@ -79,10 +115,12 @@ def test_usbredir_device_enumerates_and_goes_away(make_rig, tmp_path):
         t0 = time.monotonic()
         unplugged(rig, path, number, start)
         t_unplug = time.monotonic() - t0
+        rig.wait_serial(r"SPICE-RS-GUEST: input event\d+ gone", timeout=10, start=start)
 
         # 3. Plugged again, then the client goes away: the device goes with it.
         time.sleep(0.5)  # QEMU delays a re-attach 200 ms after a detach
-        path2, number2, t_found2, _ = plug(rig, peer)
+        path2, number2, t_found2, _, since = plug(rig, peer)
+        reports_reach_guest(rig, peer, since)  # the guest opened the new one too
         start = len(rig.serial())
         stop.set()
         t0 = time.monotonic()
@@ -98,7 +136,8 @@ def test_usbredir_device_enumerates_and_goes_away(make_rig, tmp_path):
     print(f"\nlib={rig.lib} usbredir: hello {t_hello * 1000:.0f} ms after link "
           f"(QEMU {peer.peer_version!r}, caps {peer.peer_caps:#x}); device_connect -> "
           f"'New USB device found' {t_found:.2f} s, -> HID bound {t_bound:.2f} s "
-          f"({len(controls)} control transfers); device_disconnect -> 'USB disconnect' "
+          f"({len(controls)} control transfers); report -> guest input "
+          f"{t_click * 1000:.0f} ms, {BURST} reports read in {t_burst:.2f} s; device_disconnect -> 'USB disconnect' "
           f"{t_unplug:.2f} s; re-plug found in {t_found2:.2f} s; channel closed -> "
           f"'USB disconnect' {t_gone:.2f} s")
     (tmp_path / "peer.log").write_text(

@@ -99,6 +99,7 @@ class UsbredirPeer:
         self.lock = threading.Lock()
         self.hello_seen = threading.Event()
         self.configured = threading.Event()
+        self.receiving = threading.Event()  # QEMU asked for interrupt IN reports
         self.errors = []               # protocol surprises; the test asserts none
 
     # --- helpers
@@ -149,6 +150,9 @@ class UsbredirPeer:
         self.note("sent device_connect")
 
     def disconnect_device(self):
+        self.interrupt_receiving = False
+        self.receiving.clear()
+        self.configured.clear()
         self._packet(DEVICE_DISCONNECT)
         self.note("sent device_disconnect")
 
@@ -201,8 +205,12 @@ class UsbredirPeer:
             self.note(f"start_interrupt_receiving {ep:#04x}")
             self._packet(INTERRUPT_RECEIVING_STATUS,
                          bytes([SUCCESS if self.interrupt_receiving else STALL, ep]), pid)
+            if self.interrupt_receiving:
+                self.receiving.set()
         elif ptype == STOP_INTERRUPT_RECEIVING:
             self.interrupt_receiving = False
+            self.receiving.clear()
+            self.note(f"stop_interrupt_receiving {body[0]:#04x}")
             self._packet(INTERRUPT_RECEIVING_STATUS, bytes([SUCCESS, body[0]]), pid)
         elif ptype == RESET:
             self.configuration = 0
