@@ -56,7 +56,8 @@ def recv_exact(sock, n):
 
 
 def caps_words(bits):
-    words = [0] * (max(bits, default=0) // 32 + 1) if bits else []
+    """Cap bit numbers as the link message's u32 words (none for no caps)."""
+    words = [0] * (max(bits) // 32 + 1 if bits else 0)
     for b in bits:
         words[b // 32] |= 1 << (b % 32)
     return words

@@ -19,6 +19,8 @@ import struct
 import threading
 import time
 
+from spice_raw import MSG_SPICEVMC_COMPRESSED_DATA, MSG_SPICEVMC_DATA
+
 # Packet types
 HELLO, DEVICE_CONNECT, DEVICE_DISCONNECT, RESET, INTERFACE_INFO, EP_INFO = range(6)
 SET_CONFIGURATION, GET_CONFIGURATION, CONFIGURATION_STATUS = 6, 7, 8
@@ -278,7 +280,6 @@ class UsbredirPeer:
 def serve(peer, channel, recv_timeout=0.5, stop=None):
     """Feeds a RawChannel's SPICEVMC_DATA to the peer until the channel closes or stop is
     set. Runs on its own thread (see start_serving)."""
-    from spice_raw import MSG_SPICEVMC_COMPRESSED_DATA, MSG_SPICEVMC_DATA
     while not (stop and stop.is_set()):
         try:
             msg_type, body = channel.recv(timeout=recv_timeout)
