@@ -88,22 +88,32 @@ def unplugged(rig, path, number, start, timeout=30):
     return m
 
 
+def open_usbredir(session):
+    """Links the usbredir channel with a fresh peer serving it; waits for QEMU's hello
+    (its usb-redir parser starts when the channel opens the char device) and answers.
+    Returns (channel, peer, reader thread, stop event, ms from link to hello)."""
+    vmc = session.open_channel(CHANNEL_USBREDIR)
+    peer = usb.UsbredirPeer(send=lambda b: vmc.send(MSGC_SPICEVMC_DATA, b))
+    reader, stop = usb.start_serving(peer, vmc)
+    t0 = time.monotonic()
+    assert peer.hello_seen.wait(15), "no usbredir hello from QEMU over the channel"
+    t_hello = time.monotonic() - t0
+    peer.hello()
+    return vmc, peer, reader, stop, t_hello
+
+
 def test_usbredir_device_enumerates_and_goes_away(make_rig, tmp_path):
     rig = make_rig(display="std", workload="console", extra_args=USB_ARGS)
     rig.wait_serial(r"starting workload", timeout=90)
+    peers = []
 
     with RawSession(HOST, rig.port) as session:
         channels = session.channel_list()
         assert (CHANNEL_USBREDIR, 0) in channels, f"usbredir not offered: {channels}"
-        vmc = session.open_channel(CHANNEL_USBREDIR)
-        peer = usb.UsbredirPeer(send=lambda b: vmc.send(MSGC_SPICEVMC_DATA, b))
-        reader, stop = usb.start_serving(peer, vmc)
-        t_link = time.monotonic()
-        assert peer.hello_seen.wait(15), "no usbredir hello from QEMU over the channel"
-        t_hello = time.monotonic() - t_link
-        peer.hello()
+        vmc, peer, reader, stop, t_hello = open_usbredir(session)
+        peers.append(peer)
 
-        # 1. Plugged by the client: enumerated, strings read, HID driver bound.
+        # 1. Plugged by the client: enumerated, strings read, HID driver bound, reports read.
         path, number, t_found, t_bound, since = plug(rig, peer)
         assert peer.configured.is_set(), "the guest never set a configuration"
         assert peer.configuration == 1
@@ -117,28 +127,49 @@ def test_usbredir_device_enumerates_and_goes_away(make_rig, tmp_path):
         t_unplug = time.monotonic() - t0
         rig.wait_serial(r"SPICE-RS-GUEST: input event\d+ gone", timeout=10, start=start)
 
-        # 3. Plugged again, then the client goes away: the device goes with it.
+        # 3. Plugged again, then the usbredir channel closes: the device goes with it.
         time.sleep(0.5)  # QEMU delays a re-attach 200 ms after a detach
-        path2, number2, t_found2, _, since = plug(rig, peer)
+        path, number, t_found2, _, since = plug(rig, peer)
         reports_reach_guest(rig, peer, since)  # the guest opened the new one too
         start = len(rig.serial())
         stop.set()
         t0 = time.monotonic()
         vmc.close()
-        unplugged(rig, path2, number2, start)
-        t_gone = time.monotonic() - t0
+        unplugged(rig, path, number, start)
+        t_chan_gone = time.monotonic() - t0
         reader.join(5)
 
-    assert not peer.errors, peer.errors
+        # 4. The same client links the channel again (the device is free once more),
+        # plugs, and then goes away altogether (every socket closed, as when the
+        # viewer quits): the device goes with it.
+        time.sleep(0.5)
+        vmc, peer, reader, stop, _ = open_usbredir(session)
+        peers.append(peer)
+        path, number, t_found3, _, since = plug(rig, peer)
+        reports_reach_guest(rig, peer, since)
+        start = len(rig.serial())
+        stop.set()
+        t0 = time.monotonic()
+    # leaving the with block closed the session: usbredir and main channels
+    unplugged(rig, path, number, start)
+    t_client_gone = time.monotonic() - t0
+    reader.join(5)
+
+    for p in peers:
+        assert not p.errors, p.errors
     assert rig.alive(), rig.tail()
     assert not rig.guest_panicked()
+    peer = peers[0]
     controls = [e for _, e in peer.log if e.startswith("control")]
     print(f"\nlib={rig.lib} usbredir: hello {t_hello * 1000:.0f} ms after link "
           f"(QEMU {peer.peer_version!r}, caps {peer.peer_caps:#x}); device_connect -> "
           f"'New USB device found' {t_found:.2f} s, -> HID bound {t_bound:.2f} s "
           f"({len(controls)} control transfers); report -> guest input "
-          f"{t_click * 1000:.0f} ms, {BURST} reports read in {t_burst:.2f} s; device_disconnect -> 'USB disconnect' "
-          f"{t_unplug:.2f} s; re-plug found in {t_found2:.2f} s; channel closed -> "
-          f"'USB disconnect' {t_gone:.2f} s")
-    (tmp_path / "peer.log").write_text(
-        "\n".join(f"{t - peer.log[0][0]:8.3f} {e}" for t, e in peer.log) + "\n")
+          f"{t_click * 1000:.0f} ms, {BURST} reports read in {t_burst:.2f} s; "
+          f"device_disconnect -> 'USB disconnect' {t_unplug:.2f} s; re-plug found in "
+          f"{t_found2:.2f} s; channel closed -> 'USB disconnect' {t_chan_gone:.2f} s; "
+          f"relinked, found in {t_found3:.2f} s; client gone -> 'USB disconnect' "
+          f"{t_client_gone:.2f} s")
+    for n, p in enumerate(peers):
+        (tmp_path / f"peer{n}.log").write_text(
+            "\n".join(f"{t - p.log[0][0]:8.3f} {e}" for t, e in p.log) + "\n")
