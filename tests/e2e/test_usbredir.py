@@ -17,6 +17,7 @@ import time
 
 import usbredir_peer as usb
 from spice_raw import CHANNEL_USBREDIR, MSGC_SPICEVMC_DATA, RawSession
+from test_foundation import assert_right_lib
 from test_session import HOST
 
 USB_ARGS = ["-device", "qemu-xhci,id=xhci",
@@ -104,6 +105,7 @@ def open_usbredir(session):
 
 def test_usbredir_device_enumerates_and_goes_away(make_rig, tmp_path):
     rig = make_rig(display="std", workload="console", extra_args=USB_ARGS)
+    assert_right_lib(rig)
     rig.wait_serial(r"starting workload", timeout=90)
     peers = []
 
