@@ -11,7 +11,6 @@
 //! device holds of the channel side (called on QEMU's thread; it must only queue and
 //! wake the reactor, never block).
 
-
 mod device;
 
 pub(crate) use device::CharDevice;
