@@ -6,6 +6,7 @@ pub(crate) mod cursor;
 pub(crate) mod display;
 pub(crate) mod inputs;
 pub(crate) mod main;
+pub(crate) mod smartcard;
 pub(crate) mod spicevmc;
 
 use crate::proto::frame::{self, HeaderKind};

@@ -1,17 +1,18 @@
 //! The channel each guest char device is served on (spice-server's
-//! `spicevmc_device_connect`): usbredir, port and webdav devices become spicevmc
-//! channels that one client at a time may link.
+//! `spicevmc_device_connect`, `smartcard_device_connect`): usbredir, port and webdav
+//! devices become spicevmc channels that one client at a time may link; a smartcard
+//! device becomes a smartcard channel whose reader id is its channel id.
 
 use super::channels::{ChannelKind, Opening, Provider};
 use super::char_device::{DeviceKind, GuestPort};
+use crate::channel::smartcard::{SmartcardChannel, SmartcardDevice, MAX_READERS};
 use crate::channel::spicevmc::{VmcChannel, VmcDevice};
 use crate::proto::link::LinkError;
 use crate::proto::msg::{channel as ch, spicevmc};
 use std::sync::Arc;
 
 /// The linkable channel for a device QEMU added, with channel id `id`; None for the
-/// kinds not served by a channel of their own (the agent is served on the main channel;
-/// the smartcard channel needs its VSC reader handling, not yet written). The device's
+/// agent (served on the main channel) and for smartcard readers past `MAX_READERS`. The device's
 /// sink is attached here, for the device's lifetime, so the guest's port state is known
 /// before any client links.
 pub(crate) fn channel_kind(
@@ -27,7 +28,8 @@ pub(crate) fn channel_kind(
             Some(super::char_device::WEBDAV_PORT_NAME.to_owned()),
         ),
         DeviceKind::Port(name) => (ch::PORT, Some(name.clone())),
-        DeviceKind::Agent | DeviceKind::Smartcard => return None,
+        DeviceKind::Smartcard => return smartcard_kind(id, port, wake),
+        DeviceKind::Agent => return None,
     };
     let device = VmcDevice::new(wake);
     port.attach(Some(device.clone()));
@@ -50,6 +52,33 @@ pub(crate) fn channel_kind(
                 port.clone(),
                 port_name.clone(),
                 lz4,
+            )))
+        },
+    ))
+}
+
+/// A smartcard reader's channel. Unlike a spicevmc channel it opens for any client (as
+/// spice-server's does); only one at a time holds the reader.
+fn smartcard_kind(
+    id: u8,
+    port: Arc<dyn GuestPort>,
+    wake: Arc<dyn Fn() + Send + Sync>,
+) -> Option<ChannelKind> {
+    if id >= MAX_READERS {
+        crate::log_warn!("smartcard: at most {MAX_READERS} readers are served");
+        return None;
+    }
+    let device = SmartcardDevice::new(id, wake);
+    port.attach(Some(device.clone()));
+    Some(ChannelKind::new(
+        ch::SMARTCARD,
+        id,
+        &[],
+        Provider::Device,
+        move |_request| {
+            Ok(Opening::new(SmartcardChannel::open(
+                device.clone(),
+                port.clone(),
             )))
         },
     ))
