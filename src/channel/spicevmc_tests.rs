@@ -161,7 +161,7 @@ fn webdav_is_a_port_with_its_fixed_name() {
     let body = &drain(&mut out)[0].body;
     assert_eq!(&body[9..body.len() - 1], b"org.spice-space.webdav.0");
     assert!(crate::server::device_channels::channel_kind(
-        &DeviceKind::Smartcard,
+        &DeviceKind::Agent,
         0,
         Arc::new(FakePort::default()),
         Arc::new(|| {})
