@@ -95,6 +95,9 @@ PKGS=(
     # SASL (src/ffi/sasl.rs links libsasl2; SCRAM/DIGEST plugins; saslpasswd2 for the
     # tests' sasldb)
     libsasl2-dev libsasl2-modules libsasl2-modules-db sasl2-bin
+    # USB redirection (tests/e2e/test_usbredir.py): the raw client's RSA ticket, and
+    # usbredirproto.h, the protocol usbredir_peer.py speaks
+    python3-cryptography libusbredirparser-dev
 )
 $SUDO apt-get install -y -qq --no-install-recommends -t bookworm-backports "${BPO_PKGS[@]}"
 $SUDO apt-get install -y -qq --no-install-recommends "${PKGS[@]}"

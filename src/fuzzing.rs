@@ -342,6 +342,114 @@ pub fn cursor_channel(data: &[u8]) {
     );
 }
 
+/// Client messages on a spicevmc port channel (data, LZ4 data, port events) while the
+/// guest writes, opens and closes the port and takes (or leaves) the client's bytes.
+pub fn spicevmc_channel(data: &[u8]) {
+    use crate::channel::spicevmc::{VmcChannel, VmcDevice};
+    use crate::server::char_device::{DeviceSink, GuestPort};
+    use parking_lot::Mutex;
+    use std::sync::Arc;
+    /// A device that keeps count of what it holds for the guest.
+    #[derive(Default)]
+    struct Port(Mutex<Vec<(usize, u64)>>);
+    impl GuestPort for Port {
+        fn attach(&self, _: Option<Arc<dyn DeviceSink>>) {}
+        fn to_guest(&self, data: Vec<u8>, tag: u64) {
+            self.0.lock().push((data.len(), tag));
+        }
+        fn queued_to_guest(&self) -> usize {
+            self.0.lock().iter().map(|(n, _)| n).sum()
+        }
+        fn resume_reading(&self) {}
+        fn set_client_connected(&self, _: bool) {}
+        fn send_event(&self, _: u8) {}
+    }
+    let device = VmcDevice::new(Arc::new(|| {}));
+    let port = Arc::new(Port::default());
+    if !device.claim() {
+        return;
+    }
+    let (d, p) = (device.clone(), port.clone());
+    drive(
+        data,
+        |caps| {
+            let lz4 = caps.has(crate::proto::msg::spicevmc::CAP_DATA_COMPRESS_LZ4);
+            Box::new(VmcChannel::new(d, p, Some("org.example.fuzz".into()), lz4))
+        },
+        |body| match body.first().map(|b| b % 4) {
+            Some(0) => {
+                let n = device.room().min(body.len());
+                device.received(&body[..n]);
+            }
+            Some(1) => device.guest_event(body.len() % 2 == 0),
+            Some(2) => {
+                let taken = std::mem::take(&mut *port.0.lock());
+                taken.into_iter().for_each(|(_, tag)| device.written(tag));
+            }
+            _ => {
+                let n = device.room();
+                device.received(&vec![0x42; n.min(64 << 10)]);
+            }
+        },
+    );
+    assert!(port.queued_to_guest() <= 64 << 20);
+}
+
+/// Client VSC messages on a smartcard channel (any type, reader id and length) while
+/// the device writes arbitrary bytes (headers that may announce gigabytes), takes or
+/// leaves the client's messages, and a second client competes for the reader.
+pub fn smartcard_channel(data: &[u8]) {
+    use crate::channel::smartcard::{SmartcardChannel, SmartcardDevice};
+    use crate::server::char_device::{DeviceSink, GuestPort};
+    use parking_lot::Mutex;
+    use std::sync::Arc;
+    /// A device that keeps count of what it holds for the guest.
+    #[derive(Default)]
+    struct Port(Mutex<Vec<(usize, u64)>>);
+    impl GuestPort for Port {
+        fn attach(&self, _: Option<Arc<dyn DeviceSink>>) {}
+        fn to_guest(&self, data: Vec<u8>, tag: u64) {
+            self.0.lock().push((data.len(), tag));
+        }
+        fn queued_to_guest(&self) -> usize {
+            self.0.lock().iter().map(|(n, _)| n).sum()
+        }
+        fn resume_reading(&self) {}
+        fn set_client_connected(&self, _: bool) {}
+        fn send_event(&self, _: u8) {}
+    }
+    let device = SmartcardDevice::new(0, Arc::new(|| {}));
+    let port = Arc::new(Port::default());
+    let mut rival: Option<SmartcardChannel> = None;
+    let (d, p) = (device.clone(), port.clone());
+    drive(
+        data,
+        |_| Box::new(SmartcardChannel::open(d, p)),
+        |body| match body.first().map(|b| b % 4) {
+            Some(0) => {
+                let n = device.room().min(body.len());
+                device.received(&body[..n]);
+            }
+            Some(1) => {
+                let taken = std::mem::take(&mut *port.0.lock());
+                taken.into_iter().for_each(|(_, tag)| device.written(tag));
+            }
+            Some(2) => {
+                rival = match rival.take() {
+                    Some(_) => None,
+                    None => Some(SmartcardChannel::open(device.clone(), port.clone())),
+                }
+            }
+            _ => {
+                let n = device.room();
+                device.received(&vec![0; n.min(64 << 10)]);
+            }
+        },
+    );
+    drop(rival);
+    assert!(port.queued_to_guest() <= 64 << 20);
+}
+
 /// The guest agent hub between a hostile guest agent and two hostile clients: device
 /// bytes (chunks that lie about their size, bad ports), client AGENT_DATA pieces, tokens
 /// both ways, the device taking its queue, attach and detach, mouse states. Records of
@@ -537,6 +645,30 @@ mod tests {
             super::display_channel(&data);
             super::inputs_channel(&data);
             super::cursor_channel(&data);
+            super::smartcard_channel(&data);
         }
+    }
+
+    /// VSC messages that parse: each type with reader ids 0, 1 and undefined, and
+    /// device bytes in between.
+    #[test]
+    fn smartcard_survives_vsc_traffic() {
+        let mut data = vec![0, 0, 0, 0];
+        for i in 0u32..400 {
+            let vsc_type = i % 9 + 1;
+            let reader = [0, 1, u32::MAX][(i % 3) as usize];
+            let payload: Vec<u8> = (0..(i % 7)).map(|b| b as u8).collect();
+            let mut body = Vec::new();
+            body.extend(vsc_type.to_le_bytes());
+            body.extend(reader.to_le_bytes());
+            body.extend((payload.len() as u32).to_le_bytes());
+            body.extend(&payload);
+            let op = (i % 8) as u8;
+            data.push(op);
+            data.extend(101u16.to_le_bytes());
+            data.extend((body.len() as u16).to_le_bytes());
+            data.extend(&body);
+        }
+        super::smartcard_channel(&data);
     }
 }

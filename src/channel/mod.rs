@@ -6,6 +6,8 @@ pub(crate) mod cursor;
 pub(crate) mod display;
 pub(crate) mod inputs;
 pub(crate) mod main;
+pub(crate) mod smartcard;
+pub(crate) mod spicevmc;
 
 use crate::proto::frame::{self, HeaderKind};
 use crate::proto::msg::base;
@@ -159,6 +161,18 @@ pub(crate) trait Channel: Send {
 
     /// Called when the channel was woken or its output drained: queue what is due.
     fn produce(&mut self, _out: &mut Outbox) {}
+
+    /// False while the channel cannot take more client messages (a device behind it is
+    /// full): the reactor stops reading the socket, and reads again after a wake.
+    fn wants_input(&mut self) -> bool {
+        true
+    }
+
+    /// True once the channel has nothing more to serve (its device is gone): the
+    /// reactor closes the connection.
+    fn finished(&self) -> bool {
+        false
+    }
 
     /// The client answered one of our PINGs.
     fn on_pong(&mut self, _id: u32, _timestamp: u64) {}

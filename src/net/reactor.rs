@@ -50,6 +50,11 @@ pub(crate) const OUTPUT_CAP: usize = OUTBOX_HIGH_WATER + (2 << 20);
 /// Bytes read from one connection per reactor turn, so one fast sender cannot keep the
 /// reactor from other clients, link timeouts and shutdown.
 pub(crate) const READ_BUDGET: usize = 256 << 10;
+/// Times per reactor turn a connection whose output drained is produced again at once
+/// (`Channel::produce` is due when its output drained; nothing else would wake a
+/// channel that paused on its own backlog, like a spicevmc channel's device). Past
+/// it the connection is serviced again next turn.
+const PRODUCE_BUDGET: u8 = 4;
 
 const WAKER: Token = Token(0);
 const FIRST_LISTENER: usize = 1;
@@ -245,6 +250,8 @@ struct Connection {
     boundaries: Option<MessageBoundaries>,
     /// Bytes this connection may still read in this turn (`READ_BUDGET` per turn).
     read_budget: usize,
+    /// Drained outputs this connection may still produce again in this turn.
+    produce_budget: u8,
     /// The peer's address, for the per-source limits (none for UNIX sockets).
     source: Option<IpAddr>,
     /// The SASL security layer every byte goes through once SASL negotiated one.
@@ -374,6 +381,7 @@ impl State {
             sniffed: false,
             boundaries: None,
             read_budget: READ_BUDGET,
+            produce_budget: PRODUCE_BUDGET,
             source,
             sasl_layer: None,
         };
@@ -398,7 +406,8 @@ impl State {
                 Outcome::Close
             }
         };
-        if conn.read_budget == 0 && !self.unfinished.contains(&token) {
+        let spent = conn.read_budget == 0 || conn.produce_budget == 0;
+        if spent && !self.unfinished.contains(&token) {
             self.unfinished.push(token);
         }
         match outcome {
@@ -463,6 +472,7 @@ impl State {
     fn service_unfinished(&mut self) {
         for conn in self.connections.values_mut() {
             conn.read_budget = READ_BUDGET;
+            conn.produce_budget = PRODUCE_BUDGET;
         }
         for token in std::mem::take(&mut self.unfinished) {
             self.service(token);
@@ -745,11 +755,26 @@ impl Connection {
     /// Produces output, then one read of channel messages.
     fn advance_open(&mut self) -> io::Result<Option<Outcome>> {
         if let Phase::Open(linked) = &mut self.phase {
+            if linked.channel.finished() {
+                return Ok(Some(Outcome::Close));
+            }
             linked.channel.produce(&mut linked.outbox);
         }
-        self.flush()?;
+        let had_output = self.pending_output() > 0;
+        if self.flush()? && had_output && self.produce_budget > 0 {
+            // The output drained: the channel may have more to queue now.
+            self.produce_budget -= 1;
+            return Ok(None);
+        }
         if self.output_over_cap() {
             return Ok(Some(Outcome::Keep));
+        }
+        // A channel whose device is full leaves the client's bytes in the socket; it
+        // wakes the reactor when it takes input again (edge-triggered: nothing else would).
+        if let Phase::Open(linked) = &mut self.phase {
+            if !linked.channel.wants_input() {
+                return Ok(Some(Outcome::Keep));
+            }
         }
         let mut buf = [0u8; 16384];
         let n = match self.read_budgeted(&mut buf) {

@@ -57,6 +57,7 @@ fn open_connection() -> (Connection, std::os::unix::net::UnixStream, Arc<AtomicU
         sniffed: true,
         boundaries: None,
         read_budget: READ_BUDGET,
+        produce_budget: PRODUCE_BUDGET,
         source: None,
         sasl_layer: None,
     };

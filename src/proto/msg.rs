@@ -139,6 +139,29 @@ pub(crate) mod cursor {
     pub(crate) const INVAL_ALL: u16 = 108;
 }
 
+/// The spicevmc channels (usbredir, port, webdav; smartcard shares the data numbers).
+pub(crate) mod spicevmc {
+    pub(crate) const DATA: u16 = 101;
+    pub(crate) const COMPRESSED_DATA: u16 = 102;
+    /// Port and webdav channels only.
+    pub(crate) const PORT_INIT: u16 = 201;
+    pub(crate) const PORT_EVENT: u16 = 202;
+    // client → server
+    pub(crate) const C_DATA: u16 = 101;
+    pub(crate) const C_COMPRESSED_DATA: u16 = 102;
+    pub(crate) const C_PORT_EVENT: u16 = 201;
+
+    /// `SPICE_SPICEVMC_CAP_DATA_COMPRESS_LZ4`.
+    pub(crate) const CAP_DATA_COMPRESS_LZ4: u32 = 0;
+    /// `SPICE_DATA_COMPRESSION_TYPE_*`.
+    pub(crate) const COMPRESSION_NONE: u8 = 0;
+    pub(crate) const COMPRESSION_LZ4: u8 = 1;
+    /// `SPICE_PORT_EVENT_*`.
+    pub(crate) const PORT_EVENT_OPENED: u8 = 0;
+    pub(crate) const PORT_EVENT_CLOSED: u8 = 1;
+    pub(crate) const PORT_EVENT_BREAK: u8 = 2;
+}
+
 /// Channel type numbers (`SPICE_CHANNEL_*`).
 pub(crate) mod channel {
     pub(crate) const MAIN: u8 = 1;

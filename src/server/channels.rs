@@ -77,6 +77,12 @@ impl ChannelKind {
         }
     }
 
+    /// How to open it (tests open a kind without a registry).
+    #[cfg(test)]
+    pub(crate) fn open_fn(&self) -> OpenFn {
+        self.open.clone()
+    }
+
     fn is(&self, channel_type: u8, id: u8) -> bool {
         self.channel_type == channel_type && self.id == id
     }

@@ -71,7 +71,6 @@ pub(crate) trait QxlHost: Send + Sync {
 /// A guest char device's callbacks (`SpiceCharDeviceInterface`): the vdagent port,
 /// `spicevmc` (usbredir, smartcard) and `spiceport` chardevs. Main loop / global lock
 /// only, or re-entrantly inside QEMU's own `spice_server_char_device_wakeup` call.
-#[allow(dead_code)] // `state` and `event` serve the channels being wired (issue 12)
 pub(crate) trait CharDeviceHost: Send + Sync {
     /// A client attached to (true) or left (false) the device's channel.
     fn state(&self, connected: bool);

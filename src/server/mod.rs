@@ -8,6 +8,7 @@ pub(crate) mod channels;
 pub(crate) mod char_device;
 pub(crate) mod clients;
 pub(crate) mod config;
+pub(crate) mod device_channels;
 pub(crate) mod displays;
 #[cfg(test)]
 mod fake;

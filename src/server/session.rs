@@ -5,8 +5,9 @@
 //! composes them.
 
 use super::channels::{ChannelKind, ChannelRegistry, OpenRequest, Opening, Provider};
-use super::char_device::{CharDevice, DeviceKind};
+use super::char_device::{CharDevice, DeviceKind, GuestPort};
 use super::clients::{Clients, LinkedChannel};
+use super::device_channels;
 use super::displays::{DisplaySource, Displays};
 use super::host::{self, ChannelEvent, KeyboardDevice, MouseDevice, TabletDevice};
 use super::inputs::Inputs;
@@ -140,6 +141,13 @@ impl Session {
                     crate::log_warn!("too many {kind:?} devices: this one is not served");
                     return;
                 };
+                let port: Arc<dyn GuestPort> = device.clone();
+                let Some(channel) = device_channels::channel_kind(kind, id, port, self.waker())
+                else {
+                    crate::log_warn!("{kind:?} devices are not served yet: this one is ignored");
+                    return;
+                };
+                self.register(channel);
                 Some((channel_type, id))
             }
         };

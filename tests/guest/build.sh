@@ -53,7 +53,8 @@ busybox depmod -b k "$kmodver"
 # display: qxl, bochs (-vga std and bochs-display), virtio-gpu (virtio-vga)
 # input: evdev (PS/2 atkbd/i8042 are built in), psmouse, usb tablet (xhci + usbhid)
 # disk: virtio_blk (the video clip)
-roots="qxl bochs virtio-gpu virtio_pci virtio_blk evdev psmouse xhci-pci usbhid hid-generic"
+# ports: virtio_console (virtio-serial ports, e.g. a spiceport chardev)
+roots="qxl bochs virtio-gpu virtio_pci virtio_blk evdev psmouse xhci-pci usbhid hid-generic virtio_console"
 declare -A want=()
 resolve() { # $1 = path relative to $kmods
     local m=$1 dep

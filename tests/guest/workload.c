@@ -9,6 +9,7 @@
  *   SPICE-RS-GUEST: fb0 WxH bpp=N stride=S
  *   SPICE-RS-GUEST: workload <mode> running
  *   SPICE-RS-GUEST: input eventN name=<name>
+ *   SPICE-RS-GUEST: input eventN gone          (unplugged; rescans open it again)
  *   SPICE-RS-INPUT: key code=30 value=1        (value 0 release, 1 press, 2 repeat)
  *   SPICE-RS-INPUT: btn code=272 value=1       (BTN_LEFT=272 RIGHT=273 MIDDLE=274)
  *   SPICE-RS-INPUT: rel x=5 y=-3               (summed per SYN_REPORT)
@@ -283,12 +284,27 @@ static void poll_inputs(int timeout_ms)
     for (int i = 0; i < ndev; i++) p[i] = (struct pollfd){.fd = devs[i].fd, .events = POLLIN};
     if (ndev == 0) { usleep(timeout_ms * 1000); return; }
     if (poll(p, ndev, timeout_ms) <= 0) return;
+    int gone = 0;
     for (int i = 0; i < ndev; i++) {
-        if (!(p[i].revents & POLLIN)) continue;
+        if (!(p[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
         struct input_event ev[64];
         ssize_t n;
         while ((n = read(devs[i].fd, ev, sizeof ev)) > 0)
             for (size_t k = 0; k < n / sizeof ev[0]; k++) handle(&devs[i], &ev[k]);
+        if (n < 0 && errno == ENODEV) {
+            /* Unplugged (e.g. a redirected USB device): forget it, so a device that
+             * comes back under the same node is opened again. */
+            printf("SPICE-RS-GUEST: input %s gone\n", devs[i].node);
+            close(devs[i].fd);
+            devs[i].fd = -1;
+            gone = 1;
+        }
+    }
+    if (gone) {
+        int k = 0;
+        for (int i = 0; i < ndev; i++)
+            if (devs[i].fd >= 0) devs[k++] = devs[i];
+        ndev = k;
     }
 }
 

@@ -1,4 +1,4 @@
-//! `spice-char.h`: guest char devices (vdagent, usbredir, spiceport).
+//! `spice-char.h`: guest char devices (vdagent, smartcard, usbredir, spiceport).
 
 use crate::ffi::abi::SpiceCharDeviceInstance;
 use crate::ffi::{guard, instances};
@@ -6,15 +6,18 @@ use std::ffi::c_char;
 
 /// A NULL-terminated array of C strings that lives forever.
 #[repr(transparent)]
-struct StaticNames([*const c_char; 3]);
+struct StaticNames([*const c_char; 4]);
 
 // SAFETY: the pointers refer to 'static, immutable string literals.
 unsafe impl Sync for StaticNames {}
 
-/// The `-chardev spicevmc,name=` values this server accepts (smartcard joins when its
-/// channel exists).
-static SUBTYPES: StaticNames =
-    StaticNames([c"vdagent".as_ptr(), c"usbredir".as_ptr(), std::ptr::null()]);
+/// The `-chardev spicevmc,name=` values this server accepts, in spice-server's order.
+static SUBTYPES: StaticNames = StaticNames([
+    c"vdagent".as_ptr(),
+    c"smartcard".as_ptr(),
+    c"usbredir".as_ptr(),
+    std::ptr::null(),
+]);
 
 #[no_mangle]
 pub extern "C" fn spice_server_char_device_recognized_subtypes() -> *mut *const c_char {

@@ -35,10 +35,15 @@ struct State {
     /// Client bytes for the guest: (data, bytes already written, tag).
     to_guest: VecDeque<(Vec<u8>, usize, u64)>,
     queued: usize,
-    /// A pump runs (possibly further up this thread's stack): a new request only marks
-    /// `again`, so QEMU is never re-entered from inside its own callback.
-    pumping: bool,
-    again: bool,
+    /// A write (or read) runs, possibly further up this thread's stack: a new request
+    /// only marks `*_again`, so neither is re-entered from inside its own callback. They
+    /// are guarded apart because a device may answer inside our write (ccid-card-passthru
+    /// writes its reply from its read handler, and QEMU discards what we do not read
+    /// before its `spice_server_char_device_wakeup` returns), as spice-server allows.
+    writing: bool,
+    write_again: bool,
+    reading: bool,
+    read_again: bool,
     /// A pump job is queued on QEMU's main loop.
     pump_posted: bool,
 }
@@ -94,23 +99,37 @@ impl CharDevice {
     /// Moves bytes both ways until neither side takes more. QEMU's thread only; never
     /// holds our lock across a call into QEMU or into the sink.
     fn pump(&self) {
+        self.guarded(
+            |s| (&mut s.writing, &mut s.write_again),
+            || self.write_queued(),
+        );
+        self.guarded(
+            |s| (&mut s.reading, &mut s.read_again),
+            || self.read_staged(),
+        );
+    }
+
+    /// Runs `work` until no request came in meanwhile, unless it already runs further up
+    /// the stack (then that run repeats it).
+    fn guarded(&self, flags: impl Fn(&mut State) -> (&mut bool, &mut bool), work: impl Fn()) {
         {
             let mut s = self.state.lock();
-            if s.pumping {
-                s.again = true;
+            let (running, again) = flags(&mut s);
+            if *running {
+                *again = true;
                 return;
             }
-            s.pumping = true;
+            *running = true;
         }
         loop {
-            self.write_queued();
-            self.read_staged();
+            work();
             let mut s = self.state.lock();
-            if !s.again {
-                s.pumping = false;
+            let (running, again) = flags(&mut s);
+            if !*again {
+                *running = false;
                 return;
             }
-            s.again = false;
+            *again = false;
         }
     }
 
@@ -390,6 +409,59 @@ mod tests {
         assert!(r.guest.states.lock().is_empty());
         assert_eq!(*r.guest.reads.lock(), 0);
         assert_eq!(r.device.queued_to_guest(), 0);
+    }
+
+    /// ccid-card-passthru answers inside our write: QEMU calls wakeup from within
+    /// `write` and drops whatever is not read before that wakeup returns.
+    #[test]
+    fn a_device_answering_inside_our_write_is_read_at_once() {
+        struct Answering {
+            device: Mutex<Option<Arc<CharDevice>>>,
+            staged: Mutex<Vec<u8>>,
+            written: Mutex<Vec<u8>>,
+        }
+        impl crate::server::host::CharDeviceHost for Answering {
+            fn state(&self, _: bool) {}
+            fn write(&self, data: &[u8]) -> usize {
+                self.written.lock().extend_from_slice(data);
+                *self.staged.lock() = b"answer".to_vec();
+                let device = self.device.lock().clone();
+                if let Some(d) = device {
+                    d.wakeup();
+                }
+                self.staged.lock().clear(); // QEMU's datalen = 0 after the wakeup
+                data.len()
+            }
+            fn read(&self, buf: &mut [u8]) -> usize {
+                let mut staged = self.staged.lock();
+                let n = buf.len().min(staged.len());
+                buf[..n].copy_from_slice(&staged[..n]);
+                staged.drain(..n);
+                n
+            }
+            fn event(&self, _: u8) {}
+        }
+        let host = Arc::new(Answering {
+            device: Mutex::default(),
+            staged: Mutex::default(),
+            written: Mutex::default(),
+        });
+        let device = CharDevice::new(DeviceKind::Smartcard, host.clone(), MainLoopSlot::default());
+        *host.device.lock() = Some(device.clone());
+        let sink = Arc::new(Sink::default());
+        *sink.room.lock() = 100;
+        device.attach(Some(sink.clone()));
+        device
+            .state
+            .lock()
+            .to_guest
+            .push_back((b"question".to_vec(), 0, 1));
+        device.state.lock().queued = 8;
+        device.wakeup();
+        assert_eq!(&*host.written.lock(), b"question");
+        assert_eq!(&*sink.received.lock(), b"answer");
+        assert_eq!(*sink.written.lock(), [1]);
+        host.device.lock().take();
     }
 
     /// A sink that asks for more while the device is reading (as a channel waking up

@@ -11,9 +11,6 @@
 //! device holds of the channel side (called on QEMU's thread; it must only queue and
 //! wake the reactor, never block).
 
-// The channel sides (agent hub, spicevmc channels) are being wired (issue 12).
-#![allow(dead_code)]
-
 mod device;
 
 pub(crate) use device::CharDevice;
