@@ -214,6 +214,58 @@ pub(crate) fn handle_base(
 pub(crate) mod testing {
     use super::Outbox;
     use crate::proto::frame::{Deframer, HeaderKind, Message};
+    use crate::server::char_device::{DeviceSink, GuestPort};
+    use parking_lot::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    /// A device as the channel sees it: remembers every call, holds the client's bytes until
+    /// the test lets the guest take them.
+    #[derive(Default)]
+    pub(crate) struct FakePort {
+        pub sink: Mutex<Option<Arc<dyn DeviceSink>>>,
+        pub to_guest: Mutex<Vec<(Vec<u8>, u64)>>,
+        pub resumes: AtomicUsize,
+        pub connected: Mutex<Vec<bool>>,
+        pub events: Mutex<Vec<u8>>,
+    }
+
+    impl FakePort {
+        /// The guest takes everything queued; the sink hears each tag.
+        pub(crate) fn guest_takes_all(&self) -> Vec<u8> {
+            let taken = std::mem::take(&mut *self.to_guest.lock());
+            let sink = self.sink.lock().clone();
+            let mut bytes = Vec::new();
+            for (data, tag) in taken {
+                bytes.extend(data);
+                if let Some(s) = &sink {
+                    s.written(tag);
+                }
+            }
+            bytes
+        }
+    }
+
+    impl GuestPort for FakePort {
+        fn attach(&self, sink: Option<Arc<dyn DeviceSink>>) {
+            *self.sink.lock() = sink;
+        }
+        fn to_guest(&self, data: Vec<u8>, tag: u64) {
+            self.to_guest.lock().push((data, tag));
+        }
+        fn queued_to_guest(&self) -> usize {
+            self.to_guest.lock().iter().map(|(d, _)| d.len()).sum()
+        }
+        fn resume_reading(&self) {
+            self.resumes.fetch_add(1, Ordering::SeqCst);
+        }
+        fn set_client_connected(&self, connected: bool) {
+            self.connected.lock().push(connected);
+        }
+        fn send_event(&self, event: u8) {
+            self.events.lock().push(event);
+        }
+    }
 
     /// Takes everything queued in `out` as decoded messages.
     pub(crate) fn drain(out: &mut Outbox) -> Vec<Message> {

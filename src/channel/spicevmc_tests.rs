@@ -6,53 +6,7 @@ use crate::server::channels::OpenRequest;
 use crate::server::char_device::DeviceKind;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// A device as the channel sees it: remembers every call, holds the client's bytes until
-/// the test lets the guest take them.
-#[derive(Default)]
-struct FakePort {
-    sink: Mutex<Option<Arc<dyn DeviceSink>>>,
-    to_guest: Mutex<Vec<(Vec<u8>, u64)>>,
-    resumes: AtomicUsize,
-    connected: Mutex<Vec<bool>>,
-    events: Mutex<Vec<u8>>,
-}
-
-impl FakePort {
-    /// The guest takes everything queued; the sink hears each tag.
-    fn guest_takes_all(&self) -> Vec<u8> {
-        let taken = std::mem::take(&mut *self.to_guest.lock());
-        let sink = self.sink.lock().clone();
-        let mut bytes = Vec::new();
-        for (data, tag) in taken {
-            bytes.extend(data);
-            if let Some(s) = &sink {
-                s.written(tag);
-            }
-        }
-        bytes
-    }
-}
-
-impl GuestPort for FakePort {
-    fn attach(&self, sink: Option<Arc<dyn DeviceSink>>) {
-        *self.sink.lock() = sink;
-    }
-    fn to_guest(&self, data: Vec<u8>, tag: u64) {
-        self.to_guest.lock().push((data, tag));
-    }
-    fn queued_to_guest(&self) -> usize {
-        self.to_guest.lock().iter().map(|(d, _)| d.len()).sum()
-    }
-    fn resume_reading(&self) {
-        self.resumes.fetch_add(1, Ordering::SeqCst);
-    }
-    fn set_client_connected(&self, connected: bool) {
-        self.connected.lock().push(connected);
-    }
-    fn send_event(&self, event: u8) {
-        self.events.lock().push(event);
-    }
-}
+use crate::channel::testing::FakePort;
 
 struct Rig {
     port: Arc<FakePort>,
