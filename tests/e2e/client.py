@@ -313,7 +313,7 @@ class SpiceClient:
         "selection", "types"}], "data": [{"t", "selection", "type", "data" (base64)}],
         "served": [{"t", "selection", "type", "size"}] (guest requests answered from the
         offer), "unserved": [...] (requests with no matching offer), "files": {id: {"done",
-        "error", "progress": [sent, total], "t0", "t1"}}}."""
+        "error", "t0", "t1"}}}."""
         return self._call("agent")
 
     def wait_agent(self, timeout=60):
@@ -334,7 +334,7 @@ class SpiceClient:
         self._call("clipboard_request", selection=selection, type=vd_type)
 
     def file_copy(self, paths, fid="f"):
-        """spice_main_channel_file_copy_async with these local files; its progress and end
+        """spice_main_channel_file_copy_async with these local files; its end
         show up in agent()["files"][fid]."""
         self._call("file_copy", paths=[str(p) for p in paths], id=fid)
 
@@ -523,12 +523,17 @@ def worker():
             theirs.close()
         ch.open_fd(ours.detach())  # the channel's GSocket owns it now
 
-    def _bytes(ptr, size):  # a gpointer signal argument (PyGObject: int) as bytes
-        if not size:
+    def _bytes(ptr, size):
+        # A gpointer signal argument: PyGObject hands it over as a GPointer wrapper whose
+        # hash is the address (pygpointer.c), or as an int.
+        if not size or ptr is None:
             return b""
-        if not isinstance(ptr, int):
-            ptr = ctypes.pythonapi.PyCapsule_GetPointer(ptr, None)
-        return ctypes.string_at(ptr, size)
+        if isinstance(ptr, (bytes, bytearray)):
+            return bytes(ptr[:size])
+        if isinstance(ptr, (list, tuple)):
+            return bytes(ptr[:size])
+        addr = ptr if isinstance(ptr, int) else hash(ptr)
+        return ctypes.string_at(addr & ((1 << 64) - 1), size)
 
     def watch_agent(ch):
         # Clipboard as spice-gtk's SpiceGtkSession does it, without GTK: the guest's grab
@@ -542,9 +547,11 @@ def worker():
                 ag["connected_at"] = time.monotonic()
 
         def on_grab(c, selection, types, ntypes):
-            raw = _bytes(types, 4 * ntypes)
-            ag["grabs"].append({"t": time.monotonic(), "selection": selection,
-                                "types": list(memoryview(raw).cast("I"))})
+            if isinstance(types, (list, tuple)):
+                tl = [int(t) for t in types[:ntypes]]
+            else:
+                tl = list(memoryview(_bytes(types, 4 * ntypes)).cast("I"))
+            ag["grabs"].append({"t": time.monotonic(), "selection": selection, "types": tl})
             return True
 
         def on_data(c, selection, vtype, data, size):
@@ -570,11 +577,8 @@ def worker():
     def file_copy(req):
         from gi.repository import Gio
         ag, fid = st["agent"], req["id"]
-        rec = ag["files"][fid] = {"done": False, "error": None, "progress": [0, 0],
-                                  "t0": time.monotonic(), "t1": None}
-
-        def progress(current, total, *_):
-            rec["progress"] = [current, total]
+        rec = ag["files"][fid] = {"done": False, "error": None, "t0": time.monotonic(),
+                                  "t1": None}
 
         def done(c, result, *_):
             try:
@@ -584,7 +588,9 @@ def worker():
             rec["done"], rec["t1"] = True, time.monotonic()
 
         files = [Gio.File.new_for_path(p) for p in req["paths"]]
-        st["main"].file_copy_async(files, Gio.FileCopyFlags.NONE, None, progress, None, done, None)
+        # No progress callback: spice-gtk annotates it (scope call), so PyGObject frees it
+        # when file_copy_async returns, and the next progress report would crash.
+        st["main"].file_copy_async(files, Gio.FileCopyFlags.NONE, None, None, None, done, None)
 
     def on_channel_new(session, ch):
         GObject.Object.connect(ch, "channel-event", on_event, st["gen"])

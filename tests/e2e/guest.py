@@ -87,7 +87,7 @@ class Guest:
                     raise
                 time.sleep(0.1)
 
-    def run(self, script, user=True, timeout=None, check=True):
+    def run(self, script, user=True, check=True, timeout=None):
         """Runs a sh script in the guest (as the X session's user, or root); returns its
         output (stdout and stderr). Raises GuestError on exit != 0 when check."""
         rc, out = self.run_rc(script, user, timeout)
@@ -188,7 +188,7 @@ class Guest:
 
     def log(self, name):
         """A guest log file (/tmp/vdagent.log, /tmp/vdagentd.log, /tmp/Xorg.0.log)."""
-        return self.run(f"cat {shlex.quote(name)}", user=False, check=False)
+        return self.run(f"cat {shlex.quote(name)}", user=False, check=False, timeout=5)
 
     def close(self):
         if self.sock:

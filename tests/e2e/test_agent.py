@@ -71,7 +71,11 @@ def vm(tmp_path_factory):
     g = guest_module.Guest(cmd_sock)
     client = None
     try:
-        rig.wait_serial(r"SPICE-RS-GUEST: ready", timeout=240)
+        # Fail fast on a guest that cannot come up rather than waiting out the timeout.
+        m = rig.wait_serial(r"SPICE-RS-GUEST: (ready|cannot mount.*|X failed)|Kernel panic",
+                            timeout=300)
+        if "ready" not in m.group(0):
+            raise AssertionError(f"the Debian guest did not start: {m.group(0)}")
         g.wait_ready(timeout=60)
         boot = time.monotonic() - t0
         x = rig.wait_serial(r"SPICE-RS-GUEST: X running .*").group(0)
@@ -111,8 +115,12 @@ def test_agent_connects_client_mouse(agent_vm):
     for x, y in ((100, 80), (w - 50, h - 40), (w // 2, h // 3)):
         t = time.monotonic()
         c.mouse_position(x, y)
-        at = poll(f"guest pointer at {(x, y)}", lambda: g.pointer() == (x, y) and (x, y), 15)
-        print(f"pointer {at} in the guest after {ms(time.monotonic() - t)}")
+        # Within a pixel: the agent's uinput tablet spans 0..width and X scales that range
+        # onto 0..width-1 (the C server lands on x-1 too).
+        at = poll(f"guest pointer at {(x, y)}",
+                  lambda: (lambda p: abs(p[0] - x) <= 1 and abs(p[1] - y) <= 1 and p)(g.pointer()),
+                  15)
+        print(f"pointer {(x, y)} -> {at} in the guest after {ms(time.monotonic() - t)}")
 
 
 def test_clipboard_text_client_to_guest(agent_vm):

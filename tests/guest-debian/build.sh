@@ -122,7 +122,7 @@ resolve() { # $1 = module path relative to $kmods
 }
 # The guest's depmod already wrote modules.dep (paths relative to the modules dir).
 dep=$root/lib/modules/$kmodver/modules.dep
-for r in virtio_pci virtio_blk ext4; do
+for r in virtio_pci virtio_blk crc32c_generic ext4; do
     p=$(awk -v r="/$r.ko" '{f=$1; sub(":$","",f); g=f; sub("\\.(xz|zst)$","",g)}
                            substr(g, length(g)-length(r)+1)==r {print f; exit}' "$dep")
     [ -n "$p" ] || { echo "guest-debian: module $r not found" >&2; exit 1; }
