@@ -201,6 +201,10 @@ def test_file_copy_to_guest(agent_vm, tmp_path):
 
 
 def test_resize_changes_guest_mode(agent_vm):
+    """A client window resize (update_display + send_monitor_config, as remote-viewer) gives
+    the guest that mode and the client a primary surface of that size. With the kernel's qxl
+    driver the server hands the monitors config to the qxl device (QEMU takes it), the
+    kernel makes it the preferred mode and the session applies it (spice-rs-follow-mode)."""
     c, g = agent_vm.client, agent_vm.guest
     c.wait_agent()
     before = g.mode()

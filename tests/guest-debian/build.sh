@@ -28,7 +28,7 @@ kpkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-im
 [ -n "$kpkg" ] || { echo "guest-debian: cannot resolve the kernel package (apt-get update?)" >&2; exit 1; }
 kver=$(apt-cache policy "$kpkg" | awk '/Candidate:/ {print $2}')
 
-key=$(cat "$here/build.sh" "$here/initramfs-init" "$here/spice-rs-init" "$here/spice-rs-cmd" | sha256sum | cut -c1-12)
+key=$(cat "$here/build.sh" "$here/initramfs-init" "$here/spice-rs-init" "$here/spice-rs-cmd" "$here/spice-rs-follow-mode" | sha256sum | cut -c1-12)
 key="$key-$(echo "$SUITE $kpkg $kver" | sha256sum | cut -c1-8)"
 cache_root="${SPICE_RS_CACHE:-$HOME/.cache/spice-rs}"
 cache="$cache_root/guest-debian-$key"
@@ -94,6 +94,7 @@ $SUDO chroot "$root" useradd -m -u 1000 -s /bin/sh -G audio,video,input user
 $SUDO install -d -o 1000 -g 1000 "$root/home/user/Downloads"
 $SUDO install -m755 "$here/spice-rs-init" "$root/sbin/spice-rs-init"
 $SUDO install -m755 "$here/spice-rs-cmd" "$root/usr/local/bin/spice-rs-cmd"
+$SUDO install -m755 "$here/spice-rs-follow-mode" "$root/usr/local/bin/spice-rs-follow-mode"
 echo spice-rs-guest | $SUDO tee "$root/etc/hostname" >/dev/null
 # What the guest has, by version (the `done` file lists it).
 $SUDO chroot "$root" dpkg-query -W -f '${Package} ${Version}\n' "${PKGS[@]}" > versions.txt
