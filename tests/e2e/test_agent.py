@@ -204,7 +204,12 @@ def test_resize_changes_guest_mode(agent_vm):
     """A client window resize (update_display + send_monitor_config, as remote-viewer) gives
     the guest that mode and the client a primary surface of that size. With the kernel's qxl
     driver the server hands the monitors config to the qxl device (QEMU takes it), the
-    kernel makes it the preferred mode and the session applies it (spice-rs-follow-mode)."""
+    kernel makes it the preferred mode and the session applies it (spice-rs-follow-mode).
+    The agent's own path (the server passes the config to the agent when no device takes
+    it, e.g. -vga std) does not work with Debian 12's agent: spice-vdagentd 0.22.1 refuses
+    spice-gtk 0.42's config, which carries the physical-size extension ("invalid message
+    size for VDAgentMonitorsConfig", with the C server too); and Xorg's own qxl driver, which
+    would keep the config away from the device, crashes at start (xf86InitViewport)."""
     c, g = agent_vm.client, agent_vm.guest
     c.wait_agent()
     before = g.mode()
