@@ -69,6 +69,8 @@ PKGS=(
     libspice-protocol-dev libspice-server-dev libspice-server1
     # the guest
     busybox-static
+    # the Debian guest with the real agent (tests/guest-debian/build.sh)
+    debootstrap e2fsprogs
     # the client and the harness
     python3-gi gir1.2-spiceclientglib-2.0 gir1.2-spiceclientgtk-3.0 spice-client-gtk
     python3-pil xvfb python3-pytest

@@ -306,6 +306,38 @@ class SpiceClient:
         """Asks the guest for a width x height display, as a resized client window does."""
         self._call("resize", width=width, height=height)
 
+    # ------------------------------------------------------------ agent
+    def agent(self):
+        """What the main channel saw of the guest agent: {"connected", "connected_at"
+        (monotonic time of the last agent-connected change to True), "grabs": [{"t",
+        "selection", "types"}], "data": [{"t", "selection", "type", "data" (base64)}],
+        "served": [{"t", "selection", "type", "size"}] (guest requests answered from the
+        offer), "unserved": [...] (requests with no matching offer), "files": {id: {"done",
+        "error", "t0", "t1"}}}."""
+        return self._call("agent")
+
+    def wait_agent(self, timeout=60):
+        return self.wait(lambda s: s["agent_connected"], timeout, "agent-connected")
+
+    def clipboard_offer(self, data, vd_type=1, selection=0):
+        """Grabs the client's clipboard with one type (VD_AGENT_CLIPBOARD_*: 1 UTF8 text,
+        2 PNG) and answers the guest's requests for it with data (bytes or str)."""
+        if isinstance(data, str):
+            data = data.encode()
+        import base64
+        self._call("clipboard_offer", selection=selection, type=vd_type,
+                   data=base64.b64encode(data).decode())
+
+    def clipboard_request(self, vd_type=1, selection=0):
+        """Asks the guest for its clipboard in that type; the answer arrives in
+        agent()["data"]."""
+        self._call("clipboard_request", selection=selection, type=vd_type)
+
+    def file_copy(self, paths, fid="f"):
+        """spice_main_channel_file_copy_async with these local files; its end
+        show up in agent()["files"][fid]."""
+        self._call("file_copy", paths=[str(p) for p in paths], id=fid)
+
     def disconnect(self, wait=True, timeout=10):
         """Disconnects the session (the worker stays, connect() again for a new one);
         with wait, waits until spice-gtk reports every channel closed."""
@@ -350,7 +382,8 @@ def worker():
           "primary": None, "events": [], "last_update": None, "updates": 0,
           "primaries": [], "channels": set(), "gen": 0, "track": None,
           "video_codecs": None, "codec_pref": None,
-          "connect_at": None, "first_update_at": None}
+          "connect_at": None, "first_update_at": None,
+          "agent": None}
 
     class _Primary(ctypes.Structure):  # SpiceDisplayPrimary (channel-display.h)
         _fields_ = [("format", ctypes.c_int), ("width", ctypes.c_int), ("height", ctypes.c_int),
@@ -490,12 +523,82 @@ def worker():
             theirs.close()
         ch.open_fd(ours.detach())  # the channel's GSocket owns it now
 
+    def _bytes(ptr, size):
+        # A gpointer signal argument: PyGObject hands it over as a GPointer wrapper whose
+        # hash is the address (pygpointer.c), or as an int.
+        if not size or ptr is None:
+            return b""
+        if isinstance(ptr, (bytes, bytearray)):
+            return bytes(ptr[:size])
+        if isinstance(ptr, (list, tuple)):
+            return bytes(ptr[:size])
+        addr = ptr if isinstance(ptr, int) else hash(ptr)
+        return ctypes.string_at(addr & ((1 << 64) - 1), size)
+
+    def watch_agent(ch):
+        # Clipboard as spice-gtk's SpiceGtkSession does it, without GTK: the guest's grab
+        # is recorded, its data kept; the guest's requests are answered from the offer.
+        import base64
+        ag = st["agent"] = {"connected_at": None, "grabs": [], "data": [], "served": [],
+                            "unserved": [], "files": {}, "offer": None}
+
+        def on_agent(c, _pspec):
+            if c.get_property("agent-connected"):
+                ag["connected_at"] = time.monotonic()
+
+        def on_grab(c, selection, types, ntypes):
+            if isinstance(types, (list, tuple)):
+                tl = [int(t) for t in types[:ntypes]]
+            else:
+                tl = list(memoryview(_bytes(types, 4 * ntypes)).cast("I"))
+            ag["grabs"].append({"t": time.monotonic(), "selection": selection, "types": tl})
+            return True
+
+        def on_data(c, selection, vtype, data, size):
+            ag["data"].append({"t": time.monotonic(), "selection": selection, "type": vtype,
+                               "data": base64.b64encode(_bytes(data, size)).decode()})
+
+        def on_request(c, selection, vtype):
+            off = ag["offer"]
+            rec = {"t": time.monotonic(), "selection": selection, "type": vtype}
+            if off is None or off["selection"] != selection or off["type"] != vtype:
+                ag["unserved"].append(rec)
+                return False
+            c.clipboard_selection_notify(selection, vtype, off["data"])
+            rec["size"] = len(off["data"])
+            ag["served"].append(rec)
+            return True
+
+        GObject.Object.connect(ch, "notify::agent-connected", on_agent)
+        GObject.Object.connect(ch, "main-clipboard-selection-grab", on_grab)
+        GObject.Object.connect(ch, "main-clipboard-selection", on_data)
+        GObject.Object.connect(ch, "main-clipboard-selection-request", on_request)
+
+    def file_copy(req):
+        from gi.repository import Gio
+        ag, fid = st["agent"], req["id"]
+        rec = ag["files"][fid] = {"done": False, "error": None, "t0": time.monotonic(),
+                                  "t1": None}
+
+        def done(c, result, *_):
+            try:
+                c.file_copy_finish(result)
+            except Exception as e:  # GLib.Error: the agent refused or the copy failed
+                rec["error"] = f"{type(e).__name__}: {e}"
+            rec["done"], rec["t1"] = True, time.monotonic()
+
+        files = [Gio.File.new_for_path(p) for p in req["paths"]]
+        # No progress callback: spice-gtk annotates it (scope call), so PyGObject frees it
+        # when file_copy_async returns, and the next progress report would crash.
+        st["main"].file_copy_async(files, Gio.FileCopyFlags.NONE, None, None, None, done, None)
+
     def on_channel_new(session, ch):
         GObject.Object.connect(ch, "channel-event", on_event, st["gen"])
         if st.get("fd_qmp") is not None and st.get("fd_gen") == st["gen"]:
             GObject.Object.connect(ch, "open-fd", on_open_fd)
         if isinstance(ch, Spice.MainChannel):
             st["main"] = ch
+            watch_agent(ch)
             return  # the session connects the main channel itself
         if isinstance(ch, Spice.DisplayChannel):
             # Head 0: servers may list the display channels in any order.
@@ -582,9 +685,29 @@ def worker():
                     "first_frame_s": None if st["first_update_at"] is None
                     else st["first_update_at"] - st["connect_at"],
                     "fd_clients": st.get("fd_clients", []), "fd_errors": st.get("fd_errors", []),
-                    "mouse_mode": st["main"].get_property("mouse-mode") if st["main"] else None}
+                    "mouse_mode": st["main"].get_property("mouse-mode") if st["main"] else None,
+                    "agent_connected": bool(st["main"] and
+                                            st["main"].get_property("agent-connected"))}
         if cmd == "screenshot":
             return screenshot(req["path"])
+        if cmd in ("agent", "clipboard_offer", "clipboard_request", "file_copy"):
+            if st["main"] is None or st["agent"] is None:
+                raise RuntimeError("no main channel")
+            ag = st["agent"]
+            if cmd == "agent":
+                return {"connected": st["main"].get_property("agent-connected"),
+                        **{k: v for k, v in ag.items() if k != "offer"}}
+            if cmd == "clipboard_offer":
+                import base64
+                ag["offer"] = {"selection": req["selection"], "type": req["type"],
+                               "data": list(base64.b64decode(req["data"]))}
+                st["main"].clipboard_selection_grab(req["selection"], [req["type"]])
+                return {}
+            if cmd == "clipboard_request":
+                st["main"].clipboard_selection_request(req["selection"], req["type"])
+                return {}
+            file_copy(req)
+            return {}
         if cmd == "track_stamps":
             st["track"] = {"x0": req["x0"], "y0": req["y0"], "pending": False, "last": None,
                            "stamps": [], "snap": None, "snaps": []}
