@@ -315,6 +315,12 @@ class Rig:
             self.stop()
             raise RuntimeError(f"QEMU did not open QMP (exit {self.proc.returncode}):\n{self.tail()}")
         self.mapped_lib = self.find_mapped_lib()
+        ours = str(lib_dir()) + os.sep
+        if self.lib == "ours" and not (self.mapped_lib or "").startswith(ours):
+            # A missing build/lib silently falls back to Debian's library: every test would
+            # then test the C server while claiming to test ours.
+            self.stop()
+            raise RuntimeError(f"QEMU mapped {self.mapped_lib}, not our library in {ours} (run make)")
         return self
 
     def find_mapped_lib(self):
