@@ -14,6 +14,8 @@ SONAME := libspice-server.so.1
 REALNAME := libspice-server.so.1.15.1
 BUILD := build
 LIB := $(BUILD)/lib
+# cargo's output directory (CARGO_TARGET_DIR when set, as cargo itself reads it).
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
 .PHONY: all lib tools deps test unit abi lifecycle qxl replay qxl-client fuzz e2e lint demo install clean qemu
 
@@ -22,7 +24,7 @@ all: lib
 lib:
 	$(CARGO) build --release --locked
 	mkdir -p $(LIB) $(BUILD)/pkgconfig
-	cp target/release/libspice_server.so $(LIB)/$(REALNAME).tmp
+	cp $(TARGET_DIR)/release/libspice_server.so $(LIB)/$(REALNAME).tmp
 	mv -f $(LIB)/$(REALNAME).tmp $(LIB)/$(REALNAME)
 	ln -sf $(REALNAME) $(LIB)/$(SONAME)
 	ln -sf $(SONAME) $(LIB)/libspice-server.so
