@@ -342,30 +342,40 @@ pub fn cursor_channel(data: &[u8]) {
     );
 }
 
+/// A char device for the device-channel targets that keeps count of what it holds for
+/// the guest.
+#[derive(Default)]
+struct CountingPort(parking_lot::Mutex<Vec<(usize, u64)>>);
+
+impl CountingPort {
+    /// The guest takes everything queued: the sink hears each piece was written.
+    fn guest_takes_all(&self, sink: &dyn crate::server::char_device::DeviceSink) {
+        let taken = std::mem::take(&mut *self.0.lock());
+        taken.into_iter().for_each(|(_, tag)| sink.written(tag));
+    }
+}
+
+impl crate::server::char_device::GuestPort for CountingPort {
+    fn attach(&self, _: Option<std::sync::Arc<dyn crate::server::char_device::DeviceSink>>) {}
+    fn to_guest(&self, data: Vec<u8>, tag: u64) {
+        self.0.lock().push((data.len(), tag));
+    }
+    fn queued_to_guest(&self) -> usize {
+        self.0.lock().iter().map(|(n, _)| n).sum()
+    }
+    fn resume_reading(&self) {}
+    fn set_client_connected(&self, _: bool) {}
+    fn send_event(&self, _: u8) {}
+}
+
 /// Client messages on a spicevmc port channel (data, LZ4 data, port events) while the
 /// guest writes, opens and closes the port and takes (or leaves) the client's bytes.
 pub fn spicevmc_channel(data: &[u8]) {
     use crate::channel::spicevmc::{VmcChannel, VmcDevice};
     use crate::server::char_device::{DeviceSink, GuestPort};
-    use parking_lot::Mutex;
     use std::sync::Arc;
-    /// A device that keeps count of what it holds for the guest.
-    #[derive(Default)]
-    struct Port(Mutex<Vec<(usize, u64)>>);
-    impl GuestPort for Port {
-        fn attach(&self, _: Option<Arc<dyn DeviceSink>>) {}
-        fn to_guest(&self, data: Vec<u8>, tag: u64) {
-            self.0.lock().push((data.len(), tag));
-        }
-        fn queued_to_guest(&self) -> usize {
-            self.0.lock().iter().map(|(n, _)| n).sum()
-        }
-        fn resume_reading(&self) {}
-        fn set_client_connected(&self, _: bool) {}
-        fn send_event(&self, _: u8) {}
-    }
     let device = VmcDevice::new(Arc::new(|| {}));
-    let port = Arc::new(Port::default());
+    let port = Arc::new(CountingPort::default());
     if !device.claim() {
         return;
     }
@@ -383,8 +393,7 @@ pub fn spicevmc_channel(data: &[u8]) {
             }
             Some(1) => device.guest_event(body.len() % 2 == 0),
             Some(2) => {
-                let taken = std::mem::take(&mut *port.0.lock());
-                taken.into_iter().for_each(|(_, tag)| device.written(tag));
+                port.guest_takes_all(&*device);
             }
             _ => {
                 let n = device.room();
@@ -401,25 +410,9 @@ pub fn spicevmc_channel(data: &[u8]) {
 pub fn smartcard_channel(data: &[u8]) {
     use crate::channel::smartcard::{SmartcardChannel, SmartcardDevice};
     use crate::server::char_device::{DeviceSink, GuestPort};
-    use parking_lot::Mutex;
     use std::sync::Arc;
-    /// A device that keeps count of what it holds for the guest.
-    #[derive(Default)]
-    struct Port(Mutex<Vec<(usize, u64)>>);
-    impl GuestPort for Port {
-        fn attach(&self, _: Option<Arc<dyn DeviceSink>>) {}
-        fn to_guest(&self, data: Vec<u8>, tag: u64) {
-            self.0.lock().push((data.len(), tag));
-        }
-        fn queued_to_guest(&self) -> usize {
-            self.0.lock().iter().map(|(n, _)| n).sum()
-        }
-        fn resume_reading(&self) {}
-        fn set_client_connected(&self, _: bool) {}
-        fn send_event(&self, _: u8) {}
-    }
     let device = SmartcardDevice::new(0, Arc::new(|| {}));
-    let port = Arc::new(Port::default());
+    let port = Arc::new(CountingPort::default());
     let mut rival: Option<SmartcardChannel> = None;
     let (d, p) = (device.clone(), port.clone());
     drive(
@@ -431,8 +424,7 @@ pub fn smartcard_channel(data: &[u8]) {
                 device.received(&body[..n]);
             }
             Some(1) => {
-                let taken = std::mem::take(&mut *port.0.lock());
-                taken.into_iter().for_each(|(_, tag)| device.written(tag));
+                port.guest_takes_all(&*device);
             }
             Some(2) => {
                 rival = match rival.take() {

@@ -3,6 +3,7 @@
 //! calls (input reaches QEMU through `InputSink`, which runs on QEMU's main loop).
 
 pub(crate) mod cursor;
+pub(crate) mod device_queue;
 pub(crate) mod display;
 pub(crate) mod inputs;
 pub(crate) mod main;

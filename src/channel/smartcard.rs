@@ -13,20 +13,17 @@
 //! (QEMU's thread: frame, queue, wake); `SmartcardChannel` the client's state machine on
 //! the reactor. Both directions are bounded the same way as there.
 
-use super::spicevmc::{CLIENT_QUEUE_LIMIT, GUEST_QUEUE_LIMIT};
+use super::device_queue::{self, DeviceQueue, Queued};
 use super::{Channel, ChannelError, Outbox};
 use crate::proto::smartcard::{
     self as wire, vsc, DeviceFramer, FromDevice, VscHeader, VscMessage, HEADER_SIZE, MAX_PAYLOAD,
 };
 use crate::server::char_device::{DeviceSink, GuestPort};
 use parking_lot::Mutex;
-use std::collections::VecDeque;
 use std::sync::Arc;
 
 /// Readers a server serves (`SMARTCARD_MAX_READERS`).
 pub(crate) const MAX_READERS: u8 = 10;
-/// Output left in the outbox before the channel stops framing more.
-const OUTBOX_AHEAD: usize = 256 << 10;
 
 struct State {
     reader_id: u32,
@@ -37,15 +34,7 @@ struct State {
     /// QEMU removed the device.
     detached: bool,
     framer: DeviceFramer,
-    to_client: VecDeque<VscMessage>,
-    /// Bytes in `to_client`.
-    queued: usize,
-    /// The attached channel's unsent output at its last `produce`.
-    backlog: usize,
-    /// `room` said 0: the device waits for `resume_reading`.
-    reading_paused: bool,
-    /// The channel stopped reading its client: wake the reactor on `written`.
-    input_blocked: bool,
+    to_client: DeviceQueue<VscMessage>,
 }
 
 impl State {
@@ -57,14 +46,20 @@ impl State {
             // stays in step for the next client.
             HEADER_SIZE + MAX_PAYLOAD
         } else {
-            CLIENT_QUEUE_LIMIT.saturating_sub(self.queued + self.backlog)
+            self.to_client.room()
         }
     }
+}
 
-    fn clear_queue(&mut self) {
-        self.to_client.clear();
-        self.queued = 0;
-        self.backlog = 0;
+impl AsMut<DeviceQueue<VscMessage>> for State {
+    fn as_mut(&mut self) -> &mut DeviceQueue<VscMessage> {
+        &mut self.to_client
+    }
+}
+
+impl Queued for VscMessage {
+    fn bytes(&self) -> usize {
+        HEADER_SIZE + self.data.len()
     }
 }
 
@@ -83,11 +78,7 @@ impl SmartcardDevice {
                 reader_added: false,
                 detached: false,
                 framer: DeviceFramer::default(),
-                to_client: VecDeque::new(),
-                queued: 0,
-                backlog: 0,
-                reading_paused: false,
-                input_blocked: false,
+                to_client: DeviceQueue::default(),
             }),
             wake,
         })
@@ -101,8 +92,7 @@ impl SmartcardDevice {
             return false;
         }
         s.attached = true;
-        s.clear_queue();
-        s.input_blocked = false;
+        s.to_client.reset();
         true
     }
 
@@ -115,10 +105,7 @@ impl DeviceSink for SmartcardDevice {
     fn room(&self) -> usize {
         let mut s = self.state.lock();
         let room = s.room();
-        if room == 0 {
-            s.reading_paused = true;
-        }
-        room
+        s.to_client.answered_room(room)
     }
 
     fn received(&self, data: &[u8]) {
@@ -147,8 +134,7 @@ impl DeviceSink for SmartcardDevice {
                 }
                 // The device knows only itself; the client knows it by our reader id.
                 msg.header.reader_id = s.reader_id;
-                s.queued += HEADER_SIZE + msg.data.len();
-                s.to_client.push_back(msg);
+                s.to_client.push(msg);
                 queued_any = true;
             }
         }
@@ -158,7 +144,7 @@ impl DeviceSink for SmartcardDevice {
     }
 
     fn written(&self, _tag: u64) {
-        let blocked = std::mem::take(&mut self.state.lock().input_blocked);
+        let blocked = self.state.lock().to_client.guest_took_input();
         if blocked {
             (self.wake)();
         }
@@ -168,7 +154,7 @@ impl DeviceSink for SmartcardDevice {
         {
             let mut s = self.state.lock();
             s.detached = true;
-            s.clear_queue();
+            s.to_client.clear();
         }
         (self.wake)();
     }
@@ -286,9 +272,7 @@ impl SmartcardChannel {
         let (remove, resume) = {
             let mut s = self.device.state.lock();
             s.attached = false;
-            s.clear_queue();
-            s.input_blocked = false;
-            let resume = std::mem::take(&mut s.reading_paused);
+            let resume = s.to_client.release();
             (
                 std::mem::take(&mut s.reader_added).then_some(s.reader_id),
                 resume,
@@ -343,45 +327,13 @@ impl Channel for SmartcardChannel {
         if !self.attached {
             return;
         }
-        let mut resume = false;
-        loop {
-            let msg = {
-                let mut s = self.device.state.lock();
-                let msg = if out.pending() < OUTBOX_AHEAD {
-                    s.to_client.pop_front()
-                } else {
-                    None
-                };
-                match &msg {
-                    Some(m) => s.queued -= HEADER_SIZE + m.data.len(),
-                    None => {
-                        s.backlog = out.pending();
-                        // Hysteresis: the device reads again once half the bound is free.
-                        if s.reading_paused && s.room() >= CLIENT_QUEUE_LIMIT / 2 {
-                            s.reading_paused = false;
-                            resume = true;
-                        }
-                    }
-                }
-                msg
-            };
-            match msg {
-                Some(m) => out.send(&m),
-                None => break,
-            }
-        }
-        if resume {
-            self.port.resume_reading();
-        }
+        device_queue::drain(&self.device.state, &*self.port, out, |msg, out| {
+            out.send(&msg)
+        });
     }
 
     fn wants_input(&mut self) -> bool {
-        if self.port.queued_to_guest() < GUEST_QUEUE_LIMIT {
-            return true;
-        }
-        // Flag first, then look again: a `written` in between still wakes us.
-        self.device.state.lock().input_blocked = true;
-        self.port.queued_to_guest() < GUEST_QUEUE_LIMIT
+        device_queue::guest_has_room(&self.device.state, &*self.port)
     }
 
     fn finished(&self) -> bool {

@@ -1,4 +1,5 @@
 use super::*;
+use crate::channel::device_queue::{CLIENT_QUEUE_LIMIT, GUEST_QUEUE_LIMIT};
 use crate::channel::testing::drain;
 use crate::proto::frame::HeaderKind;
 use crate::server::channels::{ChannelKind, OpenRequest};

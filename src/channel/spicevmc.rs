@@ -6,34 +6,21 @@
 //! `VmcChannel` is the linked client's state machine on the reactor: it frames queued
 //! guest bytes into the outbox and hands the client's bytes to the device.
 //!
-//! Both directions are bounded. Guest → client: the device reads no more than `room`,
-//! which counts both the bytes queued here and the channel's unsent output, against
-//! `CLIENT_QUEUE_LIMIT` (spice-server stops reading at 1 MiB queued, not counting what
-//! its socket buffers hold). Client → guest: the reactor stops reading the client's
-//! socket while the device holds `GUEST_QUEUE_LIMIT` bytes not yet taken by the guest,
-//! and reads again once the device reports it took them (`written`).
+//! Both directions are bounded as `device_queue` describes.
 
+use super::device_queue::{self, DeviceQueue, Queued};
 use super::{Channel, ChannelError, Outbox};
 use crate::proto::msg::spicevmc as m;
 use crate::proto::spicevmc::{self as wire, VmcClientMessage, VmcMessage};
 use crate::server::char_device::{DeviceSink, GuestPort};
 use parking_lot::Mutex;
-use std::collections::VecDeque;
 use std::sync::Arc;
 
-/// Guest bytes queued for the client, here and in the outbox, before the device is no
-/// longer read (`QUEUED_DATA_LIMIT`).
-pub(crate) const CLIENT_QUEUE_LIMIT: usize = 1 << 20;
-/// Client bytes the device may hold for the guest before the client's socket is no
-/// longer read.
-pub(crate) const GUEST_QUEUE_LIMIT: usize = 1 << 20;
 /// Largest data message accepted from the client, after decompression. usbredir packs
 /// one USB transfer per message; spice-gtk's port channel one `write_async` buffer.
 pub(crate) const MAX_CLIENT_DATA: usize = 8 << 20;
 /// Guest bytes merged into one message (spice-server reads 64 KiB at a time).
 const MAX_MESSAGE_DATA: usize = 64 << 10;
-/// Output left in the outbox before the channel stops framing more.
-const OUTBOX_AHEAD: usize = 256 << 10;
 /// Guest port events kept for the client; past this only the newest state is kept.
 const MAX_EVENTS: usize = 16;
 
@@ -41,6 +28,15 @@ const MAX_EVENTS: usize = 16;
 enum FromGuest {
     Data(Vec<u8>),
     Event(u8),
+}
+
+impl Queued for FromGuest {
+    fn bytes(&self) -> usize {
+        match self {
+            FromGuest::Data(data) => data.len(),
+            FromGuest::Event(_) => 0,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -51,17 +47,7 @@ struct Shared {
     detached: bool,
     /// The guest has the port open (`spice_server_port_event`), client or not.
     guest_open: bool,
-    from_guest: VecDeque<FromGuest>,
-    /// Data bytes in `from_guest`.
-    queued: usize,
-    /// Events in `from_guest`.
-    events: usize,
-    /// The channel's unsent output at its last `produce`.
-    backlog: usize,
-    /// `room` said 0: the device waits for `resume_reading`.
-    reading_paused: bool,
-    /// The channel stopped reading its client: wake the reactor on `written`.
-    input_blocked: bool,
+    queue: DeviceQueue<FromGuest>,
 }
 
 impl Shared {
@@ -69,14 +55,13 @@ impl Shared {
         if !self.linked || self.detached {
             return 0;
         }
-        CLIENT_QUEUE_LIMIT.saturating_sub(self.queued + self.backlog)
+        self.queue.room()
     }
+}
 
-    fn clear_queue(&mut self) {
-        self.from_guest.clear();
-        self.queued = 0;
-        self.events = 0;
-        self.backlog = 0;
+impl AsMut<DeviceQueue<FromGuest>> for Shared {
+    fn as_mut(&mut self) -> &mut DeviceQueue<FromGuest> {
+        &mut self.queue
     }
 }
 
@@ -102,8 +87,7 @@ impl VmcDevice {
             return false;
         }
         s.linked = true;
-        s.clear_queue();
-        s.input_blocked = false;
+        s.queue.reset();
         true
     }
 }
@@ -112,10 +96,7 @@ impl DeviceSink for VmcDevice {
     fn room(&self) -> usize {
         let mut s = self.shared.lock();
         let room = s.room();
-        if room == 0 {
-            s.reading_paused = true;
-        }
-        room
+        s.queue.answered_room(room)
     }
 
     fn received(&self, data: &[u8]) {
@@ -124,19 +105,22 @@ impl DeviceSink for VmcDevice {
             if !s.linked || s.detached || data.is_empty() {
                 return;
             }
-            s.queued += data.len();
-            match s.from_guest.back_mut() {
-                Some(FromGuest::Data(last)) if last.len() + data.len() <= MAX_MESSAGE_DATA => {
-                    last.extend_from_slice(data)
+            let merged = s.queue.try_merge(data.len(), |last| match last {
+                FromGuest::Data(last) if last.len() + data.len() <= MAX_MESSAGE_DATA => {
+                    last.extend_from_slice(data);
+                    true
                 }
-                _ => s.from_guest.push_back(FromGuest::Data(data.to_vec())),
+                _ => false,
+            });
+            if !merged {
+                s.queue.push(FromGuest::Data(data.to_vec()));
             }
         }
         (self.wake)();
     }
 
     fn written(&self, _tag: u64) {
-        let blocked = std::mem::take(&mut self.shared.lock().input_blocked);
+        let blocked = self.shared.lock().queue.guest_took_input();
         if blocked {
             (self.wake)();
         }
@@ -155,16 +139,18 @@ impl DeviceSink for VmcDevice {
                 return;
             }
             // A guest flapping its port cannot grow the queue: the newest state wins.
-            if s.events >= MAX_EVENTS {
-                if let Some(FromGuest::Event(last)) = s.from_guest.back_mut() {
-                    *last = event;
-                    drop(s);
-                    (self.wake)();
-                    return;
-                }
+            let events = s.queue.items().filter(|i| matches!(i, FromGuest::Event(_)));
+            let newest_wins = events.count() >= MAX_EVENTS
+                && s.queue.try_merge(0, |last| match last {
+                    FromGuest::Event(last) => {
+                        *last = event;
+                        true
+                    }
+                    FromGuest::Data(_) => false,
+                });
+            if !newest_wins {
+                s.queue.push(FromGuest::Event(event));
             }
-            s.events += 1;
-            s.from_guest.push_back(FromGuest::Event(event));
         }
         (self.wake)();
     }
@@ -173,7 +159,7 @@ impl DeviceSink for VmcDevice {
         {
             let mut s = self.shared.lock();
             s.detached = true;
-            s.clear_queue();
+            s.queue.clear();
         }
         (self.wake)();
     }
@@ -209,16 +195,6 @@ impl VmcChannel {
         }
     }
 
-    fn send_data(&self, data: &[u8], out: &mut Outbox) {
-        match self.lz4.then(|| wire::compress(data)).flatten() {
-            Some(lz4) => out.send(&VmcMessage::Compressed {
-                uncompressed_size: u32::try_from(data.len()).unwrap_or(u32::MAX),
-                lz4: &lz4,
-            }),
-            None => out.send(&VmcMessage::Data(data)),
-        }
-    }
-
     fn forward_to_guest(&mut self, data: Vec<u8>) {
         if data.is_empty() || self.device.shared.lock().detached {
             return;
@@ -235,10 +211,21 @@ impl VmcChannel {
         {
             let mut s = self.device.shared.lock();
             s.linked = false;
-            s.clear_queue();
-            s.input_blocked = false;
+            // A client that comes later reads the device again from `start`.
+            s.queue.release();
         }
         self.port.set_client_connected(false);
+    }
+}
+
+/// One data message, LZ4-compressed when the client takes it and it is smaller.
+fn send_data(lz4: bool, data: &[u8], out: &mut Outbox) {
+    match lz4.then(|| wire::compress(data)).flatten() {
+        Some(lz4) => out.send(&VmcMessage::Compressed {
+            uncompressed_size: u32::try_from(data.len()).unwrap_or(u32::MAX),
+            lz4: &lz4,
+        }),
+        None => out.send(&VmcMessage::Data(data)),
     }
 }
 
@@ -282,47 +269,20 @@ impl Channel for VmcChannel {
     }
 
     fn produce(&mut self, out: &mut Outbox) {
-        let mut resume = false;
-        loop {
-            let item = {
-                let mut s = self.device.shared.lock();
-                let item = if out.pending() < OUTBOX_AHEAD {
-                    s.from_guest.pop_front()
-                } else {
-                    None
-                };
-                match &item {
-                    Some(FromGuest::Data(d)) => s.queued -= d.len(),
-                    Some(FromGuest::Event(_)) => s.events -= 1,
-                    None => {
-                        s.backlog = out.pending();
-                        // Hysteresis: the device reads again once half the bound is free.
-                        if s.reading_paused && s.room() >= CLIENT_QUEUE_LIMIT / 2 {
-                            s.reading_paused = false;
-                            resume = true;
-                        }
-                    }
-                }
-                item
-            };
-            match item {
-                Some(FromGuest::Data(data)) => self.send_data(&data, out),
-                Some(FromGuest::Event(event)) => out.send(&VmcMessage::PortEvent(event)),
-                None => break,
-            }
-        }
-        if resume {
-            self.port.resume_reading();
-        }
+        let lz4 = self.lz4;
+        device_queue::drain(
+            &self.device.shared,
+            &*self.port,
+            out,
+            |item, out| match item {
+                FromGuest::Data(data) => send_data(lz4, &data, out),
+                FromGuest::Event(event) => out.send(&VmcMessage::PortEvent(event)),
+            },
+        );
     }
 
     fn wants_input(&mut self) -> bool {
-        if self.port.queued_to_guest() < GUEST_QUEUE_LIMIT {
-            return true;
-        }
-        // Flag first, then look again: a `written` in between still wakes us.
-        self.device.shared.lock().input_blocked = true;
-        self.port.queued_to_guest() < GUEST_QUEUE_LIMIT
+        device_queue::guest_has_room(&self.device.shared, &*self.port)
     }
 
     fn finished(&self) -> bool {

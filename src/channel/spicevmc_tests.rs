@@ -1,4 +1,5 @@
 use super::*;
+use crate::channel::device_queue::{CLIENT_QUEUE_LIMIT, GUEST_QUEUE_LIMIT, OUTBOX_AHEAD};
 use crate::channel::testing::drain;
 use crate::proto::frame::HeaderKind;
 use crate::proto::wire::Writer;

@@ -63,18 +63,24 @@ def caps_words(bits):
     return words
 
 
-def link(host, port, channel_type, channel_id=0, connection_id=0, channel_caps=(),
-         ticket=b"", timeout=15):
-    """Links one channel (SpiceLinkMess, SpiceLinkReply, the RSA-OAEP ticket, the result)
-    and returns (socket, server common caps, server channel caps). Raises LinkError."""
+def link_message(channel_type=1, channel_id=0, connection_id=0, channel_caps=(), magic=b"REDQ"):
+    """The client's link message (SpiceLinkHeader + SpiceLinkMess) with the common caps
+    a client announces (auth selection, SPICE auth, mini header)."""
     common = caps_words([CAP_AUTH_SELECTION, CAP_AUTH_SPICE, CAP_MINI_HEADER])
     chan = caps_words(list(channel_caps))
     caps = b"".join(struct.pack("<I", w) for w in common + chan)
     body = struct.pack("<IBBIII", connection_id, channel_type, channel_id,
                        len(common), len(chan), 18) + caps
+    return magic + struct.pack("<III", 2, 2, len(body)) + body
+
+
+def link(host, port, channel_type, channel_id=0, connection_id=0, channel_caps=(),
+         ticket=b"", timeout=15):
+    """Links one channel (SpiceLinkMess, SpiceLinkReply, the RSA-OAEP ticket, the result)
+    and returns (socket, server common caps, server channel caps). Raises LinkError."""
     sock = socket.create_connection((host, port), timeout=timeout)
     try:
-        sock.sendall(b"REDQ" + struct.pack("<III", 2, 2, len(body)) + body)
+        sock.sendall(link_message(channel_type, channel_id, connection_id, channel_caps))
         magic, major, minor, size = struct.unpack("<4sIII", recv_exact(sock, 16))
         if magic != b"REDQ" or major != 2:
             raise LinkError(f"bad link reply header {magic!r} {major}.{minor}")

@@ -11,6 +11,7 @@ import time
 import pytest
 
 from rig import lib_dir
+from spice_raw import link_message
 
 
 def assert_right_lib(rig):
@@ -60,12 +61,6 @@ def read_exact(s, n):
             break
         buf += chunk
     return buf
-
-
-def link_message(channel_type=1, magic=b"REDQ"):
-    caps = [(1 << 0) | (1 << 1) | (1 << 3)]  # AUTH_SELECTION, AUTH_SPICE, MINI_HEADER
-    mess = struct.pack("<IBBIII", 0, channel_type, 0, len(caps), 0, 18) + struct.pack("<I", *caps)
-    return magic + struct.pack("<III", 2, 2, len(mess)) + mess
 
 
 def link_once(port, payload):

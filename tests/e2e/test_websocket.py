@@ -16,6 +16,7 @@ import time
 import pytest
 
 import browser
+from spice_raw import link_message, recv_exact
 from rig import compare_images, screendump
 from test_session import keys_of, wait_lines
 from test_tls import make_x509_dir, tls_rig
@@ -135,16 +136,6 @@ def frame(opcode, payload, fin=True):
     return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
 
 
-def recv_exact(s, n):
-    data = b""
-    while len(data) < n:
-        chunk = s.recv(n - len(data))
-        if not chunk:
-            raise EOFError(f"closed after {len(data)} of {n} bytes")
-        data += chunk
-    return data
-
-
 def read_frame(s):
     """(fin, opcode, payload, masked) of one server frame."""
     b0, b1 = recv_exact(s, 2)
@@ -155,11 +146,6 @@ def read_frame(s):
         n = struct.unpack(">Q", recv_exact(s, 8))[0]
     mask = recv_exact(s, 4) if b1 & 0x80 else None
     return bool(b0 & 0x80), b0 & 0x0F, recv_exact(s, n), mask is not None
-
-
-def link_message(channel_type=1):
-    body = struct.pack("<IBBIII", 0, channel_type, 0, 1, 0, 18) + struct.pack("<I", 0b1011)
-    return b"REDQ" + struct.pack("<III", 2, 2, len(body)) + body
 
 
 def test_websocket_wire(make_rig, tmp_path):
