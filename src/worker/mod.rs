@@ -26,6 +26,7 @@ use crate::qxl::image::{Image, Pixels};
 use crate::qxl::memslot::{Layout, MemSlots};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use guest_damage::GuestDamage;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -87,6 +88,11 @@ pub(crate) struct Worker<D: Device> {
     outputs: Outputs,
     /// Off-screen surfaces (ids 1..n).
     surfaces: Surfaces,
+    /// The release info (address, group) of each live surface's create command, kept
+    /// until the surface is destroyed as spice-server keeps it: the guest's qxl driver
+    /// builds the destroy command inside the create command's memory, and frees that
+    /// memory when the create is released (Linux oopses in `qxl_release_list_add`).
+    surface_creates: HashMap<u32, (u64, u32)>,
     pub stats: Stats,
     video: video::Video,
     /// How soon the video path wants to run again (None: nothing live).
@@ -101,6 +107,14 @@ pub(crate) struct Worker<D: Device> {
 pub(crate) struct Outputs {
     pub screen: Screen,
     pub pointer: Pointer,
+}
+
+/// What becomes of a command once applied.
+enum Applied {
+    /// Back to the guest now.
+    Release,
+    /// A surface's create command: back to the guest when that surface is destroyed.
+    KeepUntilDestroyed(u32),
 }
 
 /// Counters a test (or a debug log) can read.
@@ -130,6 +144,7 @@ impl<D: Device> Worker<D> {
             rings_dirty: false,
             wakeup_pending,
             surfaces: Surfaces::new(layout.n_surfaces),
+            surface_creates: HashMap::new(),
             outputs,
             stats: Stats::default(),
             video: video::Video::default(),
@@ -266,26 +281,56 @@ impl<D: Device> Worker<D> {
     /// then the command is released at once so the guest (and QEMU's update queue) never
     /// backs up.
     fn process(&mut self, cmd: Command) {
-        let mut applied = Ok(());
+        let mut applied = Ok(Applied::Release);
         // A panic while applying still releases what the guest handed over.
         if self.contain("a QXL command", |w| applied = w.apply(&cmd)) {
-            if let Err(e) = applied {
+            if let Err(e) = &applied {
                 crate::log_debug!("QXL command of type {} not applied: {e}", cmd.kind);
             }
         }
-        match guest::release_info_address(&self.slots, cmd.group, cmd.data) {
-            Ok(info) => {
-                self.device.release_resource(info, cmd.group);
-                self.stats.released += 1;
-            }
+        let info = match guest::release_info_address(&self.slots, cmd.group, cmd.data) {
+            Ok(info) => info,
             Err(e) => {
                 self.stats.rejected += 1;
                 crate::log_warn!("QXL command of type {} rejected: {e}", cmd.kind);
+                return;
             }
+        };
+        match applied {
+            Ok(Applied::KeepUntilDestroyed(id)) => self.hold_surface_create(id, info, cmd.group),
+            _ => self.release(info, cmd.group),
         }
     }
 
-    fn apply(&mut self, cmd: &Command) -> Result<(), ParseError> {
+    fn hold_surface_create(&mut self, id: u32, info: u64, group: u32) {
+        // A create over a live surface replaced it: the old create goes back.
+        if let Some((old, old_group)) = self.surface_creates.insert(id, (info, group)) {
+            self.release(old, old_group);
+        }
+    }
+
+    fn release(&mut self, info: u64, group: u32) {
+        self.device.release_resource(info, group);
+        self.stats.released += 1;
+    }
+
+    /// Surface `id` is gone: its create command goes back to the guest.
+    fn release_surface_create(&mut self, id: u32) {
+        if let Some((info, group)) = self.surface_creates.remove(&id) {
+            self.release(info, group);
+        }
+    }
+
+    /// Every off-screen surface is gone (`destroy_surfaces`, a reset).
+    fn release_all_surface_creates(&mut self) {
+        let mut held: Vec<(u32, (u64, u32))> = self.surface_creates.drain().collect();
+        held.sort_unstable_by_key(|(id, _)| *id);
+        for (_, (info, group)) in held {
+            self.release(info, group);
+        }
+    }
+
+    fn apply(&mut self, cmd: &Command) -> Result<Applied, ParseError> {
         let mem = SlotMemory(&self.slots);
         match cmd.kind {
             command_type::DRAW => {
@@ -362,11 +407,15 @@ impl<D: Device> Worker<D> {
                             mem: data,
                             group: cmd.group,
                         };
-                        if let Err(e) = self.surfaces.create(id, guest, &self.slots) {
-                            crate::log_warn!("surface {id} not created: {e}");
+                        match self.surfaces.create(id, guest, &self.slots) {
+                            Ok(()) => return Ok(Applied::KeepUntilDestroyed(id)),
+                            Err(e) => crate::log_warn!("surface {id} not created: {e}"),
                         }
                     }
-                    SurfaceCommand::Destroy { id } => self.surfaces.destroy(id),
+                    SurfaceCommand::Destroy { id } => {
+                        self.surfaces.destroy(id);
+                        self.release_surface_create(id);
+                    }
                 }
             }
             command_type::CURSOR => {
@@ -375,7 +424,7 @@ impl<D: Device> Worker<D> {
             }
             _ => {}
         }
-        Ok(())
+        Ok(Applied::Release)
     }
 
     /// Replaces surface sources by a copy of their current pixels, so a drawing may read
@@ -563,6 +612,7 @@ impl<D: Device> Worker<D> {
                 self.video.surface_changed(None, &self.outputs.screen);
                 self.outputs.screen.destroy_surface();
                 self.surfaces.clear();
+                self.release_all_surface_creates();
                 self.primary = None;
                 self.finish(done);
             }
@@ -617,8 +667,20 @@ impl<D: Device> Worker<D> {
             }
             Msg::Loadvm { commands, done } => {
                 for cmd in &commands {
-                    if let Err(e) = self.apply(cmd) {
-                        crate::log_warn!("loadvm command of type {} not applied: {e}", cmd.kind);
+                    match self.apply(cmd) {
+                        // A live surface's create, replayed after migration: released when
+                        // the guest destroys the surface, as any other.
+                        Ok(Applied::KeepUntilDestroyed(id)) => {
+                            if let Ok(info) =
+                                guest::release_info_address(&self.slots, cmd.group, cmd.data)
+                            {
+                                self.hold_surface_create(id, info, cmd.group);
+                            }
+                        }
+                        Ok(Applied::Release) => {}
+                        Err(e) => {
+                            crate::log_warn!("loadvm command of type {} not applied: {e}", cmd.kind)
+                        }
                     }
                 }
                 self.finish(done);

@@ -410,7 +410,63 @@ fn surfaces_past_the_budget_are_refused_and_the_primary_still_draws() {
             .iter()
             .filter(|l| l.starts_with("release"))
             .count(),
-        9,
-        "refused commands are released too"
+        6,
+        "refused commands are released too; the kept surfaces' creates wait for their destroy"
+    );
+}
+
+#[test]
+fn a_surface_create_is_released_when_the_surface_is_destroyed() {
+    const SIDE: u32 = 16;
+    let guest = vec![0u8; (SIDE * SIDE * 4) as usize];
+    let (c1, c2) = (
+        surface_create(1, SIDE, addr(&guest)),
+        surface_create(2, SIDE, addr(&guest)),
+    );
+    let mut destroy1 = surface_create(1, SIDE, addr(&guest));
+    destroy1[12] = 1; // QXL_SURFACE_CMD_DESTROY
+    let surface = |b: &[u8]| Command {
+        data: addr(b),
+        kind: command_type::SURFACE,
+        group: 0,
+        flags: 0,
+    };
+    let mut device = FakeDevice::default();
+    device.commands.extend([surface(&c1), surface(&c2)]);
+    let log = device.log.clone();
+    let (mut w, tx) = worker(device);
+    map_host_memory(&tx);
+    tx.send(Msg::Start).unwrap();
+    tx.send(Msg::Shutdown).unwrap();
+    w.run();
+    let released = |log: &[String]| -> Vec<String> {
+        log.iter()
+            .filter(|l| l.starts_with("release"))
+            .cloned()
+            .collect()
+    };
+    assert!(w.surfaces.get(1).is_some() && w.surfaces.get(2).is_some());
+    assert_eq!(
+        released(&log.lock()),
+        Vec::<String>::new(),
+        "creates are held"
+    );
+
+    w.device.commands.push_back(surface(&destroy1));
+    w.flush_commands();
+    assert_eq!(
+        released(&log.lock()),
+        [
+            format!("release {:#x} g0", addr(&c1)),
+            format!("release {:#x} g0", addr(&destroy1))
+        ],
+        "the destroy gives back the create, then itself"
+    );
+    log.lock().clear();
+    w.handle(Msg::DestroySurfaces { done: Done::None });
+    assert_eq!(
+        released(&log.lock()),
+        [format!("release {:#x} g0", addr(&c2))],
+        "destroying every surface gives back the creates still held"
     );
 }
