@@ -4,6 +4,12 @@
 
 use crate::proto::agent::{self, HEADER, MAX_DATA_SIZE, PROTOCOL};
 
+/// Largest agent message passed on (its declared size). Clients allocate a message's
+/// declared size before its data arrives (spice-gtk: `g_malloc0(size)`), so a guest
+/// announcing gigabytes could bring a client down; spice-gtk's own clipboard limit
+/// (`max-clipboard`) is 100 MiB.
+pub(crate) const MAX_MESSAGE_SIZE: u32 = 128 << 20;
+
 /// What happens to a piece.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Verdict {
@@ -104,6 +110,12 @@ impl Filter {
             });
         }
         self.verdict = if self.discard_all {
+            Verdict::Discard
+        } else if size > MAX_MESSAGE_SIZE {
+            crate::log_warn!(
+                "agent message of type {kind} announces {size} bytes (limit \
+                 {MAX_MESSAGE_SIZE}): dropped"
+            );
             Verdict::Discard
         } else {
             self.classify(kind)
@@ -224,6 +236,20 @@ mod tests {
         assert_eq!(verdict(&mut f, 3), Verdict::Forward);
         f.discard_all = true;
         assert_eq!(verdict(&mut f, 3), Verdict::Discard);
+    }
+
+    #[test]
+    fn a_message_announcing_gigabytes_is_dropped_not_forwarded() {
+        let mut f = Filter::new(ALL, false);
+        let mut huge = encode(agent::CLIPBOARD, &[9; 100]);
+        huge[16..20].copy_from_slice(&(1u32 << 30).to_le_bytes());
+        let first = f.judge(&huge).unwrap();
+        assert_eq!(first.verdict, Verdict::Discard);
+        assert_eq!(f.judge(&[9; 2048]).unwrap().verdict, Verdict::Discard);
+        assert_eq!(f.left(), (1 << 30) - 100 - 2048);
+        let mut at_limit = Filter::new(ALL, false);
+        huge[16..20].copy_from_slice(&MAX_MESSAGE_SIZE.to_le_bytes());
+        assert_eq!(at_limit.judge(&huge).unwrap().verdict, Verdict::Forward);
     }
 
     #[test]

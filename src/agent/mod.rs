@@ -904,7 +904,11 @@ impl Client {
         for msg in messages {
             match msg.kind {
                 agent::ANNOUNCE_CAPABILITIES => {
-                    let caps = [1 << agent::CAP_MONITORS_CONFIG];
+                    // Monitor configs only. File transfer is said to be disabled, so a
+                    // client refuses a copy at once instead of waiting for an answer
+                    // nobody sends; without the clipboard caps it grabs nothing.
+                    let caps =
+                        [1 << agent::CAP_MONITORS_CONFIG | 1 << agent::CAP_FILE_XFER_DISABLED];
                     let reply = agent::announce_capabilities(false, &caps);
                     self.queued_cost += reply.len() + PIECE_COST;
                     self.out.push_back(ToClient::Data(reply));

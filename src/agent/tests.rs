@@ -156,6 +156,13 @@ fn without_an_agent_the_hub_answers_and_takes_monitor_configs() {
     let msgs = produced(&c, &mut out);
     assert_eq!(types(&msgs), vec![m::AGENT_DATA, m::AGENT_TOKEN]);
     assert_eq!(u32_at(&msgs[0].1, 4), agent::ANNOUNCE_CAPABILITIES);
+    // Header (20), request (4), then the capability word.
+    let caps = u32_at(&msgs[0].1, 24);
+    assert_eq!(
+        caps,
+        1 << agent::CAP_MONITORS_CONFIG | 1 << agent::CAP_FILE_XFER_DISABLED,
+        "monitor configs, and file transfer refused at once"
+    );
     assert_eq!(u32_at(&msgs[1].1, 0), 2, "both tokens back");
     assert_eq!(*r.monitors.lock(), vec![config.to_vec()]);
 }
