@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::channel::testing::drain;
+use crate::channel::Outbox;
 use crate::proto::agent::{chunk, encode, PORT_CLIENT, PORT_SERVER};
 use crate::proto::frame::HeaderKind;
 use crate::proto::msg::main as m;
