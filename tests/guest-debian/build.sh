@@ -11,6 +11,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=../guest/modules.sh
+. "$here/../guest/modules.sh"
 out=${1:?usage: build.sh OUTDIR}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
@@ -28,7 +30,7 @@ kpkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-im
 [ -n "$kpkg" ] || { echo "guest-debian: cannot resolve the kernel package (apt-get update?)" >&2; exit 1; }
 kver=$(apt-cache policy "$kpkg" | awk '/Candidate:/ {print $2}')
 
-key=$(cat "$here/build.sh" "$here/initramfs-init" "$here/spice-rs-init" "$here/spice-rs-cmd" "$here/spice-rs-follow-mode" | sha256sum | cut -c1-12)
+key=$(cat "$here/build.sh" "$here/../guest/modules.sh" "$here/initramfs-init" "$here/spice-rs-init" "$here/spice-rs-cmd" "$here/spice-rs-follow-mode" | sha256sum | cut -c1-12)
 key="$key-$(echo "$SUITE $kpkg $kver" | sha256sum | cut -c1-8)"
 cache_root="${SPICE_RS_CACHE:-$HOME/.cache/spice-rs}"
 cache="$cache_root/guest-debian-$key"
@@ -113,40 +115,11 @@ kmods=k/lib/modules/$kmodver
 ir=$work/initramfs
 mkdir -p "$ir"/{bin,proc,sys,dev,newroot}
 declare -A want=()
-resolve() { # $1 = module path relative to $kmods
-    local m=$1 d
-    [ -n "${want[$m]:-}" ] && return
-    want[$m]=1
-    for d in $(awk -v m="$m:" '$1==m {for (i=2;i<=NF;i++) print $i}' "$dep"); do
-        resolve "$d"
-    done
-}
 # The guest's depmod already wrote modules.dep (paths relative to the modules dir).
-dep=$root/lib/modules/$kmodver/modules.dep
-for r in virtio_pci virtio_blk crc32c_generic ext4; do
-    p=$(awk -v r="/$r.ko" '{f=$1; sub(":$","",f); g=f; sub("\\.(xz|zst)$","",g)}
-                           substr(g, length(g)-length(r)+1)==r {print f; exit}' "$dep")
-    [ -n "$p" ] || { echo "guest-debian: module $r not found" >&2; exit 1; }
-    resolve "$p"
-done
-for m in "${!want[@]}"; do
-    mkdir -p "$ir/lib/modules/$kmodver/$(dirname "$m")"
-    case "$m" in
-        # busybox insmod reads plain .ko only: decompress on the host.
-        *.ko.xz)  xz -dc "$kmods/$m" > "$ir/lib/modules/$kmodver/${m%.xz}" ;;
-        *.ko.zst) zstd -qdc "$kmods/$m" > "$ir/lib/modules/$kmodver/${m%.zst}" ;;
-        *)        cp "$kmods/$m" "$ir/lib/modules/$kmodver/$m" ;;
-    esac
-done
+add_modules "$root/lib/modules/$kmodver" virtio_pci virtio_blk crc32c_generic ext4
+copy_modules "$kmods" "$ir/lib/modules/$kmodver"
 busybox depmod -b "$ir" "$kmodver"
-bb=$(dpkg -L busybox-static 2>/dev/null | grep -m1 -E '/bin/busybox$' || true)
-if [ -z "$bb" ]; then
-    apt-get download -q busybox-static >/dev/null 2>&1
-    dpkg-deb -x busybox-static_*.deb bbx
-    bb=$work/bbx/bin/busybox
-fi
-cp "$bb" "$ir/bin/busybox"
-ln -s busybox "$ir/bin/sh"
+install_busybox "$ir"
 install -m755 "$here/initramfs-init" "$ir/init"
 (cd "$ir" && find . -print0 | cpio --null -o -H newc --quiet | gzip -6) > "$cache/initrd.img.tmp"
 

@@ -8,6 +8,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=modules.sh
+. "$here/modules.sh"
 out=${1:?usage: build.sh OUTDIR}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
@@ -21,7 +23,7 @@ kpkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-im
 kver=$(apt-cache policy "$kpkg" | awk '/Candidate:/ {print $2}')
 bbver=$(dpkg-query -W -f '${Version}' busybox-static 2>/dev/null || echo none)
 
-key=$(cat "$here/build.sh" "$here/workload.c" "$here/init" | sha256sum | cut -c1-12)
+key=$(cat "$here/build.sh" "$here/modules.sh" "$here/workload.c" "$here/init" | sha256sum | cut -c1-12)
 key="$key-$(echo "$kpkg $kver $bbver $VW $VH $VFRAMES" | sha256sum | cut -c1-8)"
 cache="${SPICE_RS_CACHE:-$HOME/.cache/spice-rs}/guest-$key"
 
@@ -56,45 +58,19 @@ busybox depmod -b k "$kmodver"
 # ports: virtio_console (virtio-serial ports, e.g. a spiceport chardev)
 roots="qxl bochs virtio-gpu virtio_pci virtio_blk evdev psmouse xhci-pci usbhid hid-generic virtio_console"
 declare -A want=()
-resolve() { # $1 = path relative to $kmods
-    local m=$1 dep
-    [ -n "${want[$m]:-}" ] && return
-    want[$m]=1
-    for dep in $(awk -v m="$m:" '$1==m {for (i=2;i<=NF;i++) print $i}' "$kmods/modules.dep"); do
-        resolve "$dep"
-    done
-}
-for r in $roots; do
-    p=$(awk -v r="/$r.ko" '{f=$1; sub(":$","",f)} substr(f, length(f)-length(r)+1)==r || substr(f, length(f)-length(r)-2)==r".xz" || substr(f, length(f)-length(r)-3)==r".zst" {print f; exit}' "$kmods/modules.dep")
-    [ -n "$p" ] || { echo "build.sh: module $r not found" >&2; exit 1; }
-    resolve "$p"
-done
+# shellcheck disable=SC2086 # one word per module
+add_modules "$kmods" $roots
 
 root=$work/root
 mkdir -p "$root"/{bin,sbin,proc,sys,dev,tmp,run,mnt,etc}
 rm_=$root/lib/modules/$kmodver
-for m in "${!want[@]}"; do
-    mkdir -p "$rm_/$(dirname "$m")"
-    case "$m" in
-        # busybox insmod reads plain .ko only: decompress on the host.
-        *.ko.xz)  xz -dc "$kmods/$m" > "$rm_/${m%.xz}" ;;
-        *.ko.zst) zstd -qdc "$kmods/$m" > "$rm_/${m%.zst}" ;;
-        *)        cp "$kmods/$m" "$rm_/$m" ;;
-    esac
-done
+copy_modules "$kmods" "$rm_"
 cp "$kmods"/modules.builtin "$kmods"/modules.order "$rm_/" 2>/dev/null || true
 busybox depmod -b "$root" "$kmodver"
 echo "guest: ${#want[@]} modules"
 
 # --- userland -----------------------------------------------------------------
-bb=$(dpkg -L busybox-static 2>/dev/null | grep -m1 -E '/bin/busybox$' || true)
-if [ -z "$bb" ]; then
-    apt-get download -q busybox-static >/dev/null 2>&1
-    dpkg-deb -x busybox-static_*.deb bbx
-    bb=$work/bbx/bin/busybox
-fi
-cp "$bb" "$root/bin/busybox"
-ln -s busybox "$root/bin/sh"
+install_busybox "$root"
 install -m755 "$here/init" "$root/init"
 gcc -static -O2 -Wall -o "$root/bin/workload" "$here/workload.c"
 strip "$root/bin/workload"
