@@ -214,6 +214,8 @@ def markdown(data, chart_rel, notes=None, mjpeg_notes=None):
     """BENCHMARKS.md from a results.json's data (bench/run.py load_results)."""
     results, runs = data["results"], data["runs"]
     facts = data["facts"]
+    dev = [r for r in results if r.get("section") == "devices"]
+    results = [r for r in results if r.get("section") != "devices"]
     mjpeg = [r for r in results if not r.get("codec") and not r.get("tls")]
     codecs = [r for r in results if r.get("codec")]
     tls = [r for r in results if r.get("tls") and not r.get("codec")]
@@ -275,6 +277,8 @@ def markdown(data, chart_rel, notes=None, mjpeg_notes=None):
             table(tls),
             "",
         ] + others_line(tls)
+    if dev:
+        out += devices_section(dev)
     ct = connect_table(results)
     if ct:
         out += [
@@ -347,6 +351,50 @@ def markdown(data, chart_rel, notes=None, mjpeg_notes=None):
         "",
     ]
     return "\n".join(out)
+
+
+# ------------------------------------------------------------------ devices
+def _device_cell(r, kind):
+    if r is None:
+        return DASH
+    if "error" in r:
+        return "failed"
+    if kind == "xfer":
+        cell = f"{r['mb_s']:.2f} MB/s"
+        return cell if r.get("sha256_equal") else cell + " (**bytes differ**)"
+    if kind == "clipboard":
+        return f"{r['p50_ms']:.0f} / {r['p95_ms']:.0f} ms"
+    if kind == "resize":
+        return f"{r['p50_ms']:.0f} ms (max {r['max_ms']:.0f})"
+    if kind == "port_echo":
+        return f"{r['mb_s']:.2f} MB/s"
+    return f"+{r['rss_growth_mib']:.1f} MiB (of {r['rss_base_kib'] / 1024:.0f} MiB) in {r['pause_s']} s"
+
+
+DEVICE_MEASURE = {
+    "xfer": "MB/s, file_copy_async to its callback (sha256 checked in the guest)",
+    "clipboard": "client grab → the guest pastes the text, ms p50 / p95",
+    "resize": "client monitor config → its primary surface on the client, ms p50",
+    "port_echo": "client → guest echo → client, MB/s",
+    "port_slow": "QEMU RSS growth while the client reads nothing",
+}
+
+
+def devices_section(rows):
+    lines = ["## Guest agent and devices", "",
+             "bench/devices.py. The agent rows boot the Debian guest (tests/guest-debian: Xorg "
+             "on qxl, Debian 12's spice-vdagentd and spice-vdagent) once per server, the client "
+             "is spice-gtk; "+20 ms RTT" goes through a relay that delays each direction "
+             "10 ms (bench/relay.py, keeping TCP backpressure; this machine's kernel has no "
+             "sch_netem for `tc netem`). The port rows boot the small guest with a "
+             "`spiceport` (org.example.test) that echoes or floods, and spice-gtk's port "
+             "channel (tests/e2e/port_client.py).", "",
+             "| row | measured | spice-rs | C |", "|---|---|---|---|"]
+    for res in rows:
+        kind = res.get("kind")
+        lines.append(f"| {res['row']} | {DEVICE_MEASURE.get(kind, '')} | "
+                     f"{_device_cell(res.get('ours'), kind)} | {_device_cell(res.get('c'), kind)} |")
+    return lines + [""]
 
 
 def connect_table(results):
