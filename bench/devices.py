@@ -43,6 +43,7 @@ from test_port import NAME as PORT_NAME, PortClient, port_args, rss_kib  # noqa:
 HOST = "127.0.0.1"
 C_LIB_DIR = "/lib/x86_64-linux-gnu"
 SECTION = "devices"
+PORT_WRITE = 64 << 10
 ADDED_RTT = 0.020  # the "+20 ms round trip" rows: 10 ms each way
 # Our server's line when a client sends agent data beyond its tokens (src/agent/mod.rs):
 # the client did not honour the window.
@@ -249,9 +250,11 @@ def clipboard(vm, rounds):
             "p50_ms": percentile(times, 50), "p95_ms": percentile(times, 95)}
 
 
-def resize(vm, sizes=((1280, 800), (800, 600)) * 3):
+def resize(vm, sizes=((1280, 800), (800, 600)) * 2, settle=2.0):
     """Client monitor config (as a resized remote-viewer window) -> the client gets a
-    primary surface of that size (the guest changed its mode)."""
+    primary surface of that size (the guest changed its mode). The guest settles for
+    `settle` seconds between changes (quicker changes made it flip back to an older
+    config, and once oopsed its qxl driver)."""
     c = vm.client
     if vm.delay:
         vm.connect(0.0)
@@ -267,6 +270,7 @@ def resize(vm, sizes=((1280, 800), (800, 600)) * 3):
              lambda: [w, h] in c.state()["primaries"][n:], 30, 0.01)
         times.append((time.monotonic() - t0) * 1000)
         current = {"width": w, "height": h}
+        time.sleep(settle)
     return {"samples": len(times), "ms": [round(t, 1) for t in times],
             "p50_ms": percentile(times, 50), "max_ms": max(times)}
 
@@ -288,13 +292,15 @@ def port_rig(lib, workdir, mode, nbytes=0):
 def port_echo(lib, workdir):
     n = envi("BENCH_PORT_MIB", 16) << 20
     rig = port_rig(lib, workdir, "echo", n)
-    client = PortClient(rig, "echo", n)
+    # In writes of PORT_WRITE bytes: spice-gtk sends each write as one SPICEVMC_DATA message.
+    client = PortClient(rig, "echo", n, extra=[PORT_WRITE])
     try:
         client.until("port_init")
         r, _ = client.until("received", timeout=300)
         if not (r["received"] == n and r["same"]):
             raise RuntimeError(f"the echo came back different: {r}")
-        return {"bytes": n, "seconds": r["seconds"], "mb_s": n / r["seconds"] / 1e6}
+        return {"bytes": n, "write_size": PORT_WRITE, "seconds": r["seconds"],
+                "mb_s": n / r["seconds"] / 1e6}
     finally:
         client.close()
         rig.stop()
@@ -427,8 +433,9 @@ def main():
                    help="server(s) to run (default both)")
     p.add_argument("--only", help="rows whose name matches this regex")
     p.add_argument("--json", help="write the results here")
+    p.add_argument("--work", help="work directory (default build/bench/runs/devices)")
     a = p.parse_args()
-    results = run(a.only, tuple(a.lib or ("ours", "c")))
+    results = run(a.only, tuple(a.lib or ("ours", "c")), a.work)
     if a.json:
         Path(a.json).write_text(json.dumps(results, indent=1))
     failed = [r["row"] for r in results for lib in ("ours", "c") if "error" in r.get(lib, {})]
