@@ -179,6 +179,9 @@ def others_line(results):
 
 def _run_line(run, rows):
     f, cfg = run["facts"], run["config"]
+    if rows and all(r.get("section") == "devices" for r in rows):
+        return (f"- `{run['command']}` on {f['date']}, revision `{f['revision']}`: "
+                f"{len(rows)} guest agent and device rows, {f['wall_seconds']} s in all.")
     line = (f"- `{run['command']}` on {f['date']}, revision `{f['revision']}`: "
             f"{len(rows)} rows, {f['wall_seconds']} s in all; the guest plays its clip at "
             f"{cfg['fps']:g} fps, each run measures {cfg['seconds']:g} s after "
@@ -214,6 +217,8 @@ def markdown(data, chart_rel, notes=None, mjpeg_notes=None):
     """BENCHMARKS.md from a results.json's data (bench/run.py load_results)."""
     results, runs = data["results"], data["runs"]
     facts = data["facts"]
+    dev = [r for r in results if r.get("section") == "devices"]
+    results = [r for r in results if r.get("section") != "devices"]
     mjpeg = [r for r in results if not r.get("codec") and not r.get("tls")]
     codecs = [r for r in results if r.get("codec")]
     tls = [r for r in results if r.get("tls") and not r.get("codec")]
@@ -222,7 +227,8 @@ def markdown(data, chart_rel, notes=None, mjpeg_notes=None):
         "",
         "Produced by bench/run.py (`make bench`):",
         "",
-    ] + [_run_line(run, [r for r in results if r["run"] == i]) for i, run in enumerate(runs)] + [
+    ] + [_run_line(run, [r for r in data["results"] if r["run"] == i])
+         for i, run in enumerate(runs)] + [
         "",
         f"Machine: {facts['cores']} cores, {facts['cpu']}, Linux {facts['kernel']}; "
         f"{facts['qemu']} (TCG, no KVM); C server: Debian's {facts['c_server']}; client: "
@@ -275,6 +281,8 @@ def markdown(data, chart_rel, notes=None, mjpeg_notes=None):
             table(tls),
             "",
         ] + others_line(tls)
+    if dev:
+        out += devices_section(dev)
     ct = connect_table(results)
     if ct:
         out += [
@@ -347,6 +355,63 @@ def markdown(data, chart_rel, notes=None, mjpeg_notes=None):
         "",
     ]
     return "\n".join(out)
+
+
+# ------------------------------------------------------------------ devices
+def _device_cell(r, kind):
+    if r is None:
+        return DASH
+    if "error" in r:
+        return "failed"
+    if kind == "xfer":
+        cell = f"{r['mb_s']:.2f} MB/s"
+        return cell if r.get("sha256_equal") else cell + " (**bytes differ**)"
+    if kind == "clipboard":
+        return f"{r['p50_ms']:.0f} / {r['p95_ms']:.0f} ms"
+    if kind == "resize":
+        return f"{r['p50_ms']:.0f} ms (max {r['max_ms']:.0f})"
+    if kind == "port_echo":
+        return f"{r['mb_s']:.2f} MB/s"
+    return f"+{r['rss_growth_mib']:.1f} MiB (of {r['rss_base_kib'] / 1024:.0f} MiB) in {r['pause_s']} s"
+
+
+DEVICE_MEASURE = {
+    "xfer": "MB/s, file_copy_async to its callback (sha256 checked in the guest)",
+    "clipboard": "client grab → the guest pastes the text, ms p50 / p95",
+    "resize": "client monitor config → its primary surface on the client, ms p50",
+    "port_echo": "client → guest echo → client, MB/s",
+    "port_slow": "QEMU RSS growth while the client reads nothing",
+}
+
+
+def devices_section(rows):
+    lines = [
+        "## Guest agent and devices", "",
+        "bench/devices.py, the same way for both servers. The agent rows boot the Debian "
+        "guest (tests/guest-debian: Xorg on qxl, Debian 12's spice-vdagentd and "
+        "spice-vdagent) once per server; the client is spice-gtk (tests/e2e/client.py).", "",
+        "- **File transfer**: a 64 MiB random file with `spice_main_channel_file_copy_async`, "
+        "from the call to its callback; the guest's sha256 is checked. \"+20 ms RTT\" goes "
+        "through a relay delaying each direction by 10 ms (bench/relay.py: it reads only "
+        "what it may forward, so TCP backpressure holds; this machine's kernel has no "
+        "sch_netem for `tc netem`).",
+        "- **Clipboard**: the client grabs its clipboard with a new text; a loop of `xclip -o` "
+        "in the guest (each one asks the agent, which asks the client) ends when it pastes "
+        "that text. From the grab to the guest command's answer, over 20 rounds.",
+        "- **Resize**: the client's monitor config (as a resized remote-viewer window) until "
+        "the client has a primary surface of that size; the guest settles 2 s between "
+        "changes.",
+        "- **Port**: the small guest with a `spiceport` (org.example.test) that echoes or "
+        "floods, spice-gtk's port channel (tests/e2e/port_client.py). Echo: 16 MiB in "
+        "64 KiB writes (spice-gtk sends each write as one message), until all came back. "
+        "Slow reader: the client stops reading a flooding port for 20 s; QEMU's VmRSS from "
+        "the pause's start to its peak.", "",
+        "| row | measured | spice-rs | C |", "|---|---|---|---|"]
+    for res in rows:
+        kind = res.get("kind")
+        lines.append(f"| {res['row']} | {DEVICE_MEASURE.get(kind, '')} | "
+                     f"{_device_cell(res.get('ours'), kind)} | {_device_cell(res.get('c'), kind)} |")
+    return lines + [""]
 
 
 def connect_table(results):

@@ -18,8 +18,9 @@ Environment:
   BENCH_SECONDS=20      seconds measured per row and server
   BENCH_FPS=30          the guest's video frame rate
   BENCH_SNAP_EVERY=1    seconds between the client snapshots used for PSNR
-  BENCH_ONLY=REGEX      only the rows whose name matches (e.g. "qxl.*720", "H.264");
-                        BENCH_ONLY=codecs: only the H.264/VP8/VP9 rows. The results are
+  BENCH_ONLY=REGEX      only the rows whose name matches (e.g. "qxl.*720", "H.264",
+                        "agent|port"); BENCH_ONLY=codecs: only the H.264/VP8/VP9 rows;
+                        BENCH_ONLY=devices: only the guest agent and device rows. The results are
                         merged into the existing results.json / BENCHMARKS.md by row name
                         (BENCH_MERGE=0: write only this run's rows)
   BENCH_CODEC_VIA=client  how the H.264/VP8/VP9 rows pick the codec, the same way for both
@@ -31,6 +32,10 @@ Environment:
   BENCH_KEEP_SNAPS=1    keep the client snapshots (build/bench/runs/*/snap*.raw)
   BENCH_OUT=DIR         where BENCHMARKS.md and bench.png go (default: the repo / bench/,
                         build/bench/ in quick mode)
+
+Then the "Guest agent and devices" rows (bench/devices.py: agent file transfer, clipboard
+and resize with the Debian guest and its spice-vdagent, port channel echo and slow reader),
+about 6 minutes for both servers; BENCH_DEVICES=0 leaves them out.
 
 bench/run.py --report results.json   writes BENCHMARKS.md and the chart again from a run's
                                      raw results (with the same BENCH_OUT / BENCH_QUICK)
@@ -51,6 +56,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(REPO / "tests" / "e2e"))
+import devices  # noqa: E402
 import measure  # noqa: E402
 import report  # noqa: E402
 from client import ClientError, SpiceClient  # noqa: E402
@@ -105,7 +111,17 @@ def selected(row, only):
         return True
     if only == "codecs":
         return row.codec is not None
+    if only == "devices":
+        return False
     return re.search(only, row.name) is not None
+
+
+def device_rows(cfg):
+    """The guest agent and device rows this run measures (bench/devices.py)."""
+    if os.environ.get("BENCH_DEVICES", "1") != "1" or cfg.only == "codecs":
+        return []
+    only = None if cfg.only in (None, "devices") else cfg.only
+    return [r for r in devices.rows() if devices.selected(r, only)]
 
 
 def envf(name, default):
@@ -361,7 +377,7 @@ def write_report(data, cfg):
     md, png = cfg.markdown_path(), cfg.chart_path()
     md.parent.mkdir(parents=True, exist_ok=True)
     png.parent.mkdir(parents=True, exist_ok=True)
-    chart = report.chart(data["results"], png)
+    chart = report.chart([r for r in data["results"] if r.get("section") != "devices"], png)
     # Hand-written notes on the rows (why a target is missed), kept across runs
     def notes(name):
         path = HERE / name
@@ -390,9 +406,11 @@ def main():
         qemu = PATCHED_QEMU if cfg.codec_via == "server" else QEMU
         facts["codec_qemu"] = subprocess.run([str(qemu), "--version"], capture_output=True,
                                              text=True).stdout.split("\n")[0] + f" ({qemu})"
+    dev_todo = device_rows(cfg)
     print(f"bench: {len(todo)} rows x 2 servers, warm-up {cfg.warmup:g} s, measured {cfg.seconds:g} s, "
           f"guest {cfg.fps:g} fps, streaming-video=all, video codec: server default (MJPEG)"
           + (f"; H.264/VP8/VP9 rows chosen by the {cfg.codec_via}" if any(r.codec for r in todo) else "")
+          + (f"; then {len(dev_todo)} guest agent and device rows" if dev_todo else "")
           + f"\nbench: ours = {lib_dir()}, C = {C_LIB_DIR} ({facts['c_server']}); {facts['qemu']}",
           flush=True)
     results = []
@@ -408,13 +426,20 @@ def main():
                         "workload": row.workload, "rect": row.rect, "codec": row.codec,
                         "tls": row.tls,
                         "run": 0, **pair})
+    if dev_todo:
+        if cfg.quick:  # a smoke run: smaller transfers, fewer rounds
+            for k, v in (("BENCH_XFER_MIB", "16"), ("BENCH_CLIPBOARD_ROUNDS", "5"),
+                         ("BENCH_PORT_MIB", "4"), ("BENCH_SLOW_SECONDS", "8")):
+                os.environ.setdefault(k, v)
+        results += devices.run(None if cfg.only in (None, "devices") else cfg.only)
     facts["wall_seconds"] = round(time.monotonic() - started)
     run = {"facts": facts, "command": command_line(cfg),
            "config": vars(cfg) | {"out": str(cfg.out), "work": str(cfg.work)}}
     data = dict(run, runs=[run], results=results)
     raw = cfg.results_path()
     if cfg.only and cfg.merge and raw.exists():
-        data = merge(load_results(raw), data, [r.name for r in all_rows])
+        data = merge(load_results(raw), data,
+                     [r.name for r in all_rows] + [r.name for r in devices.rows()])
         print(f"\nbench: merged {len(results)} rows into {raw} ({len(data['results'])} rows)")
     raw.parent.mkdir(parents=True, exist_ok=True)
     # Reports name files relative to the repository, never where this clone happens to be.

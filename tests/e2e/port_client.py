@@ -3,8 +3,9 @@
 NAME and plays one scenario, printing JSON lines (one per step, the last one
 {"done": ...}). A spice-gtk crash shows up as a dead worker, not a dead pytest.
 
-    port_client.py HOST PORT NAME echo BYTES    write BYTES random bytes, read them back,
-        then wait for the guest to close and reopen the port; reports the events seen
+    port_client.py HOST PORT NAME echo BYTES [CHUNK]  write BYTES random bytes (in writes
+        of CHUNK bytes, one after the other; default one write), read them back, then wait
+        for the guest to close and reopen the port; reports the events seen
     port_client.py HOST PORT NAME slow SECONDS  read for a while, then stop running the
         main loop (nobody reads the socket) for SECONDS, then read again
 """
@@ -17,6 +18,7 @@ import time
 
 def main():
     host, port, name, mode, arg = sys.argv[1:6]
+    chunk = int(sys.argv[6]) if len(sys.argv) > 6 else 0
     out_fd = os.dup(1)
     os.dup2(2, 1)  # GLib debug output must not mix with the JSON lines
 
@@ -90,17 +92,26 @@ def main():
             if run_until(opened, 15) and not run_until(lambda: not opened(), 1.5):
                 break
         written = {}
+        step = chunk or n
 
         def on_written(ch, res, _data):
             try:
-                written["n"] = ch.write_finish(res)
+                written["n"] = written.get("n", 0) + ch.write_finish(res)
             except GLib.Error as e:
                 written["error"] = str(e)
+                return
+            if written["n"] < n:
+                write(written["n"])
+
+        def write(at):
+            written["piece"] = payload[at:at + step]  # alive until its write finished
+            st["port"].write_async(written["piece"], None, on_written, None)
 
         t0 = time.monotonic()
-        st["port"].write_async(payload, None, on_written, None)
+        write(0)
         run_until(lambda: len(st["received"]) >= n, 60)
         t1 = time.monotonic()
+        written.pop("piece", None)
         say(written=written, received=len(st["received"]), seconds=t1 - t0,
             same=hashlib.sha256(bytes(st["received"][:n])).hexdigest()
             == hashlib.sha256(payload).hexdigest())

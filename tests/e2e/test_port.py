@@ -25,10 +25,10 @@ def port_args(name=NAME):
 class PortClient:
     """port_client.py in a subprocess; its JSON lines as dicts."""
 
-    def __init__(self, rig, mode, arg, name=NAME):
+    def __init__(self, rig, mode, arg, name=NAME, extra=()):
         self.proc = subprocess.Popen(
             [PY, os.path.join(HERE, "port_client.py"), "127.0.0.1", str(rig.port), name,
-             mode, str(arg)],
+             mode, str(arg), *map(str, extra)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=open(rig.dir / "port-client.log", "ab"))
         self.buf = b""
 
