@@ -37,7 +37,7 @@ import guest as guest_module  # noqa: E402
 import measure  # noqa: E402
 from client import SpiceClient  # noqa: E402
 from relay import DelayRelay  # noqa: E402
-from rig import Rig, lib_dir  # noqa: E402
+from rig import Rig, lib_dir, poll  # noqa: E402
 from test_port import NAME as PORT_NAME, PortClient, port_args, rss_kib  # noqa: E402
 
 HOST = "127.0.0.1"
@@ -83,17 +83,6 @@ def selected(row, only):
 
 def percentile(values, pct):
     return measure.percentile(values, pct) if values else None
-
-
-def poll(what, fn, timeout, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timeout ({timeout}s) waiting for {what}")
-        time.sleep(interval)
 
 
 def expect_lib(rig, lib):

@@ -39,6 +39,18 @@ def default_lib():
     return os.environ.get("SPICE_RS_E2E_LIB", "ours")
 
 
+def poll(what, fn, timeout, interval=0.1):
+    """fn() until it returns a true value; its value. Raises AssertionError on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = fn()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timeout ({timeout}s) waiting for {what}")
+        time.sleep(interval)
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

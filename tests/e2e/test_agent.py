@@ -18,7 +18,7 @@ import pytest
 
 import guest as guest_module
 from client import SpiceClient
-from rig import Rig, default_lib
+from rig import Rig, default_lib, poll
 
 HOST = "127.0.0.1"
 VD_CLIPBOARD_UTF8_TEXT, VD_CLIPBOARD_IMAGE_PNG = 1, 2
@@ -27,18 +27,6 @@ SPICE_MOUSE_MODE_SERVER, SPICE_MOUSE_MODE_CLIENT = 1, 2
 
 def ms(t):
     return f"{t * 1000:.0f} ms"
-
-
-def poll(what, fn, timeout, interval=0.1):
-    """fn() until it returns a true value; its value. Raises AssertionError on timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timeout ({timeout}s) waiting for {what}")
-        time.sleep(interval)
 
 
 class AgentVM:
