@@ -85,6 +85,8 @@ PKGS=(
     gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
     # MJPEG video streams: libjpeg-turbo's TurboJPEG API
     libturbojpeg0-dev
+    # Opus for the playback and record channels (src/audio/opus.rs, the opus crate)
+    libopus-dev
     # tooling
     valgrind ovmf seabios ipxe-qemu
     # the patched QEMU (make qemu, scripts/build-qemu.sh)

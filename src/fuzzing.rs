@@ -442,6 +442,76 @@ pub fn smartcard_channel(data: &[u8]) {
     assert!(port.queued_to_guest() <= 64 << 20);
 }
 
+/// The sound channels: a playback client (base messages only) while QEMU starts and
+/// stops its voice, puts frames of arbitrary samples, changes volume and mute and the
+/// compression setting flips; then a record client sending modes, start marks and data
+/// (raw, or Opus that may be garbage) while QEMU starts, stops and reads. Nothing may
+/// panic, and the playback queue and record ring stay within their bounds.
+pub fn sound_channels(data: &[u8]) {
+    use crate::audio::playback::{PlaybackStream, MAX_QUEUED};
+    use crate::audio::record::{RecordStream, RING_FRAMES};
+    use crate::audio::FRAME_SAMPLES;
+    use crate::channel::playback::{PlaybackCaps, PlaybackChannel};
+    use crate::channel::record::RecordChannel;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    let video: Arc<crate::video::VideoConfig> = Arc::default();
+    let playback = PlaybackStream::new(video.clone(), Arc::new(|| {}));
+    let compression = Arc::new(AtomicBool::new(true));
+    let Some(token) = playback.claim() else {
+        return;
+    };
+    let (p, c, v) = (playback.clone(), compression.clone(), video.clone());
+    drive(
+        data,
+        |caps| {
+            Box::new(PlaybackChannel::new(
+                p,
+                token,
+                PlaybackCaps::from_client(&caps),
+                c,
+                v,
+            ))
+        },
+        |body| match body.first().map(|b| b % 5) {
+            Some(0) => {
+                let mut frame = [0u32; FRAME_SAMPLES];
+                for (f, b) in frame.iter_mut().zip(body.chunks(4)) {
+                    *f = b.iter().fold(0, |a, x| a << 8 | u32::from(*x));
+                }
+                playback.put(&frame);
+            }
+            Some(1) => playback.set_active(body.len() % 2 == 0),
+            Some(2) => playback.set_volume(body.iter().map(|b| u16::from(*b) * 257).collect()),
+            Some(3) => playback.set_mute(body.len() % 2 == 0),
+            _ => compression.store(body.len() % 2 == 0, Ordering::Relaxed),
+        },
+    );
+    assert!(playback.queued() <= MAX_QUEUED);
+
+    let record = RecordStream::new(Arc::new(|| {}));
+    let Some(token) = record.claim() else {
+        return;
+    };
+    let r = record.clone();
+    let mut out = vec![0u32; RING_FRAMES + 100];
+    drive(
+        data,
+        |caps| Box::new(RecordChannel::new(r, token, &caps)),
+        |body| match body.first().map(|b| b % 4) {
+            Some(0) => record.set_active(body.len() % 2 == 0),
+            Some(1) => {
+                let want = usize::from(u16_at(body, 1)) % out.len();
+                assert!(record.read(&mut out[..want]) <= want);
+            }
+            Some(2) => record.set_volume(body.iter().map(|b| u16::from(*b)).collect()),
+            _ => record.set_rate([48_000, 44_100, 24_000][body.len() % 3]),
+        },
+    );
+    assert!(record.read(&mut out) <= RING_FRAMES);
+}
+
 /// The guest agent hub between a hostile guest agent and two hostile clients: device
 /// bytes (chunks that lie about their size, bad ports), client AGENT_DATA pieces, tokens
 /// both ways, the device taking its queue, attach and detach, mouse states. Records of
@@ -638,7 +708,44 @@ mod tests {
             super::inputs_channel(&data);
             super::cursor_channel(&data);
             super::smartcard_channel(&data);
+            super::sound_channels(&data);
         }
+    }
+
+    /// Record traffic that parses: raw and Opus modes, start marks, data of any size,
+    /// with QEMU starting, reading and stopping in between.
+    #[test]
+    fn sound_survives_record_traffic() {
+        let mut data = vec![0xff, 0xff, 0xff, 0xff];
+        let mut enc = crate::audio::opus::Encoder::new(48_000).unwrap();
+        for i in 0u32..300 {
+            let (op, msg_type, body): (u8, u16, Vec<u8>) = match i % 6 {
+                0 => (2, 0, vec![0, 0]),
+                1 => (
+                    0,
+                    102,
+                    [0u8, 0, 0, 0, [1, 3][(i / 6 % 2) as usize], 0].to_vec(),
+                ),
+                2 => (1, 103, i.to_le_bytes().to_vec()),
+                3 => {
+                    let frame: Vec<u32> = (0..480).map(|k| k * i).collect();
+                    let mut body = i.to_le_bytes().to_vec();
+                    if i / 6 % 2 == 1 {
+                        body.extend(enc.encode(&frame).unwrap());
+                    } else {
+                        body.extend((0..(i * 37 % 2000)).map(|b| b as u8));
+                    }
+                    (5, 101, body)
+                }
+                4 => (2, 0, vec![1, (i % 255) as u8, 7]),
+                _ => (2, 0, vec![0]),
+            };
+            data.push(op);
+            data.extend(msg_type.to_le_bytes());
+            data.extend((body.len() as u16).to_le_bytes());
+            data.extend(&body);
+        }
+        super::sound_channels(&data);
     }
 
     /// VSC messages that parse: each type with reader ids 0, 1 and undefined, and

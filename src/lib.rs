@@ -12,6 +12,7 @@
 pub(crate) mod log;
 
 pub(crate) mod agent;
+pub(crate) mod audio;
 pub(crate) mod canvas;
 pub(crate) mod channel;
 pub(crate) mod display;

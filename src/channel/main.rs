@@ -276,7 +276,7 @@ impl Channel for MainChannel {
         }
         self.agent.produce(out);
         let clock = self.video.clock.generation();
-        if clock != self.clock_seen {
+        if clock != self.clock_seen && !self.video.clock.audio_playing() {
             self.clock_seen = clock;
             out.send(&MainMessage::MultiMediaTime(self.mm_time()));
         }
@@ -328,6 +328,22 @@ mod tests {
             Arc::default(),
             Arc::default(),
         )
+    }
+
+    #[test]
+    fn the_clock_is_left_to_the_audio_while_it_plays() {
+        let mut ch = channel(Arc::default());
+        let mut out = Outbox::new(HeaderKind::Mini);
+        let clock = &ch.video.clone().clock;
+        clock.set_audio_playing(true);
+        clock.stream_report(-50, 1);
+        ch.produce(&mut out);
+        assert!(!drain_types(&mut out).contains(&m::MULTI_MEDIA_TIME));
+        clock.set_audio_playing(false);
+        ch.produce(&mut out);
+        assert_eq!(drain_types(&mut out), vec![m::MULTI_MEDIA_TIME]);
+        ch.produce(&mut out);
+        assert!(drain_types(&mut out).is_empty(), "once");
     }
 
     #[test]

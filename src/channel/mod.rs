@@ -7,6 +7,8 @@ pub(crate) mod device_queue;
 pub(crate) mod display;
 pub(crate) mod inputs;
 pub(crate) mod main;
+pub(crate) mod playback;
+pub(crate) mod record;
 pub(crate) mod smartcard;
 pub(crate) mod spicevmc;
 

@@ -7,12 +7,14 @@
 
 use super::abi::{
     QXLInstance, QXLInterface, SpiceBaseInstance, SpiceCharDeviceInstance, SpiceKbdInstance,
-    SpiceMigrateInstance, SpiceMigrateInterface,
+    SpiceMigrateInstance, SpiceMigrateInterface, SpicePlaybackInstance, SpiceRecordInstance,
 };
+use super::audio::Playback;
 use super::char_device::QemuCharDevice;
 use super::input::{QemuKeyboard, QemuMouse, QemuTablet};
 use super::qxl_device::QxlDevice;
 use super::string;
+use crate::audio::record::RecordStream;
 use crate::server::char_device::{CharDevice, DeviceKind};
 use crate::server::interfaces::{InstanceId, Kind};
 use crate::server::{Interface, Server};
@@ -71,6 +73,8 @@ struct InstanceState {
     server: Weak<Mutex<Server>>,
     qxl: Option<QxlState>,
     char_device: Option<Arc<CharDevice>>,
+    playback: Option<Playback>,
+    record: Option<Arc<RecordStream>>,
 }
 
 /// Address of the instance's `st` field.
@@ -132,6 +136,8 @@ pub(crate) unsafe fn add(server: &Arc<Mutex<Server>>, sin: *mut SpiceBaseInstanc
         return if kind == Kind::CharDevice { 0 } else { -1 };
     }
     let mut char_device = None;
+    let mut playback = None;
+    let mut record = None;
     let qxl = if kind == Kind::Qxl {
         // SAFETY: a "qxl" instance is a QXLInstance whose interface is a QXLInterface.
         match unsafe { start_qxl(&mut srv, sin.cast::<QXLInstance>(), id) } {
@@ -151,6 +157,12 @@ pub(crate) unsafe fn add(server: &Arc<Mutex<Server>>, sin: *mut SpiceBaseInstanc
         let host = Arc::new(QemuCharDevice(sin));
         char_device = Some(srv.add_char_device(id, host, device_kind));
         None
+    } else if kind == Kind::Playback {
+        playback = Some(Playback::new(srv.add_playback(id)));
+        None
+    } else if kind == Kind::Record {
+        record = Some(srv.add_record(id));
+        None
     } else {
         let interface = match kind {
             Kind::Keyboard => Interface::Keyboard(Arc::new(QemuKeyboard(sin.cast()))),
@@ -165,6 +177,8 @@ pub(crate) unsafe fn add(server: &Arc<Mutex<Server>>, sin: *mut SpiceBaseInstanc
         server: Arc::downgrade(server),
         qxl,
         char_device,
+        playback,
+        record,
     });
     // SAFETY: `sin` is a live instance of `kind`; `st` is ours to set.
     unsafe { *st_field(sin, kind) = Box::into_raw(state).cast() };
@@ -277,6 +291,36 @@ pub(crate) unsafe fn char_device(sin: *mut SpiceCharDeviceInstance) -> Option<Ar
     // SAFETY: forwarded contract; `st` is NULL or our InstanceState.
     let state = unsafe { (sin.as_ref()?.st as *const InstanceState).as_ref()? };
     state.char_device.clone()
+}
+
+/// The state of a `{ base, st }` instance (input or audio) registered with `add`.
+///
+/// # Safety
+/// `sin` must be NULL or a live `{ base, st }` instance.
+unsafe fn base_state<'a>(sin: *mut SpiceBaseInstance) -> Option<&'a InstanceState> {
+    if sin.is_null() {
+        return None;
+    }
+    // SAFETY: forwarded contract; the layout is `{ base, st }`, `st` NULL or ours.
+    unsafe { (*st_field(sin, Kind::Keyboard) as *const InstanceState).as_ref() }
+}
+
+/// The playback side of a registered playback instance.
+///
+/// # Safety
+/// `sin` must be NULL or a live SpicePlaybackInstance.
+pub(crate) unsafe fn playback<'a>(sin: *mut SpicePlaybackInstance) -> Option<&'a Playback> {
+    // SAFETY: forwarded contract.
+    unsafe { base_state(sin.cast())?.playback.as_ref() }
+}
+
+/// The record stream of a registered record instance.
+///
+/// # Safety
+/// `sin` must be NULL or a live SpiceRecordInstance.
+pub(crate) unsafe fn record(sin: *mut SpiceRecordInstance) -> Option<Arc<RecordStream>> {
+    // SAFETY: forwarded contract.
+    unsafe { base_state(sin.cast())?.record.clone() }
 }
 
 /// Runs `body` on the server an input/audio instance belongs to.

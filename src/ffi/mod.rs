@@ -9,6 +9,7 @@ mod symver;
 
 pub mod abi;
 pub mod api;
+pub(crate) mod audio;
 pub(crate) mod char_device;
 pub(crate) mod core;
 pub(crate) mod input;

@@ -2,6 +2,7 @@
 //! No I/O here; the reactor feeds bytes in and writes what comes out.
 
 pub(crate) mod agent;
+pub(crate) mod audio;
 pub(crate) mod caps;
 pub(crate) mod cursor;
 pub(crate) mod display;

@@ -162,6 +162,46 @@ pub(crate) mod spicevmc {
     pub(crate) const PORT_EVENT_BREAK: u8 = 2;
 }
 
+/// The playback channel (guest audio to the client).
+pub(crate) mod playback {
+    pub(crate) const DATA: u16 = 101;
+    pub(crate) const MODE: u16 = 102;
+    pub(crate) const START: u16 = 103;
+    pub(crate) const STOP: u16 = 104;
+    pub(crate) const VOLUME: u16 = 105;
+    pub(crate) const MUTE: u16 = 106;
+    pub(crate) const LATENCY: u16 = 107;
+
+    /// `SPICE_PLAYBACK_CAP_*`.
+    pub(crate) const CAP_VOLUME: u32 = 1;
+    pub(crate) const CAP_LATENCY: u32 = 2;
+    pub(crate) const CAP_OPUS: u32 = 3;
+}
+
+/// The record channel (client audio to the guest).
+pub(crate) mod record {
+    pub(crate) const START: u16 = 101;
+    pub(crate) const STOP: u16 = 102;
+    pub(crate) const VOLUME: u16 = 103;
+    pub(crate) const MUTE: u16 = 104;
+    // client → server
+    pub(crate) const C_DATA: u16 = 101;
+    pub(crate) const C_MODE: u16 = 102;
+    pub(crate) const C_START_MARK: u16 = 103;
+
+    /// `SPICE_RECORD_CAP_*`.
+    pub(crate) const CAP_VOLUME: u32 = 1;
+    pub(crate) const CAP_OPUS: u32 = 2;
+}
+
+/// `SPICE_AUDIO_DATA_MODE_*` and `SPICE_AUDIO_FMT_*`.
+pub(crate) mod audio {
+    pub(crate) const MODE_RAW: u16 = 1;
+    pub(crate) const MODE_CELT_0_5_1: u16 = 2;
+    pub(crate) const MODE_OPUS: u16 = 3;
+    pub(crate) const FMT_S16: u16 = 1;
+}
+
 /// Channel type numbers (`SPICE_CHANNEL_*`).
 pub(crate) mod channel {
     pub(crate) const MAIN: u8 = 1;

@@ -114,6 +114,13 @@ impl ChannelRegistry {
         self.kinds.len() != before
     }
 
+    /// New caps for a registered channel (clients linking from now on see them).
+    pub(crate) fn set_caps(&mut self, channel_type: u8, id: u8, cap_bits: &[u32]) {
+        if let Some(kind) = self.kinds.iter_mut().find(|k| k.is(channel_type, id)) {
+            kind.caps = Caps::from_bits(cap_bits).0;
+        }
+    }
+
     pub(crate) fn find(&self, channel_type: u8, id: u8) -> Option<&ChannelKind> {
         self.kinds.iter().find(|k| k.is(channel_type, id))
     }

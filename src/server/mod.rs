@@ -4,6 +4,7 @@
 //! the object is still behind a mutex so nothing unsound can happen if a caller breaks
 //! that contract.
 
+pub(crate) mod audio_channels;
 pub(crate) mod channels;
 pub(crate) mod char_device;
 pub(crate) mod clients;
@@ -19,6 +20,8 @@ pub(crate) mod link_policy;
 pub(crate) mod mainloop;
 pub(crate) mod session;
 
+use crate::audio::playback::PlaybackStream;
+use crate::audio::record::RecordStream;
 use crate::net::listener;
 use crate::net::reactor::{Command, Reactor};
 use crate::net::stream::Stream;
@@ -30,7 +33,8 @@ use displays::DisplaySource;
 use host::{CharDeviceHost, Core, KeyboardDevice, MouseDevice, QxlHost, TabletDevice};
 use interfaces::{InstanceId, InterfaceError, Kind, Registry};
 use mainloop::MainLoop;
-use session::Session;
+use session::{AudioStream, Session};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 #[derive(Debug)]
@@ -73,9 +77,6 @@ pub(crate) struct Server {
     workers: Vec<(InstanceId, Arc<WorkerHandle>)>,
     vm_running: bool,
     running: Option<Running>,
-    /// Set by the char-device wakeup path when the playback/record rates are set.
-    pub playback_rate: u32,
-    pub record_rate: u32,
     /// Where clients should follow a live migration (`client_migrate_info`).
     migration_target: Option<MigrationTarget>,
     /// Runs first on every thread we start (QEMU wants its signals kept off them).
@@ -120,8 +121,6 @@ impl Server {
             // spice-server starts "running": a QXL added before vm_start starts at once.
             vm_running: true,
             running: None,
-            playback_rate: 48_000,
-            record_rate: 48_000,
             migration_target: None,
             prepare_thread,
         }
@@ -238,6 +237,24 @@ impl Server {
         device
     }
 
+    /// Serves a playback instance on the playback channel.
+    pub(crate) fn add_playback(&mut self, id: InstanceId) -> Arc<PlaybackStream> {
+        self.registry.add(Kind::Playback, id);
+        let stream = PlaybackStream::new(self.session.video.clone(), self.session.waker());
+        self.session
+            .add_audio(id, AudioStream::Playback(stream.clone()));
+        stream
+    }
+
+    /// Serves a record instance on the record channel.
+    pub(crate) fn add_record(&mut self, id: InstanceId) -> Arc<RecordStream> {
+        self.registry.add(Kind::Record, id);
+        let stream = RecordStream::new(self.session.waker());
+        self.session
+            .add_audio(id, AudioStream::Record(stream.clone()));
+        stream
+    }
+
     /// Starts a QXL instance the way spice-server does: `get_init_info`, the worker, then
     /// `attached_worker` and `set_compression_level`, all on the caller's thread. Its
     /// display and cursor channels become linkable.
@@ -321,6 +338,7 @@ impl Server {
             Kind::Mouse => self.session.set_mouse(None),
             Kind::Tablet => self.session.set_tablet(None),
             Kind::CharDevice => self.session.remove_char_device(id),
+            Kind::Playback | Kind::Record => self.session.remove_audio(id),
             _ => {}
         }
         Ok(kind)
@@ -378,6 +396,9 @@ impl Server {
     pub(crate) fn sync_session(&self) {
         *self.session.policy.lock() = link_policy::LinkPolicy::from_config(&self.config);
         *self.session.identity.lock() = (self.config.name.clone(), self.config.uuid);
+        self.session
+            .playback_compression
+            .store(self.config.playback_compression, Ordering::Relaxed);
         self.session.agent().set_flags(
             self.config.agent_mouse,
             self.config.agent_copypaste,
@@ -558,6 +579,46 @@ mod tests {
         s.shutdown();
         assert_eq!(*core.removed.lock(), 1);
         assert!(!s.is_initialized());
+    }
+
+    #[test]
+    fn audio_instances_bring_their_channels_with_opus_as_the_rate_allows() {
+        use crate::proto::caps::Caps;
+        use crate::proto::msg::{playback, record};
+        let mut s = server();
+        s.sync_session();
+        let hub = s.session.clone();
+        assert!(hub.check_link(&link(ch::PLAYBACK, 0), false).is_err());
+        let stream = s.add_playback(InstanceId(7));
+        s.add_record(InstanceId(8));
+        let caps = |t| Caps(hub.check_link(&link(t, 0), false).unwrap().channel);
+        assert!(caps(ch::PLAYBACK).has(playback::CAP_VOLUME));
+        assert!(caps(ch::PLAYBACK).has(playback::CAP_OPUS));
+        assert!(caps(ch::RECORD).has(record::CAP_OPUS));
+        s.session.set_audio_rate(InstanceId(7), 44_100);
+        assert!(
+            !caps(ch::PLAYBACK).has(playback::CAP_OPUS),
+            "no Opus at 44.1 kHz"
+        );
+        assert!(caps(ch::PLAYBACK).has(playback::CAP_VOLUME));
+        assert_eq!(stream.rate(), 44_100);
+        let id = hub
+            .open(1, &link(ch::MAIN, 0), b"", false)
+            .unwrap()
+            .session_id;
+        let opened = hub
+            .open(2, &LinkMess::plain(id, ch::PLAYBACK), b"", false)
+            .unwrap_or_else(|_| panic!("playback opens"));
+        assert!(!opened.channel.finished());
+        assert_eq!(s.unregister(InstanceId(7)), Ok(Kind::Playback));
+        assert!(
+            opened.channel.finished(),
+            "the client of a removed device is closed"
+        );
+        assert!(hub.check_link(&link(ch::PLAYBACK, 0), false).is_err());
+        assert!(hub.check_link(&link(ch::RECORD, 0), false).is_ok());
+        assert_eq!(s.unregister(InstanceId(8)), Ok(Kind::Record));
+        assert!(hub.check_link(&link(ch::RECORD, 0), false).is_err());
     }
 
     #[test]

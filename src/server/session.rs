@@ -4,6 +4,7 @@
 //! (`ChannelRegistry`, `LinkPolicy`, `Clients`, `Displays`, `Inputs`); the session
 //! composes them.
 
+use super::audio_channels;
 use super::channels::{ChannelKind, ChannelRegistry, OpenRequest, Opening, Provider};
 use super::char_device::{CharDevice, DeviceKind, GuestPort};
 use super::clients::{Clients, LinkedChannel};
@@ -15,6 +16,8 @@ use super::interfaces::InstanceId;
 use super::link_policy::LinkPolicy;
 use super::mainloop::{MainLoopHandle, MainLoopSlot};
 use crate::agent::AgentHub;
+use crate::audio::playback::PlaybackStream;
+use crate::audio::record::RecordStream;
 use crate::channel::inputs::InputsChannel;
 use crate::channel::main::{MainChannel, MainInfo, Mouse, NetStats};
 use crate::net::link::ServerCaps;
@@ -24,6 +27,7 @@ use crate::proto::caps::Caps;
 use crate::proto::link::{LinkError, LinkMess};
 use crate::proto::msg::{channel as ch, display, inputs};
 use parking_lot::Mutex;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Weak};
 use std::time::Instant;
 
@@ -50,6 +54,26 @@ pub(crate) struct Session {
     devices: Mutex<Vec<ServedDevice>>,
     /// The guest agent, served on every client's main channel.
     agent: Arc<AgentHub>,
+    /// QEMU's audio instances, each served on its sound channel.
+    audio: Mutex<Vec<(InstanceId, AudioStream)>>,
+    /// `spice_server_set_playback_compression`: Opus for clients that take it.
+    pub playback_compression: Arc<AtomicBool>,
+}
+
+/// An audio instance QEMU added.
+#[derive(Clone)]
+pub(crate) enum AudioStream {
+    Playback(Arc<PlaybackStream>),
+    Record(Arc<RecordStream>),
+}
+
+impl AudioStream {
+    fn channel_type(&self) -> u8 {
+        match self {
+            AudioStream::Playback(_) => ch::PLAYBACK,
+            AudioStream::Record(_) => ch::RECORD,
+        }
+    }
 }
 
 struct ServedDevice {
@@ -75,6 +99,8 @@ impl Session {
             video: Arc::default(),
             wake: Mutex::new(None),
             devices: Mutex::default(),
+            audio: Mutex::default(),
+            playback_compression: Arc::new(AtomicBool::new(true)),
             agent: {
                 let me = me.clone();
                 AgentHub::new(Arc::new(move || {
@@ -176,6 +202,67 @@ impl Session {
             self.channels.lock().unregister(channel_type, id);
         }
         served.device.remove();
+    }
+
+    /// Serves an audio instance on its sound channel (id 0; spice-server has one of each).
+    pub(crate) fn add_audio(&self, instance: InstanceId, stream: AudioStream) {
+        let kind = match &stream {
+            AudioStream::Playback(p) => audio_channels::playback_kind(
+                p.clone(),
+                self.playback_compression.clone(),
+                self.video.clone(),
+            ),
+            AudioStream::Record(r) => audio_channels::record_kind(r.clone()),
+        };
+        if !self.channels.lock().register(kind) {
+            crate::log_warn!("only one audio instance of each kind is served: this one is not");
+        }
+        self.audio.lock().push((instance, stream));
+    }
+
+    /// QEMU set an audio instance's rate: Opus is offered when it allows it.
+    pub(crate) fn set_audio_rate(&self, instance: InstanceId, rate: u32) {
+        let audio = self.audio.lock();
+        let Some((_, stream)) = audio.iter().find(|(i, _)| *i == instance) else {
+            return;
+        };
+        let caps = match stream {
+            AudioStream::Playback(p) => {
+                p.set_rate(rate);
+                audio_channels::playback_caps(rate)
+            }
+            AudioStream::Record(r) => {
+                r.set_rate(rate);
+                audio_channels::record_caps(rate)
+            }
+        };
+        self.channels
+            .lock()
+            .set_caps(stream.channel_type(), 0, &caps);
+    }
+
+    /// QEMU removed an audio instance: its channel goes and its client is closed.
+    pub(crate) fn remove_audio(&self, instance: InstanceId) {
+        let removed = {
+            let mut audio = self.audio.lock();
+            let Some(pos) = audio.iter().position(|(i, _)| *i == instance) else {
+                return;
+            };
+            audio.remove(pos).1
+        };
+        let channel_type = removed.channel_type();
+        let still_served = self
+            .audio
+            .lock()
+            .iter()
+            .any(|(_, s)| s.channel_type() == channel_type);
+        if !still_served {
+            self.channels.lock().unregister(channel_type, 0);
+        }
+        match removed {
+            AudioStream::Playback(p) => p.detach(),
+            AudioStream::Record(r) => r.detach(),
+        }
     }
 
     /// The guest agent: the vdagent char device attaches to it.

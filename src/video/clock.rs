@@ -9,7 +9,7 @@
 //! seen, so video and pointer stay together.
 
 use parking_lot::Mutex;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Instant;
 
 /// Where the playout delay starts, and its bounds (ms).
@@ -30,6 +30,8 @@ pub(crate) struct MediaClock {
     /// Bumped on every latency change, so main channels re-send `MULTI_MEDIA_TIME`.
     generation: AtomicU64,
     delay: Mutex<PlayoutDelay>,
+    /// Audio is playing to a client, which then sets its clock from the audio stamps.
+    audio_playing: AtomicBool,
 }
 
 impl Default for MediaClock {
@@ -39,6 +41,7 @@ impl Default for MediaClock {
             latency_ms: AtomicU32::new(START_LATENCY_MS),
             generation: AtomicU64::new(0),
             delay: Mutex::new(PlayoutDelay::new(START_LATENCY_MS)),
+            audio_playing: AtomicBool::new(false),
         }
     }
 }
@@ -60,6 +63,20 @@ impl MediaClock {
 
     pub(crate) fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
+    }
+
+    /// While audio plays, spice-gtk sets its clock from the audio frames' stamps (the
+    /// last one minus its audio output delay): main channels stop sending
+    /// `MULTI_MEDIA_TIME`, which would fight it. When audio stops they send it again.
+    pub(crate) fn set_audio_playing(&self, playing: bool) {
+        let was = self.audio_playing.swap(playing, Ordering::AcqRel);
+        if was && !playing {
+            self.generation.fetch_add(1, Ordering::Release);
+        }
+    }
+
+    pub(crate) fn audio_playing(&self) -> bool {
+        self.audio_playing.load(Ordering::Acquire)
     }
 
     /// A client's stream report: `last_frame_delay` is how early (ms; negative = late)

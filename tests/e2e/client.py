@@ -28,6 +28,15 @@ Video streams: SpiceClient(log_path, debug=True) runs the worker with SPICE_DEBU
 spice-gtk writes its channel debug lines to log_path; c.stream_events() counts the
 stream messages the display channel handled (created, destroyed, frames received).
 
+Sound (spice-gtk's playback and record channels; the worker never calls spice_audio_get, so
+no audio backend plays anything and the test sees the channel's own signals):
+c.sound() -> {"playback": {"starts": [[t, format, channels, rate]], "stops": [t], "bytes",
+"chunks", "volume": [..], "mute", "changes": [[t, "volume"|"mute", value]]}, "record": {...}};
+c.playback_take(path) writes the PCM received so far (S16 interleaved, as playback-data gave
+it) to path and returns [[t, byte offset], ...] for each chunk (forgetting them);
+c.record_source(path) loops that S16 stereo 48 kHz PCM into the record channel (20 ms chunks,
+paced by the clock) from each record-start until record-stop.
+
 Scancodes: spice-gtk takes PC XT set-1 codes and writes an 0xE0-prefixed key as
 0x100 | code (up arrow 0x148, right ctrl 0x11d); 0xE0xx given here is converted.
 """
@@ -338,6 +347,20 @@ class SpiceClient:
         show up in agent()["files"][fid]."""
         self._call("file_copy", paths=[str(p) for p in paths], id=fid)
 
+    # ------------------------------------------------------------ sound
+    def sound(self):
+        """What the playback and record channels saw (see the module docstring)."""
+        return self._call("sound")
+
+    def playback_take(self, path):
+        """Writes the PCM received since the last call to path; returns its chunk index
+        [[monotonic arrival time, byte offset in path], ...]."""
+        return self._call("playback_take", path=str(path))["index"]
+
+    def record_source(self, path):
+        """Sends that S16 stereo PCM (looped) on the record channel whenever it records."""
+        self._call("record_source", path=str(path))
+
     def disconnect(self, wait=True, timeout=10):
         """Disconnects the session (the worker stays, connect() again for a new one);
         with wait, waits until spice-gtk reports every channel closed."""
@@ -383,7 +406,7 @@ def worker():
           "primaries": [], "channels": set(), "gen": 0, "track": None,
           "video_codecs": None, "codec_pref": None,
           "connect_at": None, "first_update_at": None,
-          "agent": None}
+          "agent": None, "playback": None, "record": None, "record_src": None}
 
     class _Primary(ctypes.Structure):  # SpiceDisplayPrimary (channel-display.h)
         _fields_ = [("format", ctypes.c_int), ("width", ctypes.c_int), ("height", ctypes.c_int),
@@ -592,6 +615,95 @@ def worker():
         # when file_copy_async returns, and the next progress report would crash.
         st["main"].file_copy_async(files, Gio.FileCopyFlags.NONE, None, None, None, done, None)
 
+    _gobj = ctypes.CDLL("libgobject-2.0.so.0")
+    _gobj.g_object_get.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p,
+                                   ctypes.c_void_p]
+    _send_data = _lib.spice_record_channel_send_data
+    _send_data.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint32]
+
+    def volume_of(ch):
+        # "volume" is a pointer property (guint16[nchannels]): PyGObject cannot read it.
+        ptr = ctypes.c_void_p()
+        _gobj.g_object_get(_gptr(ch), b"volume", ctypes.byref(ptr), None)
+        n = ch.get_property("nchannels")
+        if not ptr.value or not n:
+            return []
+        return list((ctypes.c_uint16 * n).from_address(ptr.value))
+
+    def watch_audio_props(ch, rec):
+        def on_volume(c, _pspec):
+            rec["volume"] = volume_of(c)
+            rec["changes"].append([time.monotonic(), "volume", rec["volume"]])
+
+        def on_mute(c, _pspec):
+            rec["mute"] = bool(c.get_property("mute"))
+            rec["changes"].append([time.monotonic(), "mute", rec["mute"]])
+
+        GObject.Object.connect(ch, "notify::volume", on_volume)
+        GObject.Object.connect(ch, "notify::mute", on_mute)
+
+    def watch_playback(ch):
+        pb = st["playback"] = {"starts": [], "stops": [], "bytes": 0, "chunks": 0,
+                               "volume": [], "mute": None, "changes": [],
+                               "pcm": bytearray(), "index": []}
+
+        def on_start(c, fmt, channels, rate):
+            pb["starts"].append([time.monotonic(), fmt, channels, rate])
+
+        def on_data(c, data, size):
+            pb["index"].append([time.monotonic(), len(pb["pcm"])])
+            pb["pcm"] += _bytes(data, size)
+            pb["bytes"] += size
+            pb["chunks"] += 1
+
+        def on_stop(c):
+            pb["stops"].append(time.monotonic())
+
+        GObject.Object.connect(ch, "playback-start", on_start)
+        GObject.Object.connect(ch, "playback-data", on_data)
+        GObject.Object.connect(ch, "playback-stop", on_stop)
+        watch_audio_props(ch, pb)
+
+    def watch_record(ch):
+        rc = st["record"] = {"starts": [], "stops": [], "bytes": 0, "chunks": 0,
+                             "volume": [], "mute": None, "changes": [], "first_sent": None,
+                             "timer": None}
+        chunk = 48000 * 4 // 50  # 20 ms of S16 stereo at 48 kHz
+
+        def pump():
+            src = st["record_src"]
+            if src is None or rc["timer"] is None:
+                return True
+            # As a sound card would: what the clock says is due, in 20 ms chunks.
+            due = int((time.monotonic() - rc["t0"]) * 50) + 1
+            while rc["sent"] < due:
+                off = (rc["sent"] * chunk) % len(src)
+                piece = (src + src[:chunk])[off:off + chunk] if off + chunk > len(src) \
+                    else src[off:off + chunk]
+                _send_data(_gptr(ch), piece, len(piece), int(time.monotonic() * 1000) & 0xFFFFFFFF)
+                if rc["first_sent"] is None:
+                    rc["first_sent"] = time.monotonic()
+                rc["sent"] += 1
+                rc["bytes"] += len(piece)
+                rc["chunks"] += 1
+            return True
+
+        def on_start(c, fmt, channels, rate):
+            rc["starts"].append([time.monotonic(), fmt, channels, rate])
+            rc["t0"], rc["sent"] = time.monotonic(), 0
+            if rc["timer"] is None:
+                rc["timer"] = GLib.timeout_add(10, pump)
+
+        def on_stop(c):
+            rc["stops"].append(time.monotonic())
+            if rc["timer"] is not None:
+                GLib.source_remove(rc["timer"])
+                rc["timer"] = None
+
+        GObject.Object.connect(ch, "record-start", on_start)
+        GObject.Object.connect(ch, "record-stop", on_stop)
+        watch_audio_props(ch, rc)
+
     def on_channel_new(session, ch):
         GObject.Object.connect(ch, "channel-event", on_event, st["gen"])
         if st.get("fd_qmp") is not None and st.get("fd_gen") == st["gen"]:
@@ -609,6 +721,10 @@ def worker():
                 GObject.Object.connect(ch, "display-invalidate", on_invalidate)
         elif isinstance(ch, Spice.InputsChannel):
             st["inputs"] = ch
+        elif isinstance(ch, Spice.PlaybackChannel):
+            watch_playback(ch)
+        elif isinstance(ch, Spice.RecordChannel):
+            watch_record(ch)
         ch.connect()  # spice_channel_connect (shadows GObject.connect)
 
     def screenshot(path):
@@ -708,6 +824,24 @@ def worker():
                 return {}
             file_copy(req)
             return {}
+        if cmd == "sound":
+            def public(d):
+                return None if d is None else {k: v for k, v in d.items()
+                                               if k not in ("pcm", "index", "timer")}
+            return {"playback": public(st["playback"]), "record": public(st["record"])}
+        if cmd == "playback_take":
+            pb = st["playback"]
+            if pb is None:
+                raise RuntimeError("no playback channel")
+            with open(req["path"], "wb") as f:
+                f.write(pb["pcm"])
+            index = pb["index"]
+            pb["pcm"], pb["index"] = bytearray(), []
+            return {"index": index}
+        if cmd == "record_source":
+            with open(req["path"], "rb") as f:
+                st["record_src"] = f.read()
+            return {}
         if cmd == "track_stamps":
             st["track"] = {"x0": req["x0"], "y0": req["y0"], "pending": False, "last": None,
                            "stamps": [], "snap": None, "snaps": []}
@@ -752,6 +886,9 @@ def worker():
         if cmd == "disconnect":
             if st["session"]:
                 st["session"].disconnect()
+            if st["record"] and st["record"]["timer"] is not None:
+                GLib.source_remove(st["record"]["timer"])
+            st.update(playback=None, record=None)
             st.update(session=None, display=None, inputs=None, main=None, primary=None,
                       events=[], last_update=None, updates=0, primaries=[], gen=st["gen"] + 1)
             return {}

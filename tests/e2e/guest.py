@@ -12,6 +12,9 @@ guest): a shell script, run as the X session's user or as root, and its output.
     g.clipboard_set("text"); g.clipboard_get()  # the X clipboard through xclip
     g.latest_download()                         # (name, size, sha256) in ~/Downloads
     g.mode(); g.pointer()                       # xrandr's current size, xdotool's pointer
+    g.play_signal(script, seconds, tag)         # aplay the sound tests' signal (sound.py)
+    g.record(seconds)                           # arecord: raw S16LE stereo 48 kHz bytes
+    g.mixer("Master", volume="50%", mute=True)  # amixer on the HDA card
 """
 import base64
 import os
@@ -185,6 +188,50 @@ class Guest:
         out = self.run("xdotool getmouselocation --shell")
         v = dict(line.split("=", 1) for line in out.split() if "=" in line)
         return int(v["X"]), int(v["Y"])
+
+    # ------------------------------------------------------------- sound (HDA, alsa-utils)
+    def sound_cards(self):
+        return self.run("cat /proc/asound/cards", user=False, check=False, timeout=5)
+
+    def mixer(self, control, volume=None, mute=None):
+        """amixer sset on card 0: volume ("50%", "100%"), mute True/False (playback controls
+        mute/unmute, capture controls cap/nocap). Returns amixer's report."""
+        args = []
+        if volume is not None:
+            args.append(str(volume))
+        if mute is not None:
+            capture = control.lower().startswith("capture")
+            args.append(("nocap" if mute else "cap") if capture else ("mute" if mute else "unmute"))
+        return self.run(f"amixer -c 0 sset {shlex.quote(control)} {' '.join(args)}", user=False)
+
+    def mixer_controls(self):
+        return self.run("amixer -c 0 scontrols", user=False).strip().splitlines()
+
+    def play_signal(self, perl_script, seconds, tag):
+        """Plays `seconds` repeats of the one-second signal perl_script writes to
+        /tmp/sig1.raw (raw S16LE stereo 48 kHz) on the HDA card (plughw:0). aplay is started
+        first and waits on a FIFO with the device open; "SPICE-RS-GUEST: play <tag> start"
+        goes to the serial line as the samples are handed to it (the device starts at once:
+        its buffer fills from the FIFO). Returns as soon as that happened."""
+        b64 = base64.b64encode(perl_script.encode()).decode()
+        self.run(f"""set -e
+[ -s /tmp/sig1.raw ] || {{ echo {b64} | base64 -d > /tmp/sig1.pl; perl /tmp/sig1.pl; }}
+rm -f /tmp/sig.raw /tmp/play.fifo
+for i in $(seq {int(seconds)}); do cat /tmp/sig1.raw; done > /tmp/sig.raw
+mkfifo /tmp/play.fifo
+exec 4<>/tmp/play.fifo
+aplay -q -D plughw:0 -t raw -f S16_LE -r 48000 -c 2 -d {int(seconds)} <&4 >/tmp/aplay.log 2>&1 &
+sleep 1
+echo "SPICE-RS-GUEST: play {tag} start uptime=$(cut -d' ' -f1 /proc/uptime)" > /dev/ttyS0
+cat /tmp/sig.raw >&4 &
+""", user=False, timeout=60)
+
+    def record(self, seconds):
+        """arecord on the HDA card for `seconds`: its raw S16LE stereo 48 kHz bytes."""
+        out = self.run(f"arecord -q -D plughw:0 -t raw -f S16_LE -r 48000 -c 2 -d {int(seconds)} "
+                       f"/tmp/rec.raw && base64 -w0 /tmp/rec.raw", user=False,
+                       timeout=seconds + 60)
+        return base64.b64decode(out.strip())
 
     def log(self, name):
         """A guest log file (/tmp/vdagent.log, /tmp/vdagentd.log, /tmp/Xorg.0.log)."""

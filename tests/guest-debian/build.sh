@@ -19,9 +19,10 @@ out=$(cd "$out" && pwd)
 
 SUITE=bookworm
 # The agent and its X session; xclip, xrandr (x11-xserver-utils) and xdotool are what the
-# command port's scripts use to read the clipboard, the mode and the pointer.
+# command port's scripts use to read the clipboard, the mode and the pointer. alsa-utils:
+# aplay, arecord and amixer for the sound tests (their signals come from perl, in perl-base).
 PKGS=(spice-vdagent xserver-xorg-core xserver-xorg-video-qxl xserver-xorg-input-libinput
-      xclip x11-xserver-utils x11-utils xdotool dbus dbus-x11 udev kmod procps)
+      xclip x11-xserver-utils x11-utils xdotool dbus dbus-x11 udev kmod procps alsa-utils)
 
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi

@@ -88,6 +88,16 @@ static void async_complete(QXLInstance *q, uint64_t cookie) { (void)q; (void)coo
 static void update_area_complete(QXLInstance *q, uint32_t s, QXLRect *r, uint32_t n) { (void)q; (void)s; (void)r; (void)n; }
 static void set_client_capabilities(QXLInstance *q, uint8_t p, uint8_t *caps) { (void)q; (void)p; (void)caps; }
 static int client_monitors_config(QXLInstance *q, VDAgentMonitorsConfig *m) { (void)q; (void)m; return 0; }
+static const SpicePlaybackInterface playback_if = {
+    .base = { .type = SPICE_INTERFACE_PLAYBACK, .description = "playback",
+              .major_version = SPICE_INTERFACE_PLAYBACK_MAJOR,
+              .minor_version = SPICE_INTERFACE_PLAYBACK_MINOR },
+};
+static const SpiceRecordInterface record_if = {
+    .base = { .type = SPICE_INTERFACE_RECORD, .description = "record",
+              .major_version = SPICE_INTERFACE_RECORD_MAJOR,
+              .minor_version = SPICE_INTERFACE_RECORD_MINOR },
+};
 static const QXLInterface qxl_if = {
     .base = { SPICE_INTERFACE_QXL, "test qxl", SPICE_INTERFACE_QXL_MAJOR, SPICE_INTERFACE_QXL_MINOR },
     .attached_worker = attached_worker, .set_compression_level = set_compression_level,
@@ -137,6 +147,10 @@ static int cycle(int port)
     SpiceKbdInstance kbd = { .base = { &kbd_if.base } };
     SpiceMouseInstance mouse = { .base = { &mouse_if.base } };
     QXLInstance qxl = { .base = { &qxl_if.base }, .id = 0 };
+    SpicePlaybackInstance playback = { .base = { &playback_if.base } };
+    SpiceRecordInstance record = { .base = { &record_if.base } };
+    uint16_t volume[2] = { 0x8080, 0x8080 };
+    uint32_t samples[480], *frame = samples, nframes = 1;
     static uint8_t framebuffer[64 * 48 * 4];
     QXLDevMemSlot slot = { .slot_group_id = 0, .slot_id = 0, .generation = 0,
                            .virt_start = 0, .virt_end = ~(uintptr_t)0, .addr_delta = 0 };
@@ -179,6 +193,24 @@ static int cycle(int port)
     spice_qxl_update_area(&qxl, 0, &area, NULL, 0, 0);
     spice_qxl_update_area_async(&qxl, 0, &area, 0, 42);
     spice_server_kbd_leds(&kbd, 2);
+    /* Audio as QEMU's spiceaudio drives it, with no client: no buffer, no samples. */
+    if (spice_server_get_best_playback_rate(NULL) != 48000) return 11;
+    if (spice_server_add_interface(s, &playback.base) != 0) return 12;
+    spice_server_set_playback_rate(&playback, 48000);
+    if (spice_server_add_interface(s, &record.base) != 0) return 13;
+    spice_server_set_record_rate(&record, 48000);
+    spice_server_playback_set_volume(&playback, 2, volume);
+    spice_server_playback_set_mute(&playback, 1);
+    spice_server_playback_start(&playback);
+    spice_server_playback_get_buffer(&playback, &frame, &nframes);
+    if (frame != NULL || nframes != 0) return 14;
+    spice_server_playback_stop(&playback);
+    spice_server_record_set_volume(&record, 2, volume);
+    spice_server_record_start(&record);
+    if (spice_server_record_get_samples(&record, samples, 480) != 0) return 15;
+    spice_server_record_stop(&record);
+    if (spice_server_remove_interface(&playback.base) != 0) return 16;
+    /* The record instance stays registered: destroy must release it. */
     spice_server_vm_stop(s);
     spice_qxl_destroy_primary_surface(&qxl, 0);
     if (spice_server_remove_interface(&mouse.base) != 0) return 8;
