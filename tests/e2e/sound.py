@@ -181,7 +181,8 @@ def analyse(x, src=None, index=None, t0=None):
     bl = int(BLOCK_S * RATE)
     for m in intact:
         seg = x[m - m0 + int(0.01 * RATE):m - m0 + int(0.99 * RATE)]
-        if m - m0 < 0 or len(seg) < int(0.98 * RATE):
+        # A second cut by the end of the sound (the player's last period) is not judged.
+        if m - m0 < 0 or len(seg) < int(0.98 * RATE) or m - m0 + int(0.99 * RATE) > last - bl:
             continue
         off = _align(seg, src, int(0.01 * RATE))
         ref = src[off:off + len(seg)]

@@ -141,7 +141,8 @@ def test_playback(sound_vm):
         f"{res['qemu_hda_overruns']} HDA overruns"
     assert res["glitches"] <= 2 * res["qemu_hda_overruns"], \
         f"glitches at {res['glitch_at_s']} s: {res}"
-    assert res["seconds_judged"] >= PLAY_S - 1 - res["sample_drops"], res
+    # The first and last seconds may be cut by the start and end of the sound.
+    assert res["seconds_judged"] >= PLAY_S - 2 - res["sample_drops"], res
     assert res["snr_min_db"] >= SNR_MIN[vm.mode], res
     assert res["latency_p95_ms"] is None or res["latency_p95_ms"] < 1000, res
 
