@@ -8,6 +8,9 @@
 //! the queue overflow, and then one whole frame goes: a silent one if any is waiting,
 //! else the oldest, so audio skips at a pause or loses 10 ms rather than stretching
 //! latency or clicking on partial frames.
+//!
+//! While the video needs it (`MediaClock::audio_hold`), frames wait that long before the
+//! channel may take them; QEMU's next frame (every 10 ms) wakes the channel again.
 
 use super::{is_silent, BEST_RATE, FRAME_SAMPLES};
 use crate::video::VideoConfig;
@@ -15,8 +18,12 @@ use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-/// Frames waiting for the channel: 160 ms.
+/// Frames waiting for the channel: 160 ms, plus those held back for the video.
 pub(crate) const MAX_QUEUED: usize = 16;
+const FRAME_MS: u32 = 10;
+const MAX_HELD: usize = crate::video::clock::MAX_AUDIO_HOLD_MS.div_ceil(FRAME_MS) as usize;
+/// Every frame buffer there is: the queue at its longest and the one being coded.
+const POOL: usize = MAX_QUEUED + MAX_HELD + 1;
 
 pub(crate) type Samples = Box<[u32; FRAME_SAMPLES]>;
 
@@ -73,11 +80,8 @@ impl PlaybackStream {
                 detached: false,
                 levels: Levels::default(),
                 levels_gen: 0,
-                queue: VecDeque::with_capacity(MAX_QUEUED + 1),
-                // One more than the queue holds: the frame the channel is coding.
-                spare: (0..=MAX_QUEUED)
-                    .map(|_| Box::new([0u32; FRAME_SAMPLES]))
-                    .collect(),
+                queue: VecDeque::with_capacity(POOL),
+                spare: (0..POOL).map(|_| Box::new([0u32; FRAME_SAMPLES])).collect(),
                 dropped: 0,
             }),
             wake,
@@ -126,7 +130,8 @@ impl PlaybackStream {
             if !s.active || s.owner == 0 || s.detached {
                 return;
             }
-            let buffer = if s.queue.len() >= MAX_QUEUED {
+            let held = self.video.clock.audio_hold().div_ceil(FRAME_MS) as usize;
+            let buffer = if s.queue.len() >= MAX_QUEUED + held {
                 s.dropped += 1;
                 if s.dropped == 1 || s.dropped.is_multiple_of(100) {
                     crate::log_info!(
@@ -235,11 +240,19 @@ impl PlaybackStream {
         self.state.lock().levels.clone()
     }
 
-    /// The oldest waiting frame, for `token`'s channel.
+    /// The oldest waiting frame, for `token`'s channel, once it has been held as long
+    /// as the video needs (all of them at once when the voice stopped).
     pub(crate) fn pop(&self, token: u64) -> Option<Frame> {
         let mut s = self.state.lock();
         if s.owner != token {
             return None;
+        }
+        let hold = self.video.clock.audio_hold();
+        if s.active && hold > 0 {
+            let due = s.queue.front()?.time.wrapping_add(hold);
+            if (self.video.clock.now().wrapping_sub(due) as i32) < 0 {
+                return None;
+            }
         }
         s.queue.pop_front()
     }
@@ -251,7 +264,7 @@ impl PlaybackStream {
     /// A frame's buffer back to the pool once it was coded.
     pub(crate) fn recycle(&self, samples: Samples) {
         let mut s = self.state.lock();
-        if s.spare.len() <= MAX_QUEUED {
+        if s.spare.len() < POOL {
             s.spare.push(samples);
         }
     }
@@ -351,6 +364,36 @@ mod tests {
             s.put(&frame(2000));
         }
         assert_eq!(s.queued(), MAX_QUEUED, "bounded");
+    }
+
+    #[test]
+    fn audio_waits_while_the_video_needs_it_to() {
+        let (s, _) = stream();
+        let token = s.claim().unwrap();
+        s.set_active(true);
+        s.video.clock.stream_report(-40, 1);
+        let hold = s.video.clock.audio_hold();
+        assert!(hold >= 40, "{hold}");
+        s.put(&frame(1000));
+        assert!(s.pop(token).is_none(), "held");
+        for _ in 0..MAX_QUEUED + 2 {
+            s.put(&frame(1000));
+        }
+        assert_eq!(s.dropped(), 0, "held frames do not count as a slow client");
+        std::thread::sleep(std::time::Duration::from_millis(hold as u64 + 5));
+        let f = s.pop(token).expect("due now");
+        s.recycle(f.samples);
+        s.set_active(false);
+        let mut flushed = 0;
+        while let Some(f) = s.pop(token) {
+            s.recycle(f.samples);
+            flushed += 1;
+        }
+        assert_eq!(
+            flushed,
+            MAX_QUEUED + 2,
+            "a stopped voice flushes what it held"
+        );
     }
 
     #[test]

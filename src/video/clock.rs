@@ -23,6 +23,8 @@ const SAFETY_MARGIN_MS: i32 = 15;
 const CALM_REPORTS: usize = 6;
 /// Largest lateness or earliness (ms) a report is taken at.
 const MAX_REPORTED_MS: i32 = 60_000;
+/// Longest the audio is held back so that late video can catch up with it (ms).
+pub(crate) const MAX_AUDIO_HOLD_MS: u32 = 200;
 
 pub(crate) struct MediaClock {
     start: Instant,
@@ -32,6 +34,8 @@ pub(crate) struct MediaClock {
     delay: Mutex<PlayoutDelay>,
     /// Audio is playing to a client, which then sets its clock from the audio stamps.
     audio_playing: AtomicBool,
+    /// How long audio frames wait before they are sent (ms), while audio plays.
+    audio_hold_ms: AtomicU32,
 }
 
 impl Default for MediaClock {
@@ -42,6 +46,7 @@ impl Default for MediaClock {
             generation: AtomicU64::new(0),
             delay: Mutex::new(PlayoutDelay::new(START_LATENCY_MS)),
             audio_playing: AtomicBool::new(false),
+            audio_hold_ms: AtomicU32::new(0),
         }
     }
 }
@@ -71,8 +76,21 @@ impl MediaClock {
     pub(crate) fn set_audio_playing(&self, playing: bool) {
         let was = self.audio_playing.swap(playing, Ordering::AcqRel);
         if was && !playing {
+            self.audio_hold_ms.store(0, Ordering::Relaxed);
             self.generation.fetch_add(1, Ordering::Release);
         }
+    }
+
+    /// While audio plays, the client's clock is the audio's: a video frame is shown when
+    /// the audio stamped with the same time is heard. When the client's audio output is
+    /// quicker than the video path (a low-latency audio sink), frames arrive after their
+    /// time and are dropped, and `MULTI_MEDIA_TIME` cannot move the clock back. Holding
+    /// the audio back moves the client's clock and the sound together, so video and
+    /// sound stay in step and the frames arrive in time. Only ever grown while audio
+    /// plays (lowering it would leave the extra audio queued in the client's sink, out
+    /// of step), and dropped when it stops.
+    pub(crate) fn audio_hold(&self) -> u32 {
+        self.audio_hold_ms.load(Ordering::Relaxed)
     }
 
     pub(crate) fn audio_playing(&self) -> bool {
@@ -84,9 +102,14 @@ impl MediaClock {
     pub(crate) fn stream_report(&self, last_frame_delay: i32, drops: u32) {
         let mut delay = self.delay.lock();
         if let Some(new) = delay.report(last_frame_delay, drops) {
-            self.latency_ms.store(new, Ordering::Relaxed);
+            let old = self.latency_ms.swap(new, Ordering::Relaxed);
             self.generation.fetch_add(1, Ordering::Release);
             crate::log_debug!("video: playout delay now {new} ms");
+            if self.audio_playing() && new > old {
+                let hold = (self.audio_hold() + (new - old)).min(MAX_AUDIO_HOLD_MS);
+                self.audio_hold_ms.store(hold, Ordering::Relaxed);
+                crate::log_debug!("video: frames late while audio plays, audio held {hold} ms");
+            }
         }
     }
 }
@@ -191,6 +214,30 @@ mod tests {
             "settles near 10 + 2 margins: {settled}"
         );
         assert!(changes < 15, "few steps: {changes}");
+    }
+
+    #[test]
+    fn late_frames_hold_the_audio_back_only_while_it_plays() {
+        let c = MediaClock::default();
+        c.stream_report(-30, 1);
+        assert_eq!(
+            c.audio_hold(),
+            0,
+            "no audio: the clock message moves instead"
+        );
+        c.set_audio_playing(true);
+        c.stream_report(-30, 1);
+        assert_eq!(c.audio_hold(), 45, "30 ms late + 15 margin");
+        for _ in 0..4 * CALM_REPORTS {
+            c.stream_report(300, 0);
+        }
+        assert_eq!(c.audio_hold(), 45, "never lowered while audio plays");
+        for _ in 0..20 {
+            c.stream_report(-1000, 5);
+        }
+        assert!(c.audio_hold() <= MAX_AUDIO_HOLD_MS);
+        c.set_audio_playing(false);
+        assert_eq!(c.audio_hold(), 0, "dropped when the audio stops");
     }
 
     #[test]
