@@ -275,9 +275,17 @@ fn a_long_stroke_under_4096_clip_rects_is_quick_and_stays_in_the_clip() {
     let clip = costly_clip();
     let (clipped, took) = stroke(Some(clip.clone()));
     eprintln!("65535-point stroke under 4096 clip rectangles: {took:?}");
-    assert!(took.as_secs() < 10, "stroke took {took:?}");
     // The clipped stroke is the unclipped one seen through the clip.
-    let (whole, _) = stroke(None);
+    let (whole, took_whole) = stroke(None);
+    eprintln!("the same stroke unclipped: {took_whole:?}");
+    // Against the same stroke on the same machine, not the wall clock (a busy CI machine
+    // took 12 s in a debug build): testing each segment against every rectangle would
+    // cost hundreds of times the unclipped stroke; walking the clip's bands, a few.
+    assert!(
+        took < 25 * took_whole + std::time::Duration::from_secs(1),
+        "clipping made the stroke {:.1}x slower",
+        took.as_secs_f64() / took_whole.as_secs_f64()
+    );
     let inside = covered(&clip, w, h);
     let mut drawn = 0;
     for y in 0..h as u32 {
