@@ -21,6 +21,12 @@ use std::sync::Arc;
 /// Frames waiting for the channel: 160 ms, plus those held back for the video.
 pub(crate) const MAX_QUEUED: usize = 16;
 const FRAME_MS: u32 = 10;
+/// How long before `put_samples` a frame's sound left the guest (ms), so that its stamp
+/// says when it was played there, as a video frame's says when it was drawn: its first
+/// sample entered the frame 10 ms before it was full, and QEMU's sound device keeps some
+/// more between the guest's DMA and the mixer. Stamped at `put_samples` (as spice-server
+/// does), video ran 8-28 ms ahead of the sound at the client (tests/e2e/test_av_sync.py).
+const STAMP_LEAD_MS: u32 = 20;
 const MAX_HELD: usize = crate::video::clock::MAX_AUDIO_HOLD_MS.div_ceil(FRAME_MS) as usize;
 /// Every frame buffer there is: the queue at its longest and the one being coded.
 const POOL: usize = MAX_QUEUED + MAX_HELD + 1;
@@ -29,7 +35,8 @@ pub(crate) type Samples = Box<[u32; FRAME_SAMPLES]>;
 
 /// One frame on its way to the client.
 pub(crate) struct Frame {
-    /// Multimedia-clock time it was handed over (the same clock video frames carry).
+    /// Multimedia-clock time its sound left the guest (`STAMP_LEAD_MS` before QEMU handed
+    /// it over; the same clock video frames carry).
     pub time: u32,
     pub samples: Samples,
     silent: bool,
@@ -151,7 +158,7 @@ impl PlaybackStream {
                 return;
             };
             buffer.copy_from_slice(samples);
-            let time = self.video.clock.now();
+            let time = self.video.clock.now().wrapping_sub(STAMP_LEAD_MS);
             s.queue.push_back(Frame {
                 time,
                 samples: buffer,
