@@ -32,6 +32,8 @@ FPS = 30
 PLAYER_SRC = REPO / "tests" / "guest-debian" / "avplay.c"
 # avplay's beep is 0.5 of full scale on top of a 0.03 tone: a sample above this is the beep.
 BEEP_THRESHOLD = 0.2 * 32767
+# avplay's beep lasts 50 ms: a loud run this long (ms) is one (a cut one still counts).
+BEEP_MS_MIN, BEEP_MS_MAX = 30, 70
 # A beep is matched to the flash the guest drew nearest its arrival, if within this (s).
 MATCH_S = 0.45
 # A flash that did not reach the client: the first frame after it in this many is used
@@ -111,14 +113,24 @@ class SerialLines:
 
 
 def beep_onsets(raw):
-    """Frame indices (in the received PCM) where a beep starts: the first sample over the
-    threshold after half a second without one."""
+    """Frame indices (in the received PCM) where a beep starts: the first loud sample of a
+    run of loud milliseconds as long as avplay's beep (BEEP_S). Shorter runs (a click as
+    the stream restarts) and longer ones are not beeps."""
     x = np.frombuffer(raw[:len(raw) // 4 * 4], dtype="<i2").reshape(-1, 2)[:, 0]
-    loud = np.flatnonzero(np.abs(x.astype(np.int32)) > BEEP_THRESHOLD)
-    if not len(loud):
+    ms = RATE // 1000
+    n = len(x) // ms
+    if not n:
         return []
-    keep = np.concatenate(([True], np.diff(loud) > RATE // 2))
-    return [int(f) for f in loud[keep]]
+    loud = np.abs(x[:n * ms].astype(np.int32)).reshape(n, ms).max(axis=1) > BEEP_THRESHOLD
+    # Runs of loud milliseconds: [start, end) pairs.
+    edges = np.diff(np.concatenate(([0], loud.astype(np.int8), [0])))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    out = []
+    for a, b in zip(starts, ends):
+        if BEEP_MS_MIN <= b - a <= BEEP_MS_MAX:
+            block = np.abs(x[a * ms:(a + 1) * ms].astype(np.int32))
+            out.append(int(a * ms + np.argmax(block > BEEP_THRESHOLD)))
+    return out
 
 
 def beep_arrivals(raw, index, drawn):
