@@ -7,9 +7,9 @@ The client (tests/e2e/client.py) emulates an audio backend of latency D: it call
 spice_playback_channel_set_delay(D) every second, so spice-gtk's multimedia clock follows
 the audio, and a beep counts as heard D after its samples arrived.
 
-    player = build_player(work)              # gcc on the host (Debian 12, as the guest)
-    install_player(guest, player)            # through the command port
-    r = measure(rig.serial_path, guest, client, seconds, delay_ms, work)
+    vm = AvVM(lib, work)                     # boots the guest (streaming-video=all, HDA),
+                                             # builds and installs avplay, connects spice-gtk
+    r = measure(vm.rig.serial_path, vm.guest, vm.client, seconds, delay_ms, work)
     r["skew_ms"]      # per second: (time the client showed the flash) - (beep heard)
     summary(r)        # p50/p95 of skew, video and audio latency, fps, late drops
 
@@ -25,7 +25,13 @@ from pathlib import Path
 
 import numpy as np
 
-from rig import REPO
+import guest as guest_module
+from client import SpiceClient
+from rig import REPO, Rig
+
+HOST = "127.0.0.1"
+AUDIO = ["-audiodev", "spice,id=snd0", "-device", "ich9-intel-hda",
+         "-device", "hda-duplex,audiodev=snd0"]
 
 RATE = 48000
 FPS = 30
@@ -63,6 +69,66 @@ def install_player(guest, path):
     b64 = base64.b64encode(Path(path).read_bytes()).decode()
     guest.run(f"echo {b64} | base64 -d > /tmp/avplay && chmod 755 /tmp/avplay", user=False,
               timeout=60)
+
+
+class AvVM:
+    """The Debian guest with QEMU's HDA card on `-audiodev spice` and
+    streaming-video=all (the clip is sent as a video stream, which the client schedules by
+    its multimedia clock; QEMU's default, off, draws everything at once), avplay installed,
+    spice-gtk connected with its playback channel open. extra_audio: more QEMU arguments
+    (tests add QEMU's audio trace points)."""
+
+    def __init__(self, lib, work, extra_audio=()):
+        self.lib, self.work = lib, Path(work)
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.rig, self.guest, self.client = None, None, None
+        guest_module.ensure_built()
+        player = build_player(self.work)
+        kw, cmd_sock = guest_module.rig_args(self.work, agent=False,
+                                             extra=AUDIO + list(extra_audio))
+        self.rig = Rig(workdir=self.work / "rig", lib=lib,
+                       spice_opts={"streaming-video": "all"}, **kw)
+        t0 = time.monotonic()
+        self.rig.start()
+        try:
+            self.guest = guest_module.Guest(cmd_sock)
+            m = self.rig.wait_serial(r"SPICE-RS-GUEST: (ready|cannot mount.*|X failed)|"
+                                     r"Kernel panic", timeout=300)
+            if "ready" not in m.group(0):
+                raise AssertionError(f"the Debian guest did not start: {m.group(0)}")
+            self.guest.wait_ready(timeout=60)
+            self.boot_s = time.monotonic() - t0
+            for ctl in ("Master", "PCM"):
+                self.guest.run(f"amixer -c 0 sset {ctl} 100% unmute", user=False, check=False)
+            install_player(self.guest, player)
+            self.client = SpiceClient(str(self.work / "client.log"), debug=True)
+            self.client.connect(HOST, self.rig.port, timeout=60)
+            self.client.wait(lambda st: any(n.startswith("playback") for n in st["open"]), 30,
+                             "the playback channel")
+        except Exception:
+            print(self.logs())
+            self.close()
+            raise
+
+    def logs(self):
+        out = [self.rig.tail()]
+        try:
+            out.append("--- guest avplay.log ---\n" + self.guest.log("/tmp/avplay.log")[-2000:])
+        except Exception as e:  # noqa: BLE001 (the guest may be the thing that broke)
+            out.append(f"--- guest: {e}")
+        return "\n".join(out)
+
+    def measure(self, seconds, delay_ms, tag="av"):
+        return measure(self.rig.serial_path, self.guest, self.client, seconds, delay_ms,
+                       self.work, tag)
+
+    def close(self):
+        if self.client:
+            self.client.close()
+        if self.guest:
+            self.guest.close()
+        if self.rig:
+            self.rig.stop()
 
 
 class SerialLines:
