@@ -182,6 +182,9 @@ def _run_line(run, rows):
     if rows and all(r.get("section") == "devices" for r in rows):
         return (f"- `{run['command']}` on {f['date']}, revision `{f['revision']}`: "
                 f"{len(rows)} guest agent and device rows, {f['wall_seconds']} s in all.")
+    if rows and all(r.get("section") == "av" for r in rows):
+        return (f"- `{run['command']}` on {f['date']}, revision `{f['revision']}`: "
+                f"{len(rows)} audio/video skew rows, {f['wall_seconds']} s in all.")
     if rows and all(r.get("section") in ("devices", "av") for r in rows):
         return (f"- `{run['command']}` on {f['date']}, revision `{f['revision']}`: "
                 f"{len(rows)} guest agent, device and audio/video rows, "
