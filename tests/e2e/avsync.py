@@ -17,6 +17,7 @@ Times are the host's time.monotonic(); the guest's serial line "AVPLAY: second=S
 as it draws flash S) gives the guest-side time of each flash, for the latencies.
 """
 import base64
+import json
 import re
 import subprocess
 import threading
@@ -269,7 +270,6 @@ def measure(serial_path, guest, client, seconds, delay_ms, work, tag="av"):
     ev1 = client.stream_events()
     snd = client.sound()["playback"] or {}
     raw = pcm_path.read_bytes()
-    import json
     with open(work / f"{tag}.json", "w") as f:  # everything, for a look afterwards
         json.dump({"index": index, "stamps": stamps, "serial": serial.lines,
                    "starts": snd.get("starts"), "stops": snd.get("stops"),
