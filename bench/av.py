@@ -111,7 +111,9 @@ def summary(r):
     def ms(v):
         return "-" if v is None else f"{v:.0f}"
     return (f"skew p50 {ms(r['skew_p50_ms'])} ms, p95 {ms(r['skew_p95_ms'])} ms, "
-            f"|skew| p95 {ms(r['abs_skew_p95_ms'])} ms over {r['seconds_judged']} s; video "
+            f"|skew| p95 {ms(r['abs_skew_p95_ms'])} ms over {r['seconds_judged']} s "
+            f"({r['seconds_near_restart']} s near an audio restart left out; with them "
+            f"{ms(r['abs_skew_p95_all_ms'])} ms); video "
             f"latency p50 {ms(r['video_latency_p50_ms'])} ms; {r['shown_fps_while_audio']} "
             f"frames/s shown, {r['late_dropped']} dropped late; audio (re)starts "
             f"{r['playback_starts']}")

@@ -434,7 +434,8 @@ def _av_cell(r):
     def ms(v, sign=True):
         return DASH if v is None else (f"{v:+.0f}" if sign else f"{v:.0f}")
     return (f"{ms(r['skew_p50_ms'])} / {ms(r['skew_p95_ms'])} ms "
-            f"(abs p95 {ms(r['abs_skew_p95_ms'], False)}); "
+            f"(abs p95 {ms(r['abs_skew_p95_ms'], False)}; every second "
+            f"{ms(r.get('abs_skew_p95_all_ms'), False)}); "
             f"video {ms(r.get('video_latency_p50_ms'), False)} ms; "
             f"{r['shown_fps_while_audio']:g} fps, {r['late_dropped']} late")
 
@@ -450,7 +451,10 @@ def av_section(rows):
         "of latency D: `spice_playback_channel_set_delay(D)` every second, as its GStreamer "
         "backend does, so its clock follows the audio stamps; a beep counts as heard D after "
         "its samples arrived. Skew = (client shows the flash) - (beep heard), per second: "
-        "p50 / p95 (positive: the picture is late), then the p95 of its absolute value; "
+        "p50 / p95 (positive: the picture is late), then the p95 of its absolute value, "
+        "leaving out the seconds near a restart of the guest's sound (a starved guest "
+        "underruns; QEMU stops and starts its voice, which resets the client's clock), "
+        "then over every second; "
         "video: the "
         "guest's serial line as it draws the flash to the client showing it, p50; frames the "
         "client showed per second while audio played, and stream frames it dropped as late.",

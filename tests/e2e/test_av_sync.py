@@ -23,8 +23,10 @@ import sound
 from rig import default_lib
 
 SECONDS = 15
-# Seconds with both a beep and its flash measured: on a loaded host the guest's sound
-# underruns now and then (its stream restarts, a beep can be cut), so not every second.
+# Seconds judged: both a beep and its flash measured, and no restart of the guest's sound
+# near them. On a loaded host the starved guest underruns now and then (QEMU stops and
+# starts its voice, which resets the client's clock, a beep can be cut): those seconds are
+# printed (abs_skew_p95_all_ms) but not judged; too few left fails as unjudgeable.
 JUDGED_MIN = 8
 SKEW_P95_MAX_MS = 40
 # Frames the client shows a second while audio plays (avplay draws 30; a TCG guest fewer).
@@ -50,7 +52,8 @@ def test_av_sync(vm, delay_ms):
     lib = vm.rig.lib
     print(f"\n[{lib} D={delay_ms}] {s}")
     print(f"[{lib} D={delay_ms}] skew per second (ms): "
-          f"{ {k: round(v) for k, v in r['skew_ms'].items()} }")
+          f"{ {k: round(v) for k, v in r['skew_ms'].items()} }, not judged (sound restarted "
+          f"near): {r['near_restart']}")
     print(f"[{lib} D={delay_ms}] video latency per second (ms): "
           f"{ {k: round(v) for k, v in r['video_latency_ms'].items()} }")
     print(f"[{lib} D={delay_ms}] beeps {r['beeps']} (unmatched {r['beeps_unmatched']}), audio (re)starts {r['playback_starts']}, flashes "
@@ -60,11 +63,16 @@ def test_av_sync(vm, delay_ms):
     try:
         assert r["set_delay_calls"] >= SECONDS - 2, r["set_delay_calls"]
         assert r["stream_frames"] > 0, f"the video never became a stream: {s}"
-        assert s["seconds_judged"] >= JUDGED_MIN, f"flash/beep pairs: {s}"
+        # The measurement itself worked: beeps and flashes paired (checked on C too).
+        assert len(r["skew_ms"]) >= JUDGED_MIN, f"flash/beep pairs {len(r['skew_ms'])}: {s}"
         if lib == "c":
             print(f"[c D={delay_ms}] measured only: Debian's C server is not held to the "
-                  f"+-{SKEW_P95_MAX_MS} ms bound (p95 |skew| {s['abs_skew_p95_ms']:.0f} ms)")
+                  f"+-{SKEW_P95_MAX_MS} ms bound (p95 |skew| {s['abs_skew_p95_all_ms']:.0f} ms "
+                  f"over every second, {s['abs_skew_p95_ms'] or 0:.0f} ms away from restarts)")
             return
+        assert s["seconds_judged"] >= JUDGED_MIN, \
+            f"only {s['seconds_judged']} seconds to judge (the guest's sound restarted near " \
+            f"{s['seconds_near_restart']}: a starved guest, see its underruns): {s}"
         assert s["shown_fps_while_audio"] >= MOVING_FPS_MIN, f"the video stalled: {s}"
         assert s["abs_skew_p95_ms"] <= SKEW_P95_MAX_MS, \
             f"audio and video {s['abs_skew_p95_ms']:.0f} ms apart (p95) at D={delay_ms}: {s}"
