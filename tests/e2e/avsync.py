@@ -41,9 +41,10 @@ PLAYER_SRC = REPO / "tests" / "guest-debian" / "avplay.c"
 BEEP_THRESHOLD = 0.2 * 32767
 # avplay's beep lasts 50 ms: a loud run this long (ms) is one (a cut one still counts).
 BEEP_MS_MIN, BEEP_MS_MAX = 30, 70
-# A second whose beep had the guest's sound restart up to this long before it (or between
-# it and its flash) is not judged: the client's clock is then being reset (s).
-RESTART_SETTLE_S = 1.0
+# A second with a restart of the guest's sound from this long before its beep or flash to
+# the later of the two is not judged: between QEMU's stop and start the client's clock is
+# set otherwise (a start sets it from the audio again at once) (s).
+RESTART_SETTLE_S = 0.3
 # A beep is matched to the flash the guest drew nearest its arrival, if within this (s).
 MATCH_S = 0.45
 # A flash that did not reach the client: the first frame after it in this many is used
@@ -298,7 +299,8 @@ def measure(serial_path, guest, client, seconds, delay_ms, work, tag="av"):
             heard = beeps[s][0] + delay_ms / 1000
             t_shown, n = flashes[s]
             skew[s] = (t_shown - (heard + (n - FPS * s) / FPS)) * 1000
-            if any(beeps[s][0] - RESTART_SETTLE_S <= t <= t_shown for t in restarts):
+            lo, hi = min(beeps[s][0], t_shown), max(beeps[s][0], t_shown)
+            if any(lo - RESTART_SETTLE_S <= t <= hi for t in restarts):
                 near_restart.add(s)
         if s in drawn and s in flashes:
             t_shown, n = flashes[s]

@@ -22,12 +22,12 @@ import guest as guest_module
 import sound
 from rig import default_lib
 
-SECONDS = 15
+SECONDS = 20
 # Seconds judged: both a beep and its flash measured, and no restart of the guest's sound
 # near them. On a loaded host the starved guest underruns now and then (QEMU stops and
 # starts its voice, which resets the client's clock, a beep can be cut): those seconds are
 # printed (abs_skew_p95_all_ms) but not judged; too few left fails as unjudgeable.
-JUDGED_MIN = 8
+JUDGED_MIN = 10
 SKEW_P95_MAX_MS = 40
 # Frames the client shows a second while audio plays (avplay draws 30; a TCG guest fewer).
 MOVING_FPS_MIN = 10
