@@ -182,6 +182,13 @@ def _run_line(run, rows):
     if rows and all(r.get("section") == "devices" for r in rows):
         return (f"- `{run['command']}` on {f['date']}, revision `{f['revision']}`: "
                 f"{len(rows)} guest agent and device rows, {f['wall_seconds']} s in all.")
+    if rows and all(r.get("section") == "av" for r in rows):
+        return (f"- `{run['command']}` on {f['date']}, revision `{f['revision']}`: "
+                f"{len(rows)} audio/video skew rows, {f['wall_seconds']} s in all.")
+    if rows and all(r.get("section") in ("devices", "av") for r in rows):
+        return (f"- `{run['command']}` on {f['date']}, revision `{f['revision']}`: "
+                f"{len(rows)} guest agent, device and audio/video rows, "
+                f"{f['wall_seconds']} s in all.")
     line = (f"- `{run['command']}` on {f['date']}, revision `{f['revision']}`: "
             f"{len(rows)} rows, {f['wall_seconds']} s in all; the guest plays its clip at "
             f"{cfg['fps']:g} fps, each run measures {cfg['seconds']:g} s after "
@@ -218,7 +225,8 @@ def markdown(data, chart_rel, notes=None, mjpeg_notes=None):
     results, runs = data["results"], data["runs"]
     facts = data["facts"]
     dev = [r for r in results if r.get("section") == "devices"]
-    results = [r for r in results if r.get("section") != "devices"]
+    avs = [r for r in results if r.get("section") == "av"]
+    results = [r for r in results if not r.get("section")]
     mjpeg = [r for r in results if not r.get("codec") and not r.get("tls")]
     codecs = [r for r in results if r.get("codec")]
     tls = [r for r in results if r.get("tls") and not r.get("codec")]
@@ -283,6 +291,8 @@ def markdown(data, chart_rel, notes=None, mjpeg_notes=None):
         ] + others_line(tls)
     if dev:
         out += devices_section(dev)
+    if avs:
+        out += av_section(avs)
     ct = connect_table(results)
     if ct:
         out += [
@@ -411,6 +421,46 @@ def devices_section(rows):
         kind = res.get("kind")
         lines.append(f"| {res['row']} | {DEVICE_MEASURE.get(kind, '')} | "
                      f"{_device_cell(res.get('ours'), kind)} | {_device_cell(res.get('c'), kind)} |")
+    return lines + [""]
+
+
+# ------------------------------------------------------------------ audio and video
+def _av_cell(r):
+    if r is None:
+        return DASH
+    if "error" in r:
+        return "failed"
+
+    def ms(v, sign=True):
+        return DASH if v is None else (f"{v:+.0f}" if sign else f"{v:.0f}")
+    return (f"{ms(r['skew_p50_ms'])} / {ms(r['skew_p95_ms'])} ms "
+            f"(abs p95 {ms(r['abs_skew_p95_ms'], False)}; every second "
+            f"{ms(r.get('abs_skew_p95_all_ms'), False)}); "
+            f"video {ms(r.get('video_latency_p50_ms'), False)} ms; "
+            f"{r['shown_fps_while_audio']:g} fps, {r['late_dropped']} late")
+
+
+def av_section(rows):
+    lines = [
+        "## Audio and video in step", "",
+        "bench/av.py, the same way for both servers (tests/e2e/avsync.py measures; "
+        "tests/e2e/test_av_sync.py asserts on it): the Debian guest plays "
+        "tests/guest-debian/avplay.c, a beep and a flash frame at the start of every second, "
+        "its 30 fps video drawn on its ALSA clock as players do; QEMU's HDA card on "
+        "`-audiodev spice`, `streaming-video=all`. spice-gtk stands in for an audio backend "
+        "of latency D: `spice_playback_channel_set_delay(D)` every second, as its GStreamer "
+        "backend does, so its clock follows the audio stamps; a beep counts as heard D after "
+        "its samples arrived. Skew = (client shows the flash) - (beep heard), per second: "
+        "p50 / p95 (positive: the picture is late), then the p95 of its absolute value, "
+        "leaving out the seconds near a restart of the guest's sound (a starved guest "
+        "underruns; QEMU stops and starts its voice, which resets the client's clock), "
+        "then over every second; "
+        "video: the "
+        "guest's serial line as it draws the flash to the client showing it, p50; frames the "
+        "client showed per second while audio played, and stream frames it dropped as late.",
+        "", "| row | spice-rs | C |", "|---|---|---|"]
+    for res in rows:
+        lines.append(f"| {res['row']} | {_av_cell(res.get('ours'))} | {_av_cell(res.get('c'))} |")
     return lines + [""]
 
 

@@ -20,7 +20,8 @@ Environment:
   BENCH_SNAP_EVERY=1    seconds between the client snapshots used for PSNR
   BENCH_ONLY=REGEX      only the rows whose name matches (e.g. "qxl.*720", "H.264",
                         "agent|port"); BENCH_ONLY=codecs: only the H.264/VP8/VP9 rows;
-                        BENCH_ONLY=devices: only the guest agent and device rows. The results are
+                        BENCH_ONLY=devices: only the guest agent and device rows;
+                        BENCH_ONLY=av: only the audio/video skew rows. The results are
                         merged into the existing results.json / BENCHMARKS.md by row name
                         (BENCH_MERGE=0: write only this run's rows)
   BENCH_CODEC_VIA=client  how the H.264/VP8/VP9 rows pick the codec, the same way for both
@@ -35,7 +36,9 @@ Environment:
 
 Then the "Guest agent and devices" rows (bench/devices.py: agent file transfer, clipboard
 and resize with the Debian guest and its spice-vdagent, port channel echo and slow reader),
-about 6 minutes for both servers; BENCH_DEVICES=0 leaves them out.
+about 6 minutes for both servers; BENCH_DEVICES=0 leaves them out. Then the "Audio and
+video in step" rows (bench/av.py: A/V skew at the client with an emulated audio backend of
+30 and 150 ms), about 3 minutes; BENCH_AV=0 leaves them out.
 
 bench/run.py --report results.json   writes BENCHMARKS.md and the chart again from a run's
                                      raw results (with the same BENCH_OUT / BENCH_QUICK)
@@ -56,6 +59,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(REPO / "tests" / "e2e"))
+import av  # noqa: E402
 import devices  # noqa: E402
 import measure  # noqa: E402
 import report  # noqa: E402
@@ -111,17 +115,25 @@ def selected(row, only):
         return True
     if only == "codecs":
         return row.codec is not None
-    if only == "devices":
+    if only in ("devices", "av"):
         return False
     return re.search(only, row.name) is not None
 
 
 def device_rows(cfg):
     """The guest agent and device rows this run measures (bench/devices.py)."""
-    if os.environ.get("BENCH_DEVICES", "1") != "1" or cfg.only == "codecs":
+    if os.environ.get("BENCH_DEVICES", "1") != "1" or cfg.only in ("codecs", "av"):
         return []
     only = None if cfg.only in (None, "devices") else cfg.only
     return [r for r in devices.rows() if devices.selected(r, only)]
+
+
+def av_rows(cfg):
+    """The audio/video skew rows this run measures (bench/av.py)."""
+    if os.environ.get("BENCH_AV", "1") != "1" or cfg.only in ("codecs", "devices"):
+        return []
+    only = None if cfg.only in (None, "av") else cfg.only
+    return [r for r in av.rows() if av.selected(r, only)]
 
 
 def envf(name, default):
@@ -377,7 +389,7 @@ def write_report(data, cfg):
     md, png = cfg.markdown_path(), cfg.chart_path()
     md.parent.mkdir(parents=True, exist_ok=True)
     png.parent.mkdir(parents=True, exist_ok=True)
-    chart = report.chart([r for r in data["results"] if r.get("section") != "devices"], png)
+    chart = report.chart([r for r in data["results"] if not r.get("section")], png)
     # Hand-written notes on the rows (why a target is missed), kept across runs
     def notes(name):
         path = HERE / name
@@ -407,10 +419,12 @@ def main():
         facts["codec_qemu"] = subprocess.run([str(qemu), "--version"], capture_output=True,
                                              text=True).stdout.split("\n")[0] + f" ({qemu})"
     dev_todo = device_rows(cfg)
+    av_todo = av_rows(cfg)
     print(f"bench: {len(todo)} rows x 2 servers, warm-up {cfg.warmup:g} s, measured {cfg.seconds:g} s, "
           f"guest {cfg.fps:g} fps, streaming-video=all, video codec: server default (MJPEG)"
           + (f"; H.264/VP8/VP9 rows chosen by the {cfg.codec_via}" if any(r.codec for r in todo) else "")
           + (f"; then {len(dev_todo)} guest agent and device rows" if dev_todo else "")
+          + (f"; then {len(av_todo)} audio/video skew rows" if av_todo else "")
           + f"\nbench: ours = {lib_dir()}, C = {C_LIB_DIR} ({facts['c_server']}); {facts['qemu']}",
           flush=True)
     results = []
@@ -432,6 +446,10 @@ def main():
                          ("BENCH_PORT_MIB", "4"), ("BENCH_SLOW_SECONDS", "8")):
                 os.environ.setdefault(k, v)
         results += devices.run(None if cfg.only in (None, "devices") else cfg.only)
+    if av_todo:
+        if cfg.quick:
+            os.environ.setdefault("BENCH_AV_SECONDS", "8")
+        results += av.run(None if cfg.only in (None, "av") else cfg.only)
     facts["wall_seconds"] = round(time.monotonic() - started)
     run = {"facts": facts, "command": command_line(cfg),
            "config": vars(cfg) | {"out": str(cfg.out), "work": str(cfg.work)}}
@@ -439,7 +457,8 @@ def main():
     raw = cfg.results_path()
     if cfg.only and cfg.merge and raw.exists():
         data = merge(load_results(raw), data,
-                     [r.name for r in all_rows] + [r.name for r in devices.rows()])
+                     [r.name for r in all_rows] + [r.name for r in devices.rows()]
+                     + [r.name for r in av.rows()])
         print(f"\nbench: merged {len(results)} rows into {raw} ({len(data['results'])} rows)")
     raw.parent.mkdir(parents=True, exist_ok=True)
     # Reports name files relative to the repository, never where this clone happens to be.

@@ -102,6 +102,8 @@ PKGS=(
     # USB redirection (tests/e2e/test_usbredir.py): the raw client's RSA ticket, and
     # usbredirproto.h, the protocol usbredir_peer.py speaks
     python3-cryptography libusbredirparser-dev
+    # the A/V sync test's guest player (tests/guest-debian/avplay.c, built on the host)
+    libasound2-dev libx11-dev
 )
 $SUDO apt-get install -y -qq --no-install-recommends -t bookworm-backports "${BPO_PKGS[@]}"
 $SUDO apt-get install -y -qq --no-install-recommends "${PKGS[@]}"

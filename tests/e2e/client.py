@@ -36,6 +36,10 @@ c.playback_take(path) writes the PCM received so far (S16 interleaved, as playba
 it) to path and returns [[t, byte offset], ...] for each chunk (forgetting them);
 c.record_source(path) loops that S16 stereo 48 kHz PCM into the record channel (20 ms chunks,
 paced by the clock) from each record-start until record-stop.
+c.playback_delay(ms) stands in for an audio backend's clock (spice-gstaudio.c): while the
+playback channel plays, spice_playback_channel_set_delay(ms) at its start and every second
+after, so the session's multimedia clock follows the audio stamps (last stamp - ms), as
+spice-gtk's GStreamer backend does with its pipeline's latency; None stops doing it.
 
 Scancodes: spice-gtk takes PC XT set-1 codes and writes an 0xE0-prefixed key as
 0x100 | code (up arrow 0x148, right ctrl 0x11d); 0xE0xx given here is converted.
@@ -361,6 +365,11 @@ class SpiceClient:
         """Sends that S16 stereo PCM (looped) on the record channel whenever it records."""
         self._call("record_source", path=str(path))
 
+    def playback_delay(self, ms):
+        """Emulates an audio backend of `ms` latency (see the module docstring); the
+        set_delay calls show up in sound()["playback"]["delays"] as [t, ms]."""
+        self._call("playback_delay", ms=None if ms is None else int(ms))
+
     def disconnect(self, wait=True, timeout=10):
         """Disconnects the session (the worker stays, connect() again for a new one);
         with wait, waits until spice-gtk reports every channel closed."""
@@ -406,7 +415,8 @@ def worker():
           "primaries": [], "channels": set(), "gen": 0, "track": None,
           "video_codecs": None, "codec_pref": None,
           "connect_at": None, "first_update_at": None,
-          "agent": None, "playback": None, "record": None, "record_src": None}
+          "agent": None, "playback": None, "record": None, "record_src": None,
+          "playback_delay": None}
 
     class _Primary(ctypes.Structure):  # SpiceDisplayPrimary (channel-display.h)
         _fields_ = [("format", ctypes.c_int), ("width", ctypes.c_int), ("height", ctypes.c_int),
@@ -645,10 +655,24 @@ def worker():
     def watch_playback(ch):
         pb = st["playback"] = {"starts": [], "stops": [], "bytes": 0, "chunks": 0,
                                "volume": [], "mute": None, "changes": [],
-                               "pcm": bytearray(), "index": []}
+                               "pcm": bytearray(), "index": [], "delays": [],
+                               "delay_timer": None}
+
+        def set_delay():
+            # What spice-gstaudio's update_mmtime_timeout_cb does with its pipeline latency.
+            ms = st["playback_delay"]
+            if ms is None or st["playback"] is not pb:
+                pb["delay_timer"] = None
+                return False
+            ch.set_delay(ms)
+            pb["delays"].append([time.monotonic(), ms])
+            return True
 
         def on_start(c, fmt, channels, rate):
             pb["starts"].append([time.monotonic(), fmt, channels, rate])
+            if st["playback_delay"] is not None and pb["delay_timer"] is None:
+                set_delay()
+                pb["delay_timer"] = GLib.timeout_add_seconds(1, set_delay)
 
         def on_data(c, data, size):
             pb["index"].append([time.monotonic(), len(pb["pcm"])])
@@ -658,6 +682,9 @@ def worker():
 
         def on_stop(c):
             pb["stops"].append(time.monotonic())
+            if pb["delay_timer"] is not None:
+                GLib.source_remove(pb["delay_timer"])
+                pb["delay_timer"] = None
 
         GObject.Object.connect(ch, "playback-start", on_start)
         GObject.Object.connect(ch, "playback-data", on_data)
@@ -827,7 +854,8 @@ def worker():
         if cmd == "sound":
             def public(d):
                 return None if d is None else {k: v for k, v in d.items()
-                                               if k not in ("pcm", "index", "timer")}
+                                               if k not in ("pcm", "index", "timer",
+                                                            "delay_timer")}
             return {"playback": public(st["playback"]), "record": public(st["record"])}
         if cmd == "playback_take":
             pb = st["playback"]
@@ -838,6 +866,9 @@ def worker():
             index = pb["index"]
             pb["pcm"], pb["index"] = bytearray(), []
             return {"index": index}
+        if cmd == "playback_delay":
+            st["playback_delay"] = req["ms"]
+            return {}
         if cmd == "record_source":
             with open(req["path"], "rb") as f:
                 st["record_src"] = f.read()
