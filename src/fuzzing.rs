@@ -326,11 +326,12 @@ pub fn cursor_channel(data: &[u8]) {
                         visible: true,
                         shape: Some(CursorShape {
                             unique: u64::from(u16_at(body, 9)),
+                            kind: 0,
                             width: w,
                             height: h,
                             hot_x: u16_at(body, 11),
                             hot_y: u16_at(body, 13),
-                            pixels: vec![0x80; usize::from(w) * usize::from(h) * 4],
+                            data: vec![0x80; usize::from(w) * usize::from(h) * 4],
                         }),
                     }
                 }
