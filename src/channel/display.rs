@@ -254,7 +254,6 @@ impl Channel for DisplayChannel {
                         height,
                         primary: true,
                     });
-                    self.monitors_seen = None;
                     self.push_monitors(out);
                 }
                 Update::SurfaceGone { generation } => {

@@ -106,7 +106,6 @@ impl Screen {
         {
             let mut s = self.state.lock();
             s.generation += 1;
-            s.monitors.changed();
             let all = fb.bounds();
             s.surface = Some(fb);
             s.viewers.values_mut().for_each(|v| v.reset(Some(all)));
@@ -197,6 +196,16 @@ impl Screen {
     pub(crate) fn set_monitors(&self, heads: Vec<Head>) {
         self.state.lock().monitors.set(heads);
         self.wake();
+    }
+
+    /// After a new primary surface: the layout is one head covering it, as spice-server
+    /// makes it. `announce`: clients are told now; spice-server does not when the guest's
+    /// driver sends layouts itself (its own for the new surface follows).
+    pub(crate) fn reset_monitors(&self, announce: bool) {
+        self.state.lock().monitors.reset_to_surface(announce);
+        if announce {
+            self.wake();
+        }
     }
 
     /// (generation, heads) of the current monitor layout.

@@ -17,8 +17,17 @@ impl Monitors {
         self.changed();
     }
 
-    /// The surface changed: clients resend the layout.
-    pub(super) fn changed(&mut self) {
+    /// A new primary surface: the layout becomes one head covering it (spice-server's
+    /// `display_channel_set_monitors_config_to_primary`), a guest's layout from before
+    /// (another boot, another mode) is forgotten. `announce`: clients are sent it now.
+    pub(super) fn reset_to_surface(&mut self, announce: bool) {
+        self.heads.clear();
+        if announce {
+            self.changed();
+        }
+    }
+
+    fn changed(&mut self) {
         self.generation += 1;
     }
 
@@ -60,5 +69,11 @@ mod tests {
         let (second, heads) = m.layout(Some(&fb));
         assert_eq!(heads, two);
         assert_ne!(first, second, "clients see a new generation");
+        // A new primary (a reboot): one head covering it again, announced or not.
+        m.reset_to_surface(false);
+        let (third, heads) = m.layout(Some(&fb));
+        assert_eq!((third, heads.len(), heads[0].width), (second, 1, 640));
+        m.reset_to_surface(true);
+        assert_ne!(m.layout(Some(&fb)).0, second);
     }
 }

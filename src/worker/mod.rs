@@ -100,6 +100,10 @@ pub(crate) struct Worker<D: Device> {
     /// The last async cookie completed, so a request that panics after completing its
     /// cookie is not completed twice.
     last_completed: Option<u64>,
+    /// The guest's driver sends monitor layouts (`monitors_config_async` came since the
+    /// last driver unload): a new primary's one-head layout is then not announced, as
+    /// spice-server's `driver_cap_monitors_config`.
+    driver_sends_monitors: bool,
 }
 
 /// The state the worker draws into, shared with the channels.
@@ -150,6 +154,7 @@ impl<D: Device> Worker<D> {
             video: video::Video::default(),
             video_wait: None,
             last_completed: None,
+            driver_sends_monitors: false,
         }
     }
 
@@ -596,6 +601,9 @@ impl<D: Device> Worker<D> {
                     );
                 }
                 self.primary = Some(surface);
+                self.outputs
+                    .screen
+                    .reset_monitors(!self.driver_sends_monitors);
                 self.video
                     .surface_changed(self.outputs.screen.size(), &self.outputs.screen);
                 self.finish(done);
@@ -659,6 +667,7 @@ impl<D: Device> Worker<D> {
                 group,
                 done,
             } => {
+                self.driver_sends_monitors = true;
                 match command::parse_monitors(&SlotMemory(&self.slots), group, address) {
                     Ok(heads) => self.outputs.screen.set_monitors(heads),
                     Err(e) => crate::log_warn!("monitors config rejected: {e}"),

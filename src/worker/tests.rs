@@ -470,3 +470,70 @@ fn a_surface_create_is_released_when_the_surface_is_destroyed() {
         "destroying every surface gives back the creates still held"
     );
 }
+
+fn primary(width: u32, height: u32) -> PrimarySurface {
+    PrimarySurface {
+        width,
+        height,
+        stride: width as i32 * 4,
+        format: 32,
+        mouse_mode: 1,
+        flags: 0,
+        mem: 0x1000,
+        group: 0,
+    }
+}
+
+/// A `QXLMonitorsConfig` in host memory with one head per (width, x).
+fn monitors_config(heads: &[(u32, u32)]) -> Box<[u8]> {
+    let mut raw = vec![heads.len() as u8, 0, 4, 0];
+    for &(w, x) in heads {
+        for v in [0, 0, w, 480, x, 0, 0u32] {
+            raw.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    raw.into_boxed_slice()
+}
+
+#[test]
+fn a_new_primary_resets_the_monitor_layout_to_one_head() {
+    let (mut w, _tx) = worker(FakeDevice::default());
+    w.handle(Msg::AddMemslot {
+        group: 0,
+        slot: 0,
+        value: host_slot(),
+        done: Done::None,
+    });
+    let screen = w.outputs.screen.clone();
+    w.handle(Msg::CreatePrimary {
+        surface: primary(1280, 480),
+        done: Done::None,
+    });
+    let (first, heads) = screen.monitors();
+    assert_eq!((heads.len(), heads[0].width), (1, 1280));
+    let two = monitors_config(&[(640, 0), (640, 640)]);
+    w.handle(Msg::MonitorsConfig {
+        address: addr(&two),
+        group: 0,
+        done: Done::None,
+    });
+    let (second, heads) = screen.monitors();
+    assert_eq!((heads.len(), heads[1].x), (2, 640));
+    assert_ne!(first, second);
+    // A reboot: the guest's two heads from before are forgotten; as the driver sends
+    // layouts, clients are not told the temporary one (its own follows).
+    w.handle(Msg::DestroySurfaces { done: Done::None });
+    w.handle(Msg::CreatePrimary {
+        surface: primary(800, 600),
+        done: Done::None,
+    });
+    let (third, heads) = screen.monitors();
+    assert_eq!(
+        (heads.len(), heads[0].width, heads[0].height),
+        (1, 800, 600)
+    );
+    assert_eq!(
+        third, second,
+        "not announced while the driver sends layouts"
+    );
+}
