@@ -694,7 +694,10 @@ impl<D: Device> Worker<D> {
                 }
                 self.finish(done);
             }
-            Msg::DriverUnload => {}
+            // The guest's driver is gone (QEMU's qxl enters VGA mode): the layouts it sent
+            // stop, so the next primary's one-head layout is announced (red-worker.cpp
+            // handle_dev_driver_unload forgets driver_cap_monitors_config, nothing else).
+            Msg::DriverUnload => self.driver_sends_monitors = false,
             Msg::ClientPresence { present, caps } => {
                 // QEMU only expects this while the VM runs.
                 if self.running {
