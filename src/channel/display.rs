@@ -364,6 +364,7 @@ mod tests {
         let msg = crate::display::draw::DrawMessage {
             msg_type,
             body: bbox.left.to_le_bytes().to_vec(),
+            lz4: false,
         };
         Forward {
             msg: std::sync::Arc::new(msg),

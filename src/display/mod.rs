@@ -148,6 +148,7 @@ impl Screen {
     pub(crate) fn add_viewer_with(&self, viewer: ViewerId, caps: Caps) {
         let mut s = self.state.lock();
         let mut v = Viewer::default();
+        v.lz4 = caps.has(crate::proto::msg::display::CAP_LZ4_COMPRESSION);
         v.reset(s.surface.as_ref().map(Framebuffer::bounds));
         s.viewers.insert(viewer, v);
         s.streams.add_viewer(viewer, caps);
