@@ -67,6 +67,7 @@ DISPLAY_MSGS = {101: "mode", 102: "mark", 103: "reset", 104: "copy_bits", 105: "
                 314: "surface_create", 315: "surface_destroy", 316: "stream_data_sized",
                 317: "monitors_config", 318: "composite"}
 CHANNEL_DISPLAY = 2
+C_LIB = "/lib/x86_64-linux-gnu"  # Debian's spice-server: the reference for cursor_* scenarios
 CAP_MINI_HEADER = 1 << 3  # SPICE_COMMON_CAP_MINI_HEADER
 
 
@@ -351,6 +352,22 @@ def dumps_differ(a_path, b_path):
     return -1 if a.size != b.size else difference(a, b)[0]
 
 
+def settled_cursor(client, quiet=0.5, timeout=5.0):
+    """The cursor as the client shows it, once it has not changed for `quiet` seconds."""
+    def shown():
+        c = client.state()["cursor"] or {}
+        return {k: c.get(k) for k in ("visible", "shape")}
+    t_end, last, since = time.monotonic() + timeout, None, time.monotonic()
+    while time.monotonic() < t_end:
+        now = shown()
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet and now["shape"] is not None:
+            break
+        time.sleep(0.1)
+    return last
+
+
 def run_one(client, exe, lib, name, label, out, log, pace_ms, alone):
     """Serves one scenario to the client. Returns a dict of what was measured."""
     dump_path = os.path.join(out, f"{label}.ppm")
@@ -386,6 +403,8 @@ def run_one(client, exe, lib, name, label, out, log, pace_ms, alone):
                 shot.save(os.path.join(out, f"{label}.client.png"))
                 save_diff(dump, shot, mask, os.path.join(out, "diff", f"{label}.png"))
             r["updates"] = client.state()["updates"]
+            if name.startswith("cursor_"):
+                r["cursor"] = settled_cursor(client)
     except ClientError as e:
         r["error"] = f"client: {e}"[:200]
     finally:
@@ -454,6 +473,15 @@ def main():
             if name not in alone:
                 alone[name] = run_alone(exe, lib, name, out, log)
             r = run_one(client, exe, lib, name, label, out, log, pace, alone[name])
+            if "cursor" in r and "error" not in r:
+                # The cursor the client shows must be the one it shows with the C server
+                # (spice-gtk decodes the shape), and a visible one.
+                ref = run_one(client, exe, C_LIB, name, f"{label}.c", out, log, pace, None)
+                r["cursor_c"] = ref.get("cursor")
+                if not (r["cursor"] or {}).get("visible") or not (r["cursor"] or {}).get("shape"):
+                    r["error"] = f"no visible cursor on the client: {r['cursor']}"
+                elif r["cursor"] != r["cursor_c"]:
+                    r["error"] = f"cursor {r['cursor']} but with the C server {r['cursor_c']}"
             if client.proc.poll() is not None:  # what the server sent killed spice-gtk
                 r["error"] = f"the client died (exit {client.proc.returncode}, see {client_log})"
                 client.close()
@@ -491,6 +519,8 @@ def main():
             upd = str(r.get("updates", "-"))
             vs = {None: "-", 0: "yes"}.get(r.get("vs_run"), "NO")
             settle = "-" if "settle_s" not in r else f"{r['settle_s']:.1f}s"
+            if "cursor" in r:
+                verdict += f" cursor: {r['cursor']}"
             print(f"{label:<24} {stand:<10} {diff_s:>7} {bbox_s:<20} {maxd:>4} {vs:>4} {upd:>4} {settle:>6}  "
                   f"{verdict[:400]}  | sent: {r.get('msgs') or '-'}", flush=True)
     client.close()
