@@ -83,6 +83,35 @@ pub(crate) fn parse_monitors(
         .collect())
 }
 
+/// A `QXLUpdateCmd`: the guest asks that `area` of a surface be in its memory, and to be
+/// told `update_id` once it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct UpdateCommand {
+    pub area: crate::geometry::Rect,
+    pub update_id: u32,
+    pub surface_id: u32,
+}
+
+pub(crate) fn parse_update(
+    mem: &dyn GuestMemory,
+    group: u32,
+    address: u64,
+) -> Result<UpdateCommand, ParseError> {
+    // release_info (8), area (top, left, bottom, right), update_id, surface_id.
+    let b = mem.read(group, address, 32)?;
+    let at = |o: usize| u32_at(&b, o);
+    Ok(UpdateCommand {
+        area: crate::geometry::Rect {
+            top: at(8) as i32,
+            left: at(12) as i32,
+            bottom: at(16) as i32,
+            right: at(20) as i32,
+        },
+        update_id: at(24),
+        surface_id: at(28),
+    })
+}
+
 /// `QXL_CURSOR_*` command types.
 pub(crate) mod cursor_cmd {
     pub(crate) const SET: u8 = 0;

@@ -61,7 +61,7 @@ impl canvas::Surfaces for NoSurfaces {
     }
 }
 
-/// `QXL_CMD_*` ring entry types (the whole table; NOP, UPDATE and MESSAGE are skipped).
+/// `QXL_CMD_*` ring entry types (the whole table; NOP and MESSAGE are skipped).
 #[allow(dead_code)]
 pub(crate) mod command_type {
     pub(crate) const NOP: u32 = 0;
@@ -427,6 +427,22 @@ impl<D: Device> Worker<D> {
                 let cursor = command::parse_cursor(&mem, cmd.group, cmd.data)?;
                 self.outputs.pointer.apply(cursor);
             }
+            command_type::UPDATE => {
+                // As red-worker.cpp: the area is put into guest memory (update_area), then
+                // the device is told the update's id.
+                let update = command::parse_update(&mem, cmd.group, cmd.data)?;
+                let id = update.surface_id;
+                let exists = if id == 0 {
+                    self.primary.is_some()
+                } else {
+                    self.surfaces.get(id).is_some()
+                };
+                if !exists {
+                    return Err(ParseError::Invalid("surface in QXL_CMD_UPDATE"));
+                }
+                self.render_to_guest(id, update.area);
+                self.device.notify_update(update.update_id);
+            }
             _ => {}
         }
         Ok(Applied::Release)
@@ -551,13 +567,23 @@ impl<D: Device> Worker<D> {
                 self.wakeup_pending.store(false, Ordering::Release);
                 self.rings_dirty = true;
             }
-            Msg::Oom => {
-                // The guest ran out of memory waiting for releases: take what it queued
-                // (releasing it) and have the device hand the releases over now.
-                self.flush_commands();
-                let pushed = self.device.flush_resources();
-                crate::log_debug!("QXL out-of-memory notice: {pushed} releases pushed");
-                self.rings_dirty = true;
+            Msg::Oom(pending) => {
+                // The guest ran out of memory waiting for releases: as red-worker.cpp's
+                // handle_dev_oom, take what it queued (releasing it) and have the device
+                // hand the releases over now; when it had none pending, spice-server frees
+                // the drawings it holds and asks again (we hold none: each command is
+                // released once applied, so the second ask only keeps its order of calls).
+                // Not while stopped: QEMU takes no callbacks then.
+                if self.running {
+                    self.flush_commands();
+                    let mut pushed = self.device.flush_resources();
+                    if pushed == 0 {
+                        pushed = self.device.flush_resources();
+                    }
+                    crate::log_debug!("QXL out-of-memory notice: {pushed} releases pushed");
+                    self.rings_dirty = true;
+                }
+                pending.store(false, Ordering::Release);
             }
             Msg::Start => {
                 self.running = true;

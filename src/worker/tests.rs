@@ -38,6 +38,9 @@ impl Device for FakeDevice {
         self.log.lock().push("flush_resources".into());
         0
     }
+    fn notify_update(&mut self, update_id: u32) {
+        self.log.lock().push(format!("notify_update {update_id}"));
+    }
     fn update_area_complete(&mut self, surface_id: u32, rects: &[Rect]) {
         self.log.lock().push(format!(
             "update_area_complete {surface_id} n={}",
@@ -247,11 +250,85 @@ fn out_of_memory_drains_the_ring_then_flushes_releases() {
     let (mut w, tx) = worker(device);
     map_host_memory(&tx);
     tx.send(Msg::Start).unwrap();
-    tx.send(Msg::Oom).unwrap();
+    let pending = Arc::new(AtomicBool::new(true));
+    tx.send(Msg::Oom(pending.clone())).unwrap();
     tx.send(Msg::Shutdown).unwrap();
     w.run();
+    {
+        let log = log.lock();
+        // Nothing was pending: asked again, as spice-server does.
+        let flushes = log.iter().filter(|l| *l == "flush_resources").count();
+        assert_eq!(flushes, 2, "{log:?}");
+        assert!(
+            log[0].starts_with("release"),
+            "the ring is drained first: {log:?}"
+        );
+    }
+    assert!(
+        !pending.load(Ordering::Acquire),
+        "a new notice may be queued"
+    );
+    // Stopped: QEMU takes no callbacks, the notice is dropped (and may come again).
+    log.lock().clear();
+    pending.store(true, Ordering::Release);
+    tx.send(Msg::Stop(Done::None)).unwrap();
+    tx.send(Msg::Oom(pending.clone())).unwrap();
+    tx.send(Msg::Shutdown).unwrap();
+    w.run();
+    assert!(log.lock().is_empty(), "{:?}", log.lock());
+    assert!(!pending.load(Ordering::Acquire));
+}
+
+#[test]
+fn an_update_command_writes_its_area_to_guest_memory_then_notifies() {
+    const SIDE: u32 = 16;
+    let primary_mem = vec![0u8; (SIDE * SIDE * 4) as usize];
+    let fill = solid_fill(SIDE as i32, 0x0012_3456);
+    // QXLUpdateCmd: release_info, area (top, left, bottom, right), update_id, surface_id.
+    let update = |id: u32, surface: u32| {
+        let mut b = record(32, None);
+        b[16..20].copy_from_slice(&4i32.to_le_bytes());
+        b[20..24].copy_from_slice(&4i32.to_le_bytes());
+        b[24..28].copy_from_slice(&id.to_le_bytes());
+        b[28..32].copy_from_slice(&surface.to_le_bytes());
+        b
+    };
+    let (good, bad) = (update(7, 0), update(8, 5));
+    let as_update = |b: &[u8]| Command {
+        data: addr(b),
+        kind: command_type::UPDATE,
+        group: 0,
+        flags: 0,
+    };
+    let mut device = FakeDevice::default();
+    device.commands.push_back(draw(addr(&fill), 0));
+    device.commands.push_back(as_update(&good));
+    device.commands.push_back(as_update(&bad));
+    let log = device.log.clone();
+    let (mut w, tx) = worker(device);
+    map_host_memory(&tx);
+    let surface = PrimarySurface {
+        mem: addr(&primary_mem),
+        ..primary(SIDE, SIDE)
+    };
+    tx.send(Msg::CreatePrimary {
+        surface,
+        done: Done::None,
+    })
+    .unwrap();
+    tx.send(Msg::Start).unwrap();
+    tx.send(Msg::Shutdown).unwrap();
+    w.run();
+    assert_eq!(&primary_mem[..4], &[0x56, 0x34, 0x12, 0], "in guest memory");
     let log = log.lock();
-    assert!(log.contains(&"flush_resources".to_string()), "{log:?}");
+    let notified: Vec<_> = log.iter().filter(|l| l.starts_with("notify")).collect();
+    assert_eq!(
+        notified,
+        ["notify_update 7"],
+        "not for a surface that does not exist"
+    );
+    let released = log.iter().filter(|l| l.starts_with("release")).count();
+    assert_eq!(released, 3, "every command is released: {log:?}");
 }
 
 /// A device whose ring read panics the first `panics` times.

@@ -1440,16 +1440,33 @@ static void sc_cursor_color4(void) { background(); cursor_typed(SPICE_CURSOR_TYP
 static void sc_cursor_color16(void) { background(); cursor_typed(SPICE_CURSOR_TYPE_COLOR16, 23, 9, 0, 8); }
 static void sc_cursor_color32(void) { background(); cursor_typed(SPICE_CURSOR_TYPE_COLOR32, 32, 32, 7, 7); }
 
+/* QXL_CMD_UPDATE: the server puts the area into guest memory (the snapshot, taken once
+ * the ring is drained, shows it: the red fill) and calls
+ * notify_update with its id (a yellow mark in the dump if it did not, exactly once); an
+ * UPDATE of a surface that does not exist is released and ignored. */
 static void sc_update_cmd(void)
 {
     background();
     fill(0, R(10, 10, 60, 60), rgb(255, 0, 0), SPICE_ROPD_OP_PUT);
     QXLUpdateCmd *u = galloc(sizeof(QXLUpdateCmd));
-    u->area = R(0, 0, W, H);
+    u->area = R(0, 0, 64, 64);
     u->update_id = 7;
     u->surface_id = 0;
     issue(&u->release_info, "update");
     qpush(&cmdq, phys(u), QXL_CMD_UPDATE);
+    QXLUpdateCmd *u2 = galloc(sizeof(QXLUpdateCmd));
+    u2->area = R(0, 0, 64, 64);
+    u2->update_id = 8;
+    u2->surface_id = 9; /* never created */
+    issue(&u2->release_info, "update-nosurface");
+    qpush(&cmdq, phys(u2), QXL_CMD_UPDATE);
+    kick();
+    for (int i = 0; i < 400 && (!qempty(&cmdq) || __atomic_load_n(&n_notify_update, __ATOMIC_SEQ_CST) < 1); i++)
+        pump(5);
+    pump(50);
+    take_snapshot();
+    if (__atomic_load_n(&n_notify_update, __ATOMIC_SEQ_CST) != 1)
+        fill(0, R(0, 0, 8, 8), rgb(255, 255, 0), SPICE_ROPD_OP_PUT);
     const char *msg = "hello from the stand-in";
     QXLMessage *m = galloc(sizeof(QXLMessage) + strlen(msg) + 1);
     memcpy(m->data, msg, strlen(msg) + 1);

@@ -79,7 +79,7 @@ symver!(spice_qxl_wakeup, "SPICE_SERVER_0.8.2");
 #[no_mangle]
 pub unsafe extern "C" fn spice_qxl_oom(instance: *mut QXLInstance) {
     // SAFETY: QEMU passes its registered instance.
-    unsafe { with_qxl("spice_qxl_oom", instance, |q| q.worker.post(Msg::Oom)) }
+    unsafe { with_qxl("spice_qxl_oom", instance, |q| q.worker.oom()) }
 }
 symver!(spice_qxl_oom, "SPICE_SERVER_0.8.2");
 
