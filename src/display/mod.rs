@@ -9,7 +9,7 @@
 
 pub(crate) mod draw;
 pub(crate) mod forward;
-mod monitors;
+pub(crate) mod monitors;
 pub(crate) mod pointer;
 pub(crate) mod streams;
 mod viewer;
@@ -193,9 +193,9 @@ impl Screen {
         self.forward(None, f);
     }
 
-    /// Sets the guest's monitor layout.
-    pub(crate) fn set_monitors(&self, heads: Vec<Head>) {
-        self.state.lock().monitors.set(heads);
+    /// Sets the guest's monitor layout, and how many monitors it can drive.
+    pub(crate) fn set_monitors(&self, heads: Vec<Head>, max_allowed: u16) {
+        self.state.lock().monitors.set(heads, max_allowed);
         self.wake();
     }
 
@@ -209,8 +209,8 @@ impl Screen {
         }
     }
 
-    /// (generation, heads) of the current monitor layout.
-    pub(crate) fn monitors(&self) -> (u64, Vec<Head>) {
+    /// The current monitor layout.
+    pub(crate) fn monitors(&self) -> monitors::Layout {
         let s = self.state.lock();
         s.monitors.layout(s.surface.as_ref())
     }

@@ -56,20 +56,30 @@ use super::image::{u16_at, u32_at, u64_at};
 /// Most heads a monitors config may describe (QEMU's qxl supports 64).
 const MAX_HEADS: usize = 64;
 
-/// Parses a `QXLMonitorsConfig` (u16 count, u16 max_allowed, then 28-byte heads).
+/// A guest driver's monitor layout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct MonitorsConfig {
+    pub heads: Vec<crate::proto::display::Head>,
+    /// How many monitors the driver can drive.
+    pub max_allowed: u16,
+}
+
+/// Parses a `QXLMonitorsConfig` (u16 count, u16 max_allowed, then 28-byte heads). A count
+/// over max_allowed is refused, as spice-server does.
 pub(crate) fn parse_monitors(
     mem: &dyn GuestMemory,
     group: u32,
     address: u64,
-) -> Result<Vec<crate::proto::display::Head>, ParseError> {
+) -> Result<MonitorsConfig, ParseError> {
     let head = mem.read(group, address, 4)?;
     let count = usize::from(u16_at(&head, 0));
-    if count > MAX_HEADS {
+    let max_allowed = u16_at(&head, 2);
+    if count > MAX_HEADS || count > usize::from(max_allowed) {
         return Err(ParseError::Invalid("monitor count"));
     }
     let raw = mem.read(group, address + 4, count * 28)?;
     let field = |i: usize, f: usize| u32_at(&raw, 28 * i + 4 * f);
-    Ok((0..count)
+    let heads = (0..count)
         .map(|i| crate::proto::display::Head {
             id: field(i, 0),
             surface_id: field(i, 1),
@@ -80,7 +90,8 @@ pub(crate) fn parse_monitors(
             flags: field(i, 6),
         })
         .filter(|h| h.width > 0 && h.height > 0)
-        .collect())
+        .collect();
+    Ok(MonitorsConfig { heads, max_allowed })
 }
 
 /// A `QXLUpdateCmd`: the guest asks that `area` of a surface be in its memory, and to be
@@ -261,12 +272,19 @@ mod tests {
         }
         let mut m = FakeMemory::default();
         m.0.insert(0x100, raw);
-        let heads = parse_monitors(&m, 0, 0x100).unwrap();
-        assert_eq!(heads.len(), 2);
+        let config = parse_monitors(&m, 0, 0x100).unwrap();
+        let heads = config.heads;
+        assert_eq!((heads.len(), config.max_allowed), (2, 4));
         assert_eq!((heads[1].width, heads[1].x), (800, 640));
-        m.0.insert(0x400, vec![0xff, 0xff, 0, 0]);
+        m.0.insert(0x400, vec![0xff, 0xff, 0xff, 0xff]);
         assert_eq!(
             parse_monitors(&m, 0, 0x400),
+            Err(ParseError::Invalid("monitor count"))
+        );
+        // More heads than the driver says it can drive.
+        m.0.insert(0x500, [&[3, 0, 2, 0][..], &[0; 3 * 28]].concat());
+        assert_eq!(
+            parse_monitors(&m, 0, 0x500),
             Err(ParseError::Invalid("monitor count"))
         );
     }

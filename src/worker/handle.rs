@@ -80,6 +80,8 @@ pub(crate) enum Msg {
         done: Done,
     },
     MonitorsConfig {
+        /// The device's monitor count (`set_device_info`; `u32::MAX` when never given).
+        max_monitors: u32,
         /// Guest address of a `QXLMonitorsConfig` and its memslot group.
         address: u64,
         group: u32,

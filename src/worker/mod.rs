@@ -689,13 +689,21 @@ impl<D: Device> Worker<D> {
             }
             Msg::ResetImageCache { done } | Msg::Nop { done } => self.finish(done),
             Msg::MonitorsConfig {
+                max_monitors,
                 address,
                 group,
                 done,
             } => {
                 self.driver_sends_monitors = true;
                 match command::parse_monitors(&SlotMemory(&self.slots), group, address) {
-                    Ok(heads) => self.outputs.screen.set_monitors(heads),
+                    // As red-worker.cpp: no more heads, nor a larger maximum, than the
+                    // device has.
+                    Ok(mut config) => {
+                        let cap = u16::try_from(max_monitors).unwrap_or(u16::MAX);
+                        config.heads.truncate(usize::from(cap));
+                        let max_allowed = config.max_allowed.min(cap);
+                        self.outputs.screen.set_monitors(config.heads, max_allowed)
+                    }
                     Err(e) => crate::log_warn!("monitors config rejected: {e}"),
                 }
                 self.finish(done);

@@ -586,17 +586,19 @@ fn a_new_primary_resets_the_monitor_layout_to_one_head() {
         surface: primary(1280, 480),
         done: Done::None,
     });
-    let (first, heads) = screen.monitors();
-    assert_eq!((heads.len(), heads[0].width), (1, 1280));
+    let first = screen.monitors();
+    assert_eq!((first.heads.len(), first.heads[0].width), (1, 1280));
     let two = monitors_config(&[(640, 0), (640, 640)]);
     w.handle(Msg::MonitorsConfig {
+        max_monitors: u32::MAX,
         address: addr(&two),
         group: 0,
         done: Done::None,
     });
-    let (second, heads) = screen.monitors();
-    assert_eq!((heads.len(), heads[1].x), (2, 640));
-    assert_ne!(first, second);
+    let second = screen.monitors();
+    assert_eq!((second.heads.len(), second.heads[1].x), (2, 640));
+    assert_eq!(second.max_allowed, 4, "the driver's maximum");
+    assert_ne!(first.generation, second.generation);
     // A reboot: the guest's two heads from before are forgotten; as the driver sends
     // layouts, clients are not told the temporary one (its own follows).
     w.handle(Msg::DestroySurfaces { done: Done::None });
@@ -604,13 +606,35 @@ fn a_new_primary_resets_the_monitor_layout_to_one_head() {
         surface: primary(800, 600),
         done: Done::None,
     });
-    let (third, heads) = screen.monitors();
+    let third = screen.monitors();
+    let head = &third.heads[0];
+    assert_eq!((third.heads.len(), head.width, head.height), (1, 800, 600));
     assert_eq!(
-        (heads.len(), heads[0].width, heads[0].height),
-        (1, 800, 600)
-    );
-    assert_eq!(
-        third, second,
+        third.generation, second.generation,
         "not announced while the driver sends layouts"
     );
+    // QEMU's reset: driver unload, then the VGA-mode primary, announced.
+    w.handle(Msg::DestroySurfaces { done: Done::None });
+    w.handle(Msg::DriverUnload);
+    w.handle(Msg::CreatePrimary {
+        surface: primary(720, 400),
+        done: Done::None,
+    });
+    let fourth = screen.monitors();
+    assert_eq!((fourth.heads.len(), fourth.heads[0].width), (1, 720));
+    assert_ne!(
+        fourth.generation, third.generation,
+        "announced once the driver is gone"
+    );
+    assert_eq!(fourth.max_allowed, 4, "kept, as spice-server keeps it");
+    // A device of two monitors: a driver's three heads are cut to two, its maximum too.
+    let three = monitors_config(&[(400, 0), (400, 400), (400, 800)]);
+    w.handle(Msg::MonitorsConfig {
+        max_monitors: 2,
+        address: addr(&three),
+        group: 0,
+        done: Done::None,
+    });
+    let fifth = screen.monitors();
+    assert_eq!((fifth.heads.len(), fifth.max_allowed), (2, 2));
 }

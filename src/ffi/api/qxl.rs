@@ -448,6 +448,7 @@ pub unsafe extern "C" fn spice_qxl_monitors_config_async(
     unsafe {
         with_qxl("spice_qxl_monitors_config_async", instance, |q| {
             q.worker.post(Msg::MonitorsConfig {
+                max_monitors: q.max_monitors(),
                 address: monitors_config,
                 group: group_id.max(0) as u32,
                 done: Done::Async(cookie),
