@@ -1444,6 +1444,65 @@ static void sc_cursor_color32(void) { background(); cursor_typed(SPICE_CURSOR_TY
  * the ring is drained, shows it: the red fill) and calls
  * notify_update with its id (a yellow mark in the dump if it did not, exactly once); an
  * UPDATE of a surface that does not exist is released and ignored. */
+/* The guest driver's monitor layout: n heads side by side over the primary. */
+static void monitors_config(int n)
+{
+    QXLMonitorsConfig *mc = galloc(sizeof(QXLMonitorsConfig) + (size_t)n * sizeof(QXLHead));
+    mc->count = (uint16_t)n;
+    mc->max_allowed = 4;
+    for (int i = 0; i < n; i++) {
+        mc->heads[i].id = (uint32_t)i;
+        mc->heads[i].surface_id = 0;
+        mc->heads[i].width = (uint32_t)(W / n);
+        mc->heads[i].height = H;
+        mc->heads[i].x = (uint32_t)(i * W / n);
+        mc->heads[i].y = 0;
+    }
+    uint64_t c = new_cookie();
+    spice_qxl_monitors_config_async(&qxl, phys(mc), 1, c);
+    if (!wait_cookie(c, 5000)) fprintf(stderr, "standin: monitors_config_async cookie did not complete\n");
+}
+
+/* A new primary surface as QEMU's qxl makes one on a machine reset (unload: the driver is
+ * gone, VGA mode) or as a guest driver recreates its primary (no unload). */
+static void new_primary(int unload)
+{
+    kick();
+    spice_server_vm_stop(server);
+    spice_qxl_reset_cursor(&qxl);
+    spice_qxl_destroy_surfaces(&qxl);
+    if (unload) spice_qxl_driver_unload(&qxl);
+    QXLDevSurfaceCreate s = { .width = W, .height = H, .stride = primary_neg ? -(W * 4) : W * 4,
+                              .format = SPICE_SURFACE_FMT_32_xRGB, .position = 0, .mouse_mode = 1,
+                              .flags = 0, .type = QXL_SURF_TYPE_PRIMARY,
+                              .mem = phys(primary_mem), .group_id = 1 };
+    spice_qxl_create_primary_surface(&qxl, 0, &s);
+    spice_server_vm_start(server);
+    pump(0);
+}
+
+/* The layout a client is told last (client_compare compares it with the C server's):
+ * after a reset, one head covering the new primary; after a driver's own new primary,
+ * nothing new (the driver sends its layout itself). */
+static void sc_monitors_reset(void)
+{
+    background();
+    monitors_config(2);
+    kick();
+    for (int i = 0; i < 40; i++) pump(5);
+    new_primary(1);
+    background();
+}
+static void sc_monitors_new_primary(void)
+{
+    background();
+    monitors_config(2);
+    kick();
+    for (int i = 0; i < 40; i++) pump(5);
+    new_primary(0);
+    background();
+}
+
 static void sc_update_cmd(void)
 {
     background();
@@ -1630,6 +1689,8 @@ static const struct scenario scenarios[] = {
     { "cursor_color16", sc_cursor_color16, 0 },
     { "cursor_color32", sc_cursor_color32, 0 },
     { "update_cmd", sc_update_cmd, 0 },
+    { "monitors_reset", sc_monitors_reset, 0 },
+    { "monitors_new_primary", sc_monitors_new_primary, 0 },
     { "overlap", sc_overlap, 0 },
     { "many", sc_many, 0 },
     { "costly_text", sc_costly_text, 0 },
