@@ -48,6 +48,7 @@ pub fn qxl_command(data: &[u8]) {
     let _ = draw::parse_surface_command(&mem, 0, BASE);
     let _ = command::parse_cursor(&mem, 0, BASE);
     let _ = command::parse_monitors(&mem, 0, BASE);
+    let _ = command::parse_update(&mem, 0, BASE);
 }
 
 /// Arbitrary bytes from a client through the link handshake (header, `SpiceLinkMess`
@@ -320,17 +321,20 @@ pub fn cursor_channel(data: &[u8]) {
             pointer.apply(match body.first().map(|b| b % 4) {
                 Some(0) => {
                     let (w, h) = (u16_at(body, 5) % 64, u16_at(body, 7) % 64);
+                    let kind = u16::from(body.get(15).copied().unwrap_or(0) % 7);
+                    let len = crate::qxl::command::cursor_data_len(kind, w, h).unwrap_or(0);
                     CursorCommand::Set {
                         x,
                         y,
                         visible: true,
                         shape: Some(CursorShape {
                             unique: u64::from(u16_at(body, 9)),
+                            kind,
                             width: w,
                             height: h,
                             hot_x: u16_at(body, 11),
                             hot_y: u16_at(body, 13),
-                            pixels: vec![0x80; usize::from(w) * usize::from(h) * 4],
+                            data: vec![0x80; len],
                         }),
                     }
                 }

@@ -11,14 +11,17 @@ pub(crate) struct CursorChannel {
     move_seen: u64,
 }
 
-fn wire_shape(s: &CursorShape) -> Shape {
+/// The shape as the guest gave it (spice-server forwards it too; the client decodes
+/// MONO and the COLOR types itself). Never cached: unique 0.
+fn wire_shape(s: &CursorShape) -> Shape<'_> {
     Shape {
         unique: 0,
+        kind: s.kind as u8,
         width: s.width,
         height: s.height,
         hot_x: s.hot_x,
         hot_y: s.hot_y,
-        pixels: s.pixels.clone(),
+        data: &s.data,
     }
 }
 
@@ -108,11 +111,12 @@ mod tests {
         assert_eq!(drain_types(&mut out), vec![base::SET_ACK, m::INIT]);
         let shape = CursorShape {
             unique: 1,
+            kind: 0,
             width: 1,
             height: 1,
             hot_x: 0,
             hot_y: 0,
-            pixels: vec![0; 4],
+            data: vec![0; 4],
         };
         pointer.apply(CursorCommand::Set {
             x: 1,

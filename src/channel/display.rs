@@ -73,14 +73,14 @@ impl DisplayChannel {
         if !self.caps.has(m::CAP_MONITORS_CONFIG) || !self.has_surface {
             return;
         }
-        let (generation, heads) = self.screen.monitors();
-        if self.monitors_seen == Some(generation) {
+        let layout = self.screen.monitors();
+        if self.monitors_seen == Some(layout.generation) {
             return;
         }
-        self.monitors_seen = Some(generation);
+        self.monitors_seen = Some(layout.generation);
         out.send(&DisplayMessage::MonitorsConfig {
-            heads: &heads,
-            max_allowed: self.max_monitors,
+            heads: &layout.heads,
+            max_allowed: layout.max_allowed.min(self.max_monitors),
         });
     }
 
@@ -254,7 +254,6 @@ impl Channel for DisplayChannel {
                         height,
                         primary: true,
                     });
-                    self.monitors_seen = None;
                     self.push_monitors(out);
                 }
                 Update::SurfaceGone { generation } => {
@@ -365,6 +364,7 @@ mod tests {
         let msg = crate::display::draw::DrawMessage {
             msg_type,
             body: bbox.left.to_le_bytes().to_vec(),
+            lz4: false,
         };
         Forward {
             msg: std::sync::Arc::new(msg),

@@ -43,6 +43,8 @@ const RAW_IMAGE_MAX: usize = 2048;
 pub(crate) struct DrawMessage {
     pub msg_type: u16,
     pub body: Vec<u8>,
+    /// An image in it is LZ4: only clients with the LZ4 cap may be sent it.
+    pub lz4: bool,
 }
 
 impl ServerMessage for DrawMessage {
@@ -243,6 +245,7 @@ pub(crate) fn encode(surface_id: u32, draw: &Draw) -> Result<DrawMessage, NotFor
     Ok(DrawMessage {
         msg_type,
         body: e.w.into_inner(),
+        lz4: e.lz4,
     })
 }
 
@@ -279,6 +282,7 @@ struct PendingImage {
 struct Encoder {
     w: Writer,
     images: Vec<PendingImage>,
+    lz4: bool,
 }
 
 impl Encoder {
@@ -425,6 +429,7 @@ impl Encoder {
             self.w.bytes(&bytes);
         } else {
             let block = lz4_flex::block::compress(&bytes);
+            self.lz4 = true;
             self.w
                 .u8(IMAGE_TYPE_LZ4)
                 .u8(0)

@@ -9,7 +9,7 @@
 
 pub(crate) mod draw;
 pub(crate) mod forward;
-mod monitors;
+pub(crate) mod monitors;
 pub(crate) mod pointer;
 pub(crate) mod streams;
 mod viewer;
@@ -106,7 +106,6 @@ impl Screen {
         {
             let mut s = self.state.lock();
             s.generation += 1;
-            s.monitors.changed();
             let all = fb.bounds();
             s.surface = Some(fb);
             s.viewers.values_mut().for_each(|v| v.reset(Some(all)));
@@ -149,6 +148,7 @@ impl Screen {
     pub(crate) fn add_viewer_with(&self, viewer: ViewerId, caps: Caps) {
         let mut s = self.state.lock();
         let mut v = Viewer::default();
+        v.lz4 = caps.has(crate::proto::msg::display::CAP_LZ4_COMPRESSION);
         v.reset(s.surface.as_ref().map(Framebuffer::bounds));
         s.viewers.insert(viewer, v);
         s.streams.add_viewer(viewer, caps);
@@ -193,14 +193,24 @@ impl Screen {
         self.forward(None, f);
     }
 
-    /// Sets the guest's monitor layout.
-    pub(crate) fn set_monitors(&self, heads: Vec<Head>) {
-        self.state.lock().monitors.set(heads);
+    /// Sets the guest's monitor layout, and how many monitors it can drive.
+    pub(crate) fn set_monitors(&self, heads: Vec<Head>, max_allowed: u16) {
+        self.state.lock().monitors.set(heads, max_allowed);
         self.wake();
     }
 
-    /// (generation, heads) of the current monitor layout.
-    pub(crate) fn monitors(&self) -> (u64, Vec<Head>) {
+    /// After a new primary surface: the layout is one head covering it, as spice-server
+    /// makes it. `announce`: clients are told now; spice-server does not when the guest's
+    /// driver sends layouts itself (its own for the new surface follows).
+    pub(crate) fn reset_monitors(&self, announce: bool) {
+        self.state.lock().monitors.reset_to_surface(announce);
+        if announce {
+            self.wake();
+        }
+    }
+
+    /// The current monitor layout.
+    pub(crate) fn monitors(&self) -> monitors::Layout {
         let s = self.state.lock();
         s.monitors.layout(s.surface.as_ref())
     }

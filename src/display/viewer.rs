@@ -40,6 +40,9 @@ pub(super) struct Viewer {
     damage: Region,
     /// Drawings to forward, oldest first.
     queue: Vec<Forward>,
+    /// The client decodes LZ4 images (`SPICE_DISPLAY_CAP_LZ4_COMPRESSION`); drawings
+    /// carrying one reach the others as pixels.
+    pub(super) lz4: bool,
 }
 
 /// What a viewer sends next: forwarded drawings (older than the pixels), then the
@@ -60,7 +63,9 @@ impl Viewer {
     /// areas this viewer receives as video.
     pub(super) fn drawn(&mut self, op: Option<&Forward>, damage: Area, video: &[Area]) {
         match op {
-            Some(op) if can_queue(op, &self.queue, &self.damage, video) => {
+            Some(op)
+                if (self.lz4 || !op.msg.lz4) && can_queue(op, &self.queue, &self.damage, video) =>
+            {
                 self.queue.push(op.clone())
             }
             _ if video.is_empty() => self.damage.add(damage),
@@ -146,6 +151,7 @@ mod tests {
             msg: Arc::new(DrawMessage {
                 msg_type: 1,
                 body: vec![0; 8],
+                lz4: false,
             }),
             bbox,
             reads,
@@ -175,6 +181,28 @@ mod tests {
             "its source is stale: pixels"
         );
         assert_eq!(taken(&mut v), (0, vec![]));
+    }
+
+    #[test]
+    fn a_drawing_carrying_lz4_reaches_a_client_without_the_cap_as_pixels() {
+        let dest = Area::new(0, 0, 4, 4);
+        let mut with_lz4 = op(dest, None, true);
+        Arc::make_mut(&mut with_lz4.msg).lz4 = true;
+        let mut v = Viewer::default();
+        v.drawn(Some(&with_lz4), dest, &[]);
+        assert_eq!(taken(&mut v), (0, vec![dest]), "no LZ4 cap: pixels");
+        v.drawn(Some(&op(dest, None, true)), dest, &[]);
+        assert_eq!(
+            taken(&mut v),
+            (1, vec![]),
+            "a drawing without LZ4 goes as is"
+        );
+        let mut v = Viewer {
+            lz4: true,
+            ..Viewer::default()
+        };
+        v.drawn(Some(&with_lz4), dest, &[]);
+        assert_eq!(taken(&mut v), (1, vec![]));
     }
 
     #[test]

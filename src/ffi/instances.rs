@@ -58,6 +58,15 @@ impl QxlState {
             .set_max_monitors(self.worker.id, info.max_monitors);
     }
 
+    /// The monitor count `set_device_info` or `set_max_monitors` gave; unbounded when
+    /// neither came, as spice-server's `max_monitors` starts.
+    pub(crate) fn max_monitors(&self) -> u32 {
+        match self.info.lock().max_monitors {
+            0 => u32::MAX,
+            n => n,
+        }
+    }
+
     pub(crate) fn set_max_monitors(&self, max: u32) {
         self.info.lock().max_monitors = max;
         self.session.set_max_monitors(self.worker.id, max);

@@ -155,6 +155,14 @@ impl Device for QxlDevice {
         }
     }
 
+    fn notify_update(&mut self, update_id: u32) {
+        if let Some(f) = self.table.notify_update {
+            // SAFETY: worker-thread callback; only a guest's QXL_CMD_UPDATE leads here (QEMU's
+            // simple display never queues one, and aborts on this callback).
+            unsafe { f(self.instance, update_id) }
+        }
+    }
+
     fn set_client_capabilities(
         &mut self,
         present: bool,

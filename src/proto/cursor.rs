@@ -6,30 +6,29 @@ use super::wire::Writer;
 
 /// `SPICE_CURSOR_FLAGS_NONE`: no shape follows.
 pub(crate) const CURSOR_FLAGS_NONE: u16 = 1;
-/// `SPICE_CURSOR_TYPE_ALPHA`: 32-bit ARGB pixels.
-pub(crate) const CURSOR_TYPE_ALPHA: u8 = 0;
 
-/// A cursor shape (ARGB pixels, w·h·4 bytes).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Shape {
+/// A cursor shape: `data` laid out as its `SPICE_CURSOR_TYPE_*` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Shape<'a> {
     pub unique: u64,
+    pub kind: u8,
     pub width: u16,
     pub height: u16,
     pub hot_x: u16,
     pub hot_y: u16,
-    pub pixels: Vec<u8>,
+    pub data: &'a [u8],
 }
 
-fn cursor(w: &mut Writer, shape: Option<&Shape>) {
+fn cursor(w: &mut Writer, shape: Option<&Shape<'_>>) {
     match shape {
         None => {
             w.u16(CURSOR_FLAGS_NONE);
         }
         Some(s) => {
             // Not cached: flags 0, header, data to the end of the message.
-            w.u16(0).u64(s.unique).u8(CURSOR_TYPE_ALPHA);
+            w.u16(0).u64(s.unique).u8(s.kind);
             w.u16(s.width).u16(s.height).u16(s.hot_x).u16(s.hot_y);
-            w.bytes(&s.pixels);
+            w.bytes(s.data);
         }
     }
 }
@@ -47,14 +46,14 @@ pub(crate) enum CursorMessage<'a> {
         x: i16,
         y: i16,
         visible: bool,
-        shape: Option<&'a Shape>,
+        shape: Option<&'a Shape<'a>>,
     },
     /// Point16 position, u8 visible, Cursor.
     Set {
         x: i16,
         y: i16,
         visible: bool,
-        shape: Option<&'a Shape>,
+        shape: Option<&'a Shape<'a>>,
     },
     /// Point16 position.
     Move {
@@ -127,11 +126,12 @@ mod tests {
         assert_eq!(body_of(&init), vec![1, 0, 2, 0, 0, 0, 0, 0, 1, 1, 0]);
         let shape = Shape {
             unique: 0,
-            width: 1,
-            height: 1,
-            hot_x: 0,
-            hot_y: 0,
-            pixels: vec![1, 2, 3, 4],
+            kind: 1,
+            width: 2,
+            height: 3,
+            hot_x: 1,
+            hot_y: 2,
+            data: &[1, 2, 3, 4, 5, 6],
         };
         let set = CursorMessage::Set {
             x: 0,
@@ -139,7 +139,15 @@ mod tests {
             visible: true,
             shape: Some(&shape),
         };
-        assert_eq!(body_of(&set).len(), 5 + 2 + 17 + 4);
+        let body = body_of(&set);
+        // position, visible, flags 0, unique, type MONO, 2x3, hot spot (1, 2), the data.
+        assert_eq!(
+            body,
+            vec![
+                0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 0, 3, 0, 1, 0, 2, 0, 1, 2, 3, 4,
+                5, 6
+            ]
+        );
         let to = CursorMessage::Move { x: -1, y: 3 };
         assert_eq!(body_of(&to), vec![0xff, 0xff, 3, 0]);
         assert_eq!(body_of(&CursorMessage::Hide), Vec::<u8>::new());

@@ -132,6 +132,36 @@ pub(crate) fn read_chunks(
     Ok(out)
 }
 
+/// Reads the first `len` bytes of a chunk list whose chunks may hold more (a cursor's
+/// data, whose guest size may include padding): stops once `len` bytes are read, so
+/// nothing past them is allocated or followed; fewer than `len` bytes is an error.
+pub(crate) fn read_chunks_prefix(
+    mem: &dyn GuestMemory,
+    group: u32,
+    address: u64,
+    len: usize,
+) -> Result<Vec<u8>, ParseError> {
+    let mut out = Vec::new();
+    out.try_reserve_exact(len).map_err(|_| NO_MEMORY)?;
+    let mut next = address;
+    for _ in 0..MAX_CHUNKS {
+        if next == 0 || out.len() == len {
+            break;
+        }
+        let header = mem.read(group, next, CHUNK_HEADER)?;
+        let size = (u32_at(&header, 0) as usize).min(len - out.len());
+        let data_address = next
+            .checked_add(CHUNK_HEADER as u64)
+            .ok_or(ParseError::Invalid("chunk address"))?;
+        out.extend_from_slice(&mem.read(group, data_address, size)?);
+        next = u64_at(&header, 12);
+    }
+    if out.len() < len {
+        return Err(ParseError::Invalid("data shorter than its size"));
+    }
+    Ok(out)
+}
+
 /// A bitmap's data in guest memory, read a row at a time (never copied whole).
 struct GuestData<'a> {
     mem: &'a dyn GuestMemory,

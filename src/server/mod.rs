@@ -282,7 +282,9 @@ impl Server {
             worker: worker.clone(),
             screen: outputs.screen,
             pointer: outputs.pointer,
-            max_monitors: 1,
+            // Until set_device_info says: the guest's own maximum is told (as spice-server
+            // does), within the bound set_max_monitors keeps.
+            max_monitors: 16,
             ram_hint: ram_size,
             viewers: Arc::default(),
         });

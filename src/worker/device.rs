@@ -34,6 +34,8 @@ pub(crate) trait Device: Send {
     fn flush_resources(&mut self) -> i32 {
         0
     }
+    /// A `QXL_CMD_UPDATE` is done: its area is in guest memory (QEMU only logs it).
+    fn notify_update(&mut self, _update_id: u32) {}
     /// Tells the guest whether a client is connected and what its display can render.
     fn set_client_capabilities(&mut self, _present: bool, _caps: &[u8; CLIENT_CAPS_BYTES]) {}
 }

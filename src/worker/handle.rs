@@ -35,7 +35,9 @@ pub(crate) struct PrimarySurface {
 
 pub(crate) enum Msg {
     Wakeup,
-    Oom,
+    /// The guest is out of memory for commands; the flag is cleared once handled (one
+    /// notice queued at a time, as red-qxl.cpp's RED_DISPATCHER_PENDING_OOM).
+    Oom(Arc<AtomicBool>),
     Start,
     Stop(Done),
     AddMemslot {
@@ -78,6 +80,8 @@ pub(crate) enum Msg {
         done: Done,
     },
     MonitorsConfig {
+        /// The device's monitor count (`set_device_info`; `u32::MAX` when never given).
+        max_monitors: u32,
         /// Guest address of a `QXLMonitorsConfig` and its memslot group.
         address: u64,
         group: u32,
@@ -133,6 +137,8 @@ pub(crate) struct WorkerHandle {
     requests: Sender<Msg>,
     /// Coalesces wakeups: QEMU's simple display calls wakeup ~33 times a second.
     wakeup_pending: Arc<AtomicBool>,
+    /// An out-of-memory notice is queued and not handled yet.
+    oom_pending: Arc<AtomicBool>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -157,6 +163,7 @@ impl WorkerHandle {
             id,
             requests,
             wakeup_pending,
+            oom_pending: Arc::default(),
             thread: Mutex::new(Some(thread)),
         })
     }
@@ -171,6 +178,13 @@ impl WorkerHandle {
     pub(crate) fn wakeup(&self) {
         if !self.wakeup_pending.swap(true, Ordering::AcqRel) {
             self.post(Msg::Wakeup);
+        }
+    }
+
+    /// `spice_qxl_oom`: a guest repeating the notice while one waits adds nothing.
+    pub(crate) fn oom(&self) {
+        if !self.oom_pending.swap(true, Ordering::AcqRel) {
+            self.post(Msg::Oom(self.oom_pending.clone()));
         }
     }
 

@@ -61,7 +61,7 @@ impl canvas::Surfaces for NoSurfaces {
     }
 }
 
-/// `QXL_CMD_*` ring entry types (the whole table; NOP, UPDATE and MESSAGE are skipped).
+/// `QXL_CMD_*` ring entry types (the whole table; NOP and MESSAGE are skipped).
 #[allow(dead_code)]
 pub(crate) mod command_type {
     pub(crate) const NOP: u32 = 0;
@@ -100,6 +100,10 @@ pub(crate) struct Worker<D: Device> {
     /// The last async cookie completed, so a request that panics after completing its
     /// cookie is not completed twice.
     last_completed: Option<u64>,
+    /// The guest's driver sends monitor layouts (`monitors_config_async` came since the
+    /// last driver unload): a new primary's one-head layout is then not announced, as
+    /// spice-server's `driver_cap_monitors_config`.
+    driver_sends_monitors: bool,
 }
 
 /// The state the worker draws into, shared with the channels.
@@ -150,6 +154,7 @@ impl<D: Device> Worker<D> {
             video: video::Video::default(),
             video_wait: None,
             last_completed: None,
+            driver_sends_monitors: false,
         }
     }
 
@@ -422,6 +427,22 @@ impl<D: Device> Worker<D> {
                 let cursor = command::parse_cursor(&mem, cmd.group, cmd.data)?;
                 self.outputs.pointer.apply(cursor);
             }
+            command_type::UPDATE => {
+                // As red-worker.cpp: the area is put into guest memory (update_area), then
+                // the device is told the update's id.
+                let update = command::parse_update(&mem, cmd.group, cmd.data)?;
+                let id = update.surface_id;
+                let exists = if id == 0 {
+                    self.primary.is_some()
+                } else {
+                    self.surfaces.get(id).is_some()
+                };
+                if !exists {
+                    return Err(ParseError::Invalid("surface in QXL_CMD_UPDATE"));
+                }
+                self.render_to_guest(id, update.area);
+                self.device.notify_update(update.update_id);
+            }
             _ => {}
         }
         Ok(Applied::Release)
@@ -546,13 +567,23 @@ impl<D: Device> Worker<D> {
                 self.wakeup_pending.store(false, Ordering::Release);
                 self.rings_dirty = true;
             }
-            Msg::Oom => {
-                // The guest ran out of memory waiting for releases: take what it queued
-                // (releasing it) and have the device hand the releases over now.
-                self.flush_commands();
-                let pushed = self.device.flush_resources();
-                crate::log_debug!("QXL out-of-memory notice: {pushed} releases pushed");
-                self.rings_dirty = true;
+            Msg::Oom(pending) => {
+                // The guest ran out of memory waiting for releases: as red-worker.cpp's
+                // handle_dev_oom, take what it queued (releasing it) and have the device
+                // hand the releases over now; when it had none pending, spice-server frees
+                // the drawings it holds and asks again (we hold none: each command is
+                // released once applied, so the second ask only keeps its order of calls).
+                // Not while stopped: QEMU takes no callbacks then.
+                if self.running {
+                    self.flush_commands();
+                    let mut pushed = self.device.flush_resources();
+                    if pushed == 0 {
+                        pushed = self.device.flush_resources();
+                    }
+                    crate::log_debug!("QXL out-of-memory notice: {pushed} releases pushed");
+                    self.rings_dirty = true;
+                }
+                pending.store(false, Ordering::Release);
             }
             Msg::Start => {
                 self.running = true;
@@ -596,6 +627,9 @@ impl<D: Device> Worker<D> {
                     );
                 }
                 self.primary = Some(surface);
+                self.outputs
+                    .screen
+                    .reset_monitors(!self.driver_sends_monitors);
                 self.video
                     .surface_changed(self.outputs.screen.size(), &self.outputs.screen);
                 self.finish(done);
@@ -655,12 +689,21 @@ impl<D: Device> Worker<D> {
             }
             Msg::ResetImageCache { done } | Msg::Nop { done } => self.finish(done),
             Msg::MonitorsConfig {
+                max_monitors,
                 address,
                 group,
                 done,
             } => {
+                self.driver_sends_monitors = true;
                 match command::parse_monitors(&SlotMemory(&self.slots), group, address) {
-                    Ok(heads) => self.outputs.screen.set_monitors(heads),
+                    // As red-worker.cpp: no more heads, nor a larger maximum, than the
+                    // device has.
+                    Ok(mut config) => {
+                        let cap = u16::try_from(max_monitors).unwrap_or(u16::MAX);
+                        config.heads.truncate(usize::from(cap));
+                        let max_allowed = config.max_allowed.min(cap);
+                        self.outputs.screen.set_monitors(config.heads, max_allowed)
+                    }
                     Err(e) => crate::log_warn!("monitors config rejected: {e}"),
                 }
                 self.finish(done);
@@ -685,7 +728,10 @@ impl<D: Device> Worker<D> {
                 }
                 self.finish(done);
             }
-            Msg::DriverUnload => {}
+            // The guest's driver is gone (QEMU's qxl enters VGA mode): the layouts it sent
+            // stop, so the next primary's one-head layout is announced (red-worker.cpp
+            // handle_dev_driver_unload forgets driver_cap_monitors_config, nothing else).
+            Msg::DriverUnload => self.driver_sends_monitors = false,
             Msg::ClientPresence { present, caps } => {
                 // QEMU only expects this while the VM runs.
                 if self.running {

@@ -38,6 +38,9 @@ impl Device for FakeDevice {
         self.log.lock().push("flush_resources".into());
         0
     }
+    fn notify_update(&mut self, update_id: u32) {
+        self.log.lock().push(format!("notify_update {update_id}"));
+    }
     fn update_area_complete(&mut self, surface_id: u32, rects: &[Rect]) {
         self.log.lock().push(format!(
             "update_area_complete {surface_id} n={}",
@@ -247,11 +250,85 @@ fn out_of_memory_drains_the_ring_then_flushes_releases() {
     let (mut w, tx) = worker(device);
     map_host_memory(&tx);
     tx.send(Msg::Start).unwrap();
-    tx.send(Msg::Oom).unwrap();
+    let pending = Arc::new(AtomicBool::new(true));
+    tx.send(Msg::Oom(pending.clone())).unwrap();
     tx.send(Msg::Shutdown).unwrap();
     w.run();
+    {
+        let log = log.lock();
+        // Nothing was pending: asked again, as spice-server does.
+        let flushes = log.iter().filter(|l| *l == "flush_resources").count();
+        assert_eq!(flushes, 2, "{log:?}");
+        assert!(
+            log[0].starts_with("release"),
+            "the ring is drained first: {log:?}"
+        );
+    }
+    assert!(
+        !pending.load(Ordering::Acquire),
+        "a new notice may be queued"
+    );
+    // Stopped: QEMU takes no callbacks, the notice is dropped (and may come again).
+    log.lock().clear();
+    pending.store(true, Ordering::Release);
+    tx.send(Msg::Stop(Done::None)).unwrap();
+    tx.send(Msg::Oom(pending.clone())).unwrap();
+    tx.send(Msg::Shutdown).unwrap();
+    w.run();
+    assert!(log.lock().is_empty(), "{:?}", log.lock());
+    assert!(!pending.load(Ordering::Acquire));
+}
+
+#[test]
+fn an_update_command_writes_its_area_to_guest_memory_then_notifies() {
+    const SIDE: u32 = 16;
+    let primary_mem = vec![0u8; (SIDE * SIDE * 4) as usize];
+    let fill = solid_fill(SIDE as i32, 0x0012_3456);
+    // QXLUpdateCmd: release_info, area (top, left, bottom, right), update_id, surface_id.
+    let update = |id: u32, surface: u32| {
+        let mut b = record(32, None);
+        b[16..20].copy_from_slice(&4i32.to_le_bytes());
+        b[20..24].copy_from_slice(&4i32.to_le_bytes());
+        b[24..28].copy_from_slice(&id.to_le_bytes());
+        b[28..32].copy_from_slice(&surface.to_le_bytes());
+        b
+    };
+    let (good, bad) = (update(7, 0), update(8, 5));
+    let as_update = |b: &[u8]| Command {
+        data: addr(b),
+        kind: command_type::UPDATE,
+        group: 0,
+        flags: 0,
+    };
+    let mut device = FakeDevice::default();
+    device.commands.push_back(draw(addr(&fill), 0));
+    device.commands.push_back(as_update(&good));
+    device.commands.push_back(as_update(&bad));
+    let log = device.log.clone();
+    let (mut w, tx) = worker(device);
+    map_host_memory(&tx);
+    let surface = PrimarySurface {
+        mem: addr(&primary_mem),
+        ..primary(SIDE, SIDE)
+    };
+    tx.send(Msg::CreatePrimary {
+        surface,
+        done: Done::None,
+    })
+    .unwrap();
+    tx.send(Msg::Start).unwrap();
+    tx.send(Msg::Shutdown).unwrap();
+    w.run();
+    assert_eq!(&primary_mem[..4], &[0x56, 0x34, 0x12, 0], "in guest memory");
     let log = log.lock();
-    assert!(log.contains(&"flush_resources".to_string()), "{log:?}");
+    let notified: Vec<_> = log.iter().filter(|l| l.starts_with("notify")).collect();
+    assert_eq!(
+        notified,
+        ["notify_update 7"],
+        "not for a surface that does not exist"
+    );
+    let released = log.iter().filter(|l| l.starts_with("release")).count();
+    assert_eq!(released, 3, "every command is released: {log:?}");
 }
 
 /// A device whose ring read panics the first `panics` times.
@@ -469,4 +546,95 @@ fn a_surface_create_is_released_when_the_surface_is_destroyed() {
         [format!("release {:#x} g0", addr(&c2))],
         "destroying every surface gives back the creates still held"
     );
+}
+
+fn primary(width: u32, height: u32) -> PrimarySurface {
+    PrimarySurface {
+        width,
+        height,
+        stride: width as i32 * 4,
+        format: 32,
+        mouse_mode: 1,
+        flags: 0,
+        mem: 0x1000,
+        group: 0,
+    }
+}
+
+/// A `QXLMonitorsConfig` in host memory with one head per (width, x).
+fn monitors_config(heads: &[(u32, u32)]) -> Box<[u8]> {
+    let mut raw = vec![heads.len() as u8, 0, 4, 0];
+    for &(w, x) in heads {
+        for v in [0, 0, w, 480, x, 0, 0u32] {
+            raw.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    raw.into_boxed_slice()
+}
+
+#[test]
+fn a_new_primary_resets_the_monitor_layout_to_one_head() {
+    let (mut w, _tx) = worker(FakeDevice::default());
+    w.handle(Msg::AddMemslot {
+        group: 0,
+        slot: 0,
+        value: host_slot(),
+        done: Done::None,
+    });
+    let screen = w.outputs.screen.clone();
+    w.handle(Msg::CreatePrimary {
+        surface: primary(1280, 480),
+        done: Done::None,
+    });
+    let first = screen.monitors();
+    assert_eq!((first.heads.len(), first.heads[0].width), (1, 1280));
+    let two = monitors_config(&[(640, 0), (640, 640)]);
+    w.handle(Msg::MonitorsConfig {
+        max_monitors: u32::MAX,
+        address: addr(&two),
+        group: 0,
+        done: Done::None,
+    });
+    let second = screen.monitors();
+    assert_eq!((second.heads.len(), second.heads[1].x), (2, 640));
+    assert_eq!(second.max_allowed, 4, "the driver's maximum");
+    assert_ne!(first.generation, second.generation);
+    // A reboot: the guest's two heads from before are forgotten; as the driver sends
+    // layouts, clients are not told the temporary one (its own follows).
+    w.handle(Msg::DestroySurfaces { done: Done::None });
+    w.handle(Msg::CreatePrimary {
+        surface: primary(800, 600),
+        done: Done::None,
+    });
+    let third = screen.monitors();
+    let head = &third.heads[0];
+    assert_eq!((third.heads.len(), head.width, head.height), (1, 800, 600));
+    assert_eq!(
+        third.generation, second.generation,
+        "not announced while the driver sends layouts"
+    );
+    // QEMU's reset: driver unload, then the VGA-mode primary, announced.
+    w.handle(Msg::DestroySurfaces { done: Done::None });
+    w.handle(Msg::DriverUnload);
+    w.handle(Msg::CreatePrimary {
+        surface: primary(720, 400),
+        done: Done::None,
+    });
+    let fourth = screen.monitors();
+    assert_eq!((fourth.heads.len(), fourth.heads[0].width), (1, 720));
+    assert_ne!(
+        fourth.generation, third.generation,
+        "announced once the driver is gone"
+    );
+    assert_eq!(fourth.max_allowed, 4, "kept, as spice-server keeps it");
+    // A device of two monitors: a driver's three heads are cut to two, its maximum too.
+    let three = monitors_config(&[(400, 0), (400, 400), (400, 800)]);
+    w.handle(Msg::MonitorsConfig {
+        max_monitors: 2,
+        address: addr(&three),
+        group: 0,
+        done: Done::None,
+    });
+    let fifth = screen.monitors();
+    assert_eq!((fifth.heads.len(), fifth.max_allowed), (2, 2));
 }

@@ -12,6 +12,8 @@ A crash in spice-gtk therefore shows up as a dead worker, not a dead pytest.
     c.mouse_position(100, 200); c.mouse_button(1, True)
     c.events()                         # [(channel, event name), ...], e.g. SPICE_CHANNEL_ERROR_AUTH
     c.state()["primaries"]             # every primary surface seen: [[width, height], ...]
+    c.state()["cursor"]                # the cursor channel's: {"visible", "position", "sets",
+                                       #   "shape": {width, height, hot_x, hot_y, rgba_sha1}}
     c.disconnect(); c.connect(...)     # a new session in the same worker
     c.close()
 
@@ -416,7 +418,7 @@ def worker():
           "video_codecs": None, "codec_pref": None,
           "connect_at": None, "first_update_at": None,
           "agent": None, "playback": None, "record": None, "record_src": None,
-          "playback_delay": None}
+          "playback_delay": None, "cursor": None}
 
     class _Primary(ctypes.Structure):  # SpiceDisplayPrimary (channel-display.h)
         _fields_ = [("format", ctypes.c_int), ("width", ctypes.c_int), ("height", ctypes.c_int),
@@ -731,6 +733,37 @@ def worker():
         GObject.Object.connect(ch, "record-stop", on_stop)
         watch_audio_props(ch, rc)
 
+    def watch_cursor(ch, gen):
+        # What spice-gtk's cursor channel decoded (channel-cursor.c set_cursor): the size,
+        # the hot spot and the RGBA pixels it hands a widget (a digest: None when it shows
+        # its default cursor), whether the cursor is shown, and where.
+        def cur():
+            if st["cursor"] is None or st["cursor"]["gen"] != gen:
+                st["cursor"] = {"gen": gen, "sets": 0, "visible": False, "shape": None,
+                                "position": None, "resets": 0}
+            return st["cursor"]
+
+        def on_set(c, w, h, hx, hy, rgba):
+            import hashlib
+            data = _bytes(rgba, w * h * 4)
+            cur().update(visible=True, sets=cur()["sets"] + 1,
+                         shape={"width": w, "height": h, "hot_x": hx, "hot_y": hy,
+                                "rgba_sha1": hashlib.sha1(data).hexdigest() if data else None})
+
+        def on_move(c, x, y):
+            cur().update(position=[x, y])
+
+        def on_hide(c):
+            cur()["visible"] = False
+
+        def on_reset(c):
+            cur()["resets"] += 1
+
+        GObject.Object.connect(ch, "cursor-set", on_set)
+        GObject.Object.connect(ch, "cursor-move", on_move)
+        GObject.Object.connect(ch, "cursor-hide", on_hide)
+        GObject.Object.connect(ch, "cursor-reset", on_reset)
+
     def on_channel_new(session, ch):
         GObject.Object.connect(ch, "channel-event", on_event, st["gen"])
         if st.get("fd_qmp") is not None and st.get("fd_gen") == st["gen"]:
@@ -748,6 +781,8 @@ def worker():
                 GObject.Object.connect(ch, "display-invalidate", on_invalidate)
         elif isinstance(ch, Spice.InputsChannel):
             st["inputs"] = ch
+        elif isinstance(ch, Spice.CursorChannel) and ch.get_property("channel-id") == 0:
+            watch_cursor(ch, st["gen"])
         elif isinstance(ch, Spice.PlaybackChannel):
             watch_playback(ch)
         elif isinstance(ch, Spice.RecordChannel):
@@ -825,6 +860,8 @@ def worker():
                     "open": sorted(n for g, n in st["channels"] if g == st["gen"]),
                     "since_update": None if lu is None else time.monotonic() - lu,
                     "codec_pref": st["codec_pref"],
+                    "cursor": st["cursor"] if st["cursor"] and st["cursor"]["gen"] == st["gen"]
+                    else None,
                     "first_frame_s": None if st["first_update_at"] is None
                     else st["first_update_at"] - st["connect_at"],
                     "fd_clients": st.get("fd_clients", []), "fd_errors": st.get("fd_errors", []),

@@ -25,6 +25,10 @@ count of differing pixels are printed. Scenarios named in client-known-differenc
 the reason) are reported, not fatal; for another library than ours, so are its "c:" lines
 and the C server faults of known-differences.txt. A client that dies on what the server sent
 is reported for that scenario and a new one takes over.
+
+What pixels do not show is compared with Debian's C server serving the same scenario to
+the same client: for cursor_* scenarios the cursor spice-gtk decoded (it must also be
+visible), for monitors_* ones the last monitor layout the display channel was sent.
 """
 import argparse
 import collections
@@ -67,6 +71,17 @@ DISPLAY_MSGS = {101: "mode", 102: "mark", 103: "reset", 104: "copy_bits", 105: "
                 314: "surface_create", 315: "surface_destroy", 316: "stream_data_sized",
                 317: "monitors_config", 318: "composite"}
 CHANNEL_DISPLAY = 2
+MSG_MONITORS_CONFIG = 317
+
+
+def monitors_of(body):
+    """SpiceMsgDisplayMonitorsConfig: u16 count, u16 max_allowed, then 28-byte heads (id,
+    surface_id, width, height, x, y, flags); as [max_allowed, [[id, w, h, x, y], ...]]."""
+    count, max_allowed = struct.unpack_from("<HH", body, 0)
+    heads = [struct.unpack_from("<7I", body, 4 + 28 * i) for i in range(count)
+             if 4 + 28 * (i + 1) <= len(body)]
+    return [max_allowed, [[h[0], h[2], h[3], h[4], h[5]] for h in heads]]
+C_LIB = "/lib/x86_64-linux-gnu"  # Debian's spice-server: the reference for cursor_* and monitors_*
 CAP_MINI_HEADER = 1 << 3  # SPICE_COMMON_CAP_MINI_HEADER
 
 
@@ -79,6 +94,7 @@ class Spy:
     def __init__(self, target_port):
         self.target = target_port
         self.counts = collections.Counter()
+        self.monitors = None  # the last MONITORS_CONFIG sent on a display channel
         self.lock = threading.Lock()
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
@@ -181,6 +197,8 @@ class Spy:
                     break
                 with self.lock:
                     self.counts[mtype] += 1
+                    if mtype == MSG_MONITORS_CONFIG:
+                        self.monitors = monitors_of(buf[hdr:hdr + size])
                 buf, need = buf[hdr + size:], hdr
 
     def _pump(self, server, client):
@@ -351,6 +369,22 @@ def dumps_differ(a_path, b_path):
     return -1 if a.size != b.size else difference(a, b)[0]
 
 
+def settled_cursor(client, quiet=0.5, timeout=5.0):
+    """The cursor as the client shows it, once it has not changed for `quiet` seconds."""
+    def shown():
+        c = client.state()["cursor"] or {}
+        return {k: c.get(k) for k in ("visible", "shape")}
+    t_end, last, since = time.monotonic() + timeout, None, time.monotonic()
+    while time.monotonic() < t_end:
+        now = shown()
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet and now["shape"] is not None:
+            break
+        time.sleep(0.1)
+    return last
+
+
 def run_one(client, exe, lib, name, label, out, log, pace_ms, alone):
     """Serves one scenario to the client. Returns a dict of what was measured."""
     dump_path = os.path.join(out, f"{label}.ppm")
@@ -386,6 +420,8 @@ def run_one(client, exe, lib, name, label, out, log, pace_ms, alone):
                 shot.save(os.path.join(out, f"{label}.client.png"))
                 save_diff(dump, shot, mask, os.path.join(out, "diff", f"{label}.png"))
             r["updates"] = client.state()["updates"]
+            if name.startswith("cursor_"):
+                r["cursor"] = settled_cursor(client)
     except ClientError as e:
         r["error"] = f"client: {e}"[:200]
     finally:
@@ -395,6 +431,8 @@ def run_one(client, exe, lib, name, label, out, log, pace_ms, alone):
             r.setdefault("error", f"client disconnect: {e}"[:200])
         r["status"], r["result"] = st.finish()
         r["msgs"] = spy.summary()
+        if name.startswith("monitors_"):
+            r["monitors"] = spy.monitors
         spy.close()
     return r
 
@@ -454,6 +492,22 @@ def main():
             if name not in alone:
                 alone[name] = run_alone(exe, lib, name, out, log)
             r = run_one(client, exe, lib, name, label, out, log, pace, alone[name])
+            if "monitors" in r and "error" not in r:
+                # The layout the client was told last must be the C server's.
+                ref = run_one(client, exe, C_LIB, name, f"{label}.c", out, log, pace, None)
+                r["monitors_c"] = ref.get("monitors")
+                if r["monitors"] != r["monitors_c"]:
+                    r["error"] = (f"monitors {r['monitors']} but with the C server "
+                                  f"{r['monitors_c']}")
+            if "cursor" in r and "error" not in r:
+                # The cursor the client shows must be the one it shows with the C server
+                # (spice-gtk decodes the shape), and a visible one.
+                ref = run_one(client, exe, C_LIB, name, f"{label}.c", out, log, pace, None)
+                r["cursor_c"] = ref.get("cursor")
+                if not (r["cursor"] or {}).get("visible") or not (r["cursor"] or {}).get("shape"):
+                    r["error"] = f"no visible cursor on the client: {r['cursor']}"
+                elif r["cursor"] != r["cursor_c"]:
+                    r["error"] = f"cursor {r['cursor']} but with the C server {r['cursor_c']}"
             if client.proc.poll() is not None:  # what the server sent killed spice-gtk
                 r["error"] = f"the client died (exit {client.proc.returncode}, see {client_log})"
                 client.close()
@@ -491,6 +545,10 @@ def main():
             upd = str(r.get("updates", "-"))
             vs = {None: "-", 0: "yes"}.get(r.get("vs_run"), "NO")
             settle = "-" if "settle_s" not in r else f"{r['settle_s']:.1f}s"
+            if "cursor" in r:
+                verdict += f" cursor: {r['cursor']}"
+            if "monitors" in r:
+                verdict += f" monitors: {r['monitors']}"
             print(f"{label:<24} {stand:<10} {diff_s:>7} {bbox_s:<20} {maxd:>4} {vs:>4} {upd:>4} {settle:>6}  "
                   f"{verdict[:400]}  | sent: {r.get('msgs') or '-'}", flush=True)
     client.close()

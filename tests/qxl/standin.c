@@ -1352,16 +1352,180 @@ static void sc_cursor(void)
     fill(0, R(60, 60, 80, 80), rgb(255, 255, 255), SPICE_ROPD_OP_PUT);
 }
 
+/* A cursor of each SPICE_CURSOR_TYPE as a guest driver lays it out (spice-gtk's set_cursor
+ * reads it so): the pixels, the palette of the indexed types, then a 1-bit AND mask whose
+ * set bits make a pixel transparent (or inverting where the pixel is white); MONO is an
+ * AND mask and an XOR mask. Odd sizes, so rows end mid-byte; split over two chunks. */
+static void cursor_typed(uint16_t type, int cw, int ch, int hx, int hy)
+{
+    int bpl = (cw + 7) / 8, mask = bpl * ch, n = 0;
+    uint8_t data[64 * 64 * 4 + 1024 + 512];
+    memset(data, 0, sizeof(data));
+    for (int y = 0; y < ch; y++) {
+        for (int x = 0; x < cw; x++) {
+            int i = y * cw + x, k = (x / 3 + y / 2) % 4; /* 0 opaque, 1 transparent, 2 invert, 3 opaque */
+            uint32_t col = k == 2 ? 0xffffff : rgb(x * 255 / cw, y * 255 / ch, 90);
+            switch (type) {
+            case SPICE_CURSOR_TYPE_COLOR32: memcpy(data + 4 * i, &col, 4); break;
+            case SPICE_CURSOR_TYPE_COLOR16: {
+                uint16_t v = k == 2 ? 0x7fff : (uint16_t)(((x & 31) << 10) | ((y & 31) << 5) | 7);
+                memcpy(data + 2 * i, &v, 2);
+                break;
+            }
+            case SPICE_CURSOR_TYPE_COLOR4: {
+                uint8_t idx = k == 2 ? 15 : (uint8_t)((x + y) % 15);
+                data[i / 2] |= (uint8_t)((i & 1) ? idx : idx << 4);
+                break;
+            }
+            case SPICE_CURSOR_TYPE_MONO: {
+                /* AND 1 XOR 0: transparent; 0 0 black; 0 1 white; 1 1 invert */
+                int and_bit = k == 1 || k == 2, xor_bit = k == 2 || k == 3;
+                if (and_bit) data[y * bpl + x / 8] |= (uint8_t)(0x80 >> (x % 8));
+                if (xor_bit) data[mask + y * bpl + x / 8] |= (uint8_t)(0x80 >> (x % 8));
+                break;
+            }
+            }
+        }
+    }
+    switch (type) {
+    case SPICE_CURSOR_TYPE_MONO: n = 2 * mask; break;
+    case SPICE_CURSOR_TYPE_COLOR4: {
+        int pix = (cw + 1) / 2 * ch;
+        for (int e = 0; e < 16; e++) {
+            uint32_t col = e == 15 ? 0xffffff : rgb(e * 17, 255 - e * 17, (e * 50) & 255);
+            memcpy(data + pix + 4 * e, &col, 4);
+        }
+        n = pix + 64;
+        break;
+    }
+    case SPICE_CURSOR_TYPE_COLOR16: n = 2 * cw * ch; break;
+    case SPICE_CURSOR_TYPE_COLOR32: n = 4 * cw * ch; break;
+    }
+    if (type != SPICE_CURSOR_TYPE_MONO) { /* the AND mask, linear as spice-gtk reads it */
+        for (int i = 0; i < cw * ch; i++) {
+            int k = ((i % cw) / 3 + (i / cw) / 2) % 4;
+            if (k == 1 || k == 2) data[n + i / 8] |= (uint8_t)(0x80 >> (i % 8));
+        }
+        n += mask;
+    }
+    QXLCursorCmd *c = galloc(sizeof(QXLCursorCmd));
+    c->type = QXL_CURSOR_SET;
+    c->u.set.position.x = 40;
+    c->u.set.position.y = 30;
+    c->u.set.visible = 1;
+    int first = n / 3;
+    QXLCursor *sh = galloc(sizeof(QXLCursor) + (size_t)first);
+    sh->header.unique = 0x5000 + type;
+    sh->header.type = type;
+    sh->header.width = (uint16_t)cw;
+    sh->header.height = (uint16_t)ch;
+    sh->header.hot_spot_x = (uint16_t)hx;
+    sh->header.hot_spot_y = (uint16_t)hy;
+    sh->data_size = (uint32_t)n;
+    sh->chunk.data_size = (uint32_t)first;
+    memcpy(sh->chunk.data, data, (size_t)first);
+    QXLDataChunk *rest = galloc(sizeof(QXLDataChunk) + (size_t)(n - first));
+    rest->data_size = (uint32_t)(n - first);
+    memcpy(rest->data, data + first, (size_t)(n - first));
+    rest->prev_chunk = phys(&sh->chunk);
+    sh->chunk.next_chunk = phys(rest);
+    c->u.set.shape = phys(sh);
+    issue(&c->release_info, "cursor");
+    qpush(&curq, phys(c), QXL_CMD_CURSOR);
+    kick();
+    for (int i = 0; i < 200 && !qempty(&curq); i++) pump(5);
+}
+static void sc_cursor_mono(void) { background(); cursor_typed(SPICE_CURSOR_TYPE_MONO, 21, 17, 3, 5); }
+static void sc_cursor_color4(void) { background(); cursor_typed(SPICE_CURSOR_TYPE_COLOR4, 19, 13, 18, 0); }
+static void sc_cursor_color16(void) { background(); cursor_typed(SPICE_CURSOR_TYPE_COLOR16, 23, 9, 0, 8); }
+static void sc_cursor_color32(void) { background(); cursor_typed(SPICE_CURSOR_TYPE_COLOR32, 32, 32, 7, 7); }
+
+/* QXL_CMD_UPDATE: the server puts the area into guest memory (the snapshot, taken once
+ * the ring is drained, shows it: the red fill) and calls
+ * notify_update with its id (a yellow mark in the dump if it did not, exactly once); an
+ * UPDATE of a surface that does not exist is released and ignored. */
+/* The guest driver's monitor layout: n heads side by side over the primary. */
+static void monitors_config(int n)
+{
+    QXLMonitorsConfig *mc = galloc(sizeof(QXLMonitorsConfig) + (size_t)n * sizeof(QXLHead));
+    mc->count = (uint16_t)n;
+    mc->max_allowed = 4;
+    for (int i = 0; i < n; i++) {
+        mc->heads[i].id = (uint32_t)i;
+        mc->heads[i].surface_id = 0;
+        mc->heads[i].width = (uint32_t)(W / n);
+        mc->heads[i].height = H;
+        mc->heads[i].x = (uint32_t)(i * W / n);
+        mc->heads[i].y = 0;
+    }
+    uint64_t c = new_cookie();
+    spice_qxl_monitors_config_async(&qxl, phys(mc), 1, c);
+    if (!wait_cookie(c, 5000)) fprintf(stderr, "standin: monitors_config_async cookie did not complete\n");
+}
+
+/* A new primary surface as QEMU's qxl makes one on a machine reset (unload: the driver is
+ * gone, VGA mode) or as a guest driver recreates its primary (no unload). */
+static void new_primary(int unload)
+{
+    kick();
+    spice_server_vm_stop(server);
+    spice_qxl_reset_cursor(&qxl);
+    spice_qxl_destroy_surfaces(&qxl);
+    if (unload) spice_qxl_driver_unload(&qxl);
+    QXLDevSurfaceCreate s = { .width = W, .height = H, .stride = primary_neg ? -(W * 4) : W * 4,
+                              .format = SPICE_SURFACE_FMT_32_xRGB, .position = 0, .mouse_mode = 1,
+                              .flags = 0, .type = QXL_SURF_TYPE_PRIMARY,
+                              .mem = phys(primary_mem), .group_id = 1 };
+    spice_qxl_create_primary_surface(&qxl, 0, &s);
+    spice_server_vm_start(server);
+    pump(0);
+}
+
+/* The layout a client is told last (client_compare compares it with the C server's):
+ * after a reset, one head covering the new primary; after a driver's own new primary,
+ * nothing new (the driver sends its layout itself). */
+static void sc_monitors_reset(void)
+{
+    background();
+    monitors_config(2);
+    kick();
+    for (int i = 0; i < 40; i++) pump(5);
+    new_primary(1);
+    background();
+}
+static void sc_monitors_new_primary(void)
+{
+    background();
+    monitors_config(2);
+    kick();
+    for (int i = 0; i < 40; i++) pump(5);
+    new_primary(0);
+    background();
+}
+
 static void sc_update_cmd(void)
 {
     background();
     fill(0, R(10, 10, 60, 60), rgb(255, 0, 0), SPICE_ROPD_OP_PUT);
     QXLUpdateCmd *u = galloc(sizeof(QXLUpdateCmd));
-    u->area = R(0, 0, W, H);
+    u->area = R(0, 0, 64, 64);
     u->update_id = 7;
     u->surface_id = 0;
     issue(&u->release_info, "update");
     qpush(&cmdq, phys(u), QXL_CMD_UPDATE);
+    QXLUpdateCmd *u2 = galloc(sizeof(QXLUpdateCmd));
+    u2->area = R(0, 0, 64, 64);
+    u2->update_id = 8;
+    u2->surface_id = 9; /* never created */
+    issue(&u2->release_info, "update-nosurface");
+    qpush(&cmdq, phys(u2), QXL_CMD_UPDATE);
+    kick();
+    for (int i = 0; i < 400 && (!qempty(&cmdq) || __atomic_load_n(&n_notify_update, __ATOMIC_SEQ_CST) < 1); i++)
+        pump(5);
+    pump(50);
+    take_snapshot();
+    if (__atomic_load_n(&n_notify_update, __ATOMIC_SEQ_CST) != 1)
+        fill(0, R(0, 0, 8, 8), rgb(255, 255, 0), SPICE_ROPD_OP_PUT);
     const char *msg = "hello from the stand-in";
     QXLMessage *m = galloc(sizeof(QXLMessage) + strlen(msg) + 1);
     memcpy(m->data, msg, strlen(msg) + 1);
@@ -1520,7 +1684,13 @@ static const struct scenario scenarios[] = {
     { "destroy_wait", sc_destroy_wait, 0 },
     { "destroy_wait_offscreen", sc_destroy_wait_offscreen, 0 },
     { "cursor", sc_cursor, 0 },
+    { "cursor_mono", sc_cursor_mono, 0 },
+    { "cursor_color4", sc_cursor_color4, 0 },
+    { "cursor_color16", sc_cursor_color16, 0 },
+    { "cursor_color32", sc_cursor_color32, 0 },
     { "update_cmd", sc_update_cmd, 0 },
+    { "monitors_reset", sc_monitors_reset, 0 },
+    { "monitors_new_primary", sc_monitors_new_primary, 0 },
     { "overlap", sc_overlap, 0 },
     { "many", sc_many, 0 },
     { "costly_text", sc_costly_text, 0 },

@@ -116,6 +116,7 @@ fn scaled_source_is_sent_whole_and_large_images_compressed() {
     });
     let msg = encode(0, &d).unwrap();
     assert_eq!(msg.msg_type, m::DRAW_BLEND);
+    assert!(msg.lz4, "only LZ4 clients may be sent it");
     let mut rd = after_base(&msg.body, 0);
     let image_at = rd.u32().unwrap() as usize;
     let area: Vec<i32> = (0..4).map(|_| rd.i32().unwrap()).collect();

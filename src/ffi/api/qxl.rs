@@ -79,7 +79,7 @@ symver!(spice_qxl_wakeup, "SPICE_SERVER_0.8.2");
 #[no_mangle]
 pub unsafe extern "C" fn spice_qxl_oom(instance: *mut QXLInstance) {
     // SAFETY: QEMU passes its registered instance.
-    unsafe { with_qxl("spice_qxl_oom", instance, |q| q.worker.post(Msg::Oom)) }
+    unsafe { with_qxl("spice_qxl_oom", instance, |q| q.worker.oom()) }
 }
 symver!(spice_qxl_oom, "SPICE_SERVER_0.8.2");
 
@@ -448,6 +448,7 @@ pub unsafe extern "C" fn spice_qxl_monitors_config_async(
     unsafe {
         with_qxl("spice_qxl_monitors_config_async", instance, |q| {
             q.worker.post(Msg::MonitorsConfig {
+                max_monitors: q.max_monitors(),
                 address: monitors_config,
                 group: group_id.max(0) as u32,
                 done: Done::Async(cookie),
