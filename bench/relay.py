@@ -31,7 +31,7 @@ import time
 
 CHUNK = 64 << 10
 LINK_TYPE_AT = 20  # SpiceLinkHeader (16 bytes), then SpiceLinkMess: connection_id, channel_type
-SMALL_BUFFER = 4096  # socket buffers when rate-limited (the kernel doubles it)
+SMALL_BUFFER = 2048  # socket buffers when rate-limited (the kernel doubles it)
 LINK_MSS = 1448  # the MSS the relay offers the server when rate-limited: an Ethernet link
 
 

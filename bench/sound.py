@@ -152,7 +152,8 @@ def idle_cpu(vm, seconds):
     return (vm.cpu_s() - c0) / (time.monotonic() - t0)
 
 
-def playback(vm, row, seconds, idle_rate, tag):
+def playback(vm, row, seconds, idle, tag):
+    idle_rate, idle_s = idle
     if vm.rate != row.rate:
         vm.connect(row.rate)
     w0, c0, t0 = vm.wire(PLAYBACK), vm.cpu_s(), time.monotonic()
@@ -166,6 +167,7 @@ def playback(vm, row, seconds, idle_rate, tag):
            "wire_bytes": w1[0] - w0[0], "wire_bytes_s": round((w1[0] - w0[0]) / seconds),
            "pcm_bytes_s": summ["bytes_per_s"],
            "cpu_s": round(cpu, 2), "wall_s": round(wall, 2), "idle_cpu_rate": round(idle_rate, 4),
+           "idle_s": idle_s,
            # QEMU's CPU beyond what the idle guest takes in the same wall time, per second
            # of audio.
            "cpu_ms_per_audio_s": round(1000 * (cpu - idle_rate * wall) / seconds, 1),
@@ -213,9 +215,10 @@ def run_lib(todo, lib, work):
         vm = None
         try:
             vm = SoundVM(lib, mode, work / f"{mode}-{lib}")
-            idle = idle_cpu(vm, envf("BENCH_SOUND_IDLE", 15))
+            idle_s = envf("BENCH_SOUND_IDLE", 15)
+            idle = (idle_cpu(vm, idle_s), idle_s)
             print(f"  [{lib}] Debian guest ({mode}) up in {vm.boot_s:.0f} s, idle QEMU "
-                  f"{100 * idle:.0f}% of a core ({vm.rig.mapped_lib})", flush=True)
+                  f"{100 * idle[0]:.0f}% of a core ({vm.rig.mapped_lib})", flush=True)
             # Unthrottled rows first, the throttled ones last (one reconnect).
             for i, row in enumerate(sorted(mine, key=lambda r: r.rate)):
                 t0 = time.monotonic()
