@@ -463,9 +463,11 @@ def sound_section(rows):
         f"with the client connected, over as long (measured for {_idle_s(play)} s before), per "
         "second of audio: the audio path of QEMU and the server, with the guest's aplay.",
         "- **latency p50 / p95**: the guest's serial line saying it handed the samples to "
-        "aplay → the client's `playback-data` carrying each second's marker (after dropped "
-        "samples too: markers are counted on by their spacing). It includes the guest's "
-        "ALSA buffer and QEMU's HDA timer.",
+        "aplay → the client's `playback-data` carrying each second's marker, over the "
+        "markers before the first dropped sample (after a buffer QEMU's HDA codec dropped, "
+        "the guest's stream runs ahead of its clock); behind a throttled link over all "
+        "markers, counted on by their spacing (the server's drops do not move the guest's "
+        "clock). It includes the guest's ALSA buffer and QEMU's HDA timer.",
         "- **gaps / min**: silent spans of 2 ms or more inside the sound plus seconds whose "
         "markers are not a second apart (samples dropped). **glitches / min**: 10 ms blocks "
         "more than 10 dB below the source (clicks, jumps) in the seconds without drops. "
@@ -494,6 +496,7 @@ def sound_section(rows):
             f"{_pair(res, 'glitches_per_min', '.1f')} | {_pair(res, 'received_s', '.1f')} | "
             f"{_pair(res, 'qemu_hda_overruns', 'd')} |")
     lines.append("")
+    lines += others_line(play)
     if rec:
         lines += [
             "**Record**: the client loops the same signal into its record channel (20 ms "
