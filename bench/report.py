@@ -479,6 +479,8 @@ def sound_section(rows):
         "towards the server it offers a 1448-byte MSS and a 2 KiB receive buffer (the kernel "
         "doubles it), so at most a few kB wait in the relay and the server's socket backs up "
         "as behind a slow link (the server's own send buffer holds what it holds). The "
+        "client connects anew behind it and the tones start once the link is quiet (the "
+        "display channel's first picture takes a while at 64 kbit/s). The "
         "client keeps every sample it gets (no playout clock), so lateness shows in the "
         "latency and drops in the gaps. Bytes per second are per second of audio sent, "
         "delivered over a longer time when the link is slower than the stream; **received**: "

@@ -12,7 +12,8 @@ counts each channel's bytes and, for the throttled rows, limits the link to the 
                            -> the client's playback-data), gaps and glitches per minute
   ... client link N        the same with the relay carrying at most N to the client (real
                            TCP backpressure: it reads from the server only what the link
-                           took), what a listener gets: gaps, glitches, latency
+                           took), what a listener gets: gaps, glitches, latency; the client
+                           connects anew through it, the tones start once the link is quiet
   record                   the client loops the signal into its record channel while the
                            guest's arecord captures; the first non-silent sample's delay
                            after arecord started, gaps and glitches
@@ -128,7 +129,25 @@ class SoundVM:
         self.client.wait(lambda s: any(n.startswith("playback") for n in s["open"]) and
                          any(n.startswith("record") for n in s["open"]), 30,
                          "the playback and record channels")
-        time.sleep(1)
+        # The display channel's first picture (a few hundred kB) takes long on a slow
+        # link: the link is quiet before the audio starts.
+        self.wait_quiet(2.0, 120)
+
+    def wait_quiet(self, quiet_s, timeout):
+        """Until the channels got less than 512 bytes in quiet_s (the client's link is idle
+        but for the odd ping)."""
+        def total():
+            return sum(down for down, _ in self.relay.bytes_by_channel().values())
+        deadline = time.monotonic() + timeout
+        last = total()
+        while True:
+            time.sleep(quiet_s)
+            now = total()
+            if now - last < 512:
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the client's link was still busy after {timeout} s")
+            last = now
 
     def cpu_s(self):
         return measure.cpu_ticks(self.rig.proc.pid)["total"] / measure.CLK_TCK
