@@ -1,15 +1,28 @@
-"""A TCP relay that adds a fixed delay in each direction, for the bench's "+20 ms round
-trip" rows where `tc netem` is not available (no CAP_NET_ADMIN, or a kernel without
-sch_netem).
+"""A TCP relay between client and server for the bench: it adds a fixed delay in each
+direction (the "+20 ms round trip" rows: `tc netem` is not available here, no CAP_NET_ADMIN
+or a kernel without sch_netem), can limit the server -> client rate as a slow link would,
+and counts the bytes of each SPICE channel.
 
     with DelayRelay("127.0.0.1", server_port, delay=0.010) as relay:
         client.connect("127.0.0.1", relay.port)
+    DelayRelay(host, port, delay=0, rate=8000)   # a 64 kbit/s link to the client
+    relay.bytes_by_channel()                     # {channel type: [to client, to server]}
 
 Every connection accepted on relay.port gets its own connection to the server. Each
 direction has a reader and a writer thread: the reader stamps what it read, the writer
 sends it once `delay` has passed. TCP backpressure is kept: the reader stops reading while
 `limit` bytes are waiting to be forwarded, so a slow receiver slows the sender as it would
 without the relay (nothing piles up in between).
+
+With `rate` (bytes per second), the server -> client direction of all connections shares
+one link of that rate: each piece is forwarded once the link has carried what was queued
+before it. The relay then holds at most ~50 ms of the link's bytes and makes its sockets'
+buffers small, so the server's socket backs up as it would behind a slow link (the
+server's own send buffer still holds what it holds).
+
+Byte counts: the channel type is read from each connection's SpiceLinkMess (byte 20 of
+what the client sends first; plain connections, not TLS); bytes count as they are
+forwarded, SPICE headers included (TCP payload).
 """
 import collections
 import socket
@@ -17,13 +30,31 @@ import threading
 import time
 
 CHUNK = 64 << 10
+LINK_TYPE_AT = 20  # SpiceLinkHeader (16 bytes), then SpiceLinkMess: connection_id, channel_type
+SMALL_BUFFER = 2048  # socket buffers when rate-limited (the kernel doubles it)
+LINK_MSS = 1448  # the MSS the relay offers the server when rate-limited: an Ethernet link
+
+
+class _Link:
+    """A shared link of `rate` bytes/s: when may n more bytes have been carried."""
+
+    def __init__(self, rate):
+        self.rate = rate
+        self.free_at = 0.0
+        self.lock = threading.Lock()
+
+    def carried_at(self, n):
+        with self.lock:
+            self.free_at = max(self.free_at, time.monotonic()) + n / self.rate
+            return self.free_at
 
 
 class _Pipe:
-    """One direction of one connection: src -> (delay) -> dst."""
+    """One direction of one connection: src -> (delay, link) -> dst."""
 
-    def __init__(self, src, dst, delay, limit, on_end):
+    def __init__(self, src, dst, delay, limit, on_end, link=None, counter=None, head=None):
         self.src, self.dst, self.delay, self.limit = src, dst, delay, limit
+        self.link, self.counter, self.head = link, counter, head
         self.queue = collections.deque()  # (due time, bytes); b"" = end of stream
         self.queued = 0
         self.cond = threading.Condition()
@@ -37,15 +68,29 @@ class _Pipe:
                 while self.queued >= self.limit:
                     self.cond.wait()
             try:
-                data = self.src.recv(CHUNK)
+                data = self.src.recv(min(CHUNK, self.limit))
             except OSError:
                 data = b""
+            if self.head is not None and len(self.head) <= LINK_TYPE_AT:
+                self.head += data[:LINK_TYPE_AT + 1 - len(self.head)]
             with self.cond:
                 self.queue.append((time.monotonic() + self.delay, data))
                 self.queued += len(data)
                 self.cond.notify_all()
             if not data:
                 return
+
+    def _send(self, data):
+        # With a link: in slices of ~10 ms of it, each once the link has carried it.
+        step = max(128, int(self.link.rate / 100)) if self.link else len(data)
+        for i in range(0, len(data), step):
+            piece = data[i:i + step]
+            if self.link:
+                left = self.link.carried_at(len(piece)) - time.monotonic()
+                if left > 0:
+                    time.sleep(left)
+            self.dst.sendall(piece)
+            self.counter[0] += len(piece)
 
     def _write(self):
         while True:
@@ -58,7 +103,7 @@ class _Pipe:
                 time.sleep(left)
             try:
                 if data:
-                    self.dst.sendall(data)
+                    self._send(data)
                 else:
                     self.dst.shutdown(socket.SHUT_WR)
             except OSError:
@@ -73,14 +118,18 @@ class _Pipe:
 
 
 class DelayRelay:
-    def __init__(self, host, port, delay=0.010, limit=4 << 20):
+    def __init__(self, host, port, delay=0.010, limit=4 << 20, rate=None):
         self.target = (host, port)
         self.delay, self.limit = delay, limit
+        self.link = _Link(rate) if rate else None
+        if rate:
+            self.limit = min(limit, max(1500, int(rate * 0.05)))
         self.listener = socket.socket()
         self.listener.bind(("127.0.0.1", 0))
         self.listener.listen(16)
         self.port = self.listener.getsockname()[1]
         self.conns = []
+        self.counts = []  # per connection: [head (client's first bytes), [down], [up]]
         self.lock = threading.Lock()
         self.closed = False
         threading.Thread(target=self._accept, daemon=True).start()
@@ -92,9 +141,15 @@ class DelayRelay:
             except OSError:
                 return
             try:
-                b = socket.create_connection(self.target)
+                b = socket.socket()
+                if self.link:  # before connect: the window it offers the server
+                    b.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SMALL_BUFFER)
+                    b.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, LINK_MSS)
+                    a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SMALL_BUFFER)
+                b.connect(self.target)
             except OSError:
                 a.close()
+                b.close()
                 continue
             for s in (a, b):
                 s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -107,14 +162,28 @@ class DelayRelay:
                 if done:
                     a.close()
                     b.close()
+            head, down, up = bytearray(), [0], [0]
             with self.lock:
                 if self.closed:
                     a.close()
                     b.close()
                     return
                 self.conns.append((a, b))
-            _Pipe(a, b, self.delay, self.limit, on_end)
-            _Pipe(b, a, self.delay, self.limit, on_end)
+                self.counts.append((head, down, up))
+            _Pipe(a, b, self.delay, self.limit, on_end, counter=up, head=head)
+            _Pipe(b, a, self.delay, self.limit, on_end, link=self.link, counter=down)
+
+    def bytes_by_channel(self):
+        """{SPICE channel type (1 main, 5 playback, 6 record...): [bytes to the client,
+        bytes to the server]} over all connections so far."""
+        out = {}
+        with self.lock:
+            for head, down, up in self.counts:
+                kind = head[LINK_TYPE_AT] if len(head) > LINK_TYPE_AT else None
+                c = out.setdefault(kind, [0, 0])
+                c[0] += down[0]
+                c[1] += up[0]
+        return out
 
     def close(self):
         with self.lock:

@@ -179,16 +179,12 @@ def others_line(results):
 
 def _run_line(run, rows):
     f, cfg = run["facts"], run["config"]
-    if rows and all(r.get("section") == "devices" for r in rows):
+    sections = {r.get("section") for r in rows}
+    names = {"devices": "guest agent and device", "av": "audio/video skew", "sound": "sound"}
+    if rows and sections <= set(names):
+        what = ", ".join(names[s] for s in sorted(sections))
         return (f"- `{run['command']}` on {f['date']}, revision `{f['revision']}`: "
-                f"{len(rows)} guest agent and device rows, {f['wall_seconds']} s in all.")
-    if rows and all(r.get("section") == "av" for r in rows):
-        return (f"- `{run['command']}` on {f['date']}, revision `{f['revision']}`: "
-                f"{len(rows)} audio/video skew rows, {f['wall_seconds']} s in all.")
-    if rows and all(r.get("section") in ("devices", "av") for r in rows):
-        return (f"- `{run['command']}` on {f['date']}, revision `{f['revision']}`: "
-                f"{len(rows)} guest agent, device and audio/video rows, "
-                f"{f['wall_seconds']} s in all.")
+                f"{len(rows)} {what} rows, {f['wall_seconds']} s in all.")
     line = (f"- `{run['command']}` on {f['date']}, revision `{f['revision']}`: "
             f"{len(rows)} rows, {f['wall_seconds']} s in all; the guest plays its clip at "
             f"{cfg['fps']:g} fps, each run measures {cfg['seconds']:g} s after "
@@ -226,6 +222,7 @@ def markdown(data, chart_rel, notes=None, mjpeg_notes=None):
     facts = data["facts"]
     dev = [r for r in results if r.get("section") == "devices"]
     avs = [r for r in results if r.get("section") == "av"]
+    snd = [r for r in results if r.get("section") == "sound"]
     results = [r for r in results if not r.get("section")]
     mjpeg = [r for r in results if not r.get("codec") and not r.get("tls")]
     codecs = [r for r in results if r.get("codec")]
@@ -293,6 +290,8 @@ def markdown(data, chart_rel, notes=None, mjpeg_notes=None):
         out += devices_section(dev)
     if avs:
         out += av_section(avs)
+    if snd:
+        out += sound_section(snd)
     ct = connect_table(results)
     if ct:
         out += [
@@ -462,6 +461,102 @@ def av_section(rows):
     for res in rows:
         lines.append(f"| {res['row']} | {_av_cell(res.get('ours'))} | {_av_cell(res.get('c'))} |")
     return lines + [""]
+# ------------------------------------------------------------------ sound
+def _pair(res, key, fmt, scale=1):
+    """"spice-rs / C" of one number."""
+    def one(r):
+        if r is None:
+            return DASH
+        if "error" in r:
+            return "failed"
+        v = r.get(key)
+        return _f(None if v is None else v * scale, fmt)
+    return f"{one(res.get('ours'))} / {one(res.get('c'))}"
+
+
+def _idle_s(rows):
+    vals = sorted({r[lib].get("idle_s") for r in rows for lib in ("ours", "c")
+                   if _ok(r.get(lib)) and r[lib].get("idle_s")})
+    return "/".join(f"{v:g}" for v in vals) or "?"
+
+
+def _record_s(rows):
+    vals = sorted({r[lib]["audio_s"] for r in rows for lib in ("ours", "c") if _ok(r.get(lib))})
+    return "/".join(f"{v:g}" for v in vals) or "?"
+
+
+def sound_section(rows):
+    play = [r for r in rows if r.get("kind") == "playback"]
+    rec = [r for r in rows if r.get("kind") == "record"]
+    lines = [
+        "## Sound", "",
+        "bench/sound.py, the same way for both servers: the Debian guest (tests/guest-debian) "
+        "plays tones with a 3 kHz marker each second (tests/e2e/sound.py) with `aplay` on "
+        "QEMU's HDA card (`-audiodev spice`), printing on its serial line when it starts; "
+        "spice-gtk's playback channel receives them (tests/e2e/client.py, its `playback-data` "
+        "signal, no audio device). One boot per playback mode and server: Opus (the default) "
+        "and raw (`-spice playback-compression=off`). The client reaches the server through "
+        "bench/relay.py, which counts each channel's bytes.", "",
+        "- **wire kB/s**: the playback channel's bytes to the client (TCP payload, SPICE "
+        "headers included, counted in the relay) per second of audio.",
+        "- **CPU ms / audio s**: QEMU's utime+stime (/proc/<pid>/stat) while the tones play "
+        "(from starting aplay to the last sample at the client) minus the same guest idle, "
+        f"with the client connected, over as long (measured for {_idle_s(play)} s before), per "
+        "second of audio: the audio path of QEMU and the server, with the guest's aplay.",
+        "- **latency p50 / p95**: the guest's serial line saying it handed the samples to "
+        "aplay → the client's `playback-data` carrying each second's marker, over the "
+        "markers before the first dropped sample (after a buffer QEMU's HDA codec dropped, "
+        "the guest's stream runs ahead of its clock); behind a throttled link over all "
+        "markers, counted on by their spacing (the server's drops do not move the guest's "
+        "clock). It includes the guest's ALSA buffer and QEMU's HDA timer.",
+        "- **gaps / min**: silent spans of 2 ms or more inside the sound plus seconds whose "
+        "markers are not a second apart (samples dropped). **glitches / min**: 10 ms blocks "
+        "more than 10 dB below the source (clicks, jumps) in the seconds without drops. "
+        "**HDA overruns**: buffers QEMU's own HDA codec dropped meanwhile because its audio "
+        "timer ran late (QEMU's `hda_audio_overrun` trace point; a loaded host, either "
+        "server): each is a gap before the server saw the samples.",
+        "- **client link**: the relay carries at most that many bits per second to the "
+        "client (shared by all channels), reading from the server only what the link took; "
+        "towards the server it offers a 1448-byte MSS and a 2 KiB receive buffer (the kernel "
+        "doubles it), so at most a few kB wait in the relay and the server's socket backs up "
+        "as behind a slow link (the server's own send buffer holds what it holds). The "
+        "client connects anew behind it and the tones start once the link is quiet (the "
+        "display channel's first picture takes a while at 64 kbit/s). The "
+        "client keeps every sample it gets (no playout clock), so lateness shows in the "
+        "latency and drops in the gaps. Bytes per second are per second of audio sent, "
+        "delivered over a longer time when the link is slower than the stream; **received**: "
+        "seconds of audio that reached the client, of those played.", "",
+        "Each cell: spice-rs / C.", "",
+        "| row | wire kB/s | CPU ms / audio s | latency p50 ms | latency p95 ms | gaps / min "
+        "| glitches / min | received s | QEMU HDA overruns |",
+        "|---" * 9 + "|",
+    ]
+    for res in play:
+        lines.append(
+            f"| {res['row']} | {_pair(res, 'wire_bytes_s', '.1f', 1e-3)} | "
+            f"{_pair(res, 'cpu_ms_per_audio_s', '.0f')} | {_pair(res, 'latency_p50_ms', '.0f')} | "
+            f"{_pair(res, 'latency_p95_ms', '.0f')} | {_pair(res, 'gaps_per_min', '.1f')} | "
+            f"{_pair(res, 'glitches_per_min', '.1f')} | {_pair(res, 'received_s', '.1f')} | "
+            f"{_pair(res, 'qemu_hda_overruns', 'd')} |")
+    lines.append("")
+    lines += others_line(play)
+    if rec:
+        lines += [
+            "**Record**: the client loops the same signal into its record channel (20 ms "
+            "chunks paced by the clock) from the server's record-start; the guest's "
+            f"`arecord` captures {_record_s(rec)} s. First sample: from `arecord` starting "
+            "(its device opening, which starts the client sending) to the first non-silent "
+            "sample it captured (sound.py `first_sound_s`, as test_sound.py); gaps and "
+            "glitches as above, over the capture. Debian's C server (0.15.1) corrupts the "
+            "packet that straddles the end of its 8192-frame record ring (a click each "
+            "170.7 ms; see tests/e2e/test_sound.py), which its glitches count.", "",
+            "| row | first sample ms | gaps / min | glitches / min |", "|---|---|---|---|"]
+        for res in rec:
+            lines.append(f"| {res['row']} | {_pair(res, 'first_sample_ms', '.0f')} | "
+                         f"{_pair(res, 'gaps_per_min', '.1f')} | "
+                         f"{_pair(res, 'glitches_per_min', '.1f')} |")
+        lines.append("")
+    return lines
 
 
 def connect_table(results):

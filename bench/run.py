@@ -21,7 +21,8 @@ Environment:
   BENCH_ONLY=REGEX      only the rows whose name matches (e.g. "qxl.*720", "H.264",
                         "agent|port"); BENCH_ONLY=codecs: only the H.264/VP8/VP9 rows;
                         BENCH_ONLY=devices: only the guest agent and device rows;
-                        BENCH_ONLY=av: only the audio/video skew rows. The results are
+                        BENCH_ONLY=av: only the audio/video skew rows; BENCH_ONLY=sound:
+                        only the sound rows. The results are
                         merged into the existing results.json / BENCHMARKS.md by row name
                         (BENCH_MERGE=0: write only this run's rows)
   BENCH_CODEC_VIA=client  how the H.264/VP8/VP9 rows pick the codec, the same way for both
@@ -38,7 +39,10 @@ Then the "Guest agent and devices" rows (bench/devices.py: agent file transfer, 
 and resize with the Debian guest and its spice-vdagent, port channel echo and slow reader),
 about 6 minutes for both servers; BENCH_DEVICES=0 leaves them out. Then the "Audio and
 video in step" rows (bench/av.py: A/V skew at the client with an emulated audio backend of
-30 and 150 ms), about 3 minutes; BENCH_AV=0 leaves them out.
+30 and 150 ms), about 3 minutes; BENCH_AV=0 leaves them out. Then the "Sound" rows
+(bench/sound.py: playback Opus and raw, plain and behind a throttled link, and record, with
+the Debian guest's aplay/arecord), about 10 minutes for both servers; BENCH_SOUND=0 leaves
+them out.
 
 bench/run.py --report results.json   writes BENCHMARKS.md and the chart again from a run's
                                      raw results (with the same BENCH_OUT / BENCH_QUICK)
@@ -61,6 +65,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(REPO / "tests" / "e2e"))
 import av  # noqa: E402
 import devices  # noqa: E402
+import importlib.util  # noqa: E402
 import measure  # noqa: E402
 import report  # noqa: E402
 from client import ClientError, SpiceClient  # noqa: E402
@@ -69,6 +74,10 @@ from rig import GUEST_DIR, QEMU, free_port, lib_dir  # noqa: E402
 from test_tls import SUBJECT as TLS_SUBJECT, make_x509_dir  # noqa: E402
 
 C_LIB_DIR = "/lib/x86_64-linux-gnu"
+# bench/sound.py, by its path: tests/e2e/sound.py (which it uses) holds the name "sound".
+_spec = importlib.util.spec_from_file_location("bench_sound", HERE / "sound.py")
+sound_rows = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(sound_rows)
 SPICE_OPTS = {"streaming-video": "all"}  # QEMU's default is off; video codec: the default
 PATCHED_QEMU = REPO / "build" / "qemu" / "bin" / "qemu-system-x86_64"
 CODECS = {"h264": "H.264", "vp8": "VP8", "vp9": "VP9"}  # the rows beyond the default MJPEG
@@ -115,7 +124,7 @@ def selected(row, only):
         return True
     if only == "codecs":
         return row.codec is not None
-    if only in ("devices", "av"):
+    if only in ("devices", "av", "sound"):
         return False
     return re.search(only, row.name) is not None
 
@@ -124,16 +133,26 @@ def device_rows(cfg):
     """The guest agent and device rows this run measures (bench/devices.py)."""
     if os.environ.get("BENCH_DEVICES", "1") != "1" or cfg.only in ("codecs", "av"):
         return []
+    if cfg.only == "sound":
+        return []
     only = None if cfg.only in (None, "devices") else cfg.only
     return [r for r in devices.rows() if devices.selected(r, only)]
 
 
 def av_rows(cfg):
     """The audio/video skew rows this run measures (bench/av.py)."""
-    if os.environ.get("BENCH_AV", "1") != "1" or cfg.only in ("codecs", "devices"):
+    if os.environ.get("BENCH_AV", "1") != "1" or cfg.only in ("codecs", "devices", "sound"):
         return []
     only = None if cfg.only in (None, "av") else cfg.only
     return [r for r in av.rows() if av.selected(r, only)]
+
+
+def sound_todo(cfg):
+    """The sound rows this run measures (bench/sound.py)."""
+    if os.environ.get("BENCH_SOUND", "1") != "1" or cfg.only in ("codecs", "devices", "av"):
+        return []
+    only = None if cfg.only in (None, "sound") else cfg.only
+    return [r for r in sound_rows.rows() if sound_rows.selected(r, only)]
 
 
 def envf(name, default):
@@ -420,11 +439,13 @@ def main():
                                              text=True).stdout.split("\n")[0] + f" ({qemu})"
     dev_todo = device_rows(cfg)
     av_todo = av_rows(cfg)
+    snd_todo = sound_todo(cfg)
     print(f"bench: {len(todo)} rows x 2 servers, warm-up {cfg.warmup:g} s, measured {cfg.seconds:g} s, "
           f"guest {cfg.fps:g} fps, streaming-video=all, video codec: server default (MJPEG)"
           + (f"; H.264/VP8/VP9 rows chosen by the {cfg.codec_via}" if any(r.codec for r in todo) else "")
           + (f"; then {len(dev_todo)} guest agent and device rows" if dev_todo else "")
           + (f"; then {len(av_todo)} audio/video skew rows" if av_todo else "")
+          + (f"; then {len(snd_todo)} sound rows" if snd_todo else "")
           + f"\nbench: ours = {lib_dir()}, C = {C_LIB_DIR} ({facts['c_server']}); {facts['qemu']}",
           flush=True)
     results = []
@@ -450,6 +471,12 @@ def main():
         if cfg.quick:
             os.environ.setdefault("BENCH_AV_SECONDS", "8")
         results += av.run(None if cfg.only in (None, "av") else cfg.only)
+    if snd_todo:
+        if cfg.quick:  # a smoke run: shorter tones
+            for k, v in (("BENCH_SOUND_SECONDS", "8"), ("BENCH_SOUND_IDLE", "5"),
+                         ("BENCH_RECORD_SECONDS", "4")):
+                os.environ.setdefault(k, v)
+        results += sound_rows.run(None if cfg.only in (None, "sound") else cfg.only)
     facts["wall_seconds"] = round(time.monotonic() - started)
     run = {"facts": facts, "command": command_line(cfg),
            "config": vars(cfg) | {"out": str(cfg.out), "work": str(cfg.work)}}
@@ -458,7 +485,7 @@ def main():
     if cfg.only and cfg.merge and raw.exists():
         data = merge(load_results(raw), data,
                      [r.name for r in all_rows] + [r.name for r in devices.rows()]
-                     + [r.name for r in av.rows()])
+                     + [r.name for r in av.rows()] + [r.name for r in sound_rows.rows()])
         print(f"\nbench: merged {len(results)} rows into {raw} ({len(data['results'])} rows)")
     raw.parent.mkdir(parents=True, exist_ok=True)
     # Reports name files relative to the repository, never where this clone happens to be.

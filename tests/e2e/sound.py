@@ -7,6 +7,7 @@ burst at the start of every second: the marker. The guest makes the same samples
 
     src = signal(seconds)                       # int16 array (frames, 2)
     pb = analyse(received, src, index, t0)      # frequencies, SNR, gaps, marker latency
+    marker_latencies(received, index, t0)       # the same latency, also after drops
     rec = analyse(captured, src)                # the same, for what arecord captured
     summary(pb, seconds_of_audio, bytes)        # the numbers bench reports
 
@@ -219,6 +220,27 @@ def analyse(x, src=None, index=None, t0=None):
     return out
 
 
+def marker_latencies(x, index, t0):
+    """Latency (s) of every marker that arrived, also after samples were dropped (analyse()
+    stops at the first drop): marker k plays at t0 + k s; k follows the spacing of the
+    markers that arrived (n seconds apart, give or take less than half a second of drops,
+    moves k on by n). index and t0 as for analyse()."""
+    mk = markers(x)
+    if not mk or not index:
+        return []
+    m0 = markers(signal(2))[0]
+    times = np.array([t for t, _ in index])
+    offs = np.array([o // 4 for _, o in index])
+    out, k = [], 0
+    for i, m in enumerate(mk):
+        if i:
+            k += max(1, int(round((m - mk[i - 1]) / RATE)))
+        j = int(np.searchsorted(offs, m, side="right")) - 1
+        if j >= 0:
+            out.append(float(times[j] - (t0 + k + m0 / RATE)))
+    return out
+
+
 def summary(result, audio_seconds, received_bytes):
     """The numbers bench reports for one playback run: latency p50/p95 (ms), bytes per
     second of audio on the wire as the client decoded it, gaps per minute, SNR."""
@@ -323,6 +345,7 @@ def measure_playback(serial_path, guest, client, seconds, tag, pcm_path, qemu_lo
         raw = f.read()
     x = to_frames(raw)
     res = analyse(x, signal(2), index, t0)
+    res["marker_latency_ms"] = [round(v * 1000, 1) for v in marker_latencies(x, index, t0)]
     if qemu_log:
         after = qemu_trace_counts(qemu_log)
         res["qemu_hda_overruns"] = after["hda_audio_overrun"] - before["hda_audio_overrun"]
