@@ -26,6 +26,14 @@ impl Encoder {
     }
 
     /// One packet for one frame; the slice lives until the next call.
+    /// Bits per second to aim at; None: libopus chooses (about 110 kbit/s for stereo).
+    pub(crate) fn set_bitrate(&mut self, bits: Option<i32>) -> Result<(), String> {
+        let bitrate = bits.map_or(opus::Bitrate::Auto, opus::Bitrate::Bits);
+        self.inner
+            .set_bitrate(bitrate)
+            .map_err(|e| format!("cannot set the Opus bit rate: {e}"))
+    }
+
     pub(crate) fn encode(&mut self, frames: &[u32]) -> Result<&[u8], String> {
         self.pcm.clear();
         self.pcm.extend(frames.iter().flat_map(|f| split(*f)));

@@ -276,7 +276,7 @@ impl PlaybackStream {
         }
     }
 
-    #[cfg(test)]
+    /// Frames dropped so far because the client did not keep up.
     pub(crate) fn dropped(&self) -> u64 {
         self.state.lock().dropped
     }

@@ -182,6 +182,12 @@ pub(crate) trait Channel: Send {
 
     /// The connection is gone.
     fn closed(&mut self) {}
+
+    /// The kernel send buffer the socket should have (None: the system's), set once at
+    /// link: a channel whose data goes stale bounds what waits where it cannot drop it.
+    fn send_queue_limit(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// Handles the messages every channel shares (PONG goes to `Channel::on_pong`).

@@ -13,10 +13,24 @@ use crate::proto::msg::{audio, playback as m};
 use crate::video::VideoConfig;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-/// Output left unsent before the channel stops taking frames (about four raw frames):
+/// Frames left unsent in the outbox before the channel stops taking more (40 ms):
 /// beyond it frames wait in the stream's bounded queue, where overflow drops them whole.
-const SEND_AHEAD: usize = 8 << 10;
+/// Counted in frames, not bytes: 8 KiB are four raw frames but a second of Opus.
+const SEND_AHEAD_FRAMES: usize = 4;
+/// The socket's kernel send buffer (the kernel doubles it, and keeps at least ~4.6 KiB):
+/// about 170 ms of raw audio; for Opus the smallest it allows, ~0.3 s at full rate.
+/// Enough for the stream's rate over a long round trip, no more: what waits there cannot
+/// be dropped at a silence and only adds latency on a slow link.
+const RAW_SEND_QUEUE: usize = 16 << 10;
+const OPUS_SEND_QUEUE: usize = 2 << 10;
+/// Opus bit rates stepped through when the client's link does not carry the stream
+/// (frames dropped): None is libopus' own choice (~110 kbit/s for stereo music).
+const OPUS_BITRATES: [Option<i32>; 5] =
+    [None, Some(64_000), Some(40_000), Some(24_000), Some(16_000)];
+/// How long without drops before the bit rate is raised one step again.
+const CALM_BEFORE_RAISING: Duration = Duration::from_secs(5);
 
 /// How a playback client is served, decided at link.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +64,13 @@ pub(crate) struct PlaybackChannel {
     started: bool,
     levels_seen: u64,
     latency_sent: Option<u32>,
+    /// Size of the last `DATA` message queued (bytes), for `SEND_AHEAD_FRAMES`.
+    frame_bytes: usize,
+    /// The stream's drop count last seen, the Opus bit-rate step, and since when no frame
+    /// was dropped.
+    drops_seen: u64,
+    bitrate_step: usize,
+    calm_since: Instant,
 }
 
 impl PlaybackChannel {
@@ -73,6 +94,54 @@ impl PlaybackChannel {
             started: false,
             levels_seen: 0,
             latency_sent: None,
+            frame_bytes: crate::audio::FRAME_SAMPLES * 4,
+            drops_seen: 0,
+            bitrate_step: 0,
+            calm_since: Instant::now(),
+        }
+    }
+
+    /// A link that does not carry the stream makes the stream drop frames: lower the
+    /// Opus bit rate a step (a softer sound rather than gaps), and raise it again a step
+    /// after a calm stretch.
+    fn follow_link(&mut self) {
+        let drops = self.stream.dropped();
+        let dropped = drops != self.drops_seen;
+        self.drops_seen = drops;
+        let Some(encoder) = self.encoder.as_mut() else {
+            return;
+        };
+        let now = Instant::now();
+        let step = if dropped {
+            self.calm_since = now;
+            (self.bitrate_step + 1).min(OPUS_BITRATES.len() - 1)
+        } else if self.bitrate_step > 0 && now - self.calm_since >= CALM_BEFORE_RAISING {
+            self.calm_since = now;
+            self.bitrate_step - 1
+        } else {
+            return;
+        };
+        if step == self.bitrate_step {
+            return;
+        }
+        let bits = OPUS_BITRATES[step];
+        match encoder.set_bitrate(bits) {
+            Ok(()) => {
+                self.bitrate_step = step;
+                crate::log_info!(
+                    "playback: Opus at {} (the client's link {})",
+                    bits.map_or("libopus' own rate".into(), |b| format!(
+                        "{} kbit/s",
+                        b / 1000
+                    )),
+                    if dropped {
+                        "drops frames"
+                    } else {
+                        "keeps up again"
+                    }
+                );
+            }
+            Err(e) => crate::log_warn!("playback: {e}"),
         }
     }
 
@@ -102,6 +171,7 @@ impl PlaybackChannel {
         }
         if mode == audio::MODE_RAW {
             self.encoder = None;
+            self.bitrate_step = 0;
         }
         if force || mode != self.mode {
             if self.started {
@@ -153,6 +223,7 @@ impl PlaybackChannel {
     /// Codes and queues one frame; false when coding failed (the client is dropped, as
     /// spice-server does).
     fn send_frame(&mut self, frame: crate::audio::playback::Frame, out: &mut Outbox) -> bool {
+        let before = out.pending();
         let ok = match &mut self.encoder {
             Some(encoder) => match encoder.encode(&frame.samples[..]) {
                 Ok(packet) => {
@@ -179,6 +250,7 @@ impl PlaybackChannel {
             }
         };
         self.stream.recycle(frame.samples);
+        self.frame_bytes = out.pending().saturating_sub(before).max(1);
         ok
     }
 }
@@ -222,7 +294,8 @@ impl Channel for PlaybackChannel {
         if self.started {
             self.send_latency(out);
         }
-        while out.pending() < SEND_AHEAD {
+        self.follow_link();
+        while out.pending() < SEND_AHEAD_FRAMES * self.frame_bytes {
             let Some(frame) = self.stream.pop(self.token) else {
                 break;
             };
@@ -248,6 +321,14 @@ impl Channel for PlaybackChannel {
 
     fn closed(&mut self) {
         self.stream.release(self.token);
+    }
+
+    fn send_queue_limit(&self) -> Option<usize> {
+        Some(if self.desired_mode() == audio::MODE_OPUS {
+            OPUS_SEND_QUEUE
+        } else {
+            RAW_SEND_QUEUE
+        })
     }
 }
 

@@ -41,6 +41,26 @@ impl Rig {
         channel.start(&mut out);
         (channel, out)
     }
+
+    /// The channel itself rather than behind the trait, to look at its state.
+    fn open_playback(&self, opus: bool) -> (PlaybackChannel, Outbox) {
+        let caps = PlaybackCaps {
+            volume: false,
+            latency: false,
+            opus,
+        };
+        let token = self.stream.claim().expect("claims");
+        let mut ch = PlaybackChannel::new(
+            self.stream.clone(),
+            token,
+            caps,
+            self.compression.clone(),
+            self.video.clone(),
+        );
+        let mut out = Outbox::new(HeaderKind::Mini);
+        ch.start(&mut out);
+        (ch, out)
+    }
 }
 
 fn tone(k: usize) -> Vec<u32> {
@@ -195,8 +215,9 @@ fn a_slow_client_loses_whole_frames_and_the_queue_stays_bounded() {
         // The socket never drains: the outbox keeps what it was given.
         ch.produce(&mut out);
     }
+    let message = FRAME_SAMPLES * 4 + 64;
     assert!(
-        out.pending() < SEND_AHEAD + FRAME_SAMPLES * 4 + 64,
+        out.pending() <= (SEND_AHEAD_FRAMES + 1) * message,
         "{}",
         out.pending()
     );
@@ -231,4 +252,46 @@ fn the_playback_client_sends_nothing_of_its_own() {
     let rig = Rig::new();
     let (mut ch, mut out) = rig.open(&[]);
     assert!(ch.on_message(101, &[], &mut out).is_err());
+}
+
+#[test]
+fn a_slow_opus_client_waits_frames_not_kilobytes_and_gets_a_lower_bit_rate() {
+    let rig = Rig::new();
+    let (mut ch, mut out) = rig.open_playback(true);
+    assert_eq!(ch.send_queue_limit(), Some(OPUS_SEND_QUEUE));
+    rig.stream.set_active(true);
+    ch.produce(&mut out);
+    drain(&mut out);
+    for k in 0..100 {
+        rig.stream.put(&tone(k));
+        // The socket never drains.
+        ch.produce(&mut out);
+    }
+    let frames = drain(&mut out)
+        .iter()
+        .filter(|m| m.msg_type == m::DATA)
+        .count();
+    assert!(
+        frames <= SEND_AHEAD_FRAMES + 1,
+        "{frames} Opus frames waiting unsent (40 ms is {SEND_AHEAD_FRAMES})"
+    );
+    assert!(rig.stream.dropped() > 0);
+    assert!(ch.bitrate_step > 0, "drops lowered the bit rate");
+    // The link keeps up again: after a calm stretch, a step back up.
+    let step = ch.bitrate_step;
+    ch.calm_since = Instant::now() - CALM_BEFORE_RAISING;
+    ch.produce(&mut out);
+    assert_eq!(ch.bitrate_step, step - 1);
+    // Still Opus that decodes.
+    rig.stream.put(&tone(0));
+    ch.produce(&mut out);
+    assert!(drain(&mut out).iter().any(|m| m.msg_type == m::DATA));
+}
+
+#[test]
+fn a_raw_client_keeps_a_larger_send_buffer() {
+    let rig = Rig::new();
+    rig.compression.store(false, Ordering::Relaxed);
+    let (ch, _) = rig.open_playback(true);
+    assert_eq!(ch.send_queue_limit(), Some(RAW_SEND_QUEUE));
 }

@@ -20,10 +20,6 @@ use crate::proto::msg::channel as channel_type;
 
 /// Kernel send buffer of a display channel's socket (the kernel doubles it).
 const DISPLAY_SEND_QUEUE: usize = 128 << 10;
-/// Kernel send buffer of a playback channel's socket: about 170 ms of raw audio, so a
-/// slow client backs up into the playback queue, where whole frames are dropped, rather
-/// than into seconds of kernel buffer.
-const PLAYBACK_SEND_QUEUE: usize = 16 << 10;
 use crossbeam_channel::{Receiver, Sender};
 use mio::{Events, Interest, Poll, Token, Waker};
 use std::collections::HashMap;
@@ -734,14 +730,12 @@ impl Connection {
                     }
                     Ok(opened) => {
                         out.extend(result(LinkError::Ok));
-                        match request.channel_type {
-                            channel_type::DISPLAY => {
-                                self.stream.limit_send_queue(DISPLAY_SEND_QUEUE)
-                            }
-                            channel_type::PLAYBACK => {
-                                self.stream.limit_send_queue(PLAYBACK_SEND_QUEUE)
-                            }
-                            _ => {}
+                        let limit = match request.channel_type {
+                            channel_type::DISPLAY => Some(DISPLAY_SEND_QUEUE),
+                            _ => opened.channel.send_queue_limit(),
+                        };
+                        if let Some(bytes) = limit {
+                            self.stream.limit_send_queue(bytes);
                         }
                         let link_result = std::mem::take(out);
                         let linked = start_channel(&request, opened, &link_result);
