@@ -29,8 +29,63 @@ const OPUS_SEND_QUEUE: usize = 2 << 10;
 /// (frames dropped): None is libopus' own choice (~110 kbit/s for stereo music).
 const OPUS_BITRATES: [Option<i32>; 5] =
     [None, Some(64_000), Some(40_000), Some(24_000), Some(16_000)];
-/// How long without drops before the bit rate is raised one step again.
+/// How long without drops before the bit rate is raised one step again, at first and at
+/// most (a raise that brings drops back doubles it).
 const CALM_BEFORE_RAISING: Duration = Duration::from_secs(5);
+const MAX_CALM_BEFORE_RAISING: Duration = Duration::from_secs(80);
+/// After a step down, drops are not taken as a reason for another for this long: what
+/// was coded at the old rate is still draining through the queue and the socket.
+const SETTLE: Duration = Duration::from_secs(1);
+
+/// The Opus bit-rate step for the client's link (an index into `OPUS_BITRATES`): down
+/// a step when frames drop, up a step after a calm stretch, and a raise the link could
+/// not carry makes the next wait twice as long, so a link that carries 40 but not 64
+/// kbit/s settles at 40 instead of dropping frames every few seconds.
+#[derive(Debug)]
+struct LinkRate {
+    step: usize,
+    calm_since: Instant,
+    lowered_at: Instant,
+    raised_at: Option<Instant>,
+    calm_needed: Duration,
+}
+
+impl LinkRate {
+    fn new(now: Instant) -> LinkRate {
+        LinkRate {
+            step: 0,
+            calm_since: now,
+            lowered_at: now - SETTLE,
+            raised_at: None,
+            calm_needed: CALM_BEFORE_RAISING,
+        }
+    }
+
+    /// The new step when it changes.
+    fn update(&mut self, dropped: bool, now: Instant) -> Option<usize> {
+        if dropped {
+            self.calm_since = now;
+            if let Some(raised) = self.raised_at.take() {
+                if now - raised < self.calm_needed {
+                    self.calm_needed = (self.calm_needed * 2).min(MAX_CALM_BEFORE_RAISING);
+                }
+            }
+            if now - self.lowered_at < SETTLE || self.step + 1 >= OPUS_BITRATES.len() {
+                return None;
+            }
+            self.step += 1;
+            self.lowered_at = now;
+            return Some(self.step);
+        }
+        if self.step > 0 && now - self.calm_since >= self.calm_needed {
+            self.step -= 1;
+            self.calm_since = now;
+            self.raised_at = Some(now);
+            return Some(self.step);
+        }
+        None
+    }
+}
 
 /// How a playback client is served, decided at link.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,8 +124,7 @@ pub(crate) struct PlaybackChannel {
     /// The stream's drop count last seen, the Opus bit-rate step, and since when no frame
     /// was dropped.
     drops_seen: u64,
-    bitrate_step: usize,
-    calm_since: Instant,
+    link_rate: LinkRate,
 }
 
 impl PlaybackChannel {
@@ -96,14 +150,11 @@ impl PlaybackChannel {
             latency_sent: None,
             frame_bytes: crate::audio::FRAME_SAMPLES * 4,
             drops_seen: 0,
-            bitrate_step: 0,
-            calm_since: Instant::now(),
+            link_rate: LinkRate::new(Instant::now()),
         }
     }
 
-    /// A link that does not carry the stream makes the stream drop frames: lower the
-    /// Opus bit rate a step (a softer sound rather than gaps), and raise it again a step
-    /// after a calm stretch.
+    /// Frames dropped since the last look step the Opus bit rate (`LinkRate`).
     fn follow_link(&mut self) {
         let drops = self.stream.dropped();
         let dropped = drops != self.drops_seen;
@@ -111,36 +162,19 @@ impl PlaybackChannel {
         let Some(encoder) = self.encoder.as_mut() else {
             return;
         };
-        let now = Instant::now();
-        let step = if dropped {
-            self.calm_since = now;
-            (self.bitrate_step + 1).min(OPUS_BITRATES.len() - 1)
-        } else if self.bitrate_step > 0 && now - self.calm_since >= CALM_BEFORE_RAISING {
-            self.calm_since = now;
-            self.bitrate_step - 1
-        } else {
+        let Some(step) = self.link_rate.update(dropped, Instant::now()) else {
             return;
         };
-        if step == self.bitrate_step {
-            return;
-        }
         let bits = OPUS_BITRATES[step];
         match encoder.set_bitrate(bits) {
-            Ok(()) => {
-                self.bitrate_step = step;
-                crate::log_info!(
-                    "playback: Opus at {} (the client's link {})",
-                    bits.map_or("libopus' own rate".into(), |b| format!(
-                        "{} kbit/s",
-                        b / 1000
-                    )),
-                    if dropped {
-                        "drops frames"
-                    } else {
-                        "keeps up again"
-                    }
-                );
-            }
+            Ok(()) => crate::log_info!(
+                "playback: Opus at {} (the client's link {})",
+                bits.map_or("libopus' own rate".into(), |b| format!(
+                    "{} kbit/s",
+                    b / 1000
+                )),
+                if dropped { "drops frames" } else { "kept up" }
+            ),
             Err(e) => crate::log_warn!("playback: {e}"),
         }
     }
@@ -171,7 +205,7 @@ impl PlaybackChannel {
         }
         if mode == audio::MODE_RAW {
             self.encoder = None;
-            self.bitrate_step = 0;
+            self.link_rate = LinkRate::new(Instant::now());
         }
         if force || mode != self.mode {
             if self.started {

@@ -276,12 +276,7 @@ fn a_slow_opus_client_waits_frames_not_kilobytes_and_gets_a_lower_bit_rate() {
         "{frames} Opus frames waiting unsent (40 ms is {SEND_AHEAD_FRAMES})"
     );
     assert!(rig.stream.dropped() > 0);
-    assert!(ch.bitrate_step > 0, "drops lowered the bit rate");
-    // The link keeps up again: after a calm stretch, a step back up.
-    let step = ch.bitrate_step;
-    ch.calm_since = Instant::now() - CALM_BEFORE_RAISING;
-    ch.produce(&mut out);
-    assert_eq!(ch.bitrate_step, step - 1);
+    assert_eq!(ch.link_rate.step, 1, "drops lowered the bit rate a step");
     // Still Opus that decodes.
     rig.stream.put(&tone(0));
     ch.produce(&mut out);
@@ -294,4 +289,36 @@ fn a_raw_client_keeps_a_larger_send_buffer() {
     rig.compression.store(false, Ordering::Relaxed);
     let (ch, _) = rig.open_playback(true);
     assert_eq!(ch.send_queue_limit(), Some(RAW_SEND_QUEUE));
+}
+
+#[test]
+fn the_bit_rate_settles_where_the_link_stops_dropping() {
+    let t0 = Instant::now();
+    let at = |ms: u64| t0 + Duration::from_millis(ms);
+    let mut r = LinkRate::new(t0);
+    assert_eq!(r.update(true, at(0)), Some(1));
+    assert_eq!(
+        r.update(true, at(300)),
+        None,
+        "the old backlog still drains"
+    );
+    assert_eq!(r.update(true, at(1_100)), Some(2));
+    assert_eq!(r.update(false, at(3_000)), None);
+    assert_eq!(
+        r.update(false, at(6_100)),
+        Some(1),
+        "raised after 5 s of calm"
+    );
+    // The raise brought drops back: down again, and the next raise waits 10 s.
+    assert_eq!(r.update(true, at(7_000)), Some(2));
+    assert_eq!(r.update(false, at(12_500)), None);
+    assert_eq!(r.update(false, at(17_100)), Some(1));
+    for k in 0..100 {
+        r.update(true, at(20_000 + 2_000 * k));
+    }
+    assert_eq!(
+        r.step,
+        OPUS_BITRATES.len() - 1,
+        "never below the lowest rate"
+    );
 }
