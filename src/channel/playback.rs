@@ -25,25 +25,31 @@ const SEND_AHEAD_FRAMES: usize = 4;
 /// be dropped at a silence and only adds latency on a slow link.
 const RAW_SEND_QUEUE: usize = 16 << 10;
 const OPUS_SEND_QUEUE: usize = 2 << 10;
-/// Opus bit rates stepped through when the client's link does not carry the stream
-/// (frames dropped): None is libopus' own choice (~110 kbit/s for stereo music).
-const OPUS_BITRATES: [Option<i32>; 5] =
-    [None, Some(64_000), Some(40_000), Some(24_000), Some(16_000)];
-/// How long without drops before the bit rate is raised one step again, at first and at
-/// most (a raise that brings drops back doubles it).
+/// Opus bit rates (bit/s) the link control moves between; above the highest, libopus
+/// chooses (~110 kbit/s for stereo music).
+const MIN_OPUS_BITRATE: i32 = 12_000;
+const MAX_OPUS_BITRATE: i32 = 96_000;
+/// What each 10 ms packet costs beyond its Opus bytes (mini header 6 + stamp 4), per second.
+const PACKET_OVERHEAD_BITS: i32 = 100 * 10 * 8;
+/// Share of the measured delivery rate the stream is fitted to (the rest: other channels
+/// on the same link, and room to drain what waits).
+const FIT_SHARE: f64 = 0.7;
+/// How long without drops before the bit rate is raised a step (×1.25) again, at first
+/// and at most (a raise that brings drops back doubles it).
 const CALM_BEFORE_RAISING: Duration = Duration::from_secs(5);
 const MAX_CALM_BEFORE_RAISING: Duration = Duration::from_secs(80);
-/// After a step down, drops are not taken as a reason for another for this long: what
+/// After lowering, drops are not taken as a reason to lower again for this long: what
 /// was coded at the old rate is still draining through the queue and the socket.
 const SETTLE: Duration = Duration::from_secs(1);
 
-/// The Opus bit-rate step for the client's link (an index into `OPUS_BITRATES`): down
-/// a step when frames drop, up a step after a calm stretch, and a raise the link could
-/// not carry makes the next wait twice as long, so a link that carries 40 but not 64
-/// kbit/s settles at 40 instead of dropping frames every few seconds.
+/// The Opus bit rate for the client's link (None: libopus' own). Frames dropped (the
+/// link did not carry the stream) fit it to the rate the socket really took over the
+/// last second; a calm stretch raises it a step; a raise the link could not carry makes
+/// the next wait twice as long, so it settles below what the link carries instead of
+/// dropping frames every few seconds.
 #[derive(Debug)]
 struct LinkRate {
-    step: usize,
+    bitrate: Option<i32>,
     calm_since: Instant,
     lowered_at: Instant,
     raised_at: Option<Instant>,
@@ -53,7 +59,7 @@ struct LinkRate {
 impl LinkRate {
     fn new(now: Instant) -> LinkRate {
         LinkRate {
-            step: 0,
+            bitrate: None,
             calm_since: now,
             lowered_at: now - SETTLE,
             raised_at: None,
@@ -61,8 +67,13 @@ impl LinkRate {
         }
     }
 
-    /// The new step when it changes.
-    fn update(&mut self, dropped: bool, now: Instant) -> Option<usize> {
+    /// `delivered`: bytes per second the socket took lately. The new rate when it changes.
+    fn update(
+        &mut self,
+        dropped: bool,
+        delivered: Option<f64>,
+        now: Instant,
+    ) -> Option<Option<i32>> {
         if dropped {
             self.calm_since = now;
             if let Some(raised) = self.raised_at.take() {
@@ -70,20 +81,72 @@ impl LinkRate {
                     self.calm_needed = (self.calm_needed * 2).min(MAX_CALM_BEFORE_RAISING);
                 }
             }
-            if now - self.lowered_at < SETTLE || self.step + 1 >= OPUS_BITRATES.len() {
+            if now - self.lowered_at < SETTLE {
                 return None;
             }
-            self.step += 1;
+            let current = self.bitrate.unwrap_or(MAX_OPUS_BITRATE);
+            let fitted = delivered
+                .map(|bytes| (bytes * 8.0 * FIT_SHARE) as i32 - PACKET_OVERHEAD_BITS)
+                .unwrap_or(current / 2);
+            // Always at least a real step down, never below what still sounds like music.
+            let new = fitted.min(current * 3 / 4).max(MIN_OPUS_BITRATE);
             self.lowered_at = now;
-            return Some(self.step);
+            return self.set(Some(new));
         }
-        if self.step > 0 && now - self.calm_since >= self.calm_needed {
-            self.step -= 1;
-            self.calm_since = now;
-            self.raised_at = Some(now);
-            return Some(self.step);
+        if let Some(current) = self.bitrate {
+            if now - self.calm_since >= self.calm_needed {
+                self.calm_since = now;
+                self.raised_at = Some(now);
+                let up = current + current / 4;
+                return self.set((up < MAX_OPUS_BITRATE).then_some(up));
+            }
         }
         None
+    }
+
+    fn set(&mut self, bitrate: Option<i32>) -> Option<Option<i32>> {
+        (bitrate != self.bitrate).then(|| {
+            self.bitrate = bitrate;
+            bitrate
+        })
+    }
+}
+
+/// Bytes the socket took per second over about the last second: what left the outbox.
+#[derive(Debug, Default)]
+struct DeliveryMeter {
+    /// (when, bytes that had left the outbox by then), oldest first, ~every 50 ms.
+    samples: std::collections::VecDeque<(Instant, u64)>,
+}
+
+impl DeliveryMeter {
+    const SPACING: Duration = Duration::from_millis(50);
+    const WINDOW: Duration = Duration::from_secs(1);
+
+    fn record(&mut self, now: Instant, left_total: u64) {
+        if self
+            .samples
+            .back()
+            .is_some_and(|(t, _)| now - *t < Self::SPACING)
+        {
+            return;
+        }
+        self.samples.push_back((now, left_total));
+        while self.samples.len() > 2
+            && self
+                .samples
+                .get(1)
+                .is_some_and(|(t, _)| now - *t >= Self::WINDOW)
+        {
+            self.samples.pop_front();
+        }
+    }
+
+    fn rate(&self) -> Option<f64> {
+        let (t0, b0) = *self.samples.front()?;
+        let (t1, b1) = *self.samples.back()?;
+        let dt = (t1 - t0).as_secs_f64();
+        (dt >= 0.5).then(|| (b1 - b0) as f64 / dt)
     }
 }
 
@@ -125,6 +188,11 @@ pub(crate) struct PlaybackChannel {
     /// was dropped.
     drops_seen: u64,
     link_rate: LinkRate,
+    /// Bytes the socket took from the outbox so far, and what the outbox held when the
+    /// channel last left it.
+    left_outbox: u64,
+    pending_after: usize,
+    delivery: DeliveryMeter,
 }
 
 impl PlaybackChannel {
@@ -151,21 +219,27 @@ impl PlaybackChannel {
             frame_bytes: crate::audio::FRAME_SAMPLES * 4,
             drops_seen: 0,
             link_rate: LinkRate::new(Instant::now()),
+            left_outbox: 0,
+            pending_after: 0,
+            delivery: DeliveryMeter::default(),
         }
     }
 
-    /// Frames dropped since the last look step the Opus bit rate (`LinkRate`).
-    fn follow_link(&mut self) {
+    /// Frames dropped since the last look fit the Opus bit rate to the link (`LinkRate`).
+    fn follow_link(&mut self, out: &Outbox) {
+        let now = Instant::now();
+        // Only the socket empties the outbox between two calls.
+        self.left_outbox += self.pending_after.saturating_sub(out.pending()) as u64;
+        self.delivery.record(now, self.left_outbox);
         let drops = self.stream.dropped();
         let dropped = drops != self.drops_seen;
         self.drops_seen = drops;
         let Some(encoder) = self.encoder.as_mut() else {
             return;
         };
-        let Some(step) = self.link_rate.update(dropped, Instant::now()) else {
+        let Some(bits) = self.link_rate.update(dropped, self.delivery.rate(), now) else {
             return;
         };
-        let bits = OPUS_BITRATES[step];
         match encoder.set_bitrate(bits) {
             Ok(()) => crate::log_info!(
                 "playback: Opus at {} (the client's link {})",
@@ -254,6 +328,43 @@ impl PlaybackChannel {
         }
     }
 
+    /// What `produce` does: the stream's state and frames to the client.
+    fn serve(&mut self, out: &mut Outbox) {
+        if !self.stream.owns(self.token) {
+            return;
+        }
+        self.follow_mode(out, false);
+        let (active, levels_gen) = self.stream.status();
+        if levels_gen != self.levels_seen {
+            self.send_levels(levels_gen, out);
+        }
+        if active && !self.started {
+            self.started = true;
+            out.send(&PlaybackMessage::Start {
+                frequency: self.stream.rate(),
+                time: self.video.clock.now(),
+            });
+        }
+        if self.started {
+            self.send_latency(out);
+        }
+        self.follow_link(out);
+        while out.pending() < SEND_AHEAD_FRAMES * self.frame_bytes {
+            let Some(frame) = self.stream.pop(self.token) else {
+                break;
+            };
+            if !self.send_frame(frame, out) {
+                // Coding failed: leave the stream, and the reactor closes the channel.
+                self.stream.release(self.token);
+                return;
+            }
+        }
+        if !active && self.started && self.stream.queued() == 0 {
+            self.started = false;
+            out.send(&PlaybackMessage::Stop);
+        }
+    }
+
     /// Codes and queues one frame; false when coding failed (the client is dropped, as
     /// spice-server does).
     fn send_frame(&mut self, frame: crate::audio::playback::Frame, out: &mut Outbox) -> bool {
@@ -310,39 +421,8 @@ impl Channel for PlaybackChannel {
     }
 
     fn produce(&mut self, out: &mut Outbox) {
-        if !self.stream.owns(self.token) {
-            return;
-        }
-        self.follow_mode(out, false);
-        let (active, levels_gen) = self.stream.status();
-        if levels_gen != self.levels_seen {
-            self.send_levels(levels_gen, out);
-        }
-        if active && !self.started {
-            self.started = true;
-            out.send(&PlaybackMessage::Start {
-                frequency: self.stream.rate(),
-                time: self.video.clock.now(),
-            });
-        }
-        if self.started {
-            self.send_latency(out);
-        }
-        self.follow_link();
-        while out.pending() < SEND_AHEAD_FRAMES * self.frame_bytes {
-            let Some(frame) = self.stream.pop(self.token) else {
-                break;
-            };
-            if !self.send_frame(frame, out) {
-                // Coding failed: leave the stream, and the reactor closes the channel.
-                self.stream.release(self.token);
-                return;
-            }
-        }
-        if !active && self.started && self.stream.queued() == 0 {
-            self.started = false;
-            out.send(&PlaybackMessage::Stop);
-        }
+        self.serve(out);
+        self.pending_after = out.pending();
     }
 
     fn finished(&self) -> bool {

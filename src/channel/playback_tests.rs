@@ -276,7 +276,11 @@ fn a_slow_opus_client_waits_frames_not_kilobytes_and_gets_a_lower_bit_rate() {
         "{frames} Opus frames waiting unsent (40 ms is {SEND_AHEAD_FRAMES})"
     );
     assert!(rig.stream.dropped() > 0);
-    assert_eq!(ch.link_rate.step, 1, "drops lowered the bit rate a step");
+    assert!(
+        ch.link_rate.bitrate.is_some_and(|b| b < MAX_OPUS_BITRATE),
+        "drops lowered the bit rate: {:?}",
+        ch.link_rate.bitrate
+    );
     // Still Opus that decodes.
     rig.stream.put(&tone(0));
     ch.produce(&mut out);
@@ -292,33 +296,59 @@ fn a_raw_client_keeps_a_larger_send_buffer() {
 }
 
 #[test]
-fn the_bit_rate_settles_where_the_link_stops_dropping() {
+fn the_bit_rate_fits_the_link_and_settles_below_what_it_carries() {
     let t0 = Instant::now();
     let at = |ms: u64| t0 + Duration::from_millis(ms);
     let mut r = LinkRate::new(t0);
-    assert_eq!(r.update(true, at(0)), Some(1));
+    // A 64 kbit/s link that took 8000 bytes a second: 0.7 of it, less the headers.
+    let fitted = (8000.0 * 8.0 * FIT_SHARE) as i32 - PACKET_OVERHEAD_BITS;
+    assert_eq!(r.update(true, Some(8000.0), at(0)), Some(Some(fitted)));
     assert_eq!(
-        r.update(true, at(300)),
+        r.update(true, Some(8000.0), at(300)),
         None,
         "the old backlog still drains"
     );
-    assert_eq!(r.update(true, at(1_100)), Some(2));
-    assert_eq!(r.update(false, at(3_000)), None);
+    assert_eq!(r.update(false, Some(8000.0), at(3_000)), None);
+    let up = fitted + fitted / 4;
     assert_eq!(
-        r.update(false, at(6_100)),
-        Some(1),
+        r.update(false, None, at(5_400)),
+        Some(Some(up)),
         "raised after 5 s of calm"
     );
-    // The raise brought drops back: down again, and the next raise waits 10 s.
-    assert_eq!(r.update(true, at(7_000)), Some(2));
-    assert_eq!(r.update(false, at(12_500)), None);
-    assert_eq!(r.update(false, at(17_100)), Some(1));
+    // The raise brought drops back: down again (at least a quarter), and the next raise
+    // waits 10 s.
+    let down = r.update(true, Some(8000.0), at(6_000)).unwrap().unwrap();
+    assert!(down <= up * 3 / 4, "{down}");
+    assert_eq!(r.update(false, None, at(12_000)), None);
+    assert!(r.update(false, None, at(16_100)).is_some());
+    // Unknown delivery: halve; never below the floor.
     for k in 0..100 {
-        r.update(true, at(20_000 + 2_000 * k));
+        r.update(true, None, at(20_000 + 2_000 * k));
     }
-    assert_eq!(
-        r.step,
-        OPUS_BITRATES.len() - 1,
-        "never below the lowest rate"
+    assert_eq!(r.bitrate, Some(MIN_OPUS_BITRATE));
+    // A wide link again: calm stretches raise it back to libopus' own rate.
+    let mut t = 300_000;
+    while r.bitrate.is_some() && t < 2_000_000 {
+        r.update(false, None, at(t));
+        t += 1_000;
+    }
+    assert_eq!(r.bitrate, None, "back to libopus' rate");
+}
+
+#[test]
+fn the_delivery_rate_is_what_left_the_outbox_over_the_last_second() {
+    let t0 = Instant::now();
+    let mut m = DeliveryMeter::default();
+    assert_eq!(m.rate(), None);
+    for k in 0..=40u64 {
+        // 8000 bytes a second, sampled every 50 ms.
+        m.record(t0 + Duration::from_millis(50 * k), 400 * k);
+    }
+    let rate = m.rate().unwrap();
+    assert!((rate - 8000.0).abs() < 1.0, "{rate}");
+    assert!(
+        m.samples.len() <= 22,
+        "about a second kept: {}",
+        m.samples.len()
     );
 }
