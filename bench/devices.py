@@ -3,7 +3,7 @@ Debian's C server in the same conditions:
 
   file transfer   a 64 MiB random file to the guest with spice-gtk's file_copy_async, MB/s
                   (sha256 checked in the guest), plain and with 20 ms added round trip (a
-                  delaying relay between client and server, bench/relay.py: this machine's
+                  delaying relay between client and server, tests/e2e/relay.py: this machine's
                   kernel has no sch_netem for `tc netem`)
   clipboard       client grab -> the guest's X clipboard has the text, ms p50/p95
   resize          client monitor config -> a primary surface of that size on the client, ms

@@ -401,7 +401,7 @@ def devices_section(rows):
         "spice-vdagent) once per server; the client is spice-gtk (tests/e2e/client.py).", "",
         "- **File transfer**: a 64 MiB random file with `spice_main_channel_file_copy_async`, "
         "from the call to its callback; the guest's sha256 is checked. \"+20 ms RTT\" goes "
-        "through a relay delaying each direction by 10 ms (bench/relay.py: it reads only "
+        "through a relay delaying each direction by 10 ms (tests/e2e/relay.py: it reads only "
         "what it may forward, so TCP backpressure holds; this machine's kernel has no "
         "sch_netem for `tc netem`).",
         "- **Clipboard**: the client grabs its clipboard with a new text; a loop of `xclip -o` "
@@ -496,7 +496,7 @@ def sound_section(rows):
         "spice-gtk's playback channel receives them (tests/e2e/client.py, its `playback-data` "
         "signal, no audio device). One boot per playback mode and server: Opus (the default) "
         "and raw (`-spice playback-compression=off`). The client reaches the server through "
-        "bench/relay.py, which counts each channel's bytes.", "",
+        "tests/e2e/relay.py, which counts each channel's bytes.", "",
         "- **wire kB/s**: the playback channel's bytes to the client (TCP payload, SPICE "
         "headers included, counted in the relay) per second of audio.",
         "- **CPU ms / audio s**: QEMU's utime+stime (/proc/<pid>/stat) while the tones play "

@@ -2,7 +2,7 @@
 in the same conditions: the Debian guest (tests/guest-debian) plays the sound tests' signal
 (tests/e2e/sound.py: tones with a 3 kHz marker each second) with aplay on QEMU's HDA card
 (`-audiodev spice`), spice-gtk's playback channel receives it (tests/e2e/client.py), and
-sound.py judges what arrived. The client reaches the server through bench/relay.py, which
+sound.py judges what arrived. The client reaches the server through tests/e2e/relay.py, which
 counts each channel's bytes and, for the throttled rows, limits the link to the client.
 
   playback Opus / raw      playback channel bytes per second of audio (TCP payload, SPICE

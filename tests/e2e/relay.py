@@ -1,4 +1,4 @@
-"""A TCP relay between client and server for the bench: it adds a fixed delay in each
+"""A TCP relay between client and server for the bench and the e2e tests: it adds a fixed delay in each
 direction (the "+20 ms round trip" rows: `tc netem` is not available here, no CAP_NET_ADMIN
 or a kernel without sch_netem), can limit the server -> client rate as a slow link would,
 and counts the bytes of each SPICE channel.
