@@ -1,10 +1,13 @@
 //! The display channel: the primary surface and its damage, sent as draw-copy images
-//! (LZ4 when the client can decode it, raw otherwise).
+//! in the codec `image::choose` picks (GLZ with the client's dictionary, LZ, LZ4 or raw).
 
 use super::{malformed, AckWindow, Channel, ChannelError, Outbox, ACK_WINDOW};
 use crate::display::streams::VideoUpdate;
 use crate::display::{Screen, Update, ViewerId};
 use crate::geometry::{Area, Rect};
+use crate::image::choose::{self, ClientCodecs, Codec, ImageCompression, ImageSettings};
+use crate::image::glz::SharedDictionary;
+use crate::image::lz::{self, LzType};
 use crate::proto::caps::Caps;
 use crate::proto::display::{self as wire, DisplayInit, DisplayMessage, ImageData};
 use crate::proto::msg::display as m;
@@ -13,8 +16,6 @@ use crate::video::select;
 /// Raw bytes per draw message; larger damage is split into bands so one message never
 /// holds a whole 4K frame.
 const MAX_BAND_BYTES: usize = 512 * 1024;
-/// Images smaller than this go raw: compressing them gains nothing.
-const MIN_COMPRESS_BYTES: usize = 256;
 
 pub(crate) struct DisplayChannel {
     screen: Screen,
@@ -38,6 +39,15 @@ pub(crate) struct DisplayChannel {
     report_ids: Vec<(u32, u32)>,
     next_report_id: u32,
     codec_preference: Option<Vec<u8>>,
+    /// The server's image compression and the clients' GLZ dictionaries.
+    images: ImageSettings,
+    /// The client session this channel belongs to (whose GLZ dictionary it shares).
+    session_id: u32,
+    /// `PREFERRED_COMPRESSION`: the client's choice, over the server's.
+    preferred_compression: Option<ImageCompression>,
+    glz: Option<SharedDictionary>,
+    /// Images sent, by codec, and their bytes (logged when the channel closes).
+    sent_images: std::collections::BTreeMap<&'static str, (u64, u64)>,
 }
 
 impl DisplayChannel {
@@ -64,7 +74,20 @@ impl DisplayChannel {
             report_ids: Vec::new(),
             next_report_id: 0,
             codec_preference: None,
+            images: ImageSettings::default(),
+            session_id: 0,
+            preferred_compression: None,
+            glz: None,
+            sent_images: Default::default(),
         }
+    }
+
+    /// The server's image settings, and the client session whose GLZ dictionary this
+    /// channel shares.
+    pub(crate) fn with_images(mut self, images: ImageSettings, session_id: u32) -> Self {
+        self.images = images;
+        self.session_id = session_id;
+        self
     }
 
     /// Sends the monitor layout when it changed (the guest's, or one head covering the
@@ -100,14 +123,22 @@ impl DisplayChannel {
             };
             let id = self.next_image_id;
             self.next_image_id += 1;
-            let payload = (self.caps.has(m::CAP_LZ4_COMPRESSION)
-                && chunk.len() >= MIN_COMPRESS_BYTES)
-                .then(|| wire::lz4_payload(chunk))
-                .filter(|payload| payload.len() < chunk.len());
-            let data = match &payload {
-                Some(payload) => ImageData::Lz4(payload),
-                None => ImageData::Raw(chunk),
+            let width = area.width();
+            let height = (chunk.len() / row) as u32;
+            let encoded = self.encode_image(width, height, chunk);
+            let (name, data) = match &encoded {
+                Encoded::Raw => ("raw", ImageData::Raw(chunk)),
+                Encoded::Lz4(payload) => ("lz4", ImageData::Lz4(payload)),
+                Encoded::Lz(data) => ("lz", ImageData::Lz(data)),
+                Encoded::Glz(data) => ("glz", ImageData::Glz(data)),
             };
+            let bytes = match data {
+                ImageData::Raw(b) | ImageData::Lz4(b) | ImageData::Lz(b) | ImageData::Glz(b) => {
+                    b.len() as u64
+                }
+            };
+            let tally = self.sent_images.entry(name).or_default();
+            *tally = (tally.0 + 1, tally.1 + bytes);
             out.send(&DisplayMessage::DrawCopy {
                 surface_id: 0,
                 dest,
@@ -116,6 +147,43 @@ impl DisplayChannel {
             });
         }
     }
+
+    /// One band of BGRX pixels in the codec chosen for it. A GLZ image, once encoded, is
+    /// in the dictionary and must be sent (the client's window counts on every id).
+    fn encode_image(&mut self, width: u32, height: u32, bgrx: &[u8]) -> Encoded {
+        let pixels: Vec<u32> = bgrx
+            .chunks_exact(4)
+            .map(|p| u32::from_le_bytes([p[0], p[1], p[2], p[3]]))
+            .collect();
+        let setting = self
+            .preferred_compression
+            .unwrap_or_else(|| self.images.compression());
+        let glz = self
+            .glz
+            .as_ref()
+            .filter(|dict| dict.lock().takes(pixels.len()));
+        let client = ClientCodecs {
+            lz4: self.caps.has(m::CAP_LZ4_COMPRESSION),
+            glz: glz.is_some(),
+        };
+        match choose::choose(setting, width, height, &pixels, client) {
+            Codec::Raw => Encoded::Raw,
+            Codec::Lz4 => Encoded::Lz4(wire::lz4_payload(bgrx)),
+            Codec::Lz => Encoded::Lz(lz::encode(LzType::Rgb32, width, height, &pixels)),
+            Codec::Glz => match glz.and_then(|dict| dict.lock().encode(width, height, &pixels)) {
+                Some(data) => Encoded::Glz(data),
+                None => Encoded::Lz(lz::encode(LzType::Rgb32, width, height, &pixels)),
+            },
+        }
+    }
+}
+
+/// An image's data in its codec.
+enum Encoded {
+    Raw,
+    Lz4(Vec<u8>),
+    Lz(Vec<u8>),
+    Glz(Vec<u8>),
 }
 
 /// Most bytes queued for the socket before another video frame is taken.
@@ -183,9 +251,13 @@ impl Channel for DisplayChannel {
     ) -> Result<(), ChannelError> {
         match msg_type {
             m::C_INIT => {
-                DisplayInit::parse(body).map_err(malformed(msg_type))?;
+                let init = DisplayInit::parse(body).map_err(malformed(msg_type))?;
                 if !self.initialized {
                     self.initialized = true;
+                    self.glz = self
+                        .images
+                        .dictionaries
+                        .get(self.session_id, init.glz_window_size);
                     self.screen.add_viewer_with(self.viewer, self.caps.clone());
                     // spice-gtk may state its codec preference before its INIT.
                     if let Some(preference) = self.codec_preference.clone() {
@@ -212,8 +284,20 @@ impl Channel for DisplayChannel {
                     self.codec_preference = Some(preference);
                 }
             }
-            // Images always go as LZ4 or raw: there is no other compression to prefer.
-            m::C_PREFERRED_COMPRESSION | m::C_GL_DRAW_DONE => {}
+            m::C_PREFERRED_COMPRESSION => {
+                let value = *body.first().ok_or(ChannelError::BadMessage {
+                    msg_type,
+                    reason: "empty preferred compression",
+                })?;
+                match ImageCompression::from_c(i32::from(value)) {
+                    Some(preferred) => self.preferred_compression = Some(preferred),
+                    None => crate::log_warn!(
+                        "display viewer {}: preferred compression {value} is not one we know",
+                        self.viewer
+                    ),
+                }
+            }
+            m::C_GL_DRAW_DONE => {}
             _ => {
                 return Err(ChannelError::BadMessage {
                     msg_type,
@@ -284,9 +368,10 @@ impl Channel for DisplayChannel {
 
     fn closed(&mut self) {
         crate::log_debug!(
-            "display viewer {}: sent {} areas as pixels, {} video frames, drawings by message type {:?}",
+            "display viewer {}: sent {} areas as pixels (images by codec: count, bytes {:?}), {} video frames, drawings by message type {:?}",
             self.viewer,
             self.sent_pixel_areas,
+            self.sent_images,
             self.sent_frames,
             self.sent_draws
         );
@@ -324,6 +409,76 @@ mod tests {
         w.into_inner()
     }
 
+    /// The image of a `DRAW_COPY` body: its type, and the data after its u32 size.
+    fn image_of(body: &[u8]) -> (u8, &[u8]) {
+        let size = u32::from_le_bytes(body[75..79].try_into().unwrap()) as usize;
+        (body[57 + 8], &body[79..79 + size])
+    }
+
+    #[test]
+    fn images_go_in_the_codec_the_server_and_the_client_ask_for() {
+        use crate::image::decode;
+        let screen = Screen::default();
+        screen.create_surface(64, 48);
+        let text: Vec<u8> = (0..64 * 48 * 4)
+            .map(|i| if (i / 4) % 7 == 0 { 0 } else { 0xee })
+            .collect();
+        screen.draw(Area::new(0, 0, 64, 48), &text, 64 * 4);
+        let want: Vec<u32> = text
+            .chunks(4)
+            .map(|p| u32::from_le_bytes([p[0], p[1], p[2], 0]))
+            .collect();
+        let images = ImageSettings::default();
+        let caps = Caps::from_bits(&[m::CAP_LZ4_COMPRESSION]);
+        let mut ch = DisplayChannel::new(screen.clone(), 1, caps, 1).with_images(images.clone(), 7);
+        let mut out = Outbox::new(HeaderKind::Mini);
+        ch.on_message(m::C_INIT, &init_body(), &mut out).unwrap();
+        ch.produce(&mut out);
+        let msgs = drain(&mut out);
+        let copy = msgs.iter().find(|m| m.msg_type == m::DRAW_COPY).unwrap();
+        let (kind, data) = image_of(&copy.body);
+        assert_eq!(kind, wire::IMAGE_TYPE_GLZ_RGB);
+        let mut window = decode::GlzWindow::default();
+        assert_eq!(window.decode(data).unwrap().1.pixels, want);
+
+        // The same picture again: GLZ finds it in the dictionary.
+        screen.draw(Area::new(0, 0, 64, 48), &text, 64 * 4);
+        ch.produce(&mut out);
+        let msgs = drain(&mut out);
+        let (kind, data) = image_of(&msgs[0].body);
+        assert_eq!(kind, wire::IMAGE_TYPE_GLZ_RGB);
+        assert!(data.len() < 64, "{} bytes", data.len());
+        assert_eq!(window.decode(data).unwrap().1.pixels, want);
+
+        images.set_compression(ImageCompression::Lz);
+        screen.draw(Area::new(0, 0, 64, 48), &text, 64 * 4);
+        ch.produce(&mut out);
+        let msgs = drain(&mut out);
+        let (kind, data) = image_of(&msgs[0].body);
+        assert_eq!(kind, wire::IMAGE_TYPE_LZ_RGB);
+        assert_eq!(decode::lz(data).unwrap().pixels, want);
+
+        // The client's preference wins over the server's setting.
+        for (preferred, expected) in [
+            (ImageCompression::Lz4, wire::IMAGE_TYPE_LZ4),
+            (ImageCompression::Off, wire::IMAGE_TYPE_BITMAP),
+            (ImageCompression::AutoGlz, wire::IMAGE_TYPE_GLZ_RGB),
+        ] {
+            ch.on_message(m::C_PREFERRED_COMPRESSION, &[preferred as u8], &mut out)
+                .unwrap();
+            screen.draw(Area::new(0, 0, 64, 48), &text, 64 * 4);
+            ch.produce(&mut out);
+            let msgs = drain(&mut out);
+            assert_eq!(msgs[0].body[57 + 8], expected, "{preferred:?}");
+        }
+        // An unknown value is ignored; an empty message is an error.
+        ch.on_message(m::C_PREFERRED_COMPRESSION, &[42], &mut out)
+            .unwrap();
+        assert!(ch
+            .on_message(m::C_PREFERRED_COMPRESSION, &[], &mut out)
+            .is_err());
+    }
+
     #[test]
     fn nothing_before_init_then_surface_picture_and_mark() {
         let screen = Screen::default();
@@ -347,8 +502,9 @@ mod tests {
                 m::MARK
             ]
         );
-        // A black 64x48 surface compresses: the image is LZ4.
-        assert_eq!(msgs[3].body[57 + 8], wire::IMAGE_TYPE_LZ4);
+        // A black 64x48 surface compresses: with QEMU's default (auto_glz) and the
+        // client's GLZ window, the image is GLZ.
+        assert_eq!(msgs[3].body[57 + 8], wire::IMAGE_TYPE_GLZ_RGB);
         screen.draw(Area::new(0, 0, 2, 2), &[7u8; 16], 8);
         ch.produce(&mut out);
         let msgs = drain(&mut out);

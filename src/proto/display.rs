@@ -14,6 +14,8 @@ pub(crate) const ROPD_OP_PUT: u16 = 8;
 
 /// `SpiceImageType`.
 pub(crate) const IMAGE_TYPE_BITMAP: u8 = 0;
+pub(crate) const IMAGE_TYPE_LZ_RGB: u8 = 101;
+pub(crate) const IMAGE_TYPE_GLZ_RGB: u8 = 102;
 pub(crate) const IMAGE_TYPE_LZ4: u8 = 109;
 /// `SPICE_BITMAP_FMT_32BIT` (BGRX).
 pub(crate) const BITMAP_FMT_32BIT: u8 = 8;
@@ -65,6 +67,10 @@ pub(crate) enum ImageData<'a> {
     Raw(&'a [u8]),
     /// `LZ4` image payload (top-down flag, format, then BE-length-prefixed blocks).
     Lz4(&'a [u8]),
+    /// `LZ_RGB` data (`image::lz`).
+    Lz(&'a [u8]),
+    /// `GLZ_RGB` data (`image::glz`), valid only for the client whose dictionary made it.
+    Glz(&'a [u8]),
 }
 
 /// Encodes the LZ4 image payload spice-gtk decodes: u8 top_down, u8 bitmap format, then
@@ -116,6 +122,15 @@ fn draw_copy(w: &mut Writer, surface_id: u32, dest: Rect, image_id: u64, data: I
         ImageData::Lz4(payload) => {
             w.u8(IMAGE_TYPE_LZ4).u8(0).u32(width).u32(height);
             w.u32(payload.len() as u32).bytes(payload);
+        }
+        // `BinaryData`: u32 size, then the data.
+        ImageData::Lz(data) => {
+            w.u8(IMAGE_TYPE_LZ_RGB).u8(0).u32(width).u32(height);
+            w.u32(data.len() as u32).bytes(data);
+        }
+        ImageData::Glz(data) => {
+            w.u8(IMAGE_TYPE_GLZ_RGB).u8(0).u32(width).u32(height);
+            w.u32(data.len() as u32).bytes(data);
         }
     }
 }
