@@ -2,6 +2,7 @@
 //! in the codec `image::choose` picks (GLZ with the client's dictionary, LZ, LZ4 or raw).
 
 use super::{malformed, AckWindow, Channel, ChannelError, Outbox, ACK_WINDOW};
+use crate::display::draw::DrawImage;
 use crate::display::streams::VideoUpdate;
 use crate::display::{Screen, Update, ViewerId};
 use crate::geometry::{Area, Rect};
@@ -137,8 +138,7 @@ impl DisplayChannel {
                     b.len() as u64
                 }
             };
-            let tally = self.sent_images.entry(name).or_default();
-            *tally = (tally.0 + 1, tally.1 + bytes);
+            self.tally(name, bytes as usize);
             out.send(&DisplayMessage::DrawCopy {
                 surface_id: 0,
                 dest,
@@ -148,6 +148,121 @@ impl DisplayChannel {
         }
     }
 
+    /// A forwarded drawing's image in this client's codec: its bytes (descriptor and
+    /// data), or `None` when those the drawing carries already are.
+    fn draw_image(&mut self, image: &DrawImage) -> Option<Vec<u8>> {
+        let (width, height) = (image.width, image.height);
+        let bgra = || -> Vec<u8> { image.pixels.iter().flat_map(|p| p.to_le_bytes()).collect() };
+        let format = if image.alpha {
+            wire::BITMAP_FMT_RGBA
+        } else {
+            wire::BITMAP_FMT_32BIT
+        };
+        let (codec, glz) = self.codec_for(width, height, &image.pixels, !image.alpha);
+        let mut w = crate::proto::wire::Writer::default();
+        let name = match codec {
+            // What the drawing carries: raw (small images) or LZ4 (when the client
+            // takes LZ4).
+            Codec::Lz4 if image.lz4 => return self.tally_kept(image),
+            Codec::Lz4 | Codec::Raw if !image.lz4 => return self.tally_kept(image),
+            Codec::Lz4 => {
+                let payload = wire::lz4_payload_of(&bgra(), format);
+                wire::image(
+                    &mut w,
+                    image.id,
+                    width,
+                    height,
+                    format,
+                    ImageData::Lz4(&payload),
+                );
+                "lz4"
+            }
+            Codec::Raw => {
+                wire::image(
+                    &mut w,
+                    image.id,
+                    width,
+                    height,
+                    format,
+                    ImageData::Raw(&bgra()),
+                );
+                "raw"
+            }
+            Codec::Glz | Codec::Lz => {
+                let glz_data =
+                    glz.and_then(|dict| dict.lock().encode(width, height, &image.pixels));
+                match glz_data {
+                    Some(data) => {
+                        wire::image(
+                            &mut w,
+                            image.id,
+                            width,
+                            height,
+                            format,
+                            ImageData::Glz(&data),
+                        );
+                        "glz"
+                    }
+                    None => {
+                        let kind = if image.alpha {
+                            LzType::Rgba
+                        } else {
+                            LzType::Rgb32
+                        };
+                        let data = lz::encode(kind, width, height, &image.pixels);
+                        wire::image(
+                            &mut w,
+                            image.id,
+                            width,
+                            height,
+                            format,
+                            ImageData::Lz(&data),
+                        );
+                        "lz"
+                    }
+                }
+            }
+        };
+        let bytes = w.into_inner();
+        self.tally(name, bytes.len());
+        Some(bytes)
+    }
+
+    fn tally_kept(&mut self, image: &DrawImage) -> Option<Vec<u8>> {
+        let name = if image.lz4 { "lz4" } else { "raw" };
+        self.tally(name, image.size());
+        None
+    }
+
+    fn tally(&mut self, name: &'static str, bytes: usize) {
+        let entry = self.sent_images.entry(name).or_default();
+        *entry = (entry.0 + 1, entry.1 + bytes as u64);
+    }
+
+    /// The codec for an image, and the GLZ dictionary when it is GLZ (only for images
+    /// without alpha: our GLZ codes RGB32).
+    fn codec_for(
+        &self,
+        width: u32,
+        height: u32,
+        pixels: &[u32],
+        glz_allowed: bool,
+    ) -> (Codec, Option<SharedDictionary>) {
+        let setting = self
+            .preferred_compression
+            .unwrap_or_else(|| self.images.compression());
+        let glz = self
+            .glz
+            .clone()
+            .filter(|dict| glz_allowed && dict.lock().takes(pixels.len()));
+        let client = ClientCodecs {
+            lz4: self.caps.has(m::CAP_LZ4_COMPRESSION),
+            glz: glz.is_some(),
+        };
+        let codec = choose::choose(setting, width, height, pixels, client);
+        (codec, glz.filter(|_| codec == Codec::Glz))
+    }
+
     /// One band of BGRX pixels in the codec chosen for it. A GLZ image, once encoded, is
     /// in the dictionary and must be sent (the client's window counts on every id).
     fn encode_image(&mut self, width: u32, height: u32, bgrx: &[u8]) -> Encoded {
@@ -155,18 +270,8 @@ impl DisplayChannel {
             .chunks_exact(4)
             .map(|p| u32::from_le_bytes([p[0], p[1], p[2], p[3]]))
             .collect();
-        let setting = self
-            .preferred_compression
-            .unwrap_or_else(|| self.images.compression());
-        let glz = self
-            .glz
-            .as_ref()
-            .filter(|dict| dict.lock().takes(pixels.len()));
-        let client = ClientCodecs {
-            lz4: self.caps.has(m::CAP_LZ4_COMPRESSION),
-            glz: glz.is_some(),
-        };
-        match choose::choose(setting, width, height, &pixels, client) {
+        let (codec, glz) = self.codec_for(width, height, &pixels, true);
+        match codec {
             Codec::Raw => Encoded::Raw,
             Codec::Lz4 => Encoded::Lz4(wire::lz4_payload(bgrx)),
             Codec::Lz => Encoded::Lz(lz::encode(LzType::Rgb32, width, height, &pixels)),
@@ -351,7 +456,10 @@ impl Channel for DisplayChannel {
                 Update::Draw { draws, parts } => {
                     for op in draws {
                         *self.sent_draws.entry(op.msg.msg_type).or_default() += 1;
-                        out.send(&*op.msg);
+                        match op.msg.with_images(|image| self.draw_image(image)) {
+                            Some(msg) => out.send(&msg),
+                            None => out.send(&*op.msg),
+                        }
                     }
                     self.sent_pixel_areas += parts.len() as u64;
                     for (area, pixels) in parts {
@@ -404,7 +512,7 @@ mod tests {
     }
 
     fn init_body() -> Vec<u8> {
-        let mut w = crate::proto::wire::Writer::new();
+        let mut w = crate::proto::wire::Writer::default();
         w.u8(1).u64(1 << 20).u8(1).i32(1 << 20);
         w.into_inner()
     }
@@ -521,6 +629,7 @@ mod tests {
         let msg = crate::display::draw::DrawMessage {
             msg_type,
             body: bbox.left.to_le_bytes().to_vec(),
+            images: Vec::new(),
         };
         Forward {
             msg: std::sync::Arc::new(msg),
@@ -547,6 +656,120 @@ mod tests {
         ch.produce(&mut out);
         let msgs = drain(&mut out);
         assert_eq!(types(&msgs), vec![m::DRAW_INVERS, m::DRAW_COPY]);
+    }
+
+    /// A forwarded DRAW_COPY of a 40x40 text-like image, as `display::draw` encodes it.
+    fn copy_with_image() -> (Forward, Vec<u32>) {
+        use crate::qxl::draw::{Draw, Op, Source};
+        use crate::qxl::image::{Image, Pixels};
+        let data: Vec<u32> = (0..40 * 40)
+            .map(|i| if i % 5 == 0 { 0 } else { 0x00ee_eeee })
+            .collect();
+        let pixels = Pixels {
+            width: 40,
+            height: 40,
+            data: data.clone(),
+            alpha: false,
+            format: 8,
+        };
+        let rect = Rect {
+            top: 0,
+            left: 0,
+            bottom: 40,
+            right: 40,
+        };
+        let draw = Draw {
+            surface_id: 0,
+            depends_on: vec![],
+            bbox: rect,
+            clip: None,
+            op: Op::Copy {
+                src: Source {
+                    image: Image::Pixels(pixels),
+                    area: rect,
+                    scale_mode: 0,
+                },
+                rop: crate::proto::display::ROPD_OP_PUT,
+                mask: None,
+            },
+        };
+        let msg = crate::display::draw::encode(0, &draw).unwrap();
+        let bbox = Area::new(0, 0, 40, 40);
+        let op = Forward {
+            msg: std::sync::Arc::new(msg),
+            bbox,
+            reads: None,
+            opaque: true,
+        };
+        (op, data)
+    }
+
+    /// The type and data of the image a forwarded DRAW_COPY points at.
+    fn forwarded_image(body: &[u8]) -> (u8, Vec<u8>) {
+        let at = u32::from_le_bytes(body[21..25].try_into().unwrap()) as usize;
+        let size = u32::from_le_bytes(body[at + 18..at + 22].try_into().unwrap()) as usize;
+        (body[at + 8], body[at + 22..at + 22 + size].to_vec())
+    }
+
+    #[test]
+    fn forwarded_images_go_in_each_clients_codec() {
+        use crate::image::decode;
+        let screen = Screen::default();
+        screen.create_surface(64, 64);
+        let images = ImageSettings::default();
+        // One client with LZ4 and a GLZ window, one without either.
+        let mut glz_client = DisplayChannel::new(
+            screen.clone(),
+            1,
+            Caps::from_bits(&[m::CAP_LZ4_COMPRESSION]),
+            1,
+        )
+        .with_images(images.clone(), 1);
+        let mut plain = DisplayChannel::new(screen.clone(), 2, Caps::default(), 1)
+            .with_images(images.clone(), 2);
+        let mut no_window = init_body();
+        no_window[10..14].copy_from_slice(&0i32.to_le_bytes());
+        let (mut out1, mut out2) = (Outbox::new(HeaderKind::Mini), Outbox::new(HeaderKind::Mini));
+        glz_client
+            .on_message(m::C_INIT, &init_body(), &mut out1)
+            .unwrap();
+        plain.on_message(m::C_INIT, &no_window, &mut out2).unwrap();
+        glz_client.produce(&mut out1);
+        plain.produce(&mut out2);
+        let mut window = decode::GlzWindow::default();
+        for msg in drain(&mut out1)
+            .iter()
+            .filter(|m| m.msg_type == m::DRAW_COPY)
+        {
+            window.decode(image_of(&msg.body).1).unwrap();
+        }
+        drain(&mut out2);
+
+        let (copy, want) = copy_with_image();
+        let want: Vec<u32> = want.iter().map(|p| p & 0x00ff_ffff).collect();
+        screen.forward(Some(copy.clone()), paint(Area::new(0, 0, 40, 40)));
+        glz_client.produce(&mut out1);
+        plain.produce(&mut out2);
+        let (kind, data) = forwarded_image(&drain(&mut out1)[0].body);
+        assert_eq!(kind, wire::IMAGE_TYPE_GLZ_RGB);
+        assert_eq!(window.decode(&data).unwrap().1.pixels, want);
+        let (kind, data) = forwarded_image(&drain(&mut out2)[0].body);
+        assert_eq!(kind, wire::IMAGE_TYPE_LZ_RGB, "no GLZ window: LZ");
+        assert_eq!(decode::lz(&data).unwrap().pixels, want);
+
+        // lz4: only to the client that has the cap; the other gets LZ.
+        images.set_compression(ImageCompression::Lz4);
+        screen.forward(Some(copy), paint(Area::new(0, 0, 40, 40)));
+        glz_client.produce(&mut out1);
+        plain.produce(&mut out2);
+        assert_eq!(
+            forwarded_image(&drain(&mut out1)[0].body).0,
+            wire::IMAGE_TYPE_LZ4
+        );
+        assert_eq!(
+            forwarded_image(&drain(&mut out2)[0].body).0,
+            wire::IMAGE_TYPE_LZ_RGB
+        );
     }
 
     #[test]

@@ -11,7 +11,8 @@
 
 use crate::geometry::Rect;
 use crate::proto::display::{
-    BITMAP_FLAGS_TOP_DOWN, BITMAP_FMT_32BIT, IMAGE_TYPE_BITMAP, IMAGE_TYPE_LZ4, ROPD_OP_PUT,
+    BITMAP_FLAGS_TOP_DOWN, BITMAP_FMT_32BIT, BITMAP_FMT_RGBA, IMAGE_TYPE_BITMAP, IMAGE_TYPE_LZ4,
+    ROPD_OP_PUT,
 };
 use crate::proto::msg::display as m;
 use crate::proto::outgoing::ServerMessage;
@@ -20,8 +21,6 @@ use crate::qxl::draw::{Brush, Draw, Glyph, Op, Source};
 use crate::qxl::image::{Image, Pixels};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// `SPICE_BITMAP_FMT_RGBA` (premultiplied ARGB).
-const BITMAP_FMT_RGBA: u8 = 9;
 /// `SPICE_STRING_FLAGS_RASTER_A1/A4/A8`.
 const STRING_RASTER_A1: u8 = 1;
 const STRING_RASTER_A4: u8 = 2;
@@ -43,6 +42,78 @@ const RAW_IMAGE_MAX: usize = 2048;
 pub(crate) struct DrawMessage {
     pub msg_type: u16,
     pub body: Vec<u8>,
+    /// The images at the end of `body` (raw or LZ4, as any client may receive them when
+    /// it has the LZ4 cap), with their pixels so that each client can get them in its own
+    /// codec (`with_images`).
+    pub images: Vec<DrawImage>,
+}
+
+/// One image of a drawing's message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DrawImage {
+    /// Where in the body the u32 pointer to it is, and where its bytes (descriptor and
+    /// data) are.
+    pointer_at: usize,
+    bytes: std::ops::Range<usize>,
+    pub id: u64,
+    pub width: u32,
+    pub height: u32,
+    /// Premultiplied ARGB (else xRGB).
+    pub alpha: bool,
+    /// Top-down rows, 0xAARRGGBB.
+    pub pixels: Vec<u32>,
+    /// Its bytes in the body are LZ4 (which only clients with the cap decode).
+    pub lz4: bool,
+}
+
+impl DrawImage {
+    /// Bytes it takes in the message.
+    pub(crate) fn size(&self) -> usize {
+        self.bytes.len()
+    }
+}
+
+impl DrawMessage {
+    /// The message with each image's bytes (descriptor and data) replaced by what
+    /// `encode` returns for it (`None` keeps them), its pointer moved to match.
+    pub(crate) fn with_images(
+        &self,
+        mut encode: impl FnMut(&DrawImage) -> Option<Vec<u8>>,
+    ) -> Option<DrawMessage> {
+        let first = self.images.first()?;
+        let contiguous = self
+            .images
+            .windows(2)
+            .all(|pair| pair[0].bytes.end == pair[1].bytes.start)
+            && self.images.last().map(|i| i.bytes.end) == Some(self.body.len())
+            && self
+                .images
+                .iter()
+                .all(|i| i.pointer_at + 4 <= first.bytes.start);
+        if !contiguous {
+            return None;
+        }
+        let mut w = Writer::default();
+        w.bytes(&self.body[..first.bytes.start]);
+        let mut images = Vec::with_capacity(self.images.len());
+        for image in &self.images {
+            let start = w.len();
+            w.patch_u32(image.pointer_at, start as u32);
+            match encode(image) {
+                Some(bytes) => w.bytes(&bytes),
+                None => w.bytes(&self.body[image.bytes.clone()]),
+            };
+            images.push(DrawImage {
+                bytes: start..w.len(),
+                ..image.clone()
+            });
+        }
+        Some(DrawMessage {
+            msg_type: self.msg_type,
+            body: w.into_inner(),
+            images,
+        })
+    }
 }
 
 impl ServerMessage for DrawMessage {
@@ -243,6 +314,7 @@ pub(crate) fn encode(surface_id: u32, draw: &Draw) -> Result<DrawMessage, NotFor
     Ok(DrawMessage {
         msg_type,
         body: e.w.into_inner(),
+        images: e.written,
     })
 }
 
@@ -279,6 +351,7 @@ struct PendingImage {
 struct Encoder {
     w: Writer,
     images: Vec<PendingImage>,
+    written: Vec<DrawImage>,
 }
 
 impl Encoder {
@@ -397,19 +470,32 @@ impl Encoder {
     fn flush_images(&mut self) {
         for image in std::mem::take(&mut self.images) {
             self.set_pointer(image.pointer_at);
-            self.write_image(&image);
+            let start = self.w.len();
+            let (id, lz4) = self.write_image(&image);
+            self.written.push(DrawImage {
+                pointer_at: image.pointer_at,
+                bytes: start..self.w.len(),
+                id,
+                width: image.width,
+                height: image.height,
+                alpha: image.alpha,
+                pixels: image.pixels,
+                lz4,
+            });
         }
     }
 
-    /// Image descriptor + 32-bit bitmap (raw) or LZ4 data.
-    fn write_image(&mut self, image: &PendingImage) {
+    /// Image descriptor + 32-bit bitmap (raw) or LZ4 data; returns the image's id and
+    /// whether it went LZ4.
+    fn write_image(&mut self, image: &PendingImage) -> (u64, bool) {
         let format = if image.alpha {
             BITMAP_FMT_RGBA
         } else {
             BITMAP_FMT_32BIT
         };
         let bytes: Vec<u8> = image.pixels.iter().flat_map(|p| p.to_le_bytes()).collect();
-        self.w.u64(NEXT_IMAGE_ID.fetch_add(1, Ordering::Relaxed));
+        let id = NEXT_IMAGE_ID.fetch_add(1, Ordering::Relaxed);
+        self.w.u64(id);
         if bytes.len() <= RAW_IMAGE_MAX {
             self.w
                 .u8(IMAGE_TYPE_BITMAP)
@@ -423,6 +509,7 @@ impl Encoder {
                 .u32(image.width * 4)
                 .u32(0);
             self.w.bytes(&bytes);
+            (id, false)
         } else {
             let block = lz4_flex::block::compress(&bytes);
             self.w
@@ -434,6 +521,7 @@ impl Encoder {
             self.w
                 .bytes(&(block.len() as u32).to_be_bytes())
                 .bytes(&block);
+            (id, true)
         }
     }
 

@@ -146,6 +146,7 @@ mod tests {
             msg: Arc::new(DrawMessage {
                 msg_type: 1,
                 body: vec![0; 8],
+                images: Vec::new(),
             }),
             bbox,
             reads,

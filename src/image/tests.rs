@@ -88,7 +88,7 @@ fn lz_uses_far_matches_and_long_runs() {
     let mut rng = Rng(7);
     let row: Vec<u32> = (0..w).map(|_| rng.next() as u32).collect();
     let mut px: Vec<u32> = row.iter().chain(&row).copied().collect();
-    px.extend(std::iter::repeat(0x123456).take(w as usize * 3));
+    px.extend(std::iter::repeat_n(0x123456, w as usize * 3));
     let data = lz::encode(LzType::Rgb32, w, 5, &px);
     assert!(data.len() < w as usize * 3 + 600, "{} bytes", data.len());
     let out = decode::lz(&data).unwrap();
