@@ -33,7 +33,10 @@ const LONG: usize = 1 << 25;
 /// Image distances with a short offset take 6, 14, 22 or 30 bits; with a longer one 8,
 /// 16 or 24.
 const FAR_IMAGE_DIST: u64 = 1 << 24;
-const HASH_BITS: u32 = 18;
+const HASH_BITS: u32 = 17;
+/// Places remembered per hash: text repeats its three-pixel patterns everywhere, and the
+/// one that continues longest (the same line, scrolled) is rarely the newest.
+const WAYS: usize = 4;
 /// Most pixels we keep, whatever the client offers (its window is 3M to 16M pixels by
 /// default): 8M pixels are 32 MiB per client, two 4K screens' worth.
 pub(crate) const MAX_WINDOW: usize = 8 << 20;
@@ -49,8 +52,9 @@ pub(crate) struct Dictionary {
     next_id: u64,
     images: VecDeque<WindowImage>,
     pixels: usize,
-    /// Hash of three pixels → (image id + 1, index); 0 is empty.
-    table: Vec<(u64, u32)>,
+    /// Hash of three pixels → the last `WAYS` places they were seen, newest first, as
+    /// (image id + 1, index); 0 is empty.
+    table: Vec<[(u64, u32); WAYS]>,
 }
 
 pub(crate) type SharedDictionary = Arc<parking_lot::Mutex<Dictionary>>;
@@ -63,7 +67,7 @@ impl Dictionary {
             next_id: 0,
             images: VecDeque::new(),
             pixels: 0,
-            table: vec![(0, 0); 1 << HASH_BITS],
+            table: vec![[(0, 0); WAYS]; 1 << HASH_BITS],
         }
     }
 
@@ -111,6 +115,12 @@ impl Dictionary {
         Some(out)
     }
 
+    fn remember(&mut self, slot: usize, id: u64, at: usize) {
+        let ways = &mut self.table[slot];
+        ways.copy_within(0..WAYS - 1, 1);
+        ways[0] = (id + 1, at as u32);
+    }
+
     fn image(&self, id: u64) -> Option<&[u32]> {
         let first = self.images.front()?.id;
         let index = usize::try_from(id.checked_sub(first)?).ok()?;
@@ -120,50 +130,101 @@ impl Dictionary {
     fn compress(&mut self, id: u64, keys: &[u32], s: &mut Stream<'_>) {
         let n = keys.len();
         let mut i = 0;
+        // Where the last match's source continues (image id, index), kept aligned with
+        // `i` across literals: a scrolled picture is one long match with a few changed
+        // pixels, which the hash alone would find only piece by piece.
+        let mut rep: Option<(u64, usize)> = None;
         while i < n {
-            // (length, image distance, offset as coded)
-            let mut best = (0, 0, 0);
+            let mut candidates = [(0u64, 0usize); 2 + WAYS];
+            let mut count = 0;
             if i > 0 && keys[i] == keys[i - 1] {
-                best = (match_len(keys, i - 1, keys, i, n), 0, 0);
+                candidates[count] = (id, i - 1);
+                count += 1;
+            }
+            if let Some(r) = rep {
+                candidates[count] = r;
+                count += 1;
             }
             if i + 3 <= n {
                 let slot = hash3(keys, i, HASH_BITS);
-                let (tagged, at) = self.table[slot];
-                self.table[slot] = (id + 1, i as u32);
-                let at = at as usize;
-                if tagged == id + 1 {
-                    if at < i && i - at <= LONG {
-                        let len = match_len(keys, at, keys, i, n);
-                        if len > best.0 {
-                            best = (len, 0, i - at - 1);
-                        }
+                for &(tagged, at) in &self.table[slot] {
+                    if tagged != 0 {
+                        candidates[count] = (tagged - 1, at as usize);
+                        count += 1;
                     }
-                } else if let Some(source) = tagged.checked_sub(1).and_then(|t| self.image(t)) {
-                    let distance = id - (tagged - 1);
-                    if distance < FAR_IMAGE_DIST && at < source.len() {
-                        let len = match_len(source, at, keys, i, n);
-                        if len > best.0 {
-                            best = (len, distance, at);
-                        }
+                }
+                self.remember(slot, id, i);
+            }
+            let mut best: Option<Choice> = None;
+            for &(image, at) in &candidates[..count] {
+                let (len, image_dist) = if image == id {
+                    if at >= i || i - at > LONG {
+                        continue;
                     }
+                    (match_len(keys, at, keys, i, n), 0)
+                } else {
+                    let image_dist = id - image;
+                    match self.image(image) {
+                        Some(source) if image_dist < FAR_IMAGE_DIST && at < source.len() => {
+                            (match_len(source, at, keys, i, n), image_dist)
+                        }
+                        _ => continue,
+                    }
+                };
+                if len == 0 {
+                    continue;
+                }
+                let offset = if image_dist == 0 { i - at - 1 } else { at };
+                let cost = match_cost(s, len, image_dist, offset);
+                if cost < len * 3 && best.is_none_or(|b| len * 3 - cost > b.gain) {
+                    best = Some(Choice {
+                        gain: len * 3 - cost,
+                        len,
+                        image_dist,
+                        offset,
+                        source: (image, at),
+                    });
                 }
             }
-            let (len, image_dist, offset) = best;
-            if len >= 1 && match_cost(s, len, image_dist, offset) < len * 3 {
-                s.end_literals();
-                put_match(s, len, image_dist, offset);
-                for at in (i + len).saturating_sub(2)..(i + len) {
-                    if at > i && at + 3 <= n {
-                        self.table[hash3(keys, at, HASH_BITS)] = (id + 1, at as u32);
+            match best {
+                Some(Choice {
+                    len,
+                    image_dist,
+                    offset,
+                    source: (image, at),
+                    ..
+                }) => {
+                    s.end_literals();
+                    put_match(s, len, image_dist, offset);
+                    for at in (i + len).saturating_sub(2)..(i + len) {
+                        if at > i && at + 3 <= n {
+                            self.remember(hash3(keys, at, HASH_BITS), id, at);
+                        }
                     }
+                    rep = Some((image, at + len));
+                    i += len;
                 }
-                i += len;
-            } else {
-                s.literal(keys[i]);
-                i += 1;
+                None => {
+                    s.literal(keys[i]);
+                    rep = rep.map(|(image, at)| (image, at + 1));
+                    i += 1;
+                }
             }
         }
     }
+}
+
+/// The best match found at a position.
+#[derive(Clone, Copy)]
+struct Choice {
+    /// Bytes saved against literals.
+    gain: usize,
+    len: usize,
+    image_dist: u64,
+    /// As coded: distance back minus 1 in the image itself, else the source's index.
+    offset: usize,
+    /// (image id, index) the match copies from.
+    source: (u64, usize),
 }
 
 /// Bytes a match takes.

@@ -75,37 +75,58 @@ pub(crate) fn encode(kind: LzType, width: u32, height: u32, pixels: &[u32]) -> V
 fn compress(keys: &[u32], plane: Plane, table: &mut [u32], s: &mut Stream<'_>) {
     let n = keys.len();
     let mut i = 0;
+    // The last match's distance: repeated content (rows of a scrolled window) often
+    // continues at it after a few differing pixels.
+    let mut rep = 0;
     while i < n {
-        // A run (distance 1) or the last position with the same three keys.
-        let mut best = (0, 0);
+        let mut candidates = [0usize; 3];
+        let mut count = 0;
         if i > 0 && keys[i] == keys[i - 1] {
-            best = (match_len(keys, i - 1, keys, i, n), 1);
+            candidates[count] = 1;
+            count += 1;
+        }
+        if rep > 1 && rep <= i {
+            candidates[count] = rep;
+            count += 1;
         }
         if i + 3 <= n {
             let slot = &mut table[hash3(keys, i, HASH_BITS)];
             let candidate = *slot as usize;
             *slot = i as u32;
             if candidate < i && i - candidate <= FAR {
-                let len = match_len(keys, candidate, keys, i, n);
-                if len > best.0 {
-                    best = (len, i - candidate);
-                }
+                candidates[count] = i - candidate;
+                count += 1;
             }
         }
-        let (len, distance) = best;
-        if len >= plane.min_match() && match_cost(s, len, distance) < len * plane.literal_bytes() {
-            s.end_literals();
-            put_match(s, len, distance);
-            // Remember where the match ends so the next one can start there.
-            for at in (i + len).saturating_sub(2)..(i + len) {
-                if at > i && at + 3 <= n {
-                    table[hash3(keys, at, HASH_BITS)] = at as u32;
-                }
+        // (gain, length, distance)
+        let mut best: Option<(usize, usize, usize)> = None;
+        for &distance in &candidates[..count] {
+            let len = match_len(keys, i - distance, keys, i, n);
+            if len < plane.min_match() {
+                continue;
             }
-            i += len;
-        } else {
-            s.literal(keys[i]);
-            i += 1;
+            let (cost, worth) = (match_cost(s, len, distance), len * plane.literal_bytes());
+            if cost < worth && best.is_none_or(|b| worth - cost > b.0) {
+                best = Some((worth - cost, len, distance));
+            }
+        }
+        match best {
+            Some((_, len, distance)) => {
+                s.end_literals();
+                put_match(s, len, distance);
+                // Remember where the match ends so the next one can start there.
+                for at in (i + len).saturating_sub(2)..(i + len) {
+                    if at > i && at + 3 <= n {
+                        table[hash3(keys, at, HASH_BITS)] = at as u32;
+                    }
+                }
+                rep = distance;
+                i += len;
+            }
+            None => {
+                s.literal(keys[i]);
+                i += 1;
+            }
         }
     }
 }
