@@ -33,10 +33,10 @@ const LONG: usize = 1 << 25;
 /// Image distances with a short offset take 6, 14, 22 or 30 bits; with a longer one 8,
 /// 16 or 24.
 const FAR_IMAGE_DIST: u64 = 1 << 24;
-const HASH_BITS: u32 = 17;
+const HASH_BITS: u32 = 16;
 /// Places remembered per hash: text repeats its three-pixel patterns everywhere, and the
 /// one that continues longest (the same line, scrolled) is rarely the newest.
-const WAYS: usize = 4;
+const WAYS: usize = 8;
 /// Most pixels we keep, whatever the client offers (its window is 3M to 16M pixels by
 /// default): 8M pixels are 32 MiB per client, two 4K screens' worth.
 pub(crate) const MAX_WINDOW: usize = 8 << 20;
