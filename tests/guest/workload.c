@@ -5,6 +5,8 @@
  *   kernel cmdline: fps=30  video_rect=full|WxH+X+Y  video_dev=/dev/vda  frame_log=1
  *                   text_fps=N (desktop: rewrite the front window's text N times a second)
  *                   scroll_fps=N (desktop: scroll the front window's text a line up N times a second)
+ *                   scroll_lines=N (desktop: stop scrolling after N lines, then print
+ *                                   "SPICE-RS-GUEST: scrolled N lines")
  *
  * Serial-log lines (stdout is the console = ttyS0), stable, for the harness:
  *   SPICE-RS-GUEST: fb0 WxH bpp=N stride=S
@@ -400,11 +402,15 @@ static void run_desktop(void)
     /* scroll_fps=N: the front window's document scrolls one line up N times a second,
      * like reading a long document. */
     double scroll_fps = atof(arg("scroll_fps", "0"));
+    int scroll_lines = atoi(arg("scroll_lines", "0")); /* then stop (0: never) */
+    int scrolled = 0;
     double t0 = now(), next_text = t0, next_scroll = t0;
     for (unsigned s = 1;; s++) {
         for (; scroll_fps > 0 && next_scroll < t0 + s; next_scroll += 1 / scroll_fps) {
+            if (scroll_lines && scrolled == scroll_lines) break;
             wait_until(next_scroll);
             scroll_text(fb.w / 3 + 2, fb.h / 3 + 26, fb.w / 2 - 4, fb.h / 2 - 28);
+            if (++scrolled == scroll_lines) printf("SPICE-RS-GUEST: scrolled %d lines\n", scrolled);
         }
         for (; text_fps > 0 && next_text < t0 + s; next_text += 1 / text_fps) {
             wait_until(next_text);
