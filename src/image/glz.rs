@@ -52,9 +52,10 @@ pub(crate) struct Dictionary {
     next_id: u64,
     images: VecDeque<WindowImage>,
     pixels: usize,
-    /// Hash of three pixels → the last `WAYS` places they were seen, newest first, as
-    /// (image id + 1, index); 0 is empty.
+    /// Hash of three pixels → the last `WAYS` places they were seen, as (image id + 1,
+    /// index); 0 is empty. `next` says which way the next place replaces.
     table: Vec<[(u64, u32); WAYS]>,
+    next: Vec<u8>,
 }
 
 pub(crate) type SharedDictionary = Arc<parking_lot::Mutex<Dictionary>>;
@@ -68,6 +69,7 @@ impl Dictionary {
             images: VecDeque::new(),
             pixels: 0,
             table: vec![[(0, 0); WAYS]; 1 << HASH_BITS],
+            next: vec![0; 1 << HASH_BITS],
         }
     }
 
@@ -116,9 +118,9 @@ impl Dictionary {
     }
 
     fn remember(&mut self, slot: usize, id: u64, at: usize) {
-        let ways = &mut self.table[slot];
-        ways.copy_within(0..WAYS - 1, 1);
-        ways[0] = (id + 1, at as u32);
+        let way = usize::from(self.next[slot]);
+        self.table[slot][way] = (id + 1, at as u32);
+        self.next[slot] = ((way + 1) % WAYS) as u8;
     }
 
     fn image(&self, id: u64) -> Option<&[u32]> {
@@ -157,20 +159,29 @@ impl Dictionary {
             }
             let mut best: Option<Choice> = None;
             for &(image, at) in &candidates[..count] {
-                let (len, image_dist) = if image == id {
+                let (source, image_dist) = if image == id {
                     if at >= i || i - at > LONG {
                         continue;
                     }
-                    (match_len(keys, at, keys, i, n), 0)
+                    (keys, 0)
                 } else {
                     let image_dist = id - image;
                     match self.image(image) {
                         Some(source) if image_dist < FAR_IMAGE_DIST && at < source.len() => {
-                            (match_len(source, at, keys, i, n), image_dist)
+                            (source, image_dist)
                         }
                         _ => continue,
                     }
                 };
+                // Only a match at least as long as the best so far can beat it.
+                let reach = best.map_or(0, |b| b.len);
+                if i + reach >= n
+                    || source.get(at + reach) != Some(&keys[i + reach])
+                    || source[at] != keys[i]
+                {
+                    continue;
+                }
+                let len = match_len(source, at, keys, i, n);
                 if len == 0 {
                     continue;
                 }
