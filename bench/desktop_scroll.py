@@ -7,6 +7,7 @@ spice-gtk connected. Prints bytes per second server -> client and the server sid
 
     bench/desktop_scroll.py     env: SCROLL_FPS=10 SECONDS=15 WARMUP=6 DISPLAYS=qxl,std
                                      IMAGE_COMPRESSION=auto_glz|lz|glz|... LIBS=ours,c
+                                     THREADS=1 (also the busiest threads)
 """
 import os
 import sys
@@ -24,7 +25,8 @@ def run(display, lib, fps, seconds, warmup, compression):
     opts = {"image-compression": compression} if compression else {}
     work = Path(f"/tmp/desktop-scroll-{display}-{lib}")
     rig = measure.BenchRig(display=display, workload="desktop", lib=lib, workdir=work, mem=512,
-                           video="1280x720", append=f"scroll_fps={fps:g}", spice_opts=opts)
+                           video="1280x720", append=f"scroll_fps={fps:g}", spice_opts=opts,
+                           extra_args=["-name", "bench,debug-threads=on"])  # vCPU threads named
     client = None
     try:
         rig.start()
@@ -40,7 +42,8 @@ def run(display, lib, fps, seconds, warmup, compression):
         w1, c1 = measure.wire_bytes(rig.port), measure.cpu_ticks(rig.proc.pid)
         down, _ = measure.wire_delta(w0, w1)
         cpu = measure.cpu_delta(c0, c1, rig.proc.pid)
-        return down / dur, cpu["server_side"] / dur
+        busiest = sorted(cpu["threads"].items(), key=lambda kv: -kv[1])[:5]
+        return down / dur, cpu["server_side"] / dur, busiest
     finally:
         if client:
             client.close()
@@ -58,9 +61,12 @@ def main():
           f"{compression or 'default (auto_glz)'}, {seconds:g} s measured")
     for display in displays:
         for lib in libs:
-            rate, cpu = run(display, lib, fps, seconds, warmup, compression)
+            rate, cpu, busiest = run(display, lib, fps, seconds, warmup, compression)
             print(f"{display:4} {lib:5} {rate / 1e6:7.3f} MB/s  server side CPU {cpu * 100:5.1f} %",
                   flush=True)
+            if os.environ.get("THREADS") == "1":
+                print("      busiest threads (CPU s): " +
+                      ", ".join(f"{name} {sec:.2f}" for name, sec in busiest))
 
 
 if __name__ == "__main__":
