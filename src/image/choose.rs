@@ -95,34 +95,33 @@ pub(crate) enum Graduality {
     Low,
 }
 
-/// Score below which an image counts as photographic (`GRADUAL_HIGH_RGB24_TH`), and as
-/// medium (`GRADUAL_MEDIUM_SCORE_TH`).
-const HIGH: f64 = -0.03;
-const MEDIUM: f64 = 0.002;
 /// Every 15th pixel is sampled with its right and lower neighbours.
 const SAMPLE_JUMP: usize = 15;
 const CONTRAST: i32 = 60;
 
 /// spice-server's `bitmap_get_graduality_level` for 32-bit pixels: samples pairs of
 /// neighbours; equal ones score 0.5, sharply different ones (a channel differing by 60 or
-/// more) 1, gently different ones -0.25. A negative mean means gradients: a photograph.
+/// more) 1, gently different ones -0.25. A mean below -0.03 means gradients (a
+/// photograph), below 0.002 some. Scores are kept in quarters, as integers.
 pub(crate) fn graduality(width: u32, pixels: &[u32]) -> Graduality {
     let width = width as usize;
     let rows = pixels.len().checked_div(width).unwrap_or(0);
-    let (mut sum, mut samples) = (0.0, 0usize);
-    if width <= 1 || rows <= 1 {
-        (sum, samples) = (1.0, 1);
-    } else {
+    let (mut sum, mut samples) = (4i64, 1i64);
+    if width > 1 && rows > 1 {
+        (sum, samples) = (0, 0);
         let jump = if !SAMPLE_JUMP.is_multiple_of(width) {
             SAMPLE_JUMP
         } else {
             SAMPLE_JUMP - 1
         };
         let last_row = (rows - 1) * width;
-        let mut at = width / 2;
+        let (mut at, mut x) = (width / 2, width / 2);
         while at < last_row {
-            if (at + 1).is_multiple_of(width) {
+            if x + 1 == width {
+                // The last pixel of a row has no right neighbour: C steps back one, for
+                // good (every later sample is one pixel further left).
                 at -= 1;
+                x -= 1;
             }
             sum += square_score(
                 pixels[at],
@@ -132,12 +131,15 @@ pub(crate) fn graduality(width: u32, pixels: &[u32]) -> Graduality {
             );
             samples += 3;
             at += jump;
+            x += jump;
+            while x >= width {
+                x -= width;
+            }
         }
     }
-    let score = sum / samples.max(1) as f64;
-    if score < HIGH {
+    if sum * 100 < -12 * samples {
         Graduality::High
-    } else if score < MEDIUM {
+    } else if sum * 1000 < 8 * samples {
         Graduality::Medium
     } else {
         Graduality::Low
@@ -161,15 +163,17 @@ fn compare(a: u32, b: u32) -> usize {
     }
 }
 
-fn square_score(p: u32, right: u32, below: u32, below_right: u32) -> f64 {
-    const SCORE: [f64; 3] = [0.5, 1.0, -0.25];
+/// The square's score in quarters (equal 2, contrasting 4, gently different -1); a
+/// square of identical pixels scores 0.
+fn square_score(p: u32, right: u32, below: u32, below_right: u32) -> i64 {
+    const SCORE: [i64; 3] = [2, 4, -1];
     let pairs = [
         compare(p, right),
         compare(p, below),
         compare(p, below_right),
     ];
-    if pairs.iter().all(|&c| c == 0) {
-        return 0.0;
+    if pairs == [0, 0, 0] {
+        return 0;
     }
     pairs.iter().map(|&c| SCORE[c]).sum()
 }

@@ -34,6 +34,9 @@ const LONG: usize = 1 << 25;
 /// 16 or 24.
 const FAR_IMAGE_DIST: u64 = 1 << 24;
 const HASH_BITS: u32 = 16;
+/// Matches stop here (the next one takes over where it ends, for a few bytes): every
+/// candidate is compared at most this far.
+const MAX_MATCH: usize = 4096;
 /// Places remembered per hash: text repeats its three-pixel patterns everywhere, and the
 /// one that continues longest (the same line, scrolled) is rarely the newest.
 const WAYS: usize = 8;
@@ -175,13 +178,14 @@ impl Dictionary {
                 };
                 // Only a match at least as long as the best so far can beat it.
                 let reach = best.map_or(0, |b| b.len);
-                if i + reach >= n
+                if reach == MAX_MATCH
+                    || i + reach >= n
                     || source.get(at + reach) != Some(&keys[i + reach])
                     || source[at] != keys[i]
                 {
                     continue;
                 }
-                let len = match_len(source, at, keys, i, n);
+                let len = match_len(source, at, keys, i, MAX_MATCH);
                 if len == 0 {
                     continue;
                 }

@@ -126,9 +126,16 @@ pub(crate) fn hash3(keys: &[u32], at: usize, bits: u32) -> usize {
 /// same slice with `ai < bi` (an overlapping match, which the decoders copy forward).
 pub(crate) fn match_len(a: &[u32], ai: usize, b: &[u32], bi: usize, limit: usize) -> usize {
     let limit = limit.min(a.len() - ai).min(b.len() - bi);
-    a[ai..ai + limit]
+    let (x, y) = (&a[ai..ai + limit], &b[bi..bi + limit]);
+    // Long matches (a scrolled window) are compared a block at a time (memcmp).
+    const BLOCK: usize = 16;
+    let mut n = 0;
+    while n + BLOCK <= limit && x[n..n + BLOCK] == y[n..n + BLOCK] {
+        n += BLOCK;
+    }
+    n + x[n..]
         .iter()
-        .zip(&b[bi..bi + limit])
-        .take_while(|(x, y)| x == y)
+        .zip(&y[n..])
+        .take_while(|(p, q)| p == q)
         .count()
 }
