@@ -79,7 +79,7 @@ replay: lib
 # the targets).
 # cargo-fuzz needs unstable flags; RUSTC_BOOTSTRAP lets the stable toolchain accept them.
 FUZZ_SECONDS ?= 70
-FUZZ_TARGETS := qxl_command link websocket main_channel display_channel inputs_channel cursor_channel spicevmc_channel smartcard_channel agent sound_channels
+FUZZ_TARGETS := qxl_command link websocket main_channel display_channel inputs_channel cursor_channel spicevmc_channel smartcard_channel agent sound_channels image_codecs
 fuzz:
 	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
 	for t in $(FUZZ_TARGETS); do \

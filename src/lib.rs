@@ -21,6 +21,7 @@ pub mod ffi;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub(crate) mod geometry;
+pub(crate) mod image;
 pub(crate) mod net;
 pub(crate) mod proto;
 pub(crate) mod qxl;

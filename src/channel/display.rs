@@ -1,10 +1,14 @@
 //! The display channel: the primary surface and its damage, sent as draw-copy images
-//! (LZ4 when the client can decode it, raw otherwise).
+//! in the codec `image::choose` picks (GLZ with the client's dictionary, LZ, LZ4 or raw).
 
 use super::{malformed, AckWindow, Channel, ChannelError, Outbox, ACK_WINDOW};
+use crate::display::draw::DrawImage;
 use crate::display::streams::VideoUpdate;
 use crate::display::{Screen, Update, ViewerId};
 use crate::geometry::{Area, Rect};
+use crate::image::choose::{self, ClientCodecs, Codec, ImageCompression, ImageSettings};
+use crate::image::glz::SharedDictionary;
+use crate::image::lz::{self, LzType};
 use crate::proto::caps::Caps;
 use crate::proto::display::{self as wire, DisplayInit, DisplayMessage, ImageData};
 use crate::proto::msg::display as m;
@@ -13,8 +17,6 @@ use crate::video::select;
 /// Raw bytes per draw message; larger damage is split into bands so one message never
 /// holds a whole 4K frame.
 const MAX_BAND_BYTES: usize = 512 * 1024;
-/// Images smaller than this go raw: compressing them gains nothing.
-const MIN_COMPRESS_BYTES: usize = 256;
 
 pub(crate) struct DisplayChannel {
     screen: Screen,
@@ -38,6 +40,15 @@ pub(crate) struct DisplayChannel {
     report_ids: Vec<(u32, u32)>,
     next_report_id: u32,
     codec_preference: Option<Vec<u8>>,
+    /// The server's image compression and the clients' GLZ dictionaries.
+    images: ImageSettings,
+    /// The client session this channel belongs to (whose GLZ dictionary it shares).
+    session_id: u32,
+    /// `PREFERRED_COMPRESSION`: the client's choice, over the server's.
+    preferred_compression: Option<ImageCompression>,
+    glz: Option<SharedDictionary>,
+    /// Images sent, by codec, and their bytes (logged when the channel closes).
+    sent_images: std::collections::BTreeMap<&'static str, (u64, u64)>,
 }
 
 impl DisplayChannel {
@@ -64,7 +75,20 @@ impl DisplayChannel {
             report_ids: Vec::new(),
             next_report_id: 0,
             codec_preference: None,
+            images: ImageSettings::default(),
+            session_id: 0,
+            preferred_compression: None,
+            glz: None,
+            sent_images: Default::default(),
         }
+    }
+
+    /// The server's image settings, and the client session whose GLZ dictionary this
+    /// channel shares.
+    pub(crate) fn with_images(mut self, images: ImageSettings, session_id: u32) -> Self {
+        self.images = images;
+        self.session_id = session_id;
+        self
     }
 
     /// Sends the monitor layout when it changed (the guest's, or one head covering the
@@ -100,14 +124,21 @@ impl DisplayChannel {
             };
             let id = self.next_image_id;
             self.next_image_id += 1;
-            let payload = (self.caps.has(m::CAP_LZ4_COMPRESSION)
-                && chunk.len() >= MIN_COMPRESS_BYTES)
-                .then(|| wire::lz4_payload(chunk))
-                .filter(|payload| payload.len() < chunk.len());
-            let data = match &payload {
-                Some(payload) => ImageData::Lz4(payload),
-                None => ImageData::Raw(chunk),
+            let width = area.width();
+            let height = (chunk.len() / row) as u32;
+            let encoded = self.encode_image(width, height, chunk);
+            let (name, data) = match &encoded {
+                Encoded::Raw => ("raw", ImageData::Raw(chunk)),
+                Encoded::Lz4(payload) => ("lz4", ImageData::Lz4(payload)),
+                Encoded::Lz(data) => ("lz", ImageData::Lz(data)),
+                Encoded::Glz(data) => ("glz", ImageData::Glz(data)),
             };
+            let bytes = match data {
+                ImageData::Raw(b) | ImageData::Lz4(b) | ImageData::Lz(b) | ImageData::Glz(b) => {
+                    b.len() as u64
+                }
+            };
+            self.tally(name, bytes as usize);
             out.send(&DisplayMessage::DrawCopy {
                 surface_id: 0,
                 dest,
@@ -116,6 +147,148 @@ impl DisplayChannel {
             });
         }
     }
+
+    /// A forwarded drawing's image in this client's codec: its bytes (descriptor and
+    /// data), or `None` when those the drawing carries already are.
+    fn draw_image(&mut self, image: &DrawImage) -> Option<Vec<u8>> {
+        let (width, height) = (image.width, image.height);
+        let bgra = || -> Vec<u8> { image.pixels.iter().flat_map(|p| p.to_le_bytes()).collect() };
+        let format = if image.alpha {
+            wire::BITMAP_FMT_RGBA
+        } else {
+            wire::BITMAP_FMT_32BIT
+        };
+        let (codec, glz) = self.codec_for(width, height, &image.pixels, !image.alpha);
+        let mut w = crate::proto::wire::Writer::default();
+        let name = match codec {
+            // What the drawing carries: raw (small images) or LZ4 (when the client
+            // takes LZ4).
+            Codec::Lz4 if image.lz4 => return self.tally_kept(image),
+            Codec::Lz4 | Codec::Raw if !image.lz4 => return self.tally_kept(image),
+            Codec::Lz4 => {
+                let payload = wire::lz4_payload_of(&bgra(), format);
+                wire::image(
+                    &mut w,
+                    image.id,
+                    width,
+                    height,
+                    format,
+                    ImageData::Lz4(&payload),
+                );
+                "lz4"
+            }
+            Codec::Raw => {
+                wire::image(
+                    &mut w,
+                    image.id,
+                    width,
+                    height,
+                    format,
+                    ImageData::Raw(&bgra()),
+                );
+                "raw"
+            }
+            Codec::Glz | Codec::Lz => {
+                let glz_data =
+                    glz.and_then(|dict| dict.lock().encode(width, height, &image.pixels));
+                match glz_data {
+                    Some(data) => {
+                        wire::image(
+                            &mut w,
+                            image.id,
+                            width,
+                            height,
+                            format,
+                            ImageData::Glz(&data),
+                        );
+                        "glz"
+                    }
+                    None => {
+                        let kind = if image.alpha {
+                            LzType::Rgba
+                        } else {
+                            LzType::Rgb32
+                        };
+                        let data = lz::encode(kind, width, height, &image.pixels);
+                        wire::image(
+                            &mut w,
+                            image.id,
+                            width,
+                            height,
+                            format,
+                            ImageData::Lz(&data),
+                        );
+                        "lz"
+                    }
+                }
+            }
+        };
+        let bytes = w.into_inner();
+        self.tally(name, bytes.len());
+        Some(bytes)
+    }
+
+    fn tally_kept(&mut self, image: &DrawImage) -> Option<Vec<u8>> {
+        let name = if image.lz4 { "lz4" } else { "raw" };
+        self.tally(name, image.size());
+        None
+    }
+
+    fn tally(&mut self, name: &'static str, bytes: usize) {
+        let entry = self.sent_images.entry(name).or_default();
+        *entry = (entry.0 + 1, entry.1 + bytes as u64);
+    }
+
+    /// The codec for an image, and the GLZ dictionary when it is GLZ (only for images
+    /// without alpha: our GLZ codes RGB32).
+    fn codec_for(
+        &self,
+        width: u32,
+        height: u32,
+        pixels: &[u32],
+        glz_allowed: bool,
+    ) -> (Codec, Option<SharedDictionary>) {
+        let setting = self
+            .preferred_compression
+            .unwrap_or_else(|| self.images.compression());
+        let glz = self
+            .glz
+            .clone()
+            .filter(|dict| glz_allowed && dict.lock().takes(pixels.len()));
+        let client = ClientCodecs {
+            lz4: self.caps.has(m::CAP_LZ4_COMPRESSION),
+            glz: glz.is_some(),
+        };
+        let codec = choose::choose(setting, width, height, pixels, client);
+        (codec, glz.filter(|_| codec == Codec::Glz))
+    }
+
+    /// One band of BGRX pixels in the codec chosen for it. A GLZ image, once encoded, is
+    /// in the dictionary and must be sent (the client's window counts on every id).
+    fn encode_image(&mut self, width: u32, height: u32, bgrx: &[u8]) -> Encoded {
+        let pixels: Vec<u32> = bgrx
+            .chunks_exact(4)
+            .map(|p| u32::from_le_bytes([p[0], p[1], p[2], p[3]]))
+            .collect();
+        let (codec, glz) = self.codec_for(width, height, &pixels, true);
+        match codec {
+            Codec::Raw => Encoded::Raw,
+            Codec::Lz4 => Encoded::Lz4(wire::lz4_payload(bgrx)),
+            Codec::Lz => Encoded::Lz(lz::encode(LzType::Rgb32, width, height, &pixels)),
+            Codec::Glz => match glz.and_then(|dict| dict.lock().encode(width, height, &pixels)) {
+                Some(data) => Encoded::Glz(data),
+                None => Encoded::Lz(lz::encode(LzType::Rgb32, width, height, &pixels)),
+            },
+        }
+    }
+}
+
+/// An image's data in its codec.
+enum Encoded {
+    Raw,
+    Lz4(Vec<u8>),
+    Lz(Vec<u8>),
+    Glz(Vec<u8>),
 }
 
 /// Most bytes queued for the socket before another video frame is taken.
@@ -183,9 +356,13 @@ impl Channel for DisplayChannel {
     ) -> Result<(), ChannelError> {
         match msg_type {
             m::C_INIT => {
-                DisplayInit::parse(body).map_err(malformed(msg_type))?;
+                let init = DisplayInit::parse(body).map_err(malformed(msg_type))?;
                 if !self.initialized {
                     self.initialized = true;
+                    self.glz = self
+                        .images
+                        .dictionaries
+                        .get(self.session_id, init.glz_window_size);
                     self.screen.add_viewer_with(self.viewer, self.caps.clone());
                     // spice-gtk may state its codec preference before its INIT.
                     if let Some(preference) = self.codec_preference.clone() {
@@ -212,8 +389,20 @@ impl Channel for DisplayChannel {
                     self.codec_preference = Some(preference);
                 }
             }
-            // Images always go as LZ4 or raw: there is no other compression to prefer.
-            m::C_PREFERRED_COMPRESSION | m::C_GL_DRAW_DONE => {}
+            m::C_PREFERRED_COMPRESSION => {
+                let value = *body.first().ok_or(ChannelError::BadMessage {
+                    msg_type,
+                    reason: "empty preferred compression",
+                })?;
+                match ImageCompression::from_c(i32::from(value)) {
+                    Some(preferred) => self.preferred_compression = Some(preferred),
+                    None => crate::log_warn!(
+                        "display viewer {}: preferred compression {value} is not one we know",
+                        self.viewer
+                    ),
+                }
+            }
+            m::C_GL_DRAW_DONE => {}
             _ => {
                 return Err(ChannelError::BadMessage {
                     msg_type,
@@ -266,7 +455,10 @@ impl Channel for DisplayChannel {
                 Update::Draw { draws, parts } => {
                     for op in draws {
                         *self.sent_draws.entry(op.msg.msg_type).or_default() += 1;
-                        out.send(&*op.msg);
+                        match op.msg.with_images(|image| self.draw_image(image)) {
+                            Some(msg) => out.send(&msg),
+                            None => out.send(&*op.msg),
+                        }
                     }
                     self.sent_pixel_areas += parts.len() as u64;
                     for (area, pixels) in parts {
@@ -283,9 +475,10 @@ impl Channel for DisplayChannel {
 
     fn closed(&mut self) {
         crate::log_debug!(
-            "display viewer {}: sent {} areas as pixels, {} video frames, drawings by message type {:?}",
+            "display viewer {}: sent {} areas as pixels (images by codec: count, bytes {:?}), {} video frames, drawings by message type {:?}",
             self.viewer,
             self.sent_pixel_areas,
+            self.sent_images,
             self.sent_frames,
             self.sent_draws
         );
@@ -318,9 +511,79 @@ mod tests {
     }
 
     fn init_body() -> Vec<u8> {
-        let mut w = crate::proto::wire::Writer::new();
+        let mut w = crate::proto::wire::Writer::default();
         w.u8(1).u64(1 << 20).u8(1).i32(1 << 20);
         w.into_inner()
+    }
+
+    /// The image of a `DRAW_COPY` body: its type, and the data after its u32 size.
+    fn image_of(body: &[u8]) -> (u8, &[u8]) {
+        let size = u32::from_le_bytes(body[75..79].try_into().unwrap()) as usize;
+        (body[57 + 8], &body[79..79 + size])
+    }
+
+    #[test]
+    fn images_go_in_the_codec_the_server_and_the_client_ask_for() {
+        use crate::image::decode;
+        let screen = Screen::default();
+        screen.create_surface(64, 48);
+        let text: Vec<u8> = (0..64 * 48 * 4)
+            .map(|i| if (i / 4) % 7 == 0 { 0 } else { 0xee })
+            .collect();
+        screen.draw(Area::new(0, 0, 64, 48), &text, 64 * 4);
+        let want: Vec<u32> = text
+            .chunks(4)
+            .map(|p| u32::from_le_bytes([p[0], p[1], p[2], 0]))
+            .collect();
+        let images = ImageSettings::default();
+        let caps = Caps::from_bits(&[m::CAP_LZ4_COMPRESSION]);
+        let mut ch = DisplayChannel::new(screen.clone(), 1, caps, 1).with_images(images.clone(), 7);
+        let mut out = Outbox::new(HeaderKind::Mini);
+        ch.on_message(m::C_INIT, &init_body(), &mut out).unwrap();
+        ch.produce(&mut out);
+        let msgs = drain(&mut out);
+        let copy = msgs.iter().find(|m| m.msg_type == m::DRAW_COPY).unwrap();
+        let (kind, data) = image_of(&copy.body);
+        assert_eq!(kind, wire::IMAGE_TYPE_GLZ_RGB);
+        let mut window = decode::GlzWindow::default();
+        assert_eq!(window.decode(data).unwrap().1.pixels, want);
+
+        // The same picture again: GLZ finds it in the dictionary.
+        screen.draw(Area::new(0, 0, 64, 48), &text, 64 * 4);
+        ch.produce(&mut out);
+        let msgs = drain(&mut out);
+        let (kind, data) = image_of(&msgs[0].body);
+        assert_eq!(kind, wire::IMAGE_TYPE_GLZ_RGB);
+        assert!(data.len() < 64, "{} bytes", data.len());
+        assert_eq!(window.decode(data).unwrap().1.pixels, want);
+
+        images.set_compression(ImageCompression::Lz);
+        screen.draw(Area::new(0, 0, 64, 48), &text, 64 * 4);
+        ch.produce(&mut out);
+        let msgs = drain(&mut out);
+        let (kind, data) = image_of(&msgs[0].body);
+        assert_eq!(kind, wire::IMAGE_TYPE_LZ_RGB);
+        assert_eq!(decode::lz(data).unwrap().pixels, want);
+
+        // The client's preference wins over the server's setting.
+        for (preferred, expected) in [
+            (ImageCompression::Lz4, wire::IMAGE_TYPE_LZ4),
+            (ImageCompression::Off, wire::IMAGE_TYPE_BITMAP),
+            (ImageCompression::AutoGlz, wire::IMAGE_TYPE_GLZ_RGB),
+        ] {
+            ch.on_message(m::C_PREFERRED_COMPRESSION, &[preferred as u8], &mut out)
+                .unwrap();
+            screen.draw(Area::new(0, 0, 64, 48), &text, 64 * 4);
+            ch.produce(&mut out);
+            let msgs = drain(&mut out);
+            assert_eq!(msgs[0].body[57 + 8], expected, "{preferred:?}");
+        }
+        // An unknown value is ignored; an empty message is an error.
+        ch.on_message(m::C_PREFERRED_COMPRESSION, &[42], &mut out)
+            .unwrap();
+        assert!(ch
+            .on_message(m::C_PREFERRED_COMPRESSION, &[], &mut out)
+            .is_err());
     }
 
     #[test]
@@ -346,8 +609,9 @@ mod tests {
                 m::MARK
             ]
         );
-        // A black 64x48 surface compresses: the image is LZ4.
-        assert_eq!(msgs[3].body[57 + 8], wire::IMAGE_TYPE_LZ4);
+        // A black 64x48 surface compresses: with QEMU's default (auto_glz) and the
+        // client's GLZ window, the image is GLZ.
+        assert_eq!(msgs[3].body[57 + 8], wire::IMAGE_TYPE_GLZ_RGB);
         screen.draw(Area::new(0, 0, 2, 2), &[7u8; 16], 8);
         ch.produce(&mut out);
         let msgs = drain(&mut out);
@@ -364,7 +628,7 @@ mod tests {
         let msg = crate::display::draw::DrawMessage {
             msg_type,
             body: bbox.left.to_le_bytes().to_vec(),
-            lz4: false,
+            images: Vec::new(),
         };
         Forward {
             msg: std::sync::Arc::new(msg),
@@ -391,6 +655,120 @@ mod tests {
         ch.produce(&mut out);
         let msgs = drain(&mut out);
         assert_eq!(types(&msgs), vec![m::DRAW_INVERS, m::DRAW_COPY]);
+    }
+
+    /// A forwarded DRAW_COPY of a 40x40 text-like image, as `display::draw` encodes it.
+    fn copy_with_image() -> (Forward, Vec<u32>) {
+        use crate::qxl::draw::{Draw, Op, Source};
+        use crate::qxl::image::{Image, Pixels};
+        let data: Vec<u32> = (0..40 * 40)
+            .map(|i| if i % 5 == 0 { 0 } else { 0x00ee_eeee })
+            .collect();
+        let pixels = Pixels {
+            width: 40,
+            height: 40,
+            data: data.clone(),
+            alpha: false,
+            format: 8,
+        };
+        let rect = Rect {
+            top: 0,
+            left: 0,
+            bottom: 40,
+            right: 40,
+        };
+        let draw = Draw {
+            surface_id: 0,
+            depends_on: vec![],
+            bbox: rect,
+            clip: None,
+            op: Op::Copy {
+                src: Source {
+                    image: Image::Pixels(pixels),
+                    area: rect,
+                    scale_mode: 0,
+                },
+                rop: crate::proto::display::ROPD_OP_PUT,
+                mask: None,
+            },
+        };
+        let msg = crate::display::draw::encode(0, &draw).unwrap();
+        let bbox = Area::new(0, 0, 40, 40);
+        let op = Forward {
+            msg: std::sync::Arc::new(msg),
+            bbox,
+            reads: None,
+            opaque: true,
+        };
+        (op, data)
+    }
+
+    /// The type and data of the image a forwarded DRAW_COPY points at.
+    fn forwarded_image(body: &[u8]) -> (u8, Vec<u8>) {
+        let at = u32::from_le_bytes(body[21..25].try_into().unwrap()) as usize;
+        let size = u32::from_le_bytes(body[at + 18..at + 22].try_into().unwrap()) as usize;
+        (body[at + 8], body[at + 22..at + 22 + size].to_vec())
+    }
+
+    #[test]
+    fn forwarded_images_go_in_each_clients_codec() {
+        use crate::image::decode;
+        let screen = Screen::default();
+        screen.create_surface(64, 64);
+        let images = ImageSettings::default();
+        // One client with LZ4 and a GLZ window, one without either.
+        let mut glz_client = DisplayChannel::new(
+            screen.clone(),
+            1,
+            Caps::from_bits(&[m::CAP_LZ4_COMPRESSION]),
+            1,
+        )
+        .with_images(images.clone(), 1);
+        let mut plain = DisplayChannel::new(screen.clone(), 2, Caps::default(), 1)
+            .with_images(images.clone(), 2);
+        let mut no_window = init_body();
+        no_window[10..14].copy_from_slice(&0i32.to_le_bytes());
+        let (mut out1, mut out2) = (Outbox::new(HeaderKind::Mini), Outbox::new(HeaderKind::Mini));
+        glz_client
+            .on_message(m::C_INIT, &init_body(), &mut out1)
+            .unwrap();
+        plain.on_message(m::C_INIT, &no_window, &mut out2).unwrap();
+        glz_client.produce(&mut out1);
+        plain.produce(&mut out2);
+        let mut window = decode::GlzWindow::default();
+        for msg in drain(&mut out1)
+            .iter()
+            .filter(|m| m.msg_type == m::DRAW_COPY)
+        {
+            window.decode(image_of(&msg.body).1).unwrap();
+        }
+        drain(&mut out2);
+
+        let (copy, want) = copy_with_image();
+        let want: Vec<u32> = want.iter().map(|p| p & 0x00ff_ffff).collect();
+        screen.forward(Some(copy.clone()), paint(Area::new(0, 0, 40, 40)));
+        glz_client.produce(&mut out1);
+        plain.produce(&mut out2);
+        let (kind, data) = forwarded_image(&drain(&mut out1)[0].body);
+        assert_eq!(kind, wire::IMAGE_TYPE_GLZ_RGB);
+        assert_eq!(window.decode(&data).unwrap().1.pixels, want);
+        let (kind, data) = forwarded_image(&drain(&mut out2)[0].body);
+        assert_eq!(kind, wire::IMAGE_TYPE_LZ_RGB, "no GLZ window: LZ");
+        assert_eq!(decode::lz(&data).unwrap().pixels, want);
+
+        // lz4: only to the client that has the cap; the other gets LZ.
+        images.set_compression(ImageCompression::Lz4);
+        screen.forward(Some(copy), paint(Area::new(0, 0, 40, 40)));
+        glz_client.produce(&mut out1);
+        plain.produce(&mut out2);
+        assert_eq!(
+            forwarded_image(&drain(&mut out1)[0].body).0,
+            wire::IMAGE_TYPE_LZ4
+        );
+        assert_eq!(
+            forwarded_image(&drain(&mut out2)[0].body).0,
+            wire::IMAGE_TYPE_LZ_RGB
+        );
     }
 
     #[test]

@@ -11,7 +11,8 @@
 
 use crate::geometry::Rect;
 use crate::proto::display::{
-    BITMAP_FLAGS_TOP_DOWN, BITMAP_FMT_32BIT, IMAGE_TYPE_BITMAP, IMAGE_TYPE_LZ4, ROPD_OP_PUT,
+    BITMAP_FLAGS_TOP_DOWN, BITMAP_FMT_32BIT, BITMAP_FMT_RGBA, IMAGE_TYPE_BITMAP, IMAGE_TYPE_LZ4,
+    ROPD_OP_PUT,
 };
 use crate::proto::msg::display as m;
 use crate::proto::outgoing::ServerMessage;
@@ -20,8 +21,6 @@ use crate::qxl::draw::{Brush, Draw, Glyph, Op, Source};
 use crate::qxl::image::{Image, Pixels};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// `SPICE_BITMAP_FMT_RGBA` (premultiplied ARGB).
-const BITMAP_FMT_RGBA: u8 = 9;
 /// `SPICE_STRING_FLAGS_RASTER_A1/A4/A8`.
 const STRING_RASTER_A1: u8 = 1;
 const STRING_RASTER_A4: u8 = 2;
@@ -43,8 +42,113 @@ const RAW_IMAGE_MAX: usize = 2048;
 pub(crate) struct DrawMessage {
     pub msg_type: u16,
     pub body: Vec<u8>,
-    /// An image in it is LZ4: only clients with the LZ4 cap may be sent it.
+    /// The images at the end of `body` (raw or LZ4, as any client may receive them when
+    /// it has the LZ4 cap), with their pixels so that each client can get them in its own
+    /// codec (`with_images`).
+    pub images: Vec<DrawImage>,
+}
+
+/// One image of a drawing's message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DrawImage {
+    /// Where in the body the u32 pointer to it is, and where its bytes (descriptor and
+    /// data) are.
+    pointer_at: usize,
+    bytes: std::ops::Range<usize>,
+    pub id: u64,
+    pub width: u32,
+    pub height: u32,
+    /// Premultiplied ARGB (else xRGB).
+    pub alpha: bool,
+    /// Top-down rows, 0xAARRGGBB.
+    pub pixels: Vec<u32>,
+    /// Its bytes in the body are LZ4 (which only clients with the cap decode).
     pub lz4: bool,
+}
+
+impl DrawImage {
+    /// Bytes it takes in the message.
+    pub(crate) fn size(&self) -> usize {
+        self.bytes.len()
+    }
+}
+
+impl DrawMessage {
+    /// It carries LZ4 bytes that `with_images` cannot replace: only clients with the
+    /// LZ4 cap may be sent it.
+    pub(crate) fn needs_lz4(&self) -> bool {
+        self.images.iter().any(|i| i.lz4) && !self.images_replaceable()
+    }
+
+    /// The images sit one after another at the end of the body, after every pointer to
+    /// them, so each can be swapped for another coding.
+    fn images_replaceable(&self) -> bool {
+        let Some(first) = self.images.first() else {
+            return false;
+        };
+        self.images
+            .windows(2)
+            .all(|pair| pair[0].bytes.end == pair[1].bytes.start)
+            && self.images.last().map(|i| i.bytes.end) == Some(self.body.len())
+            && self
+                .images
+                .iter()
+                .all(|i| i.pointer_at + 4 <= first.bytes.start)
+    }
+
+    /// The message with each image's bytes (descriptor and data) replaced by what
+    /// `encode` returns for it (`None` keeps them), its pointer moved to match.
+    pub(crate) fn with_images(
+        &self,
+        mut encode: impl FnMut(&DrawImage) -> Option<Vec<u8>>,
+    ) -> Option<DrawMessage> {
+        if !self.images_replaceable() {
+            return None;
+        }
+        let first = self.images.first()?;
+        let mut w = Writer::default();
+        w.bytes(&self.body[..first.bytes.start]);
+        let mut images = Vec::with_capacity(self.images.len());
+        for image in &self.images {
+            let start = w.len();
+            w.patch_u32(image.pointer_at, start as u32);
+            match encode(image) {
+                Some(bytes) => w.bytes(&bytes),
+                None => w.bytes(&self.body[image.bytes.clone()]),
+            };
+            images.push(DrawImage {
+                bytes: start..w.len(),
+                ..image.clone()
+            });
+        }
+        Some(DrawMessage {
+            msg_type: self.msg_type,
+            body: w.into_inner(),
+            images,
+        })
+    }
+}
+
+#[cfg(test)]
+impl DrawMessage {
+    /// A message with one LZ4 image, replaceable or not (its pointer after its bytes).
+    pub(crate) fn with_one_lz4_image(msg_type: u16, replaceable: bool) -> DrawMessage {
+        let (pointer_at, bytes) = if replaceable { (0, 4..12) } else { (8, 0..8) };
+        DrawMessage {
+            msg_type,
+            body: vec![0; 12],
+            images: vec![DrawImage {
+                pointer_at,
+                bytes,
+                id: 1,
+                width: 1,
+                height: 1,
+                alpha: false,
+                pixels: vec![0],
+                lz4: true,
+            }],
+        }
+    }
 }
 
 impl ServerMessage for DrawMessage {
@@ -245,7 +349,7 @@ pub(crate) fn encode(surface_id: u32, draw: &Draw) -> Result<DrawMessage, NotFor
     Ok(DrawMessage {
         msg_type,
         body: e.w.into_inner(),
-        lz4: e.lz4,
+        images: e.written,
     })
 }
 
@@ -282,7 +386,7 @@ struct PendingImage {
 struct Encoder {
     w: Writer,
     images: Vec<PendingImage>,
-    lz4: bool,
+    written: Vec<DrawImage>,
 }
 
 impl Encoder {
@@ -401,19 +505,32 @@ impl Encoder {
     fn flush_images(&mut self) {
         for image in std::mem::take(&mut self.images) {
             self.set_pointer(image.pointer_at);
-            self.write_image(&image);
+            let start = self.w.len();
+            let (id, lz4) = self.write_image(&image);
+            self.written.push(DrawImage {
+                pointer_at: image.pointer_at,
+                bytes: start..self.w.len(),
+                id,
+                width: image.width,
+                height: image.height,
+                alpha: image.alpha,
+                pixels: image.pixels,
+                lz4,
+            });
         }
     }
 
-    /// Image descriptor + 32-bit bitmap (raw) or LZ4 data.
-    fn write_image(&mut self, image: &PendingImage) {
+    /// Image descriptor + 32-bit bitmap (raw) or LZ4 data; returns the image's id and
+    /// whether it went LZ4.
+    fn write_image(&mut self, image: &PendingImage) -> (u64, bool) {
         let format = if image.alpha {
             BITMAP_FMT_RGBA
         } else {
             BITMAP_FMT_32BIT
         };
         let bytes: Vec<u8> = image.pixels.iter().flat_map(|p| p.to_le_bytes()).collect();
-        self.w.u64(NEXT_IMAGE_ID.fetch_add(1, Ordering::Relaxed));
+        let id = NEXT_IMAGE_ID.fetch_add(1, Ordering::Relaxed);
+        self.w.u64(id);
         if bytes.len() <= RAW_IMAGE_MAX {
             self.w
                 .u8(IMAGE_TYPE_BITMAP)
@@ -427,9 +544,9 @@ impl Encoder {
                 .u32(image.width * 4)
                 .u32(0);
             self.w.bytes(&bytes);
+            (id, false)
         } else {
             let block = lz4_flex::block::compress(&bytes);
-            self.lz4 = true;
             self.w
                 .u8(IMAGE_TYPE_LZ4)
                 .u8(0)
@@ -439,6 +556,7 @@ impl Encoder {
             self.w
                 .bytes(&(block.len() as u32).to_be_bytes())
                 .bytes(&block);
+            (id, true)
         }
     }
 

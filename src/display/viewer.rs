@@ -64,7 +64,8 @@ impl Viewer {
     pub(super) fn drawn(&mut self, op: Option<&Forward>, damage: Area, video: &[Area]) {
         match op {
             Some(op)
-                if (self.lz4 || !op.msg.lz4) && can_queue(op, &self.queue, &self.damage, video) =>
+                if (self.lz4 || !op.msg.needs_lz4())
+                    && can_queue(op, &self.queue, &self.damage, video) =>
             {
                 self.queue.push(op.clone())
             }
@@ -151,7 +152,7 @@ mod tests {
             msg: Arc::new(DrawMessage {
                 msg_type: 1,
                 body: vec![0; 8],
-                lz4: false,
+                images: Vec::new(),
             }),
             bbox,
             reads,
@@ -187,10 +188,18 @@ mod tests {
     fn a_drawing_carrying_lz4_reaches_a_client_without_the_cap_as_pixels() {
         let dest = Area::new(0, 0, 4, 4);
         let mut with_lz4 = op(dest, None, true);
-        Arc::make_mut(&mut with_lz4.msg).lz4 = true;
+        with_lz4.msg = Arc::new(DrawMessage::with_one_lz4_image(1, false));
         let mut v = Viewer::default();
         v.drawn(Some(&with_lz4), dest, &[]);
         assert_eq!(taken(&mut v), (0, vec![dest]), "no LZ4 cap: pixels");
+        let mut recodable = op(dest, None, true);
+        recodable.msg = Arc::new(DrawMessage::with_one_lz4_image(1, true));
+        v.drawn(Some(&recodable), dest, &[]);
+        assert_eq!(
+            taken(&mut v),
+            (1, vec![]),
+            "its image is re-encoded for this client"
+        );
         v.drawn(Some(&op(dest, None, true)), dest, &[]);
         assert_eq!(
             taken(&mut v),

@@ -14,6 +14,8 @@ pub(crate) const ROPD_OP_PUT: u16 = 8;
 
 /// `SpiceImageType`.
 pub(crate) const IMAGE_TYPE_BITMAP: u8 = 0;
+pub(crate) const IMAGE_TYPE_LZ_RGB: u8 = 101;
+pub(crate) const IMAGE_TYPE_GLZ_RGB: u8 = 102;
 pub(crate) const IMAGE_TYPE_LZ4: u8 = 109;
 /// `SPICE_BITMAP_FMT_32BIT` (BGRX).
 pub(crate) const BITMAP_FMT_32BIT: u8 = 8;
@@ -65,15 +67,26 @@ pub(crate) enum ImageData<'a> {
     Raw(&'a [u8]),
     /// `LZ4` image payload (top-down flag, format, then BE-length-prefixed blocks).
     Lz4(&'a [u8]),
+    /// `LZ_RGB` data (`image::lz`).
+    Lz(&'a [u8]),
+    /// `GLZ_RGB` data (`image::glz`), valid only for the client whose dictionary made it.
+    Glz(&'a [u8]),
 }
+
+/// `SPICE_BITMAP_FMT_RGBA` (premultiplied ARGB).
+pub(crate) const BITMAP_FMT_RGBA: u8 = 9;
 
 /// Encodes the LZ4 image payload spice-gtk decodes: u8 top_down, u8 bitmap format, then
 /// one `[u32 big-endian length][LZ4 block]`.
 pub(crate) fn lz4_payload(pixels: &[u8]) -> Vec<u8> {
+    lz4_payload_of(pixels, BITMAP_FMT_32BIT)
+}
+
+pub(crate) fn lz4_payload_of(pixels: &[u8], format: u8) -> Vec<u8> {
     let block = lz4_flex::block::compress(pixels);
     let mut out = Vec::with_capacity(block.len() + 6);
     out.push(1);
-    out.push(BITMAP_FMT_32BIT);
+    out.push(format);
     out.extend_from_slice(&(block.len() as u32).to_be_bytes());
     out.extend_from_slice(&block);
     out
@@ -103,19 +116,40 @@ fn draw_copy(w: &mut Writer, surface_id: u32, dest: Rect, image_id: u64, data: I
     w.u16(ROPD_OP_PUT).u8(0); // rop, scale mode
     w.u8(0).i32(0).i32(0).u32(0); // mask: flags, pos, no bitmap
     debug_assert_eq!((w.len() - start) as u32, DRAW_COPY_FIXED);
-    // Image descriptor: u64 id, u8 type, u8 flags, u32 width, u32 height.
+    image(w, image_id, width, height, BITMAP_FMT_32BIT, data);
+}
+
+/// An `Image`: the descriptor (u64 id, u8 type, u8 flags, u32 width, u32 height), then
+/// its data; `format` is the bitmap format of raw pixels (32BIT or RGBA).
+pub(crate) fn image(
+    w: &mut Writer,
+    image_id: u64,
+    width: u32,
+    height: u32,
+    format: u8,
+    data: ImageData<'_>,
+) {
     w.u64(image_id);
     match data {
         ImageData::Raw(pixels) => {
             w.u8(IMAGE_TYPE_BITMAP).u8(0).u32(width).u32(height);
             // Bitmap: u8 format, u8 flags, u32 x, u32 y, u32 stride, u32 palette ptr, data.
-            w.u8(BITMAP_FMT_32BIT).u8(BITMAP_FLAGS_TOP_DOWN);
+            w.u8(format).u8(BITMAP_FLAGS_TOP_DOWN);
             w.u32(width).u32(height).u32(width * 4).u32(0);
             w.bytes(pixels);
         }
         ImageData::Lz4(payload) => {
             w.u8(IMAGE_TYPE_LZ4).u8(0).u32(width).u32(height);
             w.u32(payload.len() as u32).bytes(payload);
+        }
+        // `BinaryData`: u32 size, then the data.
+        ImageData::Lz(data) => {
+            w.u8(IMAGE_TYPE_LZ_RGB).u8(0).u32(width).u32(height);
+            w.u32(data.len() as u32).bytes(data);
+        }
+        ImageData::Glz(data) => {
+            w.u8(IMAGE_TYPE_GLZ_RGB).u8(0).u32(width).u32(height);
+            w.u32(data.len() as u32).bytes(data);
         }
     }
 }

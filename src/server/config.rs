@@ -65,32 +65,7 @@ impl AddrFamily {
     }
 }
 
-/// `SpiceImageCompression` values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ImageCompression {
-    Off = 1,
-    AutoGlz = 2,
-    AutoLz = 3,
-    Quic = 4,
-    Glz = 5,
-    Lz = 6,
-    Lz4 = 7,
-}
-
-impl ImageCompression {
-    pub(crate) fn from_c(value: i32) -> Option<ImageCompression> {
-        Some(match value {
-            1 => ImageCompression::Off,
-            2 => ImageCompression::AutoGlz,
-            3 => ImageCompression::AutoLz,
-            4 => ImageCompression::Quic,
-            5 => ImageCompression::Glz,
-            6 => ImageCompression::Lz,
-            7 => ImageCompression::Lz4,
-            _ => return None,
-        })
-    }
-}
+pub(crate) use crate::image::choose::ImageCompression;
 
 /// `spice_wan_compression_t`: when JPEG / zlib-over-GLZ are used on WAN links.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,6 +8,7 @@ use crate::channel::cursor::CursorChannel;
 use crate::channel::display::DisplayChannel;
 use crate::display::pointer::Pointer;
 use crate::display::Screen;
+use crate::image::choose::ImageSettings;
 use crate::proto::caps::Caps;
 use crate::proto::link::LinkError;
 use crate::worker::{Msg, WorkerHandle, CLIENT_CAPS_BYTES};
@@ -91,7 +92,11 @@ impl Displays {
 
     /// A display channel: the worker learns a client watches, with its caps, and again
     /// when the last one leaves.
-    pub(crate) fn open_display(&self, request: &OpenRequest) -> Result<Opening, LinkError> {
+    pub(crate) fn open_display(
+        &self,
+        request: &OpenRequest,
+        images: &ImageSettings,
+    ) -> Result<Opening, LinkError> {
         let source = self
             .get(request.channel_id)
             .ok_or(LinkError::ChannelNotAvailable)?;
@@ -107,7 +112,8 @@ impl Displays {
             viewer,
             request.caps.clone(),
             source.max_monitors,
-        );
+        )
+        .with_images(images.clone(), request.session_id);
         Ok(Opening::new(channel).on_close(move || {
             let last = viewers.fetch_sub(1, Ordering::Relaxed) == 1;
             // A removed device's worker is gone and needs no news.

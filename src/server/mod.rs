@@ -401,6 +401,9 @@ impl Server {
         self.session
             .playback_compression
             .store(self.config.playback_compression, Ordering::Relaxed);
+        self.session
+            .images
+            .set_compression(self.config.image_compression);
         self.session.agent().set_flags(
             self.config.agent_mouse,
             self.config.agent_copypaste,

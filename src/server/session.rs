@@ -58,6 +58,8 @@ pub(crate) struct Session {
     audio: Mutex<Vec<(InstanceId, AudioStream)>>,
     /// `spice_server_set_playback_compression`: Opus for clients that take it.
     pub playback_compression: Arc<AtomicBool>,
+    /// `spice_server_set_image_compression` and the clients' GLZ dictionaries.
+    pub images: crate::image::choose::ImageSettings,
 }
 
 /// An audio instance QEMU added.
@@ -101,6 +103,7 @@ impl Session {
             devices: Mutex::default(),
             audio: Mutex::default(),
             playback_compression: Arc::new(AtomicBool::new(true)),
+            images: Default::default(),
             agent: {
                 let me = me.clone();
                 AgentHub::new(Arc::new(move || {
@@ -301,7 +304,7 @@ impl Session {
                 display::CAP_PREF_VIDEO_CODEC_TYPE,
             ],
             Provider::Device,
-            opener(&weak, |s, r| s.displays.open_display(r)),
+            opener(&weak, |s, r| s.displays.open_display(r, &s.images)),
         ));
         self.register(ChannelKind::new(
             ch::CURSOR,

@@ -4,6 +4,9 @@
  *   workload console|desktop|video      (argv[1], else workload= on /proc/cmdline)
  *   kernel cmdline: fps=30  video_rect=full|WxH+X+Y  video_dev=/dev/vda  frame_log=1
  *                   text_fps=N (desktop: rewrite the front window's text N times a second)
+ *                   scroll_fps=N (desktop: scroll the front window's text a line up N times a second)
+ *                   scroll_lines=N (desktop: stop scrolling after N lines, then print
+ *                                   "SPICE-RS-GUEST: scrolled N lines")
  *
  * Serial-log lines (stdout is the console = ttyS0), stable, for the harness:
  *   SPICE-RS-GUEST: fb0 WxH bpp=N stride=S
@@ -159,24 +162,39 @@ static void draw_digit(int x, int y, int d, int s, uint32_t fg)
 static uint32_t rng = 12345;
 static unsigned rnd(void) { rng = rng * 1103515245 + 12345; return (rng >> 16) & 0x7fff; }
 
+static void draw_text_line(int x, int ly, int w, uint32_t fg)
+{
+    int lx = x + 8;
+    int end = x + w - 8 - (int)(rnd() % (w / 3 + 1));
+    while (lx < end) {
+        int word = 2 + rnd() % 8;
+        for (int k = 0; k < word && lx + 6 <= end; k++, lx += 7) {
+            /* a glyph: a few strokes inside 6x8 */
+            int g = rnd();
+            fill(lx, ly + (g & 1), 6, 1, fg);
+            fill(lx + (g >> 1) % 5, ly, 1 + ((g >> 4) & 1), 8, fg);
+            if (g & 0x40) fill(lx, ly + 7, 6, 1, fg);
+            if (g & 0x80) fill(lx, ly + 3, 5, 1, fg);
+        }
+        lx += 7;
+    }
+}
+
 static void draw_text_block(int x, int y, int w, int h, uint32_t fg)
 {
-    for (int ly = y + 6; ly + 8 <= y + h - 4; ly += 14) {
-        int lx = x + 8;
-        int end = x + w - 8 - (int)(rnd() % (w / 3 + 1));
-        while (lx < end) {
-            int word = 2 + rnd() % 8;
-            for (int k = 0; k < word && lx + 6 <= end; k++, lx += 7) {
-                /* a glyph: a few strokes inside 6x8 */
-                int g = rnd();
-                fill(lx, ly + (g & 1), 6, 1, fg);
-                fill(lx + (g >> 1) % 5, ly, 1 + ((g >> 4) & 1), 8, fg);
-                if (g & 0x40) fill(lx, ly + 7, 6, 1, fg);
-                if (g & 0x80) fill(lx, ly + 3, 5, 1, fg);
-            }
-            lx += 7;
-        }
-    }
+    for (int ly = y + 6; ly + 8 <= y + h - 4; ly += 14) draw_text_line(x, ly, w, fg);
+}
+
+/* The document in a window body scrolls up one 14-pixel line: the rows move up, a new
+ * line of text appears at the bottom. */
+static void scroll_text(int x, int y, int w, int h)
+{
+    int bytes = fb.bpp / 8;
+    for (int j = y; j + 14 < y + h; j++)
+        memmove(fb.mem + (size_t)j * fb.stride + x * bytes,
+                fb.mem + (size_t)(j + 14) * fb.stride + x * bytes, (size_t)w * bytes);
+    fill(x, y + h - 14, w, 14, 0xffffff);
+    draw_text_line(x, y + h - 12, w, 0x202020);
 }
 
 static void draw_window(int x, int y, int w, int h, const char *seed, uint32_t title)
@@ -381,8 +399,19 @@ static void run_desktop(void)
     /* text_fps=N: the front window's text is rewritten N times a second, like a fast
      * scrolling terminal: changes at video rates that are no picture. */
     double text_fps = atof(arg("text_fps", "0"));
-    double t0 = now(), next_text = t0;
+    /* scroll_fps=N: the front window's document scrolls one line up N times a second,
+     * like reading a long document. */
+    double scroll_fps = atof(arg("scroll_fps", "0"));
+    int scroll_lines = atoi(arg("scroll_lines", "0")); /* then stop (0: never) */
+    int scrolled = 0;
+    double t0 = now(), next_text = t0, next_scroll = t0;
     for (unsigned s = 1;; s++) {
+        for (; scroll_fps > 0 && next_scroll < t0 + s; next_scroll += 1 / scroll_fps) {
+            if (scroll_lines && scrolled == scroll_lines) break;
+            wait_until(next_scroll);
+            scroll_text(fb.w / 3 + 2, fb.h / 3 + 26, fb.w / 2 - 4, fb.h / 2 - 28);
+            if (++scrolled == scroll_lines) printf("SPICE-RS-GUEST: scrolled %d lines\n", scrolled);
+        }
         for (; text_fps > 0 && next_text < t0 + s; next_text += 1 / text_fps) {
             wait_until(next_text);
             int x = fb.w / 3 + 2, y = fb.h / 3 + 26, w = fb.w / 2 - 4, h = fb.h / 2 - 28;

@@ -14,6 +14,10 @@ server's own rendering, read back from guest memory after update_area) pixel for
                 (the server may merge drawings into images), 2 wakes the server and waits
                 2 ms after each command (each drawing goes out as its own message)
 
+The stand-in serves with the library's default image compression (auto_glz, as QEMU's);
+QXL_IMAGE_COMPRESSION=auto_glz|auto_lz|quic|glz|lz|lz4|off sets another, as QEMU's
+image-compression= does.
+
 Each row also shows which display messages the server sent (counted by a relay between
 client and server), so a row says how the drawings reached the client.
 

@@ -429,6 +429,20 @@ static void server_start(int neg)
          * the client as itself, never as a video frame */
         spice_server_set_streaming_video(server, SPICE_STREAM_VIDEO_OFF);
     }
+    /* QXL_IMAGE_COMPRESSION=auto_glz|auto_lz|quic|glz|lz|lz4|off as QEMU's
+     * image-compression= (default: the library's, auto_glz) */
+    const char *comp = getenv("QXL_IMAGE_COMPRESSION");
+    if (comp) {
+        static const char *const names[] = {"off", "auto_glz", "auto_lz", "quic", "glz", "lz", "lz4"};
+        int found = 0;
+        for (int i = 0; i < 7; i++)
+            if (strcmp(comp, names[i]) == 0) {
+                if (spice_server_set_image_compression(server, (SpiceImageCompression)(i + 1)) != 0)
+                    die("set_image_compression");
+                found = 1;
+            }
+        if (!found) die("QXL_IMAGE_COMPRESSION: unknown value");
+    }
     if (spice_server_init(server, &core) != 0) die("spice_server_init");
     qxl.base.sif = &qxl_if.base;
     qxl.id = 0;

@@ -116,7 +116,11 @@ fn scaled_source_is_sent_whole_and_large_images_compressed() {
     });
     let msg = encode(0, &d).unwrap();
     assert_eq!(msg.msg_type, m::DRAW_BLEND);
-    assert!(msg.lz4, "only LZ4 clients may be sent it");
+    assert!(msg.images.iter().any(|i| i.lz4), "its image went LZ4");
+    assert!(
+        !msg.needs_lz4(),
+        "and can be re-encoded for a client without LZ4"
+    );
     let mut rd = after_base(&msg.body, 0);
     let image_at = rd.u32().unwrap() as usize;
     let area: Vec<i32> = (0..4).map(|_| rd.i32().unwrap()).collect();
@@ -286,4 +290,44 @@ fn copy_bits_and_alpha_blend_layouts() {
     );
     let image_at = rd.u32().unwrap() as usize;
     assert_eq!(msg.body[image_at + 18], BITMAP_FMT_RGBA);
+}
+
+#[test]
+fn images_can_be_replaced_per_client_with_their_pointers_moved() {
+    // A pattern brush (small, raw) and a source (large, LZ4): two images at the end.
+    let d = draw(Op::Opaque {
+        src: Source {
+            image: Image::Pixels(pixels(40, 40)),
+            area: r(0, 0, 20, 20),
+            scale_mode: 0,
+        },
+        brush: Brush::Pattern {
+            image: Image::Pixels(pixels(4, 4)),
+            x: 0,
+            y: 0,
+        },
+        rop: ROPD_OP_PUT,
+        mask: None,
+    });
+    let msg = encode(0, &d).unwrap();
+    assert_eq!(msg.images.len(), 2);
+    let (src, pat) = (&msg.images[0], &msg.images[1]);
+    assert_eq!((src.width, src.height, src.lz4), (40, 40, true));
+    assert_eq!((pat.width, pat.height, pat.lz4), (4, 4, false));
+    assert_eq!(src.pixels, pixels(40, 40).data);
+    assert!(msg.with_images(|_| None).unwrap() == msg, "kept: unchanged");
+    let swapped = msg
+        .with_images(|image| Some(vec![image.width as u8; 3]))
+        .unwrap();
+    let mut rd = after_base(&swapped.body, 0);
+    let src_at = rd.u32().unwrap() as usize;
+    rd.take(16).unwrap();
+    assert_eq!(rd.u8().unwrap(), 2, "pattern brush");
+    let pat_at = rd.u32().unwrap() as usize;
+    assert_eq!(&swapped.body[src_at..src_at + 3], &[40; 3]);
+    assert_eq!(&swapped.body[pat_at..pat_at + 3], &[4; 3]);
+    assert_eq!(swapped.body.len(), pat_at + 3);
+    // And again from the replaced message.
+    let again = swapped.with_images(|_| Some(vec![9])).unwrap();
+    assert_eq!(again.body.len(), src_at + 2);
 }

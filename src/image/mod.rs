@@ -1,0 +1,17 @@
+//! Image codecs the display channel sends pixels with, as SPICE clients decode them:
+//! `lz` (spice-common's LZ, any client), `glz` (LZ whose matches may also point into
+//! earlier images of the same client's dictionary), and `choose`, which picks one per
+//! image from `image-compression` and the client's preference, as spice-server's dcc does.
+//!
+//! The decoders in `decode` are ours too (for tests and fuzzing): they accept exactly
+//! what spice-common's `lz_decompress_tmpl.c` and spice-gtk's `decode-glz-tmpl.c` accept.
+
+pub(crate) mod choose;
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) mod decode;
+pub(crate) mod glz;
+pub(crate) mod lz;
+mod matcher;
+
+#[cfg(test)]
+mod tests;
