@@ -108,11 +108,7 @@ class AgentVM:
         self.rig.start()
         try:
             expect_lib(self.rig, lib)
-            m = self.rig.wait_serial(r"SPICE-RS-GUEST: (ready|cannot mount.*|X failed)|Kernel panic",
-                                     timeout=300)
-            if "ready" not in m.group(0):
-                raise RuntimeError(f"the Debian guest did not start: {m.group(0)}")
-            self.guest.wait_ready(timeout=60)
+            guest_module.wait_booted(self.rig, self.guest)
             self.connect()
             self.boot_s = time.monotonic() - t0
         except Exception:

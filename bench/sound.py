@@ -101,11 +101,7 @@ class SoundVM:
         self.rig.start()
         try:
             expect_lib(self.rig, lib)
-            m = self.rig.wait_serial(r"SPICE-RS-GUEST: (ready|cannot mount.*|X failed)|Kernel panic",
-                                     timeout=300)
-            if "ready" not in m.group(0):
-                raise RuntimeError(f"the Debian guest did not start: {m.group(0)}")
-            self.guest.wait_ready(timeout=60)
+            guest_module.wait_booted(self.rig, self.guest)
             for ctl in ("Master", "PCM"):  # as test_sound: full volume, unmuted
                 self.guest.run(f"amixer -c 0 sset {ctl} 100% unmute", user=False, check=False)
             self.guest.run("amixer -c 0 sset Capture 100% cap", user=False, check=False)

@@ -97,11 +97,7 @@ class AvVM:
         self.rig.start()
         try:
             self.guest = guest_module.Guest(cmd_sock)
-            m = self.rig.wait_serial(r"SPICE-RS-GUEST: (ready|cannot mount.*|X failed)|"
-                                     r"Kernel panic", timeout=300)
-            if "ready" not in m.group(0):
-                raise AssertionError(f"the Debian guest did not start: {m.group(0)}")
-            self.guest.wait_ready(timeout=60)
+            guest_module.wait_booted(self.rig, self.guest)
             self.boot_s = time.monotonic() - t0
             for ctl in ("Master", "PCM"):
                 self.guest.run(f"amixer -c 0 sset {ctl} 100% unmute", user=False, check=False)

@@ -66,6 +66,16 @@ def rig_args(workdir, agent=True, extra=()):
             "video": None, "mem": 1024, "extra_args": args + list(extra)}, cmd_sock
 
 
+def wait_booted(rig, guest, timeout=300):
+    """Until the Debian guest says it is ready on its serial line and answers on its
+    command port; GuestError with what it said instead (a failed mount, X, a panic)."""
+    m = rig.wait_serial(r"SPICE-RS-GUEST: (ready|cannot mount.*|X failed)|Kernel panic",
+                        timeout=timeout)
+    if "ready" not in m.group(0):
+        raise GuestError(f"the Debian guest did not start: {m.group(0)}")
+    guest.wait_ready(timeout=60)
+
+
 class Guest:
     """The command port: one request at a time, each answered by its id."""
 

@@ -59,11 +59,7 @@ def vm(request, tmp_path_factory):
     g = guest_module.Guest(cmd_sock)
     client = None
     try:
-        m = rig.wait_serial(r"SPICE-RS-GUEST: (ready|cannot mount.*|X failed)|Kernel panic",
-                            timeout=300)
-        if "ready" not in m.group(0):
-            raise AssertionError(f"the Debian guest did not start: {m.group(0)}")
-        g.wait_ready(timeout=60)
+        guest_module.wait_booted(rig, g)
         cards = rig.wait_serial(r"SPICE-RS-GUEST: sound cards=.*").group(0).strip()
         print(f"\n[{mode}] guest ready in {time.monotonic() - t0:.1f} s ({cards}), "
               f"lib={rig.lib} {rig.mapped_lib}")
