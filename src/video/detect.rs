@@ -147,11 +147,13 @@ impl Detector {
                 return Some(Decision::End);
             }
             let found = self.hot_box(now)?;
-            if iou(&found, &stream) >= SAME_PLACE || within(&found, &stream) {
+            if within(&found, &stream) {
                 self.candidate = None;
                 return None;
             }
-            // Somewhere else: follow it once it has settled there.
+            // Somewhere else, or beyond the stream's edge (a busy guest flushed its first
+            // frames in bands and the stream started on part of the video): follow it once
+            // it has settled there, so no part of the video stays outside the stream.
             return self.settled(found, now).then(|| {
                 self.stream = Some(found);
                 self.last_stream_change = now;

@@ -134,3 +134,17 @@ fn the_content_test_can_refuse_a_candidate() {
     }
     assert_eq!(d.stream(), None);
 }
+
+#[test]
+fn a_stream_that_started_on_part_of_the_video_grows_to_all_of_it() {
+    // A busy guest flushed its first frames in bands: the stream starts on the lower
+    // band; then whole frames come and the rows above it change too.
+    let mut d = Detector::new(1024, 768);
+    let band = Area::new(0, 256, 1024, 576);
+    let (decisions, end) = play(&mut d, 0, 30, 33, &[band]);
+    assert_eq!(decisions[0].1, Decision::Start(band));
+    let video = Area::new(0, 204, 1024, 564);
+    let (decisions, _) = play(&mut d, end + 33, 40, 33, &[video]);
+    assert_eq!(decisions.last().map(|x| x.1), Some(Decision::Move(video)));
+    assert_eq!(d.stream(), Some(video), "no row of the video left outside");
+}
