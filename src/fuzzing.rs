@@ -632,11 +632,11 @@ pub fn agent(data: &[u8]) {
 }
 
 /// The image codecs: the input's first bytes choose a size and the rest are pixels,
-/// which LZ (RGB32, RGBA, RGB16) and GLZ (against a small dictionary kept across the
-/// input's images) must give back exactly through our decoders; then the raw input
-/// itself is fed to both decoders, which must refuse it or decode it, never panic.
+/// which LZ (RGB32, RGBA, RGB16), QUIC (RGB32, RGBA) and GLZ (against a small dictionary
+/// kept across the input's images) must give back exactly through our decoders; then the
+/// raw input itself is fed to each decoder, which must refuse it or decode it, never panic.
 pub fn image_codecs(data: &[u8]) {
-    use crate::image::{decode, glz::Dictionary, lz};
+    use crate::image::{decode, decode_quic, glz::Dictionary, lz, quic};
     let mut dict = Dictionary::new(4096);
     let mut window = decode::GlzWindow::default();
     let mut rest = data;
@@ -662,6 +662,18 @@ pub fn image_codecs(data: &[u8]) {
             };
             assert!(out.pixels == want, "LZ {kind:?} round trip");
         }
+        for kind in [quic::QuicType::Rgb32, quic::QuicType::Rgba] {
+            let out = decode_quic::quic(&quic::encode(kind, width, height, &pixels))
+                .expect("QUIC decodes");
+            let mask = match kind {
+                quic::QuicType::Rgb32 => 0x00ff_ffff,
+                quic::QuicType::Rgba => u32::MAX,
+            };
+            assert!(
+                out.pixels.iter().zip(&pixels).all(|(a, b)| *a == b & mask),
+                "QUIC {kind:?} round trip"
+            );
+        }
         if let Some(glz) = dict.encode(width, height, &pixels) {
             let (_, out) = window.decode(&glz).expect("GLZ decodes");
             assert!(out
@@ -673,6 +685,7 @@ pub fn image_codecs(data: &[u8]) {
     }
     let _ = decode::lz(data);
     let _ = decode::GlzWindow::default().decode(data);
+    let _ = decode_quic::quic(data);
 }
 
 #[cfg(test)]

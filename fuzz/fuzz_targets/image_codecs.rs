@@ -1,4 +1,4 @@
-//! The LZ and GLZ encoders round-trip arbitrary pixels, and the decoders survive
+//! The LZ, GLZ and QUIC encoders round-trip arbitrary pixels, and the decoders survive
 //! arbitrary data (`spice_server::fuzzing::image_codecs`).
 #![no_main]
 

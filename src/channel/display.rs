@@ -1,5 +1,6 @@
 //! The display channel: the primary surface and its damage, sent as draw-copy images
-//! in the codec `image::choose` picks (GLZ with the client's dictionary, LZ, LZ4 or raw).
+//! in the codec `image::choose` picks (GLZ with the client's dictionary, LZ, LZ4, QUIC
+//! or raw).
 
 use super::{malformed, AckWindow, Channel, ChannelError, Outbox, ACK_WINDOW};
 use crate::display::draw::DrawImage;
@@ -9,6 +10,7 @@ use crate::geometry::{Area, Rect};
 use crate::image::choose::{self, ClientCodecs, Codec, ImageCompression, ImageSettings};
 use crate::image::glz::SharedDictionary;
 use crate::image::lz::{self, LzType};
+use crate::image::quic::{self, QuicType};
 use crate::proto::caps::Caps;
 use crate::proto::display::{self as wire, DisplayInit, DisplayMessage, ImageData};
 use crate::proto::msg::display as m;
@@ -132,11 +134,14 @@ impl DisplayChannel {
                 Encoded::Lz4(payload) => ("lz4", ImageData::Lz4(payload)),
                 Encoded::Lz(data) => ("lz", ImageData::Lz(data)),
                 Encoded::Glz(data) => ("glz", ImageData::Glz(data)),
+                Encoded::Quic(data) => ("quic", ImageData::Quic(data)),
             };
             let bytes = match data {
-                ImageData::Raw(b) | ImageData::Lz4(b) | ImageData::Lz(b) | ImageData::Glz(b) => {
-                    b.len() as u64
-                }
+                ImageData::Raw(b)
+                | ImageData::Lz4(b)
+                | ImageData::Lz(b)
+                | ImageData::Glz(b)
+                | ImageData::Quic(b) => b.len() as u64,
             };
             self.tally(name, bytes as usize);
             out.send(&DisplayMessage::DrawCopy {
@@ -158,7 +163,18 @@ impl DisplayChannel {
         } else {
             wire::BITMAP_FMT_32BIT
         };
-        let (codec, glz) = self.codec_for(width, height, &image.pixels, !image.alpha);
+        let (mut codec, glz) = self.codec_for(width, height, &image.pixels, !image.alpha);
+        let quic_kind = if image.alpha {
+            QuicType::Rgba
+        } else {
+            QuicType::Rgb32
+        };
+        let quic_data = (codec == Codec::Quic)
+            .then(|| quic_or_raw(quic_kind, width, height, &image.pixels))
+            .flatten();
+        if codec == Codec::Quic && quic_data.is_none() {
+            codec = Codec::Raw;
+        }
         let mut w = crate::proto::wire::Writer::default();
         let name = match codec {
             // What the drawing carries: raw (small images) or LZ4 (when the client
@@ -187,6 +203,18 @@ impl DisplayChannel {
                     ImageData::Raw(&bgra()),
                 );
                 "raw"
+            }
+            Codec::Quic => {
+                let data = quic_data.unwrap_or_default();
+                wire::image(
+                    &mut w,
+                    image.id,
+                    width,
+                    height,
+                    format,
+                    ImageData::Quic(&data),
+                );
+                "quic"
             }
             Codec::Glz | Codec::Lz => {
                 let glz_data =
@@ -275,6 +303,10 @@ impl DisplayChannel {
             Codec::Raw => Encoded::Raw,
             Codec::Lz4 => Encoded::Lz4(wire::lz4_payload(bgrx)),
             Codec::Lz => Encoded::Lz(lz::encode(LzType::Rgb32, width, height, &pixels)),
+            Codec::Quic => match quic_or_raw(QuicType::Rgb32, width, height, &pixels) {
+                Some(data) => Encoded::Quic(data),
+                None => Encoded::Raw,
+            },
             Codec::Glz => match glz.and_then(|dict| dict.lock().encode(width, height, &pixels)) {
                 Some(data) => Encoded::Glz(data),
                 None => Encoded::Lz(lz::encode(LzType::Rgb32, width, height, &pixels)),
@@ -289,6 +321,14 @@ enum Encoded {
     Lz4(Vec<u8>),
     Lz(Vec<u8>),
     Glz(Vec<u8>),
+    Quic(Vec<u8>),
+}
+
+/// QUIC data for an image, or `None` when it would be larger than the raw pixels (noise),
+/// which then go raw, as in C.
+fn quic_or_raw(kind: QuicType, width: u32, height: u32, pixels: &[u32]) -> Option<Vec<u8>> {
+    let data = quic::encode(kind, width, height, pixels);
+    (data.len() <= pixels.len() * 4).then_some(data)
 }
 
 /// Most bytes queued for the socket before another video frame is taken.
@@ -584,6 +624,59 @@ mod tests {
         assert!(ch
             .on_message(m::C_PREFERRED_COMPRESSION, &[], &mut out)
             .is_err());
+    }
+
+    #[test]
+    fn photographs_go_quic_under_auto_and_everything_under_quic() {
+        use crate::image::decode_quic;
+        let screen = Screen::default();
+        screen.create_surface(64, 48);
+        let photo: Vec<u8> = (0..64 * 48u32)
+            .flat_map(|i| {
+                let (x, y) = (i % 64, i / 64);
+                [
+                    (x * 3 + y) as u8,
+                    (y * 2 + x / 2) as u8,
+                    ((x + y * 3) / 2) as u8,
+                    0,
+                ]
+            })
+            .collect();
+        let want = |bgrx: &[u8]| -> Vec<u32> {
+            bgrx.chunks(4)
+                .map(|p| u32::from_le_bytes([p[0], p[1], p[2], 0]))
+                .collect()
+        };
+        let images = ImageSettings::default();
+        let mut ch = DisplayChannel::new(screen.clone(), 1, Caps::default(), 1)
+            .with_images(images.clone(), 7);
+        let mut out = Outbox::new(HeaderKind::Mini);
+        ch.on_message(m::C_INIT, &init_body(), &mut out).unwrap();
+        ch.produce(&mut out);
+        drain(&mut out);
+        for setting in [
+            ImageCompression::AutoGlz,
+            ImageCompression::AutoLz,
+            ImageCompression::Quic,
+        ] {
+            images.set_compression(setting);
+            screen.draw(Area::new(0, 0, 64, 48), &photo, 64 * 4);
+            ch.produce(&mut out);
+            let msgs = drain(&mut out);
+            let (kind, data) = image_of(&msgs[0].body);
+            assert_eq!(kind, wire::IMAGE_TYPE_QUIC, "{setting:?}");
+            assert_eq!(decode_quic::quic(data).unwrap().pixels, want(&photo));
+        }
+        // Text under `quic` is QUIC too.
+        let text: Vec<u8> = (0..64 * 48 * 4)
+            .map(|i| if (i / 4) % 7 == 0 { 0 } else { 0xee })
+            .collect();
+        screen.draw(Area::new(0, 0, 64, 48), &text, 64 * 4);
+        ch.produce(&mut out);
+        let msgs = drain(&mut out);
+        let (kind, data) = image_of(&msgs[0].body);
+        assert_eq!(kind, wire::IMAGE_TYPE_QUIC);
+        assert_eq!(decode_quic::quic(data).unwrap().pixels, want(&text));
     }
 
     #[test]

@@ -35,11 +35,12 @@ pub(crate) enum Codec {
     Lz,
     Glz,
     Lz4,
+    Quic,
 }
 
 /// Images of fewer bytes go raw (C's `MIN_SIZE_TO_COMPRESS`).
 const MIN_SIZE_TO_COMPRESS: usize = 54;
-/// Photographic-image detection needs at least this many rows and columns
+/// QUIC (and so photographic-image detection) needs at least this many rows and columns
 /// (`MIN_DIMENSION_TO_QUIC`).
 const MIN_DIMENSION: u32 = 3;
 
@@ -51,10 +52,10 @@ pub(crate) struct ClientCodecs {
     pub glz: bool,
 }
 
-/// The codec for a `width` x `height` 32-bit image under `setting`. There is no QUIC
-/// encoder yet: where C would pick QUIC (set, or an `auto_*` setting meeting a
-/// photographic image) the image goes LZ, which is lossless too and keeps
-/// photographs out of the GLZ window, where they would only evict text.
+/// The codec for a `width` x `height` 32-bit image under `setting`: QUIC when set
+/// (images too thin for it go raw, as in C) and, under `auto_*`, for photographic
+/// images, which it codes far smaller than LZ and which would only evict text from the
+/// GLZ window; LZ or GLZ for the rest.
 pub(crate) fn choose(
     setting: ImageCompression,
     width: u32,
@@ -65,23 +66,23 @@ pub(crate) fn choose(
     if pixels.len() * 4 < MIN_SIZE_TO_COMPRESS {
         return Codec::Raw;
     }
+    let quic_fits = width >= MIN_DIMENSION && height >= MIN_DIMENSION;
     let glz_or_lz = if client.glz { Codec::Glz } else { Codec::Lz };
     match setting {
         ImageCompression::Off => Codec::Raw,
-        ImageCompression::Quic | ImageCompression::Lz => Codec::Lz,
+        ImageCompression::Quic if quic_fits => Codec::Quic,
+        ImageCompression::Quic => Codec::Raw,
+        ImageCompression::Lz => Codec::Lz,
         ImageCompression::Lz4 if client.lz4 => Codec::Lz4,
         ImageCompression::Lz4 => Codec::Lz,
         ImageCompression::Glz => glz_or_lz,
-        // Until QUIC exists, auto_lz is LZ for photographs and for the rest alike.
-        ImageCompression::AutoLz => Codec::Lz,
-        ImageCompression::AutoGlz => {
-            let photographic = width >= MIN_DIMENSION
-                && height >= MIN_DIMENSION
-                && graduality(width, pixels) == Graduality::High;
-            if photographic {
-                Codec::Lz
-            } else {
+        ImageCompression::AutoLz | ImageCompression::AutoGlz => {
+            if quic_fits && graduality(width, pixels) == Graduality::High {
+                Codec::Quic
+            } else if setting == ImageCompression::AutoGlz {
                 glz_or_lz
+            } else {
+                Codec::Lz
             }
         }
     }

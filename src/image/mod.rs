@@ -1,5 +1,6 @@
 //! Image codecs the display channel sends pixels with, as SPICE clients decode them:
-//! `lz` (spice-common's LZ, any client), `glz` (LZ whose matches may also point into
+//! `lz` (spice-common's LZ, any client), `quic` (spice-common's QUIC, for photographs),
+//! `glz` (LZ whose matches may also point into
 //! earlier images of the same client's dictionary), and `choose`, which picks one per
 //! image from `image-compression` and the client's preference, as spice-server's dcc does.
 //!
@@ -9,9 +10,12 @@
 pub(crate) mod choose;
 #[cfg(any(test, feature = "fuzzing"))]
 pub(crate) mod decode;
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) mod decode_quic;
 pub(crate) mod glz;
 pub(crate) mod lz;
 mod matcher;
+pub(crate) mod quic;
 
 #[cfg(test)]
 mod tests;

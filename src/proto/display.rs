@@ -14,6 +14,7 @@ pub(crate) const ROPD_OP_PUT: u16 = 8;
 
 /// `SpiceImageType`.
 pub(crate) const IMAGE_TYPE_BITMAP: u8 = 0;
+pub(crate) const IMAGE_TYPE_QUIC: u8 = 1;
 pub(crate) const IMAGE_TYPE_LZ_RGB: u8 = 101;
 pub(crate) const IMAGE_TYPE_GLZ_RGB: u8 = 102;
 pub(crate) const IMAGE_TYPE_LZ4: u8 = 109;
@@ -71,6 +72,8 @@ pub(crate) enum ImageData<'a> {
     Lz(&'a [u8]),
     /// `GLZ_RGB` data (`image::glz`), valid only for the client whose dictionary made it.
     Glz(&'a [u8]),
+    /// `QUIC` data (`image::quic`).
+    Quic(&'a [u8]),
 }
 
 /// `SPICE_BITMAP_FMT_RGBA` (premultiplied ARGB).
@@ -149,6 +152,10 @@ pub(crate) fn image(
         }
         ImageData::Glz(data) => {
             w.u8(IMAGE_TYPE_GLZ_RGB).u8(0).u32(width).u32(height);
+            w.u32(data.len() as u32).bytes(data);
+        }
+        ImageData::Quic(data) => {
+            w.u8(IMAGE_TYPE_QUIC).u8(0).u32(width).u32(height);
             w.u32(data.len() as u32).bytes(data);
         }
     }
