@@ -6,6 +6,9 @@
 #   tests/qxl/run.sh [OUR_LIBDIR [C_LIBDIR]]      (defaults: build/lib, /lib/x86_64-linux-gnu)
 #   QXL_ONLY="fill_solid copy_rops"  runs only these scenarios (RUN names and/or BAD names)
 #   QXL_OUT=/some/dir                keeps dumps, logs and diff images there (default: a temp dir)
+#   QXL_SEED_RUNS=20                 runs of each random scenario (rnd_*, 16 seeds a run; run N
+#                                    draws seeds 16(N-1)+1 .. 16N, see random/seeded.c)
+#   QXL_SEED_FIRST_RUN=1             the first of those runs (to explore other seeds)
 #
 # A RUN scenario passes when ours runs without crashing, releases every resource exactly once,
 # completes every async cookie exactly once and its dump equals the C server's.
@@ -66,7 +69,7 @@ pass=0; fail=0; knownc=0; openc=0
 table=()
 times=()
 costly_limit=${QXL_COSTLY_LIMIT:-5}
-runtime() { grep -E '^[a-z0-9_]+ released=' "$1.out" | tail -1 | sed -nE 's/.* time=([0-9.]+) .*/\1/p'; }
+runtime() { grep -E '^[a-z0-9_.]+ released=' "$1.out" | tail -1 | sed -nE 's/.* time=([0-9.]+) .*/\1/p'; }
 row() { table+=("$(printf '%-24s %-34s %-34s %-9s %s' "$@")"); }
 brow() { table+=("$(printf '%-24s %-48s %-48s %s' "$@")"); }
 row scenario "C (Debian 0.15.1)" "ours" "diff-px" verdict
@@ -86,7 +89,7 @@ verdict() { # name ok(0/1): sets $v and the counters
 
 summ() { # summarises a RUN log: status, released, cookies
     local st=$1 log=$2 line
-    line=$(grep -E '^[a-z0-9_]+ released=' "$log.out" | tail -1)
+    line=$(grep -E '^[a-z0-9_.]+ released=' "$log.out" | tail -1)
     if [ -z "$line" ]; then echo "$st no-result"; return; fi
     local rel dbl pend dc res
     rel=$(sed -E 's/.* released=([0-9]+\/[0-9]+).*/\1/' <<<"$line")
@@ -98,8 +101,54 @@ summ() { # summarises a RUN log: status, released, cookies
     echo "$res rel=$rel dbl=$dbl pend=$pend dc=$dc"
 }
 
+seed_runs=${QXL_SEED_RUNS:-20}
+first_run=${QXL_SEED_FIRST_RUN:-1}
+# rnd_kind -> rnd_kind.N for each run; other names as they are
+expand() {
+    local s=$1 n
+    case "$s" in
+        rnd_*) for ((n = first_run; n < first_run + seed_runs; n++)); do echo "$s.$n"; done ;;
+        *) echo "$s" ;;
+    esac
+}
+
+# A random scenario: every run compared tile by tile; one row for all its seeds
+random_scenario() {
+    local s=$1 r cst ost csum osum px runs=0 bad_seeds=() bad_runs=0 worst=""
+    for r in $(expand "$s"); do
+        runs=$((runs + 1))
+        cst=$(run "$theirs" "$out/c/$r" RUN "$r" "$out/c/$r.ppm")
+        ost=$(run "$ours" "$out/ours/$r" RUN "$r" "$out/ours/$r.ppm")
+        csum=$(summ "$cst" "$out/c/$r")
+        osum=$(summ "$ost" "$out/ours/$r")
+        if [ "$ost" != "exit:0" ] || [[ "$osum" != OK* ]]; then
+            bad_runs=$((bad_runs + 1)); worst="$r: $osum"; continue
+        fi
+        if [[ "$cst" != exit:* ]] || [ ! -s "$out/c/$r.ppm" ]; then
+            bad_runs=$((bad_runs + 1)); worst="$r: C server $csum"; continue
+        fi
+        px=$($py "$here/compare.py" tiles "$out/c/$r.ppm" "$out/ours/$r.ppm" 4x4)
+        if [ -n "$px" ]; then
+            $py "$here/compare.py" diff "$out/c/$r.ppm" "$out/ours/$r.ppm" "$out/diff/$r.png" >/dev/null
+            local n=${r##*.} t
+            for t in $px; do bad_seeds+=("$(((n - 1) * 16 + ${t%%:*} + 1))(${t#*:}px)"); done
+        fi
+    done
+    local seeds="seeds $(((first_run - 1) * 16 + 1))-$(((first_run + seed_runs - 1) * 16))"
+    local ok=0
+    [ $bad_runs -eq 0 ] && [ ${#bad_seeds[@]} -eq 0 ] && ok=1
+    verdict "$s" $ok
+    row "$s" "$seeds" "${#bad_seeds[@]} seeds differ, $bad_runs runs bad" "-" "$v"
+    if [ $ok = 0 ]; then
+        [ ${#bad_seeds[@]} -gt 0 ] && table+=("    differing seeds (seed(pixels)): ${bad_seeds[*]:0:24}")
+        [ -n "$worst" ] && table+=("    $worst")
+        table+=("    rerun one run: QXL_ONLY=$s QXL_SEED_RUNS=1 QXL_SEED_FIRST_RUN=<(seed-1)/16+1> $0")
+    fi
+}
+
 for s in $("$standin" LIST | grep -v '^BAD '); do
     selected "$s" || continue
+    if [[ "$s" == rnd_* ]]; then random_scenario "$s"; continue; fi
     cst=$(run "$theirs" "$out/c/$s" RUN "$s" "$out/c/$s.ppm")
     ost=$(run "$ours" "$out/ours/$s" RUN "$s" "$out/ours/$s.ppm")
     csum=$(summ "$cst" "$out/c/$s")

@@ -4,6 +4,7 @@
  *
  *   standin LIST                 prints the scenario names (RUN ones, then "BAD name" ones)
  *   standin RUN name out.ppm     runs one scenario, writes the primary surface as a PPM
+ *                                (random scenarios: "rnd_kind.N" is run N, see random/seeded.c)
  *   standin BAD name             runs one malformed-command scenario in a forked child
  *   standin SERVE name out.ppm PORT [PACE_MS]
  *                                listens on 127.0.0.1:PORT (noauth), waits for a client's
@@ -747,6 +748,9 @@ static int surface_cmd(uint32_t sid, int create, int w, int h, int neg, uint8_t 
     qpush(&cmdq, phys(c), QXL_CMD_SURFACE);
     return i;
 }
+
+/* seeded random scenarios: one file per kind of drawing */
+#include "random/seeded.c"
 
 /* ------------------------------------------------------------------------------------ */
 /* Scenarios                                                                              */
@@ -1711,6 +1715,7 @@ static const struct scenario scenarios[] = {
     { "costly_text_staggered", sc_costly_text_staggered, 0 },
     { "costly_stroke", sc_costly_stroke, 0 },
     { "costly_stroke_staggered", sc_costly_stroke_staggered, 0 },
+    { "rnd_fill", sc_rnd_fill, 0 },
 };
 #define NSC (int)(sizeof(scenarios) / sizeof(scenarios[0]))
 
@@ -2018,10 +2023,26 @@ static int report_run(const char *name, uint32_t sum);
 static double now_s(void);
 static double run_seconds; /* the scenario's drawings, from the first push to update_area's return */
 
+/* the scenario a name means: "rnd_x.N" is run N of random scenario rnd_x (sets rnd_run) */
+static const struct scenario *find_scenario(const char *name)
+{
+    size_t len = strlen(name);
+    const char *dot = strrchr(name, '.');
+    if (dot && !strncmp(name, "rnd_", 4)) {
+        char *end;
+        long run = strtol(dot + 1, &end, 10);
+        if (*end || run < 1 || run > 1000000) return NULL;
+        rnd_run = (uint32_t)run;
+        len = (size_t)(dot - name);
+    }
+    for (int i = 0; i < NSC; i++)
+        if (strlen(scenarios[i].name) == len && !strncmp(scenarios[i].name, name, len)) return &scenarios[i];
+    return NULL;
+}
+
 static int run_scenario(const char *name, const char *out)
 {
-    const struct scenario *s = NULL;
-    for (int i = 0; i < NSC; i++) if (!strcmp(scenarios[i].name, name)) s = &scenarios[i];
+    const struct scenario *s = find_scenario(name);
     if (!s) { fprintf(stderr, "standin: no scenario %s\n", name); return 2; }
     server_start(s->neg);
     /* timed scenarios start once the server's own start-up work (threads, keys) is done */
@@ -2085,8 +2106,7 @@ static void pace(void)
 
 static int serve_scenario(const char *name, const char *out, int port, int pace_ms)
 {
-    const struct scenario *s = NULL;
-    for (int i = 0; i < NSC; i++) if (!strcmp(scenarios[i].name, name)) s = &scenarios[i];
+    const struct scenario *s = find_scenario(name);
     if (!s) { fprintf(stderr, "standin: no scenario %s\n", name); return 2; }
     if (port <= 0 || port > 65535) { fprintf(stderr, "standin: bad port %d\n", port); return 2; }
     serve_port = port;
