@@ -27,6 +27,9 @@ pub(crate) struct Forward {
     /// It replaces every pixel of `bbox` without reading them, so anything older that
     /// it covers need not be sent.
     pub opaque: bool,
+    /// Its image may reach a client on a slow link lossy (JPEG): a copy that puts, an
+    /// alpha blend (see `Viewer::lossy`).
+    pub lossy_source: bool,
 }
 
 /// Drawings queued per viewer before they are folded into plain damage, and the bytes
@@ -43,6 +46,22 @@ pub(super) struct Viewer {
     /// The client decodes LZ4 images (`SPICE_DISPLAY_CAP_LZ4_COMPRESSION`); drawings
     /// carrying one reach the others as pixels.
     pub(super) lz4: bool,
+    /// Its display channel may send photographs as JPEG (a slow link).
+    pub(super) lossy_images: bool,
+    /// Where the client's surface may hold lossy pixels (JPEG images, and what drawings
+    /// made of them), over-approximated.
+    ///
+    /// C (dcc-send.cpp) keeps the same region and, when a drawing reads a lossy area,
+    /// resends that area lossless before the drawing. We keep the simpler rule the video
+    /// areas follow: a drawing that reads lossy pixels (its source, or its destination
+    /// when it is not opaque) is not forwarded to this client; its box goes out as
+    /// pixels, read from our exact surface (a photograph among them may go JPEG again,
+    /// the picture's own approximation, never an error built on an earlier one).
+    /// COPY_BITS is the exception: it moves pixels as they are, so it is forwarded and
+    /// its destination joins the region. Marks are made when pending work is taken (in
+    /// the order the client applies it), conservatively: every area that may go lossy
+    /// is marked, and the display channel clears the pixel areas it then sent lossless.
+    lossy: Region,
 }
 
 /// What a viewer sends next: forwarded drawings (older than the pixels), then the
@@ -54,6 +73,7 @@ impl Viewer {
     pub(super) fn reset(&mut self, all: Option<Area>) {
         self.queue.clear();
         self.damage.clear();
+        self.lossy.clear();
         if let Some(all) = all {
             self.damage.add(all);
         }
@@ -65,8 +85,13 @@ impl Viewer {
         match op {
             Some(op)
                 if (self.lz4 || !op.msg.needs_lz4())
-                    && can_queue(op, &self.queue, &self.damage, video) =>
+                    && can_queue(op, &self.queue, &self.damage, video)
+                    && !self.reads_lossy(op) =>
             {
+                if moves_lossy(op, &self.lossy) {
+                    // Marked now too, so drawings queued before the next take see it.
+                    self.lossy.add(op.bbox);
+                }
                 self.queue.push(op.clone())
             }
             _ if video.is_empty() => self.damage.add(damage),
@@ -89,13 +114,73 @@ impl Viewer {
             return None;
         }
         let draws = skip_covered(draws, &self.damage);
-        let parts = self
+        for op in &draws {
+            if moves_lossy(op, &self.lossy) || (op.lossy_source && self.lossy_images) {
+                self.lossy.add(op.bbox);
+            } else if op.opaque {
+                remove(&mut self.lossy, op.bbox);
+            }
+        }
+        let parts: Vec<(Area, Vec<u8>)> = self
             .damage
             .take()
             .into_iter()
             .map(|a| (a, fb.read(a)))
             .collect();
+        for (area, _) in &parts {
+            if self.lossy_images {
+                self.lossy.add(*area);
+            } else {
+                remove(&mut self.lossy, *area);
+            }
+        }
         Some((draws, parts))
+    }
+
+    /// `area` went out lossless after all (it was marked lossy when taken).
+    pub(super) fn sent_lossless(&mut self, area: Area) {
+        remove(&mut self.lossy, area);
+    }
+
+    /// Whether `op` reads pixels that may be lossy on the client (COPY_BITS aside).
+    fn reads_lossy(&self, op: &Forward) -> bool {
+        let lossy = |a: &Area| {
+            self.lossy
+                .rects()
+                .iter()
+                .any(|r| !r.intersect(a).is_empty())
+        };
+        if op.msg.msg_type == COPY_BITS {
+            return false;
+        }
+        op.reads.as_ref().is_some_and(lossy) || (!op.opaque && lossy(&op.bbox))
+    }
+}
+
+const COPY_BITS: u16 = crate::proto::msg::display::COPY_BITS;
+
+/// A COPY_BITS from lossy pixels: its destination becomes lossy.
+fn moves_lossy(op: &Forward, lossy: &Region) -> bool {
+    op.msg.msg_type == COPY_BITS
+        && op
+            .reads
+            .is_some_and(|r| lossy.rects().iter().any(|l| !l.intersect(&r).is_empty()))
+}
+
+/// Takes `area` out of `region` (what remains may be merged back over part of it: the
+/// region only ever over-approximates).
+fn remove(region: &mut Region, area: Area) {
+    if !region
+        .rects()
+        .iter()
+        .any(|r| !r.intersect(&area).is_empty())
+    {
+        return;
+    }
+    for rect in region.take() {
+        for piece in subtract(rect, &[area]) {
+            region.add(piece);
+        }
     }
 }
 
@@ -157,6 +242,7 @@ mod tests {
             bbox,
             reads,
             opaque,
+            lossy_source: false,
         }
     }
 
