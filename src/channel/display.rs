@@ -710,6 +710,222 @@ mod tests {
         assert_eq!(decode_quic::quic(data).unwrap().pixels, want(&text));
     }
 
+    fn photo_bgrx(width: u32, height: u32) -> Vec<u8> {
+        (0..width * height)
+            .flat_map(|i| {
+                let (x, y) = (i % width, i / width);
+                [
+                    (x * 3 + y) as u8,
+                    (y * 2 + x / 2) as u8,
+                    ((x + y * 3) / 2) as u8,
+                    0,
+                ]
+            })
+            .collect()
+    }
+
+    /// A display channel of session `session` with its first picture drained.
+    fn linked(screen: &Screen, images: &ImageSettings, session: u32) -> (DisplayChannel, Outbox) {
+        let mut ch = DisplayChannel::new(screen.clone(), session.into(), Caps::default(), 1)
+            .with_images(images.clone(), session);
+        let mut out = Outbox::new(HeaderKind::Mini);
+        ch.on_message(m::C_INIT, &init_body(), &mut out).unwrap();
+        ch.produce(&mut out);
+        drain(&mut out);
+        (ch, out)
+    }
+
+    #[test]
+    fn photographs_go_jpeg_to_slow_links_only_and_text_stays_lossless() {
+        use crate::image::choose::WanCompression;
+        let screen = Screen::default();
+        screen.create_surface(64, 48);
+        let images = ImageSettings::default();
+        let photo = photo_bgrx(64, 48);
+        let text: Vec<u8> = (0..64 * 48 * 4)
+            .map(|i| if (i / 4) % 7 == 0 { 0 } else { 0xee })
+            .collect();
+        // Session 1 tested slow, session 2 fast, session 3 not tested yet.
+        images.links.set(1, 2_000_000);
+        images.links.set(2, 100_000_000);
+        let (mut slow, mut out1) = linked(&screen, &images, 1);
+        let (mut fast, mut out2) = linked(&screen, &images, 2);
+        let (mut untested, mut out3) = linked(&screen, &images, 3);
+        let kind_sent = |ch: &mut DisplayChannel, out: &mut Outbox, pixels: &[u8]| {
+            screen.draw(Area::new(0, 0, 64, 48), pixels, 64 * 4);
+            ch.produce(out);
+            image_of(&drain(out)[0].body).0
+        };
+        // auto: by the network test.
+        assert_eq!(
+            kind_sent(&mut slow, &mut out1, &photo),
+            wire::IMAGE_TYPE_JPEG
+        );
+        assert_eq!(
+            kind_sent(&mut fast, &mut out2, &photo),
+            wire::IMAGE_TYPE_QUIC
+        );
+        assert_eq!(
+            kind_sent(&mut untested, &mut out3, &photo),
+            wire::IMAGE_TYPE_QUIC
+        );
+        assert_eq!(
+            kind_sent(&mut slow, &mut out1, &text),
+            wire::IMAGE_TYPE_GLZ_RGB,
+            "text is never JPEG"
+        );
+        images.set_wan(WanCompression::Always, WanCompression::Never);
+        assert_eq!(
+            kind_sent(&mut fast, &mut out2, &photo),
+            wire::IMAGE_TYPE_JPEG
+        );
+        images.set_wan(WanCompression::Never, WanCompression::Never);
+        assert_eq!(
+            kind_sent(&mut slow, &mut out1, &photo),
+            wire::IMAGE_TYPE_QUIC
+        );
+        // JPEG replaces QUIC only: under `lz`, photographs stay LZ.
+        images.set_wan(WanCompression::Always, WanCompression::Never);
+        images.set_compression(ImageCompression::Lz);
+        assert_eq!(
+            kind_sent(&mut slow, &mut out1, &photo),
+            wire::IMAGE_TYPE_LZ_RGB
+        );
+        images.set_compression(ImageCompression::Quic);
+        assert_eq!(
+            kind_sent(&mut slow, &mut out1, &text),
+            wire::IMAGE_TYPE_JPEG
+        );
+    }
+
+    #[test]
+    fn glz_is_deflated_for_slow_links_when_that_is_smaller() {
+        use crate::image::choose::WanCompression;
+        use crate::image::decode;
+        let screen = Screen::default();
+        screen.create_surface(64, 48);
+        let images = ImageSettings::default();
+        images.set_wan(WanCompression::Never, WanCompression::Always);
+        let mut ch = DisplayChannel::new(screen.clone(), 1, Caps::default(), 1)
+            .with_images(images.clone(), 1);
+        let mut out = Outbox::new(HeaderKind::Mini);
+        ch.on_message(m::C_INIT, &init_body(), &mut out).unwrap();
+        ch.produce(&mut out);
+        // The first picture (black) goes as plain GLZ, too small to deflate.
+        let mut window = decode::GlzWindow::default();
+        for msg in drain(&mut out)
+            .iter()
+            .filter(|m| m.msg_type == m::DRAW_COPY)
+        {
+            let (kind, data) = image_of(&msg.body);
+            assert_eq!(kind, wire::IMAGE_TYPE_GLZ_RGB);
+            window.decode(data).unwrap();
+        }
+        // Two colours at random: GLZ finds few matches, and its literals, two values
+        // repeated, deflate well.
+        let mut x = 0x2545_f491u32;
+        let text: Vec<u8> = (0..64 * 48)
+            .flat_map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                if x & 1 == 0 {
+                    [0u8; 4]
+                } else {
+                    [0xee, 0xee, 0xee, 0]
+                }
+            })
+            .collect();
+        screen.draw(Area::new(0, 0, 64, 48), &text, 64 * 4);
+        ch.produce(&mut out);
+        let msgs = drain(&mut out);
+        let body = &msgs[0].body;
+        assert_eq!(body[57 + 8], wire::IMAGE_TYPE_ZLIB_GLZ_RGB);
+        let at = 57 + 18;
+        let glz_size = u32::from_le_bytes(body[at..at + 4].try_into().unwrap()) as usize;
+        let size = u32::from_le_bytes(body[at + 4..at + 8].try_into().unwrap()) as usize;
+        let glz = crate::image::zlib::unwrap(&body[at + 8..at + 8 + size], glz_size).unwrap();
+        assert_eq!(glz.len(), glz_size);
+        let want: Vec<u32> = text
+            .chunks(4)
+            .map(|p| u32::from_le_bytes([p[0], p[1], p[2], 0]))
+            .collect();
+        assert_eq!(window.decode(&glz).unwrap().1.pixels, want);
+    }
+
+    #[test]
+    fn an_rgba_copy_goes_jpeg_alpha_and_an_xor_over_it_comes_back_as_pixels() {
+        use crate::image::choose::WanCompression;
+        use crate::qxl::draw::{Draw, Op, Source};
+        use crate::qxl::image::{Image, Pixels};
+        let screen = Screen::default();
+        screen.create_surface(64, 64);
+        let images = ImageSettings::default();
+        images.set_wan(WanCompression::Always, WanCompression::Never);
+        let (mut ch, mut out) = linked(&screen, &images, 1);
+        let photo: Vec<u32> = photo_bgrx(40, 40)
+            .chunks(4)
+            .map(|p| u32::from_le_bytes([p[0], p[1], p[2], 0x80]))
+            .collect();
+        let rect = |r: i32| Rect {
+            top: 0,
+            left: 0,
+            bottom: r,
+            right: r,
+        };
+        // Scaled from 40x40 to 32x32, so it is forwarded with its image.
+        let draw = Draw {
+            surface_id: 0,
+            depends_on: vec![],
+            bbox: rect(32),
+            clip: None,
+            op: Op::AlphaBlend {
+                src: Source {
+                    image: Image::Pixels(Pixels {
+                        width: 40,
+                        height: 40,
+                        data: photo,
+                        alpha: true,
+                        format: 9,
+                    }),
+                    area: rect(40),
+                    scale_mode: 0,
+                },
+                alpha: 255,
+                src_has_alpha: true,
+            },
+        };
+        let blend = crate::display::forward::for_client(&draw).unwrap();
+        assert!(blend.lossy_source);
+        screen.forward(Some(blend), paint(Area::new(0, 0, 32, 32)));
+        ch.produce(&mut out);
+        let msgs = drain(&mut out);
+        assert_eq!(msgs[0].msg_type, m::DRAW_ALPHA_BLEND);
+        assert!(
+            msgs[0]
+                .body
+                .windows(2)
+                .any(|w| w == [wire::IMAGE_TYPE_JPEG_ALPHA, 0]),
+            "its image is JPEG_ALPHA"
+        );
+        // A drawing reading its destination over that lossy area is not forwarded: the
+        // client gets our exact pixels instead.
+        screen.forward(
+            Some(op(m::DRAW_FILL, Area::new(8, 8, 16, 16), None, false)),
+            paint(Area::new(8, 8, 16, 16)),
+        );
+        ch.produce(&mut out);
+        let msgs = drain(&mut out);
+        assert_eq!(types(&msgs), vec![m::DRAW_COPY]);
+        // Elsewhere it is.
+        screen.forward(
+            Some(op(m::DRAW_FILL, Area::new(40, 40, 48, 48), None, false)),
+            paint(Area::new(40, 40, 48, 48)),
+        );
+        ch.produce(&mut out);
+        assert_eq!(types(&drain(&mut out)), vec![m::DRAW_FILL]);
+    }
+
     #[test]
     fn nothing_before_init_then_surface_picture_and_mark() {
         let screen = Screen::default();

@@ -307,3 +307,104 @@ impl ImageSettings {
         )
     }
 }
+
+#[cfg(test)]
+mod wan_tests {
+    use super::*;
+
+    fn photo(width: u32, height: u32) -> Vec<u32> {
+        (0..width * height)
+            .map(|i| {
+                let (x, y) = (i % width, i / width);
+                ((x * 3 + y) & 0xff)
+                    | ((y * 2 + x / 2) & 0xff) << 8
+                    | (((x + y * 3) / 2) & 0xff) << 16
+            })
+            .collect()
+    }
+
+    fn text(width: u32, height: u32) -> Vec<u32> {
+        (0..width * height)
+            .map(|i| if i % 7 == 0 { 0 } else { 0xeeeeee })
+            .collect()
+    }
+
+    #[test]
+    fn each_wan_setting_on_fast_and_slow_links() {
+        for (setting, fast, slow) in [
+            (WanCompression::Auto, false, true),
+            (WanCompression::Always, true, true),
+            (WanCompression::Never, false, false),
+        ] {
+            assert_eq!(setting.applies(false), fast, "{setting:?} on a LAN");
+            assert_eq!(setting.applies(true), slow, "{setting:?} on a WAN");
+        }
+        assert_eq!(WanCompression::from_c(0), None);
+        assert_eq!(WanCompression::from_c(4), None);
+    }
+
+    #[test]
+    fn the_network_test_decides_per_session() {
+        let settings = ImageSettings::default();
+        assert_eq!(
+            settings.wan_for(5),
+            (false, false),
+            "not tested: a fast link"
+        );
+        settings.links.set(5, LOW_BANDWIDTH_BPS - 1);
+        settings.links.set(6, LOW_BANDWIDTH_BPS);
+        assert_eq!(settings.wan_for(5), (true, true));
+        assert_eq!(settings.wan_for(6), (false, false));
+        settings.set_wan(WanCompression::Never, WanCompression::Always);
+        assert_eq!(settings.wan_for(5), (false, true));
+        assert_eq!(settings.wan_for(6), (false, true));
+        settings.set_wan(WanCompression::Always, WanCompression::Auto);
+        assert_eq!(settings.wan_for(6), (true, false));
+        settings.links.forget(5);
+        assert_eq!(settings.wan_for(5), (true, false));
+    }
+
+    #[test]
+    fn jpeg_replaces_quic_only_where_the_image_may_be_lossy() {
+        let (photo, text) = (photo(64, 48), text(64, 48));
+        let lossy = ClientCodecs {
+            glz: true,
+            jpeg: true,
+            ..Default::default()
+        };
+        let exact = ClientCodecs {
+            jpeg: false,
+            ..lossy
+        };
+        for setting in [ImageCompression::AutoGlz, ImageCompression::AutoLz] {
+            assert_eq!(choose(setting, 64, 48, &photo, lossy), Codec::Jpeg);
+            assert_eq!(choose(setting, 64, 48, &photo, exact), Codec::Quic);
+            assert_ne!(choose(setting, 64, 48, &text, lossy), Codec::Jpeg);
+        }
+        assert_eq!(
+            choose(ImageCompression::Quic, 64, 48, &text, lossy),
+            Codec::Jpeg
+        );
+        for setting in [
+            ImageCompression::Off,
+            ImageCompression::Glz,
+            ImageCompression::Lz,
+            ImageCompression::Lz4,
+        ] {
+            assert_ne!(
+                choose(setting, 64, 48, &photo, lossy),
+                Codec::Jpeg,
+                "{setting:?}"
+            );
+        }
+        // Too small or too thin for QUIC: never JPEG either.
+        assert_eq!(
+            choose(ImageCompression::Quic, 2, 48, &photo[..96], lossy),
+            Codec::Raw
+        );
+        assert_eq!(
+            choose(ImageCompression::AutoGlz, 3, 3, &photo[..9], lossy),
+            Codec::Raw
+        );
+    }
+}
