@@ -7,6 +7,7 @@ spice-gtk connected. Prints bytes per second server -> client and the server sid
 
     bench/desktop_scroll.py     env: SCROLL_FPS=10 SECONDS=15 WARMUP=6 DISPLAYS=qxl,std
                                      IMAGE_COMPRESSION=auto_glz|lz|glz|... LIBS=ours,c
+                                     JPEG_WAN, ZLIB_GLZ_WAN=auto|always|never (WAN modes)
                                      THREADS=1 (also the busiest threads)
 """
 import os
@@ -23,6 +24,9 @@ from client import SpiceClient  # noqa: E402
 
 def run(display, lib, fps, seconds, warmup, compression):
     opts = {"image-compression": compression} if compression else {}
+    for env, opt in (("JPEG_WAN", "jpeg-wan-compression"), ("ZLIB_GLZ_WAN", "zlib-glz-wan-compression")):
+        if os.environ.get(env):
+            opts[opt] = os.environ[env]
     work = Path(f"/tmp/desktop-scroll-{display}-{lib}")
     rig = measure.BenchRig(display=display, workload="desktop", lib=lib, workdir=work, mem=512,
                            video="1280x720", append=f"scroll_fps={fps:g}", spice_opts=opts,

@@ -3,6 +3,7 @@
 
 use super::{malformed, Channel, ChannelError, Outbox};
 use crate::agent::{AgentClient, AgentHub};
+use crate::image::choose::LinkVerdicts;
 use crate::proto::caps::Caps;
 use crate::proto::main::{self as wire, MainMessage, MOUSE_MODE_CLIENT, MOUSE_MODE_SERVER};
 use crate::proto::msg::main as m;
@@ -133,6 +134,8 @@ pub(crate) struct MainChannel {
     video: Arc<VideoConfig>,
     /// The playout-delay generation the client's clock was last set for.
     clock_seen: u64,
+    /// Where the network test's verdict goes for the session's display channels.
+    links: Option<Arc<LinkVerdicts>>,
 }
 
 impl MainChannel {
@@ -156,7 +159,15 @@ impl MainChannel {
             clock_seen: video.clock.generation(),
             video,
             info,
+            links: None,
         }
+    }
+
+    /// The display channels of this session read the network test's verdict (slow link:
+    /// JPEG and zlib over GLZ under `auto`) from `links`.
+    pub(crate) fn with_link_verdicts(mut self, links: Arc<LinkVerdicts>) -> Self {
+        self.links = Some(links);
+        self
     }
 
     fn now_us(&self) -> u64 {
@@ -282,6 +293,12 @@ impl Channel for MainChannel {
         }
     }
 
+    fn closed(&mut self) {
+        if let Some(links) = &self.links {
+            links.forget(self.info.session_id);
+        }
+    }
+
     fn on_pong(&mut self, id: u32, timestamp: u64) {
         let Some(rtt) = self.now_us().checked_sub(timestamp) else {
             return;
@@ -297,6 +314,9 @@ impl Channel for MainChannel {
                 let transfer = rtt.saturating_sub(min_rtt).max(1);
                 let bps = (NET_TEST_BYTES as u64 * 8 * 1_000_000) / transfer;
                 self.net.lock().bits_per_second = Some(bps);
+                if let Some(links) = &self.links {
+                    links.set(self.info.session_id, bps);
+                }
                 crate::log_info!("network test: latency {min_rtt} us, {} kbit/s", bps / 1000);
             }
             _ => {}

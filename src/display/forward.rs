@@ -40,12 +40,23 @@ pub(crate) fn for_client(d: &Draw) -> Option<Forward> {
                 | Op::Whiteness { mask: None }
                 | Op::CopyBits { .. }
         );
+    // C's `src_allowed_lossy`, narrowed to the drawings whose result stays close to the
+    // picture when their source is close: a copy that puts, an alpha blend.
+    let lossy_source = matches!(
+        d.op,
+        Op::Copy {
+            rop: OP_PUT,
+            mask: None,
+            ..
+        } | Op::AlphaBlend { .. }
+    );
     let msg = draw::encode(0, d).ok()?;
     Some(Forward {
         msg: Arc::new(msg),
         bbox,
         reads,
         opaque,
+        lossy_source,
     })
 }
 

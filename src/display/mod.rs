@@ -188,6 +188,21 @@ impl Screen {
         }
     }
 
+    /// Whether `viewer`'s channel may send photographs lossy (JPEG) from now on.
+    pub(crate) fn set_lossy_images(&self, viewer: ViewerId, on: bool) {
+        if let Some(v) = self.state.lock().viewers.get_mut(&viewer) {
+            v.lossy_images = on;
+        }
+    }
+
+    /// Pixels of `area`, taken from `next_update` while lossy images were on, went out
+    /// lossless.
+    pub(crate) fn sent_lossless(&self, viewer: ViewerId, area: Area) {
+        if let Some(v) = self.state.lock().viewers.get_mut(&viewer) {
+            v.sent_lossless(area);
+        }
+    }
+
     /// Draws with `f` on the surface; the area it returns is damaged for every viewer.
     pub(crate) fn modify(&self, f: impl FnOnce(&mut Framebuffer) -> Option<Area>) {
         self.forward(None, f);

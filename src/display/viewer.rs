@@ -27,6 +27,9 @@ pub(crate) struct Forward {
     /// It replaces every pixel of `bbox` without reading them, so anything older that
     /// it covers need not be sent.
     pub opaque: bool,
+    /// Its image may reach a client on a slow link lossy (JPEG): a copy that puts, an
+    /// alpha blend (see `Viewer::lossy`).
+    pub lossy_source: bool,
 }
 
 /// Drawings queued per viewer before they are folded into plain damage, and the bytes
@@ -43,6 +46,22 @@ pub(super) struct Viewer {
     /// The client decodes LZ4 images (`SPICE_DISPLAY_CAP_LZ4_COMPRESSION`); drawings
     /// carrying one reach the others as pixels.
     pub(super) lz4: bool,
+    /// Its display channel may send photographs as JPEG (a slow link).
+    pub(super) lossy_images: bool,
+    /// Where the client's surface may hold lossy pixels (JPEG images, and what drawings
+    /// made of them), over-approximated.
+    ///
+    /// C (dcc-send.cpp) keeps the same region and, when a drawing reads a lossy area,
+    /// resends that area lossless before the drawing. We keep the simpler rule the video
+    /// areas follow: a drawing that reads lossy pixels (its source, or its destination
+    /// when it is not opaque) is not forwarded to this client; its box goes out as
+    /// pixels, read from our exact surface (a photograph among them may go JPEG again,
+    /// the picture's own approximation, never an error built on an earlier one).
+    /// COPY_BITS is the exception: it moves pixels as they are, so it is forwarded and
+    /// its destination joins the region. Marks are made when pending work is taken (in
+    /// the order the client applies it), conservatively: every area that may go lossy
+    /// is marked, and the display channel clears the pixel areas it then sent lossless.
+    lossy: Lossy,
 }
 
 /// What a viewer sends next: forwarded drawings (older than the pixels), then the
@@ -54,6 +73,7 @@ impl Viewer {
     pub(super) fn reset(&mut self, all: Option<Area>) {
         self.queue.clear();
         self.damage.clear();
+        self.lossy.clear();
         if let Some(all) = all {
             self.damage.add(all);
         }
@@ -65,8 +85,13 @@ impl Viewer {
         match op {
             Some(op)
                 if (self.lz4 || !op.msg.needs_lz4())
-                    && can_queue(op, &self.queue, &self.damage, video) =>
+                    && can_queue(op, &self.queue, &self.damage, video)
+                    && !self.reads_lossy(op) =>
             {
+                if self.moves_lossy(op) {
+                    // Marked now too, so drawings queued before the next take see it.
+                    self.lossy.add(op.bbox);
+                }
                 self.queue.push(op.clone())
             }
             _ if video.is_empty() => self.damage.add(damage),
@@ -89,13 +114,100 @@ impl Viewer {
             return None;
         }
         let draws = skip_covered(draws, &self.damage);
-        let parts = self
+        for op in &draws {
+            if self.moves_lossy(op) || (op.lossy_source && self.lossy_images) {
+                self.lossy.add(op.bbox);
+            } else if op.opaque {
+                self.lossy.remove(op.bbox);
+            }
+        }
+        let parts: Vec<(Area, Vec<u8>)> = self
             .damage
             .take()
             .into_iter()
             .map(|a| (a, fb.read(a)))
             .collect();
+        for (area, _) in &parts {
+            if self.lossy_images {
+                self.lossy.add(*area);
+            } else {
+                self.lossy.remove(*area);
+            }
+        }
         Some((draws, parts))
+    }
+
+    /// `area` went out lossless after all (it was marked lossy when taken).
+    pub(super) fn sent_lossless(&mut self, area: Area) {
+        self.lossy.remove(area);
+    }
+
+    /// Whether `op` reads pixels that may be lossy on the client (COPY_BITS aside).
+    fn reads_lossy(&self, op: &Forward) -> bool {
+        if op.msg.msg_type == COPY_BITS {
+            return false;
+        }
+        op.reads.is_some_and(|r| self.lossy.touches(&r))
+            || (!op.opaque && self.lossy.touches(&op.bbox))
+    }
+
+    /// A COPY_BITS from lossy pixels: its destination becomes lossy.
+    fn moves_lossy(&self, op: &Forward) -> bool {
+        op.msg.msg_type == COPY_BITS && op.reads.is_some_and(|r| self.lossy.touches(&r))
+    }
+}
+
+const COPY_BITS: u16 = crate::proto::msg::display::COPY_BITS;
+
+/// Most rectangles `Lossy` keeps before it becomes their bounding box.
+const MAX_LOSSY_RECTS: usize = 64;
+
+/// Disjoint rectangles that may cover more than the truth, never less: removing an area
+/// removes exactly it (a `Region` merges touching rectangles, which would bring it back).
+#[derive(Default)]
+struct Lossy {
+    rects: Vec<Area>,
+}
+
+impl Lossy {
+    fn touches(&self, area: &Area) -> bool {
+        self.rects.iter().any(|r| !r.intersect(area).is_empty())
+    }
+
+    fn add(&mut self, area: Area) {
+        if area.is_empty() {
+            return;
+        }
+        let pieces = subtract(area, &self.rects);
+        self.rects.extend(pieces);
+        self.bound();
+    }
+
+    fn remove(&mut self, area: Area) {
+        if !self.touches(&area) {
+            return;
+        }
+        for rect in std::mem::take(&mut self.rects) {
+            self.rects.extend(subtract(rect, &[area]));
+        }
+        self.bound();
+    }
+
+    /// Too many pieces become their bounding box.
+    fn bound(&mut self) {
+        if self.rects.len() > MAX_LOSSY_RECTS {
+            let all = self.rects.iter().fold(self.rects[0], |a, r| a.union(r));
+            self.rects = vec![all];
+        }
+    }
+
+    fn clear(&mut self) {
+        self.rects.clear();
+    }
+
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
+        self.rects.is_empty()
     }
 }
 
@@ -157,6 +269,7 @@ mod tests {
             bbox,
             reads,
             opaque,
+            lossy_source: false,
         }
     }
 
@@ -226,6 +339,65 @@ mod tests {
         assert_eq!(taken(&mut v), (0, vec![Area::new(4, 0, 6, 2)]));
         v.uncover(video[0]);
         assert_eq!(taken(&mut v), (0, vec![video[0]]));
+    }
+
+    #[test]
+    fn drawings_reading_lossy_pixels_become_pixels_and_copy_bits_moves_lossiness() {
+        let mut v = Viewer {
+            lossy_images: true,
+            ..Viewer::default()
+        };
+        let photo = Area::new(0, 0, 4, 4);
+        v.drawn(None, photo, &[]);
+        assert_eq!(taken(&mut v), (0, vec![photo]));
+        // Sent as pixels that may be JPEG: marked lossy.
+        let xor = op(Area::new(2, 2, 6, 6), None, false);
+        v.drawn(Some(&xor), xor.bbox, &[]);
+        assert_eq!(taken(&mut v), (0, vec![xor.bbox]), "reads lossy pixels");
+        // COPY_BITS moves them as they are: forwarded, its destination lossy now.
+        let mut scroll = op(Area::new(0, 6, 4, 8), Some(Area::new(0, 0, 4, 2)), true);
+        Arc::make_mut(&mut scroll.msg).msg_type = COPY_BITS;
+        v.lossy_images = false;
+        v.drawn(Some(&scroll), scroll.bbox, &[]);
+        assert_eq!(taken(&mut v), (1, vec![]));
+        let reader = op(Area::new(0, 7, 1, 8), None, false);
+        v.drawn(Some(&reader), reader.bbox, &[]);
+        assert_eq!(taken(&mut v), (0, vec![reader.bbox]));
+        // Lossless pixels and opaque drawings heal what they cover.
+        v.drawn(Some(&reader), reader.bbox, &[]);
+        assert_eq!(taken(&mut v), (1, vec![]), "sent lossless last time");
+        let fill = op(Area::new(0, 0, 8, 8), None, true);
+        v.drawn(Some(&fill), fill.bbox, &[]);
+        assert_eq!(taken(&mut v), (1, vec![]));
+        v.drawn(Some(&xor), xor.bbox, &[]);
+        assert_eq!(taken(&mut v), (1, vec![]), "nothing lossy left");
+    }
+
+    #[test]
+    fn pixels_sent_lossless_after_all_are_cleared_and_lan_viewers_mark_nothing() {
+        let mut v = Viewer {
+            lossy_images: true,
+            ..Viewer::default()
+        };
+        let area = Area::new(0, 0, 8, 2);
+        v.drawn(None, area, &[]);
+        taken(&mut v);
+        v.sent_lossless(area);
+        let xor = op(area, None, false);
+        v.drawn(Some(&xor), area, &[]);
+        assert_eq!(taken(&mut v), (1, vec![]));
+        let mut lan = Viewer::default();
+        let mut copy = op(area, None, true);
+        copy.lossy_source = true;
+        lan.drawn(Some(&copy), area, &[]);
+        lan.drawn(None, Area::new(0, 4, 8, 8), &[]);
+        taken(&mut lan);
+        assert!(lan.lossy.is_empty());
+        // A slow link's copy with a photograph may be lossy: marked.
+        v.drawn(Some(&copy), area, &[]);
+        taken(&mut v);
+        v.drawn(Some(&xor), area, &[]);
+        assert_eq!(taken(&mut v), (0, vec![area]));
     }
 
     #[test]

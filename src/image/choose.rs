@@ -28,6 +28,36 @@ impl ImageCompression {
     }
 }
 
+/// `spice_wan_compression_t`: when JPEG / zlib-over-GLZ are used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WanCompression {
+    /// When the main channel's network test found the client's link slow.
+    Auto = 1,
+    Always = 2,
+    Never = 3,
+}
+
+impl WanCompression {
+    pub(crate) fn from_c(value: i32) -> Option<WanCompression> {
+        match value {
+            1 => Some(WanCompression::Auto),
+            2 => Some(WanCompression::Always),
+            3 => Some(WanCompression::Never),
+            _ => None,
+        }
+    }
+
+    /// Whether it applies to a client whose link is `low_bandwidth` (C's
+    /// `display_channel_update_compression`).
+    pub(crate) fn applies(self, low_bandwidth: bool) -> bool {
+        match self {
+            WanCompression::Auto => low_bandwidth,
+            WanCompression::Always => true,
+            WanCompression::Never => false,
+        }
+    }
+}
+
 /// How one image travels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Codec {
@@ -36,6 +66,9 @@ pub(crate) enum Codec {
     Glz,
     Lz4,
     Quic,
+    /// JPEG (JPEG_ALPHA for RGBA), lossy: where QUIC would go when the client's link is
+    /// slow and the image may be lossy.
+    Jpeg,
 }
 
 /// Images of fewer bytes go raw (C's `MIN_SIZE_TO_COMPRESS`).
@@ -50,12 +83,15 @@ pub(crate) struct ClientCodecs {
     pub lz4: bool,
     /// It has a GLZ dictionary with room for this image.
     pub glz: bool,
+    /// JPEG is on for it (`jpeg-wan-compression`) and this image may be lossy.
+    pub jpeg: bool,
 }
 
 /// The codec for a `width` x `height` 32-bit image under `setting`: QUIC when set
 /// (images too thin for it go raw, as in C) and, under `auto_*`, for photographic
 /// images, which it codes far smaller than LZ and which would only evict text from the
-/// GLZ window; LZ or GLZ for the rest.
+/// GLZ window; LZ or GLZ for the rest. JPEG replaces QUIC where the client takes it, as
+/// in C's `dcc_compress_image`: text-like images stay lossless.
 pub(crate) fn choose(
     setting: ImageCompression,
     width: u32,
@@ -68,9 +104,14 @@ pub(crate) fn choose(
     }
     let quic_fits = width >= MIN_DIMENSION && height >= MIN_DIMENSION;
     let glz_or_lz = if client.glz { Codec::Glz } else { Codec::Lz };
+    let photo = if client.jpeg {
+        Codec::Jpeg
+    } else {
+        Codec::Quic
+    };
     match setting {
         ImageCompression::Off => Codec::Raw,
-        ImageCompression::Quic if quic_fits => Codec::Quic,
+        ImageCompression::Quic if quic_fits => photo,
         ImageCompression::Quic => Codec::Raw,
         ImageCompression::Lz => Codec::Lz,
         ImageCompression::Lz4 if client.lz4 => Codec::Lz4,
@@ -78,7 +119,7 @@ pub(crate) fn choose(
         ImageCompression::Glz => glz_or_lz,
         ImageCompression::AutoLz | ImageCompression::AutoGlz => {
             if quic_fits && graduality(width, pixels) == Graduality::High {
-                Codec::Quic
+                photo
             } else if setting == ImageCompression::AutoGlz {
                 glz_or_lz
             } else {
@@ -179,21 +220,65 @@ fn square_score(p: u32, right: u32, below: u32, below_right: u32) -> i64 {
     pairs.iter().map(|&c| SCORE[c]).sum()
 }
 
-/// The server's `image-compression` (QEMU may change it at any time) and the clients' GLZ
-/// dictionaries, as display channels read them.
+/// The server's `image-compression`, `jpeg-wan-compression` and
+/// `zlib-glz-wan-compression` (QEMU may change them at any time), the clients' GLZ
+/// dictionaries and their links' verdicts, as display channels read them.
 #[derive(Clone)]
 pub(crate) struct ImageSettings {
     compression: std::sync::Arc<std::sync::atomic::AtomicU8>,
+    jpeg: std::sync::Arc<std::sync::atomic::AtomicU8>,
+    zlib_glz: std::sync::Arc<std::sync::atomic::AtomicU8>,
     pub dictionaries: std::sync::Arc<super::glz::Dictionaries>,
+    pub links: std::sync::Arc<LinkVerdicts>,
 }
 
 impl Default for ImageSettings {
     fn default() -> Self {
         ImageSettings {
             compression: std::sync::Arc::new((ImageCompression::AutoGlz as u8).into()),
+            jpeg: std::sync::Arc::new((WanCompression::Auto as u8).into()),
+            zlib_glz: std::sync::Arc::new((WanCompression::Auto as u8).into()),
             dictionaries: Default::default(),
+            links: Default::default(),
         }
     }
+}
+
+/// What each client session's network test concluded (its main channel measures, its
+/// display channels read): low bandwidth, as C's `is_low_bandwidth`, below 10 Mbit/s.
+/// A session is absent until its test ends, and then counts as a fast link, as in C.
+#[derive(Default)]
+pub(crate) struct LinkVerdicts {
+    low_bandwidth: parking_lot::Mutex<std::collections::HashMap<u32, bool>>,
+}
+
+/// C's threshold (`10 * 1024 * 1024` bits per second).
+pub(crate) const LOW_BANDWIDTH_BPS: u64 = 10 * 1024 * 1024;
+
+impl LinkVerdicts {
+    pub(crate) fn set(&self, session_id: u32, bits_per_second: u64) {
+        self.low_bandwidth
+            .lock()
+            .insert(session_id, bits_per_second < LOW_BANDWIDTH_BPS);
+    }
+
+    /// The session's main channel closed.
+    pub(crate) fn forget(&self, session_id: u32) {
+        self.low_bandwidth.lock().remove(&session_id);
+    }
+
+    pub(crate) fn low_bandwidth(&self, session_id: u32) -> bool {
+        self.low_bandwidth
+            .lock()
+            .get(&session_id)
+            .copied()
+            .unwrap_or(false)
+    }
+}
+
+fn load_wan(slot: &std::sync::atomic::AtomicU8) -> WanCompression {
+    let value = slot.load(std::sync::atomic::Ordering::Relaxed);
+    WanCompression::from_c(i32::from(value)).unwrap_or(WanCompression::Auto)
 }
 
 impl ImageSettings {
@@ -205,5 +290,121 @@ impl ImageSettings {
     pub(crate) fn set_compression(&self, value: ImageCompression) {
         self.compression
             .store(value as u8, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub(crate) fn set_wan(&self, jpeg: WanCompression, zlib_glz: WanCompression) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.jpeg.store(jpeg as u8, Relaxed);
+        self.zlib_glz.store(zlib_glz as u8, Relaxed);
+    }
+
+    /// (JPEG, zlib over GLZ) for the client session `session_id`, now.
+    pub(crate) fn wan_for(&self, session_id: u32) -> (bool, bool) {
+        let slow = self.links.low_bandwidth(session_id);
+        (
+            load_wan(&self.jpeg).applies(slow),
+            load_wan(&self.zlib_glz).applies(slow),
+        )
+    }
+}
+
+#[cfg(test)]
+mod wan_tests {
+    use super::*;
+
+    fn photo(width: u32, height: u32) -> Vec<u32> {
+        (0..width * height)
+            .map(|i| {
+                let (x, y) = (i % width, i / width);
+                ((x * 3 + y) & 0xff)
+                    | ((y * 2 + x / 2) & 0xff) << 8
+                    | (((x + y * 3) / 2) & 0xff) << 16
+            })
+            .collect()
+    }
+
+    fn text(width: u32, height: u32) -> Vec<u32> {
+        (0..width * height)
+            .map(|i| if i % 7 == 0 { 0 } else { 0xeeeeee })
+            .collect()
+    }
+
+    #[test]
+    fn each_wan_setting_on_fast_and_slow_links() {
+        for (setting, fast, slow) in [
+            (WanCompression::Auto, false, true),
+            (WanCompression::Always, true, true),
+            (WanCompression::Never, false, false),
+        ] {
+            assert_eq!(setting.applies(false), fast, "{setting:?} on a LAN");
+            assert_eq!(setting.applies(true), slow, "{setting:?} on a WAN");
+        }
+        assert_eq!(WanCompression::from_c(0), None);
+        assert_eq!(WanCompression::from_c(4), None);
+    }
+
+    #[test]
+    fn the_network_test_decides_per_session() {
+        let settings = ImageSettings::default();
+        assert_eq!(
+            settings.wan_for(5),
+            (false, false),
+            "not tested: a fast link"
+        );
+        settings.links.set(5, LOW_BANDWIDTH_BPS - 1);
+        settings.links.set(6, LOW_BANDWIDTH_BPS);
+        assert_eq!(settings.wan_for(5), (true, true));
+        assert_eq!(settings.wan_for(6), (false, false));
+        settings.set_wan(WanCompression::Never, WanCompression::Always);
+        assert_eq!(settings.wan_for(5), (false, true));
+        assert_eq!(settings.wan_for(6), (false, true));
+        settings.set_wan(WanCompression::Always, WanCompression::Auto);
+        assert_eq!(settings.wan_for(6), (true, false));
+        settings.links.forget(5);
+        assert_eq!(settings.wan_for(5), (true, false));
+    }
+
+    #[test]
+    fn jpeg_replaces_quic_only_where_the_image_may_be_lossy() {
+        let (photo, text) = (photo(64, 48), text(64, 48));
+        let lossy = ClientCodecs {
+            glz: true,
+            jpeg: true,
+            ..Default::default()
+        };
+        let exact = ClientCodecs {
+            jpeg: false,
+            ..lossy
+        };
+        for setting in [ImageCompression::AutoGlz, ImageCompression::AutoLz] {
+            assert_eq!(choose(setting, 64, 48, &photo, lossy), Codec::Jpeg);
+            assert_eq!(choose(setting, 64, 48, &photo, exact), Codec::Quic);
+            assert_ne!(choose(setting, 64, 48, &text, lossy), Codec::Jpeg);
+        }
+        assert_eq!(
+            choose(ImageCompression::Quic, 64, 48, &text, lossy),
+            Codec::Jpeg
+        );
+        for setting in [
+            ImageCompression::Off,
+            ImageCompression::Glz,
+            ImageCompression::Lz,
+            ImageCompression::Lz4,
+        ] {
+            assert_ne!(
+                choose(setting, 64, 48, &photo, lossy),
+                Codec::Jpeg,
+                "{setting:?}"
+            );
+        }
+        // Too small or too thin for QUIC: never JPEG either.
+        assert_eq!(
+            choose(ImageCompression::Quic, 2, 48, &photo[..96], lossy),
+            Codec::Raw
+        );
+        assert_eq!(
+            choose(ImageCompression::AutoGlz, 3, 3, &photo[..9], lossy),
+            Codec::Raw
+        );
     }
 }

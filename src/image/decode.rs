@@ -78,6 +78,7 @@ fn planes(image_type: u32) -> Result<&'static [Plane], &'static str> {
         6 => &[Plane::Rgb16],
         8 => &[Plane::Rgb],
         9 => &[Plane::Rgb, Plane::Alpha],
+        10 => &[Plane::Alpha],
         _ => return Err("image type we do not send"),
     })
 }

@@ -20,13 +20,15 @@ pub(crate) enum LzType {
     Rgb16 = 6,
     Rgb32 = 8,
     Rgba = 9,
+    /// The alpha plane alone (`LZ_IMAGE_TYPE_XXXA`), as JPEG_ALPHA images carry it.
+    Xxxa = 10,
 }
 
 impl LzType {
     pub(crate) fn bytes_per_pixel(self) -> u32 {
         match self {
             LzType::Rgb16 => 2,
-            LzType::Rgb32 | LzType::Rgba => 4,
+            LzType::Rgb32 | LzType::Rgba | LzType::Xxxa => 4,
         }
     }
 
@@ -35,6 +37,7 @@ impl LzType {
             LzType::Rgb16 => &[Plane::Rgb16],
             LzType::Rgb32 => &[Plane::Rgb],
             LzType::Rgba => &[Plane::Rgb, Plane::Alpha],
+            LzType::Xxxa => &[Plane::Alpha],
         }
     }
 }

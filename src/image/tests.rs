@@ -253,6 +253,7 @@ fn choice_follows_the_setting_and_the_client() {
     let both = ClientCodecs {
         lz4: true,
         glz: true,
+        jpeg: false,
     };
     let none = ClientCodecs::default();
     let pick = |s, c| choose(s, 64, 64, &text, c);

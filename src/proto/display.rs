@@ -17,7 +17,12 @@ pub(crate) const IMAGE_TYPE_BITMAP: u8 = 0;
 pub(crate) const IMAGE_TYPE_QUIC: u8 = 1;
 pub(crate) const IMAGE_TYPE_LZ_RGB: u8 = 101;
 pub(crate) const IMAGE_TYPE_GLZ_RGB: u8 = 102;
+pub(crate) const IMAGE_TYPE_JPEG: u8 = 105;
+pub(crate) const IMAGE_TYPE_ZLIB_GLZ_RGB: u8 = 107;
+pub(crate) const IMAGE_TYPE_JPEG_ALPHA: u8 = 108;
 pub(crate) const IMAGE_TYPE_LZ4: u8 = 109;
+/// `SPICE_JPEG_ALPHA_FLAGS_TOP_DOWN`: the alpha plane's rows are top-down.
+const JPEG_ALPHA_FLAGS_TOP_DOWN: u8 = 1;
 /// `SPICE_BITMAP_FMT_32BIT` (BGRX).
 pub(crate) const BITMAP_FMT_32BIT: u8 = 8;
 /// `SPICE_BITMAP_FLAGS_TOP_DOWN`.
@@ -74,6 +79,28 @@ pub(crate) enum ImageData<'a> {
     Glz(&'a [u8]),
     /// `QUIC` data (`image::quic`).
     Quic(&'a [u8]),
+    /// `JPEG` data (`image::jpeg`).
+    Jpeg(&'a [u8]),
+    /// `JPEG_ALPHA`: the JPEG's size, then the JPEG and the LZ alpha plane.
+    JpegAlpha { jpeg_size: u32, data: &'a [u8] },
+    /// `ZLIB_GLZ_RGB`: the GLZ data's size, then the GLZ data deflated.
+    ZlibGlz { glz_size: u32, data: &'a [u8] },
+}
+
+impl ImageData<'_> {
+    /// The bytes of the image's data.
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            ImageData::Raw(b)
+            | ImageData::Lz4(b)
+            | ImageData::Lz(b)
+            | ImageData::Glz(b)
+            | ImageData::Quic(b)
+            | ImageData::Jpeg(b)
+            | ImageData::JpegAlpha { data: b, .. }
+            | ImageData::ZlibGlz { data: b, .. } => b.len(),
+        }
+    }
 }
 
 /// `SPICE_BITMAP_FMT_RGBA` (premultiplied ARGB).
@@ -157,6 +184,19 @@ pub(crate) fn image(
         ImageData::Quic(data) => {
             w.u8(IMAGE_TYPE_QUIC).u8(0).u32(width).u32(height);
             w.u32(data.len() as u32).bytes(data);
+        }
+        ImageData::Jpeg(data) => {
+            w.u8(IMAGE_TYPE_JPEG).u8(0).u32(width).u32(height);
+            w.u32(data.len() as u32).bytes(data);
+        }
+        ImageData::JpegAlpha { jpeg_size, data } => {
+            w.u8(IMAGE_TYPE_JPEG_ALPHA).u8(0).u32(width).u32(height);
+            w.u8(JPEG_ALPHA_FLAGS_TOP_DOWN).u32(jpeg_size);
+            w.u32(data.len() as u32).bytes(data);
+        }
+        ImageData::ZlibGlz { glz_size, data } => {
+            w.u8(IMAGE_TYPE_ZLIB_GLZ_RGB).u8(0).u32(width).u32(height);
+            w.u32(glz_size).u32(data.len() as u32).bytes(data);
         }
     }
 }

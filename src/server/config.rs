@@ -67,24 +67,7 @@ impl AddrFamily {
 
 pub(crate) use crate::image::choose::ImageCompression;
 
-/// `spice_wan_compression_t`: when JPEG / zlib-over-GLZ are used on WAN links.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum WanCompression {
-    Auto = 1,
-    Always = 2,
-    Never = 3,
-}
-
-impl WanCompression {
-    pub(crate) fn from_c(value: i32) -> Option<WanCompression> {
-        match value {
-            1 => Some(WanCompression::Auto),
-            2 => Some(WanCompression::Always),
-            3 => Some(WanCompression::Never),
-            _ => None,
-        }
-    }
-}
+pub(crate) use crate::image::choose::WanCompression;
 
 /// The ticket a client must present, and until when it is valid.
 #[derive(Debug, Clone, PartialEq, Eq)]

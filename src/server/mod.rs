@@ -404,6 +404,9 @@ impl Server {
         self.session
             .images
             .set_compression(self.config.image_compression);
+        self.session
+            .images
+            .set_wan(self.config.jpeg, self.config.zlib_glz);
         self.session.agent().set_flags(
             self.config.agent_mouse,
             self.config.agent_copypaste,

@@ -409,13 +409,16 @@ impl Session {
             }),
             agent: self.agent.clone(),
         };
-        Ok(Opening::new(MainChannel::new(
-            info,
-            request.caps.clone(),
-            self.mouse.clone(),
-            self.net.clone(),
-            self.video.clone(),
-        )))
+        Ok(Opening::new(
+            MainChannel::new(
+                info,
+                request.caps.clone(),
+                self.mouse.clone(),
+                self.net.clone(),
+                self.video.clone(),
+            )
+            .with_link_verdicts(self.images.links.clone()),
+        ))
     }
 
     fn open_inputs(self: Arc<Self>, _request: &OpenRequest) -> Result<Opening, LinkError> {

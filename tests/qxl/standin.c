@@ -444,6 +444,18 @@ static void server_start(int neg)
             }
         if (!found) die("QXL_IMAGE_COMPRESSION: unknown value");
     }
+    /* QXL_JPEG_WAN / QXL_ZLIB_GLZ_WAN=auto|always|never as QEMU's jpeg-wan-compression=
+     * and zlib-glz-wan-compression= (default: the library's, auto) */
+    static const char *const wan_names[] = {"auto", "always", "never"};
+    const char *jpeg = getenv("QXL_JPEG_WAN"), *zlib = getenv("QXL_ZLIB_GLZ_WAN");
+    for (int i = 0; i < 3; i++) {
+        if (jpeg && strcmp(jpeg, wan_names[i]) == 0 &&
+            spice_server_set_jpeg_compression(server, (spice_wan_compression_t)(i + 1)) != 0)
+            die("set_jpeg_compression");
+        if (zlib && strcmp(zlib, wan_names[i]) == 0 &&
+            spice_server_set_zlib_glz_compression(server, (spice_wan_compression_t)(i + 1)) != 0)
+            die("set_zlib_glz_compression");
+    }
     if (spice_server_init(server, &core) != 0) die("spice_server_init");
     qxl.base.sif = &qxl_if.base;
     qxl.id = 0;
