@@ -278,9 +278,14 @@ impl Screen {
                 .map(|i| render(fb, i).filter(|a| !a.is_empty()))
                 .collect();
             let changed: Vec<Area> = drawn.iter().flatten().copied().collect();
-            let copy = before
-                .and_then(|b| scroll.after(fb, &b, &changed))
-                .and_then(|s| s.forward());
+            let found = before.and_then(|b| scroll.after(fb, &b, &changed));
+            if let Some(s) = found {
+                crate::log_debug!(
+                    "display: {} plain copies hold a scroll: {s:?}",
+                    copies.len()
+                );
+            }
+            let copy = found.and_then(|s| s.forward());
             for (id, viewer) in viewers.iter_mut() {
                 let video = streams.owned(*id);
                 match &copy {

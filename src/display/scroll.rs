@@ -378,12 +378,24 @@ fn best_area(
         return None;
     }
     let (r0, r1, c0, c1) = largest_rectangle(&matches, w, (lo_r, hi_r), (lo_c, hi_c))?;
-    let dest = Area::new(
-        cols[c0].0,
-        area.top + r0 as u32,
-        cols[c1 - 1].1,
-        area.top + r1 as u32,
-    );
+    let (top, bottom) = (area.top + r0 as u32, area.top + r1 as u32);
+    // Cells at the scrolled area's edges also hold what stayed: take their columns
+    // that moved too.
+    let column_moved = |x: u32| {
+        (top..bottom).all(|y| {
+            let sy = (y as i64 + dy as i64) as u32;
+            fb_row(fb, y, x, x + 1) == old_row(sy, x, x + 1)
+        })
+    };
+    let mut left = cols[c0].0;
+    while left > area.left && column_moved(left - 1) {
+        left -= 1;
+    }
+    let mut right = cols[c1 - 1].1;
+    while right < area.right && column_moved(right) {
+        right += 1;
+    }
+    let dest = Area::new(left, top, right, bottom);
     let covered: u64 = changed.iter().map(|c| c.intersect(&dest).pixels()).sum();
     (covered >= MIN_COPY_PIXELS).then_some((Scroll { dest, dy }, covered))
 }
