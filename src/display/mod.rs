@@ -11,6 +11,7 @@ pub(crate) mod draw;
 pub(crate) mod forward;
 pub(crate) mod monitors;
 pub(crate) mod pointer;
+pub(crate) mod scroll;
 pub(crate) mod streams;
 mod viewer;
 
@@ -42,6 +43,7 @@ struct State {
     viewers: HashMap<ViewerId, Viewer>,
     streams: Streams,
     video: Arc<VideoConfig>,
+    scroll: scroll::Detector,
 }
 
 impl State {
@@ -261,6 +263,57 @@ impl Screen {
         };
         self.wake();
         Some(damage)
+    }
+
+    /// Draws a batch of plain copies (QEMU's framebuffer updates), copy `i` with
+    /// `render(fb, i)`. When part of the batch is what was there shifted (a scroll), each
+    /// viewer whose copy of the old pixels is current gets it as one COPY_BITS and only
+    /// the rest as pixels. Returns what each copy drew.
+    pub(crate) fn draw_plain_copies(
+        &self,
+        copies: &[scroll::NewPixels],
+        mut render: impl FnMut(&mut Framebuffer, usize) -> Option<Area>,
+    ) -> Vec<Option<Area>> {
+        let drawn = {
+            let mut s = self.state.lock();
+            let State {
+                surface,
+                viewers,
+                streams,
+                scroll,
+                ..
+            } = &mut *s;
+            let Some(fb) = surface.as_mut() else {
+                return vec![None; copies.len()];
+            };
+            let before = (!viewers.is_empty())
+                .then(|| scroll.before(fb, copies))
+                .flatten();
+            let drawn: Vec<Option<Area>> = (0..copies.len())
+                .map(|i| render(fb, i).filter(|a| !a.is_empty()))
+                .collect();
+            let changed: Vec<Area> = drawn.iter().flatten().copied().collect();
+            let found = before.and_then(|b| scroll.after(fb, &b, &changed));
+            if let Some(s) = found {
+                crate::log_debug!(
+                    "display: {} plain copies hold a scroll: {s:?}",
+                    copies.len()
+                );
+            }
+            let copy = found.and_then(|s| s.forward());
+            for (id, viewer) in viewers.iter_mut() {
+                let video = streams.owned(*id);
+                match &copy {
+                    Some(copy) => viewer.scrolled(copy, &changed, &video),
+                    None => changed.iter().for_each(|&a| viewer.drawn(None, a, &video)),
+                }
+            }
+            drawn
+        };
+        if drawn.iter().any(Option::is_some) {
+            self.wake();
+        }
+        drawn
     }
 
     pub(crate) fn set_video(&self, video: Arc<VideoConfig>) {

@@ -101,6 +101,22 @@ impl Viewer {
         }
     }
 
+    /// A batch drew `changed`, of which `copy` (a COPY_BITS) repeats a part: queued
+    /// when this viewer's copy of its source is current, the rest of `changed` then
+    /// being damage; otherwise all of `changed` is.
+    pub(super) fn scrolled(&mut self, copy: &Forward, changed: &[Area], video: &[Area]) {
+        if !can_queue(copy, &self.queue, &self.damage, video) {
+            changed.iter().for_each(|&a| self.drawn(None, a, video));
+            return;
+        }
+        self.queue.push(copy.clone());
+        for &a in changed {
+            for rest in subtract(a, &[copy.bbox]) {
+                self.drawn(None, rest, video);
+            }
+        }
+    }
+
     /// `area` must go out as pixels (it is no longer sent as video).
     pub(super) fn uncover(&mut self, area: Area) {
         self.damage.add(area);

@@ -17,6 +17,7 @@ pub(crate) use handle::{Done, Msg, PrimarySurface, WorkerHandle};
 use crate::canvas;
 use crate::display::forward;
 use crate::display::pointer::Pointer;
+use crate::display::scroll;
 use crate::display::Screen;
 use crate::geometry::{Area, Rect};
 use crate::qxl::command::{self, ParseError};
@@ -48,6 +49,11 @@ const MAX_FLUSH_COMMANDS: usize = 1 << 16;
 const COMMANDS_PER_ROUND: usize = 64;
 /// Upper bound on sleeping with notifications armed (a lost wakeup costs at most this).
 const IDLE_POLL: Duration = Duration::from_millis(500);
+
+/// Plain copies (QEMU's framebuffer updates) drawn together, so that a scroll split
+/// into QEMU's column strips is seen whole: at most this many, and pixels.
+const MAX_BATCH_COPIES: usize = 4096;
+const MAX_BATCH_PIXELS: u64 = 16 << 20;
 
 /// `QXL_COMMAND_FLAG_COMPAT`: the command uses the old (qxl-1) drawable layout.
 const COMMAND_FLAG_COMPAT: u32 = 1;
@@ -97,6 +103,10 @@ pub(crate) struct Worker<D: Device> {
     video: video::Video,
     /// How soon the video path wants to run again (None: nothing live).
     video_wait: Option<Duration>,
+    /// Plain copies on the primary surface taken from the ring and not drawn yet (drawn
+    /// before anything else happens: another command, a request, an empty ring).
+    plain_copies: Vec<draw::Draw>,
+    plain_copy_pixels: u64,
     /// The last async cookie completed, so a request that panics after completing its
     /// cookie is not completed twice.
     last_completed: Option<u64>,
@@ -153,6 +163,8 @@ impl<D: Device> Worker<D> {
             stats: Stats::default(),
             video: video::Video::default(),
             video_wait: None,
+            plain_copies: Vec::new(),
+            plain_copy_pixels: 0,
             last_completed: None,
             driver_sends_monitors: false,
         }
@@ -251,6 +263,9 @@ impl<D: Device> Worker<D> {
                 break;
             }
         }
+        if display_empty {
+            self.draw_plain_copies();
+        }
         if display_empty && cursor_empty {
             // The device answers false when commands arrived meanwhile: keep draining.
             let display_idle = self.device.req_cmd_notification();
@@ -280,6 +295,7 @@ impl<D: Device> Worker<D> {
             self.stats.cursor_commands += 1;
             self.process(cmd);
         }
+        self.draw_plain_copies();
     }
 
     /// Handles one ring entry: its effect is copied into the screen or pointer state,
@@ -336,6 +352,9 @@ impl<D: Device> Worker<D> {
     }
 
     fn apply(&mut self, cmd: &Command) -> Result<Applied, ParseError> {
+        if cmd.kind != command_type::DRAW {
+            self.draw_plain_copies();
+        }
         let mem = SlotMemory(&self.slots);
         match cmd.kind {
             command_type::DRAW => {
@@ -371,6 +390,18 @@ impl<D: Device> Worker<D> {
                     return Err(ParseError::Invalid("drawing box outside its surface"));
                 }
                 self.resolve_surface_images(&mut d.op)?;
+                if let Some(new) = scroll::plain_copy(&d) {
+                    let pixels = new.dest.pixels();
+                    if self.plain_copies.len() >= MAX_BATCH_COPIES
+                        || self.plain_copy_pixels + pixels > MAX_BATCH_PIXELS
+                    {
+                        self.draw_plain_copies();
+                    }
+                    self.plain_copy_pixels += pixels;
+                    self.plain_copies.push(d);
+                    return Ok(Applied::Release);
+                }
+                self.draw_plain_copies();
                 if d.surface_id == 0 {
                     let screen = &self.outputs.screen;
                     let op = screen
@@ -446,6 +477,32 @@ impl<D: Device> Worker<D> {
             _ => {}
         }
         Ok(Applied::Release)
+    }
+
+    /// Draws the plain copies taken so far, together (a scroll among them goes to
+    /// clients as one copy, `display::scroll`).
+    fn draw_plain_copies(&mut self) {
+        if self.plain_copies.is_empty() {
+            return;
+        }
+        let mut batch = std::mem::take(&mut self.plain_copies);
+        self.plain_copy_pixels = 0;
+        let pairs: Vec<(&draw::Draw, scroll::NewPixels)> = batch
+            .iter()
+            .filter_map(|d| scroll::plain_copy(d).map(|p| (d, p)))
+            .collect();
+        let copies: Vec<scroll::NewPixels> = pairs.iter().map(|(_, p)| *p).collect();
+        let drawn = self
+            .outputs
+            .screen
+            .draw_plain_copies(&copies, |fb, i| canvas::render(fb, pairs[i].0, &NoSurfaces));
+        for damage in drawn.into_iter().flatten() {
+            self.primary_dirty.note(damage);
+            self.video.damage(damage, &self.outputs.screen);
+        }
+        drop(pairs);
+        batch.clear();
+        self.plain_copies = batch;
     }
 
     /// Replaces surface sources by a copy of their current pixels, so a drawing may read
@@ -562,6 +619,9 @@ impl<D: Device> Worker<D> {
     }
 
     fn handle(&mut self, msg: Msg) {
+        if !matches!(msg, Msg::Wakeup) {
+            self.draw_plain_copies();
+        }
         match msg {
             Msg::Wakeup => {
                 self.wakeup_pending.store(false, Ordering::Release);
