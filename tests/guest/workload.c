@@ -7,6 +7,8 @@
  *                   scroll_fps=N (desktop: scroll the front window's text a line up N times a second)
  *                   scroll_lines=N (desktop: stop scrolling after N lines, then print
  *                                   "SPICE-RS-GUEST: scrolled N lines")
+ *                   desktop_scene=windows|menus|scroll|viewer|mixed (desktop: a desktop
+ *                                   in use, see run_desktop_scenes; scene_fps=10 steps/s)
  *
  * Serial-log lines (stdout is the console = ttyS0), stable, for the harness:
  *   SPICE-RS-GUEST: fb0 WxH bpp=N stride=S
@@ -23,6 +25,8 @@
  *   SPICE-RS-VIDEO: resumed
  *   SPICE-RS-FRAME: N                          (with frame_log=1: frame N, its stamp value,
  *                                               is in the framebuffer; for latency benchmarks)
+ *   SPICE-RS-GUEST: desktop scene <name>       (desktop_scene=: keys 1..5 switch scenes)
+ *   SPICE-RS-GUEST: desktop paused|resumed     (desktop_scene=: key P freezes the screen)
  *
  * Video frame stamp (for latency measurements): at the top-left corner of the
  * video region, a row of 18 blocks, each 16x32 pixels: block 0 white, block 1
