@@ -674,6 +674,12 @@ def desktop_target_cells(res):
     return cells
 
 
+def _warmups(rows):
+    vals = sorted({r[lib].get("warmup") for r in rows for lib in ("ours", "c")
+                   if _ok(r.get(lib)) and r[lib].get("warmup") is not None})
+    return "/".join(f"{v:g}" for v in vals) or "?"
+
+
 def desktop_section(rows, notes=None):
     settings = sorted({(r["setting"], r.get("setting_text", "")) for r in rows})
     lines = [
@@ -688,8 +694,9 @@ def desktop_section(rows, notes=None):
         "**viewer** (an image viewer shows a new photo-like picture every 1.5 s), **mixed** "
         "(each of the four for 5 s in turn; its row measures one whole 20 s cycle). "
         "Settings: " + "; ".join(f"**{k}** = {v}" for k, v in settings) + ". One boot per "
-        "display, setting and server; the scenes follow one another in it (a key switches "
-        "the guest's scene, each warms up before it is measured).", "",
+        "display, setting and server; the rows follow one another in it: a key (re)starts "
+        "the guest's scene at its first step, the row measures after a warm-up "
+        f"({_warmups(rows)} s, so the window starts between two of the viewer's pictures).", "",
         "- **MB/s**: bytes the server sent on its connections and the client acknowledged "
         "(kernel tcp_info), per second.",
         "- **updates/s**: the client's display invalidations (spice-gtk's `invalidate` "

@@ -168,7 +168,7 @@ def desktop_todo(cfg):
         return []
     if cfg.quick:  # a smoke run: the mixed scene only, shorter
         for k, v in (("BENCH_DESKTOP_SCENES", "mixed"), ("BENCH_DESKTOP_SECONDS", "10"),
-                     ("BENCH_DESKTOP_WARMUP", "3")):
+                     ("BENCH_DESKTOP_WARMUP", "2.25")):
             os.environ.setdefault(k, v)
     only = None if cfg.only in (None, "desktop") else cfg.only
     return [r for r in desktop.rows() if desktop.selected(r, only)]
