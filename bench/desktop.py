@@ -6,8 +6,11 @@ highlighted in turn, a document scrolling, an image viewer showing photo-like pi
 "mixed", each of them 5 s in turn), 1280x720, spice-gtk connected, QEMU's defaults otherwise
 (streaming-video off). Per display (qxl, std) and image settings:
 
-  LAN   image-compression=auto_glz (QEMU's default)
-  WAN   the same with jpeg-wan-compression=always and zlib-glz-wan-compression=always
+  LAN       image-compression=auto_glz (QEMU's default)
+  WAN       the same with jpeg-wan-compression=always and zlib-glz-wan-compression=always
+  WAN link  QEMU's defaults (JPEG and zlib-glz "auto"), the client behind tests/e2e/relay.py
+            at 8 Mbit/s and 20 ms round trip, so that the server's network test finds a
+            slow link ("mixed" only)
 
 one boot per server; the scenes are measured one after the other in it (keys 1..5 switch the
 guest's scene; each one warms up first). Per row: bytes per second server -> client (kernel
@@ -18,7 +21,8 @@ the client's picture then equals QEMU's screendump (the guest frozen by key P).
 bench/run.py runs these rows (BENCH_ONLY=desktop, or a regex on the row names);
 `bench/desktop.py [--lib ours|c] [--only REGEX]` runs them alone and prints the results.
 Knobs: BENCH_DESKTOP_SCENES (mixed,windows,menus,scroll,viewer), BENCH_DESKTOP_DISPLAYS
-(qxl,std), BENCH_DESKTOP_SETTINGS (LAN,WAN), BENCH_DESKTOP_SECONDS (20: the "mixed" row, one
+(qxl,std), BENCH_DESKTOP_SETTINGS (LAN,WAN,WAN link), BENCH_DESKTOP_LINK_SCENES (mixed),
+BENCH_DESKTOP_SECONDS (20: the "mixed" row, one
 whole cycle), BENCH_DESKTOP_SCENE_SECONDS (10: each single scene), BENCH_DESKTOP_WARMUP (7.25: the
 measured window then starts between two of the viewer's pictures, not on one).
 """
@@ -37,6 +41,7 @@ sys.path.insert(0, str(REPO / "tests" / "e2e"))
 import measure  # noqa: E402
 from client import SpiceClient  # noqa: E402
 from devices import expect_lib  # noqa: E402
+from relay import DelayRelay  # noqa: E402
 from rig import compare_images, screendump  # noqa: E402
 
 SECTION = "desktop"
@@ -49,7 +54,13 @@ SETTINGS = {
     "WAN": ("auto_glz, JPEG and zlib-glz always",
             {"image-compression": "auto_glz", "jpeg-wan-compression": "always",
              "zlib-glz-wan-compression": "always"}),
+    # QEMU's defaults (JPEG and zlib-glz "auto": when the main channel's network test
+    # finds less than 10 Mbit/s) behind tests/e2e/relay.py's slow link
+    "WAN link": ("auto_glz, JPEG and zlib-glz auto, the client behind an 8 Mbit/s link "
+                 "with 20 ms round trip (tests/e2e/relay.py)",
+                 {"image-compression": "auto_glz"}),
 }
+LINK = {"WAN link": {"delay": 0.010, "rate": 1_000_000}}  # relay.DelayRelay arguments
 FRAMEBUFFER_DISPLAYS = ("std",)  # QEMU hands over changed areas, no drawing commands
 
 
@@ -69,9 +80,12 @@ def _list(env, default):
 
 
 def rows():
+    """Every scene with the LAN and WAN settings; behind the slow link, "mixed" only."""
+    scenes = _list("BENCH_DESKTOP_SCENES", "mixed,windows,menus,scroll,viewer")
+    link_scenes = _list("BENCH_DESKTOP_LINK_SCENES", "mixed")
     return [DesktopRow(d, s, w) for d in _list("BENCH_DESKTOP_DISPLAYS", "qxl,std")
-            for w in _list("BENCH_DESKTOP_SETTINGS", "LAN,WAN")
-            for s in _list("BENCH_DESKTOP_SCENES", "mixed,windows,menus,scroll,viewer")]
+            for w in _list("BENCH_DESKTOP_SETTINGS", "LAN,WAN,WAN link")
+            for s in (link_scenes if w in LINK else scenes)]
 
 
 def selected(row, only):
@@ -96,13 +110,17 @@ class DesktopVM:
             display=display, workload="desktop", lib=lib, workdir=self.workdir, mem=512,
             video=MODE, append=f"desktop_scene={first_scene}", spice_opts=SETTINGS[setting][1],
             extra_args=["-name", "bench,debug-threads=on"])  # vCPU threads named
-        self.client = None
+        self.client = self.relay = None
         self.rig.start()
         try:
             expect_lib(self.rig, lib)
             self.rig.wait_serial(r"workload desktop running", timeout=180)
+            port = self.rig.port
+            if setting in LINK:
+                self.relay = DelayRelay("127.0.0.1", port, **LINK[setting])
+                port = self.relay.port
             self.client = SpiceClient(log_path=self.workdir / "client.log")
-            self.client.connect("127.0.0.1", self.rig.port, timeout=90)
+            self.client.connect("127.0.0.1", port, timeout=90)
             self.client.wait(lambda s: s["first_frame_s"] is not None, 30, "first drawing")
             self.client.wait_inputs()
         except BaseException:  # an interrupted run leaves no QEMU behind either
@@ -162,6 +180,9 @@ class DesktopVM:
         if self.client:
             self.client.close()
             self.client = None
+        if self.relay:
+            self.relay.close()
+            self.relay = None
         self.rig.stop()
 
 
@@ -172,7 +193,8 @@ def run_boot(todo, lib, display, setting, work):
     vm = None
     try:
         t0 = time.monotonic()
-        vm = DesktopVM(lib, display, setting, scenes[0], work / f"{display}-{setting}-{lib}")
+        tag = f"{display}-{setting}-{lib}".replace(" ", "-")
+        vm = DesktopVM(lib, display, setting, scenes[0], work / tag)
         for row in todo:
             try:
                 res = vm.measure(row.scene, seconds_of(row.scene),
