@@ -180,7 +180,8 @@ def others_line(results):
 def _run_line(run, rows):
     f, cfg = run["facts"], run["config"]
     sections = {r.get("section") for r in rows}
-    names = {"devices": "guest agent and device", "av": "audio/video skew", "sound": "sound"}
+    names = {"devices": "guest agent and device", "av": "audio/video skew", "sound": "sound",
+             "desktop": "desktop in use"}
     if rows and sections <= set(names):
         what = ", ".join(names[s] for s in sorted(sections))
         return (f"- `{run['command']}` on {f['date']}, revision `{f['revision']}`: "
@@ -216,13 +217,14 @@ def _codec_choice(runs, rows):
     return "; ".join(out)
 
 
-def markdown(data, chart_rel, notes=None, mjpeg_notes=None):
+def markdown(data, chart_rel, notes=None, mjpeg_notes=None, desktop_notes=None):
     """BENCHMARKS.md from a results.json's data (bench/run.py load_results)."""
     results, runs = data["results"], data["runs"]
     facts = data["facts"]
     dev = [r for r in results if r.get("section") == "devices"]
     avs = [r for r in results if r.get("section") == "av"]
     snd = [r for r in results if r.get("section") == "sound"]
+    desk = [r for r in results if r.get("section") == "desktop"]
     results = [r for r in results if not r.get("section")]
     mjpeg = [r for r in results if not r.get("codec") and not r.get("tls")]
     codecs = [r for r in results if r.get("codec")]
@@ -292,6 +294,8 @@ def markdown(data, chart_rel, notes=None, mjpeg_notes=None):
         out += av_section(avs)
     if snd:
         out += sound_section(snd)
+    if desk:
+        out += desktop_section(desk, desktop_notes)
     ct = connect_table(results)
     if ct:
         out += [
@@ -610,3 +614,122 @@ def chart(results, path):
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return True
+
+
+# ------------------------------------------------------------------ desktop in use
+def _desk_rate(r, key):
+    return r[key] / r["seconds"] if _ok(r) else None
+
+
+def _desk_cpu(r):
+    return 100 * r["cpu_server_side"] / r["seconds"] if _ok(r) else None
+
+
+def _desk_pair(res, fn, fmt):
+    def one(r):
+        if r is None:
+            return DASH
+        return "failed" if "error" in r else _f(fn(r), fmt)
+    return f"{one(res.get('ours'))} / {one(res.get('c'))}"
+
+
+def _ratio(a, b):
+    return f"{a / b:.2f}x" if a is not None and b else DASH
+
+
+def _picture(r):
+    if r is None:
+        return DASH
+    if "error" in r:
+        return "failed"
+    n = r.get("picture_diff_pixels")
+    return DASH if n is None else ("same" if n == 0 else f"**{n} px differ**")
+
+
+# (name, value of a result, bound from C's value, applies to the row?)
+DESKTOP_TARGETS = [
+    ("bytes ≤ C's", lambda r: _desk_rate(r, "wire_down"), lambda c: c, lambda row: True),
+    ("server-side CPU ≤ C's", _desk_cpu, lambda c: c, lambda row: True),
+    ("framebuffer: bytes ≤ ½ C's", lambda r: _desk_rate(r, "wire_down"), lambda c: c / 2,
+     lambda row: row.get("framebuffer")),
+]
+
+
+def desktop_target_cells(res):
+    cells = []
+    ours, c = res.get("ours"), res.get("c")
+    for name, fn, bound_of, applies in DESKTOP_TARGETS:
+        if not applies(res):
+            cells.append(DASH)
+            continue
+        if not (_ok(ours) and _ok(c)):
+            cells.append("not measured")
+            continue
+        a, b = fn(ours), fn(c)
+        bound = bound_of(b)
+        unit = "%" if fn is _desk_cpu else " MB/s"
+        scale = 1 if fn is _desk_cpu else 1e-6
+        cells.append(f"{'**met**' if a <= bound else '**missed**'}: {a * scale:.3g}{unit} vs "
+                     f"bound {bound * scale:.3g}{unit} ({_ratio(a, b)} C)")
+    return cells
+
+
+def _warmups(rows):
+    vals = sorted({r[lib].get("warmup") for r in rows for lib in ("ours", "c")
+                   if _ok(r.get(lib)) and r[lib].get("warmup") is not None})
+    return "/".join(f"{v:g}" for v in vals) or "?"
+
+
+def desktop_section(rows, notes=None):
+    settings = sorted({(r["setting"], r.get("setting_text", "")) for r in rows})
+    lines = [
+        "## Desktop in use", "",
+        "bench/desktop.py, the same way for both servers: the test guest's desktop being used "
+        "(tests/guest/workload.c `desktop_scene=`), 1280x720, spice-gtk connected, QEMU's "
+        "defaults otherwise (streaming-video off). Scenes, each in steps of 0.1 s that draw "
+        "the same pixels for both servers: **windows** (a window opens with its frame and "
+        "title bar, its text appears, it closes; a new one elsewhere each second), **menus** "
+        "(a menu drops down from the top bar, its 8 items highlighted one by one, it closes), "
+        "**scroll** (the front window's document scrolls a line up, 10 lines a second), "
+        "**viewer** (an image viewer shows a new photo-like picture every 1.5 s), **mixed** "
+        "(each of the four for 5 s in turn; its row measures one whole 20 s cycle). "
+        "Settings: " + "; ".join(f"**{k}** = {v}" for k, v in settings) + ". One boot per "
+        "display, setting and server; the rows follow one another in it: a key (re)starts "
+        "the guest's scene at its first step, the row measures after a warm-up "
+        f"({_warmups(rows)} s, so the window starts between two of the viewer's pictures).", "",
+        "- **MB/s**: bytes the server sent on its connections and the client acknowledged "
+        "(kernel tcp_info), per second.",
+        "- **updates/s**: the client's display invalidations (spice-gtk's `invalidate` "
+        "signal), about one per drawing message.",
+        "- **server-side CPU**: QEMU's CPU minus its vCPU threads, % of one core.",
+        "- **picture**: the guest's screen frozen after the row (key P), the client's primary "
+        "surface against QEMU's screendump, pixel for pixel (JPEG under the WAN settings is "
+        "lossy: a picture it carried differs).", "",
+        "Each cell: spice-rs / C.", "",
+        "| row | MB/s | bytes vs C | updates/s | server-side CPU % | picture = QEMU's |",
+        "|---|---|---|---|---|---|",
+    ]
+    for res in rows:
+        ours, c = res.get("ours"), res.get("c")
+        a = _desk_rate(ours, "wire_down") if _ok(ours) else None
+        b = _desk_rate(c, "wire_down") if _ok(c) else None
+        lines.append(
+            f"| {res['row']} | {_desk_pair(res, lambda r: _desk_rate(r, 'wire_down') / 1e6, '.3f')} "
+            f"| {_ratio(a, b)} | {_desk_pair(res, lambda r: _desk_rate(r, 'updates'), '.1f')} "
+            f"| {_desk_pair(res, _desk_cpu, '.1f')} | {_picture(ours)} / {_picture(c)} |")
+    lines.append("")
+    lines += others_line(rows)
+    lines += [
+        "### Targets (desktop in use, same run)", "",
+        "Issue 14: no more bytes than the C server at no more CPU; on the framebuffer path "
+        "(`-vga std`: QEMU hands over changed areas, no drawing commands) at least 2x fewer "
+        "bytes. Each cell: spice-rs, the bound from C's value, spice-rs / C.", "",
+        "| row | " + " | ".join(t[0] for t in DESKTOP_TARGETS) + " |",
+        "|---" * (len(DESKTOP_TARGETS) + 1) + "|",
+    ]
+    for res in rows:
+        lines.append(f"| {res['row']} | " + " | ".join(desktop_target_cells(res)) + " |")
+    lines.append("")
+    if notes:
+        lines += [notes.rstrip(), ""]
+    return lines

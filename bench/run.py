@@ -22,7 +22,8 @@ Environment:
                         "agent|port"); BENCH_ONLY=codecs: only the H.264/VP8/VP9 rows;
                         BENCH_ONLY=devices: only the guest agent and device rows;
                         BENCH_ONLY=av: only the audio/video skew rows; BENCH_ONLY=sound:
-                        only the sound rows. The results are
+                        only the sound rows; BENCH_ONLY=desktop: only the desktop in
+                        use rows. The results are
                         merged into the existing results.json / BENCHMARKS.md by row name
                         (BENCH_MERGE=0: write only this run's rows)
   BENCH_CODEC_VIA=client  how the H.264/VP8/VP9 rows pick the codec, the same way for both
@@ -42,7 +43,9 @@ video in step" rows (bench/av.py: A/V skew at the client with an emulated audio 
 30 and 150 ms), about 3 minutes; BENCH_AV=0 leaves them out. Then the "Sound" rows
 (bench/sound.py: playback Opus and raw, plain and behind a throttled link, and record, with
 the Debian guest's aplay/arecord), about 10 minutes for both servers; BENCH_SOUND=0 leaves
-them out.
+them out. Then the "Desktop in use" rows (bench/desktop.py: windows, menus, a document
+scrolling, an image viewer and all of them in turn on qxl and std, with auto_glz and with
+the WAN settings), about 20 minutes for both servers; BENCH_DESKTOP=0 leaves them out.
 
 bench/run.py --report results.json   writes BENCHMARKS.md and the chart again from a run's
                                      raw results (with the same BENCH_OUT / BENCH_QUICK)
@@ -64,6 +67,7 @@ REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(REPO / "tests" / "e2e"))
 import av  # noqa: E402
+import desktop  # noqa: E402
 import devices  # noqa: E402
 import importlib.util  # noqa: E402
 import measure  # noqa: E402
@@ -124,7 +128,7 @@ def selected(row, only):
         return True
     if only == "codecs":
         return row.codec is not None
-    if only in ("devices", "av", "sound"):
+    if only in ("devices", "av", "sound", "desktop"):
         return False
     return re.search(only, row.name) is not None
 
@@ -133,7 +137,7 @@ def device_rows(cfg):
     """The guest agent and device rows this run measures (bench/devices.py)."""
     if os.environ.get("BENCH_DEVICES", "1") != "1" or cfg.only in ("codecs", "av"):
         return []
-    if cfg.only == "sound":
+    if cfg.only in ("sound", "desktop"):
         return []
     only = None if cfg.only in (None, "devices") else cfg.only
     return [r for r in devices.rows() if devices.selected(r, only)]
@@ -141,7 +145,8 @@ def device_rows(cfg):
 
 def av_rows(cfg):
     """The audio/video skew rows this run measures (bench/av.py)."""
-    if os.environ.get("BENCH_AV", "1") != "1" or cfg.only in ("codecs", "devices", "sound"):
+    if os.environ.get("BENCH_AV", "1") != "1" or cfg.only in ("codecs", "devices", "sound",
+                                                              "desktop"):
         return []
     only = None if cfg.only in (None, "av") else cfg.only
     return [r for r in av.rows() if av.selected(r, only)]
@@ -149,10 +154,24 @@ def av_rows(cfg):
 
 def sound_todo(cfg):
     """The sound rows this run measures (bench/sound.py)."""
-    if os.environ.get("BENCH_SOUND", "1") != "1" or cfg.only in ("codecs", "devices", "av"):
+    if os.environ.get("BENCH_SOUND", "1") != "1" or cfg.only in ("codecs", "devices", "av",
+                                                                 "desktop"):
         return []
     only = None if cfg.only in (None, "sound") else cfg.only
     return [r for r in sound_rows.rows() if sound_rows.selected(r, only)]
+
+
+def desktop_todo(cfg):
+    """The desktop in use rows this run measures (bench/desktop.py)."""
+    if os.environ.get("BENCH_DESKTOP", "1") != "1" or \
+            cfg.only in ("codecs", "devices", "av", "sound"):
+        return []
+    if cfg.quick:  # a smoke run: the mixed scene only, shorter
+        for k, v in (("BENCH_DESKTOP_SCENES", "mixed"), ("BENCH_DESKTOP_SECONDS", "10"),
+                     ("BENCH_DESKTOP_WARMUP", "2.25")):
+            os.environ.setdefault(k, v)
+    only = None if cfg.only in (None, "desktop") else cfg.only
+    return [r for r in desktop.rows() if desktop.selected(r, only)]
 
 
 def envf(name, default):
@@ -414,7 +433,8 @@ def write_report(data, cfg):
         path = HERE / name
         return path.read_text() if path.exists() and not cfg.out else None
     md.write_text(report.markdown(data, os.path.relpath(png, md.parent) if chart else None,
-                                  notes("codec-notes.md"), notes("mjpeg-notes.md")))
+                                  notes("codec-notes.md"), notes("mjpeg-notes.md"),
+                                  notes("desktop-notes.md")))
     print(f"bench: wrote {md}" + (f", {png}" if chart else " (no chart: matplotlib missing)"))
 
 
@@ -440,12 +460,14 @@ def main():
     dev_todo = device_rows(cfg)
     av_todo = av_rows(cfg)
     snd_todo = sound_todo(cfg)
+    desk_todo = desktop_todo(cfg)
     print(f"bench: {len(todo)} rows x 2 servers, warm-up {cfg.warmup:g} s, measured {cfg.seconds:g} s, "
           f"guest {cfg.fps:g} fps, streaming-video=all, video codec: server default (MJPEG)"
           + (f"; H.264/VP8/VP9 rows chosen by the {cfg.codec_via}" if any(r.codec for r in todo) else "")
           + (f"; then {len(dev_todo)} guest agent and device rows" if dev_todo else "")
           + (f"; then {len(av_todo)} audio/video skew rows" if av_todo else "")
           + (f"; then {len(snd_todo)} sound rows" if snd_todo else "")
+          + (f"; then {len(desk_todo)} desktop in use rows" if desk_todo else "")
           + f"\nbench: ours = {lib_dir()}, C = {C_LIB_DIR} ({facts['c_server']}); {facts['qemu']}",
           flush=True)
     results = []
@@ -477,6 +499,8 @@ def main():
                          ("BENCH_RECORD_SECONDS", "4")):
                 os.environ.setdefault(k, v)
         results += sound_rows.run(None if cfg.only in (None, "sound") else cfg.only)
+    if desk_todo:
+        results += desktop.run(None if cfg.only in (None, "desktop") else cfg.only)
     facts["wall_seconds"] = round(time.monotonic() - started)
     run = {"facts": facts, "command": command_line(cfg),
            "config": vars(cfg) | {"out": str(cfg.out), "work": str(cfg.work)}}
@@ -485,7 +509,8 @@ def main():
     if cfg.only and cfg.merge and raw.exists():
         data = merge(load_results(raw), data,
                      [r.name for r in all_rows] + [r.name for r in devices.rows()]
-                     + [r.name for r in av.rows()] + [r.name for r in sound_rows.rows()])
+                     + [r.name for r in av.rows()] + [r.name for r in sound_rows.rows()]
+                     + [r.name for r in desktop.rows()])
         print(f"\nbench: merged {len(results)} rows into {raw} ({len(data['results'])} rows)")
     raw.parent.mkdir(parents=True, exist_ok=True)
     # Reports name files relative to the repository, never where this clone happens to be.

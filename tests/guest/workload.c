@@ -7,6 +7,8 @@
  *                   scroll_fps=N (desktop: scroll the front window's text a line up N times a second)
  *                   scroll_lines=N (desktop: stop scrolling after N lines, then print
  *                                   "SPICE-RS-GUEST: scrolled N lines")
+ *                   desktop_scene=windows|menus|scroll|viewer|mixed (desktop: a desktop
+ *                                   in use, see run_desktop_scenes; scene_fps=10 steps/s)
  *
  * Serial-log lines (stdout is the console = ttyS0), stable, for the harness:
  *   SPICE-RS-GUEST: fb0 WxH bpp=N stride=S
@@ -23,6 +25,8 @@
  *   SPICE-RS-VIDEO: resumed
  *   SPICE-RS-FRAME: N                          (with frame_log=1: frame N, its stamp value,
  *                                               is in the framebuffer; for latency benchmarks)
+ *   SPICE-RS-GUEST: desktop scene <name>       (desktop_scene=: keys 1..5 switch scenes)
+ *   SPICE-RS-GUEST: desktop paused|resumed     (desktop_scene=: key P freezes the screen)
  *
  * Video frame stamp (for latency measurements): at the top-left corner of the
  * video region, a row of 18 blocks, each 16x32 pixels: block 0 white, block 1
@@ -266,12 +270,16 @@ static void scan_inputs(void)
 
 /* Key P toggles it: the video stops changing (the e2e tests compare a still screen). */
 static int video_pause_key;
+/* Keys 0..5 pick a desktop scene (run_desktop_scenes); -1: none pressed since. */
+static int scene_key = -1;
 
 static void handle(struct indev *d, const struct input_event *ev)
 {
     switch (ev->type) {
     case EV_KEY:
         if (ev->code == KEY_P && ev->value == 1) video_pause_key = !video_pause_key;
+        if (ev->value == 1 && ev->code >= KEY_1 && ev->code <= KEY_5) scene_key = ev->code - KEY_1 + 1;
+        if (ev->value == 1 && ev->code == KEY_0) scene_key = 0;
         if (ev->code >= BTN_MISC && ev->code < KEY_OK)
             printf("SPICE-RS-INPUT: btn code=%d value=%d\n", ev->code, ev->value);
         else
@@ -389,10 +397,257 @@ static void run_console(void)
     for (double t = now();; t += 1) wait_until(t + 1);
 }
 
+/* ------------------------------------------------------------ desktop in use */
+/* desktop_scene=windows|menus|scroll|viewer|mixed: a desktop being used, for the display
+ * benchmarks (bench/desktop.py). Every scene advances in steps (scene_fps=10 a second) and
+ * what step k draws depends only on the scene and k, so two runs (two servers) see the
+ * same pixels. Each scene puts back what it covered before it moves on, so "mixed" (each
+ * scene for 5 s in turn: a 20 s cycle) needs no full-screen redraw.
+ *   windows  a window opens (frame, title bar, its text appearing), stays, closes; the next
+ *            one opens elsewhere, one a second
+ *   menus    a menu drops down from the top bar, its items highlighted one by one, closes
+ *   scroll   the front window's document scrolls a line up per step (as scroll_fps=)
+ *   viewer   an image viewer shows photo-like pictures, the next one every 1.5 s
+ * With desktop_scene= given, keys switch scenes (1 windows, 2 menus, 3 scroll, 4 viewer,
+ * 5 mixed, 0 none) and P freezes the screen, clock included (the bench compares the
+ * client's picture with QEMU's then). Serial lines:
+ *   SPICE-RS-GUEST: desktop scene <name>
+ *   SPICE-RS-GUEST: desktop paused | desktop resumed */
+enum scene { SC_NONE, SC_WINDOWS, SC_MENUS, SC_SCROLL, SC_VIEWER, SC_MIXED, SC_COUNT };
+static const char *const scene_names[SC_COUNT] = {"none", "windows", "menus", "scroll", "viewer", "mixed"};
+#define MIXED_STEPS 50 /* each scene's turn in "mixed": 5 s at 10 steps/s */
+
+
+/* The one area a scene covers at a time (a window, a menu, the viewer), kept to be put back. */
+static struct {
+    int x, y, w, h;
+    uint8_t *px;
+} under;
+
+static void cover(int x, int y, int w, int h)
+{
+    int bytes = fb.bpp / 8;
+    if (x < 0) { w += x; x = 0; }
+    if (y < 0) { h += y; y = 0; }
+    if (x + w > fb.w) w = fb.w - x;
+    if (y + h > fb.h) h = fb.h - y;
+    if (w <= 0 || h <= 0) return;
+    under.px = realloc(under.px, (size_t)w * h * bytes);
+    under = (typeof(under)){x, y, w, h, under.px};
+    for (int j = 0; j < h; j++)
+        memcpy(under.px + (size_t)j * w * bytes, fb.mem + (size_t)(y + j) * fb.stride + x * bytes, (size_t)w * bytes);
+}
+
+static void uncover(void)
+{
+    int bytes = fb.bpp / 8;
+    for (int j = 0; j < under.h; j++)
+        memcpy(fb.mem + (size_t)(under.y + j) * fb.stride + under.x * bytes,
+               under.px + (size_t)j * under.w * bytes, (size_t)under.w * bytes);
+    under.w = under.h = 0;
+}
+
+/* windows: window i opens at step 0 of its second, its text appears in steps 1..5,
+ * it closes at step 9. */
+static void windows_step(unsigned k)
+{
+    static const uint32_t titles[] = {0x2050a0, 0x208040, 0x804080, 0xa06020, 0x406080};
+    unsigned i = k / 10, s = k % 10;
+    rng = 1000 + i * 7;
+    int w = fb.w * (3 + (int)(i % 3)) / 8, h = fb.h * (3 + (int)(i % 2)) / 8;
+    int x = (int)(rnd() % (unsigned)(fb.w - w - 8)), y = 30 + (int)(rnd() % (unsigned)(fb.h - h - 70));
+    int body = (h - 28) / 5;
+    if (s == 0) {
+        cover(x, y, w + 4, h + 4);
+        fill(x + 4, y + 4, w, h, 0x303030);
+        fill(x, y, w, h, 0xc0c0c0);
+        fill(x + 2, y + 2, w - 4, 22, titles[i % 5]);
+        rng = 2000 + i;
+        draw_text_block(x + 2, y + 2, w / 3, 22, 0xffffff);
+        fill(x + w - 22, y + 5, 16, 16, 0xd04040);
+        fill(x + 2, y + 26, w - 4, h - 28, 0xffffff);
+    } else if (s <= 5) {
+        rng = 3000 + i * 8 + s;
+        draw_text_block(x + 2, y + 26 + (int)(s - 1) * body, w - 4, body, 0x202020);
+    } else if (s == 9) {
+        uncover();
+    }
+}
+
+/* menus: menu m (of 5 in the top bar) drops down at step 0, items 1..8 highlighted in
+ * steps 1..8, closed at step 9. */
+#define MENU_ITEMS 8
+static void menu_item(int x, int y, int w, unsigned m, int item, int lit)
+{
+    fill(x, y, w, 24, lit ? 0x3060c0 : 0xe8e8e8);
+    rng = 5000 + m * 16 + (unsigned)item;
+    draw_text_line(x, y + 8, w * 2 / 3, lit ? 0xffffff : 0x202020);
+}
+
+static void menus_step(unsigned k)
+{
+    unsigned m = (k / 10) % 5, s = k % 10;
+    int mx = 8 + (int)m * 60, my = 28, mw = 220, mh = MENU_ITEMS * 24 + 8;
+    if (s == 0) {
+        cover(mx, 0, mw + 4, my + mh + 4);
+        fill(mx, 2, 56, 24, 0x3060c0); /* the menu's title, lit */
+        rng = 4000 + m;
+        draw_text_line(mx, 10, 56, 0xffffff);
+        fill(mx + 4, my + 4, mw, mh, 0x303030);
+        fill(mx, my, mw, mh, 0x909090);
+        fill(mx + 1, my + 1, mw - 2, mh - 2, 0xe8e8e8);
+        for (int i = 0; i < MENU_ITEMS; i++) menu_item(mx + 1, my + 4 + i * 24, mw - 2, m, i, 0);
+    } else if (s <= MENU_ITEMS) {
+        int i = (int)s - 1;
+        if (i) menu_item(mx + 1, my + 4 + (i - 1) * 24, mw - 2, m, i - 1, 0);
+        menu_item(mx + 1, my + 4 + i * 24, mw - 2, m, i, 1);
+    } else {
+        uncover();
+    }
+}
+
+/* viewer: photo-like pictures (smooth sky and hills, a sun, fine grain), picture n made
+ * from n alone when shown: never the same one twice, as when browsing a folder. */
+static int tri(int v, int period, int amp) /* a triangle wave, 0..amp */
+{
+    int p = ((v % period) + period) % period;
+    return (p < period / 2 ? p : period - p) * 2 * amp / period;
+}
+
+static void draw_photo(int x0, int y0, int pw, int ph, unsigned n)
+{
+    rng = 9000 + n * 13;
+    int sx = (int)(rnd() % (unsigned)pw), sy = ph / 8 + (int)(rnd() % (unsigned)(ph / 4));
+    int sr = ph / 12 + (int)(rnd() % 24), r2 = sr * sr * 4;
+    int sky[3] = {40 + (int)(rnd() % 80), 90 + (int)(rnd() % 60), 150 + (int)(rnd() % 90)};
+    int land[3] = {30 + (int)(rnd() % 90), 60 + (int)(rnd() % 80), 20 + (int)(rnd() % 50)};
+    int phase = (int)(rnd() % 400), period = 300 + (int)(rnd() % 300);
+    for (int y = 0; y < ph; y++) {
+        uint8_t *row = fb.mem + (size_t)(y0 + y) * fb.stride;
+        for (int x = 0; x < pw; x++) {
+            int ridge = ph / 2 + tri(x + phase, period, ph / 5) + tri(x, 90, 12) - ph / 10;
+            int c[3];
+            for (int i = 0; i < 3; i++) {
+                if (y < ridge) c[i] = sky[i] + (255 - sky[i]) * y / (2 * ridge + 1);
+                else c[i] = land[i] * (ph + y - ridge) / (ph + 1) + tri(x + y, 37, 20);
+            }
+            int dx = x - sx, dy = y - sy, d2 = dx * dx + dy * dy;
+            if (y < ridge && d2 < r2) {
+                int glow = 120 * (r2 - d2) / r2 + (d2 * 4 < r2 ? 100 : 0);
+                c[0] += glow; c[1] += glow * 9 / 10; c[2] += glow / 3;
+            }
+            for (int i = 0; i < 3; i++) {
+                c[i] += (int)(rnd() % 9) - 4; /* grain */
+                c[i] = c[i] < 0 ? 0 : c[i] > 255 ? 255 : c[i];
+            }
+            putpx(row, x0 + x, pack((unsigned)c[0], (unsigned)c[1], (unsigned)c[2]));
+        }
+    }
+}
+
+/* The viewer opens at step 0 of each 50 (5 s), shows a new picture at steps 0, 15, 30,
+ * 45 and closes at step 49. */
+static void viewer_step(unsigned k)
+{
+    unsigned s = k % 50;
+    int x = fb.w * 3 / 16, y = fb.h / 6, w = fb.w * 5 / 8, h = fb.h * 5 / 8;
+    if (s == 49) {
+        uncover();
+        return;
+    }
+    if (s == 0) {
+        cover(x, y, w + 4, h + 4);
+        fill(x + 4, y + 4, w, h, 0x303030);
+        fill(x, y, w, h, 0x404040);
+        fill(x + 2, y + 2, w - 4, 22, 0x202020);
+        rng = 8000;
+        draw_text_block(x + 2, y + 2, w / 4, 22, 0xe0e0e0);
+    }
+    if (s % 15 == 0) draw_photo(x + 2, y + 26, w - 4, h - 28, (k / 50) * 4 + s / 15);
+}
+
+static unsigned scroll_seed = 777; /* the document's next line, continued across turns */
+
+static void scene_step(enum scene sc, unsigned k)
+{
+    switch (sc) {
+    case SC_WINDOWS: windows_step(k); break;
+    case SC_MENUS: menus_step(k); break;
+    case SC_SCROLL:
+        rng = scroll_seed;
+        scroll_text(fb.w / 3 + 2, fb.h / 3 + 26, fb.w / 2 - 4, fb.h / 2 - 28);
+        scroll_seed = rng;
+        break;
+    case SC_VIEWER: viewer_step(k); break;
+    case SC_MIXED: {
+        static const enum scene turns[] = {SC_WINDOWS, SC_MENUS, SC_SCROLL, SC_VIEWER};
+        unsigned turn = (k / MIXED_STEPS) % 4, s = k % MIXED_STEPS;
+        /* Each scene ends its turn with what it covered put back (windows and menus after
+         * 5 whole cycles, the viewer at its step 49) and goes on in its next turn where it
+         * left off (new windows, new pictures). */
+        scene_step(turns[turn], k / (4 * MIXED_STEPS) * MIXED_STEPS + s);
+        break;
+    }
+    default: break;
+    }
+}
+
+static enum scene scene_by_name(const char *name)
+{
+    for (int i = 0; i < SC_COUNT; i++)
+        if (!strcmp(name, scene_names[i])) return (enum scene)i;
+    printf("SPICE-RS-GUEST: unknown desktop_scene=%s, using mixed\n", name);
+    return SC_MIXED;
+}
+
+static void run_desktop_scenes(const char *first)
+{
+    enum scene sc = scene_by_name(first);
+    double fps = atof(arg("scene_fps", "10"));
+    if (fps <= 0) fps = 10;
+    draw_desktop();
+    draw_clock(0);
+    printf("SPICE-RS-GUEST: workload desktop running\n");
+    printf("SPICE-RS-GUEST: desktop scene %s\n", scene_names[sc]);
+    unsigned k = 0, sec = 0;
+    int paused = 0;
+    double next = now(), next_clock = next + 1;
+    for (;;) {
+        wait_until(paused ? now() + 0.05 : next < next_clock ? next : next_clock);
+        if (video_pause_key != paused) {
+            paused = video_pause_key;
+            printf("SPICE-RS-GUEST: desktop %s\n", paused ? "paused" : "resumed");
+            next = now();
+            next_clock = next + 1;
+        }
+        if (scene_key >= 0) {
+            if (under.w) uncover(); /* the scene left: put back what it covered */
+            sc = (enum scene)scene_key;
+            scene_key = -1;
+            k = 0;
+            next = now();
+            printf("SPICE-RS-GUEST: desktop scene %s\n", scene_names[sc]);
+        }
+        if (paused) continue;
+        double t = now();
+        if (t >= next_clock) {
+            draw_clock(++sec);
+            next_clock += 1;
+        }
+        if (t >= next) {
+            scene_step(sc, k++);
+            next += 1 / fps;
+            if (next < t - 1 / fps) next = t; /* too slow: no catching up in a burst */
+        }
+    }
+}
+
 static void run_desktop(void)
 {
     if (fb_open() < 0) { run_console(); return; }
     graphics_mode();
+    const char *scene = arg("desktop_scene", NULL);
+    if (scene) { run_desktop_scenes(scene); return; }
     draw_desktop();
     draw_clock(0);
     printf("SPICE-RS-GUEST: workload desktop running\n");
