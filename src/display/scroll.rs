@@ -126,6 +126,7 @@ impl Scroll {
             bbox: self.dest,
             reads: Some(source),
             opaque: true,
+            lossy_source: false,
         })
     }
 }
