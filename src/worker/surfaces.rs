@@ -6,8 +6,9 @@
 use super::guest_damage::GuestDamage;
 use crate::canvas::framebuffer::{Framebuffer, MAX_DIMENSION};
 use crate::geometry::Area;
+use crate::qxl::draw::{Brush, Op};
 use crate::qxl::guest;
-use crate::qxl::image::Pixels;
+use crate::qxl::image::{fmt as image_fmt, Image, Pixels};
 use crate::qxl::memslot::{MemError, MemSlots};
 
 /// `SPICE_SURFACE_FMT_*` the canvas handles.
@@ -56,6 +57,10 @@ impl GuestSurface {
         self.mem + index * pitch
     }
 
+    pub(crate) fn is_16bit(&self) -> bool {
+        matches!(self.format, format::RGB555 | format::RGB565)
+    }
+
     /// Copies `area` of `fb` into the guest's memory for this surface.
     pub(crate) fn write_back(
         &self,
@@ -76,38 +81,97 @@ impl GuestSurface {
         let row = area.width() as usize * 4;
         for (i, line) in pixels.chunks(row).enumerate() {
             let address = self.row_address(area.top + i as u32) + u64::from(area.left) * bpp;
-            let bytes: Vec<u8> = match self.format {
-                format::RGB555 | format::RGB565 => line
-                    .chunks(4)
+            let bytes: Vec<u8> = if self.is_16bit() {
+                line.chunks(4)
                     .flat_map(|p| {
-                        let (b, g, r) = (u16::from(p[0]), u16::from(p[1]), u16::from(p[2]));
-                        let v = if self.format == format::RGB555 {
-                            (r >> 3) << 10 | (g >> 3) << 5 | b >> 3
-                        } else {
-                            (r >> 3) << 11 | (g >> 2) << 5 | b >> 3
-                        };
-                        v.to_le_bytes()
+                        let v = u32::from_le_bytes([p[0], p[1], p[2], p[3]]);
+                        pack16(self.format, v).to_le_bytes()
                     })
-                    .collect(),
-                _ => line.to_vec(),
+                    .collect()
+            } else {
+                line.to_vec()
             };
             guest::write_bytes(slots, self.group, address, &bytes)?;
         }
         Ok(())
     }
 
-    /// Reads the guest's current pixels (a surface created over existing data).
+    /// Reads the guest's current pixels (a surface created over existing data, or the
+    /// primary read back), 16-bit ones widened as pixman reads them.
     pub(crate) fn read_into(&self, slots: &MemSlots, fb: &mut Framebuffer) -> Result<(), MemError> {
-        if !matches!(self.format, format::XRGB32 | format::ARGB32) {
+        let Some(bpp) = self.bytes_per_pixel() else {
             return Ok(());
-        }
-        let row = self.width as usize * 4;
+        };
+        let row = self.width as usize * bpp as usize;
         for y in 0..self.height {
             let line = guest::read_bytes(slots, self.group, self.row_address(y), row)?;
-            fb.blit(Area::new(0, y, self.width, y + 1), &line, row);
+            let line = if self.is_16bit() {
+                line.chunks(2)
+                    .flat_map(|p| {
+                        expand16(self.format, u16::from_le_bytes([p[0], p[1]])).to_le_bytes()
+                    })
+                    .collect()
+            } else if self.format == format::ARGB32 {
+                line
+            } else {
+                line.chunks(4)
+                    .flat_map(|p| {
+                        (u32::from_le_bytes([p[0], p[1], p[2], p[3]]) & 0x00ff_ffff).to_le_bytes()
+                    })
+                    .collect()
+            };
+            fb.blit(
+                Area::new(0, y, self.width, y + 1),
+                &line,
+                self.width as usize * 4,
+            );
         }
         Ok(())
     }
+
+    /// Zeroes the surface's memory, as spice-server does for a surface created without
+    /// `KEEP_DATA`.
+    fn clear(&self, slots: &MemSlots) -> Result<(), MemError> {
+        let Some(bpp) = self.bytes_per_pixel() else {
+            return Ok(());
+        };
+        let zeros = vec![0u8; self.width as usize * bpp as usize];
+        (0..self.height)
+            .try_for_each(|y| guest::write_bytes(slots, self.group, self.row_address(y), &zeros))
+    }
+}
+
+/// A 16-bit pixel (`SPICE_SURFACE_FMT_16_555` or `_565`) widened to xRGB as pixman reads it
+/// (each channel's high bits repeated into its low bits).
+pub(crate) fn expand16(fmt: u32, v: u16) -> u32 {
+    let v = u32::from(v);
+    let (r, g, b) = if fmt == format::RGB565 {
+        let (r, g, b) = ((v >> 11) & 0x1f, (v >> 5) & 0x3f, v & 0x1f);
+        (
+            (r << 3) | (r >> 2),
+            (g << 2) | (g >> 4),
+            (b << 3) | (b >> 2),
+        )
+    } else {
+        let (r, g, b) = ((v >> 10) & 0x1f, (v >> 5) & 0x1f, v & 0x1f);
+        (
+            (r << 3) | (r >> 2),
+            (g << 3) | (g >> 2),
+            (b << 3) | (b >> 2),
+        )
+    };
+    r << 16 | g << 8 | b
+}
+
+/// An xRGB pixel narrowed to a 16-bit format (the low bits of each channel dropped).
+pub(crate) fn pack16(fmt: u32, v: u32) -> u16 {
+    let (r, g, b) = ((v >> 16) & 0xff, (v >> 8) & 0xff, v & 0xff);
+    let p = if fmt == format::RGB565 {
+        (r >> 3) << 11 | (g >> 2) << 5 | b >> 3
+    } else {
+        (r >> 3) << 10 | (g >> 3) << 5 | b >> 3
+    };
+    p as u16
 }
 
 pub(crate) struct OffScreen {
@@ -161,6 +225,7 @@ impl Surfaces {
         &mut self,
         id: u32,
         guest: GuestSurface,
+        keep_data: bool,
         slots: &MemSlots,
     ) -> Result<(), SurfaceError> {
         if id == 0 || id as usize >= self.list.len() {
@@ -175,7 +240,9 @@ impl Surfaces {
         if self.bytes + Framebuffer::bytes_for(w, h) > self.budget {
             return Err(SurfaceError::TooMuchMemory);
         }
-        let fb = Framebuffer::new(w, h).ok_or(SurfaceError::OutOfMemory)?;
+        let mut fb = Framebuffer::new(w, h).ok_or(SurfaceError::OutOfMemory)?;
+        // An ARGB surface's alpha is a channel drawings keep (pixman's a8r8g8b8).
+        fb.alpha = guest.format == format::ARGB32;
         let bpp = if matches!(guest.format, format::RGB555 | format::RGB565) {
             2
         } else {
@@ -189,7 +256,8 @@ impl Surfaces {
             guest,
             dirty: Default::default(),
         };
-        // Validates the whole surface memory once, and keeps what the guest put there.
+        // Validates the whole surface memory once; keeps what the guest put there
+        // (KEEP_DATA) or clears it as spice-server does.
         let last = guest.row_address(if guest.stride < 0 {
             0
         } else {
@@ -207,9 +275,12 @@ impl Surfaces {
                 u64::from(guest.stride.unsigned_abs()) * u64::from(guest.height),
             )
             .map_err(SurfaceError::Memory)?;
-        guest
-            .read_into(slots, &mut surface.fb)
-            .map_err(SurfaceError::Memory)?;
+        if keep_data {
+            guest.read_into(slots, &mut surface.fb)
+        } else {
+            guest.clear(slots)
+        }
+        .map_err(SurfaceError::Memory)?;
         self.bytes += surface.fb.pixels().len();
         self.list[id as usize] = Some(surface);
         Ok(())
@@ -251,19 +322,103 @@ impl Surfaces {
 
 /// A framebuffer's pixels as a canvas source; None when the host has no memory for the
 /// copy.
-pub(crate) fn pixels_of(fb: &Framebuffer) -> Option<Pixels> {
+/// An ARGB surface keeps its alpha; other surfaces are opaque unless `with_alpha` (a drawing
+/// flagged `SRC_SURFACE_HAS_ALPHA` reads an xRGB surface's X byte as alpha, as
+/// spice-common does).
+pub(crate) fn pixels_of(fb: &Framebuffer, with_alpha: bool) -> Option<Pixels> {
+    let alpha = fb.alpha || with_alpha;
+    let opaque = if alpha { 0 } else { 0xff00_0000 };
     let mut data = Vec::new();
     data.try_reserve_exact(fb.pixels().len() / 4).ok()?;
     data.extend(
         fb.pixels()
             .chunks(4)
-            .map(|p| u32::from_le_bytes([p[0], p[1], p[2], p[3]]) | 0xff00_0000),
+            .map(|p| u32::from_le_bytes([p[0], p[1], p[2], p[3]]) | opaque),
     );
     Some(Pixels {
         width: fb.width,
         height: fb.height,
         data,
-        alpha: false,
-        format: 8,
+        alpha,
+        format: if alpha { 9 } else { 8 },
     })
+}
+
+/// The solid brush colours of a drawing (fills, opaque and rop3 brushes, strokes, text).
+fn solid_colors_mut(op: &mut Op) -> Vec<&mut u32> {
+    fn solid(b: &mut Brush) -> Option<&mut u32> {
+        match b {
+            Brush::Solid(c) => Some(c),
+            _ => None,
+        }
+    }
+    match op {
+        Op::Fill { brush, .. }
+        | Op::Opaque { brush, .. }
+        | Op::Rop3 { brush, .. }
+        | Op::Stroke { brush, .. } => solid(brush).into_iter().collect(),
+        Op::Text { fore, back, .. } => solid(fore).into_iter().chain(solid(back)).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// `QXL_COMMAND_FLAG_COMPAT_16BPP` (an old driver in a 16-bit mode): solid colours and
+/// palettes come as x1r5g5b5 and are widened to xRGB, as spice-server's parser does.
+pub(crate) fn widen_compat16(op: &mut Op) {
+    for c in solid_colors_mut(op) {
+        *c = expand16(format::RGB555, *c as u16);
+    }
+    for image in op.images_mut() {
+        if let Image::Pixels(p) = image {
+            if matches!(
+                p.format,
+                image_fmt::BIT1_LE
+                    | image_fmt::BIT1_BE
+                    | image_fmt::BIT4_LE
+                    | image_fmt::BIT4_BE
+                    | image_fmt::BIT8
+            ) {
+                p.data
+                    .iter_mut()
+                    .for_each(|v| *v = 0xff00_0000 | expand16(format::RGB555, *v as u16));
+            }
+        }
+    }
+}
+
+/// A drawing on a 16-bit surface: spice-common fills with the brush colour's low 16 bits
+/// as a pixel of the surface's format; here that pixel is widened as pixman reads it.
+pub(crate) fn brush_colors_16(op: &mut Op, fmt: u32) {
+    for c in solid_colors_mut(op) {
+        *c = expand16(fmt, *c as u16);
+    }
+}
+
+/// What a 16-bit surface keeps of `area` after a drawing: each pixel narrowed to the
+/// format and widened back, so the next drawing reads what pixman would.
+pub(crate) fn quantize16(fb: &mut Framebuffer, fmt: u32, area: Area) {
+    let area = area.intersect(&fb.bounds());
+    let stride = fb.stride();
+    let pixels = fb.pixels_mut();
+    for y in area.top..area.bottom {
+        let row = y as usize * stride;
+        for x in area.left..area.right {
+            let o = row + x as usize * 4;
+            let v = u32::from_le_bytes([pixels[o], pixels[o + 1], pixels[o + 2], pixels[o + 3]]);
+            pixels[o..o + 4].copy_from_slice(&expand16(fmt, pack16(fmt, v)).to_le_bytes());
+        }
+    }
+}
+
+/// A drawing on an ARGB surface: spice-common converts a source without alpha to
+/// x8r8g8b8 and blits its bits as they are, so the X byte (0 as drivers send it) lands in
+/// the alpha channel; the decoder made it 0xff.
+pub(crate) fn sources_onto_alpha(op: &mut Op) {
+    for image in op.images_mut() {
+        if let Image::Pixels(p) = image {
+            if !p.alpha {
+                p.data.iter_mut().for_each(|v| *v &= 0x00ff_ffff);
+            }
+        }
+    }
 }

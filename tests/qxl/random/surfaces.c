@@ -66,6 +66,7 @@ static void surf_draw_fill(const struct rsurf *s, QXLRect box)
     QXLDrawable *d = mk_draw(s->sid, QXL_DRAW_FILL, box, rop == SPICE_ROPD_OP_PUT ? QXL_EFFECT_OPAQUE : QXL_EFFECT_BLEND);
     solid(&d->u.fill.brush, surf_color());
     d->u.fill.rop_descriptor = rop;
+    if (getenv("QXL_DESCRIBE")) fprintf(stderr, "  fill %08x rop %x\n", d->u.fill.brush.u.color, rop);
     push_draw(d, "surf-fill");
 }
 
@@ -83,6 +84,7 @@ static void surf_draw_copy(const struct rsurf *s, QXLRect box)
     d->u.copy.src_area = R(0, 0, w, h);
     d->u.copy.rop_descriptor = rop;
     d->u.copy.scale_mode = SPICE_IMAGE_SCALE_MODE_NEAREST;
+    if (getenv("QXL_DESCRIBE")) fprintf(stderr, "  copy fmt %u rop %x\n", img->bitmap.format, rop);
     push_draw(d, "surf-copy");
 }
 
@@ -95,6 +97,7 @@ static void surf_draw_alpha(const struct rsurf *s, QXLRect box)
     d->u.alpha_blend.alpha = (uint8_t)(rnd_percent(40) ? 255 : rnd_in(0, 256));
     d->u.alpha_blend.src_bitmap = phys(rnd_bitmap(rgba ? SPICE_BITMAP_FMT_RGBA : SPICE_BITMAP_FMT_32BIT, w, h));
     d->u.alpha_blend.src_area = R(0, 0, w, h);
+    if (getenv("QXL_DESCRIBE")) fprintf(stderr, "  alpha rgba %d flags %u alpha %u\n", rgba, d->u.alpha_blend.alpha_flags, d->u.alpha_blend.alpha);
     push_draw(d, "surf-alpha");
 }
 
@@ -125,6 +128,7 @@ static void surf_to_primary(const struct rsurf *s, const struct tile *t)
     }
     d->surfaces_dest[0] = (int32_t)s->sid;
     d->surfaces_rects[0] = src;
+    if (getenv("QXL_DESCRIBE")) fprintf(stderr, "  to-primary %s\n", d->type == QXL_DRAW_COPY ? "copy" : d->u.alpha_blend.alpha_flags ? "alpha-flag" : "alpha");
     push_draw(d, "surf-to-primary");
 }
 
@@ -172,6 +176,7 @@ static void compat16_draws(const struct tile *t)
 {
     QXLRect left = R(t->area.left, t->area.top, t->area.left + 32, t->area.bottom);
     cmd_flags = QXL_COMMAND_FLAG_COMPAT_16BPP;
+    if (getenv("QXL_DESCRIBE")) fprintf(stderr, "  compat16\n");
     QXLDrawable *d = mk_draw(0, QXL_DRAW_FILL, rnd_rect_in(left, 1, 1), QXL_EFFECT_OPAQUE);
     solid(&d->u.fill.brush, rnd());
     d->u.fill.rop_descriptor = rnd_percent(70) ? SPICE_ROPD_OP_PUT : rnd_ropd();
@@ -206,6 +211,8 @@ static void gen_surfaces(const struct tile *t)
         memset(s.mem, 0x77, bytes); /* garbage the server must clear */
     }
     rsurf_create(&s, keep);
+    if (getenv("QXL_DESCRIBE"))
+        fprintf(stderr, "seed %u: fmt %u %dx%d neg %d pitch %u keep %d\n", t->seed, s.fmt, s.w, s.h, s.neg, s.pitch, keep);
 
     int n = rnd_in(0, 5);
     for (int i = 0; i < n; i++) {
@@ -224,6 +231,7 @@ static void gen_surfaces(const struct tile *t)
     if (rnd_percent(25)) {
         s.fmt = rnd_percent(50) ? s.fmt : rnd_pick(surf_fmts, 4);
         if (surf_bpp(s.fmt) * s.w > (int)s.pitch) s.fmt = SPICE_SURFACE_FMT_16_565;
+        if (getenv("QXL_DESCRIBE")) fprintf(stderr, "  recreate fmt %u\n", s.fmt);
         rsurf_create(&s, 1);
         surf_to_primary(&s, t);
         rsurf_destroy(&s);
