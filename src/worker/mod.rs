@@ -395,15 +395,15 @@ impl<D: Device> Worker<D> {
                         .get_mut(id)
                         .ok_or(ParseError::Invalid("surface id"))?;
                     let sixteen = target.guest.is_16bit().then_some(target.guest.format);
-                    if target.fb.alpha {
+                    if target.guest.format == surfaces::format::ARGB32 {
                         surfaces::sources_onto_alpha(&mut d.op);
                     }
                     if let Some(fmt) = sixteen {
-                        surfaces::brush_colors_16(&mut d.op, fmt);
+                        surfaces::prepare_for_16(&mut d.op, fmt);
                     }
                     if let Some(damage) = canvas::render(&mut target.fb, &d, &NoSurfaces) {
                         if let Some(fmt) = sixteen {
-                            surfaces::quantize16(&mut target.fb, fmt, damage);
+                            surfaces::quantize16(&mut target.fb, fmt, damage, &d.op);
                         }
                         target.dirty.note(damage);
                     }
@@ -495,9 +495,14 @@ impl<D: Device> Worker<D> {
                         .with_surface(|fb| surfaces::pixels_of(fb, src_alpha))
                 } else {
                     // spice-common reads an X byte as alpha on 32-bit surfaces only.
-                    self.surfaces
-                        .get(id)
-                        .map(|s| surfaces::pixels_of(&s.fb, src_alpha && !s.guest.is_16bit()))
+                    self.surfaces.get(id).map(|s| {
+                        let alpha = match s.guest.format {
+                            surfaces::format::ARGB32 => true,
+                            surfaces::format::XRGB32 => src_alpha,
+                            _ => false,
+                        };
+                        surfaces::pixels_of(&s.fb, alpha)
+                    })
                 };
                 match pixels {
                     Some(Some(p)) => *image = Image::Pixels(p),

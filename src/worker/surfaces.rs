@@ -108,7 +108,7 @@ impl GuestSurface {
             let line = if self.is_16bit() {
                 line.chunks(2)
                     .flat_map(|p| {
-                        expand16(self.format, u16::from_le_bytes([p[0], p[1]])).to_le_bytes()
+                        stored16(self.format, u16::from_le_bytes([p[0], p[1]])).to_le_bytes()
                     })
                     .collect()
             } else if self.format == format::ARGB32 {
@@ -163,13 +163,25 @@ pub(crate) fn expand16(fmt: u32, v: u16) -> u32 {
     r << 16 | g << 8 | b
 }
 
-/// An xRGB pixel narrowed to a 16-bit format (the low bits of each channel dropped).
+/// A 16-bit pixel as a 16-bit surface's framebuffer holds it: widened, and for 555 the
+/// unused top bit kept in bit 24 (spice-common fills and rops write it as the guest gave it).
+pub(crate) fn stored16(fmt: u32, v: u16) -> u32 {
+    let x = if fmt == format::RGB555 {
+        u32::from(v >> 15) << 24
+    } else {
+        0
+    };
+    expand16(fmt, v) | x
+}
+
+/// A framebuffer pixel narrowed to a 16-bit format (the low bits of each channel dropped;
+/// 555's top bit from bit 24).
 pub(crate) fn pack16(fmt: u32, v: u32) -> u16 {
     let (r, g, b) = ((v >> 16) & 0xff, (v >> 8) & 0xff, v & 0xff);
     let p = if fmt == format::RGB565 {
         (r >> 3) << 11 | (g >> 2) << 5 | b >> 3
     } else {
-        (r >> 3) << 10 | (g >> 3) << 5 | b >> 3
+        (v >> 24 & 1) << 15 | (r >> 3) << 10 | (g >> 3) << 5 | b >> 3
     };
     p as u16
 }
@@ -241,8 +253,9 @@ impl Surfaces {
             return Err(SurfaceError::TooMuchMemory);
         }
         let mut fb = Framebuffer::new(w, h).ok_or(SurfaceError::OutOfMemory)?;
-        // An ARGB surface's alpha is a channel drawings keep (pixman's a8r8g8b8).
-        fb.alpha = guest.format == format::ARGB32;
+        // An ARGB surface's alpha is a channel drawings keep (pixman's a8r8g8b8), and so
+        // is 555's top bit (kept in bit 24).
+        fb.alpha = matches!(guest.format, format::ARGB32 | format::RGB555);
         let bpp = if matches!(guest.format, format::RGB555 | format::RGB565) {
             2
         } else {
@@ -322,11 +335,10 @@ impl Surfaces {
 
 /// A framebuffer's pixels as a canvas source; None when the host has no memory for the
 /// copy.
-/// An ARGB surface keeps its alpha; other surfaces are opaque unless `with_alpha` (a drawing
-/// flagged `SRC_SURFACE_HAS_ALPHA` reads an xRGB surface's X byte as alpha, as
-/// spice-common does).
-pub(crate) fn pixels_of(fb: &Framebuffer, with_alpha: bool) -> Option<Pixels> {
-    let alpha = fb.alpha || with_alpha;
+/// With `alpha` (an ARGB surface, or an xRGB one read by a drawing flagged
+/// `SRC_SURFACE_HAS_ALPHA`, whose X byte spice-common then reads as alpha) the top byte is
+/// alpha; otherwise the pixels are opaque.
+pub(crate) fn pixels_of(fb: &Framebuffer, alpha: bool) -> Option<Pixels> {
     let opaque = if alpha { 0 } else { 0xff00_0000 };
     let mut data = Vec::new();
     data.try_reserve_exact(fb.pixels().len() / 4).ok()?;
@@ -388,15 +400,26 @@ pub(crate) fn widen_compat16(op: &mut Op) {
 
 /// A drawing on a 16-bit surface: spice-common fills with the brush colour's low 16 bits
 /// as a pixel of the surface's format; here that pixel is widened as pixman reads it.
-pub(crate) fn brush_colors_16(op: &mut Op, fmt: u32) {
+/// Images are converted to the surface's format, which has no X bit (0 on 555).
+pub(crate) fn prepare_for_16(op: &mut Op, fmt: u32) {
     for c in solid_colors_mut(op) {
-        *c = expand16(fmt, *c as u16);
+        *c = stored16(fmt, *c as u16);
+    }
+    if !matches!(op, Op::AlphaBlend { .. }) {
+        for image in op.images_mut() {
+            if let Image::Pixels(p) = image {
+                p.data.iter_mut().for_each(|v| *v &= 0x00ff_ffff);
+            }
+        }
     }
 }
 
 /// What a 16-bit surface keeps of `area` after a drawing: each pixel narrowed to the
-/// format and widened back, so the next drawing reads what pixman would.
-pub(crate) fn quantize16(fb: &mut Framebuffer, fmt: u32, area: Area) {
+/// format and widened back, so the next drawing reads what pixman would. Blends go
+/// through pixman, which stores 555's top bit as 0.
+pub(crate) fn quantize16(fb: &mut Framebuffer, fmt: u32, area: Area, op: &Op) {
+    let blended = matches!(op, Op::AlphaBlend { .. } | Op::Composite { .. });
+    let x_mask = if blended { 0x00ff_ffff } else { u32::MAX };
     let area = area.intersect(&fb.bounds());
     let stride = fb.stride();
     let pixels = fb.pixels_mut();
@@ -405,7 +428,8 @@ pub(crate) fn quantize16(fb: &mut Framebuffer, fmt: u32, area: Area) {
         for x in area.left..area.right {
             let o = row + x as usize * 4;
             let v = u32::from_le_bytes([pixels[o], pixels[o + 1], pixels[o + 2], pixels[o + 3]]);
-            pixels[o..o + 4].copy_from_slice(&expand16(fmt, pack16(fmt, v)).to_le_bytes());
+            let kept = stored16(fmt, pack16(fmt, v & x_mask));
+            pixels[o..o + 4].copy_from_slice(&kept.to_le_bytes());
         }
     }
 }
@@ -416,7 +440,8 @@ pub(crate) fn quantize16(fb: &mut Framebuffer, fmt: u32, area: Area) {
 pub(crate) fn sources_onto_alpha(op: &mut Op) {
     for image in op.images_mut() {
         if let Image::Pixels(p) = image {
-            if !p.alpha {
+            // 16-bit bitmaps go through pixman (x1r5g5b5 to x8r8g8b8), which sets it.
+            if !p.alpha && p.format != image_fmt::BIT16 {
                 p.data.iter_mut().for_each(|v| *v &= 0x00ff_ffff);
             }
         }
