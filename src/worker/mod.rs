@@ -395,7 +395,8 @@ impl<D: Device> Worker<D> {
                         .get_mut(id)
                         .ok_or(ParseError::Invalid("surface id"))?;
                     let sixteen = target.guest.is_16bit().then_some(target.guest.format);
-                    if target.guest.format == surfaces::format::ARGB32 {
+                    let xrgb = target.guest.format == surfaces::format::XRGB32;
+                    if xrgb || target.guest.format == surfaces::format::ARGB32 {
                         surfaces::sources_onto_alpha(&mut d.op);
                     }
                     if let Some(fmt) = sixteen {
@@ -404,6 +405,9 @@ impl<D: Device> Worker<D> {
                     if let Some(damage) = canvas::render(&mut target.fb, &d, &NoSurfaces) {
                         if let Some(fmt) = sixteen {
                             surfaces::quantize16(&mut target.fb, fmt, damage, &d.op);
+                        }
+                        if xrgb && matches!(d.op, draw::Op::AlphaBlend { .. }) {
+                            surfaces::clear_dest_alpha(&mut target.fb, &d.bbox);
                         }
                         target.dirty.note(damage);
                     }

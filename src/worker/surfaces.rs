@@ -111,7 +111,7 @@ impl GuestSurface {
                         stored16(self.format, u16::from_le_bytes([p[0], p[1]])).to_le_bytes()
                     })
                     .collect()
-            } else if self.format == format::ARGB32 {
+            } else if fb.alpha {
                 line
             } else {
                 line.chunks(4)
@@ -253,9 +253,10 @@ impl Surfaces {
             return Err(SurfaceError::TooMuchMemory);
         }
         let mut fb = Framebuffer::new(w, h).ok_or(SurfaceError::OutOfMemory)?;
-        // An ARGB surface's alpha is a channel drawings keep (pixman's a8r8g8b8), and so
-        // is 555's top bit (kept in bit 24).
-        fb.alpha = matches!(guest.format, format::ARGB32 | format::RGB555);
+        // Every top byte is kept: an ARGB surface's alpha (pixman's a8r8g8b8), an xRGB
+        // surface's X byte (spice-common writes it, and reads it as alpha for
+        // SRC_SURFACE_HAS_ALPHA), 555's top bit (in bit 24).
+        fb.alpha = !matches!(guest.format, format::RGB565);
         let bpp = if matches!(guest.format, format::RGB555 | format::RGB565) {
             2
         } else {
@@ -434,9 +435,9 @@ pub(crate) fn quantize16(fb: &mut Framebuffer, fmt: u32, area: Area, op: &Op) {
     }
 }
 
-/// A drawing on an ARGB surface: spice-common converts a source without alpha to
+/// A drawing on a 32-bit surface: spice-common converts a source without alpha to
 /// x8r8g8b8 and blits its bits as they are, so the X byte (0 as drivers send it) lands in
-/// the alpha channel; the decoder made it 0xff.
+/// the alpha channel or X byte; the decoder made it 0xff.
 pub(crate) fn sources_onto_alpha(op: &mut Op) {
     for image in op.images_mut() {
         if let Image::Pixels(p) = image {
@@ -444,6 +445,29 @@ pub(crate) fn sources_onto_alpha(op: &mut Op) {
             if !p.alpha && p.format != image_fmt::BIT16 {
                 p.data.iter_mut().for_each(|v| *v &= 0x00ff_ffff);
             }
+        }
+    }
+}
+
+/// After an ALPHA_BLEND on an xRGB surface spice-common clears the X bytes of the whole
+/// box (not only the clip) when pixman left 0xff in its first pixel (`clear_dest_alpha`).
+pub(crate) fn clear_dest_alpha(fb: &mut Framebuffer, bbox: &crate::geometry::Rect) {
+    let Some(b) = bbox.clamped() else {
+        return;
+    };
+    let b = b.intersect(&fb.bounds());
+    if b.is_empty() {
+        return;
+    }
+    let stride = fb.stride();
+    let first = b.top as usize * stride + b.left as usize * 4;
+    if fb.pixels()[first + 3] != 0xff {
+        return;
+    }
+    let pixels = fb.pixels_mut();
+    for y in b.top..b.bottom {
+        for x in b.left..b.right {
+            pixels[y as usize * stride + x as usize * 4 + 3] = 0;
         }
     }
 }
