@@ -406,13 +406,32 @@ pub(crate) fn prepare_for_16(op: &mut Op, fmt: u32) {
     for c in solid_colors_mut(op) {
         *c = stored16(fmt, *c as u16);
     }
-    if !matches!(op, Op::AlphaBlend { .. }) {
-        for image in op.images_mut() {
-            if let Image::Pixels(p) = image {
+    let blend = matches!(op, Op::AlphaBlend { .. });
+    for image in op.images_mut() {
+        if let Image::Pixels(p) = image {
+            if is_paletted(p.format) {
+                // spice-common takes a palette's entries as pixels of the 16-bit
+                // surface (x1r5g5b5, its top bit included).
+                let x = if blend { 0xff00_0000 } else { 0 };
+                p.data
+                    .iter_mut()
+                    .for_each(|v| *v = x | stored16(format::RGB555, *v as u16));
+            } else if !blend {
                 p.data.iter_mut().for_each(|v| *v &= 0x00ff_ffff);
             }
         }
     }
+}
+
+fn is_paletted(f: u8) -> bool {
+    matches!(
+        f,
+        image_fmt::BIT1_LE
+            | image_fmt::BIT1_BE
+            | image_fmt::BIT4_LE
+            | image_fmt::BIT4_BE
+            | image_fmt::BIT8
+    )
 }
 
 /// What a 16-bit surface keeps of `area` after a drawing: each pixel narrowed to the
