@@ -185,7 +185,9 @@ static void compat16_draws(const struct tile *t)
         static const uint32_t fmts[] = { SPICE_BITMAP_FMT_8BIT, SPICE_BITMAP_FMT_1BIT_BE, SPICE_BITMAP_FMT_4BIT_BE };
         QXLRect box = rnd_rect_in(left, 1, 1);
         int w = box.right - box.left, h = box.bottom - box.top;
-        copy_img(0, box, rnd_bitmap((uint8_t)rnd_pick(fmts, 3), w, h), R(0, 0, w, h), SPICE_ROPD_OP_PUT);
+        uint8_t f = (uint8_t)rnd_pick(fmts, 3);
+        if (getenv("QXL_DESCRIBE")) fprintf(stderr, "  compat16 copy fmt %u at %d,%d %dx%d\n", f, box.left - t->area.left, box.top - t->area.top, w, h);
+        copy_img(0, box, rnd_bitmap(f, w, h), R(0, 0, w, h), SPICE_ROPD_OP_PUT);
     }
     cmd_flags = 0;
 }
