@@ -490,3 +490,213 @@ pub(crate) fn clear_dest_alpha(fb: &mut Framebuffer, bbox: &crate::geometry::Rec
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::canvas::{self, Surfaces as CanvasSurfaces};
+    use crate::geometry::Rect;
+    use crate::qxl::draw::{Draw, Source};
+
+    struct NoSurfaces;
+    impl CanvasSurfaces for NoSurfaces {
+        fn pixels_of(&self, _: u32) -> Option<Pixels> {
+            None
+        }
+    }
+
+    fn rect(left: i32, top: i32, right: i32, bottom: i32) -> Rect {
+        Rect {
+            top,
+            left,
+            bottom,
+            right,
+        }
+    }
+
+    fn draw(bbox: Rect, op: Op) -> Draw {
+        Draw {
+            surface_id: 1,
+            depends_on: vec![],
+            bbox,
+            clip: None,
+            op,
+        }
+    }
+
+    fn px(fb: &Framebuffer, x: u32, y: u32) -> u32 {
+        let o = y as usize * fb.stride() + x as usize * 4;
+        let p = fb.pixels();
+        u32::from_le_bytes([p[o], p[o + 1], p[o + 2], p[o + 3]])
+    }
+
+    fn pixels(format: u8, alpha: bool, data: Vec<u32>) -> Pixels {
+        Pixels {
+            width: data.len() as u32,
+            height: 1,
+            data,
+            alpha,
+            format,
+        }
+    }
+
+    #[test]
+    fn sixteen_bit_pixels_widen_as_pixman_reads_them() {
+        // 565 white and a mid green; 555 keeps its top bit in bit 24.
+        assert_eq!(expand16(format::RGB565, 0xffff), 0x00ff_ffff);
+        assert_eq!(expand16(format::RGB565, 0x0400), 0x0000_8200);
+        assert_eq!(stored16(format::RGB555, 0x8000 | 0x001f), 0x0100_00ff);
+        assert_eq!(stored16(format::RGB565, 0x8000), 0x0084_0000);
+        for v in [0u16, 1, 0x7fff, 0x8000, 0xabcd, 0xffff] {
+            assert_eq!(pack16(format::RGB555, stored16(format::RGB555, v)), v);
+            assert_eq!(pack16(format::RGB565, stored16(format::RGB565, v)), v);
+        }
+    }
+
+    #[test]
+    fn a_16_bit_surface_takes_the_brush_colour_in_its_format() {
+        // spice-common fills with the colour's low 16 bits as a pixel: 0x12345678 on 565
+        // is the pixel 0x5678 (r 10, g 51, b 24: 0x52, 0xcf, 0xc6 widened).
+        let mut op = Op::Fill {
+            brush: Brush::Solid(0x1234_5678),
+            rop: 8,
+            mask: None,
+        };
+        prepare_for_16(&mut op, format::RGB565);
+        assert_eq!(
+            op,
+            Op::Fill {
+                brush: Brush::Solid(0x0052_cfc6),
+                rop: 8,
+                mask: None,
+            }
+        );
+    }
+
+    #[test]
+    fn compat_16bpp_widens_colours_and_palettes_from_555() {
+        let mut op = Op::Fill {
+            brush: Brush::Solid(0x7c00),
+            rop: 8,
+            mask: None,
+        };
+        widen_compat16(&mut op);
+        assert!(matches!(
+            op,
+            Op::Fill {
+                brush: Brush::Solid(0x00ff_0000),
+                ..
+            }
+        ));
+        let mut op = Op::Copy {
+            src: Source {
+                image: Image::Pixels(pixels(image_fmt::BIT8, false, vec![0xff00_001f])),
+                area: rect(0, 0, 1, 1),
+                scale_mode: 1,
+            },
+            rop: 8,
+            mask: None,
+        };
+        widen_compat16(&mut op);
+        let Op::Copy { src, .. } = &op else {
+            unreachable!()
+        };
+        assert_eq!(
+            src.image,
+            Image::Pixels(pixels(image_fmt::BIT8, false, vec![0xff00_00ff]))
+        );
+    }
+
+    #[test]
+    fn an_argb_surface_keeps_alpha_and_blends_rgba_without_the_flag() {
+        let mut fb = Framebuffer::new(2, 1).unwrap();
+        fb.alpha = true;
+        let fill = draw(
+            rect(0, 0, 2, 1),
+            Op::Fill {
+                brush: Brush::Solid(0x8011_2233),
+                rop: 8,
+                mask: None,
+            },
+        );
+        canvas::render(&mut fb, &fill, &NoSurfaces);
+        assert_eq!(px(&fb, 0, 0), 0x8011_2233);
+        // An RGBA bitmap half transparent, blended without SRC_SURFACE_HAS_ALPHA: its
+        // alpha still counts (spice-common reads the bitmap as a8r8g8b8).
+        let blend = draw(
+            rect(0, 0, 1, 1),
+            Op::AlphaBlend {
+                src: Source {
+                    image: Image::Pixels(pixels(image_fmt::RGBA, true, vec![0x8080_0000])),
+                    area: rect(0, 0, 1, 1),
+                    scale_mode: 1,
+                },
+                alpha: 255,
+                src_has_alpha: false,
+            },
+        );
+        canvas::render(&mut fb, &blend, &NoSurfaces);
+        // colour: 0x80 + 0x11 * 127/255; alpha: 0x80 + 0x80 * 127/255
+        assert_eq!(px(&fb, 0, 0), 0xc088_1119);
+    }
+
+    #[test]
+    fn clear_dest_alpha_clears_the_whole_box_only_after_an_opaque_first_pixel() {
+        let mut fb = Framebuffer::new(3, 1).unwrap();
+        fb.pixels_mut()
+            .copy_from_slice(&[1, 2, 3, 0xff, 4, 5, 6, 0x10, 7, 8, 9, 0xff]);
+        clear_dest_alpha(&mut fb, &rect(1, 0, 3, 1));
+        assert_eq!(
+            px(&fb, 1, 0),
+            0x1006_0504,
+            "first pixel of the box not opaque"
+        );
+        clear_dest_alpha(&mut fb, &rect(0, 0, 2, 1));
+        assert_eq!((px(&fb, 0, 0), px(&fb, 1, 0)), (0x0003_0201, 0x0006_0504));
+        assert_eq!(px(&fb, 2, 0), 0xff09_0807, "outside the box");
+    }
+
+    #[test]
+    fn sources_on_32_bit_surfaces_bring_their_x_byte() {
+        let mut op = Op::Copy {
+            src: Source {
+                image: Image::Pixels(pixels(image_fmt::BIT32, false, vec![0xff12_3456])),
+                area: rect(0, 0, 1, 1),
+                scale_mode: 1,
+            },
+            rop: 8,
+            mask: None,
+        };
+        sources_onto_alpha(&mut op);
+        let Op::Copy { src, .. } = &op else {
+            unreachable!()
+        };
+        assert_eq!(
+            src.image,
+            Image::Pixels(pixels(image_fmt::BIT32, false, vec![0x0012_3456]))
+        );
+        // 16-bit bitmaps reach the surface through pixman's conversion: opaque.
+        let mut op = Op::Copy {
+            src: Source {
+                image: Image::Pixels(pixels(image_fmt::BIT16, false, vec![0xff12_3456])),
+                area: rect(0, 0, 1, 1),
+                scale_mode: 1,
+            },
+            rop: 8,
+            mask: None,
+        };
+        let before = op.clone();
+        sources_onto_alpha(&mut op);
+        assert_eq!(op, before);
+    }
+
+    #[test]
+    fn surface_pixels_are_opaque_unless_read_with_alpha() {
+        let mut fb = Framebuffer::new(1, 1).unwrap();
+        fb.pixels_mut().copy_from_slice(&[1, 2, 3, 0x40]);
+        assert_eq!(pixels_of(&fb, false).unwrap().data, vec![0xff03_0201]);
+        let with = pixels_of(&fb, true).unwrap();
+        assert!(with.alpha);
+        assert_eq!(with.data, vec![0x4003_0201]);
+    }
+}
