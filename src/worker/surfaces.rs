@@ -135,7 +135,12 @@ impl GuestSurface {
         let Some(bpp) = self.bytes_per_pixel() else {
             return Ok(());
         };
-        let zeros = vec![0u8; self.width as usize * bpp as usize];
+        // Whole rows, padding included (spice-server clears height * |stride| bytes).
+        let zeros = vec![
+            0u8;
+            (self.stride.unsigned_abs() as usize)
+                .max(self.width as usize * bpp as usize)
+        ];
         (0..self.height)
             .try_for_each(|y| guest::write_bytes(slots, self.group, self.row_address(y), &zeros))
     }
