@@ -388,14 +388,7 @@ pub(crate) fn widen_compat16(op: &mut Op) {
     }
     for image in op.images_mut() {
         if let Image::Pixels(p) = image {
-            if matches!(
-                p.format,
-                image_fmt::BIT1_LE
-                    | image_fmt::BIT1_BE
-                    | image_fmt::BIT4_LE
-                    | image_fmt::BIT4_BE
-                    | image_fmt::BIT8
-            ) {
+            if is_paletted(p.format) {
                 p.data
                     .iter_mut()
                     .for_each(|v| *v = 0xff00_0000 | expand16(format::RGB555, *v as u16));
