@@ -36,6 +36,16 @@ fn put_at(pixels: &mut [u8], o: usize, v: u32) {
     pixels[o..o + 4].copy_from_slice(&(v & RGB).to_le_bytes());
 }
 
+/// The bits of a pixel a drawing stores: all of them on a surface with alpha (ARGB),
+/// the colour only otherwise.
+fn stored_bits(fb: &Framebuffer) -> u32 {
+    if fb.alpha {
+        u32::MAX
+    } else {
+        RGB
+    }
+}
+
 /// Where a drawing may draw: bbox ∩ surface ∩ (clip rects). Empty when the clip is
 /// refused.
 fn targets(fb: &Framebuffer, bbox: &Rect, clip: &Option<Vec<Rect>>) -> Clip {
@@ -237,6 +247,7 @@ fn update(
 ) {
     let clip = targets(fb, &draw.bbox, &draw.clip);
     let stride = fb.stride();
+    let bits = stored_bits(fb);
     let pixels = fb.pixels_mut();
     for a in clip.areas() {
         for y in a.top..a.bottom {
@@ -244,7 +255,7 @@ fn update(
                 if mask_allows(mask, &draw.bbox, x, y) {
                     let o = y as usize * stride + x as usize * 4;
                     if let Some(v) = f(x, y, get_at(pixels, o)) {
-                        put_at(pixels, o, v);
+                        pixels[o..o + 4].copy_from_slice(&(v & bits).to_le_bytes());
                     }
                 }
             }
@@ -258,11 +269,12 @@ fn mul8(a: u32, b: u32) -> u32 {
     ((t >> 8) + t) >> 8
 }
 
-/// Premultiplied OVER of `src` scaled by the constant `alpha` onto an opaque `dst`.
+/// Premultiplied OVER of `src` scaled by the constant `alpha` onto `dst` (its alpha
+/// channel too, which only a surface with alpha keeps).
 fn over(src: u32, dst: u32, alpha: u32) -> u32 {
     let sa = mul8(src >> 24, alpha);
     let mut out = 0;
-    for shift in [0, 8, 16] {
+    for shift in [0, 8, 16, 24] {
         let s = mul8((src >> shift) & 0xff, alpha);
         let d = mul8((dst >> shift) & 0xff, 255 - sa);
         out |= (s + d).min(255) << shift;
@@ -494,15 +506,14 @@ pub(crate) fn render(fb: &mut Framebuffer, draw: &Draw, surfaces: &dyn Surfaces)
                     .filter(|s| s & RGB != color & RGB)
             });
         }
-        Op::AlphaBlend {
-            src,
-            alpha,
-            src_has_alpha,
-        } => {
+        Op::AlphaBlend { src, alpha, .. } => {
+            // As spice-common: the source's own alpha counts whenever it has one (an RGBA
+            // bitmap with or without SRC_SURFACE_HAS_ALPHA; the flag only makes an xRGB
+            // surface's X byte count, decided when the surface was resolved).
             let pixels = resolve(&src.image, surfaces)?;
             update(fb, draw, &None, |x, y, d| {
                 source_at(&pixels, &src.area, &draw.bbox, x, y, src.scale_mode).map(|s| {
-                    let s = if *src_has_alpha { s } else { s | 0xff00_0000 };
+                    let s = if pixels.alpha { s } else { s | 0xff00_0000 };
                     over(s, d, u32::from(*alpha))
                 })
             });
@@ -624,6 +635,7 @@ fn plain_copy(fb: &mut Framebuffer, draw: &Draw, src: &Pixels, area: &Rect) {
         i64::from(area.top) - i64::from(draw.bbox.top),
     );
     let stride = fb.stride();
+    let bits = stored_bits(fb);
     for a in targets(fb, &draw.bbox, &draw.clip).areas() {
         // Destination columns whose source column lies inside the image.
         let left = i64::from(a.left).max(-ox);
@@ -641,7 +653,7 @@ fn plain_copy(fb: &mut Framebuffer, draw: &Draw, src: &Pixels, area: &Rect) {
             let d = y as usize * stride + left as usize * 4;
             let out = &mut fb.pixels_mut()[d..d + row.len() * 4];
             for (o, p) in out.chunks_exact_mut(4).zip(row) {
-                o.copy_from_slice(&(p & RGB).to_le_bytes());
+                o.copy_from_slice(&(p & bits).to_le_bytes());
             }
         }
     }

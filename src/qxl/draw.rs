@@ -516,7 +516,10 @@ pub(crate) fn parse(
     })
 }
 
-/// A `QXLSurfaceCmd`: create (format, size, stride, memory) or destroy.
+/// `QXL_SURF_FLAG_KEEP_DATA`: the surface's memory already holds its pixels.
+pub(crate) const SURF_FLAG_KEEP_DATA: u32 = 1;
+
+/// A `QXLSurfaceCmd`: create (format, size, stride, memory, flags) or destroy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum SurfaceCommand {
     Create {
@@ -526,6 +529,8 @@ pub(crate) enum SurfaceCommand {
         height: u32,
         stride: i32,
         data: u64,
+        /// `QXL_SURF_FLAG_*`.
+        flags: u32,
     },
     Destroy {
         id: u32,
@@ -547,6 +552,7 @@ pub(crate) fn parse_surface_command(
             height: u32_at(&b, 25),
             stride: u32_at(&b, 29) as i32,
             data: u64_at(&b, 33),
+            flags: u32_at(&b, 13),
         },
         1 => SurfaceCommand::Destroy { id },
         _ => return Err(ParseError::Invalid("surface command type")),
