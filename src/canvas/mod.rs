@@ -398,12 +398,7 @@ pub(crate) fn render(fb: &mut Framebuffer, draw: &Draw, surfaces: &dyn Surfaces)
     let damage = Some(targets(fb, &draw.bbox, &draw.clip).extents()).filter(|a| !a.is_empty());
     match &draw.op {
         Op::Nop => return None,
-        Op::Fill { brush, rop, mask } => {
-            let pattern = pattern_of(brush, surfaces);
-            update(fb, draw, mask, |x, y, d| {
-                brush_at(brush, pattern.as_deref(), x, y).map(|c| rop::apply(*rop, c, d, true))
-            });
-        }
+        Op::Fill { brush, rop, mask } => raster::fill(fb, draw, brush, *rop, mask, surfaces),
         Op::Copy {
             src,
             rop: OP_PUT,
@@ -423,13 +418,7 @@ pub(crate) fn render(fb: &mut Framebuffer, draw: &Draw, surfaces: &dyn Surfaces)
             brush,
             rop,
             mask,
-        } => {
-            let pattern = pattern_of(brush, surfaces);
-            copy_with(fb, draw, src, mask, surfaces, |s, _| s);
-            update(fb, draw, mask, |x, y, d| {
-                brush_at(brush, pattern.as_deref(), x, y).map(|c| rop::apply_opaque(*rop, c, d))
-            });
-        }
+        } => raster::opaque(fb, draw, src, brush, *rop, mask, surfaces),
         Op::Blackness { mask } | Op::Whiteness { mask } | Op::Invers { mask } => {
             update(fb, draw, mask, |_, _, d| {
                 Some(match draw.op {

@@ -1,6 +1,59 @@
 //! Raster drawings (FILL, COPY, OPAQUE, BLEND, ROP3, BLACKNESS/WHITENESS/INVERS,
 //! TRANSPARENT) as spice-common's software canvas renders them.
 
+use super::framebuffer::Framebuffer;
+use super::{brush_at, copy_with, pattern_of, rop, update, Surfaces};
+use crate::qxl::draw::{Brush, Draw, Mask, Source};
+use crate::qxl::image::Pixels;
+
+/// The brush colour at (x, y). A drawing without a brush still applies its rop: with
+/// colour 0, as spice-common's draw_brush does (so OP_PUT paints black).
+fn brush_color(brush: &Brush, pattern: Option<&Pixels>, x: u32, y: u32) -> u32 {
+    brush_at(brush, pattern, x, y).unwrap_or(0)
+}
+
+/// FILL: the brush through the rop descriptor onto the destination.
+pub(super) fn fill(
+    fb: &mut Framebuffer,
+    draw: &Draw,
+    brush: &Brush,
+    rop: u16,
+    mask: &Option<Mask>,
+    surfaces: &dyn Surfaces,
+) {
+    let pattern = pattern_of(brush, surfaces);
+    update(fb, draw, mask, |x, y, d| {
+        Some(rop::apply(
+            rop,
+            brush_color(brush, pattern.as_deref(), x, y),
+            d,
+            true,
+        ))
+    });
+}
+
+/// OPAQUE: the source copied, then the brush applied to it through the rop descriptor
+/// (the copied image is the rop's destination).
+pub(super) fn opaque(
+    fb: &mut Framebuffer,
+    draw: &Draw,
+    src: &Source,
+    brush: &Brush,
+    rop: u16,
+    mask: &Option<Mask>,
+    surfaces: &dyn Surfaces,
+) {
+    let pattern = pattern_of(brush, surfaces);
+    copy_with(fb, draw, src, mask, surfaces, |s, _| s);
+    update(fb, draw, mask, |x, y, d| {
+        Some(rop::apply_opaque(
+            rop,
+            brush_color(brush, pattern.as_deref(), x, y),
+            d,
+        ))
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::*;
@@ -50,6 +103,23 @@ mod tests {
                 format: 1,
             },
         }
+    }
+
+    #[test]
+    fn no_brush_applies_the_rop_with_colour_0() {
+        let mut fb = Framebuffer::new(2, 1).unwrap();
+        fb.pixels_mut().fill(0x35);
+        // OP_PUT paints black; OP_OR | INVERS_BRUSH (!0 | d) paints white.
+        for (rop, want) in [(1 << 3, 0), ((1 << 4) | (1 << 1), 0x00ff_ffff)] {
+            let op = Op::Fill {
+                brush: Brush::None,
+                rop,
+                mask: None,
+            };
+            render(&mut fb, &draw(rect(0, 0, 1, 1), op), &NoSurfaces);
+            assert_eq!(px(&fb, 0, 0), want, "rop {rop:#x}");
+        }
+        assert_eq!(px(&fb, 1, 0), 0x3535_3535, "outside the box");
     }
 
     #[test]

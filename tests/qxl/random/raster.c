@@ -15,6 +15,39 @@ static const uint32_t src_fmts[] = {
  * destination box inside the tile (the area's size, or another one: scaled) */
 struct rnd_src { QXLImage *img; QXLRect area; QXLRect bbox; uint8_t scale_mode; };
 
+/* QXL_DRAWS=bits: push only the drawings whose index (in their tile) has its bit set, to
+ * find which drawing of a differing seed differs */
+static int skip_draw(int i)
+{
+    const char *e = getenv("QXL_DRAWS");
+    return e && !((strtoul(e, NULL, 0) >> i) & 1);
+}
+
+/* QXL_TRACE=1: each drawing's parameters on stderr, to read a differing seed */
+static void trace_src(const char *what, const struct tile *t, const struct rnd_src *s)
+{
+    if (!getenv("QXL_TRACE")) return;
+    fprintf(stderr, "seed %u %s fmt=%u img=%ux%u top_down=%d area=(%d,%d)-(%d,%d) bbox=(%d,%d)-(%d,%d) scale=%u\n",
+            t->seed, what, s->img->bitmap.format, s->img->bitmap.x, s->img->bitmap.y,
+            !!(s->img->bitmap.flags & QXL_BITMAP_TOP_DOWN), s->area.left, s->area.top, s->area.right,
+            s->area.bottom, s->bbox.left, s->bbox.top, s->bbox.right, s->bbox.bottom, s->scale_mode);
+}
+
+static void trace_brush(const struct tile *t, const QXLBrush *b, const QXLQMask *m, unsigned rop)
+{
+    if (!getenv("QXL_TRACE")) return;
+    if (b && b->type == SPICE_BRUSH_TYPE_PATTERN) {
+        QXLImage *p = (QXLImage *)(uintptr_t)0; (void)p;
+        fprintf(stderr, "seed %u   brush pattern pos=(%d,%d)", t->seed, b->u.pattern.pos.x, b->u.pattern.pos.y);
+    } else if (b) {
+        fprintf(stderr, "seed %u   brush type=%u color=%06x", t->seed, b->type, b->u.color);
+    } else {
+        fprintf(stderr, "seed %u  ", t->seed);
+    }
+    fprintf(stderr, " rop=%#x mask=%s flags=%u pos=(%d,%d)\n", rop, m && m->bitmap ? "yes" : "no",
+            m ? m->flags : 0, m ? m->pos.x : 0, m ? m->pos.y : 0);
+}
+
 static struct rnd_src rnd_source(const struct tile *t, int allow_scale)
 {
     struct rnd_src s;
@@ -50,6 +83,13 @@ static struct rnd_src rnd_source(const struct tile *t, int allow_scale)
     return s;
 }
 
+/* QXL_EFFECT_OPAQUE only for a drawing that covers its whole box (the C server drops the
+ * drawings an OPAQUE one covers, as the guest promises, even when a mask makes it not) */
+static void honest_effect(QXLDrawable *d, int covers, const QXLQMask *mask)
+{
+    d->effect = covers && !mask->bitmap && rnd_percent(70) ? QXL_EFFECT_OPAQUE : QXL_EFFECT_BLEND;
+}
+
 /* COPY and BLEND share their layout (QXLCopy == QXLBlend) */
 static void gen_copy_like(const struct tile *t, uint8_t type)
 {
@@ -57,14 +97,18 @@ static void gen_copy_like(const struct tile *t, uint8_t type)
     for (int i = 0; i < n; i++) {
         struct rnd_src s = rnd_source(t, 1);
         uint16_t rop = rnd_percent(30) ? SPICE_ROPD_OP_PUT : rnd_ropd();
-        QXLDrawable *d = mk_draw(0, type, s.bbox, rop == SPICE_ROPD_OP_PUT ? QXL_EFFECT_OPAQUE : QXL_EFFECT_BLEND);
+        QXLDrawable *d = mk_draw(0, type, s.bbox, QXL_EFFECT_BLEND);
         QXLCopy *c = type == QXL_DRAW_COPY ? &d->u.copy : &d->u.blend;
         c->src_bitmap = phys(s.img);
         c->src_area = s.area;
         c->rop_descriptor = rop;
         c->scale_mode = s.scale_mode;
         rnd_mask(&c->mask, d->bbox);
+        honest_effect(d, rop == SPICE_ROPD_OP_PUT, &c->mask);
+        trace_src("copy", t, &s);
+        trace_brush(t, NULL, &c->mask, rop);
         tile_clip(d, t);
+        if (skip_draw(i)) continue;
         push_draw(d, type == QXL_DRAW_COPY ? "rnd-copy" : "rnd-blend");
     }
 }
@@ -85,7 +129,11 @@ static void gen_opaque(const struct tile *t)
         d->u.opaque.rop_descriptor = rnd_ropd();
         d->u.opaque.scale_mode = s.scale_mode;
         rnd_mask(&d->u.opaque.mask, d->bbox);
+        honest_effect(d, 1, &d->u.opaque.mask);
+        trace_src("opaque", t, &s);
+        trace_brush(t, &d->u.opaque.brush, &d->u.opaque.mask, d->u.opaque.rop_descriptor);
         tile_clip(d, t);
+        if (skip_draw(i)) continue;
         push_draw(d, "rnd-opaque");
     }
 }
@@ -122,7 +170,10 @@ static void gen_rop3(const struct tile *t)
         d->u.rop3.rop3 = code;
         d->u.rop3.scale_mode = s.scale_mode;
         rnd_mask(&d->u.rop3.mask, d->bbox);
+        trace_src("rop3", t, &s);
+        trace_brush(t, &d->u.rop3.brush, &d->u.rop3.mask, code);
         tile_clip(d, t);
+        if (skip_draw(i)) continue;
         push_draw(d, "rnd-rop3");
     }
 }
@@ -136,6 +187,7 @@ static void gen_bwi(const struct tile *t)
         QXLDrawable *d = mk_draw(0, type, rnd_rect_in(t->area, 1, 1), QXL_EFFECT_BLEND);
         rnd_mask(&d->u.blackness.mask, d->bbox); /* the three share QXLBlackness */
         tile_clip(d, t);
+        if (skip_draw(i)) continue;
         push_draw(d, "rnd-bwi");
     }
 }
@@ -155,6 +207,7 @@ static void gen_transparent(const struct tile *t)
         d->u.transparent.src_color = key;
         d->u.transparent.true_color = key;
         tile_clip(d, t);
+        if (skip_draw(i)) continue;
         push_draw(d, "rnd-transparent");
     }
 }

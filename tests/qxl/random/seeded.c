@@ -213,7 +213,8 @@ static void gen_fill(const struct tile *t)
     int n = rnd_in(1, 4);
     for (int i = 0; i < n; i++) {
         QXLDrawable *d = mk_draw(0, QXL_DRAW_FILL, rnd_rect_in(t->area, 1, 1), QXL_EFFECT_BLEND);
-        rnd_brush(&d->u.fill.brush);
+        if (rnd_percent(8)) d->u.fill.brush.type = SPICE_BRUSH_TYPE_NONE; /* rop with colour 0 */
+        else rnd_brush(&d->u.fill.brush);
         d->u.fill.rop_descriptor = rnd_ropd();
         rnd_mask(&d->u.fill.mask, d->bbox);
         tile_clip(d, t);
