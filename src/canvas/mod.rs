@@ -469,16 +469,7 @@ pub(crate) fn render(fb: &mut Framebuffer, draw: &Draw, surfaces: &dyn Surfaces)
             brush,
             rop3,
             mask,
-        } => {
-            let pattern = pattern_of(brush, surfaces);
-            let pixels = resolve(&src.image, surfaces)?;
-            update(fb, draw, mask, |x, y, d| {
-                let s =
-                    source_at(&pixels, &src.area, &draw.bbox, x, y, src.scale_mode).unwrap_or(0);
-                let p = brush_at(brush, pattern.as_deref(), x, y).unwrap_or(0);
-                Some(rop::ternary(*rop3, p, s, d))
-            });
-        }
+        } => raster::rop3(fb, draw, src, brush, *rop3, mask, surfaces)?,
         Op::Transparent { src, color } => {
             let pixels = resolve(&src.image, surfaces)?;
             update(fb, draw, &None, |x, y, _| {
