@@ -1721,6 +1721,7 @@ static const struct scenario scenarios[] = {
     { "rnd_blend", sc_rnd_blend, 0 },
     { "rnd_opaque", sc_rnd_opaque, 0 },
     { "rnd_rop3", sc_rnd_rop3, 0 },
+    { "rnd_rop3_origin", sc_rnd_rop3_origin, 0 },
     { "rnd_bwi", sc_rnd_bwi, 0 },
     { "rnd_transparent", sc_rnd_transparent, 0 },
 };

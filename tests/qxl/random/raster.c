@@ -37,8 +37,10 @@ static void trace_brush(const struct tile *t, const QXLBrush *b, const QXLQMask 
 {
     if (!getenv("QXL_TRACE")) return;
     if (b && b->type == SPICE_BRUSH_TYPE_PATTERN) {
-        QXLImage *p = (QXLImage *)(uintptr_t)0; (void)p;
-        fprintf(stderr, "seed %u   brush pattern pos=(%d,%d)", t->seed, b->u.pattern.pos.x, b->u.pattern.pos.y);
+        const QXLImage *p = (const QXLImage *)(bar + (b->u.pattern.pat & 0xffffffffffffull) - BAR_PHYS);
+        fprintf(stderr, "seed %u   brush pattern fmt=%u %ux%u top_down=%d pos=(%d,%d)", t->seed, p->bitmap.format,
+                p->bitmap.x, p->bitmap.y, !!(p->bitmap.flags & QXL_BITMAP_TOP_DOWN), b->u.pattern.pos.x,
+                b->u.pattern.pos.y);
     } else if (b) {
         fprintf(stderr, "seed %u   brush type=%u color=%06x", t->seed, b->type, b->u.color);
     } else {
@@ -178,6 +180,28 @@ static void gen_rop3(const struct tile *t)
     }
 }
 
+/* ROP3 with a pattern whose origin lies right of or below the box: spice-common starts the
+ * pattern at (box - origin) % size, negative there (C's remainder) */
+static void gen_rop3_origin(const struct tile *t)
+{
+    struct rnd_src s = rnd_source(t, 0);
+    QXLDrawable *d = mk_draw(0, QXL_DRAW_ROP3, s.bbox, QXL_EFFECT_BLEND);
+    d->u.rop3.src_bitmap = phys(s.img);
+    d->u.rop3.src_area = s.area;
+    do rnd_brush(&d->u.rop3.brush); while (d->u.rop3.brush.type != SPICE_BRUSH_TYPE_PATTERN);
+    int right = rnd_percent(60), below = !right || rnd_percent(40);
+    d->u.rop3.brush.u.pattern.pos.x = s.bbox.left + (right ? rnd_in(1, 30) : -rnd_in(0, 30));
+    d->u.rop3.brush.u.pattern.pos.y = s.bbox.top + (below ? rnd_in(1, 30) : -rnd_in(0, 30));
+    uint8_t code;
+    do code = (uint8_t)rnd(); while (!rop3_implemented(code) || !((code ^ (code >> 4)) & 0x0f));
+    d->u.rop3.rop3 = code; /* one that depends on the pattern */
+    d->u.rop3.scale_mode = s.scale_mode;
+    trace_src("rop3-origin", t, &s);
+    trace_brush(t, &d->u.rop3.brush, &d->u.rop3.mask, d->u.rop3.rop3);
+    tile_clip(d, t);
+    push_draw(d, "rnd-rop3-origin");
+}
+
 static void gen_bwi(const struct tile *t)
 {
     static const uint32_t types[] = { QXL_DRAW_BLACKNESS, QXL_DRAW_WHITENESS, QXL_DRAW_INVERS };
@@ -216,5 +240,6 @@ static void sc_rnd_copy(void) { rnd_tiles(gen_copy); }
 static void sc_rnd_blend(void) { rnd_tiles(gen_blend); }
 static void sc_rnd_opaque(void) { rnd_tiles(gen_opaque); }
 static void sc_rnd_rop3(void) { rnd_tiles(gen_rop3); }
+static void sc_rnd_rop3_origin(void) { rnd_tiles(gen_rop3_origin); }
 static void sc_rnd_bwi(void) { rnd_tiles(gen_bwi); }
 static void sc_rnd_transparent(void) { rnd_tiles(gen_transparent); }
