@@ -185,9 +185,10 @@ static void rnd_brush(QXLBrush *b)
         return;
     }
     static const uint32_t fmts[] = { SPICE_BITMAP_FMT_32BIT, SPICE_BITMAP_FMT_1BIT_BE, SPICE_BITMAP_FMT_8BIT,
-                                     SPICE_BITMAP_FMT_24BIT, SPICE_BITMAP_FMT_16BIT };
+                                     SPICE_BITMAP_FMT_24BIT, SPICE_BITMAP_FMT_16BIT, SPICE_BITMAP_FMT_4BIT_BE,
+                                     SPICE_BITMAP_FMT_RGBA };
     b->type = SPICE_BRUSH_TYPE_PATTERN;
-    b->u.pattern.pat = phys(rnd_bitmap((uint8_t)rnd_pick(fmts, 5), rnd_in(1, 20), rnd_in(1, 20)));
+    b->u.pattern.pat = phys(rnd_bitmap((uint8_t)rnd_pick(fmts, 7), rnd_in(1, 20), rnd_in(1, 20)));
     b->u.pattern.pos.x = rnd_in(-40, 100);
     b->u.pattern.pos.y = rnd_in(-40, 100);
 }
