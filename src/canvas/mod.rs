@@ -6,6 +6,7 @@
 
 mod clip;
 pub(crate) mod framebuffer;
+mod raster;
 pub(crate) mod rop;
 
 use crate::geometry::Area;
@@ -76,8 +77,10 @@ fn mask_allows(mask: &Option<Mask>, bbox: &Rect, x: u32, y: u32) -> bool {
     };
     let mx = i64::from(x) - i64::from(bbox.left) + i64::from(m.x);
     let my = i64::from(y) - i64::from(bbox.top) + i64::from(m.y);
+    // Outside the mask's bitmap nothing is drawn, inverted or not (spice-common turns
+    // the bitmap, inverted within its own size, into a region).
     if mx < 0 || my < 0 || mx >= i64::from(m.bits.width) || my >= i64::from(m.bits.height) {
-        return m.invert;
+        return false;
     }
     let set = m.bits.get(mx as u32, my as u32) & RGB != 0;
     set != m.invert
@@ -407,12 +410,7 @@ pub(crate) fn render(fb: &mut Framebuffer, draw: &Draw, surfaces: &dyn Surfaces)
     let damage = Some(targets(fb, &draw.bbox, &draw.clip).extents()).filter(|a| !a.is_empty());
     match &draw.op {
         Op::Nop => return None,
-        Op::Fill { brush, rop, mask } => {
-            let pattern = pattern_of(brush, surfaces);
-            update(fb, draw, mask, |x, y, d| {
-                brush_at(brush, pattern.as_deref(), x, y).map(|c| rop::apply(*rop, c, d, true))
-            });
-        }
+        Op::Fill { brush, rop, mask } => raster::fill(fb, draw, brush, *rop, mask, surfaces),
         Op::Copy {
             src,
             rop: OP_PUT,
@@ -432,13 +430,7 @@ pub(crate) fn render(fb: &mut Framebuffer, draw: &Draw, surfaces: &dyn Surfaces)
             brush,
             rop,
             mask,
-        } => {
-            let pattern = pattern_of(brush, surfaces);
-            copy_with(fb, draw, src, mask, surfaces, |s, _| s);
-            update(fb, draw, mask, |x, y, d| {
-                brush_at(brush, pattern.as_deref(), x, y).map(|c| rop::apply_opaque(*rop, c, d))
-            });
-        }
+        } => raster::opaque(fb, draw, src, brush, *rop, mask, surfaces),
         Op::Blackness { mask } | Op::Whiteness { mask } | Op::Invers { mask } => {
             update(fb, draw, mask, |_, _, d| {
                 Some(match draw.op {
@@ -489,16 +481,7 @@ pub(crate) fn render(fb: &mut Framebuffer, draw: &Draw, surfaces: &dyn Surfaces)
             brush,
             rop3,
             mask,
-        } => {
-            let pattern = pattern_of(brush, surfaces);
-            let pixels = resolve(&src.image, surfaces)?;
-            update(fb, draw, mask, |x, y, d| {
-                let s =
-                    source_at(&pixels, &src.area, &draw.bbox, x, y, src.scale_mode).unwrap_or(0);
-                let p = brush_at(brush, pattern.as_deref(), x, y).unwrap_or(0);
-                Some(rop::ternary(*rop3, p, s, d))
-            });
-        }
+        } => raster::rop3(fb, draw, src, brush, *rop3, mask, surfaces)?,
         Op::Transparent { src, color } => {
             let pixels = resolve(&src.image, surfaces)?;
             update(fb, draw, &None, |x, y, _| {

@@ -765,6 +765,7 @@ static int surface_cmd(uint32_t sid, int create, int w, int h, int neg, uint8_t 
 /* seeded random scenarios: one file per kind of drawing */
 #include "random/seeded.c"
 #include "random/surfaces.c"
+#include "random/raster.c"
 
 /* ------------------------------------------------------------------------------------ */
 /* Scenarios                                                                              */
@@ -1731,6 +1732,13 @@ static const struct scenario scenarios[] = {
     { "costly_stroke_staggered", sc_costly_stroke_staggered, 0 },
     { "rnd_fill", sc_rnd_fill, 0 },
     { "rnd_surfaces", sc_rnd_surfaces, 0 },
+    { "rnd_copy", sc_rnd_copy, 0 },
+    { "rnd_blend", sc_rnd_blend, 0 },
+    { "rnd_opaque", sc_rnd_opaque, 0 },
+    { "rnd_rop3", sc_rnd_rop3, 0 },
+    { "rnd_rop3_origin", sc_rnd_rop3_origin, 0 },
+    { "rnd_bwi", sc_rnd_bwi, 0 },
+    { "rnd_transparent", sc_rnd_transparent, 0 },
 };
 #define NSC (int)(sizeof(scenarios) / sizeof(scenarios[0]))
 
