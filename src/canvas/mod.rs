@@ -396,6 +396,7 @@ pub(crate) fn render(fb: &mut Framebuffer, draw: &Draw, surfaces: &dyn Surfaces)
         }
         Op::Text {
             glyphs,
+            glyph_bpp,
             back_area,
             fore,
             back,
@@ -412,7 +413,7 @@ pub(crate) fn render(fb: &mut Framebuffer, draw: &Draw, surfaces: &dyn Surfaces)
                 fore_pattern: fore_pattern.as_deref(),
                 fore_mode: *fore_mode,
             };
-            text::draw_text(fb, draw, glyphs, &paint);
+            text::draw_text(fb, draw, glyphs, *glyph_bpp, &paint);
         }
         Op::Stroke {
             path,

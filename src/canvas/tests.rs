@@ -203,6 +203,7 @@ fn a_megabyte_of_glyphs_under_4096_clip_rects_is_quick_and_exact() {
                     }
                 })
                 .collect(),
+            a8_top: vec![],
         })
         .collect();
     let (w, h) = (1024, 768);

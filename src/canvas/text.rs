@@ -1,7 +1,7 @@
 //! DRAW_TEXT as spice-common's software canvas draws it: the back area filled with the
-//! back brush (a plain copy whatever back_mode says), then the glyphs gathered into one
+//! back brush (a plain copy whatever back_mode says; black for a NONE brush), then the glyphs gathered into one
 //! mask (overlaps keep the larger coverage; a 4-bit value v is v << 4, so full coverage
-//! is 240) and the fore brush composited OVER the destination through it. fore_mode is
+//! is 240; 8-bit glyphs are read one row late) and the fore brush composited OVER the destination through it. fore_mode is
 //! not used, except that a back area with any fore_mode but PUT makes the canvas give up
 //! on the whole drawing.
 
@@ -36,7 +36,23 @@ fn glyph_bounds(glyphs: &[Glyph]) -> Option<(i64, i64, i64, i64)> {
     })
 }
 
-pub(super) fn draw_text(fb: &mut Framebuffer, draw: &Draw, glyphs: &[Glyph], paint: &TextPaint) {
+/// Row `y` (from the top) of a glyph's coverage as the canvas shows it.
+fn glyph_row(g: &Glyph, bpp: u8, y: usize) -> &[u8] {
+    let w = g.width as usize;
+    match (bpp, y) {
+        (8, 0) => &g.a8_top,
+        (8, y) => &g.coverage[(y - 1) * w..y * w],
+        (_, y) => &g.coverage[y * w..(y + 1) * w],
+    }
+}
+
+pub(super) fn draw_text(
+    fb: &mut Framebuffer,
+    draw: &Draw,
+    glyphs: &[Glyph],
+    bpp: u8,
+    paint: &TextPaint,
+) {
     let clip = targets(fb, &draw.bbox, &draw.clip);
     if clip.is_empty() {
         return;
@@ -61,7 +77,12 @@ pub(super) fn draw_text(fb: &mut Framebuffer, draw: &Draw, glyphs: &[Glyph], pai
             for y in t..b {
                 for x in l..r {
                     let (x, y) = (x as u32, y as u32);
-                    if let Some(c) = brush_at(paint.back, paint.back_pattern, x, y) {
+                    // A NONE back brush fills black, as the canvas does.
+                    let c = match paint.back {
+                        Brush::None => Some(0),
+                        b => brush_at(b, paint.back_pattern, x, y),
+                    };
+                    if let Some(c) = c {
                         put_at(pixels, y as usize * stride + x as usize * 4, c);
                     }
                 }
@@ -98,10 +119,10 @@ pub(super) fn draw_text(fb: &mut Framebuffer, draw: &Draw, glyphs: &[Glyph], pai
         let (l, r) = (gx.max(ml), (gx + i64::from(g.width)).min(mr));
         let (t, b) = (gy.max(mt), (gy + i64::from(g.height)).min(mb));
         for y in t..b {
-            let src = (y - gy) as usize * g.width as usize;
+            let src = glyph_row(g, bpp, (y - gy) as usize);
             let dst = (y - mt) as usize * mw;
             for x in l..r {
-                let c = g.coverage[src + (x - gx) as usize];
+                let c = src[(x - gx) as usize];
                 let m = &mut mask[dst + (x - ml) as usize];
                 *m = (*m).max(c);
             }

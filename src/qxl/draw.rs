@@ -90,6 +90,12 @@ pub(crate) struct Glyph {
     pub width: u32,
     pub height: u32,
     pub coverage: Vec<u8>,
+    /// 8-bit glyphs only: the row spice-common's canvas shows on top. It reads an 8-bit
+    /// glyph's rows one row late (its top row is the `width` bytes after the glyph's
+    /// data, its data's first row is never shown): these are those bytes as spice-server
+    /// lays the string out (the next glyphs' headers and data; 0 for its unset padding
+    /// and past the string's end, where it reads whatever the heap holds).
+    pub a8_top: Vec<u8>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -345,6 +351,9 @@ impl Parser<'_> {
             _ => return Err(ParseError::Unsupported("glyph format")),
         };
         let mut glyphs = Vec::with_capacity(usize::from(count));
+        // spice-server's copy of the string (8-bit glyphs read past their data into it).
+        let mut layout: Vec<u8> = vec![];
+        let mut data_ends = vec![];
         let mut at = 0;
         for _ in 0..count {
             if at + 20 > raw.len() {
@@ -365,6 +374,11 @@ impl Parser<'_> {
             let data = raw
                 .get(at..at + len)
                 .ok_or(ParseError::Invalid("glyph data"))?;
+            if bpp == 8 {
+                layout.extend_from_slice(&raw[at - 20..at + len]);
+                data_ends.push(layout.len());
+                layout.resize(layout.len().next_multiple_of(4), 0);
+            }
             at += len;
             let mut coverage = Vec::with_capacity(w as usize * h as usize);
             // spice's canvas draws glyph rows bottom-up whatever the flags say.
@@ -388,7 +402,14 @@ impl Parser<'_> {
                 width: w,
                 height: h,
                 coverage,
+                a8_top: vec![],
             });
+        }
+        for (g, end) in glyphs.iter_mut().zip(data_ends) {
+            let w = g.width as usize;
+            g.a8_top = (end..end + w)
+                .map(|i| layout.get(i).copied().unwrap_or(0))
+                .collect();
         }
         Ok((glyphs, bpp as u8))
     }

@@ -226,6 +226,7 @@ fn text_keeps_the_guest_raster_depth_and_row_order() {
         width: 3,
         height: 2,
         coverage: vec![255, 0, 0, 0, 255, 255],
+        a8_top: vec![],
     };
     let d = draw(Op::Text {
         glyphs: vec![glyph],

@@ -123,18 +123,40 @@ static void rnd_line_style(QXLLineAttr *a)
     a->style = phys(style);
 }
 
+/* RND_DEBUG=1: what each seed's strokes are, on stderr */
+static void debug_stroke(const struct tile *t, const QXLDrawable *d, const QXLPath *p)
+{
+    if (!getenv("RND_DEBUG")) return;
+    const QXLStroke *s = &d->u.stroke;
+    fprintf(stderr, "seed %u stroke bbox %d,%d-%d,%d attr 0x%x style", t->seed, d->bbox.left, d->bbox.top,
+            d->bbox.right, d->bbox.bottom, s->attr.flags);
+    const QXLFIXED *st = s->attr.style ? (const QXLFIXED *)(bar + (s->attr.style - phys(bar))) : NULL;
+    for (int i = 0; st && i < s->attr.style_nseg; i++) fprintf(stderr, " %d/16", st[i]);
+    fprintf(stderr, " brush %u fore 0x%x\n", s->brush.type, s->fore_mode);
+    const uint8_t *at = p->chunk.data, *end = at + p->data_size;
+    while (at < end) {
+        const QXLPathSeg *g = (const QXLPathSeg *)at;
+        fprintf(stderr, "  seg 0x%x:", g->flags);
+        for (uint32_t i = 0; i < g->count; i++) fprintf(stderr, " (%d/16,%d/16)", g->points[i].x, g->points[i].y);
+        fprintf(stderr, "\n");
+        at += sizeof(QXLPathSeg) + sizeof(QXLPointFix) * g->count;
+    }
+}
+
 static void gen_stroke(const struct tile *t)
 {
     int n = rnd_in(1, 4);
     for (int i = 0; i < n; i++) {
         QXLDrawable *d = mk_draw(0, QXL_DRAW_STROKE, rnd_rect_in(t->area, 1, 1), QXL_EFFECT_BLEND);
-        d->u.stroke.path = phys(rnd_path(t));
+        QXLPath *path = rnd_path(t);
+        d->u.stroke.path = phys(path);
         rnd_line_style(&d->u.stroke.attr);
         if (rnd_percent(8)) d->u.stroke.brush.type = SPICE_BRUSH_TYPE_NONE;
         else rnd_brush(&d->u.stroke.brush);
         d->u.stroke.fore_mode = rnd_ropd();
         d->u.stroke.back_mode = rnd_ropd();
         tile_clip(d, t);
+        debug_stroke(t, d, path);
         push_draw(d, "rnd-stroke");
     }
 }
