@@ -1,9 +1,10 @@
 //! DRAW_TEXT as spice-common's software canvas draws it: the back area filled with the
-//! back brush (a plain copy whatever back_mode says; black for a NONE brush), then the glyphs gathered into one
-//! mask (overlaps keep the larger coverage; a 4-bit value v is v << 4, so full coverage
-//! is 240; 8-bit glyphs are read one row late) and the fore brush composited OVER the destination through it. fore_mode is
-//! not used, except that a back area with any fore_mode but PUT makes the canvas give up
-//! on the whole drawing.
+//! back brush (a plain copy whatever back_mode says; black for a NONE brush), then the
+//! glyphs gathered into one mask (overlaps keep the larger coverage, but see the 4-bit
+//! quirk below; a 4-bit value v is v << 4, so full coverage is 240; 8-bit glyphs are read
+//! one row late) and the fore brush composited OVER the destination through it (a pattern
+//! anchored at the mask's corner). fore_mode is not used, except that a back area with
+//! any fore_mode but PUT makes the canvas give up on the whole drawing.
 
 use super::framebuffer::Framebuffer;
 use super::{brush_at, get_at, over, put_at, rop::OP_PUT, targets};
@@ -122,9 +123,17 @@ pub(super) fn draw_text(
             let src = glyph_row(g, bpp, (y - gy) as usize);
             let dst = (y - mt) as usize * mw;
             for x in l..r {
-                let c = src[(x - gx) as usize];
+                let col = (x - gx) as usize;
+                let c = src[col];
                 let m = &mut mask[dst + (x - ml) as usize];
-                *m = (*m).max(c);
+                // spice-common compares a 4-bit byte's second pixel as `byte << 4`
+                // before keeping its low 8 bits: when the byte's first pixel is not 0,
+                // the second pixel replaces the mask's value instead of raising it.
+                *m = if bpp == 4 && col % 2 == 1 && src[col - 1] != 0 {
+                    c
+                } else {
+                    (*m).max(c)
+                };
             }
         }
     }
