@@ -6,6 +6,7 @@
 
 mod clip;
 pub(crate) mod framebuffer;
+mod raster;
 pub(crate) mod rop;
 mod stroke;
 pub(crate) use stroke::stroke_is_drawable;
@@ -69,8 +70,10 @@ fn mask_allows(mask: &Option<Mask>, bbox: &Rect, x: u32, y: u32) -> bool {
     };
     let mx = i64::from(x) - i64::from(bbox.left) + i64::from(m.x);
     let my = i64::from(y) - i64::from(bbox.top) + i64::from(m.y);
+    // Outside the mask's bitmap nothing is drawn, inverted or not (spice-common turns
+    // the bitmap, inverted within its own size, into a region).
     if mx < 0 || my < 0 || mx >= i64::from(m.bits.width) || my >= i64::from(m.bits.height) {
-        return m.invert;
+        return false;
     }
     let set = m.bits.get(mx as u32, my as u32) & RGB != 0;
     set != m.invert
