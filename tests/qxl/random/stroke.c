@@ -107,7 +107,7 @@ static void rnd_line_style(QXLLineAttr *a)
 {
     a->flags = 0;
     a->width = rnd_percent(50) ? 0 : (rnd_percent(50) ? 16 : rnd_in(0, 200));
-    if (!rnd_percent(45)) return;
+    if (!rnd_percent(45) || getenv("RND_STROKE_SOLID")) return; /* the env: to tell solid from dashed faults */
     a->flags |= SPICE_LINE_FLAGS_STYLED;
     if (rnd_percent(50)) a->flags |= SPICE_LINE_FLAGS_START_WITH_GAP;
     int n = rnd_in(1, 7);
