@@ -69,14 +69,6 @@ impl Painter<'_> {
             put_at(self.pixels, o, v);
         }
     }
-
-    /// A row of pixels [x, x + w) on row y.
-    pub(super) fn span(&mut self, x: i64, y: i64, w: i64) {
-        let (l, _, r, _) = self.extents;
-        for px in x.max(l)..(x + w).min(r) {
-            self.plot(px, y);
-        }
-    }
 }
 
 /// The octants (X11's numbering) whose lines step along the major axis when the error
@@ -305,4 +297,159 @@ pub(super) fn draw_stroke(
         }
     }
     flush(&mut p, &mut lines);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::canvas::{render, Surfaces};
+    use crate::geometry::Rect;
+    use crate::qxl::draw::Op;
+
+    struct NoSurfaces;
+    impl Surfaces for NoSurfaces {
+        fn pixels_of(&self, _: u32) -> Option<Pixels> {
+            None
+        }
+    }
+
+    /// The pixels a stroke sets on an 8x8 surface of colour 0x111111 (listed by position).
+    fn stroke(path: Vec<PathSeg>, brush: Brush) -> Vec<(u32, u32, u32)> {
+        let draw = Draw {
+            surface_id: 0,
+            depends_on: vec![],
+            bbox: Rect {
+                left: 0,
+                top: 0,
+                right: 8,
+                bottom: 8,
+            },
+            clip: None,
+            op: Op::Stroke {
+                path,
+                brush,
+                fore_mode: crate::canvas::rop::OP_PUT,
+                back_mode: 0,
+                width: 1 << 4,
+                attr_flags: 0,
+                style: vec![],
+            },
+        };
+        let mut fb = Framebuffer::new(8, 8).unwrap();
+        for o in (0..fb.pixels().len()).step_by(4) {
+            put_at(fb.pixels_mut(), o, 0x11_1111);
+        }
+        render(&mut fb, &draw, &NoSurfaces);
+        let mut set = vec![];
+        for y in 0..8 {
+            for x in 0..8 {
+                let v = get_at(fb.pixels(), y as usize * fb.stride() + x as usize * 4);
+                if v != 0x11_1111 {
+                    set.push((x, y, v));
+                }
+            }
+        }
+        set
+    }
+
+    fn line(flags: u32, points: &[(i32, i32)]) -> PathSeg {
+        PathSeg {
+            flags,
+            points: points.to_vec(),
+        }
+    }
+
+    const WHOLE: u32 = path_flags::BEGIN | path_flags::END;
+
+    #[test]
+    fn fixed_point_rounds_half_down() {
+        assert_eq!(fix_to_int(8), 0, "0.5");
+        assert_eq!(fix_to_int(9), 1);
+        assert_eq!(fix_to_int(24), 1, "1.5");
+        assert_eq!(fix_to_int(-8), -1, "-0.5");
+        assert_eq!(fix_to_int(-7), 0);
+    }
+
+    #[test]
+    fn ties_follow_the_x11_octant_bias() {
+        let white = Brush::Solid(0xff_ffff);
+        // (0,0) → (4,2) ties at x = 1 and 3: octant 8 steps the minor axis there...
+        let forward = stroke(vec![line(WHOLE, &[(0, 0), (64, 32)])], white.clone());
+        let pts: Vec<_> = forward.iter().map(|&(x, y, _)| (x, y)).collect();
+        assert_eq!(pts, vec![(0, 0), (1, 1), (2, 1), (3, 2)]);
+        // ...its reverse (octant 4, biased) stays on the major axis: other pixels.
+        let back = stroke(vec![line(WHOLE, &[(64, 32), (0, 0)])], white);
+        let pts: Vec<_> = back.iter().map(|&(x, y, _)| (x, y)).collect();
+        assert_eq!(pts, vec![(1, 1), (2, 1), (3, 2), (4, 2)]);
+    }
+
+    #[test]
+    fn a_half_pixel_end_rounds_down_and_the_last_point_is_left_out() {
+        // (0.5, 1) → (5.5, 1): pixels 0..5 of row 1, without the end pixel 5.
+        let set = stroke(
+            vec![line(WHOLE, &[(8, 16), (88, 16)])],
+            Brush::Solid(0xff_ffff),
+        );
+        let pts: Vec<_> = set.iter().map(|&(x, y, _)| (x, y)).collect();
+        assert_eq!(pts, vec![(0, 1), (1, 1), (2, 1), (3, 1), (4, 1)]);
+    }
+
+    #[test]
+    fn a_none_brush_strokes_black() {
+        let set = stroke(vec![line(WHOLE, &[(0, 0), (32, 0)])], Brush::None);
+        assert_eq!(set, vec![(0, 0, 0), (1, 0, 0)]);
+    }
+
+    #[test]
+    fn close_returns_to_the_first_point() {
+        let closed = path_flags::BEGIN | path_flags::END | path_flags::CLOSE;
+        let set = stroke(
+            vec![line(closed, &[(0, 0), (48, 0), (48, 48)])],
+            Brush::Solid(1),
+        );
+        // Along the top, down the right side, back along the diagonal to (0, 0).
+        let pts: Vec<_> = set.iter().map(|&(x, y, _)| (x, y)).collect();
+        assert_eq!(
+            pts,
+            vec![
+                (0, 0),
+                (1, 0),
+                (2, 0),
+                (3, 0),
+                (1, 1),
+                (3, 1),
+                (2, 2),
+                (3, 2),
+                (3, 3)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_bezier_draws_the_curve_not_its_control_polygon() {
+        // From (0,0) to (7,0) with both control points 8 rows down: the curve's
+        // lowest point is at 3/4 of that (row 6), its controls' corners are not drawn.
+        let bezier = path_flags::BEGIN | path_flags::END | path_flags::BEZIER;
+        let set = stroke(
+            vec![line(bezier, &[(0, 0), (0, 128), (112, 128), (112, 0)])],
+            Brush::Solid(1),
+        );
+        let lowest = set.iter().map(|&(_, y, _)| y).max().unwrap();
+        assert_eq!(lowest, 6);
+        assert!(!set.iter().any(|&(x, y, _)| (x, y) == (0, 7)));
+    }
+
+    #[test]
+    fn start_with_gap_rotates_the_dash_list() {
+        let style = [1 << 4, 2 << 4, 3 << 4];
+        assert_eq!(
+            dash_list(line_flags::STYLED, &style),
+            Some((vec![1, 2, 3], 0))
+        );
+        assert_eq!(
+            dash_list(line_flags::STYLED | line_flags::START_WITH_GAP, &style),
+            Some((vec![2, 3, 1], 2))
+        );
+        assert_eq!(dash_list(line_flags::STYLED, &[8, 0]), None, "no dash");
+    }
 }

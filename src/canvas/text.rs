@@ -8,7 +8,7 @@
 
 use super::framebuffer::Framebuffer;
 use super::{brush_at, get_at, over, put_at, rop::OP_PUT, targets};
-use crate::geometry::{Area, Rect};
+use crate::geometry::Rect;
 use crate::qxl::draw::{Brush, Draw, Glyph};
 use crate::qxl::image::Pixels;
 
@@ -150,12 +150,10 @@ pub(super) fn draw_text(
         }
     };
     let pixels = fb.pixels_mut();
-    let area = Area::new(ml as u32, mt as u32, mr as u32, mb as u32);
-    for a in clip.areas() {
-        let a = a.intersect(&area);
-        for y in a.top..a.bottom {
-            let row = (i64::from(y) - mt) as usize * mw;
-            for x in a.left..a.right {
+    for y in mt as u32..mb as u32 {
+        let row = (i64::from(y) - mt) as usize * mw;
+        for (l, r) in clip.row_between(y, ml as u32, mr as u32) {
+            for x in l..r {
                 let m = u32::from(mask[row + (i64::from(x) - ml) as usize]);
                 if m == 0 {
                     continue;
@@ -167,5 +165,163 @@ pub(super) fn draw_text(
                 put_at(pixels, o, over(c | 0xff00_0000, get_at(pixels, o), m));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::canvas::{render, Surfaces};
+    use crate::qxl::draw::Op;
+
+    struct NoSurfaces;
+    impl Surfaces for NoSurfaces {
+        fn pixels_of(&self, _: u32) -> Option<Pixels> {
+            None
+        }
+    }
+
+    fn rect(left: i32, top: i32, right: i32, bottom: i32) -> Rect {
+        Rect {
+            left,
+            top,
+            right,
+            bottom,
+        }
+    }
+
+    fn glyph(x: i32, y: i32, width: u32, coverage: &[u8]) -> Glyph {
+        Glyph {
+            x,
+            y,
+            width,
+            height: coverage.len() as u32 / width,
+            coverage: coverage.to_vec(),
+            a8_top: vec![],
+        }
+    }
+
+    /// Row 0 of a 4x2 surface of colour 0x101010 after the text (fore white unless given).
+    fn text(op: Op) -> Vec<u32> {
+        let draw = Draw {
+            surface_id: 0,
+            depends_on: vec![],
+            bbox: rect(0, 0, 4, 2),
+            clip: None,
+            op,
+        };
+        let mut fb = Framebuffer::new(4, 2).unwrap();
+        for o in (0..fb.pixels().len()).step_by(4) {
+            put_at(fb.pixels_mut(), o, 0x10_1010);
+        }
+        render(&mut fb, &draw, &NoSurfaces);
+        (0..4).map(|x| get_at(fb.pixels(), x * 4)).collect()
+    }
+
+    fn op(glyphs: Vec<Glyph>, bpp: u8, back_area: Rect, back: Brush, fore_mode: u16) -> Op {
+        Op::Text {
+            glyphs,
+            glyph_bpp: bpp,
+            back_area,
+            fore: Brush::Solid(0xff_ffff),
+            back,
+            fore_mode,
+            back_mode: 0,
+        }
+    }
+
+    const NO_BACK: Rect = Rect {
+        left: 0,
+        top: 0,
+        right: 0,
+        bottom: 0,
+    };
+
+    #[test]
+    fn four_bit_coverage_is_the_value_shifted_up() {
+        // 0xf << 4 = 240: white over 0x10 gives 240 + 0x10 * 15 / 255 = 241.
+        let row = text(op(
+            vec![glyph(0, 0, 2, &[0xf0, 0x80])],
+            4,
+            NO_BACK,
+            Brush::None,
+            OP_PUT,
+        ));
+        assert_eq!(row[0], over(0xffff_ffff, 0x10_1010, 240));
+        assert_eq!(row[0] & 0xff, 241);
+        assert_eq!(row[1], over(0xffff_ffff, 0x10_1010, 0x80));
+    }
+
+    #[test]
+    fn a_four_bit_bytes_second_pixel_replaces_when_its_first_is_set() {
+        // The first glyph covers pixel 1 fully; the second one's byte is 0x12 there
+        // (pixel 0 = 1 << 4, pixel 1 = 2 << 4): pixel 1 ends at 32, not 240.
+        let first = glyph(0, 0, 2, &[0, 0xf0]);
+        let second = glyph(0, 0, 2, &[0x10, 0x20]);
+        let row = text(op(vec![first, second], 4, NO_BACK, Brush::None, OP_PUT));
+        assert_eq!(row[1], over(0xffff_ffff, 0x10_1010, 0x20));
+        // With the first pixel 0 the larger coverage stays.
+        let first = glyph(0, 0, 2, &[0, 0xf0]);
+        let second = glyph(0, 0, 2, &[0, 0x20]);
+        let row = text(op(vec![first, second], 4, NO_BACK, Brush::None, OP_PUT));
+        assert_eq!(row[1], over(0xffff_ffff, 0x10_1010, 0xf0));
+    }
+
+    #[test]
+    fn eight_bit_glyphs_are_read_one_row_late() {
+        // Rows (top first) as parsed: [255 255], [0 0]; the canvas shows a8_top on top.
+        let mut g = glyph(0, 0, 2, &[255, 255, 0, 0]);
+        g.a8_top = vec![0, 255];
+        let row = text(op(vec![g], 8, NO_BACK, Brush::None, OP_PUT));
+        assert_eq!(&row[..2], &[0x10_1010, 0xff_ffff]);
+    }
+
+    #[test]
+    fn a_none_back_brush_fills_black_whatever_back_mode() {
+        let row = text(op(vec![], 1, rect(1, 0, 3, 1), Brush::None, OP_PUT));
+        assert_eq!(row, vec![0x10_1010, 0, 0, 0x10_1010]);
+    }
+
+    #[test]
+    fn fore_mode_is_ignored_but_a_back_area_needs_put() {
+        let xor = 1 << 6;
+        let full = || vec![glyph(0, 0, 1, &[255])];
+        let row = text(op(full(), 1, NO_BACK, Brush::None, xor));
+        assert_eq!(row[0], 0xff_ffff, "glyphs OVER, not XOR");
+        let row = text(op(full(), 1, rect(0, 0, 4, 1), Brush::Solid(5), xor));
+        assert_eq!(
+            row,
+            vec![0x10_1010; 4],
+            "the canvas gives up on the drawing"
+        );
+    }
+
+    #[test]
+    fn a_fore_pattern_is_anchored_at_the_glyphs_corner() {
+        // A 2x1 pattern (red, green) at origin 0; glyphs from x = 1: the mask's corner
+        // (x = 1) takes the pattern's first column.
+        let pattern = Pixels {
+            width: 2,
+            height: 1,
+            data: vec![0xff_0000, 0x00_ff00],
+            alpha: false,
+            format: 8,
+        };
+        let brush = Brush::Pattern {
+            image: crate::qxl::image::Image::Pixels(pattern),
+            x: 0,
+            y: 0,
+        };
+        let glyphs = vec![glyph(1, 0, 2, &[255, 255])];
+        let row = text(Op::Text {
+            glyphs,
+            glyph_bpp: 1,
+            back_area: NO_BACK,
+            fore: brush,
+            back: Brush::None,
+            fore_mode: OP_PUT,
+            back_mode: 0,
+        });
+        assert_eq!(&row[1..3], &[0xff_0000, 0x00_ff00]);
     }
 }
