@@ -289,9 +289,12 @@ pub(crate) fn encode(surface_id: u32, draw: &Draw) -> Result<DrawMessage, NotFor
             back_mode,
         } => {
             // The client's canvas gives up (aborts) on a string without glyphs and on a
-            // back area with any fore_mode but PUT.
+            // back area with any fore_mode but PUT; it reads 8-bit glyphs one row late,
+            // past each glyph's data into whatever its own copy of the message holds
+            // there (not what spice-server's copy, which we render, holds): those go as
+            // pixels.
             let has_back = back_area.top != back_area.bottom && back_area.left != back_area.right;
-            if glyphs.is_empty() || (has_back && *fore_mode != ROPD_OP_PUT) {
+            if glyphs.is_empty() || (has_back && *fore_mode != ROPD_OP_PUT) || *glyph_bpp == 8 {
                 return Err(NotForwardable::Style);
             }
             let string = e.pointer();
