@@ -8,10 +8,13 @@ mod clip;
 pub(crate) mod framebuffer;
 mod raster;
 pub(crate) mod rop;
+mod stroke;
+pub(crate) use stroke::stroke_is_drawable;
+mod text;
 
 use crate::geometry::Area;
 use crate::geometry::Rect;
-use crate::qxl::draw::{Brush, Draw, Glyph, Mask, Op, Source};
+use crate::qxl::draw::{Brush, Draw, Mask, Op, Source};
 use crate::qxl::image::{Image, Pixels};
 use clip::Clip;
 use framebuffer::Framebuffer;
@@ -285,122 +288,6 @@ fn over(src: u32, dst: u32, alpha: u32) -> u32 {
     out
 }
 
-/// Most glyph pixels one text drawing may visit (the parser's limits allow 8 Mi).
-const MAX_GLYPH_PIXELS: u64 = 1 << 24;
-
-fn draw_glyphs(
-    fb: &mut Framebuffer,
-    draw: &Draw,
-    glyphs: &[Glyph],
-    fore: &Brush,
-    pattern: Option<&Pixels>,
-    mode: u16,
-) {
-    let clip = targets(fb, &draw.bbox, &draw.clip);
-    let e = clip.extents();
-    if e.is_empty() {
-        return;
-    }
-    let stride = fb.stride();
-    let pixels = fb.pixels_mut();
-    let mut budget = MAX_GLYPH_PIXELS;
-    for (n, g) in glyphs.iter().enumerate() {
-        let cost = u64::from(g.width) * u64::from(g.height);
-        if cost > budget {
-            crate::log_warn!(
-                "text drawing cut after {n} of {} glyphs: over {MAX_GLYPH_PIXELS} glyph pixels",
-                glyphs.len()
-            );
-            return;
-        }
-        budget -= cost;
-        // The glyph's columns and rows on the clip's extents.
-        let (x0, y0) = (i64::from(g.x), i64::from(g.y));
-        let left = x0.max(i64::from(e.left));
-        let right = (x0 + i64::from(g.width)).min(i64::from(e.right));
-        let top = y0.max(i64::from(e.top));
-        let bottom = (y0 + i64::from(g.height)).min(i64::from(e.bottom));
-        if left >= right || top >= bottom {
-            continue;
-        }
-        for y in top..bottom {
-            let row = (y - y0) as usize * g.width as usize;
-            for (l, r) in clip.row_between(y as u32, left as u32, right as u32) {
-                let start = row + (i64::from(l) - x0) as usize;
-                let coverage = &g.coverage[start..start + (r - l) as usize];
-                for (x, &c) in (l..r).zip(coverage) {
-                    if c == 0 {
-                        continue;
-                    }
-                    let c = u32::from(c);
-                    let Some(color) = brush_at(fore, pattern, x, y as u32) else {
-                        continue;
-                    };
-                    let o = y as usize * stride + x as usize * 4;
-                    let d = get_at(pixels, o);
-                    let v = if c == 255 {
-                        rop::apply(mode, color, d, true)
-                    } else {
-                        over(color | 0xff00_0000, d, c)
-                    };
-                    put_at(pixels, o, v);
-                }
-            }
-        }
-    }
-}
-
-/// Most pixels one stroke may visit (a hostile path of long segments far off the surface
-/// must not keep the worker busy for minutes).
-const MAX_STROKE_STEPS: usize = 1 << 24;
-
-/// A zero-width line from `a` to `b` as spice-common draws it (X11 rules): one pixel per
-/// step of the major axis, the minor axis rounded half towards the start, and the last
-/// point left out (so joined segments and closed paths touch each pixel once). Plots only
-/// inside the clip. False when `budget` ran out before the line's end.
-fn draw_line(
-    clip: &mut clip::Probe,
-    a: (i32, i32),
-    b: (i32, i32),
-    budget: &mut usize,
-    mut plot: impl FnMut(u32, u32),
-) -> bool {
-    let (ax, ay) = (i64::from(a.0), i64::from(a.1));
-    let (dx, dy) = (i64::from(b.0) - ax, i64::from(b.1) - ay);
-    let major = dx.abs().max(dy.abs());
-    // Rounds k * minor / major half towards zero.
-    let step = |k: i64, minor: i64| -> i64 {
-        if major == 0 {
-            return 0;
-        }
-        let n = 2 * k * minor.abs() - major;
-        let v = if n <= 0 {
-            0
-        } else {
-            (n + 2 * major - 1) / (2 * major)
-        };
-        v * minor.signum()
-    };
-    for k in 0..major {
-        if *budget == 0 {
-            return false;
-        }
-        *budget -= 1;
-        let (x, y) = if dx.abs() >= dy.abs() {
-            (ax + k * dx.signum(), ay + step(k, dy))
-        } else {
-            (ax + step(k, dx), ay + k * dy.signum())
-        };
-        if x >= 0 && y >= 0 && x <= i64::from(u32::MAX) && y <= i64::from(u32::MAX) {
-            let (ux, uy) = (x as u32, y as u32);
-            if clip.contains(ux, uy) {
-                plot(ux, uy);
-            }
-        }
-    }
-    true
-}
-
 /// Renders one drawing operation into `fb`. Returns the damaged area.
 pub(crate) fn render(fb: &mut Framebuffer, draw: &Draw, surfaces: &dyn Surfaces) -> Option<Area> {
     if fb.make_unique().is_err() {
@@ -503,60 +390,44 @@ pub(crate) fn render(fb: &mut Framebuffer, draw: &Draw, surfaces: &dyn Surfaces)
         }
         Op::Text {
             glyphs,
+            glyph_bpp,
             back_area,
             fore,
             back,
             fore_mode,
-            back_mode,
             ..
         } => {
-            if *back_mode != 0 && !matches!(back, Brush::None) {
-                let back_draw = Draw {
-                    bbox: *back_area,
-                    clip: draw.clip.clone(),
-                    ..draw.clone()
-                };
-                let pattern = pattern_of(back, surfaces);
-                update(fb, &back_draw, &None, |x, y, d| {
-                    brush_at(back, pattern.as_deref(), x, y)
-                        .map(|c| rop::apply(*back_mode, c, d, true))
-                });
-            }
-            let pattern = pattern_of(fore, surfaces);
-            draw_glyphs(fb, draw, glyphs, fore, pattern.as_deref(), *fore_mode);
+            let back_pattern = pattern_of(back, surfaces);
+            let fore_pattern = pattern_of(fore, surfaces);
+            let paint = text::TextPaint {
+                back_area,
+                back,
+                back_pattern: back_pattern.as_deref(),
+                fore,
+                fore_pattern: fore_pattern.as_deref(),
+                fore_mode: *fore_mode,
+            };
+            text::draw_text(fb, draw, glyphs, *glyph_bpp, &paint);
         }
         Op::Stroke {
-            subpaths,
+            path,
             brush,
             fore_mode,
+            attr_flags,
+            style,
             ..
         } => {
             let pattern = pattern_of(brush, surfaces);
-            let clip = targets(fb, &draw.bbox, &draw.clip);
-            if clip.is_empty() {
-                return None;
-            }
-            let mut probe = clip.probe();
-            let mut budget = MAX_STROKE_STEPS;
-            let stride = fb.stride();
-            let pixels = fb.pixels_mut();
-            for path in subpaths {
-                for pair in path.windows(2) {
-                    let whole = draw_line(&mut probe, pair[0], pair[1], &mut budget, |x, y| {
-                        if let Some(c) = brush_at(brush, pattern.as_deref(), x, y) {
-                            let o = y as usize * stride + x as usize * 4;
-                            let v = rop::apply(*fore_mode, c, get_at(pixels, o), true);
-                            put_at(pixels, o, v);
-                        }
-                    });
-                    if !whole {
-                        crate::log_warn!(
-                            "stroke cut: over {MAX_STROKE_STEPS} pixels along its path"
-                        );
-                        return damage;
-                    }
-                }
-            }
+            stroke::draw_stroke(
+                fb,
+                draw,
+                path,
+                brush,
+                pattern.as_deref(),
+                *fore_mode,
+                *attr_flags,
+                style,
+            );
         }
         Op::Composite {
             flags,

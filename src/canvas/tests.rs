@@ -1,5 +1,5 @@
 use super::*;
-use crate::qxl::draw::Source;
+use crate::qxl::draw::{path_flags, Glyph, PathSeg, Source};
 
 fn px(fb: &Framebuffer, x: u32, y: u32) -> u32 {
     get_at(fb.pixels(), y as usize * fb.stride() + x as usize * 4)
@@ -203,6 +203,7 @@ fn a_megabyte_of_glyphs_under_4096_clip_rects_is_quick_and_exact() {
                     }
                 })
                 .collect(),
+            a8_top: vec![],
         })
         .collect();
     let (w, h) = (1024, 768);
@@ -259,11 +260,16 @@ fn a_long_stroke_under_4096_clip_rects_is_quick_and_stays_in_the_clip() {
         let mut d = draw(
             rect(0, 0, w, h),
             Op::Stroke {
-                subpaths: vec![points.clone()],
+                path: vec![PathSeg {
+                    flags: path_flags::BEGIN | path_flags::END,
+                    points: points.iter().map(|&(x, y)| (x << 4, y << 4)).collect(),
+                }],
                 brush: Brush::Solid(0x0000_ffff),
                 fore_mode: 8,
+                back_mode: 8,
                 width: 1,
-                styled: false,
+                attr_flags: 0,
+                style: vec![],
             },
         );
         d.clip = clip;
@@ -304,36 +310,50 @@ fn a_long_stroke_under_4096_clip_rects_is_quick_and_stays_in_the_clip() {
 
 #[test]
 fn a_stroke_past_its_budget_is_cut() {
-    // Segments far off the surface, longer together than the budget: the stroke ends
-    // early instead of walking them all.
-    let far: Vec<(i32, i32)> = (0..64)
-        .map(|i| {
-            if i % 2 == 0 {
-                (-1 << 30, 5)
-            } else {
-                (1 << 30, 5)
-            }
-        })
-        .chain([(0, 0), (3, 0)])
-        .collect();
-    let d = draw(
-        rect(0, 0, 4, 4),
-        Op::Stroke {
-            subpaths: vec![far],
-            brush: Brush::Solid(0x00ff_ffff),
-            fore_mode: 8,
-            width: 1,
-            styled: false,
-        },
-    );
-    let mut fb = Framebuffer::new(4, 4).unwrap();
-    let started = std::time::Instant::now();
-    render(&mut fb, &d, &NoSurfaces);
-    let took = started.elapsed();
-    eprintln!("a stroke to its budget: {took:?}");
-    assert!(took.as_secs() < 10);
+    // Segments far off the surface cost nothing (only the steps over the clip are
+    // walked); segments across it, longer together than the budget, end the stroke early.
+    let far = (0..64).map(|i| {
+        if i % 2 == 0 {
+            (-1 << 26, 5)
+        } else {
+            (1 << 26, 5)
+        }
+    });
+    let across = (0..20_000).map(|i| if i % 2 == 0 { (0, 0) } else { (1023, 1023) });
+    let stroke = |points: Vec<(i32, i32)>| {
+        let d = draw(
+            rect(0, 0, 1024, 1024),
+            Op::Stroke {
+                path: vec![PathSeg {
+                    flags: path_flags::BEGIN | path_flags::END,
+                    points: points.iter().map(|&(x, y)| (x << 4, y << 4)).collect(),
+                }],
+                brush: Brush::Solid(0x00ff_ffff),
+                fore_mode: 8,
+                back_mode: 8,
+                width: 1,
+                attr_flags: 0,
+                style: vec![],
+            },
+        );
+        let mut fb = Framebuffer::new(1024, 1024).unwrap();
+        let started = std::time::Instant::now();
+        render(&mut fb, &d, &NoSurfaces);
+        (fb, started.elapsed())
+    };
+    let tail = [(0, 1000), (3, 1000)];
+    let (fb, took) = stroke(far.chain(tail).collect());
+    assert!(took.as_secs() < 10, "{took:?}");
     assert_eq!(
-        px(&fb, 0, 0),
+        px(&fb, 1, 1000),
+        0x00ff_ffff,
+        "the segment on the surface is drawn"
+    );
+    let (fb, took) = stroke(across.chain(tail).collect());
+    eprintln!("a stroke to its budget: {took:?}");
+    assert!(took.as_secs() < 10, "{took:?}");
+    assert_eq!(
+        px(&fb, 1, 1000),
         0,
         "the segment after the budget is not drawn"
     );

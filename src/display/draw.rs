@@ -17,7 +17,7 @@ use crate::proto::display::{
 use crate::proto::msg::display as m;
 use crate::proto::outgoing::ServerMessage;
 use crate::proto::wire::Writer;
-use crate::qxl::draw::{Brush, Draw, Glyph, Op, Source};
+use crate::qxl::draw::{line_flags, Brush, Draw, Glyph, Op, PathSeg, Source};
 use crate::qxl::image::{Image, Pixels};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -26,7 +26,6 @@ const STRING_RASTER_A1: u8 = 1;
 const STRING_RASTER_A4: u8 = 2;
 const STRING_RASTER_A8: u8 = 4;
 /// `SPICE_PATH_BEGIN | SPICE_PATH_END`.
-const PATH_BEGIN_END: u8 = 1 | 2;
 /// `SPICE_ALPHA_FLAGS_SRC_SURFACE_HAS_ALPHA`.
 const ALPHA_SRC_HAS_ALPHA: u8 = 2;
 /// `SPICE_COMPOSITE_HAS_MASK`, `_HAS_SRC_TRANSFORM`, `_HAS_MASK_TRANSFORM`.
@@ -249,21 +248,35 @@ pub(crate) fn encode(surface_id: u32, draw: &Draw) -> Result<DrawMessage, NotFor
             m::DRAW_ROP3
         }
         Op::Stroke {
-            subpaths,
+            path,
             brush,
             fore_mode,
-            styled,
+            back_mode,
+            attr_flags,
+            style,
             ..
         } => {
-            if *styled {
+            // What our canvas refuses, the client's would abort or hang on.
+            if !crate::canvas::stroke_is_drawable(path, *attr_flags, style) {
                 return Err(NotForwardable::Style);
             }
-            let path = e.pointer();
-            e.w.u8(0); // LineAttr flags: solid
+            let styled = attr_flags & line_flags::STYLED != 0;
+            let path_at = e.pointer();
+            e.w.u8(*attr_flags);
+            let style_at = styled.then(|| {
+                e.w.u8(style.len() as u8);
+                e.pointer()
+            });
             e.brush(brush)?;
-            e.w.u16(*fore_mode).u16(0);
-            e.set_pointer(path);
-            e.path(subpaths);
+            e.w.u16(*fore_mode).u16(*back_mode);
+            e.set_pointer(path_at);
+            e.path(path);
+            if let Some(at) = style_at {
+                e.set_pointer(at);
+                for &s in style {
+                    e.w.i32(s);
+                }
+            }
             m::DRAW_STROKE
         }
         Op::Text {
@@ -275,9 +288,13 @@ pub(crate) fn encode(surface_id: u32, draw: &Draw) -> Result<DrawMessage, NotFor
             fore_mode,
             back_mode,
         } => {
-            // The client's canvas composites glyphs OVER whatever the mode says and
-            // refuses a background with any mode but PUT.
-            if *fore_mode != ROPD_OP_PUT || (*back_mode != ROPD_OP_PUT && *back_mode != 0) {
+            // The client's canvas gives up (aborts) on a string without glyphs and on a
+            // back area with any fore_mode but PUT; it reads 8-bit glyphs one row late,
+            // past each glyph's data into whatever its own copy of the message holds
+            // there (not what spice-server's copy, which we render, holds): those go as
+            // pixels.
+            let has_back = back_area.top != back_area.bottom && back_area.left != back_area.right;
+            if glyphs.is_empty() || (has_back && *fore_mode != ROPD_OP_PUT) || *glyph_bpp == 8 {
                 return Err(NotForwardable::Style);
             }
             let string = e.pointer();
@@ -561,13 +578,13 @@ impl Encoder {
     }
 
     /// `Path`: u32 segment count, then each segment inline: u8 flags, u32 point count,
-    /// points as 28.4 fixed (x, y).
-    fn path(&mut self, subpaths: &[Vec<(i32, i32)>]) {
-        self.w.u32(subpaths.len() as u32);
-        for points in subpaths {
-            self.w.u8(PATH_BEGIN_END).u32(points.len() as u32);
-            for &(x, y) in points {
-                self.w.i32(x.wrapping_shl(4)).i32(y.wrapping_shl(4));
+    /// points as 28.4 fixed (x, y), as the guest sent them.
+    fn path(&mut self, path: &[PathSeg]) {
+        self.w.u32(path.len() as u32);
+        for seg in path {
+            self.w.u8(seg.flags as u8).u32(seg.points.len() as u32);
+            for &(x, y) in &seg.points {
+                self.w.i32(x).i32(y);
             }
         }
     }
@@ -595,7 +612,7 @@ impl Encoder {
                 for (x, &c) in coverage.iter().enumerate() {
                     match bpp {
                         1 => row[x / 8] |= u8::from(c != 0) << (7 - x % 8),
-                        4 => row[x / 2] |= (c / 17) << (4 * (1 - x % 2)),
+                        4 => row[x / 2] |= (c >> 4) << (4 * (1 - x % 2)),
                         _ => row[x] = c,
                     }
                 }

@@ -60,7 +60,29 @@ pub(crate) struct Source {
     pub scale_mode: u8,
 }
 
-/// One glyph of a text string, as a coverage bitmap (0..=255 per pixel).
+/// `SPICE_PATH_*` flags of a path segment.
+pub(crate) mod path_flags {
+    pub(crate) const BEGIN: u32 = 1;
+    pub(crate) const END: u32 = 2;
+    pub(crate) const CLOSE: u32 = 8;
+    pub(crate) const BEZIER: u32 = 16;
+}
+
+/// `SPICE_LINE_FLAGS_*`.
+pub(crate) mod line_flags {
+    pub(crate) const START_WITH_GAP: u8 = 1 << 2;
+    pub(crate) const STYLED: u8 = 1 << 3;
+}
+
+/// One segment of a stroke's path: `SPICE_PATH_*` flags and 28.4 fixed-point points.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PathSeg {
+    pub flags: u32,
+    pub points: Vec<(i32, i32)>,
+}
+
+/// One glyph of a text string, as the canvas's coverage mask (0..=255 per pixel; 1-bit
+/// glyphs 0 or 255, 4-bit ones v << 4), rows bottom-up as the canvas reads them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Glyph {
     pub x: i32,
@@ -68,6 +90,12 @@ pub(crate) struct Glyph {
     pub width: u32,
     pub height: u32,
     pub coverage: Vec<u8>,
+    /// 8-bit glyphs only: the row spice-common's canvas shows on top. It reads an 8-bit
+    /// glyph's rows one row late (its top row is the `width` bytes after the glyph's
+    /// data, its data's first row is never shown): these are those bytes as spice-server
+    /// lays the string out (the next glyphs' headers and data; 0 for its unset padding
+    /// and past the string's end, where it reads whatever the heap holds).
+    pub a8_top: Vec<u8>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,12 +142,16 @@ pub(crate) enum Op {
         mask: Option<Mask>,
     },
     Stroke {
-        subpaths: Vec<Vec<(i32, i32)>>,
+        /// The guest's path segments as it sent them (28.4 fixed point).
+        path: Vec<PathSeg>,
         brush: Brush,
         fore_mode: u16,
+        back_mode: u16,
         width: i32,
-        /// `SPICE_LINE_FLAGS_STYLED`: dashed (the canvas draws it solid).
-        styled: bool,
+        /// `SPICE_LINE_FLAGS_*` (STYLED, START_WITH_GAP).
+        attr_flags: u8,
+        /// Dash lengths (28.4 fixed point) when STYLED.
+        style: Vec<i32>,
     },
     Text {
         glyphs: Vec<Glyph>,
@@ -258,46 +290,50 @@ impl Parser<'_> {
         ))
     }
 
-    fn path(&self, address: u64) -> Result<Vec<Vec<(i32, i32)>>, ParseError> {
+    /// The path's segments as the guest wrote them (spice-server reads a segment while
+    /// more than its 8-byte header remains).
+    fn path(&self, address: u64) -> Result<Vec<PathSeg>, ParseError> {
         let head = self.mem.read(self.group, address, 4)?;
         let size = u32_at(&head, 0) as usize;
         if size > (MAX_ITEMS as usize) * 8 {
             return Err(ParseError::Invalid("path size"));
         }
         let raw = read_chunks(self.mem, self.group, address + 4, size)?;
-        let mut subpaths = vec![];
-        let mut current: Vec<(i32, i32)> = vec![];
+        let mut segments = vec![];
         let mut at = 0;
-        while at + 8 <= raw.len() {
+        while at + 8 < raw.len() {
             let flags = u32_at(&raw, at);
             let count = u32_at(&raw, at + 4) as usize;
             at += 8;
             if count > MAX_ITEMS as usize || at + count * 8 > raw.len() {
                 return Err(ParseError::Invalid("path segment"));
             }
-            if flags & 1 != 0 && !current.is_empty() {
-                subpaths.push(std::mem::take(&mut current));
-            }
-            for i in 0..count {
-                // 28.4 fixed point → pixels (rounded).
-                let x = (u32_at(&raw, at + 8 * i) as i32 + 8) >> 4;
-                let y = (u32_at(&raw, at + 8 * i + 4) as i32 + 8) >> 4;
-                current.push((x, y));
-            }
+            let points = (0..count)
+                .map(|i| {
+                    (
+                        u32_at(&raw, at + 8 * i) as i32,
+                        u32_at(&raw, at + 8 * i + 4) as i32,
+                    )
+                })
+                .collect();
             at += count * 8;
-            if flags & 8 != 0 {
-                if let Some(&first) = current.first() {
-                    current.push(first);
-                }
-            }
-            if flags & 2 != 0 {
-                subpaths.push(std::mem::take(&mut current));
-            }
+            segments.push(PathSeg { flags, points });
         }
-        if !current.is_empty() {
-            subpaths.push(current);
+        Ok(segments)
+    }
+
+    /// A styled line's dash lengths (28.4 fixed point).
+    fn style(&self, b: &[u8], attr: usize) -> Result<Vec<i32>, ParseError> {
+        if b[attr] & line_flags::STYLED == 0 {
+            return Ok(vec![]);
         }
-        Ok(subpaths)
+        let n = usize::from(b[attr + 3]);
+        let address = u64_at(b, attr + 12);
+        if n == 0 || address == 0 {
+            return Err(ParseError::Invalid("line style"));
+        }
+        let raw = self.mem.read(self.group, address, n * 4)?;
+        Ok((0..n).map(|i| u32_at(&raw, 4 * i) as i32).collect())
     }
 
     fn glyphs(&self, address: u64) -> Result<(Vec<Glyph>, u8), ParseError> {
@@ -315,6 +351,9 @@ impl Parser<'_> {
             _ => return Err(ParseError::Unsupported("glyph format")),
         };
         let mut glyphs = Vec::with_capacity(usize::from(count));
+        // spice-server's copy of the string (8-bit glyphs read past their data into it).
+        let mut layout: Vec<u8> = vec![];
+        let mut data_ends = vec![];
         let mut at = 0;
         for _ in 0..count {
             if at + 20 > raw.len() {
@@ -335,6 +374,11 @@ impl Parser<'_> {
             let data = raw
                 .get(at..at + len)
                 .ok_or(ParseError::Invalid("glyph data"))?;
+            if bpp == 8 {
+                layout.extend_from_slice(&raw[at - 20..at + len]);
+                data_ends.push(layout.len());
+                layout.resize(layout.len().next_multiple_of(4), 0);
+            }
             at += len;
             let mut coverage = Vec::with_capacity(w as usize * h as usize);
             // spice's canvas draws glyph rows bottom-up whatever the flags say.
@@ -347,8 +391,8 @@ impl Parser<'_> {
                         let n = (w - 8 * i).min(8);
                         coverage.extend((0..n).map(|b| 255 * ((byte >> (7 - b)) & 1)));
                     }),
-                    4 => coverage
-                        .extend((0..w).map(|x| ((r[x / 2] >> (4 * (1 - x % 2))) & 0xf) * 17)),
+                    // spice-common's mask keeps a 4-bit value v as v << 4.
+                    4 => coverage.extend((0..w).map(|x| (r[x / 2] << (4 * (x % 2))) & 0xf0)),
                     _ => coverage.extend_from_slice(&r[..w]),
                 }
             }
@@ -358,7 +402,14 @@ impl Parser<'_> {
                 width: w,
                 height: h,
                 coverage,
+                a8_top: vec![],
             });
+        }
+        for (g, end) in glyphs.iter_mut().zip(data_ends) {
+            let w = g.width as usize;
+            g.a8_top = (end..end + w)
+                .map(|i| layout.get(i).copied().unwrap_or(0))
+                .collect();
         }
         Ok((glyphs, bpp as u8))
     }
@@ -430,11 +481,13 @@ pub(crate) fn parse(
             mask: p.mask(&b, u + 46)?,
         },
         kind::STROKE => Op::Stroke {
-            subpaths: p.path(u64_at(&b, u))?,
+            path: p.path(u64_at(&b, u))?,
             width: u32_at(&b, u + 12) as i32,
-            styled: b[u + 8] & (1 << 3) != 0,
+            attr_flags: b[u + 8],
+            style: p.style(&b, u + 8)?,
             brush: p.brush(&b, u + 28)?,
             fore_mode: u16_at(&b, u + 48),
+            back_mode: u16_at(&b, u + 50),
         },
         kind::TEXT => {
             let (glyphs, glyph_bpp) = p.glyphs(u64_at(&b, u))?;

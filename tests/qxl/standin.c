@@ -766,6 +766,8 @@ static int surface_cmd(uint32_t sid, int create, int w, int h, int neg, uint8_t 
 #include "random/seeded.c"
 #include "random/surfaces.c"
 #include "random/raster.c"
+#include "random/stroke.c"
+#include "random/text.c"
 
 /* ------------------------------------------------------------------------------------ */
 /* Scenarios                                                                              */
@@ -1739,6 +1741,8 @@ static const struct scenario scenarios[] = {
     { "rnd_rop3_origin", sc_rnd_rop3_origin, 0 },
     { "rnd_bwi", sc_rnd_bwi, 0 },
     { "rnd_transparent", sc_rnd_transparent, 0 },
+    { "rnd_stroke", sc_rnd_stroke, 0 },
+    { "rnd_text", sc_rnd_text, 0 },
 };
 #define NSC (int)(sizeof(scenarios) / sizeof(scenarios[0]))
 

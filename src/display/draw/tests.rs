@@ -1,6 +1,8 @@
 use super::*;
 use crate::proto::wire::Reader;
 
+const PATH_BEGIN_END: u8 = 1 | 2;
+
 fn r(left: i32, top: i32, right: i32, bottom: i32) -> Rect {
     Rect {
         top,
@@ -184,12 +186,21 @@ fn masks_surfaces_and_unimplemented_rop3_codes_stay_pixels() {
 
 #[test]
 fn stroke_path_in_fixed_point() {
+    let seg = |flags, points: &[(i32, i32)]| PathSeg {
+        flags,
+        points: points.iter().map(|&(x, y)| (x << 4, y << 4)).collect(),
+    };
     let d = draw(Op::Stroke {
-        subpaths: vec![vec![(2, 3), (5, 3)], vec![(4, 4), (4, 6), (2, 6)]],
+        path: vec![
+            seg(PATH_BEGIN_END.into(), &[(2, 3), (5, 3)]),
+            seg(PATH_BEGIN_END.into(), &[(4, 4), (4, 6), (2, 6)]),
+        ],
         brush: Brush::Solid(7),
         fore_mode: ROPD_OP_PUT,
+        back_mode: 0,
         width: 0,
-        styled: false,
+        attr_flags: 0,
+        style: vec![],
     });
     let msg = encode(0, &d).unwrap();
     assert_eq!(msg.msg_type, m::DRAW_STROKE);
@@ -207,14 +218,38 @@ fn stroke_path_in_fixed_point() {
     assert_eq!((rd.u8().unwrap(), rd.u32().unwrap()), (PATH_BEGIN_END, 3));
     rd.take(24).unwrap();
     assert!(rd.rest().is_empty());
+    // A dashed line goes with its style (what the guest sent: START_WITH_GAP too).
     let dashed = draw(Op::Stroke {
-        subpaths: vec![],
+        path: vec![seg(PATH_BEGIN_END.into(), &[(2, 3), (5, 3)])],
         brush: Brush::Solid(7),
         fore_mode: ROPD_OP_PUT,
+        back_mode: 0,
         width: 0,
-        styled: true,
+        attr_flags: line_flags::STYLED | line_flags::START_WITH_GAP,
+        style: vec![3 << 4, 40],
     });
-    assert_eq!(encode(0, &dashed), Err(NotForwardable::Style));
+    let msg = encode(0, &dashed).unwrap();
+    let mut rd = after_base(&msg.body, 0);
+    rd.u32().unwrap();
+    assert_eq!(
+        rd.u8().unwrap(),
+        line_flags::STYLED | line_flags::START_WITH_GAP
+    );
+    assert_eq!(rd.u8().unwrap(), 2, "style_nseg");
+    let style_at = rd.u32().unwrap() as usize;
+    let mut st = Reader::new(&msg.body[style_at..]);
+    assert_eq!((st.i32().unwrap(), st.i32().unwrap()), (48, 40));
+    // The client's canvas hangs on a dash list without a dash of a pixel or more.
+    let no_dash = draw(Op::Stroke {
+        path: vec![seg(PATH_BEGIN_END.into(), &[(2, 3), (5, 3)])],
+        brush: Brush::Solid(7),
+        fore_mode: ROPD_OP_PUT,
+        back_mode: 0,
+        width: 0,
+        attr_flags: line_flags::STYLED,
+        style: vec![8, 0],
+    });
+    assert_eq!(encode(0, &no_dash), Err(NotForwardable::Style));
 }
 
 #[test]
@@ -226,6 +261,7 @@ fn text_keeps_the_guest_raster_depth_and_row_order() {
         width: 3,
         height: 2,
         coverage: vec![255, 0, 0, 0, 255, 255],
+        a8_top: vec![],
     };
     let d = draw(Op::Text {
         glyphs: vec![glyph],
@@ -248,10 +284,11 @@ fn text_keeps_the_guest_raster_depth_and_row_order() {
     assert_eq!(s.rest(), &[0b0110_0000, 0b1000_0000]);
     rd.take(16).unwrap();
 
+    // The client's canvas aborts on a back area with a fore_mode other than PUT.
     let xor = draw(Op::Text {
         glyphs: vec![],
         glyph_bpp: 1,
-        back_area: r(0, 0, 0, 0),
+        back_area: r(0, 0, 4, 4),
         fore: Brush::Solid(1),
         back: Brush::None,
         fore_mode: 1 << 6,
