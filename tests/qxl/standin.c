@@ -751,6 +751,7 @@ static int surface_cmd(uint32_t sid, int create, int w, int h, int neg, uint8_t 
 
 /* seeded random scenarios: one file per kind of drawing */
 #include "random/seeded.c"
+#include "random/composite.c"
 
 /* ------------------------------------------------------------------------------------ */
 /* Scenarios                                                                              */
@@ -1716,6 +1717,8 @@ static const struct scenario scenarios[] = {
     { "costly_stroke", sc_costly_stroke, 0 },
     { "costly_stroke_staggered", sc_costly_stroke_staggered, 0 },
     { "rnd_fill", sc_rnd_fill, 0 },
+    { "rnd_composite", sc_rnd_composite, 0 },
+    { "rnd_alpha_blend", sc_rnd_alpha_blend, 0 },
 };
 #define NSC (int)(sizeof(scenarios) / sizeof(scenarios[0]))
 
