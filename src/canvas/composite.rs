@@ -819,3 +819,211 @@ fn combine_hsl(op: u32, s: F4, m: Option<F4>, d: F4) -> F4 {
         (1.0 - sa) * dc.b + (1.0 - da) * sc.b + rc.b,
     ]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{get_at, put_at, render};
+    use super::*;
+    use crate::geometry::Rect;
+
+    struct NoSurfaces;
+    impl Surfaces for NoSurfaces {
+        fn pixels_of(&self, _: u32) -> Option<Pixels> {
+            None
+        }
+    }
+
+    fn image(format: u8, width: u32, data: Vec<u32>) -> Image {
+        Image::Pixels(Pixels {
+            width,
+            height: data.len() as u32 / width,
+            data,
+            alpha: matches!(format, fmt::RGBA | fmt::BIT8_A),
+            format,
+        })
+    }
+
+    fn rect(left: i32, top: i32, right: i32, bottom: i32) -> Rect {
+        Rect {
+            top,
+            left,
+            bottom,
+            right,
+        }
+    }
+
+    /// Renders `op` over a row of `dest` pixels; returns the row.
+    fn row_after(dest: &[u32], op: Op) -> Vec<u32> {
+        let width = dest.len() as u32;
+        let mut fb = Framebuffer::new(width, 1).unwrap();
+        for (x, v) in dest.iter().enumerate() {
+            put_at(fb.pixels_mut(), x * 4, *v);
+        }
+        let draw = Draw {
+            surface_id: 0,
+            depends_on: vec![],
+            bbox: rect(0, 0, width as i32, 1),
+            clip: None,
+            op,
+        };
+        render(&mut fb, &draw, &NoSurfaces);
+        (0..dest.len())
+            .map(|x| get_at(fb.pixels(), x * 4))
+            .collect()
+    }
+
+    fn composite_op(flags: u32, src: Image, mask: Option<Image>) -> Op {
+        Op::Composite {
+            flags,
+            src,
+            mask,
+            src_origin: (0, 0),
+            mask_origin: (0, 0),
+            src_transform: None,
+            mask_transform: None,
+        }
+    }
+
+    #[test]
+    fn a8_mask_lets_everything_through() {
+        // the canvas converts the A8 mask to x8r8g8b8: opaque whatever its values
+        let op = composite_op(
+            OVER,
+            image(fmt::BIT32, 1, vec![0xffff_0000]),
+            Some(image(fmt::BIT8_A, 1, vec![0])),
+        );
+        assert_eq!(row_after(&[0x0000ff], op), vec![0xff0000]);
+    }
+
+    #[test]
+    fn a8_component_alpha_mask_blocks_the_colour() {
+        // as x8r8g8b8 the mask's colour channels are 0: OVER adds nothing and keeps all
+        let op = composite_op(
+            OVER | 1 << 18,
+            image(fmt::BIT32, 1, vec![0xffff_0000]),
+            Some(image(fmt::BIT8_A, 1, vec![0xff00_0000])),
+        );
+        assert_eq!(row_after(&[0x0000ff], op), vec![0x0000ff]);
+    }
+
+    #[test]
+    fn in_clears_outside_a_repeat_none_source() {
+        let op = composite_op(IN, image(fmt::BIT32, 1, vec![0x123456]), None);
+        assert_eq!(row_after(&[0x0000ff, 0x00ff00], op), vec![0x123456, 0]);
+    }
+
+    #[test]
+    fn xrgb_source_is_transparent_outside_its_image() {
+        let op = composite_op(OVER, image(fmt::BIT32, 1, vec![0x123456]), None);
+        assert_eq!(
+            row_after(&[0x0000ff, 0x00ff00], op),
+            vec![0x123456, 0x00ff00]
+        );
+    }
+
+    #[test]
+    fn saturate_leaves_an_opaque_destination() {
+        let op = composite_op(SATURATE, image(fmt::RGBA, 1, vec![0x8040_0000]), None);
+        assert_eq!(row_after(&[0x0000ff], op), vec![0x0000ff]);
+    }
+
+    #[test]
+    fn multiply_in_8_bit() {
+        // d*s + s*(1-da) + d*(1-sa): blue 255 * (255-128)/255 = 127
+        let op = composite_op(MULTIPLY, image(fmt::RGBA, 1, vec![0x8080_0000]), None);
+        assert_eq!(row_after(&[0x0000ff], op), vec![0x00007f]);
+    }
+
+    #[test]
+    fn bilinear_uses_7_bit_weights_and_truncates() {
+        // half a pixel to the right between black and white: 255 * 128/256 = 127.5 -> 127
+        let op = Op::Composite {
+            flags: SRC | 4 << 8 | 2 << 14,
+            src: image(fmt::BIT32, 2, vec![0, 0xffffff]),
+            mask: None,
+            src_origin: (0, 0),
+            mask_origin: (0, 0),
+            src_transform: Some([0x10000, 0, 0x8000, 0, 0x10000, 0]),
+            mask_transform: None,
+        };
+        assert_eq!(row_after(&[0], op), vec![0x7f7f7f]);
+    }
+
+    #[test]
+    fn color_dodge_in_float() {
+        // d / (1 - s) = (128/255) / (1 - 64/255) = 0.670 -> 0.670 * 256 = 171
+        let op = composite_op(COLOR_DODGE, image(fmt::BIT32, 1, vec![0x404040]), None);
+        assert_eq!(row_after(&[0x808080], op), vec![0xababab]);
+        // d >= 1 - s: saturates to white
+        let op = composite_op(COLOR_DODGE, image(fmt::BIT32, 1, vec![0x808080]), None);
+        assert_eq!(row_after(&[0x808080], op), vec![0xffffff]);
+    }
+
+    #[test]
+    fn hsl_with_component_alpha_leaves_the_destination() {
+        let op = composite_op(
+            HSL_HUE | 1 << 18,
+            image(fmt::BIT32, 1, vec![0xff0000]),
+            Some(image(fmt::BIT32, 1, vec![0xffffff])),
+        );
+        assert_eq!(row_after(&[0x336699], op), vec![0x336699]);
+    }
+
+    #[test]
+    fn unknown_operators_and_convolution_filters_are_refused() {
+        let op = composite_op(0x40, image(fmt::BIT32, 1, vec![0xffffff]), None);
+        assert_eq!(row_after(&[0x336699], op), vec![0x336699]);
+        let op = composite_op(SRC | 5 << 8, image(fmt::BIT32, 1, vec![0xffffff]), None);
+        assert_eq!(row_after(&[0x336699], op), vec![0x336699]);
+    }
+
+    fn alpha_blend_op(src: Image, area: Rect, alpha: u8, src_has_alpha: bool) -> Op {
+        Op::AlphaBlend {
+            src: Source {
+                image: src,
+                area,
+                scale_mode: 1,
+            },
+            alpha,
+            src_has_alpha,
+        }
+    }
+
+    #[test]
+    fn alpha_blend_rgba_bitmap_keeps_its_alpha_without_the_flag() {
+        // half red (premultiplied) over blue: blue * 127/255 = 127
+        let op = alpha_blend_op(
+            image(fmt::RGBA, 1, vec![0x8080_0000]),
+            rect(0, 0, 1, 1),
+            255,
+            false,
+        );
+        assert_eq!(row_after(&[0x0000ff], op), vec![0x80007f]);
+    }
+
+    #[test]
+    fn alpha_blend_a8_bitmap_darkens() {
+        let op = alpha_blend_op(
+            image(fmt::BIT8_A, 1, vec![0xff00_0000]),
+            rect(0, 0, 1, 1),
+            128,
+            true,
+        );
+        // white * (1 - 128/255)
+        assert_eq!(row_after(&[0xffffff], op), vec![0x7f7f7f]);
+    }
+
+    #[test]
+    fn alpha_blend_area_past_the_bitmap_reads_transparent() {
+        let op = alpha_blend_op(
+            image(fmt::BIT32, 1, vec![0x123456]),
+            rect(0, 0, 2, 1),
+            255,
+            false,
+        );
+        assert_eq!(
+            row_after(&[0x0000ff, 0x00ff00], op),
+            vec![0x123456, 0x00ff00]
+        );
+    }
+}
