@@ -18,7 +18,7 @@ use crate::proto::msg::display as m;
 use crate::proto::outgoing::ServerMessage;
 use crate::proto::wire::Writer;
 use crate::qxl::draw::{Brush, Draw, Glyph, Op, Source};
-use crate::qxl::image::{Image, Pixels};
+use crate::qxl::image::{fmt, Image, Pixels};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// `SPICE_STRING_FLAGS_RASTER_A1/A4/A8`.
@@ -341,7 +341,19 @@ pub(crate) fn encode(surface_id: u32, draw: &Draw) -> Result<DrawMessage, NotFor
                 .u16(src_origin.1 as i16 as u16);
             e.w.u16(mask_origin.0 as i16 as u16)
                 .u16(mask_origin.1 as i16 as u16);
-            e.queue_image(image, pixels, None);
+            if pixels.format == fmt::BIT8_A {
+                // The canvas turns an A8 composite source into x8r8g8b8: opaque black. Sent
+                // as it is here it would arrive as RGBA and keep its alpha.
+                let black = Pixels {
+                    data: vec![0xff00_0000; pixels.data.len()],
+                    alpha: false,
+                    format: fmt::BIT32,
+                    ..pixels.clone()
+                };
+                e.queue_image(image, &black, None);
+            } else {
+                e.queue_image(image, pixels, None);
+            }
             m::DRAW_COMPOSITE
         }
     };

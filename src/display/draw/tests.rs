@@ -331,3 +331,29 @@ fn images_can_be_replaced_per_client_with_their_pointers_moved() {
     let again = swapped.with_images(|_| Some(vec![9])).unwrap();
     assert_eq!(again.body.len(), src_at + 2);
 }
+
+#[test]
+fn composite_a8_source_goes_out_as_the_canvas_sees_it() {
+    // spice-common converts an A8 composite source to x8r8g8b8 (opaque black); sent as RGBA
+    // the client would keep its alpha and render another picture than the server's
+    let a8 = Pixels {
+        width: 2,
+        height: 1,
+        data: vec![0x1000_0000, 0x8000_0000],
+        alpha: true,
+        format: crate::qxl::image::fmt::BIT8_A,
+    };
+    let d = draw(Op::Composite {
+        flags: 3,
+        src: Image::Pixels(a8),
+        mask: None,
+        src_origin: (0, 0),
+        mask_origin: (0, 0),
+        src_transform: None,
+        mask_transform: None,
+    });
+    let msg = encode(0, &d).unwrap();
+    assert_eq!(msg.msg_type, m::DRAW_COMPOSITE);
+    assert!(!msg.images[0].alpha);
+    assert_eq!(msg.images[0].pixels, vec![0xff00_0000; 2]);
+}
