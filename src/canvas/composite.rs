@@ -1026,4 +1026,38 @@ mod tests {
             vec![0x123456, 0x00ff00]
         );
     }
+
+    #[test]
+    fn hostile_parameters_do_not_panic() {
+        // extreme transforms, origins, filters, repeats and areas: no overflow, no panic
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed as u32
+        };
+        let extremes = [i32::MIN, i32::MAX, 0, 1, -1, 0x10000, -0x10000, 0x7fff_0000];
+        for _ in 0..300 {
+            let v: Vec<i32> = (0..10)
+                .map(|_| extremes[next() as usize % extremes.len()])
+                .collect();
+            let transform = [v[0], v[1], v[2], v[3], v[4], v[5]];
+            let flags = next() & 0x1ff_ffff;
+            let origin = (next() as i16 as i32, next() as i16 as i32);
+            let op = Op::Composite {
+                flags,
+                src: image(fmt::RGBA, 2, vec![0x8040_2010, 0xffff_ffff]),
+                mask: (flags & 1 != 0).then(|| image(fmt::BIT8_A, 1, vec![0x8000_0000])),
+                src_origin: origin,
+                mask_origin: (origin.1, origin.0),
+                src_transform: (flags & 2 != 0).then_some(transform),
+                mask_transform: (flags & 4 != 0).then_some(transform),
+            };
+            row_after(&[0x123456, 0x654321, 0], op);
+            let area = rect(v[6], v[7], v[8], v[9]);
+            let op = alpha_blend_op(image(fmt::RGBA, 1, vec![0x8040_2010]), area, 200, true);
+            row_after(&[0x123456, 0x654321, 0], op);
+        }
+    }
 }
