@@ -4,10 +4,11 @@
  * modes), sources and masks in several bitmap formats (32-bit, RGBA, A8, 24-bit), filters
  * 0-4 (FAST, GOOD, BEST, NEAREST, BILINEAR) with each repeat mode, affine transforms (scale,
  * shear, translation on fractions of a pixel), origins that leave the box partly uncovered,
- * the component-alpha flag and the *_OPAQUE hint flags.
+ * the component-alpha flag and the *_OPAQUE hint flags; sources and masks also read from
+ * off-screen xRGB surfaces.
  * rnd_alpha_blend: RGBA, 32-bit, 24-bit and A8 bitmaps, with and without
  * SRC_SURFACE_HAS_ALPHA and DEST_HAS_ALPHA, alpha 0, 1, 255 or any, same size or scaled,
- * source areas reaching past the bitmap.
+ * source areas reaching past the bitmap; sometimes from an off-screen xRGB surface.
  *
  * Not sent (the C server crashes on them): filters 5 and 6 (pixman dereferences the NULL
  * convolution parameters spice-common passes), filter 7 with a transform (pixman leaves the
@@ -77,6 +78,23 @@ static QXLImage *rnd_composite_image(int mask)
     return comp_bitmap(fmt, w, h);
 }
 
+/* an off-screen xRGB surface `sid` of w x h filled with a random bitmap, as an image for a
+ * drawing to read (the caller sets the drawing's surfaces_dest so that the C server renders
+ * the surface first, and destroys the surface after the drawing) */
+static QXLImage *rnd_surface_image(uint32_t sid)
+{
+    int w = rnd_in(1, 48), h = rnd_in(1, 40);
+    surface_cmd(sid, 1, w, h, rnd_percent(30), NULL);
+    copy_img(sid, R(0, 0, w, h), comp_bitmap(SPICE_BITMAP_FMT_32BIT, w, h), R(0, 0, w, h), SPICE_ROPD_OP_PUT);
+    return mk_surface_image(sid, w, h);
+}
+
+static void read_surface(QXLDrawable *d, int slot, QXLImage *img)
+{
+    d->surfaces_dest[slot] = (int32_t)img->surface_image.surface_id;
+    d->surfaces_rects[slot] = R(0, 0, (int)img->descriptor.width, (int)img->descriptor.height);
+}
+
 static void gen_composite(const struct tile *t)
 {
     int n = rnd_in(1, 4);
@@ -86,7 +104,9 @@ static void gen_composite(const struct tile *t)
         uint32_t flags = rnd_pick(composite_ops, (int)(sizeof(composite_ops) / sizeof(composite_ops[0])));
         flags |= (uint32_t)rnd_in(0, 5) << 8;  /* src filter */
         flags |= (uint32_t)rnd_in(0, 4) << 14; /* src repeat */
-        c->src = phys(rnd_composite_image(0));
+        QXLImage *src = rnd_percent(15) ? rnd_surface_image(1) : rnd_composite_image(0);
+        if (src->descriptor.type == SPICE_IMAGE_TYPE_SURFACE) read_surface(d, 0, src);
+        c->src = phys(src);
         c->src_transform = rnd_transform();
         c->src_origin.x = (int16_t)rnd_in(-24, 40);
         c->src_origin.y = (int16_t)rnd_in(-24, 40);
@@ -94,7 +114,9 @@ static void gen_composite(const struct tile *t)
             flags |= (uint32_t)rnd_in(0, 5) << 11; /* mask filter */
             flags |= (uint32_t)rnd_in(0, 4) << 16; /* mask repeat */
             if (rnd_percent(30)) flags |= SPICE_COMPOSITE_COMPONENT_ALPHA;
-            c->mask = phys(rnd_composite_image(1));
+            QXLImage *mask = rnd_percent(12) ? rnd_surface_image(2) : rnd_composite_image(1);
+            if (mask->descriptor.type == SPICE_IMAGE_TYPE_SURFACE) read_surface(d, 1, mask);
+            c->mask = phys(mask);
             c->mask_transform = rnd_transform();
             c->mask_origin.x = (int16_t)rnd_in(-24, 40);
             c->mask_origin.y = (int16_t)rnd_in(-24, 40);
@@ -105,6 +127,8 @@ static void gen_composite(const struct tile *t)
         c->flags = flags;
         tile_clip(d, t);
         push_draw(d, "rnd-composite");
+        for (int k = 0; k < 2; k++)
+            if (d->surfaces_dest[k] != -1) surface_cmd((uint32_t)d->surfaces_dest[k], 0, 0, 0, 0, NULL);
     }
 }
 
@@ -131,10 +155,16 @@ static void gen_alpha_blend(const struct tile *t)
         int iw = left + sw, ih = top + sh;
         if (rnd_percent(20)) iw = rnd_in(1, iw + 1);
         if (rnd_percent(20)) ih = rnd_in(1, ih + 1);
-        a->src_bitmap = phys(comp_bitmap(fmt, iw, ih));
+        /* sometimes from an off-screen xRGB surface, without SRC_SURFACE_HAS_ALPHA (with it the
+         * C canvas reads the surface's unused top bytes as alpha: that belongs to ARGB
+         * surfaces, issue 14's surface part) */
+        int from_surface = rnd_percent(15);
+        QXLImage *img = from_surface ? rnd_surface_image(1) : comp_bitmap(fmt, iw, ih);
+        if (from_surface) read_surface(d, 0, img);
+        a->src_bitmap = phys(img);
         a->src_area = R(left, top, left + sw, top + sh);
         a->alpha_flags = 0;
-        if (rnd_percent(50)) a->alpha_flags |= SPICE_ALPHA_FLAGS_SRC_SURFACE_HAS_ALPHA;
+        if (!from_surface && rnd_percent(50)) a->alpha_flags |= SPICE_ALPHA_FLAGS_SRC_SURFACE_HAS_ALPHA;
         if (rnd_percent(20)) a->alpha_flags |= SPICE_ALPHA_FLAGS_DEST_HAS_ALPHA;
         switch (rnd_in(0, 5)) {
         case 0: a->alpha = 255; break;
@@ -143,6 +173,7 @@ static void gen_alpha_blend(const struct tile *t)
         }
         tile_clip(d, t);
         push_draw(d, "rnd-alpha-blend");
+        if (from_surface) surface_cmd(1, 0, 0, 0, 0, NULL);
     }
 }
 
