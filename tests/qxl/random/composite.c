@@ -102,6 +102,9 @@ static void gen_composite(const struct tile *t)
         QXLDrawable *d = mk_draw(0, QXL_DRAW_COMPOSITE, rnd_rect_in(t->area, 1, 1), QXL_EFFECT_BLEND);
         QXLComposite *c = &d->u.composite;
         uint32_t flags = rnd_pick(composite_ops, (int)(sizeof(composite_ops) / sizeof(composite_ops[0])));
+        /* sometimes pixman's disjoint/conjoint operators or the unnamed codes between the
+         * groups: the protocol does not name them, the C canvas passes them to pixman */
+        if (rnd_percent(12)) flags = (uint32_t)rnd_in(0x0e, 0x30);
         flags |= (uint32_t)rnd_in(0, 5) << 8;  /* src filter */
         flags |= (uint32_t)rnd_in(0, 4) << 14; /* src repeat */
         QXLImage *src = rnd_percent(15) ? rnd_surface_image(1) : rnd_composite_image(0);
