@@ -1,7 +1,7 @@
 /* Seeded random COMPOSITE and ALPHA_BLEND drawings (included by standin.c after seeded.c).
  *
  * rnd_composite: every pixman operator the protocol names (CLEAR..SATURATE, the PDF blend
- * modes), sources and masks in several bitmap formats (32-bit, RGBA, A8, 24-bit), filters
+ * modes; sometimes pixman's disjoint/conjoint ones and the unnamed codes), sources and masks in several bitmap formats (32-bit, RGBA, A8, 24-bit), filters
  * 0-4 (FAST, GOOD, BEST, NEAREST, BILINEAR) with each repeat mode, affine transforms (scale,
  * shear, translation on fractions of a pixel), origins that leave the box partly uncovered,
  * the component-alpha flag and the *_OPAQUE hint flags; sources and masks also read from
