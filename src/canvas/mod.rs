@@ -5,6 +5,7 @@
 //! server would write. Pure: surfaces are plain byte buffers.
 
 mod clip;
+mod composite;
 pub(crate) mod framebuffer;
 mod raster;
 pub(crate) mod rop;
@@ -155,62 +156,6 @@ fn bilinear(src: &Pixels, px: i64, py: i64) -> u32 {
         let c = |p: u32| i64::from((p >> shift) & 0xff);
         let v = (c(tl) * w_tl + c(tr) * w_tr + c(bl) * w_bl + c(br) * dxy) >> 16;
         out |= (v.clamp(0, 255) as u32) << shift;
-    }
-    out
-}
-
-/// Samples a composite source or mask as pixman does: the destination pixel centre,
-/// offset by the origin, through the optional affine transform, with a repeat mode.
-struct Sampler<'a> {
-    image: &'a Pixels,
-    origin: (i32, i32),
-    transform: Option<[i32; 6]>,
-    /// pixman repeat: 0 none, 1 normal, 2 pad, 3 reflect.
-    repeat: u32,
-    bilinear: bool,
-}
-
-impl Sampler<'_> {
-    fn at(&self, rx: i64, ry: i64) -> u32 {
-        let cx = ((rx + i64::from(self.origin.0)) << 16) + 0x8000;
-        let cy = ((ry + i64::from(self.origin.1)) << 16) + 0x8000;
-        let (px, py) = match self.transform {
-            None => (cx, cy),
-            Some(t) => {
-                let t: [i64; 6] = t.map(i64::from);
-                (
-                    ((t[0] * cx + t[1] * cy + 0x8000) >> 16) + t[2],
-                    ((t[3] * cx + t[4] * cy + 0x8000) >> 16) + t[5],
-                )
-            }
-        };
-        if self.bilinear {
-            return bilinear(self.image, px, py);
-        }
-        let (x, y) = ((px - 1) >> 16, (py - 1) >> 16);
-        let (w, h) = (i64::from(self.image.width), i64::from(self.image.height));
-        let wrap = |v: i64, n: i64| match self.repeat {
-            1 => Some(v.rem_euclid(n)),
-            2 => Some(v.clamp(0, n - 1)),
-            3 => {
-                let m = v.rem_euclid(2 * n);
-                Some(if m < n { m } else { 2 * n - 1 - m })
-            }
-            _ => (0..n).contains(&v).then_some(v),
-        };
-        match (wrap(x, w), wrap(y, h)) {
-            (Some(x), Some(y)) => self.image.get(x as u32, y as u32),
-            _ => 0,
-        }
-    }
-}
-
-/// pixman's ADD: saturating sum of `src` (scaled by `alpha`) and `dst`.
-fn add(src: u32, dst: u32, alpha: u32) -> u32 {
-    let mut out = 0;
-    for shift in [0, 8, 16] {
-        let s = mul8((src >> shift) & 0xff, alpha);
-        out |= (s + ((dst >> shift) & 0xff)).min(255) << shift;
     }
     out
 }
@@ -376,18 +321,11 @@ pub(crate) fn render(fb: &mut Framebuffer, draw: &Draw, surfaces: &dyn Surfaces)
                     .filter(|s| s & RGB != color & RGB)
             });
         }
-        Op::AlphaBlend { src, alpha, .. } => {
-            // As spice-common: the source's own alpha counts whenever it has one (an RGBA
-            // bitmap with or without SRC_SURFACE_HAS_ALPHA; the flag only makes an xRGB
-            // surface's X byte count, decided when the surface was resolved).
-            let pixels = resolve(&src.image, surfaces)?;
-            update(fb, draw, &None, |x, y, d| {
-                source_at(&pixels, &src.area, &draw.bbox, x, y, src.scale_mode).map(|s| {
-                    let s = if pixels.alpha { s } else { s | 0xff00_0000 };
-                    over(s, d, u32::from(*alpha))
-                })
-            });
-        }
+        Op::AlphaBlend {
+            src,
+            alpha,
+            src_has_alpha,
+        } => composite::alpha_blend(fb, draw, src, *alpha, *src_has_alpha, surfaces),
         Op::Text {
             glyphs,
             glyph_bpp,
@@ -429,54 +367,7 @@ pub(crate) fn render(fb: &mut Framebuffer, draw: &Draw, surfaces: &dyn Surfaces)
                 style,
             );
         }
-        Op::Composite {
-            flags,
-            src,
-            mask,
-            src_origin,
-            mask_origin,
-            src_transform,
-            mask_transform,
-        } => {
-            let s = resolve(src, surfaces)?;
-            let m = mask.as_ref().and_then(|m| resolve(m, surfaces));
-            let op = flags & 0xff;
-            let src_sampler = Sampler {
-                image: &s,
-                origin: *src_origin,
-                transform: *src_transform,
-                repeat: (flags >> 14) & 3,
-                bilinear: (flags >> 8) & 7 == 1,
-            };
-            update(fb, draw, &None, |x, y, d| {
-                let (rx, ry) = (
-                    i64::from(x) - i64::from(draw.bbox.left),
-                    i64::from(y) - i64::from(draw.bbox.top),
-                );
-                let sp = src_sampler.at(rx, ry);
-                let sp = if s.alpha { sp } else { sp | 0xff00_0000 };
-                let ma = match &m {
-                    None => 255,
-                    Some(m) => {
-                        let mask_sampler = Sampler {
-                            image: m,
-                            origin: *mask_origin,
-                            transform: *mask_transform,
-                            repeat: (flags >> 16) & 3,
-                            bilinear: (flags >> 11) & 7 == 1,
-                        };
-                        mask_sampler.at(rx, ry) >> 24
-                    }
-                };
-                Some(match op {
-                    0x00 => 0,
-                    0x01 => over(sp, 0, ma),
-                    0x02 => d,
-                    0x0c => add(sp, d, ma),
-                    _ => over(sp, d, ma),
-                })
-            });
-        }
+        Op::Composite { .. } => composite::composite(fb, draw, surfaces),
     }
     damage
 }

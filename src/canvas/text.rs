@@ -149,6 +149,12 @@ pub(super) fn draw_text(
             b => brush_at(b, None, x, y),
         }
     };
+    // An RGBA pattern keeps its alpha through the OVER (the C canvas composites the
+    // pattern image as it is); every other fore brush is opaque.
+    let fore_opaque = match (paint.fore, paint.fore_pattern) {
+        (Brush::Pattern { .. }, Some(p)) if p.alpha => 0,
+        _ => 0xff00_0000,
+    };
     let pixels = fb.pixels_mut();
     for y in mt as u32..mb as u32 {
         let row = (i64::from(y) - mt) as usize * mw;
@@ -162,7 +168,7 @@ pub(super) fn draw_text(
                     continue;
                 };
                 let o = y as usize * stride + x as usize * 4;
-                put_at(pixels, o, over(c | 0xff00_0000, get_at(pixels, o), m));
+                put_at(pixels, o, over(c | fore_opaque, get_at(pixels, o), m));
             }
         }
     }

@@ -18,7 +18,7 @@ use crate::proto::msg::display as m;
 use crate::proto::outgoing::ServerMessage;
 use crate::proto::wire::Writer;
 use crate::qxl::draw::{line_flags, Brush, Draw, Glyph, Op, PathSeg, Source};
-use crate::qxl::image::{Image, Pixels};
+use crate::qxl::image::{fmt, Image, Pixels};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// `SPICE_STRING_FLAGS_RASTER_A1/A4/A8`.
@@ -170,8 +170,6 @@ pub(crate) enum NotForwardable {
     SurfaceSource,
     /// A rop3 code spice-common's canvas does not implement (it aborts on those).
     Rop3Code,
-    /// A composite with a mask: the client's canvas ignores the mask's alpha.
-    CompositeMask,
     /// A dashed stroke or text with a raster operation the client's canvas draws
     /// differently from the server's (or refuses).
     Style,
@@ -332,24 +330,34 @@ pub(crate) fn encode(surface_id: u32, draw: &Draw) -> Result<DrawMessage, NotFor
             src_origin,
             mask_origin,
             src_transform,
-            mask_transform: _,
+            mask_transform,
         } => {
-            if mask.is_some() {
-                return Err(NotForwardable::CompositeMask);
-            }
             let Image::Pixels(pixels) = src else {
                 return Err(NotForwardable::SurfaceSource);
+            };
+            let mask = match mask {
+                Some(Image::Pixels(m)) => Some(m),
+                Some(Image::Surface(_)) => return Err(NotForwardable::SurfaceSource),
+                None => None,
             };
             let mut wire_flags = flags
                 & !(COMPOSITE_HAS_MASK
                     | COMPOSITE_HAS_SRC_TRANSFORM
                     | COMPOSITE_HAS_MASK_TRANSFORM);
+            if mask.is_some() {
+                wire_flags |= COMPOSITE_HAS_MASK;
+            }
             if src_transform.is_some() {
                 wire_flags |= COMPOSITE_HAS_SRC_TRANSFORM;
             }
+            let mask_transform = mask_transform.filter(|_| mask.is_some());
+            if mask_transform.is_some() {
+                wire_flags |= COMPOSITE_HAS_MASK_TRANSFORM;
+            }
             e.w.u32(wire_flags);
             let image = e.pointer();
-            if let Some(t) = src_transform {
+            let mask_image = mask.map(|_| e.pointer());
+            for t in [src_transform, &mask_transform].into_iter().flatten() {
                 t.iter().for_each(|v| {
                     e.w.i32(*v);
                 });
@@ -358,7 +366,10 @@ pub(crate) fn encode(surface_id: u32, draw: &Draw) -> Result<DrawMessage, NotFor
                 .u16(src_origin.1 as i16 as u16);
             e.w.u16(mask_origin.0 as i16 as u16)
                 .u16(mask_origin.1 as i16 as u16);
-            e.queue_image(image, pixels, None);
+            e.queue_image(image, &as_composited(pixels), None);
+            if let (Some(at), Some(m)) = (mask_image, mask) {
+                e.queue_image(at, &as_composited(m), None);
+            }
             m::DRAW_COMPOSITE
         }
     };
@@ -367,6 +378,20 @@ pub(crate) fn encode(surface_id: u32, draw: &Draw) -> Result<DrawMessage, NotFor
         msg_type,
         body: e.w.into_inner(),
         images: e.written,
+    })
+}
+
+/// A composite source or mask as the client's canvas will see it: an A8 bitmap becomes
+/// x8r8g8b8, opaque black (sent as it is, it would arrive as RGBA and keep its alpha).
+fn as_composited(pixels: &Pixels) -> std::borrow::Cow<'_, Pixels> {
+    if pixels.format != fmt::BIT8_A {
+        return std::borrow::Cow::Borrowed(pixels);
+    }
+    std::borrow::Cow::Owned(Pixels {
+        data: vec![0xff00_0000; pixels.data.len()],
+        alpha: false,
+        format: fmt::BIT32,
+        ..pixels.clone()
     })
 }
 

@@ -274,6 +274,22 @@ impl Parser<'_> {
         })
     }
 
+    /// A source whose area may reach past its image (ALPHA_BLEND: the C server accepts any
+    /// area and pixman reads transparent pixels outside the image).
+    fn source_any_area(
+        &self,
+        b: &[u8],
+        image_at: usize,
+        area_at: usize,
+        scale_mode: u8,
+    ) -> Result<Source, ParseError> {
+        Ok(Source {
+            image: parse_image(self.mem, self.group, u64_at(b, image_at))?,
+            area: rect_at(b, area_at),
+            scale_mode,
+        })
+    }
+
     fn clip(&self, b: &[u8], o: usize) -> Result<Option<Vec<Rect>>, ParseError> {
         if u32_at(b, o) == 0 {
             return Ok(None);
@@ -507,14 +523,14 @@ pub(crate) fn parse(
         },
         kind::ALPHA_BLEND if compat => Op::AlphaBlend {
             alpha: b[u],
-            src: p.source(&b, u + 1, u + 9, SCALE_NEAREST)?,
+            src: p.source_any_area(&b, u + 1, u + 9, SCALE_NEAREST)?,
             src_has_alpha: false,
         },
         kind::ALPHA_BLEND => {
             let flags = u16_at(&b, u);
             Op::AlphaBlend {
                 alpha: b[u + 2],
-                src: p.source(&b, u + 3, u + 11, SCALE_NEAREST)?,
+                src: p.source_any_area(&b, u + 3, u + 11, SCALE_NEAREST)?,
                 src_has_alpha: flags & 2 != 0,
             }
         }

@@ -768,6 +768,7 @@ static int surface_cmd(uint32_t sid, int create, int w, int h, int neg, uint8_t 
 #include "random/raster.c"
 #include "random/stroke.c"
 #include "random/text.c"
+#include "random/composite.c"
 
 /* ------------------------------------------------------------------------------------ */
 /* Scenarios                                                                              */
@@ -1743,6 +1744,8 @@ static const struct scenario scenarios[] = {
     { "rnd_transparent", sc_rnd_transparent, 0 },
     { "rnd_stroke", sc_rnd_stroke, 0 },
     { "rnd_text", sc_rnd_text, 0 },
+    { "rnd_composite", sc_rnd_composite, 0 },
+    { "rnd_alpha_blend", sc_rnd_alpha_blend, 0 },
 };
 #define NSC (int)(sizeof(scenarios) / sizeof(scenarios[0]))
 

@@ -368,3 +368,71 @@ fn images_can_be_replaced_per_client_with_their_pointers_moved() {
     let again = swapped.with_images(|_| Some(vec![9])).unwrap();
     assert_eq!(again.body.len(), src_at + 2);
 }
+
+#[test]
+fn composite_a8_source_goes_out_as_the_canvas_sees_it() {
+    // spice-common converts an A8 composite source to x8r8g8b8 (opaque black); sent as RGBA
+    // the client would keep its alpha and render another picture than the server's
+    let a8 = Pixels {
+        width: 2,
+        height: 1,
+        data: vec![0x1000_0000, 0x8000_0000],
+        alpha: true,
+        format: crate::qxl::image::fmt::BIT8_A,
+    };
+    let d = draw(Op::Composite {
+        flags: 3,
+        src: Image::Pixels(a8),
+        mask: None,
+        src_origin: (0, 0),
+        mask_origin: (0, 0),
+        src_transform: None,
+        mask_transform: None,
+    });
+    let msg = encode(0, &d).unwrap();
+    assert_eq!(msg.msg_type, m::DRAW_COMPOSITE);
+    assert!(!msg.images[0].alpha);
+    assert_eq!(msg.images[0].pixels, vec![0xff00_0000; 2]);
+}
+
+#[test]
+fn composite_mask_and_its_transform_go_out() {
+    let a8 = Pixels {
+        width: 1,
+        height: 1,
+        data: vec![0x4000_0000],
+        alpha: true,
+        format: crate::qxl::image::fmt::BIT8_A,
+    };
+    let d = draw(Op::Composite {
+        flags: 3,
+        src: Image::Pixels(pixels(2, 2)),
+        mask: Some(Image::Pixels(a8)),
+        src_origin: (1, 2),
+        mask_origin: (-3, 4),
+        src_transform: None,
+        mask_transform: Some([0x10000, 0, 5, 0, 0x10000, 6]),
+    });
+    let msg = encode(0, &d).unwrap();
+    assert_eq!(msg.msg_type, m::DRAW_COMPOSITE);
+    let mut rd = after_base(&msg.body, 0);
+    assert_eq!(
+        rd.u32().unwrap(),
+        3 | 1 << 19 | 1 << 21,
+        "op, HAS_MASK, HAS_MASK_TRANSFORM"
+    );
+    rd.u32().unwrap();
+    rd.u32().unwrap();
+    let t: Vec<i32> = (0..6).map(|_| rd.i32().unwrap()).collect();
+    assert_eq!(t, vec![0x10000, 0, 5, 0, 0x10000, 6]);
+    assert_eq!(rd.u16().unwrap() as i16, 1);
+    assert_eq!(rd.u16().unwrap() as i16, 2);
+    assert_eq!(rd.u16().unwrap() as i16, -3);
+    assert_eq!(rd.u16().unwrap() as i16, 4);
+    assert_eq!(msg.images.len(), 2);
+    assert_eq!(
+        msg.images[1].pixels,
+        vec![0xff00_0000],
+        "the A8 mask as opaque black"
+    );
+}
