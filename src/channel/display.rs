@@ -299,6 +299,7 @@ impl DisplayChannel {
             .map(|p| u32::from_le_bytes([p[0], p[1], p[2], p[3]]))
             .collect();
         let (codec, glz) = self.codec_for(width, height, &pixels, true);
+        dump_for_replay(width, height, bgrx);
         match codec {
             Codec::Raw => Encoded::Raw,
             Codec::Lz4 => Encoded::Lz4(wire::lz4_payload(bgrx)),
@@ -312,6 +313,24 @@ impl DisplayChannel {
                 None => Encoded::Lz(lz::encode(LzType::Rgb32, width, height, &pixels)),
             },
         }
+    }
+}
+
+/// A debug aid for encoder work: with `SPICE_RS_DUMP_IMAGES=dir` each band sent as pixels
+/// is written there (u32 LE width, height, then its BGRX pixels), in the order encoded,
+/// for `examples/image_replay.rs` to time the encoders on a real session's images.
+fn dump_for_replay(width: u32, height: u32, bgrx: &[u8]) {
+    static DIR: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    static COUNT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let Some(dir) = DIR.get_or_init(|| std::env::var("SPICE_RS_DUMP_IMAGES").ok()) else {
+        return;
+    };
+    let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut file = width.to_le_bytes().to_vec();
+    file.extend_from_slice(&height.to_le_bytes());
+    file.extend_from_slice(bgrx);
+    if let Err(e) = std::fs::write(format!("{dir}/{n:06}.img"), file) {
+        crate::log_warn!("SPICE_RS_DUMP_IMAGES: {e}");
     }
 }
 
