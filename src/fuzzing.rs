@@ -688,6 +688,56 @@ pub fn image_codecs(data: &[u8]) {
     let _ = decode_quic::quic(data);
 }
 
+/// Replays a session's images (width, height, BGRX pixels, in send order) through the
+/// display channel's codec choice under `auto_glz` and one client's GLZ dictionary, each
+/// checked against the client's decoder: (pixels, bytes sent, time spent encoding as
+/// `clock` tells it). `examples/image_replay.rs` drives it with images dumped from a
+/// bench run.
+pub fn image_replay(
+    images: &[(u32, u32, Vec<u8>)],
+    clock: impl Fn() -> std::time::Duration,
+) -> (usize, usize, std::time::Duration) {
+    use crate::image::choose::{choose, ClientCodecs, Codec, ImageCompression};
+    use crate::image::{decode, glz};
+    let mut dict = glz::Dictionary::new(glz::MAX_WINDOW);
+    let mut client = decode::GlzWindow::default();
+    let (mut pixels, mut sent) = (0, 0);
+    let mut spent = std::time::Duration::ZERO;
+    for (width, height, bgrx) in images {
+        let started = clock();
+        let px: Vec<u32> = bgrx
+            .chunks_exact(4)
+            .map(|p| u32::from_le_bytes([p[0], p[1], p[2], p[3]]))
+            .collect();
+        let codecs = ClientCodecs {
+            lz4: true,
+            glz: dict.takes(px.len()),
+            jpeg: false,
+        };
+        let data = match choose(ImageCompression::AutoGlz, *width, *height, &px, codecs) {
+            Codec::Glz => dict.encode(*width, *height, &px),
+            _ => None,
+        };
+        spent += clock() - started;
+        pixels += px.len();
+        match data {
+            Some(data) => {
+                sent += data.len();
+                let (_, out) = client.decode(&data).expect("GLZ decodes");
+                assert!(
+                    out.pixels
+                        .iter()
+                        .zip(&px)
+                        .all(|(a, b)| *a == b & 0x00ff_ffff),
+                    "GLZ round trip"
+                );
+            }
+            None => sent += px.len() * 4,
+        }
+    }
+    (pixels, sent, spent)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -252,6 +252,7 @@ impl DisplayChannel {
         lossy_ok: bool,
     ) -> Encoded {
         let (mut codec, glz) = self.codec_for(width, height, pixels, !alpha, lossy_ok);
+        dump_for_replay(width, height, pixels);
         if codec == Codec::Jpeg {
             match jpeg::encode(width, height, pixels, alpha) {
                 Some(data) => return Encoded::Jpeg(data),
@@ -300,6 +301,24 @@ impl DisplayChannel {
                 if zlib_glz { "on" } else { "off" }
             );
         }
+    }
+}
+
+/// A debug aid for encoder work: with `SPICE_RS_DUMP_IMAGES=dir` each band sent as pixels
+/// is written there (u32 LE width, height, then its BGRX pixels), in the order encoded,
+/// for `examples/image_replay.rs` to time the encoders on a real session's images.
+fn dump_for_replay(width: u32, height: u32, pixels: &[u32]) {
+    static DIR: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    static COUNT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let Some(dir) = DIR.get_or_init(|| std::env::var("SPICE_RS_DUMP_IMAGES").ok()) else {
+        return;
+    };
+    let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut file = width.to_le_bytes().to_vec();
+    file.extend_from_slice(&height.to_le_bytes());
+    file.extend(pixels.iter().flat_map(|p| p.to_le_bytes()));
+    if let Err(e) = std::fs::write(format!("{dir}/{n:06}.img"), file) {
+        crate::log_warn!("SPICE_RS_DUMP_IMAGES: {e}");
     }
 }
 

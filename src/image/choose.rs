@@ -189,16 +189,15 @@ pub(crate) fn graduality(width: u32, pixels: &[u32]) -> Graduality {
 }
 
 /// 0: equal, 1: contrasting, 2: gently different.
+#[inline]
 fn compare(a: u32, b: u32) -> usize {
-    let mut any = false;
-    for shift in [16, 8, 0] {
-        let diff = ((a >> shift) & 0xff) as i32 - ((b >> shift) & 0xff) as i32;
-        if diff <= -CONTRAST || diff >= CONTRAST {
-            return 1;
-        }
-        any |= diff != 0;
-    }
-    if any {
+    let channel = |shift: u32| ((a >> shift) & 0xff) as i32 - ((b >> shift) & 0xff) as i32;
+    if [channel(16), channel(8), channel(0)]
+        .iter()
+        .any(|d| d.abs() >= CONTRAST)
+    {
+        1
+    } else if (a ^ b) & 0x00ff_ffff != 0 {
         2
     } else {
         0
@@ -207,17 +206,16 @@ fn compare(a: u32, b: u32) -> usize {
 
 /// The square's score in quarters (equal 2, contrasting 4, gently different -1); a
 /// square of identical pixels scores 0.
+#[inline]
 fn square_score(p: u32, right: u32, below: u32, below_right: u32) -> i64 {
     const SCORE: [i64; 3] = [2, 4, -1];
-    let pairs = [
-        compare(p, right),
-        compare(p, below),
-        compare(p, below_right),
-    ];
-    if pairs == [0, 0, 0] {
+    if (p ^ right) & 0x00ff_ffff == 0
+        && (p ^ below) & 0x00ff_ffff == 0
+        && (p ^ below_right) & 0x00ff_ffff == 0
+    {
         return 0;
     }
-    pairs.iter().map(|&c| SCORE[c]).sum()
+    SCORE[compare(p, right)] + SCORE[compare(p, below)] + SCORE[compare(p, below_right)]
 }
 
 /// The server's `image-compression`, `jpeg-wan-compression` and

@@ -124,18 +124,31 @@ pub(crate) fn hash3(keys: &[u32], at: usize, bits: u32) -> usize {
 
 /// How many keys match from `a[ai..]` and `b[bi..]`, up to `limit`. The two may be the
 /// same slice with `ai < bi` (an overlapping match, which the decoders copy forward).
+#[inline]
 pub(crate) fn match_len(a: &[u32], ai: usize, b: &[u32], bi: usize, limit: usize) -> usize {
     let limit = limit.min(a.len() - ai).min(b.len() - bi);
     let (x, y) = (&a[ai..ai + limit], &b[bi..bi + limit]);
-    // Long matches (a scrolled window) are compared a block at a time (memcmp).
-    const BLOCK: usize = 16;
+    // Four keys at a time: the first that differs is where the XOR's lowest set bit is.
     let mut n = 0;
-    while n + BLOCK <= limit && x[n..n + BLOCK] == y[n..n + BLOCK] {
-        n += BLOCK;
+    for (p, q) in x.chunks_exact(4).zip(y.chunks_exact(4)) {
+        let diff = pack4(p) ^ pack4(q);
+        if diff != 0 {
+            return n + (diff.trailing_zeros() / 32) as usize;
+        }
+        n += 4;
     }
     n + x[n..]
         .iter()
         .zip(&y[n..])
         .take_while(|(p, q)| p == q)
         .count()
+}
+
+/// Four keys as one number, the first in the lowest bits.
+#[inline]
+fn pack4(keys: &[u32]) -> u128 {
+    u128::from(keys[0])
+        | u128::from(keys[1]) << 32
+        | u128::from(keys[2]) << 64
+        | u128::from(keys[3]) << 96
 }
