@@ -27,6 +27,9 @@ pub(crate) const MAX_DIMENSION: u32 = 16384;
 pub(crate) struct Framebuffer {
     pub width: u32,
     pub height: u32,
+    /// The top byte of each pixel is alpha, kept by drawings (an ARGB surface); otherwise
+    /// it is left 0.
+    pub alpha: bool,
     pixels: Arc<Vec<u8>>,
 }
 
@@ -41,6 +44,7 @@ impl Framebuffer {
         Some(Framebuffer {
             width,
             height,
+            alpha: false,
             pixels: Arc::new(pixels),
         })
     }

@@ -6,6 +6,7 @@
 
 mod clip;
 pub(crate) mod framebuffer;
+mod raster;
 pub(crate) mod rop;
 
 use crate::geometry::Area;
@@ -34,6 +35,16 @@ fn get_at(pixels: &[u8], o: usize) -> u32 {
 
 fn put_at(pixels: &mut [u8], o: usize, v: u32) {
     pixels[o..o + 4].copy_from_slice(&(v & RGB).to_le_bytes());
+}
+
+/// The bits of a pixel a drawing stores: all of them on a surface with alpha (ARGB),
+/// the colour only otherwise.
+fn stored_bits(fb: &Framebuffer) -> u32 {
+    if fb.alpha {
+        u32::MAX
+    } else {
+        RGB
+    }
 }
 
 /// Where a drawing may draw: bbox ∩ surface ∩ (clip rects). Empty when the clip is
@@ -66,8 +77,10 @@ fn mask_allows(mask: &Option<Mask>, bbox: &Rect, x: u32, y: u32) -> bool {
     };
     let mx = i64::from(x) - i64::from(bbox.left) + i64::from(m.x);
     let my = i64::from(y) - i64::from(bbox.top) + i64::from(m.y);
+    // Outside the mask's bitmap nothing is drawn, inverted or not (spice-common turns
+    // the bitmap, inverted within its own size, into a region).
     if mx < 0 || my < 0 || mx >= i64::from(m.bits.width) || my >= i64::from(m.bits.height) {
-        return m.invert;
+        return false;
     }
     let set = m.bits.get(mx as u32, my as u32) & RGB != 0;
     set != m.invert
@@ -237,6 +250,7 @@ fn update(
 ) {
     let clip = targets(fb, &draw.bbox, &draw.clip);
     let stride = fb.stride();
+    let bits = stored_bits(fb);
     let pixels = fb.pixels_mut();
     for a in clip.areas() {
         for y in a.top..a.bottom {
@@ -244,7 +258,7 @@ fn update(
                 if mask_allows(mask, &draw.bbox, x, y) {
                     let o = y as usize * stride + x as usize * 4;
                     if let Some(v) = f(x, y, get_at(pixels, o)) {
-                        put_at(pixels, o, v);
+                        pixels[o..o + 4].copy_from_slice(&(v & bits).to_le_bytes());
                     }
                 }
             }
@@ -258,11 +272,12 @@ fn mul8(a: u32, b: u32) -> u32 {
     ((t >> 8) + t) >> 8
 }
 
-/// Premultiplied OVER of `src` scaled by the constant `alpha` onto an opaque `dst`.
+/// Premultiplied OVER of `src` scaled by the constant `alpha` onto `dst` (its alpha
+/// channel too, which only a surface with alpha keeps).
 fn over(src: u32, dst: u32, alpha: u32) -> u32 {
     let sa = mul8(src >> 24, alpha);
     let mut out = 0;
-    for shift in [0, 8, 16] {
+    for shift in [0, 8, 16, 24] {
         let s = mul8((src >> shift) & 0xff, alpha);
         let d = mul8((dst >> shift) & 0xff, 255 - sa);
         out |= (s + d).min(255) << shift;
@@ -395,12 +410,7 @@ pub(crate) fn render(fb: &mut Framebuffer, draw: &Draw, surfaces: &dyn Surfaces)
     let damage = Some(targets(fb, &draw.bbox, &draw.clip).extents()).filter(|a| !a.is_empty());
     match &draw.op {
         Op::Nop => return None,
-        Op::Fill { brush, rop, mask } => {
-            let pattern = pattern_of(brush, surfaces);
-            update(fb, draw, mask, |x, y, d| {
-                brush_at(brush, pattern.as_deref(), x, y).map(|c| rop::apply(*rop, c, d, true))
-            });
-        }
+        Op::Fill { brush, rop, mask } => raster::fill(fb, draw, brush, *rop, mask, surfaces),
         Op::Copy {
             src,
             rop: OP_PUT,
@@ -420,13 +430,7 @@ pub(crate) fn render(fb: &mut Framebuffer, draw: &Draw, surfaces: &dyn Surfaces)
             brush,
             rop,
             mask,
-        } => {
-            let pattern = pattern_of(brush, surfaces);
-            copy_with(fb, draw, src, mask, surfaces, |s, _| s);
-            update(fb, draw, mask, |x, y, d| {
-                brush_at(brush, pattern.as_deref(), x, y).map(|c| rop::apply_opaque(*rop, c, d))
-            });
-        }
+        } => raster::opaque(fb, draw, src, brush, *rop, mask, surfaces),
         Op::Blackness { mask } | Op::Whiteness { mask } | Op::Invers { mask } => {
             update(fb, draw, mask, |_, _, d| {
                 Some(match draw.op {
@@ -477,16 +481,7 @@ pub(crate) fn render(fb: &mut Framebuffer, draw: &Draw, surfaces: &dyn Surfaces)
             brush,
             rop3,
             mask,
-        } => {
-            let pattern = pattern_of(brush, surfaces);
-            let pixels = resolve(&src.image, surfaces)?;
-            update(fb, draw, mask, |x, y, d| {
-                let s =
-                    source_at(&pixels, &src.area, &draw.bbox, x, y, src.scale_mode).unwrap_or(0);
-                let p = brush_at(brush, pattern.as_deref(), x, y).unwrap_or(0);
-                Some(rop::ternary(*rop3, p, s, d))
-            });
-        }
+        } => raster::rop3(fb, draw, src, brush, *rop3, mask, surfaces)?,
         Op::Transparent { src, color } => {
             let pixels = resolve(&src.image, surfaces)?;
             update(fb, draw, &None, |x, y, _| {
@@ -494,15 +489,14 @@ pub(crate) fn render(fb: &mut Framebuffer, draw: &Draw, surfaces: &dyn Surfaces)
                     .filter(|s| s & RGB != color & RGB)
             });
         }
-        Op::AlphaBlend {
-            src,
-            alpha,
-            src_has_alpha,
-        } => {
+        Op::AlphaBlend { src, alpha, .. } => {
+            // As spice-common: the source's own alpha counts whenever it has one (an RGBA
+            // bitmap with or without SRC_SURFACE_HAS_ALPHA; the flag only makes an xRGB
+            // surface's X byte count, decided when the surface was resolved).
             let pixels = resolve(&src.image, surfaces)?;
             update(fb, draw, &None, |x, y, d| {
                 source_at(&pixels, &src.area, &draw.bbox, x, y, src.scale_mode).map(|s| {
-                    let s = if *src_has_alpha { s } else { s | 0xff00_0000 };
+                    let s = if pixels.alpha { s } else { s | 0xff00_0000 };
                     over(s, d, u32::from(*alpha))
                 })
             });
@@ -624,6 +618,7 @@ fn plain_copy(fb: &mut Framebuffer, draw: &Draw, src: &Pixels, area: &Rect) {
         i64::from(area.top) - i64::from(draw.bbox.top),
     );
     let stride = fb.stride();
+    let bits = stored_bits(fb);
     for a in targets(fb, &draw.bbox, &draw.clip).areas() {
         // Destination columns whose source column lies inside the image.
         let left = i64::from(a.left).max(-ox);
@@ -641,7 +636,7 @@ fn plain_copy(fb: &mut Framebuffer, draw: &Draw, src: &Pixels, area: &Rect) {
             let d = y as usize * stride + left as usize * 4;
             let out = &mut fb.pixels_mut()[d..d + row.len() * 4];
             for (o, p) in out.chunks_exact_mut(4).zip(row) {
-                o.copy_from_slice(&(p & RGB).to_le_bytes());
+                o.copy_from_slice(&(p & bits).to_le_bytes());
             }
         }
     }

@@ -41,15 +41,19 @@ fn combine(desc: u16, src: u32, dst: u32, invert_src: u16, invert_dst: u16) -> u
         s & d
     } else if desc & OP_XOR != 0 {
         s ^ d
-    } else if desc & OP_BLACKNESS != 0 {
-        0
-    } else if desc & OP_WHITENESS != 0 {
-        !0
-    } else if desc & OP_INVERS != 0 {
-        !dst
     } else {
-        // No operation bit: spice-common treats the descriptor as a plain copy.
-        s
+        // BLACKNESS, WHITENESS and INVERS ignore every inversion flag (INVERS_RES too),
+        // and a descriptor without an operation bit is a plain copy of the operand, as
+        // spice-common's ropd_descriptor_to_rop maps them.
+        return if desc & OP_BLACKNESS != 0 {
+            0
+        } else if desc & OP_WHITENESS != 0 {
+            !0
+        } else if desc & OP_INVERS != 0 {
+            !dst
+        } else {
+            src
+        };
     };
     if desc & INVERS_RES != 0 {
         !r
@@ -89,6 +93,18 @@ mod tests {
         assert_eq!(apply(OP_XOR, 0xf0, 0xff, false), 0x0f);
         assert_eq!(apply(OP_AND | INVERS_RES, 0xf0, 0xff, false) & 0xff, 0x0f);
         assert_eq!(apply(0, 1, 2, false), 1);
+    }
+
+    #[test]
+    fn fixed_results_ignore_the_inversion_flags() {
+        // spice-common's ropd_descriptor_to_rop: BLACKNESS/WHITENESS/INVERS become CLEAR,
+        // SET and INVERT whatever INVERS_RES/INVERS_DEST say; no operation bit is COPY of
+        // the operand as it is.
+        assert_eq!(apply(OP_BLACKNESS | INVERS_RES, 0x12, 0x34, true), 0);
+        assert_eq!(apply(OP_WHITENESS | INVERS_RES, 0x12, 0x34, true), !0);
+        let all = INVERS_RES | INVERS_DEST | INVERS_BRUSH;
+        assert_eq!(apply(OP_INVERS | all, 0x12, 0x34, true), !0x34);
+        assert_eq!(apply(all, 0x12, 0x34, true), 0x12);
     }
 
     #[test]

@@ -126,7 +126,6 @@ impl Scroll {
             bbox: self.dest,
             reads: Some(source),
             opaque: true,
-            // No image: it copies what the client has.
             lossy_source: false,
         })
     }

@@ -425,7 +425,7 @@ pub(crate) fn parse(
         },
         kind::ROP3 => Op::Rop3 {
             src: p.source(&b, u, u + 8, b[u + 45])?,
-            brush: p.brush(&b, u + 24)?,
+            brush: pattern_origin_before(p.brush(&b, u + 24)?, &bbox),
             rop3: b[u + 44],
             mask: p.mask(&b, u + 46)?,
         },
@@ -516,7 +516,10 @@ pub(crate) fn parse(
     })
 }
 
-/// A `QXLSurfaceCmd`: create (format, size, stride, memory) or destroy.
+/// `QXL_SURF_FLAG_KEEP_DATA`: the surface's memory already holds its pixels.
+pub(crate) const SURF_FLAG_KEEP_DATA: u32 = 1;
+
+/// A `QXLSurfaceCmd`: create (format, size, stride, memory, flags) or destroy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum SurfaceCommand {
     Create {
@@ -526,6 +529,8 @@ pub(crate) enum SurfaceCommand {
         height: u32,
         stride: i32,
         data: u64,
+        /// `QXL_SURF_FLAG_*`.
+        flags: u32,
     },
     Destroy {
         id: u32,
@@ -547,10 +552,38 @@ pub(crate) fn parse_surface_command(
             height: u32_at(&b, 25),
             stride: u32_at(&b, 29) as i32,
             data: u64_at(&b, 33),
+            flags: u32_at(&b, 13),
         },
         1 => SurfaceCommand::Destroy { id },
         _ => return Err(ParseError::Invalid("surface command type")),
     })
+}
+
+/// A ROP3 pattern whose origin lies right of or below the box moved, by whole pattern
+/// sizes, to the box's left and top: the same tiling, but spice-common's rop3.c starts
+/// the pattern at `(box - origin) % size`, negative then (C's remainder), and reads
+/// memory outside the pattern (garbage: the C server's rendering changes from run to run
+/// and spice-gtk's differs from it). Forwarded this way, clients draw the tiling we draw.
+fn pattern_origin_before(brush: Brush, bbox: &Rect) -> Brush {
+    match brush {
+        Brush::Pattern {
+            image: Image::Pixels(p),
+            x,
+            y,
+        } if p.width > 0 && p.height > 0 => {
+            let before = |start: i32, origin: i32, size: u32| -> i32 {
+                let offset = (i64::from(start) - i64::from(origin)).rem_euclid(i64::from(size));
+                // Within i32: start - offset with 0 <= offset < size <= i32::MAX.
+                (i64::from(start) - offset).clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
+            };
+            Brush::Pattern {
+                x: before(bbox.left, x, p.width),
+                y: before(bbox.top, y, p.height),
+                image: Image::Pixels(p),
+            }
+        }
+        other => other,
+    }
 }
 
 impl Op {
@@ -582,5 +615,53 @@ impl Op {
             | Op::Invers { .. }
             | Op::CopyBits { .. } => vec![],
         }
+    }
+}
+
+#[cfg(test)]
+mod pattern_origin_tests {
+    use super::*;
+
+    #[test]
+    fn a_rop3_pattern_origin_right_of_or_below_the_box_moves_before_it() {
+        let pattern = |x, y| Brush::Pattern {
+            image: Image::Pixels(Pixels {
+                width: 4,
+                height: 3,
+                data: vec![0; 12],
+                alpha: false,
+                format: 8,
+            }),
+            x,
+            y,
+        };
+        let bbox = Rect {
+            top: 10,
+            left: 20,
+            bottom: 15,
+            right: 30,
+        };
+        let origin = |b: Brush| match b {
+            Brush::Pattern { x, y, .. } => (x, y),
+            _ => unreachable!(),
+        };
+        // 25 = 20 + 5 -> 25 - 2*4 = 17; 11 = 10 + 1 -> 11 - 3 = 8: same tiling, before the box.
+        assert_eq!(
+            origin(pattern_origin_before(pattern(25, 11), &bbox)),
+            (17, 8)
+        );
+        // Already left of and above: kept modulo the size (the tiling does not change).
+        assert_eq!(
+            origin(pattern_origin_before(pattern(20, 10), &bbox)),
+            (20, 10)
+        );
+        assert_eq!(
+            origin(pattern_origin_before(pattern(-7, 2), &bbox)),
+            (17, 8)
+        );
+        assert_eq!(
+            origin(pattern_origin_before(pattern(i32::MAX, i32::MIN), &bbox)),
+            (19, 10)
+        );
     }
 }

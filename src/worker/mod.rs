@@ -57,6 +57,8 @@ const MAX_BATCH_PIXELS: u64 = 16 << 20;
 
 /// `QXL_COMMAND_FLAG_COMPAT`: the command uses the old (qxl-1) drawable layout.
 const COMMAND_FLAG_COMPAT: u32 = 1;
+/// `QXL_COMMAND_FLAG_COMPAT_16BPP`: colours and palettes are given as x1r5g5b5.
+const COMMAND_FLAG_COMPAT_16BPP: u32 = 2;
 
 /// Surface sources are resolved before rendering; the canvas never looks them up.
 struct NoSurfaces;
@@ -360,6 +362,9 @@ impl<D: Device> Worker<D> {
             command_type::DRAW => {
                 let compat = cmd.flags & COMMAND_FLAG_COMPAT != 0;
                 let mut d = draw::parse(&mem, cmd.group, cmd.data, compat)?;
+                if cmd.flags & COMMAND_FLAG_COMPAT_16BPP != 0 {
+                    surfaces::widen_compat16(&mut d.op);
+                }
                 let exists = |id: u32| {
                     if id == 0 {
                         self.primary.is_some()
@@ -420,7 +425,21 @@ impl<D: Device> Worker<D> {
                         .surfaces
                         .get_mut(id)
                         .ok_or(ParseError::Invalid("surface id"))?;
+                    let sixteen = target.guest.is_16bit().then_some(target.guest.format);
+                    let xrgb = target.guest.format == surfaces::format::XRGB32;
+                    if xrgb || target.guest.format == surfaces::format::ARGB32 {
+                        surfaces::sources_onto_alpha(&mut d.op);
+                    }
+                    if let Some(fmt) = sixteen {
+                        surfaces::prepare_for_16(&mut d.op, fmt);
+                    }
                     if let Some(damage) = canvas::render(&mut target.fb, &d, &NoSurfaces) {
+                        if let Some(fmt) = sixteen {
+                            surfaces::quantize16(&mut target.fb, fmt, damage, &d.op);
+                        }
+                        if xrgb && matches!(d.op, draw::Op::AlphaBlend { .. }) {
+                            surfaces::clear_dest_alpha(&mut target.fb, &d.bbox);
+                        }
                         target.dirty.note(damage);
                     }
                 }
@@ -434,6 +453,7 @@ impl<D: Device> Worker<D> {
                         height,
                         stride,
                         data,
+                        flags,
                     } => {
                         let guest = GuestSurface {
                             width,
@@ -443,7 +463,8 @@ impl<D: Device> Worker<D> {
                             mem: data,
                             group: cmd.group,
                         };
-                        match self.surfaces.create(id, guest, &self.slots) {
+                        let keep = flags & draw::SURF_FLAG_KEEP_DATA != 0;
+                        match self.surfaces.create(id, guest, keep, &self.slots) {
                             Ok(()) => return Ok(Applied::KeepUntilDestroyed(id)),
                             Err(e) => crate::log_warn!("surface {id} not created: {e}"),
                         }
@@ -511,6 +532,13 @@ impl<D: Device> Worker<D> {
     /// drawing is refused.
     fn resolve_surface_images(&self, op: &mut draw::Op) -> Result<(), ParseError> {
         let mut budget = self.surfaces.room();
+        let src_alpha = matches!(
+            op,
+            draw::Op::AlphaBlend {
+                src_has_alpha: true,
+                ..
+            }
+        );
         for image in op.images_mut() {
             if let Image::Surface(id) = *image {
                 let size = if id == 0 {
@@ -523,9 +551,19 @@ impl<D: Device> Worker<D> {
                     "surface copies over the surface budget",
                 ))?;
                 let pixels = if id == 0 {
-                    self.outputs.screen.with_surface(surfaces::pixels_of)
+                    self.outputs
+                        .screen
+                        .with_surface(|fb| surfaces::pixels_of(fb, src_alpha))
                 } else {
-                    self.surfaces.get(id).map(|s| surfaces::pixels_of(&s.fb))
+                    // spice-common reads an X byte as alpha on 32-bit surfaces only.
+                    self.surfaces.get(id).map(|s| {
+                        let alpha = match s.guest.format {
+                            surfaces::format::ARGB32 => true,
+                            surfaces::format::XRGB32 => src_alpha,
+                            _ => false,
+                        };
+                        surfaces::pixels_of(&s.fb, alpha)
+                    })
                 };
                 match pixels {
                     Some(Some(p)) => *image = Image::Pixels(p),

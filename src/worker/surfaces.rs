@@ -6,8 +6,9 @@
 use super::guest_damage::GuestDamage;
 use crate::canvas::framebuffer::{Framebuffer, MAX_DIMENSION};
 use crate::geometry::Area;
+use crate::qxl::draw::{Brush, Op};
 use crate::qxl::guest;
-use crate::qxl::image::Pixels;
+use crate::qxl::image::{fmt as image_fmt, Image, Pixels};
 use crate::qxl::memslot::{MemError, MemSlots};
 
 /// `SPICE_SURFACE_FMT_*` the canvas handles.
@@ -56,6 +57,10 @@ impl GuestSurface {
         self.mem + index * pitch
     }
 
+    pub(crate) fn is_16bit(&self) -> bool {
+        matches!(self.format, format::RGB555 | format::RGB565)
+    }
+
     /// Copies `area` of `fb` into the guest's memory for this surface.
     pub(crate) fn write_back(
         &self,
@@ -76,38 +81,114 @@ impl GuestSurface {
         let row = area.width() as usize * 4;
         for (i, line) in pixels.chunks(row).enumerate() {
             let address = self.row_address(area.top + i as u32) + u64::from(area.left) * bpp;
-            let bytes: Vec<u8> = match self.format {
-                format::RGB555 | format::RGB565 => line
-                    .chunks(4)
+            let bytes: Vec<u8> = if self.is_16bit() {
+                line.chunks(4)
                     .flat_map(|p| {
-                        let (b, g, r) = (u16::from(p[0]), u16::from(p[1]), u16::from(p[2]));
-                        let v = if self.format == format::RGB555 {
-                            (r >> 3) << 10 | (g >> 3) << 5 | b >> 3
-                        } else {
-                            (r >> 3) << 11 | (g >> 2) << 5 | b >> 3
-                        };
-                        v.to_le_bytes()
+                        let v = u32::from_le_bytes([p[0], p[1], p[2], p[3]]);
+                        pack16(self.format, v).to_le_bytes()
                     })
-                    .collect(),
-                _ => line.to_vec(),
+                    .collect()
+            } else {
+                line.to_vec()
             };
             guest::write_bytes(slots, self.group, address, &bytes)?;
         }
         Ok(())
     }
 
-    /// Reads the guest's current pixels (a surface created over existing data).
+    /// Reads the guest's current pixels (a surface created over existing data, or the
+    /// primary read back), 16-bit ones widened as pixman reads them.
     pub(crate) fn read_into(&self, slots: &MemSlots, fb: &mut Framebuffer) -> Result<(), MemError> {
-        if !matches!(self.format, format::XRGB32 | format::ARGB32) {
+        let Some(bpp) = self.bytes_per_pixel() else {
             return Ok(());
-        }
-        let row = self.width as usize * 4;
+        };
+        let row = self.width as usize * bpp as usize;
         for y in 0..self.height {
             let line = guest::read_bytes(slots, self.group, self.row_address(y), row)?;
-            fb.blit(Area::new(0, y, self.width, y + 1), &line, row);
+            let line = if self.is_16bit() {
+                line.chunks(2)
+                    .flat_map(|p| {
+                        stored16(self.format, u16::from_le_bytes([p[0], p[1]])).to_le_bytes()
+                    })
+                    .collect()
+            } else if fb.alpha {
+                line
+            } else {
+                line.chunks(4)
+                    .flat_map(|p| {
+                        (u32::from_le_bytes([p[0], p[1], p[2], p[3]]) & 0x00ff_ffff).to_le_bytes()
+                    })
+                    .collect()
+            };
+            fb.blit(
+                Area::new(0, y, self.width, y + 1),
+                &line,
+                self.width as usize * 4,
+            );
         }
         Ok(())
     }
+
+    /// Zeroes the surface's memory, as spice-server does for a surface created without
+    /// `KEEP_DATA`.
+    fn clear(&self, slots: &MemSlots) -> Result<(), MemError> {
+        let Some(bpp) = self.bytes_per_pixel() else {
+            return Ok(());
+        };
+        // Whole rows, padding included (spice-server clears height * |stride| bytes).
+        let zeros = vec![
+            0u8;
+            (self.stride.unsigned_abs() as usize)
+                .max(self.width as usize * bpp as usize)
+        ];
+        (0..self.height)
+            .try_for_each(|y| guest::write_bytes(slots, self.group, self.row_address(y), &zeros))
+    }
+}
+
+/// A 16-bit pixel (`SPICE_SURFACE_FMT_16_555` or `_565`) widened to xRGB as pixman reads it
+/// (each channel's high bits repeated into its low bits).
+pub(crate) fn expand16(fmt: u32, v: u16) -> u32 {
+    let v = u32::from(v);
+    let (r, g, b) = if fmt == format::RGB565 {
+        let (r, g, b) = ((v >> 11) & 0x1f, (v >> 5) & 0x3f, v & 0x1f);
+        (
+            (r << 3) | (r >> 2),
+            (g << 2) | (g >> 4),
+            (b << 3) | (b >> 2),
+        )
+    } else {
+        let (r, g, b) = ((v >> 10) & 0x1f, (v >> 5) & 0x1f, v & 0x1f);
+        (
+            (r << 3) | (r >> 2),
+            (g << 3) | (g >> 2),
+            (b << 3) | (b >> 2),
+        )
+    };
+    r << 16 | g << 8 | b
+}
+
+/// A 16-bit pixel as a 16-bit surface's framebuffer holds it: widened, and for 555 the
+/// unused top bit kept in bit 24 (spice-common fills and rops write it as the guest gave it).
+pub(crate) fn stored16(fmt: u32, v: u16) -> u32 {
+    let x = if fmt == format::RGB555 {
+        u32::from(v >> 15) << 24
+    } else {
+        0
+    };
+    expand16(fmt, v) | x
+}
+
+/// A framebuffer pixel narrowed to a 16-bit format (the low bits of each channel dropped;
+/// 555's top bit from bit 24).
+pub(crate) fn pack16(fmt: u32, v: u32) -> u16 {
+    let (r, g, b) = ((v >> 16) & 0xff, (v >> 8) & 0xff, v & 0xff);
+    let p = if fmt == format::RGB565 {
+        (r >> 3) << 11 | (g >> 2) << 5 | b >> 3
+    } else {
+        (v >> 24 & 1) << 15 | (r >> 3) << 10 | (g >> 3) << 5 | b >> 3
+    };
+    p as u16
 }
 
 pub(crate) struct OffScreen {
@@ -161,6 +242,7 @@ impl Surfaces {
         &mut self,
         id: u32,
         guest: GuestSurface,
+        keep_data: bool,
         slots: &MemSlots,
     ) -> Result<(), SurfaceError> {
         if id == 0 || id as usize >= self.list.len() {
@@ -175,7 +257,11 @@ impl Surfaces {
         if self.bytes + Framebuffer::bytes_for(w, h) > self.budget {
             return Err(SurfaceError::TooMuchMemory);
         }
-        let fb = Framebuffer::new(w, h).ok_or(SurfaceError::OutOfMemory)?;
+        let mut fb = Framebuffer::new(w, h).ok_or(SurfaceError::OutOfMemory)?;
+        // Every top byte is kept: an ARGB surface's alpha (pixman's a8r8g8b8), an xRGB
+        // surface's X byte (spice-common writes it, and reads it as alpha for
+        // SRC_SURFACE_HAS_ALPHA), 555's top bit (in bit 24).
+        fb.alpha = !matches!(guest.format, format::RGB565);
         let bpp = if matches!(guest.format, format::RGB555 | format::RGB565) {
             2
         } else {
@@ -189,7 +275,8 @@ impl Surfaces {
             guest,
             dirty: Default::default(),
         };
-        // Validates the whole surface memory once, and keeps what the guest put there.
+        // Validates the whole surface memory once; keeps what the guest put there
+        // (KEEP_DATA) or clears it as spice-server does.
         let last = guest.row_address(if guest.stride < 0 {
             0
         } else {
@@ -207,9 +294,12 @@ impl Surfaces {
                 u64::from(guest.stride.unsigned_abs()) * u64::from(guest.height),
             )
             .map_err(SurfaceError::Memory)?;
-        guest
-            .read_into(slots, &mut surface.fb)
-            .map_err(SurfaceError::Memory)?;
+        if keep_data {
+            guest.read_into(slots, &mut surface.fb)
+        } else {
+            guest.clear(slots)
+        }
+        .map_err(SurfaceError::Memory)?;
         self.bytes += surface.fb.pixels().len();
         self.list[id as usize] = Some(surface);
         Ok(())
@@ -251,19 +341,360 @@ impl Surfaces {
 
 /// A framebuffer's pixels as a canvas source; None when the host has no memory for the
 /// copy.
-pub(crate) fn pixels_of(fb: &Framebuffer) -> Option<Pixels> {
+/// With `alpha` (an ARGB surface, or an xRGB one read by a drawing flagged
+/// `SRC_SURFACE_HAS_ALPHA`, whose X byte spice-common then reads as alpha) the top byte is
+/// alpha; otherwise the pixels are opaque.
+pub(crate) fn pixels_of(fb: &Framebuffer, alpha: bool) -> Option<Pixels> {
+    let opaque = if alpha { 0 } else { 0xff00_0000 };
     let mut data = Vec::new();
     data.try_reserve_exact(fb.pixels().len() / 4).ok()?;
     data.extend(
         fb.pixels()
             .chunks(4)
-            .map(|p| u32::from_le_bytes([p[0], p[1], p[2], p[3]]) | 0xff00_0000),
+            .map(|p| u32::from_le_bytes([p[0], p[1], p[2], p[3]]) | opaque),
     );
     Some(Pixels {
         width: fb.width,
         height: fb.height,
         data,
-        alpha: false,
-        format: 8,
+        alpha,
+        format: if alpha { 9 } else { 8 },
     })
+}
+
+/// The solid brush colours of a drawing (fills, opaque and rop3 brushes, strokes, text).
+fn solid_colors_mut(op: &mut Op) -> Vec<&mut u32> {
+    fn solid(b: &mut Brush) -> Option<&mut u32> {
+        match b {
+            Brush::Solid(c) => Some(c),
+            _ => None,
+        }
+    }
+    match op {
+        Op::Fill { brush, .. }
+        | Op::Opaque { brush, .. }
+        | Op::Rop3 { brush, .. }
+        | Op::Stroke { brush, .. } => solid(brush).into_iter().collect(),
+        Op::Text { fore, back, .. } => solid(fore).into_iter().chain(solid(back)).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// `QXL_COMMAND_FLAG_COMPAT_16BPP` (an old driver in a 16-bit mode): solid colours and
+/// palettes come as x1r5g5b5 and are widened to xRGB, as spice-server's parser does.
+pub(crate) fn widen_compat16(op: &mut Op) {
+    for c in solid_colors_mut(op) {
+        *c = expand16(format::RGB555, *c as u16);
+    }
+    for image in op.images_mut() {
+        if let Image::Pixels(p) = image {
+            if is_paletted(p.format) {
+                p.data
+                    .iter_mut()
+                    .for_each(|v| *v = 0xff00_0000 | expand16(format::RGB555, *v as u16));
+            }
+        }
+    }
+}
+
+/// A drawing on a 16-bit surface: spice-common fills with the brush colour's low 16 bits
+/// as a pixel of the surface's format; here that pixel is widened as pixman reads it.
+/// Images are converted to the surface's format, which has no X bit (0 on 555).
+pub(crate) fn prepare_for_16(op: &mut Op, fmt: u32) {
+    for c in solid_colors_mut(op) {
+        *c = stored16(fmt, *c as u16);
+    }
+    let blend = matches!(op, Op::AlphaBlend { .. });
+    for image in op.images_mut() {
+        if let Image::Pixels(p) = image {
+            if is_paletted(p.format) {
+                // spice-common takes a palette's entries as pixels of the 16-bit
+                // surface (x1r5g5b5, its top bit included).
+                let x = if blend { 0xff00_0000 } else { 0 };
+                p.data
+                    .iter_mut()
+                    .for_each(|v| *v = x | stored16(format::RGB555, *v as u16));
+            } else if !blend {
+                p.data.iter_mut().for_each(|v| *v &= 0x00ff_ffff);
+            }
+        }
+    }
+}
+
+fn is_paletted(f: u8) -> bool {
+    matches!(
+        f,
+        image_fmt::BIT1_LE
+            | image_fmt::BIT1_BE
+            | image_fmt::BIT4_LE
+            | image_fmt::BIT4_BE
+            | image_fmt::BIT8
+    )
+}
+
+/// What a 16-bit surface keeps of `area` after a drawing: each pixel narrowed to the
+/// format and widened back, so the next drawing reads what pixman would. Blends go
+/// through pixman, which stores 555's top bit as 0.
+pub(crate) fn quantize16(fb: &mut Framebuffer, fmt: u32, area: Area, op: &Op) {
+    let blended = matches!(op, Op::AlphaBlend { .. } | Op::Composite { .. });
+    let x_mask = if blended { 0x00ff_ffff } else { u32::MAX };
+    let area = area.intersect(&fb.bounds());
+    let stride = fb.stride();
+    let pixels = fb.pixels_mut();
+    for y in area.top..area.bottom {
+        let row = y as usize * stride;
+        for x in area.left..area.right {
+            let o = row + x as usize * 4;
+            let v = u32::from_le_bytes([pixels[o], pixels[o + 1], pixels[o + 2], pixels[o + 3]]);
+            let kept = stored16(fmt, pack16(fmt, v & x_mask));
+            pixels[o..o + 4].copy_from_slice(&kept.to_le_bytes());
+        }
+    }
+}
+
+/// A drawing on a 32-bit surface: spice-common converts a source without alpha to
+/// x8r8g8b8 and blits its bits as they are, so the X byte (0 as drivers send it) lands in
+/// the alpha channel or X byte; the decoder made it 0xff.
+pub(crate) fn sources_onto_alpha(op: &mut Op) {
+    for image in op.images_mut() {
+        if let Image::Pixels(p) = image {
+            // 16-bit bitmaps go through pixman (x1r5g5b5 to x8r8g8b8), which sets it.
+            if !p.alpha && p.format != image_fmt::BIT16 {
+                p.data.iter_mut().for_each(|v| *v &= 0x00ff_ffff);
+            }
+        }
+    }
+}
+
+/// After an ALPHA_BLEND on an xRGB surface spice-common clears the X bytes of the whole
+/// box (not only the clip) when pixman left 0xff in its first pixel (`clear_dest_alpha`).
+pub(crate) fn clear_dest_alpha(fb: &mut Framebuffer, bbox: &crate::geometry::Rect) {
+    let Some(b) = bbox.clamped() else {
+        return;
+    };
+    let b = b.intersect(&fb.bounds());
+    if b.is_empty() {
+        return;
+    }
+    let stride = fb.stride();
+    let first = b.top as usize * stride + b.left as usize * 4;
+    if fb.pixels()[first + 3] != 0xff {
+        return;
+    }
+    let pixels = fb.pixels_mut();
+    for y in b.top..b.bottom {
+        for x in b.left..b.right {
+            pixels[y as usize * stride + x as usize * 4 + 3] = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::canvas::{self, Surfaces as CanvasSurfaces};
+    use crate::geometry::Rect;
+    use crate::qxl::draw::{Draw, Source};
+
+    struct NoSurfaces;
+    impl CanvasSurfaces for NoSurfaces {
+        fn pixels_of(&self, _: u32) -> Option<Pixels> {
+            None
+        }
+    }
+
+    fn rect(left: i32, top: i32, right: i32, bottom: i32) -> Rect {
+        Rect {
+            top,
+            left,
+            bottom,
+            right,
+        }
+    }
+
+    fn draw(bbox: Rect, op: Op) -> Draw {
+        Draw {
+            surface_id: 1,
+            depends_on: vec![],
+            bbox,
+            clip: None,
+            op,
+        }
+    }
+
+    fn px(fb: &Framebuffer, x: u32, y: u32) -> u32 {
+        let o = y as usize * fb.stride() + x as usize * 4;
+        let p = fb.pixels();
+        u32::from_le_bytes([p[o], p[o + 1], p[o + 2], p[o + 3]])
+    }
+
+    fn pixels(format: u8, alpha: bool, data: Vec<u32>) -> Pixels {
+        Pixels {
+            width: data.len() as u32,
+            height: 1,
+            data,
+            alpha,
+            format,
+        }
+    }
+
+    #[test]
+    fn sixteen_bit_pixels_widen_as_pixman_reads_them() {
+        // 565 white and a mid green; 555 keeps its top bit in bit 24.
+        assert_eq!(expand16(format::RGB565, 0xffff), 0x00ff_ffff);
+        assert_eq!(expand16(format::RGB565, 0x0400), 0x0000_8200);
+        assert_eq!(stored16(format::RGB555, 0x8000 | 0x001f), 0x0100_00ff);
+        assert_eq!(stored16(format::RGB565, 0x8000), 0x0084_0000);
+        for v in [0u16, 1, 0x7fff, 0x8000, 0xabcd, 0xffff] {
+            assert_eq!(pack16(format::RGB555, stored16(format::RGB555, v)), v);
+            assert_eq!(pack16(format::RGB565, stored16(format::RGB565, v)), v);
+        }
+    }
+
+    #[test]
+    fn a_16_bit_surface_takes_the_brush_colour_in_its_format() {
+        // spice-common fills with the colour's low 16 bits as a pixel: 0x12345678 on 565
+        // is the pixel 0x5678 (r 10, g 51, b 24: 0x52, 0xcf, 0xc6 widened).
+        let mut op = Op::Fill {
+            brush: Brush::Solid(0x1234_5678),
+            rop: 8,
+            mask: None,
+        };
+        prepare_for_16(&mut op, format::RGB565);
+        assert_eq!(
+            op,
+            Op::Fill {
+                brush: Brush::Solid(0x0052_cfc6),
+                rop: 8,
+                mask: None,
+            }
+        );
+    }
+
+    #[test]
+    fn compat_16bpp_widens_colours_and_palettes_from_555() {
+        let mut op = Op::Fill {
+            brush: Brush::Solid(0x7c00),
+            rop: 8,
+            mask: None,
+        };
+        widen_compat16(&mut op);
+        assert!(matches!(
+            op,
+            Op::Fill {
+                brush: Brush::Solid(0x00ff_0000),
+                ..
+            }
+        ));
+        let mut op = Op::Copy {
+            src: Source {
+                image: Image::Pixels(pixels(image_fmt::BIT8, false, vec![0xff00_001f])),
+                area: rect(0, 0, 1, 1),
+                scale_mode: 1,
+            },
+            rop: 8,
+            mask: None,
+        };
+        widen_compat16(&mut op);
+        let Op::Copy { src, .. } = &op else {
+            unreachable!()
+        };
+        assert_eq!(
+            src.image,
+            Image::Pixels(pixels(image_fmt::BIT8, false, vec![0xff00_00ff]))
+        );
+    }
+
+    #[test]
+    fn an_argb_surface_keeps_alpha_and_blends_rgba_without_the_flag() {
+        let mut fb = Framebuffer::new(2, 1).unwrap();
+        fb.alpha = true;
+        let fill = draw(
+            rect(0, 0, 2, 1),
+            Op::Fill {
+                brush: Brush::Solid(0x8011_2233),
+                rop: 8,
+                mask: None,
+            },
+        );
+        canvas::render(&mut fb, &fill, &NoSurfaces);
+        assert_eq!(px(&fb, 0, 0), 0x8011_2233);
+        // An RGBA bitmap half transparent, blended without SRC_SURFACE_HAS_ALPHA: its
+        // alpha still counts (spice-common reads the bitmap as a8r8g8b8).
+        let blend = draw(
+            rect(0, 0, 1, 1),
+            Op::AlphaBlend {
+                src: Source {
+                    image: Image::Pixels(pixels(image_fmt::RGBA, true, vec![0x8080_0000])),
+                    area: rect(0, 0, 1, 1),
+                    scale_mode: 1,
+                },
+                alpha: 255,
+                src_has_alpha: false,
+            },
+        );
+        canvas::render(&mut fb, &blend, &NoSurfaces);
+        // colour: 0x80 + 0x11 * 127/255; alpha: 0x80 + 0x80 * 127/255
+        assert_eq!(px(&fb, 0, 0), 0xc088_1119);
+    }
+
+    #[test]
+    fn clear_dest_alpha_clears_the_whole_box_only_after_an_opaque_first_pixel() {
+        let mut fb = Framebuffer::new(3, 1).unwrap();
+        fb.pixels_mut()
+            .copy_from_slice(&[1, 2, 3, 0xff, 4, 5, 6, 0x10, 7, 8, 9, 0xff]);
+        clear_dest_alpha(&mut fb, &rect(1, 0, 3, 1));
+        assert_eq!(
+            px(&fb, 1, 0),
+            0x1006_0504,
+            "first pixel of the box not opaque"
+        );
+        clear_dest_alpha(&mut fb, &rect(0, 0, 2, 1));
+        assert_eq!((px(&fb, 0, 0), px(&fb, 1, 0)), (0x0003_0201, 0x0006_0504));
+        assert_eq!(px(&fb, 2, 0), 0xff09_0807, "outside the box");
+    }
+
+    #[test]
+    fn sources_on_32_bit_surfaces_bring_their_x_byte() {
+        let mut op = Op::Copy {
+            src: Source {
+                image: Image::Pixels(pixels(image_fmt::BIT32, false, vec![0xff12_3456])),
+                area: rect(0, 0, 1, 1),
+                scale_mode: 1,
+            },
+            rop: 8,
+            mask: None,
+        };
+        sources_onto_alpha(&mut op);
+        let Op::Copy { src, .. } = &op else {
+            unreachable!()
+        };
+        assert_eq!(
+            src.image,
+            Image::Pixels(pixels(image_fmt::BIT32, false, vec![0x0012_3456]))
+        );
+        // 16-bit bitmaps reach the surface through pixman's conversion: opaque.
+        let mut op = Op::Copy {
+            src: Source {
+                image: Image::Pixels(pixels(image_fmt::BIT16, false, vec![0xff12_3456])),
+                area: rect(0, 0, 1, 1),
+                scale_mode: 1,
+            },
+            rop: 8,
+            mask: None,
+        };
+        let before = op.clone();
+        sources_onto_alpha(&mut op);
+        assert_eq!(op, before);
+    }
+
+    #[test]
+    fn surface_pixels_are_opaque_unless_read_with_alpha() {
+        let mut fb = Framebuffer::new(1, 1).unwrap();
+        fb.pixels_mut().copy_from_slice(&[1, 2, 3, 0x40]);
+        assert_eq!(pixels_of(&fb, false).unwrap().data, vec![0xff03_0201]);
+        let with = pixels_of(&fb, true).unwrap();
+        assert!(with.alpha);
+        assert_eq!(with.data, vec![0x4003_0201]);
+    }
 }

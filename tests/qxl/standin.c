@@ -231,6 +231,7 @@ static struct queue cmdq, curq;
 
 static void (*after_push)(void); /* SERVE with a pace: lets each command go out alone */
 
+static uint32_t cmd_flags; /* QXLCommandExt.flags of the commands pushed (QXL_COMMAND_FLAG_*) */
 static void qpush(struct queue *q, uint64_t data, uint32_t type)
 {
     pthread_mutex_lock(&lock);
@@ -240,7 +241,7 @@ static void qpush(struct queue *q, uint64_t data, uint32_t type)
     e->cmd.data = data;
     e->cmd.type = type;
     e->group_id = 1;
-    e->flags = 0;
+    e->flags = cmd_flags;
     pthread_mutex_unlock(&lock);
     if (after_push) after_push();
 }
@@ -763,6 +764,8 @@ static int surface_cmd(uint32_t sid, int create, int w, int h, int neg, uint8_t 
 
 /* seeded random scenarios: one file per kind of drawing */
 #include "random/seeded.c"
+#include "random/surfaces.c"
+#include "random/raster.c"
 
 /* ------------------------------------------------------------------------------------ */
 /* Scenarios                                                                              */
@@ -1728,6 +1731,14 @@ static const struct scenario scenarios[] = {
     { "costly_stroke", sc_costly_stroke, 0 },
     { "costly_stroke_staggered", sc_costly_stroke_staggered, 0 },
     { "rnd_fill", sc_rnd_fill, 0 },
+    { "rnd_surfaces", sc_rnd_surfaces, 0 },
+    { "rnd_copy", sc_rnd_copy, 0 },
+    { "rnd_blend", sc_rnd_blend, 0 },
+    { "rnd_opaque", sc_rnd_opaque, 0 },
+    { "rnd_rop3", sc_rnd_rop3, 0 },
+    { "rnd_rop3_origin", sc_rnd_rop3_origin, 0 },
+    { "rnd_bwi", sc_rnd_bwi, 0 },
+    { "rnd_transparent", sc_rnd_transparent, 0 },
 };
 #define NSC (int)(sizeof(scenarios) / sizeof(scenarios[0]))
 

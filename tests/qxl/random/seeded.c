@@ -101,6 +101,29 @@ static uint32_t *rnd_pixels(int w, int h, int alpha)
     return p;
 }
 
+/* the xRGB colour the canvas sees for pixel value v of a bitmap in fmt (palettes from
+ * mk_palette) */
+static uint32_t canvas_color(uint8_t fmt, uint32_t v)
+{
+    int n = 0;
+    switch (fmt) {
+    case SPICE_BITMAP_FMT_1BIT_BE: case SPICE_BITMAP_FMT_1BIT_LE: n = 2; break;
+    case SPICE_BITMAP_FMT_4BIT_BE: case SPICE_BITMAP_FMT_4BIT_LE: n = 16; break;
+    case SPICE_BITMAP_FMT_8BIT: n = 256; break;
+    case SPICE_BITMAP_FMT_16BIT: {
+        uint32_t r = (v >> 19) & 31, g = (v >> 11) & 31, b = (v >> 3) & 31;
+        return rgb((int)((r << 3) | (r >> 2)), (int)((g << 3) | (g >> 2)), (int)((b << 3) | (b >> 2)));
+    }
+    default: return v & 0xffffff;
+    }
+    int i = (int)(v & (uint32_t)(n - 1));
+    if (n == 2) return i ? rgb(250, 220, 30) : rgb(20, 30, 120);
+    return rgb((i * 37) & 255, (i * 91 + 50) & 255, (255 - i * 13) & 255);
+}
+
+/* the canvas colour of the middle pixel of the last rnd_bitmap (a colour key that occurs) */
+static uint32_t rnd_last_color;
+
 /* a random 32-bit (or RGBA when alpha) bitmap image of w x h, random chunking and orientation */
 static QXLImage *rnd_bitmap(uint8_t fmt, int w, int h)
 {
@@ -111,6 +134,7 @@ static QXLImage *rnd_bitmap(uint8_t fmt, int w, int h)
     else if (fmt == SPICE_BITMAP_FMT_4BIT_BE || fmt == SPICE_BITMAP_FMT_4BIT_LE) pal = mk_palette(16, rnd());
     else if (fmt == SPICE_BITMAP_FMT_8BIT) pal = mk_palette(256, rnd());
     QXLImage *img = mk_bitmap(fmt, w, h, pat_rnd, &o, pal);
+    rnd_last_color = canvas_color(fmt, rnd_px[(h / 2) * w + w / 2]);
     free(rnd_px);
     rnd_px = NULL;
     return img;
@@ -161,9 +185,10 @@ static void rnd_brush(QXLBrush *b)
         return;
     }
     static const uint32_t fmts[] = { SPICE_BITMAP_FMT_32BIT, SPICE_BITMAP_FMT_1BIT_BE, SPICE_BITMAP_FMT_8BIT,
-                                     SPICE_BITMAP_FMT_24BIT, SPICE_BITMAP_FMT_16BIT };
+                                     SPICE_BITMAP_FMT_24BIT, SPICE_BITMAP_FMT_16BIT, SPICE_BITMAP_FMT_4BIT_BE,
+                                     SPICE_BITMAP_FMT_RGBA };
     b->type = SPICE_BRUSH_TYPE_PATTERN;
-    b->u.pattern.pat = phys(rnd_bitmap((uint8_t)rnd_pick(fmts, 5), rnd_in(1, 20), rnd_in(1, 20)));
+    b->u.pattern.pat = phys(rnd_bitmap((uint8_t)rnd_pick(fmts, 7), rnd_in(1, 20), rnd_in(1, 20)));
     b->u.pattern.pos.x = rnd_in(-40, 100);
     b->u.pattern.pos.y = rnd_in(-40, 100);
 }
@@ -174,7 +199,8 @@ static void rnd_mask(QXLQMask *m, QXLRect box)
     int w = rnd_in(1, 70), h = rnd_in(1, 60);
     rnd_px = rnd_pixels(w, h, 0);
     struct imgopt o = { .topdown = rnd_percent(50), .nchunks = 1 };
-    m->bitmap = phys(mk_bitmap(SPICE_BITMAP_FMT_1BIT_BE, w, h, pat_rnd, &o, NULL));
+    uint8_t fmt = rnd_percent(50) ? SPICE_BITMAP_FMT_1BIT_BE : SPICE_BITMAP_FMT_1BIT_LE;
+    m->bitmap = phys(mk_bitmap(fmt, w, h, pat_rnd, &o, NULL));
     free(rnd_px);
     rnd_px = NULL;
     m->flags = rnd_percent(30) ? SPICE_MASK_FLAGS_INVERS : 0;
@@ -188,7 +214,8 @@ static void gen_fill(const struct tile *t)
     int n = rnd_in(1, 4);
     for (int i = 0; i < n; i++) {
         QXLDrawable *d = mk_draw(0, QXL_DRAW_FILL, rnd_rect_in(t->area, 1, 1), QXL_EFFECT_BLEND);
-        rnd_brush(&d->u.fill.brush);
+        if (rnd_percent(8)) d->u.fill.brush.type = SPICE_BRUSH_TYPE_NONE; /* rop with colour 0 */
+        else rnd_brush(&d->u.fill.brush);
         d->u.fill.rop_descriptor = rnd_ropd();
         rnd_mask(&d->u.fill.mask, d->bbox);
         tile_clip(d, t);
