@@ -12,7 +12,8 @@ What a user expects on the slow link: the photos close to the guest's (PSNR boun
 whole screen, generous) with nothing else damaged, and once the viewer closes, the desktop
 it covered (text, frames) exactly as the guest shows it: lossy pixels must not outlive the
 photo they belonged to. The C server leaves JPEG areas lossy until they are drawn again,
-as we do; both are held to the same assertions.
+as we do, but also sends some text-like areas (title bars) JPEG: the "exact once the viewer
+closed" assertion is ours only, C's count is printed.
 
 The image types the server sent are counted by tests/qxl/client_compare.py's Spy, a relay
 that reads the display channel's messages (placed in front of the slow link)."""
@@ -137,7 +138,10 @@ def test_wan_modes_on_a_slow_link_and_not_on_a_fast_one(make_rig, display, tmp_p
     assert not any(lan_images.get(k) for k in lossy), "JPEG on a fast link"
     assert lan_n == 0 and lan_closed == 0, f"LAN picture differs, see {tmp_path}"
     assert wan_psnr >= PSNR_MIN, f"WAN picture far from the guest's, see {tmp_path}"
-    assert wan_closed == 0, f"lossy pixels outlived the viewer, see {tmp_path}"
+    if rig.lib == "ours":
+        # Ours only: the C server sends some text-like areas JPEG too (seen: the title bars
+        # and the top bar on qxl, 50582 px; 34 px on std) and leaves them lossy.
+        assert wan_closed == 0, f"lossy pixels outlived the viewer, see {tmp_path}"
     assert wan_rate < WAN_BYTES_MAX * lan_rate, "the slow link got LAN-sized images"
     if display == "qxl":
         # qxl's photos travel as drawings' images the Spy sees (std's too, as our own
