@@ -636,7 +636,9 @@ pub fn agent(data: &[u8]) {
 /// kept across the input's images) must give back exactly through our decoders; then the
 /// raw input itself is fed to each decoder, which must refuse it or decode it, never panic.
 pub fn image_codecs(data: &[u8]) {
-    use crate::image::{decode, decode_quic, glz::Dictionary, lz, quic};
+    use crate::image::jpeg::{self, Jpeg};
+    use crate::image::{decode, decode_quic, decode_wan, glz::Dictionary, lz, quic, zlib};
+    use crate::proto::display;
     let mut dict = Dictionary::new(4096);
     let mut window = decode::GlzWindow::default();
     let mut rest = data;
@@ -675,17 +677,57 @@ pub fn image_codecs(data: &[u8]) {
             );
         }
         if let Some(glz) = dict.encode(width, height, &pixels) {
-            let (_, out) = window.decode(&glz).expect("GLZ decodes");
+            // Every other image deflated as ZLIB_GLZ_RGB, as a client on a slow link gets
+            // it; both join the same window.
+            let out = match zlib::wrap(&glz).filter(|_| rest.len().is_multiple_of(2)) {
+                Some(deflated) => {
+                    let wire = wan_image(
+                        width,
+                        height,
+                        display::ImageData::ZlibGlz {
+                            glz_size: glz.len() as u32,
+                            data: &deflated,
+                        },
+                    );
+                    decode_wan::image(&wire, &mut window).expect("ZLIB_GLZ decodes")
+                }
+                None => window.decode(&glz).expect("GLZ decodes").1,
+            };
             assert!(out
                 .pixels
                 .iter()
                 .zip(&pixels)
                 .all(|(a, b)| *a == b & 0x00ff_ffff));
         }
+        if let Some(Jpeg::Alpha { jpeg_size, data }) = jpeg::encode(width, height, &pixels, true) {
+            let data = display::ImageData::JpegAlpha {
+                jpeg_size,
+                data: &data,
+            };
+            let wire = wan_image(width, height, data);
+            let out = decode_wan::image(&wire, &mut decode::GlzWindow::default())
+                .expect("JPEG_ALPHA decodes");
+            // The colours are lossy; the alpha plane is exact.
+            assert!(
+                out.pixels
+                    .iter()
+                    .zip(&pixels)
+                    .all(|(a, b)| a >> 24 == b >> 24),
+                "JPEG_ALPHA alpha round trip"
+            );
+        }
     }
     let _ = decode::lz(data);
     let _ = decode::GlzWindow::default().decode(data);
     let _ = decode_quic::quic(data);
+    let _ = decode_wan::image(data, &mut decode::GlzWindow::default());
+}
+
+/// The bytes of one `Image` as the display channel writes it.
+fn wan_image(width: u32, height: u32, data: crate::proto::display::ImageData<'_>) -> Vec<u8> {
+    let mut w = crate::proto::wire::Writer(Vec::new());
+    crate::proto::display::image(&mut w, 7, width, height, 0, data);
+    w.0
 }
 
 /// Replays a session's images (width, height, BGRX pixels, in send order) through the

@@ -6,7 +6,7 @@
 //! for clients on a slow link (`jpeg-wan-compression`, `zlib-glz-wan-compression`),
 //! `jpeg` (lossy, for photographs) and `zlib` (deflated GLZ).
 //!
-//! The decoders in `decode` are ours too (for tests and fuzzing): they accept exactly
+//! The decoders in `decode`, `decode_quic` and `decode_wan` are ours too (for tests and fuzzing): they accept exactly
 //! what spice-common's `lz_decompress_tmpl.c` and spice-gtk's `decode-glz-tmpl.c` accept.
 
 pub(crate) mod choose;
@@ -14,6 +14,8 @@ pub(crate) mod choose;
 pub(crate) mod decode;
 #[cfg(any(test, feature = "fuzzing"))]
 pub(crate) mod decode_quic;
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) mod decode_wan;
 pub(crate) mod glz;
 pub(crate) mod jpeg;
 pub(crate) mod lz;
