@@ -253,9 +253,9 @@ mod tests {
             Brush::None,
             OP_PUT,
         ));
-        assert_eq!(row[0], over(0xffff_ffff, 0x10_1010, 240));
+        assert_eq!(row[0], over(0xffff_ffff, 0x10_1010, 240) & 0xff_ffff);
         assert_eq!(row[0] & 0xff, 241);
-        assert_eq!(row[1], over(0xffff_ffff, 0x10_1010, 0x80));
+        assert_eq!(row[1], over(0xffff_ffff, 0x10_1010, 0x80) & 0xff_ffff);
     }
 
     #[test]
@@ -265,12 +265,12 @@ mod tests {
         let first = glyph(0, 0, 2, &[0, 0xf0]);
         let second = glyph(0, 0, 2, &[0x10, 0x20]);
         let row = text(op(vec![first, second], 4, NO_BACK, Brush::None, OP_PUT));
-        assert_eq!(row[1], over(0xffff_ffff, 0x10_1010, 0x20));
+        assert_eq!(row[1], over(0xffff_ffff, 0x10_1010, 0x20) & 0xff_ffff);
         // With the first pixel 0 the larger coverage stays.
         let first = glyph(0, 0, 2, &[0, 0xf0]);
         let second = glyph(0, 0, 2, &[0, 0x20]);
         let row = text(op(vec![first, second], 4, NO_BACK, Brush::None, OP_PUT));
-        assert_eq!(row[1], over(0xffff_ffff, 0x10_1010, 0xf0));
+        assert_eq!(row[1], over(0xffff_ffff, 0x10_1010, 0xf0) & 0xff_ffff);
     }
 
     #[test]
@@ -329,5 +329,34 @@ mod tests {
             back_mode: 0,
         });
         assert_eq!(&row[1..3], &[0xff_0000, 0x00_ff00]);
+    }
+
+    #[test]
+    fn an_rgba_fore_pattern_keeps_its_alpha() {
+        // A half-transparent premultiplied red (0x80_800000) over 0x10_1010 through full
+        // coverage: red 0x80 + 0x10 * 127 / 255, green and blue 0x10 * 127 / 255.
+        let pattern = Pixels {
+            width: 1,
+            height: 1,
+            data: vec![0x8080_0000],
+            alpha: true,
+            format: 9,
+        };
+        let brush = Brush::Pattern {
+            image: crate::qxl::image::Image::Pixels(pattern),
+            x: 0,
+            y: 0,
+        };
+        let row = text(Op::Text {
+            glyphs: vec![glyph(0, 0, 1, &[255])],
+            glyph_bpp: 1,
+            back_area: NO_BACK,
+            fore: brush,
+            back: Brush::None,
+            fore_mode: OP_PUT,
+            back_mode: 0,
+        });
+        assert_eq!(row[0], over(0x8080_0000, 0x10_1010, 255) & 0xff_ffff);
+        assert_eq!(row[0], 0x88_0808);
     }
 }
