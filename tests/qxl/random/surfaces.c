@@ -128,7 +128,11 @@ static void surf_to_primary(const struct rsurf *s, const struct tile *t)
     }
     d->surfaces_dest[0] = (int32_t)s->sid;
     d->surfaces_rects[0] = src;
-    if (getenv("QXL_DESCRIBE")) fprintf(stderr, "  to-primary %s\n", d->type == QXL_DRAW_COPY ? "copy" : d->u.alpha_blend.alpha_flags ? "alpha-flag" : "alpha");
+    if (getenv("QXL_DESCRIBE"))
+        fprintf(stderr, "  to-primary %s src %d,%d-%d,%d at %d,%d alpha %u\n",
+                d->type == QXL_DRAW_COPY ? "copy" : d->u.alpha_blend.alpha_flags ? "alpha-flag" : "alpha",
+                src.left, src.top, src.right, src.bottom, l - t->area.left, top - t->area.top,
+                d->type == QXL_DRAW_COPY ? 255u : d->u.alpha_blend.alpha);
     push_draw(d, "surf-to-primary");
 }
 
@@ -176,10 +180,15 @@ static void compat16_draws(const struct tile *t)
 {
     QXLRect left = R(t->area.left, t->area.top, t->area.left + 32, t->area.bottom);
     cmd_flags = QXL_COMMAND_FLAG_COMPAT_16BPP;
-    if (getenv("QXL_DESCRIBE")) fprintf(stderr, "  compat16\n");
     QXLDrawable *d = mk_draw(0, QXL_DRAW_FILL, rnd_rect_in(left, 1, 1), QXL_EFFECT_OPAQUE);
     solid(&d->u.fill.brush, rnd());
     d->u.fill.rop_descriptor = rnd_percent(70) ? SPICE_ROPD_OP_PUT : rnd_ropd();
+    /* an honest effect: a rop that reads the destination is no OPAQUE drawing (spice-server
+     * trusts OPAQUE and drops the unrendered drawings it covers; see known-differences) */
+    if (d->u.fill.rop_descriptor != SPICE_ROPD_OP_PUT) d->effect = QXL_EFFECT_BLEND;
+    if (getenv("QXL_DESCRIBE"))
+        fprintf(stderr, "  compat16 fill %08x rop %x at %d,%d-%d,%d\n", d->u.fill.brush.u.color, d->u.fill.rop_descriptor,
+                d->bbox.left - t->area.left, d->bbox.top - t->area.top, d->bbox.right - t->area.left, d->bbox.bottom - t->area.top);
     push_draw(d, "compat16-fill");
     if (rnd_percent(60)) {
         static const uint32_t fmts[] = { SPICE_BITMAP_FMT_8BIT, SPICE_BITMAP_FMT_1BIT_BE, SPICE_BITMAP_FMT_4BIT_BE };
