@@ -254,6 +254,11 @@ pub(super) fn composite(fb: &mut Framebuffer, draw: &Draw, surfaces: &dyn Surfac
         crate::log_warn!("composite with a convolution filter refused: {flags:#x}");
         return;
     };
+    // pixman does nothing for DST (IN_REVERSE too on a 16-bit surface, where the images are
+    // converted to its opaque format): the pixels, alpha or X bits included, stay.
+    if op == DST || (fb.rgb_bits.is_some() && op == IN_REVERSE) {
+        return;
+    }
     let Some(s) = resolve(src, surfaces) else {
         return;
     };

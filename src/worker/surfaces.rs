@@ -453,7 +453,16 @@ fn is_paletted(f: u8) -> bool {
 /// format and widened back, so the next drawing reads what pixman would. Blends go
 /// through pixman, which stores 555's top bit as 0.
 pub(crate) fn quantize16(fb: &mut Framebuffer, fmt: u32, area: Area, op: &Op) {
-    let blended = matches!(op, Op::AlphaBlend { .. } | Op::Composite { .. });
+    // A COMPOSITE that pixman reduces to DST (its images are opaque here, converted to
+    // the surface's format; so is the surface) does not touch the copy of the box, whose
+    // 555 top bits go back as they were.
+    let leaves_dest =
+        |flags: u32| matches!(flags & 0xff, 0x02 | 0x04 | 0x06 | 0x0a | 0x0d | 0x12 | 0x22);
+    let blended = match op {
+        Op::AlphaBlend { .. } => true,
+        Op::Composite { flags, .. } => !leaves_dest(*flags),
+        _ => false,
+    };
     let x_mask = if blended { 0x00ff_ffff } else { u32::MAX };
     let area = area.intersect(&fb.bounds());
     let stride = fb.stride();
@@ -732,6 +741,27 @@ mod tests {
             panic!()
         };
         assert_eq!((m.data[0], m.alpha), (0xff00_0000, false));
+    }
+
+    #[test]
+    fn a_composite_reduced_to_dst_keeps_the_555_top_bit() {
+        let composite = |flags| Op::Composite {
+            flags,
+            src: Image::Pixels(pixels(image_fmt::BIT32, false, vec![0])),
+            mask: None,
+            src_origin: (0, 0),
+            mask_origin: (0, 0),
+            src_transform: None,
+            mask_transform: None,
+        };
+        for (flags, kept) in [(0x06, true), (0x02, true), (0x03, false)] {
+            let mut fb = Framebuffer::new(1, 1).unwrap();
+            fb.alpha = true;
+            fb.pixels_mut()
+                .copy_from_slice(&stored16(format::RGB555, 0x8000 | 0x1f).to_le_bytes());
+            quantize16(&mut fb, format::RGB555, fb.bounds(), &composite(flags));
+            assert_eq!(fb.pixels()[3] == 1, kept, "op {flags:#x}");
+        }
     }
 
     #[test]
