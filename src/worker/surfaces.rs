@@ -759,7 +759,8 @@ mod tests {
             fb.alpha = true;
             fb.pixels_mut()
                 .copy_from_slice(&stored16(format::RGB555, 0x8000 | 0x1f).to_le_bytes());
-            quantize16(&mut fb, format::RGB555, fb.bounds(), &composite(flags));
+            let all = fb.bounds();
+            quantize16(&mut fb, format::RGB555, all, &composite(flags));
             assert_eq!(fb.pixels()[3] == 1, kept, "op {flags:#x}");
         }
     }
