@@ -62,11 +62,13 @@ const HSL_SATURATION: u32 = 0x3c;
 const HSL_COLOR: u32 = 0x3d;
 const HSL_LUMINOSITY: u32 = 0x3e;
 
-/// The operator pixman runs on an opaque destination (its `optimize_operator`: the same
-/// result, except SATURATE, which leaves an opaque destination alone, and the unnamed codes
-/// between the groups, which clear). None for codes past the table (refused).
-fn on_opaque_dest(op: u32) -> Option<u32> {
+/// The operator pixman runs (its `optimize_operator`): on an opaque destination the same
+/// result, except SATURATE, which leaves an opaque destination alone; on one with alpha (an
+/// ARGB surface) the operator itself; the unnamed codes between the groups clear. None for
+/// codes past the table (refused).
+fn operator_for(op: u32, dest_opaque: bool) -> Option<u32> {
     Some(match op {
+        OVER_REVERSE | SATURATE | IN | OUT | ATOP | ATOP_REVERSE | XOR if !dest_opaque => op,
         OVER_REVERSE | SATURATE => DST,
         IN => SRC,
         OUT => CLEAR,
@@ -241,7 +243,7 @@ pub(super) fn composite(fb: &mut Framebuffer, draw: &Draw, surfaces: &dyn Surfac
     else {
         return;
     };
-    let Some(op) = on_opaque_dest(flags & 0xff) else {
+    let Some(op) = operator_for(flags & 0xff, !fb.argb) else {
         crate::log_warn!("composite with operator {:#x} refused", flags & 0xff);
         return;
     };
@@ -252,6 +254,11 @@ pub(super) fn composite(fb: &mut Framebuffer, draw: &Draw, surfaces: &dyn Surfac
         crate::log_warn!("composite with a convolution filter refused: {flags:#x}");
         return;
     };
+    // pixman does nothing for DST (IN_REVERSE too on a 16-bit surface, where the images are
+    // converted to its opaque format): the pixels, alpha or X bits included, stay.
+    if op == DST || (fb.rgb_bits.is_some() && op == IN_REVERSE) {
+        return;
+    }
     let Some(s) = resolve(src, surfaces) else {
         return;
     };
@@ -288,10 +295,27 @@ pub(super) fn composite(fb: &mut Framebuffer, draw: &Draw, surfaces: &dyn Surfac
     let (sox, soy) = (i64::from(src_origin.0), i64::from(src_origin.1));
     let (mox, moy) = (i64::from(mask_origin.0), i64::from(mask_origin.1));
     let (left, top) = (i64::from(draw.bbox.left), i64::from(draw.bbox.top));
+    // spice-common composites onto a copy of the box in the surface's own format: an ARGB
+    // surface's alpha takes part, any other destination reads as opaque.
+    let dest_alpha = if fb.argb { 0 } else { 0xff00_0000 };
+    let fb_bits = fb.rgb_bits;
     update(fb, draw, &None, |x, y, d| {
         let (rx, ry) = (i64::from(x) - left, i64::from(y) - top);
-        let d = d | 0xff00_0000;
-        Some(if float {
+        let d = d | dest_alpha;
+        Some(if let (true, Some(bits)) = (float, fb_bits) {
+            // a 16-bit surface: its pixels and the images converted to its format
+            let s = unpack_narrow(source.sample(rx + sox, ry + soy), bits);
+            let m = mask
+                .as_ref()
+                .map(|m| unpack_narrow(m.sample(rx + mox, ry + moy), bits));
+            pack_f(combine_float(
+                op,
+                s,
+                m,
+                component_alpha,
+                unpack_narrow(d, bits),
+            ))
+        } else if float {
             let s = source.sample_f(rx + sox, ry + soy);
             let m = mask.as_ref().map(|m| m.sample_f(rx + mox, ry + moy));
             pack_f(combine_float(op, s, m, component_alpha, unpack_f(d)))
@@ -503,6 +527,15 @@ type F4 = [f32; 4];
 fn unpack_f(p: u32) -> F4 {
     let c = |shift: u32| ((p >> shift) & 0xff) as f32 * (1.0f32 / 255.0);
     [c(24), c(16), c(8), c(0)]
+}
+
+/// An opaque pixel of a 16-bit format (widened to bytes by bit replication) as pixman's
+/// float path reads it: each channel's `n` top bits times `1 / (2^n - 1)`.
+fn unpack_narrow(p: u32, bits: [u32; 3]) -> F4 {
+    let c = |shift: u32, n: u32| {
+        (((p >> shift) & 0xff) >> (8 - n)) as f32 * (1.0f32 / ((1u32 << n) - 1) as f32)
+    };
+    [c(24, 8), c(16, bits[0]), c(8, bits[1]), c(0, bits[2])]
 }
 
 /// pixman's float_to_unorm(f, 8) per channel.
@@ -963,6 +996,36 @@ mod tests {
     }
 
     #[test]
+    fn atop_keeps_its_meaning_on_an_argb_destination() {
+        // On an opaque destination ATOP is OVER; on ARGB it reads the destination's alpha:
+        // an opaque red source ATOP a transparent pixel leaves it transparent.
+        assert_eq!(operator_for(ATOP, true), Some(OVER));
+        assert_eq!(operator_for(ATOP, false), Some(ATOP));
+        let mut fb = Framebuffer::new(1, 1).unwrap();
+        fb.alpha = true;
+        fb.argb = true;
+        let draw = Draw {
+            surface_id: 1,
+            depends_on: vec![],
+            bbox: rect(0, 0, 1, 1),
+            clip: None,
+            op: composite_op(ATOP, image(fmt::RGBA, 1, vec![0xffff_0000]), None),
+        };
+        render(&mut fb, &draw, &NoSurfaces);
+        assert_eq!(fb.pixels(), &[0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn float_ops_read_16_bit_channels_unwidened() {
+        // 565 red 17 widens to the byte 140 (140/255 = 0.5490) but pixman's float path
+        // reads 17/31 = 0.5484.
+        let f = unpack_narrow(0xff8c_0000, [5, 6, 5]);
+        assert_eq!(f[0], 1.0);
+        assert_eq!(f[1], 17.0 * (1.0f32 / 31.0));
+        assert_ne!(f[1], unpack_f(0xff8c_0000)[1]);
+    }
+
+    #[test]
     fn hsl_with_component_alpha_leaves_the_destination() {
         let op = composite_op(
             HSL_HUE | 1 << 18,
@@ -989,6 +1052,7 @@ mod tests {
             },
             alpha,
             src_has_alpha,
+            dest_has_alpha: false,
         }
     }
 

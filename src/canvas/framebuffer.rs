@@ -30,6 +30,12 @@ pub(crate) struct Framebuffer {
     /// The top byte of each pixel is alpha, kept by drawings (an ARGB surface); otherwise
     /// it is left 0.
     pub alpha: bool,
+    /// That top byte is an ARGB surface's alpha, which pixman reads as the destination's
+    /// alpha (an xRGB surface's X byte reads as opaque).
+    pub argb: bool,
+    /// A 16-bit surface's red, green and blue widths: pixman's float combiners read such
+    /// a surface (and images converted to it) as `v / (2^n - 1)`, not as the widened byte.
+    pub rgb_bits: Option<[u32; 3]>,
     pixels: Arc<Vec<u8>>,
 }
 
@@ -45,6 +51,8 @@ impl Framebuffer {
             width,
             height,
             alpha: false,
+            argb: false,
+            rgb_bits: None,
             pixels: Arc::new(pixels),
         })
     }

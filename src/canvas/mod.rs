@@ -325,6 +325,7 @@ pub(crate) fn render(fb: &mut Framebuffer, draw: &Draw, surfaces: &dyn Surfaces)
             src,
             alpha,
             src_has_alpha,
+            ..
         } => composite::alpha_blend(fb, draw, src, *alpha, *src_has_alpha, surfaces),
         Op::Text {
             glyphs,

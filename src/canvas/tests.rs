@@ -106,6 +106,7 @@ fn alpha_blend_is_premultiplied_over() {
         },
         alpha: 128,
         src_has_alpha: false,
+        dest_has_alpha: false,
     };
     render(&mut fb, &draw(rect(0, 0, 1, 1), op), &NoSurfaces);
     assert_eq!(px(&fb, 0, 0), 0x0080_007f);

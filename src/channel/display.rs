@@ -912,6 +912,7 @@ mod tests {
                 },
                 alpha: 255,
                 src_has_alpha: true,
+                dest_has_alpha: false,
             },
         };
         let blend = crate::display::forward::for_client(&draw).unwrap();

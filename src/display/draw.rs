@@ -313,6 +313,7 @@ pub(crate) fn encode(surface_id: u32, draw: &Draw) -> Result<DrawMessage, NotFor
             src,
             alpha,
             src_has_alpha,
+            ..
         } => {
             let flags = if *src_has_alpha {
                 ALPHA_SRC_HAS_ALPHA

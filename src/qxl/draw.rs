@@ -171,6 +171,9 @@ pub(crate) enum Op {
         src: Source,
         alpha: u8,
         src_has_alpha: bool,
+        /// `SPICE_ALPHA_FLAGS_DEST_HAS_ALPHA`: an xRGB destination's X byte is alpha, and
+        /// spice-common leaves the blended alpha there (no `clear_dest_alpha`).
+        dest_has_alpha: bool,
     },
     Composite {
         flags: u32,
@@ -525,6 +528,7 @@ pub(crate) fn parse(
             alpha: b[u],
             src: p.source_any_area(&b, u + 1, u + 9, SCALE_NEAREST)?,
             src_has_alpha: false,
+            dest_has_alpha: false,
         },
         kind::ALPHA_BLEND => {
             let flags = u16_at(&b, u);
@@ -532,6 +536,7 @@ pub(crate) fn parse(
                 alpha: b[u + 2],
                 src: p.source_any_area(&b, u + 3, u + 11, SCALE_NEAREST)?,
                 src_has_alpha: flags & 2 != 0,
+                dest_has_alpha: flags & 1 != 0,
             }
         }
         kind::COMPOSITE if !compat => {

@@ -437,7 +437,15 @@ impl<D: Device> Worker<D> {
                         if let Some(fmt) = sixteen {
                             surfaces::quantize16(&mut target.fb, fmt, damage, &d.op);
                         }
-                        if xrgb && matches!(d.op, draw::Op::AlphaBlend { .. }) {
+                        if xrgb
+                            && matches!(
+                                d.op,
+                                draw::Op::AlphaBlend {
+                                    dest_has_alpha: false,
+                                    ..
+                                }
+                            )
+                        {
                             surfaces::clear_dest_alpha(&mut target.fb, &d.bbox);
                         }
                         target.dirty.note(damage);

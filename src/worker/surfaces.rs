@@ -262,6 +262,12 @@ impl Surfaces {
         // surface's X byte (spice-common writes it, and reads it as alpha for
         // SRC_SURFACE_HAS_ALPHA), 555's top bit (in bit 24).
         fb.alpha = !matches!(guest.format, format::RGB565);
+        fb.argb = guest.format == format::ARGB32;
+        fb.rgb_bits = match guest.format {
+            format::RGB565 => Some([5, 6, 5]),
+            format::RGB555 => Some([5, 5, 5]),
+            _ => None,
+        };
         let bpp = if matches!(guest.format, format::RGB555 | format::RGB565) {
             2
         } else {
@@ -405,9 +411,20 @@ pub(crate) fn prepare_for_16(op: &mut Op, fmt: u32) {
         *c = stored16(fmt, *c as u16);
     }
     let blend = matches!(op, Op::AlphaBlend { .. });
+    let composite = matches!(op, Op::Composite { .. });
     for image in op.images_mut() {
         if let Image::Pixels(p) = image {
-            if is_paletted(p.format) {
+            if composite {
+                // spice-common converts a COMPOSITE source or mask to the surface's own
+                // format (pixman SRC): opaque, each channel truncated; A8 has no colour.
+                let a8 = p.format == image_fmt::BIT8_A;
+                p.data.iter_mut().for_each(|v| {
+                    let narrowed = if a8 { 0 } else { pack16(fmt, *v & 0x00ff_ffff) };
+                    *v = 0xff00_0000 | expand16(fmt, narrowed);
+                });
+                p.format = image_fmt::BIT32;
+                p.alpha = false;
+            } else if is_paletted(p.format) {
                 // spice-common takes a palette's entries as pixels of the 16-bit
                 // surface (x1r5g5b5, its top bit included).
                 let x = if blend { 0xff00_0000 } else { 0 };
@@ -436,7 +453,16 @@ fn is_paletted(f: u8) -> bool {
 /// format and widened back, so the next drawing reads what pixman would. Blends go
 /// through pixman, which stores 555's top bit as 0.
 pub(crate) fn quantize16(fb: &mut Framebuffer, fmt: u32, area: Area, op: &Op) {
-    let blended = matches!(op, Op::AlphaBlend { .. } | Op::Composite { .. });
+    // A COMPOSITE that pixman reduces to DST (its images are opaque here, converted to
+    // the surface's format; so is the surface) does not touch the copy of the box, whose
+    // 555 top bits go back as they were.
+    let leaves_dest =
+        |flags: u32| matches!(flags & 0xff, 0x02 | 0x04 | 0x06 | 0x0a | 0x0d | 0x12 | 0x22);
+    let blended = match op {
+        Op::AlphaBlend { .. } => true,
+        Op::Composite { flags, .. } => !leaves_dest(*flags),
+        _ => false,
+    };
     let x_mask = if blended { 0x00ff_ffff } else { u32::MAX };
     let area = area.intersect(&fb.bounds());
     let stride = fb.stride();
@@ -631,6 +657,7 @@ mod tests {
                 },
                 alpha: 255,
                 src_has_alpha: false,
+                dest_has_alpha: false,
             },
         );
         canvas::render(&mut fb, &blend, &NoSurfaces);
@@ -686,6 +713,56 @@ mod tests {
         let before = op.clone();
         sources_onto_alpha(&mut op);
         assert_eq!(op, before);
+    }
+
+    #[test]
+    fn composite_images_on_a_16_bit_surface_become_opaque_in_its_format() {
+        let mut op = Op::Composite {
+            flags: 3,
+            src: Image::Pixels(pixels(image_fmt::RGBA, true, vec![0x80ff_8844])),
+            mask: Some(Image::Pixels(pixels(
+                image_fmt::BIT8_A,
+                true,
+                vec![0x4000_0000],
+            ))),
+            src_origin: (0, 0),
+            mask_origin: (0, 0),
+            src_transform: None,
+            mask_transform: None,
+        };
+        prepare_for_16(&mut op, format::RGB565);
+        let Op::Composite { src, mask, .. } = &op else {
+            unreachable!()
+        };
+        // 0xff8844 truncated to 565 (31, 34, 8) and read back by pixman: ff, 8a, 42.
+        let Image::Pixels(s) = src else { panic!() };
+        assert_eq!((s.data[0], s.alpha), (0xffff_8a42, false));
+        let Some(Image::Pixels(m)) = mask else {
+            panic!()
+        };
+        assert_eq!((m.data[0], m.alpha), (0xff00_0000, false));
+    }
+
+    #[test]
+    fn a_composite_reduced_to_dst_keeps_the_555_top_bit() {
+        let composite = |flags| Op::Composite {
+            flags,
+            src: Image::Pixels(pixels(image_fmt::BIT32, false, vec![0])),
+            mask: None,
+            src_origin: (0, 0),
+            mask_origin: (0, 0),
+            src_transform: None,
+            mask_transform: None,
+        };
+        for (flags, kept) in [(0x06, true), (0x02, true), (0x03, false)] {
+            let mut fb = Framebuffer::new(1, 1).unwrap();
+            fb.alpha = true;
+            fb.pixels_mut()
+                .copy_from_slice(&stored16(format::RGB555, 0x8000 | 0x1f).to_le_bytes());
+            let all = fb.bounds();
+            quantize16(&mut fb, format::RGB555, all, &composite(flags));
+            assert_eq!(fb.pixels()[3] == 1, kept, "op {flags:#x}");
+        }
     }
 
     #[test]

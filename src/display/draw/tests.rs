@@ -316,6 +316,7 @@ fn copy_bits_and_alpha_blend_layouts() {
             },
             alpha: 0x80,
             src_has_alpha: true,
+            dest_has_alpha: false,
         }),
     )
     .unwrap();
