@@ -10,6 +10,7 @@ use crate::qxl::draw::{line_flags, path_flags, Brush, Draw, PathSeg};
 use crate::qxl::image::Pixels;
 
 mod dash;
+mod poly;
 
 /// Most pixels one stroke may visit (a hostile path of long segments far off the surface
 /// must not keep the worker busy for minutes).
@@ -51,6 +52,37 @@ impl Painter<'_> {
     pub(super) fn near(&self, x: i64, y: i64) -> bool {
         let (l, t, r, b) = self.extents;
         x >= l && x < r && y >= t && y < b
+    }
+
+    /// Paints the `w` pixels of row `y` from `x` (one step of the budget); false once
+    /// the budget is gone.
+    pub(super) fn span(&mut self, y: i32, x: i32, w: i32) -> bool {
+        if !self.step() {
+            return false;
+        }
+        let (l, t, r, b) = self.extents;
+        let y = i64::from(y);
+        if y < t || y >= b {
+            return true;
+        }
+        let x1 = i64::from(x).max(l);
+        let x2 = (i64::from(x) + i64::from(w)).min(r);
+        for x in x1..x2 {
+            self.plot(x, y);
+        }
+        true
+    }
+
+    /// Whether painting a pixel twice gives what painting it once does (X11 paints a
+    /// wide line's overlapping pieces once only for the other rops).
+    pub(super) fn rop_is_idempotent(&self) -> bool {
+        let values = [0, 0xff_ffff];
+        values.iter().all(|&s| {
+            values.iter().all(|&d| {
+                let once = rop::apply(self.rop, s, d, true);
+                rop::apply(self.rop, s, once, true) == once
+            })
+        })
     }
 
     pub(super) fn plot(&mut self, x: i64, y: i64) {
@@ -315,6 +347,17 @@ mod tests {
 
     /// The pixels a stroke sets on an 8x8 surface of colour 0x111111 (listed by position).
     fn stroke(path: Vec<PathSeg>, brush: Brush) -> Vec<(u32, u32, u32)> {
+        stroke_with(path, brush, crate::canvas::rop::OP_PUT, 0, vec![])
+    }
+
+    /// `stroke` with a rop descriptor and a line style.
+    pub(super) fn stroke_with(
+        path: Vec<PathSeg>,
+        brush: Brush,
+        fore_mode: u16,
+        attr_flags: u8,
+        style: Vec<i32>,
+    ) -> Vec<(u32, u32, u32)> {
         let draw = Draw {
             surface_id: 0,
             depends_on: vec![],
@@ -328,11 +371,11 @@ mod tests {
             op: Op::Stroke {
                 path,
                 brush,
-                fore_mode: crate::canvas::rop::OP_PUT,
+                fore_mode,
                 back_mode: 0,
                 width: 1 << 4,
-                attr_flags: 0,
-                style: vec![],
+                attr_flags,
+                style,
             },
         };
         let mut fb = Framebuffer::new(8, 8).unwrap();
@@ -352,14 +395,14 @@ mod tests {
         set
     }
 
-    fn line(flags: u32, points: &[(i32, i32)]) -> PathSeg {
+    pub(super) fn line(flags: u32, points: &[(i32, i32)]) -> PathSeg {
         PathSeg {
             flags,
             points: points.to_vec(),
         }
     }
 
-    const WHOLE: u32 = path_flags::BEGIN | path_flags::END;
+    pub(super) const WHOLE: u32 = path_flags::BEGIN | path_flags::END;
 
     #[test]
     fn fixed_point_rounds_half_down() {

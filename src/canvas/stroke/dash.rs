@@ -404,7 +404,72 @@ pub(super) fn dashed_polyline(
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::{line, stroke_with, WHOLE};
     use super::*;
+    use crate::qxl::draw::{line_flags, Brush};
+
+    /// The pixels a dashed stroke (dashes in whole pixels) sets, by position.
+    fn dashed(points: &[(i32, i32)], style: &[i32], flags: u8, rop: u16) -> Vec<(u32, u32)> {
+        let px: Vec<_> = points.iter().map(|&(x, y)| (x << 4, y << 4)).collect();
+        let style = style.iter().map(|&s| s << 4).collect();
+        let set = stroke_with(
+            vec![line(WHOLE, &px)],
+            Brush::Solid(0xff_ffff),
+            rop,
+            line_flags::STYLED | flags,
+            style,
+        );
+        set.iter().map(|&(x, y, _)| (x, y)).collect()
+    }
+
+    const PUT: u16 = crate::canvas::rop::OP_PUT;
+    const XOR: u16 = 1 << 6;
+
+    #[test]
+    fn a_dash_covers_the_pixels_from_its_start_up_to_its_end() {
+        // Dashes of 2 and gaps of 1 along row 1 from x = 0 to 8: the end pixel is left out.
+        let set = dashed(&[(0, 1), (8, 1)], &[2, 1], 0, PUT);
+        let xs: Vec<_> = set.iter().map(|&(x, y)| (assert_eq!(y, 1), x).1).collect();
+        assert_eq!(xs, vec![0, 1, 3, 4, 6, 7]);
+    }
+
+    #[test]
+    fn start_with_gap_starts_with_the_last_gap() {
+        // Style [1, 2] starting with a gap: the list becomes [2, 1], one pixel in.
+        let set = dashed(&[(0, 1), (8, 1)], &[1, 2], line_flags::START_WITH_GAP, PUT);
+        let xs: Vec<_> = set.iter().map(|&(x, _)| x).collect();
+        assert_eq!(xs, vec![1, 2, 4, 5, 7]);
+    }
+
+    #[test]
+    fn the_pattern_carries_on_round_a_corner() {
+        // [2, 2] from (0,1): on 0-1, off 2 and the first pixel down the corner, on 2-3,
+        // off 4-5, on 6 (the end, 7, left out).
+        let set = dashed(&[(0, 1), (3, 1), (3, 7)], &[2, 2], 0, PUT);
+        assert_eq!(set, vec![(0, 1), (1, 1), (3, 2), (3, 3), (3, 6)]);
+    }
+
+    #[test]
+    fn a_rop_that_is_not_idempotent_paints_overlaps_once() {
+        // An L: the across dash and the down dash (and their miter) share (5, 1); with XOR
+        // painted twice it would come back, X11 merges the spans and paints it once.
+        let path = vec![line(WHOLE, &[(16, 16), (80, 16), (80, 80)])];
+        let set = stroke_with(
+            path,
+            Brush::Solid(0xff_ffff),
+            XOR,
+            line_flags::STYLED,
+            vec![20 << 4, 1 << 4],
+        );
+        let mut want: Vec<_> = (1..5)
+            .map(|x| (x, 1))
+            .chain((1..5).map(|y| (5, y)))
+            .collect();
+        want.sort_by_key(|&(x, y)| (y, x));
+        let got: Vec<_> = set.iter().map(|&(x, y, _)| (x, y)).collect();
+        assert_eq!(got, want);
+        assert!(set.iter().all(|&(_, _, v)| v == 0xee_eeee));
+    }
 
     #[test]
     fn stepping_the_dash_offset_skips_whole_dashes_and_empty_ones() {
