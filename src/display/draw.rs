@@ -298,7 +298,16 @@ pub(crate) fn encode(surface_id: u32, draw: &Draw) -> Result<DrawMessage, NotFor
                 return Err(NotForwardable::Style);
             }
             let string = e.pointer();
-            rect(&mut e.w, back_area);
+            // An inverted back area fills nothing, but the client's canvas hands it to
+            // pixman, which logs it as a bug: it goes as an empty one (the fore_mode
+            // check above already keeps the drawings it would change).
+            let inverted = back_area.right < back_area.left || back_area.bottom < back_area.top;
+            let sent_back = if inverted {
+                Rect::default()
+            } else {
+                *back_area
+            };
+            rect(&mut e.w, &sent_back);
             e.brush(fore)?;
             e.brush(back)?;
             e.w.u16(*fore_mode).u16(*back_mode);
