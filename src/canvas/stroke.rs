@@ -3,7 +3,7 @@
 //! X11 zero-width line (CapNotLast, the X server's default octant bias); styled lines as
 //! X11 draws a dashed line of width 1. The line width is ignored, as the canvas does.
 
-use super::clip::{Clip, Probe};
+use super::clip::Clip;
 use super::framebuffer::Framebuffer;
 use super::{brush_at, get_at, put_at, rop, targets};
 use crate::qxl::draw::{line_flags, path_flags, Brush, Draw, PathSeg};
@@ -11,6 +11,7 @@ use crate::qxl::image::Pixels;
 
 mod dash;
 mod poly;
+mod spans;
 
 /// Most pixels one stroke may visit (a hostile path of long segments far off the surface
 /// must not keep the worker busy for minutes).
@@ -28,8 +29,9 @@ pub(super) fn fix_to_int(v: i32) -> i32 {
 
 /// Where a stroke's pixels go: the clip, the brush and the rop, and the pixel budget.
 pub(super) struct Painter<'a> {
-    probe: Probe<'a>,
-    extents: (i64, i64, i64, i64),
+    region: spans::Region,
+    /// The surface's width and height.
+    surface: (i64, i64),
     pixels: &'a mut [u8],
     stride: usize,
     brush: &'a Brush,
@@ -48,27 +50,22 @@ impl Painter<'_> {
         true
     }
 
-    /// Whether (x, y) lies in the clip's extents (a cheap test before `plot`).
-    pub(super) fn near(&self, x: i64, y: i64) -> bool {
-        let (l, t, r, b) = self.extents;
-        x >= l && x < r && y >= t && y < b
-    }
-
-    /// Paints the `w` pixels of row `y` from `x` (one step of the budget); false once
-    /// the budget is gone.
-    pub(super) fn span(&mut self, y: i32, x: i32, w: i32) -> bool {
-        if !self.step() {
-            return false;
-        }
-        let (l, t, r, b) = self.extents;
-        let y = i64::from(y);
-        if y < t || y >= b {
-            return true;
-        }
-        let x1 = i64::from(x).max(l);
-        let x2 = (i64::from(x) + i64::from(w)).min(r);
-        for x in x1..x2 {
-            self.plot(x, y);
+    /// Paints a batch of spans as spice-common's stroke canvas does (`FillSpans`):
+    /// clipped in place to the drawing's region (see `spans`), each span that is left
+    /// painted in turn (one step of the budget each); false once the budget is gone.
+    pub(super) fn fill_spans(&mut self, spans: Vec<spans::Span>, sorted: bool) -> bool {
+        for (x, y, w) in self.region.clip_in_place(spans, sorted) {
+            if !self.step() {
+                return false;
+            }
+            let (y, x1) = (i64::from(y), i64::from(x).max(0));
+            let x2 = (i64::from(x) + i64::from(w)).min(self.surface.0);
+            if y < 0 || y >= self.surface.1 {
+                continue;
+            }
+            for x in x1..x2 {
+                self.paint(x as u32, y as u32);
+            }
         }
         true
     }
@@ -85,11 +82,8 @@ impl Painter<'_> {
         })
     }
 
-    pub(super) fn plot(&mut self, x: i64, y: i64) {
-        if !self.near(x, y) || !self.probe.contains(x as u32, y as u32) {
-            return;
-        }
-        let (x, y) = (x as u32, y as u32);
+    /// Paints the pixel (x, y) of the surface, whatever the clip.
+    fn paint(&mut self, x: u32, y: u32) {
         // The canvas strokes with a NONE brush in black.
         let color = match self.brush {
             Brush::None => Some(0),
@@ -118,18 +112,20 @@ fn zero_segment(p: &mut Painter, a: (i32, i32), b: (i32, i32)) -> bool {
     let octant = (u32::from(dx < 0) << 2) | (u32::from(dy < 0) << 1) | u32::from(!x_major);
     let bias = i64::from((BIAS_OCTANTS >> octant) & 1);
     let (major, minor) = if x_major { (adx, ady) } else { (ady, adx) };
-    // Only the steps whose major coordinate lies in the clip's extents can plot.
-    let (l, t, r, bt) = p.extents;
+    // miZeroLine clips each segment to the surface (its pixels there are the unclipped
+    // line's) and paints the rest as one batch of spans, a row's pixels joined.
+    let (sw, sh) = p.surface;
     let (start, step, lo, hi) = if x_major {
-        (x1, sx, l, r)
+        (x1, sx, 0, sw)
     } else {
-        (y1, sy, t, bt)
+        (y1, sy, 0, sh)
     };
     let k_of = |v: i64| (v - start) * step;
     let (k0, k1) = {
         let (ka, kb) = (k_of(lo), k_of(hi - 1));
         (ka.min(kb).max(0), (ka.max(kb) + 1).min(major))
     };
+    let mut spans: Vec<spans::Span> = vec![];
     for k in k0..k1 {
         if !p.step() {
             return false;
@@ -141,9 +137,19 @@ fn zero_segment(p: &mut Painter, a: (i32, i32), b: (i32, i32)) -> bool {
         } else {
             (x1 + m * sx, y1 + k * sy)
         };
-        p.plot(x, y);
+        if x < 0 || x >= sw || y < 0 || y >= sh {
+            continue;
+        }
+        let (x, y) = (x as i32, y as i32);
+        match spans.last_mut() {
+            Some(last) if last.1 == y => {
+                last.0 = last.0.min(x);
+                last.2 += 1;
+            }
+            _ => spans.push((x, y, 1)),
+        }
     }
-    true
+    p.fill_spans(spans, false)
 }
 
 /// A zero-width polyline (`miZeroLine` with CapNotLast): every segment without its end.
@@ -253,16 +259,11 @@ pub(super) fn draw_stroke(
     } else {
         None
     };
-    let e = clip.extents();
     let stride = fb.stride();
+    let surface = (i64::from(fb.width), i64::from(fb.height));
     let mut p = Painter {
-        probe: clip.probe(),
-        extents: (
-            i64::from(e.left),
-            i64::from(e.top),
-            i64::from(e.right),
-            i64::from(e.bottom),
-        ),
+        region: spans::Region::new(&clip),
+        surface,
         pixels: fb.pixels_mut(),
         stride,
         brush,

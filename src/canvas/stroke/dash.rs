@@ -61,7 +61,8 @@ struct Face {
 /// each pixel is painted once.
 struct Sink<'p, 'a> {
     painter: &'p mut Painter<'a>,
-    gathered: Option<Vec<(i32, i32, i32)>>,
+    /// The spans of each polygon so far, when they are to be merged.
+    gathered: Option<Vec<Vec<(i32, i32, i32)>>>,
     whole: bool,
 }
 
@@ -76,43 +77,48 @@ impl Sink<'_, '_> {
         if !self.whole {
             return;
         }
-        let whole = match &mut self.gathered {
-            Some(spans) => poly.spans(|y, x, w| {
-                spans.push((y, x, w));
-                self.painter.step()
-            }),
-            None => poly.spans(|y, x, w| self.painter.span(y, x, w)),
-        };
+        let mut spans = vec![];
+        let whole = poly.spans(|y, x, w| {
+            spans.push((x, y, w));
+            self.painter.step()
+        });
         self.whole &= whole;
+        if !self.whole || spans.is_empty() {
+            return;
+        }
+        match &mut self.gathered {
+            Some(group) => group.push(spans),
+            None => self.whole = self.painter.fill_spans(spans, true),
+        }
     }
 
-    /// Paints the gathered spans, each pixel once (`miFillUniqueSpanGroup`).
+    /// Paints the gathered spans, each pixel once (`miFillUniqueSpanGroup`): one
+    /// polygon's spans as they are, more merged row by row, in one batch.
     fn finish(mut self) -> bool {
-        let Some(mut spans) = self.gathered.take() else {
+        let Some(mut group) = self.gathered.take() else {
             return self.whole;
         };
-        spans.sort_unstable();
-        let mut run: Option<(i32, i32, i32)> = None; // (y, x1, x2) half-open
-        for (y, x, w) in spans {
+        if !self.whole || group.is_empty() {
+            return self.whole;
+        }
+        if group.len() == 1 {
+            return self.painter.fill_spans(group.remove(0), true);
+        }
+        let mut all: Vec<(i32, i32, i32)> = group.concat();
+        all.sort_unstable_by_key(|&(x, y, _)| (y, x));
+        let mut merged: Vec<(i32, i32, i32)> = vec![]; // (x1, y, x2) half-open
+        for (x, y, w) in all {
             let x2 = x.wrapping_add(w);
-            match &mut run {
-                Some((ry, _, rx2)) if *ry == y && x <= *rx2 => *rx2 = (*rx2).max(x2),
-                _ => {
-                    if let Some((ry, rx1, rx2)) = run {
-                        if !self.painter.span(ry, rx1, rx2 - rx1) {
-                            return false;
-                        }
-                    }
-                    run = Some((y, x, x2));
-                }
+            match merged.last_mut() {
+                Some((_, my, mx2)) if *my == y && x <= *mx2 => *mx2 = (*mx2).max(x2),
+                _ => merged.push((x, y, x2)),
             }
         }
-        if let Some((ry, rx1, rx2)) = run {
-            if !self.painter.span(ry, rx1, rx2 - rx1) {
-                return false;
-            }
-        }
-        self.whole
+        let spans = merged
+            .into_iter()
+            .map(|(x1, y, x2)| (x1, y, x2 - x1))
+            .collect();
+        self.painter.fill_spans(spans, true)
     }
 }
 
