@@ -331,6 +331,36 @@ fn an_inverted_text_back_area_goes_as_an_empty_one() {
 }
 
 #[test]
+fn a_text_back_pattern_is_marked_as_maybe_never_decoded() {
+    // spice-gtk decodes a text's back brush only where the back area meets the drawing:
+    // a GLZ image it never decodes would stall every later GLZ image on it.
+    let pattern = || Brush::Pattern {
+        image: Image::Pixels(pixels(4, 4)),
+        x: 0,
+        y: 0,
+    };
+    let d = draw(Op::Text {
+        glyphs: vec![Glyph {
+            x: 0,
+            y: 0,
+            width: 1,
+            height: 1,
+            coverage: vec![255],
+            a8_top: vec![],
+        }],
+        glyph_bpp: 1,
+        back_area: r(0, 0, 2, 2),
+        fore: pattern(),
+        back: pattern(),
+        fore_mode: ROPD_OP_PUT,
+        back_mode: 0,
+    });
+    let msg = encode(0, &d).unwrap();
+    let flags: Vec<bool> = msg.images.iter().map(|i| i.maybe_undecoded).collect();
+    assert_eq!(flags, vec![false, true], "fore, back");
+}
+
+#[test]
 fn copy_bits_and_alpha_blend_layouts() {
     let msg = encode(0, &draw(Op::CopyBits { x: 9, y: 8 })).unwrap();
     assert_eq!(msg.msg_type, m::COPY_BITS);
