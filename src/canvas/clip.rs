@@ -149,6 +149,13 @@ impl Clip {
         })
     }
 
+    /// The bands top to bottom: their rows and spans (pixman's boxes, band by band).
+    pub(crate) fn bands(&self) -> impl Iterator<Item = (u32, u32, &[(u32, u32)])> + '_ {
+        self.bands
+            .iter()
+            .map(move |b| (b.top, b.bottom, &self.spans[b.start..b.end]))
+    }
+
     /// The index of the band holding row `y`, if any.
     fn band_of(&self, y: u32) -> Option<usize> {
         let i = self.bands.partition_point(|b| b.bottom <= y);
@@ -178,7 +185,8 @@ impl Clip {
             .map(move |&(l, r)| (l.max(left), r.min(right)))
     }
 
-    /// A point-in-clip test for many nearby points (a line's pixels).
+    /// A point-in-clip test for many nearby points (strokes now paint spans instead).
+    #[allow(dead_code)]
     pub(crate) fn probe(&self) -> Probe<'_> {
         Probe {
             clip: self,
@@ -189,12 +197,14 @@ impl Clip {
 }
 
 /// Remembers the last band and span hit, so neighbouring points cost no search.
+#[allow(dead_code)]
 pub(crate) struct Probe<'a> {
     clip: &'a Clip,
     band: usize,
     span: usize,
 }
 
+#[allow(dead_code)]
 impl Probe<'_> {
     pub(crate) fn contains(&mut self, x: u32, y: u32) -> bool {
         let c = self.clip;

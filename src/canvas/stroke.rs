@@ -3,13 +3,15 @@
 //! X11 zero-width line (CapNotLast, the X server's default octant bias); styled lines as
 //! X11 draws a dashed line of width 1. The line width is ignored, as the canvas does.
 
-use super::clip::{Clip, Probe};
+use super::clip::Clip;
 use super::framebuffer::Framebuffer;
 use super::{brush_at, get_at, put_at, rop, targets};
 use crate::qxl::draw::{line_flags, path_flags, Brush, Draw, PathSeg};
 use crate::qxl::image::Pixels;
 
 mod dash;
+mod poly;
+mod spans;
 
 /// Most pixels one stroke may visit (a hostile path of long segments far off the surface
 /// must not keep the worker busy for minutes).
@@ -27,8 +29,9 @@ pub(super) fn fix_to_int(v: i32) -> i32 {
 
 /// Where a stroke's pixels go: the clip, the brush and the rop, and the pixel budget.
 pub(super) struct Painter<'a> {
-    probe: Probe<'a>,
-    extents: (i64, i64, i64, i64),
+    region: spans::Region,
+    /// The surface's width and height.
+    surface: (i64, i64),
     pixels: &'a mut [u8],
     stride: usize,
     brush: &'a Brush,
@@ -47,17 +50,40 @@ impl Painter<'_> {
         true
     }
 
-    /// Whether (x, y) lies in the clip's extents (a cheap test before `plot`).
-    pub(super) fn near(&self, x: i64, y: i64) -> bool {
-        let (l, t, r, b) = self.extents;
-        x >= l && x < r && y >= t && y < b
+    /// Paints a batch of spans as spice-common's stroke canvas does (`FillSpans`):
+    /// clipped in place to the drawing's region (see `spans`), each span that is left
+    /// painted in turn (one step of the budget each); false once the budget is gone.
+    pub(super) fn fill_spans(&mut self, spans: Vec<spans::Span>, sorted: bool) -> bool {
+        for (x, y, w) in self.region.clip_in_place(spans, sorted) {
+            if !self.step() {
+                return false;
+            }
+            let (y, x1) = (i64::from(y), i64::from(x).max(0));
+            let x2 = (i64::from(x) + i64::from(w)).min(self.surface.0);
+            if y < 0 || y >= self.surface.1 {
+                continue;
+            }
+            for x in x1..x2 {
+                self.paint(x as u32, y as u32);
+            }
+        }
+        true
     }
 
-    pub(super) fn plot(&mut self, x: i64, y: i64) {
-        if !self.near(x, y) || !self.probe.contains(x as u32, y as u32) {
-            return;
-        }
-        let (x, y) = (x as u32, y as u32);
+    /// Whether painting a pixel twice gives what painting it once does (X11 paints a
+    /// wide line's overlapping pieces once only for the other rops).
+    pub(super) fn rop_is_idempotent(&self) -> bool {
+        let values = [0, 0xff_ffff];
+        values.iter().all(|&s| {
+            values.iter().all(|&d| {
+                let once = rop::apply(self.rop, s, d, true);
+                rop::apply(self.rop, s, once, true) == once
+            })
+        })
+    }
+
+    /// Paints the pixel (x, y) of the surface, whatever the clip.
+    fn paint(&mut self, x: u32, y: u32) {
         // The canvas strokes with a NONE brush in black.
         let color = match self.brush {
             Brush::None => Some(0),
@@ -86,18 +112,20 @@ fn zero_segment(p: &mut Painter, a: (i32, i32), b: (i32, i32)) -> bool {
     let octant = (u32::from(dx < 0) << 2) | (u32::from(dy < 0) << 1) | u32::from(!x_major);
     let bias = i64::from((BIAS_OCTANTS >> octant) & 1);
     let (major, minor) = if x_major { (adx, ady) } else { (ady, adx) };
-    // Only the steps whose major coordinate lies in the clip's extents can plot.
-    let (l, t, r, bt) = p.extents;
+    // miZeroLine clips each segment to the surface (its pixels there are the unclipped
+    // line's) and paints the rest as one batch of spans, a row's pixels joined.
+    let (sw, sh) = p.surface;
     let (start, step, lo, hi) = if x_major {
-        (x1, sx, l, r)
+        (x1, sx, 0, sw)
     } else {
-        (y1, sy, t, bt)
+        (y1, sy, 0, sh)
     };
     let k_of = |v: i64| (v - start) * step;
     let (k0, k1) = {
         let (ka, kb) = (k_of(lo), k_of(hi - 1));
         (ka.min(kb).max(0), (ka.max(kb) + 1).min(major))
     };
+    let mut spans: Vec<spans::Span> = vec![];
     for k in k0..k1 {
         if !p.step() {
             return false;
@@ -109,9 +137,19 @@ fn zero_segment(p: &mut Painter, a: (i32, i32), b: (i32, i32)) -> bool {
         } else {
             (x1 + m * sx, y1 + k * sy)
         };
-        p.plot(x, y);
+        if x < 0 || x >= sw || y < 0 || y >= sh {
+            continue;
+        }
+        let (x, y) = (x as i32, y as i32);
+        match spans.last_mut() {
+            Some(last) if last.1 == y => {
+                last.0 = last.0.min(x);
+                last.2 += 1;
+            }
+            _ => spans.push((x, y, 1)),
+        }
     }
-    true
+    p.fill_spans(spans, false)
 }
 
 /// A zero-width polyline (`miZeroLine` with CapNotLast): every segment without its end.
@@ -221,16 +259,11 @@ pub(super) fn draw_stroke(
     } else {
         None
     };
-    let e = clip.extents();
     let stride = fb.stride();
+    let surface = (i64::from(fb.width), i64::from(fb.height));
     let mut p = Painter {
-        probe: clip.probe(),
-        extents: (
-            i64::from(e.left),
-            i64::from(e.top),
-            i64::from(e.right),
-            i64::from(e.bottom),
-        ),
+        region: spans::Region::new(&clip),
+        surface,
         pixels: fb.pixels_mut(),
         stride,
         brush,
@@ -315,6 +348,17 @@ mod tests {
 
     /// The pixels a stroke sets on an 8x8 surface of colour 0x111111 (listed by position).
     fn stroke(path: Vec<PathSeg>, brush: Brush) -> Vec<(u32, u32, u32)> {
+        stroke_with(path, brush, crate::canvas::rop::OP_PUT, 0, vec![])
+    }
+
+    /// `stroke` with a rop descriptor and a line style.
+    pub(super) fn stroke_with(
+        path: Vec<PathSeg>,
+        brush: Brush,
+        fore_mode: u16,
+        attr_flags: u8,
+        style: Vec<i32>,
+    ) -> Vec<(u32, u32, u32)> {
         let draw = Draw {
             surface_id: 0,
             depends_on: vec![],
@@ -328,11 +372,11 @@ mod tests {
             op: Op::Stroke {
                 path,
                 brush,
-                fore_mode: crate::canvas::rop::OP_PUT,
+                fore_mode,
                 back_mode: 0,
                 width: 1 << 4,
-                attr_flags: 0,
-                style: vec![],
+                attr_flags,
+                style,
             },
         };
         let mut fb = Framebuffer::new(8, 8).unwrap();
@@ -352,14 +396,14 @@ mod tests {
         set
     }
 
-    fn line(flags: u32, points: &[(i32, i32)]) -> PathSeg {
+    pub(super) fn line(flags: u32, points: &[(i32, i32)]) -> PathSeg {
         PathSeg {
             flags,
             points: points.to_vec(),
         }
     }
 
-    const WHOLE: u32 = path_flags::BEGIN | path_flags::END;
+    pub(super) const WHOLE: u32 = path_flags::BEGIN | path_flags::END;
 
     #[test]
     fn fixed_point_rounds_half_down() {

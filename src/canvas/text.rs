@@ -144,16 +144,12 @@ pub(super) fn draw_text(
                 let p = paint.fore_pattern?;
                 let tx = (i64::from(x) - bl - i64::from(*ox)).rem_euclid(i64::from(p.width));
                 let ty = (i64::from(y) - bt - i64::from(*oy)).rem_euclid(i64::from(p.height));
-                Some(p.get(tx as u32, ty as u32))
+                // An RGBA pattern keeps its (premultiplied) alpha in the OVER.
+                let opaque = if p.alpha { 0 } else { 0xff00_0000 };
+                Some(p.get(tx as u32, ty as u32) | opaque)
             }
-            b => brush_at(b, None, x, y),
+            b => brush_at(b, None, x, y).map(|c| c | 0xff00_0000),
         }
-    };
-    // An RGBA pattern keeps its alpha through the OVER (the C canvas composites the
-    // pattern image as it is); every other fore brush is opaque.
-    let fore_opaque = match (paint.fore, paint.fore_pattern) {
-        (Brush::Pattern { .. }, Some(p)) if p.alpha => 0,
-        _ => 0xff00_0000,
     };
     let pixels = fb.pixels_mut();
     for y in mt as u32..mb as u32 {
@@ -168,7 +164,7 @@ pub(super) fn draw_text(
                     continue;
                 };
                 let o = y as usize * stride + x as usize * 4;
-                put_at(pixels, o, over(c | fore_opaque, get_at(pixels, o), m));
+                put_at(pixels, o, over(c, get_at(pixels, o), m));
             }
         }
     }
@@ -205,6 +201,11 @@ mod tests {
             coverage: coverage.to_vec(),
             a8_top: vec![],
         }
+    }
+
+    /// The colour of `over` on an xRGB surface (the canvas clears the alpha byte).
+    fn over_rgb(src: u32, dst: u32, alpha: u32) -> u32 {
+        over(src, dst, alpha) & 0xff_ffff
     }
 
     /// Row 0 of a 4x2 surface of colour 0x101010 after the text (fore white unless given).
@@ -253,9 +254,9 @@ mod tests {
             Brush::None,
             OP_PUT,
         ));
-        assert_eq!(row[0], over(0xffff_ffff, 0x10_1010, 240) & 0xff_ffff);
+        assert_eq!(row[0], over_rgb(0xffff_ffff, 0x10_1010, 240));
         assert_eq!(row[0] & 0xff, 241);
-        assert_eq!(row[1], over(0xffff_ffff, 0x10_1010, 0x80) & 0xff_ffff);
+        assert_eq!(row[1], over_rgb(0xffff_ffff, 0x10_1010, 0x80));
     }
 
     #[test]
@@ -265,12 +266,12 @@ mod tests {
         let first = glyph(0, 0, 2, &[0, 0xf0]);
         let second = glyph(0, 0, 2, &[0x10, 0x20]);
         let row = text(op(vec![first, second], 4, NO_BACK, Brush::None, OP_PUT));
-        assert_eq!(row[1], over(0xffff_ffff, 0x10_1010, 0x20) & 0xff_ffff);
+        assert_eq!(row[1], over_rgb(0xffff_ffff, 0x10_1010, 0x20));
         // With the first pixel 0 the larger coverage stays.
         let first = glyph(0, 0, 2, &[0, 0xf0]);
         let second = glyph(0, 0, 2, &[0, 0x20]);
         let row = text(op(vec![first, second], 4, NO_BACK, Brush::None, OP_PUT));
-        assert_eq!(row[1], over(0xffff_ffff, 0x10_1010, 0xf0) & 0xff_ffff);
+        assert_eq!(row[1], over_rgb(0xffff_ffff, 0x10_1010, 0xf0));
     }
 
     #[test]
@@ -333,30 +334,34 @@ mod tests {
 
     #[test]
     fn an_rgba_fore_pattern_keeps_its_alpha() {
-        // A half-transparent premultiplied red (0x80_800000) over 0x10_1010 through full
-        // coverage: red 0x80 + 0x10 * 127 / 255, green and blue 0x10 * 127 / 255.
-        let pattern = Pixels {
-            width: 1,
-            height: 1,
-            data: vec![0x8080_0000],
-            alpha: true,
-            format: 9,
+        // A premultiplied half-transparent white (0x80808080) over 0x101010 with full
+        // 1-bit coverage: 0x80 + 0x10 * (255 - 0x80) / 255 = 0x88 per channel; an xRGB
+        // pattern with the same bits is opaque and gives 0x808080.
+        let with = |alpha: bool| {
+            let pattern = Pixels {
+                width: 1,
+                height: 1,
+                data: vec![0x8080_8080],
+                alpha,
+                format: 8,
+            };
+            let fore = Brush::Pattern {
+                image: crate::qxl::image::Image::Pixels(pattern),
+                x: 0,
+                y: 0,
+            };
+            let row = text(Op::Text {
+                glyphs: vec![glyph(0, 0, 1, &[255])],
+                glyph_bpp: 1,
+                back_area: NO_BACK,
+                fore,
+                back: Brush::None,
+                fore_mode: OP_PUT,
+                back_mode: 0,
+            });
+            row[0] & 0xff_ffff
         };
-        let brush = Brush::Pattern {
-            image: crate::qxl::image::Image::Pixels(pattern),
-            x: 0,
-            y: 0,
-        };
-        let row = text(Op::Text {
-            glyphs: vec![glyph(0, 0, 1, &[255])],
-            glyph_bpp: 1,
-            back_area: NO_BACK,
-            fore: brush,
-            back: Brush::None,
-            fore_mode: OP_PUT,
-            back_mode: 0,
-        });
-        assert_eq!(row[0], over(0x8080_0000, 0x10_1010, 255) & 0xff_ffff);
-        assert_eq!(row[0], 0x88_0808);
+        assert_eq!(with(true), 0x88_8888);
+        assert_eq!(with(false), 0x80_8080);
     }
 }

@@ -142,7 +142,7 @@ impl DisplayChannel {
                 .collect();
             // Pixels from our surface: C sends its plain copies (which our damage path
             // carries) lossy; the graduality test keeps text-like bands lossless.
-            let encoded = self.encode(width, height, &pixels, false, true);
+            let encoded = self.encode(width, height, &pixels, false, true, true);
             if self.lossy_images && !matches!(encoded, Encoded::Jpeg(_)) {
                 if let Some(band_area) = dest.to_area() {
                     self.screen.sent_lossless(self.viewer, band_area);
@@ -177,7 +177,14 @@ impl DisplayChannel {
             wire::BITMAP_FMT_32BIT
         };
         let lossy_ok = lossy_source && self.lossy_images;
-        let encoded = self.encode(width, height, &image.pixels, image.alpha, lossy_ok);
+        let encoded = self.encode(
+            width,
+            height,
+            &image.pixels,
+            image.alpha,
+            lossy_ok,
+            !image.maybe_undecoded,
+        );
         let bgra = || -> Vec<u8> { image.pixels.iter().flat_map(|p| p.to_le_bytes()).collect() };
         let (raw, lz4_payload);
         let data = match &encoded {
@@ -242,7 +249,8 @@ impl DisplayChannel {
     /// An image (`alpha`: RGBA, else RGB32) in the codec chosen for it, falling back as
     /// C does: JPEG that is no smaller than the pixels to QUIC, QUIC to raw, GLZ without
     /// room to LZ. A GLZ image, once encoded, is in the dictionary and must be sent
-    /// (the client's window counts on every id).
+    /// (the client's window counts on every id). `dictionary_ok`: the client surely
+    /// decodes it (else no GLZ).
     fn encode(
         &mut self,
         width: u32,
@@ -250,8 +258,10 @@ impl DisplayChannel {
         pixels: &[u32],
         alpha: bool,
         lossy_ok: bool,
+        dictionary_ok: bool,
     ) -> Encoded {
-        let (mut codec, glz) = self.codec_for(width, height, pixels, !alpha, lossy_ok);
+        let (mut codec, glz) =
+            self.codec_for(width, height, pixels, !alpha && dictionary_ok, lossy_ok);
         dump_for_replay(width, height, pixels);
         if codec == Codec::Jpeg {
             match jpeg::encode(width, height, pixels, alpha) {

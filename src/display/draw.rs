@@ -63,6 +63,9 @@ pub(crate) struct DrawImage {
     pub pixels: Vec<u32>,
     /// Its bytes in the body are LZ4 (which only clients with the cap decode).
     pub lz4: bool,
+    /// The client's canvas may draw the message without decoding it (a text's back
+    /// brush): it must not go GLZ, whose later images would wait for it forever.
+    pub maybe_undecoded: bool,
 }
 
 impl DrawImage {
@@ -145,6 +148,7 @@ impl DrawMessage {
                 alpha: false,
                 pixels: vec![0],
                 lz4: true,
+                maybe_undecoded: false,
             }],
         }
     }
@@ -296,9 +300,20 @@ pub(crate) fn encode(surface_id: u32, draw: &Draw) -> Result<DrawMessage, NotFor
                 return Err(NotForwardable::Style);
             }
             let string = e.pointer();
-            rect(&mut e.w, back_area);
+            // An inverted back area fills nothing, but the client's canvas hands it to
+            // pixman, which logs it as a bug: it goes as an empty one (the fore_mode
+            // check above already keeps the drawings it would change).
+            let inverted = back_area.right < back_area.left || back_area.bottom < back_area.top;
+            let sent_back = if inverted {
+                Rect::default()
+            } else {
+                *back_area
+            };
+            rect(&mut e.w, &sent_back);
             e.brush(fore)?;
-            e.brush(back)?;
+            // spice-common decodes the back brush only where the back area meets the
+            // drawing's region.
+            e.skippable_brush(back)?;
             e.w.u16(*fore_mode).u16(*back_mode);
             e.set_pointer(string);
             e.string(glyphs, *glyph_bpp)?;
@@ -423,6 +438,7 @@ struct PendingImage {
     width: u32,
     height: u32,
     alpha: bool,
+    maybe_undecoded: bool,
 }
 
 #[derive(Default)]
@@ -503,6 +519,19 @@ impl Encoder {
     }
 
     fn brush(&mut self, brush: &Brush) -> Result<(), NotForwardable> {
+        self.brush_decoded_or_not(brush, false)
+    }
+
+    /// A brush the client's canvas may leave undecoded (see `DrawImage`).
+    fn skippable_brush(&mut self, brush: &Brush) -> Result<(), NotForwardable> {
+        self.brush_decoded_or_not(brush, true)
+    }
+
+    fn brush_decoded_or_not(
+        &mut self,
+        brush: &Brush,
+        maybe_undecoded: bool,
+    ) -> Result<(), NotForwardable> {
         match brush {
             Brush::None => {
                 self.w.u8(0);
@@ -518,6 +547,9 @@ impl Encoder {
                 let at = self.pointer();
                 self.w.i32(*x).i32(*y);
                 self.queue_image(at, pixels, None);
+                if let Some(image) = self.images.last_mut() {
+                    image.maybe_undecoded = maybe_undecoded;
+                }
             }
         }
         Ok(())
@@ -542,6 +574,7 @@ impl Encoder {
             width,
             height,
             alpha: pixels.alpha,
+            maybe_undecoded: false,
         });
     }
 
@@ -559,6 +592,7 @@ impl Encoder {
                 alpha: image.alpha,
                 pixels: image.pixels,
                 lz4,
+                maybe_undecoded: image.maybe_undecoded,
             });
         }
     }

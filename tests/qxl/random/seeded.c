@@ -128,6 +128,9 @@ static uint32_t rnd_last_color;
 static QXLImage *rnd_bitmap(uint8_t fmt, int w, int h)
 {
     struct imgopt o = { .topdown = rnd_percent(50), .nchunks = rnd_in(1, 3) };
+    /* RND_ONE_CHUNK=1: one data chunk per image (the same seeds otherwise), for the C
+     * server, which aborts sending a client an image whose chunks split a row */
+    if (getenv("RND_ONE_CHUNK")) o.nchunks = 1;
     rnd_px = rnd_pixels(w, h, fmt == SPICE_BITMAP_FMT_RGBA);
     QXLPalette *pal = NULL;
     if (fmt == SPICE_BITMAP_FMT_1BIT_BE || fmt == SPICE_BITMAP_FMT_1BIT_LE) pal = mk_palette(2, rnd());

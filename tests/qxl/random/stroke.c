@@ -132,7 +132,14 @@ static void debug_stroke(const struct tile *t, const QXLDrawable *d, const QXLPa
             d->bbox.right, d->bbox.bottom, s->attr.flags);
     const QXLFIXED *st = s->attr.style ? (const QXLFIXED *)(bar + (s->attr.style - phys(bar))) : NULL;
     for (int i = 0; st && i < s->attr.style_nseg; i++) fprintf(stderr, " %d/16", st[i]);
-    fprintf(stderr, " brush %u fore 0x%x\n", s->brush.type, s->fore_mode);
+    fprintf(stderr, " brush %u fore 0x%x clip", s->brush.type, s->fore_mode);
+    if (d->clip.type == SPICE_CLIP_TYPE_RECTS) {
+        const QXLClipRects *c = (const QXLClipRects *)(bar + (d->clip.data - phys(bar)));
+        const QXLRect *r = (const QXLRect *)c->chunk.data;
+        for (uint32_t i = 0; i < c->num_rects; i++)
+            fprintf(stderr, " %d,%d-%d,%d", r[i].left, r[i].top, r[i].right, r[i].bottom);
+    }
+    fprintf(stderr, "\n");
     const uint8_t *at = p->chunk.data, *end = at + p->data_size;
     while (at < end) {
         const QXLPathSeg *g = (const QXLPathSeg *)at;
