@@ -17,6 +17,7 @@ use crate::proto::caps::Caps;
 use crate::proto::display::{self as wire, DisplayInit, DisplayMessage, ImageData};
 use crate::proto::msg::display as m;
 use crate::video::select;
+use std::borrow::Cow;
 
 /// Raw bytes per draw message; larger damage is split into bands so one message never
 /// holds a whole 4K frame.
@@ -136,13 +137,15 @@ impl DisplayChannel {
             self.next_image_id += 1;
             let width = area.width();
             let height = (chunk.len() / row) as u32;
+            // The top byte is padding in a 32-bit surface: masked here, the pixels are
+            // what GLZ keeps in its window.
             let pixels: Vec<u32> = chunk
                 .chunks_exact(4)
-                .map(|p| u32::from_le_bytes([p[0], p[1], p[2], p[3]]))
+                .map(|p| u32::from_le_bytes([p[0], p[1], p[2], 0]))
                 .collect();
             // Pixels from our surface: C sends its plain copies (which our damage path
             // carries) lossy; the graduality test keeps text-like bands lossless.
-            let encoded = self.encode(width, height, &pixels, false, true, true);
+            let encoded = self.encode(width, height, Cow::Owned(pixels), false, true, true);
             if self.lossy_images && !matches!(encoded, Encoded::Jpeg(_)) {
                 if let Some(band_area) = dest.to_area() {
                     self.screen.sent_lossless(self.viewer, band_area);
@@ -180,7 +183,7 @@ impl DisplayChannel {
         let encoded = self.encode(
             width,
             height,
-            &image.pixels,
+            Cow::Borrowed(&image.pixels),
             image.alpha,
             lossy_ok,
             !image.maybe_undecoded,
@@ -249,22 +252,22 @@ impl DisplayChannel {
     /// An image (`alpha`: RGBA, else RGB32) in the codec chosen for it, falling back as
     /// C does: JPEG that is no smaller than the pixels to QUIC, QUIC to raw, GLZ without
     /// room to LZ. A GLZ image, once encoded, is in the dictionary and must be sent
-    /// (the client's window counts on every id). `dictionary_ok`: the client surely
-    /// decodes it (else no GLZ).
+    /// (the client's window counts on every id). Owned pixels go into the GLZ window
+    /// as they are. `dictionary_ok`: the client surely decodes it (else no GLZ).
     fn encode(
         &mut self,
         width: u32,
         height: u32,
-        pixels: &[u32],
+        pixels: Cow<'_, [u32]>,
         alpha: bool,
         lossy_ok: bool,
         dictionary_ok: bool,
     ) -> Encoded {
         let (mut codec, glz) =
-            self.codec_for(width, height, pixels, !alpha && dictionary_ok, lossy_ok);
-        dump_for_replay(width, height, pixels);
+            self.codec_for(width, height, &pixels, !alpha && dictionary_ok, lossy_ok);
+        dump_for_replay(width, height, &pixels);
         if codec == Codec::Jpeg {
-            match jpeg::encode(width, height, pixels, alpha) {
+            match jpeg::encode(width, height, &pixels, alpha) {
                 Some(data) => return Encoded::Jpeg(data),
                 None => codec = Codec::Quic,
             }
@@ -277,21 +280,21 @@ impl DisplayChannel {
         match codec {
             Codec::Raw => Encoded::Raw,
             Codec::Lz4 => Encoded::Lz4(Vec::new()),
-            Codec::Quic | Codec::Jpeg => match quic_or_raw(quic_kind, width, height, pixels) {
+            Codec::Quic | Codec::Jpeg => match quic_or_raw(quic_kind, width, height, &pixels) {
                 Some(data) => Encoded::Quic(data),
                 None => Encoded::Raw,
             },
-            Codec::Lz => Encoded::Lz(lz::encode(lz_kind, width, height, pixels)),
-            Codec::Glz => match glz.and_then(|dict| dict.lock().encode(width, height, pixels)) {
-                Some(data) if self.zlib_glz => match zlib::wrap(&data) {
+            Codec::Lz => Encoded::Lz(lz::encode(lz_kind, width, height, &pixels)),
+            Codec::Glz => match glz_encode(glz, width, height, pixels) {
+                Ok(data) if self.zlib_glz => match zlib::wrap(&data) {
                     Some(deflated) => Encoded::ZlibGlz {
                         glz_size: data.len() as u32,
                         data: deflated,
                     },
                     None => Encoded::Glz(data),
                 },
-                Some(data) => Encoded::Glz(data),
-                None => Encoded::Lz(lz::encode(lz_kind, width, height, pixels)),
+                Ok(data) => Encoded::Glz(data),
+                Err(pixels) => Encoded::Lz(lz::encode(lz_kind, width, height, &pixels)),
             },
         }
     }
@@ -311,6 +314,25 @@ impl DisplayChannel {
                 if zlib_glz { "on" } else { "off" }
             );
         }
+    }
+}
+
+/// GLZ data for an image, or its pixels back when the dictionary has no room for it.
+fn glz_encode<'a>(
+    dict: Option<SharedDictionary>,
+    width: u32,
+    height: u32,
+    pixels: Cow<'a, [u32]>,
+) -> Result<Vec<u8>, Cow<'a, [u32]>> {
+    let Some(dict) = dict else {
+        return Err(pixels);
+    };
+    let mut dict = dict.lock();
+    match pixels {
+        Cow::Owned(owned) => dict.encode_owned(width, height, owned).map_err(Cow::Owned),
+        Cow::Borrowed(borrowed) => dict
+            .encode(width, height, borrowed)
+            .ok_or(Cow::Borrowed(borrowed)),
     }
 }
 

@@ -165,12 +165,8 @@ pub(crate) fn graduality(width: u32, pixels: &[u32]) -> Graduality {
                 at -= 1;
                 x -= 1;
             }
-            sum += square_score(
-                pixels[at],
-                pixels[at + 1],
-                pixels[at + width],
-                pixels[at + width + 1],
-            );
+            let square = &pixels[at..at + width + 2];
+            sum += square_score(square[0], square[1], square[width], square[width + 1]);
             samples += 3;
             at += jump;
             x += jump;
@@ -191,16 +187,17 @@ pub(crate) fn graduality(width: u32, pixels: &[u32]) -> Graduality {
 /// 0: equal, 1: contrasting, 2: gently different.
 #[inline]
 fn compare(a: u32, b: u32) -> usize {
+    if (a ^ b) & 0x00ff_ffff == 0 {
+        return 0;
+    }
     let channel = |shift: u32| ((a >> shift) & 0xff) as i32 - ((b >> shift) & 0xff) as i32;
     if [channel(16), channel(8), channel(0)]
         .iter()
         .any(|d| d.abs() >= CONTRAST)
     {
         1
-    } else if (a ^ b) & 0x00ff_ffff != 0 {
-        2
     } else {
-        0
+        2
     }
 }
 

@@ -128,14 +128,16 @@ pub(crate) fn hash3(keys: &[u32], at: usize, bits: u32) -> usize {
 pub(crate) fn match_len(a: &[u32], ai: usize, b: &[u32], bi: usize, limit: usize) -> usize {
     let limit = limit.min(a.len() - ai).min(b.len() - bi);
     let (x, y) = (&a[ai..ai + limit], &b[bi..bi + limit]);
-    // Four keys at a time: the first that differs is where the XOR's lowest set bit is.
+    // Eight keys at a time (two vector compares), then key by key in the eight that
+    // differ.
     let mut n = 0;
-    for (p, q) in x.chunks_exact(4).zip(y.chunks_exact(4)) {
-        let diff = pack4(p) ^ pack4(q);
-        if diff != 0 {
-            return n + (diff.trailing_zeros() / 32) as usize;
+    while n + CHUNK <= limit {
+        let p: &[u32; CHUNK] = x[n..n + CHUNK].try_into().expect("CHUNK keys");
+        let q: &[u32; CHUNK] = y[n..n + CHUNK].try_into().expect("CHUNK keys");
+        if p != q {
+            break;
         }
-        n += 4;
+        n += CHUNK;
     }
     n + x[n..]
         .iter()
@@ -144,11 +146,4 @@ pub(crate) fn match_len(a: &[u32], ai: usize, b: &[u32], bi: usize, limit: usize
         .count()
 }
 
-/// Four keys as one number, the first in the lowest bits.
-#[inline]
-fn pack4(keys: &[u32]) -> u128 {
-    u128::from(keys[0])
-        | u128::from(keys[1]) << 32
-        | u128::from(keys[2]) << 64
-        | u128::from(keys[3]) << 96
-}
+const CHUNK: usize = 8;
