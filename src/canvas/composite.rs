@@ -860,14 +860,8 @@ fn combine_hsl(op: u32, s: F4, m: Option<F4>, d: F4) -> F4 {
 mod tests {
     use super::super::{get_at, put_at, render};
     use super::*;
+    use crate::canvas::fixtures::{rect, NoSurfaces};
     use crate::geometry::Rect;
-
-    struct NoSurfaces;
-    impl Surfaces for NoSurfaces {
-        fn pixels_of(&self, _: u32) -> Option<Pixels> {
-            None
-        }
-    }
 
     fn image(format: u8, width: u32, data: Vec<u32>) -> Image {
         Image::Pixels(Pixels {
@@ -877,15 +871,6 @@ mod tests {
             alpha: matches!(format, fmt::RGBA | fmt::BIT8_A),
             format,
         })
-    }
-
-    fn rect(left: i32, top: i32, right: i32, bottom: i32) -> Rect {
-        Rect {
-            top,
-            left,
-            bottom,
-            right,
-        }
     }
 
     /// Renders `op` over a row of `dest` pixels; returns the row.

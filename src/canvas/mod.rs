@@ -6,6 +6,8 @@
 
 mod clip;
 mod composite;
+#[cfg(test)]
+mod fixtures;
 pub(crate) mod framebuffer;
 mod raster;
 pub(crate) mod rop;

@@ -130,26 +130,11 @@ pub(super) fn rop3(
 #[cfg(test)]
 mod tests {
     use super::super::*;
+    use crate::canvas::fixtures::{rect, NoSurfaces};
     use crate::qxl::draw::{Mask, Source};
 
     fn px(fb: &Framebuffer, x: u32, y: u32) -> u32 {
         get_at(fb.pixels(), y as usize * fb.stride() + x as usize * 4)
-    }
-
-    fn rect(left: i32, top: i32, right: i32, bottom: i32) -> Rect {
-        Rect {
-            top,
-            left,
-            bottom,
-            right,
-        }
-    }
-
-    struct NoSurfaces;
-    impl Surfaces for NoSurfaces {
-        fn pixels_of(&self, _: u32) -> Option<Pixels> {
-            None
-        }
     }
 
     fn draw(bbox: Rect, op: Op) -> Draw {

@@ -335,16 +335,10 @@ pub(super) fn draw_stroke(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::canvas::{render, Surfaces};
+    use crate::canvas::fixtures::NoSurfaces;
+    use crate::canvas::render;
     use crate::geometry::Rect;
     use crate::qxl::draw::Op;
-
-    struct NoSurfaces;
-    impl Surfaces for NoSurfaces {
-        fn pixels_of(&self, _: u32) -> Option<Pixels> {
-            None
-        }
-    }
 
     /// The pixels a stroke sets on an 8x8 surface of colour 0x111111 (listed by position).
     fn stroke(path: Vec<PathSeg>, brush: Brush) -> Vec<(u32, u32, u32)> {

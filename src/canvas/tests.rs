@@ -1,4 +1,5 @@
 use super::*;
+use crate::canvas::fixtures::{rect, NoSurfaces};
 use crate::qxl::draw::{path_flags, Glyph, PathSeg, Source};
 
 fn px(fb: &Framebuffer, x: u32, y: u32) -> u32 {
@@ -8,22 +9,6 @@ fn px(fb: &Framebuffer, x: u32, y: u32) -> u32 {
 fn put(fb: &mut Framebuffer, x: u32, y: u32, v: u32) {
     let o = y as usize * fb.stride() + x as usize * 4;
     put_at(fb.pixels_mut(), o, v);
-}
-
-struct NoSurfaces;
-impl Surfaces for NoSurfaces {
-    fn pixels_of(&self, _: u32) -> Option<Pixels> {
-        None
-    }
-}
-
-fn rect(left: i32, top: i32, right: i32, bottom: i32) -> Rect {
-    Rect {
-        top,
-        left,
-        bottom,
-        right,
-    }
 }
 
 fn draw(bbox: Rect, op: Op) -> Draw {

@@ -173,24 +173,9 @@ pub(super) fn draw_text(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::canvas::{render, Surfaces};
+    use crate::canvas::fixtures::{rect, NoSurfaces};
+    use crate::canvas::render;
     use crate::qxl::draw::Op;
-
-    struct NoSurfaces;
-    impl Surfaces for NoSurfaces {
-        fn pixels_of(&self, _: u32) -> Option<Pixels> {
-            None
-        }
-    }
-
-    fn rect(left: i32, top: i32, right: i32, bottom: i32) -> Rect {
-        Rect {
-            left,
-            top,
-            right,
-            bottom,
-        }
-    }
 
     fn glyph(x: i32, y: i32, width: u32, coverage: &[u8]) -> Glyph {
         Glyph {
