@@ -9,6 +9,9 @@ use std::thread::JoinHandle;
 /// Bytes of the encrypted ticket (the RSA-1024 modulus size).
 pub(crate) const TICKET_BYTES: usize = 128;
 
+/// Leading zero bytes a spice-html5 ticket may have lost (two happen once in 65536 links).
+const MAX_DROPPED_LEADING_ZEROS: usize = 2;
+
 pub(crate) struct TicketKey {
     key: PKey<Private>,
     public_der: [u8; PUBKEY_BYTES],
@@ -39,15 +42,32 @@ impl TicketKey {
     }
 
     /// The password the client sent (bytes before the first NUL).
+    ///
+    /// spice-html5 writes a ciphertext whose leading bytes are zero without them (its
+    /// big integer's hex drops them) and fills the tail with zeros instead, so about one
+    /// link in 128 fails on C's server. When the plain reading fails and the tail is
+    /// zero, the same bytes read right-aligned are tried too: still one ciphertext, and
+    /// the password must match as before.
     pub(crate) fn decrypt(&self, ciphertext: &[u8]) -> Result<Vec<u8>, AuthError> {
         let rsa = self
             .key
             .rsa()
             .map_err(|e| AuthError::Crypto(e.to_string()))?;
         let mut out = vec![0u8; rsa.size() as usize];
-        let n = rsa
-            .private_decrypt(ciphertext, &mut out, Padding::PKCS1_OAEP)
-            .map_err(|_| AuthError::BadCiphertext)?;
+        let decrypt = |ct: &[u8], out: &mut [u8]| rsa.private_decrypt(ct, out, Padding::PKCS1_OAEP);
+        let n = match decrypt(ciphertext, &mut out) {
+            Ok(n) => n,
+            Err(_) => {
+                let zero_tail = ciphertext.iter().rev().take_while(|&&b| b == 0).count();
+                (1..=zero_tail.min(MAX_DROPPED_LEADING_ZEROS))
+                    .find_map(|shift| {
+                        let mut aligned = vec![0u8; ciphertext.len()];
+                        aligned[shift..].copy_from_slice(&ciphertext[..ciphertext.len() - shift]);
+                        decrypt(&aligned, &mut out).ok()
+                    })
+                    .ok_or(AuthError::BadCiphertext)?
+            }
+        };
         out.truncate(n);
         if let Some(nul) = out.iter().position(|&b| b == 0) {
             out.truncate(nul);
@@ -134,6 +154,34 @@ mod tests {
         let ct = encrypt(key.public_der(), b"s3cret\0");
         assert_eq!(ct.len(), TICKET_BYTES);
         assert_eq!(key.decrypt(&ct).unwrap(), b"s3cret");
+    }
+
+    /// spice-html5's `rsa_encrypt`: the ciphertext's big-endian digits without leading
+    /// zero bytes, then zeros up to 128 bytes.
+    fn left_aligned_like_spice_html5(ct: &[u8]) -> Vec<u8> {
+        let mut out: Vec<u8> = ct.iter().copied().skip_while(|&b| b == 0).collect();
+        out.resize(ct.len(), 0);
+        out
+    }
+
+    #[test]
+    fn a_spice_html5_ticket_that_lost_its_leading_zero_still_decrypts() {
+        let key = TicketKey::generate().unwrap();
+        let ct = (0..20_000)
+            .map(|_| encrypt(key.public_der(), b"pw\0"))
+            .find(|ct| ct[0] == 0)
+            .expect("about one ciphertext in 128 starts with a zero byte");
+        let sent = left_aligned_like_spice_html5(&ct);
+        assert_ne!(sent, ct);
+        assert_eq!(key.decrypt(&sent).unwrap(), b"pw");
+        assert_eq!(
+            key.decrypt(&ct).unwrap(),
+            b"pw",
+            "the correct form still works"
+        );
+        let mut wrong = sent.clone();
+        wrong[0] ^= 1;
+        assert_eq!(key.decrypt(&wrong), Err(AuthError::BadCiphertext));
     }
 
     #[test]
