@@ -10,7 +10,10 @@ detects the HTTP upgrade on the SPICE port, as spice-server does).
   certificate through --ignore-certificate-errors-spki-list (its key's hash), not by
   ignoring certificate errors.
 
-Every case also passes with SPICE_RS_E2E_LIB=c (same outcomes)."""
+Every case also passes with SPICE_RS_E2E_LIB=c (same outcomes), except that about one
+link in 128 fails there: spice-html5 sends a ticket that lost its leading zero byte
+(src/net/auth.rs reads it right-aligned; C's server refuses it, and the page's inputs
+channel never gets ready)."""
 import time
 
 import pytest
