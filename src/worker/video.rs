@@ -134,9 +134,18 @@ impl Video {
                 })
         };
         match detector.evaluate(now, accept) {
-            Some(Decision::Start(area)) | Some(Decision::Move(area)) => {
+            Some(Decision::Start(area)) => {
                 self.stop(screen);
                 self.start(area, screen);
+            }
+            // The new stream first: the old one's area that it covers is not sent as
+            // pixels in between (it would run ahead of the stream's clock).
+            Some(Decision::Move(area)) => {
+                let old = self.live.take();
+                self.start(area, screen);
+                if let Some(old) = old {
+                    Self::end(old, screen);
+                }
             }
             Some(Decision::End) => self.stop(screen),
             None => {}
@@ -219,9 +228,12 @@ impl Video {
     /// Ends the live stream: the encoder thread is joined first, so no frame of it
     /// reaches a viewer after its end.
     pub(super) fn stop(&mut self, screen: &Screen) {
-        let Some(live) = self.live.take() else {
-            return;
-        };
+        if let Some(live) = self.live.take() {
+            Self::end(live, screen);
+        }
+    }
+
+    fn end(live: Live, screen: &Screen) {
         let id = live.stream.id();
         let handle = live.stream.handle().clone();
         drop(live.stream);
