@@ -33,6 +33,11 @@ const MIN_PIXELS: u64 = 96 * 96;
 /// Part of a cluster's box its warm cells must fill (two blinking cursors are not a
 /// video between them; people walking over a still street heat a quarter of it).
 const MIN_DENSITY: f64 = 0.25;
+/// Part of a candidate's box its hot cells must fill for a stream to start: where only
+/// a few things move over a still picture (shapes over a flat background, typing, a
+/// pointer), the changed parts as lossless pixels cost less than a stream of the whole
+/// area and are exact, and with no stream nothing runs on another clock.
+const MIN_HOT_SHARE: f64 = 0.35;
 /// How long a candidate must hold still before it streams (ms).
 const SETTLE_MS: u32 = 250;
 /// A stream whose area has not changed for this long ends (ms).
@@ -184,7 +189,7 @@ impl Detector {
                 self.candidate = None;
                 return Some(Decision::End);
             }
-            let found = self.hot_box(now)?;
+            let (found, _) = self.hot_box(now)?;
             if within(&found, &stream) {
                 self.candidate = None;
                 return None;
@@ -202,7 +207,11 @@ impl Detector {
                 Decision::Move(target)
             });
         }
-        let found = self.hot_box(now)?;
+        let (found, hot_share) = self.hot_box(now)?;
+        if hot_share < MIN_HOT_SHARE {
+            self.candidate = None;
+            return None;
+        }
         if !self.settled(found, now) || !accept(found) {
             return None;
         }
@@ -227,8 +236,9 @@ impl Detector {
     }
 
     /// The exact box of the dense cluster of warm cells with the most hot ones (the
-    /// video playing now, where it moved lately), if big enough.
-    fn hot_box(&mut self, now: u32) -> Option<Area> {
+    /// video playing now, where it moved lately), if big enough, and the part of it (in
+    /// cells) hot now.
+    fn hot_box(&mut self, now: u32) -> Option<(Area, f64)> {
         let window = now / WINDOW_MS;
         let mut warm = vec![false; self.cells.len()];
         let mut hot = vec![false; self.cells.len()];
@@ -253,7 +263,7 @@ impl Detector {
                 best = Some((count, cells_box));
             }
         }
-        let ((_, count), cells_box) = best?;
+        let ((hot_count, count), cells_box) = best?;
         let box_cells = u64::from(cells_box.width()) * u64::from(cells_box.height());
         if (count as f64) < MIN_DENSITY * box_cells as f64 {
             return None;
@@ -269,7 +279,7 @@ impl Detector {
         }
         let exact = exact?;
         (exact.width() >= MIN_SIDE && exact.height() >= MIN_SIDE && exact.pixels() >= MIN_PIXELS)
-            .then_some(exact)
+            .then_some((exact, hot_count as f64 / box_cells as f64))
     }
 
     /// Flood-fills the warm cells from `start`, bridging gaps of up to `GAP` cells:

@@ -196,16 +196,16 @@ fn movers_frame(scene: Area, movers: u32, side: u32, speed: u32, f: u32) -> Vec<
 
 #[test]
 fn things_moving_over_a_still_scene_stream_as_one_area_where_they_move() {
-    // People walking on a street, shapes over a flat background: the hot cells are a few
-    // blobs that move, plus the stamp; the stream must come to cover where they move
-    // (with the stamp), and not hop from blob to blob.
+    // Big things moving over a still scene: the hot cells are blobs that move, plus the
+    // stamp; the stream must come to cover where they move (with the stamp), and not hop
+    // from blob to blob.
     let mut d = Detector::new(1280, 720);
     let scene = Area::new(0, 0, 1280, 720);
     let mut decisions = vec![];
     let mut next_eval = 0;
     for f in 0..250 {
         let now = f * 40;
-        for (i, r) in movers_frame(scene, 12, 96, 6, f).iter().enumerate() {
+        for (i, r) in movers_frame(scene, 12, 200, 6, f).iter().enumerate() {
             d.damage(*r, now + i as u32 / 8);
         }
         while next_eval <= now {
@@ -236,4 +236,18 @@ fn two_videos_far_apart_are_not_one_area() {
     let (decisions, _) = play(&mut d, 0, 60, 33, &[a, b]);
     let stream = d.stream().expect("a stream");
     assert!(stream == a || stream == b, "{stream:?} {decisions:?}");
+}
+
+#[test]
+fn a_few_small_things_moving_over_a_still_scene_do_not_stream() {
+    // Shapes over a flat background, a pointer: the changed parts go as pixels.
+    let mut d = Detector::new(1280, 720);
+    let scene = Area::new(0, 0, 1280, 720);
+    for f in 0..150 {
+        let now = f * 40;
+        for (i, r) in movers_frame(scene, 8, 64, 6, f).iter().enumerate() {
+            d.damage(*r, now + i as u32 / 8);
+        }
+        assert_eq!(d.evaluate(now, |_| true), None, "at {now} ms");
+    }
 }
