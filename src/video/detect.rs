@@ -49,8 +49,6 @@ const SAME_PLACE: f64 = 0.8;
 /// bands when the host is busy, must not restart its stream (each restart costs a key
 /// frame and, for GStreamer codecs, a new pipeline).
 const KEEP_INSIDE: f64 = 0.4;
-/// Part of a hot box that must lie inside the stream for it to count as inside.
-const INSIDE: f64 = 0.95;
 /// How long a cell that was hot stays part of the video's area (ms).
 const WARM_MS: u32 = 2000;
 /// Warm cells at most this many cells apart are one cluster (the still background between
@@ -319,9 +317,10 @@ impl Detector {
 }
 
 /// Whether `found` lies inside `stream` and fills enough of it to keep the stream as it is.
+/// Wholly inside: a row of the video left out would go as pixels, ahead of the stream.
 fn within(found: &Area, stream: &Area) -> bool {
-    let inside = found.intersect(stream).pixels() as f64;
-    inside >= INSIDE * found.pixels() as f64 && inside >= KEEP_INSIDE * stream.pixels() as f64
+    found.intersect(stream) == *found
+        && found.pixels() as f64 >= KEEP_INSIDE * stream.pixels() as f64
 }
 
 /// How long ago (ms) `then` was at `now`; 0 for a moment not yet reached.

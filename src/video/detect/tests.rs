@@ -217,8 +217,17 @@ fn things_moving_over_a_still_scene_stream_as_one_area_where_they_move() {
     }
     let first = decisions.first().expect("a stream starts").0;
     assert!(first <= 1500, "started at {first} ms: {decisions:?}");
-    let restarts = decisions.iter().filter(|(t, _)| *t > 4000).count();
-    assert_eq!(restarts, 0, "the stream settled: {decisions:?}");
+    // It only grows (a thing reaching a part of the scene for the first time), and
+    // seldom.
+    assert!(decisions.len() <= 4, "{decisions:?}");
+    let mut area = Area::default();
+    for (_, dec) in &decisions {
+        let (Decision::Start(a) | Decision::Move(a)) = dec else {
+            panic!("{decisions:?}")
+        };
+        assert_eq!(a.intersect(&area), area, "{decisions:?}");
+        area = *a;
+    }
     let stream = d.stream().expect("a stream");
     assert!(stream.pixels() * 10 >= scene.pixels() * 9, "{stream:?}");
     assert_eq!(
