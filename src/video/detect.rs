@@ -139,6 +139,11 @@ impl Detector {
         }
     }
 
+    /// The screen's size (width, height).
+    pub(crate) fn size(&self) -> (u32, u32) {
+        (self.width, self.height)
+    }
+
     #[cfg(test)]
     pub(crate) fn stream(&self) -> Option<Area> {
         self.stream

@@ -175,13 +175,20 @@ impl Video {
     }
 
     fn start(&mut self, dest: Area, screen: &Screen) {
-        // Even sizes: 4:2:0 encoders (H.264, H.265) refuse odd ones; the odd row or
-        // column left out goes as pixels.
+        // Even sizes: 4:2:0 encoders (H.264, H.265) refuse odd ones. One more row or
+        // column of the screen rather than one less (which would go as pixels, ahead of
+        // the stream), unless at the screen's edge.
+        let (width, height) = self.detector.as_ref().map_or((0, 0), Detector::size);
+        let even = |start: u32, end: u32, limit: u32| match (end - start) % 2 {
+            0 => end,
+            _ if end < limit => end + 1,
+            _ => end - 1,
+        };
         let dest = Area::new(
             dest.left,
             dest.top,
-            dest.right - dest.width() % 2,
-            dest.bottom - dest.height() % 2,
+            even(dest.left, dest.right, width),
+            even(dest.top, dest.bottom, height),
         );
         let Some((codec, encoder)) = Self::encoder(screen) else {
             return;
