@@ -23,7 +23,7 @@ use crate::geometry::{Area, Rect};
 use crate::qxl::command::{self, ParseError};
 use crate::qxl::draw::{self, SurfaceCommand};
 use crate::qxl::guest::{self, SlotMemory};
-use crate::qxl::image::{Image, Pixels};
+use crate::qxl::image::Image;
 use crate::qxl::memslot::{Layout, MemSlots};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use guest_damage::GuestDamage;
@@ -59,15 +59,6 @@ const MAX_BATCH_PIXELS: u64 = 16 << 20;
 const COMMAND_FLAG_COMPAT: u32 = 1;
 /// `QXL_COMMAND_FLAG_COMPAT_16BPP`: colours and palettes are given as x1r5g5b5.
 const COMMAND_FLAG_COMPAT_16BPP: u32 = 2;
-
-/// Surface sources are resolved before rendering; the canvas never looks them up.
-struct NoSurfaces;
-
-impl canvas::Surfaces for NoSurfaces {
-    fn pixels_of(&self, _surface_id: u32) -> Option<Pixels> {
-        None
-    }
-}
 
 /// `QXL_CMD_*` ring entry types (the whole table; NOP and MESSAGE are skipped).
 #[allow(dead_code)]
@@ -414,7 +405,7 @@ impl<D: Device> Worker<D> {
                         .then(|| forward::for_client(&d))
                         .flatten();
                     if let Some(damage) =
-                        screen.forward(op, |fb| canvas::render(fb, &d, &NoSurfaces))
+                        screen.forward(op, |fb| canvas::render(fb, &d, &canvas::NoSurfaces))
                     {
                         self.primary_dirty.note(damage);
                         self.video.damage(damage, &self.outputs.screen);
@@ -433,7 +424,7 @@ impl<D: Device> Worker<D> {
                     if let Some(fmt) = sixteen {
                         surfaces::prepare_for_16(&mut d.op, fmt);
                     }
-                    if let Some(damage) = canvas::render(&mut target.fb, &d, &NoSurfaces) {
+                    if let Some(damage) = canvas::render(&mut target.fb, &d, &canvas::NoSurfaces) {
                         if let Some(fmt) = sixteen {
                             surfaces::quantize16(&mut target.fb, fmt, damage, &d.op);
                         }
@@ -521,10 +512,9 @@ impl<D: Device> Worker<D> {
             .filter_map(|d| scroll::plain_copy(d).map(|p| (d, p)))
             .collect();
         let copies: Vec<scroll::NewPixels> = pairs.iter().map(|(_, p)| *p).collect();
-        let drawn = self
-            .outputs
-            .screen
-            .draw_plain_copies(&copies, |fb, i| canvas::render(fb, pairs[i].0, &NoSurfaces));
+        let drawn = self.outputs.screen.draw_plain_copies(&copies, |fb, i| {
+            canvas::render(fb, pairs[i].0, &canvas::NoSurfaces)
+        });
         for damage in drawn.into_iter().flatten() {
             self.primary_dirty.note(damage);
             self.video.damage(damage, &self.outputs.screen);
