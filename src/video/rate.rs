@@ -420,6 +420,12 @@ impl RateControl {
         }
         if num_drops > 0 || last_frame_delay_ms < LATE_MS {
             self.stats.late_reports += 1;
+            if self.stats.queue_ms > QUEUE_HIGH_MS && self.probe.is_none() {
+                // The queue measured above said how much to cut.
+                self.last_congestion_ms = Some(now_ms);
+                self.replan(now_ms);
+                return;
+            }
             let free = self.probe.is_none()
                 && now_ms >= self.hold_until_ms
                 && now_ms >= self.late_hold_until_ms;
@@ -546,11 +552,12 @@ impl RateControl {
             return;
         }
         let produced = self.produced_bps(now_ms).unwrap_or(self.budget_bps);
-        // What reached the client is what the link carries while a queue stands.
-        let link = [self.link_bps(now_ms), self.received_bps()]
-            .into_iter()
-            .flatten()
-            .fold(produced, f64::min);
+        // What reached the client is what the link carries while a queue stands (not
+        // what we produce: after a cut that is less, and cuts would compound).
+        let link = self
+            .received_bps()
+            .or_else(|| self.link_bps(now_ms))
+            .unwrap_or(produced);
         let share = queue_share(queue_ms);
         self.stats.queue_cuts += 1;
         self.stats.cuts += 1;

@@ -113,6 +113,22 @@ impl StreamHandle {
             Some(path_delay),
         );
         clock.stream_report(report.last_frame_delay, report.num_drops);
+        let (rate, target) = {
+            let r = self.0.rate.lock();
+            (r.stats(), r.target())
+        };
+        crate::log_debug!(
+            "video: report {} frames {} drops, {} ms early, path {path_delay} ms (queue {} ms); \
+             budget {} bps, q{} {} fps; held for the link {}",
+            report.num_frames,
+            report.num_drops,
+            report.last_frame_delay,
+            rate.queue_ms,
+            rate.budget_bps,
+            target.quality,
+            target.fps,
+            rate.frames_held_for_link
+        );
     }
 
     /// The next frame encoded must be a key frame (a client joined the stream).
