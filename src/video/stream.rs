@@ -118,8 +118,9 @@ impl StreamHandle {
             (r.stats(), r.target())
         };
         crate::log_debug!(
-            "video: report {} frames {} drops, {} ms early, path {path_delay} ms (queue {} ms); \
+            "video: {} ms: report {} frames {} drops, {} ms early, path {path_delay} ms (queue {} ms); \
              budget {} bps, q{} {} fps; held for the link {}",
+            now,
             report.num_frames,
             report.num_drops,
             report.last_frame_delay,
