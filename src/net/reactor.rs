@@ -20,6 +20,9 @@ use crate::proto::msg::channel as channel_type;
 
 /// Kernel send buffer of a display channel's socket (the kernel doubles it).
 const DISPLAY_SEND_QUEUE: usize = 128 << 10;
+/// Unsent bytes a display channel's kernel queue may hold beyond what is in flight:
+/// a slow link's backlog stays in the outbox, where video frames are paced and dropped.
+const DISPLAY_UNSENT: u32 = 16 << 10;
 use crossbeam_channel::{Receiver, Sender};
 use mio::{Events, Interest, Poll, Token, Waker};
 use std::collections::HashMap;
@@ -736,6 +739,9 @@ impl Connection {
                         };
                         if let Some(bytes) = limit {
                             self.stream.limit_send_queue(bytes);
+                        }
+                        if request.channel_type == channel_type::DISPLAY {
+                            self.stream.limit_unsent(DISPLAY_UNSENT);
                         }
                         let link_result = std::mem::take(out);
                         let linked = start_channel(&request, opened, &link_result);

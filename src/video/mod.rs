@@ -9,6 +9,7 @@ pub(crate) mod gst;
 pub(crate) mod mjpeg;
 pub(crate) mod picture;
 mod pipeline;
+pub(crate) mod queue;
 pub(crate) mod rate;
 pub(crate) mod select;
 pub(crate) mod stream;
