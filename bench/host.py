@@ -82,8 +82,10 @@ def envf(name, default):
 
 
 def library_thread(comm):
-    """Threads the SPICE library (or GStreamer inside it) started."""
-    return measure.is_server_thread(comm) or comm.startswith(("gst", "task", "x264", "vp"))
+    """Threads the SPICE library started, or GStreamer for it: a pad's streaming task
+    ("appsrc3:src") and GLib's thread pool ("pool-qemu-syste", "pool-spawner"); QEMU's
+    own pool threads are named "worker"."""
+    return measure.is_server_thread(comm) or ":" in comm or comm.startswith(("gst", "pool-"))
 
 
 class VM:
