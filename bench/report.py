@@ -219,7 +219,8 @@ def _codec_choice(runs, rows):
     return "; ".join(out)
 
 
-def markdown(data, chart_rel, notes=None, mjpeg_notes=None, desktop_notes=None):
+def markdown(data, chart_rel, notes=None, mjpeg_notes=None, desktop_notes=None,
+             host_notes=None):
     """BENCHMARKS.md from a results.json's data (bench/run.py load_results)."""
     results, runs = data["results"], data["runs"]
     facts = data["facts"]
@@ -300,7 +301,7 @@ def markdown(data, chart_rel, notes=None, mjpeg_notes=None, desktop_notes=None):
     if desk:
         out += desktop_section(desk, desktop_notes)
     if vms:
-        out += host_section(vms)
+        out += host_section(vms, host_notes)
     ct = connect_table(results)
     if ct:
         out += [
@@ -762,7 +763,7 @@ def _host_threads(r):
         or DASH
 
 
-def host_section(rows):
+def host_section(rows, notes=None):
     lines = [
         "## A host full of VMs", "",
         "bench/host.py, the same way for both servers: 1, then 4, then 8 tiny VMs side by side "
@@ -804,4 +805,6 @@ def host_section(rows):
         "settled (5 s); the clients (spice-gtk, one process each) run on the same 2 cores.",
         "",
     ]
+    if notes:
+        lines += [notes.rstrip(), ""]
     return lines

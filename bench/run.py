@@ -47,6 +47,11 @@ them out. Then the "Desktop in use" rows (bench/desktop.py: windows, menus, a do
 scrolling, an image viewer and all of them in turn on qxl and std, with auto_glz and with
 the WAN settings), about 20 minutes for both servers; BENCH_DESKTOP=0 leaves them out.
 
+Then the "A host full of VMs" rows (bench/host.py: 1, 4 and 8 idle tiny VMs, without and
+with clients, then one of 8 playing video: threads, wake-ups/s, server CPU, RSS and PSS per
+VM), about 15 minutes for both servers; BENCH_HOST=0 leaves them out, BENCH_ONLY=host runs
+only them.
+
 bench/run.py --report results.json   writes BENCHMARKS.md and the chart again from a run's
                                      raw results (with the same BENCH_OUT / BENCH_QUICK)
 """
@@ -447,7 +452,7 @@ def write_report(data, cfg):
         return path.read_text() if path.exists() and not cfg.out else None
     md.write_text(report.markdown(data, os.path.relpath(png, md.parent) if chart else None,
                                   notes("codec-notes.md"), notes("mjpeg-notes.md"),
-                                  notes("desktop-notes.md")))
+                                  notes("desktop-notes.md"), notes("host-notes.md")))
     print(f"bench: wrote {md}" + (f", {png}" if chart else " (no chart: matplotlib missing)"))
 
 
