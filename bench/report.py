@@ -183,7 +183,7 @@ def _run_line(run, rows):
     f, cfg = run["facts"], run["config"]
     sections = {r.get("section") for r in rows}
     names = {"devices": "guest agent and device", "av": "audio/video skew", "sound": "sound",
-             "desktop": "desktop in use"}
+             "desktop": "desktop in use", "host": "host full of VMs"}
     if rows and sections <= set(names):
         what = ", ".join(names[s] for s in sorted(sections))
         return (f"- `{run['command']}` on {f['date']}, revision `{f['revision']}`: "
