@@ -80,8 +80,10 @@ impl TicketKey {
 
 /// Fresh ticket keys made ahead on a helper thread: RSA-1024 generation takes milliseconds,
 /// which the reactor must not spend per link. Every link still gets its own key, as with
-/// spice-server; the pool only moves the work off the reactor thread. The thread lives
-/// only while it refills the pool: an idle server keeps no thread for it.
+/// spice-server; the pool only moves the work off the reactor thread. The pool fills
+/// after the first link took its key (made then, as spice-server makes every one), on a
+/// thread that lives only while it refills: a server nobody connects to spends no key,
+/// no thread and no libcrypto pages on it.
 #[derive(Clone)]
 pub(crate) struct KeyPool(Arc<Pool>);
 
@@ -97,19 +99,18 @@ struct Pool {
 const POOL_KEYS: usize = 8;
 
 impl KeyPool {
-    /// Starts filling the pool (on a thread that ends once it is full).
-    pub(crate) fn start(prepare_thread: fn()) -> KeyPool {
-        let pool = KeyPool(Arc::new(Pool {
-            keys: Mutex::new(Vec::with_capacity(POOL_KEYS)),
+    /// An empty pool; `prepare_thread` runs first on its refilling threads.
+    pub(crate) fn new(prepare_thread: fn()) -> KeyPool {
+        KeyPool(Arc::new(Pool {
+            keys: Mutex::new(Vec::new()),
             refiller: Mutex::new(None),
             stopped: AtomicBool::new(false),
             prepare_thread,
-        }));
-        pool.refill();
-        pool
+        }))
     }
 
-    /// A key never handed out before; made here only when the pool ran dry.
+    /// A key never handed out before; made here when the pool is empty (the first link,
+    /// or a burst of links), which starts its refill.
     pub(crate) fn take(&self) -> Result<TicketKey, AuthError> {
         let key = lock(&self.0.keys).pop();
         self.refill();
@@ -273,7 +274,12 @@ mod tests {
 
     #[test]
     fn the_pool_hands_out_distinct_keys_made_ahead_by_a_thread_that_then_ends() {
-        let pool = KeyPool::start(|| {});
+        let pool = KeyPool::new(|| {});
+        assert!(
+            pool.ready() == 0 && !pool.refilling(),
+            "nothing before the first link"
+        );
+        let first = pool.take().unwrap();
         wait_for("a full pool and no thread", || {
             pool.ready() == POOL_KEYS && !pool.refilling()
         });
@@ -281,9 +287,10 @@ mod tests {
         let keys: Vec<TicketKey> = (0..POOL_KEYS).map(|_| pool.take().unwrap()).collect();
         let taken = t.elapsed();
         let mut ders: Vec<_> = keys.iter().map(|k| *k.public_der()).collect();
+        ders.push(*first.public_der());
         ders.sort();
         ders.dedup();
-        assert_eq!(ders.len(), POOL_KEYS, "every link gets its own key");
+        assert_eq!(ders.len(), POOL_KEYS + 1, "every link gets its own key");
         let t = std::time::Instant::now();
         TicketKey::generate().unwrap();
         println!(
@@ -299,7 +306,7 @@ mod tests {
 
     #[test]
     fn a_stopped_pool_starts_no_thread_and_still_hands_out_keys() {
-        let pool = KeyPool::start(|| {});
+        let pool = KeyPool::new(|| {});
         pool.stop();
         assert!(!pool.refilling());
         let before = pool.ready();

@@ -126,7 +126,7 @@ impl Reactor {
             }));
         }
         let (commands, inbox) = crossbeam_channel::unbounded();
-        let keys = KeyPool::start(prepare_thread);
+        let keys = KeyPool::new(prepare_thread);
         let mut state = State {
             poll,
             listeners: Vec::new(),

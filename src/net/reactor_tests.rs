@@ -152,7 +152,7 @@ fn one_turn_reads_at_most_the_budget() {
 /// A reactor state with no listeners, as the thread would run it.
 fn state() -> State {
     let (_, inbox) = crossbeam_channel::unbounded();
-    let keys = KeyPool::start(|| {});
+    let keys = KeyPool::new(|| {});
     State {
         poll: Poll::new().unwrap(),
         listeners: Vec::new(),
