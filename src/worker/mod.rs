@@ -47,7 +47,9 @@ const MAX_FLUSH_COMMANDS: usize = 1 << 16;
 
 /// How many ring entries to take before looking at QEMU's requests again.
 const COMMANDS_PER_ROUND: usize = 64;
-/// Upper bound on sleeping with notifications armed (a lost wakeup costs at most this).
+/// How soon the rings are read again unasked when no notification is armed (draining
+/// them failed). With both armed the worker sleeps until a message, as spice-server's
+/// does: an idle VM's worker never wakes.
 const IDLE_POLL: Duration = Duration::from_millis(500);
 
 /// Plain copies (QEMU's framebuffer updates) drawn together, so that a scroll split
@@ -81,6 +83,8 @@ pub(crate) struct Worker<D: Device> {
     primary_dirty: GuestDamage,
     /// Set when a ring may hold commands we have not taken yet.
     rings_dirty: bool,
+    /// Both rings were found empty and their notifications armed: the device wakes us.
+    armed: bool,
     /// Shared with `WorkerHandle::wakeup`, which skips queueing while this is set.
     wakeup_pending: Arc<AtomicBool>,
     /// What the display and cursor channels show.
@@ -149,6 +153,7 @@ impl<D: Device> Worker<D> {
             primary: None,
             primary_dirty: GuestDamage::default(),
             rings_dirty: false,
+            armed: false,
             wakeup_pending,
             surfaces: Surfaces::new(layout.n_surfaces),
             surface_creates: HashMap::new(),
@@ -173,16 +178,22 @@ impl<D: Device> Worker<D> {
                     Err(crossbeam_channel::TryRecvError::Disconnected) => return,
                 }
             } else {
-                let wait = self.video_wait.unwrap_or(IDLE_POLL);
-                match self.inbox.recv_timeout(wait) {
-                    Ok(m) => Some(m),
-                    Err(RecvTimeoutError::Timeout) => {
-                        // A video tick is not a lost wakeup: only the long poll re-reads
-                        // the rings unasked.
-                        self.rings_dirty |= self.running && self.video_wait.is_none();
-                        None
-                    }
-                    Err(RecvTimeoutError::Disconnected) => return,
+                let poll = (self.running && !self.armed).then_some(IDLE_POLL);
+                match self.video_wait.or(poll) {
+                    Some(wait) => match self.inbox.recv_timeout(wait) {
+                        Ok(m) => Some(m),
+                        Err(RecvTimeoutError::Timeout) => {
+                            // A video tick is not a lost wakeup: only the poll re-reads
+                            // the rings unasked.
+                            self.rings_dirty |= self.running && self.video_wait.is_none();
+                            None
+                        }
+                        Err(RecvTimeoutError::Disconnected) => return,
+                    },
+                    None => match self.inbox.recv() {
+                        Ok(m) => Some(m),
+                        Err(_) => return,
+                    },
                 }
             };
             if let Some(msg) = next {
@@ -231,6 +242,7 @@ impl<D: Device> Worker<D> {
 
     /// Takes up to a round of commands from both rings; arms notifications when empty.
     fn drain_rings(&mut self) {
+        self.armed = false;
         let mut display_empty = false;
         let mut cursor_empty = false;
         for _ in 0..COMMANDS_PER_ROUND {
@@ -264,6 +276,7 @@ impl<D: Device> Worker<D> {
             let display_idle = self.device.req_cmd_notification();
             let cursor_idle = self.device.req_cursor_notification();
             self.rings_dirty = !(display_idle && cursor_idle);
+            self.armed = display_idle && cursor_idle;
         }
     }
 
