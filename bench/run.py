@@ -47,6 +47,11 @@ them out. Then the "Desktop in use" rows (bench/desktop.py: windows, menus, a do
 scrolling, an image viewer and all of them in turn on qxl and std, with auto_glz and with
 the WAN settings), about 20 minutes for both servers; BENCH_DESKTOP=0 leaves them out.
 
+Then the "A host full of VMs" rows (bench/host.py: 1, 4 and 8 idle tiny VMs, without and
+with clients, then one of 8 playing video: threads, wake-ups/s, server CPU, RSS and PSS per
+VM), about 15 minutes for both servers; BENCH_HOST=0 leaves them out, BENCH_ONLY=host runs
+only them.
+
 bench/run.py --report results.json   writes BENCHMARKS.md and the chart again from a run's
                                      raw results (with the same BENCH_OUT / BENCH_QUICK)
 """
@@ -69,6 +74,7 @@ sys.path.insert(0, str(REPO / "tests" / "e2e"))
 import av  # noqa: E402
 import desktop  # noqa: E402
 import devices  # noqa: E402
+import host  # noqa: E402
 import importlib.util  # noqa: E402
 import measure  # noqa: E402
 import report  # noqa: E402
@@ -134,7 +140,7 @@ def selected(row, only):
         return True
     if only == "codecs":
         return row.codec is not None
-    if only in ("devices", "av", "sound", "desktop"):
+    if only in ("devices", "av", "sound", "desktop", "host"):
         return False
     return re.search(only, row.name) is not None
 
@@ -143,7 +149,7 @@ def device_rows(cfg):
     """The guest agent and device rows this run measures (bench/devices.py)."""
     if os.environ.get("BENCH_DEVICES", "1") != "1" or cfg.only in ("codecs", "av"):
         return []
-    if cfg.only in ("sound", "desktop"):
+    if cfg.only in ("sound", "desktop", "host"):
         return []
     only = None if cfg.only in (None, "devices") else cfg.only
     return [r for r in devices.rows() if devices.selected(r, only)]
@@ -152,7 +158,7 @@ def device_rows(cfg):
 def av_rows(cfg):
     """The audio/video skew rows this run measures (bench/av.py)."""
     if os.environ.get("BENCH_AV", "1") != "1" or cfg.only in ("codecs", "devices", "sound",
-                                                              "desktop"):
+                                                              "desktop", "host"):
         return []
     only = None if cfg.only in (None, "av") else cfg.only
     return [r for r in av.rows() if av.selected(r, only)]
@@ -161,7 +167,7 @@ def av_rows(cfg):
 def sound_todo(cfg):
     """The sound rows this run measures (bench/sound.py)."""
     if os.environ.get("BENCH_SOUND", "1") != "1" or cfg.only in ("codecs", "devices", "av",
-                                                                 "desktop"):
+                                                                 "desktop", "host"):
         return []
     only = None if cfg.only in (None, "sound") else cfg.only
     return [r for r in sound_rows.rows() if sound_rows.selected(r, only)]
@@ -170,7 +176,7 @@ def sound_todo(cfg):
 def desktop_todo(cfg):
     """The desktop in use rows this run measures (bench/desktop.py)."""
     if os.environ.get("BENCH_DESKTOP", "1") != "1" or \
-            cfg.only in ("codecs", "devices", "av", "sound"):
+            cfg.only in ("codecs", "devices", "av", "sound", "host"):
         return []
     if cfg.quick:  # a smoke run: the mixed scene only, shorter
         for k, v in (("BENCH_DESKTOP_SCENES", "mixed"), ("BENCH_DESKTOP_SECONDS", "10"),
@@ -178,6 +184,18 @@ def desktop_todo(cfg):
             os.environ.setdefault(k, v)
     only = None if cfg.only in (None, "desktop") else cfg.only
     return [r for r in desktop.rows() if desktop.selected(r, only)]
+
+
+def host_todo(cfg):
+    """The host full of VMs rows this run measures (bench/host.py)."""
+    if os.environ.get("BENCH_HOST", "1") != "1" or \
+            cfg.only in ("codecs", "devices", "av", "sound", "desktop"):
+        return []
+    if cfg.quick:  # a smoke run: fewer VMs, shorter
+        for k, v in (("BENCH_HOST_VMS", "1,2"), ("BENCH_HOST_SECONDS", "5")):
+            os.environ.setdefault(k, v)
+    only = None if cfg.only in (None, "host") else cfg.only
+    return [r for r in host.rows() if host.selected(r, only)]
 
 
 def envf(name, default):
@@ -444,7 +462,7 @@ def write_report(data, cfg):
         return path.read_text() if path.exists() and not cfg.out else None
     md.write_text(report.markdown(data, os.path.relpath(png, md.parent) if chart else None,
                                   notes("codec-notes.md"), notes("mjpeg-notes.md"),
-                                  notes("desktop-notes.md")))
+                                  notes("desktop-notes.md"), notes("host-notes.md")))
     print(f"bench: wrote {md}" + (f", {png}" if chart else " (no chart: matplotlib missing)"))
 
 
@@ -471,6 +489,7 @@ def main():
     av_todo = av_rows(cfg)
     snd_todo = sound_todo(cfg)
     desk_todo = desktop_todo(cfg)
+    vms_todo = host_todo(cfg)
     print(f"bench: {len(todo)} rows x 2 servers, warm-up {cfg.warmup:g} s, measured {cfg.seconds:g} s, "
           f"guest {cfg.fps:g} fps, streaming-video=all, video codec: server default (MJPEG)"
           + (f"; H.264/VP8/VP9 rows chosen by the {cfg.codec_via}" if any(r.codec for r in todo) else "")
@@ -478,6 +497,7 @@ def main():
           + (f"; then {len(av_todo)} audio/video skew rows" if av_todo else "")
           + (f"; then {len(snd_todo)} sound rows" if snd_todo else "")
           + (f"; then {len(desk_todo)} desktop in use rows" if desk_todo else "")
+          + (f"; then {len(vms_todo)} host full of VMs rows" if vms_todo else "")
           + f"\nbench: ours = {lib_dir()}, C = {C_LIB_DIR} ({facts['c_server']}); {facts['qemu']}",
           flush=True)
     results = []
@@ -511,6 +531,8 @@ def main():
         results += sound_rows.run(None if cfg.only in (None, "sound") else cfg.only)
     if desk_todo:
         results += desktop.run(None if cfg.only in (None, "desktop") else cfg.only)
+    if vms_todo:
+        results += host.run(None if cfg.only in (None, "host") else cfg.only)
     facts["wall_seconds"] = round(time.monotonic() - started)
     run = {"facts": facts, "command": command_line(cfg),
            "config": vars(cfg) | {"out": str(cfg.out), "work": str(cfg.work)}}
@@ -520,7 +542,7 @@ def main():
         data = merge(load_results(raw), data,
                      [r.name for r in all_rows] + [r.name for r in devices.rows()]
                      + [r.name for r in av.rows()] + [r.name for r in sound_rows.rows()]
-                     + [r.name for r in desktop.rows()])
+                     + [r.name for r in desktop.rows()] + [r.name for r in host.rows()])
         print(f"\nbench: merged {len(results)} rows into {raw} ({len(data['results'])} rows)")
     raw.parent.mkdir(parents=True, exist_ok=True)
     # Reports name files relative to the repository, never where this clone happens to be.

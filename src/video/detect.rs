@@ -111,6 +111,8 @@ pub(crate) struct Detector {
     cells: Vec<Cell>,
     candidate: Option<(Area, u32)>,
     stream: Option<Area>,
+    /// When anything last changed (`at_rest`).
+    last_damage: Option<u32>,
     last_stream_change: u32,
 }
 
@@ -135,6 +137,7 @@ impl Detector {
             cells: vec![Cell::default(); (cols * rows) as usize],
             candidate: None,
             stream: None,
+            last_damage: None,
             last_stream_change: 0,
         }
     }
@@ -149,12 +152,20 @@ impl Detector {
         self.stream
     }
 
+    /// Nothing to decide until the screen changes again: no stream, and no damage left
+    /// in the window. `evaluate` returns None until the next `damage`, so an idle worker
+    /// need not call it (no timer wakes an idle server).
+    pub(crate) fn at_rest(&self, now: u32) -> bool {
+        self.stream.is_none() && self.last_damage.is_none_or(|t| age(now, t) > WINDOW_MS)
+    }
+
     /// Records that `area` changed at `now` (ms).
     pub(crate) fn damage(&mut self, area: Area, now: u32) {
         let area = area.intersect(&Area::new(0, 0, self.width, self.height));
         if area.is_empty() {
             return;
         }
+        self.last_damage = Some(now);
         if self.stream.is_some_and(|s| !s.intersect(&area).is_empty()) {
             self.last_stream_change = now;
         }
