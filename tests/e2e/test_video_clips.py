@@ -56,7 +56,8 @@ def unpainted_blocks(img, want):
     h, w = h - h % BLOCK, w - w % BLOCK
     got = img[:h, :w].reshape(h // BLOCK, BLOCK, w // BLOCK, BLOCK, 3)
     src = want[:h, :w].reshape(h // BLOCK, BLOCK, w // BLOCK, BLOCK, 3).astype(np.int32)
-    dark = got.max(axis=(1, 3, 4)) <= 24
+    top, bottom = got.max(axis=(1, 3, 4)), got.min(axis=(1, 3, 4))
+    dark = (top <= 24) & (top - bottom <= 6)  # flat: never drawn, not a dark coat
     picture = src.mean(axis=(1, 3, 4)) >= 48
     return int((dark & picture).sum())
 
