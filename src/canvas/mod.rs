@@ -378,31 +378,88 @@ pub(crate) fn render(fb: &mut Framebuffer, draw: &Draw, surfaces: &dyn Surfaces)
 /// An unscaled `OP_PUT` copy without mask, row by row (the video and framebuffer path):
 /// the same pixels the general path writes, without its per-pixel work.
 fn plain_copy(fb: &mut Framebuffer, draw: &Draw, src: &Pixels, area: &Rect) {
+    let width = src.width as usize;
+    put_rows(
+        fb,
+        &draw.bbox,
+        &draw.clip,
+        area,
+        (src.width, src.height),
+        |sy, sx0, sx1, write| {
+            let start = sy as usize * width;
+            write(&src.data[start + sx0 as usize..start + sx1 as usize]);
+        },
+    );
+}
+
+/// An unscaled `OP_PUT` copy without mask of an image whose rows `fetch` gives (the
+/// video path: a bitmap still in guest memory, decoded row by row as it is drawn, never
+/// whole). `fetch(y, x0, x1, out)` appends pixels `x0..x1` of the image's row `y` as
+/// ARGB to `out`, or returns false, and no more rows are drawn (the caller knows why).
+/// Draws what `render` draws for the same copy; returns the damaged area as it does.
+pub(crate) fn put_image_rows(
+    fb: &mut Framebuffer,
+    bbox: &Rect,
+    clip: &Option<Vec<Rect>>,
+    area: &Rect,
+    image_size: (u32, u32),
+    mut fetch: impl FnMut(u32, u32, u32, &mut Vec<u32>) -> bool,
+) -> Option<Area> {
+    if fb.make_unique().is_err() {
+        crate::log_warn!("drawing dropped: no host memory to copy the surface a video frame holds");
+        return None;
+    }
+    let damage = Some(targets(fb, bbox, clip).extents()).filter(|a| !a.is_empty());
+    let mut row = Vec::new();
+    let mut failed = false;
+    put_rows(fb, bbox, clip, area, image_size, |sy, sx0, sx1, write| {
+        row.clear();
+        failed = failed || !fetch(sy, sx0, sx1, &mut row);
+        if !failed && row.len() == (sx1 - sx0) as usize {
+            write(&row);
+        }
+    });
+    damage
+}
+
+/// The row spans of an unscaled copy of `area` of an image of `image_size` to `bbox`
+/// (clipped): for each, `row(y, x0, x1, write)` is asked for the image's row `y`,
+/// columns `x0..x1`, and hands them to `write`, which stores them as the surface keeps
+/// pixels.
+fn put_rows(
+    fb: &mut Framebuffer,
+    bbox: &Rect,
+    clip: &Option<Vec<Rect>>,
+    area: &Rect,
+    (src_width, src_height): (u32, u32),
+    mut row: impl FnMut(u32, u32, u32, &mut dyn FnMut(&[u32])),
+) {
     let (ox, oy) = (
-        i64::from(area.left) - i64::from(draw.bbox.left),
-        i64::from(area.top) - i64::from(draw.bbox.top),
+        i64::from(area.left) - i64::from(bbox.left),
+        i64::from(area.top) - i64::from(bbox.top),
     );
     let stride = fb.stride();
     let bits = stored_bits(fb);
-    for a in targets(fb, &draw.bbox, &draw.clip).areas() {
+    for a in targets(fb, bbox, clip).areas() {
         // Destination columns whose source column lies inside the image.
         let left = i64::from(a.left).max(-ox);
-        let right = i64::from(a.right).min(i64::from(src.width) - ox);
+        let right = i64::from(a.right).min(i64::from(src_width) - ox);
         if left >= right {
             continue;
         }
+        let (sx0, sx1) = ((left + ox) as u32, (right + ox) as u32);
         for y in a.top..a.bottom {
             let sy = i64::from(y) + oy;
-            if sy < 0 || sy >= i64::from(src.height) {
+            if sy < 0 || sy >= i64::from(src_height) {
                 continue;
             }
-            let start = (sy * i64::from(src.width) + left + ox) as usize;
-            let row = &src.data[start..start + (right - left) as usize];
             let d = y as usize * stride + left as usize * 4;
-            let out = &mut fb.pixels_mut()[d..d + row.len() * 4];
-            for (o, p) in out.chunks_exact_mut(4).zip(row) {
-                o.copy_from_slice(&(p & bits).to_le_bytes());
-            }
+            let out = &mut fb.pixels_mut()[d..d + (right - left) as usize * 4];
+            row(sy as u32, sx0, sx1, &mut |pixels| {
+                for (o, p) in out.chunks_exact_mut(4).zip(pixels) {
+                    o.copy_from_slice(&(p & bits).to_le_bytes());
+                }
+            });
         }
     }
 }

@@ -9,6 +9,12 @@ use super::memslot::MemError;
 pub(crate) trait GuestMemory {
     fn read(&self, group: u32, address: u64, len: usize) -> Result<Vec<u8>, MemError>;
 
+    /// Whether `len` bytes at `address` may be read (a bitmap left in guest memory is
+    /// checked whole before any row of it is drawn).
+    fn check(&self, group: u32, address: u64, len: usize) -> Result<(), MemError> {
+        self.read(group, address, len).map(drop)
+    }
+
     /// Appends the `count` little-endian 32-bit words at `address` to `out` (the pixel
     /// rows of 32-bit bitmaps: one copy, straight into the decoded image).
     fn append_words(

@@ -45,6 +45,10 @@ impl super::command::GuestMemory for SlotMemory<'_> {
         read_bytes(self.0, group, address, len)
     }
 
+    fn check(&self, group: u32, address: u64, len: usize) -> Result<(), MemError> {
+        self.0.translate(group, address, len as u64).map(drop)
+    }
+
     fn append_words(
         &self,
         group: u32,

@@ -361,6 +361,13 @@ impl<D: Device> Worker<D> {
         match cmd.kind {
             command_type::DRAW => {
                 let compat = cmd.flags & COMMAND_FLAG_COMPAT != 0;
+                if cmd.flags & COMMAND_FLAG_COMPAT_16BPP == 0 {
+                    if let Some(copy) = draw::parse_guest_copy(&mem, cmd.group, cmd.data, compat)?
+                        .filter(|c| self.draws_from_guest(c))
+                    {
+                        return self.draw_guest_copy(&copy).map(|()| Applied::Release);
+                    }
+                }
                 let mut d = draw::parse(&mem, cmd.group, cmd.data, compat)?;
                 if cmd.flags & COMMAND_FLAG_COMPAT_16BPP != 0 {
                     surfaces::widen_compat16(&mut d.op);
@@ -506,6 +513,75 @@ impl<D: Device> Worker<D> {
             _ => {}
         }
         Ok(Applied::Release)
+    }
+
+    /// Whether `copy` is drawn straight from guest memory: a copy onto the primary
+    /// surface that the plain-copy batch (scroll detection, which keeps the decoded
+    /// pixels) does not take: the QXL driver's video frames, which come clipped.
+    fn draws_from_guest(&self, copy: &draw::GuestCopy) -> bool {
+        let whole = copy.area
+            == Rect {
+                left: 0,
+                top: 0,
+                right: copy.bitmap.width as i32,
+                bottom: copy.bitmap.height as i32,
+            };
+        copy.surface_id == 0 && (copy.clip.is_some() || !whole)
+    }
+
+    /// Draws a plain copy onto the primary surface, each row read from the guest's bitmap
+    /// and decoded into the surface (no decoded copy of the image; the stream then
+    /// encodes from the surface). The same checks and pixels as the `Draw` path.
+    fn draw_guest_copy(&mut self, copy: &draw::GuestCopy) -> Result<(), ParseError> {
+        let Some(primary) = self.primary else {
+            return Err(ParseError::Invalid("drawing on a missing surface"));
+        };
+        if !copy.depends_on.iter().all(|&id| {
+            if id == 0 {
+                true
+            } else {
+                self.surfaces.get(id).is_some()
+            }
+        }) {
+            return Err(ParseError::Invalid("drawing depends on a missing surface"));
+        }
+        let b = &copy.bbox;
+        if b.left < 0
+            || b.top < 0
+            || b.right as i64 > i64::from(primary.width)
+            || b.bottom as i64 > i64::from(primary.height)
+        {
+            return Err(ParseError::Invalid("drawing box outside its surface"));
+        }
+        self.draw_plain_copies();
+        let mem = SlotMemory(&self.slots);
+        let bitmap = &copy.bitmap;
+        let mut scratch = Vec::new();
+        let mut failed = None;
+        let damage = self.outputs.screen.forward(None, |fb| {
+            canvas::put_image_rows(
+                fb,
+                &copy.bbox,
+                &copy.clip,
+                &copy.area,
+                (bitmap.width, bitmap.height),
+                |y, x0, x1, out| match bitmap.append_row(&mem, y, x0, x1, &mut scratch, out) {
+                    Ok(()) => true,
+                    Err(e) => {
+                        failed = Some(e);
+                        false
+                    }
+                },
+            )
+        });
+        if let Some(damage) = damage {
+            self.primary_dirty.note(damage);
+            self.video.damage(damage, &self.outputs.screen);
+        }
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 
     /// Draws the plain copies taken so far, together (a scroll among them goes to
