@@ -1217,13 +1217,13 @@ static void sc_video_frames(void)
     background();
     static const uint8_t fmts[] = {
         SPICE_BITMAP_FMT_32BIT, SPICE_BITMAP_FMT_RGBA, SPICE_BITMAP_FMT_24BIT, SPICE_BITMAP_FMT_16BIT,
-        SPICE_BITMAP_FMT_8BIT, SPICE_BITMAP_FMT_4BIT_BE, SPICE_BITMAP_FMT_1BIT_LE,
+        SPICE_BITMAP_FMT_8BIT, SPICE_BITMAP_FMT_4BIT_BE, SPICE_BITMAP_FMT_1BIT_BE,
     };
     for (int i = 0; i < (int)(sizeof(fmts) / sizeof(fmts[0])); i++) {
         uint8_t fmt = fmts[i];
         pixfn f = pat_rgb;
         QXLPalette *pal = NULL;
-        if (fmt == SPICE_BITMAP_FMT_1BIT_LE) { f = pat_index2; pal = mk_palette(2, 21); }
+        if (fmt == SPICE_BITMAP_FMT_1BIT_BE) { f = pat_index2; pal = mk_palette(2, 21); }
         if (fmt == SPICE_BITMAP_FMT_4BIT_BE) { f = pat_index16; pal = mk_palette(16, 22); }
         if (fmt == SPICE_BITMAP_FMT_8BIT) { f = pat_index256; pal = mk_palette(256, 23); }
         if (fmt == SPICE_BITMAP_FMT_RGBA) f = pat_argb;
