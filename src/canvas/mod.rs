@@ -385,54 +385,85 @@ fn plain_copy(fb: &mut Framebuffer, draw: &Draw, src: &Pixels, area: &Rect) {
         &draw.clip,
         area,
         (src.width, src.height),
-        |sy, sx0, sx1, write| {
+        |sy, sx0, sx1, row| {
             let start = sy as usize * width;
-            write(&src.data[start + sx0 as usize..start + sx1 as usize]);
+            row.put(&src.data[start + sx0 as usize..start + sx1 as usize]);
+            true
         },
     );
 }
 
+/// One destination row span of `put_image_rows`: its pixels are given either as ARGB
+/// (`put`) or as 32-bit words copied into `words()` then `words_done()`.
+pub(crate) struct RowTarget<'a> {
+    out: &'a mut [u8],
+    bits: u32,
+}
+
+impl RowTarget<'_> {
+    /// Stores ARGB pixels as the surface keeps them (`stored_bits`).
+    pub(crate) fn put(&mut self, pixels: &[u32]) {
+        for (o, p) in self.out.chunks_exact_mut(4).zip(pixels) {
+            o.copy_from_slice(&(p & self.bits).to_le_bytes());
+        }
+    }
+
+    /// The span's bytes, for B, G, R, A words copied straight in.
+    pub(crate) fn words(&mut self) -> &mut [u8] {
+        self.out
+    }
+
+    /// After `words()` was filled: the alpha bytes as `put` would have stored them
+    /// (`has_alpha`: the fourth bytes are alpha, else padding, which decodes as opaque).
+    pub(crate) fn words_done(&mut self, has_alpha: bool) {
+        let alpha = if self.bits == RGB {
+            0
+        } else if !has_alpha {
+            0xff
+        } else {
+            return;
+        };
+        self.out.chunks_exact_mut(4).for_each(|p| p[3] = alpha);
+    }
+}
+
 /// An unscaled `OP_PUT` copy without mask of an image whose rows `fetch` gives (the
-/// video path: a bitmap still in guest memory, decoded row by row as it is drawn, never
-/// whole). `fetch(y, x0, x1, out)` appends pixels `x0..x1` of the image's row `y` as
-/// ARGB to `out`, or returns false, and no more rows are drawn (the caller knows why).
-/// Draws what `render` draws for the same copy; returns the damaged area as it does.
+/// video path: a bitmap still in guest memory, copied row by row as it is drawn, never
+/// decoded whole). `fetch(y, x0, x1, target)` stores pixels `x0..x1` of the image's row
+/// `y` into `target`, or returns false, and no more rows are drawn (the caller knows
+/// why). Draws what `render` draws for the same copy; returns the damaged area as it
+/// does.
 pub(crate) fn put_image_rows(
     fb: &mut Framebuffer,
     bbox: &Rect,
     clip: &Option<Vec<Rect>>,
     area: &Rect,
     image_size: (u32, u32),
-    mut fetch: impl FnMut(u32, u32, u32, &mut Vec<u32>) -> bool,
+    mut fetch: impl FnMut(u32, u32, u32, &mut RowTarget) -> bool,
 ) -> Option<Area> {
     if fb.make_unique().is_err() {
         crate::log_warn!("drawing dropped: no host memory to copy the surface a video frame holds");
         return None;
     }
     let damage = Some(targets(fb, bbox, clip).extents()).filter(|a| !a.is_empty());
-    let mut row = Vec::new();
     let mut failed = false;
-    put_rows(fb, bbox, clip, area, image_size, |sy, sx0, sx1, write| {
-        row.clear();
-        failed = failed || !fetch(sy, sx0, sx1, &mut row);
-        if !failed && row.len() == (sx1 - sx0) as usize {
-            write(&row);
-        }
+    put_rows(fb, bbox, clip, area, image_size, |sy, sx0, sx1, row| {
+        failed = failed || !fetch(sy, sx0, sx1, row);
+        !failed
     });
     damage
 }
 
 /// The row spans of an unscaled copy of `area` of an image of `image_size` to `bbox`
-/// (clipped): for each, `row(y, x0, x1, write)` is asked for the image's row `y`,
-/// columns `x0..x1`, and hands them to `write`, which stores them as the surface keeps
-/// pixels.
+/// (clipped): `row(y, x0, x1, target)` stores the image's row `y`, columns `x0..x1`,
+/// into `target`; false stops.
 fn put_rows(
     fb: &mut Framebuffer,
     bbox: &Rect,
     clip: &Option<Vec<Rect>>,
     area: &Rect,
     (src_width, src_height): (u32, u32),
-    mut row: impl FnMut(u32, u32, u32, &mut dyn FnMut(&[u32])),
+    mut row: impl FnMut(u32, u32, u32, &mut RowTarget) -> bool,
 ) {
     let (ox, oy) = (
         i64::from(area.left) - i64::from(bbox.left),
@@ -440,7 +471,9 @@ fn put_rows(
     );
     let stride = fb.stride();
     let bits = stored_bits(fb);
-    for a in targets(fb, bbox, clip).areas() {
+    let spans = targets(fb, bbox, clip);
+    let pixels = fb.pixels_mut();
+    for a in spans.areas() {
         // Destination columns whose source column lies inside the image.
         let left = i64::from(a.left).max(-ox);
         let right = i64::from(a.right).min(i64::from(src_width) - ox);
@@ -454,12 +487,13 @@ fn put_rows(
                 continue;
             }
             let d = y as usize * stride + left as usize * 4;
-            let out = &mut fb.pixels_mut()[d..d + (right - left) as usize * 4];
-            row(sy as u32, sx0, sx1, &mut |pixels| {
-                for (o, p) in out.chunks_exact_mut(4).zip(pixels) {
-                    o.copy_from_slice(&(p & bits).to_le_bytes());
-                }
-            });
+            let mut target = RowTarget {
+                out: &mut pixels[d..d + (right - left) as usize * 4],
+                bits,
+            };
+            if !row(sy as u32, sx0, sx1, &mut target) {
+                return;
+            }
         }
     }
 }

@@ -402,9 +402,22 @@ fn image_rows_draw_what_render_draws() {
             d.clip = clip.clone();
             let want = render(&mut expected, &d, &NoSurfaces);
             let mut fb = fresh();
-            let got = put_image_rows(&mut fb, bbox, clip, area, (w, h), |y, x0, x1, out| {
+            let got = put_image_rows(&mut fb, bbox, clip, area, (w, h), |y, x0, x1, row| {
                 let s = (y * w) as usize;
-                out.extend_from_slice(&src.data[s + x0 as usize..s + x1 as usize]);
+                row.put(&src.data[s + x0 as usize..s + x1 as usize]);
+                true
+            });
+            assert_eq!(got, want, "{bbox:?} {area:?} {clip:?}");
+            assert_eq!(fb.pixels(), expected.pixels(), "{bbox:?} {area:?} {clip:?}");
+            // The same rows as words copied in (a 32-bit bitmap with alpha, RGBA).
+            let mut fb = fresh();
+            let got = put_image_rows(&mut fb, bbox, clip, area, (w, h), |y, x0, x1, row| {
+                let s = (y * w) as usize;
+                let words = &src.data[s + x0 as usize..s + x1 as usize];
+                for (o, p) in row.words().chunks_exact_mut(4).zip(words) {
+                    o.copy_from_slice(&p.to_le_bytes());
+                }
+                row.words_done(true);
                 true
             });
             assert_eq!(got, want, "{bbox:?} {area:?} {clip:?}");
@@ -419,9 +432,12 @@ fn image_rows_draw_what_render_draws() {
 fn image_rows_stop_at_a_row_that_cannot_be_read() {
     let mut fb = Framebuffer::new(4, 4).unwrap();
     let bbox = rect(0, 0, 4, 4);
-    let damage = put_image_rows(&mut fb, &bbox, &None, &bbox, (4, 4), |y, x0, x1, out| {
-        out.extend((x0..x1).map(|_| 0x00ab_cdef));
-        y < 2
+    let damage = put_image_rows(&mut fb, &bbox, &None, &bbox, (4, 4), |y, x0, x1, row| {
+        if y >= 2 {
+            return false;
+        }
+        row.put(&vec![0x00ab_cdef; (x1 - x0) as usize]);
+        true
     });
     assert_eq!(damage, Some(Area::new(0, 0, 4, 4)));
     assert_eq!(px(&fb, 3, 1), 0x00ab_cdef);

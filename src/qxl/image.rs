@@ -240,6 +240,46 @@ pub(crate) struct GuestBitmap {
 }
 
 impl GuestBitmap {
+    /// Whether rows are 32-bit words that `copy_words` copies as they are.
+    pub(crate) fn has_words(&self) -> bool {
+        matches!(self.format, fmt::BIT32 | fmt::RGBA)
+    }
+
+    /// Whether the words carry alpha (RGBA); BIT32's fourth byte is padding.
+    pub(crate) fn has_alpha(&self) -> bool {
+        self.format == fmt::RGBA
+    }
+
+    /// Copies pixels `x0..x1` of row `y` of a 32-bit bitmap (`has_words`) as the guest
+    /// wrote them (B, G, R, A/padding) into `out`, `4 * (x1 - x0)` bytes: the video
+    /// path's one copy. `None` when the row is not 32-bit words in one chunk
+    /// (`append_row` then decodes it).
+    pub(crate) fn copy_words(
+        &self,
+        mem: &dyn GuestMemory,
+        y: u32,
+        x0: u32,
+        x1: u32,
+        out: &mut [u8],
+    ) -> Option<Result<(), ParseError>> {
+        if !self.has_words() || y >= self.height || x0 >= x1 || x1 > self.width {
+            return None;
+        }
+        let len = 4 * (x1 - x0) as usize;
+        if out.len() != len {
+            return None;
+        }
+        let src = if self.top_down {
+            y as usize
+        } else {
+            (self.height - 1 - y) as usize
+        };
+        let at = self
+            .data
+            .contiguous(src * self.stride + 4 * x0 as usize, len)?;
+        Some(mem.read_into(self.data.group, at, out).map_err(Into::into))
+    }
+
     /// Appends pixels `x0..x1` of row `y` (0 = the top row), as ARGB exactly as
     /// `parse_image` decodes them, to `out`. `scratch` holds the raw bytes when a row
     /// spans chunks or needs converting.

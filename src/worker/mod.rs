@@ -60,6 +60,38 @@ const COMMAND_FLAG_COMPAT: u32 = 1;
 /// `QXL_COMMAND_FLAG_COMPAT_16BPP`: colours and palettes are given as x1r5g5b5.
 const COMMAND_FLAG_COMPAT_16BPP: u32 = 2;
 
+/// Draws `copy` (a bitmap in guest memory) onto `fb` row by row: 32-bit rows copied
+/// straight in, others decoded a row at a time. A row that cannot be read stops it
+/// (`failed` hears why).
+fn draw_guest_rows(
+    fb: &mut crate::canvas::framebuffer::Framebuffer,
+    copy: &draw::GuestCopy,
+    mem: &dyn command::GuestMemory,
+    mut failed: impl FnMut(ParseError),
+) -> Option<Area> {
+    let bitmap = &copy.bitmap;
+    let (mut scratch, mut decoded) = (Vec::new(), Vec::new());
+    canvas::put_image_rows(
+        fb,
+        &copy.bbox,
+        &copy.clip,
+        &copy.area,
+        (bitmap.width, bitmap.height),
+        |y, x0, x1, target| {
+            let done = match bitmap.copy_words(mem, y, x0, x1, target.words()) {
+                Some(r) => r.map(|()| target.words_done(bitmap.has_alpha())),
+                None => {
+                    decoded.clear();
+                    bitmap
+                        .append_row(mem, y, x0, x1, &mut scratch, &mut decoded)
+                        .map(|()| target.put(&decoded))
+                }
+            };
+            done.map_err(&mut failed).is_ok()
+        },
+    )
+}
+
 /// Surface sources are resolved before rendering; the canvas never looks them up.
 struct NoSurfaces;
 
@@ -555,24 +587,9 @@ impl<D: Device> Worker<D> {
         }
         self.draw_plain_copies();
         let mem = SlotMemory(&self.slots);
-        let bitmap = &copy.bitmap;
-        let mut scratch = Vec::new();
         let mut failed = None;
         let damage = self.outputs.screen.forward(None, |fb| {
-            canvas::put_image_rows(
-                fb,
-                &copy.bbox,
-                &copy.clip,
-                &copy.area,
-                (bitmap.width, bitmap.height),
-                |y, x0, x1, out| match bitmap.append_row(&mem, y, x0, x1, &mut scratch, out) {
-                    Ok(()) => true,
-                    Err(e) => {
-                        failed = Some(e);
-                        false
-                    }
-                },
-            )
+            draw_guest_rows(fb, copy, &mem, |e| failed = Some(e))
         });
         if let Some(damage) = damage {
             self.primary_dirty.note(damage);

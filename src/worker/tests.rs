@@ -714,19 +714,7 @@ fn both_paths(frame: &DriverFrame, fb: &Framebuffer) -> (Framebuffer, Framebuffe
     let copy = draw::parse_guest_copy(&mem, 0, at, false)
         .unwrap()
         .expect("a plain copy of a bitmap");
-    let mut scratch = Vec::new();
-    canvas::put_image_rows(
-        &mut direct,
-        &copy.bbox,
-        &copy.clip,
-        &copy.area,
-        (copy.bitmap.width, copy.bitmap.height),
-        |y, x0, x1, out| {
-            copy.bitmap
-                .append_row(&mem, y, x0, x1, &mut scratch, out)
-                .is_ok()
-        },
-    );
+    draw_guest_rows(&mut direct, &copy, &mem, |e| panic!("{e}"));
     (decoded, direct)
 }
 
@@ -753,7 +741,6 @@ fn driver_frame_cost() {
     let at = addr(&frame.drawable);
     let (mut best_decoded, mut best_direct) = (f64::MAX, f64::MAX);
     let (mut a, mut b) = (fb.clone(), fb.clone());
-    let mut scratch = Vec::new();
     for _ in 0..40 {
         let t = Instant::now();
         let d = draw::parse(&mem, 0, at, false).unwrap();
@@ -762,18 +749,7 @@ fn driver_frame_cost() {
         best_decoded = best_decoded.min(t.elapsed().as_secs_f64() * 1e3);
         let t = Instant::now();
         let copy = draw::parse_guest_copy(&mem, 0, at, false).unwrap().unwrap();
-        canvas::put_image_rows(
-            &mut b,
-            &copy.bbox,
-            &copy.clip,
-            &copy.area,
-            (copy.bitmap.width, copy.bitmap.height),
-            |y, x0, x1, out| {
-                copy.bitmap
-                    .append_row(&mem, y, x0, x1, &mut scratch, out)
-                    .is_ok()
-            },
-        );
+        draw_guest_rows(&mut b, &copy, &mem, |e| panic!("{e}"));
         best_direct = best_direct.min(t.elapsed().as_secs_f64() * 1e3);
     }
     assert_eq!(a.pixels(), b.pixels());
