@@ -727,31 +727,3 @@ fn a_driver_frame_drawn_from_guest_memory_equals_the_decoded_path() {
     assert_ne!(decoded.pixels(), fb.pixels(), "the frame was drawn");
     assert_eq!(direct.pixels(), decoded.pixels());
 }
-
-/// What a 1280x720 frame costs the worker both ways (run with `cargo test --release
-/// --features fuzzing --lib driver_frame_cost -- --ignored --nocapture`).
-#[test]
-#[ignore = "a measurement, not a check"]
-fn driver_frame_cost() {
-    use std::time::Instant;
-    let frame = driver_frame(1280, 720, 9);
-    let fb = Framebuffer::new(1280, 720).unwrap();
-    let slots = host_slots();
-    let mem = SlotMemory(&slots);
-    let at = addr(&frame.drawable);
-    let (mut best_decoded, mut best_direct) = (f64::MAX, f64::MAX);
-    let (mut a, mut b) = (fb.clone(), fb.clone());
-    for _ in 0..40 {
-        let t = Instant::now();
-        let d = draw::parse(&mem, 0, at, false).unwrap();
-        canvas::render(&mut a, &d, &NoSurfaces);
-        drop(d);
-        best_decoded = best_decoded.min(t.elapsed().as_secs_f64() * 1e3);
-        let t = Instant::now();
-        let copy = draw::parse_guest_copy(&mem, 0, at, false).unwrap().unwrap();
-        draw_guest_rows(&mut b, &copy, &mem, |e| panic!("{e}"));
-        best_direct = best_direct.min(t.elapsed().as_secs_f64() * 1e3);
-    }
-    assert_eq!(a.pixels(), b.pixels());
-    println!("1280x720 driver frame: decoded then rendered {best_decoded:.2} ms, from guest memory {best_direct:.2} ms (best of 40)");
-}
