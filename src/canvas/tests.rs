@@ -422,6 +422,33 @@ fn image_rows_draw_what_render_draws() {
             });
             assert_eq!(got, want, "{bbox:?} {area:?} {clip:?}");
             assert_eq!(fb.pixels(), expected.pixels(), "{bbox:?} {area:?} {clip:?}");
+            // Words whose fourth byte is padding (BIT32) store as opaque ARGB does.
+            let (mut opaque, mut words) = (fresh(), fresh());
+            let fetch = |row: &mut RowTarget, y: u32, x0: u32, x1: u32, as_words: bool| {
+                let s = (y * w) as usize;
+                let px = &src.data[s + x0 as usize..s + x1 as usize];
+                if as_words {
+                    for (o, p) in row.words().chunks_exact_mut(4).zip(px) {
+                        o.copy_from_slice(&(p & 0x00ff_ffff).to_le_bytes());
+                    }
+                    row.words_done(false);
+                } else {
+                    row.put(&px.iter().map(|p| p | 0xff00_0000).collect::<Vec<_>>());
+                }
+                true
+            };
+            let want = put_image_rows(&mut opaque, bbox, clip, area, (w, h), |y, x0, x1, row| {
+                fetch(row, y, x0, x1, false)
+            });
+            let got = put_image_rows(&mut words, bbox, clip, area, (w, h), |y, x0, x1, row| {
+                fetch(row, y, x0, x1, true)
+            });
+            assert_eq!(got, want);
+            assert_eq!(
+                words.pixels(),
+                opaque.pixels(),
+                "{bbox:?} {area:?} {clip:?}"
+            );
         }
     }
 }
