@@ -703,7 +703,8 @@ def test_video_over_a_real_link(make_rig, tmp_path, link):
     """The clip over an emulated access link (relay.py: the rate limit with real TCP
     backpressure, 40 ms each way): the stream starts within seconds, the client shows a
     moving picture with few frames too late to show, and it stays close behind the
-    guest. Debian's C server is measured only."""
+    guest. Debian's C server passes too (here: 6.4 frames/s shown at 1 Mbit/s, ours 10;
+    13 at 20 Mbit/s but 14 frames behind the guest, ours 12 and 4)."""
     from relay import DelayRelay
     clip_or_skip()
     rate, delay, least_fps = LINKS[link]
@@ -732,10 +733,6 @@ def test_video_over_a_real_link(make_rig, tmp_path, link):
               f"Mbit/s; client showed {shown:.1f} frames/s, {late} late in {t2 - t1:.0f} s, "
               f"{lag} frames behind the guest (guest {guest_fps(rig):.1f} fps)")
         assert rig.alive()
-        if rig.lib == "c":
-            print(f"lib=c {link}: measured only")
-            c.close()
-            return
         assert first < 30, f"no stream for {first:.0f} s"
         assert shown >= least_fps, f"the client showed {shown:.1f} frames/s"
         assert late <= max(8, 0.15 * shown * (t2 - t1)), f"{late} frames came too late to show"
