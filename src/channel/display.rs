@@ -161,15 +161,6 @@ impl DisplayChannel {
                 other => other.data(),
             };
             self.tally(encoded.name(), data.len());
-            crate::log_debug!(
-                "display viewer {}: pixels {}x{}+{}+{} as {} bytes",
-                self.viewer,
-                width,
-                height,
-                dest.left,
-                dest.top,
-                data.len()
-            );
             out.send(&DisplayMessage::DrawCopy {
                 surface_id: 0,
                 dest,

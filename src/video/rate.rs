@@ -290,7 +290,7 @@ impl RateControl {
         trim(&mut self.captures, now_ms, |t| *t);
         self.stats.source_fps = self.source_fps();
         self.replan(now_ms);
-        if self.link_busy(now_ms) {
+        if self.link_busy(now_ms, true) {
             self.stats.frames_held_for_link += 1;
             return false;
         }
@@ -305,12 +305,12 @@ impl RateControl {
     /// Whether a frame the limit held back may be encoded now (the same frame asked
     /// again, not a new one from the source).
     pub(crate) fn held_frame_due(&mut self, now_ms: u64) -> bool {
-        !self.link_busy(now_ms) && self.due(now_ms)
+        !self.link_busy(now_ms, false) && self.due(now_ms)
     }
 
     /// The frame encoded before still waits for the socket: encoding another would only
     /// replace it. The link is the bottleneck, as when a frame is replaced unsent.
-    fn link_busy(&mut self, now_ms: u64) -> bool {
+    fn link_busy(&mut self, now_ms: u64, new_frame: bool) -> bool {
         while self
             .in_flight
             .front()
@@ -332,8 +332,20 @@ impl RateControl {
         if self.in_flight.is_empty() {
             return false;
         }
-        self.congestion(now_ms, false);
+        // A new frame from the source while the last one still waits: the link fell a
+        // whole frame behind (as when a frame is replaced unsent). A held frame asked
+        // again only waits: a frame may take a while on a long path without any queue.
+        if new_frame && self.judging_the_link() {
+            self.congestion(now_ms, false);
+        }
         true
+    }
+
+    /// Whether frames waiting for the socket say the link is too slow: not while the
+    /// first screenful of pixels (sent before the stream's first frames) fills it, that
+    /// is before the client reported or a report window of frames went out.
+    fn judging_the_link(&self) -> bool {
+        self.last_report_ms.is_some() || self.stats.frames_sent >= REPORT_WINDOW as u64
     }
 
     /// How long past its due time the report of the oldest unreported frame is (ms),
@@ -342,8 +354,15 @@ impl RateControl {
     fn report_overdue(&self, now_ms: u64) -> Option<u32> {
         self.last_report_ms?;
         let (oldest, _) = *self.unreported.front()?;
-        let window_full = self.unreported.get(REPORT_WINDOW).map_or(u64::MAX, |u| u.0);
-        let due = (oldest + REPORT_TIMEOUT_MS).min(window_full) + REPORT_SLACK_MS;
+        // The client reports on the arrival of the frame that fills the window or of
+        // the first one a second after the window's first: until such a frame is sent,
+        // no report is due.
+        let (_, &(trigger, _)) = self
+            .unreported
+            .iter()
+            .enumerate()
+            .find(|(i, u)| i + 1 >= REPORT_WINDOW || u.0 >= oldest + REPORT_TIMEOUT_MS)?;
+        let due = trigger + REPORT_SLACK_MS;
         let late = now_ms.checked_sub(due)?;
         Some(
             u32::try_from(late)
@@ -415,7 +434,9 @@ impl RateControl {
     pub(crate) fn frame_dropped(&mut self, now_ms: u64) {
         self.stats.frames_dropped += 1;
         self.in_flight.pop_front();
-        self.congestion(now_ms, false);
+        if self.judging_the_link() {
+            self.congestion(now_ms, false);
+        }
     }
 
     /// spice-gtk's `STREAM_REPORT`: frames and drops since its last report, and how early
@@ -462,7 +483,17 @@ impl RateControl {
                 // While the queue drained the link ran full: what reached the client
                 // meanwhile is its rate.
                 if let Some(cap) = self.after_drain_bps.take() {
-                    let link = self.received_bps().unwrap_or(0.0) * QUEUE_CUT_MAX;
+                    // (Reports held back and then sent together overstate it: the
+                    // socket's own measure, when there is one, bounds it.)
+                    let link = [self.received_bps(), self.link_bps(now_ms)]
+                        .into_iter()
+                        .flatten()
+                        .fold(f64::INFINITY, f64::min);
+                    let link = if link.is_finite() {
+                        link * QUEUE_CUT_MAX
+                    } else {
+                        0.0
+                    };
                     self.set_budget(self.budget_bps.max(link.min(cap)));
                     self.replan(now_ms);
                 }
@@ -575,8 +606,12 @@ impl RateControl {
             self.stats.measured_link_bps = link.map(|l| l as u64);
             self.stats.cuts += 1;
             // The link got slower (or was never measured): a new situation.
-            self.ceiling = Some((self.budget_bps.min(produced / FILL), now_ms));
-            self.ceiling_wait_ms = CEILING_WAIT_MS;
+            // A ceiling needs evidence the path itself was full (a late report, a queue);
+            // a frame that waited for our socket may have waited behind our own pixels.
+            if late_report || self.stats.queue_ms > QUEUE_LOW_MS {
+                self.ceiling = Some((self.budget_bps.min(produced / FILL), now_ms));
+                self.ceiling_wait_ms = CEILING_WAIT_MS;
+            }
             self.set_budget(self.budget_bps.min(cut));
         }
         self.hold_until_ms = now_ms + CUT_HOLD_MS;

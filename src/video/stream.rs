@@ -342,6 +342,19 @@ mod tests {
     #[test]
     fn a_dropped_frame_is_counted_and_cuts_the_rate() {
         let (_stream, viewer) = sending();
+        // The client reports (before its first report a drop is the first screenful of
+        // pixels ahead of the stream, not the stream's rate).
+        let on_time = StreamReport {
+            stream_id: 4,
+            unique_id: 1,
+            start_frame_mm_time: 0,
+            end_frame_mm_time: 4,
+            num_frames: 5,
+            num_drops: 0,
+            last_frame_delay: 40,
+            audio_delay: 0,
+        };
+        viewer.on_client_report(&on_time, &MediaClock::default());
         let before = viewer.target();
         viewer.on_dropped();
         assert_eq!(viewer.stats().frames_dropped, 1);
