@@ -427,6 +427,17 @@ def target_cells(rows, res):
     return out
 
 
+def _codec_note(res):
+    """A server that streamed another codec than the row's (or none) says so."""
+    got = {lib: res[lib].get("stream_codecs") for lib in sections.LIBS if _ok(res.get(lib))}
+    odd = {lib: c for lib, c in got.items() if c != [res["codec"]]}
+    if not odd:
+        return ""
+    names = {"ours": "spice-rs", "c": "C"}
+    return " (" + ", ".join(f"{names[lib]} streamed {'+'.join(c) or 'nothing'}"
+                            for lib, c in odd.items()) + ")"
+
+
 def _step_cell(r, i):
     if not _ok(r):
         return "—" if not r else "failed"
@@ -450,8 +461,7 @@ def markdown(rows):
         for lib in sections.LIBS:
             if _ok(step.get(lib)):
                 step_s = step[lib]["seconds"] / len(step["step"])
-    revs = sorted({r[lib].get("revision", "?") for r in rows for lib in sections.LIBS
-                   if _ok(r.get(lib))})
+    revs = sorted({r["ours"].get("revision", "?") for r in rows if _ok(r.get("ours"))})
     out = [
         "## Video on real links", "",
         "bench/links.py (issue 15), the same way for both servers: the test guest plays its clip "
@@ -459,7 +469,7 @@ def markdown(rows):
         "MJPEG (both servers' default) and as H.264 (the client asks for it with "
         "PREFERRED_VIDEO_CODEC_TYPE, on the stock QEMU); spice-gtk reaches the server through "
         "an emulated link (tests/e2e/relay.py). Each cell: spice-rs / C. "
-        f"Revisions measured: {', '.join(f'`{v}`' for v in revs)}.", "",
+        f"spice-rs measured at {', '.join(f'`{v}`' for v in revs) or '—'}.", "",
         "| row | fps shown | latency p50 ms | p95 ms | PSNR dB | Mbit/s on the link "
         "| longest freeze ms | stream after s |",
         "|---|---|---|---|---|---|---|---|",
@@ -467,7 +477,7 @@ def markdown(rows):
     for res in rows:
         ours, c = res.get("ours"), res.get("c")
         mb = " / ".join("—" if v is None else f"{v:.2f}" for v in (_mbits(ours), _mbits(c)))
-        out.append(f"| {res['row']} | {_pair(res, 'fps', '.1f')} "
+        out.append(f"| {res['row']}{_codec_note(res)} | {_pair(res, 'fps', '.1f')} "
                    f"| {_pair(res, 'latency_p50_ms', '.0f')} | {_pair(res, 'latency_p95_ms', '.0f')} "
                    f"| {_pair(res, 'psnr_median', '.1f')} | {mb} "
                    f"| {_pair(res, 'longest_freeze_ms', 'd')} | {_pair(res, 'stream_after_s', '.1f')} |")

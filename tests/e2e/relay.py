@@ -20,8 +20,8 @@ without the relay (nothing piles up in between).
 
 With `rate` (bytes per second), the server -> client direction of all connections shares
 one link of that rate: each piece is forwarded once the link has carried what was queued
-before it. The relay then holds at most ~50 ms of the link's bytes and makes its sockets'
-buffers small, so the server's socket backs up as it would behind a slow link (the
+before it. The relay then holds at most ~50 ms of the link's bytes (plus those on their
+way through the delay) and makes its sockets' buffers small, so the server's socket backs up as it would behind a slow link (the
 server's own send buffer still holds what it holds). A `schedule` of (seconds, bytes/s)
 steps changes the link's rate as time passes (seconds from the relay's start, or from
 restart_schedule()); what the relay holds follows the rate of the moment.
@@ -46,8 +46,9 @@ class _Link:
     """A shared link of `rate` bytes/s, or of a schedule of rates: when may n more bytes
     have been carried."""
 
-    def __init__(self, rate, schedule=None):
+    def __init__(self, rate, schedule=None, delay=0.0):
         self.steps = sorted(schedule) if schedule else [(0.0, rate)]
+        self.delay = delay
         self.start = time.monotonic()
         self.free_at = 0.0
         self.lock = threading.Lock()
@@ -69,8 +70,9 @@ class _Link:
             self.start = time.monotonic()
 
     def hold(self, limit):
-        """Bytes the relay may hold for this link: ~50 ms of it (at most `limit`)."""
-        return min(limit, max(1500, int(self.rate * 0.05)))
+        """Bytes the relay may hold for this link (at most `limit`): ~50 ms of it queued,
+        plus what is on its way through the delay (else the delay would cap the rate)."""
+        return min(limit, max(1500, int(self.rate * (0.05 + self.delay))))
 
     def carried_at(self, n):
         rate = self.rate
@@ -159,7 +161,7 @@ class DelayRelay:
     def __init__(self, host, port, delay=0.010, limit=4 << 20, rate=None, schedule=None):
         self.target = (host, port)
         self.delay, self.limit = delay, limit
-        self.link = _Link(rate, schedule) if rate or schedule else None
+        self.link = _Link(rate, schedule, delay) if rate or schedule else None
         self.listener = socket.socket()
         self.listener.bind(("127.0.0.1", 0))
         self.listener.listen(16)
