@@ -247,6 +247,7 @@ class VideoVM:
             relay.restart_schedule()
         client.stamps()  # forget what was shown before the window
         pid = self.rig.proc.pid
+        k0, h0 = measure.cpu_ticks(client.proc.pid), measure.host_busy()
         b0, c0, t0 = _link_bytes(relay), measure.cpu_ticks(pid), time.monotonic()
         snaps = 0
         while True:
@@ -259,6 +260,7 @@ class VideoVM:
             time.sleep(min(left, 0.25))
         t1 = time.monotonic()
         b1, c1 = _link_bytes(relay), measure.cpu_ticks(pid)
+        h1, k1 = measure.host_busy(), measure.cpu_ticks(client.proc.pid)
         got = client.stamps()
         ev = client.stream_events()
         if not self.rig.alive():
@@ -283,6 +285,9 @@ class VideoVM:
                "psnr_median": _round(measure.percentile(psnrs, 50), 2),
                "link_bytes_s": round((b1 - b0) / dur), "cpu_server_side": round(
                    cpu["server_side"], 3),
+               # what other processes kept the host's cores busy with meanwhile (seconds)
+               "cpu_others": round(max(0.0, h1 - h0 - cpu["total"] - (k1["total"] - k0["total"])
+                                       / measure.CLK_TCK), 2),
                "streams_created": len(ev["created"]), "late": ev["late"],
                "stream_codecs": measure.stream_codecs(client.log_path, ev["created"]),
                "latency_ms": [round(x * 1000, 1) for _, x in lats],
@@ -470,14 +475,16 @@ def markdown(rows):
         "PREFERRED_VIDEO_CODEC_TYPE, on the stock QEMU); spice-gtk reaches the server through "
         "an emulated link (tests/e2e/relay.py). Each cell: spice-rs / C. "
         f"spice-rs measured at {', '.join(f'`{v}`' for v in revs) or '—'}.", "",
-        "| row | fps shown | latency p50 ms | p95 ms | PSNR dB | Mbit/s on the link "
+        "| row | fps shown | guest fps | latency p50 ms | p95 ms | PSNR dB | Mbit/s on the link "
         "| longest freeze ms | stream after s |",
-        "|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for res in rows:
         ours, c = res.get("ours"), res.get("c")
         mb = " / ".join("—" if v is None else f"{v:.2f}" for v in (_mbits(ours), _mbits(c)))
-        out.append(f"| {res['row']}{_codec_note(res)} | {_pair(res, 'fps', '.1f')} "
+        guest = " / ".join("—" if not _ok(r) else f"{r['guest_frames'] / r['seconds']:.1f}"
+                           for r in (ours, c))
+        out.append(f"| {res['row']}{_codec_note(res)} | {_pair(res, 'fps', '.1f')} | {guest} "
                    f"| {_pair(res, 'latency_p50_ms', '.0f')} | {_pair(res, 'latency_p95_ms', '.0f')} "
                    f"| {_pair(res, 'psnr_median', '.1f')} | {mb} "
                    f"| {_pair(res, 'longest_freeze_ms', 'd')} | {_pair(res, 'stream_after_s', '.1f')} |")
@@ -527,6 +534,9 @@ def markdown(rows):
         "= the moment the client first shows frame N minus the moment the guest reported it "
         "on its serial line (p50/p95 over the frames shown); PSNR of a client snapshot each "
         "second against the source frame its stamp names (median).",
+        "- **guest fps**: the frames the guest itself drew per second in the window (its "
+        "serial reports): on a loaded machine the emulated guest falls behind its 30 fps, "
+        "and a server sees fewer frames to stream.",
         "- **Mbit/s on the link**: bytes the relay carried to the client (TCP payload, all "
         "channels) over the window.",
         "- **Longest freeze**: the longest time in the window without a new frame shown "
@@ -539,11 +549,25 @@ def markdown(rows):
         "most L + max(L/2, 100 ms); adapt = S - T (\"not settled\": no such S before the "
         "last second). A server that stays frozen at the new rate settles at once by this "
         "measure: read it with the step's frame rate.",
+        f"- **Load.** {_load_line(rows)}",
         "- C's rows and spice-rs's rows may come from separate runs (BENCH_LIBS): the C "
         "server does not change between them; the revisions above are spice-rs's.",
         "",
     ]
     return out
+
+
+def _load_line(rows):
+    """Other processes' share of the host's cores during the windows, per server."""
+    parts = []
+    for lib, name in (("ours", "spice-rs"), ("c", "C")):
+        got = [(r[lib]["cpu_others"], r[lib]["seconds"]) for r in rows
+               if _ok(r.get(lib)) and "cpu_others" in r[lib]]
+        if got:
+            parts.append(f"{name}'s rows {sum(a for a, _ in got) / sum(b for _, b in got):.1f}")
+    return ("Other processes (builds, tests, other benches) kept this many of the host's "
+            "cores busy on average during the windows: " + ", ".join(parts) + "."
+            if parts else "Other processes' load was not recorded for these rows.")
 
 
 def _window_s(rows):
