@@ -64,21 +64,25 @@ def run(section, only, keys):
 def run_boots(groups, libs, boot, measure, summary, label):
     """Measures rows in boots: `groups` {boot key: [rows]}; per key and server,
     boot(lib, key) gives a VM (with .close(), and .logs() for a failure); measure(vm, row)
-    gives a row's result dict. A failed row is a result ({"error"}); a boot that fails
-    fails its rows. {(lib, row name): result}."""
+    gives a row's result dict. A failed row is a result ({"error"}), and the rows after it
+    get a fresh boot (a failure can leave the guest or the server stuck); a boot that
+    fails fails the rows left. {(lib, row name): result}."""
     out = {}
     for key, rows in groups.items():
         for lib in libs:
             vm = None
             t0 = time.monotonic()
             try:
-                vm = boot(lib, key)
                 for row in rows:
+                    if vm is None:
+                        vm = boot(lib, key)
                     try:
                         res = measure(vm, row)
                     except Exception as e:  # noqa: BLE001 (a failed row is a result)
                         res = {"error": f"{type(e).__name__}: {e}"}
                         print(vm.logs(), flush=True)
+                        vm.close()
+                        vm = None
                     res["lib"] = lib
                     out[(lib, row.name)] = res
                     print(f"  {row.name} [{lib}]: {summary(res)}", flush=True)
