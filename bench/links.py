@@ -50,7 +50,8 @@ MBIT = 125_000  # bytes/s
 FREEZE_MAX_S = 0.5      # the issue's targets
 SLOW_FPS_MIN = 10.0     # at 1 Mbit/s + 40 ms
 VPN_P95_MAX_MS = 150.0  # at 20 Mbit/s + 40 ms
-RECONNECT_PAUSE_S = 3.0  # between one link's client and the next one's
+RECONNECT_PAUSE_S = 2.0  # between one link's client and the next one's
+LET_GO_S = 30.0  # at most this long for the server to close the last client's connections
 LAN_SHARE = 0.9         # "the LAN frame rate": at least this share of the unlimited row's
 
 
@@ -220,6 +221,7 @@ class VideoVM:
         link = row.link
         tag = re.sub(r"[^A-Za-z0-9]+", "-", link.name).strip("-")
         if self.clients:  # the server has let the last client go before the next one comes
+            _wait_let_go(self.rig.port, LET_GO_S)
             time.sleep(RECONNECT_PAUSE_S)
         self.clients += 1
         self.relay = link.relay(self.rig.port)
@@ -312,6 +314,14 @@ class VideoVM:
                 part.close()
         self.client = self.relay = None
         self.rig.stop()
+
+
+def _wait_let_go(port, timeout):
+    """Until the server has closed every connection of the last client (the C server
+    refused a new client's channels while it still tore the old one down)."""
+    deadline = time.monotonic() + timeout
+    while measure.wire_bytes(port) and time.monotonic() < deadline:
+        time.sleep(0.25)
 
 
 def _link_bytes(relay):
