@@ -574,6 +574,9 @@ def markdown(rows):
         "server does not change between them; the revisions above are spice-rs's.",
         "",
     ]
+    notes = HERE / "links-notes.md"  # hand-written, kept across runs
+    if notes.exists():
+        out += [notes.read_text().rstrip(), ""]
     return out
 
 
