@@ -533,8 +533,15 @@ def markdown(rows):
         f"display and codec) with p95 under {VPN_P95_MAX_MS:.0f} ms.", "",
         "| row | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|",
     ]
+    tally = {n: [0, 0] for n in names}
     for res in rows:
-        out.append(f"| {res['row']} | " + " | ".join(c for _, c in target_cells(rows, res)) + " |")
+        cells = target_cells(rows, res)
+        out.append(f"| {res['row']} | " + " | ".join(c for _, c in cells) + " |")
+        for n, c in cells:
+            tally[n][0] += c.startswith("**met**")
+            tally[n][1] += c.startswith(("**met**", "**missed**"))
+    out += ["", "Met, of the rows measured: " + "; ".join(
+        f"{n}: {met} of {of}" for n, (met, of) in tally.items()) + "."]
     out += [
         "", "### How measured (video on real links)", "",
         "- **Link.** tests/e2e/relay.py between spice-gtk and the server (`tc netem` needs "
