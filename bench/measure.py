@@ -3,6 +3,8 @@
     BenchRig      the e2e Rig with the guest's serial console on a socket, every line
                   time-stamped on arrival (frame N shown: "SPICE-RS-FRAME: N")
     cpu_ticks     per-thread CPU of a process from /proc/PID/task/*/stat
+    thread_switches  per-thread context switches (wake-ups) from /proc/PID/task/*/status
+    memory_kib    RSS and PSS of a process (/proc/PID/smaps_rollup)
     server_side   QEMU's CPU minus its vCPU threads ("CPU n/TCG", "CPU n/KVM")
     wire_bytes    bytes on the server's TCP connections (kernel tcp_info via `ss`)
     delivered     the frames the client showed, from its stamp readings
@@ -110,6 +112,34 @@ def cpu_ticks(pid):
         except (OSError, ValueError):
             pass  # the thread ended meanwhile
     return {"total": total, "threads": threads}
+
+
+def thread_switches(pid):
+    """{tid: (comm, voluntary, involuntary context switches)} of a process's live threads.
+    A voluntary switch is the thread going to sleep: one per wake-up (poll timeouts,
+    timers, messages); involuntary ones are preemptions, which the host's load makes."""
+    out = {}
+    for d in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            comm = (d / "comm").read_text().rstrip("\n")
+            f = dict(line.split(":\t", 1) for line in (d / "status").read_text().splitlines()
+                     if ":\t" in line)
+            out[int(d.name)] = (comm, int(f["voluntary_ctxt_switches"]),
+                                int(f["nonvoluntary_ctxt_switches"]))
+        except (OSError, ValueError, KeyError):
+            pass  # the thread ended meanwhile
+    return out
+
+
+def memory_kib(pid):
+    """{"rss": KiB, "pss": KiB} of a process (/proc/PID/smaps_rollup: one read, no walk of
+    every mapping)."""
+    out = {}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        k, _, v = line.partition(":")
+        if k in ("Rss", "Pss", "Pss_Anon", "Private_Dirty"):
+            out[k.lower()] = int(v.split()[0])
+    return out
 
 
 def host_busy():

@@ -1,4 +1,6 @@
 """BENCHMARKS.md and the chart from bench/run.py's results."""
+from collections import Counter
+
 import measure
 
 DASH = "—"
@@ -178,7 +180,8 @@ def others_line(results):
 
 
 SECTION_NAMES = {"devices": "guest agent and device", "av": "audio/video skew", "sound": "sound",
-                 "desktop": "desktop in use", "links": "video on real links"}
+                 "desktop": "desktop in use", "host": "host full of VMs",
+                 "links": "video on real links"}
 
 
 def _run_line(run, rows):
@@ -220,7 +223,8 @@ def _codec_choice(runs, rows):
     return "; ".join(out)
 
 
-def markdown(data, chart_rel, notes=None, mjpeg_notes=None, desktop_notes=None):
+def markdown(data, chart_rel, notes=None, mjpeg_notes=None, desktop_notes=None,
+             host_notes=None):
     """BENCHMARKS.md from a results.json's data (bench/run.py load_results)."""
     results, runs = data["results"], data["runs"]
     facts = data["facts"]
@@ -228,6 +232,7 @@ def markdown(data, chart_rel, notes=None, mjpeg_notes=None, desktop_notes=None):
     avs = [r for r in results if r.get("section") == "av"]
     snd = [r for r in results if r.get("section") == "sound"]
     desk = [r for r in results if r.get("section") == "desktop"]
+    vms = [r for r in results if r.get("section") == "host"]
     link_rows = [r for r in results if r.get("section") == "links"]
     results = [r for r in results if not r.get("section")]
     mjpeg = [r for r in results if not r.get("codec") and not r.get("tls")]
@@ -300,6 +305,8 @@ def markdown(data, chart_rel, notes=None, mjpeg_notes=None, desktop_notes=None):
         out += sound_section(snd)
     if desk:
         out += desktop_section(desk, desktop_notes)
+    if vms:
+        out += host_section(vms, host_notes)
     if link_rows:
         import links  # its rows' own section (bench/links.py)
         out += links.markdown(link_rows)
@@ -737,6 +744,75 @@ def desktop_section(rows, notes=None):
     for res in rows:
         lines.append(f"| {res['row']} | " + " | ".join(desktop_target_cells(res)) + " |")
     lines.append("")
+    if notes:
+        lines += [notes.rstrip(), ""]
+    return lines
+
+
+# ------------------------------------------------------------ host full of VMs
+def _host_pair(res, key, fmt, scale=1):
+    """"spice-rs / C" of one per-VM mean."""
+    def one(r):
+        if r is None:
+            return DASH
+        if "error" in r:
+            return "failed"
+        return format(r["mean"][key] * scale, fmt)
+    return f"{one(res.get('ours'))} / {one(res.get('c'))}"
+
+
+def _host_threads(r):
+    if r is None:
+        return DASH
+    if "error" in r:
+        return "failed"
+    names = Counter(r["library_threads"])
+    return ", ".join(f"{k}" + (f" x{v}" if v > 1 else "") for k, v in sorted(names.items())) \
+        or DASH
+
+
+def host_section(rows, notes=None):
+    lines = [
+        "## A host full of VMs", "",
+        "bench/host.py, the same way for both servers: 1, then 4, then 8 tiny VMs side by side "
+        "(the test guest, TCG, 128 MiB, `-vga qxl`, `streaming-video=all`, the console "
+        "workload: a screen of text that never changes), first with no client, then each "
+        "with its own spice-gtk client connected; then one of the 8 is replaced by a VM "
+        "playing the video clip (MJPEG, a 640x360 window at 30 frames/s, 512 MiB) with its "
+        "client, and the 7 idle ones are measured again beside it. Each cell is the mean "
+        "per VM, spice-rs / C.", "",
+        "| row | threads | the library's threads (spice-rs; C) | wake-ups/s | "
+        "of them the library's | server-side CPU % | RSS MiB | PSS MiB |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for res in rows:
+        lines.append(
+            f"| {res['row']} | {_host_pair(res, 'threads', '.1f')} "
+            f"| {_host_threads(res.get('ours'))}; {_host_threads(res.get('c'))} "
+            f"| {_host_pair(res, 'wakeups_per_s', '.1f')} "
+            f"| {_host_pair(res, 'library_wakeups_per_s', '.1f')} "
+            f"| {_host_pair(res, 'cpu_server_side_pct', '.2f')} "
+            f"| {_host_pair(res, 'rss_kib', '.1f', 1 / 1024)} "
+            f"| {_host_pair(res, 'pss_kib', '.1f', 1 / 1024)} |")
+    lines += [
+        "",
+        "### How measured (host full of VMs)", "",
+        "- **threads**: of the QEMU process at the end of the window (/proc/PID/task). "
+        "The library's are found by name: spice-rs's `spice-*` (reactor, QXL worker, "
+        "encoders), the C server's `SPICE Worker`; results.json has every name per VM.",
+        "- **wake-ups/s**: voluntary context switches (/proc/PID/task/*/status) of QEMU's "
+        "threads other than the vCPU's (`CPU 0/TCG`, the guest's own timer ticks), over the "
+        "window: a thread switches out voluntarily each time it goes back to sleep, so once "
+        "per poll timeout, timer or message it woke for. Most of them are QEMU's main loop, "
+        "the same with either server; the next column counts only the library's threads "
+        "(the C server also runs its main and inputs channels on QEMU's main thread).",
+        "- **server-side CPU**: QEMU's CPU minus the vCPU thread's, % of one core.",
+        "- **RSS / PSS**: /proc/PID/smaps_rollup of the QEMU process (guest RAM the guest "
+        "touched included; PSS shares the libraries' pages among the VMs).",
+        "- All VMs are measured over the same window (BENCH_HOST_SECONDS, 10 s) after they "
+        "settled (5 s); the clients (spice-gtk, one process each) run on the same 2 cores.",
+        "",
+    ]
     if notes:
         lines += [notes.rstrip(), ""]
     return lines

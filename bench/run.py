@@ -47,6 +47,16 @@ them out. Then the "Desktop in use" rows (bench/desktop.py: windows, menus, a do
 scrolling, an image viewer and all of them in turn on qxl and std, with auto_glz and with
 the WAN settings), about 20 minutes for both servers; BENCH_DESKTOP=0 leaves them out.
 
+Then the "A host full of VMs" rows (bench/host.py: 1, 4 and 8 idle tiny VMs, without and
+with clients, then one of 8 playing video: threads, wake-ups/s, server CPU, RSS and PSS per
+VM), about 15 minutes for both servers; BENCH_HOST=0 leaves them out, BENCH_ONLY=host runs
+only them. Then the "Video on real links" rows (bench/links.py: qxl and std, 720p MJPEG and
+H.264, behind emulated links from unlimited to 0.5 Mbit/s + 80 ms and a 4 -> 1 -> 4 Mbit/s
+step: frames shown, latency, PSNR, link bytes, freezes, seconds to adapt), about 25 minutes
+for both servers; BENCH_LINKS=0 leaves them out, BENCH_ONLY=links runs only them.
+Sections (bench/sections.py): BENCH_LIBS=c (or ours) runs only that server; merging then
+keeps the other server's numbers of the same rows.
+
 bench/run.py --report results.json   writes BENCHMARKS.md and the chart again from a run's
                                      raw results (with the same BENCH_OUT / BENCH_QUICK)
 """
@@ -69,6 +79,7 @@ sys.path.insert(0, str(REPO / "tests" / "e2e"))
 import av  # noqa: E402
 import desktop  # noqa: E402
 import devices  # noqa: E402
+import host  # noqa: E402
 import importlib.util  # noqa: E402
 import links  # noqa: E402
 import measure  # noqa: E402
@@ -146,6 +157,7 @@ SECTIONS = [
     sections.Section("desktop", desktop, {"BENCH_DESKTOP_SCENES": "mixed",
                                           "BENCH_DESKTOP_SECONDS": "10",
                                           "BENCH_DESKTOP_WARMUP": "2.25"}),
+    sections.Section("host", host, {"BENCH_HOST_VMS": "1,2", "BENCH_HOST_SECONDS": "5"}),
     sections.Section("links", links, {"BENCH_LINKS_DISPLAYS": "qxl", "BENCH_LINKS_CODECS": "mjpeg",
                                       "BENCH_LINKS_SECONDS": "8", "BENCH_LINKS_STEP_SECONDS": "4",
                                       "BENCH_LINKS": "^(1 Mbit|step)"}),
@@ -416,7 +428,7 @@ def write_report(data, cfg):
         return path.read_text() if path.exists() and not cfg.out else None
     md.write_text(report.markdown(data, os.path.relpath(png, md.parent) if chart else None,
                                   notes("codec-notes.md"), notes("mjpeg-notes.md"),
-                                  notes("desktop-notes.md")))
+                                  notes("desktop-notes.md"), notes("host-notes.md")))
     print(f"bench: wrote {md}" + (f", {png}" if chart else " (no chart: matplotlib missing)"))
 
 

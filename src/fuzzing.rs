@@ -2,10 +2,9 @@
 //! feature): the library's modules stay private to the crate, and each fuzz target is one
 //! call here.
 
-use crate::canvas::{self, framebuffer::Framebuffer, Surfaces};
+use crate::canvas::{self, framebuffer::Framebuffer, NoSurfaces};
 use crate::qxl::command::{self, GuestMemory};
 use crate::qxl::draw;
-use crate::qxl::image::Pixels;
 use crate::qxl::memslot::MemError;
 
 /// The fuzz input is the guest memory at `BASE..BASE + len`.
@@ -22,14 +21,6 @@ impl GuestMemory for Memory<'_> {
         let start = address.checked_sub(BASE).ok_or(err)? as usize;
         let end = start.checked_add(len).ok_or(err)?;
         self.0.get(start..end).map(<[u8]>::to_vec).ok_or(err)
-    }
-}
-
-struct NoSurfaces;
-
-impl Surfaces for NoSurfaces {
-    fn pixels_of(&self, _: u32) -> Option<Pixels> {
-        None
     }
 }
 

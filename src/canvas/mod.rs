@@ -29,6 +29,16 @@ pub(crate) trait Surfaces {
     fn pixels_of(&self, surface_id: u32) -> Option<Pixels>;
 }
 
+/// For a drawing that reads no other surface, or whose surface sources were resolved
+/// into pixels before rendering.
+pub(crate) struct NoSurfaces;
+
+impl Surfaces for NoSurfaces {
+    fn pixels_of(&self, _: u32) -> Option<Pixels> {
+        None
+    }
+}
+
 const RGB: u32 = 0x00ff_ffff;
 /// Most clip rectangles one drawing may use.
 const MAX_CLIP_RECTS: usize = 4096;

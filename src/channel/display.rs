@@ -161,6 +161,15 @@ impl DisplayChannel {
                 other => other.data(),
             };
             self.tally(encoded.name(), data.len());
+            crate::log_debug!(
+                "display viewer {}: pixels {}x{}+{}+{} as {} bytes",
+                self.viewer,
+                width,
+                height,
+                dest.left,
+                dest.top,
+                data.len()
+            );
             out.send(&DisplayMessage::DrawCopy {
                 surface_id: 0,
                 dest,
@@ -408,8 +417,10 @@ fn quic_or_raw(kind: QuicType, width: u32, height: u32, pixels: &[u32]) -> Optio
     (data.len() <= pixels.len() * 4).then_some(data)
 }
 
-/// Most bytes queued for the socket before another video frame is taken.
-const VIDEO_SEND_AHEAD: usize = 128 << 10;
+/// Most bytes queued for the socket before another video frame is taken: about a
+/// frame, so on a slow link the next frame waits in its slot (where a newer one
+/// replaces it, and the encoder skips frames meanwhile) instead of in the outbox.
+const VIDEO_SEND_AHEAD: usize = 16 << 10;
 
 impl DisplayChannel {
     /// Stream messages come before drawings and pixels: a stream's end must reach the

@@ -368,6 +368,7 @@ impl Screen {
     /// A client's preferred codec order: running streams end, so the next one is
     /// chosen with it (as spice-server does).
     pub(crate) fn set_codec_preference(&self, viewer: ViewerId, preference: Vec<u8>) {
+        self.video().probe_preferred(&preference);
         let ids = {
             let mut s = self.state.lock();
             s.streams.set_preference(viewer, preference);

@@ -16,6 +16,7 @@ pub(crate) mod input;
 pub(crate) mod instances;
 pub(crate) mod qxl_device;
 pub(crate) mod sasl;
+pub(crate) mod socket;
 pub(crate) mod thread;
 
 use crate::server::Server;

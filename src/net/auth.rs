@@ -4,6 +4,8 @@
 use crate::proto::link::PUBKEY_BYTES;
 use openssl::pkey::{PKey, Private};
 use openssl::rsa::{Padding, Rsa};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 /// Bytes of the encrypted ticket (the RSA-1024 modulus size).
@@ -78,45 +80,112 @@ impl TicketKey {
 
 /// Fresh ticket keys made ahead on a helper thread: RSA-1024 generation takes milliseconds,
 /// which the reactor must not spend per link. Every link still gets its own key, as with
-/// spice-server; the pool only moves the work off the reactor thread.
+/// spice-server; the pool only moves the work off the reactor thread. The pool fills
+/// after the first link took its key (made then, as spice-server makes every one), on a
+/// thread that lives only while it refills: a server nobody connects to spends no key,
+/// no thread and no libcrypto pages on it.
 #[derive(Clone)]
-pub(crate) struct KeyPool(crossbeam_channel::Receiver<TicketKey>);
+pub(crate) struct KeyPool(Arc<Pool>);
+
+struct Pool {
+    keys: Mutex<Vec<TicketKey>>,
+    /// The refilling thread, if one was started (joined before the next one starts).
+    refiller: Mutex<Option<JoinHandle<()>>>,
+    stopped: AtomicBool,
+    prepare_thread: fn(),
+}
 
 /// Keys kept ready: enough for the links of a few sessions opening at once.
 const POOL_KEYS: usize = 8;
 
 impl KeyPool {
-    /// Starts the thread that keeps the pool full; it ends once every `KeyPool` is gone.
-    pub(crate) fn start(prepare_thread: fn()) -> std::io::Result<(KeyPool, JoinHandle<()>)> {
-        let (tx, rx) = crossbeam_channel::bounded(POOL_KEYS);
-        let thread = std::thread::Builder::new()
+    /// An empty pool; `prepare_thread` runs first on its refilling threads.
+    pub(crate) fn new(prepare_thread: fn()) -> KeyPool {
+        KeyPool(Arc::new(Pool {
+            keys: Mutex::new(Vec::new()),
+            refiller: Mutex::new(None),
+            stopped: AtomicBool::new(false),
+            prepare_thread,
+        }))
+    }
+
+    /// A key never handed out before; made here when the pool is empty (the first link,
+    /// or a burst of links), which starts its refill.
+    pub(crate) fn take(&self) -> Result<TicketKey, AuthError> {
+        let key = lock(&self.0.keys).pop();
+        self.refill();
+        key.map_or_else(TicketKey::generate, Ok)
+    }
+
+    /// Starts a refilling thread unless one runs or the pool is full.
+    fn refill(&self) {
+        let mut refiller = lock(&self.0.refiller);
+        if self.0.stopped.load(Ordering::Acquire)
+            || refiller.as_ref().is_some_and(|t| !t.is_finished())
+            || lock(&self.0.keys).len() >= POOL_KEYS
+        {
+            return;
+        }
+        if let Some(done) = refiller.take() {
+            let _ = done.join();
+        }
+        let pool = Arc::downgrade(&self.0);
+        let prepare_thread = self.0.prepare_thread;
+        let spawned = std::thread::Builder::new()
             .name("spice-keygen".into())
             .spawn(move || {
                 prepare_thread();
                 loop {
-                    match TicketKey::generate() {
-                        Ok(key) => {
-                            if tx.send(key).is_err() {
+                    match pool.upgrade() {
+                        Some(p) if !p.stopped.load(Ordering::Acquire) => {
+                            if lock(&p.keys).len() >= POOL_KEYS {
                                 return;
                             }
                         }
+                        _ => return,
+                    }
+                    let key = match TicketKey::generate() {
+                        Ok(key) => key,
                         Err(e) => {
                             crate::log_error!("cannot make a ticket key: {e:?}");
                             return;
                         }
-                    }
+                    };
+                    let Some(p) = pool.upgrade() else { return };
+                    lock(&p.keys).push(key);
                 }
-            })?;
-        Ok((KeyPool(rx), thread))
-    }
-
-    /// A key never handed out before; made here only when the pool ran dry.
-    pub(crate) fn take(&self) -> Result<TicketKey, AuthError> {
-        match self.0.try_recv() {
-            Ok(key) => Ok(key),
-            Err(_) => TicketKey::generate(),
+            });
+        match spawned {
+            Ok(thread) => *refiller = Some(thread),
+            // Links then make their keys on the reactor thread.
+            Err(e) => crate::log_warn!("cannot start the ticket key thread: {e}"),
         }
     }
+
+    /// Ends and joins the refilling thread: none outlives the server.
+    pub(crate) fn stop(&self) {
+        self.0.stopped.store(true, Ordering::Release);
+        if let Some(thread) = lock(&self.0.refiller).take() {
+            let _ = thread.join();
+        }
+    }
+
+    #[cfg(test)]
+    fn ready(&self) -> usize {
+        lock(&self.0.keys).len()
+    }
+
+    #[cfg(test)]
+    fn refilling(&self) -> bool {
+        lock(&self.0.refiller)
+            .as_ref()
+            .is_some_and(|t| !t.is_finished())
+    }
+}
+
+/// The pool's locks guard plain data that no panic leaves half-changed.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Constant-time comparison, so the reply time says nothing about the password.
@@ -191,29 +260,60 @@ mod tests {
         assert_eq!(key.decrypt(&[7u8; 3]), Err(AuthError::BadCiphertext));
     }
 
-    #[test]
-    fn the_pool_hands_out_distinct_keys_made_ahead() {
-        let (pool, thread) = KeyPool::start(|| {}).unwrap();
+    /// Waits (up to 30 s: RSA keys on a busy machine) until `done`.
+    fn wait_for(what: &str, done: impl Fn() -> bool) {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while pool.0.len() < POOL_KEYS && std::time::Instant::now() < deadline {
+        while !done() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "timeout waiting for {what}"
+            );
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
-        assert_eq!(pool.0.len(), POOL_KEYS, "the helper thread fills the pool");
+    }
+
+    #[test]
+    fn the_pool_hands_out_distinct_keys_made_ahead_by_a_thread_that_then_ends() {
+        let pool = KeyPool::new(|| {});
+        assert!(
+            pool.ready() == 0 && !pool.refilling(),
+            "nothing before the first link"
+        );
+        let first = pool.take().unwrap();
+        wait_for("a full pool and no thread", || {
+            pool.ready() == POOL_KEYS && !pool.refilling()
+        });
         let t = std::time::Instant::now();
         let keys: Vec<TicketKey> = (0..POOL_KEYS).map(|_| pool.take().unwrap()).collect();
         let taken = t.elapsed();
         let mut ders: Vec<_> = keys.iter().map(|k| *k.public_der()).collect();
+        ders.push(*first.public_der());
         ders.sort();
         ders.dedup();
-        assert_eq!(ders.len(), POOL_KEYS, "every link gets its own key");
+        assert_eq!(ders.len(), POOL_KEYS + 1, "every link gets its own key");
         let t = std::time::Instant::now();
         TicketKey::generate().unwrap();
         println!(
             "{POOL_KEYS} keys from the pool in {taken:?}; one generated in {:?}",
             t.elapsed()
         );
-        drop(pool);
-        thread.join().unwrap();
+        // Taking keys started a refill; it fills the pool again and ends.
+        wait_for("the pool refilled", || {
+            pool.ready() == POOL_KEYS && !pool.refilling()
+        });
+        pool.stop();
+    }
+
+    #[test]
+    fn a_stopped_pool_starts_no_thread_and_still_hands_out_keys() {
+        let pool = KeyPool::new(|| {});
+        pool.stop();
+        assert!(!pool.refilling());
+        let before = pool.ready();
+        let key = pool.take().unwrap();
+        assert_eq!(key.public_der().len(), PUBKEY_BYTES);
+        assert!(!pool.refilling(), "no thread after stop");
+        assert!(pool.ready() <= before);
     }
 
     #[test]

@@ -20,6 +20,9 @@ use crate::proto::msg::channel as channel_type;
 
 /// Kernel send buffer of a display channel's socket (the kernel doubles it).
 const DISPLAY_SEND_QUEUE: usize = 128 << 10;
+/// Unsent bytes a display channel's kernel queue may hold beyond what is in flight:
+/// a slow link's backlog stays in the outbox, where video frames are paced and dropped.
+const DISPLAY_UNSENT: u32 = 16 << 10;
 use crossbeam_channel::{Receiver, Sender};
 use mio::{Events, Interest, Poll, Token, Waker};
 use std::collections::HashMap;
@@ -103,8 +106,8 @@ pub(crate) struct Reactor {
     commands: Sender<Command>,
     waker: Arc<Waker>,
     thread: Option<JoinHandle<()>>,
-    /// Makes the links' ticket keys ahead; ends when the reactor's state is gone.
-    keygen: Option<JoinHandle<()>>,
+    /// Makes the links' ticket keys ahead (on a thread only while it refills).
+    keys: KeyPool,
 }
 
 impl Reactor {
@@ -126,7 +129,7 @@ impl Reactor {
             }));
         }
         let (commands, inbox) = crossbeam_channel::unbounded();
-        let (keys, keygen) = KeyPool::start(prepare_thread)?;
+        let keys = KeyPool::new(prepare_thread);
         let mut state = State {
             poll,
             listeners: Vec::new(),
@@ -136,7 +139,7 @@ impl Reactor {
             inbox,
             produce,
             unfinished: Vec::new(),
-            keys,
+            keys: keys.clone(),
         };
         for (i, l) in listeners.into_iter().enumerate() {
             let token = Token(FIRST_LISTENER + i);
@@ -173,7 +176,7 @@ impl Reactor {
             commands,
             waker,
             thread: Some(thread),
-            keygen: Some(keygen),
+            keys,
         })
     }
 
@@ -191,9 +194,7 @@ impl Reactor {
                 crate::log_error!("the reactor thread panicked");
             }
         }
-        if let Some(t) = self.keygen.take() {
-            let _ = t.join();
-        }
+        self.keys.stop();
     }
 }
 
@@ -285,12 +286,8 @@ impl State {
     fn run(&mut self) {
         let mut events = Events::with_capacity(256);
         loop {
-            let timeout = if self.unfinished.is_empty() {
-                Duration::from_secs(1)
-            } else {
-                Duration::ZERO
-            };
-            if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
+            let timeout = self.poll_timeout(Instant::now());
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() != ErrorKind::Interrupted {
                     crate::log_error!("reactor poll failed: {e}");
                     break;
@@ -500,6 +497,22 @@ impl State {
                 conn.writable_interest = want_write;
             }
         }
+    }
+
+    /// How long the next poll may sleep: not at all while a connection has input left
+    /// over, until the first link deadline while a connection is linking, and otherwise
+    /// until a socket, the waker or a command wakes it (an idle server has no timer).
+    fn poll_timeout(&self, now: Instant) -> Option<Duration> {
+        if !self.unfinished.is_empty() {
+            return Some(Duration::ZERO);
+        }
+        self.connections
+            .values()
+            .filter(|c| !matches!(c.phase, Phase::Open(_)))
+            .map(|c| (c.since + LINK_TIMEOUT).saturating_duration_since(now))
+            .min()
+            // Wake just past the deadline, so `expire_slow_links` sees it passed.
+            .map(|left| left + Duration::from_millis(1))
     }
 
     fn expire_slow_links(&mut self) {
@@ -736,6 +749,9 @@ impl Connection {
                         };
                         if let Some(bytes) = limit {
                             self.stream.limit_send_queue(bytes);
+                        }
+                        if request.channel_type == channel_type::DISPLAY {
+                            self.stream.limit_unsent(DISPLAY_UNSENT);
                         }
                         let link_result = std::mem::take(out);
                         let linked = start_channel(&request, opened, &link_result);

@@ -152,7 +152,7 @@ fn one_turn_reads_at_most_the_budget() {
 /// A reactor state with no listeners, as the thread would run it.
 fn state() -> State {
     let (_, inbox) = crossbeam_channel::unbounded();
-    let (keys, _keygen) = KeyPool::start(|| {}).unwrap();
+    let keys = KeyPool::new(|| {});
     State {
         poll: Poll::new().unwrap(),
         listeners: Vec::new(),
@@ -334,5 +334,47 @@ fn a_get_in_the_linking_phase_links_over_websocket() {
         answer[end..],
         framed,
         "the same reply inside one binary frame"
+    );
+}
+
+#[test]
+fn an_idle_reactor_sleeps_until_woken_and_a_linking_one_until_its_deadline() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut state = state();
+    assert_eq!(
+        state.poll_timeout(Instant::now()),
+        None,
+        "no connection: no timer"
+    );
+
+    let (stream, _client) = connect_from(&listener, "127.0.0.1");
+    state.adopt(stream, false);
+    let now = Instant::now();
+    let left = state
+        .poll_timeout(now)
+        .expect("a linking connection has a deadline");
+    assert!(
+        left > LINK_TIMEOUT - Duration::from_secs(1)
+            && left <= LINK_TIMEOUT + Duration::from_millis(1)
+    );
+    let late = now + LINK_TIMEOUT + Duration::from_secs(5);
+    assert!(
+        state.poll_timeout(late).unwrap() <= Duration::from_millis(1),
+        "overdue: at once"
+    );
+
+    // An overdue link is closed, and nothing is left to time.
+    for conn in state.connections.values_mut() {
+        conn.since = now - LINK_TIMEOUT - Duration::from_secs(1);
+    }
+    state.expire_slow_links();
+    assert!(state.connections.is_empty());
+    assert_eq!(state.poll_timeout(Instant::now()), None);
+
+    state.unfinished.push(Token(FIRST_CONNECTION));
+    assert_eq!(
+        state.poll_timeout(Instant::now()),
+        Some(Duration::ZERO),
+        "input left over"
     );
 }

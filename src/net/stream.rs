@@ -92,6 +92,24 @@ impl Stream {
     }
 }
 
+impl Stream {
+    /// Caps the bytes the kernel holds unsent (`TCP_NOTSENT_LOWAT`; UNIX sockets have
+    /// no such queue): what a slow link cannot take yet waits in the outbox, where the
+    /// display channel sees it.
+    pub(crate) fn limit_unsent(&self, bytes: u32) {
+        use std::os::fd::AsRawFd;
+        let fd = match self {
+            Stream::Tcp(s) => s.as_raw_fd(),
+            Stream::Tls(s) => s.socket().as_raw_fd(),
+            Stream::Unix(_) => return,
+            Stream::WebSocket(s) => return s.inner().limit_unsent(bytes),
+        };
+        if let Err(e) = crate::ffi::socket::set_notsent_lowat(fd, bytes) {
+            crate::log_debug!("cannot limit a socket's unsent bytes: {e}");
+        }
+    }
+}
+
 impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {

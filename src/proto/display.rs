@@ -380,7 +380,10 @@ impl ServerMessage for DisplayMessage<'_> {
                 dest,
             } => stream_create(w, id, codec_type, dest),
             DisplayMessage::StreamActivateReport { id, unique_id } => {
-                w.u32(id).u32(unique_id).u32(5).u32(1000);
+                w.u32(id)
+                    .u32(unique_id)
+                    .u32(crate::video::rate::REPORT_WINDOW as u32)
+                    .u32(crate::video::rate::REPORT_TIMEOUT_MS as u32);
             }
             DisplayMessage::StreamData { id, mm_time, data } => {
                 w.u32(id).u32(mm_time).u32(data.len() as u32).bytes(data);

@@ -106,6 +106,13 @@ impl Detector {
         self.stream
     }
 
+    /// Nothing to decide until the screen changes again: no stream, and no damage left
+    /// in the window. `evaluate` returns None until the next `damage`, so an idle worker
+    /// need not call it (no timer wakes an idle server).
+    pub(crate) fn at_rest(&self, now: u32) -> bool {
+        self.stream.is_none() && self.recent.iter().all(|(t, _)| age(now, *t) > WINDOW_MS)
+    }
+
     /// Records that `area` changed at `now` (ms).
     pub(crate) fn damage(&mut self, area: Area, now: u32) {
         let area = area.intersect(&Area::new(0, 0, self.width, self.height));

@@ -9,11 +9,12 @@ pub(crate) mod gst;
 pub(crate) mod mjpeg;
 pub(crate) mod picture;
 mod pipeline;
+pub(crate) mod queue;
 pub(crate) mod rate;
 pub(crate) mod select;
 pub(crate) mod stream;
 
-use codecs::CodecList;
+use codecs::{Codec, CodecList, Encoder};
 use parking_lot::Mutex;
 
 /// `streaming-video=`: which screen updates may become video streams.
@@ -55,13 +56,23 @@ impl VideoConfig {
         changed
     }
 
-    /// When streams may use GStreamer, probes its encoders in the background, so the
-    /// first stream does not wait for them (and GStreamer never starts when streaming
-    /// is off).
+    /// When streams may use GStreamer, probes in the background the entries a stream
+    /// could open before any client said what it prefers: those ahead of the built-in
+    /// MJPEG encoder, which needs no probe. With the default list that is none, so an
+    /// idle server never loads GStreamer and its plugins (megabytes per VM).
     pub(crate) fn probe_encoders(&self) {
         let (mode, codecs) = self.settings.lock().clone();
         if mode != StreamMode::Off {
-            gst::probe_in_background(&codecs);
+            gst::probe_in_background(unprobed_first_choices(codecs.choices()));
+        }
+    }
+
+    /// A client's codec preference (`PREFERRED_VIDEO_CODEC_TYPE`): probes the GStreamer
+    /// entries for the codecs it names, so its first stream does not wait for them.
+    pub(crate) fn probe_preferred(&self, preference: &[u8]) {
+        let (mode, codecs) = self.settings.lock().clone();
+        if mode != StreamMode::Off {
+            gst::probe_in_background(preferred_entries(&codecs, preference));
         }
     }
 
@@ -71,5 +82,52 @@ impl VideoConfig {
 
     pub(crate) fn codecs(&self) -> CodecList {
         self.settings.lock().1.clone()
+    }
+}
+
+/// The entries of `list` ahead of the first one that needs no probe (the built-in MJPEG
+/// encoder): those a stream is chosen from when the client has no preference.
+fn unprobed_first_choices(list: &[codecs::CodecChoice]) -> Vec<(Encoder, Codec)> {
+    list.iter()
+        .take_while(|c| c.encoder != Encoder::Spice)
+        .map(|c| (c.encoder, c.codec))
+        .collect()
+}
+
+/// The entries a stream for a client with this preference may be chosen from: `list`
+/// in the client's order (as `select::choose` sorts it), up to the built-in MJPEG encoder.
+fn preferred_entries(list: &CodecList, preference: &[u8]) -> Vec<(Encoder, Codec)> {
+    let mut ordered = list.choices().to_vec();
+    ordered.sort_by_key(|c| {
+        let wanted = select::codec_type(c.codec);
+        preference
+            .iter()
+            .position(|&t| t == wanted)
+            .unwrap_or(usize::MAX)
+    });
+    unprobed_first_choices(&ordered)
+}
+
+#[cfg(test)]
+mod probe_tests {
+    use super::*;
+
+    #[test]
+    fn the_default_list_probes_nothing_until_a_client_prefers_a_gstreamer_codec() {
+        let default = CodecList::default();
+        assert!(unprobed_first_choices(default.choices()).is_empty());
+        assert_eq!(
+            preferred_entries(&default, &[3, 1]),
+            vec![(Encoder::Gstreamer, Codec::H264)]
+        );
+        assert!(
+            preferred_entries(&default, &[1]).is_empty(),
+            "MJPEG: built in"
+        );
+        let h264_first = CodecList::parse("gstreamer:h264;spice:mjpeg;gstreamer:vp8");
+        assert_eq!(
+            unprobed_first_choices(h264_first.choices()),
+            vec![(Encoder::Gstreamer, Codec::H264)]
+        );
     }
 }

@@ -97,6 +97,10 @@ impl StreamHandle {
             let stats = self.0.stats.lock();
             (stats.encode_us / stats.frames_encoded.max(1) / 1000).min(MAX_ENCODE_ALLOWANCE_MS)
         };
+        // The client's clock runs the playout delay behind ours: a frame that arrived
+        // `last_frame_delay` ms before its display time took the rest of that delay
+        // from capture to the client.
+        let path_delay = i64::from(clock.latency()) - i64::from(report.last_frame_delay);
         self.0.rate.lock().client_report(
             now,
             report.num_frames,
@@ -106,8 +110,26 @@ impl StreamHandle {
                 .last_frame_delay
                 .saturating_sub(grown.max(0))
                 .saturating_add(encode_ms as i32),
+            Some(path_delay),
         );
         clock.stream_report(report.last_frame_delay, report.num_drops);
+        let (rate, target) = {
+            let r = self.0.rate.lock();
+            (r.stats(), r.target())
+        };
+        crate::log_debug!(
+            "video: {} ms: report {} frames {} drops, {} ms early, path {path_delay} ms (queue {} ms); \
+             budget {} bps, q{} {} fps; held for the link {}",
+            now,
+            report.num_frames,
+            report.num_drops,
+            report.last_frame_delay,
+            rate.queue_ms,
+            rate.budget_bps,
+            target.quality,
+            target.fps,
+            rate.frames_held_for_link
+        );
     }
 
     /// The next frame encoded must be a key frame (a client joined the stream).

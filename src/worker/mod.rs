@@ -23,7 +23,7 @@ use crate::geometry::{Area, Rect};
 use crate::qxl::command::{self, ParseError};
 use crate::qxl::draw::{self, SurfaceCommand};
 use crate::qxl::guest::{self, SlotMemory};
-use crate::qxl::image::{Image, Pixels};
+use crate::qxl::image::Image;
 use crate::qxl::memslot::{Layout, MemSlots};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use guest_damage::GuestDamage;
@@ -47,7 +47,9 @@ const MAX_FLUSH_COMMANDS: usize = 1 << 16;
 
 /// How many ring entries to take before looking at QEMU's requests again.
 const COMMANDS_PER_ROUND: usize = 64;
-/// Upper bound on sleeping with notifications armed (a lost wakeup costs at most this).
+/// How soon the rings are read again unasked when no notification is armed (draining
+/// them failed). With both armed the worker sleeps until a message, as spice-server's
+/// does: an idle VM's worker never wakes.
 const IDLE_POLL: Duration = Duration::from_millis(500);
 
 /// Plain copies (QEMU's framebuffer updates) drawn together, so that a scroll split
@@ -59,15 +61,6 @@ const MAX_BATCH_PIXELS: u64 = 16 << 20;
 const COMMAND_FLAG_COMPAT: u32 = 1;
 /// `QXL_COMMAND_FLAG_COMPAT_16BPP`: colours and palettes are given as x1r5g5b5.
 const COMMAND_FLAG_COMPAT_16BPP: u32 = 2;
-
-/// Surface sources are resolved before rendering; the canvas never looks them up.
-struct NoSurfaces;
-
-impl canvas::Surfaces for NoSurfaces {
-    fn pixels_of(&self, _surface_id: u32) -> Option<Pixels> {
-        None
-    }
-}
 
 /// `QXL_CMD_*` ring entry types (the whole table; NOP and MESSAGE are skipped).
 #[allow(dead_code)]
@@ -90,6 +83,8 @@ pub(crate) struct Worker<D: Device> {
     primary_dirty: GuestDamage,
     /// Set when a ring may hold commands we have not taken yet.
     rings_dirty: bool,
+    /// Both rings were found empty and their notifications armed: the device wakes us.
+    armed: bool,
     /// Shared with `WorkerHandle::wakeup`, which skips queueing while this is set.
     wakeup_pending: Arc<AtomicBool>,
     /// What the display and cursor channels show.
@@ -158,6 +153,7 @@ impl<D: Device> Worker<D> {
             primary: None,
             primary_dirty: GuestDamage::default(),
             rings_dirty: false,
+            armed: false,
             wakeup_pending,
             surfaces: Surfaces::new(layout.n_surfaces),
             surface_creates: HashMap::new(),
@@ -182,16 +178,22 @@ impl<D: Device> Worker<D> {
                     Err(crossbeam_channel::TryRecvError::Disconnected) => return,
                 }
             } else {
-                let wait = self.video_wait.unwrap_or(IDLE_POLL);
-                match self.inbox.recv_timeout(wait) {
-                    Ok(m) => Some(m),
-                    Err(RecvTimeoutError::Timeout) => {
-                        // A video tick is not a lost wakeup: only the long poll re-reads
-                        // the rings unasked.
-                        self.rings_dirty |= self.running && self.video_wait.is_none();
-                        None
-                    }
-                    Err(RecvTimeoutError::Disconnected) => return,
+                let poll = (self.running && !self.armed).then_some(IDLE_POLL);
+                match self.video_wait.or(poll) {
+                    Some(wait) => match self.inbox.recv_timeout(wait) {
+                        Ok(m) => Some(m),
+                        Err(RecvTimeoutError::Timeout) => {
+                            // A video tick is not a lost wakeup: only the poll re-reads
+                            // the rings unasked.
+                            self.rings_dirty |= self.running && self.video_wait.is_none();
+                            None
+                        }
+                        Err(RecvTimeoutError::Disconnected) => return,
+                    },
+                    None => match self.inbox.recv() {
+                        Ok(m) => Some(m),
+                        Err(_) => return,
+                    },
                 }
             };
             if let Some(msg) = next {
@@ -240,6 +242,7 @@ impl<D: Device> Worker<D> {
 
     /// Takes up to a round of commands from both rings; arms notifications when empty.
     fn drain_rings(&mut self) {
+        self.armed = false;
         let mut display_empty = false;
         let mut cursor_empty = false;
         for _ in 0..COMMANDS_PER_ROUND {
@@ -273,6 +276,7 @@ impl<D: Device> Worker<D> {
             let display_idle = self.device.req_cmd_notification();
             let cursor_idle = self.device.req_cursor_notification();
             self.rings_dirty = !(display_idle && cursor_idle);
+            self.armed = display_idle && cursor_idle;
         }
     }
 
@@ -414,7 +418,7 @@ impl<D: Device> Worker<D> {
                         .then(|| forward::for_client(&d))
                         .flatten();
                     if let Some(damage) =
-                        screen.forward(op, |fb| canvas::render(fb, &d, &NoSurfaces))
+                        screen.forward(op, |fb| canvas::render(fb, &d, &canvas::NoSurfaces))
                     {
                         self.primary_dirty.note(damage);
                         self.video.damage(damage, &self.outputs.screen);
@@ -433,7 +437,7 @@ impl<D: Device> Worker<D> {
                     if let Some(fmt) = sixteen {
                         surfaces::prepare_for_16(&mut d.op, fmt);
                     }
-                    if let Some(damage) = canvas::render(&mut target.fb, &d, &NoSurfaces) {
+                    if let Some(damage) = canvas::render(&mut target.fb, &d, &canvas::NoSurfaces) {
                         if let Some(fmt) = sixteen {
                             surfaces::quantize16(&mut target.fb, fmt, damage, &d.op);
                         }
@@ -521,10 +525,9 @@ impl<D: Device> Worker<D> {
             .filter_map(|d| scroll::plain_copy(d).map(|p| (d, p)))
             .collect();
         let copies: Vec<scroll::NewPixels> = pairs.iter().map(|(_, p)| *p).collect();
-        let drawn = self
-            .outputs
-            .screen
-            .draw_plain_copies(&copies, |fb, i| canvas::render(fb, pairs[i].0, &NoSurfaces));
+        let drawn = self.outputs.screen.draw_plain_copies(&copies, |fb, i| {
+            canvas::render(fb, pairs[i].0, &canvas::NoSurfaces)
+        });
         for damage in drawn.into_iter().flatten() {
             self.primary_dirty.note(damage);
             self.video.damage(damage, &self.outputs.screen);

@@ -518,16 +518,9 @@ pub(crate) fn clear_dest_alpha(fb: &mut Framebuffer, bbox: &crate::geometry::Rec
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::canvas::{self, Surfaces as CanvasSurfaces};
+    use crate::canvas::{self, NoSurfaces};
     use crate::geometry::Rect;
     use crate::qxl::draw::{Draw, Source};
-
-    struct NoSurfaces;
-    impl CanvasSurfaces for NoSurfaces {
-        fn pixels_of(&self, _: u32) -> Option<Pixels> {
-            None
-        }
-    }
 
     fn rect(left: i32, top: i32, right: i32, bottom: i32) -> Rect {
         Rect {

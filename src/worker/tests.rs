@@ -638,3 +638,53 @@ fn a_new_primary_resets_the_monitor_layout_to_one_head() {
     let fifth = screen.monitors();
     assert_eq!((fifth.heads.len(), fifth.max_allowed), (2, 2));
 }
+
+/// A device that counts how often its display ring is read, and whether reading it
+/// arms the notification (`idle`) or says commands came meanwhile.
+struct CountingDevice {
+    reads: Arc<std::sync::atomic::AtomicUsize>,
+    idle: bool,
+}
+
+impl Device for CountingDevice {
+    fn get_command(&mut self) -> Option<Command> {
+        self.reads.fetch_add(1, Ordering::Relaxed);
+        None
+    }
+    fn req_cmd_notification(&mut self) -> bool {
+        self.idle
+    }
+    fn get_cursor_command(&mut self) -> Option<Command> {
+        None
+    }
+    fn req_cursor_notification(&mut self) -> bool {
+        true
+    }
+    fn release_resource(&mut self, _: u64, _: u32) {}
+    fn async_complete(&mut self, _: u64) {}
+    fn update_area_complete(&mut self, _: u32, _: &[Rect]) {}
+}
+
+/// Reads of the display ring in `seconds` after Start, the device arming (`idle`) or not.
+fn ring_reads(idle: bool, seconds: f64) -> usize {
+    let reads = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let device = CountingDevice {
+        reads: reads.clone(),
+        idle,
+    };
+    let handle = WorkerHandle::spawn(0, device, layout(), Outputs::default(), || {}).unwrap();
+    handle.post(Msg::Start);
+    std::thread::sleep(std::time::Duration::from_secs_f64(seconds));
+    let n = reads.load(Ordering::Relaxed);
+    handle.shutdown();
+    n
+}
+
+#[test]
+fn an_idle_worker_with_notifications_armed_reads_the_rings_only_when_woken() {
+    // Start reads the rings once and arms the notifications; then only a wakeup (or a
+    // request) would make it read again: no poll wakes an idle VM's worker.
+    assert_eq!(ring_reads(true, 1.5), 1);
+    // A device that says commands arrived meanwhile is read again at once.
+    assert!(ring_reads(false, 0.3) > 10);
+}

@@ -97,6 +97,10 @@ impl Video {
             .wrapping_sub(now)
             .clamp(1, EVALUATE_EVERY_MS);
         let Some(live) = self.live.as_mut() else {
+            // A still screen: sleep until the next drawing wakes the worker.
+            if self.detector.as_ref().is_none_or(|d| d.at_rest(now)) {
+                return None;
+            }
             return Some(Duration::from_millis(until_evaluation.into()));
         };
         let Some(since) = live.dirty else {

@@ -575,8 +575,11 @@ def test_filter_leaves_fast_text_alone(make_rig, mode, tmp_path):
 
 def test_slow_client(make_rig, tmp_path):
     """A client behind a slow link (a token bucket at a third of what the stream used
-    unthrottled, at most 2 Mbit/s): QEMU's memory stays bounded, the frames reaching the
-    client become fewer or smaller, and the rate comes back once the link is fast again."""
+    unthrottled, at most 2 Mbit/s): the client still shows a moving picture, few frames
+    arrive too late to show and the picture stays close behind the guest; QEMU's memory
+    stays bounded, the frames reaching the client become fewer or smaller, and the rate
+    comes back once the link is fast again. Debian's C server is measured only on what a
+    user sees (it shows next to nothing at a third of the rate, issue 15)."""
     clip_or_skip()
     rig = start_video(make_rig, "qxl", "all")
     tap = WireTap(rig.port)
@@ -611,18 +614,23 @@ def test_slow_client(make_rig, tmp_path):
         tap.set_rate(throttle)
         ts = time.monotonic()
         rss = []
+        settled = None
         while time.monotonic() < ts + 20:
             rss.append((time.monotonic() - ts, rss_kib(rig.proc.pid)))
+            if settled is None and time.monotonic() >= ts + 10:
+                settled = c.stream_events()
             time.sleep(1)
         t2 = time.monotonic()
         slow_fps, slow_size = frames_in(tap, t2 - 10, t2)
         slow_shown = shown_fps(c, t2 - 10, t2)
         slow_lag = lag_frames(rig, c, tmp_path)
+        _, late_settled = client_drops(settled)
+        late_in_settled = c.stream_events()["late"] - settled["late"]
         ev, drops = client_drops(ev)
         print(f"throttled to {throttle / 1e6:.2f} Mbit/s (last 10 of 20 s): wire {slow_fps:.1f} "
               f"frames/s x {slow_size / 1024:.1f} KiB = {slow_fps * slow_size * 8 / 1e6:.2f} "
-              f"Mbit/s; client showed {slow_shown:.1f} frames/s ({drops} in 20 s), "
-              f"{slow_lag} frames behind")
+              f"Mbit/s; client showed {slow_shown:.1f} frames/s ({drops} in 20 s, "
+              f"{late_settled} in the last 10 s), {slow_lag} frames behind")
         print(f"throttled, frames/KiB per 2 s: {timeline(tap, ts, t2)}")
         print("QEMU RSS (MiB) while throttled: " +
               " ".join(f"{t:.0f}s:{k / 1024:.0f}" for t, k in rss))
@@ -652,6 +660,8 @@ def test_slow_client(make_rig, tmp_path):
               f"RSS {rss_kib(rig.proc.pid) / 1024:.0f} MiB")
 
         assert rig.alive()
+        print(f"lib={rig.lib}: shown while throttled {slow_shown:.1f} frames/s, "
+              f"{late_in_settled} late in its last 10 s, {slow_lag} frames behind")
         growth = (max(k for _, k in rss) - rss[0][1]) / 1024
         late_growth = (max(k for t, k in rss if t >= 10) - min(k for t, k in rss if t < 10)) / 1024
         print(f"RSS growth while throttled: {growth:.1f} MiB (second half over first "
@@ -660,6 +670,21 @@ def test_slow_client(make_rig, tmp_path):
         assert slow_fps * slow_size * 8 < throttle * 1.3, "the relay's throttle did not hold"
         assert slow_fps < 0.8 * base_fps or slow_size < 0.8 * base_size, \
             "neither frame rate nor frame size fell for the slow client"
+        if rig.lib == "c":
+            print("lib=c: measured only (C keeps the link full and the client drops what "
+                  "arrives late; its recovery is slow, see the module doc)")
+            c.close()
+            return
+        # What the user sees while throttled: a moving picture (a third of the rate
+        # leaves room for well over 3 frames a second at a lower quality), frames that
+        # arrive in time to be shown, and a picture close behind the guest. The rate
+        # control decides these; load only slows the guest and the client, so the
+        # bounds are generous on rates and strict on lateness.
+        assert slow_shown >= 3, f"the picture nearly froze: {slow_shown:.1f} frames/s shown"
+        assert late_in_settled <= max(8, 0.15 * slow_shown * 10), \
+            f"{late_in_settled} frames came too late to show in 10 s"
+        assert slow_lag is None or slow_lag <= 2 * FPS, \
+            f"the picture is {slow_lag} frames behind the guest"
         assert recovered is not None, \
             f"the frame rate did not recover within {RECOVERY_S} s: {rec_fps:.1f} vs {base_fps:.1f}"
         c.close()

@@ -95,6 +95,27 @@ def closed_viewer(rig, client, tmp_path, tag, tries=10):
     return n
 
 
+def client_run(rig, tmp_path, tag):
+    """One client, straight to the server ("lan") or behind the slow link ("wan"), through
+    the viewer scene and its closing: viewer_run's figures, closed_viewer's count and the
+    image types the Spy saw."""
+    relay = DelayRelay("127.0.0.1", rig.port, **SLOW_LINK) if tag == "wan" else None
+    spy = Spy(relay.port if relay else rig.port)
+    try:
+        with SpiceClient(tmp_path / f"client-{tag}.log") as c:
+            c.connect("127.0.0.1", spy.port, timeout=90 if relay else 60)
+            c.wait_inputs()
+            rate, quality, n = viewer_run(rig, c, tmp_path, tag)
+            closed = closed_viewer(rig, c, tmp_path, tag)
+            images = dict(spy.images)
+            c.disconnect()
+    finally:
+        spy.close()
+        if relay:
+            relay.close()
+    return rate, quality, n, closed, images
+
+
 @pytest.mark.parametrize("display", ["qxl", "std"])
 def test_wan_modes_on_a_slow_link_and_not_on_a_fast_one(make_rig, display, tmp_path):
     rig = make_rig(display=display, workload="desktop", mem=512, append="desktop_scene=none")
@@ -102,31 +123,8 @@ def test_wan_modes_on_a_slow_link_and_not_on_a_fast_one(make_rig, display, tmp_p
     for tag in ("lan", "wan"):
         (tmp_path / tag).mkdir()
 
-    spy = Spy(rig.port)
-    try:
-        with SpiceClient(tmp_path / "client-lan.log") as c:
-            c.connect("127.0.0.1", spy.port, timeout=60)
-            c.wait_inputs()
-            lan_rate, lan_psnr, lan_n = viewer_run(rig, c, tmp_path, "lan")
-            lan_closed = closed_viewer(rig, c, tmp_path, "lan")
-            lan_images = dict(spy.images)
-            c.disconnect()
-    finally:
-        spy.close()
-
-    relay = DelayRelay("127.0.0.1", rig.port, **SLOW_LINK)
-    spy = Spy(relay.port)
-    try:
-        with SpiceClient(tmp_path / "client-wan.log") as c:
-            c.connect("127.0.0.1", spy.port, timeout=90)
-            c.wait_inputs()
-            wan_rate, wan_psnr, wan_n = viewer_run(rig, c, tmp_path, "wan")
-            wan_closed = closed_viewer(rig, c, tmp_path, "wan")
-            wan_images = dict(spy.images)
-            c.disconnect()
-    finally:
-        spy.close()
-        relay.close()
+    lan_rate, lan_psnr, lan_n, lan_closed, lan_images = client_run(rig, tmp_path, "lan")
+    wan_rate, wan_psnr, wan_n, wan_closed, wan_images = client_run(rig, tmp_path, "wan")
 
     print(f"{display} lib={rig.lib}\n"
           f"  LAN: {lan_rate / 1e3:.1f} kB/s, viewer picture {lan_n} px differ "

@@ -148,3 +148,25 @@ fn a_stream_that_started_on_part_of_the_video_grows_to_all_of_it() {
     assert_eq!(decisions.last().map(|x| x.1), Some(Decision::Move(video)));
     assert_eq!(d.stream(), Some(video), "no row of the video left outside");
 }
+
+#[test]
+fn a_still_screen_is_at_rest_and_a_video_after_it_still_streams() {
+    let mut d = Detector::new(1280, 720);
+    assert!(d.at_rest(0), "nothing drawn yet");
+    let clock = Area::new(1200, 10, 1240, 26);
+    d.damage(clock, 1000);
+    assert!(!d.at_rest(1000) && !d.at_rest(1000 + WINDOW_MS));
+    assert_eq!(d.evaluate(1000 + WINDOW_MS + 1, |_| true), None);
+    assert!(d.at_rest(1000 + WINDOW_MS + 1));
+
+    // A long still stretch (the worker evaluated nothing), then a video starts.
+    let video = Area::new(100, 50, 420, 290);
+    let (decisions, end) = play(&mut d, 600_000, 40, 33, &[video]);
+    let (when, first) = decisions[0];
+    assert_eq!(first, Decision::Start(video));
+    assert!(when - 600_000 <= 800, "started after {} ms", when - 600_000);
+    assert!(
+        !d.at_rest(end + 10 * WINDOW_MS),
+        "a stream is live: the worker keeps looking"
+    );
+}

@@ -16,12 +16,13 @@ mod yuv;
 pub(crate) use elements::Spec;
 pub(crate) use encoder::GstEncoder;
 
-use crate::video::codecs::{Codec, CodecList, Encoder};
+use crate::video::codecs::{Codec, Encoder};
 use crate::video::encoder::{EncodeError, Frame, Target, VideoEncoder};
 use gstreamer as gst;
 use once_cell::sync::{Lazy, OnceCell};
 use parking_lot::Mutex;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 static INIT: OnceCell<Result<(), String>> = OnceCell::new();
 
@@ -169,26 +170,40 @@ pub(crate) fn open(encoder: Encoder, codec: Codec) -> Result<Box<dyn VideoEncode
     )))
 }
 
-/// Probes every GStreamer entry of `list` on a background thread, so the first stream
-/// does not wait for GStreamer to start and the elements to be tried.
-pub(crate) fn probe_in_background(list: &CodecList) {
-    let entries: Vec<_> = list
-        .choices()
-        .iter()
-        .filter(|c| c.encoder != Encoder::Spice)
-        .map(|c| (c.encoder, c.codec))
-        .collect();
-    if entries.is_empty() {
+/// Set while a probe thread runs: one at a time (a client repeating its codec
+/// preference cannot pile up threads; entries a running probe skips are probed on first
+/// use).
+static PROBING: AtomicBool = AtomicBool::new(false);
+
+/// Probes the GStreamer `entries` not decided yet on a background thread, so the first
+/// stream does not wait for GStreamer to start and the elements to be tried. The
+/// thread ends when done.
+/// Never waits: it may run on the reactor thread, while a probe holds `CHOSEN`.
+pub(crate) fn probe_in_background(entries: Vec<(Encoder, Codec)>) {
+    if entries.is_empty() || PROBING.swap(true, Ordering::AcqRel) {
         return;
     }
+    let undecided: Option<Vec<_>> = CHOSEN.try_lock().map(|chosen| {
+        entries
+            .into_iter()
+            .filter(|&(encoder, _)| encoder != Encoder::Spice)
+            .filter(|&entry| !chosen.iter().any(|(key, _)| *key == entry))
+            .collect()
+    });
+    let Some(entries) = undecided.filter(|e| !e.is_empty()) else {
+        PROBING.store(false, Ordering::Release);
+        return;
+    };
     let spawned = std::thread::Builder::new()
         .name("spice-gst-probe".into())
         .spawn(move || {
             for (encoder, codec) in entries {
                 chosen_element(encoder, codec);
             }
+            PROBING.store(false, Ordering::Release);
         });
     if let Err(e) = spawned {
+        PROBING.store(false, Ordering::Release);
         crate::log_warn!("video: cannot start the encoder probe: {e}");
     }
 }
