@@ -235,7 +235,8 @@ def markdown(data, chart_rel, notes=None, mjpeg_notes=None, desktop_notes=None,
     vms = [r for r in results if r.get("section") == "host"]
     link_rows = [r for r in results if r.get("section") == "links"]
     results = [r for r in results if not r.get("section")]
-    mjpeg = [r for r in results if not r.get("codec") and not r.get("tls")]
+    mjpeg = [r for r in results if not r.get("codec") and not r.get("tls") and not r.get("clip")]
+    clips = [r for r in results if r.get("clip")]
     codecs = [r for r in results if r.get("codec")]
     tls = [r for r in results if r.get("tls") and not r.get("codec")]
     out = [
@@ -262,6 +263,20 @@ def markdown(data, chart_rel, notes=None, mjpeg_notes=None, desktop_notes=None,
             out += [f"![spice-rs against the C server]({chart_rel})", ""]
         if mjpeg_notes:
             out += [mjpeg_notes.rstrip(), ""]
+    if clips:
+        out += [
+            "## Other clips (MJPEG)",
+            "",
+            "The guest's other clips (tests/guest/build.sh, kernel `clip=`) full screen, "
+            "scaled from 640x360: `street` a fixed camera on a street, people walking "
+            "(opencv-doc's vtest.avi); `screen` a screen recording (text typed into an "
+            "editor window, a pointer gliding); `anim` an animation (flat colours, sharp "
+            "edges, shapes moving). PSNR is that of the client's picture against the "
+            "source frame its stamp names.",
+            "",
+            table(clips),
+            "",
+        ] + others_line(clips)
     if codecs:
         out += [
             "## H.264, VP8, VP9 (GStreamer encoders on both servers)",

@@ -98,6 +98,7 @@ _spec.loader.exec_module(sound_rows)
 SPICE_OPTS = {"streaming-video": "all"}  # QEMU's default is off; video codec: the default
 PATCHED_QEMU = REPO / "build" / "qemu" / "bin" / "qemu-system-x86_64"
 CODECS = {"h264": "H.264", "vp8": "VP8", "vp9": "VP9"}  # the rows beyond the default MJPEG
+CLIPS = ("street", "screen", "anim")  # the guest's clips beyond Megamind (clip=)
 
 
 @dataclass
@@ -108,12 +109,14 @@ class Row:
     rect: str = "full"  # video_rect
     codec: str = None   # None: the servers' default (MJPEG); else a CODECS key
     tls: bool = False   # TLS only (tls-port=, no port=), the client checking a test CA
+    clip: str = None    # None: Megamind; else the guest's clip= (street, screen, anim)
 
     @property
     def name(self):
         what = "static desktop" if self.workload == "desktop" else (
             "video full screen" if self.rect == "full" else f"video window {self.rect.split('+')[0]}")
-        return (f"{self.display} {self.mode} {what}" + (f" {CODECS[self.codec]}" if self.codec else "")
+        return (f"{self.display} {self.mode} {what}" + (f" {self.clip}" if self.clip else "")
+                + (f" {CODECS[self.codec]}" if self.codec else "")
                 + (" over TLS" if self.tls else ""))
 
 
@@ -130,6 +133,9 @@ def rows(quick, codec_displays=("qxl",)):
                 Row(display, "1920x1080", "video", "960x540+480+270"),
                 Row(display, "1920x1080", "desktop")]
     out += [Row("qxl", "1280x720", "video", tls=True), Row("qxl", "1280x720", "desktop", tls=True)]
+    # Other content than Megamind (tests/guest/build.sh): MJPEG, full screen.
+    for display in ("qxl", "std"):
+        out += [Row(display, "1280x720", "video", clip=c) for c in CLIPS]
     for display in codec_displays:
         for mode in ("1280x720", "1920x1080"):
             out += [Row(display, mode, "video", codec=c) for c in CODECS]
@@ -198,13 +204,16 @@ class Config:
 
 
 # ------------------------------------------------------------------ one run
-def run_one(row, lib, cfg, clip):
+def run_one(row, lib, cfg, clips):
     """Boots the guest with `lib` ("ours" | "c"), connects the client, measures; returns
     a dict of results (see report.py for the fields)."""
     tag = re.sub(r"[^A-Za-z0-9]+", "-", f"{row.name}-{lib}").strip("-")
     workdir = cfg.work / tag
     shutil.rmtree(workdir, ignore_errors=True)
     append = f"fps={cfg.fps:g} video_rect={row.rect} frame_log=1" if row.workload == "video" else ""
+    if row.clip:
+        append += f" clip={row.clip}"
+    clip = clips.get(row.clip or "megamind")
     spice_opts, qemu = dict(SPICE_OPTS), rig_module.QEMU
     if row.codec and cfg.codec_via == "server":
         spice_opts["video-codec"] = f"gstreamer:{row.codec}"
@@ -421,7 +430,8 @@ def write_report(data, cfg):
     md, png = cfg.markdown_path(), cfg.chart_path()
     md.parent.mkdir(parents=True, exist_ok=True)
     png.parent.mkdir(parents=True, exist_ok=True)
-    chart = report.chart([r for r in data["results"] if not r.get("section")], png)
+    chart = report.chart([r for r in data["results"] if not r.get("section") and not r.get("clip")],
+                         png)
     # Hand-written notes on the rows (why a target is missed), kept across runs
     def notes(name):
         path = HERE / name
@@ -444,8 +454,8 @@ def main():
     cfg = Config()
     all_rows = rows(cfg.quick, cfg.codec_displays)
     todo = [r for r in all_rows if selected(r, cfg.only)]
-    clip_path = GUEST_DIR / "video.img"
-    clip = measure.Clip(clip_path) if clip_path.exists() else None
+    clips = {name: measure.Clip(GUEST_DIR / f) for name, f in rig_module.CLIP_FILES.items()
+             if (GUEST_DIR / f).exists()}
     facts = machine_facts()
     if any(r.codec for r in todo):
         qemu = PATCHED_QEMU if cfg.codec_via == "server" else QEMU
@@ -466,12 +476,12 @@ def main():
         print(f"\n== {row.name}", flush=True)
         pair = {}
         for lib in ("ours", "c"):
-            r = run_one(row, lib, cfg, clip)
+            r = run_one(row, lib, cfg, clips)
             pair[lib] = r
             print("  " + summary(r), flush=True)
         results.append({"row": row.name, "display": row.display, "mode": row.mode,
                         "workload": row.workload, "rect": row.rect, "codec": row.codec,
-                        "tls": row.tls,
+                        "tls": row.tls, **({"clip": row.clip} if row.clip else {}),
                         "run": 0, **pair})
     for sec, _ in extra:
         results += sections.run(sec, cfg.only, SECTION_KEYS)

@@ -388,30 +388,132 @@ pub(crate) fn render(fb: &mut Framebuffer, draw: &Draw, surfaces: &dyn Surfaces)
 /// An unscaled `OP_PUT` copy without mask, row by row (the video and framebuffer path):
 /// the same pixels the general path writes, without its per-pixel work.
 fn plain_copy(fb: &mut Framebuffer, draw: &Draw, src: &Pixels, area: &Rect) {
+    let width = src.width as usize;
+    put_rows(
+        fb,
+        &draw.bbox,
+        &draw.clip,
+        area,
+        (src.width, src.height),
+        |sy, sx0, sx1, row| {
+            let start = sy as usize * width;
+            row.put(&src.data[start + sx0 as usize..start + sx1 as usize]);
+            true
+        },
+    );
+}
+
+/// One destination row span of `put_image_rows`: its pixels are given either as ARGB
+/// (`put`) or as 32-bit words copied into `words()` then `words_done()`.
+pub(crate) struct RowTarget<'a> {
+    out: &'a mut [u8],
+    bits: u32,
+}
+
+impl RowTarget<'_> {
+    /// Stores ARGB pixels as the surface keeps them (`stored_bits`).
+    pub(crate) fn put(&mut self, pixels: &[u32]) {
+        for (o, p) in self.out.chunks_exact_mut(4).zip(pixels) {
+            o.copy_from_slice(&(p & self.bits).to_le_bytes());
+        }
+    }
+
+    /// The span's bytes, for B, G, R, A words copied straight in.
+    pub(crate) fn words(&mut self) -> &mut [u8] {
+        self.out
+    }
+
+    /// After `words()` was filled: the alpha bytes as `put` would have stored them
+    /// (`has_alpha`: the fourth bytes are alpha, else padding, which decodes as opaque).
+    pub(crate) fn words_done(&mut self, has_alpha: bool) {
+        let alpha: u8 = if self.bits == RGB {
+            0
+        } else if !has_alpha {
+            0xff
+        } else {
+            return;
+        };
+        // Two pixels per 64-bit word (byte stores one pixel apart cost more than the copy).
+        const RGB2: u64 = 0x00ff_ffff_00ff_ffff;
+        let set = u64::from(alpha) * 0x0100_0000_0100_0000;
+        let mut pairs = self.out.chunks_exact_mut(8);
+        for p in &mut pairs {
+            let v = u64::from_le_bytes([p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7]]);
+            p.copy_from_slice(&((v & RGB2) | set).to_le_bytes());
+        }
+        pairs
+            .into_remainder()
+            .chunks_exact_mut(4)
+            .for_each(|p| p[3] = alpha);
+    }
+}
+
+/// An unscaled `OP_PUT` copy without mask of an image whose rows `fetch` gives (the
+/// video path: a bitmap still in guest memory, copied row by row as it is drawn, never
+/// decoded whole). `fetch(y, x0, x1, target)` stores pixels `x0..x1` of the image's row
+/// `y` into `target`, or returns false, and no more rows are drawn (the caller knows
+/// why). Draws what `render` draws for the same copy; returns the damaged area as it
+/// does.
+pub(crate) fn put_image_rows(
+    fb: &mut Framebuffer,
+    bbox: &Rect,
+    clip: &Option<Vec<Rect>>,
+    area: &Rect,
+    image_size: (u32, u32),
+    mut fetch: impl FnMut(u32, u32, u32, &mut RowTarget) -> bool,
+) -> Option<Area> {
+    if fb.make_unique().is_err() {
+        crate::log_warn!("drawing dropped: no host memory to copy the surface a video frame holds");
+        return None;
+    }
+    let damage = Some(targets(fb, bbox, clip).extents()).filter(|a| !a.is_empty());
+    let mut failed = false;
+    put_rows(fb, bbox, clip, area, image_size, |sy, sx0, sx1, row| {
+        failed = failed || !fetch(sy, sx0, sx1, row);
+        !failed
+    });
+    damage
+}
+
+/// The row spans of an unscaled copy of `area` of an image of `image_size` to `bbox`
+/// (clipped): `row(y, x0, x1, target)` stores the image's row `y`, columns `x0..x1`,
+/// into `target`; false stops.
+fn put_rows(
+    fb: &mut Framebuffer,
+    bbox: &Rect,
+    clip: &Option<Vec<Rect>>,
+    area: &Rect,
+    (src_width, src_height): (u32, u32),
+    mut row: impl FnMut(u32, u32, u32, &mut RowTarget) -> bool,
+) {
     let (ox, oy) = (
-        i64::from(area.left) - i64::from(draw.bbox.left),
-        i64::from(area.top) - i64::from(draw.bbox.top),
+        i64::from(area.left) - i64::from(bbox.left),
+        i64::from(area.top) - i64::from(bbox.top),
     );
     let stride = fb.stride();
     let bits = stored_bits(fb);
-    for a in targets(fb, &draw.bbox, &draw.clip).areas() {
+    let spans = targets(fb, bbox, clip);
+    let pixels = fb.pixels_mut();
+    for a in spans.areas() {
         // Destination columns whose source column lies inside the image.
         let left = i64::from(a.left).max(-ox);
-        let right = i64::from(a.right).min(i64::from(src.width) - ox);
+        let right = i64::from(a.right).min(i64::from(src_width) - ox);
         if left >= right {
             continue;
         }
+        let (sx0, sx1) = ((left + ox) as u32, (right + ox) as u32);
         for y in a.top..a.bottom {
             let sy = i64::from(y) + oy;
-            if sy < 0 || sy >= i64::from(src.height) {
+            if sy < 0 || sy >= i64::from(src_height) {
                 continue;
             }
-            let start = (sy * i64::from(src.width) + left + ox) as usize;
-            let row = &src.data[start..start + (right - left) as usize];
             let d = y as usize * stride + left as usize * 4;
-            let out = &mut fb.pixels_mut()[d..d + row.len() * 4];
-            for (o, p) in out.chunks_exact_mut(4).zip(row) {
-                o.copy_from_slice(&(p & bits).to_le_bytes());
+            let mut target = RowTarget {
+                out: &mut pixels[d..d + (right - left) as usize * 4],
+                bits,
+            };
+            if !row(sy as u32, sx0, sx1, &mut target) {
+                return;
             }
         }
     }

@@ -348,3 +348,126 @@ fn a_stroke_past_its_budget_is_cut() {
         "the segment after the budget is not drawn"
     );
 }
+
+/// The video path (rows read from guest memory as they are drawn) puts the pixels
+/// `render` puts for the same copy: offsets into the image, clip rectangles, a box
+/// reaching past the image and the surface, with and without stored alpha.
+#[test]
+fn image_rows_draw_what_render_draws() {
+    let (w, h) = (23u32, 17u32);
+    let data: Vec<u32> = (0..w * h)
+        .map(|i| 0x8000_0000 | i.wrapping_mul(0x0001_0307))
+        .collect();
+    let src = Pixels {
+        width: w,
+        height: h,
+        data,
+        alpha: true,
+        format: 9,
+    };
+    let cases = [
+        (rect(2, 3, 20, 15), rect(1, 2, 19, 14), None),
+        (
+            rect(0, 0, 23, 17),
+            rect(0, 0, 23, 17),
+            Some(vec![rect(1, 1, 5, 16), rect(7, 0, 30, 3), rect(3, 4, 9, 9)]),
+        ),
+        (
+            rect(-3, 5, 10, 12),
+            rect(0, 0, 13, 7),
+            Some(vec![rect(0, 0, 40, 40)]),
+        ),
+        (rect(10, 10, 30, 30), rect(5, 5, 25, 25), None),
+    ];
+    for alpha in [false, true] {
+        for (bbox, area, clip) in &cases {
+            let fresh = || {
+                let mut fb = Framebuffer::new(24, 20).unwrap();
+                fb.alpha = alpha;
+                fb
+            };
+            let mut expected = fresh();
+            let mut d = draw(
+                *bbox,
+                Op::Copy {
+                    src: Source {
+                        image: Image::Pixels(src.clone()),
+                        area: *area,
+                        scale_mode: 0,
+                    },
+                    rop: 8,
+                    mask: None,
+                },
+            );
+            d.clip = clip.clone();
+            let want = render(&mut expected, &d, &NoSurfaces);
+            let mut fb = fresh();
+            let got = put_image_rows(&mut fb, bbox, clip, area, (w, h), |y, x0, x1, row| {
+                let s = (y * w) as usize;
+                row.put(&src.data[s + x0 as usize..s + x1 as usize]);
+                true
+            });
+            assert_eq!(got, want, "{bbox:?} {area:?} {clip:?}");
+            assert_eq!(fb.pixels(), expected.pixels(), "{bbox:?} {area:?} {clip:?}");
+            // The same rows as words copied in (a 32-bit bitmap with alpha, RGBA).
+            let mut fb = fresh();
+            let got = put_image_rows(&mut fb, bbox, clip, area, (w, h), |y, x0, x1, row| {
+                let s = (y * w) as usize;
+                let words = &src.data[s + x0 as usize..s + x1 as usize];
+                for (o, p) in row.words().chunks_exact_mut(4).zip(words) {
+                    o.copy_from_slice(&p.to_le_bytes());
+                }
+                row.words_done(true);
+                true
+            });
+            assert_eq!(got, want, "{bbox:?} {area:?} {clip:?}");
+            assert_eq!(fb.pixels(), expected.pixels(), "{bbox:?} {area:?} {clip:?}");
+            // Words whose fourth byte is padding (BIT32) store as opaque ARGB does.
+            let (mut opaque, mut words) = (fresh(), fresh());
+            let fetch = |row: &mut RowTarget, y: u32, x0: u32, x1: u32, as_words: bool| {
+                let s = (y * w) as usize;
+                let px = &src.data[s + x0 as usize..s + x1 as usize];
+                if as_words {
+                    for (o, p) in row.words().chunks_exact_mut(4).zip(px) {
+                        o.copy_from_slice(&(p & 0x00ff_ffff).to_le_bytes());
+                    }
+                    row.words_done(false);
+                } else {
+                    row.put(&px.iter().map(|p| p | 0xff00_0000).collect::<Vec<_>>());
+                }
+                true
+            };
+            let want = put_image_rows(&mut opaque, bbox, clip, area, (w, h), |y, x0, x1, row| {
+                fetch(row, y, x0, x1, false)
+            });
+            let got = put_image_rows(&mut words, bbox, clip, area, (w, h), |y, x0, x1, row| {
+                fetch(row, y, x0, x1, true)
+            });
+            assert_eq!(got, want);
+            assert_eq!(
+                words.pixels(),
+                opaque.pixels(),
+                "{bbox:?} {area:?} {clip:?}"
+            );
+        }
+    }
+}
+
+/// A row that cannot be read stops the drawing there: the rows before it are drawn,
+/// the rest left as they were.
+#[test]
+fn image_rows_stop_at_a_row_that_cannot_be_read() {
+    let mut fb = Framebuffer::new(4, 4).unwrap();
+    let bbox = rect(0, 0, 4, 4);
+    let damage = put_image_rows(&mut fb, &bbox, &None, &bbox, (4, 4), |y, x0, x1, row| {
+        if y >= 2 {
+            return false;
+        }
+        row.put(&vec![0x00ab_cdef; (x1 - x0) as usize]);
+        true
+    });
+    assert_eq!(damage, Some(Area::new(0, 0, 4, 4)));
+    assert_eq!(px(&fb, 3, 1), 0x00ab_cdef);
+    assert_eq!(px(&fb, 0, 2), 0);
+    assert_eq!(px(&fb, 0, 3), 0);
+}

@@ -48,10 +48,16 @@ struct State {
 
 impl State {
     /// Areas that viewers no longer receive as video go out as pixels instead.
+    /// `areas` go out as pixels, but for what a live stream of the viewer owns: a stream
+    /// that moved or grew over its old area paints it with its next frame (pixels there
+    /// would show a newer picture than the stream's, ahead of it, and cost bytes).
     fn uncover(&mut self, areas: impl IntoIterator<Item = (ViewerId, Area)>) {
         for (viewer, area) in areas {
+            let owned = self.streams.owned(viewer);
             if let Some(v) = self.viewers.get_mut(&viewer) {
-                v.uncover(area);
+                crate::geometry::subtract(area, &owned)
+                    .into_iter()
+                    .for_each(|a| v.uncover(a));
             }
         }
     }
@@ -583,6 +589,30 @@ mod tests {
             [VideoUpdate::Destroy(2)]
         ));
         assert_eq!(parts(screen.next_update(1, generation)), vec![dest]);
+    }
+
+    #[test]
+    fn a_stream_grown_over_the_old_one_leaves_only_the_rest_as_pixels() {
+        let (screen, generation) = seen();
+        let stream = |id, dest| StreamInfo {
+            id,
+            dest,
+            codec: crate::video::codecs::Codec::Mjpeg,
+            stream: crate::video::stream::StreamHandle::detached(),
+        };
+        screen.start_stream(stream(2, Area::new(0, 0, 8, 4)));
+        screen.next_video(1, true);
+        // The new stream starts before the old one ends (worker::video's Move).
+        screen.start_stream(stream(3, Area::new(0, 2, 8, 8)));
+        screen.end_stream(2);
+        assert!(matches!(
+            screen.next_video(1, true).as_slice(),
+            [VideoUpdate::Destroy(2), VideoUpdate::Create(_)]
+        ));
+        assert_eq!(
+            parts(screen.next_update(1, generation)),
+            vec![Area::new(0, 0, 8, 2)]
+        );
     }
 
     #[test]

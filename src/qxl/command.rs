@@ -9,6 +9,19 @@ use super::memslot::MemError;
 pub(crate) trait GuestMemory {
     fn read(&self, group: u32, address: u64, len: usize) -> Result<Vec<u8>, MemError>;
 
+    /// Copies `out.len()` bytes at `address` into `out` (a 32-bit bitmap row straight
+    /// into the surface).
+    fn read_into(&self, group: u32, address: u64, out: &mut [u8]) -> Result<(), MemError> {
+        out.copy_from_slice(&self.read(group, address, out.len())?);
+        Ok(())
+    }
+
+    /// Whether `len` bytes at `address` may be read (a bitmap left in guest memory is
+    /// checked whole before any row of it is drawn).
+    fn check(&self, group: u32, address: u64, len: usize) -> Result<(), MemError> {
+        self.read(group, address, len).map(drop)
+    }
+
     /// Appends the `count` little-endian 32-bit words at `address` to `out` (the pixel
     /// rows of 32-bit bitmaps: one copy, straight into the decoded image).
     fn append_words(

@@ -1,7 +1,9 @@
 //! `QXLDrawable` (native and compat) parsed into an owned, validated drawing operation.
 
 use super::command::{GuestMemory, ParseError};
-use super::image::{parse_image, read_chunks, u16_at, u32_at, u64_at, Image, Pixels};
+use super::image::{
+    guest_bitmap, parse_image, read_chunks, u16_at, u32_at, u64_at, GuestBitmap, Image, Pixels,
+};
 use crate::geometry::Rect;
 
 const NATIVE_SIZE: usize = 191;
@@ -588,6 +590,79 @@ pub(crate) fn parse(
         clip,
         op,
     })
+}
+
+/// A COPY that puts a bitmap unscaled and without mask (`render`'s plain copy): the
+/// video path, drawn straight from guest memory (`canvas::put_image_rows`) instead of
+/// being decoded into a `Draw` first.
+#[derive(Debug)]
+pub(crate) struct GuestCopy {
+    pub surface_id: u32,
+    pub depends_on: Vec<u32>,
+    pub bbox: Rect,
+    pub clip: Option<Vec<Rect>>,
+    pub area: Rect,
+    pub bitmap: GuestBitmap,
+}
+
+/// The drawable at `address` as a `GuestCopy` when it is one; `None` for every other
+/// drawing (`parse` takes those). Checks what `parse` checks for it, so a drawing
+/// `parse` refuses is refused here with the same error.
+pub(crate) fn parse_guest_copy(
+    mem: &dyn GuestMemory,
+    group: u32,
+    address: u64,
+    compat: bool,
+) -> Result<Option<GuestCopy>, ParseError> {
+    let b = mem.read(
+        group,
+        address,
+        if compat { COMPAT_SIZE } else { NATIVE_SIZE },
+    )?;
+    let (draw_type, surface_id, bbox_at, clip_at, u) = if compat {
+        (b[9], 0, 28, 44, 60)
+    } else {
+        (b[13], u32_at(&b, 8), 31, 47, 123)
+    };
+    let bbox = rect_at(&b, bbox_at);
+    let area = rect_at(&b, u + 8);
+    let plain = draw_type == kind::COPY
+        && u16_at(&b, u + 24) == crate::proto::display::ROPD_OP_PUT
+        && u64_at(&b, u + 27 + 9) == 0
+        && i64::from(area.right) - i64::from(area.left)
+            == i64::from(bbox.right) - i64::from(bbox.left)
+        && i64::from(area.bottom) - i64::from(area.top)
+            == i64::from(bbox.bottom) - i64::from(bbox.top);
+    if !plain {
+        return Ok(None);
+    }
+    let p = Parser { mem, group };
+    let clip = p.clip(&b, clip_at)?;
+    let Some(bitmap) = guest_bitmap(mem, group, u64_at(&b, u))? else {
+        return Ok(None);
+    };
+    let ordered =
+        area.left >= 0 && area.top >= 0 && area.left < area.right && area.top < area.bottom;
+    if !(ordered && area.right as u32 <= bitmap.width && area.bottom as u32 <= bitmap.height) {
+        return Err(ParseError::Invalid("source area outside its image"));
+    }
+    let depends_on = if compat {
+        vec![]
+    } else {
+        (0..3)
+            .map(|i| u32_at(&b, 63 + 4 * i) as i32)
+            .filter(|&s| s != -1)
+            .map(|s| s as u32)
+            .collect()
+    };
+    Ok(Some(GuestCopy {
+        surface_id,
+        depends_on,
+        bbox,
+        clip,
+        area,
+        bitmap,
+    }))
 }
 
 /// `QXL_SURF_FLAG_KEEP_DATA`: the surface's memory already holds its pixels.

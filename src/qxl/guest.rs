@@ -45,6 +45,20 @@ impl super::command::GuestMemory for SlotMemory<'_> {
         read_bytes(self.0, group, address, len)
     }
 
+    fn read_into(&self, group: u32, address: u64, out: &mut [u8]) -> Result<(), MemError> {
+        let host = self.0.translate(group, address, out.len() as u64)?;
+        // SAFETY: as in `read_bytes`: [host, host+len) is checked, mapped device memory;
+        // `out` is a distinct, writable host slice of exactly that length.
+        unsafe {
+            std::ptr::copy_nonoverlapping(host as usize as *const u8, out.as_mut_ptr(), out.len());
+        }
+        Ok(())
+    }
+
+    fn check(&self, group: u32, address: u64, len: usize) -> Result<(), MemError> {
+        self.0.translate(group, address, len as u64).map(drop)
+    }
+
     fn append_words(
         &self,
         group: u32,

@@ -163,16 +163,16 @@ pub(crate) fn read_chunks_prefix(
 }
 
 /// A bitmap's data in guest memory, read a row at a time (never copied whole).
-struct GuestData<'a> {
-    mem: &'a dyn GuestMemory,
+#[derive(Debug)]
+struct GuestData {
     group: u32,
     segments: Vec<(u64, usize)>,
     /// Offset of each segment's first byte in the data.
     starts: Vec<usize>,
 }
 
-impl<'a> GuestData<'a> {
-    fn new(mem: &'a dyn GuestMemory, group: u32, segments: Vec<(u64, usize)>) -> Self {
+impl GuestData {
+    fn new(group: u32, segments: Vec<(u64, usize)>) -> Self {
         let starts = segments
             .iter()
             .scan(0, |at, &(_, size)| {
@@ -182,7 +182,6 @@ impl<'a> GuestData<'a> {
             })
             .collect();
         Self {
-            mem,
             group,
             segments,
             starts,
@@ -203,15 +202,130 @@ impl<'a> GuestData<'a> {
     }
 
     /// Copies `len` bytes at `offset` (which may span chunks) into `out`.
-    fn gather(&self, offset: usize, len: usize, out: &mut Vec<u8>) -> Result<(), ParseError> {
+    fn gather(
+        &self,
+        mem: &dyn GuestMemory,
+        offset: usize,
+        len: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<(), ParseError> {
         out.clear();
         let (mut i, mut within) = self.locate(offset);
         while out.len() < len {
             let (at, size) = self.segments[i];
             let n = (size - within).min(len - out.len());
-            out.extend_from_slice(&self.mem.read(self.group, at + within as u64, n)?);
+            out.extend_from_slice(&mem.read(self.group, at + within as u64, n)?);
             i += 1;
             within = 0;
+        }
+        Ok(())
+    }
+}
+
+/// A bitmap left in guest memory: its header and chunk list checked as `parse_image`
+/// checks them, its rows read and decoded only when asked for. The video path draws
+/// them straight onto the surface (the C server encodes from them in place), with no
+/// decoded copy of the whole image in between. Valid while the guest has not had the
+/// command back (until it is released).
+#[derive(Debug)]
+pub(crate) struct GuestBitmap {
+    pub width: u32,
+    pub height: u32,
+    pub format: u8,
+    top_down: bool,
+    stride: usize,
+    row: usize,
+    palette: Vec<u32>,
+    data: GuestData,
+}
+
+impl GuestBitmap {
+    /// Whether rows are 32-bit words that `copy_words` copies as they are.
+    pub(crate) fn has_words(&self) -> bool {
+        matches!(self.format, fmt::BIT32 | fmt::RGBA)
+    }
+
+    /// Whether the words carry alpha (RGBA); BIT32's fourth byte is padding.
+    pub(crate) fn has_alpha(&self) -> bool {
+        self.format == fmt::RGBA
+    }
+
+    /// Copies pixels `x0..x1` of row `y` of a 32-bit bitmap (`has_words`) as the guest
+    /// wrote them (B, G, R, A/padding) into `out`, `4 * (x1 - x0)` bytes: the video
+    /// path's one copy. `None` when the row is not 32-bit words in one chunk
+    /// (`append_row` then decodes it).
+    pub(crate) fn copy_words(
+        &self,
+        mem: &dyn GuestMemory,
+        y: u32,
+        x0: u32,
+        x1: u32,
+        out: &mut [u8],
+    ) -> Option<Result<(), ParseError>> {
+        if !self.has_words() || y >= self.height || x0 >= x1 || x1 > self.width {
+            return None;
+        }
+        let len = 4 * (x1 - x0) as usize;
+        if out.len() != len {
+            return None;
+        }
+        let src = if self.top_down {
+            y as usize
+        } else {
+            (self.height - 1 - y) as usize
+        };
+        let at = self
+            .data
+            .contiguous(src * self.stride + 4 * x0 as usize, len)?;
+        Some(mem.read_into(self.data.group, at, out).map_err(Into::into))
+    }
+
+    /// Appends pixels `x0..x1` of row `y` (0 = the top row), as ARGB exactly as
+    /// `parse_image` decodes them, to `out`. `scratch` holds the raw bytes when a row
+    /// spans chunks or needs converting.
+    pub(crate) fn append_row(
+        &self,
+        mem: &dyn GuestMemory,
+        y: u32,
+        x0: u32,
+        x1: u32,
+        scratch: &mut Vec<u8>,
+        out: &mut Vec<u32>,
+    ) -> Result<(), ParseError> {
+        if y >= self.height || x0 >= x1 || x1 > self.width {
+            return Err(ParseError::Invalid("row outside its bitmap"));
+        }
+        let src = if self.top_down {
+            y as usize
+        } else {
+            (self.height - 1 - y) as usize
+        };
+        // Whole bytes per pixel: read only the span; packed 1 and 4 bpp rows whole.
+        let (skip, take, width) = match self.row / self.width as usize {
+            bpp @ 1.. if self.row.is_multiple_of(self.width as usize) => {
+                (x0 as usize * bpp, (x1 - x0) as usize * bpp, x1 - x0)
+            }
+            _ => (0, self.row, self.width),
+        };
+        let offset = src * self.stride + skip;
+        let start = out.len();
+        match self.data.contiguous(offset, take) {
+            // The video path: 32-bit rows go from guest memory into `out` in one copy.
+            Some(at) if matches!(self.format, fmt::BIT32 | fmt::RGBA) => {
+                mem.append_words(self.data.group, at, width as usize, out)?;
+                if self.format == fmt::BIT32 {
+                    out[start..].iter_mut().for_each(|p| *p |= 0xff00_0000);
+                }
+            }
+            _ => {
+                self.data.gather(mem, offset, take, scratch)?;
+                decode_row(self.format, scratch, width, &self.palette, out);
+            }
+        }
+        if width != x1 - x0 {
+            // A packed row decoded whole: keep the span asked for.
+            out.truncate(start + x1 as usize);
+            out.drain(start..start + x0 as usize);
         }
         Ok(())
     }
@@ -299,11 +413,25 @@ pub(crate) fn parse_image(
     }
 }
 
-fn parse_bitmap_body(
+/// The bitmap whose `QXLImage` is at `address`, left in guest memory; `None` when the
+/// image is not a bitmap (a surface, a compressed image: `parse_image` says which).
+pub(crate) fn guest_bitmap(
     mem: &dyn GuestMemory,
     group: u32,
     address: u64,
-) -> Result<Pixels, ParseError> {
+) -> Result<Option<GuestBitmap>, ParseError> {
+    let d = mem.read(group, address, DESCRIPTOR)?;
+    if d[8] != TYPE_BITMAP {
+        return Ok(None);
+    }
+    bitmap_in_guest(mem, group, address + DESCRIPTOR as u64).map(Some)
+}
+
+fn bitmap_in_guest(
+    mem: &dyn GuestMemory,
+    group: u32,
+    address: u64,
+) -> Result<GuestBitmap, ParseError> {
     let b = mem.read(group, address, BITMAP)?;
     let (format, flags) = (b[0], b[1]);
     let (width, height, stride) = (u32_at(&b, 2), u32_at(&b, 6), u32_at(&b, 10) as usize);
@@ -342,32 +470,34 @@ fn parse_bitmap_body(
     } else {
         chunk_segments(mem, group, data_address, total)?
     };
-    let source = GuestData::new(mem, group, segments);
+    for &(at, size) in &segments {
+        mem.check(group, at, size)?;
+    }
+    Ok(GuestBitmap {
+        width,
+        height,
+        format,
+        top_down: flags & BITMAP_TOP_DOWN != 0,
+        stride,
+        row,
+        palette,
+        data: GuestData::new(group, segments),
+    })
+}
+
+fn parse_bitmap_body(
+    mem: &dyn GuestMemory,
+    group: u32,
+    address: u64,
+) -> Result<Pixels, ParseError> {
+    let bitmap = bitmap_in_guest(mem, group, address)?;
+    let (width, height, format) = (bitmap.width, bitmap.height, bitmap.format);
     let mut data = Vec::new();
     data.try_reserve_exact(width as usize * height as usize)
         .map_err(|_| NO_MEMORY)?;
-    let mut row_bytes = Vec::new();
-    for y in 0..height as usize {
-        let src = if flags & BITMAP_TOP_DOWN != 0 {
-            y
-        } else {
-            height as usize - 1 - y
-        };
-        let offset = src * stride;
-        let start = data.len();
-        match source.contiguous(offset, row) {
-            // The video path: 32-bit rows go from guest memory into the image in one copy.
-            Some(at) if matches!(format, fmt::BIT32 | fmt::RGBA) => {
-                mem.append_words(group, at, width as usize, &mut data)?;
-                if format == fmt::BIT32 {
-                    data[start..].iter_mut().for_each(|p| *p |= 0xff00_0000);
-                }
-            }
-            _ => {
-                source.gather(offset, row, &mut row_bytes)?;
-                decode_row(format, &row_bytes, width, &palette, &mut data);
-            }
-        }
+    let mut scratch = Vec::new();
+    for y in 0..height {
+        bitmap.append_row(mem, y, 0, width, &mut scratch, &mut data)?;
     }
     let alpha = matches!(format, fmt::RGBA | fmt::BIT8_A);
     Ok(Pixels {
@@ -467,6 +597,83 @@ mod memory_tests {
         assert_eq!(pixels(&m), Err(ParseError::Invalid("bitmap stride")));
         assert!(matches!(
             parse_image(&m, 0, 0x9_0000),
+            Err(ParseError::Memory(_))
+        ));
+    }
+
+    /// Rows read from a bitmap left in guest memory, any span of them, are the pixels
+    /// `parse_image` decodes: every format, chunked bottom-up (rows spanning chunks)
+    /// and direct top-down, padded strides.
+    #[test]
+    fn guest_bitmap_rows_are_the_decoded_pixels() {
+        for (format, w) in [
+            (fmt::BIT32, 5u32),
+            (fmt::RGBA, 5),
+            (fmt::BIT24, 5),
+            (fmt::BIT16, 5),
+            (fmt::BIT8, 5),
+            (fmt::BIT4_BE, 5),
+            (fmt::BIT1_LE, 11),
+            (fmt::BIT1_BE, 1),
+        ] {
+            let h = 3u32;
+            let stride = row_bytes(format, w).unwrap() + 2;
+            let bytes: Vec<u8> = (0..stride * h as usize)
+                .map(|i| (i * 37 + 11) as u8)
+                .collect();
+            for (flags, chunked) in [(1 | 4, false), (0, true)] {
+                let mut m = FakeMemory::default();
+                let mut image = bitmap_image(format, flags, w, h, stride as u32, 0x2000);
+                image[32..40].copy_from_slice(&0x5000u64.to_le_bytes());
+                m.0.insert(0x1000, image);
+                let mut palette = vec![0u8; 8];
+                palette.extend_from_slice(&16u16.to_le_bytes());
+                palette.extend((0..64u32).map(|i| (i * 29) as u8));
+                m.0.insert(0x5000, palette);
+                if chunked {
+                    let cut = stride + 3;
+                    m.0.insert(0x2000, chunk(cut as u32, 0x3000, &bytes[..cut]));
+                    let rest = &bytes[cut..];
+                    m.0.insert(0x3000, chunk(rest.len() as u32, 0, rest));
+                } else {
+                    m.0.insert(0x2000, bytes.clone());
+                }
+                let decoded = pixels(&m).unwrap();
+                let bitmap = guest_bitmap(&m, 0, 0x1000).unwrap().expect("a bitmap");
+                let (mut scratch, mut out) = (Vec::new(), Vec::new());
+                for y in 0..h {
+                    for x0 in 0..w {
+                        for x1 in x0 + 1..=w {
+                            out.clear();
+                            bitmap
+                                .append_row(&m, y, x0, x1, &mut scratch, &mut out)
+                                .unwrap();
+                            let s = (y * w) as usize;
+                            assert_eq!(
+                                out,
+                                decoded.data[s + x0 as usize..s + x1 as usize],
+                                "format {format} flags {flags} row {y} {x0}..{x1}"
+                            );
+                        }
+                    }
+                }
+                assert!(bitmap
+                    .append_row(&m, h, 0, 1, &mut scratch, &mut out)
+                    .is_err());
+            }
+        }
+    }
+
+    /// A chunk outside guest memory refuses the bitmap before any row is drawn.
+    #[test]
+    fn a_guest_bitmap_with_a_chunk_out_of_memory_is_refused() {
+        let mut m = FakeMemory::default();
+        m.0.insert(0x1000, bitmap_image(fmt::BIT32, 0, 1, 2, 4, 0x2000));
+        m.0.insert(0x2000, chunk(4, 0x3000, &[1, 1, 1, 0]));
+        // The second chunk's header is there, its data is not.
+        m.0.insert(0x3000, chunk(4, 0, &[]));
+        assert!(matches!(
+            guest_bitmap(&m, 0, 0x1000),
             Err(ParseError::Memory(_))
         ));
     }

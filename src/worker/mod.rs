@@ -62,6 +62,38 @@ const COMMAND_FLAG_COMPAT: u32 = 1;
 /// `QXL_COMMAND_FLAG_COMPAT_16BPP`: colours and palettes are given as x1r5g5b5.
 const COMMAND_FLAG_COMPAT_16BPP: u32 = 2;
 
+/// Draws `copy` (a bitmap in guest memory) onto `fb` row by row: 32-bit rows copied
+/// straight in, others decoded a row at a time. A row that cannot be read stops it
+/// (`failed` hears why).
+fn draw_guest_rows(
+    fb: &mut crate::canvas::framebuffer::Framebuffer,
+    copy: &draw::GuestCopy,
+    mem: &dyn command::GuestMemory,
+    mut failed: impl FnMut(ParseError),
+) -> Option<Area> {
+    let bitmap = &copy.bitmap;
+    let (mut scratch, mut decoded) = (Vec::new(), Vec::new());
+    canvas::put_image_rows(
+        fb,
+        &copy.bbox,
+        &copy.clip,
+        &copy.area,
+        (bitmap.width, bitmap.height),
+        |y, x0, x1, target| {
+            let done = match bitmap.copy_words(mem, y, x0, x1, target.words()) {
+                Some(r) => r.map(|()| target.words_done(bitmap.has_alpha())),
+                None => {
+                    decoded.clear();
+                    bitmap
+                        .append_row(mem, y, x0, x1, &mut scratch, &mut decoded)
+                        .map(|()| target.put(&decoded))
+                }
+            };
+            done.map_err(&mut failed).is_ok()
+        },
+    )
+}
+
 /// `QXL_CMD_*` ring entry types (the whole table; NOP and MESSAGE are skipped).
 #[allow(dead_code)]
 pub(crate) mod command_type {
@@ -365,6 +397,13 @@ impl<D: Device> Worker<D> {
         match cmd.kind {
             command_type::DRAW => {
                 let compat = cmd.flags & COMMAND_FLAG_COMPAT != 0;
+                if cmd.flags & COMMAND_FLAG_COMPAT_16BPP == 0 {
+                    if let Some(copy) = draw::parse_guest_copy(&mem, cmd.group, cmd.data, compat)?
+                        .filter(|c| self.draws_from_guest(c))
+                    {
+                        return self.draw_guest_copy(&copy).map(|()| Applied::Release);
+                    }
+                }
                 let mut d = draw::parse(&mem, cmd.group, cmd.data, compat)?;
                 if cmd.flags & COMMAND_FLAG_COMPAT_16BPP != 0 {
                     surfaces::widen_compat16(&mut d.op);
@@ -510,6 +549,60 @@ impl<D: Device> Worker<D> {
             _ => {}
         }
         Ok(Applied::Release)
+    }
+
+    /// Whether `copy` is drawn straight from guest memory: a copy onto the primary
+    /// surface that the plain-copy batch (scroll detection, which keeps the decoded
+    /// pixels) does not take: the QXL driver's video frames, which come clipped.
+    fn draws_from_guest(&self, copy: &draw::GuestCopy) -> bool {
+        let whole = copy.area
+            == Rect {
+                left: 0,
+                top: 0,
+                right: copy.bitmap.width as i32,
+                bottom: copy.bitmap.height as i32,
+            };
+        copy.surface_id == 0 && (copy.clip.is_some() || !whole)
+    }
+
+    /// Draws a plain copy onto the primary surface, each row read from the guest's bitmap
+    /// and decoded into the surface (no decoded copy of the image; the stream then
+    /// encodes from the surface). The same checks and pixels as the `Draw` path.
+    fn draw_guest_copy(&mut self, copy: &draw::GuestCopy) -> Result<(), ParseError> {
+        let Some(primary) = self.primary else {
+            return Err(ParseError::Invalid("drawing on a missing surface"));
+        };
+        if !copy.depends_on.iter().all(|&id| {
+            if id == 0 {
+                true
+            } else {
+                self.surfaces.get(id).is_some()
+            }
+        }) {
+            return Err(ParseError::Invalid("drawing depends on a missing surface"));
+        }
+        let b = &copy.bbox;
+        if b.left < 0
+            || b.top < 0
+            || b.right as i64 > i64::from(primary.width)
+            || b.bottom as i64 > i64::from(primary.height)
+        {
+            return Err(ParseError::Invalid("drawing box outside its surface"));
+        }
+        self.draw_plain_copies();
+        let mem = SlotMemory(&self.slots);
+        let mut failed = None;
+        let damage = self.outputs.screen.forward(None, |fb| {
+            draw_guest_rows(fb, copy, &mem, |e| failed = Some(e))
+        });
+        if let Some(damage) = damage {
+            self.primary_dirty.note(damage);
+            self.video.damage(damage, &self.outputs.screen);
+        }
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 
     /// Draws the plain copies taken so far, together (a scroll among them goes to

@@ -688,3 +688,92 @@ fn an_idle_worker_with_notifications_armed_reads_the_rings_only_when_woken() {
     // A device that says commands arrived meanwhile is read again at once.
     assert!(ring_reads(false, 0.3) > 10);
 }
+
+/// A frame as the Linux qxl driver sends a changed area: a native `QXLDrawable` COPY
+/// (OP_PUT) onto surface 0 of a top-down 32-bit bitmap in one chunk, clipped to one
+/// rectangle; host memory (group 0).
+struct DriverFrame {
+    drawable: Box<[u8]>,
+    _image: Box<[u8]>,
+    _chunk: Box<[u8]>,
+    _clip: Box<[u8]>,
+}
+
+fn driver_frame(w: u32, h: u32, seed: u32) -> DriverFrame {
+    let mut data = Vec::with_capacity(20 + (w * h * 4) as usize);
+    data.extend_from_slice(&(w * h * 4).to_le_bytes());
+    data.extend_from_slice(&[0; 16]);
+    let mut v = seed | 1;
+    for _ in 0..w * h {
+        v ^= v << 13;
+        v ^= v >> 17;
+        v ^= v << 5;
+        data.extend_from_slice(&v.to_le_bytes());
+    }
+    let chunk = data.into_boxed_slice();
+    let mut image = record(48, Some((8, 0)));
+    image[10..14].copy_from_slice(&w.to_le_bytes());
+    image[14..18].copy_from_slice(&h.to_le_bytes());
+    image[18] = 8; // SPICE_BITMAP_FMT_32BIT
+    image[19] = 4; // top-down
+    image[20..24].copy_from_slice(&w.to_le_bytes());
+    image[24..28].copy_from_slice(&h.to_le_bytes());
+    image[28..32].copy_from_slice(&(4 * w).to_le_bytes());
+    image[40..48].copy_from_slice(&addr(&chunk).to_le_bytes());
+    let mut clip = record(4 + 20 + 16, None);
+    clip[0..4].copy_from_slice(&1u32.to_le_bytes());
+    clip[4..8].copy_from_slice(&16u32.to_le_bytes());
+    // One rectangle: top, left, bottom, right, a few pixels in from the box.
+    for (i, v) in [2, 1, h as i32 - 3, w as i32 - 2].iter().enumerate() {
+        clip[24 + 4 * i..28 + 4 * i].copy_from_slice(&v.to_le_bytes());
+    }
+    let mut d = record(191, Some((13, 3)));
+    d[39..43].copy_from_slice(&h.to_le_bytes());
+    d[43..47].copy_from_slice(&w.to_le_bytes());
+    d[47..51].copy_from_slice(&2u32.to_le_bytes()); // SPICE_CLIP_TYPE_RECTS
+    d[51..59].copy_from_slice(&addr(&clip).to_le_bytes());
+    d[63..75].fill(0xff);
+    d[123..131].copy_from_slice(&addr(&image).to_le_bytes());
+    d[139..143].copy_from_slice(&h.to_le_bytes());
+    d[143..147].copy_from_slice(&w.to_le_bytes());
+    d[147..149].copy_from_slice(&8u16.to_le_bytes()); // SPICE_ROPD_OP_PUT
+    DriverFrame {
+        drawable: d,
+        _image: image,
+        _chunk: chunk,
+        _clip: clip,
+    }
+}
+
+fn host_slots() -> MemSlots {
+    let mut slots = MemSlots::new(layout());
+    slots.add(0, 0, host_slot()).unwrap();
+    slots
+}
+
+/// Draws `frame` the way every drawing was drawn (decoded into a `Draw`, then
+/// rendered) and straight from guest memory; returns both surfaces.
+fn both_paths(frame: &DriverFrame, fb: &Framebuffer) -> (Framebuffer, Framebuffer) {
+    let slots = host_slots();
+    let mem = SlotMemory(&slots);
+    let at = addr(&frame.drawable);
+    let mut decoded = fb.clone();
+    let d = draw::parse(&mem, 0, at, false).unwrap();
+    canvas::render(&mut decoded, &d, &canvas::NoSurfaces);
+    let mut direct = fb.clone();
+    let copy = draw::parse_guest_copy(&mem, 0, at, false)
+        .unwrap()
+        .expect("a plain copy of a bitmap");
+    draw_guest_rows(&mut direct, &copy, &mem, |e| panic!("{e}"));
+    (decoded, direct)
+}
+
+#[test]
+fn a_driver_frame_drawn_from_guest_memory_equals_the_decoded_path() {
+    let frame = driver_frame(67, 41, 7);
+    let mut fb = Framebuffer::new(80, 50).unwrap();
+    fb.pixels_mut().fill(0x5a);
+    let (decoded, direct) = both_paths(&frame, &fb);
+    assert_ne!(decoded.pixels(), fb.pixels(), "the frame was drawn");
+    assert_eq!(direct.pixels(), decoded.pixels());
+}

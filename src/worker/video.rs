@@ -138,9 +138,18 @@ impl Video {
                 })
         };
         match detector.evaluate(now, accept) {
-            Some(Decision::Start(area)) | Some(Decision::Move(area)) => {
+            Some(Decision::Start(area)) => {
                 self.stop(screen);
                 self.start(area, screen);
+            }
+            // The new stream first: the old one's area that it covers is not sent as
+            // pixels in between (it would run ahead of the stream's clock).
+            Some(Decision::Move(area)) => {
+                let old = self.live.take();
+                self.start(area, screen);
+                if let Some(old) = old {
+                    Self::end(old, screen);
+                }
             }
             Some(Decision::End) => self.stop(screen),
             None => {}
@@ -170,13 +179,20 @@ impl Video {
     }
 
     fn start(&mut self, dest: Area, screen: &Screen) {
-        // Even sizes: 4:2:0 encoders (H.264, H.265) refuse odd ones; the odd row or
-        // column left out goes as pixels.
+        // Even sizes: 4:2:0 encoders (H.264, H.265) refuse odd ones. One more row or
+        // column of the screen rather than one less (which would go as pixels, ahead of
+        // the stream), unless at the screen's edge.
+        let (width, height) = self.detector.as_ref().map_or((0, 0), Detector::size);
+        let even = |start: u32, end: u32, limit: u32| match (end - start) % 2 {
+            0 => end,
+            _ if end < limit => end + 1,
+            _ => end - 1,
+        };
         let dest = Area::new(
             dest.left,
             dest.top,
-            dest.right - dest.width() % 2,
-            dest.bottom - dest.height() % 2,
+            even(dest.left, dest.right, width),
+            even(dest.top, dest.bottom, height),
         );
         let Some((codec, encoder)) = Self::encoder(screen) else {
             return;
@@ -223,9 +239,12 @@ impl Video {
     /// Ends the live stream: the encoder thread is joined first, so no frame of it
     /// reaches a viewer after its end.
     pub(super) fn stop(&mut self, screen: &Screen) {
-        let Some(live) = self.live.take() else {
-            return;
-        };
+        if let Some(live) = self.live.take() {
+            Self::end(live, screen);
+        }
+    }
+
+    fn end(live: Live, screen: &Screen) {
         let id = live.stream.id();
         let handle = live.stream.handle().clone();
         drop(live.stream);

@@ -24,6 +24,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 GUEST_DIR = Path(os.environ.get("SPICE_RS_GUEST_DIR", REPO / "build" / "guest"))
+# The guest's video clips (tests/guest/build.sh) by the name the kernel's clip= takes.
+CLIP_FILES = {"megamind": "video.img", "street": "video-street.img",
+              "screen": "video-screen.img", "anim": "video-anim.img"}
 CACHE = Path(os.environ.get("SPICE_RS_CACHE", Path.home() / ".cache" / "spice-rs"))
 QEMU = os.environ.get("SPICE_RS_QEMU", "qemu-system-x86_64")
 # The QEMU `make qemu` builds (Debian's 10.0.2 with qemu-patches/), for the tests that need it.
@@ -292,9 +295,11 @@ class Rig:
         a += self.DISPLAYS[self.display]
         if self.usb_tablet:
             a += ["-device", "qemu-xhci", "-device", "usb-tablet"]
-        disk = self.guest_dir / "video.img"
-        if self.video_disk and disk.exists():
-            a += ["-drive", f"file={disk},if=virtio,format=raw,readonly=on"]
+        if self.video_disk:  # every clip; the guest plays the one clip=NAME names
+            for name in CLIP_FILES.values():
+                disk = self.guest_dir / name
+                if disk.exists():
+                    a += ["-drive", f"file={disk},if=virtio,format=raw,readonly=on"]
         return a + self.extra_args
 
     def env(self):

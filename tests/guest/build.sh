@@ -2,7 +2,12 @@
 # Builds a tiny bootable test guest from Debian packages only:
 #   OUTDIR/vmlinuz     the kernel linux-image-amd64 depends on (apt-get download, dpkg-deb -x)
 #   OUTDIR/initrd.img  gzip cpio: busybox-static, /init, the display/input modules, workload
-#   OUTDIR/video.img   raw disk (virtio-blk) holding the decoded video clip (see workload.c)
+#   OUTDIR/video.img   raw disk (virtio-blk) holding the decoded video clip (see workload.c):
+#                      Megamind (opencv-doc), the default clip
+#   OUTDIR/video-street.img  a fixed camera on a street, people walking (opencv-doc vtest.avi)
+#   OUTDIR/video-screen.img  a screen recording: typing in an editor, a pointer (clipgen.c)
+#   OUTDIR/video-anim.img    an animation: flat colours, sharp edges (clipgen.c)
+#   The rig attaches every clip disk; the guest plays the one clip=NAME names.
 # Everything is built once into a cache dir keyed on the inputs; OUTDIR gets symlinks,
 # so a warm machine does no work.
 set -euo pipefail
@@ -14,21 +19,22 @@ out=${1:?usage: build.sh OUTDIR}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 
-# Video clip parameters (frames are decoded on the host, raw BGR, into video.img).
-CLIP=usr/share/doc/opencv-doc/examples/data/Megamind.avi
+# Video clip parameters (frames are decoded on the host, raw BGR, into video*.img).
+OCV=usr/share/doc/opencv-doc/examples/data
 VW=640 VH=360 VFRAMES=240
+CLIPS="megamind street screen anim"
 
 kpkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
 [ -n "$kpkg" ] || { echo "build.sh: cannot resolve the kernel package (apt-get update?)" >&2; exit 1; }
 kver=$(apt-cache policy "$kpkg" | awk '/Candidate:/ {print $2}')
 bbver=$(dpkg-query -W -f '${Version}' busybox-static 2>/dev/null || echo none)
 
-key=$(cat "$here/build.sh" "$here/modules.sh" "$here/workload.c" "$here/init" | sha256sum | cut -c1-12)
+key=$(cat "$here/build.sh" "$here/modules.sh" "$here/workload.c" "$here/clipgen.c" "$here/init" | sha256sum | cut -c1-12)
 key="$key-$(echo "$kpkg $kver $bbver $VW $VH $VFRAMES" | sha256sum | cut -c1-8)"
 cache="${SPICE_RS_CACHE:-$HOME/.cache/spice-rs}/guest-$key"
 
 link_out() {
-    for f in vmlinuz initrd.img video.img; do
+    for f in vmlinuz initrd.img video.img video-street.img video-screen.img video-anim.img; do
         [ -e "$cache/$f" ] && ln -sfn "$cache/$f" "$out/$f"
     done
     echo "guest: $out (cache $cache)"
@@ -76,23 +82,42 @@ gcc -static -O2 -Wall -o "$root/bin/workload" "$here/workload.c"
 strip "$root/bin/workload"
 (cd "$root" && find . -print0 | cpio --null -o -H newc --quiet | gzip -6) > "$cache/initrd.img.tmp"
 
-# --- video clip ------------------------------------------------------------
-# Header (4096 bytes, text): "SPRSVID1 <w> <h> <frames> BGR\n", then raw BGR frames.
-if apt-get download -q opencv-doc >/dev/null 2>&1 && dpkg-deb -x opencv-doc_*.deb ocv \
-   && gst-launch-1.0 -q filesrc location="ocv/$CLIP" ! avidemux name=m m.video_0 ! decodebin \
+# --- video clips -----------------------------------------------------------
+# Header (4096 bytes, text): "SPRSVID1 <w> <h> <frames> BGR\nclip <name>\n", then raw BGR
+# frames. Megamind keeps the name video.img (every test and bench row plays it).
+clip_file() { [ "$1" = megamind ] && echo video.img || echo "video-$1.img"; }
+
+# decode_avi FILE: the AVI's frames, scaled to VWxVH, into frames.raw
+decode_avi() {
+    gst-launch-1.0 -q filesrc location="$1" ! avidemux name=m m.video_0 ! decodebin \
         ! videoconvert ! videoscale ! "video/x-raw,format=BGR,width=$VW,height=$VH" \
-        ! filesink location=frames.raw; then
+        ! filesink location=frames.raw
+}
+
+gcc -O2 -Wall -o clipgen "$here/clipgen.c" -lm
+have_ocv=
+apt-get download -q opencv-doc >/dev/null 2>&1 && dpkg-deb -x opencv-doc_*.deb ocv && have_ocv=1
+for clip in $CLIPS; do
+    rm -f frames.raw
+    case $clip in
+        megamind) [ -n "$have_ocv" ] && decode_avi "ocv/$OCV/Megamind.avi" ;;
+        street) [ -n "$have_ocv" ] && decode_avi "ocv/$OCV/vtest.avi" ;;
+        screen | anim) ./clipgen "$clip" "$VW" "$VH" "$VFRAMES" > frames.raw ;;
+    esac || true
+    f=$(clip_file "$clip")
+    if [ ! -s frames.raw ]; then
+        echo "guest: WARNING no $clip clip (opencv-doc/gstreamer missing); the guest will draw synthetic frames" >&2
+        continue
+    fi
     fsz=$((VW * VH * 3))
     n=$(( $(stat -c %s frames.raw) / fsz ))
     [ "$n" -gt "$VFRAMES" ] && n=$VFRAMES
-    { printf 'SPRSVID1 %d %d %d BGR\n' "$VW" "$VH" "$n"; head -c 4096 /dev/zero; } | head -c 4096 > "$cache/video.img.tmp"
-    head -c $((n * fsz)) frames.raw >> "$cache/video.img.tmp"
-    truncate -s %512 "$cache/video.img.tmp"   # whole sectors for virtio-blk
-    mv "$cache/video.img.tmp" "$cache/video.img"
-    echo "guest: video clip $n frames ${VW}x${VH}"
-else
-    echo "guest: WARNING no video clip (opencv-doc/gstreamer missing); the guest will draw synthetic frames" >&2
-fi
+    { printf 'SPRSVID1 %d %d %d BGR\nclip %s\n' "$VW" "$VH" "$n" "$clip"; head -c 4096 /dev/zero; } | head -c 4096 > "$cache/$f.tmp"
+    head -c $((n * fsz)) frames.raw >> "$cache/$f.tmp"
+    truncate -s %512 "$cache/$f.tmp"   # whole sectors for virtio-blk
+    mv "$cache/$f.tmp" "$cache/$f"
+    echo "guest: video clip $clip $n frames ${VW}x${VH} ($f)"
+done
 
 mv "$cache/vmlinuz.tmp" "$cache/vmlinuz"
 mv "$cache/initrd.img.tmp" "$cache/initrd.img"

@@ -2,7 +2,9 @@
  * spice-rs test guest workload: draws on /dev/fb0 and reports input events.
  *
  *   workload console|desktop|video      (argv[1], else workload= on /proc/cmdline)
- *   kernel cmdline: fps=30  video_rect=full|WxH+X+Y  video_dev=/dev/vda  frame_log=1
+ *   kernel cmdline: fps=30  video_rect=full|WxH+X+Y  frame_log=1
+ *                   clip=megamind|street|screen|anim (video: the clip disk whose header
+ *                                   names it; default megamind)  video_dev=/dev/vdX (that disk)
  *                   text_fps=N (desktop: rewrite the front window's text N times a second)
  *                   scroll_fps=N (desktop: scroll the front window's text a line up N times a second)
  *                   scroll_lines=N (desktop: stop scrolling after N lines, then print
@@ -13,6 +15,7 @@
  * Serial-log lines (stdout is the console = ttyS0), stable, for the harness:
  *   SPICE-RS-GUEST: fb0 WxH bpp=N stride=S
  *   SPICE-RS-GUEST: workload <mode> running
+ *   SPICE-RS-GUEST: clip <name> on /dev/vdX    (video: the clip found; "clip <name> not found")
  *   SPICE-RS-GUEST: input eventN name=<name>
  *   SPICE-RS-GUEST: input eventN gone          (unplugged; rescans open it again)
  *   SPICE-RS-INPUT: key code=30 value=1        (value 0 release, 1 press, 2 repeat)
@@ -33,9 +36,9 @@
  * black (reference levels), then blocks 2..17 = the 16-bit frame counter, MSB
  * first, white = 1, black = 0. The counter counts frames shown (mod 65536).
  *
- * Video source: a raw disk (virtio-blk, /dev/vda) with a 4096-byte text header
- * "SPRSVID1 <w> <h> <frames> BGR\n" followed by raw BGR frames; without it,
- * synthetic moving bars are drawn.
+ * Video source: raw disks (virtio-blk, /dev/vd*), each with a 4096-byte text header
+ * "SPRSVID1 <w> <h> <frames> BGR\nclip <name>\n" followed by raw BGR frames (no clip
+ * line: megamind); the one named by clip= plays. Without it, synthetic moving bars are drawn.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -711,11 +714,26 @@ static void run_video(void)
     /* The clip: mmap the raw disk (page cache keeps it after the first loop). */
     int sw = 320, sh = 180, nframes = 0;
     const uint8_t *clip = NULL;
-    const char *dev = arg("video_dev", "/dev/vda");
-    int fd = open(dev, O_RDONLY);
+    char want[64], dev[32] = "";
+    snprintf(want, sizeof want, "%s", arg("clip", "megamind"));
     char hdr[4096] = {0};
-    if (fd >= 0 && pread(fd, hdr, sizeof hdr - 1, 0) > 0 &&
-        sscanf(hdr, "SPRSVID1 %d %d %d BGR", &sw, &sh, &nframes) == 3 && nframes > 0) {
+    int fd = -1;
+    for (char d = 'a'; d <= 'z' && fd < 0; d++) {
+        snprintf(dev, sizeof dev, "/dev/vd%c", d);
+        if (*arg("video_dev", "")) snprintf(dev, sizeof dev, "%s", arg("video_dev", ""));
+        if ((fd = open(dev, O_RDONLY)) < 0) break;
+        memset(hdr, 0, sizeof hdr);
+        char name[64] = "megamind";
+        if (pread(fd, hdr, sizeof hdr - 1, 0) > 0) {
+            const char *c = strstr(hdr, "\nclip ");
+            if (c) sscanf(c + 6, "%63s", name);
+        }
+        if (strcmp(name, want) && !*arg("video_dev", "")) { close(fd); fd = -1; }
+        if (*arg("video_dev", "")) break;
+    }
+    if (fd >= 0) printf("SPICE-RS-GUEST: clip %s on %s\n", want, dev);
+    else printf("SPICE-RS-GUEST: clip %s not found\n", want);
+    if (fd >= 0 && sscanf(hdr, "SPRSVID1 %d %d %d BGR", &sw, &sh, &nframes) == 3 && nframes > 0) {
         size_t len = 4096 + (size_t)sw * sh * 3 * nframes;
         void *m = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
         if (m != MAP_FAILED) clip = (const uint8_t *)m + 4096;

@@ -1208,6 +1208,48 @@ static void sc_img_chunked(void) { img_pair(SPICE_BITMAP_FMT_24BIT, 7, 0); }
 static void sc_img_chunked_8bpp(void) { img_pair(SPICE_BITMAP_FMT_8BIT, 5, 0); }
 static void sc_img_direct(void) { img_pair(SPICE_BITMAP_FMT_32BIT, 1, 1); }
 
+/* Frames as the Linux qxl driver sends a changing area (video): a COPY of a bitmap the
+ * size of the damage, clipped to the damage rectangles. Each format, both row orders,
+ * chunked and padded, odd offsets into the bitmap: drawn straight from guest memory by
+ * spice-rs (worker::draw_guest_copy), so it must match the decoded path pixel for pixel. */
+static void sc_video_frames(void)
+{
+    background();
+    static const uint8_t fmts[] = {
+        SPICE_BITMAP_FMT_32BIT, SPICE_BITMAP_FMT_RGBA, SPICE_BITMAP_FMT_24BIT, SPICE_BITMAP_FMT_16BIT,
+        SPICE_BITMAP_FMT_8BIT, SPICE_BITMAP_FMT_4BIT_BE, SPICE_BITMAP_FMT_1BIT_BE,
+    };
+    for (int i = 0; i < (int)(sizeof(fmts) / sizeof(fmts[0])); i++) {
+        uint8_t fmt = fmts[i];
+        pixfn f = pat_rgb;
+        QXLPalette *pal = NULL;
+        if (fmt == SPICE_BITMAP_FMT_1BIT_BE) { f = pat_index2; pal = mk_palette(2, 21); }
+        if (fmt == SPICE_BITMAP_FMT_4BIT_BE) { f = pat_index16; pal = mk_palette(16, 22); }
+        if (fmt == SPICE_BITMAP_FMT_8BIT) { f = pat_index256; pal = mk_palette(256, 23); }
+        if (fmt == SPICE_BITMAP_FMT_RGBA) f = pat_argb;
+        struct imgopt o = { .topdown = i & 1, .nchunks = 1 + (i % 3) * 4, .extra_stride = (i & 2) ? 5 : 0 };
+        int x = 4 + (i % 4) * 63, y = 4 + (i / 4) * 68;
+        /* a 61x71 bitmap, its area (3,5)-(58,68) on a 55x63 box, two damage rectangles */
+        QXLImage *img = mk_bitmap(fmt, 61, 71, f, &o, pal);
+        QXLDrawable *d = mk_draw(0, QXL_DRAW_COPY, R(x, y, x + 55, y + 63), QXL_EFFECT_OPAQUE);
+        d->u.copy.src_bitmap = phys(img);
+        d->u.copy.src_area = R(3, 5, 58, 68);
+        d->u.copy.rop_descriptor = SPICE_ROPD_OP_PUT;
+        QXLRect rs[] = { R(x, y, x + 30, y + 63), R(x + 34, y + 8, x + 55, y + 50) };
+        clip_rects(d, rs, 2);
+        push_draw(d, "video-frame");
+    }
+    /* a whole-width frame with one clip rectangle, as at full screen */
+    struct imgopt o = { .topdown = 1, .nchunks = 1 };
+    QXLDrawable *d = mk_draw(0, QXL_DRAW_COPY, R(0, 140, W, H), QXL_EFFECT_OPAQUE);
+    d->u.copy.src_bitmap = phys(mk_bitmap(SPICE_BITMAP_FMT_32BIT, W, H - 140, pat_argb, &o, NULL));
+    d->u.copy.src_area = R(0, 0, W, H - 140);
+    d->u.copy.rop_descriptor = SPICE_ROPD_OP_PUT;
+    QXLRect r[] = { R(0, 140, W, H) };
+    clip_rects(d, r, 1);
+    push_draw(d, "video-frame-full");
+}
+
 static void sc_img_cache(void)
 {
     background();
@@ -1711,6 +1753,7 @@ static const struct scenario scenarios[] = {
     { "img_chunked", sc_img_chunked, 0 },
     { "img_chunked_8bpp", sc_img_chunked_8bpp, 0 },
     { "img_direct", sc_img_direct, 0 },
+    { "video_frames", sc_video_frames, 0 },
     { "img_cache", sc_img_cache, 0 },
     { "surfaces", sc_surfaces, 0 },
     { "surfaces_neg", sc_surfaces, 1 },
