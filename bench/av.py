@@ -17,7 +17,6 @@ import os
 import re
 import shutil
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +25,7 @@ REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(REPO / "tests" / "e2e"))
 import avsync  # noqa: E402
+import sections  # noqa: E402
 
 SECTION = "av"
 
@@ -59,34 +59,18 @@ def result(r):
     return out
 
 
-def run_lib(todo, lib, work):
-    out = {}
-    vm = None
-    try:
-        t0 = time.monotonic()
-        vm = avsync.AvVM(lib, work / f"av-{lib}")
-        print(f"  [{lib}] Debian guest with avplay up in {vm.boot_s:.0f} s "
-              f"({vm.rig.mapped_lib})", flush=True)
-        for row in todo:
-            try:
-                res = result(vm.measure(seconds(), row.delay_ms, tag=f"av-{row.delay_ms}"))
-                if not vm.rig.alive():
-                    raise RuntimeError(f"QEMU exited ({vm.rig.proc.returncode})")
-            except Exception as e:  # noqa: BLE001 (a failed row is a result)
-                res = {"error": f"{type(e).__name__}: {e}"}
-                print(vm.logs(), flush=True)
-            res["lib"] = lib
-            out[row.name] = res
-            print(f"  {row.name} [{lib}]: {summary(res)}", flush=True)
-        print(f"  [{lib}] A/V rows took {time.monotonic() - t0:.0f} s", flush=True)
-    except Exception as e:  # noqa: BLE001 (the guest did not come up)
-        for row in todo:
-            out.setdefault(row.name, {"lib": lib, "error": f"{type(e).__name__}: {e}"})
-            print(f"  {row.name} [{lib}]: FAILED {e}", flush=True)
-    finally:
-        if vm:
-            vm.close()
-    return out
+def boot(lib, work):
+    vm = avsync.AvVM(lib, work / f"av-{lib}")
+    print(f"  [{lib}] Debian guest with avplay up in {vm.boot_s:.0f} s "
+          f"({vm.rig.mapped_lib})", flush=True)
+    return vm
+
+
+def measure(vm, row):
+    res = result(vm.measure(seconds(), row.delay_ms, tag=f"av-{row.delay_ms}"))
+    if not vm.rig.alive():
+        raise RuntimeError(f"QEMU exited ({vm.rig.proc.returncode})")
+    return res
 
 
 def run(only=None, libs=("ours", "c"), work=None):
@@ -99,9 +83,10 @@ def run(only=None, libs=("ours", "c"), work=None):
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     print(f"\n== Audio and video in step: {', '.join(r.name for r in todo)}", flush=True)
-    per_lib = {lib: run_lib(todo, lib, work) for lib in libs}
+    got = sections.run_boots({"av": todo}, libs, lambda lib, _: boot(lib, work), measure,
+                             summary, label=lambda _: "A/V rows")
     return [{"row": r.name, "section": SECTION, "kind": r.kind, "delay_ms": r.delay_ms,
-             "run": 0, **{lib: per_lib[lib][r.name] for lib in libs}} for r in todo]
+             "run": 0, **{lib: got[(lib, r.name)] for lib in libs}} for r in todo]
 
 
 def summary(r):

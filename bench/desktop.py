@@ -39,6 +39,7 @@ REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(REPO / "tests" / "e2e"))
 import measure  # noqa: E402
+import sections  # noqa: E402
 from client import SpiceClient  # noqa: E402
 from devices import expect_lib  # noqa: E402
 from relay import DelayRelay  # noqa: E402
@@ -176,6 +177,9 @@ class DesktopVM:
         finally:
             self.key(KEY_P, r"desktop resumed")
 
+    def logs(self):
+        return self.rig.tail(15)
+
     def close(self):
         if self.client:
             self.client.close()
@@ -184,37 +188,6 @@ class DesktopVM:
             self.relay.close()
             self.relay = None
         self.rig.stop()
-
-
-def run_boot(todo, lib, display, setting, work):
-    """One boot: the rows of one display and setting, in order. {row name: result}."""
-    out = {}
-    scenes = [r.scene for r in todo]
-    vm = None
-    try:
-        t0 = time.monotonic()
-        tag = f"{display}-{setting}-{lib}".replace(" ", "-")
-        vm = DesktopVM(lib, display, setting, scenes[0], work / tag)
-        for row in todo:
-            try:
-                res = vm.measure(row.scene, seconds_of(row.scene),
-                                 envf("BENCH_DESKTOP_WARMUP", 7.25))
-            except Exception as e:  # noqa: BLE001 (a failed row is a result)
-                res = {"error": f"{type(e).__name__}: {e}"}
-                print(vm.rig.tail(15), flush=True)
-            res["lib"] = lib
-            res["mapped_lib"] = vm.rig.mapped_lib
-            out[row.name] = res
-            print(f"  {row.name} [{lib}]: {summary(res)}", flush=True)
-        print(f"  [{lib}] {display} {setting}: {time.monotonic() - t0:.0f} s", flush=True)
-    except Exception as e:  # noqa: BLE001 (the guest or the client did not come up)
-        for row in todo:
-            out.setdefault(row.name, {"lib": lib, "error": f"{type(e).__name__}: {e}"})
-            print(f"  {row.name} [{lib}]: FAILED {e}", flush=True)
-    finally:
-        if vm:
-            vm.close()
-    return out
 
 
 def run(only=None, libs=("ours", "c"), work=None):
@@ -227,17 +200,25 @@ def run(only=None, libs=("ours", "c"), work=None):
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     print(f"\n== Desktop in use: {len(todo)} rows", flush=True)
-    got = {}
     boots = {}
     for r in todo:
         boots.setdefault((r.display, r.setting), []).append(r)
-    for (display, setting), group in boots.items():
-        for lib in libs:
-            got[(lib, display, setting)] = run_boot(group, lib, display, setting, work)
+
+    def boot(lib, key):
+        display, setting = key
+        tag = f"{display}-{setting}-{lib}".replace(" ", "-")
+        return DesktopVM(lib, display, setting, boots[key][0].scene, work / tag)
+
+    def measure_row(vm, row):
+        res = vm.measure(row.scene, seconds_of(row.scene), envf("BENCH_DESKTOP_WARMUP", 7.25))
+        res["mapped_lib"] = vm.rig.mapped_lib
+        return res
+    got = sections.run_boots(boots, libs, boot, measure_row, summary,
+                             label=lambda key: " ".join(key))
     return [{"row": r.name, "section": SECTION, "display": r.display, "scene": r.scene,
              "setting": r.setting, "setting_text": SETTINGS[r.setting][0],
              "framebuffer": r.display in FRAMEBUFFER_DISPLAYS, "run": 0,
-             **{lib: got[(lib, r.display, r.setting)][r.name] for lib in libs}} for r in todo]
+             **{lib: got[(lib, r.name)] for lib in libs}} for r in todo]
 
 
 def summary(r):

@@ -179,11 +179,15 @@ def others_line(results):
     return out + [""]
 
 
+SECTION_NAMES = {"devices": "guest agent and device", "av": "audio/video skew", "sound": "sound",
+                 "desktop": "desktop in use", "host": "host full of VMs",
+                 "links": "video on real links"}
+
+
 def _run_line(run, rows):
     f, cfg = run["facts"], run["config"]
     sections = {r.get("section") for r in rows}
-    names = {"devices": "guest agent and device", "av": "audio/video skew", "sound": "sound",
-             "desktop": "desktop in use", "host": "host full of VMs"}
+    names = SECTION_NAMES
     if rows and sections <= set(names):
         what = ", ".join(names[s] for s in sorted(sections))
         return (f"- `{run['command']}` on {f['date']}, revision `{f['revision']}`: "
@@ -229,6 +233,7 @@ def markdown(data, chart_rel, notes=None, mjpeg_notes=None, desktop_notes=None,
     snd = [r for r in results if r.get("section") == "sound"]
     desk = [r for r in results if r.get("section") == "desktop"]
     vms = [r for r in results if r.get("section") == "host"]
+    link_rows = [r for r in results if r.get("section") == "links"]
     results = [r for r in results if not r.get("section")]
     mjpeg = [r for r in results if not r.get("codec") and not r.get("tls") and not r.get("clip")]
     clips = [r for r in results if r.get("clip")]
@@ -317,6 +322,9 @@ def markdown(data, chart_rel, notes=None, mjpeg_notes=None, desktop_notes=None,
         out += desktop_section(desk, desktop_notes)
     if vms:
         out += host_section(vms, host_notes)
+    if link_rows:
+        import links  # its rows' own section (bench/links.py)
+        out += links.markdown(link_rows)
     ct = connect_table(results)
     if ct:
         out += [

@@ -50,7 +50,12 @@ the WAN settings), about 20 minutes for both servers; BENCH_DESKTOP=0 leaves the
 Then the "A host full of VMs" rows (bench/host.py: 1, 4 and 8 idle tiny VMs, without and
 with clients, then one of 8 playing video: threads, wake-ups/s, server CPU, RSS and PSS per
 VM), about 15 minutes for both servers; BENCH_HOST=0 leaves them out, BENCH_ONLY=host runs
-only them.
+only them. Then the "Video on real links" rows (bench/links.py: qxl and std, 720p MJPEG and
+H.264, behind emulated links from unlimited to 0.5 Mbit/s + 80 ms and a 4 -> 1 -> 4 Mbit/s
+step: frames shown, latency, PSNR, link bytes, freezes, seconds to adapt), about 25 minutes
+for both servers; BENCH_LINKS=0 leaves them out, BENCH_ONLY=links runs only them.
+Sections (bench/sections.py): BENCH_LIBS=c (or ours) runs only that server; merging then
+keeps the other server's numbers of the same rows.
 
 bench/run.py --report results.json   writes BENCHMARKS.md and the chart again from a run's
                                      raw results (with the same BENCH_OUT / BENCH_QUICK)
@@ -76,8 +81,10 @@ import desktop  # noqa: E402
 import devices  # noqa: E402
 import host  # noqa: E402
 import importlib.util  # noqa: E402
+import links  # noqa: E402
 import measure  # noqa: E402
 import report  # noqa: E402
+import sections  # noqa: E402
 from client import ClientError, SpiceClient  # noqa: E402
 import rig as rig_module  # noqa: E402
 from rig import GUEST_DIR, QEMU, free_port, lib_dir  # noqa: E402
@@ -140,62 +147,28 @@ def selected(row, only):
         return True
     if only == "codecs":
         return row.codec is not None
-    if only in ("devices", "av", "sound", "desktop", "host"):
+    if only in SECTION_KEYS:
         return False
     return re.search(only, row.name) is not None
 
 
-def device_rows(cfg):
-    """The guest agent and device rows this run measures (bench/devices.py)."""
-    if os.environ.get("BENCH_DEVICES", "1") != "1" or cfg.only in ("codecs", "av"):
-        return []
-    if cfg.only in ("sound", "desktop", "host"):
-        return []
-    only = None if cfg.only in (None, "devices") else cfg.only
-    return [r for r in devices.rows() if devices.selected(r, only)]
-
-
-def av_rows(cfg):
-    """The audio/video skew rows this run measures (bench/av.py)."""
-    if os.environ.get("BENCH_AV", "1") != "1" or cfg.only in ("codecs", "devices", "sound",
-                                                              "desktop", "host"):
-        return []
-    only = None if cfg.only in (None, "av") else cfg.only
-    return [r for r in av.rows() if av.selected(r, only)]
-
-
-def sound_todo(cfg):
-    """The sound rows this run measures (bench/sound.py)."""
-    if os.environ.get("BENCH_SOUND", "1") != "1" or cfg.only in ("codecs", "devices", "av",
-                                                                 "desktop", "host"):
-        return []
-    only = None if cfg.only in (None, "sound") else cfg.only
-    return [r for r in sound_rows.rows() if sound_rows.selected(r, only)]
-
-
-def desktop_todo(cfg):
-    """The desktop in use rows this run measures (bench/desktop.py)."""
-    if os.environ.get("BENCH_DESKTOP", "1") != "1" or \
-            cfg.only in ("codecs", "devices", "av", "sound", "host"):
-        return []
-    if cfg.quick:  # a smoke run: the mixed scene only, shorter
-        for k, v in (("BENCH_DESKTOP_SCENES", "mixed"), ("BENCH_DESKTOP_SECONDS", "10"),
-                     ("BENCH_DESKTOP_WARMUP", "2.25")):
-            os.environ.setdefault(k, v)
-    only = None if cfg.only in (None, "desktop") else cfg.only
-    return [r for r in desktop.rows() if desktop.selected(r, only)]
-
-
-def host_todo(cfg):
-    """The host full of VMs rows this run measures (bench/host.py)."""
-    if os.environ.get("BENCH_HOST", "1") != "1" or \
-            cfg.only in ("codecs", "devices", "av", "sound", "desktop"):
-        return []
-    if cfg.quick:  # a smoke run: fewer VMs, shorter
-        for k, v in (("BENCH_HOST_VMS", "1,2"), ("BENCH_HOST_SECONDS", "5")):
-            os.environ.setdefault(k, v)
-    only = None if cfg.only in (None, "host") else cfg.only
-    return [r for r in host.rows() if host.selected(r, only)]
+# The sections after the video rows, in the order they run (bench/sections.py): the
+# knobs each one gets in a smoke run (BENCH_QUICK=1) unless they are set.
+SECTIONS = [
+    sections.Section("devices", devices, {"BENCH_XFER_MIB": "16", "BENCH_CLIPBOARD_ROUNDS": "5",
+                                          "BENCH_PORT_MIB": "4", "BENCH_SLOW_SECONDS": "8"}),
+    sections.Section("av", av, {"BENCH_AV_SECONDS": "8"}),
+    sections.Section("sound", sound_rows, {"BENCH_SOUND_SECONDS": "8", "BENCH_SOUND_IDLE": "5",
+                                           "BENCH_RECORD_SECONDS": "4"}),
+    sections.Section("desktop", desktop, {"BENCH_DESKTOP_SCENES": "mixed",
+                                          "BENCH_DESKTOP_SECONDS": "10",
+                                          "BENCH_DESKTOP_WARMUP": "2.25"}),
+    sections.Section("host", host, {"BENCH_HOST_VMS": "1,2", "BENCH_HOST_SECONDS": "5"}),
+    sections.Section("links", links, {"BENCH_LINKS_DISPLAYS": "qxl", "BENCH_LINKS_CODECS": "mjpeg",
+                                      "BENCH_LINKS_SECONDS": "8", "BENCH_LINKS_STEP_SECONDS": "4",
+                                      "BENCH_LINKS": "^(1 Mbit|step)"}),
+]
+SECTION_KEYS = [sec.key for sec in SECTIONS]
 
 
 def envf(name, default):
@@ -438,7 +411,10 @@ def merge(old, new, order):
     base = len(old["runs"])
     rows = {r["row"]: r for r in old["results"]}
     for r in new["results"]:
-        rows[r["row"]] = dict(r, run=r["run"] + base)
+        # a server this run left out (BENCH_LIBS) keeps its numbers
+        kept = {lib: rows[r["row"]][lib] for lib in sections.LIBS
+                if lib not in r and lib in rows.get(r["row"], {})}
+        rows[r["row"]] = dict(r, run=r["run"] + base, **kept)
     rank = {name: i for i, name in enumerate(order)}
     results = sorted(rows.values(), key=lambda r: rank.get(r["row"], len(rank)))
     runs, index = [], {}
@@ -485,19 +461,13 @@ def main():
         qemu = PATCHED_QEMU if cfg.codec_via == "server" else QEMU
         facts["codec_qemu"] = subprocess.run([str(qemu), "--version"], capture_output=True,
                                              text=True).stdout.split("\n")[0] + f" ({qemu})"
-    dev_todo = device_rows(cfg)
-    av_todo = av_rows(cfg)
-    snd_todo = sound_todo(cfg)
-    desk_todo = desktop_todo(cfg)
-    vms_todo = host_todo(cfg)
+    extra = [(sec, sections.todo(sec, cfg.only, cfg.quick, SECTION_KEYS)) for sec in SECTIONS]
+    extra = [(sec, rows_) for sec, rows_ in extra if rows_]
     print(f"bench: {len(todo)} rows x 2 servers, warm-up {cfg.warmup:g} s, measured {cfg.seconds:g} s, "
           f"guest {cfg.fps:g} fps, streaming-video=all, video codec: server default (MJPEG)"
           + (f"; H.264/VP8/VP9 rows chosen by the {cfg.codec_via}" if any(r.codec for r in todo) else "")
-          + (f"; then {len(dev_todo)} guest agent and device rows" if dev_todo else "")
-          + (f"; then {len(av_todo)} audio/video skew rows" if av_todo else "")
-          + (f"; then {len(snd_todo)} sound rows" if snd_todo else "")
-          + (f"; then {len(desk_todo)} desktop in use rows" if desk_todo else "")
-          + (f"; then {len(vms_todo)} host full of VMs rows" if vms_todo else "")
+          + "".join(f"; then {len(rows_)} {report.SECTION_NAMES[sec.key]} rows"
+                    for sec, rows_ in extra)
           + f"\nbench: ours = {lib_dir()}, C = {C_LIB_DIR} ({facts['c_server']}); {facts['qemu']}",
           flush=True)
     results = []
@@ -513,26 +483,8 @@ def main():
                         "workload": row.workload, "rect": row.rect, "codec": row.codec,
                         "tls": row.tls, **({"clip": row.clip} if row.clip else {}),
                         "run": 0, **pair})
-    if dev_todo:
-        if cfg.quick:  # a smoke run: smaller transfers, fewer rounds
-            for k, v in (("BENCH_XFER_MIB", "16"), ("BENCH_CLIPBOARD_ROUNDS", "5"),
-                         ("BENCH_PORT_MIB", "4"), ("BENCH_SLOW_SECONDS", "8")):
-                os.environ.setdefault(k, v)
-        results += devices.run(None if cfg.only in (None, "devices") else cfg.only)
-    if av_todo:
-        if cfg.quick:
-            os.environ.setdefault("BENCH_AV_SECONDS", "8")
-        results += av.run(None if cfg.only in (None, "av") else cfg.only)
-    if snd_todo:
-        if cfg.quick:  # a smoke run: shorter tones
-            for k, v in (("BENCH_SOUND_SECONDS", "8"), ("BENCH_SOUND_IDLE", "5"),
-                         ("BENCH_RECORD_SECONDS", "4")):
-                os.environ.setdefault(k, v)
-        results += sound_rows.run(None if cfg.only in (None, "sound") else cfg.only)
-    if desk_todo:
-        results += desktop.run(None if cfg.only in (None, "desktop") else cfg.only)
-    if vms_todo:
-        results += host.run(None if cfg.only in (None, "host") else cfg.only)
+    for sec, _ in extra:
+        results += sections.run(sec, cfg.only, SECTION_KEYS)
     facts["wall_seconds"] = round(time.monotonic() - started)
     run = {"facts": facts, "command": command_line(cfg),
            "config": vars(cfg) | {"out": str(cfg.out), "work": str(cfg.work)}}
@@ -540,9 +492,8 @@ def main():
     raw = cfg.results_path()
     if cfg.only and cfg.merge and raw.exists():
         data = merge(load_results(raw), data,
-                     [r.name for r in all_rows] + [r.name for r in devices.rows()]
-                     + [r.name for r in av.rows()] + [r.name for r in sound_rows.rows()]
-                     + [r.name for r in desktop.rows()] + [r.name for r in host.rows()])
+                     [r.name for r in all_rows]
+                     + [r.name for sec in SECTIONS for r in sec.module.rows()])
         print(f"\nbench: merged {len(results)} rows into {raw} ({len(data['results'])} rows)")
     raw.parent.mkdir(parents=True, exist_ok=True)
     # Reports name files relative to the repository, never where this clone happens to be.
@@ -550,7 +501,8 @@ def main():
     raw.write_text(json.dumps(data, indent=1))
     write_report(data, cfg)
     print(f"bench: {raw}; {facts['wall_seconds']} s in all")
-    failed = [f"{r['row']} [{lib}]" for r in results for lib in ("ours", "c") if "error" in r[lib]]
+    failed = [f"{r['row']} [{lib}]" for r in results for lib in ("ours", "c")
+              if "error" in r.get(lib, {})]
     if failed:
         print("bench: failed runs: " + ", ".join(failed))
         return 1
