@@ -436,6 +436,59 @@ impl Parser<'_> {
     }
 }
 
+/// The fields every drawable starts with (native or compat layout), and where its clip
+/// and its type's own fields lie in `bytes`.
+struct Header {
+    bytes: Vec<u8>,
+    compat: bool,
+    draw_type: u8,
+    surface_id: u32,
+    bbox: Rect,
+    clip_at: usize,
+    body_at: usize,
+}
+
+fn read_header(
+    mem: &dyn GuestMemory,
+    group: u32,
+    address: u64,
+    compat: bool,
+) -> Result<Header, ParseError> {
+    let bytes = mem.read(
+        group,
+        address,
+        if compat { COMPAT_SIZE } else { NATIVE_SIZE },
+    )?;
+    let (draw_type, surface_id, bbox_at, clip_at, body_at) = if compat {
+        (bytes[9], 0, 28, 44, 60)
+    } else {
+        (bytes[13], u32_at(&bytes, 8), 31, 47, 123)
+    };
+    Ok(Header {
+        bbox: rect_at(&bytes, bbox_at),
+        bytes,
+        compat,
+        draw_type,
+        surface_id,
+        clip_at,
+        body_at,
+    })
+}
+
+impl Header {
+    /// The surfaces the drawing reads (none in the compat layout).
+    fn depends_on(&self) -> Vec<u32> {
+        if self.compat {
+            return vec![];
+        }
+        (0..3)
+            .map(|i| u32_at(&self.bytes, 63 + 4 * i) as i32)
+            .filter(|&s| s != -1)
+            .map(|s| s as u32)
+            .collect()
+    }
+}
+
 /// Parses the drawable of a DRAW command. `compat`: `QXL_COMMAND_FLAG_COMPAT` (old
 /// drivers' layout: no surface ids, alpha blend without flags).
 pub(crate) fn parse(
@@ -445,17 +498,17 @@ pub(crate) fn parse(
     compat: bool,
 ) -> Result<Draw, ParseError> {
     let p = Parser { mem, group };
-    let b = mem.read(
-        group,
-        address,
-        if compat { COMPAT_SIZE } else { NATIVE_SIZE },
-    )?;
-    let (draw_type, surface_id, bbox_at, clip_at, u) = if compat {
-        (b[9], 0, 28, 44, 60)
-    } else {
-        (b[13], u32_at(&b, 8), 31, 47, 123)
-    };
-    let bbox = rect_at(&b, bbox_at);
+    let header = read_header(mem, group, address, compat)?;
+    let depends_on = header.depends_on();
+    let Header {
+        bytes: b,
+        draw_type,
+        surface_id,
+        bbox,
+        clip_at,
+        body_at: u,
+        ..
+    } = header;
     let clip = p.clip(&b, clip_at)?;
     let op = match draw_type {
         kind::NOP => Op::Nop,
@@ -574,15 +627,6 @@ pub(crate) fn parse(
         }
         _ => return Err(ParseError::Invalid("draw type")),
     };
-    let depends_on = if compat {
-        vec![]
-    } else {
-        (0..3)
-            .map(|i| u32_at(&b, 63 + 4 * i) as i32)
-            .filter(|&s| s != -1)
-            .map(|s| s as u32)
-            .collect()
-    };
     Ok(Draw {
         surface_id,
         depends_on,
@@ -614,17 +658,17 @@ pub(crate) fn parse_guest_copy(
     address: u64,
     compat: bool,
 ) -> Result<Option<GuestCopy>, ParseError> {
-    let b = mem.read(
-        group,
-        address,
-        if compat { COMPAT_SIZE } else { NATIVE_SIZE },
-    )?;
-    let (draw_type, surface_id, bbox_at, clip_at, u) = if compat {
-        (b[9], 0, 28, 44, 60)
-    } else {
-        (b[13], u32_at(&b, 8), 31, 47, 123)
-    };
-    let bbox = rect_at(&b, bbox_at);
+    let header = read_header(mem, group, address, compat)?;
+    let depends_on = header.depends_on();
+    let Header {
+        bytes: b,
+        draw_type,
+        surface_id,
+        bbox,
+        clip_at,
+        body_at: u,
+        ..
+    } = header;
     let area = rect_at(&b, u + 8);
     let plain = draw_type == kind::COPY
         && u16_at(&b, u + 24) == crate::proto::display::ROPD_OP_PUT
@@ -646,15 +690,6 @@ pub(crate) fn parse_guest_copy(
     if !(ordered && area.right as u32 <= bitmap.width && area.bottom as u32 <= bitmap.height) {
         return Err(ParseError::Invalid("source area outside its image"));
     }
-    let depends_on = if compat {
-        vec![]
-    } else {
-        (0..3)
-            .map(|i| u32_at(&b, 63 + 4 * i) as i32)
-            .filter(|&s| s != -1)
-            .map(|s| s as u32)
-            .collect()
-    };
     Ok(Some(GuestCopy {
         surface_id,
         depends_on,
