@@ -38,6 +38,7 @@ REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(REPO / "tests" / "e2e"))
 import measure  # noqa: E402
+import sections  # noqa: E402
 from client import SpiceClient  # noqa: E402
 from devices import expect_lib  # noqa: E402
 
@@ -264,16 +265,7 @@ def summary(r):
 
 
 def main():
-    import argparse
-    import json
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--lib", action="append", choices=("ours", "c"))
-    p.add_argument("--only", help="rows whose name matches this regex")
-    a = p.parse_args()
-    res = run(a.only, tuple(a.lib or ("ours", "c")))
-    print(json.dumps(res, indent=1))
-    return 0 if all("error" not in r[lib] for r in res for lib in ("ours", "c") if lib in r) \
-        else 1
+    return sections.script_main(__doc__, run)
 
 
 if __name__ == "__main__":

@@ -96,3 +96,17 @@ def run_boots(groups, libs, boot, measure, summary, label):
                 if vm:
                     vm.close()
     return out
+
+
+def script_main(doc, run):
+    """The command line of a section's script run alone (`[--lib ours|c]... [--only
+    REGEX]`): runs its rows, prints them as JSON; exit status 1 when a row failed."""
+    import argparse
+    import json
+    p = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    p.add_argument("--lib", action="append", choices=LIBS)
+    p.add_argument("--only", help="rows whose name matches this regex")
+    a = p.parse_args()
+    res = run(a.only, tuple(a.lib or LIBS))
+    print(json.dumps(res, indent=1))
+    return 0 if all("error" not in r[lib] for r in res for lib in LIBS if lib in r) else 1
