@@ -152,6 +152,15 @@ impl Detector {
         self.stream
     }
 
+    /// The stream it decided on no longer lives (its clients left, its encoder failed):
+    /// the area is a candidate again, so a client that comes back gets a stream without
+    /// waiting for the video to pause. Without a stream, the candidate stays settling.
+    pub(crate) fn forget_stream(&mut self) {
+        if self.stream.take().is_some() {
+            self.candidate = None;
+        }
+    }
+
     /// Nothing to decide until the screen changes again: no stream, and no damage left
     /// in the window. `evaluate` returns None until the next `damage`, so an idle worker
     /// need not call it (no timer wakes an idle server).

@@ -126,6 +126,9 @@ impl Video {
         let Some(detector) = &mut self.detector else {
             return;
         };
+        if self.live.is_none() {
+            detector.forget_stream();
+        }
         let accept = |area: Area| {
             mode == StreamMode::All
                 || screen.capture(area).is_some_and(|pixels| {

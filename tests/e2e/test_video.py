@@ -509,6 +509,39 @@ def test_video_streams_as_mjpeg_close_to_the_source(make_rig, display, tmp_path)
         tap.close()
 
 
+@pytest.mark.parametrize("display", ["qxl", "std"])
+def test_a_client_that_comes_back_gets_the_stream_again(make_rig, display, tmp_path):
+    """A user closes remote-viewer during a video and opens it again: the video keeps
+    playing in the guest, and the new session streams it too (it once got the area as
+    lossless pixels until the video paused: the server remembered the old stream)."""
+    clip_or_skip()
+    rig = start_video(make_rig, display, "all")
+    tap = WireTap(rig.port)
+    try:
+        first = connect(rig, tmp_path, tap, "first")
+        wait_for(lambda: tap.stream({"create"}), 30, "STREAM_CREATE for the first client")
+        time.sleep(2)
+        first.close()
+        # Long enough for the server to see the client gone and end its stream.
+        time.sleep(3)
+        t_back = time.monotonic()
+        again = connect(rig, tmp_path, tap, "again")
+        create = wait_for(lambda: tap.stream({"create"}, t_back), 20,
+                          "STREAM_CREATE for the client that came back")[0]
+        time.sleep(3)
+        t0, t1 = time.monotonic() - 2.5, time.monotonic()
+        fps, size = frames_in(tap, t0, t1)
+        ev = again.stream_events()
+        print(f"{display}: lib={rig.lib} stream again {create[0] - t_back:.1f}s after "
+              f"reconnecting, dest {create[3]['dest']}; wire {fps:.1f} frames/s x "
+              f"{size / 1024:.1f} KiB; client created {ev['created']}, {ev['frames']} frames")
+        assert overlap(create[3]["dest"], REGION) >= 0.5 * REGION[0] * REGION[1], create[3]
+        assert ev["created"] and ev["frames"] >= 10, ev
+        again.close()
+    finally:
+        tap.close()
+
+
 @pytest.mark.parametrize("display", ["std", "qxl"])
 def test_streaming_off_sends_exact_pixels(make_rig, display, tmp_path):
     """streaming-video=off: the same video reaches the client as ordinary (lossless)

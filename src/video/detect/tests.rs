@@ -282,3 +282,40 @@ fn a_still_screen_is_at_rest_and_a_video_after_it_still_streams() {
         "a stream is live: the worker keeps looking"
     );
 }
+
+#[test]
+fn a_forgotten_stream_starts_again_while_the_video_plays_on() {
+    // The stream's clients left mid-video and one came back: the video never paused,
+    // and the same area streams again within a settle time.
+    let mut d = Detector::new(1280, 720);
+    let video = Area::new(100, 50, 420, 290);
+    let (decisions, end) = play(&mut d, 1000, 40, 33, &[video]);
+    assert_eq!(decisions.first().map(|x| x.1), Some(Decision::Start(video)));
+    d.forget_stream();
+    let (again, _) = play(&mut d, end + 33, 40, 33, &[video]);
+    let (when, first) = again[0];
+    assert_eq!(first, Decision::Start(video));
+    assert!(when - end <= 800, "started again after {} ms", when - end);
+}
+
+#[test]
+fn forgetting_without_a_stream_keeps_the_candidate_settling() {
+    // The worker forgets at every evaluation while nothing streams: that must not
+    // restart the settle time each time, or no stream would ever start.
+    let mut d = Detector::new(1280, 720);
+    let video = Area::new(100, 50, 420, 290);
+    let mut started = None;
+    for f in 0..40u32 {
+        let now = 1000 + f * 33;
+        d.damage(video, now);
+        if f % 3 == 0 {
+            d.forget_stream();
+            if let Some(dec) = d.evaluate(now, |_| true) {
+                started.get_or_insert((now, dec));
+            }
+        }
+    }
+    let (when, first) = started.expect("a stream starts");
+    assert_eq!(first, Decision::Start(video));
+    assert!(when - 1000 <= 800, "started after {} ms", when - 1000);
+}
