@@ -21,6 +21,14 @@ pub(crate) const MAX_LATENCY_MS: u32 = 400;
 const SAFETY_MARGIN_MS: i32 = 15;
 /// Reports looked at before lowering the delay (only ever lowered on a calm stretch).
 const CALM_REPORTS: usize = 6;
+/// Once frames came late, the path has shown its jitter: a longer calm stretch is
+/// needed, and only a smaller share of the spare margin is given back. Lowering as
+/// quickly as on a calm LAN made the delay saw up and down on a throttled link, with
+/// frames dropped as late at each low.
+const CALM_REPORTS_AFTER_RAISE: usize = 18;
+/// The share of the spare margin given back on a lowering: 1/2, or 1/4 after a raise.
+const GIVE_BACK_SHARE: i32 = 2;
+const GIVE_BACK_SHARE_AFTER_RAISE: i32 = 4;
 /// Largest lateness or earliness (ms) a report is taken at.
 const MAX_REPORTED_MS: i32 = 60_000;
 /// Longest the audio is held back so that late video can catch up with it (ms).
@@ -120,13 +128,16 @@ impl MediaClock {
 pub(crate) struct PlayoutDelay {
     latency: u32,
     recent_margins: Vec<i32>,
+    /// Frames came late at least once: lower cautiously from then on.
+    raised: bool,
 }
 
 impl PlayoutDelay {
     pub(crate) fn new(latency: u32) -> PlayoutDelay {
         PlayoutDelay {
             latency,
-            recent_margins: Vec::with_capacity(CALM_REPORTS),
+            recent_margins: Vec::with_capacity(CALM_REPORTS_AFTER_RAISE),
+            raised: false,
         }
     }
 
@@ -141,15 +152,21 @@ impl PlayoutDelay {
             self.latency =
                 (old as i32 + missing).clamp(MIN_LATENCY_MS as i32, MAX_LATENCY_MS as i32) as u32;
             self.recent_margins.clear();
+            self.raised = true;
         } else {
             self.recent_margins.push(margin);
-            if self.recent_margins.len() >= CALM_REPORTS {
+            let (calm_reports, share) = if self.raised {
+                (CALM_REPORTS_AFTER_RAISE, GIVE_BACK_SHARE_AFTER_RAISE)
+            } else {
+                (CALM_REPORTS, GIVE_BACK_SHARE)
+            };
+            if self.recent_margins.len() >= calm_reports {
                 let least = self.recent_margins.iter().copied().min().unwrap_or(margin);
                 self.recent_margins.clear();
                 let spare = least - 2 * SAFETY_MARGIN_MS;
                 if spare > 0 {
-                    // Give back half of what was never needed.
-                    self.latency = (old as i32 - spare / 2).max(MIN_LATENCY_MS as i32) as u32;
+                    // Give back part of what was never needed.
+                    self.latency = (old as i32 - spare / share).max(MIN_LATENCY_MS as i32) as u32;
                 }
             }
         }
@@ -187,7 +204,7 @@ mod tests {
     fn absurd_reports_stay_within_the_bounds() {
         let mut d = PlayoutDelay::new(80);
         assert_eq!(d.report(i32::MIN, u32::MAX), Some(MAX_LATENCY_MS));
-        for _ in 0..CALM_REPORTS {
+        for _ in 0..CALM_REPORTS_AFTER_RAISE {
             d.report(i32::MAX, 0);
         }
         assert!(
@@ -214,6 +231,29 @@ mod tests {
             "settles near 10 + 2 margins: {settled}"
         );
         assert!(changes < 15, "few steps: {changes}");
+    }
+
+    #[test]
+    fn after_late_frames_it_comes_down_in_smaller_steps_after_longer_calm() {
+        let mut d = PlayoutDelay::new(80);
+        assert_eq!(d.report(-200, 3), Some(295), "200 ms late + 80 + 15");
+        // Frames now arrive 100 ms early: 70 ms of spare margin.
+        for _ in 0..CALM_REPORTS_AFTER_RAISE - 1 {
+            assert_eq!(
+                d.report(100, 0),
+                None,
+                "not lowered before a long calm stretch"
+            );
+        }
+        assert_eq!(
+            d.report(100, 0),
+            Some(295 - 70 / 4),
+            "a quarter of the spare"
+        );
+        // Without a raise first, half the spare after a short calm stretch.
+        let mut calm = PlayoutDelay::new(295);
+        let lowered = (0..CALM_REPORTS).filter_map(|_| calm.report(100, 0)).last();
+        assert_eq!(lowered, Some(295 - 70 / 2));
     }
 
     #[test]
