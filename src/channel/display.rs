@@ -56,6 +56,9 @@ pub(crate) struct DisplayChannel {
     sent_images: std::collections::BTreeMap<&'static str, (u64, u64)>,
     /// Photographs may go JPEG (`jpeg-wan-compression` for this client's link).
     lossy_images: bool,
+    /// The session's measured link rate as last passed to the screen (video streams
+    /// start from it).
+    link_rate: Option<u64>,
     /// GLZ images are deflated when that makes them smaller (`zlib-glz-wan-compression`).
     zlib_glz: bool,
 }
@@ -90,6 +93,7 @@ impl DisplayChannel {
             glz: None,
             sent_images: Default::default(),
             lossy_images: false,
+            link_rate: None,
             zlib_glz: false,
         }
     }
@@ -302,6 +306,11 @@ impl DisplayChannel {
     /// Follows the session's network test and the WAN settings: whether photographs may
     /// go JPEG and GLZ images deflated for this client.
     fn follow_wan(&mut self) {
+        let rate = self.images.links.rate(self.session_id);
+        if rate != self.link_rate {
+            self.link_rate = rate;
+            self.screen.set_link_rate(self.viewer, rate);
+        }
         let (jpeg, zlib_glz) = self.images.wan_for(self.session_id);
         self.zlib_glz = zlib_glz;
         if jpeg != self.lossy_images {

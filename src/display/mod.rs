@@ -388,6 +388,16 @@ impl Screen {
         self.state.lock().streams.client_codecs()
     }
 
+    /// A viewer's session measured its link (`None`: not yet, or gone).
+    pub(crate) fn set_link_rate(&self, viewer: ViewerId, bps: Option<u64>) {
+        self.state.lock().streams.set_link_rate(viewer, bps);
+    }
+
+    /// The slowest measured link of the viewers that take streams (bits per second).
+    pub(crate) fn slowest_link(&self) -> Option<u64> {
+        self.state.lock().streams.slowest_link()
+    }
+
     /// Ids of the streams running now.
     pub(crate) fn stream_ids(&self) -> Vec<u32> {
         self.state

@@ -52,6 +52,8 @@ struct ViewerVideo {
     /// Its display caps and preferred codec order (`PREFERRED_VIDEO_CODEC_TYPE`).
     caps: Caps,
     preference: Option<Vec<u8>>,
+    /// Its session's measured link rate (bits per second).
+    link_bps: Option<u64>,
 }
 
 #[derive(Default)]
@@ -70,6 +72,7 @@ impl Streams {
                 streams,
                 caps,
                 preference: None,
+                link_bps: None,
             },
         );
     }
@@ -78,6 +81,22 @@ impl Streams {
         if let Some(v) = self.viewers.get_mut(&viewer) {
             v.preference = Some(preference);
         }
+    }
+
+    pub(super) fn set_link_rate(&mut self, viewer: ViewerId, bps: Option<u64>) {
+        if let Some(v) = self.viewers.get_mut(&viewer) {
+            v.link_bps = bps;
+        }
+    }
+
+    /// The slowest measured link among the viewers that take streams: what a new
+    /// stream's bit rate starts from.
+    pub(super) fn slowest_link(&self) -> Option<u64> {
+        self.viewers
+            .values()
+            .filter(|v| !v.refused)
+            .filter_map(|v| v.link_bps)
+            .min()
     }
 
     /// What a new stream's codec is chosen for: the newest viewer that takes streams
@@ -332,6 +351,27 @@ mod tests {
             s.next(1, true).as_slice(),
             [VideoUpdate::Destroy(5)]
         ));
+    }
+
+    #[test]
+    fn the_slowest_measured_link_of_viewers_that_take_streams_counts() {
+        let mut s = Streams::default();
+        assert_eq!(s.slowest_link(), None);
+        s.add_viewer(1, Caps::default());
+        s.add_viewer(2, Caps::default());
+        s.add_viewer(3, Caps::default());
+        s.set_link_rate(1, Some(50_000_000));
+        assert_eq!(
+            s.slowest_link(),
+            Some(50_000_000),
+            "2 and 3 not measured yet"
+        );
+        s.set_link_rate(2, Some(3_000_000));
+        s.set_link_rate(3, Some(1_000_000));
+        s.refuse(3);
+        assert_eq!(s.slowest_link(), Some(3_000_000), "3 gets pixels only");
+        s.remove_viewer(2);
+        assert_eq!(s.slowest_link(), Some(50_000_000));
     }
 
     #[test]

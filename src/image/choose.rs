@@ -239,12 +239,13 @@ impl Default for ImageSettings {
     }
 }
 
-/// What each client session's network test concluded (its main channel measures, its
-/// display channels read): low bandwidth, as C's `is_low_bandwidth`, below 10 Mbit/s.
-/// A session is absent until its test ends, and then counts as a fast link, as in C.
+/// What each client session's network test measured (its main channel measures, its
+/// display channels read): the link's rate, and from it low bandwidth, as C's
+/// `is_low_bandwidth`, below 10 Mbit/s. A session is absent until its test ends, and
+/// then counts as a fast link, as in C.
 #[derive(Default)]
 pub(crate) struct LinkVerdicts {
-    low_bandwidth: parking_lot::Mutex<std::collections::HashMap<u32, bool>>,
+    bits_per_second: parking_lot::Mutex<std::collections::HashMap<u32, u64>>,
 }
 
 /// C's threshold (`10 * 1024 * 1024` bits per second).
@@ -252,22 +253,24 @@ pub(crate) const LOW_BANDWIDTH_BPS: u64 = 10 * 1024 * 1024;
 
 impl LinkVerdicts {
     pub(crate) fn set(&self, session_id: u32, bits_per_second: u64) {
-        self.low_bandwidth
+        self.bits_per_second
             .lock()
-            .insert(session_id, bits_per_second < LOW_BANDWIDTH_BPS);
+            .insert(session_id, bits_per_second);
     }
 
     /// The session's main channel closed.
     pub(crate) fn forget(&self, session_id: u32) {
-        self.low_bandwidth.lock().remove(&session_id);
+        self.bits_per_second.lock().remove(&session_id);
+    }
+
+    /// The session's measured link rate (bits per second), once its test ended.
+    pub(crate) fn rate(&self, session_id: u32) -> Option<u64> {
+        self.bits_per_second.lock().get(&session_id).copied()
     }
 
     pub(crate) fn low_bandwidth(&self, session_id: u32) -> bool {
-        self.low_bandwidth
-            .lock()
-            .get(&session_id)
-            .copied()
-            .unwrap_or(false)
+        self.rate(session_id)
+            .is_some_and(|bps| bps < LOW_BANDWIDTH_BPS)
     }
 }
 

@@ -78,7 +78,6 @@ const PROBE_GAIN_START: f64 = 1.25;
 const PROBE_GAIN_MAX: f64 = 2.0;
 /// Measurement windows.
 const WINDOW_MS: u64 = 2_000;
-const LINK_HINT_MAX_AGE_MS: u64 = 5_000;
 /// A frame that waited this long in the send slot waited for the socket.
 const SLOT_WAIT_MS: u64 = 2;
 /// How fast the frame-size model follows new frames (per frame).
@@ -218,7 +217,6 @@ pub(crate) struct RateControl {
     last_report_ms: Option<u64>,
     /// (time, bytes) the client received per report, in the window.
     reports: VecDeque<(u64, u64)>,
-    link_hint: Option<(u64, f64)>,
     queue: QueueDelay,
     /// The queueing delay the last queue cut answered, while its hold lasts.
     queue_at_cut: u32,
@@ -258,7 +256,6 @@ impl RateControl {
             unreported: VecDeque::new(),
             last_report_ms: None,
             reports: VecDeque::new(),
-            link_hint: None,
             queue: QueueDelay::default(),
             queue_at_cut: 0,
             after_drain_bps: None,
@@ -467,7 +464,7 @@ impl RateControl {
         if let Some(delay) = path_delay_ms {
             // The last frame's own time on the link is no queue: a big frame on a slow
             // link takes long to arrive even with nothing ahead of it.
-            let link = [self.link_bps(now_ms), self.received_bps()]
+            let link = [self.link_bps(), self.received_bps()]
                 .into_iter()
                 .flatten()
                 .fold(f64::INFINITY, f64::min);
@@ -488,7 +485,7 @@ impl RateControl {
                 if let Some(cap) = self.after_drain_bps.take() {
                     // (Reports held back and then sent together overstate it: the
                     // socket's own measure, when there is one, bounds it.)
-                    let link = [self.received_bps(), self.link_bps(now_ms)]
+                    let link = [self.received_bps(), self.link_bps()]
                         .into_iter()
                         .flatten()
                         .fold(f64::INFINITY, f64::min);
@@ -548,22 +545,14 @@ impl RateControl {
     }
 
     /// What the link carried when it was the bottleneck: sends that waited for the
-    /// socket, else the caller's measurement, else the rate the client received frames.
-    fn link_bps(&self, now_ms: u64) -> Option<f64> {
+    /// socket, else the rate the client received frames.
+    fn link_bps(&self) -> Option<f64> {
         let busy_ms: u64 = self.busy_sends.iter().map(|b| b.2).sum();
         if busy_ms >= 250 {
             let bytes: u64 = self.busy_sends.iter().map(|b| u64::from(b.1)).sum();
             return Some(bytes as f64 * 8000.0 / busy_ms as f64);
         }
-        let hint = self
-            .link_hint
-            .filter(|h| now_ms.saturating_sub(h.0) <= LINK_HINT_MAX_AGE_MS)
-            .map(|h| h.1);
-        let received = self.received_bps();
-        match (hint, received) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        self.received_bps()
     }
 
     fn received_bps(&self) -> Option<f64> {
@@ -596,7 +585,7 @@ impl RateControl {
                 return;
             }
             let produced = self.produced_bps(now_ms).unwrap_or(self.budget_bps);
-            let link = self.link_bps(now_ms);
+            let link = self.link_bps();
             let mut cut = match link {
                 Some(link) => (link * CUT_TO_CAPACITY).min(produced * 0.95),
                 None => produced * BLIND_CUT,
@@ -644,7 +633,7 @@ impl RateControl {
         // what we produce: after a cut that is less, and cuts would compound).
         let link = self
             .received_bps()
-            .or_else(|| self.link_bps(now_ms))
+            .or_else(|| self.link_bps())
             .unwrap_or(produced);
         let share = queue_share(queue_ms);
         self.stats.queue_cuts += 1;

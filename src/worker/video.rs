@@ -20,8 +20,12 @@ use std::time::Duration;
 const EVALUATE_EVERY_MS: u32 = 100;
 /// How soon the worker looks again when the frame rate held a changed frame back.
 const VIDEO_TICK: Duration = Duration::from_millis(10);
-/// The bit rate a stream starts from before the client's link is measured.
+/// The bit rate a stream starts from before the client's link is measured, and the
+/// most it starts from after (a loopback "link" measures terabits).
 const START_BITRATE_BPS: u64 = 20_000_000;
+/// The share of the slowest viewer's measured link a stream starts from: the network
+/// test measures the link's raw rate, which other channels share.
+const START_LINK_SHARE: f64 = 0.7;
 /// Frame rate limit (the source rarely exceeds it; the client's display refresh does).
 const MAX_FPS: u32 = 60;
 
@@ -210,7 +214,7 @@ impl Video {
                 sink.end_stream(id);
             }
         };
-        let rate = RateControl::new(START_BITRATE_BPS, MAX_FPS);
+        let rate = RateControl::new(start_bitrate(screen.slowest_link()), MAX_FPS);
         let stream = match Stream::start(id, encoder, rate, deliver) {
             Ok(s) => s,
             Err(e) => {
@@ -266,6 +270,31 @@ impl Video {
             stats.encode_us / stats.frames_encoded.max(1),
             screen.video().clock.latency(),
             rate
+        );
+    }
+}
+
+/// What a new stream's bit rate starts from: a share of the slowest viewer's measured
+/// link, so a slow link is not flooded with a LAN stream's first seconds while the
+/// rate control finds its rate.
+fn start_bitrate(slowest_link: Option<u64>) -> u64 {
+    slowest_link.map_or(START_BITRATE_BPS, |bps| {
+        ((bps as f64 * START_LINK_SHARE) as u64).min(START_BITRATE_BPS)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stream_starts_from_a_share_of_the_slowest_measured_link() {
+        assert_eq!(start_bitrate(None), START_BITRATE_BPS, "not measured yet");
+        assert_eq!(start_bitrate(Some(1_000_000)), 700_000);
+        assert_eq!(
+            start_bitrate(Some(2_000_000_000_000)),
+            START_BITRATE_BPS,
+            "loopback"
         );
     }
 }
