@@ -363,25 +363,45 @@ mod tests {
         assert!(viewer.target().bitrate_bps < before.bitrate_bps);
     }
 
-    #[test]
-    fn a_late_client_report_cuts_the_rate_and_grows_the_playout_delay() {
-        let (_stream, viewer) = sending();
-        let before = viewer.target();
-        let late = StreamReport {
+    fn report(num_drops: u32, last_frame_delay: i32) -> StreamReport {
+        StreamReport {
             stream_id: 4,
             unique_id: 1,
             start_frame_mm_time: 0,
             end_frame_mm_time: 4,
             num_frames: 5,
-            num_drops: 3,
-            last_frame_delay: -500,
+            num_drops,
+            last_frame_delay,
             audio_delay: 0,
-        };
+        }
+    }
+
+    #[test]
+    fn a_late_client_report_over_a_queue_cuts_the_rate_and_grows_the_playout_delay() {
+        let (_stream, viewer) = sending();
+        let before = viewer.target();
         let clock = MediaClock::default();
-        viewer.on_client_report(&late, &clock);
+        // On time: the path takes 40 ms (80 ms playout delay, 40 early).
+        viewer.on_client_report(&report(0, 40), &clock);
+        // Then 500 ms late: 540 ms of queue on the path.
+        viewer.on_client_report(&report(3, -500), &clock);
         let rate = viewer.rate_stats();
-        assert_eq!((rate.client_reports, rate.late_reports), (1, 1));
+        assert_eq!((rate.client_reports, rate.late_reports), (2, 1));
         assert!(viewer.target().bitrate_bps < before.bitrate_bps);
+        assert!(clock.latency() > START_LATENCY_MS, "the playout delay grew");
+    }
+
+    #[test]
+    fn late_frames_without_a_queue_grow_only_the_playout_delay() {
+        // A stream's first frames, behind the picture sent on connecting: late, but no
+        // slower than the path gets. The rate stays; the playout delay grows.
+        let (_stream, viewer) = sending();
+        let before = viewer.target();
+        let clock = MediaClock::default();
+        viewer.on_client_report(&report(2, -60), &clock);
+        let rate = viewer.rate_stats();
+        assert_eq!((rate.late_reports, rate.playout_late, rate.cuts), (1, 1, 0));
+        assert_eq!(viewer.target().bitrate_bps, before.bitrate_bps);
         assert!(clock.latency() > START_LATENCY_MS, "the playout delay grew");
     }
 }
