@@ -205,6 +205,89 @@ impl Region {
     pub(crate) fn take(&mut self) -> Vec<Area> {
         std::mem::take(&mut self.rects)
     }
+
+    /// Removes and returns a band of whole rows of about `budget` pixels (at least one
+    /// row), starting at the first damaged row at or below `from_row` (or from the top
+    /// when there is none): a big update goes out as a sequence of slices, top to
+    /// bottom, with room for other messages between them.
+    pub(crate) fn take_rows(&mut self, budget: u64, from_row: u32) -> RowsTaken {
+        let below = |row: u32| self.rects.iter().filter(move |r| r.bottom > row);
+        let start = match below(from_row).map(|r| r.top.max(from_row)).min() {
+            Some(top) => top,
+            None => match self.rects.iter().map(|r| r.top).min() {
+                Some(top) => top,
+                None => {
+                    return RowsTaken {
+                        areas: Vec::new(),
+                        next_row: 0,
+                        to_the_bottom: true,
+                    }
+                }
+            },
+        };
+        // Rows between two rectangle edges are equally wide: walk edge to edge.
+        let mut edges: Vec<u32> = self
+            .rects
+            .iter()
+            .flat_map(|r| [r.top, r.bottom])
+            .filter(|&e| e > start)
+            .collect();
+        edges.sort_unstable();
+        edges.dedup();
+        let (mut end, mut taken) = (start, 0u64);
+        for edge in edges {
+            let width: u64 = self
+                .rects
+                .iter()
+                .filter(|r| r.top <= end && r.bottom > end)
+                .map(|r| u64::from(r.width()))
+                .sum();
+            if width == 0 {
+                // A gap between rectangles: nothing to take there.
+                end = edge;
+                continue;
+            }
+            let rows = u64::from(edge - end);
+            let fit = budget.saturating_sub(taken) / width;
+            if fit < rows {
+                end += (fit as u32).max(u32::from(taken == 0));
+                break;
+            }
+            taken += rows * width;
+            end = edge;
+        }
+        let band = Area::new(0, start, u32::MAX, end);
+        let mut areas = Vec::new();
+        let mut rest = Region::default();
+        for r in std::mem::take(&mut self.rects) {
+            let cut = r.intersect(&band);
+            if cut.is_empty() {
+                rest.add(r);
+                continue;
+            }
+            areas.push(cut);
+            for piece in subtract(r, &[band]) {
+                rest.add(piece);
+            }
+        }
+        *self = rest;
+        let to_the_bottom = self.rects.iter().all(|r| r.bottom <= end);
+        RowsTaken {
+            areas,
+            next_row: if to_the_bottom { 0 } else { end },
+            to_the_bottom,
+        }
+    }
+}
+
+/// A band of rows taken from a region.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RowsTaken {
+    pub areas: Vec<Area>,
+    /// Where the next band starts.
+    pub next_row: u32,
+    /// Nothing damaged is left below the band: a pass over the region ended.
+    pub to_the_bottom: bool,
 }
 
 /// `area` minus every rectangle of `holes`, as disjoint rectangles.
@@ -264,6 +347,66 @@ mod tests {
                 .iter()
                 .any(|a| a.left <= x && a.top <= y && a.right >= x + 10 && a.bottom >= y + 10));
         }
+    }
+
+    #[test]
+    fn rows_are_taken_in_bands_of_the_budget_top_to_bottom() {
+        let mut r = Region::default();
+        r.add(Area::new(0, 0, 100, 50));
+        r.add(Area::new(200, 20, 300, 30));
+        // Rows 0..20 are 100 wide, 20..30 are 200 wide.
+        let first = r.take_rows(2_500, 0);
+        let mut areas = first.areas.clone();
+        areas.sort_by_key(|a| a.left);
+        assert_eq!(
+            areas,
+            vec![Area::new(0, 0, 100, 22), Area::new(200, 20, 300, 22)]
+        );
+        let pixels = |t: &RowsTaken| t.areas.iter().map(Area::pixels).sum::<u64>();
+        assert!(pixels(&first) <= 2_500, "{first:?}");
+        assert_eq!(first.next_row, 22);
+        assert!(!first.to_the_bottom);
+        let mut total = pixels(&first);
+        let mut next = first.next_row;
+        let mut passes = 1;
+        loop {
+            let t = r.take_rows(2_500, next);
+            assert!(
+                t.areas.iter().all(|a| a.top >= next),
+                "top to bottom: {t:?}"
+            );
+            total += pixels(&t);
+            passes += 1;
+            next = t.next_row;
+            if t.to_the_bottom {
+                break;
+            }
+        }
+        assert!(r.is_empty());
+        assert_eq!(total, 100 * 50 + 100 * 10, "every pixel once");
+        assert_eq!(passes, 3);
+    }
+
+    #[test]
+    fn a_band_is_at_least_one_row_and_wraps_to_the_top() {
+        let mut r = Region::default();
+        r.add(Area::new(0, 10, 1000, 12));
+        let t = r.take_rows(10, 0);
+        assert_eq!(
+            t.areas,
+            vec![Area::new(0, 10, 1000, 11)],
+            "one row past the budget"
+        );
+        // Damage above where the pass is: taken from the top once nothing is below.
+        r.add(Area::new(0, 0, 5, 5));
+        let t = r.take_rows(10_000, 11);
+        assert_eq!(t.areas, vec![Area::new(0, 11, 1000, 12)]);
+        assert_eq!((t.to_the_bottom, t.next_row), (true, 0), "the pass ended");
+        let t = r.take_rows(10_000, t.next_row);
+        assert_eq!(t.areas, vec![Area::new(0, 0, 5, 5)]);
+        assert!(t.to_the_bottom && r.is_empty());
+        let none = r.take_rows(10_000, 3);
+        assert!(none.areas.is_empty() && none.to_the_bottom);
     }
 
     #[test]

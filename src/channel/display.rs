@@ -5,7 +5,7 @@
 use super::{malformed, AckWindow, Channel, ChannelError, Outbox, ACK_WINDOW};
 use crate::display::draw::DrawImage;
 use crate::display::streams::VideoUpdate;
-use crate::display::{Screen, Update, ViewerId};
+use crate::display::{Pending, Screen, Update, ViewerId};
 use crate::geometry::{Area, Rect};
 use crate::image::choose::{self, ClientCodecs, Codec, ImageCompression, ImageSettings};
 use crate::image::glz::SharedDictionary;
@@ -18,10 +18,6 @@ use crate::proto::display::{self as wire, DisplayInit, DisplayMessage, ImageData
 use crate::proto::msg::display as m;
 use crate::video::select;
 use std::borrow::Cow;
-
-/// Raw bytes per draw message; larger damage is split into bands so one message never
-/// holds a whole 4K frame.
-const MAX_BAND_BYTES: usize = 512 * 1024;
 
 pub(crate) struct DisplayChannel {
     screen: Screen,
@@ -124,54 +120,40 @@ impl DisplayChannel {
     }
 
     fn draw(&mut self, area: Area, pixels: &[u8], out: &mut Outbox) {
-        let row = area.width() as usize * 4;
-        if row == 0 {
+        let (width, height) = (area.width(), area.height());
+        if width == 0 || height == 0 {
             return;
         }
-        let rows_per_band = (MAX_BAND_BYTES / row).max(1);
-        for (band, chunk) in pixels.chunks(rows_per_band * row).enumerate() {
-            let top = area.top + (band * rows_per_band) as u32;
-            let dest = Rect {
-                top: top as i32,
-                left: area.left as i32,
-                bottom: (top + (chunk.len() / row) as u32) as i32,
-                right: area.right as i32,
-            };
-            let id = self.next_image_id;
-            self.next_image_id += 1;
-            let width = area.width();
-            let height = (chunk.len() / row) as u32;
-            // The top byte is padding in a 32-bit surface: masked here, the pixels are
-            // what GLZ keeps in its window.
-            let pixels: Vec<u32> = chunk
-                .chunks_exact(4)
-                .map(|p| u32::from_le_bytes([p[0], p[1], p[2], 0]))
-                .collect();
-            // Pixels from our surface: C sends its plain copies (which our damage path
-            // carries) lossy; the graduality test keeps text-like bands lossless.
-            let encoded = self.encode(width, height, Cow::Owned(pixels), false, true, true);
-            if self.lossy_images && !matches!(encoded, Encoded::Jpeg(_)) {
-                if let Some(band_area) = dest.to_area() {
-                    self.screen.sent_lossless(self.viewer, band_area);
-                }
-            }
-            let lz4;
-            let data = match &encoded {
-                Encoded::Raw => ImageData::Raw(chunk),
-                Encoded::Lz4(_) => {
-                    lz4 = wire::lz4_payload(chunk);
-                    ImageData::Lz4(&lz4)
-                }
-                other => other.data(),
-            };
-            self.tally(encoded.name(), data.len());
-            out.send(&DisplayMessage::DrawCopy {
-                surface_id: 0,
-                dest,
-                image_id: id,
-                data,
-            });
+        let id = self.next_image_id;
+        self.next_image_id += 1;
+        // The top byte is padding in a 32-bit surface: masked here, the pixels are what
+        // GLZ keeps in its window.
+        let masked: Vec<u32> = pixels
+            .chunks_exact(4)
+            .map(|p| u32::from_le_bytes([p[0], p[1], p[2], 0]))
+            .collect();
+        // Pixels from our surface: C sends its plain copies (which our damage path
+        // carries) lossy; the graduality test keeps text-like areas lossless.
+        let encoded = self.encode(width, height, Cow::Owned(masked), false, true, true);
+        if self.lossy_images && !matches!(encoded, Encoded::Jpeg(_)) {
+            self.screen.sent_lossless(self.viewer, area);
         }
+        let lz4;
+        let data = match &encoded {
+            Encoded::Raw => ImageData::Raw(pixels),
+            Encoded::Lz4(_) => {
+                lz4 = wire::lz4_payload(pixels);
+                ImageData::Lz4(&lz4)
+            }
+            other => other.data(),
+        };
+        self.tally(encoded.name(), data.len());
+        out.send(&DisplayMessage::DrawCopy {
+            surface_id: 0,
+            dest: Rect::from(area),
+            image_id: id,
+            data,
+        });
     }
 
     /// A forwarded drawing's image in this client's codec: its bytes (descriptor and
@@ -421,6 +403,9 @@ fn quic_or_raw(kind: QuicType, width: u32, height: u32, pixels: &[u32]) -> Optio
 /// frame, so on a slow link the next frame waits in its slot (where a newer one
 /// replaces it, and the encoder skips frames meanwhile) instead of in the outbox.
 const VIDEO_SEND_AHEAD: usize = 16 << 10;
+/// Bytes queued past which no more pixels are taken from the screen (a slice at most
+/// goes past it).
+const PIXELS_SEND_AHEAD: usize = 64 << 10;
 
 impl DisplayChannel {
     /// Stream messages come before drawings and pixels: a stream's end must reach the
@@ -549,9 +534,16 @@ impl Channel for DisplayChannel {
             self.produce_video(out);
         }
         self.follow_wan();
-        while out.has_room() {
+        // Pixels only while little is queued: on a slow link the damage waits in the
+        // screen's region (newest pixels, bounded), not in front of the video.
+        while out.has_room() && out.pending() < PIXELS_SEND_AHEAD {
             match self.screen.next_update(self.viewer, self.generation) {
                 Update::Nothing => {
+                    // Nothing left as pixels (video may cover all of it): complete too.
+                    if self.mark_due {
+                        self.mark_due = false;
+                        out.send(&DisplayMessage::Mark);
+                    }
                     self.push_monitors(out);
                     break;
                 }
@@ -581,7 +573,11 @@ impl Channel for DisplayChannel {
                         self.has_surface = false;
                     }
                 }
-                Update::Draw { draws, parts } => {
+                Update::Draw(Pending {
+                    draws,
+                    parts,
+                    picture_complete,
+                }) => {
                     for op in draws {
                         *self.sent_draws.entry(op.msg.msg_type).or_default() += 1;
                         let lossy_source = op.lossy_source;
@@ -597,7 +593,8 @@ impl Channel for DisplayChannel {
                     for (area, pixels) in parts {
                         self.draw(area, &pixels, out);
                     }
-                    if self.mark_due {
+                    // The client shows the display once its first picture is whole.
+                    if self.mark_due && picture_complete {
                         self.mark_due = false;
                         out.send(&DisplayMessage::Mark);
                     }
@@ -1262,18 +1259,37 @@ mod tests {
     }
 
     #[test]
-    fn big_damage_is_split_into_bands() {
+    fn a_new_surface_goes_in_slices_and_is_marked_shown_after_the_last() {
         let screen = Screen::default();
         screen.create_surface(1024, 1024);
         let mut ch = DisplayChannel::new(screen, 1, Caps::default(), 1);
         let mut out = Outbox::new(HeaderKind::Mini);
         ch.on_message(m::C_INIT, &init_body(), &mut out).unwrap();
-        ch.produce(&mut out);
-        let draws = drain(&mut out)
-            .iter()
-            .filter(|m| m.msg_type == m::DRAW_COPY)
-            .count();
-        assert_eq!(draws, 8, "4 MiB of raw pixels in 512 KiB bands");
+        let mut msgs = vec![];
+        for _ in 0..64 {
+            ch.produce(&mut out);
+            let got = drain(&mut out);
+            if got.is_empty() {
+                break;
+            }
+            msgs.extend(got);
+        }
+        let copies: Vec<usize> = (0..msgs.len())
+            .filter(|&i| msgs[i].msg_type == m::DRAW_COPY)
+            .collect();
+        let marks: Vec<usize> = (0..msgs.len())
+            .filter(|&i| msgs[i].msg_type == m::MARK)
+            .collect();
+        assert_eq!(
+            copies.len() as u64,
+            1024 * 1024 / crate::display::MAX_TAKE_PIXELS,
+            "slices of whole rows"
+        );
+        assert_eq!(marks.len(), 1);
+        assert!(
+            marks[0] > *copies.last().unwrap(),
+            "marked after the last slice"
+        );
     }
 
     #[test]

@@ -15,7 +15,9 @@ pub(crate) mod scroll;
 pub(crate) mod streams;
 mod viewer;
 
-pub(crate) use viewer::Forward;
+#[cfg(test)]
+pub(crate) use viewer::MAX_TAKE_PIXELS;
+pub(crate) use viewer::{Forward, Pending};
 
 use crate::canvas::framebuffer::Framebuffer;
 use crate::geometry::Area;
@@ -87,12 +89,9 @@ pub(crate) enum Update {
     SurfaceGone {
         generation: u64,
     },
-    /// Forwarded drawings to send first (they are older than the pixels), then damaged
-    /// areas.
-    Draw {
-        draws: Vec<Forward>,
-        parts: Vec<(Area, Vec<u8>)>,
-    },
+    /// Forwarded drawings to send first (they are older than the pixels), then a slice
+    /// of the damaged areas.
+    Draw(Pending),
 }
 
 impl Screen {
@@ -184,14 +183,17 @@ impl Screen {
             };
         }
         let State {
-            surface, viewers, ..
+            surface,
+            viewers,
+            streams,
+            ..
         } = &mut *s;
         let (Some(fb), Some(v)) = (surface.as_ref(), viewers.get_mut(&viewer)) else {
             return Update::Nothing;
         };
         // Taken together under the lock: every drawing is older than these pixels.
-        match v.take(fb) {
-            Some((draws, parts)) => Update::Draw { draws, parts },
+        match v.take(fb, &streams.owned(viewer)) {
+            Some(pending) => Update::Draw(pending),
             None => Update::Nothing,
         }
     }
@@ -517,7 +519,7 @@ mod tests {
             panic!("expected a new surface")
         };
         // Creating the surface damaged all of it.
-        let Update::Draw { parts, .. } = screen.next_update(1, generation) else {
+        let Update::Draw(Pending { parts, .. }) = screen.next_update(1, generation) else {
             panic!()
         };
         assert_eq!(parts.len(), 1);
@@ -525,7 +527,7 @@ mod tests {
         assert_eq!(screen.next_update(1, generation), Update::Nothing);
         screen.draw(Area::new(1, 1, 3, 3), &[9u8; 16], 8);
         screen.draw(Area::new(2, 2, 4, 4), &[9u8; 16], 8);
-        let Update::Draw { parts, .. } = screen.next_update(1, generation) else {
+        let Update::Draw(Pending { parts, .. }) = screen.next_update(1, generation) else {
             panic!()
         };
         assert_eq!(
@@ -541,7 +543,7 @@ mod tests {
 
     fn parts(update: Update) -> Vec<Area> {
         match update {
-            Update::Draw { parts, .. } => parts.into_iter().map(|p| p.0).collect(),
+            Update::Draw(Pending { parts, .. }) => parts.into_iter().map(|p| p.0).collect(),
             other => panic!("expected pixels, got {other:?}"),
         }
     }

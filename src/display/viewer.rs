@@ -32,6 +32,11 @@ pub(crate) struct Forward {
     pub lossy_source: bool,
 }
 
+/// Most pixels taken at once: a big update (a new client's first picture) goes out in
+/// slices of whole rows, so video and smaller updates are not stuck behind all of it on
+/// a slow link, and damage that a stream then covers is never sent as pixels.
+pub(crate) const MAX_TAKE_PIXELS: u64 = 64 * 1024;
+
 /// Drawings queued per viewer before they are folded into plain damage, and the bytes
 /// they may hold.
 const MAX_QUEUED_DRAWS: usize = 256;
@@ -41,6 +46,8 @@ const MAX_QUEUED_BYTES: usize = 16 << 20;
 #[derive(Default)]
 pub(super) struct Viewer {
     damage: Region,
+    /// Where the next slice of damage starts (slices go top to bottom).
+    next_row: u32,
     /// Drawings to forward, oldest first.
     queue: Vec<Forward>,
     /// The client decodes LZ4 images (`SPICE_DISPLAY_CAP_LZ4_COMPRESSION`); drawings
@@ -65,14 +72,22 @@ pub(super) struct Viewer {
 }
 
 /// What a viewer sends next: forwarded drawings (older than the pixels), then the
-/// pixels of its damaged areas.
-pub(super) type Pending = (Vec<Forward>, Vec<(Area, Vec<u8>)>);
+/// pixels of a slice of its damaged areas.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Pending {
+    pub draws: Vec<Forward>,
+    pub parts: Vec<(Area, Vec<u8>)>,
+    /// The slice reached the bottom of what was damaged: after a new surface, the
+    /// client's first picture is complete.
+    pub picture_complete: bool,
+}
 
 impl Viewer {
     /// Forgets everything queued; `all` (the whole surface, if any) is damaged.
     pub(super) fn reset(&mut self, all: Option<Area>) {
         self.queue.clear();
         self.damage.clear();
+        self.next_row = 0;
         self.lossy.clear();
         if let Some(all) = all {
             self.damage.add(all);
@@ -122,9 +137,17 @@ impl Viewer {
         self.damage.add(area);
     }
 
-    /// Takes what is pending, reading the damaged pixels from `fb` (so every drawing
-    /// taken is older than them); None when nothing is.
-    pub(super) fn take(&mut self, fb: &Framebuffer) -> Option<Pending> {
+    /// Takes what is pending, reading a slice of the damaged pixels from `fb` (so every
+    /// drawing taken is older than them); None when nothing is. `video`: the areas this
+    /// viewer receives as video; damage there waits for the stream's next frame.
+    pub(super) fn take(&mut self, fb: &Framebuffer, video: &[Area]) -> Option<Pending> {
+        if !video.is_empty() && self.damage.rects().iter().any(|r| touches_any(r, video)) {
+            let mut rest = Region::default();
+            for r in self.damage.take() {
+                subtract(r, video).into_iter().for_each(|a| rest.add(a));
+            }
+            self.damage = rest;
+        }
         let draws = std::mem::take(&mut self.queue);
         if self.damage.is_empty() && draws.is_empty() {
             return None;
@@ -137,12 +160,10 @@ impl Viewer {
                 self.lossy.remove(op.bbox);
             }
         }
-        let parts: Vec<(Area, Vec<u8>)> = self
-            .damage
-            .take()
-            .into_iter()
-            .map(|a| (a, fb.read(a)))
-            .collect();
+        let slice = self.damage.take_rows(MAX_TAKE_PIXELS, self.next_row);
+        self.next_row = slice.next_row;
+        let parts: Vec<(Area, Vec<u8>)> =
+            slice.areas.into_iter().map(|a| (a, fb.read(a))).collect();
         for (area, _) in &parts {
             if self.lossy_images {
                 self.lossy.add(*area);
@@ -150,7 +171,11 @@ impl Viewer {
                 self.lossy.remove(*area);
             }
         }
-        Some((draws, parts))
+        Some(Pending {
+            draws,
+            parts,
+            picture_complete: slice.to_the_bottom,
+        })
     }
 
     /// `area` went out lossless after all (it was marked lossy when taken).
@@ -174,6 +199,10 @@ impl Viewer {
 }
 
 const COPY_BITS: u16 = crate::proto::msg::display::COPY_BITS;
+
+fn touches_any(area: &Area, others: &[Area]) -> bool {
+    others.iter().any(|o| !o.intersect(area).is_empty())
+}
 
 /// Most rectangles `Lossy` keeps before it becomes their bounding box.
 const MAX_LOSSY_RECTS: usize = 64;
@@ -291,9 +320,25 @@ mod tests {
 
     fn taken(v: &mut Viewer) -> (usize, Vec<Area>) {
         let fb = Framebuffer::new(8, 8).unwrap();
-        v.take(&fb)
-            .map(|(draws, parts)| (draws.len(), parts.into_iter().map(|p| p.0).collect()))
+        v.take(&fb, &[])
+            .map(|p| (p.draws.len(), p.parts.into_iter().map(|p| p.0).collect()))
             .unwrap_or_default()
+    }
+
+    #[test]
+    fn damage_under_a_viewer_s_video_is_left_to_the_stream() {
+        let mut v = Viewer::default();
+        v.reset(Some(Area::new(0, 0, 8, 8)));
+        let fb = Framebuffer::new(8, 8).unwrap();
+        let video = [Area::new(0, 0, 4, 8)];
+        let taken = v.take(&fb, &video).expect("the rest as pixels");
+        let areas: Vec<Area> = taken.parts.iter().map(|p| p.0).collect();
+        assert_eq!(areas, vec![Area::new(4, 0, 8, 8)]);
+        assert!(taken.picture_complete);
+        assert!(
+            v.take(&fb, &video).is_none(),
+            "the stream's area is not sent later"
+        );
     }
 
     #[test]
@@ -432,6 +477,6 @@ mod tests {
             &[],
         );
         v.reset(None);
-        assert!(v.take(&Framebuffer::new(8, 8).unwrap()).is_none());
+        assert!(v.take(&Framebuffer::new(8, 8).unwrap(), &[]).is_none());
     }
 }

@@ -1,5 +1,5 @@
 use super::*;
-use crate::display::{Screen, Update};
+use crate::display::{Pending, Screen, Update};
 use crate::proto::msg::display as m;
 
 const W: u32 = 256;
@@ -126,7 +126,7 @@ fn the_copy_and_the_rest_as_pixels_make_the_new_picture_on_the_client() {
     };
     screen.modify(|fb| Some(fb.blit(fb.bounds(), &bytes(&old), (W * 4) as usize)));
     let mut client = Framebuffer::new(W, H).unwrap();
-    let Update::Draw { parts, .. } = screen.next_update(1, generation) else {
+    let Update::Draw(Pending { parts, .. }) = screen.next_update(1, generation) else {
         panic!("expected the picture")
     };
     for (a, px) in parts {
@@ -138,7 +138,7 @@ fn the_copy_and_the_rest_as_pixels_make_the_new_picture_on_the_client() {
         let (a, px) = &s[i];
         Some(fb.blit(*a, &bytes(px), a.width() as usize * 4))
     });
-    let Update::Draw { draws, parts } = screen.next_update(1, generation) else {
+    let Update::Draw(Pending { draws, parts, .. }) = screen.next_update(1, generation) else {
         panic!("expected an update")
     };
     assert_eq!(draws.len(), 1, "one copy");
@@ -312,7 +312,9 @@ fn draw_strips(screen: &Screen, s: &[(Area, Vec<u32>)]) {
 
 fn copies_and_pixels(update: Update) -> (usize, u64) {
     match update {
-        Update::Draw { draws, parts } => (draws.len(), parts.iter().map(|(a, _)| a.pixels()).sum()),
+        Update::Draw(Pending { draws, parts, .. }) => {
+            (draws.len(), parts.iter().map(|(a, _)| a.pixels()).sum())
+        }
         other => panic!("expected an update, got {other:?}"),
     }
 }
