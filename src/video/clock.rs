@@ -26,9 +26,13 @@ const CALM_REPORTS: usize = 6;
 /// quickly as on a calm LAN made the delay saw up and down on a throttled link, with
 /// frames dropped as late at each low.
 const CALM_REPORTS_AFTER_RAISE: usize = 18;
-/// The share of the spare margin given back on a lowering: 1/2, or 1/4 after a raise.
+/// ...or at least this many over this long (ms): at a low frame rate reports come
+/// seconds apart, and 18 of them would hold a raised delay for a minute.
+const MIN_CALM_REPORTS_AFTER_RAISE: usize = 3;
+const CALM_MS_AFTER_RAISE: u32 = 6_000;
+/// The share of the spare margin given back on a lowering: 1/2, or 1/3 after a raise.
 const GIVE_BACK_SHARE: i32 = 2;
-const GIVE_BACK_SHARE_AFTER_RAISE: i32 = 4;
+const GIVE_BACK_SHARE_AFTER_RAISE: i32 = 3;
 /// Largest lateness or earliness (ms) a report is taken at.
 const MAX_REPORTED_MS: i32 = 60_000;
 /// Longest the audio is held back so that late video can catch up with it (ms).
@@ -109,7 +113,7 @@ impl MediaClock {
     /// its last frame arrived before its display time.
     pub(crate) fn stream_report(&self, last_frame_delay: i32, drops: u32) {
         let mut delay = self.delay.lock();
-        if let Some(new) = delay.report(last_frame_delay, drops) {
+        if let Some(new) = delay.report(last_frame_delay, drops, self.now()) {
             let old = self.latency_ms.swap(new, Ordering::Relaxed);
             self.generation.fetch_add(1, Ordering::Release);
             crate::log_debug!("video: playout delay now {new} ms");
@@ -130,6 +134,8 @@ pub(crate) struct PlayoutDelay {
     recent_margins: Vec<i32>,
     /// Frames came late at least once: lower cautiously from then on.
     raised: bool,
+    /// When the first report of the current calm stretch came (ms).
+    calm_since: u32,
 }
 
 impl PlayoutDelay {
@@ -138,11 +144,13 @@ impl PlayoutDelay {
             latency,
             recent_margins: Vec::with_capacity(CALM_REPORTS_AFTER_RAISE),
             raised: false,
+            calm_since: 0,
         }
     }
 
-    /// Takes a report's margin; returns the new latency when it changes.
-    pub(crate) fn report(&mut self, margin: i32, drops: u32) -> Option<u32> {
+    /// Takes a report's margin, reported at `now_ms`; returns the new latency when it
+    /// changes.
+    pub(crate) fn report(&mut self, margin: i32, drops: u32, now_ms: u32) -> Option<u32> {
         // The client's number: any i32. Beyond a minute either way it says no more.
         let margin = margin.clamp(-MAX_REPORTED_MS, MAX_REPORTED_MS);
         let old = self.latency;
@@ -154,13 +162,22 @@ impl PlayoutDelay {
             self.recent_margins.clear();
             self.raised = true;
         } else {
+            if self.recent_margins.is_empty() {
+                self.calm_since = now_ms;
+            }
             self.recent_margins.push(margin);
-            let (calm_reports, share) = if self.raised {
-                (CALM_REPORTS_AFTER_RAISE, GIVE_BACK_SHARE_AFTER_RAISE)
+            let calm = self.recent_margins.len();
+            let (long_enough, share) = if self.raised {
+                let calm_ms = now_ms.wrapping_sub(self.calm_since);
+                (
+                    calm >= CALM_REPORTS_AFTER_RAISE
+                        || (calm >= MIN_CALM_REPORTS_AFTER_RAISE && calm_ms >= CALM_MS_AFTER_RAISE),
+                    GIVE_BACK_SHARE_AFTER_RAISE,
+                )
             } else {
-                (CALM_REPORTS, GIVE_BACK_SHARE)
+                (calm >= CALM_REPORTS, GIVE_BACK_SHARE)
             };
-            if self.recent_margins.len() >= calm_reports {
+            if long_enough {
                 let least = self.recent_margins.iter().copied().min().unwrap_or(margin);
                 self.recent_margins.clear();
                 let spare = least - 2 * SAFETY_MARGIN_MS;
@@ -196,16 +213,16 @@ mod tests {
     #[test]
     fn late_frames_raise_the_delay_at_once() {
         let mut d = PlayoutDelay::new(80);
-        assert_eq!(d.report(-30, 1), Some(125), "30 ms late + 15 margin");
-        assert_eq!(d.report(-1000, 5), Some(MAX_LATENCY_MS));
+        assert_eq!(d.report(-30, 1, 0), Some(125), "30 ms late + 15 margin");
+        assert_eq!(d.report(-1000, 5, 0), Some(MAX_LATENCY_MS));
     }
 
     #[test]
     fn absurd_reports_stay_within_the_bounds() {
         let mut d = PlayoutDelay::new(80);
-        assert_eq!(d.report(i32::MIN, u32::MAX), Some(MAX_LATENCY_MS));
+        assert_eq!(d.report(i32::MIN, u32::MAX, 0), Some(MAX_LATENCY_MS));
         for _ in 0..CALM_REPORTS_AFTER_RAISE {
-            d.report(i32::MAX, 0);
+            d.report(i32::MAX, 0, 0);
         }
         assert!(
             (MIN_LATENCY_MS..MAX_LATENCY_MS).contains(&d.latency()),
@@ -221,7 +238,7 @@ mod tests {
         for _ in 0..200 {
             // Frames arrive 10 ms after capture: margin = latency - 10.
             let margin = d.latency() as i32 - 10;
-            if d.report(margin, 0).is_some() {
+            if d.report(margin, 0, 0).is_some() {
                 changes += 1;
             }
         }
@@ -236,24 +253,41 @@ mod tests {
     #[test]
     fn after_late_frames_it_comes_down_in_smaller_steps_after_longer_calm() {
         let mut d = PlayoutDelay::new(80);
-        assert_eq!(d.report(-200, 3), Some(295), "200 ms late + 80 + 15");
+        assert_eq!(d.report(-200, 3, 0), Some(295), "200 ms late + 80 + 15");
         // Frames now arrive 100 ms early: 70 ms of spare margin.
         for _ in 0..CALM_REPORTS_AFTER_RAISE - 1 {
             assert_eq!(
-                d.report(100, 0),
+                d.report(100, 0, 0),
                 None,
                 "not lowered before a long calm stretch"
             );
         }
         assert_eq!(
-            d.report(100, 0),
-            Some(295 - 70 / 4),
-            "a quarter of the spare"
+            d.report(100, 0, 0),
+            Some(295 - 70 / 3),
+            "a third of the spare"
         );
         // Without a raise first, half the spare after a short calm stretch.
         let mut calm = PlayoutDelay::new(295);
-        let lowered = (0..CALM_REPORTS).filter_map(|_| calm.report(100, 0)).last();
+        let lowered = (0..CALM_REPORTS)
+            .filter_map(|_| calm.report(100, 0, 0))
+            .last();
         assert_eq!(lowered, Some(295 - 70 / 2));
+    }
+
+    #[test]
+    fn at_a_low_frame_rate_a_raised_delay_comes_down_after_seconds_not_reports() {
+        // Reports 2 s apart (a few frames a second on a thin link).
+        let mut d = PlayoutDelay::new(80);
+        assert_eq!(d.report(-305, 3, 1_000), Some(400));
+        assert_eq!(d.report(230, 0, 3_000), None);
+        assert_eq!(d.report(230, 0, 5_000), None);
+        assert_eq!(d.report(230, 0, 7_000), None, "4 s of calm");
+        assert_eq!(
+            d.report(230, 0, 9_000),
+            Some(400 - 200 / 3),
+            "6 s and 4 calm reports"
+        );
     }
 
     #[test]

@@ -472,15 +472,17 @@ impl RateControl {
         trim(&mut self.reports, now_ms, |r| r.0);
         if let Some(delay) = path_delay_ms {
             // The last frame's own time on the link is no queue: a big frame on a slow
-            // link takes long to arrive even with nothing ahead of it.
+            // link takes long to arrive even with nothing ahead of it. At the link's
+            // rate, its best estimate being the highest (what reached the client is
+            // only what we sent: at a low frame rate a fraction of the link, which made
+            // a frame's own time look like seconds, the path's base delay zero, and the
+            // steady delay after it a queue to cut for, again and again).
             let link = [self.link_bps(), self.received_bps()]
                 .into_iter()
                 .flatten()
-                .fold(f64::INFINITY, f64::min);
+                .fold(0.0, f64::max);
             let on_link_ms = match last_bytes {
-                Some(b) if link.is_finite() && link > 0.0 => {
-                    (f64::from(b) * 8000.0 / link).min(MAX_ON_LINK_MS) as i64
-                }
+                Some(b) if link > 0.0 => (f64::from(b) * 8000.0 / link).min(MAX_ON_LINK_MS) as i64,
                 _ => 0,
             };
             self.queue.sample(now_ms, delay.saturating_sub(on_link_ms));
