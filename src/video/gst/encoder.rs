@@ -28,9 +28,11 @@ const BYTES_PER_PIXEL: usize = 4;
 /// Most bits a frame may take per pixel (0.1 already looks good). libvpx spends its bit
 /// rate over the time between frames' timestamps: when the host is too busy to encode
 /// every frame, each one would grow, take longer to encode and decode, and the frame
-/// rate fall further. The cap follows the frame rate actually encoded. (x264 and x265
-/// budget each frame from the caps' frame rate instead, which bounds them already.)
+/// rate fall further. The cap follows the frame rate actually encoded. (x264, x265 and
+/// the hardware encoders budget each frame from the caps' frame rate instead: their
+/// bit rate is scaled to the frame rate really encoded, `MAX_RATE_SCALE` at most.)
 const MAX_BITS_PER_PIXEL: f64 = 0.2;
+const MAX_RATE_SCALE: f64 = 16.0;
 /// The cap never goes below this (bit/s): a tiny stream still gets a usable rate.
 const MIN_CAPPED_BPS: u64 = 200_000;
 /// Smoothing of the measured time between frames.
@@ -51,6 +53,8 @@ struct Running {
     first_mm: u32,
     last_pts_ms: Option<u64>,
     frames: u64,
+    /// The frame rate its caps announce (what the element budgets frames by).
+    caps_fps: f64,
 }
 
 pub(crate) struct GstEncoder {
@@ -219,6 +223,7 @@ impl GstEncoder {
             first_mm: 0,
             last_pts_ms: None,
             frames: 0,
+            caps_fps: f64::from(fps),
         };
         apply_rate(spec, &running.element, target);
         running
@@ -460,10 +465,13 @@ impl VideoEncoder for GstEncoder {
 }
 
 impl GstEncoder {
-    /// `target` with its bit rate held to `MAX_BITS_PER_PIXEL` at the frame rate the
-    /// frames really come at.
+    /// `target` for the element at the frame rate the frames really come at: libvpx's
+    /// bit rate held to `MAX_BITS_PER_PIXEL`; the others' scaled by their caps' frame
+    /// rate over the real one (a pipeline built at the rate control's first plan of 60
+    /// frames a second, fed 15, spent a quarter of the target: 0.2 Mbit/s of H.264 on a
+    /// 1 Mbit/s link), and a new pipeline's caps at the real frame rate.
     fn capped(&mut self, mut target: Target, frame: &Frame) -> Target {
-        if !matches!(self.spec.codec, Codec::Vp8 | Codec::Vp9) {
+        if self.spec.codec == Codec::Mjpeg {
             return target;
         }
         if let Some(last) = self.last_capture {
@@ -477,6 +485,16 @@ impl GstEncoder {
         let fps = self
             .interval_ms
             .map_or(f64::from(target.fps.max(1)), |i| 1000.0 / i);
+        if !matches!(self.spec.codec, Codec::Vp8 | Codec::Vp9) {
+            match &self.running {
+                Some(r) => {
+                    let scale = (r.caps_fps / fps).clamp(1.0 / MAX_RATE_SCALE, MAX_RATE_SCALE);
+                    target.bitrate_bps = (target.bitrate_bps as f64 * scale) as u64;
+                }
+                None => target.fps = (fps.round() as u32).max(1),
+            }
+            return target;
+        }
         let pixels = f64::from(frame.width) * f64::from(frame.height);
         let ceiling = (pixels * MAX_BITS_PER_PIXEL * fps) as u64;
         target.bitrate_bps = target.bitrate_bps.min(ceiling.max(MIN_CAPPED_BPS));

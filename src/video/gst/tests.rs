@@ -302,6 +302,36 @@ fn frames_stay_small_when_they_come_slowly() {
 }
 
 #[test]
+fn h264_spends_its_target_at_the_frame_rate_really_encoded() {
+    // The rate control's first plan says 60 frames a second; the guest gives 15. The
+    // stream must still get its target, not a quarter of it.
+    let name = "x264enc";
+    if !have(name) {
+        return;
+    }
+    let mean_bytes = |planned_fps: u32| {
+        let mut enc = GstEncoder::new(spec(name));
+        let mut sizes = Vec::new();
+        for n in 0..60u32 {
+            let mut frame = clip_frame(640, 360, n);
+            frame.mm_time = n * 66;
+            let mut t = target(600);
+            t.fps = planned_fps;
+            let out = enc.encode(&frame, t).expect("encodes").expect("frame");
+            sizes.push(out.len());
+        }
+        let later = &sizes[30..];
+        later.iter().sum::<usize>() as f64 / later.len() as f64
+    };
+    let (planned_60, planned_15) = (mean_bytes(60), mean_bytes(15));
+    println!("{name} fed 15 fps at 600 kbit/s: {planned_60:.0} bytes a frame planned at 60 fps, {planned_15:.0} at 15");
+    assert!(
+        planned_60 > 0.6 * planned_15,
+        "{planned_60:.0} vs {planned_15:.0} bytes a frame"
+    );
+}
+
+#[test]
 fn jpeg_quality_follows_the_target() {
     if !have("jpegenc") {
         return;
