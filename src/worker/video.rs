@@ -215,6 +215,10 @@ impl Video {
             }
         };
         let rate = RateControl::new(start_bitrate(screen.slowest_link()), MAX_FPS);
+        let rate = match codec {
+            Codec::Mjpeg => rate,
+            _ => rate.for_bitrate_codec(),
+        };
         let stream = match Stream::start(id, encoder, rate, deliver) {
             Ok(s) => s,
             Err(e) => {
