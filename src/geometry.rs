@@ -201,9 +201,18 @@ impl Region {
         self.add(a.union(&b));
     }
 
-    /// Removes and returns everything.
-    pub(crate) fn take(&mut self) -> Vec<Area> {
-        std::mem::take(&mut self.rects)
+    /// Removes `holes` from the region.
+    pub(crate) fn remove(&mut self, holes: &[Area]) {
+        if !self
+            .rects
+            .iter()
+            .any(|r| holes.iter().any(|h| !h.intersect(r).is_empty()))
+        {
+            return;
+        }
+        for r in std::mem::take(&mut self.rects) {
+            subtract(r, holes).into_iter().for_each(|a| self.add(a));
+        }
     }
 
     /// Removes and returns a band of whole rows of about `budget` pixels (at least one
@@ -347,6 +356,20 @@ mod tests {
                 .iter()
                 .any(|a| a.left <= x && a.top <= y && a.right >= x + 10 && a.bottom >= y + 10));
         }
+    }
+
+    #[test]
+    fn removing_holes_keeps_the_rest_of_the_region() {
+        let mut r = Region::default();
+        r.add(Area::new(0, 0, 10, 10));
+        r.add(Area::new(20, 0, 30, 10));
+        r.remove(&[Area::new(0, 0, 5, 10), Area::new(40, 40, 50, 50)]);
+        let total: u64 = r.rects().iter().map(Area::pixels).sum();
+        assert_eq!(total, 50 + 100);
+        assert!(r.rects().iter().all(|a| a.left >= 5));
+        let before = r.clone();
+        r.remove(&[Area::new(40, 40, 50, 50)]);
+        assert_eq!(r, before, "a hole elsewhere changes nothing");
     }
 
     #[test]

@@ -285,6 +285,13 @@ impl DisplayChannel {
         }
     }
 
+    /// Sends the `MARK` a new surface's first picture is due, once.
+    fn mark_shown(&mut self, out: &mut Outbox) {
+        if std::mem::take(&mut self.mark_due) {
+            out.send(&DisplayMessage::Mark);
+        }
+    }
+
     /// Follows the session's network test and the WAN settings: whether photographs may
     /// go JPEG and GLZ images deflated for this client.
     fn follow_wan(&mut self) {
@@ -293,7 +300,7 @@ impl DisplayChannel {
             self.link_rate = rate;
             self.screen.set_link_rate(self.viewer, rate);
         }
-        let (jpeg, zlib_glz) = self.images.wan_for(self.session_id);
+        let (jpeg, zlib_glz) = self.images.wan_at(rate);
         self.zlib_glz = zlib_glz;
         if jpeg != self.lossy_images {
             self.lossy_images = jpeg;
@@ -540,10 +547,7 @@ impl Channel for DisplayChannel {
             match self.screen.next_update(self.viewer, self.generation) {
                 Update::Nothing => {
                     // Nothing left as pixels (video may cover all of it): complete too.
-                    if self.mark_due {
-                        self.mark_due = false;
-                        out.send(&DisplayMessage::Mark);
-                    }
+                    self.mark_shown(out);
                     self.push_monitors(out);
                     break;
                 }
@@ -594,9 +598,8 @@ impl Channel for DisplayChannel {
                         self.draw(area, &pixels, out);
                     }
                     // The client shows the display once its first picture is whole.
-                    if self.mark_due && picture_complete {
-                        self.mark_due = false;
-                        out.send(&DisplayMessage::Mark);
+                    if picture_complete {
+                        self.mark_shown(out);
                     }
                 }
             }

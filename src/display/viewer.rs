@@ -141,13 +141,7 @@ impl Viewer {
     /// drawing taken is older than them); None when nothing is. `video`: the areas this
     /// viewer receives as video; damage there waits for the stream's next frame.
     pub(super) fn take(&mut self, fb: &Framebuffer, video: &[Area]) -> Option<Pending> {
-        if !video.is_empty() && self.damage.rects().iter().any(|r| touches_any(r, video)) {
-            let mut rest = Region::default();
-            for r in self.damage.take() {
-                subtract(r, video).into_iter().for_each(|a| rest.add(a));
-            }
-            self.damage = rest;
-        }
+        self.damage.remove(video);
         let draws = std::mem::take(&mut self.queue);
         if self.damage.is_empty() && draws.is_empty() {
             return None;
@@ -199,10 +193,6 @@ impl Viewer {
 }
 
 const COPY_BITS: u16 = crate::proto::msg::display::COPY_BITS;
-
-fn touches_any(area: &Area, others: &[Area]) -> bool {
-    others.iter().any(|o| !o.intersect(area).is_empty())
-}
 
 /// Most rectangles `Lossy` keeps before it becomes their bounding box.
 const MAX_LOSSY_RECTS: usize = 64;

@@ -267,11 +267,6 @@ impl LinkVerdicts {
     pub(crate) fn rate(&self, session_id: u32) -> Option<u64> {
         self.bits_per_second.lock().get(&session_id).copied()
     }
-
-    pub(crate) fn low_bandwidth(&self, session_id: u32) -> bool {
-        self.rate(session_id)
-            .is_some_and(|bps| bps < LOW_BANDWIDTH_BPS)
-    }
 }
 
 fn load_wan(slot: &std::sync::atomic::AtomicU8) -> WanCompression {
@@ -296,13 +291,20 @@ impl ImageSettings {
         self.zlib_glz.store(zlib_glz as u8, Relaxed);
     }
 
-    /// (JPEG, zlib over GLZ) for the client session `session_id`, now.
-    pub(crate) fn wan_for(&self, session_id: u32) -> (bool, bool) {
-        let slow = self.links.low_bandwidth(session_id);
+    /// (JPEG, zlib over GLZ) for a client whose network test measured `rate` (bit/s;
+    /// `None` until it ends), now.
+    pub(crate) fn wan_at(&self, rate: Option<u64>) -> (bool, bool) {
+        let slow = rate.is_some_and(|bps| bps < LOW_BANDWIDTH_BPS);
         (
             load_wan(&self.jpeg).applies(slow),
             load_wan(&self.zlib_glz).applies(slow),
         )
+    }
+
+    /// (JPEG, zlib over GLZ) for the client session `session_id`, now.
+    #[cfg(test)]
+    fn wan_for(&self, session_id: u32) -> (bool, bool) {
+        self.wan_at(self.links.rate(session_id))
     }
 }
 

@@ -1314,9 +1314,9 @@ mod tests {
         let recovered = median(&mut runs, |r| r.1 as u32);
         let lost = median(&mut runs, |r| r.2);
         println!("median: clean at 2 Mbit/s after {fall} s ({lost} frames lost), back after {recovered} s");
-        assert!(fall <= 9, "falls within 9 s: {fall}");
-        assert!(recovered <= 15, "recovers within 15 s: {recovered}");
-        assert!(lost <= 90, "{lost} frames lost");
+        assert!(fall <= 8, "falls within 8 s: {fall}");
+        assert!(recovered <= 13, "recovers within 13 s: {recovered}");
+        assert!(lost <= 60, "{lost} frames lost");
     }
 
     #[test]

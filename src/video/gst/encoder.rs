@@ -436,7 +436,7 @@ impl VideoEncoder for GstEncoder {
         {
             self.stop();
         }
-        let target = self.capped(target, frame);
+        let target = self.at_real_frame_rate(target, frame);
         if self.running.is_some() {
             self.follow_rate(target);
         }
@@ -470,7 +470,7 @@ impl GstEncoder {
     /// rate over the real one (a pipeline built at the rate control's first plan of 60
     /// frames a second, fed 15, spent a quarter of the target: 0.2 Mbit/s of H.264 on a
     /// 1 Mbit/s link), and a new pipeline's caps at the real frame rate.
-    fn capped(&mut self, mut target: Target, frame: &Frame) -> Target {
+    fn at_real_frame_rate(&mut self, mut target: Target, frame: &Frame) -> Target {
         if self.spec.codec == Codec::Mjpeg {
             return target;
         }
