@@ -10,6 +10,7 @@
 use super::ViewerId;
 use crate::geometry::Area;
 use crate::proto::caps::Caps;
+use crate::proto::msg::display::CAP_COMPOSITE;
 use crate::video::codecs::Codec;
 use crate::video::stream::{EncodedFrame, StreamHandle};
 use std::collections::{HashMap, VecDeque};
@@ -75,6 +76,24 @@ impl Streams {
                 link_bps: None,
             },
         );
+        self.tell_streams_who_scales();
+    }
+
+    /// Whether every viewer that takes streams scales a frame to the stream's size, so
+    /// frames may be encoded smaller on a thin link. spice-gtk's canvas scales, and it
+    /// says COMPOSITE; spice-html5 draws a frame at its own size and does not.
+    fn viewers_scale_frames(&self) -> bool {
+        self.viewers
+            .values()
+            .filter(|v| !v.refused)
+            .all(|v| v.caps.has(CAP_COMPOSITE))
+    }
+
+    fn tell_streams_who_scales(&self) {
+        let allowed = self.viewers_scale_frames();
+        for s in &self.active {
+            s.stream.allow_smaller_pictures(allowed);
+        }
     }
 
     pub(super) fn set_preference(&mut self, viewer: ViewerId, preference: Vec<u8>) {
@@ -111,6 +130,7 @@ impl Streams {
 
     pub(super) fn remove_viewer(&mut self, viewer: ViewerId) {
         self.viewers.remove(&viewer);
+        self.tell_streams_who_scales();
     }
 
     pub(super) fn active(&self) -> &[StreamInfo] {
@@ -122,6 +142,7 @@ impl Streams {
             v.streams.push(fresh(&info));
         }
         self.active.push(info);
+        self.tell_streams_who_scales();
     }
 
     /// Ends stream `id`; returns, per viewer, the area that must now go out as pixels.
@@ -148,7 +169,8 @@ impl Streams {
             return vec![];
         };
         v.refused = true;
-        v.streams
+        let uncovered = v
+            .streams
             .iter_mut()
             .filter(|s| !s.ending)
             .map(|s| {
@@ -156,7 +178,9 @@ impl Streams {
                 s.frames.clear();
                 s.info.dest
             })
-            .collect()
+            .collect();
+        self.tell_streams_who_scales();
+        uncovered
     }
 
     /// Hands a frame to every viewer of its stream. An MJPEG frame still waiting is
@@ -278,6 +302,30 @@ mod tests {
             mm_time: u32::from(n),
             data: vec![n],
         }
+    }
+
+    #[test]
+    fn frames_go_smaller_only_while_every_viewer_scales_them() {
+        let scales = Caps::from_bits(&[CAP_COMPOSITE]);
+        let mut s = Streams::default();
+        s.add_viewer(1, scales.clone());
+        let stream = info(3, Area::new(0, 0, 1280, 720));
+        let handle = stream.stream.clone();
+        s.start(stream);
+        assert!(handle.smaller_pictures_allowed(), "spice-gtk alone");
+        s.add_viewer(2, Caps::default());
+        assert!(
+            !handle.smaller_pictures_allowed(),
+            "a viewer that draws frames as they come"
+        );
+        s.refuse(2);
+        assert!(
+            handle.smaller_pictures_allowed(),
+            "it takes no stream any more"
+        );
+        s.add_viewer(4, Caps::default());
+        s.remove_viewer(4);
+        assert!(handle.smaller_pictures_allowed(), "it left");
     }
 
     #[test]

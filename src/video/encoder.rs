@@ -64,6 +64,9 @@ pub(crate) struct Target {
     pub quality: u8,
     pub bitrate_bps: u64,
     pub fps: u32,
+    /// Each side of the picture divided by this (1, 2 or 4) before encoding: the
+    /// client scales the frame back to the stream's size. Only MJPEG plans it.
+    pub scale: u8,
 }
 
 #[derive(Debug)]

@@ -83,6 +83,7 @@ mod tests {
         quality: 70,
         bitrate_bps: 1_000_000,
         fps: 30,
+        scale: 1,
     };
 
     #[test]

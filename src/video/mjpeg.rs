@@ -7,6 +7,7 @@
 
 use super::codecs::Codec;
 use super::encoder::{rows_fit, EncodeError, Frame, Target, VideoEncoder};
+use super::shrink::shrink_bgrx;
 use turbojpeg::{Compressor, Image, OutputBuf, PixelFormat, Subsamp};
 
 /// JPEG's own limit on each dimension.
@@ -17,6 +18,8 @@ pub(crate) struct MjpegEncoder {
     /// Output buffer, grown to the worst case of the largest frame seen, so libjpeg-turbo
     /// never reallocates while writing.
     scratch: Vec<u8>,
+    /// The frame shrunk when the rate control asks for a smaller picture.
+    shrunk: Vec<u8>,
     quality: u8,
 }
 
@@ -29,6 +32,7 @@ impl MjpegEncoder {
         Ok(MjpegEncoder {
             compressor,
             scratch: Vec::new(),
+            shrunk: Vec::new(),
             quality,
         })
     }
@@ -95,14 +99,31 @@ impl VideoEncoder for MjpegEncoder {
     }
 
     fn encode(&mut self, frame: &Frame, target: Target) -> Result<Option<Vec<u8>>, EncodeError> {
-        self.encode_bgrx(
-            frame.bytes(),
-            frame.width,
-            frame.height,
-            frame.stride,
-            target.quality,
-        )
-        .map(Some)
+        let mut shrunk = std::mem::take(&mut self.shrunk);
+        let small = match target.scale {
+            0 | 1 => None,
+            d => shrink_bgrx(
+                frame.bytes(),
+                frame.width,
+                frame.height,
+                frame.stride,
+                d,
+                &mut shrunk,
+            ),
+        };
+        let encoded = match small {
+            Some((w, h)) => self.encode_bgrx(&shrunk, w, h, w as usize * 4, target.quality),
+            // Too small to shrink (or whole size asked): the frame as it is.
+            None => self.encode_bgrx(
+                frame.bytes(),
+                frame.width,
+                frame.height,
+                frame.stride,
+                target.quality,
+            ),
+        };
+        self.shrunk = shrunk;
+        encoded.map(Some)
     }
 }
 
@@ -154,6 +175,7 @@ mod tests {
             quality,
             bitrate_bps: 0,
             fps: 30,
+            scale: 1,
         }
     }
 
@@ -218,6 +240,55 @@ mod tests {
             assert!(psnr > last.1, "quality {q} not better");
             last = (jpeg.len(), psnr);
         }
+    }
+
+    #[test]
+    fn a_smaller_picture_is_asked_for_and_costs_fewer_bytes() {
+        let frame = photo_like(1280, 720);
+        let mut enc = MjpegEncoder::new().expect("encoder");
+        let mut sizes = vec![];
+        for scale in [1u8, 2, 4] {
+            let jpeg = enc
+                .encode(
+                    &frame,
+                    Target {
+                        scale,
+                        ..target(50)
+                    },
+                )
+                .unwrap()
+                .expect("frame");
+            let header = Decompressor::new().unwrap().read_header(&jpeg).unwrap();
+            println!(
+                "1/{scale}: {}x{}, {} bytes",
+                header.width,
+                header.height,
+                jpeg.len()
+            );
+            assert_eq!(
+                (header.width, header.height),
+                (1280 / scale as usize, 720 / scale as usize)
+            );
+            sizes.push(jpeg.len());
+        }
+        assert!(
+            sizes[1] * 2 < sizes[0] && sizes[2] * 2 < sizes[1],
+            "{sizes:?}"
+        );
+        // A frame too small to shrink goes whole.
+        let tiny = gradient(1, 1);
+        let jpeg = enc
+            .encode(
+                &tiny,
+                Target {
+                    scale: 2,
+                    ..target(50)
+                },
+            )
+            .unwrap()
+            .unwrap();
+        let header = Decompressor::new().unwrap().read_header(&jpeg).unwrap();
+        assert_eq!((header.width, header.height), (1, 1));
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod pipeline;
 pub(crate) mod queue;
 pub(crate) mod rate;
 pub(crate) mod select;
+mod shrink;
 pub(crate) mod stream;
 
 use codecs::{Codec, CodecList, Encoder};

@@ -74,7 +74,7 @@ impl Pipeline {
                     recycle(&give_back, frame);
                     match result {
                         Ok(Some(data)) => {
-                            state.on_encoded(data.len(), target.quality, spent);
+                            state.on_encoded(data.len(), target, spent);
                             deliver(Output::Frame(EncodedFrame {
                                 stream,
                                 mm_time: frame_time,

@@ -14,7 +14,9 @@
 //! - Upward probes wait for a quiet period, grow bolder while they succeed and back off
 //!   when they fail; small changes of content do not move the target (hysteresis).
 //! - The source frame rate (up to `max_fps`) is kept as long as quality can give way,
-//!   down to 30; only then does the frame rate fall.
+//!   down to 30; only then does the frame rate fall. A client that scales frames to
+//!   the stream's size gets a smaller picture (half, then a quarter of each side)
+//!   before the frame rate falls under 12.
 
 use super::encoder::Target;
 use super::queue::QueueDelay;
@@ -32,6 +34,13 @@ const KEEP_QUALITY_FPS: f64 = 10.0;
 const MIN_QUALITY: u8 = 10;
 const MIN_FPS: f64 = 1.0;
 const QUALITY_STEP: u8 = 5;
+/// Divisors of each side a frame may be encoded at, whole picture first, and the frame
+/// rate under which the next smaller picture is chosen: a picture that moves matters
+/// more than its sharpness (a 720p JPEG at half size costs about a third of its bytes).
+const SCALES: [u8; 3] = [1, 2, 4];
+const SHRINK_BELOW_FPS: f64 = 12.0;
+/// Quality a picture gives up to at `SHRINK_BELOW_FPS` before a smaller one is chosen.
+const SHRINK_BELOW_QUALITY: u8 = 20;
 const MIN_BUDGET_BPS: f64 = 64_000.0;
 /// A bit-rate codec (H.264, VP8, ...) keeps the source frame rate while each frame gets
 /// at least this many bytes; below, the frame rate follows the budget.
@@ -101,8 +110,6 @@ const SIZE_SMOOTHING: f64 = 0.25;
 /// for probes.
 const QUEUE_HIGH_MS: u32 = 100;
 const QUEUE_LOW_MS: u32 = 50;
-/// Most of a report's delay put down to its frame's own size (ms).
-const MAX_ON_LINK_MS: f64 = 1_000.0;
 /// The cut on a queue: to the link's rate times `1 - queue / QUEUE_DRAIN_MS`, within
 /// these bounds, so a long queue drains in about a second and a short one gently.
 const QUEUE_DRAIN_MS: f64 = 1_000.0;
@@ -138,6 +145,17 @@ const SIZE_AT_QUALITY: [(u8, f64); 12] = [
     (95, 3.40),
     (100, 5.50),
 ];
+
+/// JPEG size of a picture shrunk by each divisor against the whole one at the same
+/// quality (the four test clips at 720p, quality 10 to 80: 0.33-0.42 at half size,
+/// 0.10-0.18 at a quarter).
+fn scale_factor(divisor: u8) -> f64 {
+    match divisor {
+        2 => 0.36,
+        4 => 0.135,
+        _ => 1.0,
+    }
+}
 
 fn size_factor(quality: u8) -> f64 {
     let q = quality.clamp(1, 100);
@@ -188,9 +206,17 @@ struct Probe {
     started_ms: u64,
     budget_before: f64,
     /// The target before the probe, restored if it fails.
-    quality_before: u8,
-    fps_before: f64,
+    plan_before: Plan,
     past_ceiling: bool,
+}
+
+/// What frames are encoded at: JPEG quality, frames per second, and the divisor of each
+/// side of the picture.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Plan {
+    quality: u8,
+    fps: f64,
+    scale: u8,
 }
 
 #[derive(Debug, Clone)]
@@ -202,7 +228,10 @@ pub(crate) struct RateControl {
     budget_bps: f64,
     quality: u8,
     fps: f64,
-    /// Bytes of a frame at quality 50, from recent frames; None before the first.
+    scale: u8,
+    /// Every viewer scales frames to the stream's size, so a smaller picture may go.
+    may_shrink: bool,
+    /// Bytes of a whole frame at quality 50, from recent frames; None before the first.
     size_at_50: Option<f64>,
     next_due_ms: f64,
     last_change_ms: u64,
@@ -256,6 +285,8 @@ impl RateControl {
             budget_bps: budget,
             quality: START_QUALITY,
             fps: max_fps,
+            scale: 1,
+            may_shrink: false,
             size_at_50: None,
             next_due_ms: 0.0,
             last_change_ms: 0,
@@ -300,6 +331,42 @@ impl RateControl {
             quality: self.quality,
             bitrate_bps: (self.budget_bps * FILL) as u64,
             fps: (self.fps.round() as u32).max(1),
+            scale: self.scale,
+        }
+    }
+
+    /// Whether every viewer scales a frame to the stream's size (spice-gtk does,
+    /// spice-html5 draws it as it comes): only then may frames be encoded smaller. A
+    /// viewer that cannot joining a stream gets whole pictures from the next frame.
+    pub(crate) fn allow_smaller_pictures(&mut self, now_ms: u64, allowed: bool) {
+        if allowed == self.may_shrink {
+            return;
+        }
+        self.may_shrink = allowed;
+        if !allowed && self.scale != 1 {
+            let plan = self.size_at_50.map_or(
+                Plan {
+                    quality: self.quality,
+                    fps: self.fps,
+                    scale: 1,
+                },
+                |size| self.plan(size, self.budget_bps * FILL),
+            );
+            self.set_target(now_ms, plan);
+        }
+        self.replan(now_ms);
+    }
+
+    #[cfg(test)]
+    pub(crate) fn smaller_pictures_allowed(&self) -> bool {
+        self.may_shrink
+    }
+
+    fn current(&self) -> Plan {
+        Plan {
+            quality: self.quality,
+            fps: self.fps,
+            scale: self.scale,
         }
     }
 
@@ -418,8 +485,9 @@ impl RateControl {
         }
     }
 
-    /// A frame came out of the encoder with `bytes`, encoded at `quality`.
-    pub(crate) fn frame_encoded(&mut self, now_ms: u64, bytes: usize, quality: u8) {
+    /// A frame came out of the encoder with `bytes`, encoded at `quality` with each side
+    /// divided by `scale`.
+    pub(crate) fn frame_encoded(&mut self, now_ms: u64, bytes: usize, quality: u8, scale: u8) {
         let bytes = u32::try_from(bytes).unwrap_or(u32::MAX);
         self.stats.frames_encoded += 1;
         self.stats.bytes_encoded += u64::from(bytes);
@@ -429,7 +497,7 @@ impl RateControl {
         if self.in_flight.len() > 64 {
             self.in_flight.pop_front();
         }
-        let sample = f64::from(bytes) / size_factor(quality);
+        let sample = f64::from(bytes) / (size_factor(quality) * scale_factor(scale));
         self.size_at_50 = Some(match self.size_at_50 {
             None => sample,
             Some(s) => s + SIZE_SMOOTHING * (sample - s),
@@ -490,22 +558,16 @@ impl RateControl {
         self.reports.push_back((now_ms, bytes));
         trim(&mut self.reports, now_ms, |r| r.0);
         if let Some(delay) = path_delay_ms {
-            // The last frame's own time on the link is no queue: a big frame on a slow
-            // link takes long to arrive even with nothing ahead of it. At the link's
-            // rate, its best estimate being the highest (what reached the client is
-            // only what we sent: at a low frame rate a fraction of the link, which made
-            // a frame's own time look like seconds, the path's base delay zero, and the
-            // steady delay after it a queue to cut for, again and again).
+            // A bigger frame's own time on the link is no queue. At the link's rate, its
+            // best estimate being the highest (what reached the client is only what we
+            // sent: at a low frame rate a fraction of the link).
             let link = [self.link_bps(), self.received_bps()]
                 .into_iter()
                 .flatten()
                 .fold(0.0, f64::max);
-            let on_link_ms = match last_bytes {
-                Some(b) if link > 0.0 => (f64::from(b) * 8000.0 / link).min(MAX_ON_LINK_MS) as i64,
-                _ => 0,
-            };
-            self.queue.sample(now_ms, delay.saturating_sub(on_link_ms));
-            let queue = self.queue.queue_ms().unwrap_or(0);
+            self.queue
+                .sample(now_ms, delay, last_bytes.unwrap_or_default());
+            let queue = self.queue.queue_ms(link).unwrap_or(0);
             self.stats.queue_ms = queue;
             if queue > QUEUE_HIGH_MS {
                 self.queue_building(now_ms, queue);
@@ -623,7 +685,7 @@ impl RateControl {
             }
             self.ceiling = Some((self.budget_bps, now_ms));
             self.set_budget(probe.budget_before);
-            self.set_target(now_ms, probe.quality_before, probe.fps_before);
+            self.set_target(now_ms, probe.plan_before);
         } else {
             if now_ms < self.hold_until_ms || (late_report && now_ms < self.late_hold_until_ms) {
                 return;
@@ -698,8 +760,8 @@ impl RateControl {
         self.stats.budget_bps = self.budget_bps as u64;
     }
 
-    fn predicted_bps(&self, size_at_50: f64, quality: u8, fps: f64) -> f64 {
-        size_at_50 * size_factor(quality) * fps * 8.0
+    fn predicted_bps(&self, size_at_50: f64, plan: Plan) -> f64 {
+        size_at_50 * scale_factor(plan.scale) * size_factor(plan.quality) * plan.fps * 8.0
     }
 
     /// Best quality on the ladder within `range` whose frames fit `bytes`.
@@ -710,39 +772,92 @@ impl RateControl {
             .find(|q| size_at_50 * size_factor(*q) <= bytes)
     }
 
-    /// The best (quality, fps) for a budget: full frame rate with quality down to
-    /// `KEEP_FPS_QUALITY`, then fewer frames down to `KEEP_QUALITY_FPS`, then lower
-    /// quality, then fewer frames again.
-    fn plan(&self, size_at_50: f64, budget_bps: f64) -> (u8, f64) {
+    /// The best plan for a budget: full frame rate with quality down to
+    /// `KEEP_FPS_QUALITY`, then fewer frames down to `SHRINK_BELOW_FPS`, then the same
+    /// at a smaller picture (when viewers scale); at the smallest, fewer frames down to
+    /// `KEEP_QUALITY_FPS`, then lower quality, then fewer frames again.
+    fn plan(&self, size_at_50: f64, budget_bps: f64) -> Plan {
         let bytes_per_s = budget_bps / 8.0;
         let full = self.full_fps();
         if self.bitrate_codec {
             let fps = (bytes_per_s / MIN_CODED_FRAME_BYTES).clamp(MIN_FPS, full);
-            return (self.quality, fps);
+            return Plan {
+                quality: self.quality,
+                fps,
+                scale: 1,
+            };
         }
-        if let Some(q) = Self::best_quality(
-            size_at_50,
-            bytes_per_s / full,
-            KEEP_FPS_QUALITY,
-            MAX_QUALITY,
-        ) {
-            return (q, full);
+        let scales = if self.may_shrink {
+            &SCALES[..]
+        } else {
+            &SCALES[..1]
+        };
+        let mut size = size_at_50;
+        let mut scale = 1;
+        for &divisor in scales {
+            scale = divisor;
+            size = size_at_50 * scale_factor(divisor);
+            if let Some(quality) =
+                Self::best_quality(size, bytes_per_s / full, KEEP_FPS_QUALITY, MAX_QUALITY)
+            {
+                return Plan {
+                    quality,
+                    fps: full,
+                    scale,
+                };
+            }
+            let fps = bytes_per_s / (size * size_factor(KEEP_FPS_QUALITY));
+            let shrink_below = SHRINK_BELOW_FPS.min(full);
+            if fps >= shrink_below {
+                return Plan {
+                    quality: KEEP_FPS_QUALITY,
+                    fps,
+                    scale,
+                };
+            }
+            if divisor == scales[scales.len() - 1] {
+                break;
+            }
+            if let Some(quality) = Self::best_quality(
+                size,
+                bytes_per_s / shrink_below,
+                SHRINK_BELOW_QUALITY,
+                KEEP_FPS_QUALITY - QUALITY_STEP,
+            ) {
+                return Plan {
+                    quality,
+                    fps: shrink_below,
+                    scale,
+                };
+            }
         }
         let floor = KEEP_QUALITY_FPS.min(full);
-        let fps = bytes_per_s / (size_at_50 * size_factor(KEEP_FPS_QUALITY));
+        let fps = bytes_per_s / (size * size_factor(KEEP_FPS_QUALITY));
         if fps >= floor {
-            return (KEEP_FPS_QUALITY, fps.min(full));
+            return Plan {
+                quality: KEEP_FPS_QUALITY,
+                fps: fps.min(full),
+                scale,
+            };
         }
-        if let Some(q) = Self::best_quality(
-            size_at_50,
+        if let Some(quality) = Self::best_quality(
+            size,
             bytes_per_s / floor,
             MIN_QUALITY,
             KEEP_FPS_QUALITY - QUALITY_STEP,
         ) {
-            return (q, floor);
+            return Plan {
+                quality,
+                fps: floor,
+                scale,
+            };
         }
-        let fps = bytes_per_s / (size_at_50 * size_factor(MIN_QUALITY));
-        (MIN_QUALITY, fps.clamp(MIN_FPS, floor))
+        let fps = bytes_per_s / (size * size_factor(MIN_QUALITY));
+        Plan {
+            quality: MIN_QUALITY,
+            fps: fps.clamp(MIN_FPS, floor),
+            scale,
+        }
     }
 
     /// Whether a bigger budget would buy better quality or more frames.
@@ -753,7 +868,12 @@ impl RateControl {
                 .produced_bps(now_ms)
                 .is_some_and(|p| p >= target * CODED_USES_TARGET);
         }
-        self.plan(size_at_50, self.budget_bps * UP_FILL) != (MAX_QUALITY, self.full_fps())
+        let best = Plan {
+            quality: MAX_QUALITY,
+            fps: self.full_fps(),
+            scale: 1,
+        };
+        self.plan(size_at_50, self.budget_bps * UP_FILL) != best
     }
 
     /// Runs probes and moves the target when the budget or the frame sizes call for it.
@@ -764,27 +884,29 @@ impl RateControl {
         let probing_now = self.probe_step(now_ms, size);
         if self.bitrate_codec {
             // The encoder holds the bit rate; the frame rate follows the budget.
-            let (quality, fps) = self.plan(size, self.budget_bps * FILL);
-            if (fps - self.fps).abs() > self.fps * 0.05 {
-                self.set_target(now_ms, quality, fps);
+            let plan = self.plan(size, self.budget_bps * FILL);
+            if (plan.fps - self.fps).abs() > self.fps * 0.05 {
+                self.set_target(now_ms, plan);
             }
             return;
         }
-        let current = self.predicted_bps(size, self.quality, self.fps);
+        let current = self.predicted_bps(size, self.current());
         if current > self.budget_bps {
-            let (quality, fps) = self.plan(size, self.budget_bps * FILL);
-            self.set_target(now_ms, quality, fps);
+            let plan = self.plan(size, self.budget_bps * FILL);
+            self.set_target(now_ms, plan);
             return;
         }
         if !probing_now && now_ms < self.last_change_ms + UP_HOLD_MS {
             return;
         }
-        let (quality, fps) = self.plan(size, self.budget_bps * UP_FILL);
-        let better = self.predicted_bps(size, quality, fps) > current * UP_FACTOR
+        let plan = self.plan(size, self.budget_bps * UP_FILL);
+        let better = self.predicted_bps(size, plan) > current * UP_FACTOR
             // The source got faster (its rate is measured as it runs).
-            || (fps > self.fps * 1.05 && quality >= self.quality);
+            || (plan.fps > self.fps * 1.05
+                && plan.quality >= self.quality
+                && plan.scale <= self.scale);
         if better {
-            self.set_target(now_ms, quality, fps);
+            self.set_target(now_ms, plan);
         }
     }
 
@@ -844,8 +966,7 @@ impl RateControl {
         self.probe = Some(Probe {
             started_ms: now_ms,
             budget_before: self.budget_bps,
-            quality_before: self.quality,
-            fps_before: self.fps,
+            plan_before: self.current(),
             past_ceiling,
         });
         self.set_budget(budget);
@@ -858,23 +979,25 @@ impl RateControl {
         if self.bitrate_codec {
             return Some(self.budget_bps * 1.1);
         }
-        let current = self.predicted_bps(size_at_50, self.quality, self.fps);
+        let current = self.predicted_bps(size_at_50, self.current());
         let mut budget = self.budget_bps;
         for _ in 0..50 {
             budget *= 1.05;
-            let (quality, fps) = self.plan(size_at_50, budget * UP_FILL);
-            if self.predicted_bps(size_at_50, quality, fps) > current * UP_FACTOR {
+            let plan = self.plan(size_at_50, budget * UP_FILL);
+            if self.predicted_bps(size_at_50, plan) > current * UP_FACTOR {
                 return Some(budget);
             }
         }
         None
     }
 
-    fn set_target(&mut self, now_ms: u64, quality: u8, fps: f64) {
+    fn set_target(&mut self, now_ms: u64, plan: Plan) {
         let before = self.target();
-        self.quality = quality;
-        self.fps = fps;
-        if self.target().quality != before.quality || self.target().fps != before.fps {
+        self.quality = plan.quality;
+        self.fps = plan.fps;
+        self.scale = plan.scale;
+        let after = self.target();
+        if (after.quality, after.fps, after.scale) != (before.quality, before.fps, before.scale) {
             self.stats.target_changes += 1;
             self.last_change_ms = now_ms;
         }
@@ -930,7 +1053,7 @@ mod tests {
         for i in 0..4 {
             assert!(rc.frame_captured(i * 33));
         }
-        rc.frame_encoded(140, 40_000, START_QUALITY);
+        rc.frame_encoded(140, 40_000, START_QUALITY, 1);
         let t = rc.target();
         let size50 = 40_000.0 / size_factor(START_QUALITY);
         let predicted = size50 * size_factor(t.quality) * f64::from(t.fps) * 8.0;
@@ -949,7 +1072,7 @@ mod tests {
             let now = i * 1000 / 60;
             if rc.frame_captured(now) {
                 taken += 1;
-                rc.frame_encoded(now, 10_000, rc.target().quality);
+                rc.frame_encoded(now, 10_000, rc.target().quality, 1);
                 rc.frame_sent(now, 10_000);
             }
         }
@@ -963,7 +1086,7 @@ mod tests {
             let now = i * 1000 / 24 + (i * 7919 % 13);
             if rc.frame_captured(now) {
                 taken += 1;
-                rc.frame_encoded(now, 10_000, rc.target().quality);
+                rc.frame_encoded(now, 10_000, rc.target().quality, 1);
                 rc.frame_sent(now, 10_000);
             }
         }
@@ -989,7 +1112,7 @@ mod tests {
             held = !due;
             if due {
                 taken += 1;
-                rc.frame_encoded(ms, 10_000, rc.target().quality);
+                rc.frame_encoded(ms, 10_000, rc.target().quality, 1);
                 rc.frame_sent(ms, 10_000);
             }
         }
@@ -1071,11 +1194,17 @@ mod tests {
             0.85 + f64::from(self.rng % 1000) / 1000.0 * 0.3
         }
 
-        /// The "real" content: size grows with quality by its own law.
-        fn frame_bytes(&mut self, quality: u8) -> usize {
+        /// The "real" content: size grows with quality by its own law, and a smaller
+        /// picture costs a little more than the model says.
+        fn frame_bytes(&mut self, quality: u8, scale: u8) -> usize {
             let q = f64::from(quality);
             let curve = 0.3 + 0.7 * (q / 50.0).powf(1.3);
-            (self.content * curve * self.noise()) as usize
+            let shrunk = match scale {
+                2 => 0.40,
+                4 => 0.16,
+                _ => 1.0,
+            };
+            (self.content * curve * shrunk * self.noise()) as usize
         }
 
         fn run_for(&mut self, ms: u64) {
@@ -1104,9 +1233,9 @@ mod tests {
                         let per_frame = t.bitrate_bps as f64 / 8.0 / f64::from(t.fps.max(1));
                         (per_frame.min(best) * self.noise()) as usize
                     } else {
-                        self.frame_bytes(q)
+                        self.frame_bytes(q, t.scale)
                     };
-                    self.rc.frame_encoded(now, bytes, q);
+                    self.rc.frame_encoded(now, bytes, q, t.scale);
                     if let Some(s) = self.seconds.last_mut() {
                         s.encoded_bytes += bytes as u64;
                         s.frames += 1;
@@ -1265,6 +1394,41 @@ mod tests {
                 assert!(mean >= capacity * 0.5, "uses the link: {mean}");
             }
         }
+    }
+
+    #[test]
+    fn a_thin_link_gets_a_smaller_picture_that_moves() {
+        // 1 Mbit/s for 720p frames of 40 kB at quality 50: at full size even quality 10
+        // leaves 3 frames a second.
+        for (capacity, want_scale) in [(1e6, 2), (0.5e6, 4)] {
+            let mut sim = Sim::new(700_000, capacity);
+            sim.rc.allow_smaller_pictures(0, true);
+            sim.run_for(30_000);
+            let t = sim.rc.target();
+            let fps = f64::from(sim.frames(15, 30)) / 15.0;
+            let lost = f64::from(sim.lost_frames(15, 30)) / f64::from(sim.frames(15, 30));
+            println!(
+                "{:.1} Mbit/s: {t:?}, {fps:.1} frames/s encoded, {:.1} % lost, {:.2} Mbit/s, {} changes in the last 15 s",
+                capacity / 1e6,
+                lost * 100.0,
+                sim.mean_bps(15, 30) / 1e6,
+                sim.changes(15, 30),
+            );
+            assert!(t.scale >= want_scale, "a smaller picture: {t:?}");
+            assert!(fps >= 10.0, "at least 10 frames a second: {fps:.1}");
+            assert!(lost <= 0.08, "few lost: {lost}");
+            assert!(sim.mean_bps(15, 30) <= capacity);
+            // A viewer that draws frames at their own size joins: whole pictures.
+            sim.rc.allow_smaller_pictures(30_000, false);
+            assert_eq!(sim.rc.target().scale, 1);
+            sim.run_for(10_000);
+            assert_eq!(sim.rc.target().scale, 1, "and it stays whole");
+        }
+        // A link that carries the whole picture keeps it.
+        let mut sim = Sim::new(8_000_000, 10e6);
+        sim.rc.allow_smaller_pictures(0, true);
+        sim.run_for(30_000);
+        assert_eq!(sim.rc.target().scale, 1, "{:?}", sim.rc.target());
     }
 
     /// 10 -> 2 -> 10 Mbit/s with content noise `seed`: (seconds to run clean at 2 Mbit/s,

@@ -132,6 +132,13 @@ impl StreamHandle {
         );
     }
 
+    /// Whether every viewer of the stream scales frames to its size (see
+    /// [`RateControl::allow_smaller_pictures`]).
+    pub(crate) fn allow_smaller_pictures(&self, allowed: bool) {
+        let now = self.age_ms();
+        self.0.rate.lock().allow_smaller_pictures(now, allowed);
+    }
+
     /// The next frame encoded must be a key frame (a client joined the stream).
     pub(crate) fn want_key_frame(&self) {
         self.0.key_frame_wanted.store(true, Ordering::Release);
@@ -156,6 +163,12 @@ impl StreamHandle {
         StreamHandle::new(RateControl::new(10_000_000, 30))
     }
 
+    /// Whether frames may be encoded smaller than the stream (tests).
+    #[cfg(test)]
+    pub(crate) fn smaller_pictures_allowed(&self) -> bool {
+        self.0.rate.lock().smaller_pictures_allowed()
+    }
+
     /// Whether a key frame is asked for (tests).
     #[cfg(test)]
     pub(crate) fn key_frame_wanted(&self) -> bool {
@@ -168,9 +181,12 @@ impl StreamHandle {
         self.0.key_frame_wanted.swap(false, Ordering::AcqRel)
     }
 
-    pub(super) fn on_encoded(&self, bytes: usize, quality: u8, encode_us: u64) {
+    pub(super) fn on_encoded(&self, bytes: usize, target: Target, encode_us: u64) {
         let now = self.age_ms();
-        self.0.rate.lock().frame_encoded(now, bytes, quality);
+        self.0
+            .rate
+            .lock()
+            .frame_encoded(now, bytes, target.quality, target.scale);
         let mut s = self.0.stats.lock();
         s.frames_encoded += 1;
         s.bytes += bytes as u64;

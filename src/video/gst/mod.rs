@@ -70,6 +70,7 @@ fn test_encode(spec: &'static Spec) -> Result<(), String> {
         quality: 70,
         bitrate_bps: 2_000_000,
         fps: 30,
+        scale: 1,
     };
     for n in 0..2u32 {
         let pixels = (0..w * h * 4).map(|i| (i / 4 % 251 + n * 16) as u8);

@@ -56,6 +56,7 @@ pub(super) fn target(kbps: u64) -> Target {
         quality: 80,
         bitrate_bps: kbps * 1000,
         fps: 30,
+        scale: 1,
     }
 }
 
@@ -344,6 +345,7 @@ fn jpeg_quality_follows_the_target() {
             quality,
             bitrate_bps: 0,
             fps: 30,
+            scale: 1,
         };
         sizes.push(
             enc.encode(&frame, t)
