@@ -298,6 +298,8 @@ class VideoVM:
                "streams_created": len(ev["created"]), "late": ev["late"],
                "stream_codecs": measure.stream_codecs(client.log_path, ev["created"]),
                "latency_ms": [round(x * 1000, 1) for _, x in lats],
+               # when each new frame was shown (s into the window): where freezes are
+               "shown_s": [round(t - t0, 3) for t, _ in shown],
                "shown_at": [round(t - t0, 3) for t, _ in shown],
                "revision": _revision(), "mapped_lib": self.rig.mapped_lib}
         if link.step:

@@ -30,6 +30,11 @@ const CALM_REPORTS_AFTER_RAISE: usize = 18;
 /// seconds apart, and 18 of them would hold a raised delay for a minute.
 const MIN_CALM_REPORTS_AFTER_RAISE: usize = 3;
 const CALM_MS_AFTER_RAISE: u32 = 6_000;
+/// Late frames this soon after a stream started (ms) are its start, not the path's
+/// jitter: the first frames wait behind the picture sent before the stream (and the
+/// delay rises for them), but that says nothing of how the path behaves later, so the
+/// delay comes down again as on a calm path.
+const START_GRACE_MS: u32 = 3_000;
 /// The share of the spare margin given back on a lowering: 1/2, or 1/3 after a raise.
 const GIVE_BACK_SHARE: i32 = 2;
 const GIVE_BACK_SHARE_AFTER_RAISE: i32 = 3;
@@ -109,6 +114,11 @@ impl MediaClock {
         self.audio_playing.load(Ordering::Acquire)
     }
 
+    /// A stream started: late frames in its first seconds do not make the delay cautious.
+    pub(crate) fn stream_started(&self) {
+        self.delay.lock().stream_started(self.now());
+    }
+
     /// A client's stream report: `last_frame_delay` is how early (ms; negative = late)
     /// its last frame arrived before its display time.
     pub(crate) fn stream_report(&self, last_frame_delay: i32, drops: u32) {
@@ -136,6 +146,8 @@ pub(crate) struct PlayoutDelay {
     raised: bool,
     /// When the first report of the current calm stretch came (ms).
     calm_since: u32,
+    /// Until when late frames belong to a stream's start (ms).
+    start_grace_until: Option<u32>,
 }
 
 impl PlayoutDelay {
@@ -145,7 +157,18 @@ impl PlayoutDelay {
             recent_margins: Vec::with_capacity(CALM_REPORTS_AFTER_RAISE),
             raised: false,
             calm_since: 0,
+            start_grace_until: None,
         }
+    }
+
+    pub(crate) fn stream_started(&mut self, now_ms: u32) {
+        self.start_grace_until = Some(now_ms.wrapping_add(START_GRACE_MS));
+    }
+
+    fn in_start_grace(&self, now_ms: u32) -> bool {
+        // Wrapping: the clock is the protocol's u32 of milliseconds.
+        self.start_grace_until
+            .is_some_and(|until| (until.wrapping_sub(now_ms) as i32) > 0)
     }
 
     /// Takes a report's margin, reported at `now_ms`; returns the new latency when it
@@ -160,7 +183,9 @@ impl PlayoutDelay {
             self.latency =
                 (old as i32 + missing).clamp(MIN_LATENCY_MS as i32, MAX_LATENCY_MS as i32) as u32;
             self.recent_margins.clear();
-            self.raised = true;
+            if !self.in_start_grace(now_ms) {
+                self.raised = true;
+            }
         } else {
             if self.recent_margins.is_empty() {
                 self.calm_since = now_ms;
@@ -273,6 +298,32 @@ mod tests {
             .filter_map(|_| calm.report(100, 0, 0))
             .last();
         assert_eq!(lowered, Some(295 - 70 / 2));
+    }
+
+    #[test]
+    fn a_stream_s_late_start_does_not_make_the_delay_cautious() {
+        let mut d = PlayoutDelay::new(80);
+        d.stream_started(10_000);
+        assert_eq!(
+            d.report(-305, 3, 11_000),
+            Some(400),
+            "raised at once all the same"
+        );
+        // The path is calm: 385 ms early from then on, reports 1/3 s apart.
+        let lowered = (0..CALM_REPORTS)
+            .filter_map(|i| d.report(385, 0, 11_300 + i as u32 * 330))
+            .last();
+        assert_eq!(
+            lowered,
+            Some(400 - 355 / 2),
+            "half the spare after a short calm"
+        );
+        // Late frames after the grace are the path's: cautious again.
+        d.report(-50, 1, 14_500);
+        let after = d.latency();
+        for i in 0..CALM_REPORTS {
+            assert_eq!(d.report(300, 0, 15_000 + i as u32 * 330), None, "{after}");
+        }
     }
 
     #[test]

@@ -24,8 +24,12 @@ use std::collections::VecDeque;
 
 /// Quality ceiling: above it JPEG size grows fast for little visible gain.
 pub(crate) const MAX_QUALITY: u8 = 80;
-/// Quality before the first frame tells how big frames are.
+/// Quality before the first frame tells how big frames are (when the stream's size is
+/// not known either).
 pub(crate) const START_QUALITY: u8 = 70;
+/// Bytes per pixel of a frame at quality 50, until the first frame says: between the
+/// test clips' 0.03 (a film, an animation) and 0.075 (a street scene).
+const GUESS_BYTES_PER_PIXEL: f64 = 0.05;
 /// Quality is given up before frame rate down to this...
 const KEEP_FPS_QUALITY: u8 = 30;
 /// ...then frame rate down to this, then quality again down to `MIN_QUALITY`, then
@@ -233,6 +237,8 @@ pub(crate) struct RateControl {
     may_shrink: bool,
     /// Bytes of a whole frame at quality 50, from recent frames; None before the first.
     size_at_50: Option<f64>,
+    /// A frame's size at quality 50 guessed from its pixels, until one is measured.
+    size_guess: Option<f64>,
     next_due_ms: f64,
     last_change_ms: u64,
     /// Until when a cut holds against slot drops, and against late reports.
@@ -288,6 +294,7 @@ impl RateControl {
             scale: 1,
             may_shrink: false,
             size_at_50: None,
+            size_guess: None,
             next_due_ms: 0.0,
             last_change_ms: 0,
             hold_until_ms: 0,
@@ -326,6 +333,23 @@ impl RateControl {
         self
     }
 
+    /// For frames of `pixels`: the first ones are planned from a guess of their size
+    /// (a 720p frame at the start quality is ~45 kB, over a third of a second on a
+    /// 1 Mbit/s link: the stream's first frames came late and were dropped).
+    pub(crate) fn for_area(mut self, pixels: u64) -> RateControl {
+        self.size_guess = Some(pixels as f64 * GUESS_BYTES_PER_PIXEL);
+        self.plan_from_guess(0);
+        self
+    }
+
+    /// Before the first frame is measured, plans from the size guess (if any).
+    fn plan_from_guess(&mut self, now_ms: u64) {
+        if let (None, Some(guess)) = (self.size_at_50, self.size_guess) {
+            let plan = self.plan(guess, self.budget_bps * FILL);
+            self.set_target(now_ms, plan);
+        }
+    }
+
     pub(crate) fn target(&self) -> Target {
         Target {
             quality: self.quality,
@@ -343,6 +367,7 @@ impl RateControl {
             return;
         }
         self.may_shrink = allowed;
+        self.plan_from_guess(now_ms);
         if !allowed && self.scale != 1 {
             let plan = self.size_at_50.map_or(
                 Plan {
@@ -362,10 +387,13 @@ impl RateControl {
         self.may_shrink
     }
 
+    /// What frames are encoded at now: the target, at no more frames than the source
+    /// gives (a plan made before the source's rate was known asks for 60; taken at its
+    /// word it looked so costly that no better plan ever beat it).
     fn current(&self) -> Plan {
         Plan {
             quality: self.quality,
-            fps: self.fps,
+            fps: self.fps.min(self.full_fps()),
             scale: self.scale,
         }
     }
@@ -1044,6 +1072,54 @@ mod tests {
         let rc = RateControl::new(8_000_000, 30);
         assert_eq!(rc.target().quality, START_QUALITY);
         assert_eq!(rc.target().fps, 30);
+    }
+
+    #[test]
+    fn a_stream_s_first_frames_fit_a_thin_link() {
+        let area = 1280 * 720;
+        let whole = RateControl::new(20_000_000, 30).for_area(area);
+        assert_eq!(
+            (whole.target().scale, whole.target().fps),
+            (1, 30),
+            "a fast link"
+        );
+        let mut rc = RateControl::new(700_000, 30).for_area(area);
+        let at = |t: Target| {
+            area as f64 * GUESS_BYTES_PER_PIXEL * size_factor(t.quality) * scale_factor(t.scale)
+        };
+        let first = rc.target();
+        println!(
+            "0.7 Mbit/s, whole pictures: {first:?}, {:.0} bytes",
+            at(first)
+        );
+        assert_eq!(first.scale, 1);
+        assert!(at(first) * f64::from(first.fps) * 8.0 <= 700_000.0);
+        rc.allow_smaller_pictures(0, true);
+        let first = rc.target();
+        println!(
+            "0.7 Mbit/s, smaller pictures: {first:?}, {:.0} bytes",
+            at(first)
+        );
+        assert!(first.scale > 1 && first.fps >= 12, "{first:?}");
+        assert!(at(first) * f64::from(first.fps) * 8.0 <= 700_000.0);
+    }
+
+    #[test]
+    fn a_slower_source_than_planned_for_gets_the_best_quality_the_link_allows() {
+        // Planned from a guess at 60 frames a second; the guest draws 15, each 30 kB at
+        // quality 50: 20 Mbit/s carries quality 80 easily.
+        let mut rc = RateControl::new(20_000_000, 60).for_area(1280 * 720);
+        for i in 0..90u64 {
+            let now = i * 66;
+            if rc.frame_captured(now) {
+                let t = rc.target();
+                let bytes = 30_000.0 * size_factor(t.quality) * scale_factor(t.scale);
+                rc.frame_encoded(now + 5, bytes as usize, t.quality, t.scale);
+                rc.frame_sent(now + 6, bytes as usize);
+            }
+        }
+        let t = rc.target();
+        assert_eq!((t.quality, t.scale), (MAX_QUALITY, 1), "{t:?}");
     }
 
     #[test]

@@ -214,7 +214,8 @@ impl Video {
                 sink.end_stream(id);
             }
         };
-        let rate = RateControl::new(start_bitrate(screen.slowest_link()), MAX_FPS);
+        let rate = RateControl::new(start_bitrate(screen.slowest_link()), MAX_FPS)
+            .for_area(u64::from(dest.width()) * u64::from(dest.height()));
         let rate = match codec {
             Codec::Mjpeg => rate,
             _ => rate.for_bitrate_codec(),
@@ -233,6 +234,7 @@ impl Video {
             dest.left,
             dest.top
         );
+        screen.video().clock.stream_started();
         screen.start_stream(StreamInfo {
             id,
             dest,
