@@ -131,7 +131,7 @@ impl Video {
             return;
         };
         if self.live.is_none() {
-            detector.forget_stream();
+            detector.forget_stream(now);
         }
         let accept = |area: Area| {
             mode == StreamMode::All
