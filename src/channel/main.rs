@@ -121,8 +121,6 @@ pub(crate) struct NetStats {
 const NET_TEST_BYTES: usize = 1024 * 250;
 /// Ping ids of the network test: two for latency, one carrying the padding.
 const NET_TEST_PINGS: [u32; 3] = [1, 2, 3];
-/// Most of the link's one-way delay the client's clock is set ahead for (ms).
-const MAX_ONE_WAY_MS: u64 = 250;
 
 pub(crate) struct MainChannel {
     info: MainInfo,
@@ -136,11 +134,6 @@ pub(crate) struct MainChannel {
     video: Arc<VideoConfig>,
     /// The playout-delay generation the client's clock was last set for.
     clock_seen: u64,
-    /// Half the network test's least round trip (ms): the time `MULTI_MEDIA_TIME` takes
-    /// to reach the client, which sets its clock when the message arrives.
-    one_way_ms: u32,
-    /// The one-way delay changed since the client's clock was last set.
-    clock_owed: bool,
     /// Where the network test's verdict goes for the session's display channels.
     links: Option<Arc<LinkVerdicts>>,
 }
@@ -164,8 +157,6 @@ impl MainChannel {
                 .agent
                 .join(client_caps.has(m::CAP_AGENT_CONNECTED_TOKENS)),
             clock_seen: video.clock.generation(),
-            one_way_ms: 0,
-            clock_owed: false,
             video,
             info,
             links: None,
@@ -183,12 +174,9 @@ impl MainChannel {
         self.started.elapsed().as_micros() as u64
     }
 
-    /// The clock the client plays stream frames by: ours, minus the playout delay, as
-    /// it will be when the message arrives. A client on a long path otherwise runs its
-    /// clock the path's delay late, and shows every frame that much later than the
-    /// playout delay says (40 ms more glass to glass on a path of 40 ms each way).
+    /// The clock the client plays stream frames by: ours, minus the playout delay.
     fn mm_time(&self) -> u32 {
-        self.video.clock.client_time().wrapping_add(self.one_way_ms)
+        self.video.clock.client_time()
     }
 
     fn push_mouse_mode(&mut self, out: &mut Outbox) {
@@ -299,9 +287,8 @@ impl Channel for MainChannel {
         }
         self.agent.produce(out);
         let clock = self.video.clock.generation();
-        if (clock != self.clock_seen || self.clock_owed) && !self.video.clock.audio_playing() {
+        if clock != self.clock_seen && !self.video.clock.audio_playing() {
             self.clock_seen = clock;
-            self.clock_owed = false;
             out.send(&MainMessage::MultiMediaTime(self.mm_time()));
         }
     }
@@ -320,13 +307,7 @@ impl Channel for MainChannel {
         match id {
             1 | 2 => {
                 self.latencies.push(rtt);
-                let least = latency(&self.latencies);
-                self.net.lock().latency_us = least;
-                let one_way = least.map_or(0, |us| (us / 2000).min(MAX_ONE_WAY_MS)) as u32;
-                if one_way != self.one_way_ms {
-                    self.one_way_ms = one_way;
-                    self.clock_owed = true;
-                }
+                self.net.lock().latency_us = latency(&self.latencies);
             }
             3 => {
                 let min_rtt = latency(&self.latencies).unwrap_or(0);
@@ -462,29 +443,6 @@ mod tests {
         let n = *net.lock();
         assert!(n.latency_us.is_some_and(|l| l >= 3000));
         assert!(n.bits_per_second.is_some());
-    }
-
-    #[test]
-    fn the_client_s_clock_is_set_ahead_by_the_path_s_one_way_delay() {
-        let mut ch = channel(Arc::default());
-        let mut out = Outbox::new(HeaderKind::Mini);
-        ch.produce(&mut out);
-        assert!(
-            drain_types(&mut out).is_empty(),
-            "nothing measured, nothing owed"
-        );
-        // Pongs 80 ms after their pings: 40 ms each way.
-        std::thread::sleep(std::time::Duration::from_millis(85));
-        let sent = ch.now_us() - 80_000;
-        ch.on_pong(1, sent);
-        ch.on_pong(2, sent);
-        assert_eq!(ch.one_way_ms, 40);
-        ch.produce(&mut out);
-        assert_eq!(drain_types(&mut out), vec![m::MULTI_MEDIA_TIME]);
-        let ahead = ch.mm_time().wrapping_sub(ch.video.clock.client_time());
-        assert!((40..=41).contains(&ahead), "{ahead}");
-        ch.produce(&mut out);
-        assert!(drain_types(&mut out).is_empty(), "once");
     }
 
     #[test]

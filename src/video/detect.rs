@@ -153,14 +153,11 @@ impl Detector {
     }
 
     /// The stream it decided on no longer lives (its clients left, its encoder failed):
-    /// the area is a candidate again, one that has settled already, so a client that
-    /// comes back while the video plays on where it was gets a stream at the next
-    /// evaluation (its first picture of the area would otherwise go as lossless pixels
-    /// first: 120-450 kB for 720p, seconds on a thin link, and the stream's first frames
-    /// queued behind them come late). Without a stream, the candidate stays settling.
-    pub(crate) fn forget_stream(&mut self, now: u32) {
-        if let Some(area) = self.stream.take() {
-            self.candidate = Some((area, now.wrapping_sub(SETTLE_MS)));
+    /// the area is a candidate again, so a client that comes back gets a stream without
+    /// waiting for the video to pause. Without a stream, the candidate stays settling.
+    pub(crate) fn forget_stream(&mut self) {
+        if self.stream.take().is_some() {
+            self.candidate = None;
         }
     }
 

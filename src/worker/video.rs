@@ -131,7 +131,7 @@ impl Video {
             return;
         };
         if self.live.is_none() {
-            detector.forget_stream(now);
+            detector.forget_stream();
         }
         let accept = |area: Area| {
             mode == StreamMode::All
