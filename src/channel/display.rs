@@ -406,6 +406,10 @@ fn quic_or_raw(kind: QuicType, width: u32, height: u32, pixels: &[u32]) -> Optio
     (data.len() <= pixels.len() * 4).then_some(data)
 }
 
+/// Unsent bytes a display channel's kernel queue may hold beyond what is in flight
+/// (the reactor sets it): a slow link's backlog stays in the outbox, where video frames
+/// are paced and dropped.
+pub(crate) const DISPLAY_UNSENT: u32 = 16 << 10;
 /// Most bytes queued for the socket before another video frame is taken: about a
 /// frame, so on a slow link the next frame waits in its slot (where a newer one
 /// replaces it, and the encoder skips frames meanwhile) instead of in the outbox.
@@ -413,6 +417,23 @@ const VIDEO_SEND_AHEAD: usize = 16 << 10;
 /// Bytes queued past which no more pixels are taken from the screen (a slice at most
 /// goes past it).
 const PIXELS_SEND_AHEAD: usize = 64 << 10;
+/// On a link measured slower (the session's network test), what those bytes take on it
+/// at most (ms), down to a floor: 64 KiB of pixels ahead of a frame are a second at
+/// 0.5 Mbit/s, and a frame a second late is dropped by the client.
+const VIDEO_AHEAD_MS: u64 = 100;
+const PIXELS_AHEAD_MS: u64 = 250;
+const LEAST_SEND_AHEAD: usize = 4 << 10;
+
+/// Bytes that take `ms` on a link of `link_bps` (none measured: `most`), within
+/// `LEAST_SEND_AHEAD..=most`.
+fn send_ahead(link_bps: Option<u64>, ms: u64, most: usize) -> usize {
+    link_bps.map_or(most, |bps| {
+        let bytes = bps.saturating_mul(ms) / 8000;
+        usize::try_from(bytes)
+            .unwrap_or(most)
+            .clamp(LEAST_SEND_AHEAD, most)
+    })
+}
 
 impl DisplayChannel {
     /// Stream messages come before drawings and pixels: a stream's end must reach the
@@ -420,7 +441,8 @@ impl DisplayChannel {
     fn produce_video(&mut self, out: &mut Outbox) {
         // A frame waits in its slot (where a newer one replaces it) rather than in the
         // outbox: a slow link then drops frames instead of piling up latency.
-        let room = out.has_room() && out.pending() < VIDEO_SEND_AHEAD;
+        let ahead = send_ahead(self.link_rate, VIDEO_AHEAD_MS, VIDEO_SEND_AHEAD);
+        let room = out.has_room() && out.pending() < ahead;
         for update in self.screen.next_video(self.viewer, room) {
             match update {
                 VideoUpdate::Create(info) => {
@@ -430,6 +452,16 @@ impl DisplayChannel {
                         codec_type: select::codec_type(info.codec),
                         dest,
                     });
+                    // On a thin link what is queued ahead takes a while: the first
+                    // frames are shown that much later, not dropped as late.
+                    if let Some(bps) = self.link_rate.filter(|&b| b > 0) {
+                        let ahead = out.pending() as u64 + u64::from(DISPLAY_UNSENT);
+                        let ms = ahead.saturating_mul(8000) / bps;
+                        self.screen
+                            .video()
+                            .clock
+                            .expect_path(u32::try_from(ms).unwrap_or(u32::MAX));
+                    }
                     if self.caps.has(m::CAP_STREAM_REPORT) {
                         self.next_report_id = self.next_report_id.wrapping_add(1);
                         let unique = self.next_report_id;
@@ -543,7 +575,8 @@ impl Channel for DisplayChannel {
         self.follow_wan();
         // Pixels only while little is queued: on a slow link the damage waits in the
         // screen's region (newest pixels, bounded), not in front of the video.
-        while out.has_room() && out.pending() < PIXELS_SEND_AHEAD {
+        let ahead = send_ahead(self.link_rate, PIXELS_AHEAD_MS, PIXELS_SEND_AHEAD);
+        while out.has_room() && out.pending() < ahead {
             match self.screen.next_update(self.viewer, self.generation) {
                 Update::Nothing => {
                     // Nothing left as pixels (video may cover all of it): complete too.
@@ -630,6 +663,19 @@ mod tests {
 
     fn types(msgs: &[Message]) -> Vec<u16> {
         msgs.iter().map(|m| m.msg_type).collect()
+    }
+
+    #[test]
+    fn what_waits_ahead_of_a_frame_is_a_time_on_a_thin_link() {
+        assert_eq!(send_ahead(None, 100, 16 << 10), 16 << 10, "not measured");
+        assert_eq!(
+            send_ahead(Some(500_000), 250, 64 << 10),
+            15_625,
+            "0.5 Mbit/s"
+        );
+        assert_eq!(send_ahead(Some(100_000), 100, 16 << 10), LEAST_SEND_AHEAD);
+        assert_eq!(send_ahead(Some(20_000_000), 250, 64 << 10), 64 << 10);
+        assert_eq!(send_ahead(Some(u64::MAX), 250, 64 << 10), 64 << 10);
     }
 
     /// A channel that has shown an 8x8 surface and has nothing left to send.

@@ -106,6 +106,11 @@ impl Streams {
         if let Some(v) = self.viewers.get_mut(&viewer) {
             v.link_bps = bps;
         }
+        if let (Some(_), Some(slowest)) = (bps, self.slowest_link()) {
+            for s in &self.active {
+                s.stream.link_measured(slowest);
+            }
+        }
     }
 
     /// The slowest measured link among the viewers that take streams: what a new

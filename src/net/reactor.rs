@@ -12,6 +12,7 @@ use super::sasl::SecurityLayer;
 use super::stream::{Endpoints, Stream};
 use super::tls::TlsAcceptor;
 use super::websocket::{self, WebSocket};
+use crate::channel::display::DISPLAY_UNSENT;
 use crate::channel::{handle_base, Channel, Outbox, OUTBOX_HIGH_WATER};
 use crate::proto::caps::{common, Caps};
 use crate::proto::frame::{Deframer, HeaderKind};
@@ -20,9 +21,6 @@ use crate::proto::msg::channel as channel_type;
 
 /// Kernel send buffer of a display channel's socket (the kernel doubles it).
 const DISPLAY_SEND_QUEUE: usize = 128 << 10;
-/// Unsent bytes a display channel's kernel queue may hold beyond what is in flight:
-/// a slow link's backlog stays in the outbox, where video frames are paced and dropped.
-const DISPLAY_UNSENT: u32 = 16 << 10;
 use crossbeam_channel::{Receiver, Sender};
 use mio::{Events, Interest, Poll, Token, Waker};
 use std::collections::HashMap;

@@ -119,6 +119,21 @@ impl MediaClock {
         self.delay.lock().stream_started(self.now());
     }
 
+    /// A stream's first frames will reach a client about `path_ms` after capture (the
+    /// bytes queued ahead of them on a thin link): the delay rises to that at once,
+    /// instead of after reports of frames dropped as late (which a client busy receiving
+    /// sends only seconds later). Calm reports lower it again.
+    pub(crate) fn expect_path(&self, path_ms: u32) {
+        let mut delay = self.delay.lock();
+        if let Some(new) = delay.expect_path(path_ms) {
+            self.latency_ms.store(new, Ordering::Relaxed);
+            self.generation.fetch_add(1, Ordering::Release);
+            crate::log_debug!(
+                "video: playout delay now {new} ms (a stream's first frames wait {path_ms} ms)"
+            );
+        }
+    }
+
     /// A client's stream report: `last_frame_delay` is how early (ms; negative = late)
     /// its last frame arrived before its display time.
     pub(crate) fn stream_report(&self, last_frame_delay: i32, drops: u32) {
@@ -163,6 +178,19 @@ impl PlayoutDelay {
 
     pub(crate) fn stream_started(&mut self, now_ms: u32) {
         self.start_grace_until = Some(now_ms.wrapping_add(START_GRACE_MS));
+    }
+
+    /// Raises the delay to cover `path_ms` with the safety margins (not past the
+    /// bound); returns the new delay when it changed.
+    pub(crate) fn expect_path(&mut self, path_ms: u32) -> Option<u32> {
+        let wanted = path_ms
+            .saturating_add(2 * SAFETY_MARGIN_MS as u32)
+            .min(MAX_LATENCY_MS);
+        (wanted > self.latency).then(|| {
+            self.latency = wanted;
+            self.recent_margins.clear();
+            wanted
+        })
     }
 
     fn in_start_grace(&self, now_ms: u32) -> bool {
@@ -324,6 +352,17 @@ mod tests {
         for i in 0..CALM_REPORTS {
             assert_eq!(d.report(300, 0, 15_000 + i as u32 * 330), None, "{after}");
         }
+    }
+
+    #[test]
+    fn an_expected_path_raises_the_delay_without_caution() {
+        let mut d = PlayoutDelay::new(80);
+        assert_eq!(d.expect_path(30), None, "covered already");
+        assert_eq!(d.expect_path(200), Some(230));
+        assert_eq!(d.expect_path(5_000), Some(MAX_LATENCY_MS));
+        // Frames then arrive 300 ms early: half the spare back after a short calm.
+        let lowered = (0..CALM_REPORTS).filter_map(|_| d.report(300, 0, 0)).last();
+        assert_eq!(lowered, Some(MAX_LATENCY_MS - 270 / 2));
     }
 
     #[test]

@@ -46,6 +46,10 @@ const SHRINK_BELOW_FPS: f64 = 12.0;
 /// Quality a picture gives up to at `SHRINK_BELOW_FPS` before a smaller one is chosen.
 const SHRINK_BELOW_QUALITY: u8 = 20;
 const MIN_BUDGET_BPS: f64 = 64_000.0;
+/// Share of a viewer's measured link (its session's network test) a stream's budget
+/// starts from, or falls to when the measure comes after the stream started: the test
+/// measures the link's raw rate, which other channels share.
+pub(crate) const START_LINK_SHARE: f64 = 0.7;
 /// A bit-rate codec (H.264, VP8, ...) keeps the source frame rate while each frame gets
 /// at least this many bytes; below, the frame rate follows the budget.
 const MIN_CODED_FRAME_BYTES: f64 = 2_000.0;
@@ -340,6 +344,23 @@ impl RateControl {
         self.size_guess = Some(pixels as f64 * GUESS_BYTES_PER_PIXEL);
         self.plan_from_guess(0);
         self
+    }
+
+    /// A viewer's network test measured its link at `bps` after the stream started
+    /// (a client that joins a playing video gets the stream before its test ends): a
+    /// budget above the share of it a stream starts from falls to that at once, or the
+    /// first seconds' frames, planned for a LAN, pile up on a thin link behind the test.
+    pub(crate) fn link_measured(&mut self, now_ms: u64, bps: u64) {
+        let start = (bps as f64 * START_LINK_SHARE).max(MIN_BUDGET_BPS);
+        if self.budget_bps <= start {
+            return;
+        }
+        // As if the stream started now, from the measure: probes wait from here.
+        self.probe = None;
+        self.started_ms = now_ms;
+        self.set_budget(start);
+        self.plan_from_guess(now_ms);
+        self.replan(now_ms);
     }
 
     /// Before the first frame is measured, plans from the size guess (if any).
@@ -1120,6 +1141,38 @@ mod tests {
         }
         let t = rc.target();
         assert_eq!((t.quality, t.scale), (MAX_QUALITY, 1), "{t:?}");
+    }
+
+    #[test]
+    fn a_link_measured_after_the_stream_started_lowers_its_budget_at_once() {
+        let area = 1280 * 720;
+        let mut rc = RateControl::new(20_000_000, 30).for_area(area);
+        rc.allow_smaller_pictures(0, true);
+        rc.link_measured(100, 500_000);
+        let t = rc.target();
+        let bytes =
+            area as f64 * GUESS_BYTES_PER_PIXEL * size_factor(t.quality) * scale_factor(t.scale);
+        println!("0.5 Mbit/s measured: {t:?}, {bytes:.0} bytes a frame");
+        assert_eq!(rc.stats().budget_bps, 350_000);
+        assert!(bytes * f64::from(t.fps) * 8.0 <= 350_000.0, "{t:?}");
+        // A faster link measured later does not raise it: probes do.
+        rc.link_measured(200, 100_000_000);
+        assert_eq!(rc.stats().budget_bps, 350_000);
+        // Frames measured: the plan follows their real size.
+        for i in 0..10u64 {
+            let now = 300 + i * 66;
+            if rc.frame_captured(now) {
+                let t = rc.target();
+                let b = 30_000.0 * size_factor(t.quality) * scale_factor(t.scale);
+                rc.frame_encoded(now + 5, b as usize, t.quality, t.scale);
+                rc.frame_sent(now + 6, b as usize);
+            }
+        }
+        rc.link_measured(1000, 400_000);
+        assert_eq!(rc.stats().budget_bps, 280_000);
+        let t = rc.target();
+        let bytes = 30_000.0 * size_factor(t.quality) * scale_factor(t.scale);
+        assert!(bytes * f64::from(t.fps) * 8.0 <= 280_000.0, "{t:?}");
     }
 
     #[test]

@@ -139,6 +139,12 @@ impl StreamHandle {
         self.0.rate.lock().allow_smaller_pictures(now, allowed);
     }
 
+    /// A viewer's link was measured at `bps` (see [`RateControl::link_measured`]).
+    pub(crate) fn link_measured(&self, bps: u64) {
+        let now = self.age_ms();
+        self.0.rate.lock().link_measured(now, bps);
+    }
+
     /// The next frame encoded must be a key frame (a client joined the stream).
     pub(crate) fn want_key_frame(&self) {
         self.0.key_frame_wanted.store(true, Ordering::Release);

@@ -10,7 +10,7 @@ use crate::video::detect::{Decision, Detector};
 use crate::video::encoder::VideoEncoder;
 use crate::video::mjpeg::MjpegEncoder;
 use crate::video::picture;
-use crate::video::rate::RateControl;
+use crate::video::rate::{RateControl, START_LINK_SHARE};
 use crate::video::select;
 use crate::video::stream::{Output, Stream};
 use crate::video::StreamMode;
@@ -23,9 +23,6 @@ const VIDEO_TICK: Duration = Duration::from_millis(10);
 /// The bit rate a stream starts from before the client's link is measured, and the
 /// most it starts from after (a loopback "link" measures terabits).
 const START_BITRATE_BPS: u64 = 20_000_000;
-/// The share of the slowest viewer's measured link a stream starts from: the network
-/// test measures the link's raw rate, which other channels share.
-const START_LINK_SHARE: f64 = 0.7;
 /// Frame rate limit (the source rarely exceeds it; the client's display refresh does).
 const MAX_FPS: u32 = 60;
 
