@@ -126,12 +126,18 @@ impl MediaClock {
     pub(crate) fn expect_path(&self, path_ms: u32) {
         let mut delay = self.delay.lock();
         if let Some(new) = delay.expect_path(path_ms) {
-            self.latency_ms.store(new, Ordering::Relaxed);
-            self.generation.fetch_add(1, Ordering::Release);
-            crate::log_debug!(
-                "video: playout delay now {new} ms (a stream's first frames wait {path_ms} ms)"
-            );
+            self.set_latency(new);
+            crate::log_debug!("video: (a stream's first frames wait {path_ms} ms)");
         }
+    }
+
+    /// The playout delay is `new` ms from now on (main channels re-send the client's
+    /// clock); returns the one before.
+    fn set_latency(&self, new: u32) -> u32 {
+        let old = self.latency_ms.swap(new, Ordering::Relaxed);
+        self.generation.fetch_add(1, Ordering::Release);
+        crate::log_debug!("video: playout delay now {new} ms");
+        old
     }
 
     /// A client's stream report: `last_frame_delay` is how early (ms; negative = late)
@@ -139,9 +145,7 @@ impl MediaClock {
     pub(crate) fn stream_report(&self, last_frame_delay: i32, drops: u32) {
         let mut delay = self.delay.lock();
         if let Some(new) = delay.report(last_frame_delay, drops, self.now()) {
-            let old = self.latency_ms.swap(new, Ordering::Relaxed);
-            self.generation.fetch_add(1, Ordering::Release);
-            crate::log_debug!("video: playout delay now {new} ms");
+            let old = self.set_latency(new);
             if self.audio_playing() && new > old {
                 let hold = (self.audio_hold() + (new - old)).min(MAX_AUDIO_HOLD_MS);
                 self.audio_hold_ms.store(hold, Ordering::Relaxed);

@@ -7,19 +7,24 @@
 
 use super::codecs::Codec;
 use super::encoder::{rows_fit, EncodeError, Frame, Target, VideoEncoder};
-use super::shrink::shrink_bgrx;
+use super::shrink::Shrinker;
 use turbojpeg::{Compressor, Image, OutputBuf, PixelFormat, Subsamp};
 
 /// JPEG's own limit on each dimension.
 const MAX_SIDE: u32 = 65_535;
 
 pub(crate) struct MjpegEncoder {
+    jpeg: JpegWriter,
+    /// Shrinks the frame when the rate control asks for a smaller picture.
+    shrinker: Shrinker,
+}
+
+/// libjpeg-turbo's compressor with its settings and output buffer.
+struct JpegWriter {
     compressor: Compressor,
     /// Output buffer, grown to the worst case of the largest frame seen, so libjpeg-turbo
     /// never reallocates while writing.
     scratch: Vec<u8>,
-    /// The frame shrunk when the rate control asks for a smaller picture.
-    shrunk: Vec<u8>,
     quality: u8,
 }
 
@@ -30,15 +35,19 @@ impl MjpegEncoder {
         let quality = 70;
         compressor.set_quality(quality.into());
         Ok(MjpegEncoder {
-            compressor,
-            scratch: Vec::new(),
-            shrunk: Vec::new(),
-            quality,
+            jpeg: JpegWriter {
+                compressor,
+                scratch: Vec::new(),
+                quality,
+            },
+            shrinker: Shrinker::default(),
         })
     }
+}
 
+impl JpegWriter {
     /// Compresses BGRX pixels laid out with `stride` bytes per row (top row first).
-    pub(crate) fn encode_bgrx(
+    fn encode_bgrx(
         &mut self,
         pixels: &[u8],
         width: u32,
@@ -99,31 +108,21 @@ impl VideoEncoder for MjpegEncoder {
     }
 
     fn encode(&mut self, frame: &Frame, target: Target) -> Result<Option<Vec<u8>>, EncodeError> {
-        let mut shrunk = std::mem::take(&mut self.shrunk);
         let small = match target.scale {
             0 | 1 => None,
-            d => shrink_bgrx(
-                frame.bytes(),
-                frame.width,
-                frame.height,
-                frame.stride,
-                d,
-                &mut shrunk,
-            ),
+            d => {
+                self.shrinker
+                    .shrink_bgrx(frame.bytes(), frame.width, frame.height, frame.stride, d)
+            }
         };
-        let encoded = match small {
-            Some((w, h)) => self.encode_bgrx(&shrunk, w, h, w as usize * 4, target.quality),
-            // Too small to shrink (or whole size asked): the frame as it is.
-            None => self.encode_bgrx(
-                frame.bytes(),
-                frame.width,
-                frame.height,
-                frame.stride,
-                target.quality,
-            ),
+        // Too small to shrink (or whole size asked): the frame as it is.
+        let (pixels, width, height, stride) = match small {
+            Some((pixels, w, h)) => (pixels, w, h, w as usize * 4),
+            None => (frame.bytes(), frame.width, frame.height, frame.stride),
         };
-        self.shrunk = shrunk;
-        encoded.map(Some)
+        self.jpeg
+            .encode_bgrx(pixels, width, height, stride, target.quality)
+            .map(Some)
     }
 }
 
@@ -300,7 +299,10 @@ mod tests {
             pixels[y * stride..y * stride + 12].fill(0x40);
         }
         let mut enc = MjpegEncoder::new().expect("encoder");
-        let jpeg = enc.encode_bgrx(&pixels, w, h, stride, 90).expect("encodes");
+        let jpeg = enc
+            .jpeg
+            .encode_bgrx(&pixels, w, h, stride, 90)
+            .expect("encodes");
         let header = Decompressor::new().unwrap().read_header(&jpeg).unwrap();
         assert_eq!((header.width, header.height), (3, 5));
     }
@@ -316,7 +318,7 @@ mod tests {
             (4, 4, 8),
             (70_000, 1, 280_000),
         ] {
-            let r = enc.encode_bgrx(&px, w, h, stride, 50);
+            let r = enc.jpeg.encode_bgrx(&px, w, h, stride, 50);
             assert!(
                 matches!(r, Err(EncodeError::Unsupported(_))),
                 "{w}x{h}/{stride}: {r:?}"

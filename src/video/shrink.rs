@@ -6,30 +6,42 @@
 
 use super::encoder::rows_fit;
 
-/// Averages `divisor` x `divisor` blocks of the `width` x `height` BGRX picture in
-/// `pixels` (rows `stride` apart) into `out` (packed rows of the shrunk size); a
-/// divisor of 4 is two halvings. Returns the shrunk size, or None when the buffer does
-/// not hold the picture, the divisor is not 2 or 4, or the picture is smaller than a
-/// block.
-pub(crate) fn shrink_bgrx(
-    pixels: &[u8],
-    width: u32,
-    height: u32,
-    stride: usize,
-    divisor: u8,
-    out: &mut Vec<u8>,
-) -> Option<(u32, u32)> {
-    if !rows_fit(pixels.len(), width, height, stride) {
-        return None;
-    }
-    match divisor {
-        2 => halve(pixels, width, height, stride, out),
-        4 => {
-            let mut half = Vec::new();
-            let (w, h) = halve(pixels, width, height, stride, &mut half)?;
-            halve(&half, w, h, w as usize * 4, out)
+/// Shrinks frames into buffers it keeps, so a stream's frames reuse warm memory (a
+/// quarter of a 720p frame is two halvings, through a 0.9 MB half-size picture).
+#[derive(Default)]
+pub(crate) struct Shrinker {
+    half: Vec<u8>,
+    quarter: Vec<u8>,
+}
+
+impl Shrinker {
+    /// Averages `divisor` x `divisor` blocks of the `width` x `height` BGRX picture in
+    /// `pixels` (rows `stride` apart); a divisor of 4 is two halvings. Returns the
+    /// shrunk picture (packed rows) and its size, or None when the buffer does not hold
+    /// the picture, the divisor is not 2 or 4, or the picture is smaller than a block.
+    pub(crate) fn shrink_bgrx(
+        &mut self,
+        pixels: &[u8],
+        width: u32,
+        height: u32,
+        stride: usize,
+        divisor: u8,
+    ) -> Option<(&[u8], u32, u32)> {
+        if !rows_fit(pixels.len(), width, height, stride) {
+            return None;
         }
-        _ => None,
+        match divisor {
+            2 => {
+                let (w, h) = halve(pixels, width, height, stride, &mut self.half)?;
+                Some((&self.half, w, h))
+            }
+            4 => {
+                let (w, h) = halve(pixels, width, height, stride, &mut self.half)?;
+                let (w, h) = halve(&self.half, w, h, w as usize * 4, &mut self.quarter)?;
+                Some((&self.quarter, w, h))
+            }
+            _ => None,
+        }
     }
 }
 
@@ -89,8 +101,9 @@ mod tests {
     #[test]
     fn halving_averages_each_two_by_two_block() {
         let px = ramp(6, 4, 6 * 4 + 8);
-        let mut out = Vec::new();
-        assert_eq!(shrink_bgrx(&px, 6, 4, 32, 2, &mut out), Some((3, 2)));
+        let mut s = Shrinker::default();
+        let (out, w, h) = s.shrink_bgrx(&px, 6, 4, 32, 2).expect("halved");
+        assert_eq!((w, h), (3, 2));
         // Block (1, 1) covers x 2..4, y 2..4: means 2.5, 2.5, 5 round to 3, 3, 5.
         assert_eq!(&out[(3 + 1) * 4..][..4], &[3, 3, 5, 255]);
         assert_eq!(&out[..4], &[1, 1, 1, 255], "the padding is never read");
@@ -100,8 +113,9 @@ mod tests {
     #[test]
     fn a_quarter_is_two_halvings_and_odd_edges_are_left_out() {
         let px = ramp(9, 9, 9 * 4);
-        let mut out = Vec::new();
-        assert_eq!(shrink_bgrx(&px, 9, 9, 36, 4, &mut out), Some((2, 2)));
+        let mut s = Shrinker::default();
+        let (out, w, h) = s.shrink_bgrx(&px, 9, 9, 36, 4).expect("quartered");
+        assert_eq!((w, h), (2, 2));
         // Output (1, 0) covers x 4..8, y 0..4: means 5.5, 1.5, 7 (halvings round up).
         assert_eq!(&out[4..8], &[6, 2, 7, 255]);
     }
@@ -109,15 +123,11 @@ mod tests {
     #[test]
     fn what_cannot_be_shrunk_is_refused() {
         let px = ramp(4, 4, 16);
-        let mut out = Vec::new();
-        assert_eq!(shrink_bgrx(&px, 4, 4, 16, 3, &mut out), None, "divisor");
-        assert_eq!(shrink_bgrx(&px, 1, 4, 16, 2, &mut out), None, "one column");
-        assert_eq!(
-            shrink_bgrx(&px, 2, 2, 16, 4, &mut out),
-            None,
-            "one block of 2"
-        );
-        assert_eq!(shrink_bgrx(&px[..40], 4, 4, 16, 2, &mut out), None, "short");
-        assert_eq!(shrink_bgrx(&px, 4, 4, 8, 2, &mut out), None, "stride");
+        let mut s = Shrinker::default();
+        assert_eq!(s.shrink_bgrx(&px, 4, 4, 16, 3), None, "divisor");
+        assert_eq!(s.shrink_bgrx(&px, 1, 4, 16, 2), None, "one column");
+        assert_eq!(s.shrink_bgrx(&px, 2, 2, 16, 4), None, "one block of 2");
+        assert_eq!(s.shrink_bgrx(&px[..40], 4, 4, 16, 2), None, "short");
+        assert_eq!(s.shrink_bgrx(&px, 4, 4, 8, 2), None, "stride");
     }
 }
