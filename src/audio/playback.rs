@@ -378,7 +378,7 @@ mod tests {
         let (s, _) = stream();
         let token = s.claim().unwrap();
         s.set_active(true);
-        s.video.clock.stream_report(-40, 1);
+        s.video.clock.stream_report(-40, 1, false);
         let hold = s.video.clock.audio_hold();
         assert!(hold >= 40, "{hold}");
         s.put(&frame(1000));

@@ -2,6 +2,7 @@
 //! in the codec `image::choose` picks (GLZ with the client's dictionary, LZ, LZ4, QUIC
 //! or raw; on a slow link JPEG for photographs and GLZ deflated).
 
+use super::delivery::DeliveryRate;
 use super::{malformed, AckWindow, Channel, ChannelError, Outbox, ACK_WINDOW};
 use crate::display::draw::DrawImage;
 use crate::display::streams::VideoUpdate;
@@ -55,6 +56,12 @@ pub(crate) struct DisplayChannel {
     /// The session's measured link rate as last passed to the screen (video streams
     /// start from it).
     link_rate: Option<u64>,
+    /// What the socket takes while output waits for it (the link's rate now), and the
+    /// time base of its looks.
+    delivery: DeliveryRate,
+    opened: std::time::Instant,
+    /// The kernel's cap on unsent bytes asked for (`want_unsent`).
+    unsent: u32,
     /// GLZ images are deflated when that makes them smaller (`zlib-glz-wan-compression`).
     zlib_glz: bool,
 }
@@ -90,6 +97,9 @@ impl DisplayChannel {
             sent_images: Default::default(),
             lossy_images: false,
             link_rate: None,
+            delivery: DeliveryRate::default(),
+            opened: std::time::Instant::now(),
+            unsent: DISPLAY_UNSENT,
             zlib_glz: false,
         }
     }
@@ -285,6 +295,29 @@ impl DisplayChannel {
         }
     }
 
+    fn now_ms(&self) -> u64 {
+        self.opened.elapsed().as_millis() as u64
+    }
+
+    /// The link's rate as last seen: what the socket took while output waited, else
+    /// the session's network test.
+    fn link_now(&self) -> Option<u64> {
+        self.delivery.bps(self.now_ms()).or(self.link_rate)
+    }
+
+    /// The kernel's cap on unsent bytes follows the link's rate (changed only by more
+    /// than a quarter: every change is a system call).
+    fn follow_link(&mut self, out: &mut Outbox) {
+        let cap = send_ahead(self.link_now(), UNSENT_AHEAD_MS, DISPLAY_UNSENT as usize);
+        let cap = u32::try_from(cap).unwrap_or(DISPLAY_UNSENT);
+        if cap.saturating_mul(5) < self.unsent.saturating_mul(4)
+            || cap.saturating_mul(4) > self.unsent.saturating_mul(5)
+        {
+            self.unsent = cap;
+            out.want_unsent(cap);
+        }
+    }
+
     /// Sends the `MARK` a new surface's first picture is due, once.
     fn mark_shown(&mut self, out: &mut Outbox) {
         if std::mem::take(&mut self.mark_due) {
@@ -424,6 +457,11 @@ const VIDEO_AHEAD_MS: u64 = 100;
 const PIXELS_AHEAD_MS: u64 = 250;
 const LEAST_SEND_AHEAD: usize = 4 << 10;
 
+/// What the kernel's unsent bytes take on a link measured slower (ms), at most
+/// `DISPLAY_UNSENT`: 16 KiB are a quarter of a second at 0.5 Mbit/s in front of every
+/// frame, on top of what is in flight.
+const UNSENT_AHEAD_MS: u64 = 50;
+
 /// Bytes that take `ms` on a link of `link_bps` (none measured: `most`), within
 /// `LEAST_SEND_AHEAD..=most`.
 fn send_ahead(link_bps: Option<u64>, ms: u64, most: usize) -> usize {
@@ -441,7 +479,7 @@ impl DisplayChannel {
     fn produce_video(&mut self, out: &mut Outbox) {
         // A frame waits in its slot (where a newer one replaces it) rather than in the
         // outbox: a slow link then drops frames instead of piling up latency.
-        let ahead = send_ahead(self.link_rate, VIDEO_AHEAD_MS, VIDEO_SEND_AHEAD);
+        let ahead = send_ahead(self.link_now(), VIDEO_AHEAD_MS, VIDEO_SEND_AHEAD);
         let room = out.has_room() && out.pending() < ahead;
         for update in self.screen.next_video(self.viewer, room) {
             match update {
@@ -455,7 +493,7 @@ impl DisplayChannel {
                     // On a thin link what is queued ahead takes a while: the first
                     // frames are shown that much later, not dropped as late.
                     if let Some(bps) = self.link_rate.filter(|&b| b > 0) {
-                        let ahead = out.pending() as u64 + u64::from(DISPLAY_UNSENT);
+                        let ahead = out.pending() as u64 + u64::from(self.unsent);
                         let ms = ahead.saturating_mul(8000) / bps;
                         self.screen
                             .video()
@@ -474,12 +512,29 @@ impl DisplayChannel {
                     }
                 }
                 VideoUpdate::Frame { frame, stream } => {
+                    let backlogged = out.pending() > 0;
                     out.send(&DisplayMessage::StreamData {
                         id: frame.stream,
                         mm_time: frame.mm_time,
                         data: &frame.data,
                     });
-                    stream.on_sent(frame.data.len());
+                    let now = self.now_ms();
+                    // The link just narrowed: the frames queued ahead of this one take
+                    // longer than the playout delay allows. The delay covers them now,
+                    // not after reports of frames dropped as late, which a client busy
+                    // receiving the queue sends only a second or more later.
+                    // (Behind a backlog the kernel's unsent bytes are at their cap.)
+                    let ahead = out.pending() as u64 + u64::from(self.unsent);
+                    let path = backlogged
+                        .then(|| self.delivery.time_for(now, ahead))
+                        .flatten();
+                    if let Some(ms) = path {
+                        self.screen
+                            .video()
+                            .clock
+                            .expect_path(u32::try_from(ms).unwrap_or(u32::MAX));
+                    }
+                    stream.on_sent(frame.data.len(), self.delivery.bps(now), path);
                     self.sent_frames += 1;
                 }
                 VideoUpdate::Destroy(id) => {
@@ -566,6 +621,10 @@ impl Channel for DisplayChannel {
     }
 
     fn produce(&mut self, out: &mut Outbox) {
+        // Called right after a write: bytes still waiting mean the socket was full.
+        let now = self.now_ms();
+        self.delivery.look(now, out.taken(), out.pending());
+        self.follow_link(out);
         if !self.initialized {
             return;
         }
@@ -575,7 +634,7 @@ impl Channel for DisplayChannel {
         self.follow_wan();
         // Pixels only while little is queued: on a slow link the damage waits in the
         // screen's region (newest pixels, bounded), not in front of the video.
-        let ahead = send_ahead(self.link_rate, PIXELS_AHEAD_MS, PIXELS_SEND_AHEAD);
+        let ahead = send_ahead(self.link_now(), PIXELS_AHEAD_MS, PIXELS_SEND_AHEAD);
         while out.has_room() && out.pending() < ahead {
             match self.screen.next_update(self.viewer, self.generation) {
                 Update::Nothing => {

@@ -356,7 +356,7 @@ mod tests {
         let mut out = Outbox::new(HeaderKind::Mini);
         let clock = &ch.video.clone().clock;
         clock.set_audio_playing(true);
-        clock.stream_report(-50, 1);
+        clock.stream_report(-50, 1, false);
         ch.produce(&mut out);
         assert!(!drain_types(&mut out).contains(&m::MULTI_MEDIA_TIME));
         clock.set_audio_playing(false);

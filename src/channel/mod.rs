@@ -3,6 +3,7 @@
 //! calls (input reaches QEMU through `InputSink`, which runs on QEMU's main loop).
 
 pub(crate) mod cursor;
+pub(crate) mod delivery;
 pub(crate) mod device_queue;
 pub(crate) mod display;
 pub(crate) mod inputs;
@@ -76,6 +77,12 @@ pub(crate) struct Outbox {
     serial: u64,
     bytes: Vec<u8>,
     written: usize,
+    /// Bytes the socket took in all (what the delivery rate is measured from).
+    taken: u64,
+    /// Unsent bytes the channel wants the kernel to hold at most, and what the reactor
+    /// last set (`TCP_NOTSENT_LOWAT`).
+    unsent_wanted: Option<u32>,
+    unsent_set: Option<u32>,
     pub ack: Option<AckWindow>,
 }
 
@@ -89,6 +96,9 @@ impl Outbox {
             serial: 0,
             bytes: Vec::new(),
             written: 0,
+            taken: 0,
+            unsent_wanted: None,
+            unsent_set: None,
             ack: None,
         }
     }
@@ -132,8 +142,29 @@ impl Outbox {
         &self.bytes[self.written..]
     }
 
+    /// The kernel should hold at most `bytes` unsent (the reactor sets it after
+    /// `produce`): on a thin link a fixed cap is a long wait in front of every frame.
+    pub(crate) fn want_unsent(&mut self, bytes: u32) {
+        self.unsent_wanted = Some(bytes);
+    }
+
+    /// A cap the channel asked for and the socket does not have yet.
+    pub(crate) fn unsent_change(&mut self) -> Option<u32> {
+        let wanted = self.unsent_wanted?;
+        (self.unsent_set != Some(wanted)).then(|| {
+            self.unsent_set = Some(wanted);
+            wanted
+        })
+    }
+
+    /// Bytes written to the socket since the channel opened.
+    pub(crate) fn taken(&self) -> u64 {
+        self.taken
+    }
+
     pub(crate) fn consumed(&mut self, n: usize) {
         self.written += n;
+        self.taken += n as u64;
         if self.written == self.bytes.len() {
             self.bytes.clear();
             self.written = 0;

@@ -189,7 +189,7 @@ fn the_latency_message_follows_the_playout_delay() {
     ch.produce(&mut out);
     let msgs = drain(&mut out);
     assert_eq!(types(&msgs), vec![m::MODE, m::START, m::LATENCY]);
-    rig.video.clock.stream_report(-50, 2);
+    rig.video.clock.stream_report(-50, 2, false);
     ch.produce(&mut out);
     let msgs = drain(&mut out);
     assert_eq!(types(&msgs), vec![m::LATENCY]);

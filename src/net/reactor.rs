@@ -777,6 +777,9 @@ impl Connection {
                 return Ok(Some(Outcome::Close));
             }
             linked.channel.produce(&mut linked.outbox);
+            if let Some(bytes) = linked.outbox.unsent_change() {
+                self.stream.limit_unsent(bytes);
+            }
         }
         let had_output = self.pending_output() > 0;
         if self.flush()? && had_output && self.produce_budget > 0 {

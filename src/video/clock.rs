@@ -15,29 +15,44 @@ use std::time::Instant;
 /// Where the playout delay starts, and its bounds (ms).
 pub(crate) const START_LATENCY_MS: u32 = 80;
 pub(crate) const MIN_LATENCY_MS: u32 = 20;
-pub(crate) const MAX_LATENCY_MS: u32 = 400;
+/// The bound is above spice-server's 400 ms for MJPEG, whose late frames spice-gtk drops:
+/// a link that narrows under a stream leaves half a second of frames queued, and a frame
+/// shown late beats a frozen picture (the delay comes down again within seconds). Late
+/// frames of the other codecs are decoded and shown at once (they carry the next ones),
+/// so a longer delay would only hold the picture back: 400 ms for them.
+pub(crate) const MAX_LATENCY_MS: u32 = 800;
+pub(crate) const MAX_LATENCY_SHOWN_LATE_MS: u32 = 400;
 /// How early a frame should arrive before its display time (ms): the margin kept over
 /// the measured spread of arrivals.
 const SAFETY_MARGIN_MS: i32 = 15;
-/// Reports looked at before lowering the delay (only ever lowered on a calm stretch).
+/// Reports looked at before lowering the delay (only ever lowered on a calm stretch),
+/// or at least `MIN_CALM_REPORTS` over `CALM_MS`: at a low frame rate reports come
+/// seconds apart.
 const CALM_REPORTS: usize = 6;
-/// Once frames came late, the path has shown its jitter: a longer calm stretch is
-/// needed, and only a smaller share of the spare margin is given back. Lowering as
+const MIN_CALM_REPORTS: usize = 3;
+const CALM_MS: u32 = 2_000;
+/// A lowering is on trial this long (ms): frames late within it say the path's jitter
+/// needs the margin that was given back. From then on, for `CAUTIOUS_MS`, a longer calm
+/// stretch is needed and a smaller share of the spare is given back: lowering as
 /// quickly as on a calm LAN made the delay saw up and down on a throttled link, with
-/// frames dropped as late at each low.
-const CALM_REPORTS_AFTER_RAISE: usize = 18;
-/// ...or at least this many over this long (ms): at a low frame rate reports come
-/// seconds apart, and 18 of them would hold a raised delay for a minute.
-const MIN_CALM_REPORTS_AFTER_RAISE: usize = 3;
-const CALM_MS_AFTER_RAISE: u32 = 6_000;
+/// frames dropped as late at each low. Late frames that follow no lowering (a link that
+/// narrowed, a stream's start) raise the delay but say nothing of the jitter: after
+/// them it comes down as quickly as before (cautious after any raise, a delay raised to
+/// 400 ms by one narrowing took 20 s to come down to a path of 30 ms).
+const LOWERING_TRIAL_MS: u32 = 4_000;
+/// How long after a rise the client may still show frames on its clock of before (ms):
+/// the new clock's way to it, a report window and the report's way back.
+const RAISE_SETTLE_MS: u32 = 1_000;
+const CAUTIOUS_MS: u32 = 30_000;
+const CALM_REPORTS_CAUTIOUS: usize = 18;
+const CALM_MS_CAUTIOUS: u32 = 6_000;
 /// Late frames this soon after a stream started (ms) are its start, not the path's
-/// jitter: the first frames wait behind the picture sent before the stream (and the
-/// delay rises for them), but that says nothing of how the path behaves later, so the
-/// delay comes down again as on a calm path.
-const START_GRACE_MS: u32 = 3_000;
-/// The share of the spare margin given back on a lowering: 1/2, or 1/3 after a raise.
+/// jitter, even after a lowering: the first frames wait behind the picture sent before
+/// the stream (on a 0.5 Mbit/s link their reports come 4 s after the start).
+const START_GRACE_MS: u32 = 10_000;
+/// The share of the spare margin given back on a lowering: 1/2, or 1/3 when cautious.
 const GIVE_BACK_SHARE: i32 = 2;
-const GIVE_BACK_SHARE_AFTER_RAISE: i32 = 3;
+const GIVE_BACK_SHARE_CAUTIOUS: i32 = 3;
 /// Largest lateness or earliness (ms) a report is taken at.
 const MAX_REPORTED_MS: i32 = 60_000;
 /// Longest the audio is held back so that late video can catch up with it (ms).
@@ -115,8 +130,18 @@ impl MediaClock {
     }
 
     /// A stream started: late frames in its first seconds do not make the delay cautious.
-    pub(crate) fn stream_started(&self) {
-        self.delay.lock().stream_started(self.now());
+    /// `late_frames_dropped`: its client drops frames that come after their time (MJPEG
+    /// on spice-gtk) rather than showing them at once.
+    pub(crate) fn stream_started(&self, late_frames_dropped: bool) {
+        let bound = if late_frames_dropped {
+            MAX_LATENCY_MS
+        } else {
+            MAX_LATENCY_SHOWN_LATE_MS
+        };
+        let lowered = self.delay.lock().stream_started(self.now(), bound);
+        if let Some(new) = lowered {
+            self.set_latency(new);
+        }
     }
 
     /// A stream's first frames will reach a client about `path_ms` after capture (the
@@ -125,9 +150,9 @@ impl MediaClock {
     /// sends only seconds later). Calm reports lower it again.
     pub(crate) fn expect_path(&self, path_ms: u32) {
         let mut delay = self.delay.lock();
-        if let Some(new) = delay.expect_path(path_ms) {
+        if let Some(new) = delay.expect_path(path_ms, self.now()) {
             self.set_latency(new);
-            crate::log_debug!("video: (a stream's first frames wait {path_ms} ms)");
+            crate::log_debug!("video: (frames queued ahead wait {path_ms} ms)");
         }
     }
 
@@ -141,10 +166,11 @@ impl MediaClock {
     }
 
     /// A client's stream report: `last_frame_delay` is how early (ms; negative = late)
-    /// its last frame arrived before its display time.
-    pub(crate) fn stream_report(&self, last_frame_delay: i32, drops: u32) {
+    /// its last frame arrived before its display time; `queued`: the rate control saw a
+    /// queue on the path.
+    pub(crate) fn stream_report(&self, last_frame_delay: i32, drops: u32, queued: bool) {
         let mut delay = self.delay.lock();
-        if let Some(new) = delay.report(last_frame_delay, drops, self.now()) {
+        if let Some(new) = delay.report(last_frame_delay, drops, queued, self.now()) {
             let old = self.set_latency(new);
             if self.audio_playing() && new > old {
                 let hold = (self.audio_hold() + (new - old)).min(MAX_AUDIO_HOLD_MS);
@@ -155,92 +181,161 @@ impl MediaClock {
     }
 }
 
-/// The playout-delay controller: raise at once when frames come late, lower slowly
-/// when they have been early by a wide margin for a while.
+/// The playout-delay controller: raise at once when frames come late, lower when they
+/// have been early by a wide margin for a while (slowly after a lowering proved wrong).
 #[derive(Debug, Clone)]
 pub(crate) struct PlayoutDelay {
     latency: u32,
     recent_margins: Vec<i32>,
-    /// Frames came late at least once: lower cautiously from then on.
-    raised: bool,
     /// When the first report of the current calm stretch came (ms).
     calm_since: u32,
+    /// When the delay was last lowered (ms).
+    lowered_at: Option<u32>,
+    /// Until when lowering is cautious (ms): frames came late after a lowering.
+    cautious_until: Option<u32>,
     /// Until when late frames belong to a stream's start (ms).
     start_grace_until: Option<u32>,
+    /// Highest the delay goes (ms), for the codec of the last stream started.
+    bound: u32,
+    /// The last rise: when, and the delay before it. Frames reported late soon after
+    /// were shown on the client's clock of before (the new one was still on its way):
+    /// their lateness is counted from there, not added on top of the rise.
+    raised: Option<(u32, u32)>,
+}
+
+/// Whether `until` is still ahead of `now_ms` (wrapping: the clock is the protocol's
+/// u32 of milliseconds).
+fn before(now_ms: u32, until: Option<u32>) -> bool {
+    until.is_some_and(|until| (until.wrapping_sub(now_ms) as i32) > 0)
 }
 
 impl PlayoutDelay {
     pub(crate) fn new(latency: u32) -> PlayoutDelay {
         PlayoutDelay {
             latency,
-            recent_margins: Vec::with_capacity(CALM_REPORTS_AFTER_RAISE),
-            raised: false,
+            recent_margins: Vec::with_capacity(CALM_REPORTS_CAUTIOUS),
             calm_since: 0,
+            lowered_at: None,
+            cautious_until: None,
             start_grace_until: None,
+            bound: MAX_LATENCY_MS,
+            raised: None,
         }
     }
 
-    pub(crate) fn stream_started(&mut self, now_ms: u32) {
+    /// A stream starts at `now_ms` with the delay bounded by `bound`; returns the new
+    /// delay when the bound lowered it. What earlier streams' late frames said of the
+    /// path's jitter is not this one's (another client, other frame sizes).
+    pub(crate) fn stream_started(&mut self, now_ms: u32, bound: u32) -> Option<u32> {
         self.start_grace_until = Some(now_ms.wrapping_add(START_GRACE_MS));
+        self.cautious_until = None;
+        self.bound = bound;
+        (self.latency > bound).then(|| {
+            self.latency = bound;
+            bound
+        })
     }
 
     /// Raises the delay to cover `path_ms` with the safety margins (not past the
     /// bound); returns the new delay when it changed.
-    pub(crate) fn expect_path(&mut self, path_ms: u32) -> Option<u32> {
+    pub(crate) fn expect_path(&mut self, path_ms: u32, now_ms: u32) -> Option<u32> {
         let wanted = path_ms
             .saturating_add(2 * SAFETY_MARGIN_MS as u32)
-            .min(MAX_LATENCY_MS);
+            .min(self.bound);
         (wanted > self.latency).then(|| {
+            self.note_rise(now_ms);
             self.latency = wanted;
             self.recent_margins.clear();
             wanted
         })
     }
 
-    fn in_start_grace(&self, now_ms: u32) -> bool {
-        // Wrapping: the clock is the protocol's u32 of milliseconds.
-        self.start_grace_until
-            .is_some_and(|until| (until.wrapping_sub(now_ms) as i32) > 0)
+    /// A rise from the current delay happens at `now_ms` (a rise within the settling
+    /// time of the one before keeps that one's starting point).
+    fn note_rise(&mut self, now_ms: u32) {
+        if !self.settling(now_ms) {
+            self.raised = Some((now_ms, self.latency));
+        }
+    }
+
+    fn settling(&self, now_ms: u32) -> bool {
+        before(
+            now_ms,
+            self.raised.map(|(at, _)| at.wrapping_add(RAISE_SETTLE_MS)),
+        )
     }
 
     /// Takes a report's margin, reported at `now_ms`; returns the new latency when it
-    /// changes.
-    pub(crate) fn report(&mut self, margin: i32, drops: u32, now_ms: u32) -> Option<u32> {
+    /// changes. `queued`: the path showed a queue, which the rate control drains (late
+    /// frames then say nothing of the jitter).
+    pub(crate) fn report(
+        &mut self,
+        margin: i32,
+        drops: u32,
+        queued: bool,
+        now_ms: u32,
+    ) -> Option<u32> {
         // The client's number: any i32. Beyond a minute either way it says no more.
         let margin = margin.clamp(-MAX_REPORTED_MS, MAX_REPORTED_MS);
         let old = self.latency;
         if margin < SAFETY_MARGIN_MS || drops > 0 {
-            // Late or nearly so: add what was missing plus the safety margin.
+            // Late or nearly so: add what was missing plus the safety margin (to the
+            // delay the client's clock still ran on, if it rose just now).
             let missing = (SAFETY_MARGIN_MS - margin).max(SAFETY_MARGIN_MS);
-            self.latency =
-                (old as i32 + missing).clamp(MIN_LATENCY_MS as i32, MAX_LATENCY_MS as i32) as u32;
+            let base = match self.raised {
+                Some((_, before_rise)) if self.settling(now_ms) => before_rise,
+                _ => {
+                    self.note_rise(now_ms);
+                    old
+                }
+            };
+            self.latency = (base as i32 + missing)
+                .max(old as i32)
+                .clamp(MIN_LATENCY_MS as i32, self.bound as i32) as u32;
             self.recent_margins.clear();
-            if !self.in_start_grace(now_ms) {
-                self.raised = true;
+            let trial_ends = self.lowered_at.map(|t| t.wrapping_add(LOWERING_TRIAL_MS));
+            if before(now_ms, trial_ends) && !queued && !before(now_ms, self.start_grace_until) {
+                self.cautious_until = Some(now_ms.wrapping_add(CAUTIOUS_MS));
             }
+            self.lowered_at = None;
         } else {
             if self.recent_margins.is_empty() {
                 self.calm_since = now_ms;
             }
             self.recent_margins.push(margin);
             let calm = self.recent_margins.len();
-            let (long_enough, share) = if self.raised {
-                let calm_ms = now_ms.wrapping_sub(self.calm_since);
+            let calm_ms = now_ms.wrapping_sub(self.calm_since);
+            let (long_enough, share) = if before(now_ms, self.cautious_until) {
                 (
-                    calm >= CALM_REPORTS_AFTER_RAISE
-                        || (calm >= MIN_CALM_REPORTS_AFTER_RAISE && calm_ms >= CALM_MS_AFTER_RAISE),
-                    GIVE_BACK_SHARE_AFTER_RAISE,
+                    calm >= CALM_REPORTS_CAUTIOUS
+                        || (calm >= MIN_CALM_REPORTS && calm_ms >= CALM_MS_CAUTIOUS),
+                    GIVE_BACK_SHARE_CAUTIOUS,
                 )
             } else {
-                (calm >= CALM_REPORTS, GIVE_BACK_SHARE)
+                (
+                    calm >= CALM_REPORTS || (calm >= MIN_CALM_REPORTS && calm_ms >= CALM_MS),
+                    GIVE_BACK_SHARE,
+                )
             };
             if long_enough {
                 let least = self.recent_margins.iter().copied().min().unwrap_or(margin);
+                let most = self.recent_margins.iter().copied().max().unwrap_or(margin);
                 self.recent_margins.clear();
                 let spare = least - 2 * SAFETY_MARGIN_MS;
                 if spare > 0 {
-                    // Give back part of what was never needed.
-                    self.latency = (old as i32 - spare / share).max(MIN_LATENCY_MS as i32) as u32;
+                    // Give back part of what was never needed: a share, or when not
+                    // cautious all but the spread of the margins seen (a delay raised
+                    // for a queue that drained came down by halves, 2 s apart: 400 ms
+                    // took 6 s to reach a path of 100).
+                    let back = if share == GIVE_BACK_SHARE {
+                        (spare - (most - least)).max(spare / share)
+                    } else {
+                        spare / share
+                    };
+                    self.latency = (old as i32 - back).max(MIN_LATENCY_MS as i32) as u32;
+                    if self.latency < old {
+                        self.lowered_at = Some(now_ms);
+                    }
                 }
             }
         }
@@ -270,16 +365,20 @@ mod tests {
     #[test]
     fn late_frames_raise_the_delay_at_once() {
         let mut d = PlayoutDelay::new(80);
-        assert_eq!(d.report(-30, 1, 0), Some(125), "30 ms late + 15 margin");
-        assert_eq!(d.report(-1000, 5, 0), Some(MAX_LATENCY_MS));
+        assert_eq!(
+            d.report(-30, 1, false, 0),
+            Some(125),
+            "30 ms late + 15 margin"
+        );
+        assert_eq!(d.report(-1000, 5, false, 0), Some(MAX_LATENCY_MS));
     }
 
     #[test]
     fn absurd_reports_stay_within_the_bounds() {
         let mut d = PlayoutDelay::new(80);
-        assert_eq!(d.report(i32::MIN, u32::MAX, 0), Some(MAX_LATENCY_MS));
-        for _ in 0..CALM_REPORTS_AFTER_RAISE {
-            d.report(i32::MAX, 0, 0);
+        assert_eq!(d.report(i32::MIN, u32::MAX, false, 0), Some(MAX_LATENCY_MS));
+        for _ in 0..CALM_REPORTS_CAUTIOUS {
+            d.report(i32::MAX, 0, false, 0);
         }
         assert!(
             (MIN_LATENCY_MS..MAX_LATENCY_MS).contains(&d.latency()),
@@ -295,7 +394,7 @@ mod tests {
         for _ in 0..200 {
             // Frames arrive 10 ms after capture: margin = latency - 10.
             let margin = d.latency() as i32 - 10;
-            if d.report(margin, 0, 0).is_some() {
+            if d.report(margin, 0, false, 0).is_some() {
                 changes += 1;
             }
         }
@@ -308,78 +407,170 @@ mod tests {
     }
 
     #[test]
-    fn after_late_frames_it_comes_down_in_smaller_steps_after_longer_calm() {
+    fn late_frames_after_no_lowering_leave_it_quick_to_come_down() {
+        // A link that narrowed: frames 200 ms late, then 100 ms early (70 ms spare).
         let mut d = PlayoutDelay::new(80);
-        assert_eq!(d.report(-200, 3, 0), Some(295), "200 ms late + 80 + 15");
-        // Frames now arrive 100 ms early: 70 ms of spare margin.
-        for _ in 0..CALM_REPORTS_AFTER_RAISE - 1 {
+        assert_eq!(
+            d.report(-200, 3, false, 0),
+            Some(295),
+            "200 ms late + 80 + 15"
+        );
+        let lowered = (0..CALM_REPORTS)
+            .filter_map(|i| d.report(100, 0, false, 100 + i as u32 * 300))
+            .last();
+        assert_eq!(
+            lowered,
+            Some(295 - 70),
+            "all the spare after a short calm, the margins agreeing"
+        );
+    }
+
+    #[test]
+    fn margins_that_spread_keep_their_spread() {
+        let mut d = PlayoutDelay::new(300);
+        // 200 or 260 ms early: 170 spare over the least, 60 of spread.
+        let lowered = (0..CALM_REPORTS)
+            .filter_map(|i| d.report(200 + 60 * (i as i32 % 2), 0, false, i as u32 * 300))
+            .last();
+        assert_eq!(lowered, Some(300 - (170 - 60)));
+        // A spread past half the spare: half of it back.
+        let mut d = PlayoutDelay::new(300);
+        let lowered = (0..CALM_REPORTS)
+            .filter_map(|i| d.report(100 + 60 * (i as i32 % 2), 0, false, i as u32 * 300))
+            .last();
+        assert_eq!(lowered, Some(300 - 70 / 2));
+    }
+
+    #[test]
+    fn a_lowering_followed_by_late_frames_makes_it_cautious() {
+        let mut d = PlayoutDelay::new(200);
+        let lowered = (0..CALM_REPORTS)
+            .filter_map(|i| d.report(130, 0, false, i as u32 * 300))
+            .last();
+        assert_eq!(lowered, Some(200 - 100));
+        // Within the lowering's trial frames come late: the jitter needed that margin.
+        assert_eq!(d.report(-20, 1, false, 3_000), Some(135));
+        // 100 ms early from then on: a third of the spare after a long calm stretch.
+        for i in 0..CALM_REPORTS_CAUTIOUS - 1 {
             assert_eq!(
-                d.report(100, 0, 0),
+                d.report(100, 0, false, 3_100 + i as u32 * 100),
                 None,
                 "not lowered before a long calm stretch"
             );
         }
-        assert_eq!(
-            d.report(100, 0, 0),
-            Some(295 - 70 / 3),
-            "a third of the spare"
-        );
-        // Without a raise first, half the spare after a short calm stretch.
-        let mut calm = PlayoutDelay::new(295);
+        assert_eq!(d.report(100, 0, false, 5_000), Some(135 - 70 / 3));
+        // Late again long after that lowering: raised, and no more cautious once the
+        // caution's time is over.
+        assert_eq!(d.report(-20, 1, false, 40_000), Some(147));
         let lowered = (0..CALM_REPORTS)
-            .filter_map(|_| calm.report(100, 0, 0))
+            .filter_map(|i| d.report(100, 0, false, 40_100 + i as u32 * 300))
             .last();
-        assert_eq!(lowered, Some(295 - 70 / 2));
+        assert_eq!(lowered, Some(147 - 70));
     }
 
     #[test]
     fn a_stream_s_late_start_does_not_make_the_delay_cautious() {
         let mut d = PlayoutDelay::new(80);
-        d.stream_started(10_000);
+        assert_eq!(d.stream_started(10_000, MAX_LATENCY_MS), None);
         assert_eq!(
-            d.report(-305, 3, 11_000),
+            d.report(-305, 3, false, 11_000),
             Some(400),
             "raised at once all the same"
         );
         // The path is calm: 385 ms early from then on, reports 1/3 s apart.
         let lowered = (0..CALM_REPORTS)
-            .filter_map(|i| d.report(385, 0, 11_300 + i as u32 * 330))
+            .filter_map(|i| d.report(385, 0, false, 11_300 + i as u32 * 330))
             .last();
-        assert_eq!(
-            lowered,
-            Some(400 - 355 / 2),
-            "half the spare after a short calm"
-        );
-        // Late frames after the grace are the path's: cautious again.
-        d.report(-50, 1, 14_500);
+        assert_eq!(lowered, Some(45), "the spare back after a short calm");
+        // Late just after that lowering, still in the start's grace: raised, not cautious.
+        assert_eq!(d.report(-50, 1, false, 14_500), Some(110));
+        let lowered = (0..CALM_REPORTS)
+            .filter_map(|i| d.report(100, 0, false, 15_000 + i as u32 * 330))
+            .last();
+        assert_eq!(lowered, Some(40));
+        // After the grace, late frames within a lowering's trial are the path's.
+        let lowered = (0..CALM_REPORTS)
+            .filter_map(|i| d.report(80, 0, false, 20_000 + i as u32 * 330))
+            .last();
+        assert_eq!(lowered, Some(MIN_LATENCY_MS));
+        d.report(-50, 1, false, 22_500);
         let after = d.latency();
         for i in 0..CALM_REPORTS {
-            assert_eq!(d.report(300, 0, 15_000 + i as u32 * 330), None, "{after}");
+            assert_eq!(
+                d.report(300, 0, false, 23_000 + i as u32 * 330),
+                None,
+                "cautious at {after}"
+            );
         }
+        // A new stream forgets it, and bounds the delay by what its codec needs.
+        assert_eq!(d.stream_started(30_000, 60), Some(60));
     }
 
     #[test]
     fn an_expected_path_raises_the_delay_without_caution() {
         let mut d = PlayoutDelay::new(80);
-        assert_eq!(d.expect_path(30), None, "covered already");
-        assert_eq!(d.expect_path(200), Some(230));
-        assert_eq!(d.expect_path(5_000), Some(MAX_LATENCY_MS));
-        // Frames then arrive 300 ms early: half the spare back after a short calm.
-        let lowered = (0..CALM_REPORTS).filter_map(|_| d.report(300, 0, 0)).last();
-        assert_eq!(lowered, Some(MAX_LATENCY_MS - 270 / 2));
+        assert_eq!(d.expect_path(30, 0), None, "covered already");
+        assert_eq!(d.expect_path(200, 0), Some(230));
+        assert_eq!(d.expect_path(5_000, 0), Some(MAX_LATENCY_MS));
+        // Frames then arrive 300 ms early: the spare back after a short calm.
+        let lowered = (0..CALM_REPORTS)
+            .filter_map(|_| d.report(300, 0, false, 0))
+            .last();
+        assert_eq!(lowered, Some(MAX_LATENCY_MS - 270));
     }
 
     #[test]
-    fn at_a_low_frame_rate_a_raised_delay_comes_down_after_seconds_not_reports() {
+    fn frames_late_just_after_a_rise_count_from_the_delay_before_it() {
+        let mut d = PlayoutDelay::new(100);
+        // What is queued ahead of the next frames takes 400 ms: the delay rises at once.
+        assert_eq!(d.expect_path(400, 10_000), Some(430));
+        // Frames already on their way, shown on the client's clock of before: 300 ms
+        // late against 100, so a path of 400, which the rise covers already.
+        assert_eq!(d.report(-300, 3, true, 10_400), None);
+        assert_eq!(d.report(-350, 2, true, 10_700), Some(465), "100 + 350 + 15");
+        // Later reports are on the new clock: late ones add to it.
+        assert_eq!(d.report(-20, 1, true, 12_000), Some(500));
+    }
+
+    #[test]
+    fn frames_late_for_a_queue_leave_it_quick_to_come_down() {
+        let mut d = PlayoutDelay::new(200);
+        let lowered = (0..CALM_REPORTS)
+            .filter_map(|i| d.report(130, 0, false, i as u32 * 300))
+            .last();
+        assert_eq!(lowered, Some(100));
+        // A probe past the link's rate queued frames: late, within the lowering's trial.
+        assert_eq!(d.report(-20, 1, true, 3_000), Some(135));
+        let lowered = (0..CALM_REPORTS)
+            .filter_map(|i| d.report(100, 0, false, 3_300 + i as u32 * 300))
+            .last();
+        assert_eq!(
+            lowered,
+            Some(135 - 70),
+            "the queue said nothing of the jitter"
+        );
+    }
+
+    #[test]
+    fn at_a_low_frame_rate_the_delay_comes_down_after_seconds_not_reports() {
         // Reports 2 s apart (a few frames a second on a thin link).
         let mut d = PlayoutDelay::new(80);
-        assert_eq!(d.report(-305, 3, 1_000), Some(400));
-        assert_eq!(d.report(230, 0, 3_000), None);
-        assert_eq!(d.report(230, 0, 5_000), None);
-        assert_eq!(d.report(230, 0, 7_000), None, "4 s of calm");
+        assert_eq!(d.report(-305, 3, false, 1_000), Some(400));
+        assert_eq!(d.report(230, 0, false, 3_000), None);
+        assert_eq!(d.report(230, 0, false, 5_000), None);
         assert_eq!(
-            d.report(230, 0, 9_000),
-            Some(400 - 200 / 3),
+            d.report(230, 0, false, 7_000),
+            Some(400 - 200),
+            "4 s and 3 calm reports"
+        );
+        // Late within the lowering's trial: cautious, 6 s of calm needed.
+        assert_eq!(d.report(-5, 1, false, 8_000), Some(220));
+        assert_eq!(d.report(230, 0, false, 10_000), None);
+        assert_eq!(d.report(230, 0, false, 12_000), None);
+        assert_eq!(d.report(230, 0, false, 14_000), None, "4 s of calm");
+        assert_eq!(
+            d.report(230, 0, false, 16_000),
+            Some(220 - 200 / 3),
             "6 s and 4 calm reports"
         );
     }
@@ -387,21 +578,22 @@ mod tests {
     #[test]
     fn late_frames_hold_the_audio_back_only_while_it_plays() {
         let c = MediaClock::default();
-        c.stream_report(-30, 1);
+        c.stream_report(-30, 1, false);
         assert_eq!(
             c.audio_hold(),
             0,
             "no audio: the clock message moves instead"
         );
         c.set_audio_playing(true);
-        c.stream_report(-30, 1);
-        assert_eq!(c.audio_hold(), 45, "30 ms late + 15 margin");
+        // (Within a second of that rise: counted from the delay before it, 80.)
+        c.stream_report(-100, 1, false);
+        assert_eq!(c.audio_hold(), 70, "80 + 100 late + 15 margin, over 125");
         for _ in 0..4 * CALM_REPORTS {
-            c.stream_report(300, 0);
+            c.stream_report(300, 0, false);
         }
-        assert_eq!(c.audio_hold(), 45, "never lowered while audio plays");
+        assert_eq!(c.audio_hold(), 70, "never lowered while audio plays");
         for _ in 0..20 {
-            c.stream_report(-1000, 5);
+            c.stream_report(-1000, 5, false);
         }
         assert!(c.audio_hold() <= MAX_AUDIO_HOLD_MS);
         c.set_audio_playing(false);
@@ -413,7 +605,7 @@ mod tests {
         let c = MediaClock::default();
         let gen = c.generation();
         assert_eq!(c.now().wrapping_sub(c.client_time()), START_LATENCY_MS);
-        c.stream_report(-50, 2);
+        c.stream_report(-50, 2, false);
         assert!(c.generation() > gen);
         assert_eq!(c.latency(), START_LATENCY_MS + 65);
     }

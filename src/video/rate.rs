@@ -131,6 +131,10 @@ const QUEUE_STILL: f64 = 0.7;
 pub(crate) const REPORT_WINDOW: usize = 5;
 pub(crate) const REPORT_TIMEOUT_MS: u64 = 1_000;
 const REPORT_SLACK_MS: u64 = 400;
+/// What waits ahead of a frame at the socket (ms at the link's rate) past which the
+/// link narrowed: a thin link keeps up to 100 ms of video, a frame and 50 ms unsent
+/// queued by design (`channel::display`), about 250 ms at 1 Mbit/s.
+const SOCKET_QUEUE_CUT_MS: u64 = 400;
 /// A frame encoded this recently and not yet taken by the socket means the link is
 /// busy: the next frame is not encoded (dropped before the encoder, not after it).
 /// Older ones are forgotten (a viewer that left never reports them).
@@ -266,6 +270,9 @@ pub(crate) struct RateControl {
     /// (time, bytes, ms) of sends that had waited for the socket: the link was busy
     /// all the time since the previous send, so bytes/ms is its rate.
     busy_sends: VecDeque<(u64, u32, u64)>,
+    /// What the socket took while output waited for it lately (the display channel's
+    /// measure over the last few hundred ms of backlog): the link's rate now.
+    delivered_bps: Option<f64>,
     /// Sizes of sent frames no client report has counted yet, oldest first (TCP
     /// delivers them in order, so a report's frames are the oldest ones).
     unreported: VecDeque<(u64, u32)>,
@@ -314,6 +321,7 @@ impl RateControl {
             in_flight: VecDeque::new(),
             last_sent_ms: None,
             busy_sends: VecDeque::new(),
+            delivered_bps: None,
             unreported: VecDeque::new(),
             last_report_ms: None,
             reports: VecDeque::new(),
@@ -421,6 +429,12 @@ impl RateControl {
 
     pub(crate) fn stats(&self) -> RateStats {
         self.stats
+    }
+
+    /// Whether the last report showed a queue on the path (frames late for it are the
+    /// rate's to answer, not the playout delay's jitter margin).
+    pub(crate) fn queued(&self) -> bool {
+        self.stats.queue_ms > QUEUE_LOW_MS
     }
 
     /// A new frame from the source: true when it should be encoded now, false when the
@@ -699,9 +713,32 @@ impl RateControl {
         Some(bytes as f64 * 8000.0 / span as f64)
     }
 
-    /// What the link carried when it was the bottleneck: sends that waited for the
-    /// socket, else the rate the client received frames.
+    /// A frame waits behind `queued_ms` of bytes at the link's rate now (the display
+    /// channel's measure): past what a thin link keeps queued by design, the link
+    /// narrowed under frames planned for a wider one. Cut below its new rate at once, so
+    /// the queue drains in about a second (a bit-rate codec's frames cannot be dropped:
+    /// cut to 90 % of the new rate, a queue of 0.6 s took 6 s to drain), instead of
+    /// after the client's reports, which wait behind that queue.
+    pub(crate) fn queued_ahead(&mut self, now_ms: u64, queued_ms: u64) {
+        if queued_ms > SOCKET_QUEUE_CUT_MS && self.judging_the_link() {
+            self.queue_building(now_ms, u32::try_from(queued_ms).unwrap_or(u32::MAX));
+        }
+    }
+
+    /// The display channel's measure of the link's rate now, if it has one.
+    pub(crate) fn link_delivered(&mut self, bps: Option<u64>) {
+        self.delivered_bps = bps.filter(|&b| b > 0).map(|b| b as f64);
+    }
+
+    /// What the link carried when it was the bottleneck: what the socket took while
+    /// output waited (the latest few hundred ms), else sends that waited for the
+    /// socket (two seconds of them: a link that narrowed showed a quarter of the way
+    /// down and took a second cut a second later), else the rate the client received
+    /// frames.
     fn link_bps(&self) -> Option<f64> {
+        if let Some(bps) = self.delivered_bps {
+            return Some(bps);
+        }
         let busy_ms: u64 = self.busy_sends.iter().map(|b| b.2).sum();
         if busy_ms >= 250 {
             let bytes: u64 = self.busy_sends.iter().map(|b| u64::from(b.1)).sum();
@@ -785,9 +822,11 @@ impl RateControl {
         }
         let produced = self.produced_bps(now_ms).unwrap_or(self.budget_bps);
         // What reached the client is what the link carries while a queue stands (not
-        // what we produce: after a cut that is less, and cuts would compound).
+        // what we produce: after a cut that is less, and cuts would compound); what the
+        // socket takes now says it sooner.
         let link = self
-            .received_bps()
+            .delivered_bps
+            .or_else(|| self.received_bps())
             .or_else(|| self.link_bps())
             .unwrap_or(produced);
         let share = queue_share(queue_ms);
@@ -1273,6 +1312,9 @@ mod tests {
         rng: u32,
         /// The encoder holds frames to the target bit rate (H.264) instead of a quality.
         bitrate_codec: bool,
+        /// The display channel's view of the socket reaches the control: the link's rate
+        /// while frames wait, and how long what waits ahead of a frame takes.
+        socket_view: bool,
         report: Report,
         /// Per second: (encoded bytes, late or dropped frames, quality, fps).
         seconds: Vec<Second>,
@@ -1292,6 +1334,8 @@ mod tests {
         frames: u32,
         lost: u32,
         changes: u32,
+        /// Longest a frame that arrived took from capture (ms).
+        slowest_ms: u64,
     }
 
     impl Sim {
@@ -1310,6 +1354,7 @@ mod tests {
                 latency_ms: 150,
                 rng: 0x9e37_79b9,
                 bitrate_codec: false,
+                socket_view: false,
                 report: Report::default(),
                 seconds: Vec::new(),
             }
@@ -1380,9 +1425,18 @@ mod tests {
                     || self.socket.is_empty()
                 {
                     self.slot = None;
+                    let backlog = self.socket_bytes;
                     self.socket.push_back((captured, bytes as f64));
                     self.socket_bytes += bytes as f64;
+                    if self.socket_view {
+                        let delivered = (backlog > 0.0).then_some(self.capacity_bps as u64);
+                        self.rc.link_delivered(delivered);
+                    }
                     self.rc.frame_sent(now, bytes);
+                    if self.socket_view && backlog > 0.0 {
+                        let ahead_ms = self.socket_bytes * 8000.0 / self.capacity_bps;
+                        self.rc.queued_ahead(now, ahead_ms as u64);
+                    }
                 }
             }
             let mut budget = self.capacity_bps / 8000.0;
@@ -1412,6 +1466,9 @@ mod tests {
         fn arrived(&mut self, captured: u64) {
             let delay = captured as i64 + self.latency_ms - self.now as i64 - 10;
             let age = self.now as i64 - captured as i64;
+            if let Some(s) = self.seconds.last_mut() {
+                s.slowest_ms = s.slowest_ms.max(age as u64);
+            }
             let r = &mut self.report;
             r.frames += 1;
             if delay < 0 {
@@ -1624,6 +1681,33 @@ mod tests {
         println!("Mbit/s per second: {per_second:.1?}; {:?}", sim.rc.stats());
         let up = sim.settled_at(0, 30, 20e6);
         assert!(up.is_some_and(|s| s <= 6), "settled at {up:?}");
+    }
+
+    /// A bit-rate codec's stream on 4 Mbit/s that narrows to 1: the second from which
+    /// every frame arrives within `bound_ms` of capture.
+    fn narrowing(socket_view: bool, bound_ms: u64) -> Option<usize> {
+        let mut sim = Sim::new(3_000_000, 4e6);
+        sim.bitrate_codec = true;
+        sim.socket_view = socket_view;
+        sim.rc = RateControl::new(3_000_000, 30).for_bitrate_codec();
+        sim.run_for(20_000);
+        sim.capacity_bps = 1e6;
+        sim.run_for(20_000);
+        let slowest: Vec<u64> = sim.seconds[18..40].iter().map(|s| s.slowest_ms).collect();
+        println!("socket view {socket_view}: slowest frame per second from 18 s: {slowest:?}");
+        (20..40).find(|&s| sim.seconds[s..40].iter().all(|x| x.slowest_ms <= bound_ms))
+    }
+
+    #[test]
+    fn what_the_socket_shows_drains_a_narrowed_link_within_a_second_or_two() {
+        let blind = narrowing(false, 400);
+        let seeing = narrowing(true, 400);
+        println!("frames within 400 ms of capture from second {blind:?} (reports only), {seeing:?} (socket)");
+        assert!(seeing.is_some_and(|s| s <= 22), "{seeing:?}");
+        assert!(
+            seeing <= blind || blind.is_none(),
+            "{seeing:?} vs {blind:?}"
+        );
     }
 
     #[test]

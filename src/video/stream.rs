@@ -69,10 +69,17 @@ impl StreamHandle {
         self.0.started.elapsed().as_millis() as u64
     }
 
-    /// The display channel handed a frame of `bytes` to the socket.
-    pub(crate) fn on_sent(&self, bytes: usize) {
+    /// The display channel handed a frame of `bytes` to the socket; `delivered_bps`: what
+    /// the socket took while output waited for it lately (the link's rate now), and
+    /// `queued_ms`: how long what waits ahead of the frame takes at that rate, if known.
+    pub(crate) fn on_sent(&self, bytes: usize, delivered_bps: Option<u64>, queued_ms: Option<u64>) {
         let now = self.age_ms();
-        self.0.rate.lock().frame_sent(now, bytes);
+        let mut rate = self.0.rate.lock();
+        rate.link_delivered(delivered_bps);
+        rate.frame_sent(now, bytes);
+        if let Some(ms) = queued_ms {
+            rate.queued_ahead(now, ms);
+        }
     }
 
     /// An encoded frame was dropped before a viewer could send it (its link is behind).
@@ -101,7 +108,8 @@ impl StreamHandle {
         // `last_frame_delay` ms before its display time took the rest of that delay
         // from capture to the client.
         let path_delay = i64::from(clock.latency()) - i64::from(report.last_frame_delay);
-        self.0.rate.lock().client_report(
+        let mut rate = self.0.rate.lock();
+        rate.client_report(
             now,
             report.num_frames,
             report.num_drops,
@@ -112,7 +120,9 @@ impl StreamHandle {
                 .saturating_add(encode_ms as i32),
             Some(path_delay),
         );
-        clock.stream_report(report.last_frame_delay, report.num_drops);
+        let queued = rate.queued();
+        drop(rate);
+        clock.stream_report(report.last_frame_delay, report.num_drops, queued);
         let (rate, target) = {
             let r = self.0.rate.lock();
             (r.stats(), r.target())
@@ -356,7 +366,7 @@ mod tests {
         for n in 0..5 {
             stream.push(frame(n));
             let f = next_frame(&rx);
-            viewer.on_sent(f.data.len());
+            viewer.on_sent(f.data.len(), None, None);
         }
         (stream, viewer)
     }

@@ -231,7 +231,9 @@ impl Video {
             dest.left,
             dest.top
         );
-        screen.video().clock.stream_started();
+        // spice-gtk drops MJPEG frames that come after their time and shows the
+        // other codecs' at once.
+        screen.video().clock.stream_started(codec == Codec::Mjpeg);
         screen.start_stream(StreamInfo {
             id,
             dest,

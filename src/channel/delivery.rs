@@ -1,0 +1,143 @@
+//! What the socket takes per second while output waits for it: the link's delivery
+//! rate, measured where it shows first.
+//!
+//! A channel's outbox holding bytes after a write means the socket was full (its
+//! kernel queue is capped, see `DISPLAY_UNSENT`): from then until the next look, the
+//! socket took bytes exactly as fast as the link delivered them (BBR's delivery rate,
+//! counted only while not limited by the application). The client's stream reports
+//! say the same a round trip and a report window later, and not at all while the
+//! client is busy receiving a queue: a link that narrows shows here within a frame.
+
+use std::collections::VecDeque;
+
+/// Busy time (ms) the rate is measured over: short, so a link that narrows shows in
+/// the next few hundred milliseconds.
+const WINDOW_BUSY_MS: u64 = 400;
+/// Least busy time (ms) a rate is given for (one write burst says little).
+const LEAST_BUSY_MS: u64 = 100;
+/// A rate not confirmed by busy time for this long (ms) is forgotten: the link may have
+/// widened since (a link that keeps up leaves nothing waiting to measure).
+const FORGET_MS: u64 = 3_000;
+
+/// One look at the outbox: when, how many bytes the socket had taken in all, and
+/// whether bytes still waited for it.
+#[derive(Debug, Clone, Copy)]
+struct Look {
+    at_ms: u64,
+    taken: u64,
+    waiting: bool,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct DeliveryRate {
+    last: Option<Look>,
+    /// (end, ms, bytes) of intervals the socket was the bottleneck all through.
+    busy: VecDeque<(u64, u64, u64)>,
+}
+
+impl DeliveryRate {
+    /// A look at the outbox after a write: `taken` bytes written to the socket so far,
+    /// `pending` still waiting for it.
+    pub(crate) fn look(&mut self, now_ms: u64, taken: u64, pending: usize) {
+        let look = Look {
+            at_ms: now_ms,
+            taken,
+            waiting: pending > 0,
+        };
+        if let Some(last) = self.last.filter(|l| l.waiting && now_ms > l.at_ms) {
+            let bytes = taken.saturating_sub(last.taken);
+            self.busy.push_back((now_ms, now_ms - last.at_ms, bytes));
+            let mut total: u64 = self.busy.iter().map(|b| b.1).sum();
+            while total > WINDOW_BUSY_MS {
+                match self.busy.front() {
+                    Some(&(_, ms, _)) if total - ms >= WINDOW_BUSY_MS => {
+                        total -= ms;
+                        self.busy.pop_front();
+                    }
+                    _ => break,
+                }
+            }
+        }
+        self.last = Some(look);
+    }
+
+    /// The link's rate (bit/s) over the last busy stretch, if one was measured lately.
+    pub(crate) fn bps(&self, now_ms: u64) -> Option<u64> {
+        let (latest, _, _) = *self.busy.back()?;
+        if now_ms.saturating_sub(latest) > FORGET_MS {
+            return None;
+        }
+        let ms: u64 = self.busy.iter().map(|b| b.1).sum();
+        if ms < LEAST_BUSY_MS {
+            return None;
+        }
+        let bytes: u64 = self.busy.iter().map(|b| b.2).sum();
+        Some(bytes.saturating_mul(8000) / ms)
+    }
+
+    /// How long (ms) `bytes` queued ahead take on the link, if its rate is known.
+    pub(crate) fn time_for(&self, now_ms: u64, bytes: u64) -> Option<u64> {
+        let bps = self.bps(now_ms).filter(|&b| b > 0)?;
+        Some(bytes.saturating_mul(8000) / bps)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A socket taking `bps` while 10 kB wait, looked at every 20 ms from `from_ms`.
+    fn backlogged(rate: &mut DeliveryRate, taken: &mut u64, from_ms: u64, ms: u64, bps: u64) {
+        for t in (from_ms..from_ms + ms).step_by(20) {
+            *taken += bps * 20 / 8000;
+            rate.look(t + 20, *taken, 10_000);
+        }
+    }
+
+    #[test]
+    fn measures_only_while_output_waits() {
+        let mut rate = DeliveryRate::default();
+        let mut taken = 0;
+        // Everything written at once: the application, not the link, set the pace.
+        for t in (0..2_000).step_by(20) {
+            taken += 500;
+            rate.look(t, taken, 0);
+        }
+        assert_eq!(rate.bps(2_000), None);
+        rate.look(2_000, taken, 10_000);
+        backlogged(&mut rate, &mut taken, 2_000, 500, 4_000_000);
+        let bps = rate.bps(2_500).unwrap();
+        assert!((3_900_000..=4_100_000).contains(&bps), "{bps}");
+    }
+
+    #[test]
+    fn a_link_that_narrows_shows_within_its_window() {
+        let mut rate = DeliveryRate::default();
+        let mut taken = 0;
+        rate.look(0, 0, 10_000);
+        backlogged(&mut rate, &mut taken, 0, 2_000, 4_000_000);
+        backlogged(&mut rate, &mut taken, 2_000, WINDOW_BUSY_MS, 1_000_000);
+        let bps = rate.bps(2_000 + WINDOW_BUSY_MS).unwrap();
+        assert!((950_000..=1_050_000).contains(&bps), "{bps}");
+        assert_eq!(
+            rate.time_for(2_000 + WINDOW_BUSY_MS, 125_000),
+            Some(1_000),
+            "125 kB at 1 Mbit/s"
+        );
+    }
+
+    #[test]
+    fn an_old_measure_is_forgotten() {
+        let mut rate = DeliveryRate::default();
+        let mut taken = 0;
+        rate.look(0, 0, 10_000);
+        backlogged(&mut rate, &mut taken, 0, 500, 1_000_000);
+        rate.look(520, taken, 0);
+        assert!(rate.bps(1_000).is_some());
+        assert_eq!(
+            rate.bps(520 + FORGET_MS + 1),
+            None,
+            "the link may be wider now"
+        );
+    }
+}
