@@ -61,8 +61,18 @@ impl DeliveryRate {
         self.last = Some(look);
     }
 
-    /// The link's rate (bit/s) over the last busy stretch, if one was measured lately.
+    /// The link's rate (bit/s) now, if measured lately: the lower of the window's rate
+    /// and that of its newest `LEAST_BUSY_MS`. A link that narrowed shows in the last
+    /// writes first; the window, still full of the wider link's, said a queue was a
+    /// quarter of what it was, and the playout delay rose in five steps over a second
+    /// while the frames queued came late.
     pub(crate) fn bps(&self, now_ms: u64) -> Option<u64> {
+        let window = self.window_bps(now_ms)?;
+        Some(self.recent_bps().map_or(window, |r| r.min(window)))
+    }
+
+    /// The rate over the last `WINDOW_BUSY_MS` of busy time.
+    fn window_bps(&self, now_ms: u64) -> Option<u64> {
         let (latest, _, _) = *self.busy.back()?;
         if now_ms.saturating_sub(latest) > FORGET_MS {
             return None;
@@ -79,6 +89,19 @@ impl DeliveryRate {
     pub(crate) fn time_for(&self, now_ms: u64, bytes: u64) -> Option<u64> {
         let bps = self.bps(now_ms).filter(|&b| b > 0)?;
         Some(bytes.saturating_mul(8000) / bps)
+    }
+
+    /// The rate over the newest busy intervals that add up to `LEAST_BUSY_MS`.
+    fn recent_bps(&self) -> Option<u64> {
+        let (mut ms, mut bytes) = (0, 0);
+        for &(_, m, b) in self.busy.iter().rev() {
+            ms += m;
+            bytes += b;
+            if ms >= LEAST_BUSY_MS {
+                return Some(bytes.saturating_mul(8000) / ms);
+            }
+        }
+        None
     }
 }
 
@@ -124,6 +147,27 @@ mod tests {
             Some(1_000),
             "125 kB at 1 Mbit/s"
         );
+    }
+
+    #[test]
+    fn the_newest_rate_counts_when_it_is_lower() {
+        let mut rate = DeliveryRate::default();
+        let mut taken = 0;
+        rate.look(0, 0, 10_000);
+        backlogged(&mut rate, &mut taken, 0, 2_000, 4_000_000);
+        backlogged(&mut rate, &mut taken, 2_000, LEAST_BUSY_MS, 1_000_000);
+        let now = 2_000 + LEAST_BUSY_MS;
+        let window = rate.window_bps(now).unwrap();
+        assert!(
+            window > 2_000_000,
+            "the window is mostly the wider link: {window}"
+        );
+        assert_eq!(rate.time_for(now, 125_000), Some(1_000), "at 1 Mbit/s");
+        // A wider link again: the window's rate, not a moment's.
+        backlogged(&mut rate, &mut taken, now, LEAST_BUSY_MS, 8_000_000);
+        let later = now + LEAST_BUSY_MS;
+        let at_window = 125_000 * 8_000 / rate.window_bps(later).unwrap();
+        assert_eq!(rate.time_for(later, 125_000), Some(at_window));
     }
 
     #[test]
