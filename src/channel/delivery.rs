@@ -31,8 +31,11 @@ struct Look {
 #[derive(Debug, Default)]
 pub(crate) struct DeliveryRate {
     last: Option<Look>,
-    /// (end, ms, bytes) of intervals the socket was the bottleneck all through.
+    /// (end, ms, bytes) of intervals the socket was the bottleneck all through, and
+    /// their sums (looked at after every write: not summed again each time).
     busy: VecDeque<(u64, u64, u64)>,
+    busy_ms: u64,
+    busy_bytes: u64,
 }
 
 impl DeliveryRate {
@@ -45,17 +48,17 @@ impl DeliveryRate {
             waiting: pending > 0,
         };
         if let Some(last) = self.last.filter(|l| l.waiting && now_ms > l.at_ms) {
-            let bytes = taken.saturating_sub(last.taken);
-            self.busy.push_back((now_ms, now_ms - last.at_ms, bytes));
-            let mut total: u64 = self.busy.iter().map(|b| b.1).sum();
-            while total > WINDOW_BUSY_MS {
-                match self.busy.front() {
-                    Some(&(_, ms, _)) if total - ms >= WINDOW_BUSY_MS => {
-                        total -= ms;
-                        self.busy.pop_front();
-                    }
-                    _ => break,
+            let (ms, bytes) = (now_ms - last.at_ms, taken.saturating_sub(last.taken));
+            self.busy.push_back((now_ms, ms, bytes));
+            self.busy_ms += ms;
+            self.busy_bytes += bytes;
+            while let Some(&(_, ms, bytes)) = self.busy.front() {
+                if self.busy_ms - ms < WINDOW_BUSY_MS {
+                    break;
                 }
+                self.busy_ms -= ms;
+                self.busy_bytes -= bytes;
+                self.busy.pop_front();
             }
         }
         self.last = Some(look);
@@ -77,18 +80,10 @@ impl DeliveryRate {
         if now_ms.saturating_sub(latest) > FORGET_MS {
             return None;
         }
-        let ms: u64 = self.busy.iter().map(|b| b.1).sum();
-        if ms < LEAST_BUSY_MS {
+        if self.busy_ms < LEAST_BUSY_MS {
             return None;
         }
-        let bytes: u64 = self.busy.iter().map(|b| b.2).sum();
-        Some(bytes.saturating_mul(8000) / ms)
-    }
-
-    /// How long (ms) `bytes` queued ahead take on the link, if its rate is known.
-    pub(crate) fn time_for(&self, now_ms: u64, bytes: u64) -> Option<u64> {
-        let bps = self.bps(now_ms).filter(|&b| b > 0)?;
-        Some(bytes.saturating_mul(8000) / bps)
+        Some(self.busy_bytes.saturating_mul(8000) / self.busy_ms)
     }
 
     /// The rate over the newest busy intervals that add up to `LEAST_BUSY_MS`.
@@ -103,6 +98,11 @@ impl DeliveryRate {
         }
         None
     }
+}
+
+/// How long (ms) `bytes` take on a link of `bps` (none for a rate of 0).
+pub(crate) fn time_on_link(bytes: u64, bps: u64) -> Option<u64> {
+    (bps > 0).then(|| bytes.saturating_mul(8000) / bps)
 }
 
 #[cfg(test)]
@@ -143,7 +143,7 @@ mod tests {
         let bps = rate.bps(2_000 + WINDOW_BUSY_MS).unwrap();
         assert!((950_000..=1_050_000).contains(&bps), "{bps}");
         assert_eq!(
-            rate.time_for(2_000 + WINDOW_BUSY_MS, 125_000),
+            time_on_link(125_000, bps),
             Some(1_000),
             "125 kB at 1 Mbit/s"
         );
@@ -162,12 +162,14 @@ mod tests {
             window > 2_000_000,
             "the window is mostly the wider link: {window}"
         );
-        assert_eq!(rate.time_for(now, 125_000), Some(1_000), "at 1 Mbit/s");
+        let bps = rate.bps(now).unwrap();
+        assert_eq!(time_on_link(125_000, bps), Some(1_000), "at 1 Mbit/s");
         // A wider link again: the window's rate, not a moment's.
         backlogged(&mut rate, &mut taken, now, LEAST_BUSY_MS, 8_000_000);
         let later = now + LEAST_BUSY_MS;
         let at_window = 125_000 * 8_000 / rate.window_bps(later).unwrap();
-        assert_eq!(rate.time_for(later, 125_000), Some(at_window));
+        let bps = rate.bps(later).unwrap();
+        assert_eq!(time_on_link(125_000, bps), Some(at_window));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! in the codec `image::choose` picks (GLZ with the client's dictionary, LZ, LZ4, QUIC
 //! or raw; on a slow link JPEG for photographs and GLZ deflated).
 
-use super::delivery::DeliveryRate;
+use super::delivery::{time_on_link, DeliveryRate};
 use super::{malformed, AckWindow, Channel, ChannelError, Outbox, ACK_WINDOW};
 use crate::display::draw::DrawImage;
 use crate::display::streams::VideoUpdate;
@@ -299,16 +299,29 @@ impl DisplayChannel {
         self.opened.elapsed().as_millis() as u64
     }
 
-    /// The link's rate as last seen: what the socket took while output waited, else
-    /// the session's network test.
-    fn link_now(&self) -> Option<u64> {
-        self.delivery.bps(self.now_ms()).or(self.link_rate)
+    /// The link's rate at `now_ms`: what the socket took while output waited, else the
+    /// session's network test.
+    fn link_at(&self, now_ms: u64) -> Option<u64> {
+        self.delivery.bps(now_ms).or(self.link_rate)
+    }
+
+    /// What is queued ahead of the next message (the outbox, and the kernel's unsent
+    /// bytes at their cap) takes this long (ms) on a link of `link_bps`: the playout
+    /// delay rises to cover it.
+    fn expect_queue_ahead(&self, out: &Outbox, link_bps: Option<u64>) -> Option<u64> {
+        let ahead = out.pending() as u64 + u64::from(self.unsent);
+        let ms = time_on_link(ahead, link_bps?)?;
+        self.screen
+            .video()
+            .clock
+            .expect_path(u32::try_from(ms).unwrap_or(u32::MAX));
+        Some(ms)
     }
 
     /// The kernel's cap on unsent bytes follows the link's rate (changed only by more
     /// than a quarter: every change is a system call).
-    fn follow_link(&mut self, out: &mut Outbox) {
-        let cap = send_ahead(self.link_now(), UNSENT_AHEAD_MS, DISPLAY_UNSENT as usize);
+    fn follow_link(&mut self, out: &mut Outbox, link: Option<u64>) {
+        let cap = send_ahead(link, UNSENT_AHEAD_MS, DISPLAY_UNSENT as usize);
         let cap = u32::try_from(cap).unwrap_or(DISPLAY_UNSENT);
         if cap.saturating_mul(5) < self.unsent.saturating_mul(4)
             || cap.saturating_mul(4) > self.unsent.saturating_mul(5)
@@ -476,10 +489,11 @@ fn send_ahead(link_bps: Option<u64>, ms: u64, most: usize) -> usize {
 impl DisplayChannel {
     /// Stream messages come before drawings and pixels: a stream's end must reach the
     /// client before the lossless pixels of its area.
-    fn produce_video(&mut self, out: &mut Outbox) {
+    /// `now_ms` and `link`: the time and the link's rate of this `produce`.
+    fn produce_video(&mut self, out: &mut Outbox, now_ms: u64, link: Option<u64>) {
         // A frame waits in its slot (where a newer one replaces it) rather than in the
         // outbox: a slow link then drops frames instead of piling up latency.
-        let ahead = send_ahead(self.link_now(), VIDEO_AHEAD_MS, VIDEO_SEND_AHEAD);
+        let ahead = send_ahead(link, VIDEO_AHEAD_MS, VIDEO_SEND_AHEAD);
         let room = out.has_room() && out.pending() < ahead;
         for update in self.screen.next_video(self.viewer, room) {
             match update {
@@ -492,14 +506,7 @@ impl DisplayChannel {
                     });
                     // On a thin link what is queued ahead takes a while: the first
                     // frames are shown that much later, not dropped as late.
-                    if let Some(bps) = self.link_rate.filter(|&b| b > 0) {
-                        let ahead = out.pending() as u64 + u64::from(self.unsent);
-                        let ms = ahead.saturating_mul(8000) / bps;
-                        self.screen
-                            .video()
-                            .clock
-                            .expect_path(u32::try_from(ms).unwrap_or(u32::MAX));
-                    }
+                    self.expect_queue_ahead(out, self.link_rate);
                     if self.caps.has(m::CAP_STREAM_REPORT) {
                         self.next_report_id = self.next_report_id.wrapping_add(1);
                         let unique = self.next_report_id;
@@ -518,23 +525,18 @@ impl DisplayChannel {
                         mm_time: frame.mm_time,
                         data: &frame.data,
                     });
-                    let now = self.now_ms();
                     // The link just narrowed: the frames queued ahead of this one take
                     // longer than the playout delay allows. The delay covers them now,
                     // not after reports of frames dropped as late, which a client busy
                     // receiving the queue sends only a second or more later.
                     // (Behind a backlog the kernel's unsent bytes are at their cap.)
-                    let ahead = out.pending() as u64 + u64::from(self.unsent);
-                    let path = backlogged
-                        .then(|| self.delivery.time_for(now, ahead))
-                        .flatten();
-                    if let Some(ms) = path {
-                        self.screen
-                            .video()
-                            .clock
-                            .expect_path(u32::try_from(ms).unwrap_or(u32::MAX));
-                    }
-                    stream.on_sent(frame.data.len(), self.delivery.bps(now), path);
+                    let delivered = self.delivery.bps(now_ms);
+                    let path = if backlogged {
+                        self.expect_queue_ahead(out, delivered)
+                    } else {
+                        None
+                    };
+                    stream.on_sent(frame.data.len(), delivered, path);
                     self.sent_frames += 1;
                 }
                 VideoUpdate::Destroy(id) => {
@@ -624,17 +626,18 @@ impl Channel for DisplayChannel {
         // Called right after a write: bytes still waiting mean the socket was full.
         let now = self.now_ms();
         self.delivery.look(now, out.taken(), out.pending());
-        self.follow_link(out);
+        let link = self.link_at(now);
+        self.follow_link(out, link);
         if !self.initialized {
             return;
         }
         if self.has_surface {
-            self.produce_video(out);
+            self.produce_video(out, now, link);
         }
         self.follow_wan();
         // Pixels only while little is queued: on a slow link the damage waits in the
         // screen's region (newest pixels, bounded), not in front of the video.
-        let ahead = send_ahead(self.link_now(), PIXELS_AHEAD_MS, PIXELS_SEND_AHEAD);
+        let ahead = send_ahead(link, PIXELS_AHEAD_MS, PIXELS_SEND_AHEAD);
         while out.has_room() && out.pending() < ahead {
             match self.screen.next_update(self.viewer, self.generation) {
                 Update::Nothing => {

@@ -79,10 +79,9 @@ pub(crate) struct Outbox {
     written: usize,
     /// Bytes the socket took in all (what the delivery rate is measured from).
     taken: u64,
-    /// Unsent bytes the channel wants the kernel to hold at most, and what the reactor
-    /// last set (`TCP_NOTSENT_LOWAT`).
-    unsent_wanted: Option<u32>,
-    unsent_set: Option<u32>,
+    /// A new cap on the unsent bytes the kernel holds (`TCP_NOTSENT_LOWAT`), until the
+    /// reactor sets it.
+    unsent_request: Option<u32>,
     pub ack: Option<AckWindow>,
 }
 
@@ -97,8 +96,7 @@ impl Outbox {
             bytes: Vec::new(),
             written: 0,
             taken: 0,
-            unsent_wanted: None,
-            unsent_set: None,
+            unsent_request: None,
             ack: None,
         }
     }
@@ -142,19 +140,16 @@ impl Outbox {
         &self.bytes[self.written..]
     }
 
-    /// The kernel should hold at most `bytes` unsent (the reactor sets it after
-    /// `produce`): on a thin link a fixed cap is a long wait in front of every frame.
+    /// The kernel should hold at most `bytes` unsent from now on (the reactor sets it
+    /// after `produce`): on a thin link a fixed cap is a long wait in front of every
+    /// frame. The channel asks only when the cap changes.
     pub(crate) fn want_unsent(&mut self, bytes: u32) {
-        self.unsent_wanted = Some(bytes);
+        self.unsent_request = Some(bytes);
     }
 
     /// A cap the channel asked for and the socket does not have yet.
     pub(crate) fn unsent_change(&mut self) -> Option<u32> {
-        let wanted = self.unsent_wanted?;
-        (self.unsent_set != Some(wanted)).then(|| {
-            self.unsent_set = Some(wanted);
-            wanted
-        })
+        self.unsent_request.take()
     }
 
     /// Bytes written to the socket since the channel opened.
