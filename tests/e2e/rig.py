@@ -360,6 +360,12 @@ class Rig:
         except FileNotFoundError:
             return ""
 
+    def input_lines(self, start=0):
+        """The guest's input events printed on the serial line from offset start, complete
+        lines only (the console writes a line in pieces: a half-written one is not an event
+        yet)."""
+        return re.findall(r"^SPICE-RS-INPUT: ([^\r\n]*)\r?\n", self.serial()[start:], re.M)
+
     def wait_serial(self, pattern, timeout=60, start=0):
         """Waits for a regex on the serial log (from offset start); returns the match.
         Raises TimeoutError (or RuntimeError if QEMU exited)."""

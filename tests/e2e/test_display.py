@@ -99,7 +99,7 @@ def test_client_resize_reaches_the_guest_driver(make_rig, display, tmp_path):
 
 
 def input_lines(rig, start):
-    return re.findall(r"^SPICE-RS-INPUT: (.*)$", rig.serial()[start:], re.M)
+    return rig.input_lines(start)
 
 
 def wait_input(rig, start, want, timeout=10):

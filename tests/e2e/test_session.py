@@ -134,7 +134,7 @@ def test_resolution_800x600(make_rig, tmp_path):
 
 # ------------------------------------------------------------------ 3. inputs
 def input_lines(rig, start):
-    return re.findall(r"^SPICE-RS-INPUT: (.*)$", rig.serial()[start:], re.M)
+    return rig.input_lines(start)
 
 
 def wait_lines(rig, start, pred, timeout=10):

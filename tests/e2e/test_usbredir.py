@@ -73,7 +73,8 @@ def reports_reach_guest(rig, peer, since):
         peer.interrupt_in(bytes([0x00, 1, 2]))
     deadline = time.monotonic() + 30
     while True:
-        moves = re.findall(r"^SPICE-RS-INPUT: rel x=(-?\d+) y=(-?\d+)", rig.serial()[start:], re.M)
+        moves = [m.groups() for l in rig.input_lines(start)
+                 if (m := re.match(r"rel x=(-?\d+) y=(-?\d+)", l))]
         sx, sy = sum(int(x) for x, _ in moves), sum(int(y) for _, y in moves)
         if (sx, sy) == (BURST, 2 * BURST) or time.monotonic() > deadline:
             break
