@@ -200,11 +200,12 @@ impl Detector {
     }
 
     /// Looks at the last window; call a few times a second. `accept` is asked whether a
-    /// new candidate area may stream (the `filter` mode's content test).
+    /// new candidate area may stream, given the part of its box hot now (the content and
+    /// cost test).
     pub(crate) fn evaluate(
         &mut self,
         now: u32,
-        accept: impl FnOnce(Area) -> bool,
+        accept: impl FnOnce(Area, f64) -> bool,
     ) -> Option<Decision> {
         if let Some(stream) = self.stream {
             if age(now, self.last_stream_change) >= IDLE_END_MS {
@@ -235,7 +236,7 @@ impl Detector {
             self.candidate = None;
             return None;
         }
-        if !self.settled(found, now) || !accept(found) {
+        if !self.settled(found, now) || !accept(found, hot_share) {
             return None;
         }
         self.stream = Some(found);

@@ -38,7 +38,26 @@ impl StreamMode {
             _ => None,
         }
     }
+
+    /// Whether a candidate area the detector found moving at video rates streams, given
+    /// the part of its box hot now; `picture_like` looks at its content (taken only when
+    /// asked: it copies the area). `filter` streams pictures only. `all` streams pictures,
+    /// and flat content (an animation, a UI) only where most of the area changes: where a
+    /// few flat shapes move, their changes as lossless pixels cost a fraction of a stream
+    /// of the whole area (a third on the test animation) and are exact.
+    pub(crate) fn streams(self, hot_share: f64, picture_like: impl FnOnce() -> bool) -> bool {
+        match self {
+            StreamMode::Off => false,
+            StreamMode::All => hot_share >= ALL_FLAT_MIN_HOT_SHARE || picture_like(),
+            StreamMode::Filter => picture_like(),
+        }
+    }
 }
+
+/// With `streaming-video=all`, the part of a candidate's box that must be hot now for
+/// content that is not picture-like to stream (a terminal rewritten everywhere at 25
+/// frames a second is all hot; shapes moving over a flat background, 0.35-0.5).
+const ALL_FLAT_MIN_HOT_SHARE: f64 = 0.6;
 
 /// What every screen's video path shares: the server's settings and the clock clients
 /// play frames by.
@@ -130,5 +149,32 @@ mod probe_tests {
             unprobed_first_choices(h264_first.choices()),
             vec![(Encoder::Gstreamer, Codec::H264)]
         );
+    }
+}
+
+#[cfg(test)]
+mod mode_tests {
+    use super::*;
+
+    #[test]
+    fn all_streams_pictures_and_flat_content_only_where_most_of_it_changes() {
+        let (picture, flat) = (|| true, || false);
+        assert!(StreamMode::All.streams(0.4, picture));
+        assert!(
+            StreamMode::All.streams(0.9, flat),
+            "a terminal rewritten everywhere"
+        );
+        assert!(
+            !StreamMode::All.streams(0.4, flat),
+            "a few flat shapes moving"
+        );
+        assert!(StreamMode::Filter.streams(0.4, picture));
+        assert!(!StreamMode::Filter.streams(1.0, flat));
+        assert!(!StreamMode::Off.streams(1.0, picture));
+    }
+
+    #[test]
+    fn all_does_not_copy_an_area_that_changes_everywhere() {
+        assert!(StreamMode::All.streams(1.0, || panic!("the area was copied")));
     }
 }

@@ -130,9 +130,9 @@ impl Video {
         if self.live.is_none() {
             detector.forget_stream();
         }
-        let accept = |area: Area| {
-            mode == StreamMode::All
-                || screen.capture(area).is_some_and(|pixels| {
+        let accept = |area: Area, hot_share: f64| {
+            let accepted = mode.streams(hot_share, || {
+                screen.capture(area).is_some_and(|pixels| {
                     picture::is_picture_like(
                         &pixels,
                         area.width(),
@@ -140,6 +140,11 @@ impl Video {
                         area.width() as usize * 4,
                     )
                 })
+            });
+            if accepted {
+                crate::log_debug!("video: candidate {area:?} ({hot_share:.2} hot) streams");
+            }
+            accepted
         };
         match detector.evaluate(now, accept) {
             Some(Decision::Start(area)) => {

@@ -18,7 +18,7 @@ fn play(
             d.damage(*r, now + i as u32 / 8);
         }
         while next_eval <= now {
-            if let Some(dec) = d.evaluate(next_eval, |_| true) {
+            if let Some(dec) = d.evaluate(next_eval, |_, _| true) {
                 out.push((next_eval, dec));
             }
             next_eval += 100;
@@ -110,7 +110,7 @@ fn a_still_stream_ends_and_a_moved_one_follows() {
     // Nothing changes any more: the stream ends.
     let mut ended = None;
     for t in (end..end + 2000).step_by(100) {
-        if let Some(dec) = d.evaluate(t, |_| true) {
+        if let Some(dec) = d.evaluate(t, |_, _| true) {
             ended = Some((t - end, dec));
             break;
         }
@@ -130,7 +130,7 @@ fn the_content_test_can_refuse_a_candidate() {
     let mut now = 0;
     for _ in 0..60 {
         d.damage(a, now);
-        assert_eq!(d.evaluate(now, |_| false), None);
+        assert_eq!(d.evaluate(now, |_, _| false), None);
         now += 33;
     }
     assert_eq!(d.stream(), None);
@@ -209,7 +209,7 @@ fn things_moving_over_a_still_scene_stream_as_one_area_where_they_move() {
             d.damage(*r, now + i as u32 / 8);
         }
         while next_eval <= now {
-            if let Some(dec) = d.evaluate(next_eval, |_| true) {
+            if let Some(dec) = d.evaluate(next_eval, |_, _| true) {
                 decisions.push((next_eval, dec));
             }
             next_eval += 100;
@@ -257,7 +257,7 @@ fn a_few_small_things_moving_over_a_still_scene_do_not_stream() {
         for (i, r) in movers_frame(scene, 8, 64, 6, f).iter().enumerate() {
             d.damage(*r, now + i as u32 / 8);
         }
-        assert_eq!(d.evaluate(now, |_| true), None, "at {now} ms");
+        assert_eq!(d.evaluate(now, |_, _| true), None, "at {now} ms");
     }
 }
 
@@ -268,7 +268,7 @@ fn a_still_screen_is_at_rest_and_a_video_after_it_still_streams() {
     let clock = Area::new(1200, 10, 1240, 26);
     d.damage(clock, 1000);
     assert!(!d.at_rest(1000) && !d.at_rest(1000 + WINDOW_MS));
-    assert_eq!(d.evaluate(1000 + WINDOW_MS + 1, |_| true), None);
+    assert_eq!(d.evaluate(1000 + WINDOW_MS + 1, |_, _| true), None);
     assert!(d.at_rest(1000 + WINDOW_MS + 1));
 
     // A long still stretch (the worker evaluated nothing), then a video starts.
@@ -310,7 +310,7 @@ fn forgetting_without_a_stream_keeps_the_candidate_settling() {
         d.damage(video, now);
         if f % 3 == 0 {
             d.forget_stream();
-            if let Some(dec) = d.evaluate(now, |_| true) {
+            if let Some(dec) = d.evaluate(now, |_, _| true) {
                 started.get_or_insert((now, dec));
             }
         }
