@@ -31,6 +31,11 @@ const SAFETY_MARGIN_MS: i32 = 15;
 const CALM_REPORTS: usize = 6;
 const MIN_CALM_REPORTS: usize = 3;
 const CALM_MS: u32 = 2_000;
+/// Spare margin (ms, over the safety margins) that frames of `MIN_CALM_REPORTS` reports
+/// in a row had, past which the delay comes down without waiting for `CALM_MS`: a delay
+/// raised for a queue that has drained (a link that narrowed) held the picture hundreds
+/// of ms back for two more seconds.
+const QUICK_SPARE_MS: i32 = 100;
 /// A lowering is on trial this long (ms): frames late within it say the path's jitter
 /// needs the margin that was given back. From then on, for `CAUTIOUS_MS`, a longer calm
 /// stretch is needed and a smaller share of the spare is given back: lowering as
@@ -266,8 +271,8 @@ impl PlayoutDelay {
     }
 
     /// Takes a report's margin, reported at `now_ms`; returns the new latency when it
-    /// changes. `queued`: the path showed a queue, which the rate control drains (late
-    /// frames then say nothing of the jitter).
+    /// changes. `queued`: the path showed a queue, which the rate control drains (its
+    /// frames, late or early, then say nothing of the jitter).
     pub(crate) fn report(
         &mut self,
         margin: i32,
@@ -298,7 +303,9 @@ impl PlayoutDelay {
                 self.cautious_until = Some(now_ms.wrapping_add(CAUTIOUS_MS));
             }
             self.lowered_at = None;
-        } else {
+        } else if !queued {
+            // (An early frame that waited in a queue now draining says as little of
+            // the path's jitter as a late one: its margin would hold the delay up.)
             if self.recent_margins.is_empty() {
                 self.calm_since = now_ms;
             }
@@ -312,8 +319,11 @@ impl PlayoutDelay {
                     GIVE_BACK_SHARE_CAUTIOUS,
                 )
             } else {
+                let least = self.recent_margins.iter().copied().min().unwrap_or(margin);
+                let plenty = least - 2 * SAFETY_MARGIN_MS >= QUICK_SPARE_MS;
                 (
-                    calm >= CALM_REPORTS || (calm >= MIN_CALM_REPORTS && calm_ms >= CALM_MS),
+                    calm >= CALM_REPORTS
+                        || (calm >= MIN_CALM_REPORTS && (calm_ms >= CALM_MS || plenty)),
                     GIVE_BACK_SHARE,
                 )
             };
@@ -417,7 +427,7 @@ mod tests {
         );
         let lowered = (0..CALM_REPORTS)
             .filter_map(|i| d.report(100, 0, false, 100 + i as u32 * 300))
-            .last();
+            .next();
         assert_eq!(
             lowered,
             Some(295 - 70),
@@ -431,13 +441,13 @@ mod tests {
         // 200 or 260 ms early: 170 spare over the least, 60 of spread.
         let lowered = (0..CALM_REPORTS)
             .filter_map(|i| d.report(200 + 60 * (i as i32 % 2), 0, false, i as u32 * 300))
-            .last();
+            .next();
         assert_eq!(lowered, Some(300 - (170 - 60)));
         // A spread past half the spare: half of it back.
         let mut d = PlayoutDelay::new(300);
         let lowered = (0..CALM_REPORTS)
             .filter_map(|i| d.report(100 + 60 * (i as i32 % 2), 0, false, i as u32 * 300))
-            .last();
+            .next();
         assert_eq!(lowered, Some(300 - 70 / 2));
     }
 
@@ -446,7 +456,7 @@ mod tests {
         let mut d = PlayoutDelay::new(200);
         let lowered = (0..CALM_REPORTS)
             .filter_map(|i| d.report(130, 0, false, i as u32 * 300))
-            .last();
+            .next();
         assert_eq!(lowered, Some(200 - 100));
         // Within the lowering's trial frames come late: the jitter needed that margin.
         assert_eq!(d.report(-20, 1, false, 3_000), Some(135));
@@ -464,7 +474,7 @@ mod tests {
         assert_eq!(d.report(-20, 1, false, 40_000), Some(147));
         let lowered = (0..CALM_REPORTS)
             .filter_map(|i| d.report(100, 0, false, 40_100 + i as u32 * 300))
-            .last();
+            .next();
         assert_eq!(lowered, Some(147 - 70));
     }
 
@@ -480,18 +490,18 @@ mod tests {
         // The path is calm: 385 ms early from then on, reports 1/3 s apart.
         let lowered = (0..CALM_REPORTS)
             .filter_map(|i| d.report(385, 0, false, 11_300 + i as u32 * 330))
-            .last();
+            .next();
         assert_eq!(lowered, Some(45), "the spare back after a short calm");
         // Late just after that lowering, still in the start's grace: raised, not cautious.
         assert_eq!(d.report(-50, 1, false, 14_500), Some(110));
         let lowered = (0..CALM_REPORTS)
             .filter_map(|i| d.report(100, 0, false, 15_000 + i as u32 * 330))
-            .last();
+            .next();
         assert_eq!(lowered, Some(40));
         // After the grace, late frames within a lowering's trial are the path's.
         let lowered = (0..CALM_REPORTS)
             .filter_map(|i| d.report(80, 0, false, 20_000 + i as u32 * 330))
-            .last();
+            .next();
         assert_eq!(lowered, Some(MIN_LATENCY_MS));
         d.report(-50, 1, false, 22_500);
         let after = d.latency();
@@ -515,7 +525,7 @@ mod tests {
         // Frames then arrive 300 ms early: the spare back after a short calm.
         let lowered = (0..CALM_REPORTS)
             .filter_map(|_| d.report(300, 0, false, 0))
-            .last();
+            .next();
         assert_eq!(lowered, Some(MAX_LATENCY_MS - 270));
     }
 
@@ -537,18 +547,40 @@ mod tests {
         let mut d = PlayoutDelay::new(200);
         let lowered = (0..CALM_REPORTS)
             .filter_map(|i| d.report(130, 0, false, i as u32 * 300))
-            .last();
+            .next();
         assert_eq!(lowered, Some(100));
         // A probe past the link's rate queued frames: late, within the lowering's trial.
         assert_eq!(d.report(-20, 1, true, 3_000), Some(135));
         let lowered = (0..CALM_REPORTS)
             .filter_map(|i| d.report(100, 0, false, 3_300 + i as u32 * 300))
-            .last();
+            .next();
         assert_eq!(
             lowered,
             Some(135 - 70),
             "the queue said nothing of the jitter"
         );
+    }
+
+    #[test]
+    fn a_delay_far_above_the_need_comes_down_after_three_reports() {
+        // A link narrowed: the delay rose to cover 400 ms of queue, which then drained.
+        let mut d = PlayoutDelay::new(80);
+        assert_eq!(d.expect_path(400, 0), Some(430));
+        let first = (0..CALM_REPORTS as u32)
+            .find_map(|i| d.report(350, 0, false, 2_000 + i * 300).map(|l| (i, l)));
+        assert_eq!(first, Some((2, 430 - 320)), "third report, 0.6 s in");
+        // The last frames of the queue, just early, do not hold it up.
+        let mut d = PlayoutDelay::new(80);
+        d.expect_path(400, 0);
+        assert_eq!(d.report(35, 0, true, 2_000), None);
+        let first = (0..CALM_REPORTS as u32)
+            .find_map(|i| d.report(350, 0, false, 2_300 + i * 300).map(|l| (i, l)));
+        assert_eq!(first, Some((2, 430 - 320)));
+        // 60 ms spare is within the jitter a thin link shows: the full calm stretch.
+        let mut d = PlayoutDelay::new(200);
+        let first =
+            (0..CALM_REPORTS as u32).find_map(|i| d.report(90, 0, false, i * 300).map(|l| (i, l)));
+        assert_eq!(first, Some((5, 200 - 60)));
     }
 
     #[test]
