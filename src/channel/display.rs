@@ -536,7 +536,7 @@ impl DisplayChannel {
                     } else {
                         None
                     };
-                    stream.on_sent(frame.data.len(), delivered, path);
+                    stream.on_sent(self.viewer, frame.data.len(), delivered, path);
                     self.sent_frames += 1;
                 }
                 VideoUpdate::Destroy(id) => {

@@ -135,6 +135,9 @@ const REPORT_SLACK_MS: u64 = 400;
 /// link narrowed: a thin link keeps up to 100 ms of video, a frame and 50 ms unsent
 /// queued by design (`channel::display`), about 250 ms at 1 Mbit/s.
 const SOCKET_QUEUE_CUT_MS: u64 = 400;
+/// A viewer's link rate not said again for this long (ms) is forgotten (it left, or its
+/// frames stopped waiting: the display channel forgets its own after 3 s).
+const DELIVERED_FORGET_MS: u64 = 3_000;
 /// A frame encoded this recently and not yet taken by the socket means the link is
 /// busy: the next frame is not encoded (dropped before the encoder, not after it).
 /// Older ones are forgotten (a viewer that left never reports them).
@@ -270,9 +273,10 @@ pub(crate) struct RateControl {
     /// (time, bytes, ms) of sends that had waited for the socket: the link was busy
     /// all the time since the previous send, so bytes/ms is its rate.
     busy_sends: VecDeque<(u64, u32, u64)>,
-    /// What the socket took while output waited for it lately (the display channel's
-    /// measure over the last few hundred ms of backlog): the link's rate now.
-    delivered_bps: Option<f64>,
+    /// What each viewer's socket took while output waited for it lately (its display
+    /// channel's measure over the last few hundred ms of backlog): (viewer, bit/s, when
+    /// it said so). The stream's frames go to every viewer: the slowest link is its link.
+    delivered: Vec<(u64, f64, u64)>,
     /// Sizes of sent frames no client report has counted yet, oldest first (TCP
     /// delivers them in order, so a report's frames are the oldest ones).
     unreported: VecDeque<(u64, u32)>,
@@ -321,7 +325,7 @@ impl RateControl {
             in_flight: VecDeque::new(),
             last_sent_ms: None,
             busy_sends: VecDeque::new(),
-            delivered_bps: None,
+            delivered: Vec::new(),
             unreported: VecDeque::new(),
             last_report_ms: None,
             reports: VecDeque::new(),
@@ -725,9 +729,18 @@ impl RateControl {
         }
     }
 
-    /// The display channel's measure of the link's rate now, if it has one.
-    pub(crate) fn link_delivered(&mut self, bps: Option<u64>) {
-        self.delivered_bps = bps.filter(|&b| b > 0).map(|b| b as f64);
+    /// A viewer's display channel's measure of its link's rate now, if it has one.
+    pub(crate) fn link_delivered(&mut self, now_ms: u64, viewer: u64, bps: Option<u64>) {
+        self.delivered
+            .retain(|&(v, _, at)| v != viewer && now_ms.saturating_sub(at) <= DELIVERED_FORGET_MS);
+        if let Some(bps) = bps.filter(|&b| b > 0) {
+            self.delivered.push((viewer, bps as f64, now_ms));
+        }
+    }
+
+    /// The slowest viewer's link rate now, among those measured lately.
+    fn delivered_bps(&self) -> Option<f64> {
+        self.delivered.iter().map(|d| d.1).reduce(f64::min)
     }
 
     /// What the link carried when it was the bottleneck: what the socket took while
@@ -736,7 +749,7 @@ impl RateControl {
     /// down and took a second cut a second later), else the rate the client received
     /// frames.
     fn link_bps(&self) -> Option<f64> {
-        if let Some(bps) = self.delivered_bps {
+        if let Some(bps) = self.delivered_bps() {
             return Some(bps);
         }
         let busy_ms: u64 = self.busy_sends.iter().map(|b| b.2).sum();
@@ -825,7 +838,7 @@ impl RateControl {
         // what we produce: after a cut that is less, and cuts would compound); what the
         // socket takes now says it sooner.
         let link = self
-            .delivered_bps
+            .delivered_bps()
             .or_else(|| self.received_bps())
             .or_else(|| self.link_bps())
             .unwrap_or(produced);
@@ -1430,7 +1443,7 @@ mod tests {
                     self.socket_bytes += bytes as f64;
                     if self.socket_view {
                         let delivered = (backlog > 0.0).then_some(self.capacity_bps as u64);
-                        self.rc.link_delivered(delivered);
+                        self.rc.link_delivered(now, 0, delivered);
                     }
                     self.rc.frame_sent(now, bytes);
                     if self.socket_view && backlog > 0.0 {
@@ -1708,6 +1721,27 @@ mod tests {
             seeing <= blind || blind.is_none(),
             "{seeing:?} vs {blind:?}"
         );
+    }
+
+    #[test]
+    fn the_slowest_viewer_s_link_is_the_stream_s_link() {
+        let mut rc = RateControl::new(4_000_000, 30);
+        // Viewer 1 behind 1 Mbit/s, viewer 2 on a LAN (nothing waits at its socket):
+        // frames go to both in turn, and the link stays the thin one.
+        for t in (0..2_000).step_by(66) {
+            rc.link_delivered(t, 1, Some(1_000_000));
+            rc.link_delivered(t + 1, 2, None);
+            assert_eq!(rc.link_bps(), Some(1e6), "at {t} ms");
+        }
+        rc.link_delivered(2_000, 2, Some(30_000_000));
+        assert_eq!(rc.link_bps(), Some(1e6));
+        // Viewer 1's link widened (its backlog gone): the other's measure holds.
+        rc.link_delivered(2_100, 1, None);
+        assert_eq!(rc.link_bps(), Some(30e6));
+        // A viewer that left says nothing more: forgotten after a while.
+        rc.link_delivered(2_200, 1, Some(1_000_000));
+        rc.link_delivered(5_300, 2, Some(30_000_000));
+        assert_eq!(rc.link_bps(), Some(30e6));
     }
 
     #[test]

@@ -69,13 +69,20 @@ impl StreamHandle {
         self.0.started.elapsed().as_millis() as u64
     }
 
-    /// The display channel handed a frame of `bytes` to the socket; `delivered_bps`: what
-    /// the socket took while output waited for it lately (the link's rate now), and
-    /// `queued_ms`: how long what waits ahead of the frame takes at that rate, if known.
-    pub(crate) fn on_sent(&self, bytes: usize, delivered_bps: Option<u64>, queued_ms: Option<u64>) {
+    /// `viewer`'s display channel handed a frame of `bytes` to the socket;
+    /// `delivered_bps`: what its socket took while output waited for it lately (its
+    /// link's rate now), and `queued_ms`: how long what waits ahead of the frame takes at
+    /// that rate, if known.
+    pub(crate) fn on_sent(
+        &self,
+        viewer: u64,
+        bytes: usize,
+        delivered_bps: Option<u64>,
+        queued_ms: Option<u64>,
+    ) {
         let now = self.age_ms();
         let mut rate = self.0.rate.lock();
-        rate.link_delivered(delivered_bps);
+        rate.link_delivered(now, viewer, delivered_bps);
         rate.frame_sent(now, bytes);
         if let Some(ms) = queued_ms {
             rate.queued_ahead(now, ms);
@@ -366,7 +373,7 @@ mod tests {
         for n in 0..5 {
             stream.push(frame(n));
             let f = next_frame(&rx);
-            viewer.on_sent(f.data.len(), None, None);
+            viewer.on_sent(0, f.data.len(), None, None);
         }
         (stream, viewer)
     }
