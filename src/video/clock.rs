@@ -312,6 +312,8 @@ impl PlayoutDelay {
             self.recent_margins.push(margin);
             let calm = self.recent_margins.len();
             let calm_ms = now_ms.wrapping_sub(self.calm_since);
+            let least = self.recent_margins.iter().copied().min().unwrap_or(margin);
+            let spare = least - 2 * SAFETY_MARGIN_MS;
             let (long_enough, share) = if before(now_ms, self.cautious_until) {
                 (
                     calm >= CALM_REPORTS_CAUTIOUS
@@ -319,8 +321,7 @@ impl PlayoutDelay {
                     GIVE_BACK_SHARE_CAUTIOUS,
                 )
             } else {
-                let least = self.recent_margins.iter().copied().min().unwrap_or(margin);
-                let plenty = least - 2 * SAFETY_MARGIN_MS >= QUICK_SPARE_MS;
+                let plenty = spare >= QUICK_SPARE_MS;
                 (
                     calm >= CALM_REPORTS
                         || (calm >= MIN_CALM_REPORTS && (calm_ms >= CALM_MS || plenty)),
@@ -328,10 +329,8 @@ impl PlayoutDelay {
                 )
             };
             if long_enough {
-                let least = self.recent_margins.iter().copied().min().unwrap_or(margin);
                 let most = self.recent_margins.iter().copied().max().unwrap_or(margin);
                 self.recent_margins.clear();
-                let spare = least - 2 * SAFETY_MARGIN_MS;
                 if spare > 0 {
                     // Give back part of what was never needed: a share, or when not
                     // cautious all but the spread of the margins seen (a delay raised
