@@ -100,6 +100,28 @@ impl DeliveryRate {
     }
 }
 
+/// What the kernel says of a TCP socket's queue: the bytes it holds unsent, and the
+/// round trip (a queue at the path's bottleneck shows as a round trip over its least).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SendQueue {
+    pub unsent_bytes: u32,
+    /// Smoothed round trip now and the least seen, µs.
+    pub rtt_us: u32,
+    pub min_rtt_us: u32,
+}
+
+impl SendQueue {
+    /// What a queue on the path adds (ms) to the time a byte written now takes.
+    pub(crate) fn path_queue_ms(&self) -> u64 {
+        u64::from(self.rtt_us.saturating_sub(self.min_rtt_us)) / 1000
+    }
+
+    /// The path's one-way time without a queue (ms): half the least round trip.
+    pub(crate) fn one_way_ms(&self) -> u64 {
+        u64::from(self.min_rtt_us) / 2000
+    }
+}
+
 /// How long (ms) `bytes` take on a link of `bps` (none for a rate of 0).
 pub(crate) fn time_on_link(bytes: u64, bps: u64) -> Option<u64> {
     (bps > 0).then(|| bytes.saturating_mul(8000) / bps)
@@ -115,6 +137,22 @@ mod tests {
             *taken += bps * 20 / 8000;
             rate.look(t + 20, *taken, 10_000);
         }
+    }
+
+    #[test]
+    fn a_queue_on_the_path_is_the_round_trip_over_its_least() {
+        let queue = SendQueue {
+            unsent_bytes: 0,
+            rtt_us: 250_000,
+            min_rtt_us: 80_000,
+        };
+        assert_eq!(queue.path_queue_ms(), 170);
+        assert_eq!(queue.one_way_ms(), 40);
+        let noisy = SendQueue {
+            rtt_us: 70_000,
+            ..queue
+        };
+        assert_eq!(noisy.path_queue_ms(), 0);
     }
 
     #[test]

@@ -305,16 +305,20 @@ impl DisplayChannel {
         self.delivery.bps(now_ms).or(self.link_rate)
     }
 
-    /// What is queued ahead of the next message (the outbox, and the kernel's unsent
-    /// bytes at their cap) takes this long (ms) on a link of `link_bps`: the playout
-    /// delay rises to cover it.
+    /// How long (ms) what waits ahead of the next message takes on a link of
+    /// `link_bps`: the outbox and the kernel's unsent bytes (where the socket does not
+    /// tell, at their cap), plus what a queue on the path adds. The playout delay rises
+    /// to cover it and the path's one-way time.
     fn expect_queue_ahead(&self, out: &Outbox, link_bps: Option<u64>) -> Option<u64> {
-        let ahead = out.pending() as u64 + u64::from(self.unsent);
-        let ms = time_on_link(ahead, link_bps?)?;
+        let socket = out.send_queue();
+        let unsent = socket.map_or(self.unsent, |q| q.unsent_bytes);
+        let ahead = out.pending() as u64 + u64::from(unsent);
+        let ms = time_on_link(ahead, link_bps?)? + socket.map_or(0, |q| q.path_queue_ms());
+        let path = ms + socket.map_or(0, |q| q.one_way_ms());
         self.screen
             .video()
             .clock
-            .expect_path(u32::try_from(ms).unwrap_or(u32::MAX));
+            .expect_path(u32::try_from(path).unwrap_or(u32::MAX));
         Some(ms)
     }
 
@@ -529,9 +533,10 @@ impl DisplayChannel {
                     // longer than the playout delay allows. The delay covers them now,
                     // not after reports of frames dropped as late, which a client busy
                     // receiving the queue sends only a second or more later.
-                    // (Behind a backlog the kernel's unsent bytes are at their cap.)
+                    // (Where the socket does not tell its queue, it is at its cap
+                    // behind a backlog.)
                     let delivered = self.delivery.bps(now_ms);
-                    let path = if backlogged {
+                    let path = if backlogged || out.send_queue().is_some() {
                         self.expect_queue_ahead(out, delivered)
                     } else {
                         None

@@ -18,6 +18,7 @@ use crate::proto::msg::base;
 use crate::proto::outgoing::ServerMessage;
 use crate::proto::wire::Truncated;
 use crate::proto::wire::Writer;
+use delivery::SendQueue;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum ChannelError {
@@ -82,6 +83,8 @@ pub(crate) struct Outbox {
     /// A new cap on the unsent bytes the kernel holds (`TCP_NOTSENT_LOWAT`), until the
     /// reactor sets it.
     unsent_request: Option<u32>,
+    /// The socket's queue when the reactor last looked (display channels only).
+    send_queue: Option<SendQueue>,
     pub ack: Option<AckWindow>,
 }
 
@@ -97,6 +100,7 @@ impl Outbox {
             written: 0,
             taken: 0,
             unsent_request: None,
+            send_queue: None,
             ack: None,
         }
     }
@@ -150,6 +154,16 @@ impl Outbox {
     /// A cap the channel asked for and the socket does not have yet.
     pub(crate) fn unsent_change(&mut self) -> Option<u32> {
         self.unsent_request.take()
+    }
+
+    /// The reactor's look at the socket before `produce`, if the socket tells.
+    pub(crate) fn note_send_queue(&mut self, queue: Option<SendQueue>) {
+        self.send_queue = queue;
+    }
+
+    /// The socket's queue as of the reactor's last look (none: it does not tell).
+    pub(crate) fn send_queue(&self) -> Option<SendQueue> {
+        self.send_queue
     }
 
     /// Bytes written to the socket since the channel opened.

@@ -27,3 +27,82 @@ pub(crate) fn set_notsent_lowat(fd: RawFd, bytes: u32) -> io::Result<()> {
         Err(io::Error::last_os_error())
     }
 }
+
+/// What a TCP socket's `TCP_INFO` says of the queue in front of the next byte written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TcpQueueInfo {
+    /// Bytes written and not sent yet (the kernel's own queue).
+    pub unsent_bytes: u32,
+    /// The smoothed round trip now and the least seen (µs): what a queue on the path
+    /// adds shows as their difference.
+    pub rtt_us: u32,
+    pub min_rtt_us: u32,
+}
+
+/// Reads `TCP_INFO` (Linux 4.10 or later fills the fields `TcpQueueInfo` holds).
+pub(crate) fn send_queue(fd: RawFd) -> io::Result<TcpQueueInfo> {
+    // SAFETY: tcp_info is plain integers: all zeroes is a valid value.
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into the live local it is given and
+    // stores the length it wrote; a bad fd or a socket that is not TCP is an error return.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&mut info as *mut libc::tcp_info).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let filled = std::mem::offset_of!(libc::tcp_info, tcpi_min_rtt) + 4;
+    if (len as usize) < filled {
+        return Err(io::Error::other(
+            "TCP_INFO without the unsent bytes (kernel before 4.10)",
+        ));
+    }
+    Ok(TcpQueueInfo {
+        unsent_bytes: info.tcpi_notsent_bytes,
+        rtt_us: info.tcpi_rtt,
+        min_rtt_us: info.tcpi_min_rtt,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::net::{TcpListener, TcpStream};
+    use std::os::fd::AsRawFd;
+
+    #[test]
+    fn a_peer_that_does_not_read_leaves_bytes_unsent() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut sender = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (_receiver, _) = listener.accept().unwrap();
+        let idle = send_queue(sender.as_raw_fd()).unwrap();
+        assert_eq!(idle.unsent_bytes, 0);
+
+        // Fill the receiver's window and the sender's buffer: the rest stays unsent.
+        sender.set_nonblocking(true).unwrap();
+        let chunk = [0u8; 64 << 10];
+        let mut written = 0usize;
+        while let Ok(n) = sender.write(&chunk) {
+            written += n;
+            assert!(written < 1 << 30, "the socket never filled");
+        }
+        let full = send_queue(sender.as_raw_fd()).unwrap();
+        assert!(full.unsent_bytes > 0, "{full:?} after {written} bytes");
+        assert!(full.unsent_bytes as usize <= written);
+        assert!(full.min_rtt_us <= full.rtt_us.max(full.min_rtt_us));
+    }
+
+    #[test]
+    fn a_socket_that_is_not_tcp_is_an_error() {
+        let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+        assert!(send_queue(a.as_raw_fd()).is_err());
+    }
+}

@@ -776,6 +776,10 @@ impl Connection {
             if linked.channel.finished() {
                 return Ok(Some(Outcome::Close));
             }
+            if linked.channel_type == channel_type::DISPLAY {
+                // The queue in front of a new frame includes the kernel's and the path's.
+                linked.outbox.note_send_queue(self.stream.send_queue());
+            }
             linked.channel.produce(&mut linked.outbox);
             if let Some(bytes) = linked.outbox.unsent_change() {
                 self.stream.limit_unsent(bytes);

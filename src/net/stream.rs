@@ -2,6 +2,7 @@
 
 use super::tls::TlsStream;
 use super::websocket::WebSocket;
+use crate::channel::delivery::SendQueue;
 use mio::event::Source;
 use mio::net::{TcpStream, UnixStream};
 use mio::{Interest, Registry, Token};
@@ -107,6 +108,26 @@ impl Stream {
         if let Err(e) = crate::ffi::socket::set_notsent_lowat(fd, bytes) {
             crate::log_debug!("cannot limit a socket's unsent bytes: {e}");
         }
+    }
+}
+
+impl Stream {
+    /// The TCP socket's own queue and round trip; none for UNIX sockets (a local
+    /// client: nothing waits on a link).
+    pub(crate) fn send_queue(&self) -> Option<SendQueue> {
+        use std::os::fd::AsRawFd;
+        let fd = match self {
+            Stream::Tcp(s) => s.as_raw_fd(),
+            Stream::Tls(s) => s.socket().as_raw_fd(),
+            Stream::Unix(_) => return None,
+            Stream::WebSocket(s) => return s.inner().send_queue(),
+        };
+        let info = crate::ffi::socket::send_queue(fd).ok()?;
+        Some(SendQueue {
+            unsent_bytes: info.unsent_bytes,
+            rtt_us: info.rtt_us,
+            min_rtt_us: info.min_rtt_us,
+        })
     }
 }
 
