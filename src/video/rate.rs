@@ -123,6 +123,9 @@ const QUEUE_LOW_MS: u32 = 50;
 const QUEUE_DRAIN_MS: f64 = 1_000.0;
 const QUEUE_CUT_MIN: f64 = 0.3;
 const QUEUE_CUT_MAX: f64 = 0.85;
+/// After a drain the socket measured, the budget returns to this share of the rate
+/// it measured (the most the link carried: frames vary around the plan).
+const DRAINED_SHARE: f64 = 0.75;
 /// A queue still this share of the one cut for, a hold later, was not cut enough.
 const QUEUE_STILL: f64 = 0.7;
 /// What we ask of the client's reports (`STREAM_ACTIVATE_REPORT`): at most this many
@@ -291,6 +294,11 @@ pub(crate) struct RateControl {
     /// What the budget returns to once the queue a cut answered has drained: just
     /// below what the link carried meanwhile (BBR's step from draining to cruising).
     after_drain_bps: Option<f64>,
+    /// The budget before the episode of cuts, and the most the socket measured the
+    /// link carrying since: a queue drains at the link's full rate, so this is what the
+    /// link carries now even where the cut measured a stall.
+    before_cuts_bps: f64,
+    drain_delivered_bps: f64,
     stats: RateStats,
 }
 
@@ -332,6 +340,8 @@ impl RateControl {
             queue: QueueDelay::default(),
             queue_at_cut: 0,
             after_drain_bps: None,
+            before_cuts_bps: 0.0,
+            drain_delivered_bps: 0.0,
             stats: RateStats {
                 budget_bps: budget as u64,
                 source_fps: max_fps,
@@ -642,18 +652,25 @@ impl RateControl {
                 // While the queue drained the link ran full: what reached the client
                 // meanwhile is its rate.
                 if let Some(cap) = self.after_drain_bps.take() {
-                    // (Reports held back and then sent together overstate it: the
-                    // socket's own measure, when there is one, bounds it.)
-                    let link = [self.received_bps(), self.link_bps()]
-                        .into_iter()
-                        .flatten()
-                        .fold(f64::INFINITY, f64::min);
-                    let link = if link.is_finite() {
-                        link * QUEUE_CUT_MAX
+                    // What the socket measured while the queue drained, if it did:
+                    // the reports' window still holds the time before (a stall, the
+                    // cut's low rate). (Reports held back and then sent together
+                    // overstate: the socket's measure, when there is one, bounds them.)
+                    let drained = std::mem::take(&mut self.drain_delivered_bps);
+                    let back_to = if drained > 0.0 {
+                        (drained * DRAINED_SHARE).min(self.before_cuts_bps)
                     } else {
-                        0.0
+                        let link = [self.received_bps(), self.link_bps()]
+                            .into_iter()
+                            .flatten()
+                            .fold(f64::INFINITY, f64::min);
+                        if link.is_finite() {
+                            (link * QUEUE_CUT_MAX).min(cap)
+                        } else {
+                            0.0
+                        }
                     };
-                    self.set_budget(self.budget_bps.max(link.min(cap)));
+                    self.set_budget(self.budget_bps.max(back_to));
                     self.replan(now_ms);
                 }
             }
@@ -734,6 +751,9 @@ impl RateControl {
         self.delivered
             .retain(|&(v, _, at)| v != viewer && now_ms.saturating_sub(at) <= DELIVERED_FORGET_MS);
         if let Some(bps) = bps.filter(|&b| b > 0) {
+            if self.after_drain_bps.is_some() {
+                self.drain_delivered_bps = self.drain_delivered_bps.max(bps as f64);
+            }
             self.delivered.push((viewer, bps as f64, now_ms));
         }
     }
@@ -848,8 +868,14 @@ impl RateControl {
         self.stats.measured_link_bps = Some(link as u64);
         self.ceiling = Some((self.budget_bps.min(produced / FILL), now_ms));
         self.ceiling_wait_ms = CEILING_WAIT_MS;
+        if self.after_drain_bps.is_none() {
+            self.before_cuts_bps = self.budget_bps;
+        }
         self.set_budget(self.budget_bps.min(link * share));
         self.after_drain_bps = Some(self.budget_bps.max(link * QUEUE_CUT_MAX));
+        // What the socket measures from now on: a stall measured at this cut would
+        // otherwise hold the stream at what the link carried during the stall.
+        self.drain_delivered_bps = 0.0;
         self.queue_at_cut = queue_ms;
         self.hold_until_ms = now_ms + CUT_HOLD_MS;
         self.late_hold_until_ms = now_ms + LATE_HOLD_MS;
@@ -1328,6 +1354,9 @@ mod tests {
         /// The display channel's view of the socket reaches the control: the link's rate
         /// while frames wait, and how long what waits ahead of a frame takes.
         socket_view: bool,
+        /// When the socket last held bytes, and the link's rate then: what the display
+        /// channel's delivery measure says, for as long as it keeps a measure.
+        last_busy: Option<(u64, f64)>,
         report: Report,
         /// Per second: (encoded bytes, late or dropped frames, quality, fps).
         seconds: Vec<Second>,
@@ -1368,6 +1397,7 @@ mod tests {
                 rng: 0x9e37_79b9,
                 bitrate_codec: false,
                 socket_view: false,
+                last_busy: None,
                 report: Report::default(),
                 seconds: Vec::new(),
             }
@@ -1442,7 +1472,10 @@ mod tests {
                     self.socket.push_back((captured, bytes as f64));
                     self.socket_bytes += bytes as f64;
                     if self.socket_view {
-                        let delivered = (backlog > 0.0).then_some(self.capacity_bps as u64);
+                        let delivered = self
+                            .last_busy
+                            .filter(|&(at, _)| now - at <= 3_000)
+                            .map(|(_, bps)| bps as u64);
                         self.rc.link_delivered(now, 0, delivered);
                     }
                     self.rc.frame_sent(now, bytes);
@@ -1451,6 +1484,9 @@ mod tests {
                         self.rc.queued_ahead(now, ahead_ms as u64);
                     }
                 }
+            }
+            if self.socket_bytes > 0.0 {
+                self.last_busy = Some((now, self.capacity_bps));
             }
             let mut budget = self.capacity_bps / 8000.0;
             while budget > 0.0 {
@@ -1721,6 +1757,34 @@ mod tests {
             seeing <= blind || blind.is_none(),
             "{seeing:?} vs {blind:?}"
         );
+    }
+
+    #[test]
+    fn a_stall_on_the_link_is_not_a_narrower_link() {
+        // 1 Mbit/s; at 20 s the link carries a tenth for 300 ms (a busy relay, a Wi-Fi
+        // hiccup), then its full rate again. The socket measured the stall: the cut
+        // follows it, and the queue draining at the full rate says the link is back
+        // (it took 6 s and more when the budget went back only to the stall's rate).
+        for bitrate_codec in [true, false] {
+            let mut sim = Sim::new(700_000, 1e6);
+            sim.socket_view = true;
+            if bitrate_codec {
+                sim.bitrate_codec = true;
+                sim.rc = RateControl::new(700_000, 30).for_bitrate_codec();
+            }
+            sim.run_for(20_000);
+            sim.capacity_bps = 1e5;
+            sim.run_for(300);
+            sim.capacity_bps = 1e6;
+            sim.run_for(9_700);
+            let kbps: Vec<u64> = (18..30)
+                .map(|s| (sim.mean_bps(s, s + 1) / 1000.0) as u64)
+                .collect();
+            println!("bit-rate codec {bitrate_codec}: kbit/s per second from 18 s: {kbps:?}");
+            // (MJPEG's cut leaves few frames, and so few reports to say the queue is gone.)
+            let after = sim.mean_bps(23, 30);
+            assert!(after >= 0.6e6, "{after} bit/s from 3 s after the stall");
+        }
     }
 
     #[test]
