@@ -171,8 +171,8 @@ impl MediaClock {
     }
 
     /// A client's stream report: `last_frame_delay` is how early (ms; negative = late)
-    /// its last frame arrived before its display time; `queued`: the rate control saw a
-    /// queue on the path.
+    /// its last frame arrived before its display time; `queued`: the rate control says
+    /// late frames are its own (a queue on the path, a probe, congestion it answered).
     pub(crate) fn stream_report(&self, last_frame_delay: i32, drops: u32, queued: bool) {
         let mut delay = self.delay.lock();
         if let Some(new) = delay.report(last_frame_delay, drops, queued, self.now()) {

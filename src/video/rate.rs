@@ -135,9 +135,10 @@ pub(crate) const REPORT_WINDOW: usize = 5;
 pub(crate) const REPORT_TIMEOUT_MS: u64 = 1_000;
 const REPORT_SLACK_MS: u64 = 400;
 /// What waits ahead of a frame at the socket (ms at the link's rate) past which the
-/// link narrowed: a thin link keeps up to 100 ms of video, a frame and 50 ms unsent
-/// queued by design (`channel::display`), about 250 ms at 1 Mbit/s.
-const SOCKET_QUEUE_CUT_MS: u64 = 400;
+/// link narrowed: a thin link keeps up to 100 ms of video in the outbox and 50 ms
+/// unsent in the kernel by design (`channel::display`), 150 ms. (At 400 ms, a link
+/// that fell from 4 to 1 Mbit/s took four frames of 100-200 ms each to answer.)
+const SOCKET_QUEUE_CUT_MS: u64 = 300;
 /// A viewer's link rate not said again for this long (ms) is forgotten (it left, or its
 /// frames stopped waiting: the display channel forgets its own after 3 s).
 const DELIVERED_FORGET_MS: u64 = 3_000;
@@ -294,11 +295,9 @@ pub(crate) struct RateControl {
     /// What the budget returns to once the queue a cut answered has drained: just
     /// below what the link carried meanwhile (BBR's step from draining to cruising).
     after_drain_bps: Option<f64>,
-    /// The budget before the episode of cuts, and the most the socket measured the
-    /// link carrying since: a queue drains at the link's full rate, so this is what the
-    /// link carries now even where the cut measured a stall.
+    /// The budget before the episode of cuts, and when it ended.
     before_cuts_bps: f64,
-    drain_delivered_bps: f64,
+    cut_ms: u64,
     stats: RateStats,
 }
 
@@ -341,7 +340,7 @@ impl RateControl {
             queue_at_cut: 0,
             after_drain_bps: None,
             before_cuts_bps: 0.0,
-            drain_delivered_bps: 0.0,
+            cut_ms: 0,
             stats: RateStats {
                 budget_bps: budget as u64,
                 source_fps: max_fps,
@@ -445,10 +444,14 @@ impl RateControl {
         self.stats
     }
 
-    /// Whether the last report showed a queue on the path (frames late for it are the
-    /// rate's to answer, not the playout delay's jitter margin).
-    pub(crate) fn queued(&self) -> bool {
+    /// Whether frames late at the last report are ours: a queue stood on the path, a
+    /// probe ran past what the link carries, or the report was taken as congestion.
+    /// Then they say nothing of the path's jitter (the playout delay need not stay
+    /// cautious: a probe's growing queue made it hold 300 ms of spare for 15 s).
+    pub(crate) fn lateness_is_ours(&self) -> bool {
         self.stats.queue_ms > QUEUE_LOW_MS
+            || self.probe.is_some()
+            || (self.last_congestion_ms.is_some() && self.last_congestion_ms == self.last_report_ms)
     }
 
     /// A new frame from the source: true when it should be encoded now, false when the
@@ -656,8 +659,7 @@ impl RateControl {
                     // the reports' window still holds the time before (a stall, the
                     // cut's low rate). (Reports held back and then sent together
                     // overstate: the socket's measure, when there is one, bounds them.)
-                    let drained = std::mem::take(&mut self.drain_delivered_bps);
-                    let back_to = if drained > 0.0 {
+                    let back_to = if let Some(drained) = self.drained_bps() {
                         (drained * DRAINED_SHARE).min(self.before_cuts_bps)
                     } else {
                         let link = [self.received_bps(), self.link_bps()]
@@ -751,11 +753,20 @@ impl RateControl {
         self.delivered
             .retain(|&(v, _, at)| v != viewer && now_ms.saturating_sub(at) <= DELIVERED_FORGET_MS);
         if let Some(bps) = bps.filter(|&b| b > 0) {
-            if self.after_drain_bps.is_some() {
-                self.drain_delivered_bps = self.drain_delivered_bps.max(bps as f64);
-            }
             self.delivered.push((viewer, bps as f64, now_ms));
         }
+    }
+
+    /// What the sockets measured since the last cut, the slowest viewer's: a queue
+    /// drains at the link's full rate, so this is what the link carries now even where
+    /// the cut measured a stall (the latest measure: an older one may still hold the
+    /// wider link's time before a narrowing).
+    fn drained_bps(&self) -> Option<f64> {
+        self.delivered
+            .iter()
+            .filter(|d| d.2 > self.cut_ms)
+            .map(|d| d.1)
+            .reduce(f64::min)
     }
 
     /// The slowest viewer's link rate now, among those measured lately.
@@ -873,9 +884,7 @@ impl RateControl {
         }
         self.set_budget(self.budget_bps.min(link * share));
         self.after_drain_bps = Some(self.budget_bps.max(link * QUEUE_CUT_MAX));
-        // What the socket measures from now on: a stall measured at this cut would
-        // otherwise hold the stream at what the link carried during the stall.
-        self.drain_delivered_bps = 0.0;
+        self.cut_ms = now_ms;
         self.queue_at_cut = queue_ms;
         self.hold_until_ms = now_ms + CUT_HOLD_MS;
         self.late_hold_until_ms = now_ms + LATE_HOLD_MS;
@@ -1785,6 +1794,26 @@ mod tests {
             let after = sim.mean_bps(23, 30);
             assert!(after >= 0.6e6, "{after} bit/s from 3 s after the stall");
         }
+    }
+
+    #[test]
+    fn frames_late_in_a_probe_are_the_rate_control_s_own() {
+        // 1 Mbit/s: the stream settles, then probes now and then. While a probe runs
+        // (and no queue shows yet) lateness is the probe's, not the path's jitter.
+        let mut sim = Sim::new(700_000, 1e6);
+        let mut probing_seen = 0;
+        for _ in 0..40_000 {
+            sim.tick();
+            if sim.rc.probe.is_some() {
+                probing_seen += 1;
+                assert!(sim.rc.lateness_is_ours(), "at {} ms", sim.now);
+            }
+        }
+        assert!(probing_seen > 0, "no probe in 40 s");
+        // Settled between probes, with no queue: late frames would be the path's.
+        let mut calm = RateControl::new(700_000, 30);
+        calm.client_report(1_000, 5, 0, 40, Some(30));
+        assert!(!calm.lateness_is_ours());
     }
 
     #[test]

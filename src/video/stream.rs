@@ -127,7 +127,7 @@ impl StreamHandle {
                 .saturating_add(encode_ms as i32),
             Some(path_delay),
         );
-        let queued = rate.queued();
+        let queued = rate.lateness_is_ours();
         drop(rate);
         clock.stream_report(report.last_frame_delay, report.num_drops, queued);
         let (rate, target) = {
