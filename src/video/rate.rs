@@ -1089,7 +1089,17 @@ impl RateControl {
         } else {
             self.probe_gain
         };
-        let wanted = (self.budget_bps * gain).max(step);
+        let mut wanted = (self.budget_bps * gain).max(step);
+        if let Some(link) = self.delivered_bps() {
+            // The socket measured the link lately (output waited for it): a step far past
+            // it only builds a queue (doubling 1.15 to 2.3 Mbit/s on a 1 Mbit/s link
+            // froze the picture for a second). A wider link shows once nothing waits.
+            let most = link * PROBE_GAIN_START;
+            if most <= self.budget_bps {
+                return false;
+            }
+            wanted = wanted.min(most);
+        }
         let (budget, past_ceiling) = match self.ceiling {
             None => (wanted, false),
             // Well below a budget that failed: go, but not near it...
@@ -1814,6 +1824,30 @@ mod tests {
         let mut calm = RateControl::new(700_000, 30);
         calm.client_report(1_000, 5, 0, 40, Some(30));
         assert!(!calm.lateness_is_ours());
+    }
+
+    #[test]
+    fn probes_stay_near_a_link_the_socket_measured() {
+        // 1 Mbit/s, content that could use far more: while the socket measures the
+        // link, no probe goes past a quarter over it.
+        let mut sim = Sim::new(700_000, 1e6);
+        sim.socket_view = true;
+        sim.content = 120_000.0;
+        let mut probes_seen = 0;
+        for _ in 0..40_000 {
+            let (probes, measured) = (sim.rc.stats.probes, sim.rc.delivered_bps());
+            sim.tick();
+            if let (true, Some(link)) = (sim.rc.stats.probes > probes, measured) {
+                probes_seen += 1;
+                assert!(
+                    sim.rc.budget_bps <= link * PROBE_GAIN_START + 1.0,
+                    "probe to {} on a link measured at {link} ({} ms)",
+                    sim.rc.budget_bps,
+                    sim.now
+                );
+            }
+        }
+        assert!(probes_seen > 0, "no probe while the link was measured");
     }
 
     #[test]
