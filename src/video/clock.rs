@@ -36,6 +36,11 @@ const CALM_MS: u32 = 2_000;
 /// raised for a queue that has drained (a link that narrowed) held the picture hundreds
 /// of ms back for two more seconds.
 const QUICK_SPARE_MS: i32 = 100;
+/// The most the delay comes down at a time (ms), the rest a step per calm report: the
+/// client's clock jumps ahead by what the delay comes down, and every frame waiting in
+/// its queue for less than that is dropped as late (a 377 ms lowering dropped five
+/// frames at once: a 400 ms freeze). A step of a frame or so drops none or one.
+const MAX_LOWERING_STEP_MS: i32 = 80;
 /// A lowering is on trial this long (ms): frames late within it say the path's jitter
 /// needs the margin that was given back. From then on, for `CAUTIOUS_MS`, a longer calm
 /// stretch is needed and a smaller share of the spare is given back: lowering as
@@ -196,6 +201,8 @@ pub(crate) struct PlayoutDelay {
     calm_since: u32,
     /// When the delay was last lowered (ms).
     lowered_at: Option<u32>,
+    /// What a lowering still has to give back, a step per calm report.
+    lowering_left: i32,
     /// Until when lowering is cautious (ms): frames came late after a lowering.
     cautious_until: Option<u32>,
     /// Until when late frames belong to a stream's start (ms).
@@ -221,6 +228,7 @@ impl PlayoutDelay {
             recent_margins: Vec::with_capacity(CALM_REPORTS_CAUTIOUS),
             calm_since: 0,
             lowered_at: None,
+            lowering_left: 0,
             cautious_until: None,
             start_grace_until: None,
             bound: MAX_LATENCY_MS,
@@ -249,6 +257,7 @@ impl PlayoutDelay {
             .min(self.bound);
         (wanted > self.latency).then(|| {
             self.note_rise(now_ms);
+            self.lowering_left = 0;
             self.latency = wanted;
             self.recent_margins.clear();
             wanted
@@ -305,6 +314,18 @@ impl PlayoutDelay {
                 self.cautious_until = Some(now_ms.wrapping_add(CAUTIOUS_MS));
             }
             self.lowered_at = None;
+            self.lowering_left = 0;
+        } else if self.lowering_left > 0 {
+            // The rest of a lowering, as far as this frame's margin allows.
+            let left = std::mem::take(&mut self.lowering_left);
+            let back = left
+                .min(MAX_LOWERING_STEP_MS)
+                .min(margin - 2 * SAFETY_MARGIN_MS);
+            if back > 0 {
+                self.latency = (old as i32 - back).max(MIN_LATENCY_MS as i32) as u32;
+                self.lowering_left = left - back;
+                self.lowered_at = Some(now_ms);
+            }
         } else {
             if self.recent_margins.is_empty() {
                 self.calm_since = now_ms;
@@ -336,11 +357,13 @@ impl PlayoutDelay {
                     // cautious all but the spread of the margins seen (a delay raised
                     // for a queue that drained came down by halves, 2 s apart: 400 ms
                     // took 6 s to reach a path of 100).
-                    let back = if share == GIVE_BACK_SHARE {
+                    let wanted = if share == GIVE_BACK_SHARE {
                         (spare - (most - least)).max(spare / share)
                     } else {
                         spare / share
                     };
+                    let back = wanted.min(MAX_LOWERING_STEP_MS);
+                    self.lowering_left = wanted - back;
                     self.latency = (old as i32 - back).max(MIN_LATENCY_MS as i32) as u32;
                     if self.latency < old {
                         self.lowered_at = Some(now_ms);
@@ -434,6 +457,35 @@ mod tests {
         );
     }
 
+    /// Calm reports of `margin`, 300 ms apart from `from_ms`, until the delay stops
+    /// coming down; no step larger than `MAX_LOWERING_STEP_MS`.
+    fn lower_fully(d: &mut PlayoutDelay, margin: i32, from_ms: u32) -> u32 {
+        for i in 0..40 {
+            let before = d.latency();
+            match d.report(margin, 0, false, from_ms + i * 300) {
+                Some(now) => assert!(before - now <= MAX_LOWERING_STEP_MS as u32),
+                None => return before,
+            }
+        }
+        panic!("still coming down after 40 reports");
+    }
+
+    #[test]
+    fn a_big_lowering_comes_in_steps_and_stops_at_a_late_frame() {
+        let mut d = PlayoutDelay::new(80);
+        assert_eq!(d.expect_path(500, 0), Some(530));
+        let first = (0..CALM_REPORTS as u32).find_map(|i| d.report(450, 0, false, 2_000 + i * 300));
+        assert_eq!(first, Some(530 - MAX_LOWERING_STEP_MS as u32));
+        assert_eq!(d.report(450, 0, false, 3_000), Some(370));
+        // Late: the rest of the lowering is off, and the delay rises from where it is.
+        assert_eq!(d.report(-5, 1, true, 3_300), Some(390));
+        assert_eq!(
+            d.report(450, 0, false, 3_600),
+            None,
+            "a new calm stretch first"
+        );
+    }
+
     #[test]
     fn margins_that_spread_keep_their_spread() {
         let mut d = PlayoutDelay::new(300);
@@ -441,7 +493,9 @@ mod tests {
         let lowered = (0..CALM_REPORTS)
             .filter_map(|i| d.report(200 + 60 * (i as i32 % 2), 0, false, i as u32 * 300))
             .next();
-        assert_eq!(lowered, Some(300 - (170 - 60)));
+        // A step at a time: the rest at the next calm report.
+        assert_eq!(lowered, Some(300 - MAX_LOWERING_STEP_MS as u32));
+        assert_eq!(d.report(200, 0, false, 2_000), Some(300 - (170 - 60)));
         // A spread past half the spare: half of it back.
         let mut d = PlayoutDelay::new(300);
         let lowered = (0..CALM_REPORTS)
@@ -456,7 +510,8 @@ mod tests {
         let lowered = (0..CALM_REPORTS)
             .filter_map(|i| d.report(130, 0, false, i as u32 * 300))
             .next();
-        assert_eq!(lowered, Some(200 - 100));
+        assert_eq!(lowered, Some(200 - MAX_LOWERING_STEP_MS as u32));
+        assert_eq!(d.report(130, 0, false, 2_000), Some(200 - 100));
         // Within the lowering's trial frames come late: the jitter needed that margin.
         assert_eq!(d.report(-20, 1, false, 3_000), Some(135));
         // 100 ms early from then on: a third of the spare after a long calm stretch.
@@ -490,7 +545,12 @@ mod tests {
         let lowered = (0..CALM_REPORTS)
             .filter_map(|i| d.report(385, 0, false, 11_300 + i as u32 * 330))
             .next();
-        assert_eq!(lowered, Some(45), "the spare back after a short calm");
+        assert_eq!(lowered, Some(400 - MAX_LOWERING_STEP_MS as u32));
+        assert_eq!(
+            lower_fully(&mut d, 385, 13_000),
+            45,
+            "the spare back after a short calm"
+        );
         // Late just after that lowering, still in the start's grace: raised, not cautious.
         assert_eq!(d.report(-50, 1, false, 14_500), Some(110));
         let lowered = (0..CALM_REPORTS)
@@ -525,7 +585,8 @@ mod tests {
         let lowered = (0..CALM_REPORTS)
             .filter_map(|_| d.report(300, 0, false, 0))
             .next();
-        assert_eq!(lowered, Some(MAX_LATENCY_MS - 270));
+        assert_eq!(lowered, Some(MAX_LATENCY_MS - MAX_LOWERING_STEP_MS as u32));
+        assert_eq!(lower_fully(&mut d, 300, 0), MAX_LATENCY_MS - 270);
     }
 
     #[test]
@@ -547,7 +608,8 @@ mod tests {
         let lowered = (0..CALM_REPORTS)
             .filter_map(|i| d.report(130, 0, false, i as u32 * 300))
             .next();
-        assert_eq!(lowered, Some(100));
+        assert_eq!(lowered, Some(200 - MAX_LOWERING_STEP_MS as u32));
+        assert_eq!(d.report(130, 0, false, 2_000), Some(100));
         // A probe past the link's rate queued frames: late, within the lowering's trial.
         assert_eq!(d.report(-20, 1, true, 3_000), Some(135));
         let lowered = (0..CALM_REPORTS)
@@ -567,7 +629,16 @@ mod tests {
         assert_eq!(d.expect_path(400, 0), Some(430));
         let first = (0..CALM_REPORTS as u32)
             .find_map(|i| d.report(350, 0, false, 2_000 + i * 300).map(|l| (i, l)));
-        assert_eq!(first, Some((2, 430 - 320)), "third report, 0.6 s in");
+        assert_eq!(
+            first,
+            Some((2, 430 - MAX_LOWERING_STEP_MS as u32)),
+            "third report, 0.6 s in"
+        );
+        assert_eq!(
+            lower_fully(&mut d, 350, 3_000),
+            430 - 320,
+            "a step per report"
+        );
         // 60 ms spare is within the jitter a thin link shows: the full calm stretch.
         let mut d = PlayoutDelay::new(200);
         let first =
@@ -584,9 +655,11 @@ mod tests {
         assert_eq!(d.report(230, 0, false, 5_000), None);
         assert_eq!(
             d.report(230, 0, false, 7_000),
-            Some(400 - 200),
+            Some(400 - MAX_LOWERING_STEP_MS as u32),
             "4 s and 3 calm reports"
         );
+        assert_eq!(d.report(230, 0, false, 7_300), Some(240));
+        assert_eq!(d.report(230, 0, false, 7_600), Some(400 - 200));
         // Late within the lowering's trial: cautious, 6 s of calm needed.
         assert_eq!(d.report(-5, 1, false, 8_000), Some(220));
         assert_eq!(d.report(230, 0, false, 10_000), None);
