@@ -295,7 +295,7 @@ pub(crate) struct RateControl {
     /// What the budget returns to once the queue a cut answered has drained: just
     /// below what the link carried meanwhile (BBR's step from draining to cruising).
     after_drain_bps: Option<f64>,
-    /// The budget before the episode of cuts, and when it ended.
+    /// The budget before the episode of queue cuts, and when the last of them came.
     before_cuts_bps: f64,
     cut_ms: u64,
     stats: RateStats,
