@@ -1,5 +1,6 @@
 //! Socket options the `socket2` crate does not offer.
 
+use crate::channel::delivery::SendQueue;
 use std::io;
 use std::os::fd::RawFd;
 
@@ -28,19 +29,9 @@ pub(crate) fn set_notsent_lowat(fd: RawFd, bytes: u32) -> io::Result<()> {
     }
 }
 
-/// What a TCP socket's `TCP_INFO` says of the queue in front of the next byte written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct TcpQueueInfo {
-    /// Bytes written and not sent yet (the kernel's own queue).
-    pub unsent_bytes: u32,
-    /// The smoothed round trip now and the least seen (µs): what a queue on the path
-    /// adds shows as their difference.
-    pub rtt_us: u32,
-    pub min_rtt_us: u32,
-}
-
-/// Reads `TCP_INFO` (Linux 4.10 or later fills the fields `TcpQueueInfo` holds).
-pub(crate) fn send_queue(fd: RawFd) -> io::Result<TcpQueueInfo> {
+/// Reads a TCP socket's queue from `TCP_INFO` (Linux 4.10 or later fills the fields
+/// read).
+pub(crate) fn send_queue(fd: RawFd) -> io::Result<SendQueue> {
     // SAFETY: tcp_info is plain integers: all zeroes is a valid value.
     let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
     let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
@@ -64,7 +55,7 @@ pub(crate) fn send_queue(fd: RawFd) -> io::Result<TcpQueueInfo> {
             "TCP_INFO without the unsent bytes (kernel before 4.10)",
         ));
     }
-    Ok(TcpQueueInfo {
+    Ok(SendQueue {
         unsent_bytes: info.tcpi_notsent_bytes,
         rtt_us: info.tcpi_rtt,
         min_rtt_us: info.tcpi_min_rtt,

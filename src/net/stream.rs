@@ -8,6 +8,7 @@ use mio::net::{TcpStream, UnixStream};
 use mio::{Interest, Registry, Token};
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, RawFd};
 
 pub(crate) enum Stream {
     Tcp(TcpStream),
@@ -94,40 +95,32 @@ impl Stream {
 }
 
 impl Stream {
-    /// Caps the bytes the kernel holds unsent (`TCP_NOTSENT_LOWAT`; UNIX sockets have
-    /// no such queue): what a slow link cannot take yet waits in the outbox, where the
-    /// display channel sees it.
+    /// The TCP socket under TLS or WebSocket framing; none for UNIX sockets (a local
+    /// client: nothing waits on a link, and there is no `TCP_NOTSENT_LOWAT` or
+    /// `TCP_INFO`).
+    fn tcp_fd(&self) -> Option<RawFd> {
+        match self {
+            Stream::Tcp(s) => Some(s.as_raw_fd()),
+            Stream::Tls(s) => Some(s.socket().as_raw_fd()),
+            Stream::Unix(_) => None,
+            Stream::WebSocket(s) => s.inner().tcp_fd(),
+        }
+    }
+
+    /// Caps the bytes the kernel holds unsent (`TCP_NOTSENT_LOWAT`): what a slow link
+    /// cannot take yet waits in the outbox, where the display channel sees it.
     pub(crate) fn limit_unsent(&self, bytes: u32) {
-        use std::os::fd::AsRawFd;
-        let fd = match self {
-            Stream::Tcp(s) => s.as_raw_fd(),
-            Stream::Tls(s) => s.socket().as_raw_fd(),
-            Stream::Unix(_) => return,
-            Stream::WebSocket(s) => return s.inner().limit_unsent(bytes),
+        let Some(fd) = self.tcp_fd() else {
+            return;
         };
         if let Err(e) = crate::ffi::socket::set_notsent_lowat(fd, bytes) {
             crate::log_debug!("cannot limit a socket's unsent bytes: {e}");
         }
     }
-}
 
-impl Stream {
-    /// The TCP socket's own queue and round trip; none for UNIX sockets (a local
-    /// client: nothing waits on a link).
+    /// The TCP socket's own queue and round trip.
     pub(crate) fn send_queue(&self) -> Option<SendQueue> {
-        use std::os::fd::AsRawFd;
-        let fd = match self {
-            Stream::Tcp(s) => s.as_raw_fd(),
-            Stream::Tls(s) => s.socket().as_raw_fd(),
-            Stream::Unix(_) => return None,
-            Stream::WebSocket(s) => return s.inner().send_queue(),
-        };
-        let info = crate::ffi::socket::send_queue(fd).ok()?;
-        Some(SendQueue {
-            unsent_bytes: info.unsent_bytes,
-            rtt_us: info.rtt_us,
-            min_rtt_us: info.min_rtt_us,
-        })
+        crate::ffi::socket::send_queue(self.tcp_fd()?).ok()
     }
 }
 
