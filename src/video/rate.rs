@@ -292,13 +292,22 @@ pub(crate) struct RateControl {
     queue: QueueDelay,
     /// The queueing delay the last queue cut answered, while its hold lasts.
     queue_at_cut: u32,
-    /// What the budget returns to once the queue a cut answered has drained: just
-    /// below what the link carried meanwhile (BBR's step from draining to cruising).
-    after_drain_bps: Option<f64>,
-    /// The budget before the episode of queue cuts, and when the last of them came.
-    before_cuts_bps: f64,
-    cut_ms: u64,
+    /// Queue cuts waiting for their queue to drain.
+    drain: Option<Drain>,
     stats: RateStats,
+}
+
+/// Once the queue a cut answered has drained, the budget returns to just below what the
+/// link carried meanwhile (BBR's step from draining to cruising).
+#[derive(Debug, Clone, Copy)]
+struct Drain {
+    /// The most it returns to when only the reports measured the drain: just below
+    /// what the link carried at the cut.
+    cap_bps: f64,
+    /// The budget before the first of the cuts: the most the socket's measure restores.
+    before_cuts_bps: f64,
+    /// When the last cut came: the socket's measures since are the drain's.
+    cut_ms: u64,
 }
 
 impl RateControl {
@@ -338,9 +347,7 @@ impl RateControl {
             reports: VecDeque::new(),
             queue: QueueDelay::default(),
             queue_at_cut: 0,
-            after_drain_bps: None,
-            before_cuts_bps: 0.0,
-            cut_ms: 0,
+            drain: None,
             stats: RateStats {
                 budget_bps: budget as u64,
                 source_fps: max_fps,
@@ -652,26 +659,8 @@ impl RateControl {
             if queue > QUEUE_HIGH_MS {
                 self.queue_building(now_ms, queue);
             } else if queue <= QUEUE_LOW_MS && self.report_overdue(now_ms).is_none() {
-                // While the queue drained the link ran full: what reached the client
-                // meanwhile is its rate.
-                if let Some(cap) = self.after_drain_bps.take() {
-                    // What the socket measured while the queue drained, if it did:
-                    // the reports' window still holds the time before (a stall, the
-                    // cut's low rate). (Reports held back and then sent together
-                    // overstate: the socket's measure, when there is one, bounds them.)
-                    let back_to = if let Some(drained) = self.drained_bps() {
-                        (drained * DRAINED_SHARE).min(self.before_cuts_bps)
-                    } else {
-                        let link = [self.received_bps(), self.link_bps()]
-                            .into_iter()
-                            .flatten()
-                            .fold(f64::INFINITY, f64::min);
-                        if link.is_finite() {
-                            (link * QUEUE_CUT_MAX).min(cap)
-                        } else {
-                            0.0
-                        }
-                    };
+                if let Some(drain) = self.drain.take() {
+                    let back_to = self.after_drain_bps(drain);
                     self.set_budget(self.budget_bps.max(back_to));
                     self.replan(now_ms);
                 }
@@ -757,16 +746,32 @@ impl RateControl {
         }
     }
 
-    /// What the sockets measured since the last cut, the slowest viewer's: a queue
-    /// drains at the link's full rate, so this is what the link carries now even where
-    /// the cut measured a stall (the latest measure: an older one may still hold the
-    /// wider link's time before a narrowing).
-    fn drained_bps(&self) -> Option<f64> {
-        self.delivered
+    /// What the budget returns to after `drain`. While the queue drained the link ran
+    /// full: what the sockets measured since the last cut (the slowest viewer's, the
+    /// latest: an older one may still hold the wider link's time before a narrowing) is
+    /// what it carries now, even where the cut measured a stall. Else what reached the
+    /// client meanwhile: the reports' window still holds the time before (a stall, the
+    /// cut's low rate), and reports held back then sent together overstate, which the
+    /// socket's older measure, when there is one, bounds.
+    fn after_drain_bps(&self, drain: Drain) -> f64 {
+        let drained = self
+            .delivered
             .iter()
-            .filter(|d| d.2 > self.cut_ms)
+            .filter(|d| d.2 > drain.cut_ms)
             .map(|d| d.1)
-            .reduce(f64::min)
+            .reduce(f64::min);
+        if let Some(drained) = drained {
+            return (drained * DRAINED_SHARE).min(drain.before_cuts_bps);
+        }
+        let link = [self.received_bps(), self.link_bps()]
+            .into_iter()
+            .flatten()
+            .fold(f64::INFINITY, f64::min);
+        if link.is_finite() {
+            (link * QUEUE_CUT_MAX).min(drain.cap_bps)
+        } else {
+            0.0
+        }
     }
 
     /// The slowest viewer's link rate now, among those measured lately.
@@ -879,12 +884,13 @@ impl RateControl {
         self.stats.measured_link_bps = Some(link as u64);
         self.ceiling = Some((self.budget_bps.min(produced / FILL), now_ms));
         self.ceiling_wait_ms = CEILING_WAIT_MS;
-        if self.after_drain_bps.is_none() {
-            self.before_cuts_bps = self.budget_bps;
-        }
+        let before_cuts_bps = self.drain.map_or(self.budget_bps, |d| d.before_cuts_bps);
         self.set_budget(self.budget_bps.min(link * share));
-        self.after_drain_bps = Some(self.budget_bps.max(link * QUEUE_CUT_MAX));
-        self.cut_ms = now_ms;
+        self.drain = Some(Drain {
+            cap_bps: self.budget_bps.max(link * QUEUE_CUT_MAX),
+            before_cuts_bps,
+            cut_ms: now_ms,
+        });
         self.queue_at_cut = queue_ms;
         self.hold_until_ms = now_ms + CUT_HOLD_MS;
         self.late_hold_until_ms = now_ms + LATE_HOLD_MS;
