@@ -176,11 +176,12 @@ impl MediaClock {
     }
 
     /// A client's stream report: `last_frame_delay` is how early (ms; negative = late)
-    /// its last frame arrived before its display time; `queued`: the rate control says
-    /// late frames are its own (a queue on the path, a probe, congestion it answered).
-    pub(crate) fn stream_report(&self, last_frame_delay: i32, drops: u32, queued: bool) {
+    /// its last frame arrived before its display time; `rate_made_late`: the rate
+    /// control says late frames are its own (a queue on the path, a probe, congestion
+    /// it answered).
+    pub(crate) fn stream_report(&self, last_frame_delay: i32, drops: u32, rate_made_late: bool) {
         let mut delay = self.delay.lock();
-        if let Some(new) = delay.report(last_frame_delay, drops, queued, self.now()) {
+        if let Some(new) = delay.report(last_frame_delay, drops, rate_made_late, self.now()) {
             let old = self.set_latency(new);
             if self.audio_playing() && new > old {
                 let hold = (self.audio_hold() + (new - old)).min(MAX_AUDIO_HOLD_MS);
@@ -280,15 +281,15 @@ impl PlayoutDelay {
     }
 
     /// Takes a report's margin, reported at `now_ms`; returns the new latency when it
-    /// changes. `queued`: the path showed a queue, which the rate control drains (late
-    /// frames then say nothing of the jitter; early ones still bound the lowering: on a
-    /// thin link a short queue stands, and leaving its margins out lowered the delay by
-    /// 700 ms straight into late frames).
+    /// changes. `rate_made_late`: the rate control's own doing (a queue it drains, a
+    /// probe) made frames late: they then say nothing of the jitter (early ones still
+    /// bound the lowering: on a thin link a short queue stands, and leaving its margins
+    /// out lowered the delay by 700 ms straight into late frames).
     pub(crate) fn report(
         &mut self,
         margin: i32,
         drops: u32,
-        queued: bool,
+        rate_made_late: bool,
         now_ms: u32,
     ) -> Option<u32> {
         // The client's number: any i32. Beyond a minute either way it says no more.
@@ -310,7 +311,10 @@ impl PlayoutDelay {
                 .clamp(MIN_LATENCY_MS as i32, self.bound as i32) as u32;
             self.recent_margins.clear();
             let trial_ends = self.lowered_at.map(|t| t.wrapping_add(LOWERING_TRIAL_MS));
-            if before(now_ms, trial_ends) && !queued && !before(now_ms, self.start_grace_until) {
+            if before(now_ms, trial_ends)
+                && !rate_made_late
+                && !before(now_ms, self.start_grace_until)
+            {
                 self.cautious_until = Some(now_ms.wrapping_add(CAUTIOUS_MS));
             }
             self.lowered_at = None;

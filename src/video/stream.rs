@@ -127,9 +127,9 @@ impl StreamHandle {
                 .saturating_add(encode_ms as i32),
             Some(path_delay),
         );
-        let queued = rate.lateness_is_ours();
+        let rate_made_late = rate.lateness_is_ours();
         drop(rate);
-        clock.stream_report(report.last_frame_delay, report.num_drops, queued);
+        clock.stream_report(report.last_frame_delay, report.num_drops, rate_made_late);
         let (rate, target) = {
             let r = self.0.rate.lock();
             (r.stats(), r.target())
